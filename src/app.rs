@@ -1,0 +1,139 @@
+//! Wiring: [`App::build`] loads what the gateway needs and binds every
+//! socket (so tests use port 0 and read the addresses back);
+//! [`App::run_until_stopped`] runs the tasks until the shutdown token fires,
+//! then ends calls cleanly.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, ApiState, Health};
+use crate::call::{self, CallContext};
+use crate::config::Settings;
+use crate::media::ports::PortPool;
+use crate::media::Prompt;
+use crate::metrics::Metrics;
+use crate::sip::core::{Core, CoreConfig};
+use crate::sip::message::Limits;
+use crate::sip::transaction::TimerConfig;
+use crate::sip::transport::{self, Bound, CallChannels};
+
+/// A built gateway, sockets bound, not yet running.
+pub struct App {
+    settings: Settings,
+    sip: Bound,
+    http: TcpListener,
+    greeting: Prompt,
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
+}
+
+impl App {
+    pub async fn build(settings: Settings) -> anyhow::Result<App> {
+        let greeting_path = settings.prompts.greeting_path();
+        let greeting = Prompt::load(&greeting_path)?;
+        let sip = transport::bind(&settings.sip.listen)
+            .with_context(|| format!("binding SIP on {:?}", settings.sip.listen))?;
+        let http = TcpListener::bind(settings.http.listen)
+            .await
+            .with_context(|| format!("binding HTTP on {}", settings.http.listen))?;
+        for (udp, tcp) in sip.addrs() {
+            tracing::info!("sip listening udp={udp} tcp={tcp}");
+        }
+        tracing::info!("http listening {}", http.local_addr()?);
+        Ok(App {
+            settings,
+            sip,
+            http,
+            greeting,
+            metrics: Arc::new(Metrics::default()),
+            health: Arc::new(Health::default()),
+        })
+    }
+
+    /// `(udp, tcp)` SIP addresses, one pair per listen address.
+    pub fn sip_addrs(&self) -> Vec<(SocketAddr, SocketAddr)> {
+        self.sip.addrs()
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http.local_addr().expect("bound")
+    }
+
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let s = &self.settings;
+        let limits = Limits {
+            max_header_bytes: s.sip.max_header_bytes,
+            max_body_bytes: s.sip.max_body_bytes,
+        };
+        let core = Core::new(
+            CoreConfig {
+                timers: TimerConfig {
+                    t1: s.sip.t1(),
+                    t2: s.sip.t2(),
+                    t4: s.sip.t4(),
+                },
+                max_calls: s.sip.max_calls,
+                retry_after: s.sip.retry_after_seconds,
+                ring: Duration::from_millis(s.sip.ring_ms),
+                tcp_idle: Duration::from_secs(s.sip.tcp_idle_seconds),
+                user_agent: s.sip.user_agent.clone(),
+                limits,
+            },
+            self.metrics.clone(),
+        );
+        let (event_tx, event_rx) = mpsc::channel(4096);
+        let (cmd_tx, cmd_rx) = mpsc::channel(4096);
+        let ctx = Arc::new(CallContext {
+            commands: cmd_tx,
+            ports: PortPool::new(s.media.bind_ip, s.media.rtp_port_min, s.media.rtp_port_max),
+            advertise_ip: s.media.advertise_ip,
+            greeting: self.greeting.clone(),
+            max_call: Duration::from_secs(s.sip.max_call_seconds),
+            metrics: self.metrics.clone(),
+        });
+        // The SIP core stops after the calls' BYEs are queued; the call layer
+        // then sees the channel close and waits for its tasks.
+        let sip_stop = CancellationToken::new();
+        let sip_task = transport::spawn(
+            self.sip,
+            core,
+            CallChannels {
+                events: event_tx,
+                commands: cmd_rx,
+            },
+            limits,
+            s.sip.tcp_max_connections,
+            self.metrics.clone(),
+            sip_stop.clone(),
+        );
+        let calls_task = tokio::spawn(call::run(ctx, event_rx, shutdown.clone()));
+        self.health.sip_listening.store(true, Ordering::Release);
+
+        let router = api::router(ApiState {
+            health: self.health.clone(),
+            metrics: self.metrics.clone(),
+        });
+        let http_stop = shutdown.clone();
+        let http_task = tokio::spawn(async move {
+            axum::serve(self.http, router)
+                .with_graceful_shutdown(async move { http_stop.cancelled().await })
+                .await
+        });
+
+        shutdown.cancelled().await;
+        tracing::info!("shutting down: ending calls");
+        sip_stop.cancel();
+        let _ = sip_task.await;
+        let _ = calls_task.await;
+        let _ = http_task.await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,458 @@
+//! Typed settings: the TOML file, then `HOTLINE_*` environment variables, then
+//! command-line flags, in that order of precedence. This is the only module that
+//! reads the environment (through [`Overrides`], so tests pass values directly).
+//!
+//! Every struct denies unknown keys: a typo in the file is an error naming the
+//! key, never a silently ignored setting.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Everything the gateway needs to start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(default)]
+    pub sip: SipSettings,
+    #[serde(default)]
+    pub media: MediaSettings,
+    #[serde(default)]
+    pub http: HttpSettings,
+    #[serde(default)]
+    pub redis: RedisSettings,
+    #[serde(default)]
+    pub recording: RecordingSettings,
+    #[serde(default)]
+    pub prompts: PromptSettings,
+}
+
+/// `[sip]`: signalling listeners, timers and limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipSettings {
+    /// Addresses to listen on; each one gets a UDP socket and a TCP listener on
+    /// the same port. Port 0 picks a free port (the first address's port is then
+    /// reused for the others).
+    pub listen: Vec<SocketAddr>,
+    /// Concurrent calls accepted; a new INVITE beyond it gets 503 + Retry-After.
+    pub max_calls: usize,
+    /// Seconds suggested to callers refused for overload (`Retry-After`).
+    pub retry_after_seconds: u32,
+    /// Longest call; the gateway hangs up with BYE when it is reached.
+    pub max_call_seconds: u64,
+    /// RFC 3261 T1 (round-trip estimate), milliseconds.
+    pub t1_ms: u64,
+    /// RFC 3261 T2 (retransmit cap for non-INVITE and 2xx), milliseconds.
+    pub t2_ms: u64,
+    /// RFC 3261 T4 (maximum time a message stays in the network), milliseconds.
+    pub t4_ms: u64,
+    /// How long 180 Ringing is shown before answering, milliseconds (0: at once).
+    pub ring_ms: u64,
+    /// A TCP connection that carries no message and no call for this long is closed.
+    pub tcp_idle_seconds: u64,
+    /// Concurrent TCP connections accepted per listener.
+    pub tcp_max_connections: usize,
+    /// Largest header section accepted (bytes); beyond it: 400 and close.
+    pub max_header_bytes: usize,
+    /// Largest body accepted (bytes).
+    pub max_body_bytes: usize,
+    /// `Server` / `User-Agent` header value.
+    pub user_agent: String,
+}
+
+impl Default for SipSettings {
+    fn default() -> Self {
+        SipSettings {
+            listen: vec![SocketAddr::from(([0, 0, 0, 0], 5060))],
+            max_calls: 1000,
+            retry_after_seconds: 30,
+            max_call_seconds: 1800,
+            t1_ms: 500,
+            t2_ms: 4000,
+            t4_ms: 5000,
+            ring_ms: 0,
+            tcp_idle_seconds: 120,
+            tcp_max_connections: 1024,
+            max_header_bytes: 16 * 1024,
+            max_body_bytes: 16 * 1024,
+            user_agent: concat!("hotline/", env!("CARGO_PKG_VERSION")).to_string(),
+        }
+    }
+}
+
+impl SipSettings {
+    pub fn t1(&self) -> Duration {
+        Duration::from_millis(self.t1_ms)
+    }
+    pub fn t2(&self) -> Duration {
+        Duration::from_millis(self.t2_ms)
+    }
+    pub fn t4(&self) -> Duration {
+        Duration::from_millis(self.t4_ms)
+    }
+}
+
+/// `[media]`: RTP ports and addresses.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaSettings {
+    /// Address RTP sockets bind to.
+    pub bind_ip: IpAddr,
+    /// Address written into SDP (`c=`). When absent, the address the caller's
+    /// packets reach us on is used.
+    pub advertise_ip: Option<IpAddr>,
+    /// First port of the RTP range (even).
+    pub rtp_port_min: u16,
+    /// Last port of the RTP range.
+    pub rtp_port_max: u16,
+    /// Seconds without RTP from the caller after which the call is ended.
+    pub timeout_seconds: u64,
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        MediaSettings {
+            bind_ip: IpAddr::from([0, 0, 0, 0]),
+            advertise_ip: None,
+            rtp_port_min: 20000,
+            rtp_port_max: 29999,
+            timeout_seconds: 30,
+        }
+    }
+}
+
+/// `[http]`: the API and health endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    pub listen: SocketAddr,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+/// `[redis]`: the ticket store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisSettings {
+    pub url: String,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        RedisSettings {
+            url: "redis://127.0.0.1:6379/".into(),
+        }
+    }
+}
+
+/// `[recording]`: where call recordings go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordingSettings {
+    pub dir: PathBuf,
+}
+
+impl Default for RecordingSettings {
+    fn default() -> Self {
+        RecordingSettings {
+            dir: PathBuf::from("recordings"),
+        }
+    }
+}
+
+/// `[prompts]`: the voice prompts, 8 kHz mono 16-bit WAV files.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PromptSettings {
+    /// Directory the prompt file names are relative to (relative paths are
+    /// taken from the config file's directory).
+    pub dir: PathBuf,
+    /// 「您好，市北区执行指挥中心举报电话」
+    pub greeting: PathBuf,
+}
+
+impl Default for PromptSettings {
+    fn default() -> Self {
+        PromptSettings {
+            dir: PathBuf::from("prompts"),
+            greeting: PathBuf::from("greeting.wav"),
+        }
+    }
+}
+
+impl PromptSettings {
+    pub fn greeting_path(&self) -> PathBuf {
+        self.dir.join(&self.greeting)
+    }
+}
+
+/// Values given on the command line or in the environment; `None` keeps the
+/// file's value.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub sip_listen: Option<SocketAddr>,
+    pub http_listen: Option<SocketAddr>,
+    pub redis_url: Option<String>,
+    pub recordings: Option<PathBuf>,
+}
+
+/// A configuration problem, always naming the file and, where there is one,
+/// the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read: {error}")]
+    Read {
+        file: String,
+        error: std::io::Error,
+    },
+    #[error("{file}: {error}")]
+    Syntax { file: String, error: String },
+    #[error("{file}: {key}: {problem}")]
+    Invalid {
+        file: String,
+        key: &'static str,
+        problem: String,
+    },
+}
+
+impl Settings {
+    /// Reads, applies overrides and validates.
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<Settings, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+            file: file.clone(),
+            error,
+        })?;
+        let mut settings = Settings::from_toml(&text, &file)?;
+        // Prompt paths are relative to the config file, so the gateway can be
+        // started from any directory.
+        if settings.prompts.dir.is_relative() {
+            let base = path.parent().unwrap_or(Path::new("."));
+            settings.prompts.dir = base.join(&settings.prompts.dir);
+        }
+        settings.apply(overrides);
+        settings.validate(&file)?;
+        Ok(settings)
+    }
+
+    /// Parses TOML text; `file` names the source in errors.
+    pub fn from_toml(text: &str, file: &str) -> Result<Settings, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            file: file.to_string(),
+            error: describe_toml_error(&e, text),
+        })
+    }
+
+    pub fn apply(&mut self, o: &Overrides) {
+        if let Some(a) = o.sip_listen {
+            self.sip.listen = vec![a];
+        }
+        if let Some(a) = o.http_listen {
+            self.http.listen = a;
+        }
+        if let Some(u) = &o.redis_url {
+            self.redis.url = u.clone();
+        }
+        if let Some(d) = &o.recordings {
+            self.recording.dir = d.clone();
+        }
+    }
+
+    /// Checks values the types cannot express.
+    pub fn validate(&self, file: &str) -> Result<(), ConfigError> {
+        let bad = |key: &'static str, problem: String| ConfigError::Invalid {
+            file: file.to_string(),
+            key,
+            problem,
+        };
+        let sip = &self.sip;
+        if sip.listen.is_empty() {
+            return Err(bad("sip.listen", "at least one address is needed".into()));
+        }
+        if sip.max_calls == 0 {
+            return Err(bad("sip.max_calls", "must be at least 1".into()));
+        }
+        if sip.t1_ms == 0 || sip.t2_ms < sip.t1_ms {
+            return Err(bad(
+                "sip.t2_ms",
+                format!("T1 ({}) must be > 0 and T2 ({}) >= T1", sip.t1_ms, sip.t2_ms),
+            ));
+        }
+        if sip.max_call_seconds == 0 {
+            return Err(bad("sip.max_call_seconds", "must be at least 1".into()));
+        }
+        if sip.max_header_bytes < 1024 {
+            return Err(bad("sip.max_header_bytes", "must be at least 1024".into()));
+        }
+        let m = &self.media;
+        if m.rtp_port_min == 0 || m.rtp_port_min > m.rtp_port_max {
+            return Err(bad(
+                "media.rtp_port_min",
+                format!(
+                    "range {}-{} is empty or starts at 0",
+                    m.rtp_port_min, m.rtp_port_max
+                ),
+            ));
+        }
+        if m.timeout_seconds == 0 {
+            return Err(bad("media.timeout_seconds", "must be at least 1".into()));
+        }
+        if !self.redis.url.starts_with("redis://") && !self.redis.url.starts_with("unix://") {
+            return Err(bad(
+                "redis.url",
+                format!("{:?} is not a redis:// or unix:// URL", self.redis.url),
+            ));
+        }
+        let greeting = self.prompts.greeting_path();
+        if !greeting.is_file() {
+            return Err(bad(
+                "prompts.greeting",
+                format!("{} does not exist", greeting.display()),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One line naming the place and the problem, e.g.
+/// `line 3, column 1: sip.max_cals: unknown field ...`.
+fn describe_toml_error(e: &toml::de::Error, text: &str) -> String {
+    let msg = e.message().trim().to_string();
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            let key = key_at(text, span.start);
+            match key {
+                Some(k) => format!("line {line}, column {col}: {k}: {msg}"),
+                None => format!("line {line}, column {col}: {msg}"),
+            }
+        }
+        None => msg,
+    }
+}
+
+/// The dotted key (`table.key`) of the line holding byte offset `at`.
+fn key_at(text: &str, at: usize) -> Option<String> {
+    let mut table = String::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let end = offset + line.len();
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            table = trimmed.trim_matches(|c| c == '[' || c == ']').to_string();
+        }
+        if at < end {
+            if trimmed.starts_with('[') {
+                return Some(table);
+            }
+            let key = trimmed.split('=').next()?.trim();
+            if key.is_empty() || key.starts_with('#') {
+                return None;
+            }
+            return Some(if table.is_empty() {
+                key.to_string()
+            } else {
+                format!("{table}.{key}")
+            });
+        }
+        offset = end;
+    }
+    None
+}
+
+impl Overrides {
+    /// Reads `HOTLINE_*` variables through `get` (the process environment in
+    /// `main`, a map in tests). Malformed values are errors naming the variable.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Overrides, String> {
+        let addr = |name: &str| -> Result<Option<SocketAddr>, String> {
+            get(name)
+                .map(|v| {
+                    v.parse()
+                        .map_err(|e| format!("{name}: {v:?} is not ADDR:PORT ({e})"))
+                })
+                .transpose()
+        };
+        Ok(Overrides {
+            sip_listen: addr("HOTLINE_SIP_LISTEN")?,
+            http_listen: addr("HOTLINE_HTTP_LISTEN")?,
+            redis_url: get("HOTLINE_REDIS_URL"),
+            recordings: get("HOTLINE_RECORDINGS").map(PathBuf::from),
+        })
+    }
+
+    /// `other` wins where it has a value (flags over environment).
+    pub fn or(self, other: Overrides) -> Overrides {
+        Overrides {
+            sip_listen: other.sip_listen.or(self.sip_listen),
+            http_listen: other.http_listen.or(self.http_listen),
+            redis_url: other.redis_url.or(self.redis_url),
+            recordings: other.recordings.or(self.recordings),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let err = Settings::from_toml("[sip]\nmax_cals = 3\n", "x.toml").unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("x.toml: line 2"), "{text}");
+        assert!(text.contains("sip.max_cals"), "{text}");
+        assert!(text.contains("unknown field"), "{text}");
+    }
+
+    #[test]
+    fn wrong_type_names_key() {
+        let err = Settings::from_toml("[sip]\nmax_calls = \"many\"\n", "x.toml").unwrap_err();
+        assert!(err.to_string().contains("sip.max_calls"), "{err}");
+    }
+
+    #[test]
+    fn invalid_value_names_key() {
+        let mut s = Settings::from_toml("[sip]\nmax_calls = 0\n", "x.toml").unwrap();
+        s.prompts.dir = PathBuf::from("config/prompts");
+        let err = s.validate("x.toml").unwrap_err();
+        assert_eq!(err.to_string(), "x.toml: sip.max_calls: must be at least 1");
+    }
+
+    #[test]
+    fn env_then_flags() {
+        let env = Overrides::from_env(|k| match k {
+            "HOTLINE_SIP_LISTEN" => Some("127.0.0.1:5080".into()),
+            "HOTLINE_REDIS_URL" => Some("redis://127.0.0.1:7000/".into()),
+            _ => None,
+        })
+        .unwrap();
+        let flags = Overrides {
+            sip_listen: Some("127.0.0.1:0".parse().unwrap()),
+            ..Default::default()
+        };
+        let o = env.or(flags);
+        assert_eq!(o.sip_listen, Some("127.0.0.1:0".parse().unwrap()));
+        assert_eq!(o.redis_url.as_deref(), Some("redis://127.0.0.1:7000/"));
+        let mut s = Settings::from_toml("", "x").unwrap();
+        s.apply(&o);
+        assert_eq!(s.sip.listen, vec!["127.0.0.1:0".parse().unwrap()]);
+    }
+
+    #[test]
+    fn bad_env_value_names_variable() {
+        let err = Overrides::from_env(|k| (k == "HOTLINE_HTTP_LISTEN").then(|| "nope".into()))
+            .unwrap_err();
+        assert!(err.starts_with("HOTLINE_HTTP_LISTEN"), "{err}");
+    }
+}

@@ -1,0 +1,26 @@
+//! # hotline
+//!
+//! Telephony gateway for the 24-hour duty line of the Shibei District court's
+//! enforcement command center.
+//!
+//! # Layout
+//!
+//! - [`config`]: typed settings (file < environment < flags).
+//! - [`sip`]: SIP messages, SDP, transactions, the UAS core (sans-IO) and
+//!   its UDP/TCP driver. Never sees audio, Redis or HTTP.
+//! - [`media`]: RTP sessions, G.711, prompt playback. Never parses SIP.
+//! - [`call`]: one task per call; the one place that joins a call's parts.
+//! - [`api`]: the HTTP side (`/healthz` for now).
+//! - [`metrics`]: counters.
+//! - [`app`]: binds every socket, wires the tasks, owns shutdown.
+//!
+//! Tasks and channels are drawn in `docs/architecture.md`.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod app;
+pub mod call;
+pub mod config;
+pub mod media;
+pub mod metrics;
+pub mod sip;

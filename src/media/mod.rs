@@ -1,0 +1,10 @@
+//! Media: RTP sockets from a port range, G.711, prompt playback paced on
+//! one clock. Never parses SIP and never knows tickets: the call layer hands
+//! it an address, a codec and prompts, and reads back what arrived.
+
+pub mod g711;
+pub mod ports;
+pub mod prompt;
+pub mod rtp;
+
+pub use prompt::Prompt;

@@ -1,0 +1,81 @@
+//! RTP ports: even ports from the configured range, handed out round-robin.
+//! A port in use by anything (another call, another program) fails to bind
+//! and the next one is tried, so no table of ports is kept.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use tokio::net::UdpSocket;
+
+#[derive(Debug)]
+pub struct PortPool {
+    ip: IpAddr,
+    min: u16,
+    /// Number of even ports in the range.
+    count: u32,
+    cursor: AtomicU32,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("no free RTP port in {min}-{max}")]
+pub struct Exhausted {
+    pub min: u16,
+    pub max: u16,
+}
+
+impl PortPool {
+    pub fn new(ip: IpAddr, min: u16, max: u16) -> PortPool {
+        let min = min + (min % 2);
+        let count = (u32::from(max.max(min)) - u32::from(min)) / 2 + 1;
+        PortPool {
+            ip,
+            min,
+            count,
+            cursor: AtomicU32::new(0),
+        }
+    }
+
+    /// Binds a socket on the next free even port.
+    pub fn bind(&self) -> Result<UdpSocket, Exhausted> {
+        for _ in 0..self.count.min(4096) {
+            let i = self.cursor.fetch_add(1, Ordering::Relaxed) % self.count;
+            let port = self.min as u32 + 2 * i;
+            let Ok(port) = u16::try_from(port) else { continue };
+            let addr = SocketAddr::new(self.ip, port);
+            if let Ok(s) = std::net::UdpSocket::bind(addr) {
+                if s.set_nonblocking(true).is_ok() {
+                    if let Ok(s) = UdpSocket::from_std(s) {
+                        return Ok(s);
+                    }
+                }
+            }
+        }
+        Err(Exhausted {
+            min: self.min,
+            max: (self.min as u32 + 2 * (self.count - 1)) as u16,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn even_ports_and_skips_busy_ones() {
+        let pool = PortPool::new("127.0.0.1".parse().unwrap(), 41001, 41010);
+        let a = pool.bind().unwrap();
+        let b = pool.bind().unwrap();
+        let (pa, pb) = (a.local_addr().unwrap().port(), b.local_addr().unwrap().port());
+        assert_eq!(pa % 2, 0);
+        assert_eq!(pb % 2, 0);
+        assert_ne!(pa, pb);
+        // All five even ports taken: the sixth attempt fails with a clear error.
+        let c = pool.bind().unwrap();
+        let d = pool.bind().unwrap();
+        let e = pool.bind().unwrap();
+        let err = pool.bind().unwrap_err();
+        assert_eq!(err.to_string(), "no free RTP port in 41002-41010");
+        drop((a, b, c, d, e));
+    }
+}

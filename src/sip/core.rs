@@ -1,0 +1,1097 @@
+//! The UAS core: transactions, dialogs and call admission, sans-IO.
+//!
+//! Inputs are messages with the peer they came from, commands from the call
+//! layer, and `now`; outputs are bytes to send, call events and connections
+//! to close, read with [`Core::poll_output`]. [`Core::next_deadline`] tells
+//! the driver when to call [`Core::on_timers`]. Nothing here sleeps or does
+//! I/O, so every schedule is tested with a hand-moved clock.
+//!
+//! A call (dialog) as seen from here:
+//!
+//! ```text
+//!  INVITE ──> 100, 180 ──> Offered ──Answer──> Accepted ──ACK──> Confirmed
+//!                            │  (ring delay)     │ 2xx resent      │
+//!                  CANCEL/BYE│ Reject            │ no ACK in 64·T1 │ BYE either way
+//!                            v                   v  → BYE          v
+//!                           Ended  <─────────────┴─────────────────┘
+//! ```
+
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use super::message::{
+    self, Limits, Malformed, Message, Method, ReplyHeaders, RequestSpec, ResponseBuilder,
+    StartLine, Transport,
+};
+use super::sdp::{self, Media, Negotiation, SdpError};
+use super::transaction::{ClientTx, ServerTx, TimerAction, TimerConfig, TwoXxRetransmit};
+use crate::metrics::Metrics;
+
+/// Methods we implement, for `Allow`.
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
+/// Bodies we take, for `Accept`.
+pub const ACCEPT: &str = "application/sdp, application/dtmf-relay, application/dtmf";
+/// Methods other SIP elements use that we recognise but do not allow (405);
+/// any other unknown method gets 501 (RFC 3261 §21.4.6, §21.5.2).
+const KNOWN_ELSEWHERE: &[&str] = &[
+    "REGISTER", "MESSAGE", "SUBSCRIBE", "NOTIFY", "REFER", "UPDATE", "PRACK", "PUBLISH",
+];
+
+/// Identifies a call between the SIP core and the call layer.
+pub type CallRef = u64;
+
+/// Which socket a message travelled on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Link {
+    /// Index of the UDP socket among the listeners.
+    Udp(u8),
+    /// A TCP connection.
+    Tcp(u64),
+}
+
+/// Where a message came from and which of our addresses it reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    pub link: Link,
+    pub addr: SocketAddr,
+    /// Our address as the peer sees it (for Contact, Via, SDP).
+    pub local: SocketAddr,
+}
+
+impl Peer {
+    pub fn transport(&self) -> Transport {
+        match self.link {
+            Link::Udp(_) => Transport::Udp,
+            Link::Tcp(_) => Transport::Tcp,
+        }
+    }
+}
+
+/// What the call layer learns about a new call.
+#[derive(Debug, Clone)]
+pub struct CallInfo {
+    pub call_id: String,
+    pub from: String,
+    pub to: String,
+    pub request_uri: String,
+    pub p_asserted_identity: Option<String>,
+    pub privacy: Option<String>,
+    pub user_agent: Option<String>,
+    pub source: SocketAddr,
+    pub transport: Transport,
+    /// Our IP address as the caller reaches it.
+    pub local_ip: IpAddr,
+}
+
+/// Why a call ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndReason {
+    /// The caller sent BYE.
+    CallerBye,
+    /// The caller cancelled before we answered.
+    Cancelled,
+    /// Our 200 OK was never acknowledged (64·T1).
+    NoAck,
+    /// The late-offer ACK carried no usable answer.
+    BadAnswer,
+    /// The call layer hung up (it knows why).
+    Hangup,
+    /// The call layer refused the call with this status.
+    Rejected(u16),
+    /// The gateway is stopping.
+    Shutdown,
+}
+
+impl EndReason {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EndReason::CallerBye => "caller_bye",
+            EndReason::Cancelled => "cancelled",
+            EndReason::NoAck => "no_ack",
+            EndReason::BadAnswer => "bad_answer",
+            EndReason::Hangup => "hangup",
+            EndReason::Rejected(_) => "rejected",
+            EndReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// Events for the call layer.
+#[derive(Debug, Clone)]
+pub enum CallEvent {
+    /// A new call; answer it with [`CallCommand::Answer`] or refuse it.
+    /// `media` is `None` for a late offer (we offer, the ACK answers).
+    Incoming {
+        call: CallRef,
+        info: CallInfo,
+        media: Option<Media>,
+    },
+    /// The ACK arrived: media may flow.
+    Confirmed { call: CallRef, media: Media },
+    /// An INFO request inside the call (DTMF relay).
+    Info {
+        call: CallRef,
+        content_type: Option<String>,
+        body: Bytes,
+    },
+    /// The call is over; no more events for it.
+    Ended { call: CallRef, reason: EndReason },
+}
+
+/// Commands from the call layer.
+#[derive(Debug, Clone)]
+pub enum CallCommand {
+    /// Answer with our RTP address (the address in SDP).
+    Answer { call: CallRef, rtp: SocketAddr },
+    /// Refuse before answering.
+    Reject {
+        call: CallRef,
+        status: u16,
+        reason: &'static str,
+    },
+    /// End the call (BYE, or 487-less refusal if not yet answered).
+    Hangup { call: CallRef },
+}
+
+/// What the driver must do.
+#[derive(Debug, Clone)]
+pub enum Output {
+    Send {
+        link: Link,
+        to: SocketAddr,
+        data: Bytes,
+    },
+    Event(CallEvent),
+    Close(u64),
+}
+
+/// Settings of the core.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    pub timers: TimerConfig,
+    pub max_calls: usize,
+    pub retry_after: u32,
+    pub ring: Duration,
+    pub tcp_idle: Duration,
+    pub user_agent: String,
+    pub limits: Limits,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            timers: TimerConfig::default(),
+            max_calls: 1000,
+            retry_after: 30,
+            ring: Duration::ZERO,
+            tcp_idle: Duration::from_secs(120),
+            user_agent: "hotline".into(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Transaction identity (RFC 3261 §17.2.3). ACK is matched as INVITE.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum TxKey {
+    Branch {
+        branch: String,
+        sent_by: String,
+        method: String,
+    },
+    /// RFC 2543 peers: no magic cookie.
+    Legacy {
+        call_id: String,
+        cseq: u32,
+        from_tag: String,
+        via: String,
+        method: String,
+    },
+}
+
+impl TxKey {
+    fn of(msg: &Message, method: &Method) -> TxKey {
+        let method = match method {
+            Method::Ack => "INVITE".to_string(),
+            m => m.as_str().to_string(),
+        };
+        match msg.top_via.rfc3261_branch() {
+            Some(b) => TxKey::Branch {
+                branch: b.to_string(),
+                sent_by: msg.top_via.sent_by.to_ascii_lowercase(),
+                method,
+            },
+            None => TxKey::Legacy {
+                call_id: msg.call_id.clone(),
+                cseq: msg.cseq,
+                from_tag: msg.from_tag.clone().unwrap_or_default(),
+                via: msg.reply.vias[0].clone(),
+                method,
+            },
+        }
+    }
+
+    fn with_method(&self, m: &str) -> TxKey {
+        let mut k = self.clone();
+        match &mut k {
+            TxKey::Branch { method, .. } | TxKey::Legacy { method, .. } => *method = m.into(),
+        }
+        k
+    }
+}
+
+struct TxEntry {
+    key: TxKey,
+    tx: ServerTx,
+    peer: Peer,
+    call: Option<CallRef>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallState {
+    Offered,
+    Accepted,
+    Confirmed,
+}
+
+struct Call {
+    call_id: String,
+    local_tag: String,
+    remote_tag: Option<String>,
+    peer: Peer,
+    invite_tx: u64,
+    invite_reply: ReplyHeaders,
+    remote_target: String,
+    route_set: Vec<String>,
+    local_cseq: u32,
+    state: CallState,
+    negotiation: Option<Negotiation>,
+    session_id: u64,
+    /// Our SDP, once answered (re-INVITEs get it again).
+    our_sdp: Option<String>,
+    /// The 200 waiting for the ring delay.
+    delayed_ok: Option<(Instant, Bytes)>,
+    pending_ok: Option<TwoXxRetransmit>,
+    offered_at: Instant,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum TimerKey {
+    Tx(u64),
+    Call(CallRef),
+    Client(u64),
+    Conn(u64),
+}
+
+struct Conn {
+    last_activity: Instant,
+}
+
+/// The UAS core.
+pub struct Core {
+    cfg: CoreConfig,
+    metrics: Arc<Metrics>,
+    next_id: u64,
+    txs: HashMap<u64, TxEntry>,
+    tx_index: HashMap<TxKey, u64>,
+    calls: HashMap<CallRef, Call>,
+    dialogs: HashMap<(String, String), CallRef>,
+    /// Initial INVITEs by (Call-ID, From tag), for merged requests (§8.2.2.2).
+    initial: HashMap<(String, String), CallRef>,
+    /// Our BYEs: the transaction, where it goes, its branch.
+    clients: HashMap<u64, (ClientTx, Peer, String)>,
+    client_index: HashMap<String, u64>,
+    conns: HashMap<u64, Conn>,
+    timers: BinaryHeap<Reverse<(Instant, TimerKey)>>,
+    armed: HashMap<TimerKey, Instant>,
+    out: VecDeque<Output>,
+}
+
+fn random_token() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+impl Core {
+    pub fn new(cfg: CoreConfig, metrics: Arc<Metrics>) -> Core {
+        Core {
+            cfg,
+            metrics,
+            next_id: 1,
+            txs: HashMap::new(),
+            tx_index: HashMap::new(),
+            calls: HashMap::new(),
+            dialogs: HashMap::new(),
+            initial: HashMap::new(),
+            clients: HashMap::new(),
+            client_index: HashMap::new(),
+            conns: HashMap::new(),
+            timers: BinaryHeap::new(),
+            armed: HashMap::new(),
+            out: VecDeque::new(),
+        }
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// Calls that hold a slot (offered, answered or confirmed).
+    pub fn active_calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    pub fn next_deadline(&mut self) -> Option<Instant> {
+        // Drop stale heap entries so the driver does not wake for nothing.
+        while let Some(Reverse((at, key))) = self.timers.peek().copied() {
+            if self.armed.get(&key) == Some(&at) {
+                return Some(at);
+            }
+            self.timers.pop();
+        }
+        None
+    }
+
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn arm(&mut self, key: TimerKey, at: Option<Instant>) {
+        match at {
+            Some(at) if self.armed.get(&key) != Some(&at) => {
+                self.armed.insert(key, at);
+                self.timers.push(Reverse((at, key)));
+            }
+            Some(_) => {}
+            None => {
+                self.armed.remove(&key);
+            }
+        }
+    }
+
+    fn send(&mut self, peer: &Peer, data: Bytes) {
+        self.out.push_back(Output::Send {
+            link: peer.link,
+            to: peer.addr,
+            data,
+        });
+    }
+
+    fn event(&mut self, e: CallEvent) {
+        self.out.push_back(Output::Event(e));
+    }
+
+    // ----- connections -------------------------------------------------
+
+    /// A TCP connection was accepted.
+    pub fn on_connected(&mut self, conn: u64, now: Instant) {
+        self.conns.insert(conn, Conn { last_activity: now });
+        self.arm(TimerKey::Conn(conn), Some(now + self.cfg.tcp_idle));
+    }
+
+    /// A TCP connection closed (by the peer or by us).
+    pub fn on_disconnected(&mut self, conn: u64) {
+        self.conns.remove(&conn);
+        self.arm(TimerKey::Conn(conn), None);
+    }
+
+    fn conn_busy(&self, conn: u64) -> bool {
+        self.calls.values().any(|c| c.peer.link == Link::Tcp(conn))
+            || self.txs.values().any(|t| t.peer.link == Link::Tcp(conn))
+    }
+
+    // ----- inbound -----------------------------------------------------
+
+    /// One message (a datagram, or one framed message from a stream).
+    pub fn on_message(&mut self, data: &[u8], peer: Peer, now: Instant) {
+        if let Link::Tcp(c) = peer.link {
+            if let Some(conn) = self.conns.get_mut(&c) {
+                conn.last_activity = now;
+            }
+        }
+        let datagram = matches!(peer.link, Link::Udp(_));
+        match message::parse(data, datagram, &self.cfg.limits) {
+            Err(m) => self.on_malformed(m, peer),
+            Ok(msg) => {
+                Metrics::inc(&self.metrics.sip_messages);
+                match msg.start.clone() {
+                    StartLine::Request { method, .. } => self.on_request(msg, method, peer, now),
+                    StartLine::Response { code, .. } => self.on_response(&msg, code, now),
+                }
+            }
+        }
+    }
+
+    fn on_malformed(&mut self, m: Malformed, peer: Peer) {
+        match &m.reply {
+            Some(reply) => {
+                tracing::debug!(status = m.status, reason = %m.reason, from = %peer.addr, "refusing malformed request");
+                Metrics::inc(&self.metrics.sip_malformed_answered);
+                let mut b = ResponseBuilder::new(reply, m.status, &m.reason)
+                    .to_tag("x")
+                    .source(peer.addr)
+                    .header("Server", self.cfg.user_agent.clone());
+                if m.status == 505 || m.status == 416 {
+                    b = b.header("Allow", ALLOW);
+                }
+                let data = b.build();
+                self.send(&peer, data);
+            }
+            None => {
+                tracing::debug!(reason = %m.reason, from = %peer.addr, "dropping malformed message");
+                Metrics::inc(&self.metrics.sip_malformed_dropped);
+            }
+        }
+    }
+
+    fn on_response(&mut self, msg: &Message, code: u16, now: Instant) {
+        let found = msg
+            .top_via
+            .branch
+            .as_ref()
+            .and_then(|b| self.client_index.get(b).copied());
+        match found {
+            Some(id) => {
+                if let Some((c, _, _)) = self.clients.get_mut(&id) {
+                    c.on_response(code, now);
+                    let at = c.next_deadline();
+                    self.arm(TimerKey::Client(id), Some(at));
+                }
+            }
+            None => {
+                Metrics::inc(&self.metrics.sip_stray_responses);
+                tracing::debug!(code, call_id = %msg.call_id, "dropping stray response");
+            }
+        }
+    }
+
+    /// A stateless-looking reply through a new server transaction, so that
+    /// retransmissions of the request get the same answer.
+    fn respond_new(&mut self, msg: &Message, method: &Method, peer: Peer, now: Instant, b: ResponseBuilder<'_>, code: u16) {
+        let data = b.build();
+        let key = TxKey::of(msg, method);
+        let mut tx = ServerTx::new(*method == Method::Invite, peer.transport().reliable(), self.cfg.timers);
+        tx.respond(code, data.clone(), now);
+        self.send(&peer, data);
+        self.insert_tx(key, tx, peer, None);
+    }
+
+    fn insert_tx(&mut self, key: TxKey, tx: ServerTx, peer: Peer, call: Option<CallRef>) -> u64 {
+        let id = self.id();
+        let at = tx.next_deadline();
+        self.tx_index.insert(key.clone(), id);
+        self.txs.insert(id, TxEntry { key, tx, peer, call });
+        self.arm(TimerKey::Tx(id), at);
+        id
+    }
+
+    fn builder<'a>(&self, msg: &'a Message, peer: Peer, code: u16, reason: &'a str) -> ResponseBuilder<'a> {
+        ResponseBuilder::new(&msg.reply, code, reason)
+            .source(peer.addr)
+            .header("Server", self.cfg.user_agent.clone())
+    }
+
+    fn on_request(&mut self, msg: Message, method: Method, peer: Peer, now: Instant) {
+        if method == Method::Ack {
+            return self.on_ack(&msg, peer, now);
+        }
+        // A retransmission of a request we already handle.
+        let key = TxKey::of(&msg, &method);
+        if let Some(&id) = self.tx_index.get(&key) {
+            Metrics::inc(&self.metrics.sip_retransmissions_absorbed);
+            let entry = self.txs.get_mut(&id).expect("indexed transaction");
+            if let Some(data) = entry.tx.on_retransmit() {
+                let p = entry.peer;
+                self.send(&p, data);
+            }
+            return;
+        }
+        let tag = random_token();
+        match &method {
+            Method::Invite | Method::Bye | Method::Cancel | Method::Options | Method::Info => {}
+            Method::Other(name) if !KNOWN_ELSEWHERE.contains(&name.as_str()) => {
+                let b = self.builder(&msg, peer, 501, "Not Implemented").to_tag(&tag).header("Allow", ALLOW);
+                return self.respond_new(&msg, &method, peer, now, b, 501);
+            }
+            _ => {
+                let b = self.builder(&msg, peer, 405, "Method Not Allowed").to_tag(&tag).header("Allow", ALLOW);
+                return self.respond_new(&msg, &method, peer, now, b, 405);
+            }
+        }
+        if method == Method::Cancel {
+            return self.on_cancel(&msg, peer, now);
+        }
+        // In-dialog requests must match a dialog (RFC 3261 §12.2.2).
+        let dialog = msg.to_tag.as_ref().map(|t| {
+            self.dialogs
+                .get(&(msg.call_id.clone(), t.clone()))
+                .copied()
+        });
+        if let Some(None) = dialog {
+            let b = self.builder(&msg, peer, 481, "Call/Transaction Does Not Exist");
+            return self.respond_new(&msg, &method, peer, now, b, 481);
+        }
+        let dialog = dialog.flatten();
+        // Extensions we are required to support (RFC 3261 §8.2.2.3): none.
+        let required = msg.tokens("Require");
+        if !required.is_empty() {
+            let b = self
+                .builder(&msg, peer, 420, "Bad Extension")
+                .to_tag(&tag)
+                .header("Unsupported", required.join(", "));
+            return self.respond_new(&msg, &method, peer, now, b, 420);
+        }
+        match method {
+            Method::Options => {
+                let b = self
+                    .builder(&msg, peer, 200, "OK")
+                    .to_tag(&tag)
+                    .header("Allow", ALLOW)
+                    .header("Accept", ACCEPT)
+                    .header("Supported", "");
+                self.respond_new(&msg, &method, peer, now, b, 200);
+            }
+            Method::Bye => match dialog {
+                None => {
+                    let b = self.builder(&msg, peer, 481, "Call/Transaction Does Not Exist").to_tag(&tag);
+                    self.respond_new(&msg, &method, peer, now, b, 481);
+                }
+                Some(call) => {
+                    let b = self.builder(&msg, peer, 200, "OK");
+                    self.respond_new(&msg, &method, peer, now, b, 200);
+                    self.end_call(call, EndReason::CallerBye, now, false);
+                }
+            },
+            Method::Info => match dialog {
+                None => {
+                    let b = self.builder(&msg, peer, 481, "Call/Transaction Does Not Exist").to_tag(&tag);
+                    self.respond_new(&msg, &method, peer, now, b, 481);
+                }
+                Some(call) => {
+                    let b = self.builder(&msg, peer, 200, "OK");
+                    self.respond_new(&msg, &method, peer, now, b, 200);
+                    let content_type = msg.content_type();
+                    self.event(CallEvent::Info { call, content_type, body: msg.body.clone() });
+                }
+            },
+            Method::Invite => match dialog {
+                Some(call) => self.on_reinvite(&msg, call, peer, now),
+                None => self.on_invite(msg, peer, now, tag),
+            },
+            _ => unreachable!("filtered above"),
+        }
+    }
+
+    fn on_invite(&mut self, msg: Message, peer: Peer, now: Instant, tag: String) {
+        let method = Method::Invite;
+        let reject = |core: &mut Core, code: u16, reason: &str, extra: Option<(&'static str, String)>| {
+            let mut b = core.builder(&msg, peer, code, reason).to_tag(&tag);
+            if let Some((n, v)) = extra {
+                b = b.header(n, v);
+            }
+            core.respond_new(&msg, &method, peer, now, b, code);
+        };
+        let from_tag = msg.from_tag.clone().unwrap_or_default();
+        if self.initial.contains_key(&(msg.call_id.clone(), from_tag.clone())) {
+            return reject(self, 482, "Loop Detected", None);
+        }
+        if !msg.body.is_empty() && msg.content_type().as_deref() != Some("application/sdp") {
+            return reject(self, 415, "Unsupported Media Type", Some(("Accept", "application/sdp".into())));
+        }
+        let accept = msg.tokens("Accept");
+        if !accept.is_empty()
+            && !accept.iter().any(|a| {
+                let t = a.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                t == "application/sdp" || t == "application/*" || t == "*/*"
+            })
+        {
+            return reject(self, 406, "Not Acceptable", Some(("Warning", format!("399 {} \"Only application/sdp bodies are sent\"", peer.local.ip()))));
+        }
+        if self.calls.len() >= self.cfg.max_calls {
+            Metrics::inc(&self.metrics.sip_overload_rejected);
+            tracing::warn!(call_id = %msg.call_id, max_calls = self.cfg.max_calls, "refusing call: at max_calls");
+            return reject(self, 503, "Service Unavailable", Some(("Retry-After", self.cfg.retry_after.to_string())));
+        }
+        let negotiation = if msg.body.is_empty() {
+            None
+        } else {
+            match sdp::negotiate(&msg.body) {
+                Ok(n) => Some(n),
+                Err(SdpError::NoCommonCodec) => {
+                    return reject(self, 488, "Not Acceptable Here", Some(("Warning", format!("304 {} \"Only PCMU and PCMA audio\"", peer.local.ip()))));
+                }
+                Err(SdpError::Malformed(e)) => {
+                    tracing::debug!(call_id = %msg.call_id, error = %e, "unparsable SDP offer");
+                    return reject(self, 400, "Malformed SDP Offer", None);
+                }
+            }
+        };
+
+        // Accept: 100 at once, the call to the call layer, 180.
+        let key = TxKey::of(&msg, &method);
+        let mut tx = ServerTx::new(true, peer.transport().reliable(), self.cfg.timers);
+        let trying = ResponseBuilder::new(&msg.reply, 100, "Trying").source(peer.addr).build();
+        tx.respond(100, trying.clone(), now);
+        self.send(&peer, trying);
+        let call = self.id();
+        let contact = contact_uri(&peer);
+        let ringing = self
+            .builder(&msg, peer, 180, "Ringing")
+            .to_tag(&tag)
+            .header("Contact", format!("<{contact}>"))
+            .build();
+        tx.respond(180, ringing.clone(), now);
+        self.send(&peer, ringing);
+        let tx_id = self.insert_tx(key, tx, peer, Some(call));
+
+        let info = CallInfo {
+            call_id: msg.call_id.clone(),
+            from: msg.reply.from.clone(),
+            to: msg.reply.to.clone(),
+            request_uri: match &msg.start {
+                StartLine::Request { uri, .. } => uri.clone(),
+                StartLine::Response { .. } => String::new(),
+            },
+            p_asserted_identity: msg.header("P-Asserted-Identity"),
+            privacy: msg.header("Privacy"),
+            user_agent: msg.header("User-Agent"),
+            source: peer.addr,
+            transport: peer.transport(),
+            local_ip: peer.local.ip(),
+        };
+        let remote_target = msg
+            .contact_uri()
+            .or_else(|| message::angle_uri(&msg.reply.from))
+            .unwrap_or_default();
+        self.dialogs.insert((msg.call_id.clone(), tag.clone()), call);
+        self.initial.insert((msg.call_id.clone(), from_tag), call);
+        let media = negotiation.as_ref().map(|n| n.media.clone());
+        self.calls.insert(
+            call,
+            Call {
+                call_id: msg.call_id.clone(),
+                local_tag: tag,
+                remote_tag: msg.from_tag.clone(),
+                peer,
+                invite_tx: tx_id,
+                invite_reply: msg.reply.clone(),
+                remote_target,
+                route_set: msg.record_route(),
+                local_cseq: 0,
+                state: CallState::Offered,
+                negotiation,
+                session_id: rand::random::<u32>() as u64,
+                our_sdp: None,
+                delayed_ok: None,
+                pending_ok: None,
+                offered_at: now,
+            },
+        );
+        Metrics::inc(&self.metrics.calls_offered);
+        self.event(CallEvent::Incoming { call, info, media });
+    }
+
+    fn on_reinvite(&mut self, msg: &Message, call: CallRef, peer: Peer, now: Instant) {
+        let method = Method::Invite;
+        let Some(c) = self.calls.get(&call) else { return };
+        let (Some(sdp), CallState::Confirmed) = (c.our_sdp.clone(), c.state) else {
+            // RFC 3261 §14.2: an INVITE while one is pending.
+            let b = self.builder(msg, peer, 491, "Request Pending").header("Retry-After", "1");
+            return self.respond_new(msg, &method, peer, now, b, 491);
+        };
+        if !msg.body.is_empty() {
+            if let Err(e) = sdp::negotiate(&msg.body) {
+                let (code, reason) = match e {
+                    SdpError::NoCommonCodec => (488, "Not Acceptable Here"),
+                    SdpError::Malformed(_) => (400, "Malformed SDP Offer"),
+                };
+                let b = self.builder(msg, peer, code, reason);
+                return self.respond_new(msg, &method, peer, now, b, code);
+            }
+        }
+        // The session is unchanged: answer with the same description.
+        let contact = contact_uri(&peer);
+        let ok = self
+            .builder(msg, peer, 200, "OK")
+            .header("Contact", format!("<{contact}>"))
+            .header("Allow", ALLOW)
+            .body("application/sdp", sdp.as_bytes())
+            .build();
+        let key = TxKey::of(msg, &method);
+        let mut tx = ServerTx::new(true, peer.transport().reliable(), self.cfg.timers);
+        tx.respond(200, ok.clone(), now);
+        self.send(&peer, ok.clone());
+        self.insert_tx(key, tx, peer, Some(call));
+        let retransmit = TwoXxRetransmit::new(msg.cseq, ok, peer.transport().reliable(), self.cfg.timers, now);
+        let at = retransmit.next_deadline();
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.pending_ok = Some(retransmit);
+        }
+        self.arm(TimerKey::Call(call), Some(at));
+    }
+
+    fn on_cancel(&mut self, msg: &Message, peer: Peer, now: Instant) {
+        let method = Method::Cancel;
+        let invite_key = TxKey::of(msg, &method).with_method("INVITE");
+        let Some(&tx_id) = self.tx_index.get(&invite_key) else {
+            let b = self.builder(msg, peer, 481, "Call/Transaction Does Not Exist").to_tag("x");
+            return self.respond_new(msg, &method, peer, now, b, 481);
+        };
+        // 200 for the CANCEL itself (its To tag: the one our 180 carried).
+        let call = self.txs.get(&tx_id).and_then(|e| e.call);
+        let tag = call
+            .and_then(|c| self.calls.get(&c))
+            .map(|c| c.local_tag.clone())
+            .unwrap_or_else(random_token);
+        let b = self.builder(msg, peer, 200, "OK").to_tag(&tag);
+        self.respond_new(msg, &method, peer, now, b, 200);
+        if let Some(call) = call {
+            let offered = self.calls.get(&call).is_some_and(|c| c.state == CallState::Offered);
+            if offered {
+                self.end_call(call, EndReason::Cancelled, now, false);
+            }
+        }
+    }
+
+    fn on_ack(&mut self, msg: &Message, _peer: Peer, now: Instant) {
+        // ACK for a non-2xx final response: same transaction.
+        let key = TxKey::of(msg, &Method::Ack);
+        if let Some(&id) = self.tx_index.get(&key) {
+            let e = self.txs.get_mut(&id).expect("indexed transaction");
+            if !matches!(e.tx.state, super::transaction::ServerState::Accepted) {
+                e.tx.on_ack(now);
+                let at = e.tx.next_deadline();
+                self.arm(TimerKey::Tx(id), at);
+                return;
+            }
+        }
+        // ACK for a 2xx: the dialog.
+        let Some(call) = msg
+            .to_tag
+            .as_ref()
+            .and_then(|t| self.dialogs.get(&(msg.call_id.clone(), t.clone())).copied())
+        else {
+            tracing::debug!(call_id = %msg.call_id, "dropping ACK outside any dialog");
+            return;
+        };
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        if c.pending_ok.as_ref().map(|p| p.cseq) != Some(msg.cseq) {
+            return; // a retransmitted ACK
+        }
+        c.pending_ok = None;
+        if c.state != CallState::Accepted {
+            self.arm(TimerKey::Call(call), None);
+            return; // ACK of a re-INVITE
+        }
+        c.state = CallState::Confirmed;
+        let media = match &c.negotiation {
+            Some(n) => Some(n.media.clone()),
+            // Late offer: the ACK carries the answer.
+            None => sdp::negotiate(&msg.body).ok().map(|n| {
+                let m = n.media.clone();
+                c.negotiation = Some(n);
+                m
+            }),
+        };
+        self.arm(TimerKey::Call(call), None);
+        match media {
+            Some(media) => self.event(CallEvent::Confirmed { call, media }),
+            None => {
+                tracing::warn!(call_id = %msg.call_id, "ACK carried no usable SDP answer to our offer");
+                self.end_call(call, EndReason::BadAnswer, now, true);
+            }
+        }
+    }
+
+    // ----- commands ------------------------------------------------------
+
+    pub fn on_command(&mut self, cmd: CallCommand, now: Instant) {
+        match cmd {
+            CallCommand::Answer { call, rtp } => self.answer(call, rtp, now),
+            CallCommand::Reject { call, status, reason } => self.reject(call, status, reason, now),
+            CallCommand::Hangup { call } => {
+                let state = self.calls.get(&call).map(|c| c.state);
+                match state {
+                    Some(CallState::Offered) => self.reject(call, 480, "Temporarily Unavailable", now),
+                    Some(_) => self.end_call(call, EndReason::Hangup, now, true),
+                    None => {}
+                }
+            }
+        }
+    }
+
+    fn answer(&mut self, call: CallRef, rtp: SocketAddr, now: Instant) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        if c.state != CallState::Offered || c.delayed_ok.is_some() {
+            return;
+        }
+        let sdp = match &c.negotiation {
+            Some(n) => n.answer(rtp, c.session_id, 1),
+            None => sdp::offer(rtp, c.session_id),
+        };
+        c.our_sdp = Some(sdp.clone());
+        let contact = contact_uri(&c.peer);
+        let ok = ResponseBuilder::new(&c.invite_reply, 200, "OK")
+            .to_tag(&c.local_tag)
+            .source(c.peer.addr)
+            .header("Contact", format!("<{contact}>"))
+            .header("Allow", ALLOW)
+            .header("Supported", "")
+            .header("Server", self.cfg.user_agent.clone())
+            .body("application/sdp", sdp.as_bytes())
+            .build();
+        let send_at = c.offered_at + self.cfg.ring;
+        if send_at > now {
+            c.delayed_ok = Some((send_at, ok));
+            self.arm(TimerKey::Call(call), Some(send_at));
+        } else {
+            self.send_ok(call, ok, now);
+        }
+    }
+
+    fn send_ok(&mut self, call: CallRef, ok: Bytes, now: Instant) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let peer = c.peer;
+        let reliable = peer.transport().reliable();
+        let tx_id = c.invite_tx;
+        let cseq = parse_cseq_num(&c.invite_reply.cseq).unwrap_or(0);
+        c.state = CallState::Accepted;
+        c.delayed_ok = None;
+        let retransmit = TwoXxRetransmit::new(cseq, ok.clone(), reliable, self.cfg.timers, now);
+        let at = retransmit.next_deadline();
+        c.pending_ok = Some(retransmit);
+        if let Some(e) = self.txs.get_mut(&tx_id) {
+            e.tx.respond(200, ok.clone(), now);
+            let tat = e.tx.next_deadline();
+            self.arm(TimerKey::Tx(tx_id), tat);
+        }
+        self.send(&peer, ok);
+        self.arm(TimerKey::Call(call), Some(at));
+        Metrics::inc(&self.metrics.calls_answered);
+    }
+
+    fn reject(&mut self, call: CallRef, status: u16, reason: &str, now: Instant) {
+        let Some(c) = self.calls.get(&call) else { return };
+        if c.state != CallState::Offered {
+            return;
+        }
+        let data = ResponseBuilder::new(&c.invite_reply, status, reason)
+            .to_tag(&c.local_tag)
+            .source(c.peer.addr)
+            .header("Server", self.cfg.user_agent.clone())
+            .build();
+        let (tx_id, peer) = (c.invite_tx, c.peer);
+        self.respond_on(tx_id, peer, status, data, now);
+        self.remove_call(call, EndReason::Rejected(status));
+    }
+
+    /// A final response on an existing INVITE transaction.
+    fn respond_on(&mut self, tx_id: u64, peer: Peer, status: u16, data: Bytes, now: Instant) {
+        let Some(e) = self.txs.get_mut(&tx_id) else { return };
+        let accepted = e.tx.respond(status, data.clone(), now);
+        let at = e.tx.next_deadline();
+        self.arm(TimerKey::Tx(tx_id), at);
+        if accepted {
+            self.send(&peer, data);
+        }
+    }
+
+    /// Ends a call: 487 for an INVITE not yet answered, BYE if `send_bye`
+    /// and the dialog is established.
+    fn end_call(&mut self, call: CallRef, reason: EndReason, now: Instant, send_bye: bool) {
+        let Some(c) = self.calls.get(&call) else { return };
+        if c.state == CallState::Offered {
+            let data = ResponseBuilder::new(&c.invite_reply, 487, "Request Terminated")
+                .to_tag(&c.local_tag)
+                .source(c.peer.addr)
+                .build();
+            let (tx_id, peer) = (c.invite_tx, c.peer);
+            self.respond_on(tx_id, peer, 487, data, now);
+        } else if send_bye {
+            self.send_bye(call, now);
+        }
+        self.remove_call(call, reason);
+    }
+
+    fn remove_call(&mut self, call: CallRef, reason: EndReason) {
+        let Some(c) = self.calls.remove(&call) else { return };
+        self.dialogs.remove(&(c.call_id.clone(), c.local_tag.clone()));
+        self.initial.remove(&(c.call_id.clone(), c.remote_tag.clone().unwrap_or_default()));
+        self.arm(TimerKey::Call(call), None);
+        Metrics::inc(&self.metrics.calls_ended);
+        self.event(CallEvent::Ended { call, reason });
+    }
+
+    fn send_bye(&mut self, call: CallRef, now: Instant) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        c.local_cseq += 1;
+        let branch = format!("z9hG4bK{}", random_token());
+        let local = c.peer.local;
+        let transport = c.peer.transport();
+        let from = format!("{};tag={}", c.invite_reply.to, c.local_tag);
+        let contact = contact_uri(&c.peer);
+        let bye = RequestSpec {
+            method: "BYE",
+            uri: &c.remote_target,
+            via: format!("SIP/2.0/{} {};branch={branch};rport", transport.as_str(), host_port(local)),
+            from: &from,
+            to: &c.invite_reply.from,
+            call_id: &c.call_id,
+            cseq: c.local_cseq,
+            route: &c.route_set,
+            contact: Some(&contact),
+            user_agent: &self.cfg.user_agent,
+        }
+        .build();
+        let peer = c.peer;
+        let client = ClientTx::new(bye.clone(), transport.reliable(), self.cfg.timers, now);
+        let id = self.id();
+        let at = client.next_deadline();
+        self.client_index.insert(branch.clone(), id);
+        self.clients.insert(id, (client, peer, branch));
+        self.arm(TimerKey::Client(id), Some(at));
+        self.send(&peer, bye);
+    }
+
+    /// Ends every call (the gateway is stopping).
+    pub fn shutdown(&mut self, now: Instant) {
+        let calls: Vec<CallRef> = self.calls.keys().copied().collect();
+        for call in calls {
+            let offered = self.calls.get(&call).is_some_and(|c| c.state == CallState::Offered);
+            if offered {
+                self.reject(call, 503, "Service Unavailable", now);
+            } else {
+                self.end_call(call, EndReason::Shutdown, now, true);
+            }
+        }
+    }
+
+    // ----- timers ----------------------------------------------------------
+
+    pub fn on_timers(&mut self, now: Instant) {
+        while let Some(Reverse((at, key))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            if self.armed.get(&key) != Some(&at) {
+                continue; // superseded
+            }
+            self.armed.remove(&key);
+            match key {
+                TimerKey::Tx(id) => self.tx_timer(id, now),
+                TimerKey::Call(id) => self.call_timer(id, now),
+                TimerKey::Client(id) => self.client_timer(id, now),
+                TimerKey::Conn(id) => self.conn_timer(id, now),
+            }
+        }
+    }
+
+    fn tx_timer(&mut self, id: u64, now: Instant) {
+        let Some(e) = self.txs.get_mut(&id) else { return };
+        match e.tx.on_timer(now) {
+            TimerAction::Retransmit(data) => {
+                let p = e.peer;
+                let at = e.tx.next_deadline();
+                self.send(&p, data);
+                self.arm(TimerKey::Tx(id), at);
+            }
+            TimerAction::NoAck | TimerAction::Terminated => {
+                let e = self.txs.remove(&id).expect("present");
+                self.tx_index.remove(&e.key);
+            }
+            TimerAction::None => {
+                let at = e.tx.next_deadline();
+                self.arm(TimerKey::Tx(id), at);
+            }
+        }
+    }
+
+    fn call_timer(&mut self, call: CallRef, now: Instant) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        if let Some((at, _)) = &c.delayed_ok {
+            if *at <= now {
+                let (_, ok) = c.delayed_ok.take().expect("checked");
+                return self.send_ok(call, ok, now);
+            }
+            let at = *at;
+            return self.arm(TimerKey::Call(call), Some(at));
+        }
+        let Some(p) = c.pending_ok.as_mut() else { return };
+        match p.on_timer(now) {
+            TimerAction::Retransmit(data) => {
+                let at = p.next_deadline();
+                let peer = c.peer;
+                self.send(&peer, data);
+                self.arm(TimerKey::Call(call), Some(at));
+            }
+            TimerAction::NoAck => {
+                tracing::warn!(call_id = %c.call_id, "no ACK for our 200 OK within 64*T1: hanging up");
+                self.end_call(call, EndReason::NoAck, now, true);
+            }
+            _ => {
+                let at = p.next_deadline();
+                self.arm(TimerKey::Call(call), Some(at));
+            }
+        }
+    }
+
+    fn client_timer(&mut self, id: u64, now: Instant) {
+        let Some((c, peer, _)) = self.clients.get_mut(&id) else { return };
+        match c.on_timer(now) {
+            TimerAction::Retransmit(data) => {
+                let (at, peer) = (c.next_deadline(), *peer);
+                self.send(&peer, data);
+                self.arm(TimerKey::Client(id), Some(at));
+            }
+            TimerAction::None => {
+                let at = c.next_deadline();
+                self.arm(TimerKey::Client(id), Some(at));
+            }
+            _ => {
+                if let Some((_, _, branch)) = self.clients.remove(&id) {
+                    self.client_index.remove(&branch);
+                }
+            }
+        }
+    }
+
+    fn conn_timer(&mut self, id: u64, now: Instant) {
+        let Some(c) = self.conns.get(&id) else { return };
+        let idle_until = c.last_activity + self.cfg.tcp_idle;
+        if idle_until > now {
+            return self.arm(TimerKey::Conn(id), Some(idle_until));
+        }
+        if self.conn_busy(id) {
+            return self.arm(TimerKey::Conn(id), Some(now + self.cfg.tcp_idle));
+        }
+        tracing::debug!(conn = id, "closing idle TCP connection");
+        self.conns.remove(&id);
+        self.out.push_back(Output::Close(id));
+    }
+}
+
+fn parse_cseq_num(cseq: &str) -> Option<u32> {
+    cseq.split_whitespace().next()?.parse().ok()
+}
+
+fn host_port(addr: SocketAddr) -> String {
+    match addr.ip() {
+        IpAddr::V6(ip) => format!("[{ip}]:{}", addr.port()),
+        IpAddr::V4(ip) => format!("{ip}:{}", addr.port()),
+    }
+}
+
+/// Our Contact URI for a peer.
+fn contact_uri(peer: &Peer) -> String {
+    match peer.transport() {
+        Transport::Udp => format!("sip:hotline@{}", host_port(peer.local)),
+        Transport::Tcp => format!("sip:hotline@{};transport=tcp", host_port(peer.local)),
+    }
+}

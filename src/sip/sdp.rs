@@ -1,0 +1,353 @@
+//! SDP offer/answer for audio calls (RFC 3264), on top of `rtc-sdp`'s parser.
+//!
+//! `rtc-sdp` is written for WebRTC: it knows codecs only through `a=rtpmap`,
+//! while SIP phones and trunks commonly offer the static payload types 0
+//! (PCMU) and 8 (PCMA) without one (RFC 3551 §6). This wrapper reads the
+//! `m=` format list itself, honours static types, and finds telephone-event
+//! (RFC 4733) by its rtpmap. It never touches sockets or audio.
+
+use std::io::Cursor;
+use std::net::{IpAddr, SocketAddr};
+
+use rtc_sdp::description::media::MediaDescription;
+use rtc_sdp::description::session::SessionDescription;
+
+/// The G.711 codecs the gateway speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    Pcmu,
+    Pcma,
+}
+
+impl Codec {
+    pub fn static_pt(self) -> u8 {
+        match self {
+            Codec::Pcmu => 0,
+            Codec::Pcma => 8,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::Pcmu => "PCMU",
+            Codec::Pcma => "PCMA",
+        }
+    }
+}
+
+/// Which way media flows, from the caller's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    SendRecv,
+    SendOnly,
+    RecvOnly,
+    Inactive,
+}
+
+impl Direction {
+    fn attr(self) -> &'static str {
+        match self {
+            Direction::SendRecv => "sendrecv",
+            Direction::SendOnly => "sendonly",
+            Direction::RecvOnly => "recvonly",
+            Direction::Inactive => "inactive",
+        }
+    }
+    /// Our side of it.
+    fn mirror(self) -> Direction {
+        match self {
+            Direction::SendOnly => Direction::RecvOnly,
+            Direction::RecvOnly => Direction::SendOnly,
+            d => d,
+        }
+    }
+}
+
+/// The result of a negotiation: what both sides will use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Media {
+    pub codec: Codec,
+    /// Payload type the peer uses for the codec.
+    pub payload_type: u8,
+    /// Payload type for RFC 4733 events, when both sides have them.
+    pub telephone_event: Option<u8>,
+    /// Where the peer wants RTP (`None`: no usable address, wait for latching).
+    pub remote: Option<SocketAddr>,
+    /// The peer's direction.
+    pub direction: Direction,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SdpError {
+    #[error("SDP does not parse: {0}")]
+    Malformed(String),
+    #[error("no audio stream with PCMU or PCMA")]
+    NoCommonCodec,
+}
+
+/// One `m=` line of an offer, as we will answer it.
+#[derive(Debug, Clone)]
+struct MLine {
+    media: String,
+    proto: String,
+    formats: Vec<String>,
+}
+
+/// A parsed offer (or answer) and what we will answer to it.
+#[derive(Debug, Clone)]
+pub struct Negotiation {
+    pub media: Media,
+    lines: Vec<MLine>,
+    chosen: usize,
+}
+
+fn parse_sdp(body: &[u8]) -> Result<SessionDescription, SdpError> {
+    // rtc-sdp wants CRLF or LF line ends and no trailing blank junk.
+    let text = std::str::from_utf8(body).map_err(|_| SdpError::Malformed("not UTF-8".into()))?;
+    let text = text.trim_end_matches(['\r', '\n', ' ', '\0']);
+    let mut cursor = Cursor::new(format!("{text}\r\n").into_bytes());
+    SessionDescription::unmarshal(&mut cursor).map_err(|e| SdpError::Malformed(e.to_string()))
+}
+
+fn attr<'a>(md: &'a MediaDescription, key: &str) -> impl Iterator<Item = &'a str> + 'a {
+    let key = key.to_string();
+    md.attributes
+        .iter()
+        .filter(move |a| a.key.eq_ignore_ascii_case(&key))
+        .filter_map(|a| a.value.as_deref())
+}
+
+/// `a=rtpmap:<pt> <name>/<rate>` for a payload type.
+fn rtpmap(md: &MediaDescription, pt: u8) -> Option<(String, u32)> {
+    attr(md, "rtpmap").find_map(|v| {
+        let (num, rest) = v.split_once(' ')?;
+        if num.trim().parse::<u8>().ok()? != pt {
+            return None;
+        }
+        let mut parts = rest.trim().split('/');
+        let name = parts.next()?.to_ascii_uppercase();
+        let rate = parts.next()?.parse().ok()?;
+        Some((name, rate))
+    })
+}
+
+fn codec_of(md: &MediaDescription, pt: u8) -> Option<Codec> {
+    match rtpmap(md, pt) {
+        Some((name, 8000)) if name == "PCMU" => Some(Codec::Pcmu),
+        Some((name, 8000)) if name == "PCMA" => Some(Codec::Pcma),
+        Some(_) => None,
+        None if pt == 0 => Some(Codec::Pcmu),
+        None if pt == 8 => Some(Codec::Pcma),
+        None => None,
+    }
+}
+
+fn direction_of(session: &SessionDescription, md: &MediaDescription) -> Direction {
+    let find = |attrs: &[rtc_sdp::description::common::Attribute]| {
+        attrs.iter().find_map(|a| match a.key.as_str() {
+            "sendrecv" => Some(Direction::SendRecv),
+            "sendonly" => Some(Direction::SendOnly),
+            "recvonly" => Some(Direction::RecvOnly),
+            "inactive" => Some(Direction::Inactive),
+            _ => None,
+        })
+    };
+    find(&md.attributes)
+        .or_else(|| find(&session.attributes))
+        .unwrap_or(Direction::SendRecv)
+}
+
+/// Reads an offer (or an answer to our offer) and picks the first codec of
+/// the first audio stream that we support, in the peer's order of preference.
+pub fn negotiate(body: &[u8]) -> Result<Negotiation, SdpError> {
+    let session = parse_sdp(body)?;
+    let mut lines = Vec::new();
+    let mut chosen = None;
+    for (i, md) in session.media_descriptions.iter().enumerate() {
+        let name = &md.media_name;
+        lines.push(MLine {
+            media: name.media.clone(),
+            proto: name.protos.join("/"),
+            formats: name.formats.clone(),
+        });
+        if chosen.is_some()
+            || !name.media.eq_ignore_ascii_case("audio")
+            || name.protos.join("/") != "RTP/AVP"
+            || name.port.value <= 0
+        {
+            continue;
+        }
+        let pts: Vec<u8> = name.formats.iter().filter_map(|f| f.parse().ok()).collect();
+        let Some((pt, codec)) = pts.iter().find_map(|&pt| codec_of(md, pt).map(|c| (pt, c)))
+        else {
+            continue;
+        };
+        let telephone_event = pts.iter().copied().find(|&pt| {
+            matches!(rtpmap(md, pt), Some((n, 8000)) if n == "TELEPHONE-EVENT")
+        });
+        let conn = md
+            .connection_information
+            .as_ref()
+            .or(session.connection_information.as_ref());
+        let ip: Option<IpAddr> = conn
+            .and_then(|c| c.address.as_ref())
+            .and_then(|a| a.address.split('/').next()?.parse().ok());
+        let port = u16::try_from(name.port.value).ok();
+        let remote = match (ip, port) {
+            (Some(ip), Some(port)) if !ip.is_unspecified() => Some(SocketAddr::new(ip, port)),
+            _ => None,
+        };
+        chosen = Some((
+            i,
+            Media {
+                codec,
+                payload_type: pt,
+                telephone_event,
+                remote,
+                direction: direction_of(&session, md),
+            },
+        ));
+    }
+    let (chosen, media) = chosen.ok_or(SdpError::NoCommonCodec)?;
+    Ok(Negotiation {
+        media,
+        lines,
+        chosen,
+    })
+}
+
+fn origin(local: IpAddr, session_id: u64, version: u64) -> String {
+    let fam = if local.is_ipv4() { "IP4" } else { "IP6" };
+    format!(
+        "v=0\r\no=hotline {session_id} {version} IN {fam} {local}\r\ns=hotline\r\nc=IN {fam} {local}\r\nt=0 0\r\n"
+    )
+}
+
+impl Negotiation {
+    /// Our answer: the chosen stream on `local`, every other stream refused
+    /// with port 0 (RFC 3264 §6).
+    pub fn answer(&self, local: SocketAddr, session_id: u64, version: u64) -> String {
+        let mut s = origin(local.ip(), session_id, version);
+        for (i, line) in self.lines.iter().enumerate() {
+            if i != self.chosen {
+                s.push_str(&format!(
+                    "m={} 0 {} {}\r\n",
+                    line.media,
+                    line.proto,
+                    line.formats.join(" ")
+                ));
+                continue;
+            }
+            let m = &self.media;
+            let mut pts = vec![m.payload_type.to_string()];
+            if let Some(te) = m.telephone_event {
+                pts.push(te.to_string());
+            }
+            s.push_str(&format!("m=audio {} RTP/AVP {}\r\n", local.port(), pts.join(" ")));
+            s.push_str(&format!(
+                "a=rtpmap:{} {}/8000\r\n",
+                m.payload_type,
+                m.codec.name()
+            ));
+            if let Some(te) = m.telephone_event {
+                s.push_str(&format!(
+                    "a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-16\r\n"
+                ));
+            }
+            s.push_str("a=ptime:20\r\n");
+            s.push_str(&format!("a={}\r\n", m.direction.mirror().attr()));
+        }
+        s
+    }
+}
+
+/// Our offer for an INVITE that came without one (RFC 3261 §13.2.1 late offer).
+pub fn offer(local: SocketAddr, session_id: u64) -> String {
+    let mut s = origin(local.ip(), session_id, 1);
+    s.push_str(&format!(
+        "m=audio {} RTP/AVP 8 0 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\n\
+a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n",
+        local.port()
+    ));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SIPp's built-in uac scenario offer.
+    const SIPP: &str = "v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\n\
+c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+
+    /// A desk phone offer without rtpmap for static types, PCMA first.
+    const NO_RTPMAP: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=call\r\nc=IN IP4 192.0.2.10\r\n\
+t=0 0\r\nm=audio 16384 RTP/AVP 8 0 18 101\r\na=rtpmap:101 telephone-event/8000\r\n\
+a=fmtp:101 0-15\r\na=ptime:20\r\n";
+
+    /// Linphone-style offer: dynamic codecs first, session-level c=, LF only.
+    const LINPHONE: &str = "v=0\no=13800000000 3135 1467 IN IP4 10.0.0.5\ns=Talk\n\
+c=IN IP4 203.0.113.9\nt=0 0\na=rtcp-xr:rcvr-rtt=all:10000 stat-summary=loss,dup,jitt,TTL voip-metrics\n\
+m=audio 7078 RTP/AVP 96 97 98 0 8 101 99 100\na=rtpmap:96 opus/48000/2\na=fmtp:96 useinbandfec=1\n\
+a=rtpmap:97 speex/16000\na=rtpmap:98 speex/8000\na=rtpmap:101 telephone-event/48000\n\
+a=rtpmap:99 telephone-event/16000\na=rtpmap:100 telephone-event/8000\na=rtcp-fb:* trr-int 1000\n";
+
+    /// An offer with video and an IPv6 address (RFC 5118 §4.5 shape).
+    const VIDEO_V6: &str = "v=0\r\no=bob 280744730 28977631 IN IP6 2001:db8::10\r\ns=\r\n\
+c=IN IP6 2001:db8::10\r\nt=0 0\r\nm=video 3400 RTP/AVP 31\r\nm=audio 3456 RTP/AVP 0 8\r\n\
+a=sendonly\r\n";
+
+    #[test]
+    fn sipp_offer() {
+        let n = negotiate(SIPP.as_bytes()).unwrap();
+        assert_eq!(n.media.codec, Codec::Pcmu);
+        assert_eq!(n.media.remote, Some("127.0.0.1:6000".parse().unwrap()));
+        assert_eq!(n.media.telephone_event, None);
+    }
+
+    #[test]
+    fn static_types_without_rtpmap() {
+        let n = negotiate(NO_RTPMAP.as_bytes()).unwrap();
+        assert_eq!((n.media.codec, n.media.payload_type), (Codec::Pcma, 8));
+        assert_eq!(n.media.telephone_event, Some(101));
+        let a = n.answer("192.0.2.1:20000".parse().unwrap(), 7, 1);
+        assert!(a.contains("m=audio 20000 RTP/AVP 8 101\r\n"), "{a}");
+        assert!(a.contains("a=rtpmap:101 telephone-event/8000\r\n"), "{a}");
+        // Our answer parses with the same parser.
+        negotiate(a.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn linphone_offer_picks_8khz_event() {
+        let n = negotiate(LINPHONE.as_bytes()).unwrap();
+        assert_eq!(n.media.codec, Codec::Pcmu);
+        assert_eq!(n.media.telephone_event, Some(100));
+        assert_eq!(n.media.remote, Some("203.0.113.9:7078".parse().unwrap()));
+    }
+
+    #[test]
+    fn other_streams_refused_and_direction_mirrored() {
+        let n = negotiate(VIDEO_V6.as_bytes()).unwrap();
+        assert_eq!(n.media.direction, Direction::SendOnly);
+        let a = n.answer("[2001:db8::1]:20002".parse().unwrap(), 1, 1);
+        assert!(a.contains("m=video 0 RTP/AVP 31\r\nm=audio 20002 RTP/AVP 0\r\n"), "{a}");
+        assert!(a.contains("a=recvonly\r\n"), "{a}");
+        assert!(a.contains("c=IN IP6 2001:db8::1\r\n"), "{a}");
+    }
+
+    #[test]
+    fn no_common_codec() {
+        let s = SIPP.replace("RTP/AVP 0", "RTP/AVP 18").replace("0 PCMU", "18 G729");
+        assert_eq!(negotiate(s.as_bytes()).unwrap_err(), SdpError::NoCommonCodec);
+        assert!(matches!(
+            negotiate(b"hello"),
+            Err(SdpError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn late_offer_round_trip() {
+        let o = offer("127.0.0.1:20000".parse().unwrap(), 5);
+        let n = negotiate(o.as_bytes()).unwrap();
+        assert_eq!((n.media.codec, n.media.telephone_event), (Codec::Pcma, Some(101)));
+    }
+}

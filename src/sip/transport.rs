@@ -1,0 +1,459 @@
+//! The tokio driver of the SIP core: UDP sockets and TCP listeners on the
+//! same port, one reader task per socket or connection feeding one bounded
+//! queue, and one core task that owns [`Core`], its timers and all sends.
+//!
+//! ```text
+//!  udp recv task(s) ──┐                     ┌──> UdpSocket::send_to
+//!  tcp conn reader(s) ─┼─ Inbound (bounded) ─> core task ─┼──> conn writer (bounded)
+//!  call layer ─── CallCommand (bounded) ──>  │            └──> CallEvent (bounded) ──> call layer
+//!                                  sleep_until(core.next_deadline())
+//! ```
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::core::{CallCommand, CallEvent, Core, Link, Output, Peer};
+use super::message::{self, Frame, Limits};
+use crate::metrics::Metrics;
+
+/// Depth of the queue into the core task; beyond it datagrams are dropped
+/// and counted (a flood never grows memory).
+const INBOUND_QUEUE: usize = 8192;
+/// Messages waiting to be written to one TCP connection.
+const CONN_QUEUE: usize = 256;
+
+/// The bound SIP sockets.
+pub struct Bound {
+    pub udp: Vec<Arc<UdpSocket>>,
+    pub tcp: Vec<TcpListener>,
+}
+
+impl Bound {
+    /// `(udp, tcp)` local addresses, one pair per listen address.
+    pub fn addrs(&self) -> Vec<(SocketAddr, SocketAddr)> {
+        self.udp
+            .iter()
+            .zip(&self.tcp)
+            .map(|(u, t)| {
+                (
+                    u.local_addr().expect("bound"),
+                    t.local_addr().expect("bound"),
+                )
+            })
+            .collect()
+    }
+}
+
+fn udp_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let domain = socket2::Domain::for_address(addr);
+    let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    // Room for a burst of calls arriving at once.
+    let _ = s.set_recv_buffer_size(4 << 20);
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    UdpSocket::from_std(s.into())
+}
+
+fn tcp_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    let domain = socket2::Domain::for_address(addr);
+    let s = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_reuse_address(true)?;
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    TcpListener::from_std(s.into())
+}
+
+/// Binds UDP and TCP on every address, all on one port. Port 0 picks a port
+/// free for both protocols on every address.
+pub fn bind(addrs: &[SocketAddr]) -> io::Result<Bound> {
+    let wanted = addrs.first().map_or(0, |a| a.port());
+    let mut last_err = None;
+    for _ in 0..if wanted == 0 { 20 } else { 1 } {
+        match bind_once(addrs, wanted) {
+            Ok(b) => return Ok(b),
+            Err(e) => last_err = Some(e),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| io::Error::other("no address to bind")))
+}
+
+fn bind_once(addrs: &[SocketAddr], wanted: u16) -> io::Result<Bound> {
+    let mut port = wanted;
+    let mut bound = Bound {
+        udp: Vec::new(),
+        tcp: Vec::new(),
+    };
+    for addr in addrs {
+        let a = SocketAddr::new(addr.ip(), port);
+        let u = udp_socket(a)?;
+        port = u.local_addr()?.port();
+        let t = tcp_listener(SocketAddr::new(addr.ip(), port))?;
+        bound.udp.push(Arc::new(u));
+        bound.tcp.push(t);
+    }
+    Ok(bound)
+}
+
+/// Our address as seen from `peer`: the socket's own address, or when bound
+/// to the unspecified address, the source the kernel would route from (a
+/// connected UDP socket sends nothing).
+fn local_for(socket_local: SocketAddr, peer: IpAddr) -> SocketAddr {
+    if !socket_local.ip().is_unspecified() {
+        return socket_local;
+    }
+    let probe = match peer {
+        IpAddr::V4(_) => std::net::UdpSocket::bind("0.0.0.0:0"),
+        IpAddr::V6(_) => std::net::UdpSocket::bind("[::]:0"),
+    };
+    let ip = probe
+        .and_then(|s| {
+            s.connect(SocketAddr::new(peer, 9))?;
+            s.local_addr()
+        })
+        .map(|a| a.ip())
+        .unwrap_or(socket_local.ip());
+    SocketAddr::new(ip, socket_local.port())
+}
+
+enum Inbound {
+    Message { data: Bytes, peer: Peer },
+    Connected { conn: u64, writer: mpsc::Sender<Bytes>, stop: CancellationToken },
+    Disconnected { conn: u64 },
+    /// Close after what is queued has been written.
+    CloseAfterFlush { conn: u64 },
+}
+
+/// Channels between the SIP core and the call layer.
+pub struct CallChannels {
+    pub events: mpsc::Sender<CallEvent>,
+    pub commands: mpsc::Receiver<CallCommand>,
+}
+
+/// Starts the readers, the TCP acceptors and the core task.
+pub fn spawn(
+    bound: Bound,
+    core: Core,
+    calls: CallChannels,
+    limits: Limits,
+    max_connections: usize,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let (tx, rx) = mpsc::channel(INBOUND_QUEUE);
+    let next_conn = Arc::new(AtomicU64::new(1));
+    for (i, sock) in bound.udp.iter().enumerate() {
+        tokio::spawn(udp_reader(
+            sock.clone(),
+            i as u8,
+            tx.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        ));
+    }
+    for listener in bound.tcp {
+        tokio::spawn(tcp_acceptor(
+            listener,
+            tx.clone(),
+            next_conn.clone(),
+            Arc::new(Semaphore::new(max_connections)),
+            limits,
+            shutdown.clone(),
+        ));
+    }
+    drop(tx);
+    tokio::spawn(core_task(core, bound.udp, rx, calls, shutdown))
+}
+
+async fn udp_reader(
+    sock: Arc<UdpSocket>,
+    index: u8,
+    tx: mpsc::Sender<Inbound>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) {
+    let mut buf = vec![0u8; 65536];
+    let socket_local = sock.local_addr().expect("bound");
+    let mut locals: HashMap<IpAddr, SocketAddr> = HashMap::new();
+    loop {
+        let (n, from) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = sock.recv_from(&mut buf) => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // ICMP errors surface here on some systems; keep serving.
+                    tracing::debug!(error = %e, "udp receive error");
+                    continue;
+                }
+            },
+        };
+        let data = &buf[..n];
+        // RFC 5626 keep-alives and stray blank datagrams.
+        if data.iter().all(|b| *b == b'\r' || *b == b'\n' || *b == 0) {
+            continue;
+        }
+        if locals.len() > 4096 {
+            locals.clear();
+        }
+        let local = *locals
+            .entry(from.ip())
+            .or_insert_with(|| local_for(socket_local, from.ip()));
+        let peer = Peer {
+            link: Link::Udp(index),
+            addr: from,
+            local,
+        };
+        let msg = Inbound::Message {
+            data: Bytes::copy_from_slice(data),
+            peer,
+        };
+        if tx.try_send(msg).is_err() {
+            Metrics::inc(&metrics.sip_queue_full);
+        }
+    }
+}
+
+async fn tcp_acceptor(
+    listener: TcpListener,
+    tx: mpsc::Sender<Inbound>,
+    next_conn: Arc<AtomicU64>,
+    slots: Arc<Semaphore>,
+    limits: Limits,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let permit = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            p = slots.clone().acquire_owned() => p.expect("semaphore never closed"),
+        };
+        let (stream, from) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "tcp accept failed");
+                    continue;
+                }
+            },
+        };
+        let conn = next_conn.fetch_add(1, Ordering::Relaxed);
+        let tx = tx.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            tcp_connection(stream, from, conn, tx, limits, shutdown).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn tcp_connection(
+    stream: TcpStream,
+    from: SocketAddr,
+    conn: u64,
+    tx: mpsc::Sender<Inbound>,
+    limits: Limits,
+    shutdown: CancellationToken,
+) {
+    let _ = stream.set_nodelay(true);
+    let local = match stream.local_addr() {
+        Ok(a) => a,
+        Err(_) => return,
+    };
+    let (mut reader, mut writer) = stream.into_split();
+    let (wtx, mut wrx) = mpsc::channel::<Bytes>(CONN_QUEUE);
+    let stop = shutdown.child_token();
+    if tx
+        .send(Inbound::Connected {
+            conn,
+            writer: wtx.clone(),
+            stop: stop.clone(),
+        })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    // Writer: drains its queue; ends when the core drops the sender.
+    let writer_task = tokio::spawn(async move {
+        while let Some(b) = wrx.recv().await {
+            if writer.write_all(&b).await.is_err() {
+                break;
+            }
+        }
+        let _ = writer.shutdown().await;
+    });
+    let peer = Peer {
+        link: Link::Tcp(conn),
+        addr: from,
+        local,
+    };
+    let mut buf = BytesMut::with_capacity(4096);
+    'read: loop {
+        let n = tokio::select! {
+            _ = stop.cancelled() => break,
+            r = reader.read_buf(&mut buf) => match r {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            },
+        };
+        let _ = n;
+        loop {
+            // CRLF keep-alive: a double CRLF ping gets a single CRLF pong
+            // (RFC 5626 §4.4.1); lone CRLFs between messages are ignored.
+            let lead = message::leading_crlf(&buf);
+            if lead > 0 {
+                if buf[..lead].windows(4).any(|w| w == b"\r\n\r\n") {
+                    let _ = wtx.try_send(Bytes::from_static(b"\r\n"));
+                }
+                buf.advance(lead);
+            }
+            match message::frame(&buf, &limits) {
+                Frame::Incomplete => break,
+                Frame::Complete(n) => {
+                    let data = buf.split_to(n).freeze();
+                    if tx.send(Inbound::Message { data, peer }).await.is_err() {
+                        break 'read;
+                    }
+                }
+                Frame::Broken(n) => {
+                    let n = n.min(buf.len());
+                    let data = buf.split_to(n).freeze();
+                    let _ = tx.send(Inbound::Message { data, peer }).await;
+                    let _ = tx.send(Inbound::CloseAfterFlush { conn }).await;
+                    break 'read;
+                }
+            }
+        }
+    }
+    drop(wtx);
+    let _ = tx.send(Inbound::Disconnected { conn }).await;
+    let _ = writer_task.await;
+}
+
+struct ConnHandle {
+    writer: mpsc::Sender<Bytes>,
+    stop: CancellationToken,
+}
+
+async fn core_task(
+    mut core: Core,
+    udp: Vec<Arc<UdpSocket>>,
+    mut rx: mpsc::Receiver<Inbound>,
+    mut calls: CallChannels,
+    shutdown: CancellationToken,
+) {
+    let mut conns: HashMap<u64, ConnHandle> = HashMap::new();
+    loop {
+        let deadline = core.next_deadline();
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => {
+                core.shutdown(Instant::now());
+                flush(&mut core, &udp, &mut conns, &calls.events).await;
+                return;
+            }
+            Some(cmd) = calls.commands.recv() => core.on_command(cmd, Instant::now()),
+            Some(input) = rx.recv() => {
+                handle(&mut core, &mut conns, input);
+                // Take what is already queued before writing anything.
+                for _ in 0..64 {
+                    match rx.try_recv() {
+                        Ok(input) => handle(&mut core, &mut conns, input),
+                        Err(_) => break,
+                    }
+                }
+            }
+            _ = sleep => core.on_timers(Instant::now()),
+        }
+        flush(&mut core, &udp, &mut conns, &calls.events).await;
+    }
+}
+
+fn handle(core: &mut Core, conns: &mut HashMap<u64, ConnHandle>, input: Inbound) {
+    let now = Instant::now();
+    match input {
+        Inbound::Message { data, peer } => core.on_message(&data, peer, now),
+        Inbound::Connected { conn, writer, stop } => {
+            conns.insert(conn, ConnHandle { writer, stop });
+            core.on_connected(conn, now);
+        }
+        Inbound::Disconnected { conn } => {
+            conns.remove(&conn);
+            core.on_disconnected(conn);
+        }
+        Inbound::CloseAfterFlush { conn } => {
+            // Dropping the writer lets it finish the queue, then shut down.
+            conns.remove(&conn);
+            core.on_disconnected(conn);
+        }
+    }
+}
+
+async fn flush(
+    core: &mut Core,
+    udp: &[Arc<UdpSocket>],
+    conns: &mut HashMap<u64, ConnHandle>,
+    events: &mpsc::Sender<CallEvent>,
+) {
+    while let Some(out) = core.poll_output() {
+        match out {
+            Output::Send { link, to, data } => match link {
+                Link::Udp(i) => {
+                    if let Some(s) = udp.get(i as usize) {
+                        if let Err(e) = s.send_to(&data, to).await {
+                            tracing::debug!(error = %e, %to, "udp send failed");
+                        }
+                    }
+                }
+                Link::Tcp(c) => {
+                    let full = match conns.get(&c) {
+                        Some(h) => h.writer.try_send(data).is_err(),
+                        None => {
+                            tracing::debug!(conn = c, %to, "tcp connection gone; message not sent");
+                            false
+                        }
+                    };
+                    if full {
+                        // A peer that does not read its responses loses its connection.
+                        if let Some(h) = conns.remove(&c) {
+                            h.stop.cancel();
+                        }
+                        core.on_disconnected(c);
+                    }
+                }
+            },
+            Output::Event(e) => {
+                if events.send(e).await.is_err() {
+                    tracing::error!("call layer is gone");
+                }
+            }
+            Output::Close(c) => {
+                if let Some(h) = conns.remove(&c) {
+                    h.stop.cancel();
+                }
+            }
+        }
+    }
+}
