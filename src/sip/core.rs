@@ -1095,3 +1095,7 @@ fn contact_uri(peer: &Peer) -> String {
         Transport::Tcp => format!("sip:hotline@{};transport=tcp", host_port(peer.local)),
     }
 }
+
+#[cfg(test)]
+#[path = "core_tests.rs"]
+mod tests;
