@@ -210,10 +210,7 @@ pub struct Overrides {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{file}: cannot read: {error}")]
-    Read {
-        file: String,
-        error: std::io::Error,
-    },
+    Read { file: String, error: std::io::Error },
     #[error("{file}: {error}")]
     Syntax { file: String, error: String },
     #[error("{file}: {key}: {problem}")]
@@ -284,7 +281,10 @@ impl Settings {
         if sip.t1_ms == 0 || sip.t2_ms < sip.t1_ms {
             return Err(bad(
                 "sip.t2_ms",
-                format!("T1 ({}) must be > 0 and T2 ({}) >= T1", sip.t1_ms, sip.t2_ms),
+                format!(
+                    "T1 ({}) must be > 0 and T2 ({}) >= T1",
+                    sip.t1_ms, sip.t2_ms
+                ),
             ));
         }
         if sip.max_call_seconds == 0 {

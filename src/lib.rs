@@ -5,14 +5,14 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: typed settings (file < environment < flags).
-//! - [`sip`]: SIP messages, SDP, transactions, the UAS core (sans-IO) and
+//! - [`config`] holds typed settings (file < environment < flags).
+//! - [`sip`] holds SIP messages, SDP, transactions, the UAS core (sans-IO) and
 //!   its UDP/TCP driver. Never sees audio, Redis or HTTP.
-//! - [`media`]: RTP sessions, G.711, prompt playback. Never parses SIP.
-//! - [`call`]: one task per call; the one place that joins a call's parts.
-//! - [`api`]: the HTTP side (`/healthz` for now).
-//! - [`metrics`]: counters.
-//! - [`app`]: binds every socket, wires the tasks, owns shutdown.
+//! - [`media`] holds RTP sessions, G.711, prompt playback. Never parses SIP.
+//! - [`call`] runs one task per call; the one place that joins a call's parts.
+//! - [`api`] is the HTTP side (`/healthz` for now).
+//! - [`metrics`] holds the counters.
+//! - [`app`] binds every socket, wires the tasks, owns shutdown.
 //!
 //! Tasks and channels are drawn in `docs/architecture.md`.
 #![forbid(unsafe_code)]

@@ -45,7 +45,9 @@ async fn healthz(State(s): State<ApiState>) -> (StatusCode, Json<HealthBody>) {
 async fn metrics(State(s): State<ApiState>) -> String {
     let mut out = String::new();
     for (name, value) in s.metrics.snapshot() {
-        out.push_str(&format!("# TYPE hotline_{name}_total counter\nhotline_{name}_total {value}\n"));
+        out.push_str(&format!(
+            "# TYPE hotline_{name}_total counter\nhotline_{name}_total {value}\n"
+        ));
     }
     out
 }

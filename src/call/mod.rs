@@ -100,7 +100,7 @@ fn caller(info: &CallInfo) -> String {
 async fn call_task(
     ctx: Arc<CallContext>,
     call: CallRef,
-    info: CallInfo,
+    info: Box<CallInfo>,
     offered: Option<Media>,
     socket: tokio::net::UdpSocket,
     mut events: mpsc::Receiver<CallEvent>,
@@ -134,7 +134,9 @@ async fn call_task(
     let (media_ev_tx, mut media_ev_rx) = mpsc::channel(8);
     let session = Session::new(socket, &media);
     let media_task = tokio::spawn(session.run(media_rx, media_ev_tx, stop.clone()));
-    let _ = media_tx.send(MediaCommand::Play(ctx.greeting.clone())).await;
+    let _ = media_tx
+        .send(MediaCommand::Play(ctx.greeting.clone()))
+        .await;
 
     let deadline = answered + ctx.max_call;
     let mut hung_up = false;

@@ -101,7 +101,10 @@ mod tests {
         for s in (-32768i32..=32767).step_by(7) {
             let s = s as i16;
             for (enc, dec) in [
-                (linear_to_ulaw as fn(i16) -> u8, ulaw_to_linear as fn(u8) -> i16),
+                (
+                    linear_to_ulaw as fn(i16) -> u8,
+                    ulaw_to_linear as fn(u8) -> i16,
+                ),
                 (linear_to_alaw, alaw_to_linear),
             ] {
                 let back = dec(enc(s)) as i32;

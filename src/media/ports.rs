@@ -40,7 +40,9 @@ impl PortPool {
         for _ in 0..self.count.min(4096) {
             let i = self.cursor.fetch_add(1, Ordering::Relaxed) % self.count;
             let port = self.min as u32 + 2 * i;
-            let Ok(port) = u16::try_from(port) else { continue };
+            let Ok(port) = u16::try_from(port) else {
+                continue;
+            };
             let addr = SocketAddr::new(self.ip, port);
             if let Ok(s) = std::net::UdpSocket::bind(addr) {
                 if s.set_nonblocking(true).is_ok() {
@@ -66,7 +68,10 @@ mod tests {
         let pool = PortPool::new("127.0.0.1".parse().unwrap(), 41001, 41010);
         let a = pool.bind().unwrap();
         let b = pool.bind().unwrap();
-        let (pa, pb) = (a.local_addr().unwrap().port(), b.local_addr().unwrap().port());
+        let (pa, pb) = (
+            a.local_addr().unwrap().port(),
+            b.local_addr().unwrap().port(),
+        );
         assert_eq!(pa % 2, 0);
         assert_eq!(pb % 2, 0);
         assert_ne!(pa, pb);

@@ -22,7 +22,9 @@ pub struct Prompt {
 pub enum PromptError {
     #[error("{path}: cannot read WAV: {error}")]
     Read { path: String, error: hound::Error },
-    #[error("{path}: must be 8000 Hz mono 16-bit PCM, is {rate} Hz, {channels} channel(s), {bits}-bit")]
+    #[error(
+        "{path}: must be 8000 Hz mono 16-bit PCM, is {rate} Hz, {channels} channel(s), {bits}-bit"
+    )]
     Format {
         path: String,
         rate: u32,
@@ -125,7 +127,10 @@ mod tests {
         w.write_sample(0i16).unwrap();
         w.finalize().unwrap();
         let err = Prompt::load(&path).unwrap_err().to_string();
-        assert!(err.contains("stereo.wav") && err.contains("2 channel"), "{err}");
+        assert!(
+            err.contains("stereo.wav") && err.contains("2 channel"),
+            "{err}"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

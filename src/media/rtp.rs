@@ -61,7 +61,9 @@ impl RtpSender {
         self.seq = self.seq.wrapping_add(1);
         self.ts = self.ts.wrapping_add(FRAME as u32);
         let mut buf = vec![0u8; p.marshal_size()];
-        let n = p.marshal_to(&mut buf).expect("buffer sized by marshal_size");
+        let n = p
+            .marshal_to(&mut buf)
+            .expect("buffer sized by marshal_size");
         buf.truncate(n);
         Bytes::from(buf)
     }
@@ -198,7 +200,8 @@ impl Session {
             if playing.is_none() {
                 if let Some(p) = queue.pop_front() {
                     let gap = Instant::now().saturating_duration_since(idle_since);
-                    self.sender.pause((gap.as_millis() / PTIME.as_millis()) as u32);
+                    self.sender
+                        .pause((gap.as_millis() / PTIME.as_millis()) as u32);
                     let mut clock = tokio::time::interval(PTIME);
                     clock.set_missed_tick_behavior(MissedTickBehavior::Burst);
                     playing = Some((p, 0, clock));
@@ -265,7 +268,10 @@ mod tests {
         let a = Packet::unmarshal(&mut &s.packet(&[1; 160], 0xFF)[..]).unwrap();
         let b = Packet::unmarshal(&mut &s.packet(&[2; 80], 0xFF)[..]).unwrap();
         assert!(a.header.marker && !b.header.marker);
-        assert_eq!(b.header.sequence_number, a.header.sequence_number.wrapping_add(1));
+        assert_eq!(
+            b.header.sequence_number,
+            a.header.sequence_number.wrapping_add(1)
+        );
         assert_eq!(b.header.timestamp, a.header.timestamp.wrapping_add(160));
         assert_eq!(a.header.ssrc, b.header.ssrc);
         assert_eq!(b.payload.len(), 160);
@@ -273,7 +279,10 @@ mod tests {
         s.pause(50);
         let c = Packet::unmarshal(&mut &s.packet(&[3; 160], 0xFF)[..]).unwrap();
         assert!(c.header.marker);
-        assert_eq!(c.header.timestamp, b.header.timestamp.wrapping_add(160 * 51));
+        assert_eq!(
+            c.header.timestamp,
+            b.header.timestamp.wrapping_add(160 * 51)
+        );
     }
 
     #[test]
@@ -284,7 +293,10 @@ mod tests {
         let b: SocketAddr = "127.0.0.1:4002".parse().unwrap();
         assert!(r.accept(a, &s.packet(&[0; 160], 0)).is_ok());
         assert_eq!(r.latched, Some(a));
-        assert_eq!(r.accept(b, &s.packet(&[0; 160], 0)).unwrap_err(), Drop::WrongSource);
+        assert_eq!(
+            r.accept(b, &s.packet(&[0; 160], 0)).unwrap_err(),
+            Drop::WrongSource
+        );
         assert_eq!(r.accept(a, b"\x80\x00").unwrap_err(), Drop::Malformed);
         let mut other = RtpSender::new(8);
         assert_eq!(

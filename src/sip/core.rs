@@ -16,8 +16,8 @@
 //!                           Ended  <─────────────┴─────────────────┘
 //! ```
 
-use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,7 +40,14 @@ pub const ACCEPT: &str = "application/sdp, application/dtmf-relay, application/d
 /// Methods other SIP elements use that we recognise but do not allow (405);
 /// any other unknown method gets 501 (RFC 3261 §21.4.6, §21.5.2).
 const KNOWN_ELSEWHERE: &[&str] = &[
-    "REGISTER", "MESSAGE", "SUBSCRIBE", "NOTIFY", "REFER", "UPDATE", "PRACK", "PUBLISH",
+    "REGISTER",
+    "MESSAGE",
+    "SUBSCRIBE",
+    "NOTIFY",
+    "REFER",
+    "UPDATE",
+    "PRACK",
+    "PUBLISH",
 ];
 
 /// Identifies a call between the SIP core and the call layer.
@@ -129,7 +136,7 @@ pub enum CallEvent {
     /// `media` is `None` for a late offer (we offer, the ACK answers).
     Incoming {
         call: CallRef,
-        info: CallInfo,
+        info: Box<CallInfo>,
         media: Option<Media>,
     },
     /// The ACK arrived: media may flow.
@@ -302,8 +309,9 @@ pub struct Core {
     tx_index: HashMap<TxKey, u64>,
     calls: HashMap<CallRef, Call>,
     dialogs: HashMap<(String, String), CallRef>,
-    /// Initial INVITEs by (Call-ID, From tag), for merged requests (§8.2.2.2).
-    initial: HashMap<(String, String), CallRef>,
+    /// Initial INVITEs by (Call-ID, From tag, CSeq), for merged requests
+    /// (RFC 3261 §8.2.2.2).
+    initial: HashMap<(String, String, u32), CallRef>,
     /// Our BYEs: the transaction, where it goes, its branch.
     clients: HashMap<u64, (ClientTx, Peer, String)>,
     client_index: HashMap<String, u64>,
@@ -473,10 +481,22 @@ impl Core {
 
     /// A stateless-looking reply through a new server transaction, so that
     /// retransmissions of the request get the same answer.
-    fn respond_new(&mut self, msg: &Message, method: &Method, peer: Peer, now: Instant, b: ResponseBuilder<'_>, code: u16) {
+    fn respond_new(
+        &mut self,
+        msg: &Message,
+        method: &Method,
+        peer: Peer,
+        now: Instant,
+        b: ResponseBuilder<'_>,
+        code: u16,
+    ) {
         let data = b.build();
         let key = TxKey::of(msg, method);
-        let mut tx = ServerTx::new(*method == Method::Invite, peer.transport().reliable(), self.cfg.timers);
+        let mut tx = ServerTx::new(
+            *method == Method::Invite,
+            peer.transport().reliable(),
+            self.cfg.timers,
+        );
         tx.respond(code, data.clone(), now);
         self.send(&peer, data);
         self.insert_tx(key, tx, peer, None);
@@ -486,12 +506,26 @@ impl Core {
         let id = self.id();
         let at = tx.next_deadline();
         self.tx_index.insert(key.clone(), id);
-        self.txs.insert(id, TxEntry { key, tx, peer, call });
+        self.txs.insert(
+            id,
+            TxEntry {
+                key,
+                tx,
+                peer,
+                call,
+            },
+        );
         self.arm(TimerKey::Tx(id), at);
         id
     }
 
-    fn builder<'a>(&self, msg: &'a Message, peer: Peer, code: u16, reason: &'a str) -> ResponseBuilder<'a> {
+    fn builder<'a>(
+        &self,
+        msg: &'a Message,
+        peer: Peer,
+        code: u16,
+        reason: &'a str,
+    ) -> ResponseBuilder<'a> {
         ResponseBuilder::new(&msg.reply, code, reason)
             .source(peer.addr)
             .header("Server", self.cfg.user_agent.clone())
@@ -506,9 +540,10 @@ impl Core {
         if let Some(&id) = self.tx_index.get(&key) {
             Metrics::inc(&self.metrics.sip_retransmissions_absorbed);
             let entry = self.txs.get_mut(&id).expect("indexed transaction");
+            // The copy may come from a new address (a NAT rebinding): answer there.
+            entry.peer = peer;
             if let Some(data) = entry.tx.on_retransmit() {
-                let p = entry.peer;
-                self.send(&p, data);
+                self.send(&peer, data);
             }
             return;
         }
@@ -516,11 +551,17 @@ impl Core {
         match &method {
             Method::Invite | Method::Bye | Method::Cancel | Method::Options | Method::Info => {}
             Method::Other(name) if !KNOWN_ELSEWHERE.contains(&name.as_str()) => {
-                let b = self.builder(&msg, peer, 501, "Not Implemented").to_tag(&tag).header("Allow", ALLOW);
+                let b = self
+                    .builder(&msg, peer, 501, "Not Implemented")
+                    .to_tag(&tag)
+                    .header("Allow", ALLOW);
                 return self.respond_new(&msg, &method, peer, now, b, 501);
             }
             _ => {
-                let b = self.builder(&msg, peer, 405, "Method Not Allowed").to_tag(&tag).header("Allow", ALLOW);
+                let b = self
+                    .builder(&msg, peer, 405, "Method Not Allowed")
+                    .to_tag(&tag)
+                    .header("Allow", ALLOW);
                 return self.respond_new(&msg, &method, peer, now, b, 405);
             }
         }
@@ -528,11 +569,10 @@ impl Core {
             return self.on_cancel(&msg, peer, now);
         }
         // In-dialog requests must match a dialog (RFC 3261 §12.2.2).
-        let dialog = msg.to_tag.as_ref().map(|t| {
-            self.dialogs
-                .get(&(msg.call_id.clone(), t.clone()))
-                .copied()
-        });
+        let dialog = msg
+            .to_tag
+            .as_ref()
+            .map(|t| self.dialogs.get(&(msg.call_id.clone(), t.clone())).copied());
         if let Some(None) = dialog {
             let b = self.builder(&msg, peer, 481, "Call/Transaction Does Not Exist");
             return self.respond_new(&msg, &method, peer, now, b, 481);
@@ -559,7 +599,9 @@ impl Core {
             }
             Method::Bye => match dialog {
                 None => {
-                    let b = self.builder(&msg, peer, 481, "Call/Transaction Does Not Exist").to_tag(&tag);
+                    let b = self
+                        .builder(&msg, peer, 481, "Call/Transaction Does Not Exist")
+                        .to_tag(&tag);
                     self.respond_new(&msg, &method, peer, now, b, 481);
                 }
                 Some(call) => {
@@ -570,14 +612,20 @@ impl Core {
             },
             Method::Info => match dialog {
                 None => {
-                    let b = self.builder(&msg, peer, 481, "Call/Transaction Does Not Exist").to_tag(&tag);
+                    let b = self
+                        .builder(&msg, peer, 481, "Call/Transaction Does Not Exist")
+                        .to_tag(&tag);
                     self.respond_new(&msg, &method, peer, now, b, 481);
                 }
                 Some(call) => {
                     let b = self.builder(&msg, peer, 200, "OK");
                     self.respond_new(&msg, &method, peer, now, b, 200);
                     let content_type = msg.content_type();
-                    self.event(CallEvent::Info { call, content_type, body: msg.body.clone() });
+                    self.event(CallEvent::Info {
+                        call,
+                        content_type,
+                        body: msg.body.clone(),
+                    });
                 }
             },
             Method::Invite => match dialog {
@@ -590,33 +638,63 @@ impl Core {
 
     fn on_invite(&mut self, msg: Message, peer: Peer, now: Instant, tag: String) {
         let method = Method::Invite;
-        let reject = |core: &mut Core, code: u16, reason: &str, extra: Option<(&'static str, String)>| {
-            let mut b = core.builder(&msg, peer, code, reason).to_tag(&tag);
-            if let Some((n, v)) = extra {
-                b = b.header(n, v);
-            }
-            core.respond_new(&msg, &method, peer, now, b, code);
-        };
+        let reject =
+            |core: &mut Core, code: u16, reason: &str, extra: Option<(&'static str, String)>| {
+                let mut b = core.builder(&msg, peer, code, reason).to_tag(&tag);
+                if let Some((n, v)) = extra {
+                    b = b.header(n, v);
+                }
+                core.respond_new(&msg, &method, peer, now, b, code);
+            };
         let from_tag = msg.from_tag.clone().unwrap_or_default();
-        if self.initial.contains_key(&(msg.call_id.clone(), from_tag.clone())) {
+        if self
+            .initial
+            .contains_key(&(msg.call_id.clone(), from_tag.clone(), msg.cseq))
+        {
             return reject(self, 482, "Loop Detected", None);
         }
         if !msg.body.is_empty() && msg.content_type().as_deref() != Some("application/sdp") {
-            return reject(self, 415, "Unsupported Media Type", Some(("Accept", "application/sdp".into())));
+            return reject(
+                self,
+                415,
+                "Unsupported Media Type",
+                Some(("Accept", "application/sdp".into())),
+            );
         }
         let accept = msg.tokens("Accept");
         if !accept.is_empty()
             && !accept.iter().any(|a| {
-                let t = a.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                let t = a
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
                 t == "application/sdp" || t == "application/*" || t == "*/*"
             })
         {
-            return reject(self, 406, "Not Acceptable", Some(("Warning", format!("399 {} \"Only application/sdp bodies are sent\"", peer.local.ip()))));
+            return reject(
+                self,
+                406,
+                "Not Acceptable",
+                Some((
+                    "Warning",
+                    format!(
+                        "399 {} \"Only application/sdp bodies are sent\"",
+                        peer.local.ip()
+                    ),
+                )),
+            );
         }
         if self.calls.len() >= self.cfg.max_calls {
             Metrics::inc(&self.metrics.sip_overload_rejected);
             tracing::warn!(call_id = %msg.call_id, max_calls = self.cfg.max_calls, "refusing call: at max_calls");
-            return reject(self, 503, "Service Unavailable", Some(("Retry-After", self.cfg.retry_after.to_string())));
+            return reject(
+                self,
+                503,
+                "Service Unavailable",
+                Some(("Retry-After", self.cfg.retry_after.to_string())),
+            );
         }
         let negotiation = if msg.body.is_empty() {
             None
@@ -624,7 +702,15 @@ impl Core {
             match sdp::negotiate(&msg.body) {
                 Ok(n) => Some(n),
                 Err(SdpError::NoCommonCodec) => {
-                    return reject(self, 488, "Not Acceptable Here", Some(("Warning", format!("304 {} \"Only PCMU and PCMA audio\"", peer.local.ip()))));
+                    return reject(
+                        self,
+                        488,
+                        "Not Acceptable Here",
+                        Some((
+                            "Warning",
+                            format!("304 {} \"Only PCMU and PCMA audio\"", peer.local.ip()),
+                        )),
+                    );
                 }
                 Err(SdpError::Malformed(e)) => {
                     tracing::debug!(call_id = %msg.call_id, error = %e, "unparsable SDP offer");
@@ -636,7 +722,9 @@ impl Core {
         // Accept: 100 at once, the call to the call layer, 180.
         let key = TxKey::of(&msg, &method);
         let mut tx = ServerTx::new(true, peer.transport().reliable(), self.cfg.timers);
-        let trying = ResponseBuilder::new(&msg.reply, 100, "Trying").source(peer.addr).build();
+        let trying = ResponseBuilder::new(&msg.reply, 100, "Trying")
+            .source(peer.addr)
+            .build();
         tx.respond(100, trying.clone(), now);
         self.send(&peer, trying);
         let call = self.id();
@@ -650,7 +738,7 @@ impl Core {
         self.send(&peer, ringing);
         let tx_id = self.insert_tx(key, tx, peer, Some(call));
 
-        let info = CallInfo {
+        let info = Box::new(CallInfo {
             call_id: msg.call_id.clone(),
             from: msg.reply.from.clone(),
             to: msg.reply.to.clone(),
@@ -664,13 +752,15 @@ impl Core {
             source: peer.addr,
             transport: peer.transport(),
             local_ip: peer.local.ip(),
-        };
+        });
         let remote_target = msg
             .contact_uri()
             .or_else(|| message::angle_uri(&msg.reply.from))
             .unwrap_or_default();
-        self.dialogs.insert((msg.call_id.clone(), tag.clone()), call);
-        self.initial.insert((msg.call_id.clone(), from_tag), call);
+        self.dialogs
+            .insert((msg.call_id.clone(), tag.clone()), call);
+        self.initial
+            .insert((msg.call_id.clone(), from_tag, msg.cseq), call);
         let media = negotiation.as_ref().map(|n| n.media.clone());
         self.calls.insert(
             call,
@@ -699,10 +789,14 @@ impl Core {
 
     fn on_reinvite(&mut self, msg: &Message, call: CallRef, peer: Peer, now: Instant) {
         let method = Method::Invite;
-        let Some(c) = self.calls.get(&call) else { return };
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
         let (Some(sdp), CallState::Confirmed) = (c.our_sdp.clone(), c.state) else {
             // RFC 3261 §14.2: an INVITE while one is pending.
-            let b = self.builder(msg, peer, 491, "Request Pending").header("Retry-After", "1");
+            let b = self
+                .builder(msg, peer, 491, "Request Pending")
+                .header("Retry-After", "1");
             return self.respond_new(msg, &method, peer, now, b, 491);
         };
         if !msg.body.is_empty() {
@@ -728,7 +822,13 @@ impl Core {
         tx.respond(200, ok.clone(), now);
         self.send(&peer, ok.clone());
         self.insert_tx(key, tx, peer, Some(call));
-        let retransmit = TwoXxRetransmit::new(msg.cseq, ok, peer.transport().reliable(), self.cfg.timers, now);
+        let retransmit = TwoXxRetransmit::new(
+            msg.cseq,
+            ok,
+            peer.transport().reliable(),
+            self.cfg.timers,
+            now,
+        );
         let at = retransmit.next_deadline();
         if let Some(c) = self.calls.get_mut(&call) {
             c.pending_ok = Some(retransmit);
@@ -740,7 +840,9 @@ impl Core {
         let method = Method::Cancel;
         let invite_key = TxKey::of(msg, &method).with_method("INVITE");
         let Some(&tx_id) = self.tx_index.get(&invite_key) else {
-            let b = self.builder(msg, peer, 481, "Call/Transaction Does Not Exist").to_tag("x");
+            let b = self
+                .builder(msg, peer, 481, "Call/Transaction Does Not Exist")
+                .to_tag("x");
             return self.respond_new(msg, &method, peer, now, b, 481);
         };
         // 200 for the CANCEL itself (its To tag: the one our 180 carried).
@@ -752,7 +854,10 @@ impl Core {
         let b = self.builder(msg, peer, 200, "OK").to_tag(&tag);
         self.respond_new(msg, &method, peer, now, b, 200);
         if let Some(call) = call {
-            let offered = self.calls.get(&call).is_some_and(|c| c.state == CallState::Offered);
+            let offered = self
+                .calls
+                .get(&call)
+                .is_some_and(|c| c.state == CallState::Offered);
             if offered {
                 self.end_call(call, EndReason::Cancelled, now, false);
             }
@@ -780,7 +885,9 @@ impl Core {
             tracing::debug!(call_id = %msg.call_id, "dropping ACK outside any dialog");
             return;
         };
-        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         if c.pending_ok.as_ref().map(|p| p.cseq) != Some(msg.cseq) {
             return; // a retransmitted ACK
         }
@@ -814,11 +921,17 @@ impl Core {
     pub fn on_command(&mut self, cmd: CallCommand, now: Instant) {
         match cmd {
             CallCommand::Answer { call, rtp } => self.answer(call, rtp, now),
-            CallCommand::Reject { call, status, reason } => self.reject(call, status, reason, now),
+            CallCommand::Reject {
+                call,
+                status,
+                reason,
+            } => self.reject(call, status, reason, now),
             CallCommand::Hangup { call } => {
                 let state = self.calls.get(&call).map(|c| c.state);
                 match state {
-                    Some(CallState::Offered) => self.reject(call, 480, "Temporarily Unavailable", now),
+                    Some(CallState::Offered) => {
+                        self.reject(call, 480, "Temporarily Unavailable", now)
+                    }
                     Some(_) => self.end_call(call, EndReason::Hangup, now, true),
                     None => {}
                 }
@@ -827,7 +940,9 @@ impl Core {
     }
 
     fn answer(&mut self, call: CallRef, rtp: SocketAddr, now: Instant) {
-        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         if c.state != CallState::Offered || c.delayed_ok.is_some() {
             return;
         }
@@ -856,7 +971,9 @@ impl Core {
     }
 
     fn send_ok(&mut self, call: CallRef, ok: Bytes, now: Instant) {
-        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         let peer = c.peer;
         let reliable = peer.transport().reliable();
         let tx_id = c.invite_tx;
@@ -877,7 +994,9 @@ impl Core {
     }
 
     fn reject(&mut self, call: CallRef, status: u16, reason: &str, now: Instant) {
-        let Some(c) = self.calls.get(&call) else { return };
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
         if c.state != CallState::Offered {
             return;
         }
@@ -893,7 +1012,9 @@ impl Core {
 
     /// A final response on an existing INVITE transaction.
     fn respond_on(&mut self, tx_id: u64, peer: Peer, status: u16, data: Bytes, now: Instant) {
-        let Some(e) = self.txs.get_mut(&tx_id) else { return };
+        let Some(e) = self.txs.get_mut(&tx_id) else {
+            return;
+        };
         let accepted = e.tx.respond(status, data.clone(), now);
         let at = e.tx.next_deadline();
         self.arm(TimerKey::Tx(tx_id), at);
@@ -905,7 +1026,9 @@ impl Core {
     /// Ends a call: 487 for an INVITE not yet answered, BYE if `send_bye`
     /// and the dialog is established.
     fn end_call(&mut self, call: CallRef, reason: EndReason, now: Instant, send_bye: bool) {
-        let Some(c) = self.calls.get(&call) else { return };
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
         if c.state == CallState::Offered {
             let data = ResponseBuilder::new(&c.invite_reply, 487, "Request Terminated")
                 .to_tag(&c.local_tag)
@@ -920,16 +1043,26 @@ impl Core {
     }
 
     fn remove_call(&mut self, call: CallRef, reason: EndReason) {
-        let Some(c) = self.calls.remove(&call) else { return };
-        self.dialogs.remove(&(c.call_id.clone(), c.local_tag.clone()));
-        self.initial.remove(&(c.call_id.clone(), c.remote_tag.clone().unwrap_or_default()));
+        let Some(c) = self.calls.remove(&call) else {
+            return;
+        };
+        self.dialogs
+            .remove(&(c.call_id.clone(), c.local_tag.clone()));
+        let cseq = parse_cseq_num(&c.invite_reply.cseq).unwrap_or(0);
+        self.initial.remove(&(
+            c.call_id.clone(),
+            c.remote_tag.clone().unwrap_or_default(),
+            cseq,
+        ));
         self.arm(TimerKey::Call(call), None);
         Metrics::inc(&self.metrics.calls_ended);
         self.event(CallEvent::Ended { call, reason });
     }
 
     fn send_bye(&mut self, call: CallRef, now: Instant) {
-        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         c.local_cseq += 1;
         let branch = format!("z9hG4bK{}", random_token());
         let local = c.peer.local;
@@ -939,7 +1072,11 @@ impl Core {
         let bye = RequestSpec {
             method: "BYE",
             uri: &c.remote_target,
-            via: format!("SIP/2.0/{} {};branch={branch};rport", transport.as_str(), host_port(local)),
+            via: format!(
+                "SIP/2.0/{} {};branch={branch};rport",
+                transport.as_str(),
+                host_port(local)
+            ),
             from: &from,
             to: &c.invite_reply.from,
             call_id: &c.call_id,
@@ -963,7 +1100,10 @@ impl Core {
     pub fn shutdown(&mut self, now: Instant) {
         let calls: Vec<CallRef> = self.calls.keys().copied().collect();
         for call in calls {
-            let offered = self.calls.get(&call).is_some_and(|c| c.state == CallState::Offered);
+            let offered = self
+                .calls
+                .get(&call)
+                .is_some_and(|c| c.state == CallState::Offered);
             if offered {
                 self.reject(call, 503, "Service Unavailable", now);
             } else {
@@ -994,7 +1134,9 @@ impl Core {
     }
 
     fn tx_timer(&mut self, id: u64, now: Instant) {
-        let Some(e) = self.txs.get_mut(&id) else { return };
+        let Some(e) = self.txs.get_mut(&id) else {
+            return;
+        };
         match e.tx.on_timer(now) {
             TimerAction::Retransmit(data) => {
                 let p = e.peer;
@@ -1014,7 +1156,9 @@ impl Core {
     }
 
     fn call_timer(&mut self, call: CallRef, now: Instant) {
-        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         if let Some((at, _)) = &c.delayed_ok {
             if *at <= now {
                 let (_, ok) = c.delayed_ok.take().expect("checked");
@@ -1023,7 +1167,9 @@ impl Core {
             let at = *at;
             return self.arm(TimerKey::Call(call), Some(at));
         }
-        let Some(p) = c.pending_ok.as_mut() else { return };
+        let Some(p) = c.pending_ok.as_mut() else {
+            return;
+        };
         match p.on_timer(now) {
             TimerAction::Retransmit(data) => {
                 let at = p.next_deadline();
@@ -1043,7 +1189,9 @@ impl Core {
     }
 
     fn client_timer(&mut self, id: u64, now: Instant) {
-        let Some((c, peer, _)) = self.clients.get_mut(&id) else { return };
+        let Some((c, peer, _)) = self.clients.get_mut(&id) else {
+            return;
+        };
         match c.on_timer(now) {
             TimerAction::Retransmit(data) => {
                 let (at, peer) = (c.next_deadline(), *peer);

@@ -12,9 +12,20 @@ fn peer() -> Peer {
     }
 }
 
-fn request(method: &str, branch: &str, call_id: &str, cseq: u32, to_tag: Option<&str>, body: &str) -> Vec<u8> {
+fn request(
+    method: &str,
+    branch: &str,
+    call_id: &str,
+    cseq: u32,
+    to_tag: Option<&str>,
+    body: &str,
+) -> Vec<u8> {
     let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
-    let ctype = if body.is_empty() { "" } else { "Content-Type: application/sdp\r\n" };
+    let ctype = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/sdp\r\n"
+    };
     format!(
         "{method} sip:12368@192.0.2.1 SIP/2.0\r\n\
 Via: SIP/2.0/UDP 192.0.2.7:5062;branch={branch}\r\n\
@@ -50,7 +61,9 @@ impl Harness {
     fn drain(&mut self) {
         while let Some(o) = self.core.poll_output() {
             match o {
-                Output::Send { data, .. } => self.sent.push(String::from_utf8_lossy(&data).into_owned()),
+                Output::Send { data, .. } => {
+                    self.sent.push(String::from_utf8_lossy(&data).into_owned())
+                }
                 Output::Event(e) => self.events.push(e),
                 Output::Close(_) => {}
             }
@@ -109,7 +122,12 @@ impl Harness {
     }
 
     fn to_tag(&self) -> String {
-        let m = message::parse(self.sent.last().unwrap().as_bytes(), true, &Limits::default()).unwrap();
+        let m = message::parse(
+            self.sent.last().unwrap().as_bytes(),
+            true,
+            &Limits::default(),
+        )
+        .unwrap();
         m.to_tag.unwrap()
     }
 }
@@ -136,7 +154,11 @@ fn invite_is_answered_and_retransmissions_absorbed() {
     // After the 2xx, INVITE copies are absorbed by the transaction (RFC 6026).
     h.input(&invite);
     assert!(h.take().is_empty());
-    let incoming = h.events.iter().filter(|e| matches!(e, CallEvent::Incoming { .. })).count();
+    let incoming = h
+        .events
+        .iter()
+        .filter(|e| matches!(e, CallEvent::Incoming { .. }))
+        .count();
     assert_eq!(incoming, 1);
     assert_eq!(h.core.active_calls(), 1);
 }
@@ -162,7 +184,10 @@ fn two_xx_retransmitted_until_ack() {
     assert_eq!(h.take(), ["SIP/2.0 200 OK"]);
     assert!(matches!(
         h.events.last(),
-        Some(CallEvent::Ended { reason: EndReason::CallerBye, .. })
+        Some(CallEvent::Ended {
+            reason: EndReason::CallerBye,
+            ..
+        })
     ));
     assert_eq!(h.core.active_calls(), 0);
     // A retransmitted BYE gets the same 200 from the transaction, not 481.
@@ -182,13 +207,22 @@ fn missing_ack_tears_down_with_bye_after_64_t1() {
     h.take();
     let start = h.now;
     h.advance(Duration::from_millis(31_999));
-    assert!(h.events.iter().all(|e| !matches!(e, CallEvent::Ended { .. })));
+    assert!(h
+        .events
+        .iter()
+        .all(|e| !matches!(e, CallEvent::Ended { .. })));
     h.advance_to(start + Duration::from_secs(32));
     let sent = h.take();
-    assert_eq!(sent.last().map(String::as_str), Some("BYE sip:13800000000@192.0.2.7:5062 SIP/2.0"));
+    assert_eq!(
+        sent.last().map(String::as_str),
+        Some("BYE sip:13800000000@192.0.2.7:5062 SIP/2.0")
+    );
     assert!(matches!(
         h.events.last(),
-        Some(CallEvent::Ended { reason: EndReason::NoAck, .. })
+        Some(CallEvent::Ended {
+            reason: EndReason::NoAck,
+            ..
+        })
     ));
     // The BYE is retransmitted (Timer E) until answered.
     h.advance(Duration::from_millis(600));
@@ -201,10 +235,16 @@ fn cancel_before_answer_gives_200_and_487() {
     h.input(&request("INVITE", "z9hG4bK7", "c7", 1, None, SDP));
     h.take();
     h.input(&request("CANCEL", "z9hG4bK7", "c7", 1, None, ""));
-    assert_eq!(h.take(), ["SIP/2.0 200 OK", "SIP/2.0 487 Request Terminated"]);
+    assert_eq!(
+        h.take(),
+        ["SIP/2.0 200 OK", "SIP/2.0 487 Request Terminated"]
+    );
     assert!(matches!(
         h.events.last(),
-        Some(CallEvent::Ended { reason: EndReason::Cancelled, .. })
+        Some(CallEvent::Ended {
+            reason: EndReason::Cancelled,
+            ..
+        })
     ));
     // The call layer's answer arrives late (the race): nothing is sent.
     let call = h.incoming();
@@ -227,7 +267,10 @@ fn cancel_after_answer_has_no_effect() {
     h.take();
     h.input(&request("CANCEL", "z9hG4bK8", "c8", 1, None, ""));
     assert_eq!(h.take(), ["SIP/2.0 200 OK"]);
-    assert!(h.events.iter().all(|e| !matches!(e, CallEvent::Ended { .. })));
+    assert!(h
+        .events
+        .iter()
+        .all(|e| !matches!(e, CallEvent::Ended { .. })));
     // A CANCEL for nothing: 481.
     h.input(&request("CANCEL", "z9hG4bK99", "c99", 1, None, ""));
     assert_eq!(h.take(), ["SIP/2.0 481 Call/Transaction Does Not Exist"]);
@@ -240,7 +283,14 @@ fn max_calls_plus_one_gets_exactly_one_503() {
         ..Default::default()
     });
     for i in 0..4 {
-        h.input(&request("INVITE", &format!("z9hG4bKm{i}"), &format!("m{i}"), 1, None, SDP));
+        h.input(&request(
+            "INVITE",
+            &format!("z9hG4bKm{i}"),
+            &format!("m{i}"),
+            1,
+            None,
+            SDP,
+        ));
     }
     let s = h.take();
     assert_eq!(s.iter().filter(|l| l.contains(" 503 ")).count(), 1);
@@ -273,10 +323,16 @@ fn options_and_unsupported_methods() {
     assert!(ok.contains("Supported:"), "{ok}");
     h.input(&request("REGISTER", "z9hG4bKr", "r", 1, None, ""));
     let r = h.sent.pop().unwrap();
-    assert!(r.starts_with("SIP/2.0 405 Method Not Allowed") && r.contains("Allow: "), "{r}");
+    assert!(
+        r.starts_with("SIP/2.0 405 Method Not Allowed") && r.contains("Allow: "),
+        "{r}"
+    );
     h.input(&request("FROBNICATE", "z9hG4bKf", "f", 1, None, ""));
     let f = h.sent.pop().unwrap();
-    assert!(f.starts_with("SIP/2.0 501 Not Implemented") && f.contains("Allow: "), "{f}");
+    assert!(
+        f.starts_with("SIP/2.0 501 Not Implemented") && f.contains("Allow: "),
+        "{f}"
+    );
 }
 
 #[test]
@@ -293,7 +349,10 @@ fn no_common_codec_is_488_and_creates_no_call() {
 fn late_offer_takes_answer_from_ack() {
     let mut h = Harness::new(CoreConfig::default());
     h.input(&request("INVITE", "z9hG4bKl", "l", 1, None, ""));
-    assert!(matches!(h.events[0], CallEvent::Incoming { media: None, .. }));
+    assert!(matches!(
+        h.events[0],
+        CallEvent::Incoming { media: None, .. }
+    ));
     let call = h.incoming();
     h.command(CallCommand::Answer { call, rtp: rtp() });
     let ok = h.sent.last().unwrap().clone();
@@ -321,7 +380,13 @@ fn malformed_request_gets_400_and_creates_nothing() {
     let novia = bad.replace("Via: SIP/2.0/UDP 192.0.2.7:5062;branch=z9hG4bKx\r\n", "");
     h.input(novia.as_bytes());
     assert!(h.take().is_empty());
-    assert_eq!(h.core.metrics.sip_malformed_dropped.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        h.core
+            .metrics
+            .sip_malformed_dropped
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
 }
 
 #[test]
@@ -351,12 +416,28 @@ fn local_hangup_sends_bye_in_dialog() {
     h.take();
     h.command(CallCommand::Hangup { call });
     let bye = h.sent.last().unwrap().clone();
-    assert!(bye.starts_with("BYE sip:13800000000@192.0.2.7:5062 SIP/2.0\r\n"), "{bye}");
-    assert!(bye.contains(&format!("From: <sip:12368@192.0.2.1>;tag={tag}\r\n")), "{bye}");
-    assert!(bye.contains("To: <sip:13800000000@192.0.2.7>;tag=caller1\r\n"), "{bye}");
+    assert!(
+        bye.starts_with("BYE sip:13800000000@192.0.2.7:5062 SIP/2.0\r\n"),
+        "{bye}"
+    );
+    assert!(
+        bye.contains(&format!("From: <sip:12368@192.0.2.1>;tag={tag}\r\n")),
+        "{bye}"
+    );
+    assert!(
+        bye.contains("To: <sip:13800000000@192.0.2.7>;tag=caller1\r\n"),
+        "{bye}"
+    );
     assert!(bye.contains("CSeq: 1 BYE\r\n"), "{bye}");
     // The 200 for the BYE stops its retransmission.
-    let branch = bye.split("branch=").nth(1).unwrap().split(';').next().unwrap().to_string();
+    let branch = bye
+        .split("branch=")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
     let ok = format!(
         "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch={branch}\r\nFrom: <sip:12368@192.0.2.1>;tag={tag}\r\nTo: <sip:13800000000@192.0.2.7>;tag=caller1\r\nCall-ID: h\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n"
     );
@@ -364,7 +445,13 @@ fn local_hangup_sends_bye_in_dialog() {
     h.input(ok.as_bytes());
     h.advance(Duration::from_secs(40));
     assert!(h.take().is_empty());
-    assert_eq!(h.core.metrics.sip_stray_responses.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert_eq!(
+        h.core
+            .metrics
+            .sip_stray_responses
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
 }
 
 #[test]
@@ -375,8 +462,15 @@ fn idle_tcp_connection_closed_unless_it_carries_a_call() {
     });
     h.core.on_connected(1, h.now);
     h.core.on_connected(2, h.now);
-    let tcp2 = Peer { link: Link::Tcp(2), ..peer() };
-    h.core.on_message(&request("INVITE", "z9hG4bKt", "t", 1, None, SDP), tcp2, h.now);
+    let tcp2 = Peer {
+        link: Link::Tcp(2),
+        ..peer()
+    };
+    h.core.on_message(
+        &request("INVITE", "z9hG4bKt", "t", 1, None, SDP),
+        tcp2,
+        h.now,
+    );
     h.drain();
     let mut closed = Vec::new();
     let end = h.now + Duration::from_secs(30);

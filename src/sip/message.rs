@@ -15,8 +15,8 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use rsipstack::sip::headers::{make_header, Header, Headers};
 use rsipstack::sip as rs;
+use rsipstack::sip::headers::{make_header, Header, Headers};
 
 /// Request methods. Those we do not know are kept by name so they can be
 /// answered (405/501) instead of dropped.
@@ -145,7 +145,7 @@ pub struct Malformed {
     pub status: u16,
     pub reason: String,
     /// `Some` when the message was a request whose response can be addressed.
-    pub reply: Option<ReplyHeaders>,
+    pub reply: Option<Box<ReplyHeaders>>,
 }
 
 /// Limits applied while parsing.
@@ -216,8 +216,13 @@ impl Message {
     }
 
     pub fn content_type(&self) -> Option<String> {
-        self.header("Content-Type")
-            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        self.header("Content-Type").map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
     }
 }
 
@@ -304,7 +309,9 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// Length of the leading CRLFs a sender may put before a message
 /// (RFC 3261 §7.5; also the RFC 5626 keep-alive).
 pub fn leading_crlf(data: &[u8]) -> usize {
-    data.iter().take_while(|b| **b == b'\r' || **b == b'\n').count()
+    data.iter()
+        .take_while(|b| **b == b'\r' || **b == b'\n')
+        .count()
 }
 
 /// Where one message ends in a byte stream (RFC 3261 §18.3).
@@ -337,15 +344,21 @@ pub fn frame(buf: &[u8], limits: &Limits) -> Frame {
     let mut length = 0usize;
     for line in head.split(|b| *b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
+        let Some(colon) = line.iter().position(|b| *b == b':') else {
+            continue;
+        };
         let name = String::from_utf8_lossy(&line[..colon]);
-        if canonical(&name) != "content-length" || line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+        if canonical(&name) != "content-length"
+            || line.first().is_some_and(|b| *b == b' ' || *b == b'\t')
+        {
             continue;
         }
         let value = String::from_utf8_lossy(&line[colon + 1..]);
         let v = value.trim();
         match v.parse::<usize>() {
-            Ok(n) if v.bytes().all(|b| b.is_ascii_digit()) && n <= limits.max_body_bytes => length = n,
+            Ok(n) if v.bytes().all(|b| b.is_ascii_digit()) && n <= limits.max_body_bytes => {
+                length = n
+            }
             _ => return Frame::Broken(end + 4),
         }
     }
@@ -438,7 +451,7 @@ pub fn parse(data: &[u8], datagram: bool, limits: &Limits) -> Result<Message, Ma
     let refuse = |status: u16, reason: String, reply: Option<ReplyHeaders>| Malformed {
         status,
         reason,
-        reply,
+        reply: reply.map(Box::new),
     };
     let head_end = find(data, b"\r\n\r\n");
     let head_len = head_end.unwrap_or(data.len());
@@ -474,10 +487,9 @@ pub fn parse(data: &[u8], datagram: bool, limits: &Limits) -> Result<Message, Ma
         let (_v, code) = (parts.next(), parts.next().unwrap_or(""));
         let reason = parts.next().unwrap_or("").to_string();
         match code.parse::<u16>() {
-            Ok(c) if code.len() == 3 && (100..700).contains(&c) => StartLine::Response {
-                code: c,
-                reason,
-            },
+            Ok(c) if code.len() == 3 && (100..700).contains(&c) => {
+                StartLine::Response { code: c, reason }
+            }
             _ => return Err(fail(400, "Bad Status-Line")),
         }
     } else {
@@ -490,11 +502,13 @@ pub fn parse(data: &[u8], datagram: bool, limits: &Limits) -> Result<Message, Ma
             return Err(fail(400, "Malformed Method"));
         }
         if !version.eq_ignore_ascii_case("SIP/2.0") {
-            return Err(if version.len() > 4 && version[..4].eq_ignore_ascii_case("SIP/") {
-                fail(505, "Version Not Supported")
-            } else {
-                fail(400, "Malformed SIP-Version")
-            });
+            return Err(
+                if version.len() > 4 && version[..4].eq_ignore_ascii_case("SIP/") {
+                    fail(505, "Version Not Supported")
+                } else {
+                    fail(400, "Malformed SIP-Version")
+                },
+            );
         }
         check_request_uri(uri).map_err(|(s, r)| fail(s, r))?;
         StartLine::Request {
@@ -531,7 +545,8 @@ pub fn parse(data: &[u8], datagram: bool, limits: &Limits) -> Result<Message, Ma
             }
             "max-forwards" => {
                 let v = h.value.trim();
-                if v.is_empty() || v.len() > 3 || !v.bytes().all(|b| b.is_ascii_digit()) {
+                // Leading zeros are legal ("0068", RFC 4475 §3.1.1.1).
+                if v.is_empty() || v.len() > 10 || !v.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(fail(400, "Bad Max-Forwards"));
                 }
             }
@@ -541,7 +556,14 @@ pub fn parse(data: &[u8], datagram: bool, limits: &Limits) -> Result<Message, Ma
     }
 
     let reply = match reply.clone().or_else(|| scan_reply(&raw)) {
-        Some(r) if !(r.from.is_empty() || r.to.is_empty() || r.call_id.is_empty() || r.cseq.is_empty()) => r,
+        Some(r)
+            if !(r.from.is_empty()
+                || r.to.is_empty()
+                || r.call_id.is_empty()
+                || r.cseq.is_empty()) =>
+        {
+            r
+        }
         _ => return Err(fail(400, &missing(&raw))),
     };
 
@@ -606,7 +628,10 @@ fn missing(raw: &[RawHeader]) -> String {
         ("call-id", "Call-ID"),
         ("cseq", "CSeq"),
     ] {
-        if !raw.iter().any(|h| canonical(h.name) == n && !h.value.is_empty()) {
+        if !raw
+            .iter()
+            .any(|h| canonical(h.name) == n && !h.value.is_empty())
+        {
             return format!("Missing {t} Header");
         }
     }
@@ -635,12 +660,18 @@ fn check_request_uri(uri: &str) -> Result<(), (u16, &'static str)> {
             if rest.is_empty() {
                 return Err((400, "Malformed Request-URI"));
             }
-            if rest.contains('?') {
+            // `?` may stand in the user part (RFC 3261 §25.1 user-unreserved);
+            // after the host it starts headers.
+            if rest[rest.rfind('@').map_or(0, |i| i + 1)..].contains('?') {
                 // RFC 4475 §3.1.2.11: headers have no place in a Request-URI.
                 return Err((400, "Headers In Request-URI"));
             }
             check_hostport(rest).ok_or((400, "Malformed Request-URI"))?;
-            rs::parse_uri(uri).map_err(|_| (400, "Malformed Request-URI"))?;
+            // rsipstack refuses the three-colon IPv6 form RFC 5118 §4.10 asks
+            // us to tolerate; bracketed hosts were checked above.
+            if !rest.contains('[') {
+                rs::parse_uri(uri).map_err(|_| (400, "Malformed Request-URI"))?;
+            }
             Ok(())
         }
         "tel" => Ok(()),
@@ -657,11 +688,22 @@ fn check_hostport(rest: &str) -> Option<()> {
     let (host, port) = if let Some(inner) = hostport.strip_prefix('[') {
         let close = inner.find(']')?;
         let v6 = &inner[..close];
-        if v6.is_empty() || !v6.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
+        if v6.is_empty()
+            || !v6
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        {
             return None;
         }
         let after = &inner[close + 1..];
-        (v6, if after.is_empty() { None } else { Some(after.strip_prefix(':')?) })
+        (
+            v6,
+            if after.is_empty() {
+                None
+            } else {
+                Some(after.strip_prefix(':')?)
+            },
+        )
     } else {
         match hostport.split_once(':') {
             Some((h, p)) => (h, Some(p)),
@@ -672,7 +714,9 @@ fn check_hostport(rest: &str) -> Option<()> {
         return None;
     }
     if !hostport.starts_with('[')
-        && !host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
     {
         return None;
     }
@@ -698,6 +742,10 @@ pub fn parse_top_via(value: &str) -> Option<TopVia> {
     let mut branch = None;
     let mut rport = false;
     for p in first.split(';').skip(1) {
+        if p.trim().is_empty() {
+            // `;;` (RFC 4475 §3.1.2.1): no parameter there.
+            return None;
+        }
         let (k, v) = match p.split_once('=') {
             Some((k, v)) => (k.trim(), Some(v.trim())),
             None => (p.trim(), None),
@@ -743,10 +791,7 @@ fn tag_of(value: &str) -> Result<Option<String>, ()> {
             if !display[close..].trim().is_empty() {
                 return Err(());
             }
-        } else if !display
-            .split_whitespace()
-            .all(|w| is_token(w))
-        {
+        } else if !display.split_whitespace().all(is_token) {
             return Err(());
         }
         let gt = v[lt..].find('>').ok_or(())? + lt;
@@ -942,7 +987,12 @@ fn stamp_via(via: &str, src: SocketAddr) -> String {
     let mut params: Vec<String> = first.split(';').map(|s| s.to_string()).collect();
     let mut has_received = false;
     for p in params.iter_mut().skip(1) {
-        let key = p.split('=').next().unwrap_or("").trim().to_ascii_lowercase();
+        let key = p
+            .split('=')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         if key == "rport" {
             *p = format!("rport={}", src.port());
         } else if key == "received" {
@@ -1006,10 +1056,7 @@ impl RequestSpec<'_> {
         headers.push(Header::ContentLength(rs::ContentLength::new("0")));
         // The method is ours (BYE), so rsipstack's closed enum can carry it.
         let method: rs::Method = self.method.parse().unwrap_or(rs::Method::Bye);
-        let text = format!(
-            "{} {} SIP/2.0\r\n{}\r\n",
-            method, self.uri, headers
-        );
+        let text = format!("{} {} SIP/2.0\r\n{}\r\n", method, self.uri, headers);
         Bytes::from(text)
     }
 }
@@ -1065,9 +1112,18 @@ Content-Length: 4\r\n\r\nv=0\n";
             (INVITE.replace("sip:12368@", "foo:12368@"), 416),
             (INVITE.replace("314159 INVITE", "314159 OPTIONS"), 400),
             (INVITE.replace("314159", "4294967301"), 400),
-            (INVITE.replace("Content-Length: 4", "Content-Length: 40"), 400),
-            (INVITE.replace("Content-Length: 4", "Content-Length: -4"), 400),
-            (INVITE.replace("Call-ID: a84b4c76e66710@pc33.example\r\n", ""), 400),
+            (
+                INVITE.replace("Content-Length: 4", "Content-Length: 40"),
+                400,
+            ),
+            (
+                INVITE.replace("Content-Length: 4", "Content-Length: -4"),
+                400,
+            ),
+            (
+                INVITE.replace("Call-ID: a84b4c76e66710@pc33.example\r\n", ""),
+                400,
+            ),
         ];
         for (msg, status) in cases {
             let e = p(&msg).unwrap_err();
@@ -1127,6 +1183,9 @@ Content-Length: 4\r\n\r\nv=0\n";
             &format!("X-Pad: {}\r\n", "a".repeat(20_000)),
         );
         let e = p(&big).unwrap_err();
-        assert_eq!((e.status, e.reason.as_str()), (400, "Header Section Too Large"));
+        assert_eq!(
+            (e.status, e.reason.as_str()),
+            (400, "Header Section Too Large")
+        );
     }
 }

@@ -177,13 +177,13 @@ pub fn negotiate(body: &[u8]) -> Result<Negotiation, SdpError> {
             continue;
         }
         let pts: Vec<u8> = name.formats.iter().filter_map(|f| f.parse().ok()).collect();
-        let Some((pt, codec)) = pts.iter().find_map(|&pt| codec_of(md, pt).map(|c| (pt, c)))
-        else {
+        let Some((pt, codec)) = pts.iter().find_map(|&pt| codec_of(md, pt).map(|c| (pt, c))) else {
             continue;
         };
-        let telephone_event = pts.iter().copied().find(|&pt| {
-            matches!(rtpmap(md, pt), Some((n, 8000)) if n == "TELEPHONE-EVENT")
-        });
+        let telephone_event = pts
+            .iter()
+            .copied()
+            .find(|&pt| matches!(rtpmap(md, pt), Some((n, 8000)) if n == "TELEPHONE-EVENT"));
         let conn = md
             .connection_information
             .as_ref()
@@ -242,7 +242,11 @@ impl Negotiation {
             if let Some(te) = m.telephone_event {
                 pts.push(te.to_string());
             }
-            s.push_str(&format!("m=audio {} RTP/AVP {}\r\n", local.port(), pts.join(" ")));
+            s.push_str(&format!(
+                "m=audio {} RTP/AVP {}\r\n",
+                local.port(),
+                pts.join(" ")
+            ));
             s.push_str(&format!(
                 "a=rtpmap:{} {}/8000\r\n",
                 m.payload_type,
@@ -329,25 +333,33 @@ a=sendonly\r\n";
         let n = negotiate(VIDEO_V6.as_bytes()).unwrap();
         assert_eq!(n.media.direction, Direction::SendOnly);
         let a = n.answer("[2001:db8::1]:20002".parse().unwrap(), 1, 1);
-        assert!(a.contains("m=video 0 RTP/AVP 31\r\nm=audio 20002 RTP/AVP 0\r\n"), "{a}");
+        assert!(
+            a.contains("m=video 0 RTP/AVP 31\r\nm=audio 20002 RTP/AVP 0\r\n"),
+            "{a}"
+        );
         assert!(a.contains("a=recvonly\r\n"), "{a}");
         assert!(a.contains("c=IN IP6 2001:db8::1\r\n"), "{a}");
     }
 
     #[test]
     fn no_common_codec() {
-        let s = SIPP.replace("RTP/AVP 0", "RTP/AVP 18").replace("0 PCMU", "18 G729");
-        assert_eq!(negotiate(s.as_bytes()).unwrap_err(), SdpError::NoCommonCodec);
-        assert!(matches!(
-            negotiate(b"hello"),
-            Err(SdpError::Malformed(_))
-        ));
+        let s = SIPP
+            .replace("RTP/AVP 0", "RTP/AVP 18")
+            .replace("0 PCMU", "18 G729");
+        assert_eq!(
+            negotiate(s.as_bytes()).unwrap_err(),
+            SdpError::NoCommonCodec
+        );
+        assert!(matches!(negotiate(b"hello"), Err(SdpError::Malformed(_))));
     }
 
     #[test]
     fn late_offer_round_trip() {
         let o = offer("127.0.0.1:20000".parse().unwrap(), 5);
         let n = negotiate(o.as_bytes()).unwrap();
-        assert_eq!((n.media.codec, n.media.telephone_event), (Codec::Pcma, Some(101)));
+        assert_eq!(
+            (n.media.codec, n.media.telephone_event),
+            (Codec::Pcma, Some(101))
+        );
     }
 }

@@ -131,7 +131,13 @@ impl ServerTx {
         if self.invite && self.state == ServerState::Completed {
             self.state = ServerState::Confirmed;
             self.retransmit = None;
-            self.end = Some(now + if self.reliable { Duration::ZERO } else { self.timers.t4 });
+            self.end = Some(
+                now + if self.reliable {
+                    Duration::ZERO
+                } else {
+                    self.timers.t4
+                },
+            );
         }
     }
 
@@ -278,7 +284,12 @@ impl ClientTx {
         if code >= 200 && !self.completed {
             self.completed = true;
             self.retransmit = None;
-            self.end = now + if self.reliable { Duration::ZERO } else { self.timers.t4 };
+            self.end = now
+                + if self.reliable {
+                    Duration::ZERO
+                } else {
+                    self.timers.t4
+                };
         } else if code < 200 && !self.completed {
             // Proceeding: keep retransmitting at T2 (RFC 3261 §17.1.2.2).
             if let Some((at, _)) = self.retransmit {
@@ -365,7 +376,10 @@ mod tests {
         assert_eq!(tx.state, ServerState::Confirmed);
         // Timer I = T4 after the ACK, no retransmission before.
         assert_eq!(tx.next_deadline(), Some(now + Duration::from_millis(5700)));
-        assert_eq!(tx.on_timer(now + Duration::from_millis(5700)), TimerAction::Terminated);
+        assert_eq!(
+            tx.on_timer(now + Duration::from_millis(5700)),
+            TimerAction::Terminated
+        );
         // A late INVITE copy is absorbed.
         assert_eq!(tx.on_retransmit(), None);
     }
@@ -425,12 +439,7 @@ mod tests {
     #[test]
     fn client_tx_timer_e_f_and_k() {
         let now = Instant::now();
-        let c = std::cell::RefCell::new(ClientTx::new(
-            Bytes::from_static(b"BYE"),
-            false,
-            t(),
-            now,
-        ));
+        let c = std::cell::RefCell::new(ClientTx::new(Bytes::from_static(b"BYE"), false, t(), now));
         let (sent, end) = drive(
             now,
             Duration::from_secs(60),

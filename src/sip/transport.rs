@@ -133,11 +133,22 @@ fn local_for(socket_local: SocketAddr, peer: IpAddr) -> SocketAddr {
 }
 
 enum Inbound {
-    Message { data: Bytes, peer: Peer },
-    Connected { conn: u64, writer: mpsc::Sender<Bytes>, stop: CancellationToken },
-    Disconnected { conn: u64 },
+    Message {
+        data: Bytes,
+        peer: Peer,
+    },
+    Connected {
+        conn: u64,
+        writer: mpsc::Sender<Bytes>,
+        stop: CancellationToken,
+    },
+    Disconnected {
+        conn: u64,
+    },
     /// Close after what is queued has been written.
-    CloseAfterFlush { conn: u64 },
+    CloseAfterFlush {
+        conn: u64,
+    },
 }
 
 /// Channels between the SIP core and the call layer.
@@ -336,7 +347,24 @@ async fn tcp_connection(
                     let data = buf.split_to(n).freeze();
                     let _ = tx.send(Inbound::Message { data, peer }).await;
                     let _ = tx.send(Inbound::CloseAfterFlush { conn }).await;
-                    break 'read;
+                    // Read and discard what the peer still sends (bounded), so
+                    // closing does not reset the connection before the peer
+                    // has read our 400.
+                    drop(wtx);
+                    let mut sink = [0u8; 4096];
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+                        let mut left = 1usize << 20;
+                        while left > 0 {
+                            match reader.read(&mut sink).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(k) => left = left.saturating_sub(k),
+                            }
+                        }
+                    })
+                    .await;
+                    let _ = tx.send(Inbound::Disconnected { conn }).await;
+                    let _ = writer_task.await;
+                    return;
                 }
             }
         }
@@ -377,8 +405,11 @@ async fn core_task(
             Some(cmd) = calls.commands.recv() => core.on_command(cmd, Instant::now()),
             Some(input) = rx.recv() => {
                 handle(&mut core, &mut conns, input);
-                // Take what is already queued before writing anything.
+                // Take what is already queued (bounded) before waiting again;
+                // outputs go out after each input, so a close that follows a
+                // response on the queue never overtakes it.
                 for _ in 0..64 {
+                    flush(&mut core, &udp, &mut conns, &calls.events).await;
                     match rx.try_recv() {
                         Ok(input) => handle(&mut core, &mut conns, input),
                         Err(_) => break,

@@ -1,1 +1,6 @@
+//! Integration tests: one binary. Each test starts its own gateway on port 0
+//! (and, from the tickets issue on, its own redis-server on a free port).
 
+mod helpers;
+mod sip;
+mod torture;
