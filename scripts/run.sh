@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Command 1: install what is missing, build, and run the gateway with the
+# sample config, against a local Redis with append-only persistence in ./data.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/deps.sh
+need redis-server:redis-server redis-cli:redis-tools
+mkdir -p data recordings
+if ! redis-cli -p 6379 ping >/dev/null 2>&1; then
+  redis-server --port 6379 --bind 127.0.0.1 --dir "$PWD/data" \
+    --appendonly yes --appendfsync everysec --daemonize yes \
+    --logfile "$PWD/data/redis.log" --pidfile "$PWD/data/redis.pid"
+fi
+cargo build --release --locked
+exec target/release/hotline serve --config config/hotline.toml "$@"
