@@ -319,6 +319,7 @@ pub struct Core {
     timers: BinaryHeap<Reverse<(Instant, TimerKey)>>,
     armed: HashMap<TimerKey, Instant>,
     out: VecDeque<Output>,
+    stopping: bool,
 }
 
 fn random_token() -> String {
@@ -342,6 +343,7 @@ impl Core {
             timers: BinaryHeap::new(),
             armed: HashMap::new(),
             out: VecDeque::new(),
+            stopping: false,
         }
     }
 
@@ -441,8 +443,9 @@ impl Core {
             Some(reply) => {
                 tracing::debug!(status = m.status, reason = %m.reason, from = %peer.addr, "refusing malformed request");
                 Metrics::inc(&self.metrics.sip_malformed_answered);
+                let tag = random_token();
                 let mut b = ResponseBuilder::new(reply, m.status, &m.reason)
-                    .to_tag("x")
+                    .to_tag(&tag)
                     .source(peer.addr)
                     .header("Server", self.cfg.user_agent.clone());
                 if m.status == 505 || m.status == 416 {
@@ -686,6 +689,14 @@ impl Core {
                 )),
             );
         }
+        if self.stopping {
+            return reject(
+                self,
+                503,
+                "Service Unavailable",
+                Some(("Retry-After", self.cfg.retry_after.to_string())),
+            );
+        }
         if self.calls.len() >= self.cfg.max_calls {
             Metrics::inc(&self.metrics.sip_overload_rejected);
             tracing::warn!(call_id = %msg.call_id, max_calls = self.cfg.max_calls, "refusing call: at max_calls");
@@ -840,9 +851,10 @@ impl Core {
         let method = Method::Cancel;
         let invite_key = TxKey::of(msg, &method).with_method("INVITE");
         let Some(&tx_id) = self.tx_index.get(&invite_key) else {
+            let tag = random_token();
             let b = self
                 .builder(msg, peer, 481, "Call/Transaction Does Not Exist")
-                .to_tag("x");
+                .to_tag(&tag);
             return self.respond_new(msg, &method, peer, now, b, 481);
         };
         // 200 for the CANCEL itself (its To tag: the one our 180 carried).
@@ -1096,8 +1108,15 @@ impl Core {
         self.send(&peer, bye);
     }
 
-    /// Ends every call (the gateway is stopping).
+    /// True when no request of ours (a BYE) still waits for its answer.
+    pub fn idle(&self) -> bool {
+        self.clients.is_empty()
+    }
+
+    /// Ends every call (the gateway is stopping); new INVITEs get 503 from
+    /// now on.
     pub fn shutdown(&mut self, now: Instant) {
+        self.stopping = true;
         let calls: Vec<CallRef> = self.calls.keys().copied().collect();
         for call in calls {
             let offered = self

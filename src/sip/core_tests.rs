@@ -487,3 +487,31 @@ fn idle_tcp_connection_closed_unless_it_carries_a_call() {
     }
     assert_eq!(closed, [1]);
 }
+
+#[test]
+fn shutdown_ends_calls_and_refuses_new_ones() {
+    let mut h = Harness::new(CoreConfig::default());
+    h.input(&request("INVITE", "z9hG4bKs1", "s1", 1, None, SDP));
+    let call = h.incoming();
+    h.command(CallCommand::Answer { call, rtp: rtp() });
+    let tag = h.to_tag();
+    h.input(&request("ACK", "z9hG4bKs2", "s1", 1, Some(&tag), ""));
+    h.input(&request("INVITE", "z9hG4bKs3", "s2", 1, None, SDP));
+    h.take();
+    h.core.shutdown(h.now);
+    h.drain();
+    // The answered call gets a BYE, the ringing one a 503.
+    let mut sent = h.take();
+    sent.sort();
+    assert_eq!(
+        sent,
+        [
+            "BYE sip:13800000000@192.0.2.7:5062 SIP/2.0",
+            "SIP/2.0 503 Service Unavailable"
+        ]
+    );
+    assert!(!h.core.idle(), "the BYE waits for its answer");
+    h.input(&request("INVITE", "z9hG4bKs4", "s3", 1, None, SDP));
+    assert_eq!(h.take(), ["SIP/2.0 503 Service Unavailable"]);
+    assert_eq!(h.core.active_calls(), 0);
+}

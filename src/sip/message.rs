@@ -376,11 +376,14 @@ struct RawHeader<'a> {
     value: String,
 }
 
-/// Splits the header section into start line and unfolded headers.
-fn split_head(head: &str) -> Result<(&str, Vec<RawHeader<'_>>), String> {
+/// Splits the header section into start line and unfolded headers. A line
+/// that is not a header is skipped and reported, so the headers needed to
+/// answer can still be found.
+fn split_head(head: &str) -> (&str, Vec<RawHeader<'_>>, Option<&'static str>) {
     let mut lines = head.split("\r\n");
     let start = lines.next().unwrap_or("");
     let mut headers: Vec<RawHeader> = Vec::new();
+    let mut problem = None;
     for line in lines {
         if line.starts_with(' ') || line.starts_with('\t') {
             match headers.last_mut() {
@@ -388,30 +391,27 @@ fn split_head(head: &str) -> Result<(&str, Vec<RawHeader<'_>>), String> {
                     h.value.push(' ');
                     h.value.push_str(line.trim());
                 }
-                None => return Err("Folded line before any header".into()),
+                None => {
+                    problem.get_or_insert("Folded Line Before Any Header");
+                }
             }
             continue;
         }
         let Some((name, value)) = line.split_once(':') else {
-            return Err(format!("Malformed header line {:?}", truncate(line, 40)));
+            problem.get_or_insert("Malformed Header Line");
+            continue;
         };
         let name = name.trim_end_matches([' ', '\t']);
         if !is_token(name) {
-            return Err(format!("Malformed header name {:?}", truncate(name, 40)));
+            problem.get_or_insert("Malformed Header Name");
+            continue;
         }
         headers.push(RawHeader {
             name,
             value: value.trim().to_string(),
         });
     }
-    Ok((start, headers))
-}
-
-fn truncate(s: &str, n: usize) -> &str {
-    match s.char_indices().nth(n) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
+    (start, headers, problem)
 }
 
 /// The headers needed to answer, found leniently (for refusing a message
@@ -456,15 +456,23 @@ pub fn parse(data: &[u8], datagram: bool, limits: &Limits) -> Result<Message, Ma
     let head_end = find(data, b"\r\n\r\n");
     let head_len = head_end.unwrap_or(data.len());
     let cut = &data[..head_len.min(limits.max_header_bytes + 4)];
-    let head = match std::str::from_utf8(cut) {
-        Ok(h) => h,
+    let (head, mut problem) = match std::str::from_utf8(cut) {
+        Ok(h) => (std::borrow::Cow::Borrowed(h), None),
         // A section cut at the size limit may end inside a character.
-        Err(e) if cut.len() < head_len => {
-            std::str::from_utf8(&cut[..e.valid_up_to()]).expect("valid prefix")
-        }
-        Err(_) => return Err(refuse(400, "Header Section Not UTF-8".into(), None)),
+        Err(e) if cut.len() < head_len && cut.len() - e.valid_up_to() < 4 => (
+            std::borrow::Cow::Borrowed(
+                std::str::from_utf8(&cut[..e.valid_up_to()]).expect("valid prefix"),
+            ),
+            None,
+        ),
+        // Still find the headers needed to say so.
+        Err(_) => (
+            String::from_utf8_lossy(cut),
+            Some("Header Section Not UTF-8"),
+        ),
     };
-    let (start, raw) = split_head(head).map_err(|r| refuse(400, r, None))?;
+    let (start, raw, bad_line) = split_head(&head);
+    problem = problem.or(bad_line);
     let is_response = start.starts_with("SIP/");
     // Never answer a response or an ACK.
     let reply = if is_response || start.starts_with("ACK ") {
@@ -476,6 +484,9 @@ pub fn parse(data: &[u8], datagram: bool, limits: &Limits) -> Result<Message, Ma
 
     if head_len > limits.max_header_bytes {
         return Err(fail(400, "Header Section Too Large"));
+    }
+    if let Some(p) = problem {
+        return Err(fail(400, p));
     }
     let Some(head_end) = head_end else {
         return Err(fail(400, "Missing Empty Line After Headers"));
@@ -494,6 +505,9 @@ pub fn parse(data: &[u8], datagram: bool, limits: &Limits) -> Result<Message, Ma
         }
     } else {
         let parts: Vec<&str> = start.split(' ').collect();
+        if start.contains(['\t', '\n', '\r']) {
+            return Err(fail(400, "Malformed Request-Line"));
+        }
         if parts.len() != 3 || parts.iter().any(|p| p.is_empty()) {
             return Err(fail(400, "Malformed Request-Line"));
         }
@@ -729,16 +743,24 @@ fn check_hostport(rest: &str) -> Option<()> {
 /// The top entry of the first Via header value.
 pub fn parse_top_via(value: &str) -> Option<TopVia> {
     let first = split_commas(value).into_iter().next()?;
-    let via = rs::typed::Via::parse(&first).ok()?;
     // rsipstack accepts any protocol name; we need `SIP / 2.0 / transport`.
     let mut proto = first.splitn(3, '/');
-    let (name, version) = (proto.next()?.trim(), proto.next()?.trim());
+    let (name, version, rest) = (proto.next()?.trim(), proto.next()?.trim(), proto.next()?);
     if !name.eq_ignore_ascii_case("SIP") || version != "2.0" {
         return None;
     }
+    let rest = rest.trim_start();
+    let split = rest.find(char::is_whitespace)?;
+    let transport = rest[..split].to_ascii_uppercase();
+    if !is_token(&transport) {
+        return None;
+    }
+    // rsipstack's Transport is a closed enum; RFC 3261 allows any token
+    // (`other-transport`), which only names the hop, so parse the sent-by
+    // with a transport it knows.
+    let via = rs::typed::Via::parse(&format!("SIP/2.0/UDP {}", &rest[split..])).ok()?;
     let host = via.sent_by().host.to_string();
     let sent_by = via.sent_by().to_string();
-    let transport = via.transport.to_string().to_ascii_uppercase();
     let mut branch = None;
     let mut rport = false;
     for p in first.split(';').skip(1) {
@@ -1154,6 +1176,37 @@ Content-Length: 4\r\n\r\nv=0\n";
         let back = parse(&r, true, &Limits::default()).unwrap();
         assert_eq!(back.status(), Some(180));
         assert_eq!(back.to_tag.as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn broken_lines_still_answered() {
+        let no_colon = INVITE.replace("Max-Forwards: 70\r\n", "Max-Forwards 70\r\n");
+        let e = p(&no_colon).unwrap_err();
+        assert_eq!(
+            (e.status, e.reason.as_str()),
+            (400, "Malformed Header Line")
+        );
+        assert!(e.reply.is_some());
+        let mut latin1 = INVITE.as_bytes().to_vec();
+        let at = INVITE.find("Caller").unwrap();
+        latin1[at] = 0xC7; // not UTF-8 on its own
+        let e = parse(&latin1, true, &Limits::default()).unwrap_err();
+        assert_eq!(
+            (e.status, e.reason.as_str()),
+            (400, "Header Section Not UTF-8")
+        );
+        assert!(e.reply.is_some());
+    }
+
+    #[test]
+    fn other_transport_in_via() {
+        let v = parse_top_via("SIP/2.0/FOO host.example:5070;branch=z9hG4bKx").unwrap();
+        assert_eq!(
+            (v.transport.as_str(), v.sent_by.as_str()),
+            ("FOO", "host.example:5070")
+        );
+        assert!(parse_top_via("SIP/2.0/UDP 192.0.2.15;;").is_none());
+        assert!(parse_top_via("SIP/7.0/UDP 192.0.2.15").is_none());
     }
 
     #[test]

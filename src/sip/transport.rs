@@ -29,6 +29,8 @@ use crate::metrics::Metrics;
 /// Depth of the queue into the core task; beyond it datagrams are dropped
 /// and counted (a flood never grows memory).
 const INBOUND_QUEUE: usize = 8192;
+/// How long a stopping gateway waits for the answers to its BYEs.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(4);
 /// Messages waiting to be written to one TCP connection.
 const CONN_QUEUE: usize = 256;
 
@@ -400,6 +402,7 @@ async fn core_task(
             _ = shutdown.cancelled() => {
                 core.shutdown(Instant::now());
                 flush(&mut core, &udp, &mut conns, &calls.events).await;
+                drain(&mut core, &udp, &mut conns, &mut rx, &calls.events).await;
                 return;
             }
             Some(cmd) = calls.commands.recv() => core.on_command(cmd, Instant::now()),
@@ -419,6 +422,31 @@ async fn core_task(
             _ = sleep => core.on_timers(Instant::now()),
         }
         flush(&mut core, &udp, &mut conns, &calls.events).await;
+    }
+}
+
+/// After shutdown: keeps serving (new INVITEs get 503) until our BYEs are
+/// answered or have been retransmitted for [`DRAIN`].
+async fn drain(
+    core: &mut Core,
+    udp: &[Arc<UdpSocket>],
+    conns: &mut HashMap<u64, ConnHandle>,
+    rx: &mut mpsc::Receiver<Inbound>,
+    events: &mpsc::Sender<CallEvent>,
+) {
+    let give_up = Instant::now() + DRAIN;
+    while !core.idle() {
+        let next = core.next_deadline().map_or(give_up, |d| d.min(give_up));
+        tokio::select! {
+            Some(input) = rx.recv() => handle(core, conns, input),
+            _ = tokio::time::sleep_until(next) => {
+                if Instant::now() >= give_up {
+                    return;
+                }
+                core.on_timers(Instant::now());
+            }
+        }
+        flush(core, udp, conns, events).await;
     }
 }
 

@@ -337,3 +337,35 @@ async fn ipv6_loopback_answers_options() {
     assert_eq!(status_of(&r), Some(200));
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_the_gateway_ends_calls_with_bye() {
+    let gw = Gateway::start(settings()).await;
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let me = sock.local_addr().unwrap();
+    sock.send_to(invite("stop-1", me, 9).as_bytes(), gw.udp)
+        .await
+        .unwrap();
+    assert_eq!(finals(&sock, 1).await.get("stop-1"), Some(&200));
+    let udp = gw.udp;
+    let stopping = tokio::spawn(gw.stop());
+    let bye = loop {
+        let m = recv(&sock, Duration::from_secs(10)).await.expect("a BYE");
+        if m.starts_with(b"BYE ") {
+            break String::from_utf8(m).unwrap();
+        }
+    };
+    // Answer the BYE: the gateway then stops without waiting out its timers.
+    let reply = format!(
+        "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {}\r\nCall-ID: stop-1\r\nCSeq: {}\r\nContent-Length: 0\r\n\r\n",
+        header(&bye, "Via").unwrap(),
+        header(&bye, "From").unwrap(),
+        header(&bye, "To").unwrap(),
+        header(&bye, "CSeq").unwrap(),
+    );
+    sock.send_to(reply.as_bytes(), udp).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), stopping)
+        .await
+        .expect("gateway stops")
+        .unwrap();
+}
