@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Command 1: install what is missing, build, and run the gateway with the
-# sample config, against a local Redis with append-only persistence in ./data.
+# sample config, against a local Redis with append-only persistence in ./data
+# (fsync every second; HOTLINE_REDIS_FSYNC=always for none lost, see
+# docs/redis-keys.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
@@ -8,7 +10,7 @@ need redis-server:redis-server redis-cli:redis-tools
 mkdir -p data recordings
 if ! redis-cli -p 6379 ping >/dev/null 2>&1; then
   redis-server --port 6379 --bind 127.0.0.1 --dir "$PWD/data" \
-    --appendonly yes --appendfsync everysec --daemonize yes \
+    --appendonly yes --appendfsync "${HOTLINE_REDIS_FSYNC:-everysec}" --daemonize yes \
     --logfile "$PWD/data/redis.log" --pidfile "$PWD/data/redis.pid"
 fi
 cargo build --release --locked

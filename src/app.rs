@@ -23,6 +23,8 @@ use crate::sip::core::{Core, CoreConfig};
 use crate::sip::message::Limits;
 use crate::sip::transaction::TimerConfig;
 use crate::sip::transport::{self, Bound, CallChannels};
+use crate::tickets::journal::Journal;
+use crate::tickets::{Store, Tickets};
 
 /// A built gateway, sockets bound, not yet running.
 pub struct App {
@@ -30,6 +32,8 @@ pub struct App {
     sip: Bound,
     http: TcpListener,
     greeting: Prompt,
+    store: Store,
+    journal: Journal,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
 }
@@ -38,6 +42,20 @@ impl App {
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
         let greeting_path = settings.prompts.greeting_path();
         let greeting = Prompt::load(&greeting_path)?;
+        let store = Store::connect(&settings.redis.url, &settings.redis.key_prefix)
+            .with_context(|| format!("redis.url {:?}", settings.redis.url))?;
+        let journal = Journal::open(&settings.redis.journal_dir).with_context(|| {
+            format!(
+                "opening the ticket journal in {}",
+                settings.redis.journal_dir.display()
+            )
+        })?;
+        if !journal.is_empty() {
+            tracing::info!(
+                pending = journal.len(),
+                "ticket operations from the last run wait in the journal"
+            );
+        }
         let sip = transport::bind(&settings.sip.listen)
             .with_context(|| format!("binding SIP on {:?}", settings.sip.listen))?;
         let http = TcpListener::bind(settings.http.listen)
@@ -52,6 +70,8 @@ impl App {
             sip,
             http,
             greeting,
+            store,
+            journal,
             metrics: Arc::new(Metrics::default()),
             health: Arc::new(Health::default()),
         })
@@ -88,6 +108,8 @@ impl App {
             },
             self.metrics.clone(),
         );
+        let (tickets, tickets_task) = Tickets::spawn(self.store, self.journal);
+        let ticket_health = tickets.health.clone();
         let (event_tx, event_rx) = mpsc::channel(4096);
         let (cmd_tx, cmd_rx) = mpsc::channel(4096);
         let ctx = Arc::new(CallContext {
@@ -97,6 +119,7 @@ impl App {
             greeting: self.greeting.clone(),
             max_call: Duration::from_secs(s.sip.max_call_seconds),
             metrics: self.metrics.clone(),
+            tickets,
         });
         // The SIP core stops after the calls' BYEs are queued; the call layer
         // then sees the channel close and waits for its tasks.
@@ -119,6 +142,7 @@ impl App {
         let router = api::router(ApiState {
             health: self.health.clone(),
             metrics: self.metrics.clone(),
+            tickets: ticket_health,
         });
         let http_stop = shutdown.clone();
         let http_task = tokio::spawn(async move {
@@ -132,6 +156,9 @@ impl App {
         sip_stop.cancel();
         let _ = sip_task.await;
         let _ = calls_task.await;
+        // The call layer held the last ticket handles: the writer now makes
+        // its last attempt to empty the journal and stops.
+        let _ = tickets_task.await;
         let _ = http_task.await;
         tracing::info!("stopped");
         Ok(())

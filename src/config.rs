@@ -141,12 +141,18 @@ impl Default for HttpSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct RedisSettings {
     pub url: String,
+    /// Every key starts with this, so the gateway can share a Redis.
+    pub key_prefix: String,
+    /// Where ticket operations wait (fsynced) while Redis is unreachable.
+    pub journal_dir: PathBuf,
 }
 
 impl Default for RedisSettings {
     fn default() -> Self {
         RedisSettings {
             url: "redis://127.0.0.1:6379/".into(),
+            key_prefix: "hotline:".into(),
+            journal_dir: PathBuf::from("data/journal"),
         }
     }
 }
@@ -304,6 +310,15 @@ impl Settings {
             return Err(bad(
                 "redis.url",
                 format!("{:?} is not a redis:// or unix:// URL", self.redis.url),
+            ));
+        }
+        if self.redis.key_prefix.is_empty() || self.redis.key_prefix.contains(char::is_whitespace) {
+            return Err(bad(
+                "redis.key_prefix",
+                format!(
+                    "{:?} must be non-empty without spaces",
+                    self.redis.key_prefix
+                ),
             ));
         }
         let greeting = self.prompts.greeting_path();

@@ -10,6 +10,7 @@
 //!   its UDP/TCP driver. Never sees audio, Redis or HTTP.
 //! - [`media`] holds RTP sessions, G.711, prompt playback. Never parses SIP.
 //! - [`call`] runs one task per call; the one place that joins a call's parts.
+//! - [`tickets`] holds the lead tickets: model, Redis store, journal.
 //! - [`api`] is the HTTP side (`/healthz` for now).
 //! - [`metrics`] holds the counters.
 //! - [`app`] binds every socket, wires the tasks, owns shutdown.
@@ -24,3 +25,4 @@ pub mod config;
 pub mod media;
 pub mod metrics;
 pub mod sip;
+pub mod tickets;

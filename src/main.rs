@@ -39,6 +39,32 @@ enum Command {
     Serve(ConfigArgs),
     /// Validate a configuration file and exit.
     CheckConfig(ConfigArgs),
+    /// Read the duty logbook.
+    Tickets {
+        #[command(subcommand)]
+        command: TicketsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TicketsCommand {
+    /// Newest tickets first.
+    List {
+        /// Only tickets in this state (intake, open, acknowledged, dispatched,
+        /// on_scene, closed, abandoned, cancelled, duplicate).
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// A ticket's register entry and timeline.
+    Show {
+        number: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
 }
 
 fn load(args: &ConfigArgs) -> Result<Settings, String> {
@@ -71,6 +97,22 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Tickets { command } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            match rt.block_on(tickets(command)) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Serve(args) => {
             let settings = match load(&args) {
                 Ok(s) => s,
@@ -87,6 +129,34 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+async fn tickets(command: TicketsCommand) -> Result<String, String> {
+    use hotline::tickets::{report, State, Store};
+    let args = match &command {
+        TicketsCommand::List { config, .. } | TicketsCommand::Show { config, .. } => config,
+    };
+    let s = load(args)?;
+    let store = Store::connect(&s.redis.url, &s.redis.key_prefix).map_err(|e| e.to_string())?;
+    let fail = |e: hotline::tickets::StoreError| format!("{}: {e}", s.redis.url);
+    match command {
+        TicketsCommand::List { state, limit, .. } => {
+            let index = match state {
+                Some(st) => match State::parse(&st) {
+                    Some(st) => format!("state:{st}"),
+                    None => return Err(format!("--state {st:?}: not a ticket state")),
+                },
+                None => "all".to_string(),
+            };
+            let list = store.list(&index, limit).await.map_err(fail)?;
+            Ok(list.iter().map(|t| report::line(t) + "\n").collect())
+        }
+        TicketsCommand::Show { number, .. } => {
+            let t = store.get(&number).await.map_err(fail)?;
+            let timeline = store.timeline(&number).await.map_err(fail)?;
+            Ok(report::full(&t, &timeline))
         }
     }
 }

@@ -11,6 +11,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 use crate::metrics::Metrics;
+use crate::tickets::writer::TicketHealth;
 
 /// What the health endpoint reports.
 #[derive(Debug, Default)]
@@ -23,23 +24,44 @@ pub struct Health {
 pub struct ApiState {
     pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
+    pub tickets: Arc<TicketHealth>,
 }
 
 #[derive(Serialize)]
 struct HealthBody {
+    /// `ok`, `degraded` (calls answered, tickets waiting in the journal) or
+    /// `starting`.
     status: &'static str,
     sip: bool,
+    redis: &'static str,
+    journal_pending: usize,
 }
 
+/// 200 once SIP listens (calls are answered even with Redis down, so a
+/// degraded store is reported in the body, not by the status code).
 async fn healthz(State(s): State<ApiState>) -> (StatusCode, Json<HealthBody>) {
     let sip = s.health.sip_listening.load(Ordering::Acquire);
+    let redis_ok = s.tickets.redis_ok.load(Ordering::Relaxed);
+    let pending = s.tickets.pending.load(Ordering::Relaxed);
     let code = if sip {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let status = if sip { "ok" } else { "starting" };
-    (code, Json(HealthBody { status, sip }))
+    let status = match (sip, redis_ok) {
+        (false, _) => "starting",
+        (true, true) => "ok",
+        (true, false) => "degraded",
+    };
+    (
+        code,
+        Json(HealthBody {
+            status,
+            sip,
+            redis: if redis_ok { "ok" } else { "down" },
+            journal_pending: pending,
+        }),
+    )
 }
 
 async fn metrics(State(s): State<ApiState>) -> String {
@@ -68,11 +90,21 @@ mod tests {
         let state = ApiState {
             health: Arc::new(Health::default()),
             metrics: Arc::new(Metrics::default()),
+            tickets: Arc::new(TicketHealth {
+                redis_ok: true.into(),
+                pending: 0.into(),
+            }),
         };
         let (code, body) = healthz(State(state.clone())).await;
         assert_eq!((code, body.0.sip), (StatusCode::SERVICE_UNAVAILABLE, false));
         state.health.sip_listening.store(true, Ordering::Release);
-        let (code, _) = healthz(State(state)).await;
-        assert_eq!(code, StatusCode::OK);
+        let (code, body) = healthz(State(state.clone())).await;
+        assert_eq!((code, body.0.status), (StatusCode::OK, "ok"));
+        state.tickets.redis_ok.store(false, Ordering::Relaxed);
+        let (code, body) = healthz(State(state)).await;
+        assert_eq!(
+            (code, body.0.status, body.0.redis),
+            (StatusCode::OK, "degraded", "down")
+        );
     }
 }

@@ -1,8 +1,10 @@
 //! Calls: one task per call, the one place that joins a call's parts. The
 //! manager takes [`CallEvent`]s from the SIP core, binds an RTP socket,
 //! answers, and hands each call its own task; that task plays the greeting,
-//! enforces `sip.max_call_seconds`, and writes the call's start and end log
-//! lines. (Recording, intake and tickets hang off this task in later issues.)
+//! enforces `sip.max_call_seconds`, writes the call's start and end log
+//! lines, and tells the ticket writer when the call was answered and how it
+//! ended (never waiting on Redis). Recording and intake hang off this task
+//! in later issues.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -19,6 +21,9 @@ use crate::media::Prompt;
 use crate::metrics::Metrics;
 use crate::sip::core::{CallCommand, CallEvent, CallInfo, CallRef, EndReason};
 use crate::sip::sdp::Media;
+use crate::tickets::journal::{op_id, Op};
+use crate::tickets::model::Caller;
+use crate::tickets::Tickets;
 
 /// What every call needs, shared.
 pub struct CallContext {
@@ -28,6 +33,7 @@ pub struct CallContext {
     pub greeting: Prompt,
     pub max_call: Duration,
     pub metrics: Arc<Metrics>,
+    pub tickets: Tickets,
 }
 
 /// Events for one call's task.
@@ -108,6 +114,20 @@ async fn call_task(
 ) {
     let started = Instant::now();
     let caller = caller(&info);
+    // Answered (the 200 is on its way): the call has a ticket from now on.
+    ctx.tickets
+        .submit(Op::Created {
+            id: op_id(),
+            call_id: info.call_id.clone(),
+            at: jiff::Timestamp::now(),
+            caller: Caller {
+                number: info.caller_number.clone(),
+                display_name: info.caller_display.clone(),
+                p_asserted_identity: info.p_asserted_identity.clone(),
+                privacy: info.privacy,
+            },
+        })
+        .await;
     tracing::info!(
         call_id = %info.call_id,
         caller = %caller,
@@ -121,6 +141,7 @@ async fn call_task(
             Some(CallEvent::Confirmed { media, .. }) => break Some(media),
             Some(CallEvent::Ended { reason, .. }) => {
                 log_end(&info, &caller, started, None, &reason, Default::default());
+                ended(&ctx, &info, 0.0, reason.as_str()).await;
                 return;
             }
             Some(_) => {}
@@ -179,6 +200,19 @@ async fn call_task(
         reason.as_str()
     };
     log_end_str(&info, &caller, started, Some(answered), how, stats);
+    ended(&ctx, &info, answered.elapsed().as_secs_f64(), how).await;
+}
+
+async fn ended(ctx: &CallContext, info: &CallInfo, seconds: f64, how: &str) {
+    ctx.tickets
+        .submit(Op::CallEnded {
+            id: op_id(),
+            call_id: info.call_id.clone(),
+            at: jiff::Timestamp::now(),
+            seconds: (seconds * 10.0).round() / 10.0,
+            how: how.to_string(),
+        })
+        .await;
 }
 
 fn log_end(

@@ -85,10 +85,15 @@ impl Peer {
 pub struct CallInfo {
     pub call_id: String,
     pub from: String,
+    /// The caller's number: from P-Asserted-Identity when the network
+    /// asserted one, else the From user part.
+    pub caller_number: Option<String>,
+    pub caller_display: Option<String>,
+    /// The caller asked for privacy (RFC 3323 Privacy, or an anonymous From).
+    pub privacy: bool,
     pub to: String,
     pub request_uri: String,
     pub p_asserted_identity: Option<String>,
-    pub privacy: Option<String>,
     pub user_agent: Option<String>,
     pub source: SocketAddr,
     pub transport: Transport,
@@ -749,16 +754,42 @@ impl Core {
         self.send(&peer, ringing);
         let tx_id = self.insert_tx(key, tx, peer, Some(call));
 
+        let (display, from_user) = message::display_and_user(&msg.reply.from);
+        let pai = msg.header("P-Asserted-Identity");
+        let pai_user = pai.as_deref().and_then(|p| message::display_and_user(p).1);
+        let privacy_header = msg.header("Privacy");
+        let anonymous = |s: &Option<String>| {
+            s.as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case("anonymous"))
+        };
+        let privacy = privacy_header.as_deref().is_some_and(|p| {
+            p.split([';', ',']).any(|t| {
+                matches!(
+                    t.trim().to_ascii_lowercase().as_str(),
+                    "id" | "user" | "header" | "session" | "critical"
+                )
+            })
+        }) || anonymous(&display)
+            || anonymous(&from_user)
+            || msg
+                .reply
+                .from
+                .to_ascii_lowercase()
+                .contains("anonymous.invalid");
         let info = Box::new(CallInfo {
             call_id: msg.call_id.clone(),
             from: msg.reply.from.clone(),
+            caller_number: pai_user
+                .or(from_user)
+                .filter(|u| !u.eq_ignore_ascii_case("anonymous")),
+            caller_display: display,
+            privacy,
             to: msg.reply.to.clone(),
             request_uri: match &msg.start {
                 StartLine::Request { uri, .. } => uri.clone(),
                 StartLine::Response { .. } => String::new(),
             },
-            p_asserted_identity: msg.header("P-Asserted-Identity"),
-            privacy: msg.header("Privacy"),
+            p_asserted_identity: pai,
             user_agent: msg.header("User-Agent"),
             source: peer.addr,
             transport: peer.transport(),

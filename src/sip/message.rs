@@ -236,6 +236,35 @@ pub fn angle_uri(v: &str) -> Option<String> {
     }
 }
 
+/// The display name and the user part (the number, for a phone) of a
+/// From / P-Asserted-Identity value, as written (quotes removed).
+pub fn display_and_user(v: &str) -> (Option<String>, Option<String>) {
+    let v = v.trim();
+    let display = match find_unquoted(v, b'<') {
+        Ok(Some(lt)) => {
+            let d = v[..lt].trim();
+            let d = d
+                .strip_prefix('"')
+                .and_then(|d| d.strip_suffix('"'))
+                .map(|d| d.replace("\\\"", "\"").replace("\\\\", "\\"))
+                .unwrap_or_else(|| d.to_string());
+            (!d.is_empty()).then_some(d)
+        }
+        _ => None,
+    };
+    let user = angle_uri(v).and_then(|uri| {
+        let (_, rest) = uri.split_once(':')?;
+        let user = match rest.rfind('@') {
+            Some(at) => &rest[..at],
+            None if uri[..3].eq_ignore_ascii_case("tel") => rest,
+            None => return None,
+        };
+        let user = user.split([';', ':']).next()?.trim();
+        (!user.is_empty()).then(|| user.to_string())
+    });
+    (display, user)
+}
+
 /// Splits a header value on commas that are outside quotes and angle brackets.
 fn split_commas(v: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -1207,6 +1236,19 @@ Content-Length: 4\r\n\r\nv=0\n";
         );
         assert!(parse_top_via("SIP/2.0/UDP 192.0.2.15;;").is_none());
         assert!(parse_top_via("SIP/7.0/UDP 192.0.2.15").is_none());
+    }
+
+    #[test]
+    fn caller_identity_parts() {
+        assert_eq!(
+            display_and_user("\"Zhang San\" <sip:13800000000@carrier.example>;tag=1"),
+            (Some("Zhang San".into()), Some("13800000000".into()))
+        );
+        assert_eq!(
+            display_and_user("<tel:+8653212368;phone-context=x>"),
+            (None, Some("+8653212368".into()))
+        );
+        assert_eq!(display_and_user("sip:carrier.example"), (None, None));
     }
 
     #[test]

@@ -13,12 +13,14 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A gateway on loopback, stopped when dropped.
+/// A gateway on loopback with its own redis-server, stopped when dropped.
 pub struct Gateway {
     pub udp: SocketAddr,
     pub tcp: SocketAddr,
     pub http: SocketAddr,
     pub metrics: std::sync::Arc<hotline::metrics::Metrics>,
+    pub redis: Redis,
+    pub store: hotline::tickets::Store,
     shutdown: CancellationToken,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -45,8 +47,19 @@ pub fn settings() -> Settings {
 }
 
 impl Gateway {
+    /// Starts a gateway with a fresh redis-server of its own.
     pub async fn start(settings: Settings) -> Gateway {
+        Gateway::start_with(settings, Redis::start("everysec").await).await
+    }
+
+    /// Starts a gateway on a given Redis (to share one between gateways).
+    pub async fn start_with(mut settings: Settings, redis: Redis) -> Gateway {
+        settings.redis.url = redis.url();
+        settings.redis.journal_dir = tempfile_dir("journal");
         settings.validate("test").expect("valid settings");
+        let store =
+            hotline::tickets::Store::connect(&settings.redis.url, &settings.redis.key_prefix)
+                .expect("store");
         let app = App::build(settings).await.expect("gateway builds");
         let (udp, tcp) = app.sip_addrs()[0];
         let http = app.http_addr();
@@ -58,17 +71,39 @@ impl Gateway {
             tcp,
             http,
             metrics,
+            redis,
+            store,
             shutdown,
             task: Some(task),
         }
     }
 
-    /// Stops the gateway and waits for it.
-    pub async fn stop(mut self) {
+    /// Stops the gateway and waits for it; returns its Redis, still running.
+    pub async fn stop(mut self) -> Redis {
         self.shutdown.cancel();
         if let Some(t) = self.task.take() {
             t.await.expect("gateway task").expect("gateway ran");
         }
+        std::mem::replace(&mut self.redis, Redis::none())
+    }
+
+    /// `GET path` on the HTTP port: (status, body).
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut c = tokio::net::TcpStream::connect(self.http).await.unwrap();
+        c.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+        let mut resp = String::new();
+        c.read_to_string(&mut resp).await.unwrap();
+        let status = resp.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let body = resp
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
     }
 }
 
@@ -179,4 +214,121 @@ fn rand_suffix() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A redis-server of the test's own: free port, temporary directory,
+/// append-only file with the given `appendfsync`.
+pub struct Redis {
+    pub port: u16,
+    dir: PathBuf,
+    fsync: &'static str,
+    child: Option<std::process::Child>,
+}
+
+impl Redis {
+    pub async fn start(fsync: &'static str) -> Redis {
+        let mut r = Redis {
+            port: free_tcp_port(),
+            dir: tempfile_dir("redis"),
+            fsync,
+            child: None,
+        };
+        r.restart().await;
+        r
+    }
+
+    fn none() -> Redis {
+        Redis {
+            port: 0,
+            dir: PathBuf::new(),
+            fsync: "everysec",
+            child: None,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// (Re)starts on the same port and directory, loading the AOF.
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .args([
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                self.fsync,
+                "--save",
+                "",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server runs (apt-get install redis-server)");
+        self.child = Some(child);
+        // Ready when it answers PING (bounded).
+        for _ in 0..500 {
+            if let Ok(mut c) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buf = [0u8; 64];
+                if c.write_all(b"PING\r\n").await.is_ok() {
+                    if let Ok(Ok(n)) =
+                        tokio::time::timeout(Duration::from_secs(1), c.read(&mut buf)).await
+                    {
+                        if buf[..n].starts_with(b"+PONG") {
+                            return;
+                        }
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("redis-server on port {} did not come up", self.port);
+    }
+
+    /// SIGKILL: no shutdown, no final fsync.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+        if !self.dir.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits (bounded) until `check` holds; for outcomes that arrive through
+/// another process, never as a stand-in for a timer.
+pub async fn eventually<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < end {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("not within {limit:?}: {what}");
 }

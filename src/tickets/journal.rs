@@ -1,0 +1,242 @@
+//! The local write-ahead journal of ticket operations. Every operation from
+//! the call path is appended here (JSON lines, fsynced) before it is sent to
+//! Redis, so neither a Redis outage nor a crash loses one; an offset file
+//! says how far Redis has taken them. Operations carry ids, so applying one
+//! twice (a crash between Redis and the offset) changes nothing.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::model::Caller;
+
+/// An operation of the call path on a call's ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// The call was answered: its ticket exists from now on.
+    Created {
+        id: String,
+        call_id: String,
+        at: Timestamp,
+        caller: Caller,
+    },
+    /// The call ended.
+    CallEnded {
+        id: String,
+        call_id: String,
+        at: Timestamp,
+        seconds: f64,
+        how: String,
+    },
+}
+
+impl Op {
+    pub fn id(&self) -> &str {
+        match self {
+            Op::Created { id, .. } | Op::CallEnded { id, .. } => id,
+        }
+    }
+
+    pub fn call_id(&self) -> &str {
+        match self {
+            Op::Created { call_id, .. } | Op::CallEnded { call_id, .. } => call_id,
+        }
+    }
+}
+
+/// A fresh operation id.
+pub fn op_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+/// The journal file and its applied offset.
+pub struct Journal {
+    file: File,
+    offset_path: PathBuf,
+    /// Bytes of the file already applied to Redis.
+    applied: u64,
+    /// Operations not yet applied, with their length in the file (`None`:
+    /// a line that did not parse, skipped when reached).
+    pending: VecDeque<(Option<Op>, u64)>,
+}
+
+impl Journal {
+    /// Opens (or creates) `dir/tickets.journal`, loading what Redis has not
+    /// taken yet. A torn last line (a crash mid-write) is cut off.
+    pub fn open(dir: &Path) -> io::Result<Journal> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join("tickets.journal");
+        let offset_path = dir.join("tickets.journal.applied");
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .append(true)
+            .open(&path)?;
+        let len = file.metadata()?.len();
+        let applied = std::fs::read_to_string(&offset_path)
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+            .min(len);
+        file.seek(SeekFrom::Start(applied))?;
+        let mut pending = VecDeque::new();
+        let mut good = applied;
+        let mut reader = BufReader::new(&file);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = reader.read_line(&mut line)?;
+            if n == 0 || !line.ends_with('\n') {
+                break;
+            }
+            match serde_json::from_str::<Op>(line.trim_end()) {
+                Ok(op) => pending.push_back((Some(op), n as u64)),
+                Err(e) => {
+                    tracing::error!(error = %e, offset = good, "unreadable journal line will be skipped");
+                    pending.push_back((None, n as u64));
+                }
+            }
+            good += n as u64;
+        }
+        if good < len {
+            tracing::warn!(bytes = len - good, "cutting a torn journal line");
+            file.set_len(good)?;
+        }
+        Ok(Journal {
+            file,
+            offset_path,
+            applied,
+            pending,
+        })
+    }
+
+    /// Appends and fsyncs; only then are the operations pending.
+    pub fn append(&mut self, ops: &[Op]) -> io::Result<()> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::new();
+        let mut lens = Vec::with_capacity(ops.len());
+        for op in ops {
+            let before = buf.len();
+            serde_json::to_writer(&mut buf, op).expect("op serialises");
+            buf.push(b'\n');
+            lens.push((buf.len() - before) as u64);
+        }
+        self.file.write_all(&buf)?;
+        self.file.sync_data()?;
+        for (op, len) in ops.iter().cloned().zip(lens) {
+            self.pending.push_back((Some(op), len));
+        }
+        Ok(())
+    }
+
+    /// The oldest operation Redis has not taken (unreadable lines are
+    /// passed over).
+    pub fn oldest(&mut self) -> io::Result<Option<&Op>> {
+        while let Some((None, _)) = self.pending.front() {
+            self.advance()?;
+        }
+        Ok(self.pending.front().and_then(|(op, _)| op.as_ref()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// The first pending operation reached Redis. When none is left the
+    /// file is emptied.
+    pub fn advance(&mut self) -> io::Result<()> {
+        let Some((_, len)) = self.pending.pop_front() else {
+            return Ok(());
+        };
+        self.applied += len;
+        if self.pending.is_empty() {
+            self.file.set_len(0)?;
+            self.applied = 0;
+        }
+        let tmp = self.offset_path.with_extension("tmp");
+        std::fs::write(&tmp, self.applied.to_string())?;
+        std::fs::rename(&tmp, &self.offset_path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(n: u32) -> Op {
+        Op::CallEnded {
+            id: format!("op{n}"),
+            call_id: format!("c{n}"),
+            at: Timestamp::UNIX_EPOCH,
+            seconds: 1.5,
+            how: "caller_bye".into(),
+        }
+    }
+
+    fn dir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("hotline-journal-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn survives_reopen_and_resumes_where_redis_stopped() {
+        let d = dir("reopen");
+        let mut j = Journal::open(&d).unwrap();
+        j.append(&[op(1), op(2), op(3)]).unwrap();
+        j.advance().unwrap();
+        drop(j);
+        let mut j = Journal::open(&d).unwrap();
+        assert_eq!(j.len(), 2);
+        assert_eq!(j.oldest().unwrap(), Some(&op(2)));
+        j.advance().unwrap();
+        j.advance().unwrap();
+        assert!(j.is_empty());
+        // Everything applied: the file is emptied.
+        assert_eq!(
+            std::fs::metadata(d.join("tickets.journal")).unwrap().len(),
+            0
+        );
+        drop(j);
+        assert!(Journal::open(&d).unwrap().is_empty());
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn torn_last_line_is_cut() {
+        let d = dir("torn");
+        let mut j = Journal::open(&d).unwrap();
+        j.append(&[op(1)]).unwrap();
+        drop(j);
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(d.join("tickets.journal"))
+            .unwrap();
+        f.write_all(b"{\"op\":\"call_ended\",\"id\":").unwrap();
+        drop(f);
+        let mut j = Journal::open(&d).unwrap();
+        assert_eq!(j.len(), 1);
+        j.append(&[op(2)]).unwrap();
+        drop(j);
+        let j = Journal::open(&d).unwrap();
+        let ids: Vec<String> = j
+            .pending
+            .iter()
+            .flat_map(|(o, _)| o.as_ref().map(|o| o.id().to_string()))
+            .collect();
+        assert_eq!(ids, ["op1", "op2"]);
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}

@@ -1,0 +1,283 @@
+//! The lead ticket: the court's register entry (报案记录, 出警, 处置) for one
+//! report, and the states it moves through. Pure data and rules.
+//!
+//! ```text
+//!   intake ──> open ──> acknowledged ──> dispatched ──> on_scene ──> closed
+//!     │          │  (签收)     │    (出警)      │                     ^
+//!     │          └─────────────┴───────────────┴────── closed ───────┘
+//!     └─> abandoned (nothing usable given)
+//!   any state but the final ones ──> cancelled | duplicate (authorised person)
+//! ```
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// Where a ticket stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Intake,
+    Open,
+    Acknowledged,
+    Dispatched,
+    OnScene,
+    Closed,
+    Abandoned,
+    Cancelled,
+    Duplicate,
+}
+
+pub const ALL_STATES: [State; 9] = [
+    State::Intake,
+    State::Open,
+    State::Acknowledged,
+    State::Dispatched,
+    State::OnScene,
+    State::Closed,
+    State::Abandoned,
+    State::Cancelled,
+    State::Duplicate,
+];
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Intake => "intake",
+            State::Open => "open",
+            State::Acknowledged => "acknowledged",
+            State::Dispatched => "dispatched",
+            State::OnScene => "on_scene",
+            State::Closed => "closed",
+            State::Abandoned => "abandoned",
+            State::Cancelled => "cancelled",
+            State::Duplicate => "duplicate",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<State> {
+        ALL_STATES.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// No way out of these.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            State::Closed | State::Abandoned | State::Cancelled | State::Duplicate
+        )
+    }
+
+    /// The states from which a ticket may move to `self`.
+    pub fn allowed_from(self) -> &'static [State] {
+        use State::*;
+        match self {
+            Intake => &[],
+            Open => &[Intake],
+            Acknowledged => &[Open],
+            Dispatched => &[Acknowledged],
+            OnScene => &[Dispatched],
+            // Complaints and leads settled by phone close without dispatch.
+            Closed => &[Open, Acknowledged, Dispatched, OnScene],
+            Abandoned => &[Intake],
+            Cancelled | Duplicate => &[Intake, Open, Acknowledged, Dispatched, OnScene],
+        }
+    }
+
+    pub fn can_move_to(self, to: State) -> bool {
+        to.allowed_from().contains(&self)
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the report is about (the intake menu, rule 第十条(三)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// 执行线索: where a debtor is, or their assets.
+    Lead,
+    /// 暴力抗法 / 突发事件 at an enforcement scene.
+    Violence,
+    /// 信访投诉.
+    Complaint,
+    /// 财产保全, urgent.
+    Preservation,
+    Other,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Lead => "lead",
+            Category::Violence => "violence",
+            Category::Complaint => "complaint",
+            Category::Preservation => "preservation",
+            Category::Other => "other",
+        }
+    }
+}
+
+/// Measures taken on disposal (处置).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Measure {
+    /// 传唤
+    Summons,
+    /// 拘传
+    CompelledAppearance,
+    /// 拘留
+    Detention,
+    /// 搜查
+    Search,
+    /// 查封
+    Seal,
+    /// 扣押
+    Seizure,
+    /// Nobody or nothing found.
+    NoneFound,
+    Other,
+}
+
+/// Who called, as received. The number stays confidential (rule 第二十条(三)):
+/// only the API's reveal action shows it outside the register.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Caller {
+    pub number: Option<String>,
+    pub display_name: Option<String>,
+    /// The raw P-Asserted-Identity header.
+    pub p_asserted_identity: Option<String>,
+    /// The caller asked for privacy (Privacy: id/user, or anonymous From).
+    pub privacy: bool,
+}
+
+/// The register's report section.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Intake {
+    pub category: Option<Category>,
+    /// 案号, when the caller gave one.
+    pub case_number: Option<String>,
+    pub urgent: bool,
+    pub whereabouts: Option<String>,
+    /// How long the call lasted, once it ended.
+    pub call_seconds: Option<f64>,
+    /// How the call ended (`caller_bye`, `max_duration`, ...).
+    pub call_end: Option<String>,
+}
+
+/// The dispatch section (签收, 出警, arrival).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dispatch {
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_at: Option<Timestamp>,
+    pub officers: Vec<String>,
+    pub vehicle: Option<String>,
+    pub departed_at: Option<Timestamp>,
+    pub arrived_at: Option<Timestamp>,
+}
+
+/// The disposal section.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disposal {
+    pub measures: Vec<Measure>,
+    pub result: Option<String>,
+    pub closed_by: Option<String>,
+    pub closed_at: Option<Timestamp>,
+}
+
+/// A recording of the call (filled by the recording issue).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordingLink {
+    pub path: String,
+    pub duration_ms: u64,
+    pub sha256: String,
+}
+
+/// The parts of a ticket kept as one JSON document; state, version and the
+/// indexed fields live beside it (docs/redis-keys.md).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Register {
+    pub caller: Caller,
+    pub intake: Intake,
+    pub dispatch: Dispatch,
+    pub disposal: Disposal,
+    pub notes: Vec<Note>,
+    pub recordings: Vec<RecordingLink>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    pub by: String,
+    pub at: Timestamp,
+    pub text: String,
+}
+
+/// A ticket as read from the store.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ticket {
+    /// `2026-000123`: year (Asia/Shanghai) and a counter per year.
+    pub number: String,
+    pub call_id: String,
+    pub state: State,
+    /// Bumped by every change; a write naming an older version is refused.
+    pub version: u64,
+    pub received_at: Timestamp,
+    #[serde(flatten)]
+    pub register: Register,
+}
+
+/// One timeline entry (append-only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// The stream entry id.
+    pub id: String,
+    pub at: Timestamp,
+    pub actor: String,
+    pub action: String,
+    pub from: Option<State>,
+    pub to: State,
+    pub version: u64,
+    /// JSON details.
+    pub details: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_happy_path_is_allowed_step_by_step() {
+        use State::*;
+        let path = [Intake, Open, Acknowledged, Dispatched, OnScene, Closed];
+        for w in path.windows(2) {
+            assert!(w[0].can_move_to(w[1]), "{} -> {}", w[0], w[1]);
+        }
+        // No skipping 签收 or going back.
+        assert!(!Open.can_move_to(Dispatched));
+        assert!(!Dispatched.can_move_to(Acknowledged));
+        assert!(!Intake.can_move_to(Closed));
+    }
+
+    #[test]
+    fn final_states_have_no_way_out() {
+        for from in ALL_STATES.into_iter().filter(|s| s.is_final()) {
+            for to in ALL_STATES {
+                assert!(!from.can_move_to(to), "{from} -> {to}");
+            }
+        }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for s in ALL_STATES {
+            assert_eq!(State::parse(s.as_str()), Some(s));
+            assert_eq!(
+                serde_json::to_string(&s).unwrap(),
+                format!("\"{}\"", s.as_str())
+            );
+        }
+    }
+}

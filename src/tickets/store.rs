@@ -1,0 +1,422 @@
+//! Tickets in Redis. Every write is one Lua script, so a change checks the
+//! current state and version, updates the indexes and appends to the
+//! timeline atomically: two officers closing at once cannot both win, and a
+//! stale write is refused. Key layout: docs/redis-keys.md.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, Script};
+
+use super::model::{Event, Register, State, Ticket};
+
+/// Creates a ticket once per Call-ID (the Call-ID key is the guard).
+const CREATE: &str = r#"
+local p, call_id, year = ARGV[1], ARGV[2], ARGV[3]
+local ck = p .. 'call:' .. call_id
+local existing = redis.call('GET', ck)
+if existing then return {'exists', existing} end
+local n = redis.call('INCR', p .. 'seq:' .. year)
+local number = year .. '-' .. string.format('%06d', n)
+local t = p .. 'ticket:' .. number
+redis.call('HSET', t, 'number', number, 'call_id', call_id, 'state', 'intake', 'version', 1,
+  'received_at', ARGV[4], 'received', ARGV[5], 'category', '', 'case_number', '', 'data', ARGV[6])
+redis.call('SET', ck, number)
+redis.call('ZADD', p .. 'idx:all', ARGV[5], number)
+redis.call('ZADD', p .. 'idx:open', ARGV[5], number)
+redis.call('ZADD', p .. 'idx:state:intake', ARGV[5], number)
+redis.call('XADD', t .. ':timeline', '*', 'at', ARGV[4], 'actor', ARGV[7], 'action', 'created',
+  'from', '', 'to', 'intake', 'version', 1, 'details', ARGV[8])
+return {'created', number}
+"#;
+
+/// One change of one ticket: version and state checked, data replaced,
+/// indexes moved, timeline appended; `op` makes a replayed change a no-op.
+const APPLY: &str = r#"
+local p, number = ARGV[1], ARGV[2]
+local t = p .. 'ticket:' .. number
+local op = ARGV[13]
+if op ~= '' and redis.call('EXISTS', p .. 'op:' .. op) == 1 then return {'dup'} end
+local cur = redis.call('HMGET', t, 'state', 'version', 'category', 'case_number', 'received')
+if not cur[1] then return {'missing'} end
+local state, version = cur[1], tonumber(cur[2])
+if ARGV[3] ~= '' and tonumber(ARGV[3]) ~= version then
+  return {'stale', state, tostring(version)}
+end
+if ARGV[4] ~= '*' and not string.find(',' .. ARGV[4] .. ',', ',' .. state .. ',', 1, true) then
+  return {'illegal', state, tostring(version)}
+end
+local to = ARGV[5]
+if to == '' then to = state end
+local nv = version + 1
+local score = cur[5]
+redis.call('HSET', t, 'state', to, 'version', nv, 'data', ARGV[6], 'category', ARGV[7],
+  'case_number', ARGV[8])
+if to ~= state then
+  redis.call('ZREM', p .. 'idx:state:' .. state, number)
+  redis.call('ZADD', p .. 'idx:state:' .. to, score, number)
+  if string.find(',closed,abandoned,cancelled,duplicate,', ',' .. to .. ',', 1, true) then
+    redis.call('ZREM', p .. 'idx:open', number)
+  end
+end
+local old_cat, old_case = cur[3] or '', cur[4] or ''
+if old_cat ~= ARGV[7] then
+  if old_cat ~= '' then redis.call('ZREM', p .. 'idx:category:' .. old_cat, number) end
+  if ARGV[7] ~= '' then redis.call('ZADD', p .. 'idx:category:' .. ARGV[7], score, number) end
+end
+if old_case ~= ARGV[8] then
+  if old_case ~= '' then redis.call('ZREM', p .. 'idx:case:' .. old_case, number) end
+  if ARGV[8] ~= '' then redis.call('ZADD', p .. 'idx:case:' .. ARGV[8], score, number) end
+end
+for who in string.gmatch(ARGV[12], '[^,]+') do
+  redis.call('ZADD', p .. 'idx:' .. who, score, number)
+end
+redis.call('XADD', t .. ':timeline', '*', 'at', ARGV[9], 'actor', ARGV[10], 'action', ARGV[11],
+  'from', state, 'to', to, 'version', nv, 'details', ARGV[14])
+if op ~= '' then redis.call('SET', p .. 'op:' .. op, number, 'EX', 604800) end
+return {'ok', to, tostring(nv)}
+"#;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("ticket {0} does not exist")]
+    NotFound(String),
+    #[error("ticket changed meanwhile: it is {state} at version {version}")]
+    Stale { state: State, version: u64 },
+    #[error("a ticket in state {from} cannot become {to}")]
+    Illegal { from: State, to: State },
+    #[error("ticket {number} is unreadable: {problem}")]
+    Corrupt { number: String, problem: String },
+}
+
+impl StoreError {
+    /// Redis could not be reached or did not answer: worth retrying later.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Redis(e) => {
+                e.is_io_error()
+                    || e.is_timeout()
+                    || e.is_connection_dropped()
+                    || e.is_connection_refusal()
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A new ticket, as the call layer knows it.
+#[derive(Debug, Clone)]
+pub struct NewTicket {
+    pub call_id: String,
+    pub received_at: Timestamp,
+    pub register: Register,
+}
+
+/// One change: who, what, and optionally the state to move to.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// `None`: system changes, retried on a concurrent update.
+    pub expected_version: Option<u64>,
+    pub to: Option<State>,
+    pub actor: String,
+    pub action: String,
+    pub details: serde_json::Value,
+    /// Replay guard: the same op id is applied once.
+    pub op_id: Option<String>,
+    /// Index entries to add (`member:ID`, `unit:ID`).
+    pub index: Vec<String>,
+}
+
+impl Change {
+    pub fn new(actor: &str, action: &str) -> Change {
+        Change {
+            expected_version: None,
+            to: None,
+            actor: actor.to_string(),
+            action: action.to_string(),
+            details: serde_json::Value::Null,
+            op_id: None,
+            index: Vec::new(),
+        }
+    }
+}
+
+/// What a change did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    Done {
+        state: State,
+        version: u64,
+    },
+    /// The op id was applied before.
+    AlreadyApplied,
+}
+
+/// The ticket store.
+#[derive(Clone)]
+pub struct Store {
+    conn: ConnectionManager,
+    prefix: String,
+    create: Script,
+    apply: Script,
+}
+
+/// The year a ticket is numbered in: the court's (Asia/Shanghai).
+pub fn court_year(at: Timestamp) -> i16 {
+    at.to_zoned_datetime(court_tz()).year()
+}
+
+pub fn court_tz() -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::get("Asia/Shanghai").expect("bundled tzdb has Asia/Shanghai")
+}
+
+impl Store {
+    /// Connects lazily: the gateway starts and answers calls with Redis down.
+    pub fn connect(url: &str, prefix: &str) -> Result<Store, StoreError> {
+        let client = redis::Client::open(url)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(1));
+        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
+        Ok(Store {
+            conn,
+            prefix: prefix.to_string(),
+            create: Script::new(CREATE),
+            apply: Script::new(APPLY),
+        })
+    }
+
+    fn key(&self, rest: &str) -> String {
+        format!("{}{rest}", self.prefix)
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let _: String = redis::cmd("PING").query_async(&mut c).await?;
+        Ok(())
+    }
+
+    /// Creates the ticket for a call, or returns the one it already has.
+    /// `(number, created)`.
+    pub async fn create(&self, t: &NewTicket, actor: &str) -> Result<(String, bool), StoreError> {
+        let data = serde_json::to_string(&t.register).expect("register serialises");
+        let details = serde_json::json!({ "call_id": t.call_id }).to_string();
+        let mut c = self.conn.clone();
+        let (kind, number): (String, String) = self
+            .create
+            .arg(&self.prefix)
+            .arg(&t.call_id)
+            .arg(court_year(t.received_at))
+            .arg(t.received_at.to_string())
+            .arg(t.received_at.as_second())
+            .arg(data)
+            .arg(actor)
+            .arg(details)
+            .invoke_async(&mut c)
+            .await?;
+        Ok((number, kind == "created"))
+    }
+
+    pub async fn number_for_call(&self, call_id: &str) -> Result<Option<String>, StoreError> {
+        let mut c = self.conn.clone();
+        Ok(c.get(self.key(&format!("call:{call_id}"))).await?)
+    }
+
+    pub async fn get(&self, number: &str) -> Result<Ticket, StoreError> {
+        let mut c = self.conn.clone();
+        let h: HashMap<String, String> = c.hgetall(self.key(&format!("ticket:{number}"))).await?;
+        if h.is_empty() {
+            return Err(StoreError::NotFound(number.to_string()));
+        }
+        ticket_from(number, &h)
+    }
+
+    /// Applies `edit` to the register and the change atomically. System
+    /// changes (no expected version) are retried when someone else wrote
+    /// in between; officers' changes are refused as stale instead.
+    pub async fn change(
+        &self,
+        number: &str,
+        change: &Change,
+        edit: impl Fn(&mut Register),
+    ) -> Result<Applied, StoreError> {
+        for _ in 0..8 {
+            let current = self.get(number).await?;
+            let mut register = current.register.clone();
+            edit(&mut register);
+            let allowed = match change.to {
+                Some(to) => to
+                    .allowed_from()
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                // Not a transition: an edit in any state.
+                None => "*".to_string(),
+            };
+            if allowed.is_empty() {
+                return Err(StoreError::Illegal {
+                    from: current.state,
+                    to: change.to.unwrap_or(current.state),
+                });
+            }
+            let expected = change.expected_version.unwrap_or(current.version);
+            let data = serde_json::to_string(&register).expect("register serialises");
+            let category = register.intake.category.map(|c| c.as_str()).unwrap_or("");
+            let case = register.intake.case_number.clone().unwrap_or_default();
+            let mut c = self.conn.clone();
+            let reply: Vec<String> = self
+                .apply
+                .arg(&self.prefix)
+                .arg(number)
+                .arg(expected)
+                .arg(allowed)
+                .arg(change.to.map(|s| s.as_str()).unwrap_or(""))
+                .arg(data)
+                .arg(category)
+                .arg(case)
+                .arg(Timestamp::now().to_string())
+                .arg(&change.actor)
+                .arg(&change.action)
+                .arg(change.index.join(","))
+                .arg(change.op_id.as_deref().unwrap_or(""))
+                .arg(change.details.to_string())
+                .invoke_async(&mut c)
+                .await?;
+            let state_of = |s: &str| {
+                State::parse(s).ok_or_else(|| StoreError::Corrupt {
+                    number: number.to_string(),
+                    problem: format!("state {s:?}"),
+                })
+            };
+            match reply.first().map(String::as_str) {
+                Some("ok") => {
+                    return Ok(Applied::Done {
+                        state: state_of(&reply[1])?,
+                        version: reply[2].parse().unwrap_or(0),
+                    })
+                }
+                Some("dup") => return Ok(Applied::AlreadyApplied),
+                Some("missing") => return Err(StoreError::NotFound(number.to_string())),
+                Some("illegal") => {
+                    return Err(StoreError::Illegal {
+                        from: state_of(&reply[1])?,
+                        to: change.to.unwrap_or(current.state),
+                    })
+                }
+                Some("stale") if change.expected_version.is_none() => continue,
+                Some("stale") => {
+                    return Err(StoreError::Stale {
+                        state: state_of(&reply[1])?,
+                        version: reply[2].parse().unwrap_or(0),
+                    })
+                }
+                other => {
+                    return Err(StoreError::Corrupt {
+                        number: number.to_string(),
+                        problem: format!("script answered {other:?}"),
+                    })
+                }
+            }
+        }
+        Err(StoreError::Corrupt {
+            number: number.to_string(),
+            problem: "too many concurrent changes".into(),
+        })
+    }
+
+    /// The timeline, oldest first.
+    pub async fn timeline(&self, number: &str) -> Result<Vec<Event>, StoreError> {
+        let mut c = self.conn.clone();
+        let key = self.key(&format!("ticket:{number}:timeline"));
+        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+            .arg(&key)
+            .arg("-")
+            .arg("+")
+            .query_async(&mut c)
+            .await?;
+        entries
+            .into_iter()
+            .map(|(id, fields)| {
+                let f: HashMap<String, String> = fields.into_iter().collect();
+                let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+                let corrupt = |p: &str| StoreError::Corrupt {
+                    number: number.to_string(),
+                    problem: format!("timeline {id}: {p}"),
+                };
+                Ok(Event {
+                    at: get("at").parse().map_err(|_| corrupt("at"))?,
+                    actor: get("actor"),
+                    action: get("action"),
+                    from: State::parse(&get("from")),
+                    to: State::parse(&get("to")).ok_or_else(|| corrupt("to"))?,
+                    version: get("version").parse().map_err(|_| corrupt("version"))?,
+                    details: get("details"),
+                    id,
+                })
+            })
+            .collect()
+    }
+
+    /// Newest first, from an index: `all`, `open`, `state:S`,
+    /// `category:C`, `case:N`, `member:ID`, `unit:ID`.
+    pub async fn list(&self, index: &str, limit: usize) -> Result<Vec<Ticket>, StoreError> {
+        let mut c = self.conn.clone();
+        let numbers: Vec<String> = c
+            .zrevrange(
+                self.key(&format!("idx:{index}")),
+                0,
+                limit.max(1) as isize - 1,
+            )
+            .await?;
+        if numbers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for n in &numbers {
+            pipe.hgetall(self.key(&format!("ticket:{n}")));
+        }
+        let rows: Vec<HashMap<String, String>> = pipe.query_async(&mut c).await?;
+        numbers
+            .iter()
+            .zip(rows)
+            .filter(|(_, h)| !h.is_empty())
+            .map(|(n, h)| ticket_from(n, &h))
+            .collect()
+    }
+
+    /// Raw access for tests and tools.
+    pub fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+}
+
+fn ticket_from(number: &str, h: &HashMap<String, String>) -> Result<Ticket, StoreError> {
+    let corrupt = |p: String| StoreError::Corrupt {
+        number: number.to_string(),
+        problem: p,
+    };
+    let get = |k: &str| h.get(k).ok_or_else(|| corrupt(format!("no field {k}")));
+    Ok(Ticket {
+        number: number.to_string(),
+        call_id: get("call_id")?.clone(),
+        state: State::parse(get("state")?).ok_or_else(|| corrupt("state".into()))?,
+        version: get("version")?
+            .parse()
+            .map_err(|_| corrupt("version".into()))?,
+        received_at: get("received_at")?
+            .parse()
+            .map_err(|_| corrupt("received_at".into()))?,
+        register: serde_json::from_str(get("data")?).map_err(|e| corrupt(format!("data: {e}")))?,
+    })
+}

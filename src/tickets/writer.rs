@@ -1,0 +1,213 @@
+//! The call path's ticket writer: one task that journals each operation
+//! (fsynced, in batches) and then applies the journal to Redis in order.
+//! While Redis is down or slow, calls go on and operations wait in the
+//! journal; when it is back they are replayed in order, each once.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::journal::{Journal, Op};
+use super::model::{Register, State};
+use super::store::{Change, NewTicket, Store, StoreError};
+
+/// How long to wait before trying Redis again after a failure.
+const RETRY: Duration = Duration::from_secs(1);
+/// How long a stopping gateway keeps trying to hand the journal to Redis.
+const FINAL_DRAIN: Duration = Duration::from_secs(3);
+
+/// What `/healthz` shows about the ticket store.
+#[derive(Debug)]
+pub struct TicketHealth {
+    pub redis_ok: AtomicBool,
+    /// Operations waiting in the journal.
+    pub pending: AtomicUsize,
+}
+
+/// The handle call tasks use; cheap to clone.
+#[derive(Clone)]
+pub struct Tickets {
+    tx: mpsc::Sender<Op>,
+    pub health: Arc<TicketHealth>,
+}
+
+impl Tickets {
+    /// Starts the writer. It stops when every handle is dropped, after a
+    /// last bounded attempt to empty the journal.
+    pub fn spawn(store: Store, journal: Journal) -> (Tickets, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(8192);
+        let health = Arc::new(TicketHealth {
+            redis_ok: AtomicBool::new(true),
+            pending: AtomicUsize::new(journal.len()),
+        });
+        let task = tokio::spawn(run(store, journal, rx, health.clone()));
+        (Tickets { tx, health }, task)
+    }
+
+    /// Queues an operation; never waits on Redis.
+    pub async fn submit(&self, op: Op) {
+        if self.tx.send(op).await.is_err() {
+            tracing::error!("ticket writer is gone; operation lost");
+        }
+    }
+}
+
+async fn run(
+    store: Store,
+    mut journal: Journal,
+    mut rx: mpsc::Receiver<Op>,
+    health: Arc<TicketHealth>,
+) {
+    let mut retry_at: Option<Instant> = None;
+    loop {
+        if retry_at.is_none_or(|t| Instant::now() >= t) {
+            retry_at = drain(&store, &mut journal, &health)
+                .await
+                .then(|| Instant::now() + RETRY);
+        }
+        health.pending.store(journal.len(), Ordering::Relaxed);
+        let retry = async {
+            match retry_at {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            op = rx.recv() => match op {
+                Some(op) => {
+                    let mut batch = vec![op];
+                    while batch.len() < 512 {
+                        match rx.try_recv() {
+                            Ok(op) => batch.push(op),
+                            Err(_) => break,
+                        }
+                    }
+                    if let Err(e) = journal.append(&batch) {
+                        // A full or broken disk: Redis is the only copy now.
+                        tracing::error!(error = %e, ops = batch.len(), "cannot write the ticket journal");
+                        for op in &batch {
+                            if let Err(e) = apply(&store, op).await {
+                                tracing::error!(error = %e, call_id = op.call_id(), "ticket operation lost");
+                            }
+                        }
+                    }
+                }
+                None => break,
+            },
+            _ = retry => {}
+        }
+    }
+    // Every handle is gone: one last bounded try.
+    let _ = tokio::time::timeout(FINAL_DRAIN, drain(&store, &mut journal, &health)).await;
+    if !journal.is_empty() {
+        tracing::warn!(
+            pending = journal.len(),
+            "stopping with ticket operations in the journal; they are applied at the next start"
+        );
+    }
+}
+
+/// Applies pending operations in order. Returns true when Redis failed and
+/// the rest must wait.
+async fn drain(store: &Store, journal: &mut Journal, health: &TicketHealth) -> bool {
+    let mut applied = 0usize;
+    loop {
+        let op = match journal.oldest() {
+            Ok(Some(op)) => op.clone(),
+            Ok(None) => break,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the ticket journal");
+                return true;
+            }
+        };
+        match apply(store, &op).await {
+            Ok(()) => {}
+            Err(e) if e.is_unavailable() => {
+                if health.redis_ok.swap(false, Ordering::Relaxed) {
+                    tracing::warn!(error = %e, pending = journal.len(), "redis unavailable: ticket operations wait in the journal");
+                }
+                return true;
+            }
+            Err(e) => {
+                // Not Redis being away: this operation can never succeed.
+                tracing::error!(error = %e, call_id = op.call_id(), "ticket operation refused; skipped");
+            }
+        }
+        if let Err(e) = journal.advance() {
+            tracing::error!(error = %e, "cannot record journal progress");
+        }
+        applied += 1;
+    }
+    if !health.redis_ok.swap(true, Ordering::Relaxed) {
+        tracing::info!(replayed = applied, "redis back: journal applied");
+    }
+    false
+}
+
+/// True when the caller gave something to act on.
+fn usable(r: &Register) -> bool {
+    r.intake.category.is_some() || r.intake.case_number.is_some() || r.intake.whereabouts.is_some()
+}
+
+async fn apply(store: &Store, op: &Op) -> Result<(), StoreError> {
+    match op {
+        Op::Created {
+            call_id,
+            at,
+            caller,
+            ..
+        } => {
+            let t = NewTicket {
+                call_id: call_id.clone(),
+                received_at: *at,
+                register: Register {
+                    caller: caller.clone(),
+                    ..Default::default()
+                },
+            };
+            let (number, created) = store.create(&t, "gateway").await?;
+            if created {
+                tracing::info!(ticket = %number, call_id = %call_id, "ticket created");
+            }
+            Ok(())
+        }
+        Op::CallEnded {
+            id,
+            call_id,
+            seconds,
+            how,
+            ..
+        } => {
+            let Some(number) = store.number_for_call(call_id).await? else {
+                return Err(StoreError::NotFound(format!("for call {call_id}")));
+            };
+            let current = store.get(&number).await?;
+            let mut change = Change::new("gateway", "call_ended");
+            change.op_id = Some(id.clone());
+            change.details = serde_json::json!({ "seconds": seconds, "how": how });
+            if current.state == State::Intake {
+                change.to = Some(if usable(&current.register) {
+                    State::Open
+                } else {
+                    State::Abandoned
+                });
+            }
+            let (seconds, how) = (*seconds, how.clone());
+            let edit = move |r: &mut Register| {
+                r.intake.call_seconds = Some(seconds);
+                r.intake.call_end = Some(how.clone());
+            };
+            match store.change(&number, &change, &edit).await {
+                // Someone moved it on meanwhile: record the end without a transition.
+                Err(StoreError::Illegal { .. }) => {
+                    change.to = None;
+                    store.change(&number, &change, &edit).await.map(|_| ())
+                }
+                r => r.map(|_| ()),
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! The operator's command line, run as a real process.
+
+use std::process::Command;
+
+use hotline::tickets::model::Register;
+use hotline::tickets::store::NewTicket;
+use hotline::tickets::Store;
+
+use crate::helpers::*;
+
+fn hotline() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_hotline"));
+    c.current_dir(repo());
+    c
+}
+
+#[test]
+fn check_config_names_file_key_and_problem() {
+    let ok = hotline()
+        .args(["check-config", "--config", "config/hotline.toml"])
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&ok.stdout),
+        "config/hotline.toml: ok\n"
+    );
+
+    let dir = tempfile_dir("cli");
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[sip]\nmax_calls = 0\n").unwrap();
+    let out = hotline()
+        .args(["check-config", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml: sip.max_calls: must be at least 1"),
+        "{err}"
+    );
+
+    // An environment override that is not an address names the variable.
+    let out = hotline()
+        .args(["check-config", "--config", "config/hotline.toml"])
+        .env("HOTLINE_SIP_LISTEN", "localhost")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("HOTLINE_SIP_LISTEN"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tickets_list_and_show() {
+    let redis = Redis::start("everysec").await;
+    let store = Store::connect(&redis.url(), "hotline:").unwrap();
+    let t = NewTicket {
+        call_id: "cli@test".into(),
+        received_at: "2026-11-27T12:00:00Z".parse().unwrap(),
+        register: Register::default(),
+    };
+    let (number, _) = store.create(&t, "gateway").await.unwrap();
+    let url = redis.url();
+    let run = |args: &[&str]| {
+        let out = hotline()
+            .args(args)
+            .args(["--config", "config/hotline.toml", "--redis-url", &url])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let list = run(&["tickets", "list", "--state", "intake"]);
+    // 20:00 in Qingdao.
+    assert!(
+        list.starts_with(&format!("{number}  2026-11-27 20:00:00  intake")),
+        "{list}"
+    );
+    let show = run(&["tickets", "show", &number]);
+    assert!(show.contains("call-id    cli@test"), "{show}");
+    assert!(show.contains("gateway    created"), "{show}");
+    assert!(run(&["tickets", "list", "--state", "closed"]).is_empty());
+}

@@ -1,0 +1,429 @@
+//! Tickets against a real redis-server: the state machine, races,
+//! idempotency, timelines, and what a call leaves in the logbook, also
+//! across Redis outages and a SIGKILL.
+
+use std::time::Duration;
+
+use hotline::tickets::model::{Register, State, ALL_STATES};
+use hotline::tickets::store::{Applied, Change, NewTicket};
+use hotline::tickets::{Store, StoreError};
+use jiff::Timestamp;
+use tokio::net::UdpSocket;
+
+use crate::helpers::*;
+
+fn store(r: &Redis) -> Store {
+    Store::connect(&r.url(), "hotline:").unwrap()
+}
+
+async fn new_ticket(s: &Store, call_id: &str) -> String {
+    let t = NewTicket {
+        call_id: call_id.into(),
+        received_at: Timestamp::now(),
+        register: Register::default(),
+    };
+    s.create(&t, "test").await.unwrap().0
+}
+
+fn to(state: State, actor: &str) -> Change {
+    let mut c = Change::new(actor, &format!("to_{state}"));
+    c.to = Some(state);
+    c
+}
+
+/// Walks a new ticket to `state` through allowed steps.
+async fn ticket_in(s: &Store, state: State, call_id: &str) -> String {
+    use State::*;
+    let path: &[State] = match state {
+        Intake => &[],
+        Open => &[Open],
+        Acknowledged => &[Open, Acknowledged],
+        Dispatched => &[Open, Acknowledged, Dispatched],
+        OnScene => &[Open, Acknowledged, Dispatched, OnScene],
+        Closed => &[Open, Acknowledged, Dispatched, OnScene, Closed],
+        Abandoned => &[Abandoned],
+        Cancelled => &[Cancelled],
+        Duplicate => &[Duplicate],
+    };
+    let n = new_ticket(s, call_id).await;
+    for st in path {
+        s.change(&n, &to(*st, "walker"), |_| {}).await.unwrap();
+    }
+    assert_eq!(s.get(&n).await.unwrap().state, state);
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_transition_is_allowed_or_refused_as_the_table_says() {
+    let r = Redis::start("everysec").await;
+    let s = store(&r);
+    let mut i = 0;
+    for from in ALL_STATES {
+        for target in ALL_STATES {
+            i += 1;
+            let n = ticket_in(&s, from, &format!("sm-{i}")).await;
+            let before = s.get(&n).await.unwrap();
+            let result = s.change(&n, &to(target, "officer"), |_| {}).await;
+            let after = s.get(&n).await.unwrap();
+            if from.can_move_to(target) {
+                assert!(result.is_ok(), "{from} -> {target}: {result:?}");
+                assert_eq!((after.state, after.version), (target, before.version + 1));
+            } else {
+                assert!(
+                    matches!(result, Err(StoreError::Illegal { from: f, .. }) if f == from),
+                    "{from} -> {target} must be refused: {result:?}"
+                );
+                assert_eq!(
+                    after, before,
+                    "a refused change leaves the ticket as it was"
+                );
+            }
+        }
+    }
+    // Indexes follow: the open index holds no final ticket.
+    let open = s.list("open", 1000).await.unwrap();
+    assert!(open.iter().all(|t| !t.state.is_final()));
+    let closed = s.list("state:closed", 1000).await.unwrap();
+    assert!(!closed.is_empty() && closed.iter().all(|t| t.state == State::Closed));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_officers_exactly_one_closes() {
+    let r = Redis::start("everysec").await;
+    let s = store(&r);
+    let n = ticket_in(&s, State::OnScene, "race-1").await;
+    let version = s.get(&n).await.unwrap().version;
+    let mut tasks = Vec::new();
+    for k in 0..16 {
+        let (s, n) = (s.clone(), n.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut c = to(State::Closed, &format!("officer{k}"));
+            c.expected_version = Some(version);
+            s.change(&n, &c, move |r| {
+                r.disposal.closed_by = Some(format!("officer{k}"))
+            })
+            .await
+        }));
+    }
+    let mut won = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(Applied::Done { .. }) => won.push(()),
+            Err(StoreError::Stale { state, .. }) => assert_eq!(state, State::Closed),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(won.len(), 1, "exactly one officer closes the ticket");
+    let t = s.get(&n).await.unwrap();
+    assert_eq!((t.state, t.version), (State::Closed, version + 1));
+    let closes = s
+        .timeline(&n)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.to == State::Closed)
+        .count();
+    assert_eq!(closes, 1);
+    // Without a version (system writers retry), a second close is illegal.
+    let again = s.change(&n, &to(State::Closed, "gateway"), |_| {}).await;
+    assert!(
+        matches!(again, Err(StoreError::Illegal { .. })),
+        "{again:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_call_id_one_ticket_and_numbers_per_year() {
+    let r = Redis::start("everysec").await;
+    let s = store(&r);
+    let t = NewTicket {
+        call_id: "same@x".into(),
+        received_at: "2026-12-31T16:30:00Z".parse().unwrap(), // 2027-01-01 00:30 in Qingdao
+        register: Register::default(),
+    };
+    let (a, created_a) = s.create(&t, "gateway").await.unwrap();
+    let (b, created_b) = s.create(&t, "gateway").await.unwrap();
+    assert_eq!(
+        (a.as_str(), created_a, created_b),
+        ("2027-000001", true, false)
+    );
+    assert_eq!(a, b);
+    let other = NewTicket {
+        call_id: "other@x".into(),
+        received_at: "2026-12-31T15:59:59Z".parse().unwrap(), // 23:59:59 on New Year's Eve
+        register: Register::default(),
+    };
+    assert_eq!(s.create(&other, "gateway").await.unwrap().0, "2026-000001");
+    let timeline = s.timeline(&a).await.unwrap();
+    assert_eq!(timeline.len(), 1);
+    assert_eq!(
+        (timeline[0].action.as_str(), timeline[0].to),
+        ("created", State::Intake)
+    );
+    // A replayed change (same op id) is applied once.
+    let mut c = Change::new("gateway", "note");
+    c.op_id = Some("op-1".into());
+    let first = s
+        .change(&a, &c, |r| r.intake.whereabouts = Some("x".into()))
+        .await
+        .unwrap();
+    let second = s
+        .change(&a, &c, |r| r.intake.whereabouts = Some("y".into()))
+        .await
+        .unwrap();
+    assert!(matches!(first, Applied::Done { version: 2, .. }));
+    assert_eq!(second, Applied::AlreadyApplied);
+    assert_eq!(
+        s.get(&a)
+            .await
+            .unwrap()
+            .register
+            .intake
+            .whereabouts
+            .as_deref(),
+        Some("x")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeline_records_every_change_in_order() {
+    let r = Redis::start("everysec").await;
+    let s = store(&r);
+    let n = new_ticket(&s, "tl-1").await;
+    s.change(&n, &to(State::Open, "gateway"), |r| {
+        r.intake.case_number = Some("(2026)鲁0203执1234号".into())
+    })
+    .await
+    .unwrap();
+    let mut ack = to(State::Acknowledged, "m-zhang");
+    ack.details = serde_json::json!({"note": "签收"});
+    ack.index = vec!["member:m-zhang".into()];
+    s.change(&n, &ack, |r| {
+        r.dispatch.acknowledged_by = Some("m-zhang".into())
+    })
+    .await
+    .unwrap();
+    let tl = s.timeline(&n).await.unwrap();
+    let summary: Vec<(String, Option<State>, State, u64)> = tl
+        .iter()
+        .map(|e| (e.actor.clone(), e.from, e.to, e.version))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("test".into(), None, State::Intake, 1),
+            ("gateway".into(), Some(State::Intake), State::Open, 2),
+            ("m-zhang".into(), Some(State::Open), State::Acknowledged, 3),
+        ]
+    );
+    assert_eq!(tl[2].details, r#"{"note":"签收"}"#);
+    assert!(tl.windows(2).all(|w| w[0].at <= w[1].at));
+    // Indexes: by case number and by member.
+    let by_case = s.list("case:(2026)鲁0203执1234号", 10).await.unwrap();
+    assert_eq!(by_case.len(), 1);
+    assert_eq!(s.list("member:m-zhang", 10).await.unwrap()[0].number, n);
+}
+
+/// A Via branch from a Call-ID (a token: no `@`).
+fn branch(call_id: &str, suffix: &str) -> String {
+    let b: String = call_id
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    format!("z9hG4bK-{b}{suffix}")
+}
+
+fn invite(call_id: &str, via_branch: &str, from: std::net::SocketAddr) -> String {
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\n";
+    format!(
+        "INVITE sip:12368@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch={via_branch}\r\nMax-Forwards: 70\r\n\
+From: \"Li Si\" <sip:13900000000@127.0.0.1>;tag={}\r\nTo: <sip:12368@127.0.0.1>\r\nCall-ID: {call_id}\r\n\
+CSeq: 1 INVITE\r\nContact: <sip:13900000000@{from}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        branch(call_id, "-tag"),
+        sdp.len()
+    )
+}
+
+/// A whole call over raw UDP: INVITE, ACK, BYE; returns when the BYE is answered.
+async fn call(gw: &Gateway, call_id: &str) {
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let me = sock.local_addr().unwrap();
+    sock.send_to(invite(call_id, &branch(call_id, ""), me).as_bytes(), gw.udp)
+        .await
+        .unwrap();
+    let ok = loop {
+        let m = recv(&sock, Duration::from_secs(5)).await.expect("answer");
+        if status_of(&m) == Some(200) {
+            break String::from_utf8(m).unwrap();
+        }
+    };
+    let to = header(&ok, "To").unwrap().to_string();
+    let common = format!(
+        "Max-Forwards: 70\r\nFrom: \"Li Si\" <sip:13900000000@127.0.0.1>;tag={}\r\nTo: {to}\r\nCall-ID: {call_id}\r\n",
+        branch(call_id, "-tag")
+    );
+    let ack = format!("ACK sip:hotline@{} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch={}\r\n{common}CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n", gw.udp, branch(call_id, "-a"));
+    sock.send_to(ack.as_bytes(), gw.udp).await.unwrap();
+    let bye = format!("BYE sip:hotline@{} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch={}\r\n{common}CSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n", gw.udp, branch(call_id, "-b"));
+    sock.send_to(bye.as_bytes(), gw.udp).await.unwrap();
+    loop {
+        let m = recv(&sock, Duration::from_secs(5))
+            .await
+            .expect("BYE answered");
+        let text = String::from_utf8_lossy(&m);
+        if status_of(&m) == Some(200) && text.contains("CSeq: 2 BYE") {
+            return;
+        }
+    }
+}
+
+async fn ticket_of(s: &Store, call_id: &str) -> Option<hotline::tickets::Ticket> {
+    let n = s.number_for_call(call_id).await.ok()??;
+    s.get(&n).await.ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_leaves_a_ticket_with_its_end() {
+    let gw = Gateway::start(settings()).await;
+    call(&gw, "tk-1@test").await;
+    let s = gw.store.clone();
+    eventually(
+        "the call's end is on its ticket",
+        Duration::from_secs(10),
+        || {
+            let s = s.clone();
+            async move {
+                ticket_of(&s, "tk-1@test")
+                    .await
+                    .is_some_and(|t| t.register.intake.call_end.is_some())
+            }
+        },
+    )
+    .await;
+    let t = ticket_of(&s, "tk-1@test").await.unwrap();
+    // Nothing usable was given (no intake yet): abandoned.
+    assert_eq!(t.state, State::Abandoned);
+    assert_eq!(t.register.caller.number.as_deref(), Some("13900000000"));
+    assert_eq!(t.register.caller.display_name.as_deref(), Some("Li Si"));
+    assert_eq!(t.register.intake.call_end.as_deref(), Some("caller_bye"));
+    let tl = s.timeline(&t.number).await.unwrap();
+    let actions: Vec<&str> = tl.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["created", "call_ended"]);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outage_loses_no_call_and_duplicates_none() {
+    let mut gw = Gateway::start(settings()).await;
+    gw.redis.kill();
+    for i in 0..3 {
+        call(&gw, &format!("out-{i}@test")).await;
+    }
+    eventually("healthz says degraded", Duration::from_secs(10), || async {
+        let (code, body) = gw.get("/healthz").await;
+        code == 200 && body.contains("\"status\":\"degraded\"")
+    })
+    .await;
+    // Calls during the outage were answered: three 200s went out.
+    assert_eq!(gw.metrics.get("calls_answered"), 3);
+    gw.redis.restart().await;
+    let s = gw.store.clone();
+    eventually("journal replayed", Duration::from_secs(15), || {
+        let s = s.clone();
+        async move {
+            let mut done = 0;
+            for i in 0..3 {
+                if ticket_of(&s, &format!("out-{i}@test"))
+                    .await
+                    .is_some_and(|t| t.state == State::Abandoned)
+                {
+                    done += 1;
+                }
+            }
+            done == 3
+        }
+    })
+    .await;
+    let all = s.list("all", 100).await.unwrap();
+    assert_eq!(all.len(), 3, "exactly one ticket per call");
+    for t in &all {
+        let actions: Vec<String> = s
+            .timeline(&t.number)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        assert_eq!(actions, ["created", "call_ended"], "{}", t.number);
+    }
+    eventually("healthz ok again", Duration::from_secs(10), || async {
+        gw.get("/healthz").await.1.contains("\"status\":\"ok\"")
+    })
+    .await;
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_tickets_survive_sigkill_with_fsync_always() {
+    let mut r = Redis::start("always").await;
+    let s = store(&r);
+    let mut numbers = Vec::new();
+    for i in 0..20 {
+        numbers.push(ticket_in(&s, State::Acknowledged, &format!("kill-{i}")).await);
+    }
+    r.kill();
+    r.restart().await;
+    let s = store(&r);
+    for n in &numbers {
+        assert_eq!(s.get(n).await.unwrap().state, State::Acknowledged, "{n}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_gateway_finds_the_calls_ticket() {
+    let gw = Gateway::start(settings()).await;
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let me = sock.local_addr().unwrap();
+    sock.send_to(invite("restart@test", "z9hG4bK-r1", me).as_bytes(), gw.udp)
+        .await
+        .unwrap();
+    let s = gw.store.clone();
+    eventually("ticket created", Duration::from_secs(10), || {
+        let s = s.clone();
+        async move { ticket_of(&s, "restart@test").await.is_some() }
+    })
+    .await;
+    let first = ticket_of(&s, "restart@test").await.unwrap().number;
+    let redis = gw.stop().await;
+    // A new gateway process on the same Redis gets the INVITE again.
+    let gw = Gateway::start_with(settings(), redis).await;
+    sock.send_to(invite("restart@test", "z9hG4bK-r2", me).as_bytes(), gw.udp)
+        .await
+        .unwrap();
+    loop {
+        let m = recv(&sock, Duration::from_secs(5)).await.expect("answer");
+        if status_of(&m) == Some(200) && String::from_utf8_lossy(&m).contains("z9hG4bK-r2") {
+            break;
+        }
+    }
+    // Stopping ends the call: the writer applies everything before it stops,
+    // so the second gateway's operations are in Redis afterwards.
+    let store = gw.store.clone();
+    let _redis = gw.stop().await;
+    let all = store.list("all", 10).await.unwrap();
+    assert_eq!(
+        all.len(),
+        1,
+        "one ticket for the Call-ID across the restart"
+    );
+    assert_eq!(all[0].number, first);
+    let actions: Vec<String> = store
+        .timeline(&first)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    // Each gateway recorded its end of the call on the same ticket.
+    assert_eq!(actions, ["created", "call_ended", "call_ended"]);
+}
