@@ -109,6 +109,14 @@ impl App {
             self.metrics.clone(),
         );
         let (tickets, tickets_task) = Tickets::spawn(self.store, self.journal);
+        // Recordings a crash left unfinished: repaired and noted on their tickets.
+        let dir = s.recording.dir.clone();
+        let recovered = tokio::task::spawn_blocking(move || crate::recording::repair::scan(&dir))
+            .await
+            .unwrap_or_default();
+        for r in recovered {
+            crate::call::note_recovered(&tickets, r).await;
+        }
         let ticket_health = tickets.health.clone();
         let (event_tx, event_rx) = mpsc::channel(4096);
         let (cmd_tx, cmd_rx) = mpsc::channel(4096);
@@ -118,6 +126,8 @@ impl App {
             advertise_ip: s.media.advertise_ip,
             greeting: self.greeting.clone(),
             max_call: Duration::from_secs(s.sip.max_call_seconds),
+            media_timeout: Duration::from_secs(s.media.timeout_seconds),
+            recordings: s.recording.dir.clone(),
             metrics: self.metrics.clone(),
             tickets,
         });

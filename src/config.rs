@@ -108,6 +108,8 @@ pub struct MediaSettings {
     pub rtp_port_min: u16,
     /// Last port of the RTP range.
     pub rtp_port_max: u16,
+    /// Seconds without RTP from the caller after which the gateway hangs up.
+    pub timeout_seconds: u64,
 }
 
 impl Default for MediaSettings {
@@ -117,6 +119,7 @@ impl Default for MediaSettings {
             advertise_ip: None,
             rtp_port_min: 20000,
             rtp_port_max: 29999,
+            timeout_seconds: 30,
         }
     }
 }
@@ -305,6 +308,9 @@ impl Settings {
                     m.rtp_port_min, m.rtp_port_max
                 ),
             ));
+        }
+        if m.timeout_seconds == 0 {
+            return Err(bad("media.timeout_seconds", "must be at least 1".into()));
         }
         if !self.redis.url.starts_with("redis://") && !self.redis.url.starts_with("unix://") {
             return Err(bad(

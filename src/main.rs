@@ -44,6 +44,18 @@ enum Command {
         #[command(subcommand)]
         command: TicketsCommand,
     },
+    /// Call recordings.
+    Recording {
+        #[command(subcommand)]
+        command: RecordingCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RecordingCommand {
+    /// Check a recording against its manifest: prints `ok`, or the first
+    /// chunk that does not match (exit status 1).
+    Verify { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -95,6 +107,18 @@ fn main() -> ExitCode {
             Err(e) => {
                 eprintln!("{e}");
                 ExitCode::from(2)
+            }
+        },
+        Command::Recording {
+            command: RecordingCommand::Verify { file },
+        } => match hotline::recording::verify::verify(&file) {
+            Ok(()) => {
+                println!("ok");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                println!("{}: {e}", file.display());
+                ExitCode::FAILURE
             }
         },
         Command::Tickets { command } => {

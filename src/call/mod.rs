@@ -16,13 +16,15 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::media::ports::PortPool;
-use crate::media::rtp::{MediaCommand, MediaEvent, Session};
+use crate::media::prompt::FRAME;
+use crate::media::rtp::{FrameSink, MediaCommand, MediaEvent, Session};
 use crate::media::Prompt;
 use crate::metrics::Metrics;
+use crate::recording::{self, Recorder};
 use crate::sip::core::{CallCommand, CallEvent, CallInfo, CallRef, EndReason};
 use crate::sip::sdp::Media;
 use crate::tickets::journal::{op_id, Op};
-use crate::tickets::model::Caller;
+use crate::tickets::model::{Caller, RecordingLink};
 use crate::tickets::Tickets;
 
 /// What every call needs, shared.
@@ -32,6 +34,9 @@ pub struct CallContext {
     pub advertise_ip: Option<IpAddr>,
     pub greeting: Prompt,
     pub max_call: Duration,
+    /// No RTP from the caller for this long ends the call.
+    pub media_timeout: Duration,
+    pub recordings: std::path::PathBuf,
     pub metrics: Arc<Metrics>,
     pub tickets: Tickets,
 }
@@ -115,8 +120,9 @@ async fn call_task(
     let started = Instant::now();
     let caller = caller(&info);
     // Answered (the 200 is on its way): the call has a ticket from now on.
-    ctx.tickets
-        .submit(Op::Created {
+    let number = ctx
+        .tickets
+        .submit_for_number(Op::Created {
             id: op_id(),
             call_id: info.call_id.clone(),
             at: jiff::Timestamp::now(),
@@ -140,7 +146,14 @@ async fn call_task(
         match events.recv().await {
             Some(CallEvent::Confirmed { media, .. }) => break Some(media),
             Some(CallEvent::Ended { reason, .. }) => {
-                log_end(&info, &caller, started, None, &reason, Default::default());
+                log_end(
+                    &info,
+                    &caller,
+                    started,
+                    None,
+                    reason.as_str(),
+                    Default::default(),
+                );
                 ended(&ctx, &info, 0.0, reason.as_str()).await;
                 return;
             }
@@ -150,17 +163,46 @@ async fn call_task(
     };
     let media = media.or(offered).expect("confirmed calls carry media");
     let answered = Instant::now();
+
+    // The recording's name carries the ticket number when Redis gave one
+    // in time; the manifest and the ticket link carry the Call-ID anyway.
+    let number = tokio::time::timeout(NUMBER_WAIT, number)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_else(|| "unnumbered".to_string());
+    let path = recording::path_for(
+        &ctx.recordings,
+        jiff::Timestamp::now(),
+        &number,
+        &info.call_id,
+    );
+    let mut sink = match Recorder::create(path.clone(), &info.call_id, &number) {
+        Ok(r) => CallSink::Recording(Box::new(r)),
+        Err(e) => {
+            tracing::error!(call_id = %info.call_id, path = %path.display(), error = %e, "cannot start the recording; the call goes on");
+            recording_failed(&ctx, &info, &path, &e.to_string()).await;
+            CallSink::Off
+        }
+    };
+
     let stop = shutdown.child_token();
     let (media_tx, media_rx) = mpsc::channel(8);
     let (media_ev_tx, mut media_ev_rx) = mpsc::channel(8);
-    let session = Session::new(socket, &media);
-    let media_task = tokio::spawn(session.run(media_rx, media_ev_tx, stop.clone()));
+    let session = Session::new(socket, &media, ctx.media_timeout);
+    let session_stop = stop.clone();
+    let media_task = tokio::spawn(async move {
+        let stats = session
+            .run(media_rx, media_ev_tx, session_stop, &mut sink)
+            .await;
+        (stats, sink)
+    });
     let _ = media_tx
         .send(MediaCommand::Play(ctx.greeting.clone()))
         .await;
 
     let deadline = answered + ctx.max_call;
-    let mut hung_up = false;
+    let mut hung_up: Option<&'static str> = None;
     let reason = loop {
         tokio::select! {
             ev = events.recv() => match ev {
@@ -175,33 +217,72 @@ async fn call_task(
                 MediaEvent::PlayFinished { frames } => {
                     tracing::debug!(call_id = %info.call_id, frames, "greeting played");
                 }
+                MediaEvent::Timeout if hung_up.is_none() => {
+                    tracing::info!(call_id = %info.call_id, timeout_s = ctx.media_timeout.as_secs(), "no RTP from the caller: hanging up");
+                    hung_up = Some("media_timeout");
+                    let _ = ctx.commands.send(CallCommand::Hangup { call }).await;
+                }
+                MediaEvent::Timeout => {}
             },
-            _ = tokio::time::sleep_until(deadline), if !hung_up => {
+            _ = tokio::time::sleep_until(deadline), if hung_up.is_none() => {
                 tracing::info!(call_id = %info.call_id, max_call_seconds = ctx.max_call.as_secs(), "call reached its maximum length: hanging up");
-                hung_up = true;
+                hung_up = Some("max_duration");
                 let _ = ctx.commands.send(CallCommand::Hangup { call }).await;
             }
         }
     };
     stop.cancel();
-    let stats = media_task.await.unwrap_or_default();
-    ctx.metrics
-        .rtp_sent
-        .fetch_add(stats.sent, std::sync::atomic::Ordering::Relaxed);
-    ctx.metrics
-        .rtp_received
-        .fetch_add(stats.received, std::sync::atomic::Ordering::Relaxed);
-    ctx.metrics
-        .rtp_dropped
-        .fetch_add(stats.dropped, std::sync::atomic::Ordering::Relaxed);
-    let how = if hung_up && reason == EndReason::Hangup {
-        "max_duration"
-    } else {
-        reason.as_str()
+    let (stats, sink) = match media_task.await {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::error!(call_id = %info.call_id, error = %e, "media task failed");
+            (Default::default(), CallSink::Off)
+        }
     };
-    log_end_str(&info, &caller, started, Some(answered), how, stats);
+    for (counter, n) in [
+        (&ctx.metrics.rtp_sent, stats.sent),
+        (&ctx.metrics.rtp_received, stats.received),
+        (
+            &ctx.metrics.rtp_dropped,
+            stats.dropped + stats.duplicates + stats.late,
+        ),
+    ] {
+        counter.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+    let how = match (hung_up, &reason) {
+        (Some(why), EndReason::Hangup) => why,
+        _ => reason.as_str(),
+    };
+    log_end(&info, &caller, started, Some(answered), how, stats);
     ended(&ctx, &info, answered.elapsed().as_secs_f64(), how).await;
+    if let CallSink::Recording(recorder) = sink {
+        // Reading the file back for its hash is blocking work.
+        match tokio::task::spawn_blocking(move || recorder.finish()).await {
+            Ok(done) => recorded(&ctx, &info, done).await,
+            Err(e) => {
+                tracing::error!(call_id = %info.call_id, error = %e, "recording finaliser failed")
+            }
+        }
+    }
 }
+
+/// The call's audio goes to its recording, unless that could not start.
+enum CallSink {
+    Recording(Box<Recorder>),
+    Off,
+}
+
+impl FrameSink for CallSink {
+    fn frame(&mut self, left: &[i16; FRAME], right: &[i16; FRAME]) {
+        if let CallSink::Recording(r) = self {
+            r.frame(left, right);
+        }
+    }
+}
+
+/// How long the call waits for its ticket number before naming the
+/// recording without one (Redis slow or down).
+const NUMBER_WAIT: Duration = Duration::from_millis(500);
 
 async fn ended(ctx: &CallContext, info: &CallInfo, seconds: f64, how: &str) {
     ctx.tickets
@@ -215,18 +296,47 @@ async fn ended(ctx: &CallContext, info: &CallInfo, seconds: f64, how: &str) {
         .await;
 }
 
-fn log_end(
-    info: &CallInfo,
-    caller: &str,
-    started: Instant,
-    answered: Option<Instant>,
-    reason: &EndReason,
-    stats: crate::media::rtp::MediaStats,
-) {
-    log_end_str(info, caller, started, answered, reason.as_str(), stats)
+/// Links a finished recording on the ticket, with its hash.
+async fn recorded(ctx: &CallContext, info: &CallInfo, done: recording::Finished) {
+    tracing::info!(call_id = %info.call_id, path = %done.path.display(), duration_ms = done.duration_ms, sha256 = %done.sha256, "recording finished");
+    let status = serde_json::to_value(done.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    ctx.tickets
+        .submit(Op::Recording {
+            id: op_id(),
+            call_id: info.call_id.clone(),
+            at: jiff::Timestamp::now(),
+            link: RecordingLink {
+                path: done.path.display().to_string(),
+                duration_ms: done.duration_ms,
+                sha256: done.sha256,
+            },
+            status,
+            note: done.problem,
+        })
+        .await;
 }
 
-fn log_end_str(
+async fn recording_failed(ctx: &CallContext, info: &CallInfo, path: &std::path::Path, error: &str) {
+    ctx.tickets
+        .submit(Op::Recording {
+            id: op_id(),
+            call_id: info.call_id.clone(),
+            at: jiff::Timestamp::now(),
+            link: RecordingLink {
+                path: path.display().to_string(),
+                duration_ms: 0,
+                sha256: String::new(),
+            },
+            status: "failed".into(),
+            note: Some(error.to_string()),
+        })
+        .await;
+}
+
+fn log_end(
     info: &CallInfo,
     caller: &str,
     started: Instant,
@@ -243,6 +353,26 @@ fn log_end_str(
         ended = how,
         rtp_sent = stats.sent,
         rtp_received = stats.received,
+        rtp_dropped = stats.dropped,
+        rtp_late = stats.late,
         "call ended"
     );
+}
+
+/// A recording repaired at start-up: linked on its ticket with a note.
+pub async fn note_recovered(tickets: &Tickets, r: recording::repair::Recovered) {
+    tickets
+        .submit(Op::Recording {
+            id: op_id(),
+            call_id: r.manifest.call_id.clone(),
+            at: jiff::Timestamp::now(),
+            link: RecordingLink {
+                path: r.wav.display().to_string(),
+                duration_ms: r.manifest.samples * 1000 / u64::from(recording::RATE),
+                sha256: r.manifest.sha256.clone().unwrap_or_default(),
+            },
+            status: "recovered".into(),
+            note: r.manifest.note.clone(),
+        })
+        .await;
 }

@@ -6,5 +6,6 @@ pub mod g711;
 pub mod ports;
 pub mod prompt;
 pub mod rtp;
+pub mod track;
 
 pub use prompt::Prompt;

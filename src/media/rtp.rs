@@ -13,6 +13,7 @@ use tokio::time::{Duration, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use super::prompt::{Prompt, FRAME};
+use super::track::{CallerTrack, Placed};
 use crate::sip::sdp::{Codec, Media};
 
 /// Frame duration.
@@ -122,6 +123,12 @@ impl RtpReceiver {
     }
 }
 
+/// Where the session hands the call's audio, one 20 ms frame per channel at
+/// a time, on one clock (the recording implements it).
+pub trait FrameSink: Send {
+    fn frame(&mut self, left: &[i16; FRAME], right: &[i16; FRAME]);
+}
+
 /// Requests from the call task.
 #[derive(Debug)]
 pub enum MediaCommand {
@@ -131,35 +138,58 @@ pub enum MediaCommand {
 /// What the session reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaEvent {
-    PlayFinished { frames: usize },
+    PlayFinished {
+        frames: usize,
+    },
+    /// No RTP from the caller for the configured time.
+    Timeout,
 }
 
 /// Counters of one session.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct MediaStats {
     pub sent: u64,
+    /// Packets accepted from the caller (audio and events).
     pub received: u64,
+    /// Dropped: malformed, oversize, foreign source, other payload type.
     pub dropped: u64,
+    pub duplicates: u64,
+    /// Arrived after their place was written.
+    pub late: u64,
+    /// Timestamp jumps that re-anchored the caller's track.
+    pub jumps: u64,
 }
+
+/// Frames the recording runs behind the clock, so reordered packets land in
+/// place (60 ms).
+pub const REORDER_FRAMES: usize = 3;
+/// Largest datagram taken as RTP.
+pub const MAX_DATAGRAM: usize = 1500;
 
 /// One call's RTP socket and state.
 pub struct Session {
     socket: UdpSocket,
     codec: Codec,
+    audio_pt: u8,
     remote: Option<SocketAddr>,
     sender: RtpSender,
     receiver: RtpReceiver,
+    track: CallerTrack,
+    timeout: Duration,
     pub stats: MediaStats,
 }
 
 impl Session {
-    pub fn new(socket: UdpSocket, media: &Media) -> Session {
+    pub fn new(socket: UdpSocket, media: &Media, timeout: Duration) -> Session {
         Session {
             socket,
             codec: media.codec,
+            audio_pt: media.payload_type,
             remote: media.remote,
             sender: RtpSender::new(media.payload_type),
             receiver: RtpReceiver::new(media),
+            track: CallerTrack::new(),
+            timeout,
             stats: MediaStats::default(),
         }
     }
@@ -171,80 +201,147 @@ impl Session {
         }
     }
 
+    fn decode(&self, byte: u8) -> i16 {
+        match self.codec {
+            Codec::Pcmu => super::g711::ulaw_to_linear(byte),
+            Codec::Pcma => super::g711::alaw_to_linear(byte),
+        }
+    }
+
     /// Where we send: the latched source once RTP arrived, else the SDP address.
     fn target(&self) -> Option<SocketAddr> {
         self.receiver.latched.or(self.remote)
     }
 
-    fn on_datagram(&mut self, from: SocketAddr, data: &[u8]) {
-        match self.receiver.accept(from, data) {
-            Ok(_) => self.stats.received += 1,
-            Err(_) => self.stats.dropped += 1,
+    /// A datagram from `from` while the clock stands at `clock` samples.
+    fn on_datagram(&mut self, from: SocketAddr, data: &[u8], clock: u64) -> bool {
+        if data.len() > MAX_DATAGRAM {
+            self.stats.dropped += 1;
+            return false;
         }
+        let p = match self.receiver.accept(from, data) {
+            Ok(p) => p,
+            Err(_) => {
+                self.stats.dropped += 1;
+                return false;
+            }
+        };
+        self.stats.received += 1;
+        if p.header.payload_type != self.audio_pt {
+            return true; // a telephone-event: no audio
+        }
+        let samples: Vec<i16> = p.payload.iter().map(|b| self.decode(*b)).collect();
+        let at = clock + (REORDER_FRAMES * FRAME) as u64;
+        match self
+            .track
+            .put(p.header.sequence_number, p.header.timestamp, &samples, at)
+        {
+            Placed::Ok => {}
+            Placed::Duplicate => self.stats.duplicates += 1,
+            Placed::Late => self.stats.late += 1,
+            Placed::Reanchored => {
+                self.stats.jumps += 1;
+                tracing::info!(from = %from, "RTP timestamp jump: caller track re-anchored");
+            }
+        }
+        true
     }
 
-    /// Runs until `stop`: plays what it is told to, one prompt after the
-    /// other, paced on one clock; receives all the time.
+    /// Runs until `stop`: a 20 ms clock from the start; on each tick the
+    /// next prompt frame (if one is playing) goes out, and one frame of each
+    /// side goes to `sink`. Receives all the time.
     pub async fn run(
         mut self,
         mut commands: mpsc::Receiver<MediaCommand>,
         events: mpsc::Sender<MediaEvent>,
         stop: CancellationToken,
+        sink: &mut dyn FrameSink,
     ) -> MediaStats {
-        let mut buf = vec![0u8; 2048];
+        let mut buf = vec![0u8; MAX_DATAGRAM + 1];
         let mut queue: std::collections::VecDeque<Prompt> = Default::default();
-        // (prompt, next frame, clock)
-        let mut playing: Option<(Prompt, usize, tokio::time::Interval)> = None;
-        let mut idle_since = Instant::now();
+        // (prompt, next frame)
+        let mut playing: Option<(Prompt, usize)> = None;
+        let mut clock = tokio::time::interval(PTIME);
+        clock.set_missed_tick_behavior(MissedTickBehavior::Burst);
+        // Our side, delayed like the caller's so both stay aligned.
+        let mut right_q: std::collections::VecDeque<[i16; FRAME]> =
+            std::iter::repeat_n([0i16; FRAME], REORDER_FRAMES).collect();
+        let mut left = [0i16; FRAME];
+        let mut position: u64 = 0;
+        let mut last_rx = Instant::now();
+        let mut timed_out = false;
+        let mut silent_frames: u32 = 0;
         loop {
-            if playing.is_none() {
-                if let Some(p) = queue.pop_front() {
-                    let gap = Instant::now().saturating_duration_since(idle_since);
-                    self.sender
-                        .pause((gap.as_millis() / PTIME.as_millis()) as u32);
-                    let mut clock = tokio::time::interval(PTIME);
-                    clock.set_missed_tick_behavior(MissedTickBehavior::Burst);
-                    playing = Some((p, 0, clock));
-                }
-            }
-            let tick = async {
-                match playing.as_mut() {
-                    Some((_, _, clock)) => clock.tick().await,
-                    None => std::future::pending().await,
-                }
-            };
             tokio::select! {
-                _ = stop.cancelled() => return self.stats,
+                _ = stop.cancelled() => break,
                 cmd = commands.recv() => match cmd {
                     Some(MediaCommand::Play(p)) => queue.push_back(p),
-                    None => return self.stats,
+                    None => break,
                 },
                 r = self.socket.recv_from(&mut buf) => {
                     if let Ok((n, from)) = r {
                         let data = buf[..n].to_vec();
-                        self.on_datagram(from, &data);
-                    }
-                }
-                _ = tick => {
-                    let silence = self.silence();
-                    let (prompt, frame, _) = playing.as_mut().expect("ticking only while playing");
-                    let packet = self.sender.packet(prompt.frame(self.codec, *frame), silence);
-                    *frame += 1;
-                    let done = *frame >= prompt.frames();
-                    let frames = prompt.frames();
-                    if let Some(to) = self.target() {
-                        if self.socket.send_to(&packet, to).await.is_ok() {
-                            self.stats.sent += 1;
+                        if self.on_datagram(from, &data, position) {
+                            last_rx = Instant::now();
                         }
                     }
-                    if done {
-                        playing = None;
-                        idle_since = Instant::now();
-                        let _ = events.try_send(MediaEvent::PlayFinished { frames });
+                }
+                _ = clock.tick() => {
+                    if playing.is_none() {
+                        if let Some(p) = queue.pop_front() {
+                            self.sender.pause(silent_frames);
+                            silent_frames = 0;
+                            playing = Some((p, 0));
+                        }
+                    }
+                    let mut right = [0i16; FRAME];
+                    match playing.as_mut() {
+                        Some((prompt, frame)) => {
+                            let payload = prompt.frame(self.codec, *frame);
+                            for (r, b) in right.iter_mut().zip(payload) {
+                                *r = self.decode(*b);
+                            }
+                            let silence = self.silence();
+                            let packet = self.sender.packet(payload, silence);
+                            *frame += 1;
+                            let (done, frames) = (*frame >= prompt.frames(), prompt.frames());
+                            if let Some(to) = self.target() {
+                                if self.socket.send_to(&packet, to).await.is_ok() {
+                                    self.stats.sent += 1;
+                                }
+                            }
+                            if done {
+                                playing = None;
+                                let _ = events.try_send(MediaEvent::PlayFinished { frames });
+                            }
+                        }
+                        None => silent_frames += 1,
+                    }
+                    right_q.push_back(right);
+                    let right = right_q.pop_front().expect("queue holds REORDER_FRAMES");
+                    self.track.take(&mut left);
+                    position += FRAME as u64;
+                    sink.frame(&left, &right);
+                    if !timed_out && last_rx.elapsed() >= self.timeout {
+                        timed_out = true;
+                        let _ = events.try_send(MediaEvent::Timeout);
                     }
                 }
             }
         }
+        // What already arrived but was not read yet, then everything the
+        // reorder delay and the track still hold: the recording ends with
+        // the last audio the caller sent.
+        while let Ok((n, from)) = self.socket.try_recv_from(&mut buf) {
+            let data = buf[..n].to_vec();
+            self.on_datagram(from, &data, position);
+        }
+        while !right_q.is_empty() || self.track.pending() > 0 {
+            let right = right_q.pop_front().unwrap_or([0; FRAME]);
+            self.track.take(&mut left);
+            sink.frame(&left, &right);
+        }
+        self.stats
     }
 }
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::model::Caller;
+use super::model::{Caller, RecordingLink};
 
 /// An operation of the call path on a call's ticket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,18 +33,30 @@ pub enum Op {
         seconds: f64,
         how: String,
     },
+    /// A recording was finalised (or recovered after a crash, or stopped
+    /// by a write error): link it, with its hash, on the ticket.
+    Recording {
+        id: String,
+        call_id: String,
+        at: Timestamp,
+        link: RecordingLink,
+        status: String,
+        note: Option<String>,
+    },
 }
 
 impl Op {
     pub fn id(&self) -> &str {
         match self {
-            Op::Created { id, .. } | Op::CallEnded { id, .. } => id,
+            Op::Created { id, .. } | Op::CallEnded { id, .. } | Op::Recording { id, .. } => id,
         }
     }
 
     pub fn call_id(&self) -> &str {
         match self {
-            Op::Created { call_id, .. } | Op::CallEnded { call_id, .. } => call_id,
+            Op::Created { call_id, .. }
+            | Op::CallEnded { call_id, .. }
+            | Op::Recording { call_id, .. } => call_id,
         }
     }
 }

@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use std::collections::HashMap;
+
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::journal::{Journal, Op};
@@ -27,10 +29,16 @@ pub struct TicketHealth {
     pub pending: AtomicUsize,
 }
 
+/// An operation, and who waits to learn the ticket number it concerns.
+struct Msg {
+    op: Op,
+    reply: Option<oneshot::Sender<String>>,
+}
+
 /// The handle call tasks use; cheap to clone.
 #[derive(Clone)]
 pub struct Tickets {
-    tx: mpsc::Sender<Op>,
+    tx: mpsc::Sender<Msg>,
     pub health: Arc<TicketHealth>,
 }
 
@@ -49,22 +57,44 @@ impl Tickets {
 
     /// Queues an operation; never waits on Redis.
     pub async fn submit(&self, op: Op) {
-        if self.tx.send(op).await.is_err() {
+        if self.tx.send(Msg { op, reply: None }).await.is_err() {
             tracing::error!("ticket writer is gone; operation lost");
         }
     }
+
+    /// Queues an operation; the receiver gets the ticket number once it has
+    /// reached Redis (it is dropped if that does not happen).
+    pub async fn submit_for_number(&self, op: Op) -> oneshot::Receiver<String> {
+        let (tx, rx) = oneshot::channel();
+        if self
+            .tx
+            .send(Msg {
+                op,
+                reply: Some(tx),
+            })
+            .await
+            .is_err()
+        {
+            tracing::error!("ticket writer is gone; operation lost");
+        }
+        rx
+    }
 }
+
+/// Who waits for which operation's ticket number, by op id.
+type Waiters = HashMap<String, oneshot::Sender<String>>;
 
 async fn run(
     store: Store,
     mut journal: Journal,
-    mut rx: mpsc::Receiver<Op>,
+    mut rx: mpsc::Receiver<Msg>,
     health: Arc<TicketHealth>,
 ) {
     let mut retry_at: Option<Instant> = None;
+    let mut waiters = Waiters::new();
     loop {
         if retry_at.is_none_or(|t| Instant::now() >= t) {
-            retry_at = drain(&store, &mut journal, &health)
+            retry_at = drain(&store, &mut journal, &health, &mut waiters)
                 .await
                 .then(|| Instant::now() + RETRY);
         }
@@ -76,20 +106,25 @@ async fn run(
             }
         };
         tokio::select! {
-            op = rx.recv() => match op {
-                Some(op) => {
-                    let mut batch = vec![op];
-                    while batch.len() < 512 {
-                        match rx.try_recv() {
-                            Ok(op) => batch.push(op),
-                            Err(_) => break,
+            msg = rx.recv() => match msg {
+                Some(msg) => {
+                    let mut batch = Vec::new();
+                    let mut next = Some(msg);
+                    while let Some(Msg { op, reply }) = next.take() {
+                        if let Some(r) = reply {
+                            waiters.retain(|_, w| !w.is_closed());
+                            waiters.insert(op.id().to_string(), r);
+                        }
+                        batch.push(op);
+                        if batch.len() < 512 {
+                            next = rx.try_recv().ok();
                         }
                     }
                     if let Err(e) = journal.append(&batch) {
                         // A full or broken disk: Redis is the only copy now.
                         tracing::error!(error = %e, ops = batch.len(), "cannot write the ticket journal");
                         for op in &batch {
-                            if let Err(e) = apply(&store, op).await {
+                            if let Err(e) = apply(&store, op).await.map(|n| answer(&mut waiters, op, n)) {
                                 tracing::error!(error = %e, call_id = op.call_id(), "ticket operation lost");
                             }
                         }
@@ -101,7 +136,11 @@ async fn run(
         }
     }
     // Every handle is gone: one last bounded try.
-    let _ = tokio::time::timeout(FINAL_DRAIN, drain(&store, &mut journal, &health)).await;
+    let _ = tokio::time::timeout(
+        FINAL_DRAIN,
+        drain(&store, &mut journal, &health, &mut waiters),
+    )
+    .await;
     if !journal.is_empty() {
         tracing::warn!(
             pending = journal.len(),
@@ -112,7 +151,12 @@ async fn run(
 
 /// Applies pending operations in order. Returns true when Redis failed and
 /// the rest must wait.
-async fn drain(store: &Store, journal: &mut Journal, health: &TicketHealth) -> bool {
+async fn drain(
+    store: &Store,
+    journal: &mut Journal,
+    health: &TicketHealth,
+    waiters: &mut Waiters,
+) -> bool {
     let mut applied = 0usize;
     loop {
         let op = match journal.oldest() {
@@ -124,7 +168,7 @@ async fn drain(store: &Store, journal: &mut Journal, health: &TicketHealth) -> b
             }
         };
         match apply(store, &op).await {
-            Ok(()) => {}
+            Ok(number) => answer(waiters, &op, number),
             Err(e) if e.is_unavailable() => {
                 if health.redis_ok.swap(false, Ordering::Relaxed) {
                     tracing::warn!(error = %e, pending = journal.len(), "redis unavailable: ticket operations wait in the journal");
@@ -147,12 +191,19 @@ async fn drain(store: &Store, journal: &mut Journal, health: &TicketHealth) -> b
     false
 }
 
+fn answer(waiters: &mut Waiters, op: &Op, number: String) {
+    if let Some(w) = waiters.remove(op.id()) {
+        let _ = w.send(number);
+    }
+}
+
 /// True when the caller gave something to act on.
 fn usable(r: &Register) -> bool {
     r.intake.category.is_some() || r.intake.case_number.is_some() || r.intake.whereabouts.is_some()
 }
 
-async fn apply(store: &Store, op: &Op) -> Result<(), StoreError> {
+/// Applies one operation; returns the ticket's number.
+async fn apply(store: &Store, op: &Op) -> Result<String, StoreError> {
     match op {
         Op::Created {
             call_id,
@@ -172,7 +223,28 @@ async fn apply(store: &Store, op: &Op) -> Result<(), StoreError> {
             if created {
                 tracing::info!(ticket = %number, call_id = %call_id, "ticket created");
             }
-            Ok(())
+            Ok(number)
+        }
+        Op::Recording {
+            id,
+            call_id,
+            link,
+            status,
+            note,
+            ..
+        } => {
+            let number = number_for(store, call_id).await?;
+            let mut change = Change::new("gateway", "recording");
+            change.op_id = Some(id.clone());
+            change.details = serde_json::json!({
+                "path": link.path, "duration_ms": link.duration_ms,
+                "sha256": link.sha256, "status": status, "note": note,
+            });
+            let link = link.clone();
+            store
+                .change(&number, &change, move |r| r.recordings.push(link.clone()))
+                .await?;
+            Ok(number)
         }
         Op::CallEnded {
             id,
@@ -181,9 +253,7 @@ async fn apply(store: &Store, op: &Op) -> Result<(), StoreError> {
             how,
             ..
         } => {
-            let Some(number) = store.number_for_call(call_id).await? else {
-                return Err(StoreError::NotFound(format!("for call {call_id}")));
-            };
+            let number = number_for(store, call_id).await?;
             let current = store.get(&number).await?;
             let mut change = Change::new("gateway", "call_ended");
             change.op_id = Some(id.clone());
@@ -204,10 +274,20 @@ async fn apply(store: &Store, op: &Op) -> Result<(), StoreError> {
                 // Someone moved it on meanwhile: record the end without a transition.
                 Err(StoreError::Illegal { .. }) => {
                     change.to = None;
-                    store.change(&number, &change, &edit).await.map(|_| ())
+                    store.change(&number, &change, &edit).await?;
                 }
-                r => r.map(|_| ()),
+                r => {
+                    r?;
+                }
             }
+            Ok(number)
         }
     }
+}
+
+async fn number_for(store: &Store, call_id: &str) -> Result<String, StoreError> {
+    store
+        .number_for_call(call_id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("for call {call_id}")))
 }

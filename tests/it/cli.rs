@@ -87,3 +87,36 @@ async fn tickets_list_and_show() {
     assert!(show.contains("gateway    created"), "{show}");
     assert!(run(&["tickets", "list", "--state", "closed"]).is_empty());
 }
+
+#[test]
+fn recording_verify_says_ok_or_names_the_chunk() {
+    use hotline::media::rtp::FrameSink;
+    let dir = tempfile_dir("verify");
+    let path = dir.join("v.wav");
+    let mut r = hotline::recording::Recorder::create(path.clone(), "v@t", "2026-000001").unwrap();
+    for i in 0..150i16 {
+        r.frame(&[i; 160], &[-i; 160]);
+    }
+    r.finish();
+    let run = || {
+        hotline()
+            .args(["recording", "verify"])
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
+    let ok = run();
+    assert!(ok.status.success());
+    assert_eq!(String::from_utf8_lossy(&ok.stdout), "ok\n");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[44 + 32000 + 5] ^= 0x40;
+    std::fs::write(&path, bytes).unwrap();
+    let bad = run();
+    assert_eq!(bad.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&bad.stdout);
+    assert!(
+        text.ends_with("chunk 1 (seconds 1-2) does not match\n"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

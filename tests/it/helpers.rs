@@ -56,6 +56,7 @@ impl Gateway {
     pub async fn start_with(mut settings: Settings, redis: Redis) -> Gateway {
         settings.redis.url = redis.url();
         settings.redis.journal_dir = tempfile_dir("journal");
+        settings.recording.dir = tempfile_dir("recordings");
         settings.validate("test").expect("valid settings");
         let store =
             hotline::tickets::Store::connect(&settings.redis.url, &settings.redis.key_prefix)

@@ -1,8 +1,10 @@
 //! Integration tests: one binary. Each test starts its own gateway on port 0
 //! (and, from the tickets issue on, its own redis-server on a free port).
 
+mod caller;
 mod cli;
 mod helpers;
+mod recording;
 mod sip;
 mod tickets;
 mod torture;

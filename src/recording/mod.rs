@@ -1,0 +1,429 @@
+//! Call recordings as evidence (rules 第十四条, 第二十七条(四)): one stereo
+//! 8 kHz 16-bit WAV per call (caller left, gateway right, one clock),
+//! flushed every second so a crash costs at most a second, and a manifest
+//! beside it whose chained SHA-256 of each one-second chunk makes tampering
+//! visible (`verify`). Files left by a crash are repaired at start-up
+//! (`repair`). Knows nothing of SIP or tickets.
+
+pub mod manifest;
+pub mod repair;
+pub mod verify;
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter};
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use sha2::{Digest, Sha256};
+
+use crate::media::prompt::FRAME;
+use crate::media::rtp::FrameSink;
+pub use manifest::{Manifest, Status};
+
+/// Sample rate of every recording.
+pub const RATE: u32 = 8000;
+/// Bytes of one second of stereo 16-bit audio: one hash chunk.
+pub const CHUNK_BYTES: usize = RATE as usize * 4;
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `dir/YYYY/MM/DD/<ticket>_<hash of Call-ID>.wav`, the date in the court's
+/// time zone.
+pub fn path_for(dir: &Path, at: Timestamp, ticket: &str, call_id: &str) -> PathBuf {
+    let day = at.to_zoned_datetime(crate::tickets::store::court_tz());
+    let hash = hex(&Sha256::digest(call_id.as_bytes())[..6]);
+    dir.join(format!("{:04}", day.year()))
+        .join(format!("{:02}", day.month()))
+        .join(format!("{:02}", day.day()))
+        .join(format!("{ticket}_{hash}.wav"))
+}
+
+/// The manifest's path: the WAV's with `.json`.
+pub fn manifest_path(wav: &Path) -> PathBuf {
+    wav.with_extension("json")
+}
+
+/// Chained chunk hashing: `h0 = H(chunk0)`, `hi = H(h(i-1) || chunki)`.
+#[derive(Debug, Clone, Default)]
+pub struct ChunkChain {
+    current: Sha256,
+    filled: usize,
+    prev: Option<[u8; 32]>,
+    pub chunks: Vec<String>,
+}
+
+impl ChunkChain {
+    pub fn new() -> ChunkChain {
+        ChunkChain::default()
+    }
+
+    fn start_chunk(&mut self) {
+        self.current = Sha256::new();
+        if let Some(p) = self.prev {
+            self.current.update(p);
+        }
+    }
+
+    pub fn update(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            if self.filled == 0 {
+                self.start_chunk();
+            }
+            let take = (CHUNK_BYTES - self.filled).min(data.len());
+            self.current.update(&data[..take]);
+            self.filled += take;
+            data = &data[take..];
+            if self.filled == CHUNK_BYTES {
+                self.close_chunk();
+            }
+        }
+    }
+
+    fn close_chunk(&mut self) {
+        let h: [u8; 32] = std::mem::take(&mut self.current).finalize().into();
+        self.chunks.push(hex(&h));
+        self.prev = Some(h);
+        self.filled = 0;
+    }
+
+    /// Closes a partial last chunk.
+    pub fn finish(mut self) -> Vec<String> {
+        if self.filled > 0 {
+            self.close_chunk();
+        }
+        self.chunks
+    }
+}
+
+/// What a finished recording left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    pub path: PathBuf,
+    pub duration_ms: u64,
+    pub sha256: String,
+    pub status: Status,
+    /// Why the recording stopped early, if it did.
+    pub problem: Option<String>,
+}
+
+/// Writes one call. Implements [`FrameSink`] for the media session.
+pub struct Recorder {
+    path: PathBuf,
+    writer: Option<hound::WavWriter<BufWriter<File>>>,
+    manifest: Manifest,
+    chain: ChunkChain,
+    frames: u64,
+    since_flush: u32,
+    problem: Option<String>,
+    bytes: Vec<u8>,
+}
+
+/// Frames between header rewrites: 50 × 20 ms = one second.
+const FLUSH_EVERY: u32 = 50;
+
+impl Recorder {
+    /// Creates the file (mode 0600; never over an existing one: a second
+    /// recording of the same call gets `_2`, `_3`, ...) and a manifest
+    /// saying it is being written.
+    pub fn create(path: PathBuf, call_id: &str, ticket: &str) -> io::Result<Recorder> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut opts = OpenOptions::new();
+        opts.write(true).create_new(true).read(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut path = path;
+        let mut n = 1;
+        let file = loop {
+            match opts.open(&path) {
+                Ok(f) => break f,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 100 => {
+                    n += 1;
+                    path.set_file_name(format!("{stem}_{n}.wav"));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: RATE,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let writer = hound::WavWriter::new(BufWriter::with_capacity(64 * 1024, file), spec)
+            .map_err(io::Error::other)?;
+        let manifest = Manifest::started(&path, call_id, ticket, Timestamp::now());
+        manifest.write(&manifest_path(&path))?;
+        Ok(Recorder {
+            path,
+            writer: Some(writer),
+            manifest,
+            chain: ChunkChain::new(),
+            frames: 0,
+            since_flush: 0,
+            problem: None,
+            bytes: Vec::with_capacity(FRAME * 4),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn fail(&mut self, what: &str, e: impl std::fmt::Display) {
+        let msg = format!("{what}: {e}");
+        tracing::error!(path = %self.path.display(), error = %msg, "recording stopped; the call goes on");
+        self.problem = Some(msg);
+        // Dropping the writer finalises what it can.
+        self.writer = None;
+    }
+
+    /// Finalises the WAV and the manifest (with the file's SHA-256).
+    pub fn finish(mut self) -> Finished {
+        if let Some(w) = self.writer.take() {
+            if let Err(e) = w.finalize() {
+                self.problem.get_or_insert(format!("finalise: {e}"));
+            }
+        }
+        let sha256 = file_sha256(&self.path).unwrap_or_default();
+        let status = if self.problem.is_some() {
+            Status::Incomplete
+        } else {
+            Status::Complete
+        };
+        let m = &mut self.manifest;
+        m.status = status;
+        m.ended = Some(Timestamp::now());
+        m.samples = self.frames * FRAME as u64;
+        m.chunks = std::mem::take(&mut self.chain).finish();
+        m.sha256 = Some(sha256.clone());
+        m.note = self.problem.clone();
+        if let Err(e) = m.write(&manifest_path(&self.path)) {
+            tracing::error!(path = %self.path.display(), error = %e, "cannot write the recording manifest");
+        }
+        Finished {
+            duration_ms: self.frames * 20,
+            path: self.path,
+            sha256,
+            status,
+            problem: self.problem,
+        }
+    }
+}
+
+impl FrameSink for Recorder {
+    fn frame(&mut self, left: &[i16; FRAME], right: &[i16; FRAME]) {
+        let Some(w) = self.writer.as_mut() else {
+            return;
+        };
+        self.bytes.clear();
+        for (l, r) in left.iter().zip(right) {
+            self.bytes.extend_from_slice(&l.to_le_bytes());
+            self.bytes.extend_from_slice(&r.to_le_bytes());
+        }
+        let mut result = Ok(());
+        {
+            let mut sw = w.get_i16_writer((FRAME * 2) as u32);
+            for (l, r) in left.iter().zip(right) {
+                sw.write_sample(*l);
+                sw.write_sample(*r);
+            }
+            if let Err(e) = sw.flush() {
+                result = Err(e);
+            }
+        }
+        if let Err(e) = result {
+            return self.fail("write", e);
+        }
+        let bytes = std::mem::take(&mut self.bytes);
+        self.chain.update(&bytes);
+        self.bytes = bytes;
+        self.frames += 1;
+        self.since_flush += 1;
+        if self.since_flush >= FLUSH_EVERY {
+            self.since_flush = 0;
+            if let Err(e) = self.writer.as_mut().expect("checked").flush() {
+                self.fail("flush", e);
+            }
+        }
+    }
+}
+
+pub fn file_sha256(path: &Path) -> io::Result<String> {
+    let mut f = File::open(path)?;
+    let mut h = Sha256::new();
+    io::copy(&mut f, &mut HashWriter(&mut h))?;
+    Ok(hex(&h.finalize()))
+}
+
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub fn tmp(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("hotline-rec-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn chain_matches_a_direct_computation() {
+        let data: Vec<u8> = (0..CHUNK_BYTES * 2 + 100)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let mut c = ChunkChain::new();
+        for piece in data.chunks(640) {
+            c.update(piece);
+        }
+        let chunks = c.finish();
+        let h0: [u8; 32] = Sha256::digest(&data[..CHUNK_BYTES]).into();
+        let mut s = Sha256::new();
+        s.update(h0);
+        s.update(&data[CHUNK_BYTES..2 * CHUNK_BYTES]);
+        let h1: [u8; 32] = s.finalize().into();
+        assert_eq!(chunks.len(), 3);
+        assert_eq!(chunks[0], hex(&h0));
+        assert_eq!(chunks[1], hex(&h1));
+    }
+
+    #[test]
+    fn recorder_writes_a_stereo_wav_and_manifest() {
+        let dir = tmp("basic");
+        let path = path_for(
+            &dir,
+            "2026-11-27T16:30:00Z".parse().unwrap(),
+            "2026-000001",
+            "c@x",
+        );
+        // 00:30 on the 28th in Qingdao.
+        assert!(
+            path.to_string_lossy().contains("2026/11/28/2026-000001_"),
+            "{}",
+            path.display()
+        );
+        let mut r = Recorder::create(path.clone(), "c@x", "2026-000001").unwrap();
+        let left = [100i16; FRAME];
+        let right = [-7i16; FRAME];
+        for _ in 0..60 {
+            r.frame(&left, &right);
+        }
+        let done = r.finish();
+        assert_eq!((done.duration_ms, done.status), (1200, Status::Complete));
+        let reader = hound::WavReader::open(&path).unwrap();
+        assert_eq!(reader.spec().channels, 2);
+        let s: Vec<i16> = reader.into_samples::<i16>().map(Result::unwrap).collect();
+        assert_eq!(s.len(), 60 * FRAME * 2);
+        assert_eq!(&s[..4], &[100, -7, 100, -7]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        let m = Manifest::read(&manifest_path(&path)).unwrap();
+        assert_eq!(
+            (m.status, m.samples, m.chunks.len()),
+            (Status::Complete, 9600, 2)
+        );
+        assert_eq!(m.sha256.as_deref(), Some(done.sha256.as_str()));
+        assert!(verify::verify(&path).is_ok());
+        // The same call recorded again never overwrites the first.
+        let again = Recorder::create(path.clone(), "c@x", "2026-000001").unwrap();
+        assert!(
+            again.path().to_string_lossy().ends_with("_2.wav"),
+            "{}",
+            again.path().display()
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A 3.5 s recording with varied audio, and its bytes.
+    fn sample(tag: &str) -> (PathBuf, PathBuf) {
+        let dir = tmp(tag);
+        let path = dir.join("r.wav");
+        let mut r = Recorder::create(path.clone(), "v@x", "2026-000009").unwrap();
+        for i in 0..175i16 {
+            r.frame(&[i; FRAME], &[i.wrapping_mul(3); FRAME]);
+        }
+        r.finish();
+        (dir, path)
+    }
+
+    #[test]
+    fn verify_finds_the_first_bad_chunk() {
+        use verify::{verify, VerifyError};
+        // One byte flipped in the third second.
+        let (dir, path) = sample("flip");
+        let mut b = std::fs::read(&path).unwrap();
+        b[44 + 2 * CHUNK_BYTES + 17] ^= 1;
+        std::fs::write(&path, &b).unwrap();
+        assert_eq!(verify(&path), Err(VerifyError::Chunk { index: 2 }));
+        // Truncated in the second second.
+        let (dir2, path2) = sample("trunc");
+        let b = std::fs::read(&path2).unwrap();
+        std::fs::write(&path2, &b[..44 + CHUNK_BYTES + 1000]).unwrap();
+        assert_eq!(verify(&path2), Err(VerifyError::Missing { index: 1 }));
+        // A second of other audio spliced in after the first.
+        let (dir3, path3) = sample("splice");
+        let b = std::fs::read(&path3).unwrap();
+        let mut spliced = b[..44 + CHUNK_BYTES].to_vec();
+        spliced.extend(std::iter::repeat_n(7u8, CHUNK_BYTES));
+        spliced.extend_from_slice(&b[44 + CHUNK_BYTES..]);
+        std::fs::write(&path3, &spliced).unwrap();
+        assert_eq!(verify(&path3), Err(VerifyError::Chunk { index: 1 }));
+        // The header edited: the chunks hold, the file hash does not.
+        let (dir4, path4) = sample("header");
+        let mut b = std::fs::read(&path4).unwrap();
+        b[24] ^= 1; // sample rate
+        std::fs::write(&path4, &b).unwrap();
+        assert_eq!(verify(&path4), Err(VerifyError::FileHash));
+        for d in [dir, dir2, dir3, dir4] {
+            std::fs::remove_dir_all(d).unwrap();
+        }
+    }
+
+    #[test]
+    fn repair_fixes_sizes_of_a_crashed_file() {
+        let dir = tmp("repair");
+        let path = dir.join("c.wav");
+        let mut r = Recorder::create(path.clone(), "crash@x", "2026-000010").unwrap();
+        for i in 0..120i16 {
+            r.frame(&[i; FRAME], &[0; FRAME]);
+        }
+        // A crash: no finish; the last flush was at frame 100.
+        std::mem::forget(r);
+        let recovered = repair::scan(&dir);
+        assert_eq!(recovered.len(), 1);
+        let m = &recovered[0].manifest;
+        assert_eq!(
+            (m.status, m.call_id.as_str()),
+            (Status::Recovered, "crash@x")
+        );
+        assert!(m.samples >= 100 * FRAME as u64, "{}", m.samples);
+        let reader = hound::WavReader::open(&path).unwrap();
+        assert_eq!(reader.duration() as u64, m.samples);
+        assert!(verify::verify(&path).is_ok());
+        // A second scan finds nothing left to do.
+        assert!(repair::scan(&dir).is_empty());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,118 @@
+//! A test caller over raw UDP: SIP by hand, RTP packets exactly as a test
+//! wants them (reordered, duplicated, lost, foreign, malformed).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rtc_rtp::{Header, Packet};
+use rtc_shared::marshal::{Marshal, MarshalSize};
+use tokio::net::UdpSocket;
+
+use crate::helpers::*;
+
+pub struct TestCall {
+    pub sip: UdpSocket,
+    pub rtp: UdpSocket,
+    pub gw: SocketAddr,
+    /// Where the gateway wants RTP (from its SDP answer).
+    pub gw_rtp: SocketAddr,
+    pub call_id: String,
+    to: String,
+    tag: String,
+}
+
+/// A token made from any text (for tags and branches).
+pub fn token(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
+
+impl TestCall {
+    /// INVITE offering payload type `pt` (0 PCMU, 8 PCMA), 200, ACK.
+    pub async fn place(gw: SocketAddr, call_id: &str, pt: u8) -> TestCall {
+        let sip = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let rtp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let me = sip.local_addr().unwrap();
+        let tag = token(call_id);
+        let sdp = format!(
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} RTP/AVP {pt} 101\r\na=rtpmap:101 telephone-event/8000\r\n",
+            rtp.local_addr().unwrap().port()
+        );
+        let invite = format!(
+            "INVITE sip:12368@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-{tag}\r\nMax-Forwards: 70\r\n\
+From: <sip:13700000000@127.0.0.1>;tag={tag}\r\nTo: <sip:12368@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
+Contact: <sip:13700000000@{me}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        );
+        sip.send_to(invite.as_bytes(), gw).await.unwrap();
+        let ok = loop {
+            let m = recv(&sip, Duration::from_secs(5)).await.expect("an answer");
+            if status_of(&m) == Some(200) {
+                break String::from_utf8(m).unwrap();
+            }
+        };
+        let port: u16 = ok
+            .lines()
+            .find_map(|l| l.strip_prefix("m=audio "))
+            .and_then(|l| l.split(' ').next())
+            .and_then(|p| p.parse().ok())
+            .expect("SDP answer with a port");
+        let to = header(&ok, "To").unwrap().to_string();
+        let call = TestCall {
+            sip,
+            rtp,
+            gw,
+            gw_rtp: SocketAddr::new("127.0.0.1".parse().unwrap(), port),
+            call_id: call_id.to_string(),
+            to,
+            tag,
+        };
+        call.request("ACK", 1, "ack").await;
+        call
+    }
+
+    async fn request(&self, method: &str, cseq: u32, branch: &str) {
+        let me = self.sip.local_addr().unwrap();
+        let m = format!(
+            "{method} sip:hotline@{} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-{}-{branch}\r\nMax-Forwards: 70\r\n\
+From: <sip:13700000000@127.0.0.1>;tag={}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\nContent-Length: 0\r\n\r\n",
+            self.gw, self.tag, self.tag, self.to, self.call_id
+        );
+        self.sip.send_to(m.as_bytes(), self.gw).await.unwrap();
+    }
+
+    pub fn packet(seq: u16, ts: u32, pt: u8, payload: &[u8]) -> Vec<u8> {
+        let p = Packet {
+            header: Header {
+                version: 2,
+                payload_type: pt,
+                sequence_number: seq,
+                timestamp: ts,
+                ssrc: 0x1234_5678,
+                ..Default::default()
+            },
+            payload: bytes::Bytes::copy_from_slice(payload),
+        };
+        let mut buf = vec![0u8; p.marshal_size()];
+        p.marshal_to(&mut buf).unwrap();
+        buf
+    }
+
+    pub async fn send(&self, datagram: &[u8]) {
+        self.rtp.send_to(datagram, self.gw_rtp).await.unwrap();
+    }
+
+    /// BYE, and wait for its 200.
+    pub async fn hangup(&self) {
+        self.request("BYE", 2, "bye").await;
+        loop {
+            let m = recv(&self.sip, Duration::from_secs(5))
+                .await
+                .expect("BYE answered");
+            if status_of(&m) == Some(200) && String::from_utf8_lossy(&m).contains("CSeq: 2 BYE") {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! Recordings: what the caller sent lands in the left channel, at its place,
+//! whatever the network did to the packets; the greeting in the right one;
+//! crash recovery; verify.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hotline::media::g711;
+use hotline::tickets::Store;
+
+use crate::caller::TestCall;
+use crate::helpers::*;
+
+const FRAME: usize = 160;
+
+/// A second of a 440 Hz tone starting at its peak (so the first sample is
+/// not silence), as 50 frames of linear samples.
+fn tone(frames: usize) -> Vec<i16> {
+    (0..frames * FRAME)
+        .map(|i| (9000.0 * (i as f64 * 2.0 * std::f64::consts::PI * 440.0 / 8000.0).cos()) as i16)
+        .collect()
+}
+
+fn encode(pt: u8, samples: &[i16]) -> Vec<u8> {
+    samples
+        .iter()
+        .map(|&s| {
+            if pt == 0 {
+                g711::linear_to_ulaw(s)
+            } else {
+                g711::linear_to_alaw(s)
+            }
+        })
+        .collect()
+}
+
+fn decode(pt: u8, bytes: &[u8]) -> Vec<i16> {
+    bytes
+        .iter()
+        .map(|&b| {
+            if pt == 0 {
+                g711::ulaw_to_linear(b)
+            } else {
+                g711::alaw_to_linear(b)
+            }
+        })
+        .collect()
+}
+
+/// Waits (bounded) for the ticket to link the call's recording; returns its path.
+async fn recording_of(store: &Store, call_id: &str) -> PathBuf {
+    for _ in 0..600 {
+        if let Ok(Some(n)) = store.number_for_call(call_id).await {
+            if let Some(r) = store
+                .get(&n)
+                .await
+                .ok()
+                .and_then(|t| t.register.recordings.first().cloned())
+            {
+                return PathBuf::from(r.path);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("no recording linked on the ticket of {call_id}");
+}
+
+/// (left, right) channels of a recording.
+fn channels(path: &PathBuf) -> (Vec<i16>, Vec<i16>) {
+    let r = hound::WavReader::open(path).expect("the WAV opens");
+    assert_eq!(
+        (
+            r.spec().channels,
+            r.spec().sample_rate,
+            r.spec().bits_per_sample
+        ),
+        (2, 8000, 16)
+    );
+    let s: Vec<i16> = r.into_samples::<i16>().map(Result::unwrap).collect();
+    (
+        s.iter().step_by(2).copied().collect(),
+        s.iter().skip(1).step_by(2).copied().collect(),
+    )
+}
+
+/// Where the caller's audio starts in the left channel.
+fn start_of(left: &[i16]) -> usize {
+    left.iter()
+        .position(|s| *s != 0)
+        .expect("caller audio in the left channel")
+}
+
+/// Places a call, sends `packets` (already mangled as the test wants),
+/// hangs up, and returns the left channel from the caller's first sample on.
+async fn record(
+    gw: &Gateway,
+    call_id: &str,
+    pt: u8,
+    send: impl AsyncFnOnce(&TestCall),
+) -> (Vec<i16>, Vec<i16>) {
+    let call = TestCall::place(gw.udp, call_id, pt).await;
+    send(&call).await;
+    // Everything sent before the BYE is recorded: the session reads what
+    // waits on its socket and writes out its buffers when the call ends.
+    call.hangup().await;
+    let path = recording_of(&gw.store, call_id).await;
+    assert!(hotline::recording::verify::verify(&path).is_ok());
+    channels(&path)
+}
+
+fn in_order(pt: u8, signal: &[i16]) -> Vec<Vec<u8>> {
+    encode(pt, signal)
+        .chunks(FRAME)
+        .enumerate()
+        .map(|(i, f)| TestCall::packet(1000 + i as u16, 5000 + (i * FRAME) as u32, pt, f))
+        .collect()
+}
+
+async fn known_signal_lands_in_the_left_channel(pt: u8) {
+    let gw = Gateway::start(settings()).await;
+    let signal = tone(50);
+    let packets = in_order(pt, &signal);
+    let (left, right) = record(&gw, &format!("rec-{pt}@t"), pt, async |c: &TestCall| {
+        for p in &packets {
+            c.send(p).await;
+        }
+        // Stay on the line until 40 frames of the greeting reached us.
+        for _ in 0..40 {
+            recv(&c.rtp, Duration::from_secs(5))
+                .await
+                .expect("greeting RTP");
+        }
+    })
+    .await;
+    let at = start_of(&left);
+    let expect = decode(pt, &encode(pt, &signal));
+    assert_eq!(
+        &left[at..at + expect.len()],
+        &expect[..],
+        "sample for sample"
+    );
+    assert!(
+        left[at + expect.len()..].iter().all(|s| *s == 0),
+        "silence after"
+    );
+    // The right channel holds the greeting as sent (through the codec),
+    // from the first frame of the clock after the reorder delay.
+    let greeting: Vec<i16> = hound::WavReader::open(repo().join("config/prompts/greeting.wav"))
+        .unwrap()
+        .into_samples::<i16>()
+        .take(FRAME * 40)
+        .map(Result::unwrap)
+        .collect();
+    let sent = decode(pt, &encode(pt, &greeting));
+    let r0 = 3 * FRAME; // REORDER_FRAMES
+    assert!(
+        right.len() >= r0 + sent.len(),
+        "recording shorter than the greeting heard"
+    );
+    assert!(
+        right[r0..r0 + sent.len()] == sent[..],
+        "the greeting, sample for sample"
+    );
+    assert!(right[..r0].iter().all(|s| *s == 0));
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pcmu_caller_audio_recorded_exactly() {
+    known_signal_lands_in_the_left_channel(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pcma_caller_audio_recorded_exactly() {
+    known_signal_lands_in_the_left_channel(8).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_damage_has_the_expected_effect() {
+    let gw = Gateway::start(settings()).await;
+    let signal = tone(50);
+    let clean = decode(0, &encode(0, &signal));
+    let packets = in_order(0, &signal);
+
+    // Reordered (pairs swapped) and duplicated: identical to the original.
+    let (left, _) = record(&gw, "reorder@t", 0, async |c: &TestCall| {
+        for pair in packets.chunks(2) {
+            for p in pair.iter().rev() {
+                c.send(p).await;
+                c.send(p).await;
+            }
+        }
+    })
+    .await;
+    // The first packet sent is the second frame: the track anchors there.
+    let at = start_of(&left);
+    assert_eq!(
+        &left[at..at + clean.len()],
+        &clean[..],
+        "reordered + duplicated"
+    );
+
+    // Lost: frame 10 missing, silence exactly there.
+    let (left, _) = record(&gw, "loss@t", 0, async |c: &TestCall| {
+        for (i, p) in packets.iter().enumerate() {
+            if i != 10 {
+                c.send(p).await;
+            }
+        }
+    })
+    .await;
+    let at = start_of(&left);
+    let mut expect = clean.clone();
+    expect[10 * FRAME..11 * FRAME].fill(0);
+    assert_eq!(
+        &left[at..at + clean.len()],
+        &expect[..],
+        "lost frame is silence"
+    );
+
+    // Foreign source, malformed, wrong payload type, oversize: ignored.
+    let (left, _) = record(&gw, "junk@t", 0, async |c: &TestCall| {
+        let stranger = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let loud = TestCall::packet(1020, 5000 + 20 * 160, 0, &[0x80; 160]);
+        for (i, p) in packets.iter().enumerate() {
+            c.send(p).await;
+            if i == 5 {
+                stranger.send_to(&loud, c.gw_rtp).await.unwrap();
+                c.send(b"\x00\x01garbage").await; // version 0
+                c.send(&TestCall::packet(1021, 5000 + 21 * 160, 8, &[0x80; 160]))
+                    .await; // PCMA, not negotiated
+                let mut bad_csrc = TestCall::packet(1022, 5000 + 22 * 160, 0, &[0x80; 160]);
+                bad_csrc[0] |= 0x0f; // 15 CSRCs announced, none there
+                c.send(&bad_csrc[..20]).await;
+                c.send(&vec![0x80; 1600]).await; // oversize
+            }
+        }
+    })
+    .await;
+    let at = start_of(&left);
+    assert_eq!(
+        &left[at..at + clean.len()],
+        &clean[..],
+        "nothing foreign or broken recorded"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_caller_is_hung_up_after_media_timeout() {
+    let mut s = settings();
+    s.media.timeout_seconds = 1;
+    let gw = Gateway::start(s).await;
+    let call = TestCall::place(gw.udp, "quiet@t", 0).await;
+    // The gateway's BYE (bounded wait).
+    loop {
+        let m = recv(&call.sip, Duration::from_secs(5))
+            .await
+            .expect("a BYE");
+        if m.starts_with(b"BYE ") {
+            break;
+        }
+    }
+    let store = gw.store.clone();
+    eventually("ticket says media_timeout", Duration::from_secs(10), || {
+        let store = store.clone();
+        async move {
+            let Ok(Some(n)) = store.number_for_call("quiet@t").await else {
+                return false;
+            };
+            store
+                .get(&n)
+                .await
+                .is_ok_and(|t| t.register.intake.call_end.as_deref() == Some("media_timeout"))
+        }
+    })
+    .await;
+    recording_of(&gw.store, "quiet@t").await;
+    gw.stop().await;
+}
+
+/// The gateway as a separate process (so it can be SIGKILLed).
+struct Process {
+    child: std::process::Child,
+    udp: std::net::SocketAddr,
+}
+
+impl Process {
+    fn start(config: &std::path::Path) -> Process {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+            .args(["serve", "--config"])
+            .arg(config)
+            .env("HOTLINE_LOG", "info")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let mut lines = std::io::BufReader::new(out).lines();
+        let udp = loop {
+            let line = lines
+                .next()
+                .expect("the gateway logs its addresses")
+                .unwrap();
+            if let Some(rest) = line.split("sip listening udp=").nth(1) {
+                break rest.split(' ').next().unwrap().parse().unwrap();
+            }
+        };
+        // Keep draining its log so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Process { child, udp }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_call_leaves_a_repaired_recording() {
+    let redis = Redis::start("everysec").await;
+    let dir = tempfile_dir("kill");
+    let recordings = dir.join("recordings");
+    let config = dir.join("hotline.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[sip]\nlisten = [\"127.0.0.1:0\"]\n[media]\nbind_ip = \"127.0.0.1\"\nadvertise_ip = \"127.0.0.1\"\n\
+rtp_port_min = 40000\nrtp_port_max = 40999\n[http]\nlisten = \"127.0.0.1:0\"\n[redis]\nurl = \"{}\"\njournal_dir = \"{}\"\n\
+[recording]\ndir = \"{}\"\n[prompts]\ndir = \"{}\"\n",
+            redis.url(),
+            dir.join("journal").display(),
+            recordings.display(),
+            repo().join("config/prompts").display()
+        ),
+    )
+    .unwrap();
+    let mut gw = Process::start(&config);
+    let call = TestCall::place(gw.udp, "killed@t", 0).await;
+    // 2.5 s of tone, paced like a phone (the flush is once a second of audio).
+    let signal = tone(125);
+    let packets = in_order(0, &signal);
+    let mut pace = tokio::time::interval(Duration::from_millis(20));
+    for p in &packets {
+        pace.tick().await;
+        call.send(p).await;
+    }
+    gw.child.kill().unwrap();
+    gw.child.wait().unwrap();
+    drop(gw);
+
+    // The next start repairs the file and notes it on the ticket.
+    let _gw = Process::start(&config);
+    let store = Store::connect(&redis.url(), "hotline:").unwrap();
+    let path = recording_of(&store, "killed@t").await;
+    let n = store.number_for_call("killed@t").await.unwrap().unwrap();
+    let timeline = store.timeline(&n).await.unwrap();
+    assert!(
+        timeline
+            .iter()
+            .any(|e| e.action == "recording" && e.details.contains("\"recovered\"")),
+        "{timeline:?}"
+    );
+    let m = hotline::recording::Manifest::read(&hotline::recording::manifest_path(&path)).unwrap();
+    assert_eq!(m.status, hotline::recording::Status::Recovered);
+    assert!(hotline::recording::verify::verify(&path).is_ok());
+    let (left, _) = channels(&path);
+    let at = start_of(&left);
+    let have = left.len() - at;
+    let expect = decode(0, &encode(0, &signal));
+    // All but at most the last second (and the 60 ms reorder delay).
+    assert!(
+        have + 8000 + 480 >= expect.len(),
+        "only {have} of {} samples",
+        expect.len()
+    );
+    let n = have.min(expect.len());
+    assert!(
+        left[at..at + n] == expect[..n],
+        "what was kept is the caller's audio"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
