@@ -53,10 +53,19 @@ impl Gateway {
     }
 
     /// Starts a gateway on a given Redis (to share one between gateways).
-    pub async fn start_with(mut settings: Settings, redis: Redis) -> Gateway {
+    pub async fn start_with(settings: Settings, redis: Redis) -> Gateway {
+        Gateway::start_full(settings, redis, tempfile_dir("recordings")).await
+    }
+
+    /// Starts a gateway whose recordings go to `dir`.
+    pub async fn start_with_recordings(settings: Settings, dir: PathBuf) -> Gateway {
+        Gateway::start_full(settings, Redis::start("everysec").await, dir).await
+    }
+
+    async fn start_full(mut settings: Settings, redis: Redis, recordings: PathBuf) -> Gateway {
         settings.redis.url = redis.url();
         settings.redis.journal_dir = tempfile_dir("journal");
-        settings.recording.dir = tempfile_dir("recordings");
+        settings.recording.dir = recordings;
         settings.validate("test").expect("valid settings");
         let store =
             hotline::tickets::Store::connect(&settings.redis.url, &settings.redis.key_prefix)

@@ -385,3 +385,40 @@ rtp_port_min = 40000\nrtp_port_max = 40999\n[http]\nlisten = \"127.0.0.1:0\"\n[r
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_that_cannot_be_written_never_costs_the_call() {
+    // The recordings "directory" is a file: nothing can be created under it
+    // (root ignores permissions, so a read-only directory would not do).
+    let blocker = tempfile_dir("blocker").join("not-a-dir");
+    std::fs::write(&blocker, b"x").unwrap();
+    let gw = Gateway::start_with_recordings(settings(), blocker).await;
+    let call = TestCall::place(gw.udp, "nodisk@t", 0).await;
+    // The call goes on: the greeting arrives.
+    for _ in 0..10 {
+        recv(&call.rtp, Duration::from_secs(5))
+            .await
+            .expect("greeting RTP");
+    }
+    call.hangup().await;
+    let store = gw.store.clone();
+    eventually(
+        "the failure is noted on the ticket",
+        Duration::from_secs(10),
+        || {
+            let store = store.clone();
+            async move {
+                let Ok(Some(n)) = store.number_for_call("nodisk@t").await else {
+                    return false;
+                };
+                store.timeline(&n).await.is_ok_and(|tl| {
+                    tl.iter()
+                        .any(|e| e.action == "recording" && e.details.contains("\"failed\""))
+                })
+            }
+        },
+    )
+    .await;
+    assert_eq!(gw.metrics.get("calls_answered"), 1);
+    gw.stop().await;
+}
