@@ -296,44 +296,59 @@ async fn ended(ctx: &CallContext, info: &CallInfo, seconds: f64, how: &str) {
         .await;
 }
 
-/// Links a finished recording on the ticket, with its hash.
-async fn recorded(ctx: &CallContext, info: &CallInfo, done: recording::Finished) {
-    tracing::info!(call_id = %info.call_id, path = %done.path.display(), duration_ms = done.duration_ms, sha256 = %done.sha256, "recording finished");
-    let status = serde_json::to_value(done.status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
-    ctx.tickets
+/// Links a recording on the ticket (its hash goes to the timeline), or
+/// notes why there is none.
+async fn link_recording(
+    tickets: &Tickets,
+    call_id: &str,
+    path: &std::path::Path,
+    duration_ms: u64,
+    sha256: String,
+    status: &str,
+    note: Option<String>,
+) {
+    tickets
         .submit(Op::Recording {
             id: op_id(),
-            call_id: info.call_id.clone(),
+            call_id: call_id.to_string(),
             at: jiff::Timestamp::now(),
             link: RecordingLink {
-                path: done.path.display().to_string(),
-                duration_ms: done.duration_ms,
-                sha256: done.sha256,
+                path: path.display().to_string(),
+                duration_ms,
+                sha256,
             },
-            status,
-            note: done.problem,
+            status: status.to_string(),
+            note,
         })
         .await;
 }
 
+async fn recorded(ctx: &CallContext, info: &CallInfo, done: recording::Finished) {
+    tracing::info!(call_id = %info.call_id, path = %done.path.display(), duration_ms = done.duration_ms, sha256 = %done.sha256, "recording finished");
+    let status = done.status.as_str();
+    link_recording(
+        &ctx.tickets,
+        &info.call_id,
+        &done.path,
+        done.duration_ms,
+        done.sha256,
+        status,
+        done.problem,
+    )
+    .await;
+}
+
 async fn recording_failed(ctx: &CallContext, info: &CallInfo, path: &std::path::Path, error: &str) {
-    ctx.tickets
-        .submit(Op::Recording {
-            id: op_id(),
-            call_id: info.call_id.clone(),
-            at: jiff::Timestamp::now(),
-            link: RecordingLink {
-                path: path.display().to_string(),
-                duration_ms: 0,
-                sha256: String::new(),
-            },
-            status: "failed".into(),
-            note: Some(error.to_string()),
-        })
-        .await;
+    link_recording(
+        &ctx.tickets,
+        &info.call_id,
+        path,
+        0,
+        String::new(),
+        "failed",
+        Some(error.to_string()),
+    )
+    .await;
 }
 
 fn log_end(
@@ -361,18 +376,17 @@ fn log_end(
 
 /// A recording repaired at start-up: linked on its ticket with a note.
 pub async fn note_recovered(tickets: &Tickets, r: recording::repair::Recovered) {
-    tickets
-        .submit(Op::Recording {
-            id: op_id(),
-            call_id: r.manifest.call_id.clone(),
-            at: jiff::Timestamp::now(),
-            link: RecordingLink {
-                path: r.wav.display().to_string(),
-                duration_ms: r.manifest.samples * 1000 / u64::from(recording::RATE),
-                sha256: r.manifest.sha256.clone().unwrap_or_default(),
-            },
-            status: "recovered".into(),
-            note: r.manifest.note.clone(),
-        })
-        .await;
+    let m = r.manifest;
+    let duration_ms = m.samples * 1000 / u64::from(recording::RATE);
+    let sha256 = m.sha256.unwrap_or_default();
+    link_recording(
+        tickets,
+        &m.call_id,
+        &r.wav,
+        duration_ms,
+        sha256,
+        m.status.as_str(),
+        m.note,
+    )
+    .await;
 }

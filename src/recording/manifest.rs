@@ -19,6 +19,17 @@ pub enum Status {
     Recovered,
 }
 
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Recording => "recording",
+            Status::Complete => "complete",
+            Status::Incomplete => "incomplete",
+            Status::Recovered => "recovered",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
