@@ -13,10 +13,25 @@ done
 say() { # name text
   local tmp
   tmp=$(mktemp --suffix=.wav)
-  espeak-ng -v cmn -s 160 -w "$tmp" "$2"
+  espeak-ng -v cmn -s 210 -w "$tmp" "$2"
   # Resample to 8 kHz mono 16-bit, trim leading silence, normalise to -3 dBFS.
   sox "$tmp" -r 8000 -c 1 -b 16 -e signed-integer "$out/$1.wav" silence 1 0.05 0.5% reverse silence 1 0.05 0.5% reverse norm -3
   rm -f "$tmp"
   echo "$out/$1.wav: $(soxi -D "$out/$1.wav") s"
 }
 say greeting "您好，市北区执行指挥中心举报电话"
+say menu "举报执行线索，请按1。暴力抗法或执行现场突发事件，请按2。信访投诉，请按3。紧急财产保全，请按4。其他事项，请按0。"
+say case_number "请输入案号，以井号键结束。没有案号请按星号键。"
+say case_readback "您输入的案号是"
+say confirm "确认请按1，重新输入请按2。"
+say invalid "输入有误。"
+say message "请在提示音后，说明被执行人的位置、正在做什么，以及您的联系方式。说完请按井号键或直接挂机。"
+say ticket_readback "您的举报编号是"
+say thanks "感谢您的举报，再见。"
+digits=(零 一 二 三 四 五 六 七 八 九)
+for d in 0 1 2 3 4 5 6 7 8 9; do
+  say "digit_$d" "${digits[$d]}"
+done
+# The tone before the caller speaks: 1 kHz, 400 ms.
+sox -n -r 8000 -c 1 -b 16 -e signed-integer "$out/beep.wav" synth 0.4 sine 1000 vol 0.5
+echo "$out/beep.wav: $(soxi -D "$out/beep.wav") s"

@@ -31,7 +31,7 @@ pub struct App {
     settings: Settings,
     sip: Bound,
     http: TcpListener,
-    greeting: Prompt,
+    prompts: std::collections::HashMap<crate::intake::Prompt, Prompt>,
     store: Store,
     journal: Journal,
     pub metrics: Arc<Metrics>,
@@ -40,8 +40,11 @@ pub struct App {
 
 impl App {
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
-        let greeting_path = settings.prompts.greeting_path();
-        let greeting = Prompt::load(&greeting_path)?;
+        let mut prompts = std::collections::HashMap::new();
+        for (which, key, path) in settings.prompts.files() {
+            let p = Prompt::load(&path).with_context(|| key)?;
+            prompts.insert(which, p);
+        }
         let store = Store::connect(&settings.redis.url, &settings.redis.key_prefix)
             .with_context(|| format!("redis.url {:?}", settings.redis.url))?;
         let journal = Journal::open(&settings.redis.journal_dir).with_context(|| {
@@ -69,7 +72,7 @@ impl App {
             settings,
             sip,
             http,
-            greeting,
+            prompts,
             store,
             journal,
             metrics: Arc::new(Metrics::default()),
@@ -124,7 +127,8 @@ impl App {
             commands: cmd_tx,
             ports: PortPool::new(s.media.bind_ip, s.media.rtp_port_min, s.media.rtp_port_max),
             advertise_ip: s.media.advertise_ip,
-            greeting: self.greeting.clone(),
+            prompts: self.prompts,
+            intake: s.intake.clone(),
             max_call: Duration::from_secs(s.sip.max_call_seconds),
             media_timeout: Duration::from_secs(s.media.timeout_seconds),
             recordings: s.recording.dir.clone(),

@@ -27,6 +27,8 @@ pub struct Settings {
     pub recording: RecordingSettings,
     #[serde(default)]
     pub prompts: PromptSettings,
+    #[serde(default)]
+    pub intake: crate::intake::IntakeSettings,
 }
 
 /// `[sip]`: signalling listeners, timers and limits.
@@ -175,29 +177,97 @@ impl Default for RecordingSettings {
     }
 }
 
-/// `[prompts]`: the voice prompts, 8 kHz mono 16-bit WAV files.
+/// `[prompts]`: the voice prompts, 8 kHz mono 16-bit WAV files. A court can
+/// put its own recorded voice in their place.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PromptSettings {
-    /// Directory the prompt file names are relative to (relative paths are
-    /// taken from the config file's directory).
+    /// Directory the file names are relative to (relative paths are taken
+    /// from the config file's directory).
     pub dir: PathBuf,
     /// 「您好，市北区执行指挥中心举报电话」
     pub greeting: PathBuf,
+    /// The category menu (1 lead, 2 violence, 3 complaint, 4 preservation, 0 other).
+    pub menu: PathBuf,
+    /// "Enter the case number, # to finish, * to skip."
+    pub case_number: PathBuf,
+    /// "The case number you entered is ..."
+    pub case_readback: PathBuf,
+    /// "1 to confirm, 2 to enter again."
+    pub confirm: PathBuf,
+    /// "That key is not valid."
+    pub invalid: PathBuf,
+    /// "After the tone, say where the person is ..."
+    pub message: PathBuf,
+    /// The tone before the caller speaks.
+    pub beep: PathBuf,
+    /// "Your report number is ..."
+    pub ticket_readback: PathBuf,
+    /// "Thank you, goodbye."
+    pub thanks: PathBuf,
+    /// The digits for read-backs; `{}` stands for 0-9.
+    pub digits: String,
 }
 
 impl Default for PromptSettings {
     fn default() -> Self {
         PromptSettings {
             dir: PathBuf::from("prompts"),
-            greeting: PathBuf::from("greeting.wav"),
+            greeting: "greeting.wav".into(),
+            menu: "menu.wav".into(),
+            case_number: "case_number.wav".into(),
+            case_readback: "case_readback.wav".into(),
+            confirm: "confirm.wav".into(),
+            invalid: "invalid.wav".into(),
+            message: "message.wav".into(),
+            beep: "beep.wav".into(),
+            ticket_readback: "ticket_readback.wav".into(),
+            thanks: "thanks.wav".into(),
+            digits: "digit_{}.wav".into(),
         }
     }
 }
 
 impl PromptSettings {
-    pub fn greeting_path(&self) -> PathBuf {
-        self.dir.join(&self.greeting)
+    /// Every prompt the intake uses, with its file and config key.
+    pub fn files(&self) -> Vec<(crate::intake::Prompt, &'static str, PathBuf)> {
+        use crate::intake::Prompt as P;
+        let mut v = vec![
+            (
+                P::Greeting,
+                "prompts.greeting",
+                self.dir.join(&self.greeting),
+            ),
+            (P::Menu, "prompts.menu", self.dir.join(&self.menu)),
+            (
+                P::CaseNumber,
+                "prompts.case_number",
+                self.dir.join(&self.case_number),
+            ),
+            (
+                P::CaseReadback,
+                "prompts.case_readback",
+                self.dir.join(&self.case_readback),
+            ),
+            (P::Confirm, "prompts.confirm", self.dir.join(&self.confirm)),
+            (P::Invalid, "prompts.invalid", self.dir.join(&self.invalid)),
+            (P::Message, "prompts.message", self.dir.join(&self.message)),
+            (P::Beep, "prompts.beep", self.dir.join(&self.beep)),
+            (
+                P::TicketReadback,
+                "prompts.ticket_readback",
+                self.dir.join(&self.ticket_readback),
+            ),
+            (P::Thanks, "prompts.thanks", self.dir.join(&self.thanks)),
+        ];
+        for d in 0..10u8 {
+            v.push((
+                P::Digit(d),
+                "prompts.digits",
+                self.dir.join(self.digits.replace("{}", &d.to_string())),
+            ));
+        }
+        v
     }
 }
 
@@ -327,11 +397,17 @@ impl Settings {
                 ),
             ));
         }
-        let greeting = self.prompts.greeting_path();
-        if !greeting.is_file() {
+        for (_, key, path) in self.prompts.files() {
+            if !path.is_file() {
+                return Err(bad(key, format!("{} does not exist", path.display())));
+            }
+        }
+        let i = &self.intake;
+        if i.max_message_seconds == 0 || i.key_timeout_seconds == 0 || i.digit_timeout_seconds == 0
+        {
             return Err(bad(
-                "prompts.greeting",
-                format!("{} does not exist", greeting.display()),
+                "intake.max_message_seconds",
+                "intake timeouts must be at least 1 second".into(),
             ));
         }
         Ok(())

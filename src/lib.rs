@@ -9,6 +9,7 @@
 //! - [`sip`] holds SIP messages, SDP, transactions, the UAS core (sans-IO) and
 //!   its UDP/TCP driver. Never sees audio, Redis or HTTP.
 //! - [`media`] holds RTP sessions, G.711, prompt playback. Never parses SIP.
+//! - [`intake`] is the spoken menu and keypad intake (sans-IO).
 //! - [`recording`] writes the WAV evidence, manifests, repair, verify.
 //! - [`call`] runs one task per call; the one place that joins a call's parts.
 //! - [`tickets`] holds the lead tickets: model, Redis store, journal.
@@ -23,6 +24,7 @@ pub mod api;
 pub mod app;
 pub mod call;
 pub mod config;
+pub mod intake;
 pub mod media;
 pub mod metrics;
 pub mod recording;

@@ -15,6 +15,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::intake::{Action, Input, Intake, IntakeSettings, Prompt as Say, Update};
+use crate::media::dtmf;
 use crate::media::ports::PortPool;
 use crate::media::prompt::FRAME;
 use crate::media::rtp::{FrameSink, MediaCommand, MediaEvent, Session};
@@ -23,7 +25,7 @@ use crate::metrics::Metrics;
 use crate::recording::{self, Recorder};
 use crate::sip::core::{CallCommand, CallEvent, CallInfo, CallRef, EndReason};
 use crate::sip::sdp::Media;
-use crate::tickets::journal::{op_id, Op};
+use crate::tickets::journal::{op_id, IntakeStep, Op};
 use crate::tickets::model::{Caller, RecordingLink};
 use crate::tickets::Tickets;
 
@@ -32,7 +34,9 @@ pub struct CallContext {
     pub commands: mpsc::Sender<CallCommand>,
     pub ports: PortPool,
     pub advertise_ip: Option<IpAddr>,
-    pub greeting: Prompt,
+    /// Every prompt the intake may ask for, loaded once.
+    pub prompts: HashMap<Say, Prompt>,
+    pub intake: IntakeSettings,
     pub max_call: Duration,
     /// No RTP from the caller for this long ends the call.
     pub media_timeout: Duration,
@@ -197,25 +201,70 @@ async fn call_task(
             .await;
         (stats, sink)
     });
-    let _ = media_tx
-        .send(MediaCommand::Play(ctx.greeting.clone()))
-        .await;
+    let known = (number != "unnumbered").then(|| number.clone());
+    let mut intake = Intake::new(ctx.intake.clone(), known);
+    let mut hung_up: Option<&'static str> = None;
+    let mut actions = intake.start(tokio::time::Instant::now());
 
     let deadline = answered + ctx.max_call;
-    let mut hung_up: Option<&'static str> = None;
     let reason = loop {
+        for a in std::mem::take(&mut actions) {
+            match a {
+                Action::Play { id, prompts } => {
+                    let prompts = prompts
+                        .iter()
+                        .filter_map(|p| ctx.prompts.get(p).cloned())
+                        .collect();
+                    let _ = media_tx.send(MediaCommand::Play { id, prompts }).await;
+                }
+                Action::Stop => {
+                    let _ = media_tx.send(MediaCommand::Stop).await;
+                }
+                Action::Ticket(update) => {
+                    let offset_ms = answered.elapsed().as_millis() as u64;
+                    intake_step(&ctx, &info, update, offset_ms).await;
+                }
+                Action::HangUp if hung_up.is_none() => {
+                    hung_up = Some("intake_complete");
+                    let _ = ctx.commands.send(CallCommand::Hangup { call }).await;
+                }
+                Action::HangUp => {}
+            }
+        }
+        let intake_deadline = intake.deadline();
+        let intake_timer = async {
+            match intake_deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             ev = events.recv() => match ev {
-                Some(CallEvent::Ended { reason, .. }) => break reason,
-                Some(CallEvent::Info { content_type, .. }) => {
-                    tracing::debug!(call_id = %info.call_id, ?content_type, "INFO in call");
+                Some(CallEvent::Ended { reason, .. }) => {
+                    actions = intake.on(Input::HangUp, tokio::time::Instant::now());
+                    for a in std::mem::take(&mut actions) {
+                        if let Action::Ticket(update) = a {
+                            intake_step(&ctx, &info, update, answered.elapsed().as_millis() as u64).await;
+                        }
+                    }
+                    break reason;
+                }
+                Some(CallEvent::Info { content_type, body, .. }) => {
+                    match dtmf::from_info(content_type.as_deref(), &body) {
+                        Some(k) => actions = intake.on(Input::Key(k), tokio::time::Instant::now()),
+                        None => tracing::debug!(call_id = %info.call_id, ?content_type, "INFO without a key"),
+                    }
                 }
                 Some(_) => {}
                 None => break EndReason::Shutdown,
             },
             Some(ev) = media_ev_rx.recv() => match ev {
-                MediaEvent::PlayFinished { frames } => {
-                    tracing::debug!(call_id = %info.call_id, frames, "greeting played");
+                MediaEvent::PlayFinished { id } => {
+                    actions = intake.on(Input::PlayDone(id), tokio::time::Instant::now());
+                }
+                MediaEvent::Digit(k) => {
+                    tracing::debug!(call_id = %info.call_id, key = %k, "key");
+                    actions = intake.on(Input::Key(k), tokio::time::Instant::now());
                 }
                 MediaEvent::Timeout if hung_up.is_none() => {
                     tracing::info!(call_id = %info.call_id, timeout_s = ctx.media_timeout.as_secs(), "no RTP from the caller: hanging up");
@@ -224,6 +273,9 @@ async fn call_task(
                 }
                 MediaEvent::Timeout => {}
             },
+            _ = intake_timer => {
+                actions = intake.on_timeout(tokio::time::Instant::now());
+            }
             _ = tokio::time::sleep_until(deadline), if hung_up.is_none() => {
                 tracing::info!(call_id = %info.call_id, max_call_seconds = ctx.max_call.as_secs(), "call reached its maximum length: hanging up");
                 hung_up = Some("max_duration");
@@ -264,6 +316,26 @@ async fn call_task(
             }
         }
     }
+}
+
+/// Puts an intake step on the ticket; message marks are offsets into the
+/// recording, which starts with the ACK like `offset_ms`.
+async fn intake_step(ctx: &CallContext, info: &CallInfo, update: Update, offset_ms: u64) {
+    let step = match update {
+        Update::Category { category, urgent } => IntakeStep::Category { category, urgent },
+        Update::CaseNumber(number) => IntakeStep::CaseNumber { number },
+        Update::MessageStarted => IntakeStep::MessageStarted { offset_ms },
+        Update::MessageEnded => IntakeStep::MessageEnded { offset_ms },
+    };
+    tracing::info!(call_id = %info.call_id, ?step, "intake");
+    ctx.tickets
+        .submit(Op::Intake {
+            id: op_id(),
+            call_id: info.call_id.clone(),
+            at: jiff::Timestamp::now(),
+            step,
+        })
+        .await;
 }
 
 /// The call's audio goes to its recording, unless that could not start.

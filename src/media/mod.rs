@@ -2,6 +2,7 @@
 //! one clock. Never parses SIP and never knows tickets: the call layer hands
 //! it an address, a codec and prompts, and reads back what arrived.
 
+pub mod dtmf;
 pub mod g711;
 pub mod ports;
 pub mod prompt;

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Duration, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
+use super::dtmf::{Digit, EventDedup, InBand};
 use super::prompt::{Prompt, FRAME};
 use super::track::{CallerTrack, Placed};
 use crate::sip::sdp::{Codec, Media};
@@ -132,15 +133,21 @@ pub trait FrameSink: Send {
 /// Requests from the call task.
 #[derive(Debug)]
 pub enum MediaCommand {
-    Play(Prompt),
+    /// Play these one after the other; `PlayFinished { id }` follows the last.
+    Play { id: u32, prompts: Vec<Prompt> },
+    /// Stop at once what plays and what waits to be played (barge-in).
+    Stop,
 }
 
 /// What the session reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaEvent {
     PlayFinished {
-        frames: usize,
+        id: u32,
     },
+    /// A key: an RFC 4733 event, or a tone in the audio when no
+    /// telephone-event was negotiated.
+    Digit(super::dtmf::Digit),
     /// No RTP from the caller for the configured time.
     Timeout,
 }
@@ -176,6 +183,9 @@ pub struct Session {
     receiver: RtpReceiver,
     track: CallerTrack,
     timeout: Duration,
+    events: EventDedup,
+    /// In-band detection, when no telephone-event was negotiated.
+    inband: Option<InBand>,
     pub stats: MediaStats,
 }
 
@@ -190,6 +200,8 @@ impl Session {
             receiver: RtpReceiver::new(media),
             track: CallerTrack::new(),
             timeout,
+            events: EventDedup::new(),
+            inband: media.telephone_event.is_none().then(InBand::new),
             stats: MediaStats::default(),
         }
     }
@@ -214,21 +226,23 @@ impl Session {
     }
 
     /// A datagram from `from` while the clock stands at `clock` samples.
-    fn on_datagram(&mut self, from: SocketAddr, data: &[u8], clock: u64) -> bool {
+    /// Returns whether it was taken, and the key it started, if any.
+    fn on_datagram(&mut self, from: SocketAddr, data: &[u8], clock: u64) -> (bool, Option<Digit>) {
         if data.len() > MAX_DATAGRAM {
             self.stats.dropped += 1;
-            return false;
+            return (false, None);
         }
         let p = match self.receiver.accept(from, data) {
             Ok(p) => p,
             Err(_) => {
                 self.stats.dropped += 1;
-                return false;
+                return (false, None);
             }
         };
         self.stats.received += 1;
         if p.header.payload_type != self.audio_pt {
-            return true; // a telephone-event: no audio
+            // A telephone-event: a key, no audio.
+            return (true, self.events.on_packet(p.header.timestamp, &p.payload));
         }
         let samples: Vec<i16> = p.payload.iter().map(|b| self.decode(*b)).collect();
         let at = clock + (REORDER_FRAMES * FRAME) as u64;
@@ -244,7 +258,7 @@ impl Session {
                 tracing::info!(from = %from, "RTP timestamp jump: caller track re-anchored");
             }
         }
-        true
+        (true, None)
     }
 
     /// Runs until `stop`: a 20 ms clock from the start; on each tick the
@@ -258,9 +272,10 @@ impl Session {
         sink: &mut dyn FrameSink,
     ) -> MediaStats {
         let mut buf = vec![0u8; MAX_DATAGRAM + 1];
-        let mut queue: std::collections::VecDeque<Prompt> = Default::default();
-        // (prompt, next frame)
-        let mut playing: Option<(Prompt, usize)> = None;
+        // Prompts waiting, each with the id to report when it is the last.
+        let mut queue: std::collections::VecDeque<(Prompt, Option<u32>)> = Default::default();
+        // (prompt, next frame, id to report at its end)
+        let mut playing: Option<(Prompt, usize, Option<u32>)> = None;
         let mut clock = tokio::time::interval(PTIME);
         clock.set_missed_tick_behavior(MissedTickBehavior::Burst);
         // Our side, delayed like the caller's so both stay aligned.
@@ -275,28 +290,44 @@ impl Session {
             tokio::select! {
                 _ = stop.cancelled() => break,
                 cmd = commands.recv() => match cmd {
-                    Some(MediaCommand::Play(p)) => queue.push_back(p),
+                    Some(MediaCommand::Play { id, prompts }) => {
+                        let n = prompts.len();
+                        for (i, p) in prompts.into_iter().enumerate() {
+                            queue.push_back((p, (i + 1 == n).then_some(id)));
+                        }
+                        if n == 0 {
+                            let _ = events.try_send(MediaEvent::PlayFinished { id });
+                        }
+                    }
+                    Some(MediaCommand::Stop) => {
+                        queue.clear();
+                        playing = None;
+                    }
                     None => break,
                 },
                 r = self.socket.recv_from(&mut buf) => {
                     if let Ok((n, from)) = r {
                         let data = buf[..n].to_vec();
-                        if self.on_datagram(from, &data, position) {
+                        let (taken, key) = self.on_datagram(from, &data, position);
+                        if taken {
                             last_rx = Instant::now();
+                        }
+                        if let Some(k) = key {
+                            let _ = events.try_send(MediaEvent::Digit(k));
                         }
                     }
                 }
                 _ = clock.tick() => {
                     if playing.is_none() {
-                        if let Some(p) = queue.pop_front() {
+                        if let Some((p, id)) = queue.pop_front() {
                             self.sender.pause(silent_frames);
                             silent_frames = 0;
-                            playing = Some((p, 0));
+                            playing = Some((p, 0, id));
                         }
                     }
                     let mut right = [0i16; FRAME];
                     match playing.as_mut() {
-                        Some((prompt, frame)) => {
+                        Some((prompt, frame, id)) => {
                             let payload = prompt.frame(self.codec, *frame);
                             for (r, b) in right.iter_mut().zip(payload) {
                                 *r = self.decode(*b);
@@ -304,7 +335,7 @@ impl Session {
                             let silence = self.silence();
                             let packet = self.sender.packet(payload, silence);
                             *frame += 1;
-                            let (done, frames) = (*frame >= prompt.frames(), prompt.frames());
+                            let (done, id) = (*frame >= prompt.frames(), *id);
                             if let Some(to) = self.target() {
                                 if self.socket.send_to(&packet, to).await.is_ok() {
                                     self.stats.sent += 1;
@@ -312,7 +343,9 @@ impl Session {
                             }
                             if done {
                                 playing = None;
-                                let _ = events.try_send(MediaEvent::PlayFinished { frames });
+                                if let Some(id) = id {
+                                    let _ = events.try_send(MediaEvent::PlayFinished { id });
+                                }
                             }
                         }
                         None => silent_frames += 1,
@@ -322,6 +355,9 @@ impl Session {
                     self.track.take(&mut left);
                     position += FRAME as u64;
                     sink.frame(&left, &right);
+                    if let Some(k) = self.inband.as_mut().and_then(|d| d.on_frame(&left)) {
+                        let _ = events.try_send(MediaEvent::Digit(k));
+                    }
                     if !timed_out && last_rx.elapsed() >= self.timeout {
                         timed_out = true;
                         let _ = events.try_send(MediaEvent::Timeout);

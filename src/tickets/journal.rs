@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::model::{Caller, RecordingLink};
+use super::model::{Caller, Category, RecordingLink};
 
 /// An operation of the call path on a call's ticket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,6 +33,13 @@ pub enum Op {
         seconds: f64,
         how: String,
     },
+    /// The caller answered a question of the intake.
+    Intake {
+        id: String,
+        call_id: String,
+        at: Timestamp,
+        step: IntakeStep,
+    },
     /// A recording was finalised (or recovered after a crash, or stopped
     /// by a write error): link it, with its hash, on the ticket.
     Recording {
@@ -48,7 +55,10 @@ pub enum Op {
 impl Op {
     pub fn id(&self) -> &str {
         match self {
-            Op::Created { id, .. } | Op::CallEnded { id, .. } | Op::Recording { id, .. } => id,
+            Op::Created { id, .. }
+            | Op::CallEnded { id, .. }
+            | Op::Intake { id, .. }
+            | Op::Recording { id, .. } => id,
         }
     }
 
@@ -56,9 +66,20 @@ impl Op {
         match self {
             Op::Created { call_id, .. }
             | Op::CallEnded { call_id, .. }
+            | Op::Intake { call_id, .. }
             | Op::Recording { call_id, .. } => call_id,
         }
     }
+}
+
+/// A step of the intake, as it happens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum IntakeStep {
+    Category { category: Category, urgent: bool },
+    CaseNumber { number: String },
+    MessageStarted { offset_ms: u64 },
+    MessageEnded { offset_ms: u64 },
 }
 
 /// A fresh operation id.

@@ -161,6 +161,10 @@ pub struct Intake {
     pub case_number: Option<String>,
     pub urgent: bool,
     pub whereabouts: Option<String>,
+    /// Where the caller's spoken message starts and ends in the call's
+    /// recording (milliseconds from its start).
+    pub message_start_ms: Option<u64>,
+    pub message_end_ms: Option<u64>,
     /// How long the call lasted, once it ended.
     pub call_seconds: Option<f64>,
     /// How the call ended (`caller_bye`, `max_duration`, ...).

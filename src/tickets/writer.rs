@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::journal::{Journal, Op};
+use super::journal::{IntakeStep, Journal, Op};
 use super::model::{Register, State};
 use super::store::{Change, NewTicket, Store, StoreError};
 
@@ -199,7 +199,11 @@ fn answer(waiters: &mut Waiters, op: &Op, number: String) {
 
 /// True when the caller gave something to act on.
 fn usable(r: &Register) -> bool {
-    r.intake.category.is_some() || r.intake.case_number.is_some() || r.intake.whereabouts.is_some()
+    let i = &r.intake;
+    i.category.is_some()
+        || i.case_number.is_some()
+        || i.whereabouts.is_some()
+        || i.message_start_ms.is_some()
 }
 
 /// Applies one operation; returns the ticket's number.
@@ -222,6 +226,64 @@ async fn apply(store: &Store, op: &Op) -> Result<String, StoreError> {
             let (number, created) = store.create(&t, "gateway").await?;
             if created {
                 tracing::info!(ticket = %number, call_id = %call_id, "ticket created");
+            }
+            Ok(number)
+        }
+        Op::Intake {
+            id, call_id, step, ..
+        } => {
+            let number = number_for(store, call_id).await?;
+            let (action, details) = match step {
+                IntakeStep::Category { category, urgent } => (
+                    "intake_category",
+                    serde_json::json!({"category": category, "urgent": urgent}),
+                ),
+                IntakeStep::CaseNumber { number } => (
+                    "intake_case_number",
+                    serde_json::json!({"case_number": number}),
+                ),
+                IntakeStep::MessageStarted { offset_ms } => (
+                    "intake_message_started",
+                    serde_json::json!({"offset_ms": offset_ms}),
+                ),
+                IntakeStep::MessageEnded { offset_ms } => (
+                    "intake_message_ended",
+                    serde_json::json!({"offset_ms": offset_ms}),
+                ),
+            };
+            let mut change = Change::new("caller", action);
+            change.op_id = Some(id.clone());
+            change.details = details;
+            // Violence at a scene opens the ticket at once: paging starts
+            // before the caller has finished.
+            if matches!(step, IntakeStep::Category { urgent: true, .. })
+                && store.get(&number).await?.state == State::Intake
+            {
+                change.to = Some(State::Open);
+            }
+            let step = step.clone();
+            let edit = move |r: &mut Register| {
+                let i = &mut r.intake;
+                match &step {
+                    IntakeStep::Category { category, urgent } => {
+                        i.category = Some(*category);
+                        i.urgent |= *urgent;
+                    }
+                    IntakeStep::CaseNumber { number } => i.case_number = Some(number.clone()),
+                    IntakeStep::MessageStarted { offset_ms } => {
+                        i.message_start_ms = Some(*offset_ms)
+                    }
+                    IntakeStep::MessageEnded { offset_ms } => i.message_end_ms = Some(*offset_ms),
+                }
+            };
+            match store.change(&number, &change, &edit).await {
+                Err(StoreError::Illegal { .. }) => {
+                    change.to = None;
+                    store.change(&number, &change, &edit).await?;
+                }
+                r => {
+                    r?;
+                }
             }
             Ok(number)
         }

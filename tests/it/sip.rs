@@ -50,7 +50,15 @@ async fn greeting_call(transport: &str) {
     .await;
     assert!(ok, "sipp failed: {log}");
     stop_tx.send(()).unwrap();
-    let packets = collector.await.unwrap();
+    let mut packets = collector.await.unwrap();
+    // The greeting is the first talk spurt; the menu starts the next one.
+    let menu = packets
+        .iter()
+        .skip(1)
+        .position(|p| p.header.marker)
+        .map(|i| i + 1)
+        .expect("the menu follows the greeting");
+    packets.truncate(menu);
     assert_eq!(
         packets.len(),
         frames,

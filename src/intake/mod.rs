@@ -1,0 +1,420 @@
+//! The intake (rule 第十条(三)): after the greeting the caller is asked, by
+//! voice prompts and the keypad, what the report is about, the case number,
+//! and where the person is — as a sans-IO state machine. Inputs: keys, "the
+//! prompt finished", the deadline passing, hang-up; outputs: what to play,
+//! what to put on the ticket, when the caller's message starts and ends,
+//! hang up. The steps' order, timeouts and prompt files come from config.
+//!
+//! ```text
+//!  greeting ─> [category] ─> [case number] ─> [message] ─> closing ─> hang up
+//!                 │ 2 (violence): urgent, straight to the message
+//!   a key during any prompt stops it and counts (barge-in)
+//! ```
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use crate::media::dtmf::Digit;
+use crate::tickets::model::Category;
+
+/// A step the court can place in `intake.steps`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    Category,
+    CaseNumber,
+    Message,
+}
+
+/// `[intake]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntakeSettings {
+    /// The order of the questions after the greeting.
+    pub steps: Vec<StepKind>,
+    /// Seconds to wait for a key after a menu or question.
+    pub key_timeout_seconds: u64,
+    /// Seconds between two digits of the case number.
+    pub digit_timeout_seconds: u64,
+    /// Longest message the caller may leave.
+    pub max_message_seconds: u64,
+    /// Longest case number, in digits.
+    pub max_case_digits: usize,
+}
+
+impl Default for IntakeSettings {
+    fn default() -> Self {
+        IntakeSettings {
+            steps: vec![StepKind::Category, StepKind::CaseNumber, StepKind::Message],
+            key_timeout_seconds: 6,
+            digit_timeout_seconds: 8,
+            max_message_seconds: 120,
+            max_case_digits: 30,
+        }
+    }
+}
+
+/// The prompts the intake plays, by role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Prompt {
+    Greeting,
+    Menu,
+    CaseNumber,
+    CaseReadback,
+    Confirm,
+    Invalid,
+    Message,
+    Beep,
+    TicketReadback,
+    Thanks,
+    Digit(u8),
+}
+
+/// What the ticket learns, as it happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Update {
+    Category {
+        category: Category,
+        urgent: bool,
+    },
+    CaseNumber(String),
+    /// The caller's message started, this long into the call's recording.
+    MessageStarted,
+    MessageEnded,
+}
+
+/// What the driver must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Play these prompts one after the other; `PlayDone(id)` follows
+    /// unless stopped first.
+    Play {
+        id: u32,
+        prompts: Vec<Prompt>,
+    },
+    /// Stop what is playing (a key barged in).
+    Stop,
+    Ticket(Update),
+    HangUp,
+}
+
+/// What happens to the intake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Key(Digit),
+    PlayDone(u32),
+    /// The caller hung up.
+    HangUp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    Greeting,
+    Category { repeats: u8 },
+    CaseDigits { digits: String, repeats: u8 },
+    CaseConfirm { digits: String },
+    MessageIntro,
+    Message,
+    Closing,
+    Done,
+}
+
+/// One call's intake.
+pub struct Intake {
+    cfg: IntakeSettings,
+    state: State,
+    /// Index in `cfg.steps` of the current step.
+    step: usize,
+    /// The prompt list being played and whether it has finished.
+    playing: Option<u32>,
+    next_id: u32,
+    deadline: Option<Instant>,
+    ticket: Option<String>,
+    out: Vec<Action>,
+}
+
+impl Intake {
+    /// `ticket`: the number to read back at the end, when known.
+    pub fn new(cfg: IntakeSettings, ticket: Option<String>) -> Intake {
+        Intake {
+            cfg,
+            state: State::Greeting,
+            step: 0,
+            playing: None,
+            next_id: 0,
+            deadline: None,
+            ticket,
+            out: Vec::new(),
+        }
+    }
+
+    /// When `on_timeout` must be called.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    pub fn finished(&self) -> bool {
+        self.state == State::Done
+    }
+
+    fn play(&mut self, prompts: Vec<Prompt>) {
+        self.next_id += 1;
+        self.playing = Some(self.next_id);
+        self.deadline = None;
+        self.out.push(Action::Play {
+            id: self.next_id,
+            prompts,
+        });
+    }
+
+    fn wait(&mut self, now: Instant, secs: u64) {
+        self.deadline = Some(now + Duration::from_secs(secs));
+    }
+
+    fn take(&mut self) -> Vec<Action> {
+        std::mem::take(&mut self.out)
+    }
+
+    pub fn start(&mut self, _now: Instant) -> Vec<Action> {
+        self.play(vec![Prompt::Greeting]);
+        self.take()
+    }
+
+    /// Moves to the step at `index` (or the closing when none is left) and
+    /// asks its question.
+    fn enter(&mut self, index: usize) {
+        let prompts = self.set_step(index);
+        if self.state != State::Closing {
+            self.play(prompts);
+        }
+    }
+
+    /// Moves to the step at `index` without asking; returns its question.
+    fn set_step(&mut self, index: usize) -> Vec<Prompt> {
+        self.step = index;
+        match self.cfg.steps.get(index) {
+            Some(StepKind::Category) => {
+                self.state = State::Category { repeats: 0 };
+                vec![Prompt::Menu]
+            }
+            Some(StepKind::CaseNumber) => {
+                self.state = State::CaseDigits {
+                    digits: String::new(),
+                    repeats: 0,
+                };
+                vec![Prompt::CaseNumber]
+            }
+            Some(StepKind::Message) => {
+                self.state = State::MessageIntro;
+                vec![Prompt::Message, Prompt::Beep]
+            }
+            None => {
+                self.closing();
+                Vec::new()
+            }
+        }
+    }
+
+    fn next_step(&mut self) {
+        let i = self.step + 1;
+        self.enter(i);
+    }
+
+    fn closing(&mut self) {
+        self.state = State::Closing;
+        let mut prompts = Vec::new();
+        if let Some(t) = &self.ticket {
+            prompts.push(Prompt::TicketReadback);
+            prompts.extend(
+                t.chars()
+                    .filter_map(|c| c.to_digit(10))
+                    .map(|d| Prompt::Digit(d as u8)),
+            );
+        }
+        prompts.push(Prompt::Thanks);
+        self.play(prompts);
+    }
+
+    pub fn on(&mut self, input: Input, now: Instant) -> Vec<Action> {
+        match input {
+            Input::PlayDone(id) if self.playing == Some(id) => {
+                self.playing = None;
+                self.on_play_done(now);
+            }
+            Input::PlayDone(_) => {} // a list that was stopped
+            Input::Key(k) => self.on_key(k, now),
+            Input::HangUp => {
+                if self.state == State::Message {
+                    self.out.push(Action::Ticket(Update::MessageEnded));
+                }
+                self.state = State::Done;
+                self.deadline = None;
+            }
+        }
+        self.take()
+    }
+
+    fn on_play_done(&mut self, now: Instant) {
+        match self.state.clone() {
+            State::Greeting => self.enter(0),
+            State::Category { .. } | State::CaseConfirm { .. } => {
+                self.wait(now, self.cfg.key_timeout_seconds)
+            }
+            State::CaseDigits { .. } => self.wait(now, self.cfg.digit_timeout_seconds),
+            State::MessageIntro => {
+                self.state = State::Message;
+                self.out.push(Action::Ticket(Update::MessageStarted));
+                self.wait(now, self.cfg.max_message_seconds);
+            }
+            State::Message => {}
+            State::Closing => {
+                self.state = State::Done;
+                self.out.push(Action::HangUp);
+            }
+            State::Done => {}
+        }
+    }
+
+    pub fn on_timeout(&mut self, now: Instant) -> Vec<Action> {
+        if self.deadline.is_none_or(|d| now < d) {
+            return Vec::new();
+        }
+        self.deadline = None;
+        match self.state.clone() {
+            State::Category { repeats: 0 } => {
+                self.state = State::Category { repeats: 1 };
+                self.play(vec![Prompt::Menu]);
+            }
+            // No key twice: taken as a lead (the most common report).
+            State::Category { .. } => self.choose(Category::Lead),
+            State::CaseDigits { digits, .. } if !digits.is_empty() => self.read_back(digits),
+            State::CaseDigits { repeats: 0, .. } => {
+                self.state = State::CaseDigits {
+                    digits: String::new(),
+                    repeats: 1,
+                };
+                self.play(vec![Prompt::CaseNumber]);
+            }
+            State::CaseDigits { .. } => self.next_step(),
+            // No answer to "confirm?": the number stands as entered.
+            State::CaseConfirm { digits } => {
+                self.out.push(Action::Ticket(Update::CaseNumber(digits)));
+                self.next_step();
+            }
+            State::Message => {
+                self.out.push(Action::Ticket(Update::MessageEnded));
+                self.next_step();
+            }
+            _ => {}
+        }
+        self.take()
+    }
+
+    fn choose(&mut self, category: Category) {
+        let urgent = category == Category::Violence;
+        self.out
+            .push(Action::Ticket(Update::Category { category, urgent }));
+        if urgent {
+            // Every second counts: straight to the message.
+            match self.cfg.steps.iter().position(|s| *s == StepKind::Message) {
+                Some(i) => self.enter(i),
+                None => self.closing(),
+            }
+        } else {
+            self.next_step();
+        }
+    }
+
+    fn read_back(&mut self, digits: String) {
+        let mut prompts = vec![Prompt::CaseReadback];
+        prompts.extend(
+            digits
+                .chars()
+                .filter_map(|c| c.to_digit(10))
+                .map(|d| Prompt::Digit(d as u8)),
+        );
+        prompts.push(Prompt::Confirm);
+        self.state = State::CaseConfirm { digits };
+        self.play(prompts);
+    }
+
+    fn on_key(&mut self, key: Digit, now: Instant) {
+        let barge = self.playing.take().is_some();
+        if barge {
+            self.out.push(Action::Stop);
+        }
+        match self.state.clone() {
+            // A key during the greeting answers the first question.
+            State::Greeting => {
+                self.set_step(0);
+                if self.state != State::Closing {
+                    self.on_key(key, now);
+                }
+            }
+            State::Category { .. } => {
+                let category = match key {
+                    '1' => Some(Category::Lead),
+                    '2' => Some(Category::Violence),
+                    '3' => Some(Category::Complaint),
+                    '4' => Some(Category::Preservation),
+                    '0' => Some(Category::Other),
+                    _ => None,
+                };
+                match category {
+                    Some(c) => self.choose(c),
+                    None => self.play(vec![Prompt::Invalid, Prompt::Menu]),
+                }
+            }
+            State::CaseDigits { mut digits, .. } => match key {
+                '*' => self.next_step(),
+                '#' if digits.is_empty() => self.next_step(),
+                '#' => self.read_back(digits),
+                d if d.is_ascii_digit() => {
+                    digits.push(d);
+                    if digits.len() >= self.cfg.max_case_digits {
+                        self.read_back(digits);
+                    } else {
+                        self.state = State::CaseDigits { digits, repeats: 0 };
+                        self.wait(now, self.cfg.digit_timeout_seconds);
+                    }
+                }
+                _ => {
+                    // A or B on a special phone: ignored, keep listening.
+                    self.wait(now, self.cfg.digit_timeout_seconds);
+                }
+            },
+            State::CaseConfirm { digits } => match key {
+                '1' => {
+                    self.out.push(Action::Ticket(Update::CaseNumber(digits)));
+                    self.next_step();
+                }
+                '2' => {
+                    self.state = State::CaseDigits {
+                        digits: String::new(),
+                        repeats: 0,
+                    };
+                    self.play(vec![Prompt::CaseNumber]);
+                }
+                _ => self.play(vec![Prompt::Invalid, Prompt::Confirm]),
+            },
+            // A key during the instructions: the caller is ready to speak.
+            State::MessageIntro => {
+                self.state = State::Message;
+                self.out.push(Action::Ticket(Update::MessageStarted));
+                self.wait(now, self.cfg.max_message_seconds);
+            }
+            State::Message => {
+                if key == '#' {
+                    self.out.push(Action::Ticket(Update::MessageEnded));
+                    self.next_step();
+                }
+            }
+            State::Closing | State::Done => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,290 @@
+//! Every path of the intake, with a hand-moved clock.
+
+use super::*;
+
+struct H {
+    i: Intake,
+    now: Instant,
+    log: Vec<Action>,
+}
+
+impl H {
+    fn new(steps: Vec<StepKind>, ticket: Option<&str>) -> H {
+        let cfg = IntakeSettings {
+            steps,
+            ..Default::default()
+        };
+        let now = Instant::now();
+        let mut i = Intake::new(cfg, ticket.map(str::to_string));
+        let log = i.start(now);
+        H { i, now, log }
+    }
+
+    fn default() -> H {
+        H::new(IntakeSettings::default().steps, Some("2026-000042"))
+    }
+
+    /// The id of the last Play.
+    fn playing(&self) -> u32 {
+        self.log
+            .iter()
+            .rev()
+            .find_map(|a| match a {
+                Action::Play { id, .. } => Some(*id),
+                _ => None,
+            })
+            .expect("something played")
+    }
+
+    fn last_prompts(&self) -> Vec<Prompt> {
+        self.log
+            .iter()
+            .rev()
+            .find_map(|a| match a {
+                Action::Play { prompts, .. } => Some(prompts.clone()),
+                _ => None,
+            })
+            .unwrap()
+    }
+
+    fn done(&mut self) -> Vec<Action> {
+        let id = self.playing();
+        let a = self.i.on(Input::PlayDone(id), self.now);
+        self.log.extend(a.clone());
+        a
+    }
+
+    fn key(&mut self, k: char) -> Vec<Action> {
+        let a = self.i.on(Input::Key(k), self.now);
+        self.log.extend(a.clone());
+        a
+    }
+
+    fn keys(&mut self, ks: &str) {
+        for k in ks.chars() {
+            self.key(k);
+        }
+    }
+
+    /// Lets the deadline pass.
+    fn timeout(&mut self) -> Vec<Action> {
+        let d = self.i.deadline().expect("waiting for something");
+        self.now = d;
+        let a = self.i.on_timeout(d);
+        self.log.extend(a.clone());
+        a
+    }
+
+    fn updates(&self) -> Vec<Update> {
+        self.log
+            .iter()
+            .filter_map(|a| match a {
+                Action::Ticket(u) => Some(u.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn lead() -> Update {
+    Update::Category {
+        category: Category::Lead,
+        urgent: false,
+    }
+}
+
+#[test]
+fn the_whole_default_script() {
+    let mut h = H::default();
+    assert_eq!(h.last_prompts(), [Prompt::Greeting]);
+    h.done();
+    assert_eq!(h.last_prompts(), [Prompt::Menu]);
+    h.done();
+    h.key('1');
+    assert_eq!(h.last_prompts(), [Prompt::CaseNumber]);
+    h.done();
+    h.keys("0203#");
+    assert_eq!(
+        h.last_prompts(),
+        [
+            Prompt::CaseReadback,
+            Prompt::Digit(0),
+            Prompt::Digit(2),
+            Prompt::Digit(0),
+            Prompt::Digit(3),
+            Prompt::Confirm
+        ]
+    );
+    h.done();
+    h.key('1');
+    assert_eq!(h.last_prompts(), [Prompt::Message, Prompt::Beep]);
+    h.done();
+    h.key('#');
+    let closing = h.last_prompts();
+    assert_eq!(closing[0], Prompt::TicketReadback);
+    assert_eq!(closing.len(), 1 + 10 + 1, "ten digits, then thanks");
+    assert_eq!(closing.last(), Some(&Prompt::Thanks));
+    assert_eq!(h.done(), [Action::HangUp]);
+    assert!(h.i.finished());
+    assert_eq!(
+        h.updates(),
+        [
+            lead(),
+            Update::CaseNumber("0203".into()),
+            Update::MessageStarted,
+            Update::MessageEnded
+        ]
+    );
+}
+
+#[test]
+fn menu_timeouts_repeat_once_then_lead() {
+    let mut h = H::default();
+    h.done();
+    h.done(); // menu played
+    h.timeout();
+    assert_eq!(h.last_prompts(), [Prompt::Menu], "repeated once");
+    h.done();
+    h.timeout();
+    assert_eq!(h.updates(), [lead()]);
+    assert_eq!(h.last_prompts(), [Prompt::CaseNumber]);
+}
+
+#[test]
+fn invalid_key_says_so_and_asks_again() {
+    let mut h = H::default();
+    h.done();
+    h.done();
+    h.key('9');
+    assert_eq!(h.last_prompts(), [Prompt::Invalid, Prompt::Menu]);
+    assert!(h.updates().is_empty());
+    h.key('3');
+    assert_eq!(
+        h.updates(),
+        [Update::Category {
+            category: Category::Complaint,
+            urgent: false
+        }]
+    );
+}
+
+#[test]
+fn barge_in_stops_the_prompt_and_counts() {
+    let mut h = H::default();
+    // '2' during the greeting: stop, urgent at once, straight to the message.
+    let a = h.key('2');
+    assert_eq!(a[0], Action::Stop);
+    assert_eq!(
+        a[1],
+        Action::Ticket(Update::Category {
+            category: Category::Violence,
+            urgent: true
+        })
+    );
+    assert_eq!(h.last_prompts(), [Prompt::Message, Prompt::Beep]);
+    // The greeting's "done" arriving late changes nothing.
+    let stale = h.i.on(Input::PlayDone(1), h.now);
+    assert!(stale.is_empty());
+    // A key during the instructions starts the message at once.
+    let a = h.key('5');
+    assert_eq!(a, [Action::Stop, Action::Ticket(Update::MessageStarted)]);
+}
+
+#[test]
+fn case_number_paths() {
+    // Skip with '*'.
+    let mut h = H::default();
+    h.done();
+    h.key('1');
+    h.key('*');
+    assert_eq!(h.last_prompts(), [Prompt::Message, Prompt::Beep]);
+
+    // Re-enter with 2, then confirm.
+    let mut h = H::default();
+    h.done();
+    h.key('4');
+    h.keys("12#");
+    h.key('2');
+    assert_eq!(h.last_prompts(), [Prompt::CaseNumber]);
+    h.keys("34#");
+    h.key('1');
+    assert_eq!(h.updates()[1], Update::CaseNumber("34".into()));
+
+    // Digits then silence: read back what was given; no answer: it stands.
+    let mut h = H::default();
+    h.done();
+    h.key('1');
+    h.keys("77");
+    h.timeout();
+    assert_eq!(h.last_prompts()[0], Prompt::CaseReadback);
+    h.done();
+    h.timeout();
+    assert_eq!(h.updates()[1], Update::CaseNumber("77".into()));
+
+    // Nothing at all, twice: skipped.
+    let mut h = H::default();
+    h.done();
+    h.key('1');
+    h.done();
+    h.timeout();
+    assert_eq!(h.last_prompts(), [Prompt::CaseNumber]);
+    h.done();
+    h.timeout();
+    assert_eq!(h.last_prompts(), [Prompt::Message, Prompt::Beep]);
+    assert_eq!(h.updates(), [lead()]);
+
+    // A wrong key at the confirmation.
+    let mut h = H::default();
+    h.done();
+    h.key('1');
+    h.keys("5#");
+    h.key('8');
+    assert_eq!(h.last_prompts(), [Prompt::Invalid, Prompt::Confirm]);
+}
+
+#[test]
+fn message_ends_by_hash_by_length_or_by_hang_up() {
+    let mut h = H::new(vec![StepKind::Message], None);
+    h.done();
+    h.done();
+    assert_eq!(h.updates(), [Update::MessageStarted]);
+    let t0 = h.now;
+    h.timeout();
+    assert_eq!(h.now - t0, Duration::from_secs(120));
+    assert_eq!(h.updates(), [Update::MessageStarted, Update::MessageEnded]);
+    // No ticket number known: only thanks.
+    assert_eq!(h.last_prompts(), [Prompt::Thanks]);
+
+    let mut h = H::new(vec![StepKind::Message], None);
+    h.done();
+    h.done();
+    let a = h.i.on(Input::HangUp, h.now);
+    assert_eq!(a, [Action::Ticket(Update::MessageEnded)]);
+    assert!(h.i.finished());
+}
+
+#[test]
+fn hang_up_at_each_step_ends_quietly() {
+    for presses in ["", "1", "1#", "15#", "15#1"] {
+        let mut h = H::default();
+        h.done();
+        h.keys(presses);
+        let a = h.i.on(Input::HangUp, h.now);
+        assert!(a.is_empty(), "{presses}: {a:?}");
+        assert!(h.i.finished());
+        assert_eq!(h.i.deadline(), None);
+        assert!(h.i.on_timeout(h.now + Duration::from_secs(600)).is_empty());
+    }
+}
+
+#[test]
+fn order_comes_from_config() {
+    let mut h = H::new(vec![StepKind::CaseNumber, StepKind::Category], None);
+    h.done();
+    assert_eq!(h.last_prompts(), [Prompt::CaseNumber]);
+    h.key('*');
+    assert_eq!(h.last_prompts(), [Prompt::Menu]);
+    // Violence with no message step: straight to the closing.
+    h.key('2');
+    assert_eq!(h.last_prompts(), [Prompt::Thanks]);
+}
