@@ -29,14 +29,25 @@ pub fn token(s: &str) -> String {
 }
 
 impl TestCall {
-    /// INVITE offering payload type `pt` (0 PCMU, 8 PCMA), 200, ACK.
+    /// INVITE offering payload type `pt` (0 PCMU, 8 PCMA) and
+    /// telephone-event, 200, ACK.
     pub async fn place(gw: SocketAddr, call_id: &str, pt: u8) -> TestCall {
+        TestCall::place_with(gw, call_id, pt, true).await
+    }
+
+    /// As `place`, with or without telephone-event in the offer.
+    pub async fn place_with(gw: SocketAddr, call_id: &str, pt: u8, events: bool) -> TestCall {
         let sip = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let rtp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let me = sip.local_addr().unwrap();
         let tag = token(call_id);
+        let te = if events {
+            " 101\r\na=rtpmap:101 telephone-event/8000"
+        } else {
+            ""
+        };
         let sdp = format!(
-            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} RTP/AVP {pt} 101\r\na=rtpmap:101 telephone-event/8000\r\n",
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} RTP/AVP {pt}{te}\r\n",
             rtp.local_addr().unwrap().port()
         );
         let invite = format!(
@@ -73,13 +84,42 @@ Contact: <sip:13700000000@{me}>\r\nContent-Type: application/sdp\r\nContent-Leng
     }
 
     async fn request(&self, method: &str, cseq: u32, branch: &str) {
+        self.request_with(method, cseq, branch, None, b"").await;
+    }
+
+    async fn request_with(
+        &self,
+        method: &str,
+        cseq: u32,
+        branch: &str,
+        ctype: Option<&str>,
+        body: &[u8],
+    ) {
         let me = self.sip.local_addr().unwrap();
-        let m = format!(
+        let ctype = ctype
+            .map(|c| format!("Content-Type: {c}\r\n"))
+            .unwrap_or_default();
+        let mut m = format!(
             "{method} sip:hotline@{} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-{}-{branch}\r\nMax-Forwards: 70\r\n\
-From: <sip:13700000000@127.0.0.1>;tag={}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\nContent-Length: 0\r\n\r\n",
-            self.gw, self.tag, self.tag, self.to, self.call_id
-        );
-        self.sip.send_to(m.as_bytes(), self.gw).await.unwrap();
+From: <sip:13700000000@127.0.0.1>;tag={}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\n{ctype}Content-Length: {}\r\n\r\n",
+            self.gw, self.tag, self.tag, self.to, self.call_id, body.len()
+        )
+        .into_bytes();
+        m.extend_from_slice(body);
+        self.sip.send_to(&m, self.gw).await.unwrap();
+    }
+
+    /// A key by SIP INFO (`application/dtmf-relay`), numbered from `n`.
+    pub async fn info(&self, n: u32, key: char) {
+        let body = format!("Signal={key}\r\nDuration=160\r\n");
+        self.request_with(
+            "INFO",
+            10 + n,
+            &format!("info{n}"),
+            Some("application/dtmf-relay"),
+            body.as_bytes(),
+        )
+        .await;
     }
 
     pub fn packet(seq: u16, ts: u32, pt: u8, payload: &[u8]) -> Vec<u8> {
@@ -111,6 +151,28 @@ From: <sip:13700000000@127.0.0.1>;tag={}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq
                 .await
                 .expect("BYE answered");
             if status_of(&m) == Some(200) && String::from_utf8_lossy(&m).contains("CSeq: 2 BYE") {
+                return;
+            }
+        }
+    }
+}
+
+impl TestCall {
+    /// Waits (bounded) for the gateway's BYE and answers it.
+    pub async fn expect_bye(&self, limit: Duration) {
+        loop {
+            let m = recv(&self.sip, limit).await.expect("the gateway's BYE");
+            let text = String::from_utf8_lossy(&m).into_owned();
+            if text.starts_with("BYE ") {
+                let reply = format!(
+                    "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {}\r\nContent-Length: 0\r\n\r\n",
+                    header(&text, "Via").unwrap(),
+                    header(&text, "From").unwrap(),
+                    header(&text, "To").unwrap(),
+                    self.call_id,
+                    header(&text, "CSeq").unwrap()
+                );
+                self.sip.send_to(reply.as_bytes(), self.gw).await.unwrap();
                 return;
             }
         }

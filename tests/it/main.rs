@@ -4,6 +4,7 @@
 mod caller;
 mod cli;
 mod helpers;
+mod intake;
 mod recording;
 mod sip;
 mod tickets;
