@@ -19,6 +19,7 @@ use crate::config::Settings;
 use crate::media::ports::PortPool;
 use crate::media::Prompt;
 use crate::metrics::Metrics;
+use crate::roster::{Calendar, Roster};
 use crate::sip::core::{Core, CoreConfig};
 use crate::sip::message::Limits;
 use crate::sip::transaction::TimerConfig;
@@ -34,6 +35,8 @@ pub struct App {
     prompts: std::collections::HashMap<crate::intake::Prompt, Prompt>,
     store: Store,
     journal: Journal,
+    pub roster: Arc<Roster>,
+    pub calendar: Arc<Calendar>,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
 }
@@ -44,6 +47,14 @@ impl App {
         for (which, key, path) in settings.prompts.files() {
             let p = Prompt::load(&path).with_context(|| key)?;
             prompts.insert(which, p);
+        }
+        let roster = Roster::load(&settings.roster.file)?;
+        let calendar = Calendar::load(&settings.roster.holidays)?;
+        let today = jiff::Timestamp::now()
+            .to_zoned_datetime(crate::tickets::store::court_tz())
+            .date();
+        if let Some(w) = calendar.warning(today) {
+            tracing::warn!("{w}");
         }
         let store = Store::connect(&settings.redis.url, &settings.redis.key_prefix)
             .with_context(|| format!("redis.url {:?}", settings.redis.url))?;
@@ -75,6 +86,8 @@ impl App {
             prompts,
             store,
             journal,
+            roster: Arc::new(roster),
+            calendar: Arc::new(calendar),
             metrics: Arc::new(Metrics::default()),
             health: Arc::new(Health::default()),
         })
@@ -157,6 +170,7 @@ impl App {
             health: self.health.clone(),
             metrics: self.metrics.clone(),
             tickets: ticket_health,
+            calendar: self.calendar.clone(),
         });
         let http_stop = shutdown.clone();
         let http_task = tokio::spawn(async move {

@@ -29,6 +29,27 @@ pub struct Settings {
     pub prompts: PromptSettings,
     #[serde(default)]
     pub intake: crate::intake::IntakeSettings,
+    #[serde(default)]
+    pub roster: RosterSettings,
+}
+
+/// `[roster]`: who is on duty (paths relative to the config file's directory).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RosterSettings {
+    /// Units, members, rotation, working hours, overrides.
+    pub file: PathBuf,
+    /// One `<year>.toml` per year of the State Council's holiday notice.
+    pub holidays: PathBuf,
+}
+
+impl Default for RosterSettings {
+    fn default() -> Self {
+        RosterSettings {
+            file: PathBuf::from("roster.toml"),
+            holidays: PathBuf::from("holidays"),
+        }
+    }
 }
 
 /// `[sip]`: signalling listeners, timers and limits.
@@ -308,9 +329,15 @@ impl Settings {
         let mut settings = Settings::from_toml(&text, &file)?;
         // Prompt paths are relative to the config file, so the gateway can be
         // started from any directory.
-        if settings.prompts.dir.is_relative() {
-            let base = path.parent().unwrap_or(Path::new("."));
-            settings.prompts.dir = base.join(&settings.prompts.dir);
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [
+            &mut settings.prompts.dir,
+            &mut settings.roster.file,
+            &mut settings.roster.holidays,
+        ] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
         }
         settings.apply(overrides);
         settings.validate(&file)?;

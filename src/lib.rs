@@ -13,6 +13,7 @@
 //! - [`recording`] writes the WAV evidence, manifests, repair, verify.
 //! - [`call`] runs one task per call; the one place that joins a call's parts.
 //! - [`tickets`] holds the lead tickets: model, Redis store, journal.
+//! - [`roster`] answers who is on duty at an instant (pure), with the calendar.
 //! - [`api`] is the HTTP side (`/healthz` for now).
 //! - [`metrics`] holds the counters.
 //! - [`app`] binds every socket, wires the tasks, owns shutdown.
@@ -28,5 +29,6 @@ pub mod intake;
 pub mod media;
 pub mod metrics;
 pub mod recording;
+pub mod roster;
 pub mod sip;
 pub mod tickets;

@@ -49,6 +49,44 @@ enum Command {
         #[command(subcommand)]
         command: RecordingCommand,
     },
+    /// Who is on duty.
+    Roster {
+        #[command(subcommand)]
+        command: RosterCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RosterCommand {
+    /// Who is on duty now, or at a given time (Asia/Shanghai, e.g. "2026-02-15 21:00").
+    Who {
+        #[arg(long)]
+        at: Option<String>,
+        /// The case number, to name its case handler.
+        #[arg(long)]
+        case: Option<String>,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// The duty plan for a range of days (YYYY-MM-DD), printable.
+    Plan {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Coverage gaps, unreachable members, uneven load over the next 8 weeks.
+    Check {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Move the rotation on by one duty period, for every gateway.
+    Advance {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -121,6 +159,26 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Roster { command } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            match rt.block_on(roster(command)) {
+                Ok((text, ok)) => {
+                    print!("{text}");
+                    if ok {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Tickets { command } => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -181,6 +239,98 @@ async fn tickets(command: TicketsCommand) -> Result<String, String> {
             let t = store.get(&number).await.map_err(fail)?;
             let timeline = store.timeline(&number).await.map_err(fail)?;
             Ok(report::full(&t, &timeline))
+        }
+    }
+}
+
+/// Runs a roster command: (text, whether all is well).
+async fn roster(command: RosterCommand) -> Result<(String, bool), String> {
+    use hotline::roster::{report, state, Calendar, Roster};
+    let args = match &command {
+        RosterCommand::Who { config, .. }
+        | RosterCommand::Plan { config, .. }
+        | RosterCommand::Check { config }
+        | RosterCommand::Advance { config } => config,
+    };
+    let s = load(args)?;
+    let roster = Roster::load(&s.roster.file).map_err(|e| e.to_string())?;
+    let cal = Calendar::load(&s.roster.holidays).map_err(|e| e.to_string())?;
+    let tz = hotline::tickets::store::court_tz();
+    let mut redis = redis::Client::open(s.redis.url.as_str())
+        .and_then(|c| {
+            redis::aio::ConnectionManager::new_lazy_with_config(
+                c,
+                redis::aio::ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(std::time::Duration::from_secs(2)))
+                    .set_number_of_retries(0),
+            )
+        })
+        .map_err(|e| format!("redis.url {:?}: {e}", s.redis.url))?;
+    let url = s.redis.url.clone();
+    let prefix = s.redis.key_prefix.clone();
+    let offset = |mut r: redis::aio::ConnectionManager| {
+        let (url, prefix) = (url.clone(), prefix.clone());
+        async move {
+            state::offset(&mut r, &prefix)
+                .await
+                .map_err(|e| format!("{url}: rotation state: {e}"))
+        }
+    };
+    let date = |v: &str, flag: &str| {
+        v.parse::<jiff::civil::Date>()
+            .map_err(|e| format!("{flag} {v:?}: not a date YYYY-MM-DD ({e})"))
+    };
+    match command {
+        RosterCommand::Who { at, case, .. } => {
+            let at = match at {
+                None => jiff::Timestamp::now(),
+                Some(t) => t
+                    .parse::<jiff::civil::DateTime>()
+                    .map_err(|e| format!("--at {t:?}: not a time like \"2026-02-15 21:00\" ({e})"))?
+                    .to_zoned_datetime(tz)
+                    .map_err(|e| format!("--at {t:?}: {e}"))?
+                    .timestamp(),
+            };
+            let off = offset(redis.clone()).await?;
+            Ok((
+                report::who(&roster.resolve(&cal, off, at, case.as_deref())),
+                true,
+            ))
+        }
+        RosterCommand::Plan { from, to, .. } => {
+            let (from, to) = (date(&from, "--from")?, date(&to, "--to")?);
+            if to < from || (to - from).get_days() > 400 {
+                return Err("--from must be before --to, at most 400 days apart".into());
+            }
+            let off = offset(redis.clone()).await?;
+            Ok((report::plan(&roster.plan(&cal, off, from, to)), true))
+        }
+        RosterCommand::Check { .. } => {
+            let off = offset(redis.clone()).await?;
+            let today = jiff::Timestamp::now().to_zoned_datetime(tz).date();
+            let issues = roster.check(&cal, off, today);
+            let text: String = issues.iter().map(|i| format!("{i}\n")).collect();
+            Ok((
+                if issues.is_empty() {
+                    "ok\n".into()
+                } else {
+                    text
+                },
+                issues.is_empty(),
+            ))
+        }
+        RosterCommand::Advance { .. } => {
+            let n = state::advance(&mut redis, &s.redis.key_prefix)
+                .await
+                .map_err(|e| format!("{}: {e}", s.redis.url))?;
+            let now = jiff::Timestamp::now();
+            Ok((
+                format!(
+                    "rotation advanced (offset {n})\n{}",
+                    report::who(&roster.resolve(&cal, n, now, None))
+                ),
+                true,
+            ))
         }
     }
 }

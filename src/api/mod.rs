@@ -11,6 +11,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 use crate::metrics::Metrics;
+use crate::roster::Calendar;
 use crate::tickets::writer::TicketHealth;
 
 /// What the health endpoint reports.
@@ -25,6 +26,7 @@ pub struct ApiState {
     pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
     pub tickets: Arc<TicketHealth>,
+    pub calendar: Arc<Calendar>,
 }
 
 #[derive(Serialize)]
@@ -35,6 +37,9 @@ struct HealthBody {
     sip: bool,
     redis: &'static str,
     journal_pending: usize,
+    /// Set when a holiday calendar is missing (next year's, from December).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    calendar_warning: Option<String>,
 }
 
 /// 200 once SIP listens (calls are answered even with Redis down, so a
@@ -60,6 +65,11 @@ async fn healthz(State(s): State<ApiState>) -> (StatusCode, Json<HealthBody>) {
             sip,
             redis: if redis_ok { "ok" } else { "down" },
             journal_pending: pending,
+            calendar_warning: s.calendar.warning(
+                jiff::Timestamp::now()
+                    .to_zoned_datetime(crate::tickets::store::court_tz())
+                    .date(),
+            ),
         }),
     )
 }
@@ -94,6 +104,7 @@ mod tests {
                 redis_ok: true.into(),
                 pending: 0.into(),
             }),
+            calendar: Arc::new(Calendar::default()),
         };
         let (code, body) = healthz(State(state.clone())).await;
         assert_eq!((code, body.0.sip), (StatusCode::SERVICE_UNAVAILABLE, false));

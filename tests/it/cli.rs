@@ -120,3 +120,96 @@ fn recording_verify_says_ok_or_names_the_chunk() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roster_who_matches_the_resolver() {
+    use hotline::roster::{report, Calendar, Roster};
+    let redis = Redis::start("everysec").await;
+    let roster = Roster::load(&repo().join("config/roster.toml")).unwrap();
+    let cal = Calendar::load(&repo().join("config/holidays")).unwrap();
+    let url = redis.url();
+    let who = |at: &str| {
+        let out = hotline()
+            .args([
+                "roster",
+                "who",
+                "--at",
+                at,
+                "--config",
+                "config/hotline.toml",
+                "--redis-url",
+                &url,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let tz = hotline::tickets::store::court_tz();
+    for at in [
+        "2026-02-13 17:29",
+        "2026-02-13 17:30",
+        "2026-02-14 08:29",
+        "2026-02-14 10:00",
+        "2026-02-15 03:00",
+        "2026-02-17 12:00",
+        "2026-10-02 23:59",
+        "2026-12-31 23:00",
+        "2027-01-01 12:00",
+    ] {
+        let t = at
+            .parse::<jiff::civil::DateTime>()
+            .unwrap()
+            .to_zoned_datetime(tz.clone())
+            .unwrap()
+            .timestamp();
+        assert_eq!(
+            who(at),
+            report::who(&roster.resolve(&cal, 0, t, None)),
+            "{at}"
+        );
+    }
+    // Advancing the rotation moves the answer for every reader.
+    let before = who("2026-03-10 22:00");
+    let out = hotline()
+        .args([
+            "roster",
+            "advance",
+            "--config",
+            "config/hotline.toml",
+            "--redis-url",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let after = who("2026-03-10 22:00");
+    let t = "2026-03-10 22:00"
+        .parse::<jiff::civil::DateTime>()
+        .unwrap()
+        .to_zoned_datetime(tz)
+        .unwrap()
+        .timestamp();
+    assert_ne!(before, after);
+    assert_eq!(after, report::who(&roster.resolve(&cal, 1, t, None)));
+    // A bad time is refused with the flag named.
+    let bad = hotline()
+        .args([
+            "roster",
+            "who",
+            "--at",
+            "tomorrow",
+            "--config",
+            "config/hotline.toml",
+            "--redis-url",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).starts_with("--at \"tomorrow\""));
+}

@@ -43,6 +43,8 @@ pub fn settings() -> Settings {
     )
     .expect("test settings");
     s.prompts.dir = repo().join("config/prompts");
+    s.roster.file = repo().join("config/roster.toml");
+    s.roster.holidays = repo().join("config/holidays");
     s
 }
 

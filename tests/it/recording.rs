@@ -331,11 +331,13 @@ async fn sigkill_mid_call_leaves_a_repaired_recording() {
         format!(
             "[sip]\nlisten = [\"127.0.0.1:0\"]\n[media]\nbind_ip = \"127.0.0.1\"\nadvertise_ip = \"127.0.0.1\"\n\
 rtp_port_min = 40000\nrtp_port_max = 40999\n[http]\nlisten = \"127.0.0.1:0\"\n[redis]\nurl = \"{}\"\njournal_dir = \"{}\"\n\
-[recording]\ndir = \"{}\"\n[prompts]\ndir = \"{}\"\n",
+[recording]\ndir = \"{}\"\n[prompts]\ndir = \"{}\"\n[roster]\nfile = \"{}\"\nholidays = \"{}\"\n",
             redis.url(),
             dir.join("journal").display(),
             recordings.display(),
-            repo().join("config/prompts").display()
+            repo().join("config/prompts").display(),
+            repo().join("config/roster.toml").display(),
+            repo().join("config/holidays").display()
         ),
     )
     .unwrap();

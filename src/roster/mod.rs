@@ -1,0 +1,492 @@
+//! Who is on duty (rule 第二十五条(四)(五)(六)): the roster file, the holiday
+//! calendar, and the one resolver that answers "who is on duty at instant
+//! T" for paging, the API and the CLI alike. Pure and sans-IO, but for the
+//! rotation offset kept in Redis (`state`) so every gateway agrees.
+//!
+//! Every calendar day has one duty period, from the end of working hours on
+//! a working day (from the start of working hours on a day off) to the
+//! start of working hours the next day; the rotation moves on one unit per
+//! period, so holidays neither starve nor double a unit. During working
+//! hours on working days the day desk answers instead.
+
+pub mod calendar;
+pub mod report;
+pub mod state;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+use jiff::civil::{Date, Time};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+pub use calendar::{Calendar, DayType};
+
+use crate::tickets::store::court_tz;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RosterError {
+    #[error("{file}: cannot read: {error}")]
+    Read { file: String, error: String },
+    #[error("{file}: {entry}: {problem}")]
+    Invalid {
+        file: String,
+        entry: String,
+        problem: String,
+    },
+}
+
+/// Someone who can be on duty or be told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    pub phone: Option<String>,
+    pub sip: Option<String>,
+    /// A webhook target name (the paging config says where it goes).
+    pub webhook: Option<String>,
+}
+
+impl Member {
+    pub fn reachable(&self) -> bool {
+        self.phone.is_some() || self.sip.is_some() || self.webhook.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unit {
+    pub id: String,
+    pub name: String,
+    pub vehicle: String,
+    pub members: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Hours {
+    start: Time,
+    end: Time,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rotation {
+    epoch: Date,
+    units: Vec<String>,
+    police: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Desk {
+    members: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Leaders {
+    director: String,
+    #[serde(default)]
+    deputies: Vec<String>,
+    chief_commander: String,
+}
+
+/// A unit or a member replaced for the duty periods starting `from`..=`to`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Override {
+    pub replace: String,
+    pub with: String,
+    pub from: Date,
+    pub to: Date,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RosterFile {
+    hours: Hours,
+    rotation: Rotation,
+    desk: Desk,
+    leaders: Leaders,
+    members: Vec<Member>,
+    units: Vec<Unit>,
+    #[serde(default)]
+    cases: BTreeMap<String, String>,
+    #[serde(default)]
+    overrides: Vec<Override>,
+}
+
+/// A validated roster.
+#[derive(Debug, Clone)]
+pub struct Roster {
+    f: RosterFile,
+    members: HashMap<String, Member>,
+    units: HashMap<String, Unit>,
+}
+
+/// One duty period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Period {
+    /// The day it starts on.
+    pub day: Date,
+    /// Periods since the rotation's epoch.
+    pub index: i64,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub day_type: &'static str,
+    pub holiday: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnitOnDuty {
+    pub id: String,
+    pub name: String,
+    pub vehicle: String,
+    pub members: Vec<Member>,
+}
+
+/// The answer to "who is on duty at `at`".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OnDuty {
+    pub at: Timestamp,
+    /// `None` during working hours, when the desk answers.
+    pub period: Option<Period>,
+    pub desk: Vec<Member>,
+    pub unit: Option<UnitOnDuty>,
+    pub police: Option<Member>,
+    /// The case handler of the case, when the case number is known.
+    pub case_handler: Option<Member>,
+    pub director: Member,
+    pub deputies: Vec<Member>,
+    pub chief_commander: Member,
+    /// Overrides in force for this period, as written.
+    pub overrides: Vec<String>,
+    /// `false` when the day's year has no holiday calendar.
+    pub calendar_known: bool,
+}
+
+impl Roster {
+    pub fn load(path: &Path) -> Result<Roster, RosterError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| RosterError::Read {
+            file: file.clone(),
+            error: e.to_string(),
+        })?;
+        Roster::parse(&text, &file)
+    }
+
+    pub fn parse(text: &str, file: &str) -> Result<Roster, RosterError> {
+        let bad = |entry: String, problem: String| RosterError::Invalid {
+            file: file.to_string(),
+            entry,
+            problem,
+        };
+        let f: RosterFile = toml::from_str(text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|s| format!("line {}", text[..s.start].matches('\n').count() + 1))
+                .unwrap_or_else(|| "roster".into());
+            bad(at, e.message().to_string())
+        })?;
+        let mut members = HashMap::new();
+        for m in &f.members {
+            if members.insert(m.id.clone(), m.clone()).is_some() {
+                return Err(bad(format!("members {}", m.id), "id given twice".into()));
+            }
+        }
+        let mut units = HashMap::new();
+        for u in &f.units {
+            if members.contains_key(&u.id) || units.insert(u.id.clone(), u.clone()).is_some() {
+                return Err(bad(format!("units {}", u.id), "id given twice".into()));
+            }
+            if u.members.is_empty() {
+                return Err(bad(format!("units {}", u.id), "has no members".into()));
+            }
+            for m in &u.members {
+                if !members.contains_key(m) {
+                    return Err(bad(
+                        format!("units {}", u.id),
+                        format!("member {m:?} is not in [[members]]"),
+                    ));
+                }
+            }
+        }
+        let member = |entry: &str, id: &str| {
+            if members.contains_key(id) {
+                Ok(())
+            } else {
+                Err(bad(
+                    entry.to_string(),
+                    format!("{id:?} is not in [[members]]"),
+                ))
+            }
+        };
+        if f.hours.start >= f.hours.end {
+            return Err(bad("hours".into(), "start must be before end".into()));
+        }
+        if f.rotation.units.is_empty() || f.rotation.police.is_empty() {
+            return Err(bad(
+                "rotation".into(),
+                "units and police must not be empty".into(),
+            ));
+        }
+        let mut seen = HashSet::new();
+        for u in &f.rotation.units {
+            if !units.contains_key(u) {
+                return Err(bad(
+                    "rotation.units".into(),
+                    format!("{u:?} is not in [[units]]"),
+                ));
+            }
+            if !seen.insert(u) {
+                return Err(bad(
+                    "rotation.units".into(),
+                    format!("{u:?} is listed twice"),
+                ));
+            }
+        }
+        for p in &f.rotation.police {
+            member("rotation.police", p)?;
+        }
+        for d in &f.desk.members {
+            member("desk.members", d)?;
+        }
+        member("leaders.director", &f.leaders.director)?;
+        member("leaders.chief_commander", &f.leaders.chief_commander)?;
+        for d in &f.leaders.deputies {
+            member("leaders.deputies", d)?;
+        }
+        for (case, h) in &f.cases {
+            member(&format!("cases {case:?}"), h)?;
+        }
+        for o in &f.overrides {
+            let entry = format!("overrides {} -> {} {}..{}", o.replace, o.with, o.from, o.to);
+            if o.from > o.to {
+                return Err(bad(entry, "from is after to".into()));
+            }
+            let same_kind = (units.contains_key(&o.replace) && units.contains_key(&o.with))
+                || (members.contains_key(&o.replace) && members.contains_key(&o.with));
+            if !same_kind {
+                return Err(bad(
+                    entry,
+                    "replace and with must both be units or both members".into(),
+                ));
+            }
+        }
+        Ok(Roster { f, members, units })
+    }
+
+    pub fn members(&self) -> impl Iterator<Item = &Member> {
+        self.f.members.iter()
+    }
+
+    pub fn member(&self, id: &str) -> Option<&Member> {
+        self.members.get(id)
+    }
+
+    pub fn rotation_units(&self) -> &[String] {
+        &self.f.rotation.units
+    }
+
+    /// The period that starts on `day`.
+    pub fn period_of(&self, cal: &Calendar, day: Date) -> Period {
+        let (kind, _) = cal.day(day);
+        let tz = court_tz();
+        let begin = if kind.is_working() {
+            self.f.hours.end
+        } else {
+            self.f.hours.start
+        };
+        let next = day.tomorrow().expect("not the end of time");
+        let at = |d: Date, t: Time| {
+            d.to_datetime(t)
+                .to_zoned_datetime(tz.clone())
+                .expect("Asia/Shanghai has no gaps")
+                .timestamp()
+        };
+        Period {
+            day,
+            index: (day - self.f.rotation.epoch).get_days() as i64,
+            start: at(day, begin),
+            end: at(next, self.f.hours.start),
+            day_type: kind.as_str(),
+            holiday: cal.holiday_name(day).map(str::to_string),
+        }
+    }
+
+    /// The period in force at `at`, or `None` in working hours.
+    pub fn period_at(&self, cal: &Calendar, at: Timestamp) -> Option<Period> {
+        let local = at.to_zoned_datetime(court_tz());
+        let (day, time) = (local.date(), local.time());
+        if time < self.f.hours.start {
+            return Some(self.period_of(cal, day.yesterday().expect("not the start of time")));
+        }
+        let (kind, _) = cal.day(day);
+        if kind.is_working() && time < self.f.hours.end {
+            return None;
+        }
+        Some(self.period_of(cal, day))
+    }
+
+    fn replaced<'a>(&'a self, id: &'a str, day: Date, used: &mut Vec<String>) -> &'a str {
+        match self
+            .f
+            .overrides
+            .iter()
+            .find(|o| o.replace == id && o.from <= day && day <= o.to)
+        {
+            Some(o) => {
+                used.push(format!(
+                    "{} replaced by {}{}",
+                    o.replace,
+                    o.with,
+                    o.reason
+                        .as_deref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default()
+                ));
+                &o.with
+            }
+            None => id,
+        }
+    }
+
+    fn m(&self, id: &str) -> Member {
+        self.members[id].clone()
+    }
+
+    /// Who is on duty at `at`. `offset` is the rotation state (periods the
+    /// rotation has been advanced by hand); `case` the case number, when known.
+    pub fn resolve(
+        &self,
+        cal: &Calendar,
+        offset: i64,
+        at: Timestamp,
+        case: Option<&str>,
+    ) -> OnDuty {
+        let period = self.period_at(cal, at);
+        let local_day = at.to_zoned_datetime(court_tz()).date();
+        let mut used = Vec::new();
+        let (unit, police) = match &period {
+            None => (None, None),
+            Some(p) => {
+                let n = self.f.rotation.units.len() as i64;
+                let unit_id = &self.f.rotation.units[(p.index + offset).rem_euclid(n) as usize];
+                let unit_id = self.replaced(unit_id, p.day, &mut used).to_string();
+                let u = &self.units[&unit_id];
+                let members = u
+                    .members
+                    .iter()
+                    .map(|m| self.m(self.replaced(m, p.day, &mut used)))
+                    .collect();
+                let k = self.f.rotation.police.len() as i64;
+                let police_id = &self.f.rotation.police[(p.index + offset).rem_euclid(k) as usize];
+                let police = self.m(self.replaced(police_id, p.day, &mut used));
+                (
+                    Some(UnitOnDuty {
+                        id: u.id.clone(),
+                        name: u.name.clone(),
+                        vehicle: u.vehicle.clone(),
+                        members,
+                    }),
+                    Some(police),
+                )
+            }
+        };
+        let desk_day = period.as_ref().map_or(local_day, |p| p.day);
+        let desk = if period.is_none() {
+            self.f
+                .desk
+                .members
+                .iter()
+                .map(|d| self.m(self.replaced(d, desk_day, &mut used)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let case_handler = case
+            .map(|c| c.chars().filter(char::is_ascii_digit).collect::<String>())
+            .and_then(|c| self.f.cases.get(&c))
+            .map(|h| self.m(h));
+        let day = period.as_ref().map_or(local_day, |p| p.day);
+        OnDuty {
+            at,
+            calendar_known: cal.day(day).1,
+            period,
+            desk,
+            unit,
+            police,
+            case_handler,
+            director: self.m(&self.f.leaders.director),
+            deputies: self.f.leaders.deputies.iter().map(|d| self.m(d)).collect(),
+            chief_commander: self.m(&self.f.leaders.chief_commander),
+            overrides: used,
+        }
+    }
+
+    /// The duty plan: one entry per period starting `from..=to`.
+    pub fn plan(&self, cal: &Calendar, offset: i64, from: Date, to: Date) -> Vec<OnDuty> {
+        let mut out = Vec::new();
+        let mut d = from;
+        while d <= to {
+            let p = self.period_of(cal, d);
+            out.push(self.resolve(cal, offset, p.start, None));
+            d = d.tomorrow().expect("not the end of time");
+        }
+        out
+    }
+
+    /// Problems an operator should fix: members who cannot be reached, gaps
+    /// in the calendar, uneven load over the next 8 weeks.
+    pub fn check(&self, cal: &Calendar, offset: i64, today: Date) -> Vec<String> {
+        let mut out = Vec::new();
+        for m in &self.f.members {
+            if !m.reachable() {
+                out.push(format!(
+                    "member {} ({}) has no phone, SIP URI or webhook",
+                    m.id, m.name
+                ));
+            }
+        }
+        let to = today + jiff::Span::new().days(55);
+        if let Some(w) = cal.warning(today) {
+            out.push(w);
+        }
+        if !cal.knows(to.year()) && to.year() != today.year() {
+            out.push(format!(
+                "no holiday calendar for {}: the plan past New Year is a guess",
+                to.year()
+            ));
+        }
+        let mut load: BTreeMap<String, usize> = self
+            .f
+            .rotation
+            .units
+            .iter()
+            .map(|u| (u.clone(), 0))
+            .collect();
+        for duty in self.plan(cal, offset, today, to) {
+            if let Some(u) = duty.unit {
+                *load.entry(u.id).or_default() += 1;
+            }
+        }
+        let (min, max) = (
+            load.values().min().copied().unwrap_or(0),
+            load.values().max().copied().unwrap_or(0),
+        );
+        if max - min > 1 {
+            out.push(format!(
+                "uneven load over the next 8 weeks: {load:?} duty periods per unit"
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;
