@@ -14,6 +14,7 @@
 //! - [`call`] runs one task per call; the one place that joins a call's parts.
 //! - [`tickets`] holds the lead tickets: model, Redis store, journal.
 //! - [`roster`] answers who is on duty at an instant (pure), with the calendar.
+//! - [`paging`] pages the people on duty and escalates.
 //! - [`api`] is the HTTP side (`/healthz` for now).
 //! - [`metrics`] holds the counters.
 //! - [`app`] binds every socket, wires the tasks, owns shutdown.
@@ -28,6 +29,7 @@ pub mod config;
 pub mod intake;
 pub mod media;
 pub mod metrics;
+pub mod paging;
 pub mod recording;
 pub mod roster;
 pub mod sip;

@@ -1,0 +1,289 @@
+//! Escalation policies (rules 第二十三条, 第二十五条, 第十七条(四), 第三十条)
+//! as a sans-IO engine: given when the ticket opened, whether someone has
+//! acknowledged (签收) or dispatched (出警), and `now`, it says which steps
+//! fire and when to look again. Timers themselves live in Redis
+//! (`scheduler`), so nothing here sleeps.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::tickets::model::Category;
+
+/// Who a step pages; resolved against the roster at firing time.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    DutyUnit,
+    CourtPolice,
+    CaseHandler,
+    Director,
+    Deputies,
+    ChiefCommander,
+    /// The day desk (petition desk for complaints).
+    Desk,
+    /// A named member.
+    Member(String),
+}
+
+/// What stops a step's repeats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Until {
+    Acknowledged,
+    Dispatched,
+}
+
+/// One step: at `after` from the ticket opening, page `targets`; repeat
+/// every `repeat_seconds` while not `until`; skipped if `unless` already holds.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub after_seconds: u64,
+    pub targets: Vec<Target>,
+    #[serde(default)]
+    pub repeat_seconds: Option<u64>,
+    #[serde(default)]
+    pub until: Option<Until>,
+    /// The step only fires if this has not happened yet.
+    #[serde(default)]
+    pub unless: Option<Until>,
+    /// Recorded on the ticket as a breach (the five-minute rule).
+    #[serde(default)]
+    pub breach: bool,
+    /// What the page says beyond the ticket summary.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// A category's policy.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    pub steps: Vec<Step>,
+    /// Outside working hours, wait for the next working day's start
+    /// (complaints: no dispatch, a summary in the morning).
+    #[serde(default)]
+    pub defer_to_working_hours: bool,
+}
+
+/// The policies by category.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policies {
+    pub lead: Policy,
+    pub violence: Policy,
+    pub complaint: Policy,
+    pub preservation: Policy,
+    pub other: Policy,
+}
+
+fn step(after: u64, targets: Vec<Target>) -> Step {
+    Step {
+        after_seconds: after,
+        targets,
+        repeat_seconds: None,
+        until: None,
+        unless: None,
+        breach: false,
+        note: None,
+    }
+}
+
+impl Policy {
+    /// Leads: duty unit and court police at once, again every minute until
+    /// someone acknowledges; the case handler and the director at two
+    /// minutes; at five minutes without dispatch the director and the chief
+    /// commander hear that the limit was missed (第二十三条).
+    pub fn lead() -> Policy {
+        Policy {
+            steps: vec![
+                Step {
+                    repeat_seconds: Some(60),
+                    until: Some(Until::Acknowledged),
+                    ..step(0, vec![Target::DutyUnit, Target::CourtPolice])
+                },
+                Step {
+                    unless: Some(Until::Dispatched),
+                    ..step(120, vec![Target::CaseHandler, Target::Director])
+                },
+                Step {
+                    unless: Some(Until::Dispatched),
+                    breach: true,
+                    note: Some("五分钟内未出警".into()),
+                    ..step(300, vec![Target::Director, Target::ChiefCommander])
+                },
+            ],
+            defer_to_working_hours: false,
+        }
+    }
+
+    /// Violent resistance: everyone up to the chief commander at once
+    /// (第十七条(四), 第三十条), repeated until acknowledged.
+    pub fn violence() -> Policy {
+        Policy {
+            steps: vec![
+                Step {
+                    repeat_seconds: Some(60),
+                    until: Some(Until::Acknowledged),
+                    ..step(
+                        0,
+                        vec![
+                            Target::DutyUnit,
+                            Target::CourtPolice,
+                            Target::CaseHandler,
+                            Target::Director,
+                            Target::Deputies,
+                            Target::ChiefCommander,
+                        ],
+                    )
+                },
+                Step {
+                    unless: Some(Until::Dispatched),
+                    breach: true,
+                    note: Some("五分钟内未出警".into()),
+                    ..step(300, vec![Target::Director, Target::ChiefCommander])
+                },
+            ],
+            defer_to_working_hours: false,
+        }
+    }
+
+    /// Complaints: no dispatch; the petition desk, in working hours.
+    pub fn complaint() -> Policy {
+        Policy {
+            steps: vec![step(0, vec![Target::Desk])],
+            defer_to_working_hours: true,
+        }
+    }
+
+    /// Urgent property preservation: the case handler at once (第十六条),
+    /// otherwise as a lead.
+    pub fn preservation() -> Policy {
+        let mut p = Policy::lead();
+        p.steps[0].targets.push(Target::CaseHandler);
+        p
+    }
+}
+
+impl Default for Policies {
+    fn default() -> Self {
+        Policies {
+            lead: Policy::lead(),
+            violence: Policy::violence(),
+            complaint: Policy::complaint(),
+            preservation: Policy::preservation(),
+            other: Policy::lead(),
+        }
+    }
+}
+
+impl Policies {
+    pub fn for_category(&self, c: Option<Category>) -> &Policy {
+        match c {
+            Some(Category::Violence) => &self.violence,
+            Some(Category::Complaint) => &self.complaint,
+            Some(Category::Preservation) => &self.preservation,
+            Some(Category::Other) => &self.other,
+            Some(Category::Lead) | None => &self.lead,
+        }
+    }
+}
+
+/// Where a ticket's escalation stands, kept in Redis between firings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct Progress {
+    /// Per step: how many times it has fired.
+    pub fired: Vec<u32>,
+}
+
+/// What a firing decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fire {
+    pub step: usize,
+    /// 0 for the first time, then the repeat number.
+    pub repeat: u32,
+    pub targets: Vec<Target>,
+    pub breach: bool,
+    pub note: Option<String>,
+}
+
+/// One evaluation: `elapsed` since the ticket opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub fire: Vec<Fire>,
+    /// Steps passed over because `unless` already held.
+    pub skipped: Vec<usize>,
+    /// When to look again (from the opening), `None` when done.
+    pub next: Option<Duration>,
+}
+
+/// Evaluates `policy` at `elapsed`, updating `progress`.
+pub fn evaluate(
+    policy: &Policy,
+    progress: &mut Progress,
+    elapsed: Duration,
+    acknowledged: bool,
+    dispatched: bool,
+) -> Decision {
+    progress.fired.resize(policy.steps.len(), 0);
+    let holds = |u: Until| match u {
+        Until::Acknowledged => acknowledged || dispatched,
+        Until::Dispatched => dispatched,
+    };
+    let mut fire = Vec::new();
+    let mut skipped = Vec::new();
+    let mut next: Option<Duration> = None;
+    let mut soonest = |d: Duration| next = Some(next.map_or(d, |n: Duration| n.min(d)));
+    for (i, s) in policy.steps.iter().enumerate() {
+        let first = Duration::from_secs(s.after_seconds);
+        let n = progress.fired[i];
+        if n == u32::MAX {
+            continue; // settled
+        }
+        // When this step is due next.
+        let due = match (n, s.repeat_seconds) {
+            (0, _) => Some(first),
+            (k, Some(r)) if r > 0 => Some(first + Duration::from_secs(r) * k),
+            _ => None,
+        };
+        let Some(due) = due else { continue };
+        let stopped = s.until.is_some_and(holds) && n > 0;
+        if stopped {
+            continue;
+        }
+        if elapsed < due {
+            soonest(due);
+            continue;
+        }
+        if s.unless.is_some_and(holds) {
+            if n == 0 {
+                skipped.push(i);
+            }
+            // Done with this step: mark it so it is not looked at again.
+            progress.fired[i] = u32::MAX;
+            continue;
+        }
+        fire.push(Fire {
+            step: i,
+            repeat: n,
+            targets: s.targets.clone(),
+            breach: s.breach,
+            note: s.note.clone(),
+        });
+        progress.fired[i] = n + 1;
+        if let Some(r) = s.repeat_seconds.filter(|r| *r > 0) {
+            if !s.until.is_some_and(holds) {
+                soonest(first + Duration::from_secs(r) * (n + 1));
+            }
+        }
+    }
+    Decision {
+        fire,
+        skipped,
+        next,
+    }
+}
+
+#[cfg(test)]
+mod tests;

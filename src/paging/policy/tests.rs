@@ -1,0 +1,130 @@
+//! The default policies, second by second.
+
+use super::*;
+
+/// Runs a policy from the opening to `until` seconds, acknowledging and
+/// dispatching at the given seconds; returns (second, step, targets) fired.
+fn run(
+    policy: &Policy,
+    until: u64,
+    ack_at: Option<u64>,
+    dispatch_at: Option<u64>,
+) -> (Vec<(u64, usize, Vec<Target>)>, Vec<usize>, bool) {
+    let mut progress = Progress::default();
+    let mut fired = Vec::new();
+    let mut skipped = Vec::new();
+    let mut breach = false;
+    let mut t = Some(Duration::ZERO);
+    while let Some(at) = t {
+        if at.as_secs() > until {
+            break;
+        }
+        let s = at.as_secs();
+        let acked = ack_at.is_some_and(|a| s >= a);
+        let dispatched = dispatch_at.is_some_and(|d| s >= d);
+        let d = evaluate(policy, &mut progress, at, acked, dispatched);
+        for f in d.fire {
+            breach |= f.breach;
+            fired.push((s, f.step, f.targets));
+        }
+        skipped.extend(d.skipped);
+        // The scheduler also wakes when the ticket changes; model the
+        // acknowledgement and dispatch moments as wake-ups too.
+        let wake = [ack_at, dispatch_at]
+            .into_iter()
+            .flatten()
+            .map(Duration::from_secs)
+            .filter(|w| *w > at)
+            .min();
+        t = match (d.next, wake) {
+            (Some(n), Some(w)) => Some(n.min(w)),
+            (n, w) => n.or(w),
+        };
+    }
+    (fired, skipped, breach)
+}
+
+fn seconds(f: &[(u64, usize, Vec<Target>)]) -> Vec<(u64, usize)> {
+    f.iter().map(|(s, i, _)| (*s, *i)).collect()
+}
+
+#[test]
+fn lead_nobody_answers() {
+    let (f, skipped, breach) = run(&Policy::lead(), 300, None, None);
+    assert_eq!(
+        seconds(&f),
+        [
+            (0, 0),
+            (60, 0),
+            (120, 0),
+            (120, 1),
+            (180, 0),
+            (240, 0),
+            (300, 0),
+            (300, 2)
+        ]
+    );
+    assert_eq!(f[0].2, [Target::DutyUnit, Target::CourtPolice]);
+    assert_eq!(f[3].2, [Target::CaseHandler, Target::Director]);
+    assert_eq!(f[7].2, [Target::Director, Target::ChiefCommander]);
+    assert!(breach, "the five-minute limit was missed");
+    assert!(skipped.is_empty());
+}
+
+#[test]
+fn acknowledging_stops_repeats_but_not_the_dispatch_clock() {
+    let (f, _, breach) = run(&Policy::lead(), 600, Some(90), None);
+    assert_eq!(seconds(&f), [(0, 0), (60, 0), (120, 1), (300, 2)]);
+    assert!(breach, "acknowledged is not dispatched");
+}
+
+#[test]
+fn dispatch_in_time_means_no_breach() {
+    let (f, skipped, breach) = run(&Policy::lead(), 600, Some(30), Some(200));
+    assert_eq!(seconds(&f), [(0, 0), (120, 1)]);
+    assert!(!breach);
+    assert_eq!(skipped, [2]);
+    // Dispatched before two minutes: the case handler and director are not
+    // called out either.
+    let (f, skipped, _) = run(&Policy::lead(), 600, Some(30), Some(100));
+    assert_eq!(seconds(&f), [(0, 0)]);
+    assert_eq!(skipped, [1, 2]);
+}
+
+#[test]
+fn violence_pages_everyone_at_once() {
+    let (f, _, breach) = run(&Policy::violence(), 59, None, None);
+    assert_eq!(seconds(&f), [(0, 0)]);
+    assert_eq!(
+        f[0].2,
+        [
+            Target::DutyUnit,
+            Target::CourtPolice,
+            Target::CaseHandler,
+            Target::Director,
+            Target::Deputies,
+            Target::ChiefCommander
+        ]
+    );
+    assert!(!breach);
+}
+
+#[test]
+fn complaint_goes_to_the_desk_once_and_preservation_adds_the_handler() {
+    let (f, _, _) = run(&Policy::complaint(), 3600, None, None);
+    assert_eq!(f, [(0, 0, vec![Target::Desk])]);
+    assert!(Policy::complaint().defer_to_working_hours);
+    let (f, _, _) = run(&Policy::preservation(), 0, None, None);
+    assert!(f[0].2.contains(&Target::CaseHandler));
+}
+
+#[test]
+fn policies_come_from_config() {
+    let p: Policies = toml::from_str(
+        "[lead]\nsteps = [{ after_seconds = 0, targets = [\"duty_unit\", { member = \"m-chen\" }] }]\n",
+    )
+    .unwrap();
+    assert_eq!(p.lead.steps[0].targets[1], Target::Member("m-chen".into()));
+    // Categories not given keep their defaults.
+    assert_eq!(p.violence, Policy::violence());
+}
