@@ -136,6 +136,8 @@ impl App {
         let ticket_health = tickets.health.clone();
         let (event_tx, event_rx) = mpsc::channel(4096);
         let (cmd_tx, cmd_rx) = mpsc::channel(4096);
+        let (req_tx, req_rx) = mpsc::channel(1024);
+        let requester = crate::sip::transport::Requester::new(req_tx);
         let ctx = Arc::new(CallContext {
             commands: cmd_tx,
             ports: PortPool::new(s.media.bind_ip, s.media.rtp_port_min, s.media.rtp_port_max),
@@ -157,6 +159,7 @@ impl App {
             CallChannels {
                 events: event_tx,
                 commands: cmd_rx,
+                requests: req_rx,
             },
             limits,
             s.sip.tcp_max_connections,

@@ -181,6 +181,12 @@ pub enum Output {
     },
     Event(CallEvent),
     Close(u64),
+    /// The final status of a request sent with [`Core::send_request`]
+    /// (`None`: no answer within 64·T1).
+    RequestDone {
+        id: u64,
+        status: Option<u16>,
+    },
 }
 
 /// Settings of the core.
@@ -293,6 +299,26 @@ struct Call {
     offered_at: Instant,
 }
 
+struct Client {
+    tx: ClientTx,
+    peer: Peer,
+    branch: String,
+    /// Report the final status (`Output::RequestDone`).
+    report: bool,
+}
+
+/// A request the gateway sends outside any call (a SIP MESSAGE page).
+#[derive(Debug, Clone)]
+pub struct OutRequest {
+    pub method: &'static str,
+    /// Request-URI and To.
+    pub uri: String,
+    /// Our From URI.
+    pub from: String,
+    pub content_type: String,
+    pub body: Bytes,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum TimerKey {
     Tx(u64),
@@ -317,8 +343,9 @@ pub struct Core {
     /// Initial INVITEs by (Call-ID, From tag, CSeq), for merged requests
     /// (RFC 3261 §8.2.2.2).
     initial: HashMap<(String, String, u32), CallRef>,
-    /// Our BYEs: the transaction, where it goes, its branch.
-    clients: HashMap<u64, (ClientTx, Peer, String)>,
+    /// Our requests (BYE, MESSAGE): the transaction, where it goes, its
+    /// branch, and whether its outcome is reported.
+    clients: HashMap<u64, Client>,
     client_index: HashMap<String, u64>,
     conns: HashMap<u64, Conn>,
     timers: BinaryHeap<Reverse<(Instant, TimerKey)>>,
@@ -474,9 +501,15 @@ impl Core {
             .and_then(|b| self.client_index.get(b).copied());
         match found {
             Some(id) => {
-                if let Some((c, _, _)) = self.clients.get_mut(&id) {
-                    c.on_response(code, now);
-                    let at = c.next_deadline();
+                if let Some(c) = self.clients.get_mut(&id) {
+                    c.tx.on_response(code, now);
+                    let at = c.tx.next_deadline();
+                    if code >= 200 && std::mem::take(&mut c.report) {
+                        self.out.push_back(Output::RequestDone {
+                            id,
+                            status: Some(code),
+                        });
+                    }
                     self.arm(TimerKey::Client(id), Some(at));
                 }
             }
@@ -1127,6 +1160,7 @@ impl Core {
             route: &c.route_set,
             contact: Some(&contact),
             user_agent: &self.cfg.user_agent,
+            body: None,
         }
         .build();
         let peer = c.peer;
@@ -1134,9 +1168,61 @@ impl Core {
         let id = self.id();
         let at = client.next_deadline();
         self.client_index.insert(branch.clone(), id);
-        self.clients.insert(id, (client, peer, branch));
+        self.clients.insert(
+            id,
+            Client {
+                tx: client,
+                peer,
+                branch,
+                report: false,
+            },
+        );
         self.arm(TimerKey::Client(id), Some(at));
         self.send(&peer, bye);
+    }
+
+    /// Sends a request outside any dialog to `peer`; its outcome comes back
+    /// as `Output::RequestDone` with the returned id.
+    pub fn send_request(&mut self, req: &OutRequest, peer: Peer, now: Instant) -> u64 {
+        let branch = format!("z9hG4bK{}", random_token());
+        let transport = peer.transport();
+        let from = format!("<{}>;tag={}", req.from, random_token());
+        let to = format!("<{}>", req.uri);
+        let call_id = format!("{}@hotline", random_token());
+        let data = RequestSpec {
+            method: req.method,
+            uri: &req.uri,
+            via: format!(
+                "SIP/2.0/{} {};branch={branch};rport",
+                transport.as_str(),
+                host_port(peer.local)
+            ),
+            from: &from,
+            to: &to,
+            call_id: &call_id,
+            cseq: 1,
+            route: &[],
+            contact: None,
+            user_agent: &self.cfg.user_agent,
+            body: Some((&req.content_type, &req.body)),
+        }
+        .build();
+        let tx = ClientTx::new(data.clone(), transport.reliable(), self.cfg.timers, now);
+        let id = self.id();
+        let at = tx.next_deadline();
+        self.client_index.insert(branch.clone(), id);
+        self.clients.insert(
+            id,
+            Client {
+                tx,
+                peer,
+                branch,
+                report: true,
+            },
+        );
+        self.arm(TimerKey::Client(id), Some(at));
+        self.send(&peer, data);
+        id
     }
 
     /// True when no request of ours (a BYE) still waits for its answer.
@@ -1239,22 +1325,26 @@ impl Core {
     }
 
     fn client_timer(&mut self, id: u64, now: Instant) {
-        let Some((c, peer, _)) = self.clients.get_mut(&id) else {
+        let Some(c) = self.clients.get_mut(&id) else {
             return;
         };
-        match c.on_timer(now) {
+        match c.tx.on_timer(now) {
             TimerAction::Retransmit(data) => {
-                let (at, peer) = (c.next_deadline(), *peer);
+                let (at, peer) = (c.tx.next_deadline(), c.peer);
                 self.send(&peer, data);
                 self.arm(TimerKey::Client(id), Some(at));
             }
             TimerAction::None => {
-                let at = c.next_deadline();
+                let at = c.tx.next_deadline();
                 self.arm(TimerKey::Client(id), Some(at));
             }
             _ => {
-                if let Some((_, _, branch)) = self.clients.remove(&id) {
-                    self.client_index.remove(&branch);
+                if let Some(c) = self.clients.remove(&id) {
+                    self.client_index.remove(&c.branch);
+                    if c.report {
+                        // Timer F: no final response at all.
+                        self.out.push_back(Output::RequestDone { id, status: None });
+                    }
                 }
             }
         }

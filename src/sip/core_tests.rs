@@ -65,7 +65,7 @@ impl Harness {
                     self.sent.push(String::from_utf8_lossy(&data).into_owned())
                 }
                 Output::Event(e) => self.events.push(e),
-                Output::Close(_) => {}
+                Output::Close(_) | Output::RequestDone { .. } => {}
             }
         }
     }
@@ -514,4 +514,60 @@ fn shutdown_ends_calls_and_refuses_new_ones() {
     h.input(&request("INVITE", "z9hG4bKs4", "s3", 1, None, SDP));
     assert_eq!(h.take(), ["SIP/2.0 503 Service Unavailable"]);
     assert_eq!(h.core.active_calls(), 0);
+}
+
+#[test]
+fn message_out_of_dialog_reports_its_final_status() {
+    let mut h = Harness::new(CoreConfig::default());
+    let req = OutRequest {
+        method: "MESSAGE",
+        uri: "sip:8201@192.0.2.7:5062".into(),
+        from: "sip:hotline@192.0.2.1".into(),
+        content_type: "text/plain;charset=UTF-8".into(),
+        body: Bytes::from("工单 2026-000001"),
+    };
+    let id = h.core.send_request(&req, peer(), h.now);
+    h.drain();
+    let sent = h.sent.pop().unwrap();
+    assert!(
+        sent.starts_with("MESSAGE sip:8201@192.0.2.7:5062 SIP/2.0\r\n"),
+        "{sent}"
+    );
+    assert!(sent.contains("Content-Type: text/plain;charset=UTF-8\r\n"));
+    assert!(sent.ends_with("\r\n\r\n工单 2026-000001"));
+    // Retransmitted until answered.
+    h.advance(Duration::from_millis(600));
+    assert_eq!(h.take(), ["MESSAGE sip:8201@192.0.2.7:5062 SIP/2.0"]);
+    let m = message::parse(sent.as_bytes(), true, &Limits::default()).unwrap();
+    let ok = format!(
+        "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=x\r\nCall-ID: {}\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n",
+        m.reply.vias[0], m.reply.from, m.reply.to, m.call_id
+    );
+    let mut done = Vec::new();
+    h.core.on_message(ok.as_bytes(), peer(), h.now);
+    while let Some(o) = h.core.poll_output() {
+        if let Output::RequestDone { id: i, status } = o {
+            done.push((i, status));
+        }
+    }
+    assert_eq!(done, [(id, Some(200))]);
+    h.advance(Duration::from_secs(40));
+    assert!(h.take().is_empty(), "no retransmission after the answer");
+
+    // Nobody answers: `None` after 64*T1.
+    let id = h.core.send_request(&req, peer(), h.now);
+    let mut done = Vec::new();
+    let end = h.now + Duration::from_secs(33);
+    while let Some(d) = h.core.next_deadline() {
+        if d > end {
+            break;
+        }
+        h.core.on_timers(d);
+        while let Some(o) = h.core.poll_output() {
+            if let Output::RequestDone { id: i, status } = o {
+                done.push((i, status));
+            }
+        }
+    }
+    assert_eq!(done, [(id, None)]);
 }

@@ -1083,6 +1083,8 @@ pub struct RequestSpec<'a> {
     pub route: &'a [String],
     pub contact: Option<&'a str>,
     pub user_agent: &'a str,
+    /// `(content type, body)`.
+    pub body: Option<(&'a str, &'a [u8])>,
 }
 
 impl RequestSpec<'_> {
@@ -1104,11 +1106,18 @@ impl RequestSpec<'_> {
             headers.push(Header::Contact(rs::Contact::new(format!("<{c}>"))));
         }
         headers.push(Header::UserAgent(rs::UserAgent::new(self.user_agent)));
-        headers.push(Header::ContentLength(rs::ContentLength::new("0")));
-        // The method is ours (BYE), so rsipstack's closed enum can carry it.
+        let (ctype, body) = self.body.unwrap_or(("", &[]));
+        if !ctype.is_empty() {
+            headers.push(Header::ContentType(rs::ContentType::new(ctype)));
+        }
+        headers.push(Header::ContentLength(rs::ContentLength::new(
+            body.len().to_string(),
+        )));
+        // The method is ours (BYE, MESSAGE), so rsipstack's closed enum can carry it.
         let method: rs::Method = self.method.parse().unwrap_or(rs::Method::Bye);
-        let text = format!("{} {} SIP/2.0\r\n{}\r\n", method, self.uri, headers);
-        Bytes::from(text)
+        let mut out = format!("{} {} SIP/2.0\r\n{}\r\n", method, self.uri, headers).into_bytes();
+        out.extend_from_slice(body);
+        Bytes::from(out)
     }
 }
 

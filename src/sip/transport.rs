@@ -18,11 +18,11 @@ use std::sync::Arc;
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::core::{CallCommand, CallEvent, Core, Link, Output, Peer};
+use super::core::{CallCommand, CallEvent, Core, Link, OutRequest, Output, Peer};
 use super::message::{self, Frame, Limits};
 use crate::metrics::Metrics;
 
@@ -157,6 +157,43 @@ enum Inbound {
 pub struct CallChannels {
     pub events: mpsc::Sender<CallEvent>,
     pub commands: mpsc::Receiver<CallCommand>,
+    /// Requests to send outside calls (paging), with where to report.
+    pub requests: mpsc::Receiver<PendingRequest>,
+}
+
+/// A request to send, where, and who waits for its final status
+/// (`None`: no answer).
+pub struct PendingRequest {
+    pub request: OutRequest,
+    pub dest: SocketAddr,
+    pub reply: oneshot::Sender<Option<u16>>,
+}
+
+/// Sends requests outside calls through the SIP core.
+#[derive(Clone)]
+pub struct Requester {
+    tx: mpsc::Sender<PendingRequest>,
+}
+
+impl Requester {
+    pub fn new(tx: mpsc::Sender<PendingRequest>) -> Requester {
+        Requester { tx }
+    }
+
+    /// The final status of `request` sent to `dest`, `None` when nobody
+    /// answered (Timer F) or the gateway is stopping.
+    pub async fn send(&self, request: OutRequest, dest: SocketAddr) -> Option<u16> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(PendingRequest {
+                request,
+                dest,
+                reply,
+            })
+            .await
+            .ok()?;
+        rx.await.ok().flatten()
+    }
 }
 
 /// Starts the readers, the TCP acceptors and the core task.
@@ -389,6 +426,8 @@ async fn core_task(
     shutdown: CancellationToken,
 ) {
     let mut conns: HashMap<u64, ConnHandle> = HashMap::new();
+    let mut pending: Pending = HashMap::new();
+    let locals: Vec<SocketAddr> = udp.iter().map(|s| s.local_addr().expect("bound")).collect();
     loop {
         let deadline = core.next_deadline();
         let sleep = async {
@@ -401,18 +440,36 @@ async fn core_task(
             biased;
             _ = shutdown.cancelled() => {
                 core.shutdown(Instant::now());
-                flush(&mut core, &udp, &mut conns, &calls.events).await;
-                drain(&mut core, &udp, &mut conns, &mut rx, &calls.events).await;
+                flush(&mut core, &udp, &mut conns, &mut pending, &calls.events).await;
+                drain(&mut core, &udp, &mut conns, &mut pending, &mut rx, &calls.events).await;
                 return;
             }
             Some(cmd) = calls.commands.recv() => core.on_command(cmd, Instant::now()),
+            Some(r) = calls.requests.recv() => {
+                // The first socket of the destination's family.
+                match locals.iter().position(|l| l.is_ipv4() == r.dest.is_ipv4()) {
+                    Some(i) => {
+                        let peer = Peer {
+                            link: Link::Udp(i as u8),
+                            addr: r.dest,
+                            local: local_for(locals[i], r.dest.ip()),
+                        };
+                        let id = core.send_request(&r.request, peer, Instant::now());
+                        pending.insert(id, r.reply);
+                    }
+                    None => {
+                        tracing::warn!(dest = %r.dest, "no SIP socket of that address family");
+                        let _ = r.reply.send(None);
+                    }
+                }
+            }
             Some(input) = rx.recv() => {
                 handle(&mut core, &mut conns, input);
                 // Take what is already queued (bounded) before waiting again;
                 // outputs go out after each input, so a close that follows a
                 // response on the queue never overtakes it.
                 for _ in 0..64 {
-                    flush(&mut core, &udp, &mut conns, &calls.events).await;
+                    flush(&mut core, &udp, &mut conns, &mut pending, &calls.events).await;
                     match rx.try_recv() {
                         Ok(input) => handle(&mut core, &mut conns, input),
                         Err(_) => break,
@@ -421,7 +478,7 @@ async fn core_task(
             }
             _ = sleep => core.on_timers(Instant::now()),
         }
-        flush(&mut core, &udp, &mut conns, &calls.events).await;
+        flush(&mut core, &udp, &mut conns, &mut pending, &calls.events).await;
     }
 }
 
@@ -431,6 +488,7 @@ async fn drain(
     core: &mut Core,
     udp: &[Arc<UdpSocket>],
     conns: &mut HashMap<u64, ConnHandle>,
+    pending: &mut Pending,
     rx: &mut mpsc::Receiver<Inbound>,
     events: &mpsc::Sender<CallEvent>,
 ) {
@@ -446,7 +504,7 @@ async fn drain(
                 core.on_timers(Instant::now());
             }
         }
-        flush(core, udp, conns, events).await;
+        flush(core, udp, conns, pending, events).await;
     }
 }
 
@@ -470,10 +528,14 @@ fn handle(core: &mut Core, conns: &mut HashMap<u64, ConnHandle>, input: Inbound)
     }
 }
 
+/// Who waits for which request's final status.
+type Pending = HashMap<u64, oneshot::Sender<Option<u16>>>;
+
 async fn flush(
     core: &mut Core,
     udp: &[Arc<UdpSocket>],
     conns: &mut HashMap<u64, ConnHandle>,
+    pending: &mut Pending,
     events: &mpsc::Sender<CallEvent>,
 ) {
     while let Some(out) = core.poll_output() {
@@ -511,6 +573,11 @@ async fn flush(
             Output::Close(c) => {
                 if let Some(h) = conns.remove(&c) {
                     h.stop.cancel();
+                }
+            }
+            Output::RequestDone { id, status } => {
+                if let Some(reply) = pending.remove(&id) {
+                    let _ = reply.send(status);
                 }
             }
         }
