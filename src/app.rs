@@ -124,6 +124,29 @@ impl App {
             },
             self.metrics.clone(),
         );
+        let (req_tx, req_rx) = mpsc::channel(1024);
+        let requester = crate::sip::transport::Requester::new(req_tx);
+        let paging_stop = CancellationToken::new();
+        let paging = Arc::new(crate::paging::worker::Paging {
+            store: self.store.clone(),
+            roster: self.roster.clone(),
+            calendar: self.calendar.clone(),
+            policies: s.paging.policies.clone(),
+            channels: crate::paging::channels::Channels {
+                sip: requester,
+                from_uri: s.paging.from_uri.clone(),
+                outbound_proxy: s.paging.outbound_proxy,
+                http: reqwest::Client::builder()
+                    .use_preconfigured_tls(tls_config())
+                    .build()
+                    .context("HTTP client for webhooks")?,
+                webhooks: s.paging.webhooks.clone(),
+                events: self.store.connection(),
+                prefix: s.redis.key_prefix.clone(),
+            },
+            lease: Duration::from_secs(s.paging.lease_seconds),
+        });
+        let paging_task = tokio::spawn(paging.run(paging_stop.clone()));
         let (tickets, tickets_task) = Tickets::spawn(self.store, self.journal);
         // Recordings a crash left unfinished: repaired and noted on their tickets.
         let dir = s.recording.dir.clone();
@@ -136,8 +159,6 @@ impl App {
         let ticket_health = tickets.health.clone();
         let (event_tx, event_rx) = mpsc::channel(4096);
         let (cmd_tx, cmd_rx) = mpsc::channel(4096);
-        let (req_tx, req_rx) = mpsc::channel(1024);
-        let requester = crate::sip::transport::Requester::new(req_tx);
         let ctx = Arc::new(CallContext {
             commands: cmd_tx,
             ports: PortPool::new(s.media.bind_ip, s.media.rtp_port_min, s.media.rtp_port_max),
@@ -184,6 +205,10 @@ impl App {
 
         shutdown.cancelled().await;
         tracing::info!("shutting down: ending calls");
+        // Pages in flight go out; no new step starts (another gateway, or
+        // this one at its next start, takes over what is due).
+        paging_stop.cancel();
+        let _ = paging_task.await;
         sip_stop.cancel();
         let _ = sip_task.await;
         let _ = calls_task.await;
@@ -194,4 +219,18 @@ impl App {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// TLS for webhooks: rustls with the ring provider and the webpki roots.
+fn tls_config() -> rustls::ClientConfig {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports the default TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth()
 }

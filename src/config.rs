@@ -31,6 +31,8 @@ pub struct Settings {
     pub intake: crate::intake::IntakeSettings,
     #[serde(default)]
     pub roster: RosterSettings,
+    #[serde(default)]
+    pub paging: crate::paging::PagingSettings,
 }
 
 /// `[roster]`: who is on duty (paths relative to the config file's directory).

@@ -180,6 +180,9 @@ pub struct Dispatch {
     pub vehicle: Option<String>,
     pub departed_at: Option<Timestamp>,
     pub arrived_at: Option<Timestamp>,
+    /// No dispatch within five minutes of opening (rule 第二十三条).
+    #[serde(default)]
+    pub five_minute_breach: bool,
 }
 
 /// The disposal section.

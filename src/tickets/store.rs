@@ -60,6 +60,13 @@ if to ~= state then
   if string.find(',closed,abandoned,cancelled,duplicate,', ',' .. to .. ',', 1, true) then
     redis.call('ZREM', p .. 'idx:open', number)
   end
+  -- Becoming open starts the escalation, in the same atomic step.
+  if to == 'open' then
+    local now = redis.call('TIME')
+    local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+    redis.call('HSETNX', p .. 'paging:' .. number, 'opened_ms', ms)
+    redis.call('ZADD', p .. 'paging:due', 'NX', ms, number)
+  end
 end
 local old_cat, old_case = cur[3] or '', cur[4] or ''
 if old_cat ~= ARGV[7] then

@@ -5,6 +5,7 @@ mod caller;
 mod cli;
 mod helpers;
 mod intake;
+mod paging;
 mod recording;
 mod sip;
 mod tickets;

@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// (second, step, targets) of each firing.
+type Fired = Vec<(u64, usize, Vec<Target>)>;
+
 /// Runs a policy from the opening to `until` seconds, acknowledging and
 /// dispatching at the given seconds; returns (second, step, targets) fired.
 fn run(
@@ -9,7 +12,7 @@ fn run(
     until: u64,
     ack_at: Option<u64>,
     dispatch_at: Option<u64>,
-) -> (Vec<(u64, usize, Vec<Target>)>, Vec<usize>, bool) {
+) -> (Fired, Vec<usize>, bool) {
     let mut progress = Progress::default();
     let mut fired = Vec::new();
     let mut skipped = Vec::new();

@@ -1,0 +1,273 @@
+//! The escalation scheduler. Due steps live in Redis (`paging:due`, a
+//! sorted set of ticket numbers by due time; `paging:<n>`, the opening time
+//! and progress), not in task memory: a restart resumes them, and several
+//! gateways on one Redis share the work. A due ticket is claimed
+//! atomically (its score moved a lease into the future) before anything is
+//! sent, so each step fires once; a gateway that dies mid-step leaves the
+//! lease to expire and another takes the step over.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use redis::Script;
+use tokio_util::sync::CancellationToken;
+
+use super::channels::{Channels, Page};
+use super::policy::{evaluate, Policies, Progress, Target};
+use crate::roster::{Calendar, Member, OnDuty, Roster};
+use crate::tickets::model::State;
+use crate::tickets::store::Change;
+use crate::tickets::Store;
+
+const CLAIM: &str = r#"
+local p, now, lease, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local due = redis.call('ZRANGEBYSCORE', p .. 'paging:due', '-inf', now, 'LIMIT', 0, limit)
+for _, n in ipairs(due) do
+  redis.call('ZADD', p .. 'paging:due', 'XX', now + lease, n)
+end
+return due
+"#;
+
+/// How often the scheduler looks for due steps.
+const TICK: Duration = Duration::from_millis(200);
+
+pub struct Paging {
+    pub store: Store,
+    pub roster: Arc<Roster>,
+    pub calendar: Arc<Calendar>,
+    pub policies: Policies,
+    pub channels: Channels,
+    pub lease: Duration,
+}
+
+fn now_ms() -> i64 {
+    Timestamp::now().as_millisecond()
+}
+
+impl Paging {
+    fn key(&self, rest: &str) -> String {
+        format!("{}{rest}", self.store.prefix())
+    }
+
+    /// Runs until `stop`.
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        let claim = Script::new(CLAIM);
+        let mut conn = self.store.connection();
+        let mut tasks = tokio::task::JoinSet::new();
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(TICK) => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+            }
+            let claimed: Vec<String> = match claim
+                .arg(self.store.prefix())
+                .arg(now_ms())
+                .arg(self.lease.as_millis() as i64)
+                .arg(64)
+                .invoke_async(&mut conn)
+                .await
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::debug!(error = %e, "paging: cannot reach redis");
+                    continue;
+                }
+            };
+            for number in claimed {
+                let me = self.clone();
+                tasks.spawn(async move {
+                    if let Err(e) = me.fire(&number).await {
+                        tracing::error!(ticket = %number, error = %e, "paging step failed; retried after the lease");
+                    }
+                });
+            }
+        }
+        // Steps in flight finish (their pages are on their way).
+        while tasks.join_next().await.is_some() {}
+    }
+
+    /// One claimed ticket: evaluate its policy, page, record, reschedule.
+    pub async fn fire(&self, number: &str) -> Result<(), crate::tickets::StoreError> {
+        let mut conn = self.store.connection();
+        let t = self.store.get(number).await?;
+        let state_key = self.key(&format!("paging:{number}"));
+        let due_key = self.key("paging:due");
+        let (opened, progress): (Option<i64>, Option<String>) = redis::cmd("HMGET")
+            .arg(&state_key)
+            .arg("opened_ms")
+            .arg("progress")
+            .query_async(&mut conn)
+            .await?;
+        let opened = opened.unwrap_or_else(now_ms);
+        let mut progress: Progress = progress
+            .and_then(|p| serde_json::from_str(&p).ok())
+            .unwrap_or_default();
+        if matches!(
+            t.state,
+            State::Closed | State::Cancelled | State::Duplicate | State::Abandoned
+        ) {
+            let _: () = redis::cmd("ZREM")
+                .arg(&due_key)
+                .arg(number)
+                .query_async(&mut conn)
+                .await?;
+            return Ok(());
+        }
+        let policy = self.policies.for_category(t.register.intake.category);
+        let now = Timestamp::now();
+        if policy.defer_to_working_hours && self.roster.period_at(&self.calendar, now).is_some() {
+            let next = self.next_working_start(now);
+            let _: () = redis::cmd("ZADD")
+                .arg(&due_key)
+                .arg("XX")
+                .arg(next.as_millisecond())
+                .arg(number)
+                .query_async(&mut conn)
+                .await?;
+            return self
+                .note(
+                    number,
+                    "page_deferred",
+                    serde_json::json!({"until": next.to_string()}),
+                )
+                .await;
+        }
+        let acked = matches!(
+            t.state,
+            State::Acknowledged | State::Dispatched | State::OnScene
+        );
+        let dispatched = matches!(t.state, State::Dispatched | State::OnScene);
+        let elapsed = Duration::from_millis((now.as_millisecond() - opened).max(0) as u64);
+        let decision = evaluate(policy, &mut progress, elapsed, acked, dispatched);
+        let offset = crate::roster::state::offset(&mut conn, self.store.prefix())
+            .await
+            .unwrap_or(0);
+        let duty = self.roster.resolve(
+            &self.calendar,
+            offset,
+            now,
+            t.register.intake.case_number.as_deref(),
+        );
+        for step in decision.skipped {
+            self.note(
+                number,
+                "page_step_skipped",
+                serde_json::json!({"step": step, "why": "dispatched already"}),
+            )
+            .await?;
+        }
+        for f in decision.fire {
+            let members = members_for(&duty, &f.targets, &self.roster);
+            if f.breach {
+                let mut c = Change::new("gateway", "breach");
+                c.details = serde_json::json!({"rule": "第二十三条", "what": "no dispatch within five minutes"});
+                self.store
+                    .change(number, &c, |r| r.dispatch.five_minute_breach = true)
+                    .await?;
+            }
+            if members.is_empty() {
+                self.note(
+                    number,
+                    "page_nobody",
+                    serde_json::json!({"step": f.step, "targets": format!("{:?}", f.targets)}),
+                )
+                .await?;
+                continue;
+            }
+            let page = Page {
+                ticket: number.to_string(),
+                category: t
+                    .register
+                    .intake
+                    .category
+                    .map_or("lead", |c| c.as_str())
+                    .to_string(),
+                urgent: t.register.intake.urgent,
+                step: f.step,
+                repeat: f.repeat,
+                note: f.note.clone(),
+            };
+            let sends = members.iter().map(|m| self.channels.page(m, &page));
+            let results = futures::future::join_all(sends).await;
+            for attempt in results.into_iter().flatten() {
+                tracing::info!(ticket = %number, member = %attempt.member, channel = attempt.channel, outcome = %attempt.outcome, latency_ms = attempt.latency_ms, "page");
+                let mut c = Change::new("gateway", "page");
+                c.details = serde_json::json!({
+                    "step": f.step, "repeat": f.repeat, "member": attempt.member,
+                    "channel": attempt.channel, "ok": attempt.ok,
+                    "outcome": attempt.outcome, "latency_ms": attempt.latency_ms,
+                });
+                c.index = vec![format!("member:{}", attempt.member)];
+                self.store.change(number, &c, |_| {}).await?;
+            }
+        }
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("HSET")
+            .arg(&state_key)
+            .arg("progress")
+            .arg(serde_json::to_string(&progress).expect("progress serialises"));
+        match decision.next {
+            Some(next) => pipe
+                .cmd("ZADD")
+                .arg(&due_key)
+                .arg("XX")
+                .arg(opened + next.as_millis() as i64)
+                .arg(number),
+            None => pipe.cmd("ZREM").arg(&due_key).arg(number),
+        };
+        let _: () = pipe.query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    async fn note(
+        &self,
+        number: &str,
+        action: &str,
+        details: serde_json::Value,
+    ) -> Result<(), crate::tickets::StoreError> {
+        let mut c = Change::new("gateway", action);
+        c.details = details;
+        self.store.change(number, &c, |_| {}).await.map(|_| ())
+    }
+
+    /// The next instant in working hours (the desk's next morning).
+    fn next_working_start(&self, now: Timestamp) -> Timestamp {
+        let mut t = now;
+        for _ in 0..60 {
+            match self.roster.period_at(&self.calendar, t) {
+                Some(p) => t = p.end,
+                None => return t,
+            }
+        }
+        t
+    }
+}
+
+/// Members a step's targets name, each once, in order.
+pub fn members_for(duty: &OnDuty, targets: &[Target], roster: &Roster) -> Vec<Member> {
+    let mut out: Vec<Member> = Vec::new();
+    let mut add = |m: &Member| {
+        if !out.iter().any(|o| o.id == m.id) {
+            out.push(m.clone());
+        }
+    };
+    for t in targets {
+        match t {
+            Target::DutyUnit => duty.unit.iter().flat_map(|u| &u.members).for_each(&mut add),
+            Target::CourtPolice => duty.police.iter().for_each(&mut add),
+            Target::CaseHandler => duty.case_handler.iter().for_each(&mut add),
+            Target::Director => add(&duty.director),
+            Target::Deputies => duty.deputies.iter().for_each(&mut add),
+            Target::ChiefCommander => add(&duty.chief_commander),
+            // Only in working hours: outside them the desk is nobody.
+            Target::Desk => duty.desk.iter().for_each(&mut add),
+            Target::Member(id) => roster.member(id).into_iter().for_each(&mut add),
+        }
+    }
+    // A member nobody can reach is no page.
+    out.retain(|m| m.reachable());
+    out
+}

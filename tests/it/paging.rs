@@ -1,0 +1,217 @@
+//! Paging over the wire: SIP MESSAGEs to a phone on loopback, a webhook
+//! receiver that fails twice then takes the page, events for the mobile
+//! page, repeats that stop on acknowledgement, and the five-minute breach
+//! (policy times shortened through config).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hotline::tickets::model::State;
+use hotline::tickets::store::Change;
+use tokio::net::UdpSocket;
+
+use crate::caller::TestCall;
+use crate::helpers::*;
+
+/// A SIP phone that answers every request with 200 and counts MESSAGEs.
+async fn phone() -> (
+    std::net::SocketAddr,
+    Arc<AtomicUsize>,
+    Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = sock.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (c, b) = (count.clone(), bodies.clone());
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65536];
+        while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if !text.starts_with("MESSAGE ") {
+                continue;
+            }
+            c.fetch_add(1, Ordering::SeqCst);
+            b.lock()
+                .unwrap()
+                .push(text.split("\r\n\r\n").nth(1).unwrap_or("").to_string());
+            let ok = format!(
+                "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=ph\r\nCall-ID: {}\r\nCSeq: {}\r\nContent-Length: 0\r\n\r\n",
+                header(&text, "Via").unwrap(),
+                header(&text, "From").unwrap(),
+                header(&text, "To").unwrap(),
+                header(&text, "Call-ID").unwrap(),
+                header(&text, "CSeq").unwrap()
+            );
+            let _ = sock.send_to(ok.as_bytes(), from).await;
+        }
+    });
+    (addr, count, bodies)
+}
+
+/// An HTTP receiver that fails the first two posts, then accepts.
+async fn webhook_receiver() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    use axum::routing::post;
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |body: String| {
+            let h = h.clone();
+            async move {
+                let n = h.fetch_add(1, Ordering::SeqCst);
+                assert!(body.contains("举报工单"), "{body}");
+                if n < 2 {
+                    (
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        "busy".to_string(),
+                    )
+                } else {
+                    (axum::http::StatusCode::OK, "{\"errcode\":0}".to_string())
+                }
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    (addr, hits)
+}
+
+/// The sample roster with every SIP URI pointing at the test phone and the
+/// director on the test webhook.
+fn roster_for(phone: std::net::SocketAddr) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(repo().join("config/roster.toml")).unwrap();
+    let text = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("sip = ") {
+                format!("sip = \"sip:page@{phone}\"")
+            } else if l.starts_with("webhook = ") {
+                "webhook = \"hook\"".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let dir = tempfile_dir("roster");
+    std::fs::write(dir.join("roster.toml"), text).unwrap();
+    dir.join("roster.toml")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn violence_pages_by_message_webhook_and_event_until_acknowledged() {
+    let (phone_addr, messages, bodies) = phone().await;
+    let (hook, hits) = webhook_receiver().await;
+    let mut s = settings();
+    s.roster.file = roster_for(phone_addr);
+    s.paging.webhooks = toml::from_str(&format!(
+        "[hook]\nurl = \"http://{hook}/hook\"\nformat = \"wecom\"\ntimeout_ms = 2000\nretries = 3\n"
+    ))
+    .unwrap();
+    // The violence policy, in seconds instead of minutes.
+    s.paging.policies = toml::from_str(
+        "[violence]\nsteps = [\n\
+  { after_seconds = 0, targets = [\"duty_unit\", \"court_police\", \"director\"], repeat_seconds = 1, until = \"acknowledged\" },\n\
+  { after_seconds = 4, targets = [\"chief_commander\"], unless = \"dispatched\", breach = true, note = \"五分钟内未出警\" },\n]\n",
+    )
+    .unwrap();
+    let gw = Gateway::start(s).await;
+    let call = TestCall::place(gw.udp, "page@t", 0).await;
+    call.info(0, '2').await; // violent resistance: open at once
+    let store = gw.store.clone();
+    let number = loop {
+        if let Ok(Some(n)) = store.number_for_call("page@t").await {
+            break n;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let pages = |action: &'static str| {
+        let store = store.clone();
+        let number = number.clone();
+        async move {
+            store
+                .timeline(&number)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.action == action)
+                .collect::<Vec<_>>()
+        }
+    };
+    // Two rounds of step 0 (the first and one repeat), then 签收.
+    eventually("step 0 repeated once", Duration::from_secs(10), || async {
+        pages("page")
+            .await
+            .iter()
+            .any(|e| e.details.contains("\"repeat\":1"))
+    })
+    .await;
+    let mut ack = Change::new("u1-officer", "acknowledge");
+    ack.to = Some(State::Acknowledged);
+    store
+        .change(&number, &ack, |r| {
+            r.dispatch.acknowledged_by = Some("u1-officer".into())
+        })
+        .await
+        .unwrap();
+    // The breach step still comes: acknowledged is not dispatched.
+    eventually(
+        "the breach is on the ticket",
+        Duration::from_secs(10),
+        || async {
+            store
+                .get(&number)
+                .await
+                .is_ok_and(|t| t.register.dispatch.five_minute_breach)
+        },
+    )
+    .await;
+    let all = pages("page").await;
+    let step0_rounds = all
+        .iter()
+        .filter(|e| {
+            e.details.contains("\"step\":0")
+                && e.details.contains("\"channel\":\"event\"")
+                && e.details.contains("\"member\":\"m-chen\"")
+        })
+        .count();
+    // Without the acknowledgement there would be five rounds by now.
+    assert!(
+        (2..=3).contains(&step0_rounds),
+        "{step0_rounds} rounds of step 0"
+    );
+    // The SIP phone got MESSAGEs that carry the ticket but not the caller.
+    assert!(messages.load(Ordering::SeqCst) >= 5);
+    for b in bodies.lock().unwrap().iter() {
+        assert!(b.contains(&number) && !b.contains("13700000000"), "{b}");
+    }
+    assert!(all
+        .iter()
+        .any(|e| e.details.contains("\"channel\":\"sip_message\"")
+            && e.details.contains("\"ok\":true")));
+    // The webhook failed twice, then took it.
+    assert!(
+        all.iter()
+            .any(|e| e.details.contains("\"channel\":\"webhook\"")
+                && e.details.contains("delivered after 2 retries")),
+        "{all:?}"
+    );
+    assert!(hits.load(Ordering::SeqCst) >= 3);
+    // Events for the officers' page.
+    let mut c = store.connection();
+    let n: usize = redis::cmd("XLEN")
+        .arg("hotline:events")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(n >= 5, "{n} events");
+    // The chief commander was told of the breach.
+    assert!(all
+        .iter()
+        .any(|e| e.details.contains("\"member\":\"m-guo\"") && e.details.contains("\"step\":1")));
+    call.hangup().await;
+    gw.stop().await;
+}
