@@ -344,3 +344,70 @@ where
     }
     panic!("not within {limit:?}: {what}");
 }
+
+/// The gateway as a separate process (so it can be SIGKILLed).
+pub struct Process {
+    pub child: std::process::Child,
+    pub udp: std::net::SocketAddr,
+}
+
+impl Process {
+    pub fn start(config: &std::path::Path) -> Process {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+            .args(["serve", "--config"])
+            .arg(config)
+            .env("HOTLINE_LOG", "info")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let mut lines = std::io::BufReader::new(out).lines();
+        let udp = loop {
+            let line = lines
+                .next()
+                .expect("the gateway logs its addresses")
+                .unwrap();
+            if let Some(rest) = line.split("sip listening udp=").nth(1) {
+                break rest.split(' ').next().unwrap().parse().unwrap();
+            }
+        };
+        // Keep draining its log so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Process { child, udp }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A config file for a gateway process in `dir` (loopback ports, its own
+/// journal and recordings), with `extra` TOML appended.
+pub fn write_config(
+    dir: &std::path::Path,
+    redis_url: &str,
+    roster: &std::path::Path,
+    extra: &str,
+) -> PathBuf {
+    let config = dir.join("hotline.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[sip]\nlisten = [\"127.0.0.1:0\"]\n[media]\nbind_ip = \"127.0.0.1\"\nadvertise_ip = \"127.0.0.1\"\n\
+rtp_port_min = 40000\nrtp_port_max = 44999\n[http]\nlisten = \"127.0.0.1:0\"\n[redis]\nurl = \"{redis_url}\"\njournal_dir = \"{}\"\n\
+[recording]\ndir = \"{}\"\n[prompts]\ndir = \"{}\"\n[roster]\nfile = \"{}\"\nholidays = \"{}\"\n{extra}",
+            dir.join("journal").display(),
+            dir.join("recordings").display(),
+            repo().join("config/prompts").display(),
+            roster.display(),
+            repo().join("config/holidays").display()
+        ),
+    )
+    .unwrap();
+    config
+}

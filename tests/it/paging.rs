@@ -215,3 +215,122 @@ async fn violence_pages_by_message_webhook_and_event_until_acknowledged() {
     call.hangup().await;
     gw.stop().await;
 }
+
+/// Tickets created straight in Redis and opened: the paging trigger.
+async fn open_tickets(store: &hotline::tickets::Store, n: usize, tag: &str) -> Vec<String> {
+    use hotline::tickets::model::Register;
+    use hotline::tickets::store::NewTicket;
+    let mut numbers = Vec::new();
+    for i in 0..n {
+        let t = NewTicket {
+            call_id: format!("{tag}-{i}@t"),
+            received_at: jiff::Timestamp::now(),
+            register: Register::default(),
+        };
+        let (number, _) = store.create(&t, "test").await.unwrap();
+        let mut open = Change::new("gateway", "call_ended");
+        open.to = Some(State::Open);
+        store
+            .change(&number, &open, |r| r.intake.whereabouts = Some("x".into()))
+            .await
+            .unwrap();
+        numbers.push(number);
+    }
+    numbers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_page_each_ticket_once() {
+    let (phone_addr, messages, bodies) = phone().await;
+    let redis = Redis::start("everysec").await;
+    let dir = tempfile_dir("two");
+    let roster = roster_for(phone_addr);
+    let a_dir = dir.join("a");
+    let b_dir = dir.join("b");
+    std::fs::create_dir_all(&a_dir).unwrap();
+    std::fs::create_dir_all(&b_dir).unwrap();
+    let _a = Process::start(&write_config(&a_dir, &redis.url(), &roster, ""));
+    let _b = Process::start(&write_config(&b_dir, &redis.url(), &roster, ""));
+    let store = hotline::tickets::Store::connect(&redis.url(), "hotline:").unwrap();
+    let numbers = open_tickets(&store, 100, "two").await;
+    // Step 0 of a lead: the duty unit's officer (the one member with a SIP URI).
+    eventually("every ticket paged", Duration::from_secs(30), || async {
+        messages.load(Ordering::SeqCst) >= 100
+    })
+    .await;
+    // Each ticket's step 0 fires once: a second page for a ticket could only
+    // come from a second claim of the same step by the other process.
+    let bodies = bodies.lock().unwrap().clone();
+    for n in &numbers {
+        let count = bodies.iter().filter(|b| b.contains(n.as_str())).count();
+        assert_eq!(count, 1, "ticket {n} paged {count} times");
+    }
+    assert_eq!(bodies.len(), 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_gateway_leaves_its_step_to_the_other() {
+    use axum::routing::post;
+    let (phone_addr, _messages, _) = phone().await;
+    // The director's webhook hangs on its first post: gateway A is stuck
+    // mid-step when it is killed.
+    let first = Arc::new(AtomicUsize::new(0));
+    let f = first.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move || {
+            let f = f.clone();
+            async move {
+                if f.fetch_add(1, Ordering::SeqCst) == 0 {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                }
+                "{\"errcode\":0}"
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    let redis = Redis::start("everysec").await;
+    let dir = tempfile_dir("takeover");
+    let roster = roster_for(phone_addr);
+    let extra = format!(
+        "[paging]\nlease_seconds = 2\n[paging.webhooks.hook]\nurl = \"http://{hook}/hook\"\ntimeout_ms = 30000\nretries = 0\n\
+[paging.policies.lead]\nsteps = [{{ after_seconds = 0, targets = [\"duty_unit\", \"director\"] }}]\n"
+    );
+    let (a_dir, b_dir) = (dir.join("a"), dir.join("b"));
+    std::fs::create_dir_all(&a_dir).unwrap();
+    std::fs::create_dir_all(&b_dir).unwrap();
+    let mut a = Process::start(&write_config(&a_dir, &redis.url(), &roster, &extra));
+    let store = hotline::tickets::Store::connect(&redis.url(), "hotline:").unwrap();
+    let numbers = open_tickets(&store, 1, "kill").await;
+    eventually(
+        "A is stuck on the webhook",
+        Duration::from_secs(10),
+        || async { first.load(Ordering::SeqCst) >= 1 },
+    )
+    .await;
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    let _b = Process::start(&write_config(&b_dir, &redis.url(), &roster, &extra));
+    // After A's lease, B fires the step and records it.
+    eventually("B finished the step", Duration::from_secs(20), || async {
+        store.timeline(&numbers[0]).await.is_ok_and(|tl| {
+            tl.iter().any(|e| {
+                e.action == "page"
+                    && e.details.contains("\"channel\":\"webhook\"")
+                    && e.details.contains("\"ok\":true")
+            })
+        })
+    })
+    .await;
+    // And the step is settled: not due any more.
+    let mut c = store.connection();
+    let due: Option<f64> = redis::cmd("ZSCORE")
+        .arg("hotline:paging:due")
+        .arg(&numbers[0])
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(due, None);
+}

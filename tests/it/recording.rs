@@ -279,68 +279,12 @@ async fn silent_caller_is_hung_up_after_media_timeout() {
     gw.stop().await;
 }
 
-/// The gateway as a separate process (so it can be SIGKILLed).
-struct Process {
-    child: std::process::Child,
-    udp: std::net::SocketAddr,
-}
-
-impl Process {
-    fn start(config: &std::path::Path) -> Process {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
-            .args(["serve", "--config"])
-            .arg(config)
-            .env("HOTLINE_LOG", "info")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let mut lines = std::io::BufReader::new(out).lines();
-        let udp = loop {
-            let line = lines
-                .next()
-                .expect("the gateway logs its addresses")
-                .unwrap();
-            if let Some(rest) = line.split("sip listening udp=").nth(1) {
-                break rest.split(' ').next().unwrap().parse().unwrap();
-            }
-        };
-        // Keep draining its log so it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Process { child, udp }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_call_leaves_a_repaired_recording() {
     let redis = Redis::start("everysec").await;
     let dir = tempfile_dir("kill");
     let recordings = dir.join("recordings");
-    let config = dir.join("hotline.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[sip]\nlisten = [\"127.0.0.1:0\"]\n[media]\nbind_ip = \"127.0.0.1\"\nadvertise_ip = \"127.0.0.1\"\n\
-rtp_port_min = 40000\nrtp_port_max = 40999\n[http]\nlisten = \"127.0.0.1:0\"\n[redis]\nurl = \"{}\"\njournal_dir = \"{}\"\n\
-[recording]\ndir = \"{}\"\n[prompts]\ndir = \"{}\"\n[roster]\nfile = \"{}\"\nholidays = \"{}\"\n",
-            redis.url(),
-            dir.join("journal").display(),
-            recordings.display(),
-            repo().join("config/prompts").display(),
-            repo().join("config/roster.toml").display(),
-            repo().join("config/holidays").display()
-        ),
-    )
-    .unwrap();
+    let config = write_config(&dir, &redis.url(), &repo().join("config/roster.toml"), "");
     let mut gw = Process::start(&config);
     let call = TestCall::place(gw.udp, "killed@t", 0).await;
     // 2.5 s of tone, paced like a phone (the flush is once a second of audio).
