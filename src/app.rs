@@ -222,7 +222,7 @@ impl App {
 }
 
 /// TLS for webhooks: rustls with the ring provider and the webpki roots.
-fn tls_config() -> rustls::ClientConfig {
+pub fn tls_config() -> rustls::ClientConfig {
     let roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };

@@ -49,10 +49,25 @@ enum Command {
         #[command(subcommand)]
         command: RecordingCommand,
     },
+    /// Paging.
+    Page {
+        #[command(subcommand)]
+        command: PageCommand,
+    },
     /// Who is on duty.
     Roster {
         #[command(subcommand)]
         command: RosterCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PageCommand {
+    /// Send a test page through each of a member's contact methods.
+    Test {
+        member: String,
+        #[command(flatten)]
+        config: ConfigArgs,
     },
 }
 
@@ -159,6 +174,40 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Page {
+            command: PageCommand::Test { member, config },
+        } => {
+            let settings = match load(&config) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+            match rt.block_on(hotline::paging::test_page(&settings, &member)) {
+                Ok(attempts) => {
+                    for a in &attempts {
+                        println!(
+                            "{:<12} {:<4} {} ({} ms)",
+                            a.channel,
+                            if a.ok { "ok" } else { "FAIL" },
+                            a.outcome,
+                            a.latency_ms
+                        );
+                    }
+                    if attempts.iter().all(|a| a.ok) {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(e) => {
+                    eprintln!("{e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Roster { command } => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

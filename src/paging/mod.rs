@@ -40,3 +40,72 @@ impl Default for PagingSettings {
         }
     }
 }
+
+/// `hotline page test MEMBER`: one test page through each of the member's
+/// contact methods, with the outcome of each, so a court can check its
+/// roster. Uses its own SIP socket on an ephemeral port.
+pub async fn test_page(
+    settings: &crate::config::Settings,
+    member_id: &str,
+) -> anyhow::Result<Vec<channels::Attempt>> {
+    use anyhow::Context;
+    use std::sync::Arc;
+    use tokio::sync::mpsc;
+
+    let roster = crate::roster::Roster::load(&settings.roster.file)?;
+    let member = roster
+        .member(member_id)
+        .with_context(|| {
+            format!(
+                "{member_id:?} is not a member of {}",
+                settings.roster.file.display()
+            )
+        })?
+        .clone();
+    let bound = crate::sip::transport::bind(&["0.0.0.0:0".parse().expect("an address")])
+        .context("binding a SIP socket for the test page")?;
+    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let core = crate::sip::core::Core::new(Default::default(), metrics.clone());
+    let (events_tx, mut events_rx) = mpsc::channel(16);
+    let (_commands_tx, commands_rx) = mpsc::channel(16);
+    let (req_tx, req_rx) = mpsc::channel(16);
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(async move { while events_rx.recv().await.is_some() {} });
+    let sip = crate::sip::transport::spawn(
+        bound,
+        core,
+        crate::sip::transport::CallChannels {
+            events: events_tx,
+            commands: commands_rx,
+            requests: req_rx,
+        },
+        Default::default(),
+        16,
+        metrics,
+        stop.clone(),
+    );
+    let store = crate::tickets::Store::connect(&settings.redis.url, &settings.redis.key_prefix)?;
+    let channels = channels::Channels {
+        sip: crate::sip::transport::Requester::new(req_tx),
+        from_uri: settings.paging.from_uri.clone(),
+        outbound_proxy: settings.paging.outbound_proxy,
+        http: reqwest::Client::builder()
+            .use_preconfigured_tls(crate::app::tls_config())
+            .build()?,
+        webhooks: settings.paging.webhooks.clone(),
+        events: store.connection(),
+        prefix: settings.redis.key_prefix.clone(),
+    };
+    let page = channels::Page {
+        ticket: "测试".into(),
+        category: "lead".into(),
+        urgent: false,
+        step: 0,
+        repeat: 0,
+        note: Some("这是一次测试呼叫，无需处理".into()),
+    };
+    let attempts = channels.page(&member, &page).await;
+    stop.cancel();
+    let _ = sip.await;
+    Ok(attempts)
+}

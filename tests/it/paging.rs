@@ -334,3 +334,39 @@ async fn a_killed_gateway_leaves_its_step_to_the_other() {
         .unwrap();
     assert_eq!(due, None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_test_reports_each_contact_method() {
+    let (phone_addr, messages, bodies) = phone().await;
+    let redis = Redis::start("everysec").await;
+    let dir = tempfile_dir("pagetest");
+    let config = write_config(&dir, &redis.url(), &roster_for(phone_addr), "");
+    let run = move |member: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+            .args(["page", "test", member, "--config"])
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    let out = tokio::task::spawn_blocking(move || run("u1-officer"))
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("sip_message  ok   delivered"), "{text}");
+    assert!(text.contains("event        ok   delivered"), "{text}");
+    assert_eq!(messages.load(Ordering::SeqCst), 1);
+    assert!(bodies.lock().unwrap()[0].contains("测试"));
+    let config2 = dir.join("hotline.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["page", "test", "nobody", "--config"])
+        .arg(&config2)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"nobody\" is not a member"));
+}
