@@ -200,6 +200,13 @@ impl Paging {
                     "outcome": attempt.outcome, "latency_ms": attempt.latency_ms,
                 });
                 c.index = vec![format!("member:{}", attempt.member)];
+                if let Some(u) = duty
+                    .unit
+                    .as_ref()
+                    .filter(|u| u.members.iter().any(|m| m.id == attempt.member))
+                {
+                    c.index.push(format!("unit:{}", u.id));
+                }
                 self.store.change(number, &c, |_| {}).await?;
             }
         }

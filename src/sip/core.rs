@@ -271,8 +271,27 @@ struct TxEntry {
     call: Option<CallRef>,
 }
 
+/// An INVITE we sent (RFC 3261 §17.1.1, without Timer D: we answer every
+/// final response copy with the same ACK).
+struct Uac {
+    branch: String,
+    invite: Bytes,
+    cseq: u32,
+    /// Timer A: next retransmission and interval (unreliable, until a
+    /// provisional response).
+    retransmit: Option<(Instant, Duration)>,
+    /// Timer B until a provisional response, then the ring timeout.
+    give_up: Instant,
+    /// The ACK for a 2xx, resent for each 2xx copy.
+    ack: Option<Bytes>,
+    /// A CANCEL was sent: the final response ends the call.
+    cancelled: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CallState {
+    /// We sent an INVITE and wait for its final response.
+    Dialing,
     Offered,
     Accepted,
     Confirmed,
@@ -282,6 +301,12 @@ struct Call {
     call_id: String,
     local_tag: String,
     remote_tag: Option<String>,
+    /// Our From in requests we send in this dialog (with our tag).
+    local_party: String,
+    /// Their address, our To in requests we send (with their tag).
+    remote_party: String,
+    /// Set for calls we placed (paging).
+    uac: Option<Uac>,
     peer: Peer,
     invite_tx: u64,
     invite_reply: ReplyHeaders,
@@ -305,6 +330,19 @@ struct Client {
     branch: String,
     /// Report the final status (`Output::RequestDone`).
     report: bool,
+}
+
+/// A call the gateway places (a page by phone).
+#[derive(Debug, Clone)]
+pub struct Dial {
+    /// Request-URI and To.
+    pub uri: String,
+    /// Our From URI.
+    pub from_uri: String,
+    /// Our RTP address, offered in SDP.
+    pub rtp: SocketAddr,
+    /// Ringing longer than this is cancelled.
+    pub ring_timeout: Duration,
 }
 
 /// A request the gateway sends outside any call (a SIP MESSAGE page).
@@ -343,9 +381,13 @@ pub struct Core {
     /// Initial INVITEs by (Call-ID, From tag, CSeq), for merged requests
     /// (RFC 3261 §8.2.2.2).
     initial: HashMap<(String, String, u32), CallRef>,
+    /// Ring timeouts of the calls we placed.
+    ring_timeouts: HashMap<CallRef, Duration>,
     /// Our requests (BYE, MESSAGE): the transaction, where it goes, its
     /// branch, and whether its outcome is reported.
     clients: HashMap<u64, Client>,
+    /// Calls we placed, by their INVITE's branch.
+    uac_index: HashMap<String, CallRef>,
     client_index: HashMap<String, u64>,
     conns: HashMap<u64, Conn>,
     timers: BinaryHeap<Reverse<(Instant, TimerKey)>>,
@@ -370,6 +412,8 @@ impl Core {
             dialogs: HashMap::new(),
             initial: HashMap::new(),
             clients: HashMap::new(),
+            uac_index: HashMap::new(),
+            ring_timeouts: HashMap::new(),
             client_index: HashMap::new(),
             conns: HashMap::new(),
             timers: BinaryHeap::new(),
@@ -494,6 +538,16 @@ impl Core {
     }
 
     fn on_response(&mut self, msg: &Message, code: u16, now: Instant) {
+        if msg.cseq_method == Method::Invite {
+            let call = msg
+                .top_via
+                .branch
+                .as_ref()
+                .and_then(|b| self.uac_index.get(b).copied());
+            if let Some(call) = call {
+                return self.on_invite_response(call, msg, code, now);
+            }
+        }
         let found = msg
             .top_via
             .branch
@@ -841,6 +895,9 @@ impl Core {
             call,
             Call {
                 call_id: msg.call_id.clone(),
+                local_party: format!("{};tag={tag}", msg.reply.to),
+                remote_party: msg.reply.from.clone(),
+                uac: None,
                 local_tag: tag,
                 remote_tag: msg.from_tag.clone(),
                 peer,
@@ -1005,6 +1062,7 @@ impl Core {
             CallCommand::Hangup { call } => {
                 let state = self.calls.get(&call).map(|c| c.state);
                 match state {
+                    Some(CallState::Dialing) => self.cancel_dial(call, now),
                     Some(CallState::Offered) => {
                         self.reject(call, 480, "Temporarily Unavailable", now)
                     }
@@ -1105,7 +1163,10 @@ impl Core {
         let Some(c) = self.calls.get(&call) else {
             return;
         };
-        if c.state == CallState::Offered {
+        if c.state == CallState::Dialing {
+            // The final response to the CANCEL's INVITE ends the call.
+            return self.cancel_dial(call, now);
+        } else if c.state == CallState::Offered {
             let data = ResponseBuilder::new(&c.invite_reply, 487, "Request Terminated")
                 .to_tag(&c.local_tag)
                 .source(c.peer.addr)
@@ -1122,6 +1183,10 @@ impl Core {
         let Some(c) = self.calls.remove(&call) else {
             return;
         };
+        if let Some(u) = &c.uac {
+            self.uac_index.remove(&u.branch);
+            self.ring_timeouts.remove(&call);
+        }
         self.dialogs
             .remove(&(c.call_id.clone(), c.local_tag.clone()));
         let cseq = parse_cseq_num(&c.invite_reply.cseq).unwrap_or(0);
@@ -1143,7 +1208,6 @@ impl Core {
         let branch = format!("z9hG4bK{}", random_token());
         let local = c.peer.local;
         let transport = c.peer.transport();
-        let from = format!("{};tag={}", c.invite_reply.to, c.local_tag);
         let contact = contact_uri(&c.peer);
         let bye = RequestSpec {
             method: "BYE",
@@ -1153,8 +1217,8 @@ impl Core {
                 transport.as_str(),
                 host_port(local)
             ),
-            from: &from,
-            to: &c.invite_reply.from,
+            from: &c.local_party,
+            to: &c.remote_party,
             call_id: &c.call_id,
             cseq: c.local_cseq,
             route: &c.route_set,
@@ -1179,6 +1243,250 @@ impl Core {
         );
         self.arm(TimerKey::Client(id), Some(at));
         self.send(&peer, bye);
+    }
+
+    /// Places a call to `peer`; its progress comes back as `CallEvent`s for
+    /// the returned call (`Confirmed` with the negotiated media, `Ended`).
+    pub fn dial(&mut self, d: &Dial, peer: Peer, now: Instant) -> CallRef {
+        let call = self.id();
+        let tag = random_token();
+        let call_id = format!("{}@hotline", random_token());
+        let branch = format!("z9hG4bK{}", random_token());
+        let session_id = rand::random::<u32>() as u64;
+        let sdp = sdp::offer(d.rtp, session_id);
+        let local_party = format!("<{}>;tag={tag}", d.from_uri);
+        let remote_party = format!("<{}>", d.uri);
+        let contact = contact_uri(&peer);
+        let invite = RequestSpec {
+            method: "INVITE",
+            uri: &d.uri,
+            via: format!(
+                "SIP/2.0/{} {};branch={branch};rport",
+                peer.transport().as_str(),
+                host_port(peer.local)
+            ),
+            from: &local_party,
+            to: &remote_party,
+            call_id: &call_id,
+            cseq: 1,
+            route: &[],
+            contact: Some(&contact),
+            user_agent: &self.cfg.user_agent,
+            body: Some(("application/sdp", sdp.as_bytes())),
+        }
+        .build();
+        let t = self.cfg.timers;
+        let uac = Uac {
+            branch: branch.clone(),
+            invite: invite.clone(),
+            cseq: 1,
+            retransmit: (!peer.transport().reliable()).then(|| (now + t.t1, t.t1)),
+            give_up: now + t.t64(),
+            ack: None,
+            cancelled: false,
+        };
+        let deadline = uac
+            .retransmit
+            .map_or(uac.give_up, |(a, _)| a.min(uac.give_up));
+        self.calls.insert(
+            call,
+            Call {
+                call_id: call_id.clone(),
+                local_tag: tag.clone(),
+                remote_tag: None,
+                local_party,
+                remote_party,
+                uac: Some(uac),
+                peer,
+                invite_tx: 0,
+                invite_reply: ReplyHeaders {
+                    vias: Vec::new(),
+                    from: String::new(),
+                    to: String::new(),
+                    call_id: call_id.clone(),
+                    cseq: String::new(),
+                },
+                remote_target: d.uri.clone(),
+                route_set: Vec::new(),
+                local_cseq: 1,
+                state: CallState::Dialing,
+                negotiation: None,
+                session_id,
+                our_sdp: Some(sdp),
+                delayed_ok: None,
+                pending_ok: None,
+                offered_at: now,
+            },
+        );
+        // Requests from the callee (their BYE) carry our tag as To tag.
+        self.dialogs.insert((call_id, tag), call);
+        self.uac_index.insert(branch, call);
+        self.ring_timeouts.insert(call, d.ring_timeout);
+        self.send(&peer, invite);
+        self.arm(TimerKey::Call(call), Some(deadline));
+        call
+    }
+
+    /// A response to an INVITE we sent.
+    fn on_invite_response(&mut self, call: CallRef, msg: &Message, code: u16, now: Instant) {
+        let ring = self
+            .ring_timeouts
+            .get(&call)
+            .copied()
+            .unwrap_or(Duration::from_secs(30));
+        let user_agent = self.cfg.user_agent.clone();
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let peer = c.peer;
+        let Some(u) = c.uac.as_mut() else { return };
+        if code < 200 {
+            // Proceeding: no more retransmissions; ringing is bounded by
+            // the ring timeout instead of Timer B.
+            u.retransmit = None;
+            if !u.cancelled {
+                u.give_up = c.offered_at + ring;
+            }
+            let at = u.give_up.max(now);
+            return self.arm(TimerKey::Call(call), Some(at));
+        }
+        if code < 300 {
+            if let Some(ack) = u.ack.clone() {
+                return self.send(&peer, ack); // a copy of the 2xx
+            }
+            u.retransmit = None;
+            c.remote_tag = msg.to_tag.clone();
+            c.remote_party = msg.reply.to.clone();
+            if let Some(target) = msg.contact_uri() {
+                c.remote_target = target;
+            }
+            c.route_set = msg.record_route().into_iter().rev().collect();
+            let ack = RequestSpec {
+                method: "ACK",
+                uri: &c.remote_target,
+                via: format!(
+                    "SIP/2.0/{} {};branch=z9hG4bK{};rport",
+                    peer.transport().as_str(),
+                    host_port(peer.local),
+                    random_token()
+                ),
+                from: &c.local_party,
+                to: &c.remote_party,
+                call_id: &c.call_id,
+                cseq: u.cseq,
+                route: &c.route_set,
+                contact: None,
+                user_agent: &user_agent,
+                body: None,
+            }
+            .build();
+            u.ack = Some(ack.clone());
+            let cancelled = u.cancelled;
+            self.send(&peer, ack);
+            self.arm(TimerKey::Call(call), None);
+            if cancelled {
+                // The answer crossed our CANCEL: hang up properly.
+                return self.end_call(call, EndReason::Hangup, now, true);
+            }
+            let Some(c) = self.calls.get_mut(&call) else {
+                return;
+            };
+            c.state = CallState::Confirmed;
+            match sdp::negotiate(&msg.body) {
+                Ok(n) => {
+                    let media = n.media.clone();
+                    c.negotiation = Some(n);
+                    self.event(CallEvent::Confirmed { call, media });
+                }
+                Err(e) => {
+                    tracing::warn!(call_id = %msg.call_id, error = %e, "answer without usable SDP: hanging up");
+                    self.end_call(call, EndReason::BadAnswer, now, true);
+                }
+            }
+            return;
+        }
+        // A failure: ACK it on the INVITE's branch (RFC 3261 §17.1.1.3).
+        let ack = RequestSpec {
+            method: "ACK",
+            uri: &c.remote_target,
+            via: format!(
+                "SIP/2.0/{} {};branch={};rport",
+                peer.transport().as_str(),
+                host_port(peer.local),
+                u.branch
+            ),
+            from: &c.local_party,
+            to: &msg.reply.to,
+            call_id: &c.call_id,
+            cseq: u.cseq,
+            route: &[],
+            contact: None,
+            user_agent: &user_agent,
+            body: None,
+        }
+        .build();
+        let reason = if u.cancelled {
+            EndReason::Hangup
+        } else {
+            EndReason::Rejected(code)
+        };
+        self.send(&peer, ack);
+        self.remove_call(call, reason);
+    }
+
+    /// Gives up on a call still ringing: CANCEL (RFC 3261 §9.1).
+    fn cancel_dial(&mut self, call: CallRef, now: Instant) {
+        let user_agent = self.cfg.user_agent.clone();
+        let timers = self.cfg.timers;
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let peer = c.peer;
+        let Some(u) = c.uac.as_mut() else { return };
+        if u.cancelled {
+            return;
+        }
+        u.cancelled = true;
+        u.retransmit = None;
+        // Wait for the 487 (and ACK it); give up at 64*T1.
+        u.give_up = now + timers.t64();
+        let cancel = RequestSpec {
+            method: "CANCEL",
+            uri: &c.remote_target,
+            via: format!(
+                "SIP/2.0/{} {};branch={};rport",
+                peer.transport().as_str(),
+                host_port(peer.local),
+                u.branch
+            ),
+            from: &c.local_party,
+            to: &c.remote_party,
+            call_id: &c.call_id,
+            cseq: u.cseq,
+            route: &[],
+            contact: None,
+            user_agent: &user_agent,
+            body: None,
+        }
+        .build();
+        let at = u.give_up;
+        let branch = u.branch.clone();
+        let tx = ClientTx::new(cancel.clone(), peer.transport().reliable(), timers, now);
+        let id = self.id();
+        let cat = tx.next_deadline();
+        self.client_index.insert(branch.clone(), id);
+        self.clients.insert(
+            id,
+            Client {
+                tx,
+                peer,
+                branch,
+                report: false,
+            },
+        );
+        self.arm(TimerKey::Client(id), Some(cat));
+        self.send(&peer, cancel);
+        self.arm(TimerKey::Call(call), Some(at));
     }
 
     /// Sends a request outside any dialog to `peer`; its outcome comes back
@@ -1295,6 +1603,36 @@ impl Core {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
+        if c.state == CallState::Dialing {
+            let peer = c.peer;
+            let Some(u) = c.uac.as_mut() else { return };
+            if now >= u.give_up {
+                let (no_answer, cancelled) = (u.retransmit.is_some(), u.cancelled);
+                if no_answer || cancelled {
+                    // Timer B, or no final response to our CANCEL.
+                    let reason = if cancelled {
+                        EndReason::Hangup
+                    } else {
+                        EndReason::Rejected(408)
+                    };
+                    return self.remove_call(call, reason);
+                }
+                // Ringing too long.
+                return self.cancel_dial(call, now);
+            }
+            if let Some((at, interval)) = u.retransmit {
+                if now >= at {
+                    let next = interval * 2;
+                    u.retransmit = Some((now + next, next));
+                    let invite = u.invite.clone();
+                    let at = (now + next).min(u.give_up);
+                    self.send(&peer, invite);
+                    return self.arm(TimerKey::Call(call), Some(at));
+                }
+            }
+            let at = u.retransmit.map_or(u.give_up, |(a, _)| a.min(u.give_up));
+            return self.arm(TimerKey::Call(call), Some(at));
+        }
         if let Some((at, _)) = &c.delayed_ok {
             if *at <= now {
                 let (_, ok) = c.delayed_ok.take().expect("checked");

@@ -208,6 +208,9 @@ async fn violence_pages_by_message_webhook_and_event_until_acknowledged() {
         .await
         .unwrap();
     assert!(n >= 5, "{n} events");
+    // The ticket is listed for the unit that was paged and for its members.
+    let on_duty = s_unit(&store, &number).await;
+    assert!(on_duty, "ticket indexed under the paged unit");
     // The chief commander was told of the breach.
     assert!(all
         .iter()
@@ -369,4 +372,20 @@ async fn page_test_reports_each_contact_method() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("\"nobody\" is not a member"));
+}
+
+/// Whether some unit's index lists the ticket.
+async fn s_unit(store: &hotline::tickets::Store, number: &str) -> bool {
+    for u in 1..=5 {
+        if store
+            .list(&format!("unit:unit-{u}"), 100)
+            .await
+            .unwrap()
+            .iter()
+            .any(|t| t.number == number)
+        {
+            return true;
+        }
+    }
+    false
 }
