@@ -28,6 +28,8 @@ say invalid "输入有误。"
 say message "请在提示音后，说明被执行人的位置、正在做什么，以及您的联系方式。说完请按井号键或直接挂机。"
 say ticket_readback "您的举报编号是"
 say thanks "感谢您的举报，再见。"
+say page_intro "市北区执行指挥中心紧急通知，举报工单"
+say page_ask "签收请按1，转下一位请按2。"
 digits=(零 一 二 三 四 五 六 七 八 九)
 for d in 0 1 2 3 4 5 6 7 8 9; do
   say "digit_$d" "${digits[$d]}"

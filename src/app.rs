@@ -32,7 +32,7 @@ pub struct App {
     settings: Settings,
     sip: Bound,
     http: TcpListener,
-    prompts: std::collections::HashMap<crate::intake::Prompt, Prompt>,
+    prompts: Arc<std::collections::HashMap<crate::intake::Prompt, Prompt>>,
     store: Store,
     journal: Journal,
     pub roster: Arc<Roster>,
@@ -83,7 +83,7 @@ impl App {
             settings,
             sip,
             http,
-            prompts,
+            prompts: Arc::new(prompts),
             store,
             journal,
             roster: Arc::new(roster),
@@ -126,6 +126,11 @@ impl App {
         );
         let (req_tx, req_rx) = mpsc::channel(1024);
         let requester = crate::sip::transport::Requester::new(req_tx);
+        let ports = Arc::new(PortPool::new(
+            s.media.bind_ip,
+            s.media.rtp_port_min,
+            s.media.rtp_port_max,
+        ));
         let paging_stop = CancellationToken::new();
         let paging = Arc::new(crate::paging::worker::Paging {
             store: self.store.clone(),
@@ -143,6 +148,12 @@ impl App {
                 webhooks: s.paging.webhooks.clone(),
                 events: self.store.connection(),
                 prefix: s.redis.key_prefix.clone(),
+                ports: ports.clone(),
+                advertise_ip: s.media.advertise_ip,
+                prompts: self.prompts.clone(),
+                ring_timeout: Duration::from_secs(s.paging.call_ring_seconds),
+                key_timeout: Duration::from_secs(s.paging.call_key_seconds),
+                plays: s.paging.call_plays.max(1),
             },
             lease: Duration::from_secs(s.paging.lease_seconds),
         });
@@ -161,7 +172,7 @@ impl App {
         let (cmd_tx, cmd_rx) = mpsc::channel(4096);
         let ctx = Arc::new(CallContext {
             commands: cmd_tx,
-            ports: PortPool::new(s.media.bind_ip, s.media.rtp_port_min, s.media.rtp_port_max),
+            ports,
             advertise_ip: s.media.advertise_ip,
             prompts: self.prompts,
             intake: s.intake.clone(),

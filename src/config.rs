@@ -228,6 +228,10 @@ pub struct PromptSettings {
     pub ticket_readback: PathBuf,
     /// "Thank you, goodbye."
     pub thanks: PathBuf,
+    /// A paging call's opening: "an urgent report, number ..."
+    pub page_intro: PathBuf,
+    /// A paging call's question: "1 to acknowledge, 2 to pass it on".
+    pub page_ask: PathBuf,
     /// The digits for read-backs; `{}` stands for 0-9.
     pub digits: String,
 }
@@ -246,6 +250,8 @@ impl Default for PromptSettings {
             beep: "beep.wav".into(),
             ticket_readback: "ticket_readback.wav".into(),
             thanks: "thanks.wav".into(),
+            page_intro: "page_intro.wav".into(),
+            page_ask: "page_ask.wav".into(),
             digits: "digit_{}.wav".into(),
         }
     }
@@ -282,6 +288,16 @@ impl PromptSettings {
                 self.dir.join(&self.ticket_readback),
             ),
             (P::Thanks, "prompts.thanks", self.dir.join(&self.thanks)),
+            (
+                P::PageIntro,
+                "prompts.page_intro",
+                self.dir.join(&self.page_intro),
+            ),
+            (
+                P::PageAsk,
+                "prompts.page_ask",
+                self.dir.join(&self.page_ask),
+            ),
         ];
         for d in 0..10u8 {
             v.push((

@@ -32,10 +32,10 @@ use crate::tickets::Tickets;
 /// What every call needs, shared.
 pub struct CallContext {
     pub commands: mpsc::Sender<CallCommand>,
-    pub ports: PortPool,
+    pub ports: Arc<PortPool>,
     pub advertise_ip: Option<IpAddr>,
     /// Every prompt the intake may ask for, loaded once.
-    pub prompts: HashMap<Say, Prompt>,
+    pub prompts: Arc<HashMap<Say, Prompt>>,
     pub intake: IntakeSettings,
     pub max_call: Duration,
     /// No RTP from the caller for this long ends the call.

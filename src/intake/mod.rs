@@ -70,6 +70,10 @@ pub enum Prompt {
     TicketReadback,
     Thanks,
     Digit(u8),
+    /// Paging calls: "the command center, an urgent report, number ..."
+    PageIntro,
+    /// Paging calls: "1 to acknowledge, 2 to pass it on".
+    PageAsk,
 }
 
 /// What the ticket learns, as it happens.

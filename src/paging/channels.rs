@@ -13,8 +13,19 @@ use bytes::Bytes;
 use serde::Deserialize;
 use tokio::time::Instant;
 
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::intake::Prompt as Say;
+use crate::media::ports::PortPool;
+use crate::media::prompt::FRAME;
+use crate::media::rtp::{FrameSink, MediaCommand, MediaEvent, Session};
+use crate::media::{dtmf, Prompt};
 use crate::roster::Member;
-use crate::sip::core::OutRequest;
+use crate::sip::core::{CallEvent, Dial, EndReason, OutRequest};
 use crate::sip::transport::Requester;
 
 /// `[paging.webhooks.NAME]`.
@@ -89,6 +100,8 @@ pub struct Attempt {
     pub member: String,
     pub channel: &'static str,
     pub ok: bool,
+    /// The member pressed 1 on a paging call: 签收.
+    pub acknowledged: bool,
     /// `delivered`, `answered 486`, `no answer`, `failed: ...`.
     pub outcome: String,
     pub latency_ms: u64,
@@ -105,6 +118,15 @@ pub struct Channels {
     pub webhooks: HashMap<String, WebhookTarget>,
     pub events: redis::aio::ConnectionManager,
     pub prefix: String,
+    /// For paging calls: RTP ports, our address in SDP, the prompts.
+    pub ports: Arc<PortPool>,
+    pub advertise_ip: Option<IpAddr>,
+    pub prompts: Arc<HashMap<Say, Prompt>>,
+    /// Ringing longer is cancelled; after the question, this long for a key.
+    pub ring_timeout: Duration,
+    pub key_timeout: Duration,
+    /// Times the announcement is played when no key comes.
+    pub plays: u32,
 }
 
 /// Where a SIP URI's requests go: an IP literal host, else DNS.
@@ -131,9 +153,15 @@ impl Channels {
     pub async fn page(&self, m: &Member, page: &Page) -> Vec<Attempt> {
         let text = page.text();
         let mut out = Vec::new();
-        let (sip, hook, event) = tokio::join!(
+        let (call, sip, hook, event) = tokio::join!(
             async {
                 match &m.sip {
+                    Some(uri) => Some(self.call(m, uri, page).await),
+                    None => None,
+                }
+            },
+            async {
+                match &m.message {
                     Some(uri) => Some(self.message(m, uri, &text).await),
                     None => None,
                 }
@@ -146,6 +174,7 @@ impl Channels {
             },
             self.event(m, page, &text)
         );
+        out.extend(call);
         out.extend(sip);
         out.extend(hook);
         out.push(event);
@@ -158,6 +187,7 @@ impl Channels {
             member: m.id.clone(),
             channel: "sip_message",
             ok,
+            acknowledged: false,
             outcome,
             latency_ms: start.elapsed().as_millis() as u64,
         };
@@ -182,12 +212,148 @@ impl Channels {
         }
     }
 
+    /// Calls the member, plays the ticket number and asks for a key:
+    /// 1 = 签收, 2 = pass on. Only a key counts: an answering machine or a
+    /// hang-up does not acknowledge.
+    async fn call(&self, m: &Member, uri: &str, page: &Page) -> Attempt {
+        let start = Instant::now();
+        let attempt = |ok: bool, acknowledged: bool, outcome: String| Attempt {
+            member: m.id.clone(),
+            channel: "call",
+            ok,
+            acknowledged,
+            outcome,
+            latency_ms: start.elapsed().as_millis() as u64,
+        };
+        let dest = match self.outbound_proxy {
+            Some(p) => Some(p),
+            None => sip_destination(uri).await,
+        };
+        let Some(dest) = dest else {
+            return attempt(false, false, format!("failed: cannot resolve {uri}"));
+        };
+        let socket = match self.ports.bind() {
+            Ok(s) => s,
+            Err(e) => return attempt(false, false, format!("failed: {e}")),
+        };
+        let port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
+        let ip = self.advertise_ip.unwrap_or_else(|| {
+            crate::sip::transport::local_for(
+                std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+                dest.ip(),
+            )
+            .ip()
+        });
+        let dial = Dial {
+            uri: uri.to_string(),
+            from_uri: self.from_uri.clone(),
+            rtp: std::net::SocketAddr::new(ip, port),
+            ring_timeout: self.ring_timeout,
+        };
+        let Some((call, mut events)) = self.sip.dial(dial, dest).await else {
+            return attempt(false, false, "failed: the gateway is stopping".into());
+        };
+        // Until answered.
+        let media = loop {
+            match events.recv().await {
+                Some(CallEvent::Confirmed { media, .. }) => break media,
+                Some(CallEvent::Ended { reason, .. }) => {
+                    return attempt(
+                        false,
+                        false,
+                        match reason {
+                            EndReason::Rejected(408) | EndReason::Hangup => "no answer".into(),
+                            EndReason::Rejected(code) => format!("answered {code}"),
+                            other => format!("failed: {}", other.as_str()),
+                        },
+                    );
+                }
+                Some(_) => {}
+                None => return attempt(false, false, "failed: call lost".into()),
+            }
+        };
+        // The announcement, then a key.
+        let stop = CancellationToken::new();
+        let (media_tx, media_rx) = mpsc::channel(4);
+        let (ev_tx, mut ev_rx) = mpsc::channel(16);
+        let session = Session::new(socket, &media, self.key_timeout * 4);
+        let session_stop = stop.clone();
+        let task = tokio::spawn(async move {
+            let mut sink = NoRecording;
+            session.run(media_rx, ev_tx, session_stop, &mut sink).await
+        });
+        let mut prompts = vec![Say::PageIntro];
+        prompts.extend(
+            page.ticket
+                .chars()
+                .filter_map(|c| c.to_digit(10))
+                .map(|d| Say::Digit(d as u8)),
+        );
+        prompts.push(Say::PageAsk);
+        let prompts: Vec<Prompt> = prompts
+            .iter()
+            .filter_map(|p| self.prompts.get(p).cloned())
+            .collect();
+        let _ = media_tx
+            .send(MediaCommand::Play {
+                id: 1,
+                prompts: prompts.clone(),
+            })
+            .await;
+        let mut key_deadline: Option<Instant> = None;
+        let mut plays = 1;
+        let outcome = loop {
+            let wait = async {
+                match key_deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let key = tokio::select! {
+                ev = ev_rx.recv() => match ev {
+                    Some(MediaEvent::Digit(k)) => Some(k),
+                    Some(MediaEvent::PlayFinished { .. }) => {
+                        key_deadline = Some(Instant::now() + self.key_timeout);
+                        None
+                    }
+                    _ => None,
+                },
+                ev = events.recv() => match ev {
+                    Some(CallEvent::Info { content_type, body, .. }) => dtmf::from_info(content_type.as_deref(), &body),
+                    Some(CallEvent::Ended { .. }) | None => break (false, false, "answered, hung up without a key".to_string()),
+                    _ => None,
+                },
+                _ = wait => {
+                    if plays < self.plays {
+                        // Once more, in case the first went by unheard.
+                        plays += 1;
+                        key_deadline = None;
+                        let _ = media_tx.send(MediaCommand::Play { id: 2, prompts: prompts.clone() }).await;
+                        None
+                    } else {
+                        break (false, false, "answered, no key".to_string());
+                    }
+                }
+            };
+            match key {
+                Some('1') => break (true, true, "key 1: acknowledged".to_string()),
+                Some('2') => break (true, false, "key 2: passed on".to_string()),
+                _ => {}
+            }
+        };
+        stop.cancel();
+        let _ = task.await;
+        self.sip.hangup(call).await;
+        attempt(outcome.0, outcome.1, outcome.2)
+    }
+
     async fn webhook(&self, m: &Member, name: &str, page: &Page, text: &str) -> Attempt {
         let start = Instant::now();
         let attempt = |ok: bool, outcome: String| Attempt {
             member: m.id.clone(),
             channel: "webhook",
             ok,
+            acknowledged: false,
             outcome,
             latency_ms: start.elapsed().as_millis() as u64,
         };
@@ -266,6 +432,7 @@ impl Channels {
             member: m.id.clone(),
             channel: "event",
             ok: r.is_ok(),
+            acknowledged: false,
             outcome: match r {
                 Ok(_) => "delivered".into(),
                 Err(e) => format!("failed: {e}"),
@@ -273,6 +440,13 @@ impl Channels {
             latency_ms: start.elapsed().as_millis() as u64,
         }
     }
+}
+
+/// Paging calls are not recorded.
+struct NoRecording;
+
+impl FrameSink for NoRecording {
+    fn frame(&mut self, _: &[i16; FRAME], _: &[i16; FRAME]) {}
 }
 
 #[cfg(test)]

@@ -27,6 +27,12 @@ pub struct PagingSettings {
     pub webhooks: HashMap<String, channels::WebhookTarget>,
     /// Escalation per category; categories not given keep the defaults.
     pub policies: policy::Policies,
+    /// A paging call that rings longer is cancelled.
+    pub call_ring_seconds: u64,
+    /// After the question, how long a paging call waits for a key.
+    pub call_key_seconds: u64,
+    /// How many times a paging call plays the announcement without a key.
+    pub call_plays: u32,
 }
 
 impl Default for PagingSettings {
@@ -34,9 +40,12 @@ impl Default for PagingSettings {
         PagingSettings {
             from_uri: "sip:hotline@localhost".into(),
             outbound_proxy: None,
-            lease_seconds: 30,
+            lease_seconds: 120,
             webhooks: HashMap::new(),
             policies: policy::Policies::default(),
+            call_ring_seconds: 30,
+            call_key_seconds: 10,
+            call_plays: 2,
         }
     }
 }
@@ -62,6 +71,13 @@ pub async fn test_page(
             )
         })?
         .clone();
+    let mut prompts = HashMap::new();
+    for (which, key, path) in settings.prompts.files() {
+        prompts.insert(
+            which,
+            crate::media::Prompt::load(&path).with_context(|| key)?,
+        );
+    }
     let bound = crate::sip::transport::bind(&["0.0.0.0:0".parse().expect("an address")])
         .context("binding a SIP socket for the test page")?;
     let metrics = Arc::new(crate::metrics::Metrics::default());
@@ -95,6 +111,16 @@ pub async fn test_page(
         webhooks: settings.paging.webhooks.clone(),
         events: store.connection(),
         prefix: settings.redis.key_prefix.clone(),
+        ports: Arc::new(crate::media::ports::PortPool::new(
+            settings.media.bind_ip,
+            settings.media.rtp_port_min,
+            settings.media.rtp_port_max,
+        )),
+        advertise_ip: settings.media.advertise_ip,
+        prompts: Arc::new(prompts),
+        ring_timeout: std::time::Duration::from_secs(settings.paging.call_ring_seconds),
+        key_timeout: std::time::Duration::from_secs(settings.paging.call_key_seconds),
+        plays: settings.paging.call_plays.max(1),
     };
     let page = channels::Page {
         ticket: "测试".into(),

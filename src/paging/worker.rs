@@ -32,6 +32,12 @@ return due
 /// How often the scheduler looks for due steps.
 const TICK: Duration = Duration::from_millis(200);
 
+/// What a step leaves for the next one.
+pub struct Save {
+    progress: String,
+    next_ms: Option<i64>,
+}
+
 pub struct Paging {
     pub store: Store,
     pub roster: Arc<Roster>,
@@ -88,12 +94,51 @@ impl Paging {
         while tasks.join_next().await.is_some() {}
     }
 
-    /// One claimed ticket: evaluate its policy, page, record, reschedule.
+    /// One claimed ticket, its lease kept fresh while the step runs (a
+    /// paging call can take a minute).
     pub async fn fire(&self, number: &str) -> Result<(), crate::tickets::StoreError> {
+        let mut conn = self.store.connection();
+        let due_key = self.key("paging:due");
+        let lease = self.lease;
+        let n = number.to_string();
+        let keepalive = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(lease / 3).await;
+                let _: redis::RedisResult<()> = redis::cmd("ZADD")
+                    .arg(&due_key)
+                    .arg("XX")
+                    .arg(now_ms() + lease.as_millis() as i64)
+                    .arg(&n)
+                    .query_async(&mut conn)
+                    .await;
+            }
+        });
+        let r = self.fire_step(number).await;
+        keepalive.abort();
+        let _ = keepalive.await;
+        let Some(save) = r? else { return Ok(()) };
+        // Progress and the next due time, together.
+        let mut conn = self.store.connection();
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("HSET")
+            .arg(self.key(&format!("paging:{number}")))
+            .arg("progress")
+            .arg(save.progress);
+        let due_key = self.key("paging:due");
+        match save.next_ms {
+            Some(at) => pipe.cmd("ZADD").arg(&due_key).arg("XX").arg(at).arg(number),
+            None => pipe.cmd("ZREM").arg(&due_key).arg(number),
+        };
+        let _: () = pipe.query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    /// Evaluates the policy, pages, records, reschedules.
+    async fn fire_step(&self, number: &str) -> Result<Option<Save>, crate::tickets::StoreError> {
         let mut conn = self.store.connection();
         let t = self.store.get(number).await?;
         let state_key = self.key(&format!("paging:{number}"));
-        let due_key = self.key("paging:due");
         let (opened, progress): (Option<i64>, Option<String>) = redis::cmd("HMGET")
             .arg(&state_key)
             .arg("opened_ms")
@@ -108,31 +153,25 @@ impl Paging {
             t.state,
             State::Closed | State::Cancelled | State::Duplicate | State::Abandoned
         ) {
-            let _: () = redis::cmd("ZREM")
-                .arg(&due_key)
-                .arg(number)
-                .query_async(&mut conn)
-                .await?;
-            return Ok(());
+            return Ok(Some(Save {
+                progress: serde_json::to_string(&progress).expect("progress serialises"),
+                next_ms: None,
+            }));
         }
         let policy = self.policies.for_category(t.register.intake.category);
         let now = Timestamp::now();
         if policy.defer_to_working_hours && self.roster.period_at(&self.calendar, now).is_some() {
             let next = self.next_working_start(now);
-            let _: () = redis::cmd("ZADD")
-                .arg(&due_key)
-                .arg("XX")
-                .arg(next.as_millisecond())
-                .arg(number)
-                .query_async(&mut conn)
-                .await?;
-            return self
-                .note(
-                    number,
-                    "page_deferred",
-                    serde_json::json!({"until": next.to_string()}),
-                )
-                .await;
+            self.note(
+                number,
+                "page_deferred",
+                serde_json::json!({"until": next.to_string()}),
+            )
+            .await?;
+            return Ok(Some(Save {
+                progress: serde_json::to_string(&progress).expect("progress serialises"),
+                next_ms: Some(next.as_millisecond()),
+            }));
         }
         let acked = matches!(
             t.state,
@@ -190,8 +229,32 @@ impl Paging {
                 note: f.note.clone(),
             };
             let sends = members.iter().map(|m| self.channels.page(m, &page));
-            let results = futures::future::join_all(sends).await;
-            for attempt in results.into_iter().flatten() {
+            let results: Vec<_> = futures::future::join_all(sends)
+                .await
+                .into_iter()
+                .flatten()
+                .collect();
+            // A key 1 on a paging call is 签收 (only a key counts).
+            if let Some(a) = results.iter().find(|a| a.acknowledged) {
+                let mut c = Change::new(&a.member, "acknowledge");
+                c.to = Some(State::Acknowledged);
+                c.details = serde_json::json!({"via": "paging call"});
+                c.index = vec![format!("member:{}", a.member)];
+                let who = a.member.clone();
+                let at = Timestamp::now();
+                match self
+                    .store
+                    .change(number, &c, move |r| {
+                        r.dispatch.acknowledged_by = Some(who.clone());
+                        r.dispatch.acknowledged_at = Some(at);
+                    })
+                    .await
+                {
+                    Ok(_) | Err(crate::tickets::StoreError::Illegal { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            for attempt in results {
                 tracing::info!(ticket = %number, member = %attempt.member, channel = attempt.channel, outcome = %attempt.outcome, latency_ms = attempt.latency_ms, "page");
                 let mut c = Change::new("gateway", "page");
                 c.details = serde_json::json!({
@@ -210,23 +273,10 @@ impl Paging {
                 self.store.change(number, &c, |_| {}).await?;
             }
         }
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("HSET")
-            .arg(&state_key)
-            .arg("progress")
-            .arg(serde_json::to_string(&progress).expect("progress serialises"));
-        match decision.next {
-            Some(next) => pipe
-                .cmd("ZADD")
-                .arg(&due_key)
-                .arg("XX")
-                .arg(opened + next.as_millis() as i64)
-                .arg(number),
-            None => pipe.cmd("ZREM").arg(&due_key).arg(number),
-        };
-        let _: () = pipe.query_async(&mut conn).await?;
-        Ok(())
+        Ok(Some(Save {
+            progress: serde_json::to_string(&progress).expect("progress serialises"),
+            next_ms: decision.next.map(|next| opened + next.as_millis() as i64),
+        }))
     }
 
     async fn note(

@@ -45,14 +45,20 @@ pub struct Member {
     #[serde(default)]
     pub roles: Vec<String>,
     pub phone: Option<String>,
+    /// SIP URI the gateway calls to page (announcement, key 1 = 签收).
     pub sip: Option<String>,
+    /// SIP URI for text pages (SIP MESSAGE).
+    pub message: Option<String>,
     /// A webhook target name (the paging config says where it goes).
     pub webhook: Option<String>,
 }
 
 impl Member {
     pub fn reachable(&self) -> bool {
-        self.phone.is_some() || self.sip.is_some() || self.webhook.is_some()
+        self.phone.is_some()
+            || self.sip.is_some()
+            || self.message.is_some()
+            || self.webhook.is_some()
     }
 }
 

@@ -156,6 +156,17 @@ pub enum CallEvent {
     Ended { call: CallRef, reason: EndReason },
 }
 
+impl CallEvent {
+    pub fn call(&self) -> CallRef {
+        match self {
+            CallEvent::Incoming { call, .. }
+            | CallEvent::Confirmed { call, .. }
+            | CallEvent::Info { call, .. }
+            | CallEvent::Ended { call, .. } => *call,
+        }
+    }
+}
+
 /// Commands from the call layer.
 #[derive(Debug, Clone)]
 pub enum CallCommand {

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::core::{CallCommand, CallEvent, Core, Link, OutRequest, Output, Peer};
+use super::core::{CallCommand, CallEvent, CallRef, Core, Dial, Link, OutRequest, Output, Peer};
 use super::message::{self, Frame, Limits};
 use crate::metrics::Metrics;
 
@@ -116,7 +116,7 @@ fn bind_once(addrs: &[SocketAddr], wanted: u16) -> io::Result<Bound> {
 /// Our address as seen from `peer`: the socket's own address, or when bound
 /// to the unspecified address, the source the kernel would route from (a
 /// connected UDP socket sends nothing).
-fn local_for(socket_local: SocketAddr, peer: IpAddr) -> SocketAddr {
+pub fn local_for(socket_local: SocketAddr, peer: IpAddr) -> SocketAddr {
     if !socket_local.ip().is_unspecified() {
         return socket_local;
     }
@@ -161,15 +161,27 @@ pub struct CallChannels {
     pub requests: mpsc::Receiver<PendingRequest>,
 }
 
-/// A request to send, where, and who waits for its final status
-/// (`None`: no answer).
-pub struct PendingRequest {
-    pub request: OutRequest,
-    pub dest: SocketAddr,
-    pub reply: oneshot::Sender<Option<u16>>,
+/// What the paging side asks of the SIP core.
+pub enum PendingRequest {
+    /// Send a request outside calls; the final status comes back
+    /// (`None`: no answer).
+    Send {
+        request: OutRequest,
+        dest: SocketAddr,
+        reply: oneshot::Sender<Option<u16>>,
+    },
+    /// Place a call; its events go to `events`.
+    Dial {
+        dial: Dial,
+        dest: SocketAddr,
+        events: mpsc::Sender<CallEvent>,
+        reply: oneshot::Sender<CallRef>,
+    },
+    /// End a placed call.
+    Hangup { call: CallRef },
 }
 
-/// Sends requests outside calls through the SIP core.
+/// Sends requests and places calls through the SIP core.
 #[derive(Clone)]
 pub struct Requester {
     tx: mpsc::Sender<PendingRequest>,
@@ -185,7 +197,7 @@ impl Requester {
     pub async fn send(&self, request: OutRequest, dest: SocketAddr) -> Option<u16> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(PendingRequest {
+            .send(PendingRequest::Send {
                 request,
                 dest,
                 reply,
@@ -193,6 +205,30 @@ impl Requester {
             .await
             .ok()?;
         rx.await.ok().flatten()
+    }
+
+    /// Places a call; `None` when the gateway is stopping.
+    pub async fn dial(
+        &self,
+        dial: Dial,
+        dest: SocketAddr,
+    ) -> Option<(CallRef, mpsc::Receiver<CallEvent>)> {
+        let (events, rx_events) = mpsc::channel(32);
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(PendingRequest::Dial {
+                dial,
+                dest,
+                events,
+                reply,
+            })
+            .await
+            .ok()?;
+        Some((rx.await.ok()?, rx_events))
+    }
+
+    pub async fn hangup(&self, call: CallRef) {
+        let _ = self.tx.send(PendingRequest::Hangup { call }).await;
     }
 }
 
@@ -427,6 +463,7 @@ async fn core_task(
 ) {
     let mut conns: HashMap<u64, ConnHandle> = HashMap::new();
     let mut pending: Pending = HashMap::new();
+    let mut outbound: Outbound = HashMap::new();
     let locals: Vec<SocketAddr> = udp.iter().map(|s| s.local_addr().expect("bound")).collect();
     loop {
         let deadline = core.next_deadline();
@@ -440,26 +477,41 @@ async fn core_task(
             biased;
             _ = shutdown.cancelled() => {
                 core.shutdown(Instant::now());
-                flush(&mut core, &udp, &mut conns, &mut pending, &calls.events).await;
-                drain(&mut core, &udp, &mut conns, &mut pending, &mut rx, &calls.events).await;
+                flush(&mut core, &udp, &mut conns, &mut pending, &mut outbound, &calls.events).await;
+                drain(&mut core, &udp, &mut conns, &mut pending, &mut outbound, &mut rx, &calls.events).await;
                 return;
             }
             Some(cmd) = calls.commands.recv() => core.on_command(cmd, Instant::now()),
             Some(r) = calls.requests.recv() => {
                 // The first socket of the destination's family.
-                match locals.iter().position(|l| l.is_ipv4() == r.dest.is_ipv4()) {
-                    Some(i) => {
-                        let peer = Peer {
-                            link: Link::Udp(i as u8),
-                            addr: r.dest,
-                            local: local_for(locals[i], r.dest.ip()),
-                        };
-                        let id = core.send_request(&r.request, peer, Instant::now());
-                        pending.insert(id, r.reply);
-                    }
-                    None => {
-                        tracing::warn!(dest = %r.dest, "no SIP socket of that address family");
-                        let _ = r.reply.send(None);
+                let peer = |dest: SocketAddr| {
+                    locals.iter().position(|l| l.is_ipv4() == dest.is_ipv4()).map(|i| Peer {
+                        link: Link::Udp(i as u8),
+                        addr: dest,
+                        local: local_for(locals[i], dest.ip()),
+                    })
+                };
+                match r {
+                    PendingRequest::Send { request, dest, reply } => match peer(dest) {
+                        Some(p) => {
+                            let id = core.send_request(&request, p, Instant::now());
+                            pending.insert(id, reply);
+                        }
+                        None => {
+                            tracing::warn!(%dest, "no SIP socket of that address family");
+                            let _ = reply.send(None);
+                        }
+                    },
+                    PendingRequest::Dial { dial, dest, events, reply } => match peer(dest) {
+                        Some(p) => {
+                            let call = core.dial(&dial, p, Instant::now());
+                            outbound.insert(call, events);
+                            let _ = reply.send(call);
+                        }
+                        None => tracing::warn!(%dest, "no SIP socket of that address family"),
+                    },
+                    PendingRequest::Hangup { call } => {
+                        core.on_command(CallCommand::Hangup { call }, Instant::now())
                     }
                 }
             }
@@ -469,7 +521,7 @@ async fn core_task(
                 // outputs go out after each input, so a close that follows a
                 // response on the queue never overtakes it.
                 for _ in 0..64 {
-                    flush(&mut core, &udp, &mut conns, &mut pending, &calls.events).await;
+                    flush(&mut core, &udp, &mut conns, &mut pending, &mut outbound, &calls.events).await;
                     match rx.try_recv() {
                         Ok(input) => handle(&mut core, &mut conns, input),
                         Err(_) => break,
@@ -478,7 +530,15 @@ async fn core_task(
             }
             _ = sleep => core.on_timers(Instant::now()),
         }
-        flush(&mut core, &udp, &mut conns, &mut pending, &calls.events).await;
+        flush(
+            &mut core,
+            &udp,
+            &mut conns,
+            &mut pending,
+            &mut outbound,
+            &calls.events,
+        )
+        .await;
     }
 }
 
@@ -489,6 +549,7 @@ async fn drain(
     udp: &[Arc<UdpSocket>],
     conns: &mut HashMap<u64, ConnHandle>,
     pending: &mut Pending,
+    outbound: &mut Outbound,
     rx: &mut mpsc::Receiver<Inbound>,
     events: &mpsc::Sender<CallEvent>,
 ) {
@@ -504,7 +565,7 @@ async fn drain(
                 core.on_timers(Instant::now());
             }
         }
-        flush(core, udp, conns, pending, events).await;
+        flush(core, udp, conns, pending, outbound, events).await;
     }
 }
 
@@ -530,12 +591,15 @@ fn handle(core: &mut Core, conns: &mut HashMap<u64, ConnHandle>, input: Inbound)
 
 /// Who waits for which request's final status.
 type Pending = HashMap<u64, oneshot::Sender<Option<u16>>>;
+/// Where the events of calls we placed go.
+type Outbound = HashMap<CallRef, mpsc::Sender<CallEvent>>;
 
 async fn flush(
     core: &mut Core,
     udp: &[Arc<UdpSocket>],
     conns: &mut HashMap<u64, ConnHandle>,
     pending: &mut Pending,
+    outbound: &mut Outbound,
     events: &mpsc::Sender<CallEvent>,
 ) {
     while let Some(out) = core.poll_output() {
@@ -566,7 +630,14 @@ async fn flush(
                 }
             },
             Output::Event(e) => {
-                if events.send(e).await.is_err() {
+                let call = e.call();
+                if let Some(tx) = outbound.get(&call) {
+                    let ended = matches!(e, CallEvent::Ended { .. });
+                    let _ = tx.send(e).await;
+                    if ended {
+                        outbound.remove(&call);
+                    }
+                } else if events.send(e).await.is_err() {
                     tracing::error!("call layer is gone");
                 }
             }

@@ -411,3 +411,42 @@ rtp_port_min = 40000\nrtp_port_max = 44999\n[http]\nlisten = \"127.0.0.1:0\"\n[r
     .unwrap();
     config
 }
+
+/// Runs sipp as a server (a phone the gateway calls) on `port`, in the
+/// background; the handle resolves to (success, error log).
+pub fn sipp_server(scenario: &str, port: u16) -> tokio::task::JoinHandle<(bool, String)> {
+    let scenario = repo().join("tests/sipp").join(scenario);
+    tokio::spawn(async move {
+        let dir = tempfile_dir("sipp-uas");
+        let media = free_port().to_string();
+        let mut cmd = tokio::process::Command::new("sipp");
+        cmd.arg("-sf")
+            .arg(&scenario)
+            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-mp", &media])
+            .args([
+                "-m",
+                "1",
+                "-nostdin",
+                "-timeout",
+                "40s",
+                "-timeout_error",
+                "-trace_err",
+                "-error_file",
+            ])
+            .arg(dir.join("errors.log"))
+            .current_dir(&dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+            .await
+            .expect("sipp finishes within 60 s")
+            .expect("sipp runs");
+        let log = std::fs::read_to_string(dir.join("errors.log")).unwrap_or_default();
+        (
+            out.status.success(),
+            format!("{log}\n{}", String::from_utf8_lossy(&out.stderr)),
+        )
+    })
+}

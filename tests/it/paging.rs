@@ -87,7 +87,7 @@ fn roster_for(phone: std::net::SocketAddr) -> std::path::PathBuf {
         .lines()
         .map(|l| {
             if l.starts_with("sip = ") {
-                format!("sip = \"sip:page@{phone}\"")
+                format!("message = \"sip:page@{phone}\"")
             } else if l.starts_with("webhook = ") {
                 "webhook = \"hook\"".to_string()
             } else {
@@ -388,4 +388,128 @@ async fn s_unit(store: &hotline::tickets::Store, number: &str) -> bool {
         }
     }
     false
+}
+
+/// The sample roster with the officers' phones at `port` (SIPp) and no
+/// other SIP contact.
+fn roster_with_officer_phones(port: u16) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(repo().join("config/roster.toml")).unwrap();
+    let mut out = Vec::new();
+    let mut officer = false;
+    for l in text.lines() {
+        if l.starts_with("id = ") {
+            officer = l.contains("-officer\"");
+        }
+        if l.starts_with("sip = ") {
+            if officer {
+                out.push(format!("sip = \"sip:officer@127.0.0.1:{port}\""));
+            }
+            continue;
+        }
+        out.push(l.to_string());
+    }
+    let dir = tempfile_dir("roster-call");
+    std::fs::write(dir.join("roster.toml"), out.join("\n")).unwrap();
+    dir.join("roster.toml")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paging_call_answered_with_key_1_acknowledges() {
+    let port = free_port();
+    let phone = sipp_server("uas_page_key.xml", port);
+    let mut s = settings();
+    s.roster.file = roster_with_officer_phones(port);
+    let gw = Gateway::start(s).await;
+    let numbers = open_tickets(&gw.store, 1, "call").await;
+    let (ok, log) = phone.await.unwrap();
+    assert!(ok, "sipp failed: {log}");
+    let store = gw.store.clone();
+    eventually(
+        "acknowledged by the officer who pressed 1",
+        Duration::from_secs(10),
+        || async {
+            store.get(&numbers[0]).await.is_ok_and(|t| {
+                t.state == State::Acknowledged
+                    && t.register
+                        .dispatch
+                        .acknowledged_by
+                        .as_deref()
+                        .is_some_and(|m| m.ends_with("-officer"))
+            })
+        },
+    )
+    .await;
+    let tl = store.timeline(&numbers[0]).await.unwrap();
+    assert!(
+        tl.iter().any(|e| e.action == "page"
+            && e.details.contains("\"channel\":\"call\"")
+            && e.details.contains("key 1: acknowledged")),
+        "{tl:?}"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_phone_is_no_acknowledgement() {
+    let port = free_port();
+    let phone = sipp_server("uas_page_busy.xml", port);
+    let mut s = settings();
+    s.roster.file = roster_with_officer_phones(port);
+    let gw = Gateway::start(s).await;
+    let numbers = open_tickets(&gw.store, 1, "busy").await;
+    let (ok, log) = phone.await.unwrap();
+    assert!(ok, "sipp failed: {log}");
+    let store = gw.store.clone();
+    eventually(
+        "the refusal is on the timeline",
+        Duration::from_secs(10),
+        || async {
+            store.timeline(&numbers[0]).await.is_ok_and(|tl| {
+                tl.iter().any(|e| {
+                    e.action == "page"
+                        && e.details.contains("\"channel\":\"call\"")
+                        && e.details.contains("answered 486")
+                })
+            })
+        },
+    )
+    .await;
+    assert_eq!(
+        store.get(&numbers[0]).await.unwrap().state,
+        State::Open,
+        "escalation goes on"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_without_a_key_is_no_acknowledgement() {
+    let port = free_port();
+    let phone = sipp_server("uas_page_nokey.xml", port);
+    let mut s = settings();
+    s.roster.file = roster_with_officer_phones(port);
+    s.paging.call_key_seconds = 1;
+    s.paging.call_plays = 1;
+    let gw = Gateway::start(s).await;
+    let numbers = open_tickets(&gw.store, 1, "nokey").await;
+    let (ok, log) = phone.await.unwrap();
+    assert!(ok, "sipp failed: {log}");
+    let store = gw.store.clone();
+    eventually(
+        "the call's outcome is on the timeline",
+        Duration::from_secs(10),
+        || async {
+            store.timeline(&numbers[0]).await.is_ok_and(|tl| {
+                tl.iter()
+                    .any(|e| e.action == "page" && e.details.contains("answered, no key"))
+            })
+        },
+    )
+    .await;
+    assert_eq!(
+        store.get(&numbers[0]).await.unwrap().state,
+        State::Open,
+        "an answering machine does not acknowledge"
+    );
+    gw.stop().await;
 }
