@@ -154,6 +154,7 @@ impl App {
                 ring_timeout: Duration::from_secs(s.paging.call_ring_seconds),
                 key_timeout: Duration::from_secs(s.paging.call_key_seconds),
                 plays: s.paging.call_plays.max(1),
+                credentials: s.paging.credentials(),
             },
             lease: Duration::from_secs(s.paging.lease_seconds),
         });

@@ -127,6 +127,8 @@ pub struct Channels {
     pub key_timeout: Duration,
     /// Times the announcement is played when no key comes.
     pub plays: u32,
+    /// `(user, password)` when the PBX or trunk challenges our calls.
+    pub credentials: Option<(String, String)>,
 }
 
 /// Where a SIP URI's requests go: an IP literal host, else DNS.
@@ -249,6 +251,7 @@ impl Channels {
             from_uri: self.from_uri.clone(),
             rtp: std::net::SocketAddr::new(ip, port),
             ring_timeout: self.ring_timeout,
+            credentials: self.credentials.clone(),
         };
         let Some((call, mut events)) = self.sip.dial(dial, dest).await else {
             return attempt(false, false, "failed: the gateway is stopping".into());

@@ -33,6 +33,15 @@ pub struct PagingSettings {
     pub call_key_seconds: u64,
     /// How many times a paging call plays the announcement without a key.
     pub call_plays: u32,
+    /// Credentials for a PBX or trunk that challenges our calls (digest).
+    pub auth_user: Option<String>,
+    pub auth_password: Option<String>,
+}
+
+impl PagingSettings {
+    pub fn credentials(&self) -> Option<(String, String)> {
+        Some((self.auth_user.clone()?, self.auth_password.clone()?))
+    }
 }
 
 impl Default for PagingSettings {
@@ -46,6 +55,8 @@ impl Default for PagingSettings {
             call_ring_seconds: 30,
             call_key_seconds: 10,
             call_plays: 2,
+            auth_user: None,
+            auth_password: None,
         }
     }
 }
@@ -121,6 +132,7 @@ pub async fn test_page(
         ring_timeout: std::time::Duration::from_secs(settings.paging.call_ring_seconds),
         key_timeout: std::time::Duration::from_secs(settings.paging.call_key_seconds),
         plays: settings.paging.call_plays.max(1),
+        credentials: settings.paging.credentials(),
     };
     let page = channels::Page {
         ticket: "测试".into(),

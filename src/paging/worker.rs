@@ -30,7 +30,7 @@ return due
 "#;
 
 /// How often the scheduler looks for due steps.
-const TICK: Duration = Duration::from_millis(200);
+const TICK: Duration = Duration::from_millis(50);
 
 /// What a step leaves for the next one.
 pub struct Save {

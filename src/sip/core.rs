@@ -297,6 +297,11 @@ struct Uac {
     ack: Option<Bytes>,
     /// A CANCEL was sent: the final response ends the call.
     cancelled: bool,
+    /// The Request-URI, and credentials for one answer to a challenge.
+    uri: String,
+    credentials: Option<(String, String)>,
+    /// Our SDP offer (sent again with credentials).
+    offer: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -354,6 +359,8 @@ pub struct Dial {
     pub rtp: SocketAddr,
     /// Ringing longer than this is cancelled.
     pub ring_timeout: Duration,
+    /// `(user, password)` for a 401/407 challenge.
+    pub credentials: Option<(String, String)>,
 }
 
 /// A request the gateway sends outside any call (a SIP MESSAGE page).
@@ -1236,6 +1243,7 @@ impl Core {
             contact: Some(&contact),
             user_agent: &self.cfg.user_agent,
             body: None,
+            headers: &[],
         }
         .build();
         let peer = c.peer;
@@ -1284,6 +1292,7 @@ impl Core {
             contact: Some(&contact),
             user_agent: &self.cfg.user_agent,
             body: Some(("application/sdp", sdp.as_bytes())),
+            headers: &[],
         }
         .build();
         let t = self.cfg.timers;
@@ -1295,6 +1304,9 @@ impl Core {
             give_up: now + t.t64(),
             ack: None,
             cancelled: false,
+            uri: d.uri.clone(),
+            credentials: d.credentials.clone(),
+            offer: sdp.clone(),
         };
         let deadline = uac
             .retransmit
@@ -1389,6 +1401,7 @@ impl Core {
                 contact: None,
                 user_agent: &user_agent,
                 body: None,
+                headers: &[],
             }
             .build();
             u.ack = Some(ack.clone());
@@ -1434,6 +1447,7 @@ impl Core {
             contact: None,
             user_agent: &user_agent,
             body: None,
+            headers: &[],
         }
         .build();
         let reason = if u.cancelled {
@@ -1441,8 +1455,80 @@ impl Core {
         } else {
             EndReason::Rejected(code)
         };
+        // Challenged: answer once with the credentials (RFC 3261 §22.2).
+        let mut retry = None;
+        if (code == 401 || code == 407) && !u.cancelled {
+            let header = if code == 401 {
+                "WWW-Authenticate"
+            } else {
+                "Proxy-Authenticate"
+            };
+            let challenge = msg.header(header).and_then(|v| super::digest::parse(&v));
+            if let (Some(ch), Some((user, pass))) = (challenge, u.credentials.take()) {
+                let value = super::digest::authorization(
+                    &ch,
+                    &user,
+                    &pass,
+                    "INVITE",
+                    &u.uri,
+                    &random_token(),
+                );
+                let name = if code == 401 {
+                    "Authorization"
+                } else {
+                    "Proxy-Authorization"
+                };
+                retry = Some((name, value));
+            }
+        }
         self.send(&peer, ack);
+        if let Some((name, value)) = retry {
+            return self.reinvite_with(call, name, value, now);
+        }
         self.remove_call(call, reason);
+    }
+
+    /// Sends the INVITE again, on a new branch with the next CSeq and the
+    /// credentials header.
+    fn reinvite_with(&mut self, call: CallRef, name: &'static str, value: String, now: Instant) {
+        let user_agent = self.cfg.user_agent.clone();
+        let t = self.cfg.timers;
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let peer = c.peer;
+        let Some(u) = c.uac.as_mut() else { return };
+        let branch = format!("z9hG4bK{}", random_token());
+        u.cseq += 1;
+        let contact = contact_uri(&peer);
+        let invite = RequestSpec {
+            method: "INVITE",
+            uri: &u.uri,
+            via: format!(
+                "SIP/2.0/{} {};branch={branch};rport",
+                peer.transport().as_str(),
+                host_port(peer.local)
+            ),
+            from: &c.local_party,
+            to: &c.remote_party,
+            call_id: &c.call_id,
+            cseq: u.cseq,
+            route: &[],
+            contact: Some(&contact),
+            user_agent: &user_agent,
+            body: Some(("application/sdp", u.offer.as_bytes())),
+            headers: &[(name, value)],
+        }
+        .build();
+        let old = std::mem::replace(&mut u.branch, branch.clone());
+        u.invite = invite.clone();
+        u.retransmit = (!peer.transport().reliable()).then(|| (now + t.t1, t.t1));
+        u.give_up = now + t.t64();
+        let at = u.retransmit.map_or(u.give_up, |(a, _)| a.min(u.give_up));
+        self.uac_index.remove(&old);
+        self.uac_index.insert(branch, call);
+        self.send(&peer, invite);
+        self.arm(TimerKey::Call(call), Some(at));
     }
 
     /// Gives up on a call still ringing: CANCEL (RFC 3261 §9.1).
@@ -1478,6 +1564,7 @@ impl Core {
             contact: None,
             user_agent: &user_agent,
             body: None,
+            headers: &[],
         }
         .build();
         let at = u.give_up;
@@ -1524,6 +1611,7 @@ impl Core {
             contact: None,
             user_agent: &self.cfg.user_agent,
             body: Some((&req.content_type, &req.body)),
+            headers: &[],
         }
         .build();
         let tx = ClientTx::new(data.clone(), transport.reliable(), self.cfg.timers, now);

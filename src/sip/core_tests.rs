@@ -598,6 +598,7 @@ fn dial(h: &mut Harness) -> (CallRef, String) {
         from_uri: "sip:hotline@192.0.2.1".into(),
         rtp: rtp(),
         ring_timeout: Duration::from_secs(20),
+        credentials: Some(("hotline".into(), "secret".into())),
     };
     let call = h.core.dial(&d, peer(), h.now);
     h.drain();
@@ -734,4 +735,46 @@ fn placed_call_hung_up_by_us_sends_bye_in_its_dialog() {
         "{bye}"
     );
     assert!(bye.contains("CSeq: 2 BYE\r\n"), "{bye}");
+}
+
+#[test]
+fn placed_call_answers_a_digest_challenge_once() {
+    let mut h = Harness::new(CoreConfig::default());
+    let (_, invite) = dial(&mut h);
+    let challenge = answer(&invite, 407, "Proxy Authentication Required", "px", "").replace(
+        "Contact:",
+        "Proxy-Authenticate: Digest realm=\"court\", nonce=\"n1\", qop=\"auth\"\r\nContact:",
+    );
+    h.input(challenge.as_bytes());
+    let sent = std::mem::take(&mut h.sent);
+    assert!(sent[0].starts_with("ACK "), "{}", sent[0]);
+    let again = &sent[1];
+    assert!(
+        again.starts_with("INVITE sip:8201@192.0.2.7:5062 SIP/2.0\r\n"),
+        "{again}"
+    );
+    assert!(again.contains("CSeq: 2 INVITE\r\n"), "{again}");
+    assert!(
+        again.contains(
+            "Proxy-Authorization: Digest username=\"hotline\", realm=\"court\", nonce=\"n1\""
+        ),
+        "{again}"
+    );
+    assert!(h.events.is_empty(), "the call goes on");
+    // A second challenge is not answered again: the call fails.
+    h.input(
+        answer(again, 407, "Proxy Authentication Required", "px", "")
+            .replace(
+                "Contact:",
+                "Proxy-Authenticate: Digest realm=\"court\", nonce=\"n2\"\r\nContact:",
+            )
+            .as_bytes(),
+    );
+    assert!(matches!(
+        h.events.last(),
+        Some(CallEvent::Ended {
+            reason: EndReason::Rejected(407),
+            ..
+        })
+    ));
 }

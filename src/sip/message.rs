@@ -1085,6 +1085,8 @@ pub struct RequestSpec<'a> {
     pub user_agent: &'a str,
     /// `(content type, body)`.
     pub body: Option<(&'a str, &'a [u8])>,
+    /// More headers (credentials).
+    pub headers: &'a [(&'static str, String)],
 }
 
 impl RequestSpec<'_> {
@@ -1106,6 +1108,9 @@ impl RequestSpec<'_> {
             headers.push(Header::Contact(rs::Contact::new(format!("<{c}>"))));
         }
         headers.push(Header::UserAgent(rs::UserAgent::new(self.user_agent)));
+        for (name, value) in self.headers {
+            headers.push(make_header(name, value.clone()));
+        }
         let (ctype, body) = self.body.unwrap_or(("", &[]));
         if !ctype.is_empty() {
             headers.push(Header::ContentType(rs::ContentType::new(ctype)));

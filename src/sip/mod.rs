@@ -7,6 +7,7 @@
 //! `call` module as [`core::CallEvent`]s and takes [`core::CallCommand`]s back.
 
 pub mod core;
+pub mod digest;
 pub mod message;
 pub mod sdp;
 pub mod transaction;

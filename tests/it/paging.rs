@@ -513,3 +513,30 @@ async fn an_answer_without_a_key_is_no_acknowledgement() {
     );
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_challenged_paging_call_answers_with_digest_credentials() {
+    let port = free_port();
+    let phone = sipp_server("uas_page_auth.xml", port);
+    let mut s = settings();
+    s.roster.file = roster_with_officer_phones(port);
+    s.paging.auth_user = Some("hotline".into());
+    s.paging.auth_password = Some("secret".into());
+    let gw = Gateway::start(s).await;
+    let numbers = open_tickets(&gw.store, 1, "auth").await;
+    let (ok, log) = phone.await.unwrap();
+    assert!(ok, "sipp rejected our credentials: {log}");
+    let store = gw.store.clone();
+    eventually(
+        "the busy answer after authenticating",
+        Duration::from_secs(10),
+        || async {
+            store
+                .timeline(&numbers[0])
+                .await
+                .is_ok_and(|tl| tl.iter().any(|e| e.details.contains("answered 486")))
+        },
+    )
+    .await;
+    gw.stop().await;
+}
