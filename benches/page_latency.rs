@@ -17,7 +17,11 @@ use hotline::tickets::Store;
 use tokio_util::sync::CancellationToken;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[tokio::main]
@@ -30,7 +34,16 @@ async fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     let port = free_port();
     let mut redis = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .stdout(Stdio::null())
         .spawn()
         .expect("redis-server");
@@ -72,15 +85,23 @@ async fn main() {
         let (n, _) = store.create(&t, "bench").await.unwrap();
         let mut open = Change::new("bench", "call_ended");
         open.to = Some(State::Open);
-        store.change(&n, &open, |r| r.intake.whereabouts = Some("x".into())).await.unwrap();
+        store
+            .change(&n, &open, |r| r.intake.whereabouts = Some("x".into()))
+            .await
+            .unwrap();
         numbers.push(n);
     }
     // Wait (bounded) for every ticket's first page.
     let mut conn = store.connection();
     let mut first: std::collections::HashMap<String, i64> = Default::default();
     for _ in 0..200 {
-        let entries: Vec<(String, Vec<(String, String)>)> =
-            redis::cmd("XRANGE").arg("hotline:events").arg("-").arg("+").query_async(&mut conn).await.unwrap();
+        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+            .arg("hotline:events")
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
         for (id, fields) in entries {
             let ms: i64 = id.split('-').next().unwrap().parse().unwrap();
             if let Some((_, t)) = fields.iter().find(|(k, _)| k == "ticket") {
@@ -109,10 +130,16 @@ async fn main() {
     println!("tickets opened      {}", numbers.len());
     println!("tickets paged       {}", lat.len());
     if !lat.is_empty() {
-        println!("open -> first page  median {} ms, p99 {} ms, max {} ms (target p99 < 200 ms)", pct(0.5), pct(0.99), lat[lat.len() - 1]);
+        println!(
+            "open -> first page  median {} ms, p99 {} ms, max {} ms (target p99 < 200 ms)",
+            pct(0.5),
+            pct(0.99),
+            lat[lat.len() - 1]
+        );
     }
     stop.cancel();
     let _ = gw.await;
     let _ = redis.kill();
+    let _ = redis.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }
