@@ -30,6 +30,11 @@ say ticket_readback "您的举报编号是"
 say thanks "感谢您的举报，再见。"
 say page_intro "市北区执行指挥中心紧急通知，举报工单"
 say page_ask "签收请按1，转下一位请按2。"
+say category_lead "执行线索"
+say category_violence "暴力抗法，突发事件"
+say category_complaint "信访投诉"
+say category_preservation "财产保全"
+say category_other "其他事项"
 digits=(零 一 二 三 四 五 六 七 八 九)
 for d in 0 1 2 3 4 5 6 7 8 9; do
   say "digit_$d" "${digits[$d]}"

@@ -234,6 +234,9 @@ pub struct PromptSettings {
     pub page_ask: PathBuf,
     /// The digits for read-backs; `{}` stands for 0-9.
     pub digits: String,
+    /// Category names for paging calls; `{}` stands for lead, violence,
+    /// complaint, preservation, other.
+    pub categories: String,
 }
 
 impl Default for PromptSettings {
@@ -253,6 +256,7 @@ impl Default for PromptSettings {
             page_intro: "page_intro.wav".into(),
             page_ask: "page_ask.wav".into(),
             digits: "digit_{}.wav".into(),
+            categories: "category_{}.wav".into(),
         }
     }
 }
@@ -299,6 +303,13 @@ impl PromptSettings {
                 self.dir.join(&self.page_ask),
             ),
         ];
+        for c in crate::tickets::model::Category::ALL {
+            v.push((
+                P::Category(c),
+                "prompts.categories",
+                self.dir.join(self.categories.replace("{}", c.as_str())),
+            ));
+        }
         for d in 0..10u8 {
             v.push((
                 P::Digit(d),

@@ -74,6 +74,8 @@ pub enum Prompt {
     PageIntro,
     /// Paging calls: "1 to acknowledge, 2 to pass it on".
     PageAsk,
+    /// The name of a category, for paging calls.
+    Category(Category),
 }
 
 /// What the ticket learns, as it happens.

@@ -102,6 +102,9 @@ pub struct Attempt {
     pub ok: bool,
     /// The member pressed 1 on a paging call: 签收.
     pub acknowledged: bool,
+    /// The member pressed 2: pass to the next person.
+    #[serde(skip)]
+    pub passed: bool,
     /// `delivered`, `answered 486`, `no answer`, `failed: ...`.
     pub outcome: String,
     pub latency_ms: u64,
@@ -190,6 +193,7 @@ impl Channels {
             channel: "sip_message",
             ok,
             acknowledged: false,
+            passed: false,
             outcome,
             latency_ms: start.elapsed().as_millis() as u64,
         };
@@ -224,6 +228,7 @@ impl Channels {
             channel: "call",
             ok,
             acknowledged,
+            passed: outcome.starts_with("key 2"),
             outcome,
             latency_ms: start.elapsed().as_millis() as u64,
         };
@@ -357,6 +362,7 @@ impl Channels {
             channel: "webhook",
             ok,
             acknowledged: false,
+            passed: false,
             outcome,
             latency_ms: start.elapsed().as_millis() as u64,
         };
@@ -436,6 +442,7 @@ impl Channels {
             channel: "event",
             ok: r.is_ok(),
             acknowledged: false,
+            passed: false,
             outcome: match r {
                 Ok(_) => "delivered".into(),
                 Err(e) => format!("failed: {e}"),

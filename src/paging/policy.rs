@@ -195,6 +195,10 @@ impl Policies {
 pub struct Progress {
     /// Per step: how many times it has fired.
     pub fired: Vec<u32>,
+    /// Someone pressed 2 (pass to the next person): the next step that
+    /// has not fired yet fires at once.
+    #[serde(default)]
+    pub pass: bool,
 }
 
 /// What a firing decided.
@@ -231,6 +235,11 @@ pub fn evaluate(
         Until::Acknowledged => acknowledged || dispatched,
         Until::Dispatched => dispatched,
     };
+    let forced = if std::mem::take(&mut progress.pass) {
+        progress.fired.iter().position(|n| *n == 0)
+    } else {
+        None
+    };
     let mut fire = Vec::new();
     let mut skipped = Vec::new();
     let mut next: Option<Duration> = None;
@@ -247,7 +256,10 @@ pub fn evaluate(
             (k, Some(r)) if r > 0 => Some(first + Duration::from_secs(r) * k),
             _ => None,
         };
-        let Some(due) = due else { continue };
+        let Some(mut due) = due else { continue };
+        if forced == Some(i) {
+            due = due.min(elapsed);
+        }
         let stopped = s.until.is_some_and(holds) && n > 0;
         if stopped {
             continue;

@@ -180,6 +180,7 @@ impl Paging {
         let dispatched = matches!(t.state, State::Dispatched | State::OnScene);
         let elapsed = Duration::from_millis((now.as_millisecond() - opened).max(0) as u64);
         let decision = evaluate(policy, &mut progress, elapsed, acked, dispatched);
+        let mut pass_now = false;
         let offset = crate::roster::state::offset(&mut conn, self.store.prefix())
             .await
             .unwrap_or(0);
@@ -234,6 +235,11 @@ impl Paging {
                 .into_iter()
                 .flatten()
                 .collect();
+            // Key 2: the next step at once.
+            if results.iter().any(|a| a.passed) {
+                progress.pass = true;
+                pass_now = true;
+            }
             // A key 1 on a paging call is 签收 (only a key counts).
             if let Some(a) = results.iter().find(|a| a.acknowledged) {
                 let mut c = Change::new(&a.member, "acknowledge");
@@ -275,7 +281,11 @@ impl Paging {
         }
         Ok(Some(Save {
             progress: serde_json::to_string(&progress).expect("progress serialises"),
-            next_ms: decision.next.map(|next| opened + next.as_millis() as i64),
+            next_ms: if pass_now {
+                Some(now_ms())
+            } else {
+                decision.next.map(|next| opened + next.as_millis() as i64)
+            },
         }))
     }
 

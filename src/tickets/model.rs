@@ -94,7 +94,7 @@ impl std::fmt::Display for State {
 }
 
 /// What the report is about (the intake menu, rule 第十条(三)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     /// 执行线索: where a debtor is, or their assets.
@@ -109,6 +109,18 @@ pub enum Category {
 }
 
 impl Category {
+    pub const ALL: [Category; 5] = [
+        Category::Lead,
+        Category::Violence,
+        Category::Complaint,
+        Category::Preservation,
+        Category::Other,
+    ];
+
+    pub fn parse(s: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Category::Lead => "lead",

@@ -540,3 +540,34 @@ async fn a_challenged_paging_call_answers_with_digest_credentials() {
     .await;
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_2_passes_the_page_to_the_next_step_at_once() {
+    let port = free_port();
+    let phone = sipp_server("uas_page_pass.xml", port);
+    let mut s = settings();
+    s.roster.file = roster_with_officer_phones(port);
+    let gw = Gateway::start(s).await;
+    let numbers = open_tickets(&gw.store, 1, "pass").await;
+    let (ok, log) = phone.await.unwrap();
+    assert!(ok, "sipp failed: {log}");
+    let store = gw.store.clone();
+    // Step 1 (case handler and director) is due at two minutes; key 2 brings it now.
+    eventually(
+        "the director is paged at once",
+        Duration::from_secs(10),
+        || async {
+            store.timeline(&numbers[0]).await.is_ok_and(|tl| {
+                tl.iter().any(|e| {
+                    e.action == "page"
+                        && e.details.contains("\"step\":1")
+                        && e.details.contains("\"member\":\"m-chen\"")
+                })
+            })
+        },
+    )
+    .await;
+    let t = store.get(&numbers[0]).await.unwrap();
+    assert_eq!(t.state, State::Open, "passing on is not acknowledging");
+    gw.stop().await;
+}

@@ -131,3 +131,25 @@ fn policies_come_from_config() {
     // Categories not given keep their defaults.
     assert_eq!(p.violence, Policy::violence());
 }
+
+#[test]
+fn pass_to_the_next_person_fires_the_next_step_now() {
+    let p = Policy::lead();
+    let mut progress = Progress::default();
+    let d = evaluate(&p, &mut progress, Duration::ZERO, false, false);
+    assert_eq!(d.fire.len(), 1);
+    // At 10 s the officer presses 2: step 1 (case handler, director) at once.
+    progress.pass = true;
+    let d = evaluate(&p, &mut progress, Duration::from_secs(10), false, false);
+    assert_eq!(d.fire.iter().map(|f| f.step).collect::<Vec<_>>(), [1]);
+    assert!(!progress.pass);
+    // The step-0 repeats go on as before; step 1 does not fire again at 120 s.
+    let d = evaluate(&p, &mut progress, Duration::from_secs(120), false, false);
+    assert_eq!(
+        d.fire
+            .iter()
+            .map(|f| (f.step, f.repeat))
+            .collect::<Vec<_>>(),
+        [(0, 1)]
+    );
+}
