@@ -37,6 +37,7 @@ pub struct App {
     journal: Journal,
     pub roster: Arc<Roster>,
     pub calendar: Arc<Calendar>,
+    caller_key: crate::privacy::CallerKey,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
 }
@@ -48,6 +49,10 @@ impl App {
             let p = Prompt::load(&path).with_context(|| key)?;
             prompts.insert(which, p);
         }
+        let caller_key = crate::privacy::CallerKey::load(
+            settings.privacy.key.as_ref().map(|k| k.0.as_str()),
+            &settings.privacy.key_file,
+        )?;
         let roster = Roster::load(&settings.roster.file)?;
         let calendar = Calendar::load(&settings.roster.holidays)?;
         let today = jiff::Timestamp::now()
@@ -88,6 +93,7 @@ impl App {
             journal,
             roster: Arc::new(roster),
             calendar: Arc::new(calendar),
+            caller_key,
             metrics: Arc::new(Metrics::default()),
             health: Arc::new(Health::default()),
         })
@@ -179,6 +185,7 @@ impl App {
             intake: s.intake.clone(),
             max_call: Duration::from_secs(s.sip.max_call_seconds),
             media_timeout: Duration::from_secs(s.media.timeout_seconds),
+            caller_key: self.caller_key.clone(),
             recordings: s.recording.dir.clone(),
             metrics: self.metrics.clone(),
             tickets,

@@ -33,6 +33,39 @@ pub struct Settings {
     pub roster: RosterSettings,
     #[serde(default)]
     pub paging: crate::paging::PagingSettings,
+    #[serde(default)]
+    pub privacy: PrivacySettings,
+}
+
+/// `[privacy]`: the key that seals callers' numbers and names at rest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacySettings {
+    /// Base64 of 32 bytes; created with a random key when missing. Every
+    /// gateway sharing a Redis needs the same key (or HOTLINE_CALLER_KEY).
+    pub key_file: PathBuf,
+    /// From HOTLINE_CALLER_KEY only (never from the file, never printed).
+    #[serde(skip)]
+    pub key: Option<Secret>,
+}
+
+impl Default for PrivacySettings {
+    fn default() -> Self {
+        PrivacySettings {
+            key_file: PathBuf::from("data/caller.key"),
+            key: None,
+        }
+    }
+}
+
+/// A value that never shows in debug output.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 /// `[roster]`: who is on duty (paths relative to the config file's directory).
@@ -329,6 +362,7 @@ pub struct Overrides {
     pub http_listen: Option<SocketAddr>,
     pub redis_url: Option<String>,
     pub recordings: Option<PathBuf>,
+    pub caller_key: Option<Secret>,
 }
 
 /// A configuration problem, always naming the file and, where there is one,
@@ -393,6 +427,9 @@ impl Settings {
         }
         if let Some(d) = &o.recordings {
             self.recording.dir = d.clone();
+        }
+        if let Some(k) = &o.caller_key {
+            self.privacy.key = Some(k.clone());
         }
     }
 
@@ -535,6 +572,7 @@ impl Overrides {
             http_listen: addr("HOTLINE_HTTP_LISTEN")?,
             redis_url: get("HOTLINE_REDIS_URL"),
             recordings: get("HOTLINE_RECORDINGS").map(PathBuf::from),
+            caller_key: get("HOTLINE_CALLER_KEY").map(Secret),
         })
     }
 
@@ -545,6 +583,7 @@ impl Overrides {
             http_listen: other.http_listen.or(self.http_listen),
             redis_url: other.redis_url.or(self.redis_url),
             recordings: other.recordings.or(self.recordings),
+            caller_key: other.caller_key.or(self.caller_key),
         }
     }
 }

@@ -17,6 +17,7 @@
 //! - [`paging`] pages the people on duty and escalates.
 //! - [`api`] is the HTTP side (`/healthz` for now).
 //! - [`metrics`] holds the counters.
+//! - [`privacy`] seals callers' identities and masks them for display.
 //! - [`app`] binds every socket, wires the tasks, owns shutdown.
 //!
 //! Tasks and channels are drawn in `docs/architecture.md`.
@@ -30,6 +31,7 @@ pub mod intake;
 pub mod media;
 pub mod metrics;
 pub mod paging;
+pub mod privacy;
 pub mod recording;
 pub mod roster;
 pub mod sip;

@@ -139,6 +139,7 @@ fn load(args: &ConfigArgs) -> Result<Settings, String> {
         http_listen: args.http_listen,
         redis_url: args.redis_url.clone(),
         recordings: args.recordings.clone(),
+        caller_key: None,
     };
     Settings::load(&args.config, &env.or(flags)).map_err(|e| e.to_string())
 }

@@ -40,6 +40,8 @@ pub struct CallContext {
     pub max_call: Duration,
     /// No RTP from the caller for this long ends the call.
     pub media_timeout: Duration,
+    /// Seals the caller's identity before it leaves this task.
+    pub caller_key: crate::privacy::CallerKey,
     pub recordings: std::path::PathBuf,
     pub metrics: Arc<Metrics>,
     pub tickets: Tickets,
@@ -107,9 +109,13 @@ pub async fn run(
     tasks.wait().await;
 }
 
-/// The caller as the log shows it: the From URI, or "anonymous".
+/// The caller as the log shows it: the number masked (rule 第二十条(三)).
 fn caller(info: &CallInfo) -> String {
-    crate::sip::message::angle_uri(&info.from).unwrap_or_else(|| "anonymous".into())
+    match &info.caller_number {
+        _ if info.privacy => "withheld".into(),
+        Some(n) => crate::privacy::mask(n),
+        None => "anonymous".into(),
+    }
 }
 
 async fn call_task(
@@ -130,11 +136,14 @@ async fn call_task(
             id: op_id(),
             call_id: info.call_id.clone(),
             at: jiff::Timestamp::now(),
-            caller: Caller {
-                number: info.caller_number.clone(),
-                display_name: info.caller_display.clone(),
-                p_asserted_identity: info.p_asserted_identity.clone(),
-                privacy: info.privacy,
+            caller: {
+                let seal = |v: &Option<String>| v.as_deref().map(|v| ctx.caller_key.seal(v));
+                Caller {
+                    number: seal(&info.caller_number),
+                    display_name: seal(&info.caller_display),
+                    p_asserted_identity: seal(&info.p_asserted_identity),
+                    privacy: info.privacy,
+                }
             },
         })
         .await;

@@ -153,8 +153,8 @@ pub enum Measure {
     Other,
 }
 
-/// Who called, as received. The number stays confidential (rule 第二十条(三)):
-/// only the API's reveal action shows it outside the register.
+/// Who called, as received, each value sealed (`privacy::CallerKey`): the
+/// informant stays secret (rule 第二十条(三)).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Caller {
     pub number: Option<String>,

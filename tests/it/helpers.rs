@@ -21,6 +21,8 @@ pub struct Gateway {
     pub metrics: std::sync::Arc<hotline::metrics::Metrics>,
     pub redis: Redis,
     pub store: hotline::tickets::Store,
+    /// The key file the gateway seals callers with.
+    pub key_file: PathBuf,
     shutdown: CancellationToken,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -68,10 +70,12 @@ impl Gateway {
         settings.redis.url = redis.url();
         settings.redis.journal_dir = tempfile_dir("journal");
         settings.recording.dir = recordings;
+        settings.privacy.key_file = tempfile_dir("key").join("caller.key");
         settings.validate("test").expect("valid settings");
         let store =
             hotline::tickets::Store::connect(&settings.redis.url, &settings.redis.key_prefix)
                 .expect("store");
+        let key_file = settings.privacy.key_file.clone();
         let app = App::build(settings).await.expect("gateway builds");
         let (udp, tcp) = app.sip_addrs()[0];
         let http = app.http_addr();
@@ -85,6 +89,7 @@ impl Gateway {
             metrics,
             redis,
             store,
+            key_file,
             shutdown,
             task: Some(task),
         }
@@ -400,8 +405,10 @@ pub fn write_config(
         format!(
             "[sip]\nlisten = [\"127.0.0.1:0\"]\n[media]\nbind_ip = \"127.0.0.1\"\nadvertise_ip = \"127.0.0.1\"\n\
 rtp_port_min = 40000\nrtp_port_max = 44999\n[http]\nlisten = \"127.0.0.1:0\"\n[redis]\nurl = \"{redis_url}\"\njournal_dir = \"{}\"\n\
+[privacy]\nkey_file = \"{}\"\n\
 [recording]\ndir = \"{}\"\n[prompts]\ndir = \"{}\"\n[roster]\nfile = \"{}\"\nholidays = \"{}\"\n{extra}",
             dir.join("journal").display(),
+            dir.join("caller.key").display(),
             dir.join("recordings").display(),
             repo().join("config/prompts").display(),
             roster.display(),

@@ -303,12 +303,26 @@ async fn a_call_leaves_a_ticket_with_its_end() {
     let t = ticket_of(&s, "tk-1@test").await.unwrap();
     // Nothing usable was given (no intake yet): abandoned.
     assert_eq!(t.state, State::Abandoned);
-    assert_eq!(t.register.caller.number.as_deref(), Some("13900000000"));
-    assert_eq!(t.register.caller.display_name.as_deref(), Some("Li Si"));
+    // The caller is sealed at rest; the gateway's key opens it.
+    let key = hotline::privacy::CallerKey::load(None, &gw.key_file).unwrap();
+    let sealed = t.register.caller.number.clone().unwrap();
+    assert!(hotline::privacy::is_sealed(&sealed), "{sealed}");
+    assert_eq!(key.open(&sealed).as_deref(), Some("13900000000"));
+    assert_eq!(
+        key.open(t.register.caller.display_name.as_deref().unwrap())
+            .as_deref(),
+        Some("Li Si")
+    );
     assert_eq!(t.register.intake.call_end.as_deref(), Some("caller_bye"));
     let tl = s.timeline(&t.number).await.unwrap();
     let actions: Vec<&str> = tl.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["created", "call_ended", "recording"]);
+    // Nowhere in Redis in clear.
+    let dump = redis_dump(&s).await;
+    assert!(
+        !dump.contains("13900000000") && !dump.contains("Li Si"),
+        "caller in clear in Redis"
+    );
     gw.stop().await;
 }
 
@@ -433,4 +447,47 @@ async fn a_restarted_gateway_finds_the_calls_ticket() {
         .collect();
     // Each gateway recorded its end of the call on the same ticket.
     assert_eq!(actions, ["created", "call_ended", "call_ended"]);
+}
+
+/// Every key and value in the test's Redis, as text.
+async fn redis_dump(s: &Store) -> String {
+    let mut c = s.connection();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let mut out = String::new();
+    for k in keys {
+        let kind: String = redis::cmd("TYPE")
+            .arg(&k)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        let v: redis::Value = match kind.as_str() {
+            "string" => redis::cmd("GET").arg(&k).query_async(&mut c).await.unwrap(),
+            "hash" => redis::cmd("HGETALL")
+                .arg(&k)
+                .query_async(&mut c)
+                .await
+                .unwrap(),
+            "zset" => redis::cmd("ZRANGE")
+                .arg(&k)
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut c)
+                .await
+                .unwrap(),
+            "stream" => redis::cmd("XRANGE")
+                .arg(&k)
+                .arg("-")
+                .arg("+")
+                .query_async(&mut c)
+                .await
+                .unwrap(),
+            _ => redis::Value::Nil,
+        };
+        out.push_str(&format!("{k} {v:?}\n"));
+    }
+    out
 }
