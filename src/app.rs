@@ -206,7 +206,7 @@ impl App {
             self.metrics.clone(),
             sip_stop.clone(),
         );
-        let calls_task = tokio::spawn(call::run(ctx, event_rx, shutdown.clone()));
+        let calls_task = tokio::spawn(call::run(ctx, event_rx, sip_stop.clone()));
         self.health.sip_listening.store(true, Ordering::Release);
 
         let router = api::router(ApiState {
@@ -224,11 +224,18 @@ impl App {
 
         shutdown.cancelled().await;
         tracing::info!("shutting down: ending calls");
-        // Pages in flight go out; no new step starts (another gateway, or
-        // this one at its next start, takes over what is due).
-        paging_stop.cancel();
-        let _ = paging_task.await;
+        // Calls end now (BYE; new INVITEs get 503), and so does paging: no
+        // new step starts; steps in flight get a bounded time to finish
+        // (another gateway, or this one at its next start, takes over what
+        // is due, the lease having run out).
         sip_stop.cancel();
+        paging_stop.cancel();
+        if tokio::time::timeout(Duration::from_secs(10), paging_task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("paging steps still running at shutdown: left to their lease");
+        }
         let _ = sip_task.await;
         let _ = calls_task.await;
         // The call layer held the last ticket handles: the writer now makes

@@ -62,7 +62,10 @@ pub async fn run(
     while let Some(event) = events.recv().await {
         match event {
             CallEvent::Incoming { call, info, media } => {
-                let socket = match ctx.ports.bind() {
+                let socket = match ctx
+                    .ports
+                    .bind_for(ctx.advertise_ip.unwrap_or(info.local_ip))
+                {
                     Ok(s) => s,
                     Err(e) => {
                         tracing::error!(call_id = %info.call_id, error = %e, "refusing call");
@@ -190,7 +193,14 @@ async fn call_task(
         &number,
         &info.call_id,
     );
-    let mut sink = match Recorder::create(path.clone(), &info.call_id, &number) {
+    // File creation and the manifest's fsync off the runtime's threads.
+    let created = {
+        let (path, call_id, number) = (path.clone(), info.call_id.clone(), number.clone());
+        tokio::task::spawn_blocking(move || Recorder::create(path, &call_id, &number))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    };
+    let mut sink = match created {
         Ok(r) => CallSink::Recording(Box::new(r)),
         Err(e) => {
             tracing::error!(call_id = %info.call_id, path = %path.display(), error = %e, "cannot start the recording; the call goes on");
@@ -201,9 +211,11 @@ async fn call_task(
 
     let stop = shutdown.child_token();
     let (media_tx, media_rx) = mpsc::channel(8);
-    let (media_ev_tx, mut media_ev_rx) = mpsc::channel(8);
-    let session = Session::new(socket, &media, ctx.media_timeout);
+    let (media_ev_tx, mut media_ev_rx) = mpsc::channel(64);
+    let session = Session::new(socket, &media, info.source.ip(), ctx.media_timeout);
     let session_stop = stop.clone();
+    // Message marks are offsets into the recording, which starts here.
+    let recording_start = Instant::now();
     let media_task = tokio::spawn(async move {
         let stats = session
             .run(media_rx, media_ev_tx, session_stop, &mut sink)
@@ -230,7 +242,7 @@ async fn call_task(
                     let _ = media_tx.send(MediaCommand::Stop).await;
                 }
                 Action::Ticket(update) => {
-                    let offset_ms = answered.elapsed().as_millis() as u64;
+                    let offset_ms = recording_start.elapsed().as_millis() as u64;
                     intake_step(&ctx, &info, update, offset_ms).await;
                 }
                 Action::HangUp if hung_up.is_none() => {
@@ -253,7 +265,7 @@ async fn call_task(
                     actions = intake.on(Input::HangUp, tokio::time::Instant::now());
                     for a in std::mem::take(&mut actions) {
                         if let Action::Ticket(update) = a {
-                            intake_step(&ctx, &info, update, answered.elapsed().as_millis() as u64).await;
+                            intake_step(&ctx, &info, update, recording_start.elapsed().as_millis() as u64).await;
                         }
                     }
                     break reason;

@@ -37,13 +37,25 @@ impl PortPool {
 
     /// Binds a socket on the next free even port.
     pub fn bind(&self) -> Result<UdpSocket, Exhausted> {
+        self.bind_for(self.ip)
+    }
+
+    /// Binds in the address family of `peer_side` (our address as the peer
+    /// sees it): an IPv6 caller gets an IPv6 socket even when the
+    /// configured address is the IPv4 wildcard.
+    pub fn bind_for(&self, peer_side: IpAddr) -> Result<UdpSocket, Exhausted> {
+        let ip = match (self.ip, peer_side) {
+            (IpAddr::V4(v4), IpAddr::V6(_)) if v4.is_unspecified() => IpAddr::from([0u16; 8]),
+            (IpAddr::V6(v6), IpAddr::V4(_)) if v6.is_unspecified() => IpAddr::from([0u8; 4]),
+            (ip, _) => ip,
+        };
         for _ in 0..self.count.min(4096) {
             let i = self.cursor.fetch_add(1, Ordering::Relaxed) % self.count;
             let port = self.min as u32 + 2 * i;
             let Ok(port) = u16::try_from(port) else {
                 continue;
             };
-            let addr = SocketAddr::new(self.ip, port);
+            let addr = SocketAddr::new(ip, port);
             if let Ok(s) = std::net::UdpSocket::bind(addr) {
                 if s.set_nonblocking(true).is_ok() {
                     if let Ok(s) = UdpSocket::from_std(s) {

@@ -93,6 +93,9 @@ pub struct RtpReceiver {
     pub latched: Option<SocketAddr>,
     pt: u8,
     event_pt: Option<u8>,
+    /// Addresses RTP may latch to: the SDP's and the SIP peer's (behind
+    /// NAT the two differ). Empty: any.
+    allowed: Vec<std::net::IpAddr>,
 }
 
 impl RtpReceiver {
@@ -101,14 +104,24 @@ impl RtpReceiver {
             latched: None,
             pt: media.payload_type,
             event_pt: media.telephone_event,
+            allowed: media.remote.map(|r| r.ip()).into_iter().collect(),
+        }
+    }
+
+    /// Also accept RTP from the signalling peer's address.
+    pub fn allow(&mut self, ip: std::net::IpAddr) {
+        if !self.allowed.is_empty() && !self.allowed.contains(&ip) {
+            self.allowed.push(ip);
         }
     }
 
     pub fn accept(&mut self, from: SocketAddr, data: &[u8]) -> Result<Packet, Drop> {
-        if let Some(l) = self.latched {
-            if l != from {
-                return Err(Drop::WrongSource);
+        match self.latched {
+            Some(l) if l != from => return Err(Drop::WrongSource),
+            None if !self.allowed.is_empty() && !self.allowed.contains(&from.ip()) => {
+                return Err(Drop::WrongSource)
             }
+            _ => {}
         }
         let mut buf = data;
         let p = Packet::unmarshal(&mut buf).map_err(|_| Drop::Malformed)?;
@@ -190,14 +203,23 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(socket: UdpSocket, media: &Media, timeout: Duration) -> Session {
+    /// `peer`: the address the call's signalling comes from (RTP may come
+    /// from there or from the SDP's address, nowhere else).
+    pub fn new(
+        socket: UdpSocket,
+        media: &Media,
+        peer: std::net::IpAddr,
+        timeout: Duration,
+    ) -> Session {
+        let mut receiver = RtpReceiver::new(media);
+        receiver.allow(peer);
         Session {
             socket,
             codec: media.codec,
             audio_pt: media.payload_type,
             remote: media.remote,
             sender: RtpSender::new(media.payload_type),
-            receiver: RtpReceiver::new(media),
+            receiver,
             track: CallerTrack::new(),
             timeout,
             events: EventDedup::new(),
@@ -438,6 +460,25 @@ mod tests {
         );
         let mut te = RtpSender::new(101);
         assert!(r.accept(a, &te.packet(&[0; 4], 0)).is_ok());
+    }
+
+    #[test]
+    fn only_the_sdp_or_signalling_address_may_latch() {
+        let mut m = media();
+        m.remote = Some("192.0.2.10:4000".parse().unwrap());
+        let mut r = RtpReceiver::new(&m);
+        r.allow("198.51.100.7".parse().unwrap());
+        let mut s = RtpSender::new(0);
+        let stranger: SocketAddr = "203.0.113.66:4000".parse().unwrap();
+        assert_eq!(
+            r.accept(stranger, &s.packet(&[0; 160], 0)).unwrap_err(),
+            Drop::WrongSource
+        );
+        assert_eq!(r.latched, None, "a stranger cannot take the call's media");
+        // Behind NAT: the SIP peer's public address, another port.
+        let nat: SocketAddr = "198.51.100.7:61000".parse().unwrap();
+        assert!(r.accept(nat, &s.packet(&[0; 160], 0)).is_ok());
+        assert_eq!(r.latched, Some(nat));
     }
 
     #[test]

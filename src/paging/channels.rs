@@ -239,11 +239,6 @@ impl Channels {
         let Some(dest) = dest else {
             return attempt(false, false, format!("failed: cannot resolve {uri}"));
         };
-        let socket = match self.ports.bind() {
-            Ok(s) => s,
-            Err(e) => return attempt(false, false, format!("failed: {e}")),
-        };
-        let port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
         let ip = self.advertise_ip.unwrap_or_else(|| {
             crate::sip::transport::local_for(
                 std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
@@ -251,6 +246,11 @@ impl Channels {
             )
             .ip()
         });
+        let socket = match self.ports.bind_for(ip) {
+            Ok(s) => s,
+            Err(e) => return attempt(false, false, format!("failed: {e}")),
+        };
+        let port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
         let dial = Dial {
             uri: uri.to_string(),
             from_uri: self.from_uri.clone(),
@@ -283,8 +283,8 @@ impl Channels {
         // The announcement, then a key.
         let stop = CancellationToken::new();
         let (media_tx, media_rx) = mpsc::channel(4);
-        let (ev_tx, mut ev_rx) = mpsc::channel(16);
-        let session = Session::new(socket, &media, self.key_timeout * 4);
+        let (ev_tx, mut ev_rx) = mpsc::channel(64);
+        let session = Session::new(socket, &media, dest.ip(), self.key_timeout * 4);
         let session_stop = stop.clone();
         let task = tokio::spawn(async move {
             let mut sink = NoRecording;

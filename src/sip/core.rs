@@ -1409,7 +1409,11 @@ impl Core {
             self.send(&peer, ack);
             self.arm(TimerKey::Call(call), None);
             if cancelled {
-                // The answer crossed our CANCEL: hang up properly.
+                // The answer crossed our CANCEL: the dialog exists, hang up
+                // with a BYE.
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.state = CallState::Confirmed;
+                }
                 return self.end_call(call, EndReason::Hangup, now, true);
             }
             let Some(c) = self.calls.get_mut(&call) else {
@@ -1521,6 +1525,8 @@ impl Core {
         }
         .build();
         let old = std::mem::replace(&mut u.branch, branch.clone());
+        // Requests later in this dialog continue from this CSeq.
+        c.local_cseq = u.cseq;
         u.invite = invite.clone();
         u.retransmit = (!peer.transport().reliable()).then(|| (now + t.t1, t.t1));
         u.give_up = now + t.t64();

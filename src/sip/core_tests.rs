@@ -778,3 +778,23 @@ fn placed_call_answers_a_digest_challenge_once() {
         })
     ));
 }
+
+#[test]
+fn an_answer_crossing_our_cancel_gets_ack_and_bye() {
+    let mut h = Harness::new(CoreConfig::default());
+    let (call, invite) = dial(&mut h);
+    h.input(answer(&invite, 180, "Ringing", "ph5", "").as_bytes());
+    h.advance(Duration::from_secs(20));
+    assert_eq!(h.take(), ["CANCEL sip:8201@192.0.2.7:5062 SIP/2.0"]);
+    h.input(answer(&invite, 200, "OK", "ph5", SDP).as_bytes());
+    let sent = h.take();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(
+        sent[0].starts_with("ACK ") && sent[1].starts_with("BYE "),
+        "{sent:?}"
+    );
+    assert!(
+        matches!(h.events.last(), Some(CallEvent::Ended { call: c, reason: EndReason::Hangup }) if *c == call)
+    );
+    assert_eq!(h.core.active_calls(), 0);
+}

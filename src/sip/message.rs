@@ -253,10 +253,10 @@ pub fn display_and_user(v: &str) -> (Option<String>, Option<String>) {
         _ => None,
     };
     let user = angle_uri(v).and_then(|uri| {
-        let (_, rest) = uri.split_once(':')?;
+        let (scheme, rest) = uri.split_once(':')?;
         let user = match rest.rfind('@') {
             Some(at) => &rest[..at],
-            None if uri[..3].eq_ignore_ascii_case("tel") => rest,
+            None if scheme.eq_ignore_ascii_case("tel") => rest,
             None => return None,
         };
         let user = user.split([';', ':']).next()?.trim();
@@ -1263,6 +1263,10 @@ Content-Length: 4\r\n\r\nv=0\n";
             (None, Some("+8653212368".into()))
         );
         assert_eq!(display_and_user("sip:carrier.example"), (None, None));
+        // Short or odd URIs never panic.
+        for v in ["<a:>;tag=1", "<a:é>", "<:1>", "<é:>", ":", "<>"] {
+            let _ = display_and_user(v);
+        }
     }
 
     #[test]

@@ -244,13 +244,16 @@ pub fn spawn(
 ) -> tokio::task::JoinHandle<()> {
     let (tx, rx) = mpsc::channel(INBOUND_QUEUE);
     let next_conn = Arc::new(AtomicU64::new(1));
+    // Readers outlive `shutdown`: the core still hears the answers to its
+    // BYEs while it drains; it stops them when it is done.
+    let readers = CancellationToken::new();
     for (i, sock) in bound.udp.iter().enumerate() {
         tokio::spawn(udp_reader(
             sock.clone(),
             i as u8,
             tx.clone(),
             metrics.clone(),
-            shutdown.clone(),
+            readers.clone(),
         ));
     }
     for listener in bound.tcp {
@@ -260,11 +263,14 @@ pub fn spawn(
             next_conn.clone(),
             Arc::new(Semaphore::new(max_connections)),
             limits,
-            shutdown.clone(),
+            readers.clone(),
         ));
     }
     drop(tx);
-    tokio::spawn(core_task(core, bound.udp, rx, calls, shutdown))
+    tokio::spawn(async move {
+        core_task(core, bound.udp, rx, calls, shutdown).await;
+        readers.cancel();
+    })
 }
 
 async fn udp_reader(

@@ -7,6 +7,7 @@
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
+
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
@@ -121,14 +122,15 @@ impl Journal {
         let mut pending = VecDeque::new();
         let mut good = applied;
         let mut reader = BufReader::new(&file);
-        let mut line = String::new();
+        // Bytes, not text: a crash may have cut a character in two.
+        let mut line = Vec::new();
         loop {
             line.clear();
-            let n = reader.read_line(&mut line)?;
-            if n == 0 || !line.ends_with('\n') {
+            let n = reader.read_until(b'\n', &mut line)?;
+            if n == 0 || line.last() != Some(&b'\n') {
                 break;
             }
-            match serde_json::from_str::<Op>(line.trim_end()) {
+            match serde_json::from_slice::<Op>(&line[..n - 1]) {
                 Ok(op) => pending.push_back((Some(op), n as u64)),
                 Err(e) => {
                     tracing::error!(error = %e, offset = good, "unreadable journal line will be skipped");
@@ -162,8 +164,16 @@ impl Journal {
             buf.push(b'\n');
             lens.push((buf.len() - before) as u64);
         }
-        self.file.write_all(&buf)?;
-        self.file.sync_data()?;
+        let before = self.file.metadata()?.len();
+        if let Err(e) = self
+            .file
+            .write_all(&buf)
+            .and_then(|_| self.file.sync_data())
+        {
+            // Leave no fragment for the next batch to be appended after.
+            let _ = self.file.set_len(before);
+            return Err(e);
+        }
         for (op, len) in ops.iter().cloned().zip(lens) {
             self.pending.push_back((Some(op), len));
         }

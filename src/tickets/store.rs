@@ -101,17 +101,11 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Redis could not be reached or did not answer: worth retrying later.
+    /// Redis failed (unreachable, slow, still loading after a restart,
+    /// read-only, out of memory...): worth retrying later. Only a ticket
+    /// that does not exist, an illegal change or unreadable data are final.
     pub fn is_unavailable(&self) -> bool {
-        match self {
-            StoreError::Redis(e) => {
-                e.is_io_error()
-                    || e.is_timeout()
-                    || e.is_connection_dropped()
-                    || e.is_connection_refusal()
-            }
-            _ => false,
-        }
+        matches!(self, StoreError::Redis(_))
     }
 }
 

@@ -120,7 +120,15 @@ async fn run(
                             next = rx.try_recv().ok();
                         }
                     }
-                    if let Err(e) = journal.append(&batch) {
+                    // fsync off the runtime's threads (they run the media clocks).
+                    let (j, batch, appended) = tokio::task::spawn_blocking(move || {
+                        let r = journal.append(&batch);
+                        (journal, batch, r)
+                    })
+                    .await
+                    .expect("journal append does not panic");
+                    journal = j;
+                    if let Err(e) = appended {
                         // A full or broken disk: Redis is the only copy now.
                         tracing::error!(error = %e, ops = batch.len(), "cannot write the ticket journal");
                         for op in &batch {
