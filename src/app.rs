@@ -165,6 +165,7 @@ impl App {
             lease: Duration::from_secs(s.paging.lease_seconds),
         });
         let paging_task = tokio::spawn(paging.run(paging_stop.clone()));
+        let api_store = self.store.clone();
         let (tickets, tickets_task) = Tickets::spawn(self.store, self.journal);
         // Recordings a crash left unfinished: repaired and noted on their tickets.
         let dir = s.recording.dir.clone();
@@ -214,12 +215,20 @@ impl App {
             metrics: self.metrics.clone(),
             tickets: ticket_health,
             calendar: self.calendar.clone(),
+            v1: Some(Arc::new(crate::api::v1::V1 {
+                store: api_store,
+                roster: self.roster.clone(),
+                caller_key: self.caller_key.clone(),
+            })),
         });
         let http_stop = shutdown.clone();
         let http_task = tokio::spawn(async move {
-            axum::serve(self.http, router)
-                .with_graceful_shutdown(async move { http_stop.cancelled().await })
-                .await
+            axum::serve(
+                self.http,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { http_stop.cancelled().await })
+            .await
         });
 
         shutdown.cancelled().await;

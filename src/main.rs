@@ -49,6 +49,11 @@ enum Command {
         #[command(subcommand)]
         command: RecordingCommand,
     },
+    /// Officers' credentials for the API.
+    Officer {
+        #[command(subcommand)]
+        command: OfficerCommand,
+    },
     /// Paging.
     Page {
         #[command(subcommand)]
@@ -58,6 +63,22 @@ enum Command {
     Roster {
         #[command(subcommand)]
         command: RosterCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OfficerCommand {
+    /// Set a member's PIN (read from standard input, one line).
+    SetPin {
+        member: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// End every session of a member at once.
+    Revoke {
+        member: String,
+        #[command(flatten)]
+        config: ConfigArgs,
     },
 }
 
@@ -175,6 +196,22 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Officer { command } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            match rt.block_on(officer(command)) {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Page {
             command: PageCommand::Test { member, config },
         } => {
@@ -381,6 +418,48 @@ async fn roster(command: RosterCommand) -> Result<(String, bool), String> {
                 ),
                 true,
             ))
+        }
+    }
+}
+
+async fn officer(command: OfficerCommand) -> Result<String, String> {
+    use hotline::api::auth;
+    let (member, config) = match &command {
+        OfficerCommand::SetPin { member, config } | OfficerCommand::Revoke { member, config } => {
+            (member, config)
+        }
+    };
+    let s = load(config)?;
+    let roster = hotline::roster::Roster::load(&s.roster.file).map_err(|e| e.to_string())?;
+    if roster.member(member).is_none() {
+        return Err(format!(
+            "{member:?} is not a member of {}",
+            s.roster.file.display()
+        ));
+    }
+    let store = hotline::tickets::Store::connect(&s.redis.url, &s.redis.key_prefix)
+        .map_err(|e| e.to_string())?;
+    let mut c = store.connection();
+    match command {
+        OfficerCommand::SetPin { .. } => {
+            let mut pin = String::new();
+            std::io::stdin()
+                .read_line(&mut pin)
+                .map_err(|e| format!("reading the PIN: {e}"))?;
+            let pin = pin.trim();
+            if pin.len() < 6 || !pin.bytes().all(|b| b.is_ascii_digit()) {
+                return Err("the PIN must be at least 6 digits".into());
+            }
+            auth::set_pin(&mut c, store.prefix(), member, pin)
+                .await
+                .map_err(|e| format!("{}: {e}", s.redis.url))?;
+            Ok(format!("PIN set for {member}"))
+        }
+        OfficerCommand::Revoke { .. } => {
+            let n = auth::revoke(&mut c, store.prefix(), member)
+                .await
+                .map_err(|e| format!("{}: {e}", s.redis.url))?;
+            Ok(format!("{n} session(s) of {member} ended"))
         }
     }
 }

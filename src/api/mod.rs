@@ -1,5 +1,9 @@
-//! The HTTP side. For now `/healthz`; the officers' API joins it later.
-//! Handlers delegate and hold no domain rules.
+//! The HTTP side: `/healthz`, `/metrics`, and the officers' API under
+//! `/api/v1` (`v1`, credentials in `auth`). Handlers delegate and hold no
+//! domain rules.
+
+pub mod auth;
+pub mod v1;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -27,6 +31,7 @@ pub struct ApiState {
     pub metrics: Arc<Metrics>,
     pub tickets: Arc<TicketHealth>,
     pub calendar: Arc<Calendar>,
+    pub v1: Option<Arc<v1::V1>>,
 }
 
 #[derive(Serialize)]
@@ -85,10 +90,16 @@ async fn metrics(State(s): State<ApiState>) -> String {
 }
 
 pub fn router(state: ApiState) -> Router {
-    Router::new()
+    let v1 = state.v1.clone();
+    let mut r = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .with_state(state)
+        .with_state(state);
+    if let Some(v1) = v1 {
+        r = r.nest("/api/v1", v1::router(v1));
+    }
+    // Bodies are small JSON; nothing bigger is read.
+    r.layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
 }
 
 #[cfg(test)]
@@ -105,6 +116,7 @@ mod tests {
                 pending: 0.into(),
             }),
             calendar: Arc::new(Calendar::default()),
+            v1: None,
         };
         let (code, body) = healthz(State(state.clone())).await;
         assert_eq!((code, body.0.sip), (StatusCode::SERVICE_UNAVAILABLE, false));

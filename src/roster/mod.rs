@@ -295,15 +295,37 @@ impl Roster {
         self.members.get(id)
     }
 
+    /// The units a member belongs to.
+    pub fn units_of(&self, member: &str) -> Vec<&str> {
+        self.f
+            .units
+            .iter()
+            .filter(|u| u.members.iter().any(|m| m == member))
+            .map(|u| u.id.as_str())
+            .collect()
+    }
+
+    /// The handler of a case (by the digits of its number).
+    pub fn handler_of(&self, case: &str) -> Option<&str> {
+        let digits: String = case.chars().filter(char::is_ascii_digit).collect();
+        self.f.cases.get(&digits).map(String::as_str)
+    }
+
     pub fn rotation_units(&self) -> &[String] {
         &self.f.rotation.units
+    }
+
+    /// Whether a day desk answers in working hours (else the duty unit is
+    /// on around the clock).
+    fn has_desk(&self) -> bool {
+        !self.f.desk.members.is_empty()
     }
 
     /// The period that starts on `day`.
     pub fn period_of(&self, cal: &Calendar, day: Date) -> Period {
         let (kind, _) = cal.day(day);
         let tz = court_tz();
-        let begin = if kind.is_working() {
+        let begin = if kind.is_working() && self.has_desk() {
             self.f.hours.end
         } else {
             self.f.hours.start
@@ -333,7 +355,7 @@ impl Roster {
             return Some(self.period_of(cal, day.yesterday().expect("not the start of time")));
         }
         let (kind, _) = cal.day(day);
-        if kind.is_working() && time < self.f.hours.end {
+        if self.has_desk() && kind.is_working() && time < self.f.hours.end {
             return None;
         }
         Some(self.period_of(cal, day))

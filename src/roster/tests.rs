@@ -246,3 +246,21 @@ fn check_finds_what_an_operator_must_fix() {
     let issues = r.check(&c, 0, date(2026, 12, 1));
     assert!(issues.iter().any(|i| i.contains("2027")), "{issues:?}");
 }
+
+#[test]
+fn without_a_desk_the_unit_is_on_around_the_clock() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/roster.toml"))
+            .unwrap()
+            .replace("members = [\"m-desk-1\", \"m-desk-2\"]", "members = []");
+    let r = Roster::parse(&text, "r.toml").unwrap();
+    let c = cal();
+    // A Tuesday morning in working hours: a unit, not the desk.
+    let d = r.resolve(&c, 0, at(date(2026, 3, 10), 10, 0), None);
+    let p = d.period.unwrap();
+    assert_eq!(
+        (p.start, p.end),
+        (at(date(2026, 3, 10), 8, 30), at(date(2026, 3, 11), 8, 30))
+    );
+    assert!(d.unit.is_some() && d.desk.is_empty());
+}

@@ -45,7 +45,7 @@ pub fn settings() -> Settings {
     )
     .expect("test settings");
     s.prompts.dir = repo().join("config/prompts");
-    s.roster.file = repo().join("config/roster.toml");
+    s.roster.file = test_roster(&test_roster_text());
     s.roster.holidays = repo().join("config/holidays");
     s
 }
@@ -456,4 +456,19 @@ pub fn sipp_server(scenario: &str, port: u16) -> tokio::task::JoinHandle<(bool, 
             format!("{log}\n{}", String::from_utf8_lossy(&out.stderr)),
         )
     })
+}
+
+/// The sample roster without a day desk: a duty unit is on at any hour, so
+/// tests that page do not depend on the time of day they run at.
+pub fn test_roster_text() -> String {
+    std::fs::read_to_string(repo().join("config/roster.toml"))
+        .unwrap()
+        .replace("members = [\"m-desk-1\", \"m-desk-2\"]", "members = []")
+}
+
+/// Writes a roster for a test; returns its path.
+pub fn test_roster(text: &str) -> PathBuf {
+    let dir = tempfile_dir("roster");
+    std::fs::write(dir.join("roster.toml"), text).unwrap();
+    dir.join("roster.toml")
 }

@@ -1,6 +1,7 @@
 //! Integration tests: one binary. Each test starts its own gateway on port 0
 //! (and, from the tickets issue on, its own redis-server on a free port).
 
+mod api;
 mod caller;
 mod cli;
 mod helpers;

@@ -82,7 +82,7 @@ async fn webhook_receiver() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
 /// The sample roster with every SIP URI pointing at the test phone and the
 /// director on the test webhook.
 fn roster_for(phone: std::net::SocketAddr) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(repo().join("config/roster.toml")).unwrap();
+    let text = test_roster_text();
     let text = text
         .lines()
         .map(|l| {
@@ -96,9 +96,7 @@ fn roster_for(phone: std::net::SocketAddr) -> std::path::PathBuf {
         })
         .collect::<Vec<_>>()
         .join("\n");
-    let dir = tempfile_dir("roster");
-    std::fs::write(dir.join("roster.toml"), text).unwrap();
-    dir.join("roster.toml")
+    test_roster(&text)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -393,7 +391,7 @@ async fn s_unit(store: &hotline::tickets::Store, number: &str) -> bool {
 /// The sample roster with the officers' phones at `port` (SIPp) and no
 /// other SIP contact.
 fn roster_with_officer_phones(port: u16) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(repo().join("config/roster.toml")).unwrap();
+    let text = test_roster_text();
     let mut out = Vec::new();
     let mut officer = false;
     for l in text.lines() {
@@ -408,9 +406,7 @@ fn roster_with_officer_phones(port: u16) -> std::path::PathBuf {
         }
         out.push(l.to_string());
     }
-    let dir = tempfile_dir("roster-call");
-    std::fs::write(dir.join("roster.toml"), out.join("\n")).unwrap();
-    dir.join("roster.toml")
+    test_roster(&out.join("\n"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

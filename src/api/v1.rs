@@ -1,0 +1,592 @@
+//! `/api/v1`: officers log in, see the tickets paged to them, their unit or
+//! their cases, and move them on (签收, 出警, arrival, closing). Handlers
+//! delegate to the ticket store; the state machine and version checks are
+//! the store's. Errors are `{"error": code, "message": text}`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use jiff::Timestamp;
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+
+use super::auth;
+use crate::privacy::{mask, CallerKey};
+use crate::roster::{Member, Roster};
+use crate::tickets::model::{Measure, Note, Register, State as TicketState, Ticket};
+use crate::tickets::store::{Change, Store, StoreError};
+
+/// What the API needs.
+pub struct V1 {
+    pub store: Store,
+    pub roster: Arc<Roster>,
+    pub caller_key: CallerKey,
+}
+
+type Shared = Arc<V1>;
+
+/// An error as the API answers it.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    extra: Option<serde_json::Value>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            extra: None,
+        }
+    }
+
+    fn not_found() -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such ticket")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(status = self.status.as_u16(), error = %self.message, "api error");
+        }
+        let mut body = serde_json::json!({"error": self.code, "message": self.message});
+        if let (Some(extra), Some(obj)) = (self.extra, body.as_object_mut()) {
+            if let Some(e) = extra.as_object() {
+                obj.extend(e.clone());
+            }
+        }
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::NotFound(_) => ApiError::not_found(),
+            StoreError::Stale { state, version } => ApiError {
+                extra: Some(serde_json::json!({"state": state, "version": version})),
+                ..ApiError::new(
+                    StatusCode::CONFLICT,
+                    "stale",
+                    format!("the ticket changed meanwhile: it is {state} at version {version}"),
+                )
+            },
+            StoreError::Illegal { from, to } => ApiError {
+                extra: Some(serde_json::json!({"state": from})),
+                ..ApiError::new(
+                    StatusCode::CONFLICT,
+                    "illegal_transition",
+                    format!("a ticket in state {from} cannot become {to}"),
+                )
+            },
+            StoreError::Redis(e) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                format!("ticket store unavailable: {e}"),
+            ),
+            StoreError::Corrupt { .. } => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "corrupt",
+                "a stored ticket cannot be read",
+            ),
+        }
+    }
+}
+
+impl From<redis::RedisError> for ApiError {
+    fn from(e: redis::RedisError) -> ApiError {
+        StoreError::Redis(e).into()
+    }
+}
+
+/// JSON bodies: unknown fields and bad JSON are 400 with the reason.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(e) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                e.body_text(),
+            )),
+        }
+    }
+}
+
+/// The logged-in officer.
+pub struct Officer {
+    pub member: Member,
+    token: String,
+}
+
+impl Officer {
+    /// The director, deputies and chief commander see every ticket.
+    fn sees_all(&self) -> bool {
+        self.member
+            .roles
+            .iter()
+            .any(|r| matches!(r.as_str(), "director" | "deputy" | "chief_commander"))
+    }
+}
+
+impl FromRequestParts<Shared> for Officer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &Shared) -> Result<Officer, ApiError> {
+        let unauthorized = || {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "log in: a valid bearer token is needed",
+            )
+        };
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(unauthorized)?
+            .trim()
+            .to_string();
+        let mut c = s.store.connection();
+        let id = auth::member_of(&mut c, s.store.prefix(), &token)
+            .await?
+            .ok_or_else(unauthorized)?;
+        let member = s.roster.member(&id).cloned().ok_or_else(unauthorized)?;
+        Ok(Officer { member, token })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Login {
+    member: String,
+    pin: String,
+}
+
+/// At most this many failed logins per member and per source a minute.
+const LOGIN_ATTEMPTS: i64 = 5;
+
+async fn login(
+    State(s): State<Shared>,
+    ConnectInfo(from): ConnectInfo<SocketAddr>,
+    Body(b): Body<Login>,
+) -> Result<Response, ApiError> {
+    let mut c = s.store.connection();
+    let p = s.store.prefix();
+    let keys = [
+        format!("{p}login:member:{}", b.member),
+        format!("{p}login:ip:{}", from.ip()),
+    ];
+    for k in &keys {
+        let n: Option<i64> = c.get(k).await?;
+        if n.unwrap_or(0) >= LOGIN_ATTEMPTS {
+            let mut r = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                "too many failed logins: wait a minute",
+            )
+            .into_response();
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            return Ok(r);
+        }
+    }
+    if s.roster.member(&b.member).is_none()
+        || !auth::check_pin(&mut c, p, &b.member, &b.pin).await?
+    {
+        for k in &keys {
+            let _: i64 = c.incr(k, 1).await?;
+            let _: bool = c.expire(k, 60).await?;
+        }
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_credentials",
+            "member or PIN is wrong",
+        ));
+    }
+    let token = auth::issue(&mut c, p, &b.member).await?;
+    tracing::info!(member = %b.member, "officer logged in");
+    Ok(Json(
+        serde_json::json!({"token": token, "expires_in": auth::TOKEN_SECONDS, "member": b.member}),
+    )
+    .into_response())
+}
+
+async fn logout(State(s): State<Shared>, o: Officer) -> Result<StatusCode, ApiError> {
+    let mut c = s.store.connection();
+    auth::logout(&mut c, s.store.prefix(), &o.token, &o.member.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A ticket as an officer may see it: the caller masked.
+#[derive(Serialize)]
+struct TicketView {
+    number: String,
+    state: TicketState,
+    version: u64,
+    received_at: Timestamp,
+    caller: serde_json::Value,
+    intake: crate::tickets::model::Intake,
+    dispatch: crate::tickets::model::Dispatch,
+    disposal: crate::tickets::model::Disposal,
+    notes: Vec<Note>,
+    recordings: usize,
+}
+
+fn view(s: &V1, t: &Ticket) -> TicketView {
+    let r = &t.register;
+    let number = if r.caller.privacy {
+        None
+    } else {
+        r.caller
+            .number
+            .as_deref()
+            .and_then(|n| s.caller_key.open(n))
+            .map(|n| mask(&n))
+    };
+    TicketView {
+        number: t.number.clone(),
+        state: t.state,
+        version: t.version,
+        received_at: t.received_at,
+        caller: serde_json::json!({"number": number, "withheld": r.caller.privacy}),
+        intake: r.intake.clone(),
+        dispatch: r.dispatch.clone(),
+        disposal: r.disposal.clone(),
+        notes: r.notes.clone(),
+        recordings: r.recordings.len(),
+    }
+}
+
+/// Whether the officer may see the ticket: paged to them or their unit,
+/// a case they handle, or they see all.
+async fn may_see(s: &V1, o: &Officer, t: &Ticket) -> Result<bool, ApiError> {
+    if o.sees_all() {
+        return Ok(true);
+    }
+    let mut c = s.store.connection();
+    let p = s.store.prefix();
+    let mut indexes = vec![format!("{p}idx:member:{}", o.member.id)];
+    for u in s.roster.units_of(&o.member.id) {
+        indexes.push(format!("{p}idx:unit:{u}"));
+    }
+    for idx in indexes {
+        let score: Option<f64> = c.zscore(idx, &t.number).await?;
+        if score.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(t.register
+        .intake
+        .case_number
+        .as_deref()
+        .is_some_and(|n| s.roster.handler_of(n) == Some(o.member.id.as_str())))
+}
+
+/// The ticket, or 404 exactly as for one that does not exist.
+async fn visible(s: &V1, o: &Officer, number: &str) -> Result<Ticket, ApiError> {
+    let t = s.store.get(number).await?;
+    if may_see(s, o, &t).await? {
+        Ok(t)
+    } else {
+        Err(ApiError::not_found())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    state: Option<String>,
+    #[serde(default)]
+    mine: bool,
+    limit: Option<usize>,
+}
+
+async fn list(
+    State(s): State<Shared>,
+    o: Officer,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Vec<TicketView>>, ApiError> {
+    let index = match (&q.state, q.mine) {
+        (_, true) => format!("member:{}", o.member.id),
+        (Some(st), false) => match TicketState::parse(st) {
+            Some(st) => format!("state:{st}"),
+            None => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    format!("state {st:?} is not a ticket state"),
+                ))
+            }
+        },
+        (None, false) => "all".into(),
+    };
+    let limit = q.limit.unwrap_or(50).clamp(1, 200);
+    let mut out = Vec::new();
+    for t in s.store.list(&index, limit * 4).await? {
+        if q.state.as_deref().is_some_and(|st| t.state.as_str() != st) {
+            continue;
+        }
+        if may_see(&s, &o, &t).await? {
+            out.push(view(&s, &t));
+            if out.len() >= limit {
+                break;
+            }
+        }
+    }
+    Ok(Json(out))
+}
+
+async fn one(
+    State(s): State<Shared>,
+    o: Officer,
+    Path(n): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let t = visible(&s, &o, &n).await?;
+    let timeline = s.store.timeline(&n).await?;
+    Ok(Json(
+        serde_json::json!({"ticket": view(&s, &t), "timeline": timeline}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Versioned {
+    version: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DispatchBody {
+    version: u64,
+    /// Member ids of who goes.
+    officers: Vec<String>,
+    vehicle: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CloseBody {
+    version: u64,
+    measures: Vec<Measure>,
+    result: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoteBody {
+    text: String,
+}
+
+/// An officer's change of a ticket they may see.
+fn change(
+    o: &Officer,
+    action: &str,
+    version: Option<u64>,
+    to: Option<TicketState>,
+    details: serde_json::Value,
+) -> Change {
+    let mut c = Change::new(&o.member.id, action);
+    c.expected_version = version;
+    c.to = to;
+    c.details = details;
+    c.index = vec![format!("member:{}", o.member.id)];
+    c
+}
+
+async fn act(
+    s: &V1,
+    o: &Officer,
+    n: &str,
+    c: Change,
+    edit: impl Fn(&mut Register),
+) -> Result<Json<serde_json::Value>, ApiError> {
+    visible(s, o, n).await?;
+    s.store.change(n, &c, edit).await?;
+    let t = s.store.get(n).await?;
+    Ok(Json(
+        serde_json::to_value(view(s, &t)).expect("view serialises"),
+    ))
+}
+
+async fn acknowledge(
+    State(s): State<Shared>,
+    o: Officer,
+    Path(n): Path<String>,
+    Body(b): Body<Versioned>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (who, at) = (o.member.id.clone(), Timestamp::now());
+    act(
+        &s,
+        &o,
+        &n,
+        change(
+            &o,
+            "acknowledge",
+            Some(b.version),
+            Some(TicketState::Acknowledged),
+            serde_json::Value::Null,
+        ),
+        move |r| {
+            r.dispatch.acknowledged_by = Some(who.clone());
+            r.dispatch.acknowledged_at = Some(at);
+        },
+    )
+    .await
+}
+
+async fn dispatch(
+    State(s): State<Shared>,
+    o: Officer,
+    Path(n): Path<String>,
+    Body(b): Body<DispatchBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if let Some(bad) = b.officers.iter().find(|m| s.roster.member(m).is_none()) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("officers: {bad:?} is not a member"),
+        ));
+    }
+    let at = Timestamp::now();
+    let details = serde_json::json!({"officers": b.officers, "vehicle": b.vehicle});
+    act(
+        &s,
+        &o,
+        &n,
+        change(
+            &o,
+            "dispatch",
+            Some(b.version),
+            Some(TicketState::Dispatched),
+            details,
+        ),
+        move |r| {
+            r.dispatch.officers = b.officers.clone();
+            r.dispatch.vehicle = b.vehicle.clone();
+            r.dispatch.departed_at = Some(at);
+        },
+    )
+    .await
+}
+
+async fn arrive(
+    State(s): State<Shared>,
+    o: Officer,
+    Path(n): Path<String>,
+    Body(b): Body<Versioned>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let at = Timestamp::now();
+    act(
+        &s,
+        &o,
+        &n,
+        change(
+            &o,
+            "arrive",
+            Some(b.version),
+            Some(TicketState::OnScene),
+            serde_json::Value::Null,
+        ),
+        move |r| {
+            r.dispatch.arrived_at = Some(at);
+        },
+    )
+    .await
+}
+
+async fn close(
+    State(s): State<Shared>,
+    o: Officer,
+    Path(n): Path<String>,
+    Body(b): Body<CloseBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if b.measures.is_empty() || b.result.trim().is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "measures and result are required",
+        ));
+    }
+    let (who, at) = (o.member.id.clone(), Timestamp::now());
+    let details = serde_json::json!({"measures": b.measures, "result": b.result});
+    act(
+        &s,
+        &o,
+        &n,
+        change(
+            &o,
+            "close",
+            Some(b.version),
+            Some(TicketState::Closed),
+            details,
+        ),
+        move |r| {
+            r.disposal.measures = b.measures.clone();
+            r.disposal.result = Some(b.result.clone());
+            r.disposal.closed_by = Some(who.clone());
+            r.disposal.closed_at = Some(at);
+        },
+    )
+    .await
+}
+
+async fn note(
+    State(s): State<Shared>,
+    o: Officer,
+    Path(n): Path<String>,
+    Body(b): Body<NoteBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if b.text.trim().is_empty() || b.text.len() > 4000 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "text: 1 to 4000 bytes",
+        ));
+    }
+    let (who, at) = (o.member.id.clone(), Timestamp::now());
+    act(
+        &s,
+        &o,
+        &n,
+        change(&o, "note", None, None, serde_json::json!({"text": b.text})),
+        move |r| {
+            r.notes.push(Note {
+                by: who.clone(),
+                at,
+                text: b.text.clone(),
+            })
+        },
+    )
+    .await
+}
+
+pub fn router(v1: Shared) -> Router {
+    Router::new()
+        .route("/login", post(login))
+        .route("/logout", post(logout))
+        .route("/tickets", get(list))
+        .route("/tickets/{number}", get(one))
+        .route("/tickets/{number}/acknowledge", post(acknowledge))
+        .route("/tickets/{number}/dispatch", post(dispatch))
+        .route("/tickets/{number}/arrive", post(arrive))
+        .route("/tickets/{number}/close", post(close))
+        .route("/tickets/{number}/notes", post(note))
+        .with_state(v1)
+}

@@ -1,0 +1,342 @@
+//! The officers' API against a real gateway and Redis: login and its limits,
+//! every action and refused transition, authorisation between units,
+//! revocation, the caller masked.
+
+use std::time::Duration;
+
+use hotline::tickets::model::State;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .use_preconfigured_tls(hotline::app::tls_config())
+        .build()
+        .unwrap()
+}
+
+struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    fn new(gw: &Gateway) -> Api {
+        Api {
+            base: format!("http://{}/api/v1", gw.http),
+            http: http_client(),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut r = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.base));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn login(&self, member: &str, pin: &str) -> String {
+        let (s, b) = self
+            .call(
+                "POST",
+                "/login",
+                None,
+                Some(json!({"member": member, "pin": pin})),
+            )
+            .await;
+        assert_eq!(s, 200, "{b}");
+        b["token"].as_str().unwrap().to_string()
+    }
+}
+
+async fn set_pin(gw: &Gateway, member: &str, pin: &str) {
+    let mut c = gw.store.connection();
+    hotline::api::auth::set_pin(&mut c, "hotline:", member, pin)
+        .await
+        .unwrap();
+}
+
+/// A lead ticket opened and paged: returns (number, the duty unit's
+/// officer who was paged, an officer of another unit).
+async fn paged_ticket(gw: &Gateway) -> (String, String, String) {
+    use hotline::tickets::model::Register;
+    use hotline::tickets::store::{Change, NewTicket};
+    let t = NewTicket {
+        call_id: "api@t".into(),
+        received_at: jiff::Timestamp::now(),
+        register: Register::default(),
+    };
+    let (n, _) = gw.store.create(&t, "test").await.unwrap();
+    let mut open = Change::new("gateway", "call_ended");
+    open.to = Some(State::Open);
+    gw.store
+        .change(&n, &open, |r| r.intake.whereabouts = Some("x".into()))
+        .await
+        .unwrap();
+    let store = gw.store.clone();
+    let n2 = n.clone();
+    eventually("paged", Duration::from_secs(10), || async {
+        store
+            .timeline(&n2)
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.action == "page" && e.details.contains("-officer"))
+    })
+    .await;
+    let tl = gw.store.timeline(&n).await.unwrap();
+    let paged = tl
+        .iter()
+        .filter(|e| e.action == "page")
+        .find_map(|e| {
+            let d: Value = serde_json::from_str(&e.details).ok()?;
+            let m = d["member"].as_str()?.to_string();
+            m.ends_with("-officer").then_some(m)
+        })
+        .unwrap();
+    let other = (1..=5)
+        .map(|u| format!("u{u}-officer"))
+        .find(|m| *m != paged)
+        .unwrap();
+    (n, paged, other)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn officers_move_a_ticket_through_its_register() {
+    let gw = Gateway::start(settings()).await;
+    let api = Api::new(&gw);
+    let (n, mine, theirs) = paged_ticket(&gw).await;
+    for m in [&mine, &theirs, &"m-chen".to_string()] {
+        set_pin(&gw, m, "246810").await;
+    }
+    let me = api.login(&mine, "246810").await;
+    let other = api.login(&theirs, "246810").await;
+    let director = api.login("m-chen", "246810").await;
+
+    // Listed and readable by the paged officer, with the timeline.
+    let (s, list) = api.call("GET", "/tickets", Some(&me), None).await;
+    assert_eq!(s, 200);
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["number"] == n.as_str()),
+        "{list}"
+    );
+    let (s, one) = api
+        .call("GET", &format!("/tickets/{n}"), Some(&me), None)
+        .await;
+    assert_eq!(s, 200, "{one}");
+    assert!(one["timeline"].as_array().unwrap().len() >= 2);
+    let version = one["ticket"]["version"].as_u64().unwrap();
+
+    // Another unit's officer: 404 for reading and acting, nothing changes.
+    let (s, _) = api
+        .call("GET", &format!("/tickets/{n}"), Some(&other), None)
+        .await;
+    assert_eq!(s, 404);
+    let (s, _) = api
+        .call(
+            "POST",
+            &format!("/tickets/{n}/acknowledge"),
+            Some(&other),
+            Some(json!({"version": version})),
+        )
+        .await;
+    assert_eq!(s, 404);
+    let (s, list) = api.call("GET", "/tickets", Some(&other), None).await;
+    assert_eq!((s, list.as_array().unwrap().len()), (200, 0));
+    assert_eq!(
+        gw.store.get(&n).await.unwrap().version,
+        version,
+        "refused writes change nothing"
+    );
+    // The director sees every ticket.
+    let (s, _) = api
+        .call("GET", &format!("/tickets/{n}"), Some(&director), None)
+        .await;
+    assert_eq!(s, 200);
+
+    // A stale version: 409 with the current state.
+    let (s, b) = api
+        .call(
+            "POST",
+            &format!("/tickets/{n}/acknowledge"),
+            Some(&me),
+            Some(json!({"version": version - 1})),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"].as_str(), b["state"].as_str()),
+        (409, Some("stale"), Some("open")),
+        "{b}"
+    );
+    // Fields the action does not own are refused.
+    let (s, b) = api
+        .call(
+            "POST",
+            &format!("/tickets/{n}/acknowledge"),
+            Some(&me),
+            Some(json!({"version": version, "state": "closed"})),
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+    assert!(
+        b["message"].as_str().unwrap().contains("unknown field"),
+        "{b}"
+    );
+    // 签收, 出警, arrival, closing.
+    let (s, t) = api
+        .call(
+            "POST",
+            &format!("/tickets/{n}/acknowledge"),
+            Some(&me),
+            Some(json!({"version": version})),
+        )
+        .await;
+    assert_eq!((s, t["state"].as_str()), (200, Some("acknowledged")), "{t}");
+    let v = t["version"].as_u64().unwrap();
+    // Arriving before dispatch is not a transition the register allows.
+    let (s, b) = api
+        .call(
+            "POST",
+            &format!("/tickets/{n}/arrive"),
+            Some(&me),
+            Some(json!({"version": v})),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (409, Some("illegal_transition")),
+        "{b}"
+    );
+    let (s, t) = api
+        .call(
+            "POST",
+            &format!("/tickets/{n}/dispatch"),
+            Some(&me),
+            Some(json!({"version": v, "officers": [mine.clone()], "vehicle": "鲁B·J0101"})),
+        )
+        .await;
+    assert_eq!((s, t["state"].as_str()), (200, Some("dispatched")), "{t}");
+    let v = t["version"].as_u64().unwrap();
+    let (s, t) = api
+        .call(
+            "POST",
+            &format!("/tickets/{n}/arrive"),
+            Some(&me),
+            Some(json!({"version": v})),
+        )
+        .await;
+    assert_eq!((s, t["state"].as_str()), (200, Some("on_scene")), "{t}");
+    let v = t["version"].as_u64().unwrap();
+    let (s, _) = api
+        .call(
+            "POST",
+            &format!("/tickets/{n}/notes"),
+            Some(&me),
+            Some(json!({"text": "被执行人在场"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, t) = api
+        .call("POST", &format!("/tickets/{n}/close"), Some(&me), Some(json!({"version": v + 1, "measures": ["detention", "seizure"], "result": "已拘留，扣押车辆一辆"})))
+        .await;
+    assert_eq!((s, t["state"].as_str()), (200, Some("closed")), "{t}");
+    let ticket = gw.store.get(&n).await.unwrap();
+    assert_eq!(
+        ticket.register.disposal.closed_by.as_deref(),
+        Some(mine.as_str())
+    );
+    assert_eq!(
+        ticket.register.dispatch.vehicle.as_deref(),
+        Some("鲁B·J0101")
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_limits_logout_and_revocation() {
+    let gw = Gateway::start(settings()).await;
+    let api = Api::new(&gw);
+    set_pin(&gw, "u1-officer", "135790").await;
+    // Wrong PINs: 401, then 429 with Retry-After.
+    for _ in 0..5 {
+        let (s, b) = api
+            .call(
+                "POST",
+                "/login",
+                None,
+                Some(json!({"member": "u1-officer", "pin": "000000"})),
+            )
+            .await;
+        assert_eq!(s, 401, "{b}");
+    }
+    let r = http_client()
+        .post(format!("{}/login", api.base))
+        .json(&json!({"member": "u1-officer", "pin": "135790"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    assert_eq!(r.headers()["retry-after"], "60");
+    // The limit holds for a minute; clear the counters as a minute passing would.
+    let mut c = gw.store.connection();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("hotline:login:*")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(keys)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let token = api.login("u1-officer", "135790").await;
+    assert_eq!(api.call("GET", "/tickets", Some(&token), None).await.0, 200);
+    // No token, a bad token: 401.
+    assert_eq!(api.call("GET", "/tickets", None, None).await.0, 401);
+    assert_eq!(
+        api.call("GET", "/tickets", Some("forged"), None).await.0,
+        401
+    );
+    // Logout ends that token.
+    assert_eq!(api.call("POST", "/logout", Some(&token), None).await.0, 204);
+    assert_eq!(api.call("GET", "/tickets", Some(&token), None).await.0, 401);
+    // Revocation ends all of a member's tokens at once.
+    let a = api.login("u1-officer", "135790").await;
+    let b = api.login("u1-officer", "135790").await;
+    let n = hotline::api::auth::revoke(&mut c, "hotline:", "u1-officer")
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(api.call("GET", "/tickets", Some(&a), None).await.0, 401);
+    assert_eq!(api.call("GET", "/tickets", Some(&b), None).await.0, 401);
+    // Tokens are stored hashed: the token itself is nowhere in Redis.
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(keys.iter().all(|k| !k.contains(&a)));
+    gw.stop().await;
+}
