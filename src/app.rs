@@ -218,7 +218,10 @@ impl App {
             v1: Some(Arc::new(crate::api::v1::V1 {
                 store: api_store,
                 roster: self.roster.clone(),
+                calendar: self.calendar.clone(),
                 caller_key: self.caller_key.clone(),
+                reveal_roles: s.api.reveal_roles.clone(),
+                stop: shutdown.clone(),
             })),
         });
         let http_stop = shutdown.clone();
@@ -250,7 +253,9 @@ impl App {
         // The call layer held the last ticket handles: the writer now makes
         // its last attempt to empty the journal and stops.
         let _ = tickets_task.await;
-        let _ = http_task.await;
+        // Open event streams end with `shutdown`; any other slow client
+        // gets 5 s.
+        let _ = tokio::time::timeout(Duration::from_secs(5), http_task).await;
         tracing::info!("stopped");
         Ok(())
     }

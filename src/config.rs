@@ -35,6 +35,24 @@ pub struct Settings {
     pub paging: crate::paging::PagingSettings,
     #[serde(default)]
     pub privacy: PrivacySettings,
+    #[serde(default)]
+    pub api: ApiSettings,
+}
+
+/// `[api]`: the officers' API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSettings {
+    /// Roster roles entitled to reveal a caller (rule 第二十条(三)).
+    pub reveal_roles: Vec<String>,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings {
+            reveal_roles: vec!["director".into(), "chief_commander".into()],
+        }
+    }
 }
 
 /// `[privacy]`: the key that seals callers' numbers and names at rest.

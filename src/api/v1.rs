@@ -26,7 +26,12 @@ use crate::tickets::store::{Change, Store, StoreError};
 pub struct V1 {
     pub store: Store,
     pub roster: Arc<Roster>,
+    pub calendar: Arc<crate::roster::Calendar>,
     pub caller_key: CallerKey,
+    /// Roles that may reveal a caller (rule 第二十条(三)).
+    pub reveal_roles: Vec<String>,
+    /// Cancelled when the gateway stops: event streams end.
+    pub stop: tokio_util::sync::CancellationToken,
 }
 
 type Shared = Arc<V1>;
@@ -577,8 +582,262 @@ async fn note(
     .await
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevealBody {
+    reason: String,
+}
+
+/// The caller in clear, for the roles entitled to it, with the reason on
+/// the timeline.
+async fn reveal(
+    State(s): State<Shared>,
+    o: Officer,
+    Path(n): Path<String>,
+    Body(b): Body<RevealBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let t = visible(&s, &o, &n).await?;
+    if !o.member.roles.iter().any(|r| s.reveal_roles.contains(r)) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "your role may not reveal callers",
+        ));
+    }
+    if b.reason.trim().len() < 4 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "reason: say why",
+        ));
+    }
+    let open = |v: &Option<String>| v.as_deref().and_then(|v| s.caller_key.open(v));
+    let c = &t.register.caller;
+    let mut ch = change(
+        &o,
+        "reveal_caller",
+        None,
+        None,
+        serde_json::json!({"reason": b.reason}),
+    );
+    ch.index.clear();
+    s.store.change(&n, &ch, |_| {}).await?;
+    tracing::info!(ticket = %n, member = %o.member.id, "caller revealed");
+    Ok(Json(serde_json::json!({
+        "number": open(&c.number),
+        "display_name": open(&c.display_name),
+        "p_asserted_identity": open(&c.p_asserted_identity),
+        "privacy_requested": c.privacy,
+    })))
+}
+
+/// Who is on duty now (contacts included; the officers need them).
+async fn roster_now(
+    State(s): State<Shared>,
+    _o: Officer,
+) -> Result<Json<crate::roster::OnDuty>, ApiError> {
+    let mut c = s.store.connection();
+    let offset = crate::roster::state::offset(&mut c, s.store.prefix()).await?;
+    Ok(Json(s.roster.resolve(
+        &s.calendar,
+        offset,
+        Timestamp::now(),
+        None,
+    )))
+}
+
+/// The call's recording, with HTTP Range (one range); every download is
+/// written to the timeline.
+async fn recording(
+    State(s): State<Shared>,
+    o: Officer,
+    Path(n): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    let t = visible(&s, &o, &n).await?;
+    let Some(link) = t
+        .register
+        .recordings
+        .iter()
+        .rev()
+        .find(|r| r.duration_ms > 0)
+    else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "this ticket has no recording",
+        ));
+    };
+    let bytes = tokio::fs::read(&link.path).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("recording unavailable: {}", e.kind()),
+        )
+    })?;
+    let len = bytes.len() as u64;
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| parse_range(v, len));
+    let mut ch = change(
+        &o,
+        "recording_download",
+        None,
+        None,
+        serde_json::json!({"range": headers.get(header::RANGE).and_then(|v| v.to_str().ok())}),
+    );
+    ch.index.clear();
+    s.store.change(&n, &ch, |_| {}).await?;
+    let common = [
+        (header::CONTENT_TYPE, HeaderValue::from_static("audio/wav")),
+        (header::ACCEPT_RANGES, HeaderValue::from_static("bytes")),
+    ];
+    match range {
+        None => Ok((StatusCode::OK, common, bytes).into_response()),
+        Some(Some((a, b))) => {
+            let mut r = (
+                StatusCode::PARTIAL_CONTENT,
+                common,
+                bytes[a as usize..=b as usize].to_vec(),
+            )
+                .into_response();
+            r.headers_mut().insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes {a}-{b}/{len}")).expect("ascii"),
+            );
+            Ok(r)
+        }
+        Some(None) => {
+            let mut r = ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "bad_range",
+                "range not satisfiable",
+            )
+            .into_response();
+            r.headers_mut().insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes */{len}")).expect("ascii"),
+            );
+            Ok(r)
+        }
+    }
+}
+
+/// `bytes=a-b`, `bytes=a-`, `bytes=-n` within `len` (one range).
+fn parse_range(v: &str, len: u64) -> Option<(u64, u64)> {
+    let spec = v.strip_prefix("bytes=")?;
+    if spec.contains(',') || len == 0 {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (a, b) = match (a.trim(), b.trim()) {
+        ("", n) => {
+            let n: u64 = n.parse().ok()?;
+            (len.saturating_sub(n), len - 1)
+        }
+        (a, "") => (a.parse().ok()?, len - 1),
+        (a, b) => (a.parse().ok()?, b.parse::<u64>().ok()?.min(len - 1)),
+    };
+    (a <= b && a < len).then_some((a, b))
+}
+
+/// Server-sent events for this officer: pages addressed to them, from the
+/// events stream, resumable with `Last-Event-ID` (the stream entry id).
+async fn events(
+    State(s): State<Shared>,
+    o: Officer,
+    headers: axum::http::HeaderMap,
+) -> axum::response::sse::Sse<
+    impl futures::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let mut last = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| "$".to_string());
+    let key = format!("{}events", s.store.prefix());
+    let member = o.member.id.clone();
+    let stop = s.stop.clone();
+    let mut conn = s.store.connection();
+    let stream = async_stream(move |tx| async move {
+        if last == "$" {
+            // From now on: after the newest entry, if any.
+            let newest: redis::RedisResult<Vec<StreamEntry>> = redis::cmd("XREVRANGE")
+                .arg(&key)
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(1)
+                .query_async(&mut conn)
+                .await;
+            last = newest
+                .ok()
+                .and_then(|v| v.into_iter().next())
+                .map_or_else(|| "0-0".to_string(), |(id, _)| id);
+        }
+        loop {
+            let r: redis::RedisResult<Option<Vec<(String, Vec<StreamEntry>)>>> =
+                // No BLOCK: the connection is shared by every request.
+                redis::cmd("XREAD")
+                    .arg("COUNT")
+                    .arg(100)
+                    .arg("STREAMS")
+                    .arg(&key)
+                    .arg(&last)
+                    .query_async(&mut conn)
+                    .await;
+            let Ok(Some(streams)) = r else {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tx.closed() => return,
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
+                }
+                continue;
+            };
+            for (_, entries) in streams {
+                for (id, fields) in entries {
+                    last = id.clone();
+                    let f: std::collections::HashMap<String, String> = fields.into_iter().collect();
+                    if f.get("member") != Some(&member) {
+                        continue;
+                    }
+                    let data = serde_json::json!({
+                        "kind": f.get("kind"), "ticket": f.get("ticket"), "text": f.get("text"),
+                    });
+                    let ev = Event::default().id(id).event("page").data(data.to_string());
+                    if tx.send(Ok(ev)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// One stream entry: id and fields.
+type StreamEntry = (String, Vec<(String, String)>);
+
+/// A stream fed by a task (ends when the client goes away).
+fn async_stream<T, F, Fut>(f: F) -> impl futures::Stream<Item = T>
+where
+    T: Send + 'static,
+    F: FnOnce(tokio::sync::mpsc::Sender<T>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(f(tx));
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
 pub fn router(v1: Shared) -> Router {
     Router::new()
+        .route("/tickets/{number}/reveal-caller", post(reveal))
+        .route("/tickets/{number}/recording", get(recording))
+        .route("/roster/now", get(roster_now))
+        .route("/events", get(events))
         .route("/login", post(login))
         .route("/logout", post(logout))
         .route("/tickets", get(list))
@@ -589,4 +848,21 @@ pub fn router(v1: Shared) -> Router {
         .route("/tickets/{number}/close", post(close))
         .route("/tickets/{number}/notes", post(note))
         .with_state(v1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-99", 1000), Some((0, 99)));
+        assert_eq!(parse_range("bytes=900-", 1000), Some((900, 999)));
+        assert_eq!(parse_range("bytes=-100", 1000), Some((900, 999)));
+        assert_eq!(parse_range("bytes=990-2000", 1000), Some((990, 999)));
+        assert_eq!(parse_range("bytes=1000-", 1000), None);
+        assert_eq!(parse_range("bytes=5-1", 1000), None);
+        assert_eq!(parse_range("bytes=0-1,5-6", 1000), None);
+        assert_eq!(parse_range("items=0-1", 1000), None);
+    }
 }

@@ -340,3 +340,125 @@ async fn login_limits_logout_and_revocation() {
     assert!(keys.iter().all(|k| !k.contains(&a)));
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reported_call_through_the_api_events_recording_and_reveal() {
+    let gw = Gateway::start(settings()).await;
+    let api = Api::new(&gw);
+    let call = crate::caller::TestCall::place(gw.udp, "api-call@t", 0).await;
+    call.info(0, '1').await; // a lead
+    call.hangup().await;
+    let store = gw.store.clone();
+    let number = loop {
+        if let Ok(Some(n)) = store.number_for_call("api-call@t").await {
+            break n;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let n2 = number.clone();
+    eventually(
+        "paged with its recording linked",
+        Duration::from_secs(15),
+        || async {
+            let tl = store.timeline(&n2).await.unwrap();
+            tl.iter()
+                .any(|e| e.action == "page" && e.details.contains("-officer"))
+                && tl.iter().any(|e| e.action == "recording")
+        },
+    )
+    .await;
+    let tl = gw.store.timeline(&number).await.unwrap();
+    let officer = tl
+        .iter()
+        .filter(|e| e.action == "page")
+        .find_map(|e| {
+            let d: Value = serde_json::from_str(&e.details).ok()?;
+            let m = d["member"].as_str()?.to_string();
+            m.ends_with("-officer").then_some(m)
+        })
+        .unwrap();
+    set_pin(&gw, &officer, "112233").await;
+    set_pin(&gw, "m-chen", "112233").await;
+    let me = api.login(&officer, "112233").await;
+    let director = api.login("m-chen", "112233").await;
+
+    // The page, live from the events stream (from its start).
+    let resp = http_client()
+        .get(format!("{}/events", api.base))
+        .bearer_auth(&me)
+        .header("Last-Event-ID", "0-0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let mut resp = resp;
+    let mut seen = String::new();
+    while !seen.contains(&number) {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), resp.chunk())
+            .await
+            .expect("an event")
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("event: page"), "{seen}");
+
+    // The caller: masked for the officer, in clear only through reveal.
+    let (s, one) = api
+        .call("GET", &format!("/tickets/{number}"), Some(&me), None)
+        .await;
+    assert_eq!(s, 200);
+    let text = one.to_string();
+    assert!(
+        !text.contains("13700000000") && text.contains("137****0000"),
+        "{text}"
+    );
+    let (s, b) = api
+        .call(
+            "POST",
+            &format!("/tickets/{number}/reveal-caller"),
+            Some(&me),
+            Some(json!({"reason": "核实线索"})),
+        )
+        .await;
+    assert_eq!(s, 403, "{b}");
+    let (s, b) = api
+        .call(
+            "POST",
+            &format!("/tickets/{number}/reveal-caller"),
+            Some(&director),
+            Some(json!({"reason": "核实线索来源"})),
+        )
+        .await;
+    assert_eq!((s, b["number"].as_str()), (200, Some("13700000000")), "{b}");
+
+    // The recording, by range; the download is on the timeline.
+    let r = http_client()
+        .get(format!("{}/tickets/{number}/recording", api.base))
+        .bearer_auth(&me)
+        .header("Range", "bytes=0-11")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 206);
+    assert!(r.headers()["content-range"]
+        .to_str()
+        .unwrap()
+        .starts_with("bytes 0-11/"));
+    let body = r.bytes().await.unwrap();
+    assert_eq!(&body[..4], b"RIFF");
+    assert_eq!(&body[8..12], b"WAVE");
+    let tl = gw.store.timeline(&number).await.unwrap();
+    assert!(tl
+        .iter()
+        .any(|e| e.action == "recording_download" && e.actor == officer));
+    assert!(tl
+        .iter()
+        .any(|e| e.action == "reveal_caller" && e.actor == "m-chen"));
+
+    // Who is on duty.
+    let (s, now) = api.call("GET", "/roster/now", Some(&me), None).await;
+    assert_eq!(s, 200, "{now}");
+    assert!(now["unit"]["id"].as_str().is_some(), "{now}");
+    gw.stop().await;
+}
