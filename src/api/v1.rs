@@ -778,7 +778,7 @@ async fn events(
                 .map_or_else(|| "0-0".to_string(), |(id, _)| id);
         }
         loop {
-            let r: redis::RedisResult<Option<Vec<(String, Vec<StreamEntry>)>>> =
+            let r: redis::RedisResult<Option<Vec<StreamRead>>> =
                 // No BLOCK: the connection is shared by every request.
                 redis::cmd("XREAD")
                     .arg("COUNT")
@@ -819,6 +819,8 @@ async fn events(
 
 /// One stream entry: id and fields.
 type StreamEntry = (String, Vec<(String, String)>);
+/// One stream's entries in an XREAD reply.
+type StreamRead = (String, Vec<StreamEntry>);
 
 /// A stream fed by a task (ends when the client goes away).
 fn async_stream<T, F, Fut>(f: F) -> impl futures::Stream<Item = T>
