@@ -139,6 +139,7 @@ impl App {
         ));
         let paging_stop = CancellationToken::new();
         let paging = Arc::new(crate::paging::worker::Paging {
+            metrics: self.metrics.clone(),
             store: self.store.clone(),
             roster: self.roster.clone(),
             calendar: self.calendar.clone(),

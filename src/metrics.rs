@@ -47,6 +47,16 @@ counters! {
     rtp_received,
     /// RTP packets dropped (wrong source, malformed).
     rtp_dropped,
+    /// Escalation steps fired.
+    escalation_steps,
+    /// Page attempts delivered, by any channel.
+    pages_delivered,
+    /// Page attempts that failed or were not answered.
+    pages_failed,
+    /// Tickets acknowledged by a key 1 on a paging call.
+    pages_acknowledged,
+    /// Five-minute rule breaches (rule 第二十三条).
+    breaches,
 }
 
 impl Metrics {

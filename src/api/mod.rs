@@ -89,11 +89,26 @@ async fn metrics(State(s): State<ApiState>) -> String {
     out
 }
 
+/// The API description, served beside the API it describes.
+async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        include_str!("../../docs/openapi.json"),
+    )
+}
+
+/// The field officers' mobile page (one self-contained file, no build step).
+async fn page() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("page.html"))
+}
+
 pub fn router(state: ApiState) -> Router {
     let v1 = state.v1.clone();
     let mut r = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .route("/", get(page))
         .with_state(state);
     if let Some(v1) = v1 {
         r = r.nest("/api/v1", v1::router(v1));

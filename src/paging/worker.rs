@@ -39,6 +39,7 @@ pub struct Save {
 }
 
 pub struct Paging {
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub store: Store,
     pub roster: Arc<Roster>,
     pub calendar: Arc<Calendar>,
@@ -200,7 +201,9 @@ impl Paging {
         }
         for f in decision.fire {
             let members = members_for(&duty, &f.targets, &self.roster);
+            crate::metrics::Metrics::inc(&self.metrics.escalation_steps);
             if f.breach {
+                crate::metrics::Metrics::inc(&self.metrics.breaches);
                 let mut c = Change::new("gateway", "breach");
                 c.details = serde_json::json!({"rule": "第二十三条", "what": "no dispatch within five minutes"});
                 self.store
@@ -241,7 +244,15 @@ impl Paging {
                 pass_now = true;
             }
             // A key 1 on a paging call is 签收 (only a key counts).
+            for a in &results {
+                crate::metrics::Metrics::inc(if a.ok {
+                    &self.metrics.pages_delivered
+                } else {
+                    &self.metrics.pages_failed
+                });
+            }
             if let Some(a) = results.iter().find(|a| a.acknowledged) {
+                crate::metrics::Metrics::inc(&self.metrics.pages_acknowledged);
                 let mut c = Change::new(&a.member, "acknowledge");
                 c.to = Some(State::Acknowledged);
                 c.details = serde_json::json!({"via": "paging call"});
