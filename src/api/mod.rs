@@ -86,7 +86,36 @@ async fn metrics(State(s): State<ApiState>) -> String {
             "# TYPE hotline_{name}_total counter\nhotline_{name}_total {value}\n"
         ));
     }
+    // Tickets by state, read from Redis when the API has a store (the gauge
+    // is left out, not zeroed, while Redis is away).
+    if let Some(v1) = &s.v1 {
+        if let Ok(counts) = v1.store.count_by_state().await {
+            out.push_str("# TYPE hotline_tickets gauge\n");
+            for (state, n) in counts {
+                out.push_str(&format!("hotline_tickets{{state=\"{state}\"}} {n}\n"));
+            }
+        }
+    }
     out
+}
+
+/// Every request gets an answer within this time. Streams (SSE, recording
+/// downloads) are bounded only up to their headers; their bodies run on.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+async fn timeout(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"error": "timeout", "message": "request timed out"})),
+        )
+            .into_response(),
+    }
 }
 
 /// The API description, served beside the API it describes.
@@ -115,11 +144,38 @@ pub fn router(state: ApiState) -> Router {
     }
     // Bodies are small JSON; nothing bigger is read.
     r.layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .layer(axum::middleware::from_fn(timeout))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_that_hangs_gets_a_503_after_the_timeout() {
+        use tower::ServiceExt;
+        let app = Router::new()
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(REQUEST_TIMEOUT * 2).await;
+                    "late"
+                }),
+            )
+            .route("/fast", get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn(timeout));
+        let req = |p: &str| {
+            axum::http::Request::get(p)
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        let started = tokio::time::Instant::now();
+        let resp = app.clone().oneshot(req("/slow")).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(started.elapsed(), REQUEST_TIMEOUT);
+        let resp = app.oneshot(req("/fast")).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
 
     #[tokio::test]
     async fn healthz_follows_sip_state() {

@@ -392,6 +392,20 @@ impl Store {
             .collect()
     }
 
+    /// How many tickets each state holds (from the state indexes).
+    pub async fn count_by_state(&self) -> Result<Vec<(State, u64)>, StoreError> {
+        let mut c = self.conn.clone();
+        let mut pipe = redis::pipe();
+        for st in crate::tickets::model::ALL_STATES {
+            pipe.zcard(self.key(&format!("idx:state:{st}")));
+        }
+        let counts: Vec<u64> = pipe.query_async(&mut c).await?;
+        Ok(crate::tickets::model::ALL_STATES
+            .into_iter()
+            .zip(counts)
+            .collect())
+    }
+
     /// Raw access for tests and tools.
     pub fn connection(&self) -> ConnectionManager {
         self.conn.clone()

@@ -516,4 +516,8 @@ async fn openapi_document_matches_the_served_api_and_page() {
         metrics.contains("hotline_pages_delivered_total 0"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("hotline_tickets{state=\"open\"} 0"),
+        "{metrics}"
+    );
 }
