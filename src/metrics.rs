@@ -1,7 +1,9 @@
 //! Process-wide counters an operator wants to see (and tests read). Each is
 //! bumped at the one place its event happens, beside the log line for it.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 macro_rules! counters {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
@@ -9,6 +11,8 @@ macro_rules! counters {
         #[derive(Debug, Default)]
         pub struct Metrics {
             $($(#[$doc])* pub $name: AtomicU64,)*
+            /// Page attempts by `(channel, outcome)`.
+            pages: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
         }
 
         impl Metrics {
@@ -49,10 +53,6 @@ counters! {
     rtp_dropped,
     /// Escalation steps fired.
     escalation_steps,
-    /// Page attempts delivered, by any channel.
-    pages_delivered,
-    /// Page attempts that failed or were not answered.
-    pages_failed,
     /// Tickets acknowledged by a key 1 on a paging call.
     pages_acknowledged,
     /// Five-minute rule breaches (rule 第二十三条).
@@ -69,5 +69,51 @@ impl Metrics {
             .into_iter()
             .find(|(n, _)| *n == name)
             .map_or(0, |(_, v)| v)
+    }
+
+    /// Counts one page attempt on `channel` (`delivered` or `failed`).
+    pub fn page(&self, channel: &'static str, delivered: bool) {
+        let outcome = if delivered { "delivered" } else { "failed" };
+        let mut pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+        *pages.entry((channel, outcome)).or_default() += 1;
+    }
+
+    /// Prometheus text for every counter, page attempts labelled.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for (name, value) in self.snapshot() {
+            out.push_str(&format!(
+                "# TYPE hotline_{name}_total counter\nhotline_{name}_total {value}\n"
+            ));
+        }
+        out.push_str("# TYPE hotline_pages_total counter\n");
+        let pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+        for ((channel, outcome), n) in pages.iter() {
+            out.push_str(&format!(
+                "hotline_pages_total{{channel=\"{channel}\",outcome=\"{outcome}\"}} {n}\n"
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_attempts_are_labelled_by_channel_and_outcome() {
+        let m = Metrics::default();
+        m.page("call", false);
+        m.page("call", false);
+        m.page("sip_message", true);
+        Metrics::inc(&m.breaches);
+        let text = m.render();
+        assert!(text.contains("hotline_pages_total{channel=\"call\",outcome=\"failed\"} 2\n"));
+        assert!(
+            text.contains("hotline_pages_total{channel=\"sip_message\",outcome=\"delivered\"} 1\n")
+        );
+        assert!(!text.contains("outcome=\"delivered\"} 2"));
+        assert!(text.contains("hotline_breaches_total 1\n"));
     }
 }

@@ -80,12 +80,7 @@ async fn healthz(State(s): State<ApiState>) -> (StatusCode, Json<HealthBody>) {
 }
 
 async fn metrics(State(s): State<ApiState>) -> String {
-    let mut out = String::new();
-    for (name, value) in s.metrics.snapshot() {
-        out.push_str(&format!(
-            "# TYPE hotline_{name}_total counter\nhotline_{name}_total {value}\n"
-        ));
-    }
+    let mut out = s.metrics.render();
     // Tickets by state, read from Redis when the API has a store (the gauge
     // is left out, not zeroed, while Redis is away).
     if let Some(v1) = &s.v1 {

@@ -245,11 +245,7 @@ impl Paging {
             }
             // A key 1 on a paging call is 签收 (only a key counts).
             for a in &results {
-                crate::metrics::Metrics::inc(if a.ok {
-                    &self.metrics.pages_delivered
-                } else {
-                    &self.metrics.pages_failed
-                });
+                self.metrics.page(a.channel, a.ok);
             }
             if let Some(a) = results.iter().find(|a| a.acknowledged) {
                 crate::metrics::Metrics::inc(&self.metrics.pages_acknowledged);

@@ -513,7 +513,7 @@ async fn openapi_document_matches_the_served_api_and_page() {
         .await
         .unwrap();
     assert!(
-        metrics.contains("hotline_pages_delivered_total 0"),
+        metrics.contains("# TYPE hotline_pages_total counter"),
         "{metrics}"
     );
     assert!(
