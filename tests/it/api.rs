@@ -402,6 +402,20 @@ async fn a_reported_call_through_the_api_events_recording_and_reveal() {
         seen.push_str(&String::from_utf8_lossy(&chunk));
     }
     assert!(seen.contains("event: page"), "{seen}");
+    // Confidentiality: the caller's number is in clear nowhere the officers'
+    // side or Redis can show it (events, metrics, any key).
+    let metrics = http_client()
+        .get(format!("http://{}/metrics", gw.http))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let dump = redis_dump(&gw.store).await;
+    for (place, text) in [("events", &seen), ("metrics", &metrics), ("redis", &dump)] {
+        assert!(!text.contains("13700000000"), "caller in clear in {place}");
+    }
 
     // The caller: masked for the officer, in clear only through reveal.
     let (s, one) = api
