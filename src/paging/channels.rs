@@ -186,6 +186,14 @@ impl Channels {
         out
     }
 
+    /// Where a page to `uri` goes: the outbound proxy when one is set.
+    async fn destination(&self, uri: &str) -> Option<SocketAddr> {
+        match self.outbound_proxy {
+            Some(p) => Some(p),
+            None => sip_destination(uri).await,
+        }
+    }
+
     async fn message(&self, m: &Member, uri: &str, text: &str) -> Attempt {
         let start = Instant::now();
         let attempt = |ok: bool, outcome: String| Attempt {
@@ -197,10 +205,7 @@ impl Channels {
             outcome,
             latency_ms: start.elapsed().as_millis() as u64,
         };
-        let dest = match self.outbound_proxy {
-            Some(p) => Some(p),
-            None => sip_destination(uri).await,
-        };
+        let dest = self.destination(uri).await;
         let Some(dest) = dest else {
             return attempt(false, format!("failed: cannot resolve {uri}"));
         };
@@ -232,10 +237,7 @@ impl Channels {
             outcome,
             latency_ms: start.elapsed().as_millis() as u64,
         };
-        let dest = match self.outbound_proxy {
-            Some(p) => Some(p),
-            None => sip_destination(uri).await,
-        };
+        let dest = self.destination(uri).await;
         let Some(dest) = dest else {
             return attempt(false, false, format!("failed: cannot resolve {uri}"));
         };

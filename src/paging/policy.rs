@@ -90,6 +90,17 @@ fn step(after: u64, targets: Vec<Target>) -> Step {
     }
 }
 
+/// Still no 出警 at five minutes: the rule is breached (第二十三条); the
+/// director and the chief commander are told.
+fn five_minute_breach() -> Step {
+    Step {
+        unless: Some(Until::Dispatched),
+        breach: true,
+        note: Some("五分钟内未出警".into()),
+        ..step(300, vec![Target::Director, Target::ChiefCommander])
+    }
+}
+
 impl Policy {
     /// Leads: duty unit and court police at once, again every minute until
     /// someone acknowledges; the case handler and the director at two
@@ -107,12 +118,7 @@ impl Policy {
                     unless: Some(Until::Dispatched),
                     ..step(120, vec![Target::CaseHandler, Target::Director])
                 },
-                Step {
-                    unless: Some(Until::Dispatched),
-                    breach: true,
-                    note: Some("五分钟内未出警".into()),
-                    ..step(300, vec![Target::Director, Target::ChiefCommander])
-                },
+                five_minute_breach(),
             ],
             defer_to_working_hours: false,
         }
@@ -138,12 +144,7 @@ impl Policy {
                         ],
                     )
                 },
-                Step {
-                    unless: Some(Until::Dispatched),
-                    breach: true,
-                    note: Some("五分钟内未出警".into()),
-                    ..step(300, vec![Target::Director, Target::ChiefCommander])
-                },
+                five_minute_breach(),
             ],
             defer_to_working_hours: false,
         }

@@ -1247,21 +1247,7 @@ impl Core {
         }
         .build();
         let peer = c.peer;
-        let client = ClientTx::new(bye.clone(), transport.reliable(), self.cfg.timers, now);
-        let id = self.id();
-        let at = client.next_deadline();
-        self.client_index.insert(branch.clone(), id);
-        self.clients.insert(
-            id,
-            Client {
-                tx: client,
-                peer,
-                branch,
-                report: false,
-            },
-        );
-        self.arm(TimerKey::Client(id), Some(at));
-        self.send(&peer, bye);
+        self.start_client(bye, peer, branch, false, now);
     }
 
     /// Places a call to `peer`; its progress comes back as `CallEvent`s for
@@ -1575,21 +1561,7 @@ impl Core {
         .build();
         let at = u.give_up;
         let branch = u.branch.clone();
-        let tx = ClientTx::new(cancel.clone(), peer.transport().reliable(), timers, now);
-        let id = self.id();
-        let cat = tx.next_deadline();
-        self.client_index.insert(branch.clone(), id);
-        self.clients.insert(
-            id,
-            Client {
-                tx,
-                peer,
-                branch,
-                report: false,
-            },
-        );
-        self.arm(TimerKey::Client(id), Some(cat));
-        self.send(&peer, cancel);
+        self.start_client(cancel, peer, branch, false, now);
         self.arm(TimerKey::Call(call), Some(at));
     }
 
@@ -1620,7 +1592,26 @@ impl Core {
             headers: &[],
         }
         .build();
-        let tx = ClientTx::new(data.clone(), transport.reliable(), self.cfg.timers, now);
+        self.start_client(data, peer, branch, true, now)
+    }
+
+    /// Starts a non-INVITE client transaction (RFC 3261 §17.1.2) for
+    /// `data`, keyed by its Via `branch`, and sends it; `report` asks for
+    /// `Output::RequestDone` when it ends.
+    fn start_client(
+        &mut self,
+        data: Bytes,
+        peer: Peer,
+        branch: String,
+        report: bool,
+        now: Instant,
+    ) -> u64 {
+        let tx = ClientTx::new(
+            data.clone(),
+            peer.transport().reliable(),
+            self.cfg.timers,
+            now,
+        );
         let id = self.id();
         let at = tx.next_deadline();
         self.client_index.insert(branch.clone(), id);
@@ -1630,7 +1621,7 @@ impl Core {
                 tx,
                 peer,
                 branch,
-                report: true,
+                report,
             },
         );
         self.arm(TimerKey::Client(id), Some(at));

@@ -284,15 +284,7 @@ async fn apply(store: &Store, op: &Op) -> Result<String, StoreError> {
                     IntakeStep::MessageEnded { offset_ms } => i.message_end_ms = Some(*offset_ms),
                 }
             };
-            match store.change(&number, &change, &edit).await {
-                Err(StoreError::Illegal { .. }) => {
-                    change.to = None;
-                    store.change(&number, &change, &edit).await?;
-                }
-                r => {
-                    r?;
-                }
-            }
+            change_or_record(store, &number, change, edit).await?;
             Ok(number)
         }
         Op::Recording {
@@ -340,18 +332,26 @@ async fn apply(store: &Store, op: &Op) -> Result<String, StoreError> {
                 r.intake.call_seconds = Some(seconds);
                 r.intake.call_end = Some(how.clone());
             };
-            match store.change(&number, &change, &edit).await {
-                // Someone moved it on meanwhile: record the end without a transition.
-                Err(StoreError::Illegal { .. }) => {
-                    change.to = None;
-                    store.change(&number, &change, &edit).await?;
-                }
-                r => {
-                    r?;
-                }
-            }
+            change_or_record(store, &number, change, edit).await?;
             Ok(number)
         }
+    }
+}
+
+/// Applies `change`; if someone moved the ticket on meanwhile so that its
+/// transition is no longer legal, records the same change without one.
+async fn change_or_record(
+    store: &Store,
+    number: &str,
+    mut change: Change,
+    edit: impl Fn(&mut Register),
+) -> Result<(), StoreError> {
+    match store.change(number, &change, &edit).await {
+        Err(StoreError::Illegal { .. }) => {
+            change.to = None;
+            store.change(number, &change, &edit).await.map(drop)
+        }
+        r => r.map(drop),
     }
 }
 

@@ -175,33 +175,43 @@ Content-Length: 0\r\n\r\n"
 }
 
 /// Runs sipp (from Debian's sip-tester) against the gateway; returns its
-/// exit status and error log. Bounded by `-timeout` and a hard limit here.
+/// exit status and error log.
 pub async fn sipp(
     gateway: SocketAddr,
     scenario: &str,
     transport: &str,
     extra: &[&str],
 ) -> (bool, String) {
-    let dir = tempfile_dir("sipp");
     let port = free_port().to_string();
+    let scenario = repo().join("tests/sipp").join(scenario);
+    let mut args: Vec<std::ffi::OsString> = vec![gateway.to_string().into(), "-sf".into()];
+    args.push(scenario.into());
+    for a in ["-t", transport, "-i", "127.0.0.1", "-p", &port, "-l", "1"]
+        .iter()
+        .chain(extra)
+    {
+        args.push(a.into());
+    }
+    run_sipp("sipp", args).await
+}
+
+/// One sipp run, bounded as every test's is: one call, `-timeout 40s`, and a
+/// hard limit of 60 s here; returns (success, error log and stderr).
+async fn run_sipp(tag: &str, args: Vec<std::ffi::OsString>) -> (bool, String) {
+    let dir = tempfile_dir(tag);
     let mut cmd = tokio::process::Command::new("sipp");
-    cmd.arg(gateway.to_string())
-        .arg("-sf")
-        .arg(repo().join("tests/sipp").join(scenario))
-        .args(["-t", transport, "-i", "127.0.0.1", "-p", &port])
+    cmd.args(args)
         .args([
             "-m",
-            "1",
-            "-l",
             "1",
             "-nostdin",
             "-timeout",
             "40s",
             "-timeout_error",
+            "-trace_err",
+            "-error_file",
         ])
-        .args(["-trace_err", "-error_file"])
         .arg(dir.join("errors.log"))
-        .args(extra)
         .current_dir(&dir)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -423,39 +433,12 @@ rtp_port_min = 40000\nrtp_port_max = 44999\n[http]\nlisten = \"127.0.0.1:0\"\n[r
 /// background; the handle resolves to (success, error log).
 pub fn sipp_server(scenario: &str, port: u16) -> tokio::task::JoinHandle<(bool, String)> {
     let scenario = repo().join("tests/sipp").join(scenario);
-    tokio::spawn(async move {
-        let dir = tempfile_dir("sipp-uas");
-        let media = free_port().to_string();
-        let mut cmd = tokio::process::Command::new("sipp");
-        cmd.arg("-sf")
-            .arg(&scenario)
-            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-mp", &media])
-            .args([
-                "-m",
-                "1",
-                "-nostdin",
-                "-timeout",
-                "40s",
-                "-timeout_error",
-                "-trace_err",
-                "-error_file",
-            ])
-            .arg(dir.join("errors.log"))
-            .current_dir(&dir)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true);
-        let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
-            .await
-            .expect("sipp finishes within 60 s")
-            .expect("sipp runs");
-        let log = std::fs::read_to_string(dir.join("errors.log")).unwrap_or_default();
-        (
-            out.status.success(),
-            format!("{log}\n{}", String::from_utf8_lossy(&out.stderr)),
-        )
-    })
+    let media = free_port().to_string();
+    let mut args: Vec<std::ffi::OsString> = vec!["-sf".into(), scenario.into()];
+    for a in ["-i", "127.0.0.1", "-p", &port.to_string(), "-mp", &media] {
+        args.push(a.into());
+    }
+    tokio::spawn(run_sipp("sipp-uas", args))
 }
 
 /// The sample roster without a day desk: a duty unit is on at any hour, so
