@@ -571,3 +571,44 @@ async fn key_2_passes_the_page_to_the_next_step_at_once() {
     assert_eq!(t.state, State::Open, "passing on is not acknowledging");
     gw.stop().await;
 }
+
+/// A step whose targets resolve to nobody (no case handler on a ticket
+/// without a case number) is noted on the timeline and passed; the next step
+/// still pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_with_nobody_to_page_is_noted_and_passed() {
+    let (phone_addr, messages, _) = phone().await;
+    let mut s = settings();
+    s.roster.file = roster_for(phone_addr);
+    s.paging.policies = toml::from_str(
+        "[lead]\nsteps = [\n\
+  { after_seconds = 0, targets = [\"case_handler\"] },\n\
+  { after_seconds = 1, targets = [\"duty_unit\"] },\n]\n",
+    )
+    .unwrap();
+    let gw = Gateway::start(s).await;
+    let numbers = open_tickets(&gw.store, 1, "nobody").await;
+    let n = &numbers[0];
+    // The page is on the timeline once its attempts are back.
+    eventually("step 1 paged", Duration::from_secs(10), || async {
+        gw.store
+            .timeline(n)
+            .await
+            .is_ok_and(|tl| tl.iter().any(|e| e.action == "page"))
+    })
+    .await;
+    assert!(
+        messages.load(Ordering::SeqCst) >= 1,
+        "the phone got the page"
+    );
+    let tl = gw.store.timeline(n).await.unwrap();
+    let nobody: Vec<_> = tl.iter().filter(|e| e.action == "page_nobody").collect();
+    assert_eq!(nobody.len(), 1, "{tl:?}");
+    assert!(nobody[0].details.contains("\"step\":0"), "{tl:?}");
+    let pages: Vec<_> = tl.iter().filter(|e| e.action == "page").collect();
+    assert!(!pages.is_empty(), "{tl:?}");
+    assert!(
+        pages.iter().all(|e| e.details.contains("\"step\":1")),
+        "{tl:?}"
+    );
+}
