@@ -264,3 +264,34 @@ fn without_a_desk_the_unit_is_on_around_the_clock() {
     );
     assert!(d.unit.is_some() && d.desk.is_empty());
 }
+
+#[test]
+fn a_swap_of_two_units_applies_both_ways_within_its_range() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/roster.toml"))
+            .unwrap();
+    let swap = "\n[[overrides]]\nreplace = \"unit-1\"\nwith = \"unit-2\"\nfrom = \"2026-06-10\"\nto = \"2026-06-20\"\nreason = \"互换\"\n\
+\n[[overrides]]\nreplace = \"unit-2\"\nwith = \"unit-1\"\nfrom = \"2026-06-10\"\nto = \"2026-06-20\"\nreason = \"互换\"\n";
+    let (r, plain_r, c) = (
+        Roster::parse(&format!("{text}{swap}"), "r.toml").unwrap(),
+        roster(),
+        cal(),
+    );
+    let unit_on = |r: &Roster, d: Date| {
+        let p = r.period_of(&c, d);
+        r.resolve(&c, 0, p.start, None).unit.unwrap().id
+    };
+    let mut swapped = 0;
+    for d in days(date(2026, 6, 5), date(2026, 6, 25)) {
+        let inside = date(2026, 6, 10) <= d && d <= date(2026, 6, 20);
+        let plain = unit_on(&plain_r, d);
+        let want = match (plain.as_str(), inside) {
+            ("unit-1", true) => "unit-2",
+            ("unit-2", true) => "unit-1",
+            (u, _) => u,
+        };
+        swapped += usize::from(want != plain);
+        assert_eq!(unit_on(&r, d), want, "{d}");
+    }
+    assert!(swapped >= 2, "the range holds both units' periods");
+}
