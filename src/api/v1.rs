@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::auth;
 use crate::privacy::{mask, CallerKey};
 use crate::roster::{Member, Roster};
-use crate::tickets::model::{Measure, Note, Register, State as TicketState, Ticket};
+use crate::tickets::model::{Category, Measure, Note, Register, State as TicketState, Ticket};
 use crate::tickets::store::{Change, Store, StoreError};
 
 /// What the API needs.
@@ -129,6 +129,20 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
                 "bad_request",
                 e.body_text(),
             )),
+        }
+    }
+}
+
+/// Query strings: unknown or malformed parameters are 400 with the reason.
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(Params(v)),
+            Err(e) => Err(bad_request(e.body_text())),
         }
     }
 }
@@ -314,44 +328,111 @@ async fn visible(s: &V1, o: &Officer, number: &str) -> Result<Ticket, ApiError> 
     }
 }
 
+/// `GET /tickets` filters; all optional, combined with "and". To page on,
+/// pass the last ticket's number as `before`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     state: Option<String>,
+    category: Option<String>,
     #[serde(default)]
     mine: bool,
+    /// An RFC 3339 instant, or a day `YYYY-MM-DD` in Asia/Shanghai.
+    since: Option<String>,
+    before: Option<String>,
     limit: Option<usize>,
+}
+
+/// How many index entries one listing reads at most (visibility is checked
+/// per ticket, so an officer's tickets may be sparse in a large index).
+const LIST_SCAN: usize = 5000;
+const LIST_CHUNK: usize = 100;
+
+fn bad_request(message: String) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+}
+
+/// `since`: an instant, or the start of a day in the court's time zone.
+fn parse_since(v: &str) -> Option<Timestamp> {
+    if let Ok(t) = v.parse::<Timestamp>() {
+        return Some(t);
+    }
+    let day: jiff::civil::Date = v.parse().ok()?;
+    crate::tickets::store::court_tz()
+        .to_timestamp(day.to_datetime(jiff::civil::Time::midnight()))
+        .ok()
 }
 
 async fn list(
     State(s): State<Shared>,
     o: Officer,
-    Query(q): Query<ListQuery>,
+    Params(q): Params<ListQuery>,
 ) -> Result<Json<Vec<TicketView>>, ApiError> {
-    let index = match (&q.state, q.mine) {
-        (_, true) => format!("member:{}", o.member.id),
-        (Some(st), false) => match TicketState::parse(st) {
-            Some(st) => format!("state:{st}"),
-            None => {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad_request",
-                    format!("state {st:?} is not a ticket state"),
-                ))
-            }
-        },
-        (None, false) => "all".into(),
+    let state = match q.state.as_deref() {
+        None => None,
+        Some(st) => Some(
+            TicketState::parse(st)
+                .ok_or_else(|| bad_request(format!("state {st:?} is not a ticket state")))?,
+        ),
     };
+    let category = match q.category.as_deref() {
+        None => None,
+        Some(c) => Some(Category::parse(c).ok_or_else(|| {
+            let known: Vec<&str> = Category::ALL.iter().map(|c| c.as_str()).collect();
+            bad_request(format!("category {c:?} is not one of {}", known.join(", ")))
+        })?),
+    };
+    let since = match q.since.as_deref() {
+        None => None,
+        Some(v) => Some(parse_since(v).ok_or_else(|| {
+            bad_request(format!(
+                "since {v:?} is neither an RFC 3339 instant nor a day YYYY-MM-DD"
+            ))
+        })?),
+    };
+    // The narrowest index; the other filters are checked per ticket.
+    let index = if q.mine {
+        format!("member:{}", o.member.id)
+    } else if let Some(c) = category {
+        format!("category:{}", c.as_str())
+    } else if let Some(st) = state {
+        format!("state:{st}")
+    } else {
+        "all".into()
+    };
+    let mut pos = 0;
+    if let Some(n) = &q.before {
+        let not_listed = || bad_request(format!("ticket {n:?} is not in this list"));
+        match visible(&s, &o, n).await {
+            Ok(_) => {}
+            Err(e) if e.status == StatusCode::NOT_FOUND => return Err(not_listed()),
+            Err(e) => return Err(e),
+        }
+        pos = s.store.position(&index, n).await?.ok_or_else(not_listed)? + 1;
+    }
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
     let mut out = Vec::new();
-    for t in s.store.list(&index, limit * 4).await? {
-        if q.state.as_deref().is_some_and(|st| t.state.as_str() != st) {
-            continue;
+    let end = pos + LIST_SCAN;
+    'scan: while out.len() < limit && pos < end {
+        let chunk = s.store.list_from(&index, pos, LIST_CHUNK).await?;
+        if chunk.is_empty() {
+            break;
         }
-        if may_see(&s, &o, &t).await? {
-            out.push(view(&s, &t));
-            if out.len() >= limit {
-                break;
+        pos += LIST_CHUNK;
+        for t in chunk {
+            if since.is_some_and(|since| t.received_at < since) {
+                break 'scan;
+            }
+            if state.is_some_and(|st| t.state != st)
+                || category.is_some_and(|c| t.register.intake.category != Some(c))
+            {
+                continue;
+            }
+            if may_see(&s, &o, &t).await? {
+                out.push(view(&s, &t));
+                if out.len() >= limit {
+                    break 'scan;
+                }
             }
         }
     }

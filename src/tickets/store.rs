@@ -368,12 +368,22 @@ impl Store {
     /// Newest first, from an index: `all`, `open`, `state:S`,
     /// `category:C`, `case:N`, `member:ID`, `unit:ID`.
     pub async fn list(&self, index: &str, limit: usize) -> Result<Vec<Ticket>, StoreError> {
+        self.list_from(index, 0, limit).await
+    }
+
+    /// `count` tickets of an index from position `start` (newest first).
+    pub async fn list_from(
+        &self,
+        index: &str,
+        start: usize,
+        count: usize,
+    ) -> Result<Vec<Ticket>, StoreError> {
         let mut c = self.conn.clone();
         let numbers: Vec<String> = c
             .zrevrange(
                 self.key(&format!("idx:{index}")),
-                0,
-                limit.max(1) as isize - 1,
+                start as isize,
+                (start + count.max(1)) as isize - 1,
             )
             .await?;
         if numbers.is_empty() {
@@ -390,6 +400,15 @@ impl Store {
             .filter(|(_, h)| !h.is_empty())
             .map(|(n, h)| ticket_from(n, &h))
             .collect()
+    }
+
+    /// Where a ticket stands in an index (0 = newest), if it is there.
+    pub async fn position(&self, index: &str, number: &str) -> Result<Option<usize>, StoreError> {
+        let mut c = self.conn.clone();
+        let rank: Option<usize> = c
+            .zrevrank(self.key(&format!("idx:{index}")), number)
+            .await?;
+        Ok(rank)
     }
 
     /// How many tickets each state holds (from the state indexes).

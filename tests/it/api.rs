@@ -480,6 +480,118 @@ async fn a_reported_call_through_the_api_events_recording_and_reveal() {
 /// The published API description names exactly what the gateway serves (every
 /// documented operation answers, unauthenticated ones refuse with 401), and
 /// the officers' page is served at `/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ticket_list_filters_by_category_state_and_time_and_pages() {
+    use hotline::tickets::model::{Category, Register};
+    use hotline::tickets::store::{Change, NewTicket};
+    let gw = Gateway::start(settings()).await;
+    let api = Api::new(&gw);
+    set_pin(&gw, "m-chen", "246810").await;
+    let director = api.login("m-chen", "246810").await;
+    // Five tickets received a minute apart, the oldest first: lead, other,
+    // lead, other, lead.
+    let start = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(10);
+    let mut numbers = Vec::new();
+    for i in 0..5i64 {
+        let t = NewTicket {
+            call_id: format!("list-{i}@t"),
+            received_at: start + jiff::SignedDuration::from_mins(i),
+            register: Register::default(),
+        };
+        let (n, _) = gw.store.create(&t, "test").await.unwrap();
+        let category = if i % 2 == 0 {
+            Category::Lead
+        } else {
+            Category::Other
+        };
+        let mut c = Change::new("gateway", "intake");
+        if i == 4 {
+            c.to = Some(State::Open);
+        }
+        gw.store
+            .change(&n, &c, |r| r.intake.category = Some(category))
+            .await
+            .unwrap();
+        numbers.push(n);
+    }
+    let listed = |b: &Value| -> Vec<String> {
+        b.as_array()
+            .unwrap_or_else(|| panic!("not a list: {b}"))
+            .iter()
+            .map(|t| t["number"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let newest_first =
+        |idx: &[usize]| -> Vec<String> { idx.iter().rev().map(|&i| numbers[i].clone()).collect() };
+    let (s, b) = api
+        .call("GET", "/tickets?category=lead", Some(&director), None)
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(listed(&b), newest_first(&[0, 2, 4]));
+    let (_, b) = api
+        .call(
+            "GET",
+            "/tickets?category=lead&state=intake",
+            Some(&director),
+            None,
+        )
+        .await;
+    assert_eq!(listed(&b), newest_first(&[0, 2]));
+    let since = (start + jiff::SignedDuration::from_secs(150)).to_string();
+    let (s, b) = api
+        .call(
+            "GET",
+            &format!("/tickets?since={since}"),
+            Some(&director),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(listed(&b), newest_first(&[3, 4]));
+    // Pages of two, each after the last ticket of the one before.
+    let mut pages = Vec::new();
+    let mut query = "/tickets?limit=2".to_string();
+    loop {
+        let (s, b) = api.call("GET", &query, Some(&director), None).await;
+        assert_eq!(s, 200, "{b}");
+        let page = listed(&b);
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 2);
+        query = format!("/tickets?limit=2&before={}", page.last().unwrap());
+        pages.push(page);
+        assert!(pages.len() <= 3, "pages never end: {pages:?}");
+    }
+    assert_eq!(pages.concat(), newest_first(&[0, 1, 2, 3, 4]));
+    // Bad filters are refused with the reason, as JSON.
+    for (q, needle) in [
+        ("category=theft", "category"),
+        ("state=lost", "state"),
+        ("since=yesterday", "since"),
+        ("before=2026-999999", "not in this list"),
+        ("colour=red", "colour"),
+        ("limit=many", "limit"),
+    ] {
+        let (s, b) = api
+            .call("GET", &format!("/tickets?{q}"), Some(&director), None)
+            .await;
+        assert_eq!(s, 400, "{q}: {b}");
+        assert_eq!(b["error"], "bad_request", "{q}: {b}");
+        assert!(b["message"].as_str().unwrap().contains(needle), "{q}: {b}");
+    }
+    // An officer of a unit sees at most the open one (paged to the duty
+    // unit), never the tickets still in intake.
+    set_pin(&gw, "u1-officer", "135790").await;
+    let officer = api.login("u1-officer", "135790").await;
+    let (s, b) = api
+        .call("GET", "/tickets?category=lead", Some(&officer), None)
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert!(listed(&b).iter().all(|n| *n == numbers[4]), "{b}");
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn openapi_document_matches_the_served_api_and_page() {
     let gw = Gateway::start(settings()).await;
