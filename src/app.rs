@@ -83,7 +83,12 @@ impl App {
         for (udp, tcp) in sip.addrs() {
             tracing::info!("sip listening udp={udp} tcp={tcp}");
         }
-        tracing::info!("http listening {}", http.local_addr()?);
+        let scheme = if settings.http.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        tracing::info!("{scheme} listening {}", http.local_addr()?);
         Ok(App {
             settings,
             sip,
@@ -226,14 +231,29 @@ impl App {
             })),
         });
         let http_stop = shutdown.clone();
-        let http_task = tokio::spawn(async move {
-            axum::serve(
-                self.http,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { http_stop.cancelled().await })
-            .await
-        });
+        let tls = match (&s.http.tls_cert, &s.http.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::api::tls::server_config(cert, key)?),
+            _ => None,
+        };
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let http_task = match tls {
+            None => tokio::spawn(async move {
+                axum::serve(self.http, service)
+                    .with_graceful_shutdown(async move { http_stop.cancelled().await })
+                    .await
+            }),
+            Some(tls) => {
+                use axum::serve::ListenerExt;
+                // `tap_io` only lends the peer address to `ConnectInfo`.
+                let https = crate::api::tls::TlsListener::new(self.http, tls, shutdown.clone())?
+                    .tap_io(|_| {});
+                tokio::spawn(async move {
+                    axum::serve(https, service)
+                        .with_graceful_shutdown(async move { http_stop.cancelled().await })
+                        .await
+                })
+            }
+        };
 
         shutdown.cancelled().await;
         tracing::info!("shutting down: ending calls");

@@ -205,12 +205,19 @@ impl Default for MediaSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct HttpSettings {
     pub listen: SocketAddr,
+    /// HTTPS served directly: a PEM certificate chain and its private key
+    /// (both or neither; relative to the config file). Without them, plain
+    /// HTTP, for a reverse proxy on the same host to terminate TLS.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
         HttpSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -415,7 +422,11 @@ impl Settings {
             &mut settings.prompts.dir,
             &mut settings.roster.file,
             &mut settings.roster.holidays,
-        ] {
+        ]
+        .into_iter()
+        .chain(settings.http.tls_cert.as_mut())
+        .chain(settings.http.tls_key.as_mut())
+        {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
@@ -511,6 +522,23 @@ impl Settings {
         for (_, key, path) in self.prompts.files() {
             if !path.is_file() {
                 return Err(bad(key, format!("{} does not exist", path.display())));
+            }
+        }
+        match (&self.http.tls_cert, &self.http.tls_key) {
+            (None, None) => {}
+            (Some(_), None) => return Err(bad("http.tls_key", "needed with http.tls_cert".into())),
+            (None, Some(_)) => return Err(bad("http.tls_cert", "needed with http.tls_key".into())),
+            (Some(cert), Some(key)) => {
+                use crate::api::tls::{server_config, TlsFileError};
+                match server_config(cert, key) {
+                    Ok(_) => {}
+                    Err(e @ TlsFileError::Cert { .. }) => {
+                        return Err(bad("http.tls_cert", e.to_string()))
+                    }
+                    Err(e @ TlsFileError::Key { .. }) => {
+                        return Err(bad("http.tls_key", e.to_string()))
+                    }
+                }
             }
         }
         let i = &self.intake;
@@ -631,6 +659,38 @@ mod tests {
         s.prompts.dir = PathBuf::from("config/prompts");
         let err = s.validate("x.toml").unwrap_err();
         assert_eq!(err.to_string(), "x.toml: sip.max_calls: must be at least 1");
+    }
+
+    #[test]
+    fn tls_files_are_checked_and_named() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+        let check = |cert: Option<&str>, key: Option<&str>| {
+            let mut s = Settings::from_toml("", "x.toml").unwrap();
+            s.prompts.dir = PathBuf::from("config/prompts");
+            s.http.tls_cert = cert.map(|f| fixtures.join(f));
+            s.http.tls_key = key.map(|f| fixtures.join(f));
+            s.validate("x.toml").map_err(|e| e.to_string())
+        };
+        assert_eq!(check(Some("cert.pem"), Some("key.pem")), Ok(()));
+        let only_cert = check(Some("cert.pem"), None).unwrap_err();
+        assert!(
+            only_cert.starts_with("x.toml: http.tls_key: "),
+            "{only_cert}"
+        );
+        let only_key = check(None, Some("key.pem")).unwrap_err();
+        assert!(
+            only_key.starts_with("x.toml: http.tls_cert: "),
+            "{only_key}"
+        );
+        let missing = check(Some("nothing.pem"), Some("key.pem")).unwrap_err();
+        assert!(missing.starts_with("x.toml: http.tls_cert: "), "{missing}");
+        assert!(missing.contains("nothing.pem"), "{missing}");
+        // A certificate where the key should be.
+        let no_key = check(Some("cert.pem"), Some("cert.pem")).unwrap_err();
+        assert!(no_key.starts_with("x.toml: http.tls_key: "), "{no_key}");
+        // A key that is not the certificate's.
+        let wrong = check(Some("ca.pem"), Some("key.pem")).unwrap_err();
+        assert!(wrong.starts_with("x.toml: http.tls_key: "), "{wrong}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! domain rules.
 
 pub mod auth;
+pub mod tls;
 pub mod v1;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -592,6 +592,73 @@ async fn the_ticket_list_filters_by_category_state_and_time_and_pages() {
     gw.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_is_served_with_the_configured_certificate() {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let tls = repo().join("tests/fixtures/tls");
+    let mut s = settings();
+    s.http.tls_cert = Some(tls.join("cert.pem"));
+    s.http.tls_key = Some(tls.join("key.pem"));
+    let gw = Gateway::start(s).await;
+    // A client that trusts only the test CA.
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = std::fs::read(tls.join("ca.pem")).unwrap();
+    let ca = CertificateDer::from_pem_slice(&ca).unwrap();
+    roots.add(ca).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let client = reqwest::Client::builder()
+        .use_preconfigured_tls(config)
+        .build()
+        .unwrap();
+    let base = format!("https://127.0.0.1:{}", gw.http.port());
+    let health = format!("{base}/healthz");
+    eventually("https health", Duration::from_secs(10), || {
+        let r = client.get(&health).send();
+        async move { r.await.is_ok_and(|r| r.status() == 200) }
+    })
+    .await;
+    let body = client
+        .get(&health)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("\"sip\":true"), "{body}");
+    // The API over TLS, with its JSON errors.
+    let r = client
+        .post(format!("{base}/api/v1/login"))
+        .json(&json!({"member": "u1-officer", "pin": "000000"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let b: Value = r.json().await.unwrap();
+    assert!(b["error"].is_string(), "{b}");
+    // Plain HTTP to the HTTPS port gets no HTTP answer.
+    let plain = http_client()
+        .get(format!("http://127.0.0.1:{}/healthz", gw.http.port()))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await;
+    assert!(plain.is_err(), "plain HTTP answered: {plain:?}");
+    // A client that does not trust the certificate is refused.
+    let untrusting = http_client()
+        .get(format!("{base}/healthz"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await;
+    assert!(untrusting.is_err(), "{untrusting:?}");
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn openapi_document_matches_the_served_api_and_page() {
     let gw = Gateway::start(settings()).await;

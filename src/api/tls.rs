@@ -1,0 +1,130 @@
+//! HTTPS served by the gateway itself (rustls, ring provider), for courts
+//! that put no reverse proxy in front of it. Handshakes run in their own
+//! tasks, bounded in number and time, so a slow or silent client holds up
+//! nobody; finished connections go to `axum::serve` like plain TCP ones.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::ServerConfig;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+
+/// A handshake not done in this time is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Handshakes in progress at once; a connection beyond is closed.
+const MAX_HANDSHAKES: usize = 256;
+
+/// Which of the two files is wrong, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsFileError {
+    #[error("{path}: {problem}")]
+    Cert { path: String, problem: String },
+    #[error("{path}: {problem}")]
+    Key { path: String, problem: String },
+}
+
+/// Reads a PEM certificate chain and its private key (PKCS#8, PKCS#1 or
+/// SEC1) into a server configuration offering HTTP/1.1.
+pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsFileError> {
+    let cert_err = |problem: String| TlsFileError::Cert {
+        path: cert.display().to_string(),
+        problem,
+    };
+    let key_err = |problem: String| TlsFileError::Key {
+        path: key.display().to_string(),
+        problem,
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| cert_err(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| cert_err(e.to_string()))?;
+    if chain.is_empty() {
+        return Err(cert_err("no PEM certificate in the file".into()));
+    }
+    let private = PrivateKeyDer::from_pem_file(key).map_err(|e| key_err(e.to_string()))?;
+    let mut config =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(chain, private)
+            .map_err(|e| key_err(format!("does not fit the certificate: {e}")))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Accepted and handshaken connections, for `axum::serve`.
+pub struct TlsListener {
+    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    local: SocketAddr,
+}
+
+impl TlsListener {
+    /// Starts accepting on `tcp` until `stop`.
+    pub fn new(
+        tcp: TcpListener,
+        config: Arc<ServerConfig>,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> std::io::Result<TlsListener> {
+        let local = tcp.local_addr()?;
+        let (tx, ready) = mpsc::channel(64);
+        let acceptor = TlsAcceptor::from(config);
+        let slots = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+        tokio::spawn(async move {
+            loop {
+                let (stream, peer) = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    r = tcp.accept() => match r {
+                        Ok(c) => c,
+                        Err(e) => {
+                            // Out of descriptors and the like: back off.
+                            tracing::warn!("https accept: {e}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    },
+                };
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    tracing::warn!(%peer, "https: too many handshakes in progress; closed");
+                    continue;
+                };
+                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let _slot = slot;
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            let _ = tx.send((tls, peer)).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, "https handshake: {e}"),
+                        Err(_) => tracing::debug!(%peer, "https handshake timed out"),
+                    }
+                });
+            }
+        });
+        Ok(TlsListener { ready, local })
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(c) => c,
+            // Stopped: the server's graceful shutdown ends the serve loop.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.local)
+    }
+}
