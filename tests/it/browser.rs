@@ -1,0 +1,243 @@
+//! The officers' mobile page in Debian's headless Chromium, driven by
+//! `tests/browser/page.mjs` (playwright-core): an officer logs in on a phone
+//! screen, a call's page arrives live, and the page takes the ticket through
+//! 签收, 出警, 到场 and 办结. Redis must then hold what the page did, and the
+//! screenshots are kept under `target/browser-screenshots/` for a person to
+//! look at.
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hotline::tickets::model::{Measure, State};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::ChildStdout;
+
+use crate::helpers::*;
+
+const OFFICER: &str = "u1-officer";
+const PIN: &str = "246810";
+
+/// The test roster with unit 1 on duty at every hour, and paging only
+/// through the page's events: no SIP or webhook contacts, so nothing leaves
+/// the machine.
+fn roster() -> std::path::PathBuf {
+    let text = test_roster_text().replace(
+        r#"units = ["unit-1", "unit-2", "unit-3", "unit-4", "unit-5"]"#,
+        r#"units = ["unit-1"]"#,
+    );
+    assert!(
+        text.contains(r#"units = ["unit-1"]"#),
+        "rotation line changed"
+    );
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("sip = ") && !l.starts_with("webhook = "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    test_roster(&text)
+}
+
+/// What the script said on stdout, and on stderr (read by a task).
+struct Script {
+    lines: Lines<BufReader<ChildStdout>>,
+    said: Vec<String>,
+    stderr: Arc<Mutex<String>>,
+    stderr_task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Script {
+    /// The next line starting with `prefix`, within `limit`; the rest of it.
+    async fn expect(&mut self, prefix: &str, limit: Duration) -> String {
+        let end = tokio::time::Instant::now() + limit;
+        loop {
+            match tokio::time::timeout_at(end, self.lines.next_line()).await {
+                Ok(Ok(Some(line))) => {
+                    self.said.push(line.clone());
+                    if let Some(rest) = line.strip_prefix(prefix) {
+                        return rest.trim().to_string();
+                    }
+                }
+                Ok(Ok(None)) | Ok(Err(_)) => self.fail(&format!("ended before {prefix}")).await,
+                Err(_) => self.fail(&format!("no {prefix} within {limit:?}")).await,
+            }
+        }
+    }
+
+    async fn fail(&mut self, what: &str) -> ! {
+        // All of stderr when the script has ended (bounded: it may still run).
+        if let Some(t) = self.stderr_task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+        let err = self.stderr.lock().unwrap().clone();
+        panic!(
+            "browser script: {what}\nstdout:\n{}\nstderr:\n{err}",
+            self.said.join("\n")
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mobile_page_in_chromium_takes_a_live_page_to_closing() {
+    let started = Instant::now();
+    let dir = repo().join("tests/browser");
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is missing: npm ci --prefix tests/browser (scripts/test.sh does it)"
+    );
+    assert!(
+        std::path::Path::new("/usr/bin/chromium").exists(),
+        "Chromium is missing: apt-get install chromium (scripts/test.sh does it)"
+    );
+    let mut s = settings();
+    s.roster.file = roster();
+    let gw = Gateway::start(s).await;
+    let mut c = gw.store.connection();
+    hotline::api::auth::set_pin(&mut c, "hotline:", OFFICER, PIN)
+        .await
+        .unwrap();
+    let shots = repo().join("target/browser-screenshots");
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).unwrap();
+
+    let mut child = tokio::process::Command::new("node")
+        .arg(dir.join("page.mjs"))
+        .arg("--base")
+        .arg(format!("http://{}", gw.http))
+        .args(["--member", OFFICER, "--pin", PIN, "--require-recording"])
+        .arg("--shots")
+        .arg(&shots)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs (Debian's nodejs)");
+    let mut stdin = child.stdin.take().unwrap();
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let mut err_pipe = child.stderr.take().unwrap();
+    let err_buf = stderr.clone();
+    let stderr_task = tokio::spawn(async move {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = err_pipe.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            err_buf
+                .lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let mut script = Script {
+        lines: BufReader::new(child.stdout.take().unwrap()).lines(),
+        said: Vec::new(),
+        stderr,
+        stderr_task: Some(stderr_task),
+    };
+
+    // Logged in, the live stream open: now a call comes in and is paged.
+    script.expect("READY", Duration::from_secs(60)).await;
+    let call = crate::caller::TestCall::place(gw.udp, "browser@t", 0).await;
+    call.info(0, '1').await; // a lead
+    call.hangup().await;
+    let store = gw.store.clone();
+    eventually("the call's ticket", Duration::from_secs(10), || async {
+        matches!(store.number_for_call("browser@t").await, Ok(Some(_)))
+    })
+    .await;
+    let number = store.number_for_call("browser@t").await.unwrap().unwrap();
+    let paged = script.expect("PAGED", Duration::from_secs(60)).await;
+    assert_eq!(paged, number, "the page that arrived live is the call's");
+    // The page may come a moment before the recording is linked: the
+    // script opens the ticket once it is.
+    let n2 = number.clone();
+    eventually("the recording linked", Duration::from_secs(15), || async {
+        store
+            .timeline(&n2)
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.action == "recording")
+    })
+    .await;
+    stdin.write_all(b"GO\n").await.unwrap();
+    let done = script.expect("DONE", Duration::from_secs(120)).await;
+    assert_eq!(done, number);
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the script exits after DONE")
+        .unwrap();
+    if !status.success() {
+        script.fail(&format!("exited with {status}")).await;
+    }
+
+    // Redis holds what the officer did through the page.
+    let t = gw.store.get(&number).await.unwrap();
+    assert_eq!(t.state, State::Closed);
+    let d = &t.register.dispatch;
+    assert_eq!(d.acknowledged_by.as_deref(), Some(OFFICER));
+    assert!(d.officers.iter().any(|m| m == OFFICER), "{d:?}");
+    assert_eq!(d.vehicle.as_deref(), Some("鲁B·J0101"));
+    assert!(d.departed_at.is_some() && d.arrived_at.is_some(), "{d:?}");
+    let disposal = &t.register.disposal;
+    assert_eq!(disposal.closed_by.as_deref(), Some(OFFICER));
+    assert_eq!(
+        disposal.measures,
+        vec![Measure::Detention, Measure::Seizure],
+        "{disposal:?}"
+    );
+    assert_eq!(
+        disposal.result.as_deref(),
+        Some("已拘留被执行人，扣押车辆一辆")
+    );
+    let tl = gw.store.timeline(&number).await.unwrap();
+    let by_officer: Vec<&str> = tl
+        .iter()
+        .filter(|e| e.actor == OFFICER)
+        .map(|e| e.action.as_str())
+        .collect();
+    let steps: Vec<&str> = by_officer
+        .iter()
+        .copied()
+        .filter(|a| matches!(*a, "acknowledge" | "dispatch" | "arrive" | "close"))
+        .collect();
+    assert_eq!(
+        steps,
+        ["acknowledge", "dispatch", "arrive", "close"],
+        "{by_officer:?}"
+    );
+    assert!(
+        by_officer.contains(&"recording_download"),
+        "the page played the recording: {by_officer:?}"
+    );
+    let closing = tl.iter().find(|e| e.action == "close").unwrap();
+    assert_eq!(
+        (closing.from, closing.to),
+        (Some(State::OnScene), State::Closed)
+    );
+
+    // One screenshot per step, each a PNG.
+    let files: Vec<std::path::PathBuf> = script
+        .said
+        .iter()
+        .filter_map(|l| l.strip_prefix("SHOT "))
+        .map(std::path::PathBuf::from)
+        .collect();
+    assert!(files.len() >= 12, "screenshots: {files:?}");
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        assert!(
+            bytes.len() > 1000 && bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+            "{} is not a PNG",
+            f.display()
+        );
+    }
+    gw.stop().await;
+    eprintln!(
+        "browser test: {} screenshots in {} after {:.1} s",
+        files.len(),
+        shots.display(),
+        started.elapsed().as_secs_f64()
+    );
+}
