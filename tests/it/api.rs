@@ -2,6 +2,7 @@
 //! every action and refused transition, authorisation between units,
 //! revocation, the caller masked.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hotline::tickets::model::State;
@@ -657,6 +658,205 @@ async fn https_is_served_with_the_configured_certificate() {
         .await;
     assert!(untrusting.is_err(), "{untrusting:?}");
     gw.stop().await;
+}
+
+/// An HTTP receiver that takes every post and keeps its body.
+async fn webhook_recorder() -> (std::net::SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let b = bodies.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: String| {
+            b.lock().unwrap().push(body);
+            async { "{\"errcode\":0}" }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    (addr, bodies)
+}
+
+/// Rule 第二十条(三): a caller with a number and a name found nowhere else
+/// goes through intake, paging (SIP MESSAGE, webhook, events) and the API;
+/// the gateway's log (at debug), every file it wrote but the WAV, the whole
+/// Redis, the page and webhook bodies, the event stream and every API
+/// response hold neither in clear. Redis holds them sealed; the reveal
+/// response is the one place they are in clear.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_caller_is_found_only_sealed_and_in_the_reveal() {
+    const NUMBER: &str = "13912345678";
+    const NAME: &str = "王举报";
+    let (phone_addr, _, messages) = crate::paging::phone().await;
+    let (hook, hooks) = webhook_recorder().await;
+    let redis = Redis::start("everysec").await;
+    let dir = tempfile_dir("secret");
+    let extra = format!(
+        "[paging.webhooks.hook]\nurl = \"http://{hook}/hook\"\nformat = \"wecom\"\n\
+[paging.policies.violence]\nsteps = [\n\
+  {{ after_seconds = 0, targets = [\"duty_unit\", \"court_police\", \"director\"], repeat_seconds = 60, until = \"acknowledged\" }},\n]\n"
+    );
+    let config = write_config(
+        &dir,
+        &redis.url(),
+        &crate::paging::roster_for(phone_addr),
+        &extra,
+    );
+    let gw = Process::start_logging(&config, "debug");
+    let store = hotline::tickets::Store::connect(&redis.url(), "hotline:").unwrap();
+    let call = crate::caller::TestCall::place_as(
+        gw.udp,
+        "secret@t",
+        0,
+        true,
+        &format!("\"{NAME}\" <sip:{NUMBER}@127.0.0.1>"),
+    )
+    .await;
+    call.info(0, '2').await; // violent resistance: opened and paged at once
+    call.hangup().await;
+    let number = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Ok(Some(n)) = store.number_for_call("secret@t").await {
+                break n;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("a ticket");
+    eventually(
+        "paged by SIP MESSAGE and webhook",
+        Duration::from_secs(15),
+        || async { !messages.lock().unwrap().is_empty() && !hooks.lock().unwrap().is_empty() },
+    )
+    .await;
+
+    // Every API response an officer and the director can get.
+    let api = Api {
+        base: format!("http://{}/api/v1", gw.http),
+        http: http_client(),
+    };
+    let mut c = store.connection();
+    for m in ["u1-officer", "m-chen"] {
+        hotline::api::auth::set_pin(&mut c, "hotline:", m, "112233")
+            .await
+            .unwrap();
+    }
+    let officer = api.login("u1-officer", "112233").await;
+    let director = api.login("m-chen", "112233").await;
+    let mut responses = Vec::new();
+    let t = |p: &str| format!("/tickets/{number}{p}");
+    for (method, path, body) in [
+        ("GET", "/tickets".to_string(), None),
+        ("GET", "/tickets?mine=true".to_string(), None),
+        ("GET", t(""), None),
+        ("GET", "/roster/now".to_string(), None),
+        ("POST", t("/notes"), Some(json!({"text": "核实中"}))),
+        ("POST", t("/acknowledge"), Some(json!({"version": 0}))),
+    ] {
+        for token in [&officer, &director] {
+            let (_, b) = api.call(method, &path, Some(token), body.clone()).await;
+            responses.push(format!("{method} {path}: {b}"));
+        }
+    }
+    for path in ["/metrics", "/healthz", "/openapi.json", "/"] {
+        let r = http_client()
+            .get(format!("http://{}{path}", gw.http))
+            .send()
+            .await
+            .unwrap();
+        responses.push(format!("GET {path}: {}", r.text().await.unwrap()));
+    }
+    // The director's event stream, from its start, up to the ticket's page.
+    let mut sse = http_client()
+        .get(format!("{}/events", api.base))
+        .bearer_auth(&director)
+        .header("Last-Event-ID", "0-0")
+        .send()
+        .await
+        .unwrap();
+    let mut events = String::new();
+    while !events.contains(&number) {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), sse.chunk())
+            .await
+            .expect("an event")
+            .unwrap()
+            .unwrap();
+        events.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    // The reveal: the one response with the caller in clear.
+    let (s, revealed) = api
+        .call(
+            "POST",
+            &t("/reveal-caller"),
+            Some(&director),
+            Some(json!({"reason": "核实线索来源"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{revealed}");
+    assert_eq!(revealed["number"], NUMBER, "{revealed}");
+    assert_eq!(revealed["display_name"], NAME, "{revealed}");
+    // The log is read once it has the reveal in it (it is written as it
+    // happens, so everything before is in).
+    eventually("the reveal logged", Duration::from_secs(10), || async {
+        gw.log.lock().unwrap().contains("caller revealed")
+    })
+    .await;
+
+    let log = gw.log.lock().unwrap().clone();
+    assert!(log.contains(&number) && log.contains("DEBUG"), "{log}");
+    let mut places: Vec<(String, String)> = vec![
+        ("log".into(), log),
+        ("redis".into(), redis_dump(&store).await),
+        ("events".into(), events),
+    ];
+    places.extend(
+        messages
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|b| ("sip page".into(), b.clone())),
+    );
+    places.extend(
+        hooks
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|b| ("webhook".into(), b.clone())),
+    );
+    places.extend(responses.into_iter().map(|r| ("api".into(), r)));
+    // Every file the gateway wrote (journal, manifests, key) but the audio.
+    let mut files = vec![dir.clone()];
+    while let Some(d) = files.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                files.push(p);
+            } else if p.extension().is_none_or(|x| x != "wav") {
+                let text = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned();
+                places.push((p.display().to_string(), text));
+            }
+        }
+    }
+    for (place, text) in &places {
+        assert!(
+            !text.contains(NUMBER) && !text.contains(NAME),
+            "the caller in clear in {place}: {text}"
+        );
+    }
+    // What Redis holds is the caller sealed with the configured key.
+    let key = hotline::privacy::CallerKey::load(None, &dir.join("caller.key")).unwrap();
+    let ticket = store.get(&number).await.unwrap();
+    let sealed = ticket.register.caller.number.clone().unwrap();
+    assert!(hotline::privacy::is_sealed(&sealed), "{sealed}");
+    assert_eq!(key.open(&sealed).as_deref(), Some(NUMBER));
+    assert!(places
+        .iter()
+        .any(|(p, t)| p == "redis" && t.contains(&sealed)));
+    // The pages did go out, masked.
+    let pages = messages.lock().unwrap().concat() + &hooks.lock().unwrap().concat();
+    assert!(pages.contains(&number), "{pages}");
+    drop(gw);
 }
 
 #[tokio::test]

@@ -18,6 +18,8 @@ pub struct TestCall {
     pub gw_rtp: SocketAddr,
     pub call_id: String,
     to: String,
+    /// The From header's name-addr (without its tag).
+    from: String,
     tag: String,
 }
 
@@ -37,10 +39,28 @@ impl TestCall {
 
     /// As `place`, with or without telephone-event in the offer.
     pub async fn place_with(gw: SocketAddr, call_id: &str, pt: u8, events: bool) -> TestCall {
+        TestCall::place_as(gw, call_id, pt, events, "<sip:13700000000@127.0.0.1>").await
+    }
+
+    /// As `place_with`, from a given caller (`from`: a name-addr such as
+    /// `"Name" <sip:number@host>`).
+    pub async fn place_as(
+        gw: SocketAddr,
+        call_id: &str,
+        pt: u8,
+        events: bool,
+        from: &str,
+    ) -> TestCall {
         let sip = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let rtp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let me = sip.local_addr().unwrap();
         let tag = token(call_id);
+        // A phone's Contact carries its number, as the From does.
+        let user = from
+            .split("sip:")
+            .nth(1)
+            .and_then(|u| u.split('@').next())
+            .unwrap_or("caller");
         let te = if events {
             " 101\r\na=rtpmap:101 telephone-event/8000"
         } else {
@@ -52,8 +72,8 @@ impl TestCall {
         );
         let invite = format!(
             "INVITE sip:12368@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-{tag}\r\nMax-Forwards: 70\r\n\
-From: <sip:13700000000@127.0.0.1>;tag={tag}\r\nTo: <sip:12368@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
-Contact: <sip:13700000000@{me}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+From: {from};tag={tag}\r\nTo: <sip:12368@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
+Contact: <sip:{user}@{me}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
             sdp.len()
         );
         sip.send_to(invite.as_bytes(), gw).await.unwrap();
@@ -77,6 +97,7 @@ Contact: <sip:13700000000@{me}>\r\nContent-Type: application/sdp\r\nContent-Leng
             gw_rtp: SocketAddr::new("127.0.0.1".parse().unwrap(), port),
             call_id: call_id.to_string(),
             to,
+            from: from.to_string(),
             tag,
         };
         call.request("ACK", 1, "ack").await;
@@ -101,8 +122,8 @@ Contact: <sip:13700000000@{me}>\r\nContent-Type: application/sdp\r\nContent-Leng
             .unwrap_or_default();
         let mut m = format!(
             "{method} sip:hotline@{} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-{}-{branch}\r\nMax-Forwards: 70\r\n\
-From: <sip:13700000000@127.0.0.1>;tag={}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\n{ctype}Content-Length: {}\r\n\r\n",
-            self.gw, self.tag, self.tag, self.to, self.call_id, body.len()
+From: {};tag={}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\n{ctype}Content-Length: {}\r\n\r\n",
+            self.gw, self.tag, self.from, self.tag, self.to, self.call_id, body.len()
         )
         .into_bytes();
         m.extend_from_slice(body);

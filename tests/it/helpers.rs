@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hotline::app::App;
@@ -364,33 +365,62 @@ where
 pub struct Process {
     pub child: std::process::Child,
     pub udp: std::net::SocketAddr,
+    pub http: std::net::SocketAddr,
+    /// Everything it has logged so far (stdout and stderr).
+    pub log: Arc<Mutex<String>>,
 }
 
 impl Process {
     pub fn start(config: &std::path::Path) -> Process {
+        Process::start_logging(config, "info")
+    }
+
+    /// Started with `HOTLINE_LOG=filter`.
+    pub fn start_logging(config: &std::path::Path, filter: &str) -> Process {
         use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
             .args(["serve", "--config"])
             .arg(config)
-            .env("HOTLINE_LOG", "info")
+            .env("HOTLINE_LOG", filter)
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        // Keep draining both pipes so it never blocks on a full one.
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
         let out = child.stdout.take().unwrap();
-        let mut lines = std::io::BufReader::new(out).lines();
-        let udp = loop {
-            let line = lines
-                .next()
-                .expect("the gateway logs its addresses")
-                .unwrap();
-            if let Some(rest) = line.split("sip listening udp=").nth(1) {
-                break rest.split(' ').next().unwrap().parse().unwrap();
-            }
+        let err = child.stderr.take().unwrap();
+        let drain = |pipe: Box<dyn std::io::Read + Send>| {
+            let (log, tx) = (log.clone(), tx.clone());
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(pipe).lines() {
+                    let Ok(line) = line else { break };
+                    log.lock().unwrap().push_str(&format!("{line}\n"));
+                    let _ = tx.send(line);
+                }
+            });
         };
-        // Keep draining its log so it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Process { child, udp }
+        drain(Box::new(out));
+        drain(Box::new(err));
+        let (mut udp, mut http) = (None, None);
+        while udp.is_none() || http.is_none() {
+            let line = rx
+                .recv_timeout(Duration::from_secs(20))
+                .expect("the gateway logs its addresses");
+            if let Some(rest) = line.split("sip listening udp=").nth(1) {
+                udp = rest.split(' ').next().unwrap().parse().ok();
+            }
+            if let Some(rest) = line.split("http listening ").nth(1) {
+                http = rest.trim().parse().ok();
+            }
+        }
+        Process {
+            child,
+            udp: udp.unwrap(),
+            http: http.unwrap(),
+            log,
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use crate::caller::TestCall;
 use crate::helpers::*;
 
 /// A SIP phone that answers every request with 200 and counts MESSAGEs.
-async fn phone() -> (
+pub async fn phone() -> (
     std::net::SocketAddr,
     Arc<AtomicUsize>,
     Arc<std::sync::Mutex<Vec<String>>>,
@@ -81,7 +81,7 @@ async fn webhook_receiver() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
 
 /// The sample roster with every SIP URI pointing at the test phone and the
 /// director on the test webhook.
-fn roster_for(phone: std::net::SocketAddr) -> std::path::PathBuf {
+pub fn roster_for(phone: std::net::SocketAddr) -> std::path::PathBuf {
     let text = test_roster_text();
     let text = text
         .lines()
@@ -439,13 +439,20 @@ async fn a_paging_call_answered_with_key_1_acknowledges() {
         },
     )
     .await;
-    let tl = store.timeline(&numbers[0]).await.unwrap();
-    assert!(
-        tl.iter().any(|e| e.action == "page"
-            && e.details.contains("\"channel\":\"call\"")
-            && e.details.contains("key 1: acknowledged")),
-        "{tl:?}"
-    );
+    // The attempt is noted once the paging call has ended (after the 签收
+    // it brought).
+    eventually(
+        "the call attempt noted",
+        Duration::from_secs(10),
+        || async {
+            store.timeline(&numbers[0]).await.unwrap().iter().any(|e| {
+                e.action == "page"
+                    && e.details.contains("\"channel\":\"call\"")
+                    && e.details.contains("key 1: acknowledged")
+            })
+        },
+    )
+    .await;
     gw.stop().await;
 }
 
