@@ -1,7 +1,8 @@
 // Drives the officers' mobile page (served by the gateway at `/`) in Debian's
 // headless Chromium through playwright-core, as an officer on a phone would:
 // log in, receive a page live, open the ticket, play its recording,
-// 签收, 出警, 到场, 办结 with the measures taken. One screenshot per step.
+// 签收, 出警, 到场, 办结 with the measures taken, reopen the page, log out.
+// One screenshot per step.
 //
 //   node tests/browser/page.mjs --base http://127.0.0.1:8080 --member u1-officer \
 //        --pin 246810 --shots target/browser-screenshots
@@ -263,6 +264,23 @@ try {
   await page.tap("#tab-done");
   await expectText(`#list .ticket[data-n="${number}"] .state`, "已办结", "the finished list");
   await shot("list-closed");
+
+  // Reopened (the phone's browser reloads it): still logged in and live;
+  // without a tap yet, it offers to turn the alarm sound on.
+  await page.reload({ timeout: o.stepTimeoutMs });
+  await expectText("#tab-active", "待办（0）", "the list after a reload");
+  await page.locator('#live[data-state="on"]').waitFor({ timeout: o.stepTimeoutMs })
+    .catch(() => { throw new Fail("the live stream did not reconnect after a reload"); });
+  check(await page.locator("#sound").isVisible(), "no offer to turn the alarm sound on after a reload");
+  await shot("reloaded");
+  await page.tap("#sound");
+  check(!(await page.locator("#sound").isVisible()), "the sound offer stays after a tap");
+
+  // Log out: back to the login form, the token forgotten.
+  await page.tap("#out");
+  await expectText("h3", "值班人员登录", "after logging out");
+  check(!(await page.evaluate(() => localStorage.getItem("token"))), "the token is still stored after logout");
+  await shot("logged-out");
   check(foreign.length === 0, `Chromium tried to reach ${foreign.join(", ")}`);
   console.log(`DONE ${number}`);
   await finish(0);

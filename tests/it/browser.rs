@@ -1,9 +1,9 @@
 //! The officers' mobile page in Debian's headless Chromium, driven by
 //! `tests/browser/page.mjs` (playwright-core): an officer logs in on a phone
 //! screen, a call's page arrives live, and the page takes the ticket through
-//! 签收, 出警, 到场 and 办结. Redis must then hold what the page did, and the
-//! screenshots are kept under `target/browser-screenshots/` for a person to
-//! look at.
+//! 签收, 出警, 到场 and 办结, then logs out. Redis must then hold what the
+//! page did, and the screenshots are kept under `target/browser-screenshots/`
+//! for a person to look at.
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -211,6 +211,13 @@ async fn the_mobile_page_in_chromium_takes_a_live_page_to_closing() {
         by_officer.contains(&"recording_download"),
         "the page played the recording: {by_officer:?}"
     );
+    // The page logged out: none of the officer's tokens is left.
+    let tokens: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(format!("hotline:tokens:{OFFICER}"))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(tokens.is_empty(), "tokens left after logout: {tokens:?}");
     let closing = tl.iter().find(|e| e.action == "close").unwrap();
     assert_eq!(
         (closing.from, closing.to),
