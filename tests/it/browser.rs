@@ -105,6 +105,8 @@ async fn the_mobile_page_in_chromium_takes_a_live_page_to_closing() {
         .arg("--base")
         .arg(format!("http://{}", gw.http))
         .args(["--member", OFFICER, "--pin", PIN, "--require-recording"])
+        // Generous per step: the whole suite shares two cores with Chromium.
+        .args(["--step-timeout-ms", "30000"])
         .arg("--shots")
         .arg(&shots)
         .stdin(Stdio::piped())
@@ -162,7 +164,7 @@ async fn the_mobile_page_in_chromium_takes_a_live_page_to_closing() {
     })
     .await;
     stdin.write_all(b"GO\n").await.unwrap();
-    let done = script.expect("DONE", Duration::from_secs(120)).await;
+    let done = script.expect("DONE", Duration::from_secs(180)).await;
     assert_eq!(done, number);
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
