@@ -7,6 +7,7 @@ mod caller;
 mod cli;
 mod helpers;
 mod intake;
+mod load;
 mod paging;
 mod recording;
 mod sip;

@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# Load harness for the gateway (issue 9): the real binary, a real
+# redis-server, SIPp placing full calls; everything on 127.0.0.1.
+#
+#   benches/load/run.sh run [options]        one load run, prints a summary
+#   benches/load/run.sh standard [--doc]     the standard set (the issue's four
+#                                            targets, scaled to ~10 minutes);
+#                                            --doc writes docs/performance.md
+#
+# Options of `run`:
+#   --rate R        new calls a second (default 10)
+#   --limit L       at most L calls at once (SIPp -l; default 1000)
+#   --calls N       calls to place (default 20) ...
+#   --duration S    ... or place calls for S seconds (N = R x S)
+#   --message S     seconds the caller speaks after the intake (default 1);
+#                   a call lasts about 13 s + S
+#   --name NAME     label in the results (default "run")
+#   --json FILE     write the results as JSON to FILE
+#   --bin PATH      gateway binary (default $HOTLINE_BIN, else
+#                   target/release/hotline)
+#   --keep          keep the work directory (logs, recordings)
+#
+# Each call: INVITE (PCMA + telephone-event), 100, 180, 200, ACK; the caller's
+# pcap (benches/load/caller_pcap.py): audio, the intake's keys as RFC 4733
+# events, the message, #; the gateway reads the ticket back and sends BYE.
+# Needs: sipp (sip-tester, run as root for play_pcap_audio's raw socket),
+# redis-server, python3, curl. Every process it starts is stopped on exit.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+HERE=$ROOT/benches/load
+BIN=${HOTLINE_BIN:-$ROOT/target/release/hotline}
+
+die() {
+    echo "load: $*" >&2
+    exit 2
+}
+
+free_port() {
+    python3 -c 'import socket
+s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0))
+t=socket.socket(); t.bind(("127.0.0.1", s.getsockname()[1]))
+print(s.getsockname()[1])'
+}
+
+# Processes this script started, stopped by pid on any exit.
+PIDS=()
+WORK=""
+KEEP=0
+cleanup() {
+    local p
+    for p in "${PIDS[@]:-}"; do
+        [ -n "$p" ] && kill "$p" 2>/dev/null || true
+    done
+    for p in "${PIDS[@]:-}"; do
+        [ -n "$p" ] && wait "$p" 2>/dev/null || true
+    done
+    PIDS=()
+    if [ -n "$WORK" ] && [ "$KEEP" = 0 ]; then
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Waits up to $2 seconds for the pattern $1 in the file $3.
+wait_for_line() {
+    local i
+    for ((i = 0; i < $2 * 10; i++)); do
+        if grep -q "$1" "$3" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# /proc sampler: every second "epoch_s cpu_ticks rss_kb".
+sampler() {
+    local pid=$1 out=$2
+    while [ -r "/proc/$pid/stat" ]; do
+        local stat rss
+        stat=$(cut -d' ' -f14,15 "/proc/$pid/stat" 2>/dev/null) || break
+        rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null) || break
+        echo "$(date +%s.%N) $((${stat% *} + ${stat#* })) $rss" >>"$out"
+        sleep 1
+    done
+}
+
+cmd_run() {
+    local rate=10 limit=1000 calls=20 duration="" message=1 name=run json=""
+    while [ $# -gt 0 ]; do
+        case $1 in
+        --rate) rate=$2; shift 2 ;;
+        --limit) limit=$2; shift 2 ;;
+        --calls) calls=$2; shift 2 ;;
+        --duration) duration=$2; shift 2 ;;
+        --message) message=$2; shift 2 ;;
+        --name) name=$2; shift 2 ;;
+        --json) json=$2; shift 2 ;;
+        --bin) BIN=$2; shift 2 ;;
+        --keep) KEEP=1; shift ;;
+        *) die "unknown option $1" ;;
+        esac
+    done
+    if [ -n "$duration" ]; then
+        calls=$(python3 -c "print(max(1, round($rate * $duration)))")
+    fi
+    [ -x "$BIN" ] || die "no gateway binary at $BIN (cargo build --release, or --bin)"
+    for t in sipp redis-server python3 curl; do
+        command -v $t >/dev/null || die "$t is not installed"
+    done
+
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/hotline-load.XXXXXX")
+    local w=$WORK
+    mkdir -p "$w/recordings" "$w/journal" "$w/redis" "$w/sipp"
+
+    # The caller's side of every call.
+    local audio_packets
+    audio_packets=$(python3 "$HERE/caller_pcap.py" "$w/caller.pcap" "$message")
+    sed "s#\[field0\]#$w/caller.pcap#" "$HERE/uac_full.xml" >"$w/sipp/uac_full.xml"
+
+    # Redis of our own: free port, own directory, no persistence to wait on.
+    local redis_port
+    redis_port=$(free_port)
+    redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$w/redis" \
+        --save "" --appendonly no >"$w/redis.log" 2>&1 &
+    PIDS+=($!)
+    local i
+    for ((i = 0; i < 50; i++)); do
+        redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    redis-cli -p "$redis_port" ping >/dev/null 2>&1 || die "redis-server did not start"
+
+    # The sample roster without SIP URIs or webhooks: no DNS look-ups on a
+    # closed machine; pages go out as events for the officers' page.
+    grep -v -E '^(sip|webhook) = ' "$ROOT/config/roster.toml" >"$w/roster.toml"
+    local max_calls=$((limit + limit / 2 + 100))
+    cat >"$w/hotline.toml" <<EOF
+# Derived from config/hotline.toml by benches/load/run.sh: loopback only.
+[sip]
+listen = ["127.0.0.1:0"]
+max_calls = $max_calls
+ring_ms = 0
+[media]
+bind_ip = "127.0.0.1"
+advertise_ip = "127.0.0.1"
+rtp_port_min = 20000
+rtp_port_max = 29999
+[http]
+listen = "127.0.0.1:0"
+[redis]
+url = "redis://127.0.0.1:$redis_port/"
+journal_dir = "$w/journal"
+[recording]
+dir = "$w/recordings"
+[privacy]
+key_file = "$w/caller.key"
+[prompts]
+dir = "$ROOT/config/prompts"
+[roster]
+file = "$w/roster.toml"
+holidays = "$ROOT/config/holidays"
+EOF
+
+    NO_COLOR=1 HOTLINE_LOG=info "$BIN" serve --config "$w/hotline.toml" >"$w/gateway.log" 2>&1 &
+    local gw=$!
+    PIDS+=($gw)
+    wait_for_line "http listening" 20 "$w/gateway.log" || {
+        tail -20 "$w/gateway.log" >&2
+        die "the gateway did not start"
+    }
+    local sip http
+    sip=$(sed -n 's/.*sip listening udp=\([0-9.:]*\).*/\1/p' "$w/gateway.log" | head -1)
+    http=$(sed -n 's/.*http listening \([0-9.:]*\).*/\1/p' "$w/gateway.log" | head -1)
+    [ -n "$sip" ] && [ -n "$http" ] || die "no listening addresses in the gateway's log"
+
+    # Baseline, then SIPp.
+    sleep 1
+    sampler "$gw" "$w/samples.txt" &
+    PIDS+=($!)
+    sleep 2
+    local start end loadavg
+    loadavg=$(cut -d' ' -f1-3 /proc/loadavg)
+    start=$(date +%s.%N)
+    local sipp_port media_port
+    sipp_port=$(free_port)
+    media_port=$(free_port)
+    # Bounded: SIPp gives up after all calls could have been placed and
+    # run their course twice over.
+    local limit_s
+    limit_s=$(python3 -c "c, r, l, m = $calls, $rate, $limit, $message
+print(int(max(c / r, c / l * (15 + m)) + 2 * (15 + m) + 60))")
+    local sipp_rc=0
+    (
+        cd "$w/sipp"
+        exec sipp "$sip" -sf uac_full.xml -t u1 -i 127.0.0.1 -p "$sipp_port" \
+            -mi 127.0.0.1 -mp "$media_port" \
+            -r "$rate" -l "$limit" -m "$calls" -nostdin \
+            -timeout "${limit_s}s" -timeout_error \
+            -trace_stat -stf stat.csv -fd 1 -trace_counts \
+            -trace_err -error_file errors.log \
+            -trace_logs -max_recv_loops 2000 -max_sched_loops 2000 \
+            >sipp.out 2>sipp.err
+    ) &
+    local sipp_pid=$!
+    PIDS+=($sipp_pid)
+    sampler "$sipp_pid" "$w/sipp_samples.txt" &
+    PIDS+=($!)
+    wait "$sipp_pid" || sipp_rc=$?
+    end=$(date +%s.%N)
+    # Calls still draining in the gateway (recordings finalised, tickets
+    # written): wait until the gateway counts as many ended calls as offered.
+    for ((i = 0; i < 300; i++)); do
+        local m
+        m=$(curl -s --max-time 2 "http://$http/metrics" || true)
+        local offered ended
+        offered=$(echo "$m" | awk '/^hotline_calls_offered_total/ {print $2}')
+        ended=$(echo "$m" | awk '/^hotline_calls_ended_total/ {print $2}')
+        [ -n "$offered" ] && [ "$offered" = "$ended" ] && break
+        sleep 0.1
+    done
+    # RSS after the calls: let it settle a few seconds.
+    sleep 3
+    curl -s --max-time 5 "http://$http/metrics" >"$w/metrics.txt" || true
+    local hwm
+    hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$gw/status" 2>/dev/null || echo 0)
+    local stat_end
+    stat_end=$(cut -d' ' -f14,15 "/proc/$gw/stat")
+    echo "$(date +%s.%N) $((${stat_end% *} + ${stat_end#* })) $(awk '/^VmRSS/ {print $2}' "/proc/$gw/status")" >>"$w/samples.txt"
+    kill -TERM "$gw" 2>/dev/null || true
+    wait "$gw" 2>/dev/null || true
+
+    python3 "$HERE/analyse.py" \
+        --work "$w" --name "$name" --rate "$rate" --limit "$limit" --calls "$calls" \
+        --message "$message" --audio-packets "$audio_packets" --start "$start" --end "$end" \
+        --hwm-kb "$hwm" --sipp-rc "$sipp_rc" --clk-tck "$(getconf CLK_TCK)" --loadavg "$loadavg" \
+        --json "${json:-$w/result.json}"
+    cleanup
+}
+
+# The issue's four targets, scaled to fit ~10 minutes on this machine:
+#   latency    100 calls/s for 15 s: 100 Trying and 200 OK percentiles
+#   concurrent 1,000 calls at once for about 90 s (2,500 calls of ~60 s,
+#              placed at 50/s up to the limit)
+#   rate       200 calls/s for 50 s: 10,000 calls, full flow, no failure;
+#              with the memory target: RSS per call, RSS back to baseline
+cmd_standard() {
+    local doc=0
+    while [ $# -gt 0 ]; do
+        case $1 in
+        --doc) doc=1; shift ;;
+        --bin) BIN=$2; shift 2 ;;
+        *) die "unknown option $1" ;;
+        esac
+    done
+    local out
+    out=$(mktemp -d "${TMPDIR:-/tmp}/hotline-load-set.XXXXXX")
+    WORK=$out
+    local started
+    started=$(date +%s)
+    "$0" run --bin "$BIN" --name latency --rate 100 --duration 15 --limit 3000 --message 0 \
+        --json "$out/latency.json" || echo "load: the latency run failed" >&2
+    "$0" run --bin "$BIN" --name concurrent --rate 50 --calls 2500 --limit 1000 --message 47 \
+        --json "$out/concurrent.json" || echo "load: the concurrent run failed" >&2
+    "$0" run --bin "$BIN" --name rate --rate 200 --calls 10000 --limit 4000 --message 0 \
+        --json "$out/rate.json" || echo "load: the rate run failed" >&2
+    local took=$(($(date +%s) - started))
+    if [ "$doc" = 1 ]; then
+        python3 "$HERE/write_doc.py" --doc "$ROOT/docs/performance.md" --bin "$BIN" \
+            --took "$took" --command "benches/load/run.sh standard --doc" \
+            "$out"/*.json
+    fi
+}
+
+case ${1:-} in
+run) shift; cmd_run "$@" ;;
+standard) shift; cmd_standard "$@" ;;
+*) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac

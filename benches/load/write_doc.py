@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Writes the results of `run.sh standard` into docs/performance.md between
+<!-- load:begin --> and <!-- load:end --> (appended at the end when the
+markers are missing); everything else in the file is left as it is.
+
+    write_doc.py --doc FILE --bin BIN --took S --command CMD RESULT.json...
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+
+BEGIN = "<!-- load:begin -->"
+END = "<!-- load:end -->"
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=10).stdout.strip()
+    except Exception:
+        return ""
+
+
+def machine():
+    model = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem = ""
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.0f} GB"
+    return (
+        f"{model or platform.processor()}, {os.cpu_count()} cores, {mem} RAM, "
+        f"Linux {platform.release()}; {sh('sipp -v 2>&1 | grep -o \"SIPp v[^ ]*\" | head -1')}, "
+        f"{sh('redis-server --version | grep -o \"v=[^ ]*\"').replace('v=', 'Redis ')}"
+    )
+
+
+def ms(s):
+    if not s or s.get("median") is None:
+        return "–"
+    return f"{s['median']:.1f} / {s['p99']:.1f} / {s['max']:.1f}"
+
+
+def mb(v):
+    return "–" if v is None else f"{v:.0f}"
+
+
+def row(r):
+    failed = str(r["failed"])
+    if r["failed_by_reason"]:
+        failed += " (" + ", ".join(f"{k} {v}" for k, v in r["failed_by_reason"].items()) + ")"
+    missing = "–" if r["rtp_missing_pct"] is None else f"{r['rtp_missing_pct']:.3f} %"
+    return (
+        f"| {r['name']} | {r['attempted']} | {r['rate']:g}/s | {r['peak_concurrent']} | "
+        f"{r['answered']} | {failed} | {ms(r['trying_ms'])} | {ms(r['answer_ms'])} | "
+        f"{r['rtp_expected']} / {r['rtp_written']:.0f} ({missing}) | "
+        f"{r['cpu_s']} s ({r['cpu_cores_avg']:.2f} avg, {r['cpu_cores_peak5s']:.2f} busiest 5 s) | "
+        f"{mb(r['rss_baseline_mb'])} → {mb(r['rss_peak_mb'])} → {mb(r['rss_after_mb'])} | "
+        f"{r['rss_per_call_kb']} | {r['sipp_cpu_s']} s |"
+    )
+
+
+def verdicts(res):
+    out = []
+
+    def line(target, scaled, got, ok, note=""):
+        out.append(f"| {target} | {scaled} | {got} | {'met' if ok else '**not met**'} | {note} |")
+
+    r = res.get("rate")
+    if r:
+        ok = r["failed"] == 0 and r["answered"] == r["attempted"] == r["calls_planned"]
+        line(
+            "200 new calls/s for a minute, full flow, no failed call",
+            f"{r['rate']:g}/s, {r['calls_planned']} calls ({r['calls_planned'] / r['rate']:.0f} s)",
+            f"{r['answered']} of {r['attempted']} answered, {r['failed']} failed, "
+            f"{r['rtp_missing_pct']} % RTP missing, peak {r['peak_concurrent']} at once",
+            ok,
+            f"sipp used {r['sipp_cpu_s']} s CPU, the gateway {r['cpu_s']} s",
+        )
+    r = res.get("concurrent")
+    if r:
+        ok = (
+            r["peak_concurrent"] >= 1000
+            and r["failed"] == 0
+            and (r["rtp_missing_pct"] or 0) <= 0.1
+            and r["cpu_cores_peak5s"] <= 1.0
+        )
+        line(
+            "1,000 concurrent recorded calls, audio both ways, 2 minutes; ≤ 0.1 % RTP missing; ≤ 1 core",
+            f"{r['limit']} at once, calls of ~{13 + r['message_s']:.0f} s, {r['calls_planned']} calls",
+            f"peak {r['peak_concurrent']}, {r['rtp_missing_pct']} % missing "
+            f"({r['gateway_rtp_late']} late), {r['cpu_cores_avg']:.2f} cores avg, "
+            f"{r['cpu_cores_peak5s']:.2f} busiest 5 s",
+            ok,
+        )
+    r = res.get("latency")
+    if r:
+        t, a = r["trying_ms"], r["answer_ms"]
+        ok = t["p99"] is not None and t["p99"] <= 2 and a["p99"] <= 10
+        line(
+            "100 Trying ≤ 2 ms, 200 OK ≤ 10 ms at p99, 100 calls/s",
+            f"{r['rate']:g}/s, {r['calls_planned']} calls",
+            f"100 Trying p99 {t['p99']} ms, 200 OK p99 {a['p99']} ms",
+            ok,
+            "SIPp's own clock: includes its scheduling",
+        )
+    per_call = [x for x in res.values() if x.get("rss_per_call_kb") is not None and x["peak_concurrent"] >= 100]
+    big = max(res.values(), key=lambda x: x["attempted"]) if res else None
+    if per_call and big:
+        worst = max(x["rss_per_call_kb"] for x in per_call)
+        back = big["rss_after_vs_baseline"]
+        ok = worst <= 100 and back is not None and abs(back) <= 0.10
+        line(
+            "≤ 100 KB RSS per concurrent call; RSS back to baseline ± 10 % after 10,000 calls",
+            f"RSS per call in each run; after {big['attempted']} calls ({big['name']})",
+            f"{worst} KB per call (worst run); after: {big['rss_after_mb']} MB vs baseline "
+            f"{big['rss_baseline_mb']} MB ({100 * back:+.0f} %)" if back is not None else "–",
+            ok,
+        )
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--doc", required=True)
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--took", type=int, required=True)
+    ap.add_argument("--command", required=True)
+    ap.add_argument("results", nargs="+")
+    a = ap.parse_args()
+    res = {}
+    for p in a.results:
+        with open(p) as f:
+            r = json.load(f)
+        res[r["name"]] = r
+    rev = sh(f"git -C {os.path.dirname(os.path.abspath(a.doc))} rev-parse --short HEAD")
+    dirty = sh(f"git -C {os.path.dirname(os.path.abspath(a.doc))} status --porcelain -- src")
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        BEGIN,
+        "## Calls under load (`benches/load/`)",
+        "",
+        "Written by `benches/load/run.sh standard --doc`; edit the script, not this section.",
+        "",
+        f"- date: {now}; load average (1, 5, 15 min) before each run: "
+        + "; ".join(f"{n} {r.get('loadavg', '–')}" for n, r in res.items()),
+        f"- machine: {machine()}",
+        f"- binary: `{os.path.relpath(a.bin, os.path.dirname(os.path.dirname(os.path.abspath(a.doc))))}` "
+        f"at {rev}{' (with local changes in src/)' if dirty else ''}",
+        f"- command: `{a.command}` (took {a.took} s)",
+        "",
+        "Every call is a full one: INVITE offering PCMA and telephone-event, 100/180/200, ACK;",
+        "the caller's pcap (audio over the greeting and the questions, then the intake's keys as",
+        "RFC 4733 events: 1, 2 3 4 #, 1, 5, the message, #); the gateway reads the ticket number",
+        "back and hangs up. SIPp, Redis and the gateway share the machine's cores with each other",
+        "(and with other builds: the numbers are noisy; the load average is above).",
+        "",
+        "| run | calls | rate | peak concurrent | answered | failed | 100 Trying ms (median / p99 / max) "
+        "| 200 OK ms (median / p99 / max) | RTP expected / in recordings (missing) | gateway CPU "
+        "| RSS MB baseline → peak → after | RSS per concurrent call (KB) | SIPp CPU |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in ("latency", "concurrent", "rate"):
+        if name in res:
+            lines.append(row(res[name]))
+    for name, r in res.items():
+        if name not in ("latency", "concurrent", "rate"):
+            lines.append(row(r))
+    lines += [
+        "",
+        "RTP expected: the caller's audio packets (20 ms) of every answered call; in recordings:",
+        "non-zero samples in the caller's channel / 160 (A-law decodes to no zero, silence where",
+        "a packet is missing). RSS per call: (peak − baseline) / peak concurrent calls.",
+        "",
+        "| target (issue 9) | run here | result | | |",
+        "|---|---|---|---|---|",
+    ]
+    lines += verdicts(res)
+    lines.append(END)
+    section = "\n".join(lines) + "\n"
+
+    text = open(a.doc).read() if os.path.exists(a.doc) else "# Performance\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        text = head + section.rstrip("\n") + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    with open(a.doc, "w") as f:
+        f.write(text)
+    print(f"wrote {a.doc}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+//! A smoke run of the load harness (benches/load/run.sh): a few full calls
+//! against this build's binary, with a real redis-server and SIPp. It keeps
+//! the harness working; it times nothing (benchmarks are not tests).
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::helpers::{repo, tempfile_dir};
+
+#[test]
+fn load_harness_places_full_calls_and_finds_them_recorded() {
+    let dir = tempfile_dir("load");
+    let json = dir.join("result.json");
+    let mut child = Command::new("bash")
+        .arg(repo().join("benches/load/run.sh"))
+        .args(["run", "--name", "smoke", "--calls", "3", "--rate", "3"])
+        .args(["--message", "0", "--bin", env!("CARGO_BIN_EXE_hotline")])
+        .arg("--json")
+        .arg(&json)
+        .env("TMPDIR", &dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("bash runs the harness");
+    // Three calls of ~15 s each, placed within a second: bounded at 150 s.
+    // On timeout SIGTERM lets the script stop what it started.
+    let end = Instant::now() + Duration::from_secs(150);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if Instant::now() > end {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            std::thread::sleep(Duration::from_secs(5));
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let out = child.wait_with_output().unwrap();
+    let log = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the harness finishes within 150 s: {log}"
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("result JSON")).unwrap();
+    assert_eq!(r["attempted"], 3, "{r:#}");
+    assert_eq!(r["answered"], 3, "{r:#}");
+    assert_eq!(r["failed"], 0, "{r:#}");
+    assert_eq!(r["gateway_bye"], 3, "the intake ran to its end: {r:#}");
+    assert_eq!(r["recordings"], 3, "{r:#}");
+    assert_eq!(r["gateway_ended"]["intake_complete"], 3, "{r:#}");
+    let expected = r["rtp_expected"].as_f64().unwrap();
+    let written = r["rtp_written"].as_f64().unwrap();
+    assert!(expected > 0.0, "{r:#}");
+    // Loopback loses nothing; the tolerance is for a slow debug build on a
+    // busy machine (a packet or two per call landing late).
+    assert!(
+        written >= expected * 0.99,
+        "recordings hold the RTP sent: {written} of {expected}: {r:#}"
+    );
+    for k in ["trying_ms", "answer_ms"] {
+        assert_eq!(r[k]["n"], 3, "{k} measured for every call: {r:#}");
+    }
+    assert!(r["cpu_s"].as_f64().unwrap() > 0.0, "{r:#}");
+    assert!(r["rss_peak_mb"].as_f64().unwrap() > 0.0, "{r:#}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
