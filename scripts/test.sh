@@ -14,6 +14,13 @@ if [ ! -f tests/browser/node_modules/.package-lock.json ] ||
   [ tests/browser/package-lock.json -nt tests/browser/node_modules/.package-lock.json ]; then
   npm ci --prefix tests/browser --no-audit --no-fund
 fi
+# schemathesis (PyPI, pinned) checks the API against docs/openapi.json; it
+# lives in a virtualenv under target/ (python3-venv when Debian lacks it).
+if [ "$(target/py/bin/schemathesis --version 2>/dev/null)" != "schemathesis, version 4.32.5" ]; then
+  need python3:python3
+  python3 -m venv target/py 2>/dev/null || { need_pkg python3-venv && rm -rf target/py && python3 -m venv target/py; }
+  target/py/bin/pip install -q --disable-pip-version-check schemathesis==4.32.5
+fi
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked --lib --bins --tests

@@ -410,7 +410,10 @@ async fn list(
         }
         pos = s.store.position(&index, n).await?.ok_or_else(not_listed)? + 1;
     }
-    let limit = q.limit.unwrap_or(50).clamp(1, 200);
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(bad_request(format!("limit {limit} is not within 1 to 200")));
+    }
     let mut out = Vec::new();
     let end = pos + LIST_SCAN;
     'scan: while out.len() < limit && pos < end {
