@@ -842,7 +842,6 @@ async fn events(
         .map(str::to_string)
         .unwrap_or_else(|| "$".to_string());
     let key = format!("{}events", s.store.prefix());
-    let member = o.member.id.clone();
     let stop = s.stop.clone();
     let mut conn = s.store.connection();
     let stream = async_stream(move |tx| async move {
@@ -884,13 +883,34 @@ async fn events(
                 for (id, fields) in entries {
                     last = id.clone();
                     let f: std::collections::HashMap<String, String> = fields.into_iter().collect();
-                    if f.get("member") != Some(&member) {
-                        continue;
-                    }
-                    let data = serde_json::json!({
-                        "kind": f.get("kind"), "ticket": f.get("ticket"), "text": f.get("text"),
-                    });
-                    let ev = Event::default().id(id).event("page").data(data.to_string());
+                    let field = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
+                    let ev = match field("kind") {
+                        "page" if field("member") == o.member.id => {
+                            let data = serde_json::json!({
+                                "kind": "page", "ticket": field("ticket"), "text": field("text"),
+                            });
+                            Event::default().id(id).event("page").data(data.to_string())
+                        }
+                        // A change of a ticket this officer may see.
+                        "change" => {
+                            let Ok(t) = s.store.get(field("ticket")).await else {
+                                continue;
+                            };
+                            if !may_see(&s, &o, &t).await.unwrap_or(false) {
+                                continue;
+                            }
+                            let data = serde_json::json!({
+                                "kind": "change", "ticket": t.number, "action": field("action"),
+                                "actor": field("actor"), "from": field("from"), "to": field("to"),
+                                "version": field("version").parse::<u64>().ok(),
+                            });
+                            Event::default()
+                                .id(id)
+                                .event("change")
+                                .data(data.to_string())
+                        }
+                        _ => continue,
+                    };
                     if tx.send(Ok(ev)).await.is_err() {
                         return;
                     }

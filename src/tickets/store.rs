@@ -82,6 +82,9 @@ for who in string.gmatch(ARGV[12], '[^,]+') do
 end
 redis.call('XADD', t .. ':timeline', '*', 'at', ARGV[9], 'actor', ARGV[10], 'action', ARGV[11],
   'from', state, 'to', to, 'version', nv, 'details', ARGV[14])
+-- The officers' live view: who may see it is the reader's question.
+redis.call('XADD', p .. 'events', 'MAXLEN', '~', 100000, '*', 'kind', 'change', 'ticket', number,
+  'action', ARGV[11], 'actor', ARGV[10], 'from', state, 'to', to, 'version', nv)
 if op ~= '' then redis.call('SET', p .. 'op:' .. op, number, 'EX', 604800) end
 return {'ok', to, tostring(nv)}
 "#;

@@ -394,16 +394,8 @@ async fn a_reported_call_through_the_api_events_recording_and_reveal() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     let mut resp = resp;
-    let mut seen = String::new();
-    while !seen.contains(&number) {
-        let chunk = tokio::time::timeout(Duration::from_secs(10), resp.chunk())
-            .await
-            .expect("an event")
-            .unwrap()
-            .unwrap();
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    assert!(seen.contains("event: page"), "{seen}");
+    let seen = read_events_until(&mut resp, "event: page").await;
+    assert!(seen.contains(&number), "{seen}");
     // Confidentiality: the caller's number is in clear nowhere the officers'
     // side or Redis can show it (events, metrics, any key).
     let metrics = http_client()
@@ -778,15 +770,7 @@ async fn the_caller_is_found_only_sealed_and_in_the_reveal() {
         .send()
         .await
         .unwrap();
-    let mut events = String::new();
-    while !events.contains(&number) {
-        let chunk = tokio::time::timeout(Duration::from_secs(10), sse.chunk())
-            .await
-            .expect("an event")
-            .unwrap()
-            .unwrap();
-        events.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    let events = read_events_until(&mut sse, "event: page").await;
     // The reveal: the one response with the caller in clear.
     let (s, revealed) = api
         .call(
@@ -911,6 +895,84 @@ async fn schemathesis_finds_no_server_error_and_no_schema_break() {
     assert!(out.status.success(), "{text}");
     // It got past the login with the token.
     assert!(!text.contains("Authentication failed"), "{text}");
+    gw.stop().await;
+}
+
+/// Reads an event stream until `until` shows in it (bounded).
+async fn read_events_until(resp: &mut reqwest::Response, until: &str) -> String {
+    let mut seen = String::new();
+    while !seen.contains(until) {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), resp.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no {until:?} in {seen}"))
+            .unwrap()
+            .expect("the stream goes on");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_carries_changes_of_my_tickets_only() {
+    let gw = Gateway::start(settings()).await;
+    let api = Api::new(&gw);
+    let (n, mine, theirs) = paged_ticket(&gw).await;
+    for m in [&mine, &theirs] {
+        set_pin(&gw, m, "246810").await;
+    }
+    let me = api.login(&mine, "246810").await;
+    let other = api.login(&theirs, "246810").await;
+    let stream = |token: &str| {
+        http_client()
+            .get(format!("{}/events", api.base))
+            .bearer_auth(token)
+            .header("Last-Event-ID", "0-0")
+            .send()
+    };
+    let (mut my_events, mut their_events) =
+        (stream(&me).await.unwrap(), stream(&other).await.unwrap());
+    let (_, t) = api
+        .call("GET", &format!("/tickets/{n}"), Some(&me), None)
+        .await;
+    let version = t["ticket"]["version"].as_u64().unwrap();
+    let (s, b) = api
+        .call(
+            "POST",
+            &format!("/tickets/{n}/acknowledge"),
+            Some(&me),
+            Some(json!({"version": version})),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let seen = read_events_until(&mut my_events, "\"to\":\"acknowledged\"").await;
+    let change = seen
+        .split("\n\n")
+        .find(|e| e.contains("\"to\":\"acknowledged\""))
+        .unwrap();
+    assert!(change.contains("event: change"), "{change}");
+    assert!(change.contains(&format!("\"ticket\":\"{n}\"")), "{change}");
+    assert!(
+        change.contains(&format!("\"actor\":\"{mine}\"")),
+        "{change}"
+    );
+    // The other unit's officer: a page of their own comes through after
+    // it, and nothing of this ticket before.
+    let _: String = redis::cmd("XADD")
+        .arg("hotline:events")
+        .arg("*")
+        .arg("kind")
+        .arg("page")
+        .arg("member")
+        .arg(&theirs)
+        .arg("ticket")
+        .arg("marker")
+        .arg("text")
+        .arg("marker")
+        .query_async(&mut gw.store.connection())
+        .await
+        .unwrap();
+    let theirs_seen = read_events_until(&mut their_events, "marker").await;
+    assert!(!theirs_seen.contains(&n), "{theirs_seen}");
     gw.stop().await;
 }
 
