@@ -172,6 +172,8 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("HOTLINE_LOG")
                 .unwrap_or_else(|_| "info".into()),
         )
+        // Colours only on a terminal: journald and log files get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     match cli.command {
         Command::CheckConfig(args) => match load(&args) {

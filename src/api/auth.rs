@@ -66,7 +66,11 @@ pub async fn issue(
         .arg(TOKEN_SECONDS)
         .cmd("SADD")
         .arg(format!("{prefix}tokens:{member}"))
-        .arg(&h);
+        .arg(&h)
+        // The set lives as long as the newest token in it.
+        .cmd("EXPIRE")
+        .arg(format!("{prefix}tokens:{member}"))
+        .arg(TOKEN_SECONDS);
     let _: () = pipe.query_async(c).await?;
     Ok(token)
 }
@@ -98,7 +102,7 @@ pub async fn logout(
     pipe.query_async(c).await
 }
 
-/// Ends every token of a member at once; returns how many.
+/// Ends every token of a member at once; returns how many were live.
 pub async fn revoke(
     c: &mut ConnectionManager,
     prefix: &str,
@@ -112,6 +116,6 @@ pub async fn revoke(
         pipe.cmd("DEL").arg(format!("{prefix}token:{h}"));
     }
     pipe.cmd("DEL").arg(&set);
-    let _: () = pipe.query_async(c).await?;
-    Ok(hashes.len())
+    let deleted: Vec<usize> = pipe.query_async(c).await?;
+    Ok(deleted[..hashes.len()].iter().sum())
 }

@@ -321,6 +321,38 @@ async fn login_limits_logout_and_revocation() {
         api.call("GET", "/tickets", Some("forged"), None).await.0,
         401
     );
+    // A token lives 12 hours, kept by Redis's own expiry: one whose time
+    // is up (brought forward here) is refused.
+    let expiring = api.login("u1-officer", "135790").await;
+    let token_keys: Vec<String> = redis::cmd("KEYS")
+        .arg("hotline:token:*")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(token_keys.len(), 2, "{token_keys:?}");
+    for k in &token_keys {
+        let ttl: i64 = redis::cmd("TTL").arg(k).query_async(&mut c).await.unwrap();
+        let full = hotline::api::auth::TOKEN_SECONDS as i64;
+        assert!((full - 60..=full).contains(&ttl), "{k}: ttl {ttl}");
+    }
+    let sha = |t: &str| {
+        use sha2::Digest;
+        let h = sha2::Sha256::digest(t.as_bytes());
+        h.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    let key = format!("hotline:token:{}", sha(&expiring));
+    assert!(token_keys.contains(&key), "{token_keys:?} lacks {key}");
+    let _: () = redis::cmd("PEXPIRE")
+        .arg(&key)
+        .arg(1)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    eventually("the token expired", Duration::from_secs(5), || async {
+        api.call("GET", "/tickets", Some(&expiring), None).await.0 == 401
+    })
+    .await;
+    assert_eq!(api.call("GET", "/tickets", Some(&token), None).await.0, 200);
     // Logout ends that token.
     assert_eq!(api.call("POST", "/logout", Some(&token), None).await.0, 204);
     assert_eq!(api.call("GET", "/tickets", Some(&token), None).await.0, 401);

@@ -46,7 +46,7 @@ pub fn settings() -> Settings {
     )
     .expect("test settings");
     s.prompts.dir = repo().join("config/prompts");
-    s.roster.file = test_roster(&test_roster_text());
+    s.roster.file = test_roster(&offline(&test_roster_text()));
     s.roster.holidays = repo().join("config/holidays");
     s
 }
@@ -477,6 +477,18 @@ pub fn test_roster_text() -> String {
     std::fs::read_to_string(repo().join("config/roster.toml"))
         .unwrap()
         .replace("members = [\"m-desk-1\", \"m-desk-2\"]", "members = []")
+}
+
+/// A roster without SIP URIs and webhooks: its pages reach the officers'
+/// page (the events stream) and nothing else, so no name is looked up and
+/// nothing leaves the machine. Tests that page phones point the URIs at
+/// loopback instead.
+pub fn offline(roster: &str) -> String {
+    roster
+        .lines()
+        .filter(|l| !l.starts_with("sip = ") && !l.starts_with("webhook = "))
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
 
 /// Writes a roster for a test; returns its path.
