@@ -151,26 +151,62 @@ async fn officers_move_a_ticket_through_its_register() {
     assert!(one["timeline"].as_array().unwrap().len() >= 2);
     let version = one["ticket"]["version"].as_u64().unwrap();
 
-    // Another unit's officer: 404 for reading and acting, nothing changes.
-    let (s, _) = api
-        .call("GET", &format!("/tickets/{n}"), Some(&other), None)
-        .await;
-    assert_eq!(s, 404);
-    let (s, _) = api
-        .call(
+    // Another unit's officer: every read and write of the ticket is a 404,
+    // the same answer as for a ticket that does not exist, and nothing of
+    // it is in Redis afterwards.
+    let register = |t: hotline::tickets::model::Ticket| (t.state, t.register);
+    let before = register(gw.store.get(&n).await.unwrap());
+    for (method, action, body) in [
+        ("GET", "", None),
+        ("GET", "/recording", None),
+        ("POST", "/acknowledge", Some(json!({"version": version}))),
+        (
             "POST",
-            &format!("/tickets/{n}/acknowledge"),
-            Some(&other),
-            Some(json!({"version": version})),
-        )
-        .await;
-    assert_eq!(s, 404);
+            "/dispatch",
+            Some(json!({"version": version, "officers": [&theirs]})),
+        ),
+        ("POST", "/arrive", Some(json!({"version": version}))),
+        (
+            "POST",
+            "/close",
+            Some(json!({"version": version, "measures": ["other"], "result": "x"})),
+        ),
+        ("POST", "/notes", Some(json!({"text": "x"}))),
+        ("POST", "/reveal-caller", Some(json!({"reason": "x"}))),
+    ] {
+        let (s, b) = api
+            .call(
+                method,
+                &format!("/tickets/{n}{action}"),
+                Some(&other),
+                body.clone(),
+            )
+            .await;
+        let missing = api
+            .call(
+                method,
+                &format!("/tickets/2026-999999{action}"),
+                Some(&other),
+                body,
+            )
+            .await;
+        assert_eq!((s, &b), (404, &missing.1), "{method} {action}");
+    }
     let (s, list) = api.call("GET", "/tickets", Some(&other), None).await;
     assert_eq!((s, list.as_array().unwrap().len()), (200, 0));
     assert_eq!(
-        gw.store.get(&n).await.unwrap().version,
-        version,
+        register(gw.store.get(&n).await.unwrap()),
+        before,
         "refused writes change nothing"
+    );
+    assert!(
+        gw.store
+            .timeline(&n)
+            .await
+            .unwrap()
+            .iter()
+            .all(|e| e.actor != theirs),
+        "nothing of theirs on the timeline"
     );
     // The director sees every ticket.
     let (s, _) = api
