@@ -241,7 +241,9 @@ pub struct Ticket {
     pub number: String,
     pub call_id: String,
     pub state: State,
-    /// Bumped by every change; a write naming an older version is refused.
+    /// Bumped by every change of state or register (not by entries that only
+    /// add to the timeline, such as page attempts and downloads); a write
+    /// naming an older version is refused.
     pub version: u64,
     pub received_at: Timestamp,
     #[serde(flatten)]

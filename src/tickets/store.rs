@@ -39,7 +39,7 @@ local p, number = ARGV[1], ARGV[2]
 local t = p .. 'ticket:' .. number
 local op = ARGV[13]
 if op ~= '' and redis.call('EXISTS', p .. 'op:' .. op) == 1 then return {'dup'} end
-local cur = redis.call('HMGET', t, 'state', 'version', 'category', 'case_number', 'received')
+local cur = redis.call('HMGET', t, 'state', 'version', 'category', 'case_number', 'received', 'data')
 if not cur[1] then return {'missing'} end
 local state, version = cur[1], tonumber(cur[2])
 if ARGV[3] ~= '' and tonumber(ARGV[3]) ~= version then
@@ -50,7 +50,14 @@ if ARGV[4] ~= '*' and not string.find(',' .. ARGV[4] .. ',', ',' .. state .. ','
 end
 local to = ARGV[5]
 if to == '' then to = state end
-local nv = version + 1
+-- The version counts changes of state or register; an entry that only
+-- adds to the timeline (a page attempt, a download) leaves it, so an
+-- officer's next step is not refused because paging went on meanwhile.
+local old_cat, old_case = cur[3] or '', cur[4] or ''
+local nv = version
+if to ~= state or ARGV[6] ~= (cur[6] or '') or old_cat ~= ARGV[7] or old_case ~= ARGV[8] then
+  nv = version + 1
+end
 local score = cur[5]
 redis.call('HSET', t, 'state', to, 'version', nv, 'data', ARGV[6], 'category', ARGV[7],
   'case_number', ARGV[8])
@@ -68,7 +75,6 @@ if to ~= state then
     redis.call('ZADD', p .. 'paging:due', 'NX', ms, number)
   end
 end
-local old_cat, old_case = cur[3] or '', cur[4] or ''
 if old_cat ~= ARGV[7] then
   if old_cat ~= '' then redis.call('ZREM', p .. 'idx:category:' .. old_cat, number) end
   if ARGV[7] ~= '' then redis.call('ZADD', p .. 'idx:category:' .. ARGV[7], score, number) end

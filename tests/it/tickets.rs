@@ -132,6 +132,49 @@ async fn racing_officers_exactly_one_closes() {
     );
 }
 
+/// The version guards the register: entries that only add to the timeline
+/// (page attempts, downloads) leave it, so an officer's step based on what
+/// they read still applies; any edit of the register moves it on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_changes_of_state_or_register_move_the_version() {
+    let r = Redis::start("everysec").await;
+    let s = store(&r);
+    let n = ticket_in(&s, State::Open, "version-1").await;
+    let read = s.get(&n).await.unwrap().version;
+    for action in ["page", "recording_download"] {
+        let done = s.change(&n, &Change::new("paging", action), |_| {}).await;
+        assert!(matches!(done, Ok(Applied::Done { version, .. }) if version == read));
+    }
+    assert_eq!(
+        s.timeline(&n).await.unwrap().last().unwrap().action,
+        "recording_download"
+    );
+    let mut ack = to(State::Acknowledged, "u1-officer");
+    ack.expected_version = Some(read);
+    let done = s.change(&n, &ack, |_| {}).await.unwrap();
+    assert_eq!(
+        done,
+        Applied::Done {
+            state: State::Acknowledged,
+            version: read + 1
+        }
+    );
+    // An edit without a transition is a change too: a step on the old
+    // version is now stale.
+    s.change(&n, &Change::new("u1-officer", "note"), |r| {
+        r.intake.whereabouts = Some("东门".into())
+    })
+    .await
+    .unwrap();
+    let mut dispatch = to(State::Dispatched, "u1-officer");
+    dispatch.expected_version = Some(read + 1);
+    let stale = s.change(&n, &dispatch, |_| {}).await;
+    assert!(
+        matches!(stale, Err(StoreError::Stale { state: State::Acknowledged, version }) if version == read + 2),
+        "{stale:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_call_id_one_ticket_and_numbers_per_year() {
     let r = Redis::start("everysec").await;
