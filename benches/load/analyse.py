@@ -238,7 +238,7 @@ def main():
         written_samples += min(nonzero, expected_per_call * FRAME)
         if nonzero < expected_per_call * FRAME:
             short_calls += 1
-    # Every call that got its 200 (and so sent its ACK and its pcap) owes
+    # Every call that got its 200 (and so sent its ACK and its audio) owes
     # a recording with all of its audio.
     expected = expected_per_call * r["answered"]
     written = written_samples / FRAME

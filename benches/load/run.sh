@@ -21,8 +21,9 @@
 #   --keep          keep the work directory (logs, recordings)
 #
 # Each call: INVITE (PCMA + telephone-event), 100, 180, 200, ACK; the caller's
-# pcap (benches/load/caller_pcap.py): audio, the intake's keys as RFC 4733
-# events, the message, #; the gateway reads the ticket back and sends BYE.
+# audio (benches/load/caller_audio.py, SIPp rtp_stream) and the intake's keys
+# as RFC 4733 events (SIPp play_pcap_audio, the same source port), the
+# message, #; the gateway reads the ticket back and sends BYE.
 # Needs: sipp (sip-tester, run as root for play_pcap_audio's raw socket),
 # redis-server, python3, curl. Every process it starts is stopped on exit.
 set -euo pipefail
@@ -115,10 +116,15 @@ cmd_run() {
     local w=$WORK
     mkdir -p "$w/recordings" "$w/journal" "$w/redis" "$w/sipp"
 
-    # The caller's side of every call.
-    local audio_packets
-    audio_packets=$(python3 "$HERE/caller_pcap.py" "$w/caller.pcap" "$message")
-    sed "s#\[field0\]#$w/caller.pcap#" "$HERE/uac_full.xml" >"$w/sipp/uac_full.xml"
+    # The caller's audio: from the ACK until the # that ends the message
+    # (6.6 s of keys and pauses in uac_full.xml, then the message), a little
+    # shorter so that all of it is sent before the gateway's BYE.
+    local audio_packets message_ms
+    message_ms=$(python3 -c "print(max(100, int($message * 1000)))")
+    audio_packets=$(python3 "$HERE/caller_audio.py" "$w/caller.al" \
+        "$(python3 -c "print(6.5 + $message_ms / 1000)")")
+    sed -e "s#@AUDIO@#$w/caller.al#" -e "s#@MESSAGE_MS@#$message_ms#" \
+        "$HERE/uac_full.xml" >"$w/sipp/uac_full.xml"
 
     # Redis of our own: free port, own directory, no persistence to wait on.
     local redis_port

@@ -157,9 +157,10 @@ def main():
         f"- command: `{a.command}` (took {a.took} s)",
         "",
         "Every call is a full one: INVITE offering PCMA and telephone-event, 100/180/200, ACK;",
-        "the caller's pcap (audio over the greeting and the questions, then the intake's keys as",
-        "RFC 4733 events: 1, 2 3 4 #, 1, 5, the message, #); the gateway reads the ticket number",
-        "back and hangs up. SIPp, Redis and the gateway share the machine's cores with each other",
+        "the caller talks (SIPp `rtp_stream`, A-law, 20 ms) from the ACK to the end of the message",
+        "while keying the intake's answers as RFC 4733 events from the same port (`play_pcap_audio`:",
+        "1, 2 3 4 #, 1, 5, the message, #); the gateway plays its prompts meanwhile, reads the ticket",
+        "number back and hangs up. SIPp, Redis and the gateway share the machine's cores with each other",
         "(and with other builds: the numbers are noisy; the load average is above).",
         "",
         "| run | calls | rate | peak concurrent | answered | failed | 100 Trying ms (median / p99 / max) "
