@@ -126,7 +126,7 @@ async fn call_task(
     call: CallRef,
     info: Box<CallInfo>,
     offered: Option<Media>,
-    socket: tokio::net::UdpSocket,
+    socket: std::net::UdpSocket,
     mut events: mpsc::Receiver<CallEvent>,
     shutdown: CancellationToken,
 ) {

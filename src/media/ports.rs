@@ -2,10 +2,8 @@
 //! A port in use by anything (another call, another program) fails to bind
 //! and the next one is tried, so no table of ports is kept.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU32, Ordering};
-
-use tokio::net::UdpSocket;
 
 #[derive(Debug)]
 pub struct PortPool {
@@ -56,11 +54,10 @@ impl PortPool {
                 continue;
             };
             let addr = SocketAddr::new(ip, port);
-            if let Ok(s) = std::net::UdpSocket::bind(addr) {
+            if let Ok(s) = UdpSocket::bind(addr) {
+                // Non-blocking: the media session reads it once a tick.
                 if s.set_nonblocking(true).is_ok() {
-                    if let Ok(s) = UdpSocket::from_std(s) {
-                        return Ok(s);
-                    }
+                    return Ok(s);
                 }
             }
         }
@@ -75,8 +72,8 @@ impl PortPool {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn even_ports_and_skips_busy_ones() {
+    #[test]
+    fn even_ports_and_skips_busy_ones() {
         let pool = PortPool::new("127.0.0.1".parse().unwrap(), 41001, 41010);
         let a = pool.bind().unwrap();
         let b = pool.bind().unwrap();

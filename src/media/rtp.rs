@@ -5,9 +5,7 @@
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use rtc_rtp::{Header, Packet};
-use rtc_shared::marshal::{Marshal, MarshalSize, Unmarshal};
-use tokio::net::UdpSocket;
+use std::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::{Duration, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -45,29 +43,26 @@ impl RtpSender {
     /// The next packet carrying `payload` (one 20 ms frame, padded with
     /// silence to a full frame).
     pub fn packet(&mut self, payload: &[u8], silence: u8) -> Bytes {
-        let mut body = payload.to_vec();
-        body.resize(FRAME, silence);
-        let p = Packet {
-            header: Header {
-                version: 2,
-                marker: self.spurt,
-                payload_type: self.pt,
-                sequence_number: self.seq,
-                timestamp: self.ts,
-                ssrc: self.ssrc,
-                ..Default::default()
-            },
-            payload: Bytes::from(body),
-        };
+        let mut buf = [0u8; PACKET];
+        let n = self.packet_into(payload, silence, &mut buf);
+        Bytes::copy_from_slice(&buf[..n])
+    }
+
+    /// The same into a buffer of the session's (no allocation per packet);
+    /// returns its length.
+    pub fn packet_into(&mut self, payload: &[u8], silence: u8, buf: &mut [u8; PACKET]) -> usize {
+        buf[0] = 0x80;
+        buf[1] = (u8::from(self.spurt) << 7) | (self.pt & 0x7f);
+        buf[2..4].copy_from_slice(&self.seq.to_be_bytes());
+        buf[4..8].copy_from_slice(&self.ts.to_be_bytes());
+        buf[8..12].copy_from_slice(&self.ssrc.to_be_bytes());
+        let n = payload.len().min(FRAME);
+        buf[12..12 + n].copy_from_slice(&payload[..n]);
+        buf[12 + n..].fill(silence);
         self.spurt = false;
         self.seq = self.seq.wrapping_add(1);
         self.ts = self.ts.wrapping_add(FRAME as u32);
-        let mut buf = vec![0u8; p.marshal_size()];
-        let n = p
-            .marshal_to(&mut buf)
-            .expect("buffer sized by marshal_size");
-        buf.truncate(n);
-        Bytes::from(buf)
+        PACKET
     }
 
     /// Time passes without sending (between prompts): the clock moves on
@@ -75,6 +70,51 @@ impl RtpSender {
     pub fn pause(&mut self, frames: u32) {
         self.ts = self.ts.wrapping_add(frames * FRAME as u32);
         self.spurt = true;
+    }
+}
+
+/// Bytes of one packet we send: the fixed header and a 20 ms frame.
+pub const PACKET: usize = 12 + FRAME;
+
+/// An accepted packet, borrowed from the datagram (RFC 3550 §5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RtpView<'a> {
+    pub payload_type: u8,
+    pub marker: bool,
+    pub sequence_number: u16,
+    pub timestamp: u32,
+    pub ssrc: u32,
+    pub payload: &'a [u8],
+}
+
+impl<'a> RtpView<'a> {
+    /// Parses the fixed header, CSRCs, a header extension and padding;
+    /// `None` if the datagram is not a well-formed RTP version 2 packet.
+    pub fn parse(data: &'a [u8]) -> Option<RtpView<'a>> {
+        if data.len() < 12 || data[0] >> 6 != 2 {
+            return None;
+        }
+        let mut start = 12 + 4 * usize::from(data[0] & 0x0f);
+        if data[0] & 0x10 != 0 {
+            let words = data.get(start + 2..start + 4)?;
+            start += 4 + 4 * usize::from(u16::from_be_bytes([words[0], words[1]]));
+        }
+        let mut end = data.len();
+        if data[0] & 0x20 != 0 {
+            let pad = usize::from(*data.last()?);
+            if pad == 0 || pad > end.checked_sub(start)? {
+                return None;
+            }
+            end -= pad;
+        }
+        Some(RtpView {
+            payload_type: data[1] & 0x7f,
+            marker: data[1] & 0x80 != 0,
+            sequence_number: u16::from_be_bytes([data[2], data[3]]),
+            timestamp: u32::from_be_bytes([data[4], data[5], data[6], data[7]]),
+            ssrc: u32::from_be_bytes([data[8], data[9], data[10], data[11]]),
+            payload: data.get(start..end)?,
+        })
     }
 }
 
@@ -115,7 +155,7 @@ impl RtpReceiver {
         }
     }
 
-    pub fn accept(&mut self, from: SocketAddr, data: &[u8]) -> Result<Packet, Drop> {
+    pub fn accept<'a>(&mut self, from: SocketAddr, data: &'a [u8]) -> Result<RtpView<'a>, Drop> {
         match self.latched {
             Some(l) if l != from => return Err(Drop::WrongSource),
             None if !self.allowed.is_empty() && !self.allowed.contains(&from.ip()) => {
@@ -123,12 +163,8 @@ impl RtpReceiver {
             }
             _ => {}
         }
-        let mut buf = data;
-        let p = Packet::unmarshal(&mut buf).map_err(|_| Drop::Malformed)?;
-        if p.header.version != 2 {
-            return Err(Drop::Malformed);
-        }
-        let pt = p.header.payload_type;
+        let p = RtpView::parse(data).ok_or(Drop::Malformed)?;
+        let pt = p.payload_type;
         if pt != self.pt && Some(pt) != self.event_pt {
             return Err(Drop::WrongPayloadType);
         }
@@ -181,12 +217,20 @@ pub struct MediaStats {
 }
 
 /// Frames the recording runs behind the clock, so reordered packets land in
-/// place (60 ms).
-pub const REORDER_FRAMES: usize = 3;
+/// place (80 ms: the socket is read once a tick, which takes up to 20 ms of
+/// it).
+pub const REORDER_FRAMES: usize = 4;
 /// Largest datagram taken as RTP.
 pub const MAX_DATAGRAM: usize = 1500;
+/// Datagrams read from the socket at most per tick (a flood waits in the
+/// kernel's buffer, and is dropped there, rather than stalling the clock).
+const READS_PER_TICK: usize = 64;
 
 /// One call's RTP socket and state.
+///
+/// The socket is not registered with the runtime: each tick of the 20 ms
+/// clock reads what arrived since the last one (non-blocking) before it
+/// takes the frame, so a call costs one wake-up per tick, not one per packet.
 pub struct Session {
     socket: UdpSocket,
     codec: Codec,
@@ -199,12 +243,15 @@ pub struct Session {
     events: EventDedup,
     /// In-band detection, when no telephone-event was negotiated.
     inband: Option<InBand>,
+    /// The codec's 256 samples, by byte.
+    law: [i16; 256],
     pub stats: MediaStats,
 }
 
 impl Session {
-    /// `peer`: the address the call's signalling comes from (RTP may come
-    /// from there or from the SDP's address, nowhere else).
+    /// `socket`: non-blocking (as `PortPool` binds it). `peer`: the address
+    /// the call's signalling comes from (RTP may come from there or from the
+    /// SDP's address, nowhere else).
     pub fn new(
         socket: UdpSocket,
         media: &Media,
@@ -213,6 +260,10 @@ impl Session {
     ) -> Session {
         let mut receiver = RtpReceiver::new(media);
         receiver.allow(peer);
+        let law = std::array::from_fn(|b| match media.codec {
+            Codec::Pcmu => super::g711::ulaw_to_linear(b as u8),
+            Codec::Pcma => super::g711::alaw_to_linear(b as u8),
+        });
         Session {
             socket,
             codec: media.codec,
@@ -224,6 +275,7 @@ impl Session {
             timeout,
             events: EventDedup::new(),
             inband: media.telephone_event.is_none().then(InBand::new),
+            law,
             stats: MediaStats::default(),
         }
     }
@@ -232,13 +284,6 @@ impl Session {
         match self.codec {
             Codec::Pcmu => super::g711::linear_to_ulaw(0),
             Codec::Pcma => super::g711::linear_to_alaw(0),
-        }
-    }
-
-    fn decode(&self, byte: u8) -> i16 {
-        match self.codec {
-            Codec::Pcmu => super::g711::ulaw_to_linear(byte),
-            Codec::Pcma => super::g711::alaw_to_linear(byte),
         }
     }
 
@@ -262,16 +307,17 @@ impl Session {
             }
         };
         self.stats.received += 1;
-        if p.header.payload_type != self.audio_pt {
+        if p.payload_type != self.audio_pt {
             // A telephone-event: a key, no audio.
-            return (true, self.events.on_packet(p.header.timestamp, &p.payload));
+            return (true, self.events.on_packet(p.timestamp, p.payload));
         }
-        let samples: Vec<i16> = p.payload.iter().map(|b| self.decode(*b)).collect();
+        let mut samples = [0i16; MAX_DATAGRAM];
+        let samples = &mut samples[..p.payload.len()];
+        for (s, b) in samples.iter_mut().zip(p.payload) {
+            *s = self.law[usize::from(*b)];
+        }
         let at = clock + (REORDER_FRAMES * FRAME) as u64;
-        match self
-            .track
-            .put(p.header.sequence_number, p.header.timestamp, &samples, at)
-        {
+        match self.track.put(p.sequence_number, p.timestamp, samples, at) {
             Placed::Ok => {}
             Placed::Duplicate => self.stats.duplicates += 1,
             Placed::Late => self.stats.late += 1,
@@ -283,9 +329,34 @@ impl Session {
         (true, None)
     }
 
-    /// Runs until `stop`: a 20 ms clock from the start; on each tick the
-    /// next prompt frame (if one is playing) goes out, and one frame of each
-    /// side goes to `sink`. Receives all the time.
+    /// Reads what waits on the socket (at most `limit` datagrams); returns
+    /// whether anything was taken, and the keys that started.
+    fn read_socket(
+        &mut self,
+        buf: &mut [u8; MAX_DATAGRAM + 1],
+        clock: u64,
+        limit: usize,
+        keys: &mut Vec<Digit>,
+    ) -> bool {
+        let mut taken = false;
+        for _ in 0..limit {
+            match self.socket.recv_from(buf) {
+                Ok((n, from)) => {
+                    let (ok, key) = self.on_datagram(from, &buf[..n], clock);
+                    taken |= ok;
+                    keys.extend(key);
+                }
+                // WouldBlock: nothing more. Anything else (an ICMP error
+                // reported on the socket): try again next tick.
+                Err(_) => break,
+            }
+        }
+        taken
+    }
+
+    /// Runs until `stop`: a 20 ms clock from the start; on each tick what
+    /// arrived is read, the next prompt frame (if one is playing) goes out,
+    /// and one frame of each side goes to `sink`.
     pub async fn run(
         mut self,
         mut commands: mpsc::Receiver<MediaCommand>,
@@ -293,7 +364,9 @@ impl Session {
         stop: CancellationToken,
         sink: &mut dyn FrameSink,
     ) -> MediaStats {
-        let mut buf = vec![0u8; MAX_DATAGRAM + 1];
+        let mut buf = [0u8; MAX_DATAGRAM + 1];
+        let mut out = [0u8; PACKET];
+        let mut keys: Vec<Digit> = Vec::new();
         // Prompts waiting, each with the id to report when it is the last.
         let mut queue: std::collections::VecDeque<(Prompt, Option<u32>)> = Default::default();
         // (prompt, next frame, id to report at its end)
@@ -308,6 +381,7 @@ impl Session {
         let mut last_rx = Instant::now();
         let mut timed_out = false;
         let mut silent_frames: u32 = 0;
+        let silence = self.silence();
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,
@@ -327,19 +401,13 @@ impl Session {
                     }
                     None => break,
                 },
-                r = self.socket.recv_from(&mut buf) => {
-                    if let Ok((n, from)) = r {
-                        let data = buf[..n].to_vec();
-                        let (taken, key) = self.on_datagram(from, &data, position);
-                        if taken {
-                            last_rx = Instant::now();
-                        }
-                        if let Some(k) = key {
-                            let _ = events.try_send(MediaEvent::Digit(k));
-                        }
-                    }
-                }
                 _ = clock.tick() => {
+                    if self.read_socket(&mut buf, position, READS_PER_TICK, &mut keys) {
+                        last_rx = Instant::now();
+                    }
+                    for k in keys.drain(..) {
+                        let _ = events.try_send(MediaEvent::Digit(k));
+                    }
                     if playing.is_none() {
                         if let Some((p, id)) = queue.pop_front() {
                             self.sender.pause(silent_frames);
@@ -352,14 +420,15 @@ impl Session {
                         Some((prompt, frame, id)) => {
                             let payload = prompt.frame(self.codec, *frame);
                             for (r, b) in right.iter_mut().zip(payload) {
-                                *r = self.decode(*b);
+                                *r = self.law[usize::from(*b)];
                             }
-                            let silence = self.silence();
-                            let packet = self.sender.packet(payload, silence);
+                            let n = self.sender.packet_into(payload, silence, &mut out);
                             *frame += 1;
                             let (done, id) = (*frame >= prompt.frames(), *id);
                             if let Some(to) = self.target() {
-                                if self.socket.send_to(&packet, to).await.is_ok() {
+                                // Non-blocking: a full send buffer costs this
+                                // frame, never the clock.
+                                if self.socket.send_to(&out[..n], to).is_ok() {
                                     self.stats.sent += 1;
                                 }
                             }
@@ -390,10 +459,7 @@ impl Session {
         // What already arrived but was not read yet, then everything the
         // reorder delay and the track still hold: the recording ends with
         // the last audio the caller sent.
-        while let Ok((n, from)) = self.socket.try_recv_from(&mut buf) {
-            let data = buf[..n].to_vec();
-            self.on_datagram(from, &data, position);
-        }
+        self.read_socket(&mut buf, position, 16 * READS_PER_TICK, &mut keys);
         while !right_q.is_empty() || self.track.pending() > 0 {
             let right = right_q.pop_front().unwrap_or([0; FRAME]);
             self.track.take(&mut left);
@@ -406,6 +472,8 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rtc_rtp::Packet;
+    use rtc_shared::marshal::Unmarshal;
 
     fn media() -> Media {
         Media {

@@ -83,8 +83,8 @@ impl CallerTrack {
         if self.buf.len() < end {
             self.buf.resize(end, 0);
         }
-        for (i, s) in samples.iter().enumerate() {
-            self.buf[offset + i] = *s;
+        for (slot, s) in self.buf.range_mut(offset..end).zip(samples) {
+            *slot = *s;
         }
         outcome
     }
@@ -96,9 +96,11 @@ impl CallerTrack {
 
     /// The next frame of the clock (silence where nothing arrived).
     pub fn take(&mut self, out: &mut [i16; FRAME]) {
-        for o in out.iter_mut() {
-            *o = self.buf.pop_front().unwrap_or(0);
+        let n = FRAME.min(self.buf.len());
+        for (o, s) in out.iter_mut().zip(self.buf.drain(..n)) {
+            *o = s;
         }
+        out[n..].fill(0);
         self.start += FRAME as u64;
     }
 }

@@ -10,7 +10,7 @@ pub mod repair;
 pub mod verify;
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
@@ -108,16 +108,68 @@ pub struct Finished {
     pub problem: Option<String>,
 }
 
+/// The 44-byte header of a stereo 8 kHz 16-bit PCM WAV holding
+/// `data_bytes` of samples (what hound writes for this format).
+fn wav_header(data_bytes: u32) -> [u8; 44] {
+    let mut h = [0u8; 44];
+    h[0..4].copy_from_slice(b"RIFF");
+    h[4..8].copy_from_slice(&(36 + data_bytes).to_le_bytes());
+    h[8..16].copy_from_slice(b"WAVEfmt ");
+    h[16..20].copy_from_slice(&16u32.to_le_bytes());
+    h[20..22].copy_from_slice(&1u16.to_le_bytes()); // PCM
+    h[22..24].copy_from_slice(&2u16.to_le_bytes()); // channels
+    h[24..28].copy_from_slice(&RATE.to_le_bytes());
+    h[28..32].copy_from_slice(&(RATE * 4).to_le_bytes()); // bytes a second
+    h[32..34].copy_from_slice(&4u16.to_le_bytes()); // bytes a frame
+    h[34..36].copy_from_slice(&16u16.to_le_bytes()); // bits a sample
+    h[36..40].copy_from_slice(b"data");
+    h[40..44].copy_from_slice(&data_bytes.to_le_bytes());
+    h
+}
+
+/// The WAV being written: samples appended through a buffer, the sizes in
+/// the header rewritten at each flush (once a second) and at the end.
+struct WavFile {
+    out: BufWriter<File>,
+    data_bytes: u32,
+}
+
+impl WavFile {
+    fn new(file: File) -> io::Result<WavFile> {
+        let mut out = BufWriter::with_capacity(16 * 1024, file);
+        out.write_all(&wav_header(0))?;
+        Ok(WavFile { out, data_bytes: 0 })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.out.write_all(bytes)?;
+        self.data_bytes = self.data_bytes.saturating_add(bytes.len() as u32);
+        Ok(())
+    }
+
+    /// Buffered samples to the file, then the header's sizes.
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()?;
+        let header = wav_header(self.data_bytes);
+        let f = self.out.get_mut();
+        f.seek(SeekFrom::Start(4))?;
+        f.write_all(&header[4..8])?;
+        f.seek(SeekFrom::Start(40))?;
+        f.write_all(&header[40..44])?;
+        f.seek(SeekFrom::End(0))?;
+        Ok(())
+    }
+}
+
 /// Writes one call. Implements [`FrameSink`] for the media session.
 pub struct Recorder {
     path: PathBuf,
-    writer: Option<hound::WavWriter<BufWriter<File>>>,
+    writer: Option<WavFile>,
     manifest: Manifest,
     chain: ChunkChain,
     frames: u64,
     since_flush: u32,
     problem: Option<String>,
-    bytes: Vec<u8>,
 }
 
 /// Frames between header rewrites: 50 × 20 ms = one second.
@@ -151,14 +203,7 @@ impl Recorder {
                 Err(e) => return Err(e),
             }
         };
-        let spec = hound::WavSpec {
-            channels: 2,
-            sample_rate: RATE,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        };
-        let writer = hound::WavWriter::new(BufWriter::with_capacity(64 * 1024, file), spec)
-            .map_err(io::Error::other)?;
+        let writer = WavFile::new(file)?;
         let manifest = Manifest::started(&path, call_id, ticket, Timestamp::now());
         manifest.write(&manifest_path(&path))?;
         Ok(Recorder {
@@ -169,7 +214,6 @@ impl Recorder {
             frames: 0,
             since_flush: 0,
             problem: None,
-            bytes: Vec::with_capacity(FRAME * 4),
         })
     }
 
@@ -181,14 +225,16 @@ impl Recorder {
         let msg = format!("{what}: {e}");
         tracing::error!(path = %self.path.display(), error = %msg, "recording stopped; the call goes on");
         self.problem = Some(msg);
-        // Dropping the writer finalises what it can.
-        self.writer = None;
+        // What can still be written, and the sizes in the header.
+        if let Some(mut w) = self.writer.take() {
+            let _ = w.flush();
+        }
     }
 
     /// Finalises the WAV and the manifest (with the file's SHA-256).
     pub fn finish(mut self) -> Finished {
-        if let Some(w) = self.writer.take() {
-            if let Err(e) = w.finalize() {
+        if let Some(mut w) = self.writer.take() {
+            if let Err(e) = w.flush() {
                 self.problem.get_or_insert(format!("finalise: {e}"));
             }
         }
@@ -223,33 +269,21 @@ impl FrameSink for Recorder {
         let Some(w) = self.writer.as_mut() else {
             return;
         };
-        self.bytes.clear();
-        for (l, r) in left.iter().zip(right) {
-            self.bytes.extend_from_slice(&l.to_le_bytes());
-            self.bytes.extend_from_slice(&r.to_le_bytes());
+        // Interleaved once: the same bytes go to the file and the hash.
+        let mut bytes = [0u8; FRAME * 4];
+        for ((out, l), r) in bytes.chunks_exact_mut(4).zip(left).zip(right) {
+            out[..2].copy_from_slice(&l.to_le_bytes());
+            out[2..].copy_from_slice(&r.to_le_bytes());
         }
-        let mut result = Ok(());
-        {
-            let mut sw = w.get_i16_writer((FRAME * 2) as u32);
-            for (l, r) in left.iter().zip(right) {
-                sw.write_sample(*l);
-                sw.write_sample(*r);
-            }
-            if let Err(e) = sw.flush() {
-                result = Err(e);
-            }
-        }
-        if let Err(e) = result {
+        if let Err(e) = w.write(&bytes) {
             return self.fail("write", e);
         }
-        let bytes = std::mem::take(&mut self.bytes);
         self.chain.update(&bytes);
-        self.bytes = bytes;
         self.frames += 1;
         self.since_flush += 1;
         if self.since_flush >= FLUSH_EVERY {
             self.since_flush = 0;
-            if let Err(e) = self.writer.as_mut().expect("checked").flush() {
+            if let Err(e) = w.flush() {
                 self.fail("flush", e);
             }
         }

@@ -152,7 +152,7 @@ async fn known_signal_lands_in_the_left_channel(pt: u8) {
         .map(Result::unwrap)
         .collect();
     let sent = decode(pt, &encode(pt, &greeting));
-    let r0 = 3 * FRAME; // REORDER_FRAMES
+    let r0 = hotline::media::rtp::REORDER_FRAMES * FRAME;
     assert!(
         right.len() >= r0 + sent.len(),
         "recording shorter than the greeting heard"
