@@ -199,6 +199,17 @@ impl Paging {
             )
             .await?;
         }
+        // The indexes a paged member sees the ticket through: their own,
+        // and their unit's when they page as a member of the duty unit.
+        let indexes_of = |member: &str| {
+            let unit = duty
+                .unit
+                .as_ref()
+                .filter(|u| u.members.iter().any(|m| m.id == member));
+            std::iter::once(format!("member:{member}"))
+                .chain(unit.map(|u| format!("unit:{}", u.id)))
+                .collect::<Vec<_>>()
+        };
         for f in decision.fire {
             let members = members_for(&duty, &f.targets, &self.roster);
             crate::metrics::Metrics::inc(&self.metrics.escalation_steps);
@@ -232,6 +243,9 @@ impl Paging {
                 repeat: f.repeat,
                 note: f.note.clone(),
             };
+            // Whoever is paged may open the ticket from the page at once.
+            let indexes: Vec<String> = members.iter().flat_map(|m| indexes_of(&m.id)).collect();
+            self.store.add_to_indexes(number, &indexes).await?;
             let sends = members.iter().map(|m| self.channels.page(m, &page));
             let results: Vec<_> = futures::future::join_all(sends)
                 .await
@@ -275,14 +289,7 @@ impl Paging {
                     "channel": attempt.channel, "ok": attempt.ok,
                     "outcome": attempt.outcome, "latency_ms": attempt.latency_ms,
                 });
-                c.index = vec![format!("member:{}", attempt.member)];
-                if let Some(u) = duty
-                    .unit
-                    .as_ref()
-                    .filter(|u| u.members.iter().any(|m| m.id == attempt.member))
-                {
-                    c.index.push(format!("unit:{}", u.id));
-                }
+                c.index = indexes_of(&attempt.member);
                 self.store.change(number, &c, |_| {}).await?;
             }
         }

@@ -411,6 +411,23 @@ impl Store {
             .collect()
     }
 
+    /// Puts a ticket into indexes (`member:ID`, `unit:ID`) at once, e.g.
+    /// before pages go out, so whoever is paged can open it at the page.
+    pub async fn add_to_indexes(&self, number: &str, indexes: &[String]) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let score: Option<i64> = c
+            .hget(self.key(&format!("ticket:{number}")), "received")
+            .await?;
+        let score = score.ok_or_else(|| StoreError::NotFound(number.to_string()))?;
+        let mut pipe = redis::pipe();
+        for idx in indexes {
+            pipe.zadd(self.key(&format!("idx:{idx}")), number, score)
+                .ignore();
+        }
+        let _: () = pipe.query_async(&mut c).await?;
+        Ok(())
+    }
+
     /// Where a ticket stands in an index (0 = newest), if it is there.
     pub async fn position(&self, index: &str, number: &str) -> Result<Option<usize>, StoreError> {
         let mut c = self.conn.clone();
