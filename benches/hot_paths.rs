@@ -8,10 +8,11 @@
 //! own redis-server on a free 127.0.0.1 port and are skipped without one.
 //! Each row runs for about `BUDGET`; the table goes to stdout.
 
+mod support;
+
 use std::hint::black_box;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -452,47 +453,15 @@ fn recording_rows(b: &mut Bench, dir: &Path) {
     });
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The redis-server we started; killed when dropped.
-struct Redis(Child);
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn redis_rows(b: &mut Bench) {
     const ROWS: [&str; 2] = ["redis_ticket_create", "redis_ticket_transition"];
     if !b.any_wanted(&ROWS) {
         return;
     }
-    let port = free_port();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .spawn();
-    let _redis = match child {
-        Ok(c) => Redis(c),
+    let redis = match support::Redis::start() {
+        Ok(r) => r,
         Err(e) => {
-            println!("redis_ticket_*: skipped (cannot start redis-server: {e})");
+            println!("redis_ticket_*: skipped ({e})");
             return;
         }
     };
@@ -502,7 +471,7 @@ fn redis_rows(b: &mut Bench) {
         .unwrap();
     // The connection manager spawns its task on the current runtime.
     let _enter = rt.enter();
-    let store = Store::connect(&format!("redis://127.0.0.1:{port}/"), "hotline:").unwrap();
+    let store = Store::connect(&redis.url(), "hotline:").unwrap();
     let up = rt.block_on(async {
         for _ in 0..50 {
             if store.ping().await.is_ok() {

@@ -6,7 +6,8 @@
 //! Run: `cargo bench --bench page_latency [-- TICKETS RATE_PER_S]`
 //! (needs redis-server; everything on 127.0.0.1).
 
-use std::process::{Command, Stdio};
+mod support;
+
 use std::time::Duration;
 
 use hotline::app::App;
@@ -16,14 +17,6 @@ use hotline::tickets::store::{Change, NewTicket};
 use hotline::tickets::Store;
 use tokio_util::sync::CancellationToken;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().filter(|a| !a.starts_with("--")).collect();
@@ -32,22 +25,7 @@ async fn main() {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dir = std::env::temp_dir().join(format!("hotline-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let port = free_port();
-    let mut redis = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let redis = support::Redis::start().expect("redis-server");
     // The sample roster without SIP URIs: no DNS look-ups on this closed
     // machine; pages go out as events (the officers' page) and nothing else.
     let roster: String = std::fs::read_to_string(root.join("config/roster.toml"))
@@ -65,7 +43,7 @@ async fn main() {
     s.prompts.dir = root.join("config/prompts");
     s.roster.file = dir.join("roster.toml");
     s.roster.holidays = root.join("config/holidays");
-    s.redis.url = format!("redis://127.0.0.1:{port}/");
+    s.redis.url = redis.url();
     s.redis.journal_dir = dir.join("journal");
     s.recording.dir = dir.join("recordings");
     let app = App::build(s.clone()).await.unwrap();
@@ -104,8 +82,12 @@ async fn main() {
             .unwrap();
         for (id, fields) in entries {
             let ms: i64 = id.split('-').next().unwrap().parse().unwrap();
-            if let Some((_, t)) = fields.iter().find(|(k, _)| k == "ticket") {
-                first.entry(t.clone()).or_insert(ms);
+            let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+            // Pages only: the stream also carries the tickets' changes.
+            if let (Some(kind), Some(t)) = (field("kind"), field("ticket")) {
+                if kind == "page" {
+                    first.entry(t.clone()).or_insert(ms);
+                }
             }
         }
         if first.len() >= numbers.len() {
@@ -139,7 +121,6 @@ async fn main() {
     }
     stop.cancel();
     let _ = gw.await;
-    let _ = redis.kill();
-    let _ = redis.wait();
+    drop(redis);
     let _ = std::fs::remove_dir_all(&dir);
 }
