@@ -1,6 +1,7 @@
 //! The tokio driver of the SIP core: UDP sockets and TCP listeners on the
 //! same port, one reader task per socket or connection feeding one bounded
-//! queue, and one core task that owns [`Core`], its timers and all sends.
+//! queue, and one core task that owns [`Core`], its timers and all sends;
+//! all of them on the SIP thread, a current-thread runtime of their own.
 //!
 //! ```text
 //!  udp recv task(s) ──┐                     ┌──> UdpSocket::send_to
@@ -34,10 +35,11 @@ const DRAIN: std::time::Duration = std::time::Duration::from_secs(4);
 /// Messages waiting to be written to one TCP connection.
 const CONN_QUEUE: usize = 256;
 
-/// The bound SIP sockets.
+/// The bound SIP sockets (registered with the SIP thread's runtime when
+/// [`spawn`] starts it).
 pub struct Bound {
-    pub udp: Vec<Arc<UdpSocket>>,
-    pub tcp: Vec<TcpListener>,
+    pub udp: Vec<std::net::UdpSocket>,
+    pub tcp: Vec<std::net::TcpListener>,
 }
 
 impl Bound {
@@ -56,7 +58,7 @@ impl Bound {
     }
 }
 
-fn udp_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
+fn udp_socket(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     let domain = socket2::Domain::for_address(addr);
     let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
     if addr.is_ipv6() {
@@ -66,10 +68,10 @@ fn udp_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
     let _ = s.set_recv_buffer_size(4 << 20);
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
-    UdpSocket::from_std(s.into())
+    Ok(s.into())
 }
 
-fn tcp_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+fn tcp_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     let domain = socket2::Domain::for_address(addr);
     let s = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
     if addr.is_ipv6() {
@@ -79,7 +81,7 @@ fn tcp_listener(addr: SocketAddr) -> io::Result<TcpListener> {
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
     s.listen(1024)?;
-    TcpListener::from_std(s.into())
+    Ok(s.into())
 }
 
 /// Binds UDP and TCP on every address, all on one port. Port 0 picks a port
@@ -107,7 +109,7 @@ fn bind_once(addrs: &[SocketAddr], wanted: u16) -> io::Result<Bound> {
         let u = udp_socket(a)?;
         port = u.local_addr()?.port();
         let t = tcp_listener(SocketAddr::new(addr.ip(), port))?;
-        bound.udp.push(Arc::new(u));
+        bound.udp.push(u);
         bound.tcp.push(t);
     }
     Ok(bound)
@@ -232,7 +234,10 @@ impl Requester {
     }
 }
 
-/// Starts the readers, the TCP acceptors and the core task.
+/// Starts the readers, the TCP acceptors and the core task on a thread of
+/// their own (a current-thread runtime): signalling never queues behind the
+/// media of a thousand calls on the main runtime's workers. The handle
+/// resolves when that thread is done.
 pub fn spawn(
     bound: Bound,
     core: Core,
@@ -242,12 +247,68 @@ pub fn spawn(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
+    let (done_tx, done_rx) = oneshot::channel::<()>();
+    let started = std::thread::Builder::new()
+        .name("hotline-sip".into())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(run(
+                    bound,
+                    core,
+                    calls,
+                    limits,
+                    max_connections,
+                    metrics,
+                    shutdown,
+                )),
+                Err(e) => tracing::error!(error = %e, "cannot start the SIP thread"),
+            }
+            let _ = done_tx.send(());
+        });
+    if let Err(e) = started {
+        tracing::error!(error = %e, "cannot start the SIP thread");
+    }
+    tokio::spawn(async move {
+        let _ = done_rx.await;
+    })
+}
+
+/// The SIP thread: registers the sockets with its runtime, starts the
+/// readers and acceptors, runs the core task to its end, then gives the TCP
+/// writers a bounded time to drain.
+async fn run(
+    bound: Bound,
+    core: Core,
+    calls: CallChannels,
+    limits: Limits,
+    max_connections: usize,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) {
+    let udp: io::Result<Vec<Arc<UdpSocket>>> = bound
+        .udp
+        .into_iter()
+        .map(|s| UdpSocket::from_std(s).map(Arc::new))
+        .collect();
+    let tcp: io::Result<Vec<TcpListener>> =
+        bound.tcp.into_iter().map(TcpListener::from_std).collect();
+    let (udp, tcp) = match (udp, tcp) {
+        (Ok(u), Ok(t)) => (u, t),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "cannot register the SIP sockets");
+            return;
+        }
+    };
     let (tx, rx) = mpsc::channel(INBOUND_QUEUE);
     let next_conn = Arc::new(AtomicU64::new(1));
     // Readers outlive `shutdown`: the core still hears the answers to its
     // BYEs while it drains; it stops them when it is done.
     let readers = CancellationToken::new();
-    for (i, sock) in bound.udp.iter().enumerate() {
+    let conns = tokio_util::task::TaskTracker::new();
+    for (i, sock) in udp.iter().enumerate() {
         tokio::spawn(udp_reader(
             sock.clone(),
             i as u8,
@@ -256,7 +317,7 @@ pub fn spawn(
             readers.clone(),
         ));
     }
-    for listener in bound.tcp {
+    for listener in tcp {
         tokio::spawn(tcp_acceptor(
             listener,
             tx.clone(),
@@ -264,13 +325,16 @@ pub fn spawn(
             Arc::new(Semaphore::new(max_connections)),
             limits,
             readers.clone(),
+            conns.clone(),
         ));
     }
     drop(tx);
-    tokio::spawn(async move {
-        core_task(core, bound.udp, rx, calls, shutdown).await;
-        readers.cancel();
-    })
+    core_task(core, udp, rx, calls, shutdown).await;
+    readers.cancel();
+    // TCP writers empty their queues and close (bounded: this thread's
+    // runtime ends after it, and with it whatever is left).
+    conns.close();
+    let _ = tokio::time::timeout(DRAIN, conns.wait()).await;
 }
 
 async fn udp_reader(
@@ -328,6 +392,7 @@ async fn tcp_acceptor(
     slots: Arc<Semaphore>,
     limits: Limits,
     shutdown: CancellationToken,
+    conns: tokio_util::task::TaskTracker,
 ) {
     loop {
         let permit = tokio::select! {
@@ -347,7 +412,7 @@ async fn tcp_acceptor(
         let conn = next_conn.fetch_add(1, Ordering::Relaxed);
         let tx = tx.clone();
         let shutdown = shutdown.clone();
-        tokio::spawn(async move {
+        conns.spawn(async move {
             tcp_connection(stream, from, conn, tx, limits, shutdown).await;
             drop(permit);
         });
