@@ -82,7 +82,7 @@ def main():
         ap.add_argument("--" + k, required=True)
     for k in ("rate", "start", "end", "message"):
         ap.add_argument("--" + k, type=float, required=True)
-    for k in ("limit", "calls", "audio-packets", "hwm-kb", "sipp-rc", "clk-tck"):
+    for k in ("limit", "calls", "audio-packets", "hwm-kb", "sipp-rc", "clk-tck", "listen"):
         ap.add_argument("--" + k, type=int, required=True)
     a = ap.parse_args()
     w = a.work
@@ -93,6 +93,7 @@ def main():
         "limit": a.limit,
         "calls_planned": a.calls,
         "message_s": a.message,
+        "listen": bool(a.listen),
         "sipp_exit": a.sipp_rc,
         "wall_s": round(a.end - a.start, 1),
         "loadavg": a.loadavg,

@@ -3,17 +3,21 @@
 # redis-server, SIPp placing full calls; everything on 127.0.0.1.
 #
 #   benches/load/run.sh run [options]        one load run, prints a summary
-#   benches/load/run.sh standard [--doc]     the standard set (the issue's four
+#   benches/load/run.sh standard [--doc] [--results DIR] [--bin PATH]
+#                                            the standard set (the issue's four
 #                                            targets, scaled to ~10 minutes);
-#                                            --doc writes docs/performance.md
+#                                            --doc writes docs/performance.md,
+#                                            --results keeps the JSON files
 #
 # Options of `run`:
 #   --rate R        new calls a second (default 10)
 #   --limit L       at most L calls at once (SIPp -l; default 1000)
 #   --calls N       calls to place (default 20) ...
 #   --duration S    ... or place calls for S seconds (N = R x S)
-#   --message S     seconds the caller speaks after the intake (default 1);
-#                   a call lasts about 13 s + S
+#   --message S     seconds the caller speaks after the intake (default 1)
+#   --listen        the caller lets every prompt play out before keying (audio
+#                   both ways most of the call: about 59 s + S a call);
+#                   default: keys barge into the prompts (about 14 s + S)
 #   --name NAME     label in the results (default "run")
 #   --json FILE     write the results as JSON to FILE
 #   --bin PATH      gateway binary (default $HOTLINE_BIN, else
@@ -89,7 +93,7 @@ sampler() {
 }
 
 cmd_run() {
-    local rate=10 limit=1000 calls=20 duration="" message=1 name=run json=""
+    local rate=10 limit=1000 calls=20 duration="" message=1 name=run json="" listen=0
     while [ $# -gt 0 ]; do
         case $1 in
         --rate) rate=$2; shift 2 ;;
@@ -101,6 +105,7 @@ cmd_run() {
         --json) json=$2; shift 2 ;;
         --bin) BIN=$2; shift 2 ;;
         --keep) KEEP=1; shift ;;
+        --listen) listen=1; shift ;;
         *) die "unknown option $1" ;;
         esac
     done
@@ -116,14 +121,23 @@ cmd_run() {
     local w=$WORK
     mkdir -p "$w/recordings" "$w/journal" "$w/redis" "$w/sipp"
 
-    # The caller's audio: from the ACK until the # that ends the message
-    # (6.6 s of keys and pauses in uac_full.xml, then the message), a little
-    # shorter so that all of it is sent before the gateway's BYE.
-    local audio_packets message_ms
+    # Pauses between the keys (ms; uac_full.xml): barging into each prompt,
+    # or waiting for each to end (greeting + menu 21.5 s, the case-number
+    # question 7.2 s, the read-back ~6.5 s, the message intro 12.7 s).
+    local p_menu=2000 p_case=1000 p_confirm=1000 p_intro=1000
+    if [ "$listen" = 1 ]; then
+        p_menu=22000 p_case=7500 p_confirm=6900 p_intro=13000
+    fi
+    # The caller's audio: from the ACK until the # that ends the message,
+    # a little shorter so that all of it is sent before the gateway's BYE.
+    local audio_packets message_ms talk_ms
     message_ms=$(python3 -c "print(max(100, int($message * 1000)))")
+    talk_ms=$((p_menu + p_case + 1200 + p_confirm + p_intro + message_ms))
     audio_packets=$(python3 "$HERE/caller_audio.py" "$w/caller.al" \
-        "$(python3 -c "print(6.5 + $message_ms / 1000)")")
+        "$(python3 -c "print(($talk_ms - 100) / 1000)")")
     sed -e "s#@AUDIO@#$w/caller.al#" -e "s#@MESSAGE_MS@#$message_ms#" \
+        -e "s#@P_MENU@#$p_menu#" -e "s#@P_CASE@#$p_case#" \
+        -e "s#@P_CONFIRM@#$p_confirm#" -e "s#@P_INTRO@#$p_intro#" \
         "$HERE/uac_full.xml" >"$w/sipp/uac_full.xml"
 
     # Redis of our own: free port, own directory, no persistence to wait on.
@@ -196,8 +210,8 @@ EOF
     # Bounded: SIPp gives up after all calls could have been placed and
     # run their course twice over.
     local limit_s
-    limit_s=$(python3 -c "c, r, l, m = $calls, $rate, $limit, $message
-print(int(max(c / r, c / l * (15 + m)) + 2 * (15 + m) + 60))")
+    limit_s=$(python3 -c "c, r, l, t = $calls, $rate, $limit, $talk_ms / 1000 + 10
+print(int(max(c / r, c / l * t) + 2 * t + 60))")
     local sipp_rc=0
     (
         cd "$w/sipp"
@@ -240,7 +254,7 @@ print(int(max(c / r, c / l * (15 + m)) + 2 * (15 + m) + 60))")
 
     python3 "$HERE/analyse.py" \
         --work "$w" --name "$name" --rate "$rate" --limit "$limit" --calls "$calls" \
-        --message "$message" --audio-packets "$audio_packets" --start "$start" --end "$end" \
+        --message "$message" --listen "$listen" --audio-packets "$audio_packets" --start "$start" --end "$end" \
         --hwm-kb "$hwm" --sipp-rc "$sipp_rc" --clk-tck "$(getconf CLK_TCK)" --loadavg "$loadavg" \
         --json "${json:-$w/result.json}"
     cleanup
@@ -248,27 +262,32 @@ print(int(max(c / r, c / l * (15 + m)) + 2 * (15 + m) + 60))")
 
 # The issue's four targets, scaled to fit ~10 minutes on this machine:
 #   latency    100 calls/s for 15 s: 100 Trying and 200 OK percentiles
-#   concurrent 1,000 calls at once for about 90 s (2,500 calls of ~60 s,
-#              placed at 50/s up to the limit)
+#   concurrent 1,000 calls at once for 1-2 minutes (2,000 calls of ~64 s
+#              that let every prompt play while the caller talks: audio
+#              both ways; placed at 50/s up to the limit)
 #   rate       200 calls/s for 50 s: 10,000 calls, full flow, no failure;
 #              with the memory target: RSS per call, RSS back to baseline
 cmd_standard() {
-    local doc=0
+    local doc=0 out=""
     while [ $# -gt 0 ]; do
         case $1 in
         --doc) doc=1; shift ;;
         --bin) BIN=$2; shift 2 ;;
+        --results) out=$2; shift 2 ;;
         *) die "unknown option $1" ;;
         esac
     done
-    local out
-    out=$(mktemp -d "${TMPDIR:-/tmp}/hotline-load-set.XXXXXX")
-    WORK=$out
+    if [ -n "$out" ]; then
+        mkdir -p "$out"
+    else
+        out=$(mktemp -d "${TMPDIR:-/tmp}/hotline-load-set.XXXXXX")
+        WORK=$out
+    fi
     local started
     started=$(date +%s)
     "$0" run --bin "$BIN" --name latency --rate 100 --duration 15 --limit 3000 --message 0 \
         --json "$out/latency.json" || echo "load: the latency run failed" >&2
-    "$0" run --bin "$BIN" --name concurrent --rate 50 --calls 2500 --limit 1000 --message 47 \
+    "$0" run --bin "$BIN" --name concurrent --rate 50 --calls 2000 --limit 1000 --listen --message 5 \
         --json "$out/concurrent.json" || echo "load: the concurrent run failed" >&2
     "$0" run --bin "$BIN" --name rate --rate 200 --calls 10000 --limit 4000 --message 0 \
         --json "$out/rate.json" || echo "load: the rate run failed" >&2

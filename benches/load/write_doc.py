@@ -94,7 +94,9 @@ def verdicts(res):
         )
         line(
             "1,000 concurrent recorded calls, audio both ways, 2 minutes; ≤ 0.1 % RTP missing; ≤ 1 core",
-            f"{r['limit']} at once, calls of ~{13 + r['message_s']:.0f} s, {r['calls_planned']} calls",
+            f"{r['limit']} at once, calls of ~{(59 if r.get('listen') else 14) + r['message_s']:.0f} s"
+            f"{' letting every prompt play (audio both ways)' if r.get('listen') else ''}, "
+            f"{r['calls_planned']} calls",
             f"peak {r['peak_concurrent']}, {r['rtp_missing_pct']} % missing "
             f"({r['gateway_rtp_late']} late), {r['cpu_cores_avg']:.2f} cores avg, "
             f"{r['cpu_cores_peak5s']:.2f} busiest 5 s",
