@@ -35,10 +35,11 @@ def machine():
         for line in f:
             if line.startswith("MemTotal"):
                 mem = f"{int(line.split()[1]) / 1024 / 1024:.0f} GB"
+    sipp = sh("sipp -v 2>&1 | grep -o 'SIPp v[^ ]*' | head -1")
+    redis = sh("redis-server --version | grep -o 'v=[^ ]*'").replace("v=", "Redis ")
     return (
         f"{model or platform.processor()}, {os.cpu_count()} cores, {mem} RAM, "
-        f"Linux {platform.release()}; {sh('sipp -v 2>&1 | grep -o \"SIPp v[^ ]*\" | head -1')}, "
-        f"{sh('redis-server --version | grep -o \"v=[^ ]*\"').replace('v=', 'Redis ')}"
+        f"Linux {platform.release()}; {sipp}, {redis}"
     )
 
 
@@ -56,6 +57,9 @@ def row(r):
     failed = str(r["failed"])
     if r["failed_by_reason"]:
         failed += " (" + ", ".join(f"{k} {v}" for k, v in r["failed_by_reason"].items()) + ")"
+    cut = {k: v for k, v in r["gateway_ended"].items() if k != "intake_complete"}
+    if cut:
+        failed += "; gateway ended " + ", ".join(f"{v} by {k}" for k, v in cut.items())
     missing = "–" if r["rtp_missing_pct"] is None else f"{r['rtp_missing_pct']:.3f} %"
     return (
         f"| {r['name']} | {r['attempted']} | {r['rate']:g}/s | {r['peak_concurrent']} | "
@@ -73,13 +77,18 @@ def verdicts(res):
     def line(target, scaled, got, ok, note=""):
         out.append(f"| {target} | {scaled} | {got} | {'met' if ok else '**not met**'} | {note} |")
 
+    def complete(r):
+        return r["gateway_ended"].get("intake_complete", 0)
+
     r = res.get("rate")
     if r:
-        ok = r["failed"] == 0 and r["answered"] == r["attempted"] == r["calls_planned"]
+        ok = r["failed"] == 0 and complete(r) == r["attempted"] == r["calls_planned"]
         line(
             "200 new calls/s for a minute, full flow, no failed call",
             f"{r['rate']:g}/s, {r['calls_planned']} calls ({r['calls_planned'] / r['rate']:.0f} s)",
-            f"{r['answered']} of {r['attempted']} answered, {r['failed']} failed, "
+            f"{r['answered']} of {r['attempted']} answered, {r['failed']} failed in SIPp, "
+            f"{r['attempted'] - complete(r)} not completed (the gateway hung up: "
+            f"{', '.join(f'{v} {k}' for k, v in r['gateway_ended'].items() if k != 'intake_complete') or '–'}), "
             f"{r['rtp_missing_pct']} % RTP missing, peak {r['peak_concurrent']} at once",
             ok,
             f"sipp used {r['sipp_cpu_s']} s CPU, the gateway {r['cpu_s']} s",
@@ -89,6 +98,7 @@ def verdicts(res):
         ok = (
             r["peak_concurrent"] >= 1000
             and r["failed"] == 0
+            and complete(r) == r["attempted"]
             and (r["rtp_missing_pct"] or 0) <= 0.1
             and r["cpu_cores_peak5s"] <= 1.0
         )
@@ -114,7 +124,7 @@ def verdicts(res):
             "SIPp's own clock: includes its scheduling",
         )
     per_call = [x for x in res.values() if x.get("rss_per_call_kb") is not None and x["peak_concurrent"] >= 100]
-    big = max(res.values(), key=lambda x: x["attempted"]) if res else None
+    big = res.get("memory") or (max(res.values(), key=lambda x: x["attempted"]) if res else None)
     if per_call and big:
         worst = max(x["rss_per_call_kb"] for x in per_call)
         back = big["rss_after_vs_baseline"]
@@ -170,11 +180,12 @@ def main():
         "| RSS MB baseline → peak → after | RSS per concurrent call (KB) | SIPp CPU |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name in ("latency", "concurrent", "rate"):
+    order = ("latency", "concurrent", "rate", "memory")
+    for name in order:
         if name in res:
             lines.append(row(res[name]))
     for name, r in res.items():
-        if name not in ("latency", "concurrent", "rate"):
+        if name not in order:
             lines.append(row(r))
     lines += [
         "",
