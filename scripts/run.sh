@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 need redis-server:redis-server redis-cli:redis-tools
+# jemalloc (the allocator) is built from C: a C compiler and make.
+need cc:gcc make:make
 mkdir -p data recordings
 if ! redis-cli -p 6379 ping >/dev/null 2>&1; then
   redis-server --port 6379 --bind 127.0.0.1 --dir "$PWD/data" \

@@ -6,10 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 need redis-server:redis-server sipp:sip-tester
+# jemalloc (the allocator) is built from C: a C compiler and make.
+need cc:gcc make:make
 # The officers' page is driven in Debian's Chromium by playwright-core
 # (tests/browser; never a browser download); a CJK font for its screenshots.
 need chromium:chromium
 need_pkg fonts-wqy-microhei
+need node:nodejs npm:npm
 if [ ! -f tests/browser/node_modules/.package-lock.json ] ||
   [ tests/browser/package-lock.json -nt tests/browser/node_modules/.package-lock.json ]; then
   npm ci --prefix tests/browser --no-audit --no-fund
