@@ -35,7 +35,7 @@ def machine():
         for line in f:
             if line.startswith("MemTotal"):
                 mem = f"{int(line.split()[1]) / 1024 / 1024:.0f} GB"
-    sipp = sh("sipp -v 2>&1 | grep -o 'SIPp v[^ ]*' | head -1")
+    sipp = sh("sipp -v 2>&1 | grep -o 'SIPp v[^ ]*' | head -1").rstrip(".")
     redis = sh("redis-server --version | grep -o 'v=[^ ]*'").replace("v=", "Redis ")
     return (
         f"{model or platform.processor()}, {os.cpu_count()} cores, {mem} RAM, "
