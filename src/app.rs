@@ -212,7 +212,8 @@ impl App {
             s.sip.tcp_max_connections,
             self.metrics.clone(),
             sip_stop.clone(),
-        );
+        )
+        .context("starting the SIP thread")?;
         let calls_task = tokio::spawn(call::run(ctx, event_rx, sip_stop.clone()));
         self.health.sip_listening.store(true, Ordering::Release);
 

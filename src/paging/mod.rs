@@ -110,7 +110,8 @@ pub async fn test_page(
         16,
         metrics,
         stop.clone(),
-    );
+    )
+    .context("starting the SIP thread")?;
     let store = crate::tickets::Store::connect(&settings.redis.url, &settings.redis.key_prefix)?;
     let channels = channels::Channels {
         sip: crate::sip::transport::Requester::new(req_tx),

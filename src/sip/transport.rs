@@ -237,7 +237,8 @@ impl Requester {
 /// Starts the readers, the TCP acceptors and the core task on a thread of
 /// their own (a current-thread runtime): signalling never queues behind the
 /// media of a thousand calls on the main runtime's workers. The handle
-/// resolves when that thread is done.
+/// resolves when that thread is done; an error means no SIP at all, and the
+/// gateway does not start.
 pub fn spawn(
     bound: Bound,
     core: Core,
@@ -246,34 +247,28 @@ pub fn spawn(
     max_connections: usize,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
-) -> tokio::task::JoinHandle<()> {
+) -> io::Result<tokio::task::JoinHandle<()>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let (done_tx, done_rx) = oneshot::channel::<()>();
-    let started = std::thread::Builder::new()
+    std::thread::Builder::new()
         .name("hotline-sip".into())
         .spawn(move || {
-            match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt.block_on(run(
-                    bound,
-                    core,
-                    calls,
-                    limits,
-                    max_connections,
-                    metrics,
-                    shutdown,
-                )),
-                Err(e) => tracing::error!(error = %e, "cannot start the SIP thread"),
-            }
+            rt.block_on(run(
+                bound,
+                core,
+                calls,
+                limits,
+                max_connections,
+                metrics,
+                shutdown,
+            ));
             let _ = done_tx.send(());
-        });
-    if let Err(e) = started {
-        tracing::error!(error = %e, "cannot start the SIP thread");
-    }
-    tokio::spawn(async move {
+        })?;
+    Ok(tokio::spawn(async move {
         let _ = done_rx.await;
-    })
+    }))
 }
 
 /// The SIP thread: registers the sockets with its runtime, starts the
