@@ -367,6 +367,7 @@ impl Session {
         let mut buf = [0u8; MAX_DATAGRAM + 1];
         let mut out = [0u8; PACKET];
         let mut keys: Vec<Digit> = Vec::new();
+        let mut outbox = Outbox::new(events);
         // Prompts waiting, each with the id to report when it is the last.
         let mut queue: std::collections::VecDeque<(Prompt, Option<u32>)> = Default::default();
         // (prompt, next frame, id to report at its end)
@@ -392,7 +393,7 @@ impl Session {
                             queue.push_back((p, (i + 1 == n).then_some(id)));
                         }
                         if n == 0 {
-                            let _ = events.try_send(MediaEvent::PlayFinished { id });
+                            outbox.push(MediaEvent::PlayFinished { id });
                         }
                     }
                     Some(MediaCommand::Stop) => {
@@ -402,11 +403,12 @@ impl Session {
                     None => break,
                 },
                 _ = clock.tick() => {
+                    outbox.flush();
                     if self.read_socket(&mut buf, position, READS_PER_TICK, &mut keys) {
                         last_rx = Instant::now();
                     }
                     for k in keys.drain(..) {
-                        let _ = events.try_send(MediaEvent::Digit(k));
+                        outbox.push(MediaEvent::Digit(k));
                     }
                     if playing.is_none() {
                         if let Some((p, id)) = queue.pop_front() {
@@ -435,7 +437,7 @@ impl Session {
                             if done {
                                 playing = None;
                                 if let Some(id) = id {
-                                    let _ = events.try_send(MediaEvent::PlayFinished { id });
+                                    outbox.push(MediaEvent::PlayFinished { id });
                                 }
                             }
                         }
@@ -447,11 +449,11 @@ impl Session {
                     position += FRAME as u64;
                     sink.frame(&left, &right);
                     if let Some(k) = self.inband.as_mut().and_then(|d| d.on_frame(&left)) {
-                        let _ = events.try_send(MediaEvent::Digit(k));
+                        outbox.push(MediaEvent::Digit(k));
                     }
                     if !timed_out && last_rx.elapsed() >= self.timeout {
                         timed_out = true;
-                        let _ = events.try_send(MediaEvent::Timeout);
+                        outbox.push(MediaEvent::Timeout);
                     }
                 }
             }
@@ -469,6 +471,39 @@ impl Session {
     }
 }
 
+/// Events for the call task, in order and never dropped while it listens:
+/// the media clock must not wait on the channel, so what it cannot take now
+/// waits here and goes at the next tick.
+struct Outbox {
+    tx: mpsc::Sender<MediaEvent>,
+    waiting: std::collections::VecDeque<MediaEvent>,
+}
+
+impl Outbox {
+    fn new(tx: mpsc::Sender<MediaEvent>) -> Outbox {
+        Outbox {
+            tx,
+            waiting: Default::default(),
+        }
+    }
+
+    fn push(&mut self, event: MediaEvent) {
+        self.waiting.push_back(event);
+        self.flush();
+    }
+
+    fn flush(&mut self) {
+        while !self.waiting.is_empty() {
+            match self.tx.try_reserve() {
+                Ok(slot) => slot.send(self.waiting.pop_front().expect("not empty")),
+                Err(mpsc::error::TrySendError::Full(())) => return,
+                // The call task is gone: nobody to tell.
+                Err(mpsc::error::TrySendError::Closed(())) => self.waiting.clear(),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -483,6 +518,25 @@ mod tests {
             remote: None,
             direction: crate::sip::sdp::Direction::SendRecv,
         }
+    }
+
+    #[test]
+    fn events_beyond_the_channel_wait_for_the_next_tick_in_order() {
+        let (tx, mut rx) = mpsc::channel(1);
+        let mut outbox = Outbox::new(tx);
+        for k in ['1', '2', '3'] {
+            outbox.push(MediaEvent::Digit(k));
+        }
+        let mut got = Vec::new();
+        while let Ok(MediaEvent::Digit(k)) = rx.try_recv() {
+            got.push(k);
+            outbox.flush(); // the next tick
+        }
+        assert_eq!(got, ['1', '2', '3']);
+        // Once the call task is gone, nothing piles up.
+        drop(rx);
+        outbox.push(MediaEvent::Timeout);
+        assert!(outbox.waiting.is_empty());
     }
 
     #[test]
