@@ -406,6 +406,10 @@ pub struct Core {
     clients: HashMap<u64, Client>,
     /// Calls we placed, by their INVITE's branch.
     uac_index: HashMap<String, CallRef>,
+    /// INVITEs of ours that ended with a failure, by branch: the ACK is
+    /// sent again for each copy of the response until Timer D (RFC 3261
+    /// §17.1.1.2), i.e. where to, the ACK, and until when.
+    uac_completed: HashMap<String, (Peer, Bytes, Instant)>,
     client_index: HashMap<String, u64>,
     conns: HashMap<u64, Conn>,
     timers: BinaryHeap<Reverse<(Instant, TimerKey)>>,
@@ -431,6 +435,7 @@ impl Core {
             initial: HashMap::new(),
             clients: HashMap::new(),
             uac_index: HashMap::new(),
+            uac_completed: HashMap::new(),
             ring_timeouts: HashMap::new(),
             client_index: HashMap::new(),
             conns: HashMap::new(),
@@ -564,6 +569,18 @@ impl Core {
                 .and_then(|b| self.uac_index.get(b).copied());
             if let Some(call) = call {
                 return self.on_invite_response(call, msg, code, now);
+            }
+            // A copy of a failure we have acknowledged: acknowledge it again.
+            let done = msg
+                .top_via
+                .branch
+                .as_ref()
+                .and_then(|b| self.uac_completed.get(b));
+            if let Some((peer, ack, until)) = done {
+                if code >= 300 && now < *until {
+                    let (peer, ack) = (*peer, ack.clone());
+                    return self.send(&peer, ack);
+                }
             }
         }
         let found = msg
@@ -1471,6 +1488,16 @@ impl Core {
                 retry = Some((name, value));
             }
         }
+        // Timer D: 32 s over UDP, none over TCP.
+        let until = now
+            + if peer.transport().reliable() {
+                Duration::ZERO
+            } else {
+                self.cfg.timers.t64()
+            };
+        self.uac_completed.retain(|_, (_, _, u)| *u > now);
+        self.uac_completed
+            .insert(u.branch.clone(), (peer, ack.clone(), until));
         self.send(&peer, ack);
         if let Some((name, value)) = retry {
             return self.reinvite_with(call, name, value, now);

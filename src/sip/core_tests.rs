@@ -677,10 +677,24 @@ fn placed_call_rejected_is_acked_on_its_branch() {
     };
     assert!(ack.starts_with("ACK "), "{ack}");
     assert_eq!(branch(&ack), branch(&invite));
+    let events_after_rejection = h.events.len();
     assert!(
         matches!(h.events.last(), Some(CallEvent::Ended { call: c, reason: EndReason::Rejected(486) }) if *c == call)
     );
     assert_eq!(h.core.active_calls(), 0);
+    // The ACK was lost: each copy of the 486 gets it again until Timer D
+    // (64·T1 over UDP), and nothing after.
+    let busy = answer(&invite, 486, "Busy Here", "ph2", "");
+    h.advance(Duration::from_secs(1));
+    h.input(busy.as_bytes());
+    assert_eq!(h.sent.pop().as_deref(), Some(ack.as_str()));
+    h.advance(Duration::from_secs(30));
+    h.input(busy.as_bytes());
+    assert_eq!(h.sent.pop().as_deref(), Some(ack.as_str()));
+    h.advance(Duration::from_secs(1));
+    h.input(busy.as_bytes());
+    assert_eq!(h.sent.pop(), None, "after Timer D");
+    assert_eq!(h.events.len(), events_after_rejection);
 }
 
 #[test]
