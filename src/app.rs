@@ -198,8 +198,15 @@ impl App {
             tickets,
         });
         // The SIP core stops after the calls' BYEs are queued; the call layer
-        // then sees the channel close and waits for its tasks.
+        // then sees the channel close and waits for its tasks. The call
+        // manager runs on the SIP thread; the calls it starts run here.
         let sip_stop = CancellationToken::new();
+        let calls = call::run(
+            ctx,
+            event_rx,
+            sip_stop.clone(),
+            tokio::runtime::Handle::current(),
+        );
         let sip_task = transport::spawn(
             self.sip,
             core,
@@ -212,9 +219,9 @@ impl App {
             s.sip.tcp_max_connections,
             self.metrics.clone(),
             sip_stop.clone(),
+            calls,
         )
         .context("starting the SIP thread")?;
-        let calls_task = tokio::spawn(call::run(ctx, event_rx, sip_stop.clone()));
         self.health.sip_listening.store(true, Ordering::Release);
 
         let router = api::router(ApiState {
@@ -270,8 +277,9 @@ impl App {
         {
             tracing::warn!("paging steps still running at shutdown: left to their lease");
         }
+        // The SIP thread ends once the core and the call manager are done,
+        // and the manager once every call task is.
         let _ = sip_task.await;
-        let _ = calls_task.await;
         // The call layer held the last ticket handles: the writer now makes
         // its last attempt to empty the journal and stops.
         let _ = tickets_task.await;

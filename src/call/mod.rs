@@ -51,11 +51,13 @@ pub struct CallContext {
 type CallTx = mpsc::Sender<CallEvent>;
 
 /// Routes SIP call events to per-call tasks until `shutdown`, then waits
-/// for the calls to finish.
+/// for the calls to finish. It runs on the SIP thread; the call tasks run
+/// on `calls_rt` (the main runtime).
 pub async fn run(
     ctx: Arc<CallContext>,
     mut events: mpsc::Receiver<CallEvent>,
     shutdown: CancellationToken,
+    calls_rt: tokio::runtime::Handle,
 ) {
     let mut calls: HashMap<CallRef, CallTx> = HashMap::new();
     let tasks = tokio_util::task::TaskTracker::new();
@@ -85,15 +87,10 @@ pub async fn run(
                 let rtp = SocketAddr::new(ip, port);
                 let (tx, rx) = mpsc::channel(16);
                 calls.insert(call, tx);
-                tasks.spawn(call_task(
-                    ctx.clone(),
-                    call,
-                    info,
-                    media,
-                    socket,
-                    rx,
-                    shutdown.clone(),
-                ));
+                tasks.spawn_on(
+                    call_task(ctx.clone(), call, info, media, socket, rx, shutdown.clone()),
+                    &calls_rt,
+                );
                 let _ = ctx.commands.send(CallCommand::Answer { call, rtp }).await;
             }
             CallEvent::Confirmed { call, .. } | CallEvent::Info { call, .. } => {

@@ -110,6 +110,7 @@ pub async fn test_page(
         16,
         metrics,
         stop.clone(),
+        std::future::ready(()),
     )
     .context("starting the SIP thread")?;
     let store = crate::tickets::Store::connect(&settings.redis.url, &settings.redis.key_prefix)?;

@@ -236,10 +236,12 @@ impl Requester {
 
 /// Starts the readers, the TCP acceptors and the core task on a thread of
 /// their own (a current-thread runtime): signalling never queues behind the
-/// media of a thousand calls on the main runtime's workers. The handle
-/// resolves when that thread is done; an error means no SIP at all, and the
-/// gateway does not start.
-pub fn spawn(
+/// media of a thousand calls on the main runtime's workers. `beside` runs
+/// on that thread too (the call manager, so that answering a call never
+/// waits for the main runtime either). The handle resolves when both are
+/// done; an error means no SIP at all, and the gateway does not start.
+#[allow(clippy::too_many_arguments)]
+pub fn spawn<F>(
     bound: Bound,
     core: Core,
     calls: CallChannels,
@@ -247,7 +249,11 @@ pub fn spawn(
     max_connections: usize,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
-) -> io::Result<tokio::task::JoinHandle<()>> {
+    beside: F,
+) -> io::Result<tokio::task::JoinHandle<()>>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -255,15 +261,20 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("hotline-sip".into())
         .spawn(move || {
-            rt.block_on(run(
-                bound,
-                core,
-                calls,
-                limits,
-                max_connections,
-                metrics,
-                shutdown,
-            ));
+            rt.block_on(async move {
+                let beside = tokio::spawn(beside);
+                run(
+                    bound,
+                    core,
+                    calls,
+                    limits,
+                    max_connections,
+                    metrics,
+                    shutdown,
+                )
+                .await;
+                let _ = beside.await;
+            });
             let _ = done_tx.send(());
         })?;
     Ok(tokio::spawn(async move {
