@@ -55,6 +55,10 @@ impl ApiError {
         }
     }
 
+    fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
     fn not_found() -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such ticket")
     }
@@ -124,11 +128,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(Body(v)),
-            Err(e) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                e.body_text(),
-            )),
+            Err(e) => Err(ApiError::bad_request(e.body_text())),
         }
     }
 }
@@ -142,7 +142,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Par
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match Query::<T>::from_request_parts(parts, state).await {
             Ok(Query(v)) => Ok(Params(v)),
-            Err(e) => Err(bad_request(e.body_text())),
+            Err(e) => Err(ApiError::bad_request(e.body_text())),
         }
     }
 }
@@ -348,10 +348,6 @@ struct ListQuery {
 const LIST_SCAN: usize = 5000;
 const LIST_CHUNK: usize = 100;
 
-fn bad_request(message: String) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
-}
-
 /// `since`: an instant, or the start of a day in the court's time zone.
 fn parse_since(v: &str) -> Option<Timestamp> {
     if let Ok(t) = v.parse::<Timestamp>() {
@@ -368,24 +364,24 @@ async fn list(
     o: Officer,
     Params(q): Params<ListQuery>,
 ) -> Result<Json<Vec<TicketView>>, ApiError> {
-    let state = match q.state.as_deref() {
-        None => None,
-        Some(st) => Some(
-            TicketState::parse(st)
-                .ok_or_else(|| bad_request(format!("state {st:?} is not a ticket state")))?,
-        ),
-    };
+    let state =
+        match q.state.as_deref() {
+            None => None,
+            Some(st) => Some(TicketState::parse(st).ok_or_else(|| {
+                ApiError::bad_request(format!("state {st:?} is not a ticket state"))
+            })?),
+        };
     let category = match q.category.as_deref() {
         None => None,
         Some(c) => Some(Category::parse(c).ok_or_else(|| {
             let known: Vec<&str> = Category::ALL.iter().map(|c| c.as_str()).collect();
-            bad_request(format!("category {c:?} is not one of {}", known.join(", ")))
+            ApiError::bad_request(format!("category {c:?} is not one of {}", known.join(", ")))
         })?),
     };
     let since = match q.since.as_deref() {
         None => None,
         Some(v) => Some(parse_since(v).ok_or_else(|| {
-            bad_request(format!(
+            ApiError::bad_request(format!(
                 "since {v:?} is neither an RFC 3339 instant nor a day YYYY-MM-DD"
             ))
         })?),
@@ -402,7 +398,7 @@ async fn list(
     };
     let mut pos = 0;
     if let Some(n) = &q.before {
-        let not_listed = || bad_request(format!("ticket {n:?} is not in this list"));
+        let not_listed = || ApiError::bad_request(format!("ticket {n:?} is not in this list"));
         match visible(&s, &o, n).await {
             Ok(_) => {}
             Err(e) if e.status == StatusCode::NOT_FOUND => return Err(not_listed()),
@@ -412,7 +408,9 @@ async fn list(
     }
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
-        return Err(bad_request(format!("limit {limit} is not within 1 to 200")));
+        return Err(ApiError::bad_request(format!(
+            "limit {limit} is not within 1 to 200"
+        )));
     }
     let mut out = Vec::new();
     let end = pos + LIST_SCAN;
@@ -547,11 +545,9 @@ async fn dispatch(
     Body(b): Body<DispatchBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     if let Some(bad) = b.officers.iter().find(|m| s.roster.member(m).is_none()) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            format!("officers: {bad:?} is not a member"),
-        ));
+        return Err(ApiError::bad_request(format!(
+            "officers: {bad:?} is not a member"
+        )));
     }
     let at = Timestamp::now();
     let details = serde_json::json!({"officers": b.officers, "vehicle": b.vehicle});
@@ -607,11 +603,7 @@ async fn close(
     Body(b): Body<CloseBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     if b.measures.is_empty() || b.result.trim().is_empty() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "measures and result are required",
-        ));
+        return Err(ApiError::bad_request("measures and result are required"));
     }
     let (who, at) = (o.member.id.clone(), Timestamp::now());
     let details = serde_json::json!({"measures": b.measures, "result": b.result});
@@ -643,11 +635,7 @@ async fn note(
     Body(b): Body<NoteBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     if b.text.trim().is_empty() || b.text.len() > 4000 {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "text: 1 to 4000 bytes",
-        ));
+        return Err(ApiError::bad_request("text: 1 to 4000 bytes"));
     }
     let (who, at) = (o.member.id.clone(), Timestamp::now());
     act(
@@ -689,11 +677,7 @@ async fn reveal(
         ));
     }
     if b.reason.trim().len() < 4 {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "reason: say why",
-        ));
+        return Err(ApiError::bad_request("reason: say why"));
     }
     let open = |v: &Option<String>| v.as_deref().and_then(|v| s.caller_key.open(v));
     let c = &t.register.caller;

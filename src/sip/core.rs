@@ -78,6 +78,15 @@ impl Peer {
             Link::Tcp(_) => Transport::Tcp,
         }
     }
+
+    /// The Via of a request we send to this peer (with `rport`, RFC 3581).
+    fn via(&self, branch: &str) -> String {
+        format!(
+            "SIP/2.0/{} {};branch={branch};rport",
+            self.transport().as_str(),
+            host_port(self.local)
+        )
+    }
 }
 
 /// What the call layer learns about a new call.
@@ -1241,17 +1250,11 @@ impl Core {
         };
         c.local_cseq += 1;
         let branch = format!("z9hG4bK{}", random_token());
-        let local = c.peer.local;
-        let transport = c.peer.transport();
         let contact = contact_uri(&c.peer);
         let bye = RequestSpec {
             method: "BYE",
             uri: &c.remote_target,
-            via: format!(
-                "SIP/2.0/{} {};branch={branch};rport",
-                transport.as_str(),
-                host_port(local)
-            ),
+            via: c.peer.via(&branch),
             from: &c.local_party,
             to: &c.remote_party,
             call_id: &c.call_id,
@@ -1282,11 +1285,7 @@ impl Core {
         let invite = RequestSpec {
             method: "INVITE",
             uri: &d.uri,
-            via: format!(
-                "SIP/2.0/{} {};branch={branch};rport",
-                peer.transport().as_str(),
-                host_port(peer.local)
-            ),
+            via: peer.via(&branch),
             from: &local_party,
             to: &remote_party,
             call_id: &call_id,
@@ -1390,12 +1389,7 @@ impl Core {
             let ack = RequestSpec {
                 method: "ACK",
                 uri: &c.remote_target,
-                via: format!(
-                    "SIP/2.0/{} {};branch=z9hG4bK{};rport",
-                    peer.transport().as_str(),
-                    host_port(peer.local),
-                    random_token()
-                ),
+                via: peer.via(&format!("z9hG4bK{}", random_token())),
                 from: &c.local_party,
                 to: &c.remote_party,
                 call_id: &c.call_id,
@@ -1440,12 +1434,7 @@ impl Core {
         let ack = RequestSpec {
             method: "ACK",
             uri: &c.remote_target,
-            via: format!(
-                "SIP/2.0/{} {};branch={};rport",
-                peer.transport().as_str(),
-                host_port(peer.local),
-                u.branch
-            ),
+            via: peer.via(&u.branch),
             from: &c.local_party,
             to: &msg.reply.to,
             call_id: &c.call_id,
@@ -1521,11 +1510,7 @@ impl Core {
         let invite = RequestSpec {
             method: "INVITE",
             uri: &u.uri,
-            via: format!(
-                "SIP/2.0/{} {};branch={branch};rport",
-                peer.transport().as_str(),
-                host_port(peer.local)
-            ),
+            via: peer.via(&branch),
             from: &c.local_party,
             to: &c.remote_party,
             call_id: &c.call_id,
@@ -1569,12 +1554,7 @@ impl Core {
         let cancel = RequestSpec {
             method: "CANCEL",
             uri: &c.remote_target,
-            via: format!(
-                "SIP/2.0/{} {};branch={};rport",
-                peer.transport().as_str(),
-                host_port(peer.local),
-                u.branch
-            ),
+            via: peer.via(&u.branch),
             from: &c.local_party,
             to: &c.remote_party,
             call_id: &c.call_id,
@@ -1596,18 +1576,13 @@ impl Core {
     /// as `Output::RequestDone` with the returned id.
     pub fn send_request(&mut self, req: &OutRequest, peer: Peer, now: Instant) -> u64 {
         let branch = format!("z9hG4bK{}", random_token());
-        let transport = peer.transport();
         let from = format!("<{}>;tag={}", req.from, random_token());
         let to = format!("<{}>", req.uri);
         let call_id = format!("{}@hotline", random_token());
         let data = RequestSpec {
             method: req.method,
             uri: &req.uri,
-            via: format!(
-                "SIP/2.0/{} {};branch={branch};rport",
-                transport.as_str(),
-                host_port(peer.local)
-            ),
+            via: peer.via(&branch),
             from: &from,
             to: &to,
             call_id: &call_id,

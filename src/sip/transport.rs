@@ -257,22 +257,23 @@ where
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    // Not polled yet: the sockets register with the runtime that polls it.
+    let sip = run(
+        bound,
+        core,
+        calls,
+        limits,
+        max_connections,
+        metrics,
+        shutdown,
+    );
     let (done_tx, done_rx) = oneshot::channel::<()>();
     std::thread::Builder::new()
         .name("hotline-sip".into())
         .spawn(move || {
             rt.block_on(async move {
                 let beside = tokio::spawn(beside);
-                run(
-                    bound,
-                    core,
-                    calls,
-                    limits,
-                    max_connections,
-                    metrics,
-                    shutdown,
-                )
-                .await;
+                sip.await;
                 let _ = beside.await;
             });
             let _ = done_tx.send(());

@@ -56,6 +56,12 @@ impl Api {
         )
     }
 
+    /// `POST /tickets/{n}/{action}` as `token`.
+    async fn act(&self, n: &str, action: &str, token: &str, body: Value) -> (u16, Value) {
+        let path = format!("/tickets/{n}/{action}");
+        self.call("POST", &path, Some(token), Some(body)).await
+    }
+
     async fn login(&self, member: &str, pin: &str) -> String {
         let (s, b) = self
             .call(
@@ -77,23 +83,26 @@ async fn set_pin(gw: &Gateway, member: &str, pin: &str) {
         .unwrap();
 }
 
+/// The officer (`…-officer`) a ticket's timeline says was paged.
+async fn paged_officer(store: &hotline::tickets::Store, number: &str) -> String {
+    let timeline = store.timeline(number).await.unwrap();
+    timeline
+        .iter()
+        .filter(|e| e.action == "page")
+        .find_map(|e| {
+            let d: Value = serde_json::from_str(&e.details).ok()?;
+            let m = d["member"].as_str()?.to_string();
+            m.ends_with("-officer").then_some(m)
+        })
+        .expect("an officer was paged")
+}
+
 /// A lead ticket opened and paged: returns (number, the duty unit's
 /// officer who was paged, an officer of another unit).
 async fn paged_ticket(gw: &Gateway) -> (String, String, String) {
-    use hotline::tickets::model::Register;
-    use hotline::tickets::store::{Change, NewTicket};
-    let t = NewTicket {
-        call_id: "api@t".into(),
-        received_at: jiff::Timestamp::now(),
-        register: Register::default(),
-    };
-    let (n, _) = gw.store.create(&t, "test").await.unwrap();
-    let mut open = Change::new("gateway", "call_ended");
-    open.to = Some(State::Open);
-    gw.store
-        .change(&n, &open, |r| r.intake.whereabouts = Some("x".into()))
+    let n = crate::paging::open_tickets(&gw.store, 1, "api")
         .await
-        .unwrap();
+        .remove(0);
     let store = gw.store.clone();
     let n2 = n.clone();
     eventually("paged", Duration::from_secs(10), || async {
@@ -105,16 +114,7 @@ async fn paged_ticket(gw: &Gateway) -> (String, String, String) {
             .any(|e| e.action == "page" && e.details.contains("-officer"))
     })
     .await;
-    let tl = gw.store.timeline(&n).await.unwrap();
-    let paged = tl
-        .iter()
-        .filter(|e| e.action == "page")
-        .find_map(|e| {
-            let d: Value = serde_json::from_str(&e.details).ok()?;
-            let m = d["member"].as_str()?.to_string();
-            m.ends_with("-officer").then_some(m)
-        })
-        .unwrap();
+    let paged = paged_officer(&gw.store, &n).await;
     let other = (1..=5)
         .map(|u| format!("u{u}-officer"))
         .find(|m| *m != paged)
@@ -216,12 +216,7 @@ async fn officers_move_a_ticket_through_its_register() {
 
     // A stale version: 409 with the current state.
     let (s, b) = api
-        .call(
-            "POST",
-            &format!("/tickets/{n}/acknowledge"),
-            Some(&me),
-            Some(json!({"version": version - 1})),
-        )
+        .act(&n, "acknowledge", &me, json!({"version": version - 1}))
         .await;
     assert_eq!(
         (s, b["error"].as_str(), b["state"].as_str()),
@@ -230,11 +225,11 @@ async fn officers_move_a_ticket_through_its_register() {
     );
     // Fields the action does not own are refused.
     let (s, b) = api
-        .call(
-            "POST",
-            &format!("/tickets/{n}/acknowledge"),
-            Some(&me),
-            Some(json!({"version": version, "state": "closed"})),
+        .act(
+            &n,
+            "acknowledge",
+            &me,
+            json!({"version": version, "state": "closed"}),
         )
         .await;
     assert_eq!(s, 400, "{b}");
@@ -244,60 +239,35 @@ async fn officers_move_a_ticket_through_its_register() {
     );
     // 签收, 出警, arrival, closing.
     let (s, t) = api
-        .call(
-            "POST",
-            &format!("/tickets/{n}/acknowledge"),
-            Some(&me),
-            Some(json!({"version": version})),
-        )
+        .act(&n, "acknowledge", &me, json!({"version": version}))
         .await;
     assert_eq!((s, t["state"].as_str()), (200, Some("acknowledged")), "{t}");
     let v = t["version"].as_u64().unwrap();
     // Arriving before dispatch is not a transition the register allows.
-    let (s, b) = api
-        .call(
-            "POST",
-            &format!("/tickets/{n}/arrive"),
-            Some(&me),
-            Some(json!({"version": v})),
-        )
-        .await;
+    let (s, b) = api.act(&n, "arrive", &me, json!({"version": v})).await;
     assert_eq!(
         (s, b["error"].as_str()),
         (409, Some("illegal_transition")),
         "{b}"
     );
     let (s, t) = api
-        .call(
-            "POST",
-            &format!("/tickets/{n}/dispatch"),
-            Some(&me),
-            Some(json!({"version": v, "officers": [mine.clone()], "vehicle": "鲁B·J0101"})),
+        .act(
+            &n,
+            "dispatch",
+            &me,
+            json!({"version": v, "officers": [mine.clone()], "vehicle": "鲁B·J0101"}),
         )
         .await;
     assert_eq!((s, t["state"].as_str()), (200, Some("dispatched")), "{t}");
     let v = t["version"].as_u64().unwrap();
-    let (s, t) = api
-        .call(
-            "POST",
-            &format!("/tickets/{n}/arrive"),
-            Some(&me),
-            Some(json!({"version": v})),
-        )
-        .await;
+    let (s, t) = api.act(&n, "arrive", &me, json!({"version": v})).await;
     assert_eq!((s, t["state"].as_str()), (200, Some("on_scene")), "{t}");
     let v = t["version"].as_u64().unwrap();
     let (s, _) = api
-        .call(
-            "POST",
-            &format!("/tickets/{n}/notes"),
-            Some(&me),
-            Some(json!({"text": "被执行人在场"})),
-        )
+        .act(&n, "notes", &me, json!({"text": "被执行人在场"}))
         .await;
     assert_eq!(s, 200);
-    let (s, t) = api
-        .call("POST", &format!("/tickets/{n}/close"), Some(&me), Some(json!({"version": v + 1, "measures": ["detention", "seizure"], "result": "已拘留，扣押车辆一辆"})))
+    let (s, t) = api.act(&n, "close", &me, json!({"version": v + 1, "measures": ["detention", "seizure"], "result": "已拘留，扣押车辆一辆"}))
         .await;
     assert_eq!((s, t["state"].as_str()), (200, Some("closed")), "{t}");
     let ticket = gw.store.get(&n).await.unwrap();
@@ -419,12 +389,7 @@ async fn a_reported_call_through_the_api_events_recording_and_reveal() {
     call.info(0, '1').await; // a lead
     call.hangup().await;
     let store = gw.store.clone();
-    let number = loop {
-        if let Ok(Some(n)) = store.number_for_call("api-call@t").await {
-            break n;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let number = ticket_of(&store, "api-call@t").await;
     let n2 = number.clone();
     eventually(
         "paged with its recording linked",
@@ -437,16 +402,7 @@ async fn a_reported_call_through_the_api_events_recording_and_reveal() {
         },
     )
     .await;
-    let tl = gw.store.timeline(&number).await.unwrap();
-    let officer = tl
-        .iter()
-        .filter(|e| e.action == "page")
-        .find_map(|e| {
-            let d: Value = serde_json::from_str(&e.details).ok()?;
-            let m = d["member"].as_str()?.to_string();
-            m.ends_with("-officer").then_some(m)
-        })
-        .unwrap();
+    let officer = paged_officer(&gw.store, &number).await;
     set_pin(&gw, &officer, "112233").await;
     set_pin(&gw, "m-chen", "112233").await;
     let me = api.login(&officer, "112233").await;
@@ -490,20 +446,15 @@ async fn a_reported_call_through_the_api_events_recording_and_reveal() {
         "{text}"
     );
     let (s, b) = api
-        .call(
-            "POST",
-            &format!("/tickets/{number}/reveal-caller"),
-            Some(&me),
-            Some(json!({"reason": "核实线索"})),
-        )
+        .act(&number, "reveal-caller", &me, json!({"reason": "核实线索"}))
         .await;
     assert_eq!(s, 403, "{b}");
     let (s, b) = api
-        .call(
-            "POST",
-            &format!("/tickets/{number}/reveal-caller"),
-            Some(&director),
-            Some(json!({"reason": "核实线索来源"})),
+        .act(
+            &number,
+            "reveal-caller",
+            &director,
+            json!({"reason": "核实线索来源"}),
         )
         .await;
     assert_eq!((s, b["number"].as_str()), (200, Some("13700000000")), "{b}");
@@ -777,16 +728,7 @@ async fn the_caller_is_found_only_sealed_and_in_the_reveal() {
     .await;
     call.info(0, '2').await; // violent resistance: opened and paged at once
     call.hangup().await;
-    let number = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if let Ok(Some(n)) = store.number_for_call("secret@t").await {
-                break n;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("a ticket");
+    let number = ticket_of(&store, "secret@t").await;
     eventually(
         "paged by SIP MESSAGE and webhook",
         Duration::from_secs(15),
@@ -1004,12 +946,7 @@ async fn the_event_stream_carries_changes_of_my_tickets_only() {
         .await;
     let version = t["ticket"]["version"].as_u64().unwrap();
     let (s, b) = api
-        .call(
-            "POST",
-            &format!("/tickets/{n}/acknowledge"),
-            Some(&me),
-            Some(json!({"version": version})),
-        )
+        .act(&n, "acknowledge", &me, json!({"version": version}))
         .await;
     assert_eq!(s, 200, "{b}");
     let seen = read_events_until(&mut my_events, "\"to\":\"acknowledged\"").await;

@@ -139,11 +139,7 @@ async fn the_mobile_page_in_chromium_takes_a_live_page_to_closing() {
     call.info(0, '1').await; // a lead
     call.hangup().await;
     let store = gw.store.clone();
-    eventually("the call's ticket", Duration::from_secs(10), || async {
-        matches!(store.number_for_call("browser@t").await, Ok(Some(_)))
-    })
-    .await;
-    let number = store.number_for_call("browser@t").await.unwrap().unwrap();
+    let number = ticket_of(&store, "browser@t").await;
     let paged = script.expect("PAGED", Duration::from_secs(60)).await;
     assert_eq!(paged, number, "the page that arrived live is the call's");
     // The page may come a moment before the recording is linked: the

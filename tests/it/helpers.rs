@@ -361,6 +361,21 @@ where
     panic!("not within {limit:?}: {what}");
 }
 
+/// The number of the ticket a call opened, once the ticket writer has it
+/// (bounded: 10 s).
+pub async fn ticket_of(store: &hotline::tickets::Store, call_id: &str) -> String {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Ok(Some(n)) = store.number_for_call(call_id).await {
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no ticket for {call_id} within 10 s"))
+}
+
 /// The gateway as a separate process (so it can be SIGKILLed).
 pub struct Process {
     pub child: std::process::Child,

@@ -120,12 +120,7 @@ async fn violence_pages_by_message_webhook_and_event_until_acknowledged() {
     let call = TestCall::place(gw.udp, "page@t", 0).await;
     call.info(0, '2').await; // violent resistance: open at once
     let store = gw.store.clone();
-    let number = loop {
-        if let Ok(Some(n)) = store.number_for_call("page@t").await {
-            break n;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let number = ticket_of(&store, "page@t").await;
     let pages = |action: &'static str| {
         let store = store.clone();
         let number = number.clone();
@@ -218,7 +213,7 @@ async fn violence_pages_by_message_webhook_and_event_until_acknowledged() {
 }
 
 /// Tickets created straight in Redis and opened: the paging trigger.
-async fn open_tickets(store: &hotline::tickets::Store, n: usize, tag: &str) -> Vec<String> {
+pub async fn open_tickets(store: &hotline::tickets::Store, n: usize, tag: &str) -> Vec<String> {
     use hotline::tickets::model::Register;
     use hotline::tickets::store::NewTicket;
     let mut numbers = Vec::new();
