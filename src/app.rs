@@ -119,6 +119,7 @@ impl App {
             max_header_bytes: s.sip.max_header_bytes,
             max_body_bytes: s.sip.max_body_bytes,
         };
+        let load = Arc::new(crate::load::Load::default());
         let core = Core::new(
             CoreConfig {
                 timers: TimerConfig {
@@ -132,6 +133,8 @@ impl App {
                 tcp_idle: Duration::from_secs(s.sip.tcp_idle_seconds),
                 user_agent: s.sip.user_agent.clone(),
                 limits,
+                admission: s.sip.admission(),
+                load: load.clone(),
             },
             self.metrics.clone(),
         );
@@ -141,6 +144,7 @@ impl App {
             s.media.bind_ip,
             s.media.rtp_port_min,
             s.media.rtp_port_max,
+            load,
         ));
         let paging_stop = CancellationToken::new();
         let paging = Arc::new(crate::paging::worker::Paging {
@@ -170,9 +174,9 @@ impl App {
             },
             lease: Duration::from_secs(s.paging.lease_seconds),
         });
-        let paging_task = tokio::spawn(paging.run(paging_stop.clone()));
+        let mut paging_task = tokio::spawn(paging.run(paging_stop.clone()));
         let api_store = self.store.clone();
-        let (tickets, tickets_task) = Tickets::spawn(self.store, self.journal);
+        let (tickets, mut tickets_task) = Tickets::spawn(self.store, self.journal);
         // Recordings a crash left unfinished: repaired and noted on their tickets.
         let dir = s.recording.dir.clone();
         let recovered = tokio::task::spawn_blocking(move || crate::recording::repair::scan(&dir))
@@ -207,7 +211,7 @@ impl App {
             sip_stop.clone(),
             tokio::runtime::Handle::current(),
         );
-        let sip_task = transport::spawn(
+        let mut sip_task = transport::spawn(
             self.sip,
             core,
             CallChannels {
@@ -215,8 +219,11 @@ impl App {
                 commands: cmd_rx,
                 requests: req_rx,
             },
-            limits,
-            s.sip.tcp_max_connections,
+            transport::DriverConfig {
+                limits,
+                max_connections: s.sip.tcp_max_connections,
+                fault_injection: s.sip.fault_injection,
+            },
             self.metrics.clone(),
             sip_stop.clone(),
             calls,
@@ -244,7 +251,7 @@ impl App {
             _ => None,
         };
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        let http_task = match tls {
+        let mut http_task = match tls {
             None => tokio::spawn(async move {
                 axum::serve(self.http, service)
                     .with_graceful_shutdown(async move { http_stop.cancelled().await })
@@ -263,7 +270,31 @@ impl App {
             }
         };
 
-        shutdown.cancelled().await;
+        // Supervision: every long-lived task runs until `shutdown`. One that
+        // ends before it has died (a panic, a lost socket): health says so
+        // at once and the gateway stops with an error, so that systemd
+        // starts it again (the journal keeps every ticket operation).
+        let died = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => None,
+            _ = &mut sip_task => Some("the SIP thread"),
+            _ = &mut paging_task => Some("the paging worker"),
+            _ = &mut tickets_task => Some("the ticket writer"),
+            _ = &mut http_task => Some("the HTTP server"),
+        };
+        if let Some(what) = died {
+            self.health.sip_listening.store(false, Ordering::Release);
+            self.health.failed.store(true, Ordering::Release);
+            tracing::error!("{what} ended unexpectedly: the gateway stops so that it is restarted");
+            sip_stop.cancel();
+            paging_stop.cancel();
+            // Health answers 503 meanwhile; the ticket writer gets a moment
+            // to apply what the journal holds (what it cannot is replayed at
+            // the next start).
+            tokio::time::sleep(FAILED_GRACE).await;
+            shutdown.cancel();
+            anyhow::bail!("{what} ended unexpectedly");
+        }
         tracing::info!("shutting down: ending calls");
         // Calls end now (BYE; new INVITEs get 503), and so does paging: no
         // new step starts; steps in flight get a bounded time to finish
@@ -290,6 +321,10 @@ impl App {
         Ok(())
     }
 }
+
+/// How long a gateway whose task died keeps answering health checks (503)
+/// before it exits.
+const FAILED_GRACE: Duration = Duration::from_secs(1);
 
 /// TLS for webhooks: rustls with the ring provider and the webpki roots.
 pub fn tls_config() -> rustls::ClientConfig {

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::sip::admission::{AdmissionConfig, Cidr};
+
 /// Everything the gateway needs to start.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -137,10 +139,39 @@ pub struct SipSettings {
     pub max_body_bytes: usize,
     /// `Server` / `User-Agent` header value.
     pub user_agent: String,
+    /// Sources never rate-limited: the court's PBX, the carrier's SBC,
+    /// Kamailio in front (addresses or blocks, `"10.1.2.0/24"`).
+    pub trusted: Vec<Cidr>,
+    /// Per untrusted source (an IPv4 address or an IPv6 /64): new requests
+    /// a second (bursts of twice as many pass); beyond it a stateless 503.
+    pub requests_per_second: u32,
+    /// Per untrusted source: new INVITEs a second (bursts of twice as many).
+    pub invites_per_second: u32,
+    /// Per untrusted source: calls up at once.
+    pub calls_per_source: usize,
+    /// This many limit hits (or malformed messages) within 10 s ban the
+    /// source: dropped unanswered for `ban_seconds`. 0: never ban.
+    pub ban_after: u32,
+    pub ban_seconds: u64,
+    /// Percent of `max_calls` that untrusted sources which already have a
+    /// call up cannot take: kept for trusted sources and new callers.
+    pub reserve_percent: u32,
+    /// Requests whose User-Agent contains one of these (any case) are
+    /// dropped unanswered.
+    pub scanner_user_agents: Vec<String>,
+    /// Server transactions kept at once, in all and per untrusted source;
+    /// beyond them requests are answered without keeping state.
+    pub max_transactions: usize,
+    pub transactions_per_source: usize,
+    /// Debug builds only, from `HOTLINE_FAULT_INJECTION=1`: a datagram
+    /// `HOTLINE-FAULT-INJECTION` ends the SIP thread (the supervision test).
+    #[serde(skip)]
+    pub fault_injection: bool,
 }
 
 impl Default for SipSettings {
     fn default() -> Self {
+        let limits = AdmissionConfig::default();
         SipSettings {
             listen: vec![SocketAddr::from(([0, 0, 0, 0], 5060))],
             max_calls: 1000,
@@ -155,11 +186,43 @@ impl Default for SipSettings {
             max_header_bytes: 16 * 1024,
             max_body_bytes: 16 * 1024,
             user_agent: concat!("hotline/", env!("CARGO_PKG_VERSION")).to_string(),
+            trusted: Vec::new(),
+            requests_per_second: limits.requests_per_second,
+            invites_per_second: limits.invites_per_second,
+            calls_per_source: limits.calls_per_source,
+            ban_after: limits.ban_after,
+            ban_seconds: limits.ban.as_secs(),
+            reserve_percent: limits.reserve_percent,
+            scanner_user_agents: limits.scanners,
+            max_transactions: limits.max_transactions,
+            transactions_per_source: limits.transactions_per_source,
+            fault_injection: false,
         }
     }
 }
 
 impl SipSettings {
+    /// The admission limits, as the SIP core takes them.
+    pub fn admission(&self) -> AdmissionConfig {
+        AdmissionConfig {
+            trusted: self.trusted.clone(),
+            requests_per_second: self.requests_per_second,
+            invites_per_second: self.invites_per_second,
+            calls_per_source: self.calls_per_source,
+            ban_after: self.ban_after,
+            ban: Duration::from_secs(self.ban_seconds),
+            reserve_percent: self.reserve_percent,
+            scanners: self
+                .scanner_user_agents
+                .iter()
+                .map(|s| s.to_ascii_lowercase())
+                .collect(),
+            max_transactions: self.max_transactions,
+            transactions_per_source: self.transactions_per_source,
+            ..AdmissionConfig::default()
+        }
+    }
+
     pub fn t1(&self) -> Duration {
         Duration::from_millis(self.t1_ms)
     }
@@ -388,6 +451,8 @@ pub struct Overrides {
     pub redis_url: Option<String>,
     pub recordings: Option<PathBuf>,
     pub caller_key: Option<Secret>,
+    /// `HOTLINE_FAULT_INJECTION=1`, honoured by debug builds only.
+    pub fault_injection: bool,
 }
 
 /// A configuration problem, always naming the file and, where there is one,
@@ -460,6 +525,7 @@ impl Settings {
         if let Some(k) = &o.caller_key {
             self.privacy.key = Some(k.clone());
         }
+        self.sip.fault_injection |= o.fault_injection;
     }
 
     /// Checks values the types cannot express.
@@ -490,6 +556,40 @@ impl Settings {
         }
         if sip.max_header_bytes < 1024 {
             return Err(bad("sip.max_header_bytes", "must be at least 1024".into()));
+        }
+        for (key, value) in [
+            ("sip.requests_per_second", sip.requests_per_second as usize),
+            ("sip.invites_per_second", sip.invites_per_second as usize),
+            ("sip.calls_per_source", sip.calls_per_source),
+            ("sip.transactions_per_source", sip.transactions_per_source),
+        ] {
+            if value == 0 {
+                return Err(bad(key, "must be at least 1".into()));
+            }
+        }
+        if sip.max_transactions < 100 {
+            return Err(bad("sip.max_transactions", "must be at least 100".into()));
+        }
+        if sip.reserve_percent > 90 {
+            return Err(bad(
+                "sip.reserve_percent",
+                format!(
+                    "{} is more than 90 (percent of max_calls)",
+                    sip.reserve_percent
+                ),
+            ));
+        }
+        if sip.ban_after > 0 && sip.ban_seconds == 0 {
+            return Err(bad(
+                "sip.ban_seconds",
+                "must be at least 1 while ban_after is set".into(),
+            ));
+        }
+        if sip.scanner_user_agents.iter().any(|s| s.trim().is_empty()) {
+            return Err(bad(
+                "sip.scanner_user_agents",
+                "an empty entry would match every request".into(),
+            ));
         }
         let m = &self.media;
         if m.rtp_port_min == 0 || m.rtp_port_min > m.rtp_port_max {
@@ -619,6 +719,9 @@ impl Overrides {
             redis_url: get("HOTLINE_REDIS_URL"),
             recordings: get("HOTLINE_RECORDINGS").map(PathBuf::from),
             caller_key: get("HOTLINE_CALLER_KEY").map(Secret),
+            // Never in a release build: the fault is only for the tests.
+            fault_injection: cfg!(debug_assertions)
+                && get("HOTLINE_FAULT_INJECTION").as_deref() == Some("1"),
         })
     }
 
@@ -630,6 +733,7 @@ impl Overrides {
             redis_url: other.redis_url.or(self.redis_url),
             recordings: other.recordings.or(self.recordings),
             caller_key: other.caller_key.or(self.caller_key),
+            fault_injection: other.fault_injection || self.fault_injection,
         }
     }
 }

@@ -16,7 +16,8 @@
 //! - [`roster`] answers who is on duty at an instant (pure), with the calendar.
 //! - [`paging`] pages the people on duty and escalates.
 //! - [`api`] is the HTTP side (`/healthz` for now).
-//! - [`metrics`] holds the counters.
+//! - [`metrics`] holds the counters; [`load`] the media clock's lateness and
+//!   the RTP ports leased, which the SIP core sheds new calls on.
 //! - [`privacy`] seals callers' identities and masks them for display.
 //! - [`app`] binds every socket, wires the tasks, owns shutdown.
 //!
@@ -28,6 +29,7 @@ pub mod app;
 pub mod call;
 pub mod config;
 pub mod intake;
+pub mod load;
 pub mod media;
 pub mod metrics;
 pub mod paging;

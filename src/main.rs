@@ -161,6 +161,7 @@ fn load(args: &ConfigArgs) -> Result<Settings, String> {
         redis_url: args.redis_url.clone(),
         recordings: args.recordings.clone(),
         caller_key: None,
+        fault_injection: false,
     };
     Settings::load(&args.config, &env.or(flags)).map_err(|e| e.to_string())
 }
@@ -298,7 +299,11 @@ fn main() -> ExitCode {
                 }
             };
             let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-            match rt.block_on(serve(settings)) {
+            let result = rt.block_on(serve(settings));
+            // Whatever still runs (a stuck blocking task) gets 2 s: a gateway
+            // that failed must exit for systemd to start it again.
+            rt.shutdown_timeout(std::time::Duration::from_secs(2));
+            match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = format!("{e:#}"), "gateway failed");

@@ -39,12 +39,31 @@ counters! {
     sip_overload_rejected,
     /// Inbound messages dropped because the SIP core's queue was full.
     sip_queue_full,
+    /// Panics caught while handling one SIP message (a bug: the message is
+    /// dropped, the core goes on; the log has its bytes).
+    sip_panics,
+    /// Requests answered 503 + Retry-After without keeping a transaction
+    /// (a per-source limit, `max_calls`, shedding).
+    sip_refused_stateless,
+    /// Messages from banned sources, dropped unanswered.
+    sip_banned_dropped,
+    /// Requests from known scanners (User-Agent), dropped unanswered.
+    sip_scanner_dropped,
+    /// Answers sent without keeping a transaction because the table was at
+    /// its bound.
+    sip_stateless_answers,
+    /// New calls refused because the media clock ran late or RTP ports ran low.
+    sip_shed,
     /// Calls offered to the gateway (INVITEs that created a call).
     calls_offered,
     /// Calls answered with 200 OK.
     calls_answered,
+    /// Calls whose 200 OK was acknowledged: each has a ticket.
+    calls_confirmed,
     /// Calls ended, for any reason.
     calls_ended,
+    /// Calls whose 200 OK was never acknowledged (no ticket was opened).
+    calls_unconfirmed,
     /// RTP packets sent.
     rtp_sent,
     /// RTP packets received from the latched source.

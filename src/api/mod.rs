@@ -24,6 +24,8 @@ use crate::tickets::writer::TicketHealth;
 pub struct Health {
     /// SIP sockets are bound and the core task runs.
     pub sip_listening: AtomicBool,
+    /// A long-lived task died: the gateway is about to exit.
+    pub failed: AtomicBool,
 }
 
 #[derive(Clone)]
@@ -37,8 +39,8 @@ pub struct ApiState {
 
 #[derive(Serialize)]
 struct HealthBody {
-    /// `ok`, `degraded` (calls answered, tickets waiting in the journal) or
-    /// `starting`.
+    /// `ok`, `degraded` (calls answered, tickets waiting in the journal),
+    /// `starting`, or `failed` (a task died; the gateway exits).
     status: &'static str,
     sip: bool,
     redis: &'static str,
@@ -59,7 +61,9 @@ async fn healthz(State(s): State<ApiState>) -> (StatusCode, Json<HealthBody>) {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    let failed = s.health.failed.load(Ordering::Acquire);
     let status = match (sip, redis_ok) {
+        _ if failed => "failed",
         (false, _) => "starting",
         (true, true) => "ok",
         (true, false) => "degraded",

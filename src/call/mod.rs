@@ -24,7 +24,6 @@ use crate::media::Prompt;
 use crate::metrics::Metrics;
 use crate::recording::{self, Recorder};
 use crate::sip::core::{CallCommand, CallEvent, CallInfo, CallRef, EndReason};
-use crate::sip::sdp::Media;
 use crate::tickets::journal::{op_id, IntakeStep, Op};
 use crate::tickets::model::{Caller, RecordingLink};
 use crate::tickets::Tickets;
@@ -63,7 +62,7 @@ pub async fn run(
     let tasks = tokio_util::task::TaskTracker::new();
     while let Some(event) = events.recv().await {
         match event {
-            CallEvent::Incoming { call, info, media } => {
+            CallEvent::Incoming { call, info, .. } => {
                 let socket = match ctx
                     .ports
                     .bind_for(ctx.advertise_ip.unwrap_or(info.local_ip))
@@ -88,7 +87,7 @@ pub async fn run(
                 let (tx, rx) = mpsc::channel(16);
                 calls.insert(call, tx);
                 tasks.spawn_on(
-                    call_task(ctx.clone(), call, info, media, socket, rx, shutdown.clone()),
+                    call_task(ctx.clone(), call, info, socket, rx, shutdown.clone()),
                     &calls_rt,
                 );
                 let _ = ctx.commands.send(CallCommand::Answer { call, rtp }).await;
@@ -122,14 +121,34 @@ async fn call_task(
     ctx: Arc<CallContext>,
     call: CallRef,
     info: Box<CallInfo>,
-    offered: Option<Media>,
-    socket: std::net::UdpSocket,
+    socket: crate::media::ports::RtpSocket,
     mut events: mpsc::Receiver<CallEvent>,
     shutdown: CancellationToken,
 ) {
     let started = Instant::now();
     let caller = caller(&info);
-    // Answered (the 200 is on its way): the call has a ticket from now on.
+    // Until the ACK: nothing to do but wait. A call that is never confirmed
+    // (no ACK, cancelled, a flood) leaves a log line and a counter, no
+    // ticket: a ticket is for a call that happened.
+    let media = loop {
+        match events.recv().await {
+            Some(CallEvent::Confirmed { media, .. }) => break media,
+            Some(CallEvent::Ended { reason, .. }) => {
+                tracing::info!(
+                    call_id = %info.call_id,
+                    caller = %caller,
+                    source = %info.source,
+                    ended = reason.as_str(),
+                    "call not confirmed: no ticket"
+                );
+                return;
+            }
+            Some(_) => {}
+            None => return,
+        }
+    };
+    let answered = Instant::now();
+    // Confirmed: the call has a ticket from now on.
     let number = ctx
         .tickets
         .submit_for_number(Op::Created {
@@ -154,28 +173,6 @@ async fn call_task(
         transport = info.transport.as_str(),
         "call started"
     );
-    // Until the ACK: nothing to do but wait.
-    let media = loop {
-        match events.recv().await {
-            Some(CallEvent::Confirmed { media, .. }) => break Some(media),
-            Some(CallEvent::Ended { reason, .. }) => {
-                log_end(
-                    &info,
-                    &caller,
-                    started,
-                    None,
-                    reason.as_str(),
-                    Default::default(),
-                );
-                ended(&ctx, &info, 0.0, reason.as_str()).await;
-                return;
-            }
-            Some(_) => {}
-            None => break None,
-        }
-    };
-    let media = media.or(offered).expect("confirmed calls carry media");
-    let answered = Instant::now();
 
     // The recording's name carries the ticket number when Redis gave one
     // in time; the manifest and the ticket link carry the Call-ID anyway.

@@ -1,9 +1,14 @@
 //! RTP ports: even ports from the configured range, handed out round-robin.
 //! A port in use by anything (another call, another program) fails to bind
-//! and the next one is tried, so no table of ports is kept.
+//! and the next one is tried, so no table of ports is kept; the number
+//! leased is counted in [`Load`] (each [`RtpSocket`] gives its port back
+//! when dropped), so the SIP core sheds new calls before the range runs out.
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use crate::load::Load;
 
 #[derive(Debug)]
 pub struct PortPool {
@@ -12,6 +17,41 @@ pub struct PortPool {
     /// Number of even ports in the range.
     count: u32,
     cursor: AtomicU32,
+    load: Arc<Load>,
+}
+
+/// A bound RTP socket, counted as leased until dropped.
+#[derive(Debug)]
+pub struct RtpSocket {
+    socket: UdpSocket,
+    load: Option<Arc<Load>>,
+}
+
+impl RtpSocket {
+    /// A socket bound elsewhere (tests, benchmarks): counted nowhere.
+    pub fn unpooled(socket: UdpSocket) -> RtpSocket {
+        RtpSocket { socket, load: None }
+    }
+
+    /// The load the socket's pool reports to.
+    pub fn load(&self) -> Option<&Load> {
+        self.load.as_deref()
+    }
+}
+
+impl std::ops::Deref for RtpSocket {
+    type Target = UdpSocket;
+    fn deref(&self) -> &UdpSocket {
+        &self.socket
+    }
+}
+
+impl Drop for RtpSocket {
+    fn drop(&mut self) {
+        if let Some(l) = &self.load {
+            l.port_returned();
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -22,26 +62,32 @@ pub struct Exhausted {
 }
 
 impl PortPool {
-    pub fn new(ip: IpAddr, min: u16, max: u16) -> PortPool {
-        let min = min + (min % 2);
+    pub fn new(ip: IpAddr, min: u16, max: u16, load: Arc<Load>) -> PortPool {
+        let min = min.saturating_add(min % 2);
         let count = (u32::from(max.max(min)) - u32::from(min)) / 2 + 1;
+        load.set_ports(count);
         PortPool {
             ip,
             min,
             count,
             cursor: AtomicU32::new(0),
+            load,
         }
     }
 
+    pub fn load(&self) -> &Arc<Load> {
+        &self.load
+    }
+
     /// Binds a socket on the next free even port.
-    pub fn bind(&self) -> Result<UdpSocket, Exhausted> {
+    pub fn bind(&self) -> Result<RtpSocket, Exhausted> {
         self.bind_for(self.ip)
     }
 
     /// Binds in the address family of `peer_side` (our address as the peer
     /// sees it): an IPv6 caller gets an IPv6 socket even when the
     /// configured address is the IPv4 wildcard.
-    pub fn bind_for(&self, peer_side: IpAddr) -> Result<UdpSocket, Exhausted> {
+    pub fn bind_for(&self, peer_side: IpAddr) -> Result<RtpSocket, Exhausted> {
         let ip = match (self.ip, peer_side) {
             (IpAddr::V4(v4), IpAddr::V6(_)) if v4.is_unspecified() => IpAddr::from([0u16; 8]),
             (IpAddr::V6(v6), IpAddr::V4(_)) if v6.is_unspecified() => IpAddr::from([0u8; 4]),
@@ -57,7 +103,11 @@ impl PortPool {
             if let Ok(s) = UdpSocket::bind(addr) {
                 // Non-blocking: the media session reads it once a tick.
                 if s.set_nonblocking(true).is_ok() {
-                    return Ok(s);
+                    self.load.port_leased();
+                    return Ok(RtpSocket {
+                        socket: s,
+                        load: Some(self.load.clone()),
+                    });
                 }
             }
         }
@@ -74,7 +124,8 @@ mod tests {
 
     #[test]
     fn even_ports_and_skips_busy_ones() {
-        let pool = PortPool::new("127.0.0.1".parse().unwrap(), 41001, 41010);
+        let load = Arc::new(Load::default());
+        let pool = PortPool::new("127.0.0.1".parse().unwrap(), 41001, 41010, load.clone());
         let a = pool.bind().unwrap();
         let b = pool.bind().unwrap();
         let (pa, pb) = (
@@ -90,6 +141,15 @@ mod tests {
         let e = pool.bind().unwrap();
         let err = pool.bind().unwrap_err();
         assert_eq!(err.to_string(), "no free RTP port in 41002-41010");
+        assert_eq!(
+            load.shed(tokio::time::Instant::now()),
+            Some("RTP ports low")
+        );
         drop((a, b, c, d, e));
+        assert_eq!(
+            load.shed(tokio::time::Instant::now()),
+            None,
+            "all five back"
+        );
     }
 }

@@ -4,8 +4,8 @@
 
 use std::net::SocketAddr;
 
+use super::ports::RtpSocket;
 use bytes::Bytes;
-use std::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::{Duration, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -68,7 +68,7 @@ impl RtpSender {
     /// Time passes without sending (between prompts): the clock moves on
     /// and the next packet starts a new talk spurt.
     pub fn pause(&mut self, frames: u32) {
-        self.ts = self.ts.wrapping_add(frames * FRAME as u32);
+        self.ts = self.ts.wrapping_add(frames.wrapping_mul(FRAME as u32));
         self.spurt = true;
     }
 }
@@ -232,7 +232,8 @@ const READS_PER_TICK: usize = 64;
 /// clock reads what arrived since the last one (non-blocking) before it
 /// takes the frame, so a call costs one wake-up per tick, not one per packet.
 pub struct Session {
-    socket: UdpSocket,
+    /// Its pool's `Load` hears of each late tick (the SIP core sheds on it).
+    socket: RtpSocket,
     codec: Codec,
     audio_pt: u8,
     remote: Option<SocketAddr>,
@@ -253,7 +254,7 @@ impl Session {
     /// the call's signalling comes from (RTP may come from there or from the
     /// SDP's address, nowhere else).
     pub fn new(
-        socket: UdpSocket,
+        socket: RtpSocket,
         media: &Media,
         peer: std::net::IpAddr,
         timeout: Duration,
@@ -402,7 +403,10 @@ impl Session {
                     }
                     None => break,
                 },
-                _ = clock.tick() => {
+                scheduled = clock.tick() => {
+                    if let Some(load) = self.socket.load() {
+                        load.tick(scheduled, Instant::now());
+                    }
                     outbox.flush();
                     if self.read_socket(&mut buf, position, READS_PER_TICK, &mut keys) {
                         last_rx = Instant::now();

@@ -25,12 +25,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::Instant;
 
+use super::admission::{Admission, AdmissionConfig, Verdict};
 use super::message::{
     self, Limits, Malformed, Message, Method, ReplyHeaders, RequestSpec, ResponseBuilder,
     StartLine, Transport,
 };
 use super::sdp::{self, Media, Negotiation, SdpError};
 use super::transaction::{ClientTx, ServerTx, TimerAction, TimerConfig, TwoXxRetransmit};
+use crate::load::Load;
 use crate::metrics::Metrics;
 
 /// Methods we implement, for `Allow`.
@@ -219,6 +221,11 @@ pub struct CoreConfig {
     pub tcp_idle: Duration,
     pub user_agent: String,
     pub limits: Limits,
+    /// Per-source limits, bans, scanners, the untrusted share.
+    pub admission: AdmissionConfig,
+    /// The media clock's lateness and the RTP ports leased: new calls are
+    /// shed while either says so.
+    pub load: Arc<Load>,
 }
 
 impl Default for CoreConfig {
@@ -231,6 +238,8 @@ impl Default for CoreConfig {
             tcp_idle: Duration::from_secs(120),
             user_agent: "hotline".into(),
             limits: Limits::default(),
+            admission: AdmissionConfig::default(),
+            load: Arc::new(Load::default()),
         }
     }
 }
@@ -288,6 +297,8 @@ struct TxEntry {
     key: TxKey,
     tx: ServerTx,
     peer: Peer,
+    /// The address the request first came from (what admission counts).
+    source: IpAddr,
     call: Option<CallRef>,
 }
 
@@ -425,6 +436,12 @@ pub struct Core {
     armed: HashMap<TimerKey, Instant>,
     out: VecDeque<Output>,
     stopping: bool,
+    admission: Admission,
+    /// Calls offered to us (not the ones we placed) holding a slot: what
+    /// `max_calls` bounds.
+    inbound: usize,
+    /// When shedding was last logged (once a second at most).
+    shed_logged: Option<Instant>,
 }
 
 fn random_token() -> String {
@@ -434,6 +451,9 @@ fn random_token() -> String {
 impl Core {
     pub fn new(cfg: CoreConfig, metrics: Arc<Metrics>) -> Core {
         Core {
+            admission: Admission::new(cfg.admission.clone()),
+            inbound: 0,
+            shed_logged: None,
             cfg,
             metrics,
             next_id: 1,
@@ -526,27 +546,61 @@ impl Core {
 
     // ----- inbound -----------------------------------------------------
 
-    /// One message (a datagram, or one framed message from a stream).
+    /// One message (a datagram, or one framed message from a stream). A
+    /// panic while handling it (a bug; none is known) costs this message
+    /// only: it is counted, logged with the bytes, and the core goes on.
     pub fn on_message(&mut self, data: &[u8], peer: Peer, now: Instant) {
+        let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.handle_message(data, peer, now)
+        }));
+        if handled.is_err() {
+            Metrics::inc(&self.metrics.sip_panics);
+            tracing::error!(
+                from = %peer.addr,
+                bytes = %data.escape_ascii(),
+                "panic while handling a SIP message: the message is dropped, the core goes on"
+            );
+        }
+    }
+
+    fn handle_message(&mut self, data: &[u8], peer: Peer, now: Instant) {
         if let Link::Tcp(c) = peer.link {
             if let Some(conn) = self.conns.get_mut(&c) {
                 conn.last_activity = now;
             }
         }
+        if self.admission.banned(peer.addr.ip(), now) {
+            Metrics::inc(&self.metrics.sip_banned_dropped);
+            return;
+        }
         let datagram = matches!(peer.link, Link::Udp(_));
         match message::parse(data, datagram, &self.cfg.limits) {
-            Err(m) => self.on_malformed(m, peer),
+            Err(m) => self.on_malformed(m, peer, now),
             Ok(msg) => {
                 Metrics::inc(&self.metrics.sip_messages);
                 match msg.start.clone() {
-                    StartLine::Request { method, .. } => self.on_request(msg, method, peer, now),
+                    StartLine::Request { method, .. } => {
+                        let scanner = msg
+                            .header("User-Agent")
+                            .is_some_and(|ua| self.admission.scanner(peer.addr.ip(), &ua, now));
+                        if scanner {
+                            Metrics::inc(&self.metrics.sip_scanner_dropped);
+                            return;
+                        }
+                        self.on_request(msg, method, peer, now)
+                    }
                     StartLine::Response { code, .. } => self.on_response(&msg, code, now),
                 }
             }
         }
     }
 
-    fn on_malformed(&mut self, m: Malformed, peer: Peer) {
+    fn on_malformed(&mut self, m: Malformed, peer: Peer, now: Instant) {
+        if self.admission.malformed(peer.addr.ip(), now, &m.reason) {
+            // That was one too many: the source is banned, nothing is sent.
+            Metrics::inc(&self.metrics.sip_malformed_dropped);
+            return;
+        }
         match &m.reply {
             Some(reply) => {
                 tracing::debug!(status = m.status, reason = %m.reason, from = %peer.addr, "refusing malformed request");
@@ -630,20 +684,51 @@ impl Core {
         code: u16,
     ) {
         let data = b.build();
+        self.send(&peer, data.clone());
+        if !self.admission.tx_room(peer.addr.ip(), self.txs.len(), now) {
+            // Over the bound: answered, nothing kept (a retransmission
+            // gets the same answer built again).
+            Metrics::inc(&self.metrics.sip_stateless_answers);
+            return;
+        }
         let key = TxKey::of(msg, method);
         let mut tx = ServerTx::new(
             *method == Method::Invite,
             peer.transport().reliable(),
             self.cfg.timers,
         );
-        tx.respond(code, data.clone(), now);
-        self.send(&peer, data);
-        self.insert_tx(key, tx, peer, None);
+        tx.respond(code, data, now);
+        self.insert_tx(key, tx, peer, None, now);
     }
 
-    fn insert_tx(&mut self, key: TxKey, tx: ServerTx, peer: Peer, call: Option<CallRef>) -> u64 {
+    /// 503 with Retry-After, keeping no state (RFC 3261 §8.2.7: the To tag
+    /// is derived from the request, so a retransmission gets the same one).
+    fn refuse_stateless(&mut self, msg: &Message, peer: Peer, why: &str) {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (&msg.call_id, &msg.from_tag, &msg.top_via.branch, msg.cseq).hash(&mut h);
+        let tag = format!("{:016x}", h.finish());
+        tracing::debug!(from = %peer.addr, call_id = %msg.call_id, why, "refusing statelessly");
+        Metrics::inc(&self.metrics.sip_refused_stateless);
+        let data = self
+            .builder(msg, peer, 503, "Service Unavailable")
+            .to_tag(&tag)
+            .header("Retry-After", self.cfg.retry_after.to_string())
+            .build();
+        self.send(&peer, data);
+    }
+
+    fn insert_tx(
+        &mut self,
+        key: TxKey,
+        tx: ServerTx,
+        peer: Peer,
+        call: Option<CallRef>,
+        now: Instant,
+    ) -> u64 {
         let id = self.id();
         let at = tx.next_deadline();
+        self.admission.tx_started(peer.addr.ip(), now);
         self.tx_index.insert(key.clone(), id);
         self.txs.insert(
             id,
@@ -651,6 +736,7 @@ impl Core {
                 key,
                 tx,
                 peer,
+                source: peer.addr.ip(),
                 call,
             },
         );
@@ -678,13 +764,33 @@ impl Core {
         let key = TxKey::of(&msg, &method);
         if let Some(&id) = self.tx_index.get(&key) {
             Metrics::inc(&self.metrics.sip_retransmissions_absorbed);
-            let entry = self.txs.get_mut(&id).expect("indexed transaction");
+            let Some(entry) = self.txs.get_mut(&id) else {
+                return;
+            };
             // The copy may come from a new address (a NAT rebinding): answer there.
             entry.peer = peer;
             if let Some(data) = entry.tx.on_retransmit() {
                 self.send(&peer, data);
             }
             return;
+        }
+        // What is not part of a call or transaction we have is limited per
+        // source (a flood gets stateless 503s, then silence).
+        let known = match &msg.to_tag {
+            Some(t) => self.dialogs.contains_key(&(msg.call_id.clone(), t.clone())),
+            None => {
+                method == Method::Cancel
+                    && self
+                        .tx_index
+                        .contains_key(&TxKey::of(&msg, &method).with_method("INVITE"))
+            }
+        };
+        if !known {
+            match self.admission.request(peer.addr.ip(), now) {
+                Verdict::Pass => {}
+                Verdict::Refuse(why) => return self.refuse_stateless(&msg, peer, why),
+                Verdict::Drop => return Metrics::inc(&self.metrics.sip_banned_dropped),
+            }
         }
         let tag = random_token();
         match &method {
@@ -833,15 +939,32 @@ impl Core {
                 Some(("Retry-After", self.cfg.retry_after.to_string())),
             );
         }
-        if self.calls.len() >= self.cfg.max_calls {
+        if self.inbound >= self.cfg.max_calls {
             Metrics::inc(&self.metrics.sip_overload_rejected);
             tracing::warn!(call_id = %msg.call_id, max_calls = self.cfg.max_calls, "refusing call: at max_calls");
-            return reject(
-                self,
-                503,
-                "Service Unavailable",
-                Some(("Retry-After", self.cfg.retry_after.to_string())),
-            );
+            return self.refuse_stateless(&msg, peer, "max_calls");
+        }
+        if let Some(why) = self.cfg.load.shed(now) {
+            Metrics::inc(&self.metrics.sip_shed);
+            if self
+                .shed_logged
+                .is_none_or(|t| now >= t + Duration::from_secs(1))
+            {
+                self.shed_logged = Some(now);
+                tracing::warn!(why, "shedding new calls: admitted calls keep their audio");
+            }
+            return self.refuse_stateless(&msg, peer, why);
+        }
+        if !self.admission.tx_room(peer.addr.ip(), self.txs.len(), now) {
+            return self.refuse_stateless(&msg, peer, "transaction table full");
+        }
+        match self
+            .admission
+            .invite(peer.addr.ip(), now, self.cfg.max_calls)
+        {
+            Verdict::Pass => {}
+            Verdict::Refuse(why) => return self.refuse_stateless(&msg, peer, why),
+            Verdict::Drop => return Metrics::inc(&self.metrics.sip_banned_dropped),
         }
         let negotiation = if msg.body.is_empty() {
             None
@@ -883,7 +1006,9 @@ impl Core {
             .build();
         tx.respond(180, ringing.clone(), now);
         self.send(&peer, ringing);
-        let tx_id = self.insert_tx(key, tx, peer, Some(call));
+        let tx_id = self.insert_tx(key, tx, peer, Some(call), now);
+        self.inbound += 1;
+        self.admission.call_started(peer.addr.ip(), now);
 
         let (display, from_user) = message::display_and_user(&msg.reply.from);
         let pai = msg.header("P-Asserted-Identity");
@@ -997,7 +1122,7 @@ impl Core {
         let mut tx = ServerTx::new(true, peer.transport().reliable(), self.cfg.timers);
         tx.respond(200, ok.clone(), now);
         self.send(&peer, ok.clone());
-        self.insert_tx(key, tx, peer, Some(call));
+        self.insert_tx(key, tx, peer, Some(call), now);
         let retransmit = TwoXxRetransmit::new(
             msg.cseq,
             ok,
@@ -1045,7 +1170,9 @@ impl Core {
         // ACK for a non-2xx final response: same transaction.
         let key = TxKey::of(msg, &Method::Ack);
         if let Some(&id) = self.tx_index.get(&key) {
-            let e = self.txs.get_mut(&id).expect("indexed transaction");
+            let Some(e) = self.txs.get_mut(&id) else {
+                return;
+            };
             if !matches!(e.tx.state, super::transaction::ServerState::Accepted) {
                 e.tx.on_ack(now);
                 let at = e.tx.next_deadline();
@@ -1074,6 +1201,7 @@ impl Core {
             return; // ACK of a re-INVITE
         }
         c.state = CallState::Confirmed;
+        Metrics::inc(&self.metrics.calls_confirmed);
         let media = match &c.negotiation {
             Some(n) => Some(n.media.clone()),
             // Late offer: the ACK carries the answer.
@@ -1227,9 +1355,15 @@ impl Core {
         let Some(c) = self.calls.remove(&call) else {
             return;
         };
-        if let Some(u) = &c.uac {
-            self.uac_index.remove(&u.branch);
-            self.ring_timeouts.remove(&call);
+        match &c.uac {
+            Some(u) => {
+                self.uac_index.remove(&u.branch);
+                self.ring_timeouts.remove(&call);
+            }
+            None => {
+                self.inbound = self.inbound.saturating_sub(1);
+                self.admission.call_ended(c.peer.addr.ip());
+            }
         }
         self.dialogs
             .remove(&(c.call_id.clone(), c.local_tag.clone()));
@@ -1687,8 +1821,10 @@ impl Core {
                 self.arm(TimerKey::Tx(id), at);
             }
             TimerAction::NoAck | TimerAction::Terminated => {
-                let e = self.txs.remove(&id).expect("present");
-                self.tx_index.remove(&e.key);
+                if let Some(e) = self.txs.remove(&id) {
+                    self.tx_index.remove(&e.key);
+                    self.admission.tx_ended(e.source);
+                }
             }
             TimerAction::None => {
                 let at = e.tx.next_deadline();
@@ -1732,12 +1868,13 @@ impl Core {
             return self.arm(TimerKey::Call(call), Some(at));
         }
         if let Some((at, _)) = &c.delayed_ok {
-            if *at <= now {
-                let (_, ok) = c.delayed_ok.take().expect("checked");
+            let at = *at;
+            if at > now {
+                return self.arm(TimerKey::Call(call), Some(at));
+            }
+            if let Some((_, ok)) = c.delayed_ok.take() {
                 return self.send_ok(call, ok, now);
             }
-            let at = *at;
-            return self.arm(TimerKey::Call(call), Some(at));
         }
         let Some(p) = c.pending_ok.as_mut() else {
             return;
@@ -1750,7 +1887,8 @@ impl Core {
                 self.arm(TimerKey::Call(call), Some(at));
             }
             TimerAction::NoAck => {
-                tracing::warn!(call_id = %c.call_id, "no ACK for our 200 OK within 64*T1: hanging up");
+                Metrics::inc(&self.metrics.calls_unconfirmed);
+                tracing::warn!(call_id = %c.call_id, source = %c.peer.addr, "no ACK for our 200 OK within 64*T1: hanging up; no ticket");
                 self.end_call(call, EndReason::NoAck, now, true);
             }
             _ => {

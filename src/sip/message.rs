@@ -359,7 +359,17 @@ pub enum Frame {
 /// Frames the next message of a stream that starts at a message (leading
 /// CRLFs already removed).
 pub fn frame(buf: &[u8], limits: &Limits) -> Frame {
-    let Some(end) = find(buf, b"\r\n\r\n") else {
+    frame_from(buf, limits, &mut 0)
+}
+
+/// As [`frame`], when the first `*searched` bytes are known to hold no end
+/// of the header section; updated when the end is still not there (a
+/// header arriving a byte at a time costs one pass, not one pass per byte).
+/// Reset it to 0 once bytes are taken off the front of `buf`.
+pub fn frame_from(buf: &[u8], limits: &Limits, searched: &mut usize) -> Frame {
+    let from = searched.saturating_sub(3).min(buf.len());
+    let Some(end) = find(&buf[from..], b"\r\n\r\n").map(|e| e + from) else {
+        *searched = buf.len();
         return if buf.len() > limits.max_header_bytes {
             Frame::Broken(buf.len())
         } else {
@@ -371,8 +381,15 @@ pub fn frame(buf: &[u8], limits: &Limits) -> Frame {
     }
     let head = &buf[..end];
     let mut length = 0usize;
-    for line in head.split(|b| *b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
+    // Lines as the parser cuts them (CRLF only), so both agree on where a
+    // message ends.
+    let mut rest = head;
+    while !rest.is_empty() {
+        let (line, next) = match find(rest, b"\r\n") {
+            Some(i) => (&rest[..i], &rest[i + 2..]),
+            None => (rest, &rest[rest.len()..]),
+        };
+        rest = next;
         let Some(colon) = line.iter().position(|b| *b == b':') else {
             continue;
         };
@@ -414,6 +431,13 @@ fn split_head(head: &str) -> (&str, Vec<RawHeader<'_>>, Option<&'static str>) {
     let mut headers: Vec<RawHeader> = Vec::new();
     let mut problem = None;
     for line in lines {
+        // Lines end in CRLF (RFC 3261 §7); a bare CR or LF would smuggle a
+        // header into what we copy back. (A NUL may stand in a quoted pair,
+        // RFC 4475 §3.1.1.3.)
+        if line.contains(['\r', '\n']) {
+            problem.get_or_insert("Bare CR or LF In Header");
+            continue;
+        }
         if line.starts_with(' ') || line.starts_with('\t') {
             match headers.last_mut() {
                 Some(h) => {
@@ -546,7 +570,8 @@ pub fn parse(data: &[u8], datagram: bool, limits: &Limits) -> Result<Message, Ma
         }
         if !version.eq_ignore_ascii_case("SIP/2.0") {
             return Err(
-                if version.len() > 4 && version[..4].eq_ignore_ascii_case("SIP/") {
+                // Bytes, not `str` slicing: the token may hold any UTF-8.
+                if version.len() > 4 && version.as_bytes()[..4].eq_ignore_ascii_case(b"SIP/") {
                     fail(505, "Version Not Supported")
                 } else {
                     fail(400, "Malformed SIP-Version")
@@ -613,6 +638,7 @@ pub fn parse(data: &[u8], datagram: bool, limits: &Limits) -> Result<Message, Ma
     // Body and Content-Length (RFC 3261 §18.3, §20.14).
     let available = &data[head_end + 4..];
     let body = match content_length {
+        Some(n) if n > limits.max_body_bytes => return Err(fail(513, "Message Too Large")),
         Some(n) if n > available.len() => {
             return Err(fail(400, "Content-Length Larger Than Message"));
         }
@@ -1281,6 +1307,87 @@ Content-Length: 4\r\n\r\nv=0\n";
         assert!(matches!(frame(bad.as_bytes(), &l), Frame::Broken(_)));
         let huge = "X".repeat(l.max_header_bytes + 1);
         assert_eq!(frame(huge.as_bytes(), &l), Frame::Broken(huge.len()));
+    }
+
+    #[test]
+    fn version_with_multibyte_characters_is_refused_not_a_panic() {
+        for v in [
+            "SIP\u{e9}",
+            "SIP/\u{e9}",
+            "\u{4e2d}\u{6587}",
+            "S\u{1f600}",
+            "SIP/2.0\u{0}",
+        ] {
+            let msg = INVITE.replacen("SIP/2.0\r\n", &format!("{v}\r\n"), 1);
+            let e = p(&msg).unwrap_err();
+            assert!(e.status == 400 || e.status == 505, "{v}: {e:?}");
+        }
+        let e = parse(
+            b"OPTIONS sip:a@b SIP\xc3\xa9\r\n\r\n",
+            true,
+            &Limits::default(),
+        );
+        assert!(e.unwrap_err().reply.is_none(), "no Via: nothing to answer");
+    }
+
+    #[test]
+    fn bare_line_feeds_cannot_smuggle_headers() {
+        // A From with a bare LF would copy "X-Evil" into every answer.
+        let evil = INVITE.replace(";tag=1928301774\r\n", ";tag=1928301774\nX-Evil: 1\r\n");
+        let e = p(&evil).unwrap_err();
+        assert_eq!(
+            (e.status, e.reason.as_str()),
+            (400, "Bare CR or LF In Header")
+        );
+        let cr = INVITE.replace("Caller", "Cal\rler");
+        assert_eq!(p(&cr).unwrap_err().status, 400);
+        // The framer sees the same lines: a Content-Length behind a bare LF
+        // does not count there either.
+        let hidden = INVITE
+            .replace("Content-Length: 4\r\n", "X-A: 1\nContent-Length: 40\r\n")
+            .replace(
+                "Content-Type: application/sdp\r\n",
+                "Content-Type: application/sdp\r\nContent-Length: 4\r\n",
+            );
+        assert_eq!(
+            frame(hidden.as_bytes(), &Limits::default()),
+            Frame::Complete(hidden.len())
+        );
+    }
+
+    #[test]
+    fn a_body_over_the_limit_is_513_whatever_arrived() {
+        let l = Limits {
+            max_header_bytes: 16 * 1024,
+            max_body_bytes: 100,
+        };
+        let big = INVITE.replace("Content-Length: 4", "Content-Length: 5000");
+        assert_eq!(parse(big.as_bytes(), true, &l).unwrap_err().status, 513);
+    }
+
+    #[test]
+    fn framing_resumes_where_it_stopped() {
+        let l = Limits::default();
+        let mut searched = 0;
+        let bytes = INVITE.as_bytes();
+        let head_end = INVITE.find("\r\n\r\n").unwrap();
+        // Byte by byte up to the header end: never complete, one pass.
+        for n in 1..head_end + 3 {
+            assert_eq!(
+                frame_from(&bytes[..n], &l, &mut searched),
+                Frame::Incomplete
+            );
+            assert_eq!(searched, n);
+        }
+        // The end found, the body still missing: `searched` stays.
+        assert_eq!(
+            frame_from(&bytes[..head_end + 5], &l, &mut searched),
+            Frame::Incomplete
+        );
+        assert_eq!(
+            frame_from(bytes, &l, &mut searched),
+            Frame::Complete(bytes.len())
+        );
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! SIP signalling: message parsing and writing (`message`, the only place
 //! rsipstack's types appear), SDP offer/answer (`sdp`), transactions
-//! (`transaction`) and the UAS core with its dialogs (`core`), all sans-IO;
+//! (`transaction`), per-source limits, bans and the scanner list
+//! (`admission`) and the UAS core with its dialogs (`core`), all sans-IO;
 //! `transport` is the thin tokio driver that owns the UDP and TCP sockets.
 //!
 //! This module never touches Redis, HTTP or audio: it reports calls to the
 //! `call` module as [`core::CallEvent`]s and takes [`core::CallCommand`]s back.
 
+pub mod admission;
 pub mod core;
 pub mod digest;
 pub mod message;

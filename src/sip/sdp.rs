@@ -6,6 +6,7 @@
 //! `m=` format list itself, honours static types, and finds telephone-event
 //! (RFC 4733) by its rtpmap. It never touches sockets or audio.
 
+use std::collections::HashMap;
 use std::io::Cursor;
 use std::net::{IpAddr, SocketAddr};
 
@@ -116,24 +117,31 @@ fn attr<'a>(md: &'a MediaDescription, key: &str) -> impl Iterator<Item = &'a str
         .filter_map(|a| a.value.as_deref())
 }
 
-/// `a=rtpmap:<pt> <name>/<rate>` for a payload type.
-fn rtpmap(md: &MediaDescription, pt: u8) -> Option<(String, u32)> {
-    attr(md, "rtpmap").find_map(|v| {
-        let (num, rest) = v.split_once(' ')?;
-        if num.trim().parse::<u8>().ok()? != pt {
-            return None;
-        }
+/// Every `a=rtpmap:<pt> <name>/<rate>` of a stream, read once (the first
+/// for a payload type counts), so a long format list costs one pass.
+fn rtpmaps(md: &MediaDescription) -> HashMap<u8, (String, u32)> {
+    let mut maps = HashMap::new();
+    for v in attr(md, "rtpmap") {
+        let Some((num, rest)) = v.split_once(' ') else {
+            continue;
+        };
+        let Ok(pt) = num.trim().parse::<u8>() else {
+            continue;
+        };
         let mut parts = rest.trim().split('/');
-        let name = parts.next()?.to_ascii_uppercase();
-        let rate = parts.next()?.parse().ok()?;
-        Some((name, rate))
-    })
+        let name = parts.next().unwrap_or("").to_ascii_uppercase();
+        let Some(rate) = parts.next().and_then(|r| r.parse().ok()) else {
+            continue;
+        };
+        maps.entry(pt).or_insert((name, rate));
+    }
+    maps
 }
 
-fn codec_of(md: &MediaDescription, pt: u8) -> Option<Codec> {
-    match rtpmap(md, pt) {
-        Some((name, 8000)) if name == "PCMU" => Some(Codec::Pcmu),
-        Some((name, 8000)) if name == "PCMA" => Some(Codec::Pcma),
+fn codec_of(maps: &HashMap<u8, (String, u32)>, pt: u8) -> Option<Codec> {
+    match maps.get(&pt).map(|(n, r)| (n.as_str(), *r)) {
+        Some(("PCMU", 8000)) => Some(Codec::Pcmu),
+        Some(("PCMA", 8000)) => Some(Codec::Pcma),
         Some(_) => None,
         None if pt == 0 => Some(Codec::Pcmu),
         None if pt == 8 => Some(Codec::Pcma),
@@ -177,13 +185,17 @@ pub fn negotiate(body: &[u8]) -> Result<Negotiation, SdpError> {
             continue;
         }
         let pts: Vec<u8> = name.formats.iter().filter_map(|f| f.parse().ok()).collect();
-        let Some((pt, codec)) = pts.iter().find_map(|&pt| codec_of(md, pt).map(|c| (pt, c))) else {
+        let maps = rtpmaps(md);
+        let Some((pt, codec)) = pts
+            .iter()
+            .find_map(|&pt| codec_of(&maps, pt).map(|c| (pt, c)))
+        else {
             continue;
         };
-        let telephone_event = pts
-            .iter()
-            .copied()
-            .find(|&pt| matches!(rtpmap(md, pt), Some((n, 8000)) if n == "TELEPHONE-EVENT"));
+        let telephone_event = pts.iter().copied().find(|pt| {
+            maps.get(pt)
+                .is_some_and(|(n, r)| n == "TELEPHONE-EVENT" && *r == 8000)
+        });
         let conn = md
             .connection_information
             .as_ref()

@@ -234,19 +234,33 @@ impl Requester {
     }
 }
 
+/// How the driver runs.
+#[derive(Debug, Clone, Copy)]
+pub struct DriverConfig {
+    pub limits: Limits,
+    /// Concurrent TCP connections per listener.
+    pub max_connections: usize,
+    /// Debug builds: [`FAULT_DATAGRAM`] ends the SIP thread.
+    pub fault_injection: bool,
+}
+
+/// The datagram that ends the SIP thread when fault injection is on (debug
+/// builds, `HOTLINE_FAULT_INJECTION=1`): what the supervision test sends.
+pub const FAULT_DATAGRAM: &[u8] = b"HOTLINE-FAULT-INJECTION";
+
 /// Starts the readers, the TCP acceptors and the core task on a thread of
 /// their own (a current-thread runtime): signalling never queues behind the
 /// media of a thousand calls on the main runtime's workers. `beside` runs
 /// on that thread too (the call manager, so that answering a call never
-/// waits for the main runtime either). The handle resolves when both are
-/// done; an error means no SIP at all, and the gateway does not start.
-#[allow(clippy::too_many_arguments)]
+/// waits for the main runtime either). The handle resolves when the thread
+/// ends: normally after `shutdown`, the core first and then `beside`; if
+/// either ends (or panics) before, at once, and the gateway knows it died.
+/// An error means no SIP at all, and the gateway does not start.
 pub fn spawn<F>(
     bound: Bound,
     core: Core,
     calls: CallChannels,
-    limits: Limits,
-    max_connections: usize,
+    driver: DriverConfig,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
     beside: F,
@@ -258,25 +272,28 @@ where
         .enable_all()
         .build()?;
     // Not polled yet: the sockets register with the runtime that polls it.
-    let sip = run(
-        bound,
-        core,
-        calls,
-        limits,
-        max_connections,
-        metrics,
-        shutdown,
-    );
+    let sip = run(bound, core, calls, driver, metrics, shutdown);
     let (done_tx, done_rx) = oneshot::channel::<()>();
     std::thread::Builder::new()
         .name("hotline-sip".into())
         .spawn(move || {
             rt.block_on(async move {
-                let beside = tokio::spawn(beside);
-                sip.await;
-                let _ = beside.await;
+                let mut beside = tokio::spawn(beside);
+                tokio::pin!(sip);
+                tokio::select! {
+                    _ = &mut sip => {
+                        let _ = beside.await;
+                    }
+                    // A call manager that panics takes the thread with it:
+                    // a core without it answers no call.
+                    r = &mut beside => match r {
+                        Ok(()) => sip.await,
+                        Err(e) => tracing::error!(error = %e, "the call manager died"),
+                    }
+                }
             });
-            let _ = done_tx.send(());
+            // Dropped by a panic too: the handle resolves either way.
+            drop(done_tx);
         })?;
     Ok(tokio::spawn(async move {
         let _ = done_rx.await;
@@ -290,11 +307,15 @@ async fn run(
     bound: Bound,
     core: Core,
     calls: CallChannels,
-    limits: Limits,
-    max_connections: usize,
+    driver: DriverConfig,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
+    let DriverConfig {
+        limits,
+        max_connections,
+        fault_injection,
+    } = driver;
     let udp: io::Result<Vec<Arc<UdpSocket>>> = bound
         .udp
         .into_iter()
@@ -321,6 +342,7 @@ async fn run(
             i as u8,
             tx.clone(),
             metrics.clone(),
+            limits,
             readers.clone(),
         ));
     }
@@ -336,7 +358,7 @@ async fn run(
         ));
     }
     drop(tx);
-    core_task(core, udp, rx, calls, shutdown).await;
+    core_task(core, udp, rx, calls, shutdown, fault_injection).await;
     readers.cancel();
     // TCP writers empty their queues and close (bounded: this thread's
     // runtime ends after it, and with it whatever is left).
@@ -349,9 +371,13 @@ async fn udp_reader(
     index: u8,
     tx: mpsc::Sender<Inbound>,
     metrics: Arc<Metrics>,
+    limits: Limits,
     shutdown: CancellationToken,
 ) {
     let mut buf = vec![0u8; 65536];
+    // What the parser reads of a datagram at most, and a little more so it
+    // can still say "too large": the queue never holds 64 KiB datagrams.
+    let keep = limits.max_header_bytes + limits.max_body_bytes + 8;
     let socket_local = sock.local_addr().expect("bound");
     let mut locals: HashMap<IpAddr, SocketAddr> = HashMap::new();
     loop {
@@ -383,7 +409,7 @@ async fn udp_reader(
             local,
         };
         let msg = Inbound::Message {
-            data: Bytes::copy_from_slice(data),
+            data: Bytes::copy_from_slice(&data[..data.len().min(keep)]),
             peer,
         };
         if tx.try_send(msg).is_err() {
@@ -468,6 +494,8 @@ async fn tcp_connection(
         local,
     };
     let mut buf = BytesMut::with_capacity(4096);
+    // How far the buffer has been searched for the end of a header section.
+    let mut searched = 0usize;
     'read: loop {
         let n = tokio::select! {
             _ = stop.cancelled() => break,
@@ -486,10 +514,12 @@ async fn tcp_connection(
                     let _ = wtx.try_send(Bytes::from_static(b"\r\n"));
                 }
                 buf.advance(lead);
+                searched = 0;
             }
-            match message::frame(&buf, &limits) {
+            match message::frame_from(&buf, &limits, &mut searched) {
                 Frame::Incomplete => break,
                 Frame::Complete(n) => {
+                    searched = 0;
                     let data = buf.split_to(n).freeze();
                     if tx.send(Inbound::Message { data, peer }).await.is_err() {
                         break 'read;
@@ -538,6 +568,7 @@ async fn core_task(
     mut rx: mpsc::Receiver<Inbound>,
     mut calls: CallChannels,
     shutdown: CancellationToken,
+    fault_injection: bool,
 ) {
     let mut conns: HashMap<u64, ConnHandle> = HashMap::new();
     let mut pending: Pending = HashMap::new();
@@ -594,6 +625,13 @@ async fn core_task(
                 }
             }
             Some(input) = rx.recv() => {
+                if fault_injection {
+                    if let Inbound::Message { data, .. } = &input {
+                        if data[..] == *FAULT_DATAGRAM {
+                            panic!("fault injected: the SIP core task dies");
+                        }
+                    }
+                }
                 handle(&mut core, &mut conns, input);
                 // Take what is already queued (bounded) before waiting again;
                 // outputs go out after each input, so a close that follows a

@@ -107,21 +107,30 @@ impl Gateway {
 
     /// `GET path` on the HTTP port: (status, body).
     pub async fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.http, path)
+            .await
+            .expect("the gateway answers HTTP")
+    }
+}
+
+/// `GET path` at `addr`: (status, body), `None` when nobody answers.
+pub async fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut c = tokio::net::TcpStream::connect(self.http).await.unwrap();
+        let mut c = tokio::net::TcpStream::connect(addr).await.ok()?;
         c.write_all(
             format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
         )
         .await
-        .unwrap();
+        .ok()?;
         let mut resp = String::new();
-        c.read_to_string(&mut resp).await.unwrap();
-        let status = resp.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+        c.read_to_string(&mut resp).await.ok()?;
+        let status = resp.get(9..12).and_then(|s| s.parse().ok())?;
         let body = resp
             .split_once("\r\n\r\n")
             .map(|(_, b)| b.to_string())
             .unwrap_or_default();
-        (status, body)
+        Some((status, body))
     }
 }
 
@@ -392,11 +401,17 @@ impl Process {
 
     /// Started with `HOTLINE_LOG=filter`.
     pub fn start_logging(config: &std::path::Path, filter: &str) -> Process {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"));
+        cmd.env("HOTLINE_LOG", filter);
+        Process::start_command(cmd, config)
+    }
+
+    /// `cmd` (the gateway binary, with its environment) serving `config`.
+    pub fn start_command(mut cmd: std::process::Command, config: &std::path::Path) -> Process {
         use std::io::BufRead;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+        let mut child = cmd
             .args(["serve", "--config"])
             .arg(config)
-            .env("HOTLINE_LOG", filter)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()

@@ -170,6 +170,8 @@ async fn finals(sock: &UdpSocket, n: usize) -> std::collections::HashMap<String,
 async fn max_calls_plus_one_gets_exactly_one_503() {
     let mut s = settings();
     s.sip.max_calls = 3;
+    // One source for all four: trusted, so only max_calls limits it.
+    s.sip.trusted = vec!["127.0.0.1".parse().unwrap()];
     let gw = Gateway::start(s).await;
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let me = sock.local_addr().unwrap();

@@ -287,16 +287,21 @@ CSeq: 1 INVITE\r\nContact: <sip:13900000000@{from}>\r\nContent-Type: application
     )
 }
 
-/// A whole call over raw UDP: INVITE, ACK, BYE; returns when the BYE is answered.
-async fn call(gw: &Gateway, call_id: &str) {
-    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+/// INVITE on `via_branch` from `sock`, its 200, our ACK (the call is
+/// confirmed: it has a ticket); returns the headers in-dialog requests share.
+async fn confirmed(
+    sock: &UdpSocket,
+    gw: std::net::SocketAddr,
+    call_id: &str,
+    via_branch: &str,
+) -> String {
     let me = sock.local_addr().unwrap();
-    sock.send_to(invite(call_id, &branch(call_id, ""), me).as_bytes(), gw.udp)
+    sock.send_to(invite(call_id, via_branch, me).as_bytes(), gw)
         .await
         .unwrap();
     let ok = loop {
-        let m = recv(&sock, Duration::from_secs(5)).await.expect("answer");
-        if status_of(&m) == Some(200) {
+        let m = recv(sock, Duration::from_secs(5)).await.expect("answer");
+        if status_of(&m) == Some(200) && String::from_utf8_lossy(&m).contains(via_branch) {
             break String::from_utf8(m).unwrap();
         }
     };
@@ -305,8 +310,16 @@ async fn call(gw: &Gateway, call_id: &str) {
         "Max-Forwards: 70\r\nFrom: \"Li Si\" <sip:13900000000@127.0.0.1>;tag={}\r\nTo: {to}\r\nCall-ID: {call_id}\r\n",
         branch(call_id, "-tag")
     );
-    let ack = format!("ACK sip:hotline@{} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch={}\r\n{common}CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n", gw.udp, branch(call_id, "-a"));
-    sock.send_to(ack.as_bytes(), gw.udp).await.unwrap();
+    let ack = format!("ACK sip:hotline@{gw} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch={via_branch}-a\r\n{common}CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n");
+    sock.send_to(ack.as_bytes(), gw).await.unwrap();
+    common
+}
+
+/// A whole call over raw UDP: INVITE, ACK, BYE; returns when the BYE is answered.
+async fn call(gw: &Gateway, call_id: &str) {
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let me = sock.local_addr().unwrap();
+    let common = confirmed(&sock, gw.udp, call_id, &branch(call_id, "")).await;
     let bye = format!("BYE sip:hotline@{} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch={}\r\n{common}CSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n", gw.udp, branch(call_id, "-b"));
     sock.send_to(bye.as_bytes(), gw.udp).await.unwrap();
     loop {
@@ -447,10 +460,7 @@ async fn acknowledged_tickets_survive_sigkill_with_fsync_always() {
 async fn a_restarted_gateway_finds_the_calls_ticket() {
     let gw = Gateway::start(settings()).await;
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let me = sock.local_addr().unwrap();
-    sock.send_to(invite("restart@test", "z9hG4bK-r1", me).as_bytes(), gw.udp)
-        .await
-        .unwrap();
+    confirmed(&sock, gw.udp, "restart@test", "z9hG4bK-r1").await;
     let s = gw.store.clone();
     eventually("ticket created", Duration::from_secs(10), || {
         let s = s.clone();
@@ -461,15 +471,14 @@ async fn a_restarted_gateway_finds_the_calls_ticket() {
     let redis = gw.stop().await;
     // A new gateway process on the same Redis gets the INVITE again.
     let gw = Gateway::start_with(settings(), redis).await;
-    sock.send_to(invite("restart@test", "z9hG4bK-r2", me).as_bytes(), gw.udp)
-        .await
-        .unwrap();
-    loop {
-        let m = recv(&sock, Duration::from_secs(5)).await.expect("answer");
-        if status_of(&m) == Some(200) && String::from_utf8_lossy(&m).contains("z9hG4bK-r2") {
-            break;
-        }
-    }
+    confirmed(&sock, gw.udp, "restart@test", "z9hG4bK-r2").await;
+    // The ACK reached the core before the stop: the call happened.
+    let m = gw.metrics.clone();
+    eventually("the call confirmed", Duration::from_secs(5), || {
+        let m = m.clone();
+        async move { m.get("calls_confirmed") == 1 }
+    })
+    .await;
     // Stopping ends the call: the writer applies everything before it stops,
     // so the second gateway's operations are in Redis afterwards.
     let store = gw.store.clone();
@@ -488,6 +497,16 @@ async fn a_restarted_gateway_finds_the_calls_ticket() {
         .into_iter()
         .map(|e| e.action)
         .collect();
-    // Each gateway recorded its end of the call on the same ticket.
-    assert_eq!(actions, ["created", "call_ended", "call_ended"]);
+    // Each gateway recorded its end of the call and its recording on the
+    // same ticket.
+    assert_eq!(
+        actions,
+        [
+            "created",
+            "call_ended",
+            "recording",
+            "call_ended",
+            "recording"
+        ]
+    );
 }

@@ -1,0 +1,807 @@
+//! Who may use the SIP core, and how much, sans-IO: per-source limits in the
+//! manner of Kamailio's `pike` (requests and new INVITEs per second,
+//! concurrent calls, transactions), bans for sources that keep hitting them,
+//! the scanner list, and the share of `max_calls` that untrusted sources
+//! with a call up cannot take. Trusted sources (the court's PBX, the carrier
+//! SBC, Kamailio in front) are never limited.
+//!
+//! A source is an IPv4 address or an IPv6 /64 (one subscriber's prefix).
+//! Every decision takes `now`, so the limits are tested with a hand-moved
+//! clock. Each limit hit, ban, scanner drop and malformed message writes one
+//! line to the security log (target `security`, fixed format; at most one
+//! line a second per source and kind, counting what it stands for), which
+//! `deploy/fail2ban/` reads.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
+use std::str::FromStr;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// An address block, `10.1.2.0/24` or `2001:db8::/32` (a bare address is a
+/// block of one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    net: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.net, ip.to_canonical()) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Cidr, String> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let net: IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?} is not an address or address/prefix"))?;
+        let net = net.to_canonical();
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => match p.trim().parse::<u8>() {
+                Ok(p) if p <= max => p,
+                _ => return Err(format!("{s:?}: the prefix length must be 0 to {max}")),
+            },
+        };
+        let c = Cidr { net, prefix };
+        if !c.contains(net) || c.masked() != net {
+            return Err(format!(
+                "{s:?} has host bits set (the block is {})",
+                Cidr {
+                    net: c.masked(),
+                    prefix
+                }
+            ));
+        }
+        Ok(c)
+    }
+}
+
+impl Cidr {
+    fn masked(&self) -> IpAddr {
+        match self.net {
+            IpAddr::V4(n) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                IpAddr::from((u32::from(n) & mask).to_be_bytes())
+            }
+            IpAddr::V6(n) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                IpAddr::V6(Ipv6Addr::from(u128::from(n) & mask))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.net, self.prefix)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Cidr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Cidr, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The limits (`[sip]` in the config file).
+#[derive(Debug, Clone)]
+pub struct AdmissionConfig {
+    pub trusted: Vec<Cidr>,
+    /// New requests (outside transactions and dialogs) per source per
+    /// second; bursts of twice as many pass.
+    pub requests_per_second: u32,
+    /// New INVITEs per source per second; bursts of twice as many pass.
+    pub invites_per_second: u32,
+    /// Calls one source may have up at once.
+    pub calls_per_source: usize,
+    /// This many limit hits within [`BAN_WINDOW`] ban the source.
+    pub ban_after: u32,
+    /// How long a banned source is dropped unanswered.
+    pub ban: Duration,
+    /// Percent of `max_calls` that untrusted sources with a call up cannot
+    /// take (kept for trusted sources and for sources with no call up).
+    pub reserve_percent: u32,
+    /// User-Agent substrings (lower case) of scanners, dropped unanswered.
+    pub scanners: Vec<String>,
+    /// Server transactions kept at once, in total and per untrusted source;
+    /// beyond them requests are answered statelessly.
+    pub max_transactions: usize,
+    pub transactions_per_source: usize,
+    /// Sources remembered at once; when full, unknown sources are refused.
+    pub max_sources: usize,
+}
+
+impl Default for AdmissionConfig {
+    fn default() -> Self {
+        AdmissionConfig {
+            trusted: Vec::new(),
+            requests_per_second: 20,
+            invites_per_second: 5,
+            calls_per_source: 4,
+            ban_after: 10,
+            ban: Duration::from_secs(300),
+            reserve_percent: 20,
+            scanners: default_scanners(),
+            max_transactions: 20_000,
+            transactions_per_source: 256,
+            max_sources: 65_536,
+        }
+    }
+}
+
+/// User agents of the common SIP scanners (SIPVicious and its forks).
+pub fn default_scanners() -> Vec<String> {
+    [
+        "friendly-scanner",
+        "sipvicious",
+        "sipcli",
+        "vaxsipuseragent",
+        "sundayddr",
+        "iwar",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// Limit hits counted towards a ban within this window.
+pub const BAN_WINDOW: Duration = Duration::from_secs(10);
+/// Malformed messages that weigh as much as one limit hit.
+pub const MALFORMED_PER_STRIKE: u32 = 10;
+/// A source idle this long (no call, no transaction, no ban) is forgotten.
+const IDLE: Duration = Duration::from_secs(60);
+
+/// What to do with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    /// Answer 503 with Retry-After, statelessly; the reason is logged.
+    Refuse(&'static str),
+    /// Drop unanswered.
+    Drop,
+}
+
+/// Kinds of security log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    RateLimited,
+    Banned,
+    Scanner,
+    Malformed,
+}
+
+impl Event {
+    fn as_str(self) -> &'static str {
+        match self {
+            Event::RateLimited => "rate_limited",
+            Event::Banned => "banned",
+            Event::Scanner => "scanner",
+            Event::Malformed => "malformed",
+        }
+    }
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A token bucket holding up to twice its rate.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn full(rate: u32, now: Instant) -> Bucket {
+        Bucket {
+            tokens: 2.0 * f64::from(rate),
+            at: now,
+        }
+    }
+
+    fn take(&mut self, rate: u32, now: Instant) -> bool {
+        let rate = f64::from(rate);
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * rate).min(2.0 * rate);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Source {
+    requests: Bucket,
+    invites: Bucket,
+    strikes: u32,
+    window: Instant,
+    malformed: u32,
+    malformed_window: Instant,
+    banned_until: Option<Instant>,
+    calls: usize,
+    txs: usize,
+    last_seen: Instant,
+    /// Per event kind: when its last line was written, and how many events
+    /// came since.
+    logged: [(Option<Instant>, u64); 4],
+}
+
+/// Per-source state and the decisions made on it.
+pub struct Admission {
+    cfg: AdmissionConfig,
+    sources: HashMap<IpAddr, Source>,
+    /// Calls up from untrusted sources.
+    untrusted_calls: usize,
+    last_sweep: Option<Instant>,
+}
+
+/// The source a limit applies to: the IPv4 address, or the IPv6 /64.
+pub fn source_of(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        v4 => v4,
+    }
+}
+
+impl Admission {
+    pub fn new(cfg: AdmissionConfig) -> Admission {
+        Admission {
+            cfg,
+            sources: HashMap::new(),
+            untrusted_calls: 0,
+            last_sweep: None,
+        }
+    }
+
+    pub fn config(&self) -> &AdmissionConfig {
+        &self.cfg
+    }
+
+    pub fn trusted(&self, ip: IpAddr) -> bool {
+        self.cfg.trusted.iter().any(|c| c.contains(ip))
+    }
+
+    /// The source's state, created when there is room.
+    fn source(&mut self, ip: IpAddr, now: Instant) -> Option<&mut Source> {
+        let key = source_of(ip);
+        if !self.sources.contains_key(&key) {
+            if self.sources.len() >= self.cfg.max_sources {
+                self.sweep(now, true);
+            }
+            if self.sources.len() >= self.cfg.max_sources {
+                return None;
+            }
+            let (r, i) = (self.cfg.requests_per_second, self.cfg.invites_per_second);
+            self.sources.insert(
+                key,
+                Source {
+                    requests: Bucket::full(r, now),
+                    invites: Bucket::full(i, now),
+                    strikes: 0,
+                    window: now,
+                    malformed: 0,
+                    malformed_window: now,
+                    banned_until: None,
+                    calls: 0,
+                    txs: 0,
+                    last_seen: now,
+                    logged: [(None, 0); 4],
+                },
+            );
+        }
+        let s = self.sources.get_mut(&key)?;
+        s.last_seen = now;
+        Some(s)
+    }
+
+    /// Forgets idle sources (at most every [`IDLE`], unless `force`).
+    fn sweep(&mut self, now: Instant, force: bool) {
+        if !force && self.last_sweep.is_some_and(|t| now < t + IDLE) {
+            return;
+        }
+        self.last_sweep = Some(now);
+        self.sources.retain(|_, s| {
+            s.calls > 0
+                || s.txs > 0
+                || s.banned_until.is_some_and(|b| b > now)
+                || now.saturating_duration_since(s.last_seen) < IDLE
+        });
+    }
+
+    /// True while `ip` is banned: its messages are dropped before parsing.
+    pub fn banned(&mut self, ip: IpAddr, now: Instant) -> bool {
+        self.sweep(now, false);
+        let Some(s) = self.sources.get_mut(&source_of(ip)) else {
+            return false;
+        };
+        match s.banned_until {
+            Some(until) if now < until => true,
+            Some(_) => {
+                s.banned_until = None;
+                s.strikes = 0;
+                s.window = now;
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// A request that starts a new transaction outside any dialog.
+    pub fn request(&mut self, ip: IpAddr, now: Instant) -> Verdict {
+        if self.trusted(ip) {
+            return Verdict::Pass;
+        }
+        let rate = self.cfg.requests_per_second;
+        let Some(s) = self.source(ip, now) else {
+            return self.full(ip, now);
+        };
+        if s.requests.take(rate, now) {
+            Verdict::Pass
+        } else {
+            self.hit(ip, now, "requests per second")
+        }
+    }
+
+    /// A new call (an INVITE that passed [`Admission::request`]), with the
+    /// number of inbound calls up and `max_calls`.
+    pub fn invite(&mut self, ip: IpAddr, now: Instant, max_calls: usize) -> Verdict {
+        if self.trusted(ip) {
+            return Verdict::Pass;
+        }
+        let rate = self.cfg.invites_per_second;
+        let per_source = self.cfg.calls_per_source;
+        let cap = max_calls.saturating_mul(100 - self.cfg.reserve_percent.min(100) as usize) / 100;
+        let untrusted = self.untrusted_calls;
+        let Some(s) = self.source(ip, now) else {
+            return self.full(ip, now);
+        };
+        if !s.invites.take(rate, now) {
+            return self.hit(ip, now, "invites per second");
+        }
+        if s.calls >= per_source {
+            return self.hit(ip, now, "calls per source");
+        }
+        if s.calls > 0 && untrusted >= cap {
+            // Not the source's fault: no strike, but said.
+            self.log(ip, Event::RateLimited, "untrusted share of max_calls", now);
+            return Verdict::Refuse("untrusted share of max_calls");
+        }
+        Verdict::Pass
+    }
+
+    fn full(&mut self, ip: IpAddr, now: Instant) -> Verdict {
+        let _ = now;
+        tracing::warn!(target: "security", "SECURITY event=rate_limited src={} reason=\"source table full\" count=1", source_of(ip));
+        Verdict::Refuse("source table full")
+    }
+
+    /// A limit was hit: a strike, the log line, and a ban past `ban_after`.
+    fn hit(&mut self, ip: IpAddr, now: Instant, reason: &'static str) -> Verdict {
+        let (ban_after, ban) = (self.cfg.ban_after, self.cfg.ban);
+        let Some(s) = self.source(ip, now) else {
+            return Verdict::Refuse(reason);
+        };
+        if now.saturating_duration_since(s.window) >= BAN_WINDOW {
+            s.window = now;
+            s.strikes = 0;
+        }
+        s.strikes = s.strikes.saturating_add(1);
+        if ban_after > 0 && s.strikes >= ban_after {
+            s.banned_until = Some(now + ban);
+            tracing::warn!(
+                target: "security",
+                "SECURITY event=banned src={} reason=\"{reason}: {} limit hits in {} s\" seconds={}",
+                source_of(ip),
+                s.strikes,
+                BAN_WINDOW.as_secs(),
+                ban.as_secs()
+            );
+            return Verdict::Drop;
+        }
+        self.log(ip, Event::RateLimited, reason, now);
+        Verdict::Refuse(reason)
+    }
+
+    /// A malformed message from `ip`: logged; true when it bans the source.
+    /// Answering one costs little, so a conformance run from one address
+    /// is answered throughout: only [`MALFORMED_PER_STRIKE`] times the
+    /// `ban_after` malformed messages within [`BAN_WINDOW`] (a fuzzer) ban.
+    pub fn malformed(&mut self, ip: IpAddr, now: Instant, reason: &str) -> bool {
+        self.log(ip, Event::Malformed, reason, now);
+        if self.trusted(ip) {
+            return false;
+        }
+        let (ban_after, ban) = (self.cfg.ban_after, self.cfg.ban);
+        let Some(s) = self.source(ip, now) else {
+            return false;
+        };
+        if now.saturating_duration_since(s.malformed_window) >= BAN_WINDOW {
+            s.malformed_window = now;
+            s.malformed = 0;
+        }
+        s.malformed = s.malformed.saturating_add(1);
+        let limit = ban_after.saturating_mul(MALFORMED_PER_STRIKE);
+        if ban_after > 0 && s.malformed >= limit && s.banned_until.is_none() {
+            s.banned_until = Some(now + ban);
+            tracing::warn!(
+                target: "security",
+                "SECURITY event=banned src={} reason=\"malformed messages: {} in {} s\" seconds={}",
+                source_of(ip),
+                s.malformed,
+                BAN_WINDOW.as_secs(),
+                ban.as_secs()
+            );
+            return true;
+        }
+        false
+    }
+
+    /// True when `user_agent` is a known scanner's (then logged). Through
+    /// a trusted source too: the request is dropped, the source is not
+    /// banned (put it in fail2ban's `ignoreip` as well).
+    pub fn scanner(&mut self, ip: IpAddr, user_agent: &str, now: Instant) -> bool {
+        let ua = user_agent.to_ascii_lowercase();
+        let Some(name) = self.cfg.scanners.iter().find(|s| ua.contains(s.as_str())) else {
+            return false;
+        };
+        let reason = format!("user agent {name}");
+        self.log(ip, Event::Scanner, &reason, now);
+        true
+    }
+
+    /// One security log line per source and kind a second at most; `count`
+    /// says how many events it stands for.
+    fn log(&mut self, ip: IpAddr, event: Event, reason: &str, now: Instant) {
+        let key = source_of(ip);
+        let count = match self.source(ip, now) {
+            Some(s) => {
+                let (last, n) = &mut s.logged[event.index()];
+                *n += 1;
+                if last.is_some_and(|t| now < t + Duration::from_secs(1)) {
+                    return;
+                }
+                *last = Some(now);
+                std::mem::take(n)
+            }
+            None => 1,
+        };
+        // Quotes in a reason would break the fixed format.
+        let reason = reason.replace(['"', '\r', '\n'], "'");
+        tracing::warn!(
+            target: "security",
+            "SECURITY event={} src={key} reason=\"{reason}\" count={count}",
+            event.as_str()
+        );
+    }
+
+    /// A call from `ip` holds a slot.
+    pub fn call_started(&mut self, ip: IpAddr, now: Instant) {
+        if self.trusted(ip) {
+            return;
+        }
+        self.untrusted_calls += 1;
+        if let Some(s) = self.source(ip, now) {
+            s.calls += 1;
+        }
+    }
+
+    pub fn call_ended(&mut self, ip: IpAddr) {
+        if self.trusted(ip) {
+            return;
+        }
+        self.untrusted_calls = self.untrusted_calls.saturating_sub(1);
+        if let Some(s) = self.sources.get_mut(&source_of(ip)) {
+            s.calls = s.calls.saturating_sub(1);
+        }
+    }
+
+    /// Whether a server transaction for a request from `ip` may be kept,
+    /// with `total` kept now.
+    pub fn tx_room(&mut self, ip: IpAddr, total: usize, now: Instant) -> bool {
+        if total >= self.cfg.max_transactions {
+            return false;
+        }
+        if self.trusted(ip) {
+            return true;
+        }
+        let per = self.cfg.transactions_per_source;
+        self.source(ip, now).is_some_and(|s| s.txs < per)
+    }
+
+    pub fn tx_started(&mut self, ip: IpAddr, now: Instant) {
+        if !self.trusted(ip) {
+            if let Some(s) = self.source(ip, now) {
+                s.txs += 1;
+            }
+        }
+    }
+
+    pub fn tx_ended(&mut self, ip: IpAddr) {
+        if let Some(s) = self.sources.get_mut(&source_of(ip)) {
+            s.txs = s.txs.saturating_sub(1);
+        }
+    }
+
+    /// Sources remembered now (for tests and `/metrics`).
+    pub fn sources(&self) -> usize {
+        self.sources.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn cidr_blocks() {
+        let c: Cidr = "10.1.2.0/24".parse().unwrap();
+        assert!(c.contains(ip("10.1.2.77")));
+        assert!(!c.contains(ip("10.1.3.1")));
+        assert!(c.contains(ip("::ffff:10.1.2.9")), "v4-mapped");
+        assert!(!c.contains(ip("2001:db8::1")));
+        let v6: Cidr = "2001:db8::/32".parse().unwrap();
+        assert!(v6.contains(ip("2001:db8:1::5")));
+        assert!(!v6.contains(ip("2001:db9::5")));
+        let one: Cidr = "192.0.2.1".parse().unwrap();
+        assert!(one.contains(ip("192.0.2.1")) && !one.contains(ip("192.0.2.2")));
+        let all: Cidr = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains(ip("203.0.113.4")));
+        for bad in [
+            "10.1.2.0/33",
+            "10.1.2.1/24",
+            "x/8",
+            "10.1.2.0/",
+            "::/129",
+            "",
+        ] {
+            assert!(bad.parse::<Cidr>().is_err(), "{bad}");
+        }
+        assert_eq!(
+            "10.1.2.1/24".parse::<Cidr>().unwrap_err(),
+            "\"10.1.2.1/24\" has host bits set (the block is 10.1.2.0/24)"
+        );
+    }
+
+    #[test]
+    fn ipv6_sources_are_limited_per_64() {
+        assert_eq!(source_of(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
+        assert_eq!(source_of(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
+        let mut a = Admission::new(AdmissionConfig::default());
+        let now = Instant::now();
+        // One /64 shares one bucket, whatever the interface identifiers.
+        let mut passed = 0;
+        for i in 0..100u16 {
+            let addr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 2, i, 0, 0, 1));
+            if a.request(addr, now) == Verdict::Pass {
+                passed += 1;
+            }
+        }
+        assert_eq!(passed, 40, "burst of twice the rate");
+        assert_eq!(a.sources(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn request_rate_refuses_then_bans_then_forgives() {
+        let cfg = AdmissionConfig {
+            requests_per_second: 2,
+            ban_after: 3,
+            ban: Duration::from_secs(60),
+            ..AdmissionConfig::default()
+        };
+        let mut a = Admission::new(cfg);
+        let src = ip("192.0.2.9");
+        let t0 = Instant::now();
+        // Burst of 4 passes, then refusals count as strikes.
+        for _ in 0..4 {
+            assert_eq!(a.request(src, t0), Verdict::Pass);
+        }
+        assert_eq!(a.request(src, t0), Verdict::Refuse("requests per second"));
+        // Half a second refills one token.
+        let t1 = t0 + Duration::from_millis(500);
+        assert_eq!(a.request(src, t1), Verdict::Pass);
+        assert_eq!(a.request(src, t1), Verdict::Refuse("requests per second"));
+        // The third strike bans.
+        assert_eq!(a.request(src, t1), Verdict::Drop);
+        assert!(a.banned(src, t1));
+        assert!(a.banned(src, t1 + Duration::from_secs(59)));
+        // Another source is untouched.
+        assert!(!a.banned(ip("192.0.2.10"), t1));
+        assert_eq!(a.request(ip("192.0.2.10"), t1), Verdict::Pass);
+        // After the ban the source starts again with a clean slate.
+        let t2 = t1 + Duration::from_secs(60);
+        assert!(!a.banned(src, t2));
+        assert_eq!(a.request(src, t2), Verdict::Pass);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn strikes_outside_the_window_do_not_add_up() {
+        let cfg = AdmissionConfig {
+            requests_per_second: 1,
+            ban_after: 3,
+            ..AdmissionConfig::default()
+        };
+        let mut a = Admission::new(cfg);
+        let src = ip("192.0.2.9");
+        let mut t = Instant::now();
+        // Two strikes every 11 s never reach three in a window.
+        for _ in 0..5 {
+            while a.request(src, t) == Verdict::Pass {}
+            assert_eq!(a.request(src, t), Verdict::Refuse("requests per second"));
+            assert!(!a.banned(src, t));
+            t += BAN_WINDOW + Duration::from_secs(1);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn trusted_sources_are_never_limited() {
+        let cfg = AdmissionConfig {
+            trusted: vec!["10.1.2.0/24".parse().unwrap()],
+            requests_per_second: 1,
+            invites_per_second: 1,
+            calls_per_source: 1,
+            ..AdmissionConfig::default()
+        };
+        let mut a = Admission::new(cfg);
+        let pbx = ip("10.1.2.3");
+        let now = Instant::now();
+        for _ in 0..1000 {
+            assert_eq!(a.request(pbx, now), Verdict::Pass);
+            assert_eq!(a.invite(pbx, now, 10), Verdict::Pass);
+            a.call_started(pbx, now);
+        }
+        assert!(!a.banned(pbx, now));
+        assert_eq!(a.sources(), 0, "nothing kept for trusted sources");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_per_source_and_the_reserved_share() {
+        let cfg = AdmissionConfig {
+            invites_per_second: 100,
+            calls_per_source: 3,
+            reserve_percent: 20,
+            ban_after: 0,
+            trusted: vec!["10.0.0.1".parse().unwrap()],
+            ..AdmissionConfig::default()
+        };
+        let mut a = Admission::new(cfg);
+        let now = Instant::now();
+        let max_calls = 10;
+        // Three calls from one source, the fourth refused.
+        let flood = ip("192.0.2.1");
+        for _ in 0..3 {
+            assert_eq!(a.invite(flood, now, max_calls), Verdict::Pass);
+            a.call_started(flood, now);
+        }
+        assert_eq!(
+            a.invite(flood, now, max_calls),
+            Verdict::Refuse("calls per source")
+        );
+        // Others fill the untrusted share (8 of 10) with second calls.
+        let b = ip("192.0.2.2");
+        let c = ip("192.0.2.3");
+        for s in [b, b, b, c, c] {
+            assert_eq!(a.invite(s, now, max_calls), Verdict::Pass);
+            a.call_started(s, now);
+        }
+        // A source with a call up can no longer take a slot...
+        assert_eq!(
+            a.invite(c, now, max_calls),
+            Verdict::Refuse("untrusted share of max_calls")
+        );
+        // ...but one with none can, and so can a trusted one.
+        assert_eq!(a.invite(ip("192.0.2.50"), now, max_calls), Verdict::Pass);
+        assert_eq!(a.invite(ip("10.0.0.1"), now, max_calls), Verdict::Pass);
+        // A call ending frees the share.
+        a.call_ended(b);
+        assert_eq!(a.invite(c, now, max_calls), Verdict::Pass);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transactions_are_bounded_in_total_and_per_source() {
+        let cfg = AdmissionConfig {
+            max_transactions: 5,
+            transactions_per_source: 2,
+            ..AdmissionConfig::default()
+        };
+        let mut a = Admission::new(cfg);
+        let now = Instant::now();
+        let src = ip("192.0.2.1");
+        assert!(a.tx_room(src, 0, now));
+        a.tx_started(src, now);
+        a.tx_started(src, now);
+        assert!(!a.tx_room(src, 2, now));
+        assert!(a.tx_room(ip("192.0.2.2"), 2, now));
+        assert!(!a.tx_room(ip("192.0.2.2"), 5, now), "total bound");
+        a.tx_ended(src);
+        assert!(a.tx_room(src, 1, now));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn scanners_are_recognised_by_user_agent() {
+        let mut a = Admission::new(AdmissionConfig::default());
+        let now = Instant::now();
+        let src = ip("203.0.113.5");
+        assert!(a.scanner(src, "friendly-scanner", now));
+        assert!(a.scanner(src, "SIPVicious 0.3.4", now));
+        assert!(a.scanner(src, "VaxSIPUserAgent/3.1", now));
+        assert!(!a.scanner(src, "Linphone/5.2 (belle-sip)", now));
+        assert!(!a.scanner(src, "", now));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_source_table_is_bounded_and_idle_sources_are_forgotten() {
+        let cfg = AdmissionConfig {
+            max_sources: 4,
+            ..AdmissionConfig::default()
+        };
+        let mut a = Admission::new(cfg);
+        let t0 = Instant::now();
+        for i in 1..=4u8 {
+            assert_eq!(a.request(IpAddr::from([192, 0, 2, i]), t0), Verdict::Pass);
+        }
+        // Full: a fifth source is refused, not remembered.
+        let fifth = IpAddr::from([192, 0, 2, 5]);
+        assert_eq!(a.request(fifth, t0), Verdict::Refuse("source table full"));
+        assert_eq!(a.sources(), 4);
+        // A minute later the idle ones are forgotten and there is room.
+        let t1 = t0 + IDLE;
+        assert_eq!(a.request(fifth, t1), Verdict::Pass);
+        assert_eq!(a.sources(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn malformed_floods_are_banned() {
+        let cfg = AdmissionConfig {
+            ban_after: 5,
+            ..AdmissionConfig::default()
+        };
+        let mut a = Admission::new(cfg);
+        let now = Instant::now();
+        let src = ip("192.0.2.77");
+        // A torture suite (tens of messages) is answered; a fuzzer is not.
+        for _ in 0..49 {
+            assert!(!a.malformed(src, now, "Malformed Request-Line"));
+        }
+        assert!(!a.banned(src, now));
+        assert!(a.malformed(src, now, "Malformed Request-Line"));
+        assert!(a.banned(src, now));
+    }
+}
