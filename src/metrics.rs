@@ -70,6 +70,8 @@ counters! {
     rtp_received,
     /// RTP packets dropped (wrong source, malformed).
     rtp_dropped,
+    /// RTP packets whose handling panicked (a bug; dropped, the call goes on).
+    rtp_panics,
     /// Escalation steps fired.
     escalation_steps,
     /// Tickets acknowledged by a key 1 on a paging call.

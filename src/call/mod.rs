@@ -313,6 +313,7 @@ async fn call_task(
             &ctx.metrics.rtp_dropped,
             stats.dropped + stats.duplicates + stats.late,
         ),
+        (&ctx.metrics.rtp_panics, stats.panics),
     ] {
         counter.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
     }

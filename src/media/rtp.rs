@@ -214,6 +214,9 @@ pub struct MediaStats {
     pub late: u64,
     /// Timestamp jumps that re-anchored the caller's track.
     pub jumps: u64,
+    /// Packets whose handling panicked (a bug: the packet is dropped, the
+    /// call goes on; the log has its bytes).
+    pub panics: u64,
 }
 
 /// Frames the recording runs behind the clock, so reordered packets land in
@@ -343,9 +346,20 @@ impl Session {
         for _ in 0..limit {
             match self.socket.recv_from(buf) {
                 Ok((n, from)) => {
-                    let (ok, key) = self.on_datagram(from, &buf[..n], clock);
-                    taken |= ok;
-                    keys.extend(key);
+                    // A panic on one packet costs that packet only.
+                    let data = &buf[..n];
+                    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        self.on_datagram(from, data, clock)
+                    })) {
+                        Ok((ok, key)) => {
+                            taken |= ok;
+                            keys.extend(key);
+                        }
+                        Err(_) => {
+                            self.stats.panics += 1;
+                            tracing::error!(%from, bytes = %data.escape_ascii(), "panic while handling an RTP packet: the packet is dropped, the call goes on");
+                        }
+                    }
                 }
                 // WouldBlock: nothing more. Anything else (an ICMP error
                 // reported on the socket): try again next tick.

@@ -41,6 +41,41 @@ fn check_config_names_file_key_and_problem() {
         "{err}"
     );
 
+    // The admission limits: blocks and numbers are checked, and named.
+    for (text, expect) in [
+        (
+            "[sip]\ntrusted = [\"10.1.2.0/33\"]\n",
+            "sip.trusted: \"10.1.2.0/33\": the prefix length must be 0 to 32",
+        ),
+        (
+            "[sip]\ntrusted = [\"10.1.2.9/24\"]\n",
+            "has host bits set (the block is 10.1.2.0/24)",
+        ),
+        ("[sip]\ntrusted = [\"pbx.court\"]\n", "is not an address"),
+        (
+            "[sip]\ninvites_per_second = 0\n",
+            "bad.toml: sip.invites_per_second: must be at least 1",
+        ),
+        (
+            "[sip]\nreserve_percent = 95\n",
+            "bad.toml: sip.reserve_percent: 95 is more than 90",
+        ),
+        (
+            "[sip]\nscanner_user_agents = [\"\"]\n",
+            "bad.toml: sip.scanner_user_agents: an empty entry",
+        ),
+    ] {
+        std::fs::write(&bad, text).unwrap();
+        let out = hotline()
+            .args(["check-config", "--config"])
+            .arg(&bad)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expect), "{text}: {err}");
+    }
+
     // An environment override that is not an address names the variable.
     let out = hotline()
         .args(["check-config", "--config", "config/hotline.toml"])
