@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Command 2: install the test tools that are missing (redis-server, sipp from
-# sip-tester, python3, curl, a C compiler and make, Chromium with a CJK font,
+# sip-tester, kamailio, python3, curl, a C compiler and make, Chromium with a CJK font,
 # Node.js; playwright-core from npm and schemathesis from PyPI, both pinned),
 # then run format and lint checks and the whole test suite.
 # Tests start their own gateways and servers on free loopback ports.
@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 need redis-server:redis-server redis-cli:redis-tools sipp:sip-tester
+# Kamailio as the record-routing proxy in front of the gateway (tests/it/proxy.rs).
+need kamailio:kamailio
 # The load harness smoke run: python3 (standard library) and curl.
 need python3:python3 curl:curl
 # jemalloc (the allocator) is built from C: a C compiler and make.

@@ -194,6 +194,18 @@ impl Channels {
         }
     }
 
+    /// The outbound proxy as a pre-loaded route (RFC 3261 §8.1.2): the
+    /// Request-URI stays the member's, the proxy is named in Route.
+    fn preloaded_route(&self) -> Vec<String> {
+        self.outbound_proxy
+            .map(|p| match p {
+                SocketAddr::V4(a) => format!("<sip:{a};lr>"),
+                SocketAddr::V6(a) => format!("<sip:[{}]:{};lr>", a.ip(), a.port()),
+            })
+            .into_iter()
+            .collect()
+    }
+
     async fn message(&self, m: &Member, uri: &str, text: &str) -> Attempt {
         let start = Instant::now();
         let attempt = |ok: bool, outcome: String| Attempt {
@@ -215,6 +227,7 @@ impl Channels {
             from: self.from_uri.clone(),
             content_type: "text/plain;charset=UTF-8".into(),
             body: Bytes::from(text.to_string()),
+            route: self.preloaded_route(),
         };
         match self.sip.send(req, dest).await {
             Some(code) if (200..300).contains(&code) => attempt(true, "delivered".into()),
@@ -259,6 +272,7 @@ impl Channels {
             rtp: std::net::SocketAddr::new(ip, port),
             ring_timeout: self.ring_timeout,
             credentials: self.credentials.clone(),
+            route: self.preloaded_route(),
         };
         let Some((call, mut events)) = self.sip.dial(dial, dest).await else {
             return attempt(false, false, "failed: the gateway is stopping".into());

@@ -26,6 +26,7 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::admission::{Admission, AdmissionConfig, Verdict};
+use super::dialog;
 use super::message::{
     self, Limits, Malformed, Message, Method, ReplyHeaders, RequestSpec, ResponseBuilder,
     StartLine, Transport,
@@ -313,8 +314,8 @@ struct Uac {
     retransmit: Option<(Instant, Duration)>,
     /// Timer B until a provisional response, then the ring timeout.
     give_up: Instant,
-    /// The ACK for a 2xx, resent for each 2xx copy.
-    ack: Option<Bytes>,
+    /// The ACK for a 2xx and where it goes, resent for each 2xx copy.
+    ack: Option<(Peer, Bytes)>,
     /// A CANCEL was sent: the final response ends the call.
     cancelled: bool,
     /// The Request-URI, and credentials for one answer to a challenge.
@@ -381,6 +382,9 @@ pub struct Dial {
     pub ring_timeout: Duration,
     /// `(user, password)` for a 401/407 challenge.
     pub credentials: Option<(String, String)>,
+    /// A pre-loaded route set (an outbound proxy, RFC 3261 §8.1.2), as
+    /// name-addrs with `;lr`; the 2xx's Record-Route replaces it.
+    pub route: Vec<String>,
 }
 
 /// A request the gateway sends outside any call (a SIP MESSAGE page).
@@ -393,6 +397,8 @@ pub struct OutRequest {
     pub from: String,
     pub content_type: String,
     pub body: Bytes,
+    /// A pre-loaded route (an outbound proxy), as for [`Dial::route`].
+    pub route: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -999,9 +1005,15 @@ impl Core {
         self.send(&peer, trying);
         let call = self.id();
         let contact = contact_uri(&peer);
-        let ringing = self
-            .builder(&msg, peer, 180, "Ringing")
-            .to_tag(&tag)
+        // The dialog's route set: what the proxies recorded, in order; every
+        // dialog-creating response carries it back (RFC 3261 §12.1.1).
+        let route_set = dialog::uas_route_set(msg.record_route());
+        let ringing = route_set
+            .iter()
+            .fold(
+                self.builder(&msg, peer, 180, "Ringing").to_tag(&tag),
+                |b, r| b.header("Record-Route", r.clone()),
+            )
             .header("Contact", format!("<{contact}>"))
             .build();
         tx.respond(180, ringing.clone(), now);
@@ -1012,7 +1024,14 @@ impl Core {
 
         let (display, from_user) = message::display_and_user(&msg.reply.from);
         let pai = msg.header("P-Asserted-Identity");
-        let pai_user = pai.as_deref().and_then(|p| message::display_and_user(p).1);
+        // An asserted identity is the caller's number only from inside the
+        // trust domain (RFC 3325 §6: our trusted PBX, SBC or proxy); from
+        // anyone else it is kept as a claim.
+        let asserted = self.admission.trusted(peer.addr.ip());
+        let pai_user = pai
+            .as_deref()
+            .filter(|_| asserted)
+            .and_then(|p| message::display_and_user(p).1);
         let privacy_header = msg.header("Privacy");
         let anonymous = |s: &Option<String>| {
             s.as_deref()
@@ -1073,7 +1092,7 @@ impl Core {
                 invite_tx: tx_id,
                 invite_reply: msg.reply.clone(),
                 remote_target,
-                route_set: msg.record_route(),
+                route_set,
                 local_cseq: 0,
                 state: CallState::Offered,
                 negotiation,
@@ -1108,6 +1127,13 @@ impl Core {
                 };
                 let b = self.builder(msg, peer, code, reason);
                 return self.respond_new(msg, &method, peer, now, b, code);
+            }
+        }
+        // A target refresh (RFC 3261 §12.2.2): later requests go to the
+        // new Contact.
+        if let Some(target) = msg.contact_uri() {
+            if let Some(c) = self.calls.get_mut(&call) {
+                c.remote_target = target;
             }
         }
         // The session is unchanged: answer with the same description.
@@ -1258,8 +1284,13 @@ impl Core {
         };
         c.our_sdp = Some(sdp.clone());
         let contact = contact_uri(&c.peer);
-        let ok = ResponseBuilder::new(&c.invite_reply, 200, "OK")
-            .to_tag(&c.local_tag)
+        let ok = c
+            .route_set
+            .iter()
+            .fold(
+                ResponseBuilder::new(&c.invite_reply, 200, "OK").to_tag(&c.local_tag),
+                |b, r| b.header("Record-Route", r.clone()),
+            )
             .source(c.peer.addr)
             .header("Contact", format!("<{contact}>"))
             .header("Allow", ALLOW)
@@ -1385,22 +1416,23 @@ impl Core {
         c.local_cseq += 1;
         let branch = format!("z9hG4bK{}", random_token());
         let contact = contact_uri(&c.peer);
+        let routed = dialog::route(&c.route_set, &c.remote_target);
+        let peer = next_hop(&c.peer, &routed, &c.route_set);
         let bye = RequestSpec {
             method: "BYE",
-            uri: &c.remote_target,
-            via: c.peer.via(&branch),
+            uri: &routed.request_uri,
+            via: peer.via(&branch),
             from: &c.local_party,
             to: &c.remote_party,
             call_id: &c.call_id,
             cseq: c.local_cseq,
-            route: &c.route_set,
+            route: &routed.route,
             contact: Some(&contact),
             user_agent: &self.cfg.user_agent,
             body: None,
             headers: &[],
         }
         .build();
-        let peer = c.peer;
         self.start_client(bye, peer, branch, false, now);
     }
 
@@ -1424,7 +1456,7 @@ impl Core {
             to: &remote_party,
             call_id: &call_id,
             cseq: 1,
-            route: &[],
+            route: &d.route,
             contact: Some(&contact),
             user_agent: &self.cfg.user_agent,
             body: Some(("application/sdp", sdp.as_bytes())),
@@ -1466,7 +1498,7 @@ impl Core {
                     cseq: String::new(),
                 },
                 remote_target: d.uri.clone(),
-                route_set: Vec::new(),
+                route_set: d.route.clone(),
                 local_cseq: 1,
                 state: CallState::Dialing,
                 negotiation: None,
@@ -1510,8 +1542,8 @@ impl Core {
             return self.arm(TimerKey::Call(call), Some(at));
         }
         if code < 300 {
-            if let Some(ack) = u.ack.clone() {
-                return self.send(&peer, ack); // a copy of the 2xx
+            if let Some((to, ack)) = u.ack.clone() {
+                return self.send(&to, ack); // a copy of the 2xx
             }
             u.retransmit = None;
             c.remote_tag = msg.to_tag.clone();
@@ -1519,25 +1551,27 @@ impl Core {
             if let Some(target) = msg.contact_uri() {
                 c.remote_target = target;
             }
-            c.route_set = msg.record_route().into_iter().rev().collect();
+            c.route_set = dialog::uac_route_set(msg.record_route());
+            let routed = dialog::route(&c.route_set, &c.remote_target);
+            let ack_peer = next_hop(&peer, &routed, &c.route_set);
             let ack = RequestSpec {
                 method: "ACK",
-                uri: &c.remote_target,
-                via: peer.via(&format!("z9hG4bK{}", random_token())),
+                uri: &routed.request_uri,
+                via: ack_peer.via(&format!("z9hG4bK{}", random_token())),
                 from: &c.local_party,
                 to: &c.remote_party,
                 call_id: &c.call_id,
                 cseq: u.cseq,
-                route: &c.route_set,
+                route: &routed.route,
                 contact: None,
                 user_agent: &user_agent,
                 body: None,
                 headers: &[],
             }
             .build();
-            u.ack = Some(ack.clone());
+            u.ack = Some((ack_peer, ack.clone()));
             let cancelled = u.cancelled;
-            self.send(&peer, ack);
+            self.send(&ack_peer, ack);
             self.arm(TimerKey::Call(call), None);
             if cancelled {
                 // The answer crossed our CANCEL: the dialog exists, hang up
@@ -1573,7 +1607,7 @@ impl Core {
             to: &msg.reply.to,
             call_id: &c.call_id,
             cseq: u.cseq,
-            route: &[],
+            route: &c.route_set,
             contact: None,
             user_agent: &user_agent,
             body: None,
@@ -1649,7 +1683,7 @@ impl Core {
             to: &c.remote_party,
             call_id: &c.call_id,
             cseq: u.cseq,
-            route: &[],
+            route: &c.route_set,
             contact: Some(&contact),
             user_agent: &user_agent,
             body: Some(("application/sdp", u.offer.as_bytes())),
@@ -1693,7 +1727,7 @@ impl Core {
             to: &c.remote_party,
             call_id: &c.call_id,
             cseq: u.cseq,
-            route: &[],
+            route: &c.route_set,
             contact: None,
             user_agent: &user_agent,
             body: None,
@@ -1721,7 +1755,7 @@ impl Core {
             to: &to,
             call_id: &call_id,
             cseq: 1,
-            route: &[],
+            route: &req.route,
             contact: None,
             user_agent: &self.cfg.user_agent,
             body: Some((&req.content_type, &req.body)),
@@ -1947,6 +1981,22 @@ fn host_port(addr: SocketAddr) -> String {
     match addr.ip() {
         IpAddr::V6(ip) => format!("[{ip}]:{}", addr.port()),
         IpAddr::V4(ip) => format!("{ip}:{}", addr.port()),
+    }
+}
+
+/// Where a request in a dialog goes: over the dialog's link, to the first
+/// route's address when the route set names one by IP literal. With no
+/// route set (or a host name, the core does no DNS) it goes where the
+/// dialog's messages come from: behind a NAT the Contact may not be
+/// reachable, the source is. On a TCP link whose connection has closed the
+/// driver connects to that address.
+fn next_hop(peer: &Peer, routed: &dialog::Routed, route_set: &[String]) -> Peer {
+    if route_set.is_empty() {
+        return *peer;
+    }
+    match dialog::hop_addr(&routed.next_hop) {
+        Some(addr) if addr.is_ipv4() == peer.addr.is_ipv4() => Peer { addr, ..*peer },
+        _ => *peer,
     }
 }
 

@@ -1,7 +1,8 @@
 //! SIP signalling: message parsing and writing (`message`, the only place
 //! rsipstack's types appear), SDP offer/answer (`sdp`), transactions
 //! (`transaction`), per-source limits, bans and the scanner list
-//! (`admission`) and the UAS core with its dialogs (`core`), all sans-IO;
+//! (`admission`), routing inside dialogs (`dialog`) and the UAS core with its
+//! dialogs (`core`), all sans-IO;
 //! `transport` is the thin tokio driver that owns the UDP and TCP sockets.
 //!
 //! This module never touches Redis, HTTP or audio: it reports calls to the
@@ -9,6 +10,7 @@
 
 pub mod admission;
 pub mod core;
+pub mod dialog;
 pub mod digest;
 pub mod message;
 pub mod sdp;

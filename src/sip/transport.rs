@@ -336,6 +336,7 @@ async fn run(
     // BYEs while it drains; it stops them when it is done.
     let readers = CancellationToken::new();
     let conns = tokio_util::task::TaskTracker::new();
+    let tracker = conns.clone();
     for (i, sock) in udp.iter().enumerate() {
         tokio::spawn(udp_reader(
             sock.clone(),
@@ -357,13 +358,22 @@ async fn run(
             conns.clone(),
         ));
     }
-    drop(tx);
-    core_task(core, udp, rx, calls, shutdown, fault_injection).await;
+    let conns = Conns {
+        open: HashMap::new(),
+        dial: Connector {
+            tx,
+            next_conn,
+            limits,
+            stop: readers.clone(),
+            tracker: conns.clone(),
+        },
+    };
+    core_task(core, udp, rx, calls, shutdown, fault_injection, conns).await;
     readers.cancel();
     // TCP writers empty their queues and close (bounded: this thread's
     // runtime ends after it, and with it whatever is left).
-    conns.close();
-    let _ = tokio::time::timeout(DRAIN, conns.wait()).await;
+    tracker.close();
+    let _ = tokio::time::timeout(DRAIN, tracker.wait()).await;
 }
 
 async fn udp_reader(
@@ -446,7 +456,7 @@ async fn tcp_acceptor(
         let tx = tx.clone();
         let shutdown = shutdown.clone();
         conns.spawn(async move {
-            tcp_connection(stream, from, conn, tx, limits, shutdown).await;
+            tcp_connection(stream, from, conn, tx, limits, shutdown, None).await;
             drop(permit);
         });
     }
@@ -459,6 +469,7 @@ async fn tcp_connection(
     tx: mpsc::Sender<Inbound>,
     limits: Limits,
     shutdown: CancellationToken,
+    first: Option<Bytes>,
 ) {
     let _ = stream.set_nodelay(true);
     let local = match stream.local_addr() {
@@ -467,6 +478,9 @@ async fn tcp_connection(
     };
     let (mut reader, mut writer) = stream.into_split();
     let (wtx, mut wrx) = mpsc::channel::<Bytes>(CONN_QUEUE);
+    if let Some(first) = first {
+        let _ = wtx.try_send(first);
+    }
     let stop = shutdown.child_token();
     if tx
         .send(Inbound::Connected {
@@ -562,6 +576,44 @@ struct ConnHandle {
     stop: CancellationToken,
 }
 
+/// The TCP connections, and what it takes to open one.
+struct Conns {
+    open: HashMap<u64, ConnHandle>,
+    dial: Connector,
+}
+
+/// Opens a TCP connection for a request whose connection has closed (RFC
+/// 3261 §18.1.1: a request in a TCP dialog goes over a new connection to the
+/// next hop); it then runs like an accepted one.
+struct Connector {
+    tx: mpsc::Sender<Inbound>,
+    next_conn: Arc<AtomicU64>,
+    limits: Limits,
+    stop: CancellationToken,
+    tracker: tokio_util::task::TaskTracker,
+}
+
+/// How long connecting to a next hop may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Connector {
+    fn connect(&self, to: SocketAddr, first: Bytes) {
+        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let (tx, limits, stop) = (self.tx.clone(), self.limits, self.stop.clone());
+        self.tracker.spawn(async move {
+            match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(to)).await {
+                Ok(Ok(stream)) => {
+                    tcp_connection(stream, to, conn, tx, limits, stop, Some(first)).await
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(%to, error = %e, "cannot connect over TCP; request not sent")
+                }
+                Err(_) => tracing::warn!(%to, "TCP connect timed out; request not sent"),
+            }
+        });
+    }
+}
+
 async fn core_task(
     mut core: Core,
     udp: Vec<Arc<UdpSocket>>,
@@ -569,8 +621,8 @@ async fn core_task(
     mut calls: CallChannels,
     shutdown: CancellationToken,
     fault_injection: bool,
+    mut conns: Conns,
 ) {
-    let mut conns: HashMap<u64, ConnHandle> = HashMap::new();
     let mut pending: Pending = HashMap::new();
     let mut outbound: Outbound = HashMap::new();
     let locals: Vec<SocketAddr> = udp.iter().map(|s| s.local_addr().expect("bound")).collect();
@@ -663,7 +715,7 @@ async fn core_task(
 async fn drain(
     core: &mut Core,
     udp: &[Arc<UdpSocket>],
-    conns: &mut HashMap<u64, ConnHandle>,
+    conns: &mut Conns,
     pending: &mut Pending,
     outbound: &mut Outbound,
     rx: &mut mpsc::Receiver<Inbound>,
@@ -685,21 +737,21 @@ async fn drain(
     }
 }
 
-fn handle(core: &mut Core, conns: &mut HashMap<u64, ConnHandle>, input: Inbound) {
+fn handle(core: &mut Core, conns: &mut Conns, input: Inbound) {
     let now = Instant::now();
     match input {
         Inbound::Message { data, peer } => core.on_message(&data, peer, now),
         Inbound::Connected { conn, writer, stop } => {
-            conns.insert(conn, ConnHandle { writer, stop });
+            conns.open.insert(conn, ConnHandle { writer, stop });
             core.on_connected(conn, now);
         }
         Inbound::Disconnected { conn } => {
-            conns.remove(&conn);
+            conns.open.remove(&conn);
             core.on_disconnected(conn);
         }
         Inbound::CloseAfterFlush { conn } => {
             // Dropping the writer lets it finish the queue, then shut down.
-            conns.remove(&conn);
+            conns.open.remove(&conn);
             core.on_disconnected(conn);
         }
     }
@@ -713,7 +765,7 @@ type Outbound = HashMap<CallRef, mpsc::Sender<CallEvent>>;
 async fn flush(
     core: &mut Core,
     udp: &[Arc<UdpSocket>],
-    conns: &mut HashMap<u64, ConnHandle>,
+    conns: &mut Conns,
     pending: &mut Pending,
     outbound: &mut Outbound,
     events: &mpsc::Sender<CallEvent>,
@@ -729,16 +781,22 @@ async fn flush(
                     }
                 }
                 Link::Tcp(c) => {
-                    let full = match conns.get(&c) {
+                    let full = match conns.open.get(&c) {
                         Some(h) => h.writer.try_send(data).is_err(),
+                        // A request: over a new connection to where it goes.
+                        None if !data.starts_with(b"SIP/2.0 ") => {
+                            tracing::debug!(conn = c, %to, "tcp connection gone; connecting");
+                            conns.dial.connect(to, data);
+                            false
+                        }
                         None => {
-                            tracing::debug!(conn = c, %to, "tcp connection gone; message not sent");
+                            tracing::debug!(conn = c, %to, "tcp connection gone; response not sent");
                             false
                         }
                     };
                     if full {
                         // A peer that does not read its responses loses its connection.
-                        if let Some(h) = conns.remove(&c) {
+                        if let Some(h) = conns.open.remove(&c) {
                             h.stop.cancel();
                         }
                         core.on_disconnected(c);
@@ -758,7 +816,7 @@ async fn flush(
                 }
             }
             Output::Close(c) => {
-                if let Some(h) = conns.remove(&c) {
+                if let Some(h) = conns.open.remove(&c) {
                     h.stop.cancel();
                 }
             }

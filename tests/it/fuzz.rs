@@ -366,6 +366,7 @@ pub fn run(seed: u64, count: u64, limit: Duration) -> Run {
                         rtp: "127.0.0.1:30000".parse().unwrap(),
                         ring_timeout: Duration::from_secs(30),
                         credentials: Some(("u".into(), "p".into())),
+                        route: vec!["<sip:127.0.0.1:5070;lr>".into()],
                     };
                     core.dial(&dial, p, now);
                 }

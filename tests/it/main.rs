@@ -11,6 +11,7 @@ mod hostile;
 mod intake;
 mod load;
 mod paging;
+mod proxy;
 mod recording;
 mod sip;
 mod tickets;

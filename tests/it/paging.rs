@@ -389,7 +389,7 @@ async fn s_unit(store: &hotline::tickets::Store, number: &str) -> bool {
 
 /// The sample roster with the officers' phones at `port` (SIPp) and no
 /// other SIP contact.
-fn roster_with_officer_phones(port: u16) -> std::path::PathBuf {
+pub fn roster_with_officer_phones(port: u16) -> std::path::PathBuf {
     let text = test_roster_text();
     let mut out = Vec::new();
     let mut officer = false;
