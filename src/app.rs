@@ -279,7 +279,14 @@ impl App {
             _ = shutdown.cancelled() => None,
             _ = &mut sip_task => Some("the SIP thread"),
             _ = &mut paging_task => Some("the paging worker"),
-            _ = &mut tickets_task => Some("the ticket writer"),
+            // The writer ends when the call layer lets go of it: if the SIP
+            // thread (where the call manager runs) has died, that is the cause.
+            _ = &mut tickets_task => Some(
+                match tokio::time::timeout(Duration::from_secs(1), &mut sip_task).await {
+                    Ok(_) => "the SIP thread",
+                    Err(_) => "the ticket writer",
+                },
+            ),
             _ = &mut http_task => Some("the HTTP server"),
         };
         if let Some(what) = died {

@@ -29,20 +29,21 @@ pub struct Cidr {
 
 impl Cidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.net, ip.to_canonical()) {
-            (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(n) & mask == u32::from(a) & mask
-            }
-            (IpAddr::V6(n), IpAddr::V6(a)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(n) & mask == u128::from(a) & mask
-            }
-            _ => false,
+        let ip = ip.to_canonical();
+        ip.is_ipv4() == self.net.is_ipv4() && mask(ip, self.prefix) == self.net
+    }
+}
+
+/// `ip` with all but its first `prefix` bits cleared.
+fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(a) => {
+            let m = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::from((u32::from(a) & m).to_be_bytes())
+        }
+        IpAddr::V6(a) => {
+            let m = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V6(Ipv6Addr::from(u128::from(a) & m))
         }
     }
 }
@@ -68,36 +69,14 @@ impl FromStr for Cidr {
                 _ => return Err(format!("{s:?}: the prefix length must be 0 to {max}")),
             },
         };
-        let c = Cidr { net, prefix };
-        if !c.contains(net) || c.masked() != net {
-            return Err(format!(
-                "{s:?} has host bits set (the block is {})",
-                Cidr {
-                    net: c.masked(),
-                    prefix
-                }
-            ));
+        let block = Cidr {
+            net: mask(net, prefix),
+            prefix,
+        };
+        if block.net != net {
+            return Err(format!("{s:?} has host bits set (the block is {block})"));
         }
-        Ok(c)
-    }
-}
-
-impl Cidr {
-    fn masked(&self) -> IpAddr {
-        match self.net {
-            IpAddr::V4(n) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                IpAddr::from((u32::from(n) & mask).to_be_bytes())
-            }
-            IpAddr::V6(n) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                IpAddr::V6(Ipv6Addr::from(u128::from(n) & mask))
-            }
-        }
+        Ok(block)
     }
 }
 
@@ -243,14 +222,38 @@ impl Bucket {
     }
 }
 
+/// Events counted within [`BAN_WINDOW`].
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    count: u32,
+    since: Instant,
+}
+
+impl Window {
+    fn new(now: Instant) -> Window {
+        Window {
+            count: 0,
+            since: now,
+        }
+    }
+
+    /// Counts one more; returns the count within the current window.
+    fn add(&mut self, now: Instant) -> u32 {
+        if now.saturating_duration_since(self.since) >= BAN_WINDOW {
+            *self = Window::new(now);
+        }
+        self.count = self.count.saturating_add(1);
+        self.count
+    }
+}
+
 #[derive(Debug)]
 struct Source {
     requests: Bucket,
     invites: Bucket,
-    strikes: u32,
-    window: Instant,
-    malformed: u32,
-    malformed_window: Instant,
+    /// Limit hits.
+    strikes: Window,
+    malformed: Window,
     banned_until: Option<Instant>,
     calls: usize,
     txs: usize,
@@ -267,14 +270,28 @@ pub struct Admission {
     /// Calls up from untrusted sources.
     untrusted_calls: usize,
     last_sweep: Option<Instant>,
+    /// Refusals because the table was full, since the last line about them.
+    full_refused: u64,
+    full_logged: Option<Instant>,
 }
 
 /// The source a limit applies to: the IPv4 address, or the IPv6 /64.
 pub fn source_of(ip: IpAddr) -> IpAddr {
     match ip.to_canonical() {
-        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        v6 @ IpAddr::V6(_) => mask(v6, 64),
         v4 => v4,
     }
+}
+
+/// The security log line of a ban.
+fn log_ban(ip: IpAddr, why: &str, ban: Duration) {
+    tracing::warn!(
+        target: "security",
+        "SECURITY event=banned src={} reason=\"{why} in {} s\" seconds={}",
+        source_of(ip),
+        BAN_WINDOW.as_secs(),
+        ban.as_secs()
+    );
 }
 
 impl Admission {
@@ -284,6 +301,8 @@ impl Admission {
             sources: HashMap::new(),
             untrusted_calls: 0,
             last_sweep: None,
+            full_refused: 0,
+            full_logged: None,
         }
     }
 
@@ -311,10 +330,8 @@ impl Admission {
                 Source {
                     requests: Bucket::full(r, now),
                     invites: Bucket::full(i, now),
-                    strikes: 0,
-                    window: now,
-                    malformed: 0,
-                    malformed_window: now,
+                    strikes: Window::new(now),
+                    malformed: Window::new(now),
                     banned_until: None,
                     calls: 0,
                     txs: 0,
@@ -352,8 +369,7 @@ impl Admission {
             Some(until) if now < until => true,
             Some(_) => {
                 s.banned_until = None;
-                s.strikes = 0;
-                s.window = now;
+                s.strikes = Window::new(now);
                 false
             }
             None => false,
@@ -403,9 +419,22 @@ impl Admission {
         Verdict::Pass
     }
 
+    /// The source table is full: a stateless refusal, logged once a
+    /// second at most (with how many it stands for).
     fn full(&mut self, ip: IpAddr, now: Instant) -> Verdict {
-        let _ = now;
-        tracing::warn!(target: "security", "SECURITY event=rate_limited src={} reason=\"source table full\" count=1", source_of(ip));
+        self.full_refused += 1;
+        if self
+            .full_logged
+            .is_none_or(|t| now >= t + Duration::from_secs(1))
+        {
+            self.full_logged = Some(now);
+            tracing::warn!(
+                target: "security",
+                "SECURITY event=rate_limited src={} reason=\"source table full\" count={}",
+                source_of(ip),
+                std::mem::take(&mut self.full_refused)
+            );
+        }
         Verdict::Refuse("source table full")
     }
 
@@ -415,21 +444,10 @@ impl Admission {
         let Some(s) = self.source(ip, now) else {
             return Verdict::Refuse(reason);
         };
-        if now.saturating_duration_since(s.window) >= BAN_WINDOW {
-            s.window = now;
-            s.strikes = 0;
-        }
-        s.strikes = s.strikes.saturating_add(1);
-        if ban_after > 0 && s.strikes >= ban_after {
+        let strikes = s.strikes.add(now);
+        if ban_after > 0 && strikes >= ban_after {
             s.banned_until = Some(now + ban);
-            tracing::warn!(
-                target: "security",
-                "SECURITY event=banned src={} reason=\"{reason}: {} limit hits in {} s\" seconds={}",
-                source_of(ip),
-                s.strikes,
-                BAN_WINDOW.as_secs(),
-                ban.as_secs()
-            );
+            log_ban(ip, &format!("{reason}: {strikes} limit hits"), ban);
             return Verdict::Drop;
         }
         self.log(ip, Event::RateLimited, reason, now);
@@ -449,22 +467,11 @@ impl Admission {
         let Some(s) = self.source(ip, now) else {
             return false;
         };
-        if now.saturating_duration_since(s.malformed_window) >= BAN_WINDOW {
-            s.malformed_window = now;
-            s.malformed = 0;
-        }
-        s.malformed = s.malformed.saturating_add(1);
+        let malformed = s.malformed.add(now);
         let limit = ban_after.saturating_mul(MALFORMED_PER_STRIKE);
-        if ban_after > 0 && s.malformed >= limit && s.banned_until.is_none() {
+        if ban_after > 0 && malformed >= limit && s.banned_until.is_none() {
             s.banned_until = Some(now + ban);
-            tracing::warn!(
-                target: "security",
-                "SECURITY event=banned src={} reason=\"malformed messages: {} in {} s\" seconds={}",
-                source_of(ip),
-                s.malformed,
-                BAN_WINDOW.as_secs(),
-                ban.as_secs()
-            );
+            log_ban(ip, &format!("{malformed} malformed messages"), ban);
             return true;
         }
         false

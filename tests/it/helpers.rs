@@ -140,6 +140,16 @@ impl Drop for Gateway {
     }
 }
 
+/// The greeting's first 20 ms (160 samples of the committed WAV), encoded.
+pub fn greeting_first_frame(encode: fn(i16) -> u8) -> Vec<u8> {
+    hound::WavReader::open(repo().join("config/prompts/greeting.wav"))
+        .unwrap()
+        .into_samples::<i16>()
+        .take(160)
+        .map(|s| encode(s.unwrap()))
+        .collect()
+}
+
 /// A free loopback port (for tools that must be told one).
 pub fn free_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0")

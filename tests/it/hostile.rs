@@ -19,16 +19,7 @@ async fn hears_the_greeting(call: &TestCall) {
         .await
         .expect("RTP within 5 s")
         .unwrap();
-    let wav: Vec<i16> = hound::WavReader::open(repo().join("config/prompts/greeting.wav"))
-        .unwrap()
-        .into_samples::<i16>()
-        .take(160)
-        .map(Result::unwrap)
-        .collect();
-    let expect: Vec<u8> = wav
-        .iter()
-        .map(|&s| hotline::media::g711::linear_to_alaw(s))
-        .collect();
+    let expect = greeting_first_frame(hotline::media::g711::linear_to_alaw);
     assert!(n >= 12 + 160, "an RTP packet of one frame");
     assert_eq!(buf[1] & 0x7f, 8, "PCMA");
     assert_eq!(&buf[12..12 + 160], &expect[..], "the greeting");

@@ -128,6 +128,8 @@ async fn intake_through_kamailio(transport: &str) {
         _ => (gw.udp, "udp"),
     };
     let proxy = Kamailio::start(gw_addr);
+    // A caller through the proxy hears the greeting.
+    crate::sip::hears_the_greeting(proxy.addr, transport).await;
     let media_port = free_port().to_string();
     let (ok, log) = sipp(
         proxy.addr,
@@ -141,8 +143,9 @@ async fn intake_through_kamailio(transport: &str) {
         "sipp through kamailio failed: {log}\n{}",
         proxy.log.lock().unwrap()
     );
+    // The intake call's ticket (the newest; the greeting call has one too).
     let all = gw.store.list("all", 10).await.unwrap();
-    assert_eq!(all.len(), 1, "one ticket for the call");
+    assert_eq!(all.len(), 2, "a ticket for each call");
     let call_id = all[0].call_id.clone();
     // The intake was done: the ticket has the keys the caller pressed.
     let t = gw.store.get(&all[0].number).await.unwrap();
@@ -151,8 +154,8 @@ async fn intake_through_kamailio(transport: &str) {
     // proxy relays it only by the route the gateway's 200 recorded).
     assert_eq!(
         gw.metrics.get("calls_confirmed"),
-        1,
-        "the ACK reached the gateway"
+        2,
+        "the ACKs reached the gateway"
     );
     let acks = proxy.requests("ACK", &call_id);
     assert!(

@@ -34,6 +34,19 @@ async fn collect_rtp(sock: UdpSocket, stop: tokio::sync::oneshot::Receiver<()>) 
 
 async fn greeting_call(transport: &str) {
     let gw = Gateway::start(settings()).await;
+    let target = if transport.starts_with('t') {
+        gw.tcp
+    } else {
+        gw.udp
+    };
+    hears_the_greeting(target, transport).await;
+    assert_eq!(gw.metrics.get("calls_answered"), 1);
+    gw.stop().await;
+}
+
+/// A SIPp call to `target` (the gateway, or a proxy in front of it) over
+/// `transport` hears the greeting, packet for packet.
+pub async fn hears_the_greeting(target: std::net::SocketAddr, transport: &str) {
     let rtp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let rtp_port = rtp.local_addr().unwrap().port().to_string();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
@@ -42,7 +55,7 @@ async fn greeting_call(transport: &str) {
     // Listen 1.5 s longer than the greeting lasts.
     let hold = (frames * 20 + 1500).to_string();
     let (ok, log) = sipp(
-        gw.udp,
+        target,
         "uac_greeting.xml",
         transport,
         &["-set", "rtpport", &rtp_port, "-d", &hold],
@@ -78,19 +91,8 @@ async fn greeting_call(transport: &str) {
         assert_eq!(p.payload.len(), 160);
     }
     // The audio is the greeting: first frame equals the WAV's first 160 samples, µ-law.
-    let wav: Vec<i16> = hound::WavReader::open(repo().join("config/prompts/greeting.wav"))
-        .unwrap()
-        .into_samples::<i16>()
-        .take(160)
-        .map(Result::unwrap)
-        .collect();
-    let expect: Vec<u8> = wav
-        .iter()
-        .map(|&s| hotline::media::g711::linear_to_ulaw(s))
-        .collect();
+    let expect = greeting_first_frame(hotline::media::g711::linear_to_ulaw);
     assert_eq!(&packets[0].payload[..], &expect[..]);
-    assert_eq!(gw.metrics.get("calls_answered"), 1);
-    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
