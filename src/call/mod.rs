@@ -92,7 +92,9 @@ pub async fn run(
                 );
                 let _ = ctx.commands.send(CallCommand::Answer { call, rtp }).await;
             }
-            CallEvent::Confirmed { call, .. } | CallEvent::Info { call, .. } => {
+            CallEvent::Confirmed { call, .. }
+            | CallEvent::MediaChanged { call, .. }
+            | CallEvent::Info { call, .. } => {
                 if let Some(tx) = calls.get(&call) {
                     let _ = tx.send(event).await;
                 }
@@ -219,6 +221,10 @@ async fn call_task(
     let known = (number != "unnumbered").then(|| number.clone());
     let mut intake = Intake::new(ctx.intake.clone(), known);
     let mut hung_up: Option<&'static str> = None;
+    let mut held = media.direction.is_hold();
+    if held {
+        intake.hold(tokio::time::Instant::now());
+    }
     let mut actions = intake.start(tokio::time::Instant::now());
 
     let deadline = answered + ctx.max_call;
@@ -263,6 +269,25 @@ async fn call_task(
                         }
                     }
                     break reason;
+                }
+                Some(CallEvent::MediaChanged { media, .. }) => {
+                    // Renegotiated: the session follows at once; on hold the
+                    // intake's timeout stands still.
+                    let now = tokio::time::Instant::now();
+                    match (held, media.direction.is_hold()) {
+                        (false, true) => {
+                            tracing::info!(call_id = %info.call_id, "call on hold");
+                            intake.hold(now);
+                        }
+                        (true, false) => {
+                            tracing::info!(call_id = %info.call_id, "call resumed");
+                            intake.resume(now);
+                        }
+                        _ => {}
+                    }
+                    held = media.direction.is_hold();
+                    tracing::info!(call_id = %info.call_id, remote = ?media.remote, codec = media.codec.name(), direction = ?media.direction, "media renegotiated");
+                    let _ = media_tx.send(MediaCommand::Update(media)).await;
                 }
                 Some(CallEvent::Info { content_type, body, .. }) => {
                     match dtmf::from_info(content_type.as_deref(), &body) {
@@ -364,6 +389,12 @@ impl FrameSink for CallSink {
     fn frame(&mut self, left: &[i16; FRAME], right: &[i16; FRAME]) {
         if let CallSink::Recording(r) = self {
             r.frame(left, right);
+        }
+    }
+
+    fn hold(&mut self, held: bool) {
+        if let CallSink::Recording(r) = self {
+            r.hold(held);
         }
     }
 }

@@ -137,6 +137,8 @@ pub struct Intake {
     playing: Option<u32>,
     next_id: u32,
     deadline: Option<Instant>,
+    /// On hold: what was left of the deadline (the timeout stands still).
+    held: Option<Option<Duration>>,
     ticket: Option<String>,
     out: Vec<Action>,
 }
@@ -151,6 +153,7 @@ impl Intake {
             playing: None,
             next_id: 0,
             deadline: None,
+            held: None,
             ticket,
             out: Vec::new(),
         }
@@ -176,7 +179,30 @@ impl Intake {
     }
 
     fn wait(&mut self, now: Instant, secs: u64) {
-        self.deadline = Some(now + Duration::from_secs(secs));
+        let d = Duration::from_secs(secs);
+        match self.held.as_mut() {
+            Some(left) => *left = Some(d),
+            None => self.deadline = Some(now + d),
+        }
+    }
+
+    /// The caller put the call on hold: the running timeout stands still
+    /// (a caller on hold is not "no answer").
+    pub fn hold(&mut self, now: Instant) {
+        if self.held.is_none() {
+            self.held = Some(
+                self.deadline
+                    .take()
+                    .map(|d| d.saturating_duration_since(now)),
+            );
+        }
+    }
+
+    /// The caller resumed: the timeout goes on with what was left.
+    pub fn resume(&mut self, now: Instant) {
+        if let Some(left) = self.held.take() {
+            self.deadline = left.map(|l| now + l);
+        }
     }
 
     fn take(&mut self) -> Vec<Action> {

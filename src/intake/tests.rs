@@ -288,3 +288,23 @@ fn order_comes_from_config() {
     h.key('2');
     assert_eq!(h.last_prompts(), [Prompt::Thanks]);
 }
+
+#[test]
+fn a_caller_on_hold_is_not_timed_out() {
+    let mut h = H::default();
+    h.done();
+    h.done(); // the menu played: its timeout runs
+    let d = h.i.deadline().unwrap();
+    let left = d - h.now;
+    // Put on hold halfway: the timeout stands still, however long.
+    h.now += left / 2;
+    h.i.hold(h.now);
+    assert_eq!(h.i.deadline(), None);
+    h.now += Duration::from_secs(600);
+    assert!(h.i.on_timeout(h.now).is_empty(), "nothing happens on hold");
+    // Resumed: the other half is left.
+    h.i.resume(h.now);
+    assert_eq!(h.i.deadline(), Some(h.now + (left - left / 2)));
+    h.timeout();
+    assert_eq!(h.last_prompts(), [Prompt::Menu], "then the menu repeats");
+}

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::dtmf::{Digit, EventDedup, InBand};
 use super::prompt::{Prompt, FRAME};
 use super::track::{CallerTrack, Placed};
-use crate::sip::sdp::{Codec, Media};
+use crate::sip::sdp::{Codec, Direction, Media};
 
 /// Frame duration.
 pub const PTIME: Duration = Duration::from_millis(20);
@@ -38,6 +38,13 @@ impl RtpSender {
             pt,
             spurt: true,
         }
+    }
+
+    /// A new payload type for the same stream (a codec change mid-call):
+    /// sequence and timestamp go on.
+    pub fn set_payload_type(&mut self, pt: u8) {
+        self.pt = pt;
+        self.spurt = true;
     }
 
     /// The next packet carrying `payload` (one 20 ms frame, padded with
@@ -177,6 +184,9 @@ impl RtpReceiver {
 /// a time, on one clock (the recording implements it).
 pub trait FrameSink: Send {
     fn frame(&mut self, left: &[i16; FRAME], right: &[i16; FRAME]);
+    /// The caller put the call on hold (`true`) or resumed it, at the
+    /// current frame (the recording marks the span).
+    fn hold(&mut self, _held: bool) {}
 }
 
 /// Requests from the call task.
@@ -186,6 +196,9 @@ pub enum MediaCommand {
     Play { id: u32, prompts: Vec<Prompt> },
     /// Stop at once what plays and what waits to be played (barge-in).
     Stop,
+    /// The session was renegotiated (re-INVITE, UPDATE): new address,
+    /// codec or direction, in force from the next tick.
+    Update(Media),
 }
 
 /// What the session reports.
@@ -219,6 +232,14 @@ pub struct MediaStats {
     pub panics: u64,
 }
 
+/// The codec's 256 linear samples, by byte.
+fn law_of(codec: Codec) -> [i16; 256] {
+    std::array::from_fn(|b| match codec {
+        Codec::Pcmu => super::g711::ulaw_to_linear(b as u8),
+        Codec::Pcma => super::g711::alaw_to_linear(b as u8),
+    })
+}
+
 /// Frames the recording runs behind the clock, so reordered packets land in
 /// place (80 ms: the socket is read once a tick, which takes up to 20 ms of
 /// it).
@@ -249,6 +270,10 @@ pub struct Session {
     inband: Option<InBand>,
     /// The codec's 256 samples, by byte.
     law: [i16; 256],
+    /// The signalling peer's address (RTP may come from there too).
+    peer: std::net::IpAddr,
+    /// The peer's direction: whether we send, whether it does.
+    direction: Direction,
     pub stats: MediaStats,
 }
 
@@ -264,10 +289,6 @@ impl Session {
     ) -> Session {
         let mut receiver = RtpReceiver::new(media);
         receiver.allow(peer);
-        let law = std::array::from_fn(|b| match media.codec {
-            Codec::Pcmu => super::g711::ulaw_to_linear(b as u8),
-            Codec::Pcma => super::g711::alaw_to_linear(b as u8),
-        });
         Session {
             socket,
             codec: media.codec,
@@ -279,9 +300,36 @@ impl Session {
             timeout,
             events: EventDedup::new(),
             inband: media.telephone_event.is_none().then(InBand::new),
-            law,
+            law: law_of(media.codec),
+            peer,
+            direction: media.direction,
             stats: MediaStats::default(),
         }
+    }
+
+    /// A renegotiated session (RFC 3264 §8): the new address, codec and
+    /// direction from now on; the latch is re-armed for the new address and
+    /// the caller's track and key detection start afresh.
+    fn apply(&mut self, media: &Media) {
+        let mut receiver = RtpReceiver::new(media);
+        receiver.allow(self.peer);
+        self.receiver = receiver;
+        self.codec = media.codec;
+        self.law = law_of(media.codec);
+        if self.audio_pt != media.payload_type {
+            self.sender.set_payload_type(media.payload_type);
+        }
+        self.audio_pt = media.payload_type;
+        self.remote = media.remote;
+        self.track = CallerTrack::new();
+        self.events = EventDedup::new();
+        self.inband = media.telephone_event.is_none().then(InBand::new);
+        self.direction = media.direction;
+    }
+
+    /// Where the session stands: the peer's direction.
+    pub fn direction(&self) -> Direction {
+        self.direction
     }
 
     fn silence(&self) -> u8 {
@@ -397,7 +445,10 @@ impl Session {
         let mut last_rx = Instant::now();
         let mut timed_out = false;
         let mut silent_frames: u32 = 0;
-        let silence = self.silence();
+        let mut silence = self.silence();
+        if self.direction.is_hold() {
+            sink.hold(true);
+        }
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,
@@ -414,6 +465,16 @@ impl Session {
                     Some(MediaCommand::Stop) => {
                         queue.clear();
                         playing = None;
+                    }
+                    Some(MediaCommand::Update(media)) => {
+                        let was_held = self.direction.is_hold();
+                        self.apply(&media);
+                        silence = self.silence();
+                        last_rx = Instant::now();
+                        timed_out = false;
+                        if was_held != self.direction.is_hold() {
+                            sink.hold(!was_held);
+                        }
                     }
                     None => break,
                 },
@@ -436,7 +497,10 @@ impl Session {
                         }
                     }
                     let mut right = [0i16; FRAME];
-                    match playing.as_mut() {
+                    // On hold (or a peer that takes no audio) nothing is
+                    // sent, and what plays waits where it was.
+                    let sending = self.direction.peer_receives();
+                    match playing.as_mut().filter(|_| sending) {
                         Some((prompt, frame, id)) => {
                             let payload = prompt.frame(self.codec, *frame);
                             for (r, b) in right.iter_mut().zip(payload) {
@@ -459,7 +523,8 @@ impl Session {
                                 }
                             }
                         }
-                        None => silent_frames += 1,
+                        None if sending => silent_frames += 1,
+                        None => {}
                     }
                     right_q.push_back(right);
                     let right = right_q.pop_front().expect("queue holds REORDER_FRAMES");
@@ -468,6 +533,11 @@ impl Session {
                     sink.frame(&left, &right);
                     if let Some(k) = self.inband.as_mut().and_then(|d| d.on_frame(&left)) {
                         outbox.push(MediaEvent::Digit(k));
+                    }
+                    // A peer that sends nothing by agreement (hold,
+                    // recvonly) is not timed out.
+                    if !self.direction.peer_sends() {
+                        last_rx = Instant::now();
                     }
                     if !timed_out && last_rx.elapsed() >= self.timeout {
                         timed_out = true;

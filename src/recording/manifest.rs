@@ -51,6 +51,19 @@ pub struct Manifest {
     /// SHA-256 of the whole WAV file, once finished.
     pub sha256: Option<String>,
     pub note: Option<String>,
+    /// Spans the caller had the call on hold (RFC 3264 §8.4), as offsets
+    /// into the recording; silence is recorded meanwhile, so time stays.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holds: Vec<Hold>,
+}
+
+/// One span on hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hold {
+    pub start_ms: u64,
+    /// `None`: still on hold when the call ended.
+    pub end_ms: Option<u64>,
 }
 
 impl Manifest {
@@ -72,6 +85,7 @@ impl Manifest {
             chunks: Vec::new(),
             sha256: None,
             note: None,
+            holds: Vec::new(),
         }
     }
 

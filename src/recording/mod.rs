@@ -265,6 +265,19 @@ impl Recorder {
 }
 
 impl FrameSink for Recorder {
+    fn hold(&mut self, held: bool) {
+        let at = self.frames * 20;
+        let holds = &mut self.manifest.holds;
+        match holds.last_mut() {
+            Some(h) if !held && h.end_ms.is_none() => h.end_ms = Some(at),
+            _ if held => holds.push(manifest::Hold {
+                start_ms: at,
+                end_ms: None,
+            }),
+            _ => {}
+        }
+    }
+
     fn frame(&mut self, left: &[i16; FRAME], right: &[i16; FRAME]) {
         let Some(w) = self.writer.as_mut() else {
             return;

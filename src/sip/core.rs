@@ -32,12 +32,16 @@ use super::message::{
     StartLine, Transport,
 };
 use super::sdp::{self, Media, Negotiation, SdpError};
+use super::session_timer::{self, UasTimer};
 use super::transaction::{ClientTx, ServerTx, TimerAction, TimerConfig, TwoXxRetransmit};
 use crate::load::Load;
 use crate::metrics::Metrics;
 
 /// Methods we implement, for `Allow`.
-pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK";
+/// Extensions we implement (RFC 3262 reliable provisionals, RFC 4028
+/// session timers), for `Supported`; any other in `Require` gets 420.
+pub const SUPPORTED: &str = "100rel, timer";
 /// Bodies we take, for `Accept`.
 pub const ACCEPT: &str = "application/sdp, application/dtmf-relay, application/dtmf";
 /// Methods other SIP elements use that we recognise but do not allow (405);
@@ -48,8 +52,6 @@ const KNOWN_ELSEWHERE: &[&str] = &[
     "SUBSCRIBE",
     "NOTIFY",
     "REFER",
-    "UPDATE",
-    "PRACK",
     "PUBLISH",
 ];
 
@@ -130,6 +132,8 @@ pub enum EndReason {
     Rejected(u16),
     /// The gateway is stopping.
     Shutdown,
+    /// No session refresh came in time, or ours failed (RFC 4028 §10).
+    SessionExpired,
 }
 
 impl EndReason {
@@ -142,6 +146,7 @@ impl EndReason {
             EndReason::Hangup => "hangup",
             EndReason::Rejected(_) => "rejected",
             EndReason::Shutdown => "shutdown",
+            EndReason::SessionExpired => "session_expired",
         }
     }
 }
@@ -158,6 +163,9 @@ pub enum CallEvent {
     },
     /// The ACK arrived: media may flow.
     Confirmed { call: CallRef, media: Media },
+    /// A re-INVITE, UPDATE or the ACK to our offer changed the session
+    /// (address, codec, direction): media follows at once.
+    MediaChanged { call: CallRef, media: Media },
     /// An INFO request inside the call (DTMF relay).
     Info {
         call: CallRef,
@@ -173,6 +181,7 @@ impl CallEvent {
         match self {
             CallEvent::Incoming { call, .. }
             | CallEvent::Confirmed { call, .. }
+            | CallEvent::MediaChanged { call, .. }
             | CallEvent::Info { call, .. }
             | CallEvent::Ended { call, .. } => *call,
         }
@@ -359,14 +368,56 @@ struct Call {
     delayed_ok: Option<(Instant, Bytes)>,
     pending_ok: Option<TwoXxRetransmit>,
     offered_at: Instant,
+    /// Our RTP address, for answers to later offers.
+    rtp: Option<SocketAddr>,
+    /// The `o=` version of our last description (RFC 3264 §8).
+    sdp_version: u64,
+    /// Our offer went in the 200 to an offer-less re-INVITE: the ACK answers.
+    offer_pending: bool,
+    /// The peer lists UPDATE in Allow (refreshes go by UPDATE then).
+    peer_update: bool,
+    /// The timer the INVITE asked for (RFC 4028 §9), for our 200.
+    uas_timer: UasTimer,
+    /// The session timer in force.
+    timer: Option<session_timer::Timer>,
+    /// A refresh of ours is in flight (their re-INVITE meanwhile: 491).
+    refreshing: bool,
+    /// A reliable 180 waiting for its PRACK (RFC 3262), with the 200 held
+    /// until it comes.
+    reliable: Option<Reliable>,
+    /// Calls we placed: the highest RSeq we acknowledged with PRACK.
+    rseq_acked: Option<u32>,
+}
+
+/// A reliable provisional response of ours (RFC 3262 §3).
+struct Reliable {
+    rseq: u32,
+    data: Bytes,
+    /// Next retransmission and interval (UDP).
+    retransmit: Option<(Instant, Duration)>,
+    give_up: Instant,
+    /// Our 200, held until the PRACK.
+    held_ok: Option<Bytes>,
+}
+
+/// What happens with the final response to one of our requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// Nothing (our BYE, PRACK, CANCEL).
+    Quiet,
+    /// `Output::RequestDone` (a page's MESSAGE).
+    Report,
+    /// A session refresh of this call.
+    Refresh(CallRef),
 }
 
 struct Client {
     tx: ClientTx,
     peer: Peer,
     branch: String,
-    /// Report the final status (`Output::RequestDone`).
-    report: bool,
+    purpose: Purpose,
+    /// For an INVITE: the ACK sent for its 2xx (again for each copy).
+    ack: Option<Bytes>,
 }
 
 /// A call the gateway places (a page by phone).
@@ -405,6 +456,10 @@ pub struct OutRequest {
 enum TimerKey {
     Tx(u64),
     Call(CallRef),
+    /// A session timer: our refresh, or the session's end (RFC 4028).
+    Session(CallRef),
+    /// A reliable provisional response's retransmission (RFC 3262).
+    Reliable(CallRef),
     Client(u64),
     Conn(u64),
 }
@@ -659,16 +714,29 @@ impl Core {
             .and_then(|b| self.client_index.get(b).copied());
         match found {
             Some(id) => {
-                if let Some(c) = self.clients.get_mut(&id) {
-                    c.tx.on_response(code, now);
-                    let at = c.tx.next_deadline();
-                    if code >= 200 && std::mem::take(&mut c.report) {
-                        self.out.push_back(Output::RequestDone {
-                            id,
-                            status: Some(code),
-                        });
-                    }
-                    self.arm(TimerKey::Client(id), Some(at));
+                let Some(c) = self.clients.get_mut(&id) else {
+                    return;
+                };
+                if let (Some(ack), true) = (&c.ack, (200..300).contains(&code)) {
+                    // A copy of the 2xx to our re-INVITE: the same ACK.
+                    let (peer, ack) = (c.peer, ack.clone());
+                    return self.send(&peer, ack);
+                }
+                let first_final = code >= 200 && !c.tx.is_completed();
+                c.tx.on_response(code, now);
+                let at = c.tx.next_deadline();
+                let purpose = c.purpose;
+                self.arm(TimerKey::Client(id), Some(at));
+                if !first_final {
+                    return;
+                }
+                match purpose {
+                    Purpose::Quiet => {}
+                    Purpose::Report => self.out.push_back(Output::RequestDone {
+                        id,
+                        status: Some(code),
+                    }),
+                    Purpose::Refresh(call) => self.refresh_answered(call, id, msg, code, now),
                 }
             }
             None => {
@@ -801,6 +869,7 @@ impl Core {
         let tag = random_token();
         match &method {
             Method::Invite | Method::Bye | Method::Cancel | Method::Options | Method::Info => {}
+            Method::Other(name) if name == "UPDATE" || name == "PRACK" => {}
             Method::Other(name) if !KNOWN_ELSEWHERE.contains(&name.as_str()) => {
                 let b = self
                     .builder(&msg, peer, 501, "Not Implemented")
@@ -829,13 +898,18 @@ impl Core {
             return self.respond_new(&msg, &method, peer, now, b, 481);
         }
         let dialog = dialog.flatten();
-        // Extensions we are required to support (RFC 3261 §8.2.2.3): none.
-        let required = msg.tokens("Require");
-        if !required.is_empty() {
+        // Extensions we are required to support (RFC 3261 §8.2.2.3): 100rel
+        // and timer; any other is refused.
+        let unsupported: Vec<String> = msg
+            .tokens("Require")
+            .into_iter()
+            .filter(|t| !(t.eq_ignore_ascii_case("100rel") || t.eq_ignore_ascii_case("timer")))
+            .collect();
+        if !unsupported.is_empty() {
             let b = self
                 .builder(&msg, peer, 420, "Bad Extension")
                 .to_tag(&tag)
-                .header("Unsupported", required.join(", "));
+                .header("Unsupported", unsupported.join(", "));
             return self.respond_new(&msg, &method, peer, now, b, 420);
         }
         match method {
@@ -845,7 +919,7 @@ impl Core {
                     .to_tag(&tag)
                     .header("Allow", ALLOW)
                     .header("Accept", ACCEPT)
-                    .header("Supported", "");
+                    .header("Supported", SUPPORTED);
                 self.respond_new(&msg, &method, peer, now, b, 200);
             }
             Method::Bye => match dialog {
@@ -882,6 +956,16 @@ impl Core {
             Method::Invite => match dialog {
                 Some(call) => self.on_reinvite(&msg, call, peer, now),
                 None => self.on_invite(msg, peer, now, tag),
+            },
+            Method::Other(ref name) => match dialog {
+                None => {
+                    let b = self
+                        .builder(&msg, peer, 481, "Call/Transaction Does Not Exist")
+                        .to_tag(&tag);
+                    self.respond_new(&msg, &method, peer, now, b, 481);
+                }
+                Some(call) if name == "UPDATE" => self.on_update(&msg, call, peer, now),
+                Some(call) => self.on_prack(&msg, call, peer, now),
             },
             _ => unreachable!("filtered above"),
         }
@@ -935,6 +1019,25 @@ impl Core {
                         peer.local.ip()
                     ),
                 )),
+            );
+        }
+        // Session timer (RFC 4028 §9): too short an interval gets 422.
+        let uas_timer = session_timer::uas_negotiate(
+            msg.header("Session-Expires")
+                .or_else(|| msg.header("x"))
+                .and_then(|v| session_timer::parse_session_expires(&v)),
+            msg.header("Min-SE")
+                .and_then(|v| session_timer::parse_min_se(&v)),
+            msg.tokens("Supported")
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case("timer")),
+        );
+        if let UasTimer::TooSmall { min_se } = uas_timer {
+            return reject(
+                self,
+                422,
+                "Session Interval Too Small",
+                Some(("Min-SE", min_se.to_string())),
             );
         }
         if self.stopping {
@@ -1008,16 +1111,40 @@ impl Core {
         // The dialog's route set: what the proxies recorded, in order; every
         // dialog-creating response carries it back (RFC 3261 §12.1.1).
         let route_set = dialog::uas_route_set(msg.record_route());
-        let ringing = route_set
+        // A caller that requires 100rel gets the 180 reliably (RFC 3262 §3):
+        // with an RSeq, sent again until its PRACK; our 200 waits for it.
+        let rseq = msg
+            .tokens("Require")
             .iter()
-            .fold(
-                self.builder(&msg, peer, 180, "Ringing").to_tag(&tag),
-                |b, r| b.header("Record-Route", r.clone()),
-            )
+            .any(|t| t.eq_ignore_ascii_case("100rel"))
+            .then(|| rand::random::<u32>() % (1 << 31) + 1);
+        let mut ringing = route_set.iter().fold(
+            self.builder(&msg, peer, 180, "Ringing").to_tag(&tag),
+            |b, r| b.header("Record-Route", r.clone()),
+        );
+        if let Some(rseq) = rseq {
+            ringing = ringing
+                .header("Require", "100rel")
+                .header("RSeq", rseq.to_string());
+        }
+        let ringing = ringing
             .header("Contact", format!("<{contact}>"))
+            .header("Allow", ALLOW)
+            .header("Supported", SUPPORTED)
             .build();
         tx.respond(180, ringing.clone(), now);
-        self.send(&peer, ringing);
+        self.send(&peer, ringing.clone());
+        let t = self.cfg.timers;
+        let reliable = rseq.map(|rseq| Reliable {
+            rseq,
+            data: ringing,
+            retransmit: (!peer.transport().reliable()).then(|| (now + t.t1, t.t1)),
+            give_up: now + t.t64(),
+            held_ok: None,
+        });
+        let reliable_at = reliable
+            .as_ref()
+            .map(|r| r.retransmit.map_or(r.give_up, |(a, _)| a));
         let tx_id = self.insert_tx(key, tx, peer, Some(call), now);
         self.inbound += 1;
         self.admission.call_started(peer.addr.ip(), now);
@@ -1101,8 +1228,20 @@ impl Core {
                 delayed_ok: None,
                 pending_ok: None,
                 offered_at: now,
+                rtp: None,
+                sdp_version: 1,
+                offer_pending: false,
+                peer_update: allows_update(&msg),
+                uas_timer,
+                timer: None,
+                refreshing: false,
+                reliable,
+                rseq_acked: None,
             },
         );
+        if reliable_at.is_some() {
+            self.arm(TimerKey::Reliable(call), reliable_at);
+        }
         Metrics::inc(&self.metrics.calls_offered);
         self.event(CallEvent::Incoming { call, info, media });
     }
@@ -1112,38 +1251,41 @@ impl Core {
         let Some(c) = self.calls.get(&call) else {
             return;
         };
-        let (Some(sdp), CallState::Confirmed) = (c.our_sdp.clone(), c.state) else {
-            // RFC 3261 §14.2: an INVITE while one is pending.
+        // RFC 3261 §14.2, RFC 3264 §8: an offer while one is pending (ours
+        // or theirs) is refused with 491; the old session stays.
+        if c.state != CallState::Confirmed
+            || c.offer_pending
+            || c.refreshing
+            || c.pending_ok.is_some()
+        {
             let b = self
                 .builder(msg, peer, 491, "Request Pending")
                 .header("Retry-After", "1");
             return self.respond_new(msg, &method, peer, now, b, 491);
-        };
-        if !msg.body.is_empty() {
-            if let Err(e) = sdp::negotiate(&msg.body) {
-                let (code, reason) = match e {
-                    SdpError::NoCommonCodec => (488, "Not Acceptable Here"),
-                    SdpError::Malformed(_) => (400, "Malformed SDP Offer"),
-                };
+        }
+        let (sdp, media) = match self.renegotiate(call, &msg.body, true) {
+            Ok((Some(sdp), media)) => (sdp, media),
+            Ok((None, _)) => return,
+            Err((code, reason)) => {
                 let b = self.builder(msg, peer, code, reason);
                 return self.respond_new(msg, &method, peer, now, b, code);
             }
-        }
-        // A target refresh (RFC 3261 §12.2.2): later requests go to the
-        // new Contact.
-        if let Some(target) = msg.contact_uri() {
-            if let Some(c) = self.calls.get_mut(&call) {
-                c.remote_target = target;
-            }
-        }
-        // The session is unchanged: answer with the same description.
+        };
+        self.target_refresh(call, msg);
+        let expires = self.refreshed_by_peer(call, msg, now);
         let contact = contact_uri(&peer);
-        let ok = self
+        let mut b = self
             .builder(msg, peer, 200, "OK")
             .header("Contact", format!("<{contact}>"))
             .header("Allow", ALLOW)
-            .body("application/sdp", sdp.as_bytes())
-            .build();
+            .header("Supported", SUPPORTED);
+        if let Some((se, require)) = expires {
+            b = b.header("Session-Expires", se);
+            if require {
+                b = b.header("Require", "timer");
+            }
+        }
+        let ok = b.body("application/sdp", sdp.as_bytes()).build();
         let key = TxKey::of(msg, &method);
         let mut tx = ServerTx::new(true, peer.transport().reliable(), self.cfg.timers);
         tx.respond(200, ok.clone(), now);
@@ -1161,6 +1303,377 @@ impl Core {
             c.pending_ok = Some(retransmit);
         }
         self.arm(TimerKey::Call(call), Some(at));
+        if let Some(media) = media {
+            self.event(CallEvent::MediaChanged { call, media });
+        }
+    }
+
+    /// An UPDATE in a confirmed call (RFC 3311): an offer changes the
+    /// session as a re-INVITE would; without one it is a refresh.
+    fn on_update(&mut self, msg: &Message, call: CallRef, peer: Peer, now: Instant) {
+        let method = Method::Other("UPDATE".into());
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let offer = !msg.body.is_empty();
+        if c.state != CallState::Confirmed || c.refreshing || (offer && c.offer_pending) {
+            let b = self
+                .builder(msg, peer, 491, "Request Pending")
+                .header("Retry-After", "1");
+            return self.respond_new(msg, &method, peer, now, b, 491);
+        }
+        let (sdp, media) = match self.renegotiate(call, &msg.body, false) {
+            Ok(x) => x,
+            Err((code, reason)) => {
+                let b = self.builder(msg, peer, code, reason);
+                return self.respond_new(msg, &method, peer, now, b, code);
+            }
+        };
+        self.target_refresh(call, msg);
+        let expires = self.refreshed_by_peer(call, msg, now);
+        let contact = contact_uri(&peer);
+        let mut b = self
+            .builder(msg, peer, 200, "OK")
+            .header("Contact", format!("<{contact}>"))
+            .header("Supported", SUPPORTED);
+        if let Some((se, require)) = expires {
+            b = b.header("Session-Expires", se);
+            if require {
+                b = b.header("Require", "timer");
+            }
+        }
+        if let Some(sdp) = &sdp {
+            b = b.body("application/sdp", sdp.as_bytes());
+        }
+        self.respond_new(msg, &method, peer, now, b, 200);
+        if let Some(media) = media {
+            self.event(CallEvent::MediaChanged { call, media });
+        }
+    }
+
+    /// A PRACK (RFC 3262 §3): it acknowledges our reliable 180 when its
+    /// RAck names it; then the held 200 goes out.
+    fn on_prack(&mut self, msg: &Message, call: CallRef, peer: Peer, now: Instant) {
+        let method = Method::Other("PRACK".into());
+        let rack = msg.header("RAck").and_then(|v| parse_rack(&v));
+        let matched = self.calls.get(&call).is_some_and(|c| {
+            let cseq = parse_cseq_num(&c.invite_reply.cseq);
+            c.reliable
+                .as_ref()
+                .is_some_and(|r| rack == Some((r.rseq, cseq.unwrap_or(0))))
+        });
+        if !matched {
+            let b = self.builder(msg, peer, 481, "No Matching Reliable Response");
+            return self.respond_new(msg, &method, peer, now, b, 481);
+        }
+        let b = self.builder(msg, peer, 200, "OK");
+        self.respond_new(msg, &method, peer, now, b, 200);
+        self.arm(TimerKey::Reliable(call), None);
+        let held = self
+            .calls
+            .get_mut(&call)
+            .and_then(|c| c.reliable.take())
+            .and_then(|r| r.held_ok);
+        if let Some(ok) = held {
+            self.send_ok(call, ok, now);
+        }
+    }
+
+    /// An offer (or none) in a re-INVITE or UPDATE of a confirmed call
+    /// (RFC 3264 §8): our description for the 2xx and the new media when it
+    /// changed. Without an offer a re-INVITE gets ours (the ACK answers it);
+    /// an UPDATE gets no body. A refused offer leaves the session as it was.
+    #[allow(clippy::type_complexity)]
+    fn renegotiate(
+        &mut self,
+        call: CallRef,
+        body: &[u8],
+        offer_if_none: bool,
+    ) -> Result<(Option<String>, Option<Media>), (u16, &'static str)> {
+        let c = self
+            .calls
+            .get_mut(&call)
+            .ok_or((481, "Call/Transaction Does Not Exist"))?;
+        let rtp = c.rtp.ok_or((491, "Request Pending"))?;
+        if body.is_empty() {
+            if !offer_if_none {
+                return Ok((None, None));
+            }
+            c.sdp_version += 1;
+            let offer = sdp::offer(rtp, c.session_id, c.sdp_version);
+            c.our_sdp = Some(offer.clone());
+            c.offer_pending = true;
+            return Ok((Some(offer), None));
+        }
+        let n = sdp::negotiate(body).map_err(|e| match e {
+            SdpError::NoCommonCodec => (488, "Not Acceptable Here"),
+            SdpError::Malformed(_) => (400, "Malformed SDP Offer"),
+        })?;
+        // The same version for the same description, the next for a new one.
+        let mut answer = n.answer(rtp, c.session_id, c.sdp_version);
+        if c.our_sdp.as_deref() != Some(answer.as_str()) {
+            c.sdp_version += 1;
+            answer = n.answer(rtp, c.session_id, c.sdp_version);
+        }
+        let media =
+            (c.negotiation.as_ref().map(|o| &o.media) != Some(&n.media)).then(|| n.media.clone());
+        c.negotiation = Some(n);
+        c.our_sdp = Some(answer.clone());
+        Ok((Some(answer), media))
+    }
+
+    /// A target refresh request (re-INVITE, UPDATE): its Contact is the
+    /// remote target from now on (RFC 3261 §12.2.2).
+    fn target_refresh(&mut self, call: CallRef, msg: &Message) {
+        if let (Some(target), Some(c)) = (msg.contact_uri(), self.calls.get_mut(&call)) {
+            c.remote_target = target;
+        }
+    }
+
+    /// A re-INVITE or UPDATE from the peer refreshes the session (RFC 4028
+    /// §9): the interval and refresher it names (`uas`: us, we answer it),
+    /// else the ones in force. Returns `Session-Expires` for the 2xx and
+    /// whether to require `timer`.
+    fn refreshed_by_peer(
+        &mut self,
+        call: CallRef,
+        msg: &Message,
+        now: Instant,
+    ) -> Option<(String, bool)> {
+        let se = msg
+            .header("Session-Expires")
+            .or_else(|| msg.header("x"))
+            .and_then(|v| session_timer::parse_session_expires(&v));
+        let peer_timer = msg
+            .tokens("Supported")
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case("timer"));
+        let c = self.calls.get_mut(&call)?;
+        let mut t = match (c.timer, se) {
+            (Some(t), _) => t,
+            (None, Some(_)) => session_timer::Timer {
+                interval: Duration::from_secs(session_timer::MIN_SE),
+                we_refresh: true,
+                since: now,
+            },
+            (None, None) => return None,
+        };
+        if let Some(se) = se {
+            t.interval = Duration::from_secs(se.interval.max(session_timer::MIN_SE));
+            t.we_refresh = !peer_timer || se.refresher != Some(session_timer::Refresher::Uac);
+        }
+        t.since = now;
+        c.timer = Some(t);
+        self.arm(TimerKey::Session(call), Some(t.due()));
+        Some((t.header(true), peer_timer))
+    }
+
+    /// A session timer expired: ours to refresh, or theirs that did not come.
+    fn session_timer(&mut self, call: CallRef, now: Instant) {
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let Some(t) = c.timer else {
+            return;
+        };
+        if c.refreshing {
+            return; // its transaction decides
+        }
+        if t.due() > now {
+            return self.arm(TimerKey::Session(call), Some(t.due()));
+        }
+        if !t.we_refresh {
+            tracing::warn!(call_id = %c.call_id, interval_s = t.interval.as_secs(), "no session refresh in time: hanging up (RFC 4028 §10)");
+            return self.end_call(call, EndReason::SessionExpired, now, true);
+        }
+        self.send_refresh(call, now);
+    }
+
+    /// Our session refresh: an UPDATE without a body when the peer allows
+    /// UPDATE, else a re-INVITE with our description unchanged (RFC 4028 §7.4).
+    fn send_refresh(&mut self, call: CallRef, now: Instant) {
+        let user_agent = self.cfg.user_agent.clone();
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(t) = c.timer else {
+            return;
+        };
+        c.local_cseq += 1;
+        c.refreshing = true;
+        let method = if c.peer_update { "UPDATE" } else { "INVITE" };
+        let body = match (method, &c.our_sdp) {
+            ("INVITE", Some(sdp)) => Some(("application/sdp", sdp.as_bytes())),
+            _ => None,
+        };
+        let branch = format!("z9hG4bK{}", random_token());
+        let contact = contact_uri(&c.peer);
+        let routed = dialog::route(&c.route_set, &c.remote_target);
+        let peer = next_hop(&c.peer, &routed, &c.route_set);
+        let data = RequestSpec {
+            method,
+            uri: &routed.request_uri,
+            via: peer.via(&branch),
+            from: &c.local_party,
+            to: &c.remote_party,
+            call_id: &c.call_id,
+            cseq: c.local_cseq,
+            route: &routed.route,
+            contact: Some(&contact),
+            user_agent: &user_agent,
+            body,
+            headers: &[
+                ("Session-Expires", t.header(false)),
+                ("Supported", SUPPORTED.into()),
+            ],
+        }
+        .build();
+        tracing::debug!(call_id = %c.call_id, method, "refreshing the session");
+        self.start_client(data, peer, branch, Purpose::Refresh(call), now);
+    }
+
+    /// The final answer to our refresh.
+    fn refresh_answered(
+        &mut self,
+        call: CallRef,
+        client: u64,
+        msg: &Message,
+        code: u16,
+        now: Instant,
+    ) {
+        let user_agent = self.cfg.user_agent.clone();
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        c.refreshing = false;
+        match code {
+            200..=299 => {
+                let invite = msg.cseq_method == Method::Invite;
+                if invite {
+                    // The ACK for a 2xx of our re-INVITE (RFC 3261 §13.2.2.4).
+                    let routed = dialog::route(&c.route_set, &c.remote_target);
+                    let peer = next_hop(&c.peer, &routed, &c.route_set);
+                    let ack = RequestSpec {
+                        method: "ACK",
+                        uri: &routed.request_uri,
+                        via: peer.via(&format!("z9hG4bK{}", random_token())),
+                        from: &c.local_party,
+                        to: &c.remote_party,
+                        call_id: &c.call_id,
+                        cseq: msg.cseq,
+                        route: &routed.route,
+                        contact: None,
+                        user_agent: &user_agent,
+                        body: None,
+                        headers: &[],
+                    }
+                    .build();
+                    if let Some(cl) = self.clients.get_mut(&client) {
+                        cl.ack = Some(ack.clone());
+                    }
+                    self.send(&peer, ack);
+                }
+                let se = msg
+                    .header("Session-Expires")
+                    .or_else(|| msg.header("x"))
+                    .and_then(|v| session_timer::parse_session_expires(&v));
+                let Some(c) = self.calls.get_mut(&call) else {
+                    return;
+                };
+                if let Some(t) = c.timer.as_mut() {
+                    if let Some(se) = se {
+                        t.interval = Duration::from_secs(se.interval.max(session_timer::MIN_SE));
+                        // In our request's answer `uac` is us.
+                        t.we_refresh = se.refresher != Some(session_timer::Refresher::Uas);
+                    }
+                    t.since = now;
+                    let due = t.due();
+                    self.arm(TimerKey::Session(call), Some(due));
+                }
+                // The answer to the offer our re-INVITE carried.
+                if invite && !msg.body.is_empty() {
+                    self.take_answer(call, &msg.body, now);
+                }
+            }
+            408 | 481 => {
+                tracing::warn!(call_id = %c.call_id, code, "session refresh failed: hanging up (RFC 4028 §10)");
+                self.end_call(call, EndReason::SessionExpired, now, true);
+            }
+            491 => {
+                // Glare: again after a random 0-2 s (RFC 3261 §14.1).
+                let backoff = Duration::from_millis(rand::random::<u64>() % 2000);
+                self.arm(TimerKey::Session(call), Some(now + backoff));
+            }
+            _ => {
+                // The peer is there: the session goes on to the next refresh.
+                if let Some(t) = c.timer.as_mut() {
+                    t.since = now;
+                    let due = t.due();
+                    self.arm(TimerKey::Session(call), Some(due));
+                }
+            }
+        }
+    }
+
+    /// Our refresh got no answer at all (Timer F or B): the session is gone.
+    fn refresh_failed(&mut self, call: CallRef, now: Instant) {
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.refreshing = false;
+            tracing::warn!(call_id = %c.call_id, "no answer to our session refresh: hanging up (RFC 4028 §10)");
+        }
+        self.end_call(call, EndReason::SessionExpired, now, true);
+    }
+
+    /// An answer to an offer of ours in a confirmed call (in an ACK or a
+    /// 2xx): the new media, or BYE when it is unusable (RFC 3264 §8).
+    fn take_answer(&mut self, call: CallRef, body: &[u8], now: Instant) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        match sdp::negotiate(body) {
+            Ok(n) => {
+                let changed = c.negotiation.as_ref().map(|o| &o.media) != Some(&n.media);
+                let media = n.media.clone();
+                c.negotiation = Some(n);
+                if changed {
+                    self.event(CallEvent::MediaChanged { call, media });
+                }
+            }
+            Err(e) => {
+                tracing::warn!(call_id = %c.call_id, error = %e, "answer to our offer unusable: hanging up");
+                self.end_call(call, EndReason::BadAnswer, now, true);
+            }
+        }
+    }
+
+    /// A reliable 180's timer: sent again (UDP), or no PRACK came in 64·T1
+    /// and the call is refused (RFC 3262 §3).
+    fn reliable_timer(&mut self, call: CallRef, now: Instant) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let peer = c.peer;
+        let Some(r) = c.reliable.as_mut() else {
+            return;
+        };
+        if now >= r.give_up {
+            c.reliable = None;
+            tracing::warn!(call_id = %c.call_id, "no PRACK for our reliable 180: refusing the call");
+            return self.reject(call, 504, "No PRACK Received", now);
+        }
+        if let Some((at, interval)) = r.retransmit {
+            if now >= at {
+                let next = interval * 2;
+                r.retransmit = Some((now + next, next));
+                let data = r.data.clone();
+                self.send(&peer, data);
+            }
+        }
+        let Some(r) = self.calls.get(&call).and_then(|c| c.reliable.as_ref()) else {
+            return;
+        };
+        let at = r.retransmit.map_or(r.give_up, |(a, _)| a.min(r.give_up));
+        self.arm(TimerKey::Reliable(call), Some(at));
     }
 
     fn on_cancel(&mut self, msg: &Message, peer: Peer, now: Instant) {
@@ -1223,8 +1736,13 @@ impl Core {
         }
         c.pending_ok = None;
         if c.state != CallState::Accepted {
+            // ACK of a re-INVITE: it answers the offer our 200 carried.
+            let answer = std::mem::take(&mut c.offer_pending);
             self.arm(TimerKey::Call(call), None);
-            return; // ACK of a re-INVITE
+            if answer {
+                self.take_answer(call, &msg.body, now);
+            }
+            return;
         }
         c.state = CallState::Confirmed;
         Metrics::inc(&self.metrics.calls_confirmed);
@@ -1275,26 +1793,40 @@ impl Core {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        if c.state != CallState::Offered || c.delayed_ok.is_some() {
+        let held = c.reliable.as_ref().is_some_and(|r| r.held_ok.is_some());
+        if c.state != CallState::Offered || c.delayed_ok.is_some() || held {
             return;
         }
+        c.rtp = Some(rtp);
         let sdp = match &c.negotiation {
-            Some(n) => n.answer(rtp, c.session_id, 1),
-            None => sdp::offer(rtp, c.session_id),
+            Some(n) => n.answer(rtp, c.session_id, c.sdp_version),
+            None => sdp::offer(rtp, c.session_id, c.sdp_version),
         };
         c.our_sdp = Some(sdp.clone());
         let contact = contact_uri(&c.peer);
-        let ok = c
-            .route_set
-            .iter()
-            .fold(
-                ResponseBuilder::new(&c.invite_reply, 200, "OK").to_tag(&c.local_tag),
-                |b, r| b.header("Record-Route", r.clone()),
-            )
+        let mut b = c.route_set.iter().fold(
+            ResponseBuilder::new(&c.invite_reply, 200, "OK").to_tag(&c.local_tag),
+            |b, r| b.header("Record-Route", r.clone()),
+        );
+        if let UasTimer::Use {
+            interval,
+            refresher,
+            require,
+        } = c.uas_timer
+        {
+            b = b.header(
+                "Session-Expires",
+                format!("{interval};refresher={}", refresher.as_str()),
+            );
+            if require {
+                b = b.header("Require", "timer");
+            }
+        }
+        let ok = b
             .source(c.peer.addr)
             .header("Contact", format!("<{contact}>"))
             .header("Allow", ALLOW)
-            .header("Supported", "")
+            .header("Supported", SUPPORTED)
             .header("Server", self.cfg.user_agent.clone())
             .body("application/sdp", sdp.as_bytes())
             .build();
@@ -1303,8 +1835,17 @@ impl Core {
             c.delayed_ok = Some((send_at, ok));
             self.arm(TimerKey::Call(call), Some(send_at));
         } else {
-            self.send_ok(call, ok, now);
+            self.release_ok(call, ok, now);
         }
+    }
+
+    /// Sends our 200, or holds it while a reliable 180 waits for its PRACK.
+    fn release_ok(&mut self, call: CallRef, ok: Bytes, now: Instant) {
+        if let Some(r) = self.calls.get_mut(&call).and_then(|c| c.reliable.as_mut()) {
+            r.held_ok = Some(ok);
+            return;
+        }
+        self.send_ok(call, ok, now);
     }
 
     fn send_ok(&mut self, call: CallRef, ok: Bytes, now: Instant) {
@@ -1317,6 +1858,24 @@ impl Core {
         let cseq = parse_cseq_num(&c.invite_reply.cseq).unwrap_or(0);
         c.state = CallState::Accepted;
         c.delayed_ok = None;
+        // The session timer runs from our 2xx (RFC 4028 §9).
+        if let UasTimer::Use {
+            interval,
+            refresher,
+            ..
+        } = c.uas_timer
+        {
+            let timer = session_timer::Timer {
+                interval: Duration::from_secs(interval),
+                we_refresh: refresher == session_timer::Refresher::Uas,
+                since: now,
+            };
+            c.timer = Some(timer);
+            self.arm(TimerKey::Session(call), Some(timer.due()));
+        }
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         let retransmit = TwoXxRetransmit::new(cseq, ok.clone(), reliable, self.cfg.timers, now);
         let at = retransmit.next_deadline();
         c.pending_ok = Some(retransmit);
@@ -1405,6 +1964,8 @@ impl Core {
             cseq,
         ));
         self.arm(TimerKey::Call(call), None);
+        self.arm(TimerKey::Session(call), None);
+        self.arm(TimerKey::Reliable(call), None);
         Metrics::inc(&self.metrics.calls_ended);
         self.event(CallEvent::Ended { call, reason });
     }
@@ -1433,7 +1994,7 @@ impl Core {
             headers: &[],
         }
         .build();
-        self.start_client(bye, peer, branch, false, now);
+        self.start_client(bye, peer, branch, Purpose::Quiet, now);
     }
 
     /// Places a call to `peer`; its progress comes back as `CallEvent`s for
@@ -1444,7 +2005,7 @@ impl Core {
         let call_id = format!("{}@hotline", random_token());
         let branch = format!("z9hG4bK{}", random_token());
         let session_id = rand::random::<u32>() as u64;
-        let sdp = sdp::offer(d.rtp, session_id);
+        let sdp = sdp::offer(d.rtp, session_id, 1);
         let local_party = format!("<{}>;tag={tag}", d.from_uri);
         let remote_party = format!("<{}>", d.uri);
         let contact = contact_uri(&peer);
@@ -1460,7 +2021,7 @@ impl Core {
             contact: Some(&contact),
             user_agent: &self.cfg.user_agent,
             body: Some(("application/sdp", sdp.as_bytes())),
-            headers: &[],
+            headers: &[("Supported", SUPPORTED.into()), ("Allow", ALLOW.into())],
         }
         .build();
         let t = self.cfg.timers;
@@ -1507,6 +2068,15 @@ impl Core {
                 delayed_ok: None,
                 pending_ok: None,
                 offered_at: now,
+                rtp: Some(d.rtp),
+                sdp_version: 1,
+                offer_pending: false,
+                peer_update: false,
+                uas_timer: UasTimer::None,
+                timer: None,
+                refreshing: false,
+                reliable: None,
+                rseq_acked: None,
             },
         );
         // Requests from the callee (their BYE) carry our tag as To tag.
@@ -1539,7 +2109,8 @@ impl Core {
                 u.give_up = c.offered_at + ring;
             }
             let at = u.give_up.max(now);
-            return self.arm(TimerKey::Call(call), Some(at));
+            self.arm(TimerKey::Call(call), Some(at));
+            return self.prack(call, msg, now);
         }
         if code < 300 {
             if let Some((to, ack)) = u.ack.clone() {
@@ -1585,6 +2156,24 @@ impl Core {
                 return;
             };
             c.state = CallState::Confirmed;
+            // The session timer the callee chose (RFC 4028 §7.2): `uac` is us.
+            c.peer_update = allows_update(msg);
+            let se = msg
+                .header("Session-Expires")
+                .or_else(|| msg.header("x"))
+                .and_then(|v| session_timer::parse_session_expires(&v));
+            if let Some(se) = se {
+                let timer = session_timer::Timer {
+                    interval: Duration::from_secs(se.interval.max(session_timer::MIN_SE)),
+                    we_refresh: se.refresher != Some(session_timer::Refresher::Uas),
+                    since: now,
+                };
+                c.timer = Some(timer);
+                self.arm(TimerKey::Session(call), Some(timer.due()));
+            }
+            let Some(c) = self.calls.get_mut(&call) else {
+                return;
+            };
             match sdp::negotiate(&msg.body) {
                 Ok(n) => {
                     let media = n.media.clone();
@@ -1662,6 +2251,53 @@ impl Core {
         self.remove_call(call, reason);
     }
 
+    /// A reliable provisional response to our INVITE (`Require: 100rel`,
+    /// `RSeq`) gets a PRACK in its early dialog (RFC 3262 §4), once per RSeq.
+    fn prack(&mut self, call: CallRef, msg: &Message, now: Instant) {
+        let reliable = msg
+            .tokens("Require")
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case("100rel"));
+        let rseq = msg
+            .header("RSeq")
+            .and_then(|v| v.trim().parse::<u32>().ok());
+        let (true, Some(rseq), Some(to_tag)) = (reliable, rseq, msg.to_tag.as_ref()) else {
+            return;
+        };
+        let user_agent = self.cfg.user_agent.clone();
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(u) = c.uac.as_ref() else { return };
+        if c.rseq_acked.is_some_and(|r| rseq <= r) {
+            return; // a retransmission: our PRACK's transaction sends it again
+        }
+        c.rseq_acked = Some(rseq);
+        c.local_cseq += 1;
+        let route_set = dialog::uac_route_set(msg.record_route());
+        let target = msg.contact_uri().unwrap_or_else(|| c.remote_target.clone());
+        let routed = dialog::route(&route_set, &target);
+        let peer = next_hop(&c.peer, &routed, &route_set);
+        let branch = format!("z9hG4bK{}", random_token());
+        tracing::debug!(call_id = %c.call_id, rseq, tag = %to_tag, "PRACK for a reliable provisional");
+        let data = RequestSpec {
+            method: "PRACK",
+            uri: &routed.request_uri,
+            via: peer.via(&branch),
+            from: &c.local_party,
+            to: &msg.reply.to,
+            call_id: &c.call_id,
+            cseq: c.local_cseq,
+            route: &routed.route,
+            contact: None,
+            user_agent: &user_agent,
+            body: None,
+            headers: &[("RAck", format!("{rseq} {} INVITE", u.cseq))],
+        }
+        .build();
+        self.start_client(data, peer, branch, Purpose::Quiet, now);
+    }
+
     /// Sends the INVITE again, on a new branch with the next CSeq and the
     /// credentials header.
     fn reinvite_with(&mut self, call: CallRef, name: &'static str, value: String, now: Instant) {
@@ -1736,7 +2372,7 @@ impl Core {
         .build();
         let at = u.give_up;
         let branch = u.branch.clone();
-        self.start_client(cancel, peer, branch, false, now);
+        self.start_client(cancel, peer, branch, Purpose::Quiet, now);
         self.arm(TimerKey::Call(call), Some(at));
     }
 
@@ -1762,7 +2398,7 @@ impl Core {
             headers: &[],
         }
         .build();
-        self.start_client(data, peer, branch, true, now)
+        self.start_client(data, peer, branch, Purpose::Report, now)
     }
 
     /// Starts a non-INVITE client transaction (RFC 3261 §17.1.2) for
@@ -1773,15 +2409,15 @@ impl Core {
         data: Bytes,
         peer: Peer,
         branch: String,
-        report: bool,
+        purpose: Purpose,
         now: Instant,
     ) -> u64 {
-        let tx = ClientTx::new(
-            data.clone(),
-            peer.transport().reliable(),
-            self.cfg.timers,
-            now,
-        );
+        let reliable = peer.transport().reliable();
+        let tx = if data.starts_with(b"INVITE ") {
+            ClientTx::invite(data.clone(), reliable, self.cfg.timers, now)
+        } else {
+            ClientTx::new(data.clone(), reliable, self.cfg.timers, now)
+        };
         let id = self.id();
         let at = tx.next_deadline();
         self.client_index.insert(branch.clone(), id);
@@ -1791,7 +2427,8 @@ impl Core {
                 tx,
                 peer,
                 branch,
-                report,
+                purpose,
+                ack: None,
             },
         );
         self.arm(TimerKey::Client(id), Some(at));
@@ -1837,6 +2474,8 @@ impl Core {
             match key {
                 TimerKey::Tx(id) => self.tx_timer(id, now),
                 TimerKey::Call(id) => self.call_timer(id, now),
+                TimerKey::Session(id) => self.session_timer(id, now),
+                TimerKey::Reliable(id) => self.reliable_timer(id, now),
                 TimerKey::Client(id) => self.client_timer(id, now),
                 TimerKey::Conn(id) => self.conn_timer(id, now),
             }
@@ -1907,7 +2546,7 @@ impl Core {
                 return self.arm(TimerKey::Call(call), Some(at));
             }
             if let Some((_, ok)) = c.delayed_ok.take() {
-                return self.send_ok(call, ok, now);
+                return self.release_ok(call, ok, now);
             }
         }
         let Some(p) = c.pending_ok.as_mut() else {
@@ -1949,9 +2588,13 @@ impl Core {
             _ => {
                 if let Some(c) = self.clients.remove(&id) {
                     self.client_index.remove(&c.branch);
-                    if c.report {
-                        // Timer F: no final response at all.
-                        self.out.push_back(Output::RequestDone { id, status: None });
+                    // Timer F (or B): no final response at all.
+                    match (c.purpose, c.tx.is_completed()) {
+                        (Purpose::Report, false) => {
+                            self.out.push_back(Output::RequestDone { id, status: None })
+                        }
+                        (Purpose::Refresh(call), false) => self.refresh_failed(call, now),
+                        _ => {}
                     }
                 }
             }
@@ -1971,6 +2614,23 @@ impl Core {
         self.conns.remove(&id);
         self.out.push_back(Output::Close(id));
     }
+}
+
+/// `RAck: rseq cseq method` (RFC 3262 §7.2), for an INVITE.
+fn parse_rack(v: &str) -> Option<(u32, u32)> {
+    let mut it = v.split_whitespace();
+    let rseq = it.next()?.parse().ok()?;
+    let cseq = it.next()?.parse().ok()?;
+    it.next()
+        .filter(|m| m.eq_ignore_ascii_case("INVITE"))
+        .map(|_| (rseq, cseq))
+}
+
+/// The request or response lists UPDATE in Allow.
+fn allows_update(msg: &Message) -> bool {
+    msg.tokens("Allow")
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case("UPDATE"))
 }
 
 fn parse_cseq_num(cseq: &str) -> Option<u32> {

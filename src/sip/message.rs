@@ -1144,9 +1144,9 @@ impl RequestSpec<'_> {
         headers.push(Header::ContentLength(rs::ContentLength::new(
             body.len().to_string(),
         )));
-        // The method is ours (BYE, MESSAGE), so rsipstack's closed enum can carry it.
-        let method: rs::Method = self.method.parse().unwrap_or(rs::Method::Bye);
-        let mut out = format!("{} {} SIP/2.0\r\n{}\r\n", method, self.uri, headers).into_bytes();
+        // The method is ours (a token: BYE, MESSAGE, PRACK, ...).
+        let mut out =
+            format!("{} {} SIP/2.0\r\n{}\r\n", self.method, self.uri, headers).into_bytes();
         out.extend_from_slice(body);
         Bytes::from(out)
     }

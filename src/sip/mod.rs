@@ -1,7 +1,8 @@
 //! SIP signalling: message parsing and writing (`message`, the only place
 //! rsipstack's types appear), SDP offer/answer (`sdp`), transactions
 //! (`transaction`), per-source limits, bans and the scanner list
-//! (`admission`), routing inside dialogs (`dialog`) and the UAS core with its
+//! (`admission`), routing inside dialogs (`dialog`), session timers
+//! (`session_timer`) and the UAS core with its
 //! dialogs (`core`), all sans-IO;
 //! `transport` is the thin tokio driver that owns the UDP and TCP sockets.
 //!
@@ -14,5 +15,6 @@ pub mod dialog;
 pub mod digest;
 pub mod message;
 pub mod sdp;
+pub mod session_timer;
 pub mod transaction;
 pub mod transport;

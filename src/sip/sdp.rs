@@ -53,6 +53,18 @@ impl Direction {
             Direction::Inactive => "inactive",
         }
     }
+    /// The peer will send RTP.
+    pub fn peer_sends(self) -> bool {
+        matches!(self, Direction::SendRecv | Direction::SendOnly)
+    }
+    /// The peer wants our RTP.
+    pub fn peer_receives(self) -> bool {
+        matches!(self, Direction::SendRecv | Direction::RecvOnly)
+    }
+    /// The peer put the call on hold (RFC 3264 §8.4: sendonly or inactive).
+    pub fn is_hold(self) -> bool {
+        matches!(self, Direction::SendOnly | Direction::Inactive)
+    }
     /// Our side of it.
     fn mirror(self) -> Direction {
         match self {
@@ -276,9 +288,10 @@ impl Negotiation {
     }
 }
 
-/// Our offer for an INVITE that came without one (RFC 3261 §13.2.1 late offer).
-pub fn offer(local: SocketAddr, session_id: u64) -> String {
-    let mut s = origin(local.ip(), session_id, 1);
+/// Our offer for an INVITE that came without one (RFC 3261 §13.2.1 late
+/// offer, or an offer-less re-INVITE: `version` one above our last).
+pub fn offer(local: SocketAddr, session_id: u64, version: u64) -> String {
+    let mut s = origin(local.ip(), session_id, version);
     s.push_str(&format!(
         "m=audio {} RTP/AVP 8 0 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\n\
 a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n",
@@ -367,7 +380,7 @@ a=sendonly\r\n";
 
     #[test]
     fn late_offer_round_trip() {
-        let o = offer("127.0.0.1:20000".parse().unwrap(), 5);
+        let o = offer("127.0.0.1:20000".parse().unwrap(), 5, 1);
         let n = negotiate(o.as_bytes()).unwrap();
         assert_eq!(
             (n.media.codec, n.media.telephone_event),

@@ -256,7 +256,10 @@ impl TwoXxRetransmit {
     }
 }
 
-/// A non-INVITE client transaction (the BYE we send).
+/// A client transaction: non-INVITE (the BYE, UPDATE, PRACK and MESSAGE we
+/// send, RFC 3261 §17.1.2) or an INVITE inside a dialog (a session refresh,
+/// §17.1.1: Timer A doubles without the T2 cap and stops at a provisional
+/// response; the TU acknowledges a 2xx).
 #[derive(Debug)]
 pub struct ClientTx {
     request: Bytes,
@@ -264,6 +267,7 @@ pub struct ClientTx {
     end: Instant,
     completed: bool,
     reliable: bool,
+    invite: bool,
     timers: TimerConfig,
 }
 
@@ -275,7 +279,16 @@ impl ClientTx {
             end: now + timers.t64(),
             completed: false,
             reliable,
+            invite: false,
             timers,
+        }
+    }
+
+    /// An INVITE client transaction (Timer A, Timer B).
+    pub fn invite(request: Bytes, reliable: bool, timers: TimerConfig, now: Instant) -> ClientTx {
+        ClientTx {
+            invite: true,
+            ..ClientTx::new(request, reliable, timers, now)
         }
     }
 
@@ -290,6 +303,9 @@ impl ClientTx {
                 } else {
                     self.timers.t4
                 };
+        } else if code < 200 && !self.completed && self.invite {
+            // Proceeding: an INVITE is not sent again (§17.1.1.2).
+            self.retransmit = None;
         } else if code < 200 && !self.completed {
             // Proceeding: keep retransmitting at T2 (RFC 3261 §17.1.2.2).
             if let Some((at, _)) = self.retransmit {
@@ -302,13 +318,22 @@ impl ClientTx {
         self.retransmit.map_or(self.end, |(at, _)| at.min(self.end))
     }
 
+    /// A final response arrived.
+    pub fn is_completed(&self) -> bool {
+        self.completed
+    }
+
     pub fn on_timer(&mut self, now: Instant) -> TimerAction {
         if now >= self.end {
             return TimerAction::Terminated;
         }
         match self.retransmit {
             Some((at, interval)) if now >= at => {
-                let next = (interval * 2).min(self.timers.t2);
+                let next = if self.invite {
+                    interval * 2
+                } else {
+                    (interval * 2).min(self.timers.t2)
+                };
                 self.retransmit = Some((now + next, next));
                 TimerAction::Retransmit(self.request.clone())
             }
