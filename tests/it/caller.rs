@@ -166,13 +166,56 @@ From: {};tag={}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\n{ctype}Cont
 
     /// BYE, and wait for its 200.
     pub async fn hangup(&self) {
-        self.request("BYE", 2, "bye").await;
+        self.hangup_at(2).await;
+    }
+
+    /// BYE with CSeq `cseq` (after re-INVITEs), and wait for its 200.
+    pub async fn hangup_at(&self, cseq: u32) {
+        self.request("BYE", cseq, "bye").await;
+        let done = format!("CSeq: {cseq} BYE");
         loop {
             let m = recv(&self.sip, Duration::from_secs(5))
                 .await
                 .expect("BYE answered");
-            if status_of(&m) == Some(200) && String::from_utf8_lossy(&m).contains("CSeq: 2 BYE") {
+            if status_of(&m) == Some(200) && String::from_utf8_lossy(&m).contains(&done) {
                 return;
+            }
+        }
+    }
+
+    /// Our audio offer on `port` with `direction` (sendrecv, sendonly, ...).
+    pub fn offer(port: u16, pt: u8, direction: &str) -> String {
+        format!(
+            "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP {pt} 101\r\na=rtpmap:101 telephone-event/8000\r\na={direction}\r\n"
+        )
+    }
+
+    /// A re-INVITE (CSeq `cseq`) carrying `sdp`; returns the final answer
+    /// once it came, a 2xx ACKed.
+    pub async fn reinvite(&self, cseq: u32, sdp: &str) -> String {
+        let branch = format!("reinv{cseq}");
+        self.request_with(
+            "INVITE",
+            cseq,
+            &branch,
+            Some("application/sdp"),
+            sdp.as_bytes(),
+        )
+        .await;
+        let want = format!("CSeq: {cseq} INVITE");
+        loop {
+            let m = recv(&self.sip, Duration::from_secs(5))
+                .await
+                .expect("the re-INVITE answered");
+            let text = String::from_utf8_lossy(&m).into_owned();
+            match status_of(&m) {
+                Some(code) if code >= 200 && text.contains(&want) => {
+                    if code < 300 {
+                        self.request("ACK", cseq, &format!("reack{cseq}")).await;
+                    }
+                    return text;
+                }
+                _ => {}
             }
         }
     }

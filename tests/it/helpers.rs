@@ -202,6 +202,18 @@ pub async fn sipp(
     transport: &str,
     extra: &[&str],
 ) -> (bool, String) {
+    sipp_for(gateway, scenario, transport, extra, 40).await
+}
+
+/// As [`sipp`], for a scenario that lasts up to `seconds` (SIPp's
+/// `-timeout`; the hard limit here is 20 s more).
+pub async fn sipp_for(
+    gateway: SocketAddr,
+    scenario: &str,
+    transport: &str,
+    extra: &[&str],
+    seconds: u64,
+) -> (bool, String) {
     let port = free_port().to_string();
     let scenario = repo().join("tests/sipp").join(scenario);
     let mut args: Vec<std::ffi::OsString> = vec![gateway.to_string().into(), "-sf".into()];
@@ -212,13 +224,15 @@ pub async fn sipp(
     {
         args.push(a.into());
     }
-    run_sipp("sipp", args).await
+    run_sipp("sipp", args, seconds).await
 }
 
-/// One sipp run, bounded as every test's is: one call, `-timeout 40s`, and a
-/// hard limit of 60 s here; returns (success, error log and stderr).
-async fn run_sipp(tag: &str, args: Vec<std::ffi::OsString>) -> (bool, String) {
+/// One sipp run, bounded as every test's is: one call, `-timeout` of
+/// `seconds`, and a hard limit of 20 s more here; returns (success, error
+/// log and stderr).
+async fn run_sipp(tag: &str, args: Vec<std::ffi::OsString>, seconds: u64) -> (bool, String) {
     let dir = tempfile_dir(tag);
+    let timeout = format!("{seconds}s");
     let mut cmd = tokio::process::Command::new("sipp");
     cmd.args(args)
         .args([
@@ -226,7 +240,7 @@ async fn run_sipp(tag: &str, args: Vec<std::ffi::OsString>) -> (bool, String) {
             "1",
             "-nostdin",
             "-timeout",
-            "40s",
+            timeout.as_str(),
             "-timeout_error",
             "-trace_err",
             "-error_file",
@@ -237,9 +251,9 @@ async fn run_sipp(tag: &str, args: Vec<std::ffi::OsString>) -> (bool, String) {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+    let out = tokio::time::timeout(Duration::from_secs(seconds + 20), cmd.output())
         .await
-        .expect("sipp finishes within 60 s")
+        .expect("sipp finishes within its bound")
         .expect("sipp runs (apt-get install sip-tester)");
     let log = std::fs::read_to_string(dir.join("errors.log")).unwrap_or_default();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -508,7 +522,7 @@ pub fn sipp_server(scenario: &str, port: u16) -> tokio::task::JoinHandle<(bool, 
     for a in ["-i", "127.0.0.1", "-p", &port.to_string(), "-mp", &media] {
         args.push(a.into());
     }
-    tokio::spawn(run_sipp("sipp-uas", args))
+    tokio::spawn(run_sipp("sipp-uas", args, 40))
 }
 
 /// The sample roster without a day desk: a duty unit is on at any hour, so

@@ -10,6 +10,7 @@ mod helpers;
 mod hostile;
 mod intake;
 mod load;
+mod midcall;
 mod paging;
 mod proxy;
 mod recording;
