@@ -75,3 +75,23 @@ fn load_harness_places_full_calls_and_finds_them_recorded() {
     assert!(r["rss_peak_mb"].as_f64().unwrap() > 0.0, "{r:#}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn restart_harness_kills_and_restarts_the_gateway() {
+    // benches/restart/run.py with this build's binary, two starts: it keeps
+    // the harness working; the time it prints is not judged here.
+    let out = Command::new("python3")
+        .arg(repo().join("benches/restart/run.py"))
+        .args(["2", "--bin", env!("CARGO_BIN_EXE_hotline")])
+        .stdin(Stdio::null())
+        .output()
+        .expect("python3 runs the harness");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text.matches(": answered after ").count(), 2, "{text}");
+    assert!(text.contains("median "), "{text}");
+}
