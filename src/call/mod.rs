@@ -496,6 +496,10 @@ fn log_end(
 /// A recording repaired at start-up: linked on its ticket with a note.
 pub async fn note_recovered(tickets: &Tickets, r: recording::repair::Recovered) {
     let m = r.manifest;
+    if m.call_id.is_empty() {
+        // A WAV whose manifest never got written: no call to put it on.
+        return;
+    }
     let duration_ms = m.samples * 1000 / u64::from(recording::RATE);
     let sha256 = m.sha256.unwrap_or_default();
     link_recording(

@@ -17,6 +17,9 @@ pub enum Status {
     Incomplete,
     /// Left by a crash and repaired at start-up.
     Recovered,
+    /// Left by a crash with nothing usable (no header, no file): replaced by
+    /// a valid WAV with no samples; what was there is kept aside (`note`).
+    Lost,
 }
 
 impl Status {
@@ -26,6 +29,7 @@ impl Status {
             Status::Complete => "complete",
             Status::Incomplete => "incomplete",
             Status::Recovered => "recovered",
+            Status::Lost => "lost",
         }
     }
 }
@@ -89,7 +93,8 @@ impl Manifest {
         }
     }
 
-    /// Written to a temporary file, fsynced, then renamed over the old one.
+    /// Written to a temporary file, fsynced, renamed over the old one, and
+    /// the directory fsynced: a crash leaves the old manifest or the new one.
     pub fn write(&self, path: &Path) -> io::Result<()> {
         let tmp = path.with_extension("json.tmp");
         let text = serde_json::to_vec_pretty(self).expect("manifest serialises");
@@ -99,7 +104,8 @@ impl Manifest {
             f.write_all(&text)?;
             f.sync_all()?;
         }
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, path)?;
+        super::sync_dir(path)
     }
 
     pub fn read(path: &Path) -> io::Result<Manifest> {

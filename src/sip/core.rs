@@ -1273,19 +1273,10 @@ impl Core {
         };
         self.target_refresh(call, msg);
         let expires = self.refreshed_by_peer(call, msg, now);
-        let contact = contact_uri(&peer);
-        let mut b = self
-            .builder(msg, peer, 200, "OK")
-            .header("Contact", format!("<{contact}>"))
-            .header("Allow", ALLOW)
-            .header("Supported", SUPPORTED);
-        if let Some((se, require)) = expires {
-            b = b.header("Session-Expires", se);
-            if require {
-                b = b.header("Require", "timer");
-            }
-        }
-        let ok = b.body("application/sdp", sdp.as_bytes()).build();
+        let ok = self
+            .session_ok(msg, peer, expires)
+            .body("application/sdp", sdp.as_bytes())
+            .build();
         let key = TxKey::of(msg, &method);
         let mut tx = ServerTx::new(true, peer.transport().reliable(), self.cfg.timers);
         tx.respond(200, ok.clone(), now);
@@ -1331,17 +1322,7 @@ impl Core {
         };
         self.target_refresh(call, msg);
         let expires = self.refreshed_by_peer(call, msg, now);
-        let contact = contact_uri(&peer);
-        let mut b = self
-            .builder(msg, peer, 200, "OK")
-            .header("Contact", format!("<{contact}>"))
-            .header("Supported", SUPPORTED);
-        if let Some((se, require)) = expires {
-            b = b.header("Session-Expires", se);
-            if require {
-                b = b.header("Require", "timer");
-            }
-        }
+        let mut b = self.session_ok(msg, peer, expires);
         if let Some(sdp) = &sdp {
             b = b.body("application/sdp", sdp.as_bytes());
         }
@@ -1349,6 +1330,30 @@ impl Core {
         if let Some(media) = media {
             self.event(CallEvent::MediaChanged { call, media });
         }
+    }
+
+    /// The 2xx to a re-INVITE or UPDATE: our Contact, what we allow and
+    /// support, and the session timer in force (with `Require: timer` when
+    /// the peer supports it).
+    fn session_ok<'a>(
+        &self,
+        msg: &'a Message,
+        peer: Peer,
+        expires: Option<(String, bool)>,
+    ) -> ResponseBuilder<'a> {
+        let contact = contact_uri(&peer);
+        let mut b = self
+            .builder(msg, peer, 200, "OK")
+            .header("Contact", format!("<{contact}>"))
+            .header("Allow", ALLOW)
+            .header("Supported", SUPPORTED);
+        if let Some((se, require)) = expires {
+            b = b.header("Session-Expires", se);
+            if require {
+                b = b.header("Require", "timer");
+            }
+        }
+        b
     }
 
     /// A PRACK (RFC 3262 §3): it acknowledges our reliable 180 when its

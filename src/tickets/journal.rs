@@ -208,6 +208,12 @@ impl Journal {
             self.file.set_len(0)?;
             self.applied = 0;
         }
+        // Written whole and renamed into place: a crash leaves the old
+        // offset or the new one, never a torn one. It is not fsynced (that
+        // would be two syncs an operation): after a power cut it may be
+        // older, or unreadable (then 0), and the operations after it are
+        // sent to Redis again, which changes nothing (op ids, one ticket a
+        // Call-ID). The journal's lines themselves are fsynced in `append`.
         let tmp = self.offset_path.with_extension("tmp");
         std::fs::write(&tmp, self.applied.to_string())?;
         std::fs::rename(&tmp, &self.offset_path)
