@@ -407,16 +407,21 @@ async fn roster(command: RosterCommand) -> Result<(String, bool), String> {
         RosterCommand::Check { .. } => {
             let off = offset(redis.clone()).await?;
             let today = jiff::Timestamp::now().to_zoned_datetime(tz).date();
-            let issues = roster.check(&cal, off, today);
-            let text: String = issues.iter().map(|i| format!("{i}\n")).collect();
-            Ok((
-                if issues.is_empty() {
-                    "ok\n".into()
-                } else {
-                    text
-                },
-                issues.is_empty(),
-            ))
+            let (mut issues, warnings) = roster.check(&cal, off, today);
+            issues.extend(hotline::paging::unreached_hours(
+                &roster,
+                &cal,
+                &s.paging.policies,
+                off,
+                today,
+                56,
+            ));
+            let mut text: String = issues.iter().map(|i| format!("{i}\n")).collect();
+            text.extend(warnings.iter().map(|w| format!("warning: {w}\n")));
+            if issues.is_empty() {
+                text.push_str("ok\n");
+            }
+            Ok((text, issues.is_empty()))
         }
         RosterCommand::Advance { .. } => {
             let n = state::advance(&mut redis, &s.redis.key_prefix)

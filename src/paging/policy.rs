@@ -14,6 +14,10 @@ use crate::tickets::model::Category;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Target {
+    /// Whoever holds the duty now: by day the desk (指挥中心值班员) and the
+    /// day's rapid-response unit; at night, on weekends and holidays the
+    /// duty unit and the standby court police officer (第二十五条(五)).
+    OnDuty,
     DutyUnit,
     CourtPolice,
     CaseHandler,
@@ -102,7 +106,8 @@ fn five_minute_breach() -> Step {
 }
 
 impl Policy {
-    /// Leads: duty unit and court police at once, again every minute until
+    /// Leads: whoever holds the duty now at once (by day the desk and the
+    /// day unit, at night the duty unit and the court police), again every minute until
     /// someone acknowledges; the case handler and the director at two
     /// minutes; at five minutes without dispatch the director and the chief
     /// commander hear that the limit was missed (第二十三条).
@@ -112,7 +117,7 @@ impl Policy {
                 Step {
                     repeat_seconds: Some(60),
                     until: Some(Until::Acknowledged),
-                    ..step(0, vec![Target::DutyUnit, Target::CourtPolice])
+                    ..step(0, vec![Target::OnDuty])
                 },
                 Step {
                     unless: Some(Until::Dispatched),
@@ -135,8 +140,7 @@ impl Policy {
                     ..step(
                         0,
                         vec![
-                            Target::DutyUnit,
-                            Target::CourtPolice,
+                            Target::OnDuty,
                             Target::CaseHandler,
                             Target::Director,
                             Target::Deputies,

@@ -337,6 +337,17 @@ pub fn members_for(duty: &OnDuty, targets: &[Target], roster: &Roster) -> Vec<Me
     };
     for t in targets {
         match t {
+            Target::OnDuty if duty.period.is_none() => {
+                duty.desk.iter().for_each(&mut add);
+                duty.day_unit
+                    .iter()
+                    .flat_map(|u| &u.members)
+                    .for_each(&mut add);
+            }
+            Target::OnDuty => {
+                duty.unit.iter().flat_map(|u| &u.members).for_each(&mut add);
+                duty.police.iter().for_each(&mut add);
+            }
             Target::DutyUnit => duty.unit.iter().flat_map(|u| &u.members).for_each(&mut add),
             Target::CourtPolice => duty.police.iter().for_each(&mut add),
             Target::CaseHandler => duty.case_handler.iter().for_each(&mut add),

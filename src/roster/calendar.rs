@@ -1,6 +1,10 @@
 //! The holiday calendar: one file per year in `config/holidays/`, from the
-//! State Council's notice. Four kinds of day; a year without a file is
-//! unknown, and said to be so.
+//! State Council's notice. Four kinds of day. A year without a file gets
+//! provisional dates: the statutory holidays of 全国年节及纪念日放假办法 (as
+//! revised in 2024, in force since 2025) computed for it — New Year 1 day,
+//! Spring Festival 4 days from New Year's Eve, Qingming 1, Labour Day 2,
+//! Dragon Boat 1, Mid-Autumn 1, National Day 3 — without the notice's
+//! adjusted working days (调休), and said to be provisional.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -145,7 +149,7 @@ impl Calendar {
     }
 
     /// The kind of a day, and whether a notice says so (`false`: the year
-    /// has no file and Monday to Friday are taken as working days).
+    /// has no file and its provisional statutory holidays are used).
     pub fn day(&self, d: Date) -> (DayType, bool) {
         let weekend = matches!(d.weekday(), Weekday::Saturday | Weekday::Sunday);
         let plain = if weekend {
@@ -154,6 +158,7 @@ impl Calendar {
             DayType::Working
         };
         match self.years.get(&d.year()) {
+            None if statutory_holiday(d).is_some() => (DayType::PublicHoliday, false),
             None => (plain, false),
             Some(y) if y.holidays.contains_key(&d) => (DayType::PublicHoliday, true),
             Some(y) if y.adjusted.contains(&d) => (DayType::AdjustedWorking, true),
@@ -163,26 +168,74 @@ impl Calendar {
 
     /// The holiday's name, for a public holiday.
     pub fn holiday_name(&self, d: Date) -> Option<&str> {
-        self.years
-            .get(&d.year())?
-            .holidays
-            .get(&d)
-            .map(String::as_str)
+        match self.years.get(&d.year()) {
+            Some(y) => y.holidays.get(&d).map(String::as_str),
+            None => statutory_holiday(d),
+        }
     }
 
     /// From December on, next year's notice should be in: a warning if not.
     pub fn warning(&self, today: Date) -> Option<String> {
         if !self.knows(today.year()) {
-            return Some(format!(
-                "no holiday calendar for {}: Monday to Friday are taken as working days",
-                today.year()
-            ));
+            return Some(provisional(today.year()));
         }
         let next = today.year() + 1;
-        (today.month() == 12 && !self.knows(next)).then(|| {
-            format!("no holiday calendar for {next} yet: add config/holidays/{next}.toml from the State Council's notice")
-        })
+        (today.month() == 12 && !self.knows(next)).then(|| provisional(next))
     }
+}
+
+/// What is said of a year without a notice.
+pub fn provisional(year: i16) -> String {
+    format!(
+        "provisional holiday dates for {year} (the statutory holidays, no adjusted working days): \
+add the State Council notice as config/holidays/{year}.toml"
+    )
+}
+
+/// The statutory holiday on `d`, by 全国年节及纪念日放假办法 (2024 revision),
+/// for a year without a notice.
+fn statutory_holiday(d: Date) -> Option<&'static str> {
+    let y = d.year();
+    let day = |m, dd| Date::new(y, m, dd).ok();
+    let within = |from: Option<Date>, days: i64| {
+        from.is_some_and(|f| d >= f && (d - f).get_days() < days as i32)
+    };
+    let lunar = |m: u8, dd: u8| {
+        lunar_lite::lunar_to_solar(lunar_lite::LunarDate {
+            year: i32::from(y),
+            month: m,
+            day: dd,
+            is_leap_month: false,
+        })
+        .ok()
+        .and_then(|s| Date::new(s.year as i16, s.month as i8, s.day as i8).ok())
+    };
+    if within(day(1, 1), 1) {
+        Some("元旦")
+    } else if within(lunar(1, 1).and_then(|ny| ny.yesterday().ok()), 4) {
+        // New Year's Eve and the first three days.
+        Some("春节")
+    } else if within(day(4, qingming(y)), 1) {
+        Some("清明节")
+    } else if within(day(5, 1), 2) {
+        Some("劳动节")
+    } else if within(lunar(5, 5), 1) {
+        Some("端午节")
+    } else if within(lunar(8, 15), 1) {
+        Some("中秋节")
+    } else if within(day(10, 1), 3) {
+        Some("国庆节")
+    } else {
+        None
+    }
+}
+
+/// The April day of 清明 (the sun at 15°), by the usual formula for
+/// 2001-2099: `⌊Y·0.2422 + 4.81⌋ − ⌊Y/4⌋` with `Y` the year's last two
+/// digits.
+fn qingming(year: i16) -> i8 {
+    let y = f64::from(year.rem_euclid(100));
+    ((y * 0.2422 + 4.81).floor() - (y / 4.0).floor()) as i8
 }
 
 #[cfg(test)]
@@ -234,13 +287,15 @@ mod tests {
     #[test]
     fn unknown_year_is_said_to_be_unknown() {
         let c = cal();
-        assert_eq!(c.day(date(2027, 1, 1)), (DayType::Working, false));
+        // New Year's Day by the statute; a plain Monday a working day.
+        assert_eq!(c.day(date(2027, 1, 1)), (DayType::PublicHoliday, false));
+        assert_eq!(c.day(date(2027, 1, 4)), (DayType::Working, false));
         assert_eq!(c.warning(date(2026, 11, 30)), None);
         assert!(c.warning(date(2026, 12, 1)).unwrap().contains("2027"));
         assert!(c
             .warning(date(2027, 1, 5))
             .unwrap()
-            .contains("no holiday calendar for 2027"));
+            .contains("provisional holiday dates for 2027"));
     }
 
     #[test]
@@ -257,5 +312,46 @@ mod tests {
             err.contains("h.toml") && err.contains("adjusted_working_days 2026-03-04"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_year_without_a_notice_gets_the_statutory_holidays_provisionally() {
+        let c = cal();
+        assert!(!c.knows(2027));
+        let holiday = |y, m, d| {
+            let (kind, known) = c.day(date(y, m, d));
+            assert!(!known, "{y}-{m}-{d} is provisional");
+            (kind == DayType::PublicHoliday)
+                .then(|| c.holiday_name(date(y, m, d)).unwrap().to_string())
+        };
+        // Spring Festival 2027: New Year's Day of the lunar year is 6
+        // February; the four days start on New Year's Eve.
+        assert_eq!(holiday(2027, 2, 4), None);
+        for d in 5..=8 {
+            assert_eq!(holiday(2027, 2, d).as_deref(), Some("春节"), "2027-02-{d}");
+        }
+        assert_eq!(holiday(2027, 2, 9), None);
+        assert_eq!(holiday(2027, 1, 1).as_deref(), Some("元旦"));
+        assert_eq!(holiday(2027, 4, 5).as_deref(), Some("清明节"));
+        assert_eq!(holiday(2027, 5, 1).as_deref(), Some("劳动节"));
+        assert_eq!(holiday(2027, 5, 2).as_deref(), Some("劳动节"));
+        assert_eq!(holiday(2027, 5, 3), None);
+        assert_eq!(holiday(2027, 6, 9).as_deref(), Some("端午节"));
+        assert_eq!(holiday(2027, 9, 15).as_deref(), Some("中秋节"));
+        for d in 1..=3 {
+            assert_eq!(holiday(2027, 10, d).as_deref(), Some("国庆节"));
+        }
+        assert_eq!(holiday(2027, 10, 4), None, "a Monday after, no 调休 known");
+        // Qingming by its formula, years with a known date.
+        for (y, d) in [(2023, 5), (2024, 4), (2025, 4), (2026, 5), (2028, 4)] {
+            assert_eq!(qingming(y), d, "{y}");
+        }
+        // The 2026 notice wins over the statute for 2026.
+        assert_eq!(c.day(date(2026, 2, 23)), (DayType::PublicHoliday, true));
+        assert_eq!(c.day(date(2026, 2, 14)), (DayType::AdjustedWorking, true));
+        assert!(c
+            .warning(date(2027, 3, 1))
+            .unwrap()
+            .starts_with("provisional holiday dates for 2027"));
     }
 }

@@ -54,11 +54,17 @@ pub struct Member {
 }
 
 impl Member {
+    /// Some way to them is on file (their pages also reach the officers'
+    /// mobile page).
     pub fn reachable(&self) -> bool {
-        self.phone.is_some()
-            || self.sip.is_some()
-            || self.message.is_some()
-            || self.webhook.is_some()
+        self.phone.is_some() || self.pageable()
+    }
+
+    /// A channel that actually pages them — a SIP URI (a call), a MESSAGE
+    /// URI or a webhook — what `roster check` proves. A phone number alone
+    /// is not one: the gateway has no trunk to dial it through yet.
+    pub fn pageable(&self) -> bool {
+        self.sip.is_some() || self.message.is_some() || self.webhook.is_some()
     }
 }
 
@@ -84,6 +90,10 @@ struct Rotation {
     epoch: Date,
     units: Vec<String>,
     police: Vec<String>,
+    /// Rapid-response units that hold the duty by day beside the desk, one
+    /// a calendar day in turn (optional).
+    #[serde(default)]
+    day_units: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -163,6 +173,9 @@ pub struct OnDuty {
     /// `None` during working hours, when the desk answers.
     pub period: Option<Period>,
     pub desk: Vec<Member>,
+    /// In working hours: the day's rapid-response unit, when the roster
+    /// names day units.
+    pub day_unit: Option<UnitOnDuty>,
     pub unit: Option<UnitOnDuty>,
     pub police: Option<Member>,
     /// The case handler of the case, when the case number is known.
@@ -259,6 +272,21 @@ impl Roster {
         for p in &f.rotation.police {
             member("rotation.police", p)?;
         }
+        let mut seen = HashSet::new();
+        for u in &f.rotation.day_units {
+            if !units.contains_key(u) {
+                return Err(bad(
+                    "rotation.day_units".into(),
+                    format!("{u:?} is not in [[units]]"),
+                ));
+            }
+            if !seen.insert(u) {
+                return Err(bad(
+                    "rotation.day_units".into(),
+                    format!("{u:?} is listed twice"),
+                ));
+            }
+        }
         for d in &f.desk.members {
             member("desk.members", d)?;
         }
@@ -317,6 +345,23 @@ impl Roster {
 
     /// Whether a day desk answers in working hours (else the duty unit is
     /// on around the clock).
+    /// A unit as it stands on `day`: overrides of the unit or its members
+    /// applied (and noted in `used`).
+    fn unit_on_duty(&self, id: &str, day: Date, used: &mut Vec<String>) -> UnitOnDuty {
+        let id = self.replaced(id, day, used).to_string();
+        let u = &self.units[&id];
+        UnitOnDuty {
+            id: u.id.clone(),
+            name: u.name.clone(),
+            vehicle: u.vehicle.clone(),
+            members: u
+                .members
+                .iter()
+                .map(|m| self.m(self.replaced(m, day, used)))
+                .collect(),
+        }
+    }
+
     fn has_desk(&self) -> bool {
         !self.f.desk.members.is_empty()
     }
@@ -405,26 +450,21 @@ impl Roster {
             Some(p) => {
                 let n = self.f.rotation.units.len() as i64;
                 let unit_id = &self.f.rotation.units[(p.index + offset).rem_euclid(n) as usize];
-                let unit_id = self.replaced(unit_id, p.day, &mut used).to_string();
-                let u = &self.units[&unit_id];
-                let members = u
-                    .members
-                    .iter()
-                    .map(|m| self.m(self.replaced(m, p.day, &mut used)))
-                    .collect();
+                let unit = self.unit_on_duty(unit_id, p.day, &mut used);
                 let k = self.f.rotation.police.len() as i64;
                 let police_id = &self.f.rotation.police[(p.index + offset).rem_euclid(k) as usize];
                 let police = self.m(self.replaced(police_id, p.day, &mut used));
-                (
-                    Some(UnitOnDuty {
-                        id: u.id.clone(),
-                        name: u.name.clone(),
-                        vehicle: u.vehicle.clone(),
-                        members,
-                    }),
-                    Some(police),
-                )
+                (Some(unit), Some(police))
             }
+        };
+        // By day, the day units take turns a calendar day each.
+        let day_unit = match (&period, self.f.rotation.day_units.len() as i64) {
+            (None, n) if n > 0 => {
+                let index = (local_day - self.f.rotation.epoch).get_days() as i64;
+                let id = &self.f.rotation.day_units[(index + offset).rem_euclid(n) as usize];
+                Some(self.unit_on_duty(id, local_day, &mut used))
+            }
+            _ => None,
         };
         let desk_day = period.as_ref().map_or(local_day, |p| p.day);
         let desk = if period.is_none() {
@@ -447,6 +487,7 @@ impl Roster {
             calendar_known: cal.day(day).1,
             period,
             desk,
+            day_unit,
             unit,
             police,
             case_handler,
@@ -469,27 +510,44 @@ impl Roster {
         out
     }
 
-    /// Problems an operator should fix: members who cannot be reached, gaps
-    /// in the calendar, uneven load over the next 8 weeks.
-    pub fn check(&self, cal: &Calendar, offset: i64, today: Date) -> Vec<String> {
+    /// Problems an operator must fix (members and units no page reaches,
+    /// uneven load over the next 8 weeks), then warnings (provisional
+    /// holiday dates: a notice to add, the plan stands meanwhile).
+    pub fn check(&self, cal: &Calendar, offset: i64, today: Date) -> (Vec<String>, Vec<String>) {
         let mut out = Vec::new();
+        let mut warnings = Vec::new();
         for m in &self.f.members {
-            if !m.reachable() {
+            if !m.pageable() {
+                let why = if m.phone.is_some() {
+                    "has only a phone number, and the gateway has no trunk to dial it"
+                } else {
+                    "has no SIP URI, MESSAGE URI or webhook"
+                };
                 out.push(format!(
-                    "member {} ({}) has no phone, SIP URI or webhook",
+                    "member {} ({}) {why}: no page reaches them",
                     m.id, m.name
                 ));
             }
         }
-        let to = today + jiff::Span::new().days(55);
-        if let Some(w) = cal.warning(today) {
-            out.push(w);
+        for u in self
+            .f
+            .rotation
+            .units
+            .iter()
+            .chain(&self.f.rotation.day_units)
+        {
+            let unit = &self.units[u];
+            if !unit.members.iter().any(|m| self.m(m).pageable()) {
+                out.push(format!(
+                    "unit {} ({}): nobody in it can be paged",
+                    unit.id, unit.name
+                ));
+            }
         }
-        if !cal.knows(to.year()) && to.year() != today.year() {
-            out.push(format!(
-                "no holiday calendar for {}: the plan past New Year is a guess",
-                to.year()
-            ));
+        let to = today + jiff::Span::new().days(55);
+        warnings.extend(cal.warning(today));
+        if !cal.knows(to.year()) && to.year() != today.year() && today.month() != 12 {
+            warnings.push(calendar::provisional(to.year()));
         }
         let mut load: BTreeMap<String, usize> = self
             .f
@@ -512,7 +570,7 @@ impl Roster {
                 "uneven load over the next 8 weeks: {load:?} duty periods per unit"
             ));
         }
-        out
+        (out, warnings)
     }
 }
 

@@ -66,7 +66,7 @@ pub fn who(d: &OnDuty) -> String {
     if !d.calendar_known {
         let _ = writeln!(
             s,
-            "warning    no holiday calendar for this year: Monday to Friday taken as working days"
+            "warning    provisional holiday dates for this year (statutory holidays, no adjusted working days): add the State Council notice"
         );
     }
     s

@@ -168,7 +168,7 @@ fn the_turn_of_the_year_and_an_unknown_2027() {
         (p.day, p.end),
         (date(2026, 12, 31), at(date(2027, 1, 1), 8, 30))
     );
-    // 2027 has no notice yet: the answer says so.
+    // 2027 has no notice yet: the answer says so (its dates are provisional).
     let d = r.resolve(&c, 0, at(date(2027, 1, 1), 12, 0), None);
     assert!(!d.calendar_known);
     assert!(
@@ -238,13 +238,64 @@ fn roster_errors_name_the_entry() {
 #[test]
 fn check_finds_what_an_operator_must_fix() {
     let (r, c) = (roster(), cal());
+    let (problems, warnings) = r.check(&c, 0, date(2026, 6, 1));
+    // The sample's court police, clerks, drivers and case handlers have
+    // only phone numbers: without a trunk no page reaches them.
     assert!(
-        r.check(&c, 0, date(2026, 6, 1)).is_empty(),
-        "{:?}",
-        r.check(&c, 0, date(2026, 6, 1))
+        problems
+            .iter()
+            .any(|p| p.starts_with("member p-sun (孙法警) has only a phone number")),
+        "{problems:?}"
     );
-    let issues = r.check(&c, 0, date(2026, 12, 1));
-    assert!(issues.iter().any(|i| i.contains("2027")), "{issues:?}");
+    assert!(
+        !problems
+            .iter()
+            .any(|p| p.contains("u1-officer") || p.starts_with("unit ")),
+        "every unit has an officer with a SIP URI: {problems:?}"
+    );
+    assert!(warnings.is_empty(), "{warnings:?}");
+    // In December the next year's missing notice is a warning, not a problem.
+    let (problems, warnings) = r.check(&c, 0, date(2026, 12, 1));
+    assert!(!problems.iter().any(|p| p.contains("2027")), "{problems:?}");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("provisional holiday dates for 2027")),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn day_units_take_turns_by_day_beside_the_desk() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/roster.toml"))
+            .unwrap()
+            .replace(
+                "police = [\"p-sun\", \"p-zhou\", \"p-wu\"]",
+                "police = [\"p-sun\", \"p-zhou\", \"p-wu\"]\nday_units = [\"unit-4\", \"unit-5\"]",
+            );
+    let r = Roster::parse(&text, "r.toml").unwrap();
+    let c = cal();
+    // Tuesday and Wednesday 10:00: the desk, and a day unit each in turn.
+    let tue = r.resolve(&c, 0, at(date(2026, 3, 10), 10, 0), None);
+    let wed = r.resolve(&c, 0, at(date(2026, 3, 11), 10, 0), None);
+    assert!(tue.period.is_none() && !tue.desk.is_empty());
+    let (a, b) = (tue.day_unit.unwrap().id, wed.day_unit.unwrap().id);
+    assert_ne!(a, b);
+    assert!(["unit-4", "unit-5"].contains(&a.as_str()));
+    // At night: no day unit, the duty unit.
+    let night = r.resolve(&c, 0, at(date(2026, 3, 10), 22, 0), None);
+    assert!(night.day_unit.is_none() && night.unit.is_some());
+    // A day unit that does not exist is refused, naming it.
+    let bad = text.replace(
+        "day_units = [\"unit-4\", \"unit-5\"]",
+        "day_units = [\"unit-9\"]",
+    );
+    let err = Roster::parse(&bad, "r.toml").unwrap_err().to_string();
+    assert!(
+        err.contains("rotation.day_units: \"unit-9\" is not in [[units]]"),
+        "{err}"
+    );
 }
 
 #[test]

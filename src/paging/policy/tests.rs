@@ -67,7 +67,7 @@ fn lead_nobody_answers() {
             (300, 2)
         ]
     );
-    assert_eq!(f[0].2, [Target::DutyUnit, Target::CourtPolice]);
+    assert_eq!(f[0].2, [Target::OnDuty]);
     assert_eq!(f[3].2, [Target::CaseHandler, Target::Director]);
     assert_eq!(f[7].2, [Target::Director, Target::ChiefCommander]);
     assert!(breach, "the five-minute limit was missed");
@@ -101,8 +101,7 @@ fn violence_pages_everyone_at_once() {
     assert_eq!(
         f[0].2,
         [
-            Target::DutyUnit,
-            Target::CourtPolice,
+            Target::OnDuty,
             Target::CaseHandler,
             Target::Director,
             Target::Deputies,
@@ -151,5 +150,79 @@ fn pass_to_the_next_person_fires_the_next_step_now() {
             .map(|f| (f.step, f.repeat))
             .collect::<Vec<_>>(),
         [(0, 1)]
+    );
+}
+
+// ----- step 0 reaches a person at every hour (issue 14) -----------------------
+
+fn sample() -> (crate::roster::Roster, crate::roster::Calendar) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    (
+        crate::roster::Roster::load(&root.join("config/roster.toml")).unwrap(),
+        crate::roster::Calendar::load(&root.join("config/holidays")).unwrap(),
+    )
+}
+
+fn at(y: i16, m: i8, d: i8, h: i8) -> jiff::Timestamp {
+    jiff::civil::date(y, m, d)
+        .at(h, 0, 0, 0)
+        .to_zoned_datetime(crate::tickets::store::court_tz())
+        .unwrap()
+        .timestamp()
+}
+
+/// Who the first step of `policy` pages at `t`, by a channel that pages.
+fn paged_at(policy: &Policy, t: jiff::Timestamp) -> Vec<String> {
+    let (roster, cal) = sample();
+    let duty = roster.resolve(&cal, 0, t, None);
+    let first = &policy.steps[0];
+    assert_eq!(first.after_seconds, 0);
+    crate::paging::worker::members_for(&duty, &first.targets, &roster)
+        .into_iter()
+        .filter(|m| m.pageable())
+        .map(|m| m.id)
+        .collect()
+}
+
+#[test]
+fn a_lead_pages_a_person_at_second_0_at_any_hour() {
+    for p in [Policy::lead(), Policy::violence(), Policy::preservation()] {
+        // A working day, 16:00: the desk (it used to be nobody until +120 s).
+        let day = paged_at(&p, at(2026, 3, 10, 16));
+        assert!(day.contains(&"m-desk-1".to_string()), "{day:?}");
+        // An adjusted working Saturday (调休), 10:00: the desk as well.
+        let saturday = paged_at(&p, at(2026, 2, 28, 10));
+        assert!(saturday.contains(&"m-desk-2".to_string()), "{saturday:?}");
+        // 03:00 on a public holiday: the duty unit's officer.
+        let night = paged_at(&p, at(2026, 10, 2, 3));
+        assert!(night.iter().any(|m| m.ends_with("-officer")), "{night:?}");
+    }
+}
+
+#[test]
+fn reach_is_proved_for_every_hour_or_the_hours_are_named() {
+    let (roster, cal) = sample();
+    let today = jiff::civil::date(2026, 3, 2);
+    let fine = crate::paging::unreached_hours(&roster, &cal, &Policies::default(), 0, today, 14);
+    assert!(fine.is_empty(), "{fine:?}");
+    // Without the desk's SIP URIs nobody is paged by day.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("config/roster.toml"))
+        .unwrap()
+        .replace("sip = \"sip:8100@pbx.court.example\"\n", "")
+        .replace("sip = \"sip:8101@pbx.court.example\"\n", "");
+    let no_desk = crate::roster::Roster::parse(&text, "r.toml").unwrap();
+    let failing = crate::paging::unreached_hours(&no_desk, &cal, &Policies::default(), 0, today, 1);
+    assert!(
+        failing.contains(
+            &"lead: at 2026-03-02 09:00 its first step pages nobody who can be reached".to_string()
+        ),
+        "{failing:?}"
+    );
+    assert!(
+        !failing
+            .iter()
+            .any(|f| f.starts_with("lead: at 2026-03-02 20:00")),
+        "the night is covered: {failing:?}"
     );
 }
