@@ -54,6 +54,20 @@ impl App {
             &settings.privacy.key_file,
         )?;
         let roster = Roster::load(&settings.roster.file)?;
+        // With a trunk every phone number must be one it can dial.
+        if settings.trunk.is_some() {
+            for m in roster.members() {
+                if let Some(phone) = &m.phone {
+                    crate::paging::trunk::dialled(phone).map_err(|e| {
+                        anyhow::anyhow!(
+                            "{}: members {}: phone: {e}",
+                            settings.roster.file.display(),
+                            m.id
+                        )
+                    })?;
+                }
+            }
+        }
         let calendar = Calendar::load(&settings.roster.holidays)?;
         let today = jiff::Timestamp::now()
             .to_zoned_datetime(crate::tickets::store::court_tz())
@@ -147,6 +161,15 @@ impl App {
             load,
         ));
         let paging_stop = CancellationToken::new();
+        // The trunk's address, resolved once (validation resolved it too).
+        let trunk = match &s.trunk {
+            Some(t) => Some((
+                t.clone(),
+                t.resolve()
+                    .map_err(|e| anyhow::anyhow!("trunk.proxy: {e}"))?,
+            )),
+            None => None,
+        };
         let paging = Arc::new(crate::paging::worker::Paging {
             metrics: self.metrics.clone(),
             store: self.store.clone(),
@@ -154,7 +177,7 @@ impl App {
             calendar: self.calendar.clone(),
             policies: s.paging.policies.clone(),
             channels: crate::paging::channels::Channels {
-                sip: requester,
+                sip: requester.clone(),
                 from_uri: s.paging.from_uri.clone(),
                 outbound_proxy: s.paging.outbound_proxy,
                 http: reqwest::Client::builder()
@@ -171,6 +194,7 @@ impl App {
                 key_timeout: Duration::from_secs(s.paging.call_key_seconds),
                 plays: s.paging.call_plays.max(1),
                 credentials: s.paging.credentials(),
+                trunk: trunk.clone(),
             },
             lease: Duration::from_secs(s.paging.lease_seconds),
         });
@@ -230,6 +254,20 @@ impl App {
         )
         .context("starting the SIP thread")?;
         self.health.sip_listening.store(true, Ordering::Release);
+        if let Some((t, dest)) = trunk.as_ref().filter(|(t, _)| t.register) {
+            let domain = t.domain();
+            requester
+                .register(
+                    crate::sip::core::Registration {
+                        registrar: format!("sip:{domain}"),
+                        aor: t.from_uri(),
+                        expires: t.register_expires,
+                        credentials: t.credentials(),
+                    },
+                    *dest,
+                )
+                .await;
+        }
 
         let router = api::router(ApiState {
             health: self.health.clone(),

@@ -39,6 +39,9 @@ pub struct Settings {
     pub privacy: PrivacySettings,
     #[serde(default)]
     pub api: ApiSettings,
+    /// The court's SIP trunk, which dials members' phone numbers.
+    #[serde(default)]
+    pub trunk: Option<crate::paging::trunk::TrunkSettings>,
 }
 
 /// `[api]`: the officers' API.
@@ -553,6 +556,9 @@ impl Settings {
         }
         if sip.max_call_seconds == 0 {
             return Err(bad("sip.max_call_seconds", "must be at least 1".into()));
+        }
+        if let Some(t) = &self.trunk {
+            t.check().map_err(|(key, problem)| bad(key, problem))?;
         }
         if sip.max_header_bytes < 1024 {
             return Err(bad("sip.max_header_bytes", "must be at least 1024".into()));

@@ -407,7 +407,8 @@ async fn roster(command: RosterCommand) -> Result<(String, bool), String> {
         RosterCommand::Check { .. } => {
             let off = offset(redis.clone()).await?;
             let today = jiff::Timestamp::now().to_zoned_datetime(tz).date();
-            let (mut issues, warnings) = roster.check(&cal, off, today);
+            let trunk = s.trunk.is_some();
+            let (mut issues, warnings) = roster.check(&cal, off, today, trunk);
             issues.extend(hotline::paging::unreached_hours(
                 &roster,
                 &cal,
@@ -415,6 +416,7 @@ async fn roster(command: RosterCommand) -> Result<(String, bool), String> {
                 off,
                 today,
                 56,
+                trunk,
             ));
             let mut text: String = issues.iter().map(|i| format!("{i}\n")).collect();
             text.extend(warnings.iter().map(|w| format!("warning: {w}\n")));

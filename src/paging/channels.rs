@@ -132,6 +132,17 @@ pub struct Channels {
     pub plays: u32,
     /// `(user, password)` when the PBX or trunk challenges our calls.
     pub credentials: Option<(String, String)>,
+    /// The court's trunk and its address: members' phones are paged
+    /// through it; without one a phone number is no channel.
+    pub trunk: Option<(crate::paging::trunk::TrunkSettings, SocketAddr)>,
+}
+
+/// How a paging call leaves: where to, as whom, through which proxy.
+struct Via {
+    dest: SocketAddr,
+    from_uri: String,
+    credentials: Option<(String, String)>,
+    route: Vec<String>,
 }
 
 /// Where a SIP URI's requests go: an IP literal host, else DNS.
@@ -158,11 +169,19 @@ impl Channels {
     pub async fn page(&self, m: &Member, page: &Page) -> Vec<Attempt> {
         let text = page.text();
         let mut out = Vec::new();
-        let (call, sip, hook, event) = tokio::join!(
+        let (call, phone, sip, hook, event) = tokio::join!(
             async {
                 match &m.sip {
                     Some(uri) => Some(self.call(m, uri, page).await),
                     None => None,
+                }
+            },
+            async {
+                match (&m.phone, &self.trunk) {
+                    (Some(phone), Some(trunk)) => {
+                        Some(self.call_phone(m, phone, trunk, page).await)
+                    }
+                    _ => None,
                 }
             },
             async {
@@ -180,6 +199,7 @@ impl Channels {
             self.event(m, page, &text)
         );
         out.extend(call);
+        out.extend(phone);
         out.extend(sip);
         out.extend(hook);
         out.push(event);
@@ -239,21 +259,71 @@ impl Channels {
     /// Calls the member, plays the ticket number and asks for a key:
     /// 1 = 签收, 2 = pass on. Only a key counts: an answering machine or a
     /// hang-up does not acknowledge.
+    /// A paging call to a SIP URI: through the outbound proxy, if any.
     async fn call(&self, m: &Member, uri: &str, page: &Page) -> Attempt {
+        let via = match self.destination(uri).await {
+            Some(dest) => Ok(Via {
+                dest,
+                from_uri: self.from_uri.clone(),
+                credentials: self.credentials.clone(),
+                route: self.preloaded_route(),
+            }),
+            None => Err(format!("failed: cannot resolve {uri}")),
+        };
+        self.call_via(m, "call", uri, via, page).await
+    }
+
+    /// A paging call to a phone number, through the trunk: the number as
+    /// the trunk dials it, the hotline's number as caller ID, the trunk's
+    /// credentials, the trunk as a pre-loaded route.
+    async fn call_phone(
+        &self,
+        m: &Member,
+        phone: &str,
+        (trunk, dest): &(crate::paging::trunk::TrunkSettings, SocketAddr),
+        page: &Page,
+    ) -> Attempt {
+        let via = Ok(Via {
+            dest: *dest,
+            from_uri: trunk.from_uri(),
+            credentials: trunk.credentials(),
+            route: vec![match dest {
+                SocketAddr::V4(a) => format!("<sip:{a};lr>"),
+                SocketAddr::V6(a) => format!("<sip:[{}]:{};lr>", a.ip(), a.port()),
+            }],
+        });
+        match trunk.uri(phone) {
+            Ok(uri) => self.call_via(m, "phone", &uri, via, page).await,
+            Err(e) => {
+                self.call_via(m, "phone", phone, Err(format!("failed: {e}")), page)
+                    .await
+            }
+        }
+    }
+
+    async fn call_via(
+        &self,
+        m: &Member,
+        channel: &'static str,
+        uri: &str,
+        via: Result<Via, String>,
+        page: &Page,
+    ) -> Attempt {
         let start = Instant::now();
         let attempt = |ok: bool, acknowledged: bool, outcome: String| Attempt {
             member: m.id.clone(),
-            channel: "call",
+            channel,
             ok,
             acknowledged,
             passed: outcome.starts_with("key 2"),
             outcome,
             latency_ms: start.elapsed().as_millis() as u64,
         };
-        let dest = self.destination(uri).await;
-        let Some(dest) = dest else {
-            return attempt(false, false, format!("failed: cannot resolve {uri}"));
+        let via = match via {
+            Ok(v) => v,
+            Err(e) => return attempt(false, false, e),
         };
+        let dest = via.dest;
         let ip = self.advertise_ip.unwrap_or_else(|| {
             crate::sip::transport::local_for(
                 std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
@@ -268,11 +338,11 @@ impl Channels {
         let port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
         let dial = Dial {
             uri: uri.to_string(),
-            from_uri: self.from_uri.clone(),
+            from_uri: via.from_uri,
             rtp: std::net::SocketAddr::new(ip, port),
             ring_timeout: self.ring_timeout,
-            credentials: self.credentials.clone(),
-            route: self.preloaded_route(),
+            credentials: via.credentials,
+            route: via.route,
         };
         let Some((call, mut events)) = self.sip.dial(dial, dest).await else {
             return attempt(false, false, "failed: the gateway is stopping".into());

@@ -5,6 +5,7 @@
 
 pub mod channels;
 pub mod policy;
+pub mod trunk;
 pub mod worker;
 
 /// Proves reach (issue 14): for every hour of the `days` from `today` and
@@ -18,6 +19,7 @@ pub fn unreached_hours(
     offset: i64,
     today: jiff::civil::Date,
     days: i64,
+    trunk: bool,
 ) -> Vec<String> {
     use crate::tickets::model::Category;
     let tz = crate::tickets::store::court_tz();
@@ -50,7 +52,7 @@ pub fn unreached_hours(
             }
             let reached = worker::members_for(&duty, &first.targets, roster)
                 .iter()
-                .any(|m| m.pageable());
+                .any(|m| m.pageable(trunk));
             if !reached {
                 if out.len() < 20 {
                     let local = at.to_zoned_datetime(tz.clone());
@@ -202,6 +204,12 @@ pub async fn test_page(
         key_timeout: std::time::Duration::from_secs(settings.paging.call_key_seconds),
         plays: settings.paging.call_plays.max(1),
         credentials: settings.paging.credentials(),
+        trunk: settings
+            .trunk
+            .clone()
+            .map(|t| t.resolve().map(|a| (t, a)))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("trunk.proxy: {e}"))?,
     };
     let page = channels::Page {
         ticket: "测试".into(),

@@ -57,14 +57,17 @@ impl Member {
     /// Some way to them is on file (their pages also reach the officers'
     /// mobile page).
     pub fn reachable(&self) -> bool {
-        self.phone.is_some() || self.pageable()
+        self.pageable(true)
     }
 
     /// A channel that actually pages them — a SIP URI (a call), a MESSAGE
-    /// URI or a webhook — what `roster check` proves. A phone number alone
-    /// is not one: the gateway has no trunk to dial it through yet.
-    pub fn pageable(&self) -> bool {
-        self.sip.is_some() || self.message.is_some() || self.webhook.is_some()
+    /// URI, a webhook, or with a `[trunk]` a phone number — what `roster
+    /// check` proves. Without a trunk a phone number alone is no page.
+    pub fn pageable(&self, trunk: bool) -> bool {
+        self.sip.is_some()
+            || self.message.is_some()
+            || self.webhook.is_some()
+            || (trunk && self.phone.is_some())
     }
 }
 
@@ -513,13 +516,20 @@ impl Roster {
     /// Problems an operator must fix (members and units no page reaches,
     /// uneven load over the next 8 weeks), then warnings (provisional
     /// holiday dates: a notice to add, the plan stands meanwhile).
-    pub fn check(&self, cal: &Calendar, offset: i64, today: Date) -> (Vec<String>, Vec<String>) {
+    /// `trunk`: a `[trunk]` is configured (phone numbers are pageable).
+    pub fn check(
+        &self,
+        cal: &Calendar,
+        offset: i64,
+        today: Date,
+        trunk: bool,
+    ) -> (Vec<String>, Vec<String>) {
         let mut out = Vec::new();
         let mut warnings = Vec::new();
         for m in &self.f.members {
-            if !m.pageable() {
+            if !m.pageable(trunk) {
                 let why = if m.phone.is_some() {
-                    "has only a phone number, and the gateway has no trunk to dial it"
+                    "has only a phone number, and no [trunk] is configured to dial it"
                 } else {
                     "has no SIP URI, MESSAGE URI or webhook"
                 };
@@ -537,7 +547,7 @@ impl Roster {
             .chain(&self.f.rotation.day_units)
         {
             let unit = &self.units[u];
-            if !unit.members.iter().any(|m| self.m(m).pageable()) {
+            if !unit.members.iter().any(|m| self.m(m).pageable(trunk)) {
                 out.push(format!(
                     "unit {} ({}): nobody in it can be paged",
                     unit.id, unit.name

@@ -238,7 +238,7 @@ fn roster_errors_name_the_entry() {
 #[test]
 fn check_finds_what_an_operator_must_fix() {
     let (r, c) = (roster(), cal());
-    let (problems, warnings) = r.check(&c, 0, date(2026, 6, 1));
+    let (problems, warnings) = r.check(&c, 0, date(2026, 6, 1), false);
     // The sample's court police, clerks, drivers and case handlers have
     // only phone numbers: without a trunk no page reaches them.
     assert!(
@@ -254,8 +254,11 @@ fn check_finds_what_an_operator_must_fix() {
         "every unit has an officer with a SIP URI: {problems:?}"
     );
     assert!(warnings.is_empty(), "{warnings:?}");
+    // With a trunk, phone numbers page: nobody is left out.
+    let (problems, _) = r.check(&c, 0, date(2026, 6, 1), true);
+    assert!(problems.is_empty(), "{problems:?}");
     // In December the next year's missing notice is a warning, not a problem.
-    let (problems, warnings) = r.check(&c, 0, date(2026, 12, 1));
+    let (problems, warnings) = r.check(&c, 0, date(2026, 12, 1), false);
     assert!(!problems.iter().any(|p| p.contains("2027")), "{problems:?}");
     assert!(
         warnings

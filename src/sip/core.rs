@@ -409,7 +409,33 @@ enum Purpose {
     Report,
     /// A session refresh of this call.
     Refresh(CallRef),
+    /// Our registration with the trunk.
+    Register,
 }
+
+/// A registration of ours with a trunk (RFC 3261 §10.2), kept fresh.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// The registrar's Request-URI (`sip:domain`).
+    pub registrar: String,
+    /// Our address of record (`sip:user@domain`): From and To.
+    pub aor: String,
+    pub expires: u32,
+    pub credentials: Option<(String, String)>,
+}
+
+struct Registering {
+    r: Registration,
+    peer: Peer,
+    call_id: String,
+    tag: String,
+    cseq: u32,
+    /// The last REGISTER carried credentials (a second 401 is final).
+    authenticated: bool,
+}
+
+/// How long a failed registration waits before it tries again.
+const REGISTER_RETRY: Duration = Duration::from_secs(30);
 
 struct Client {
     tx: ClientTx,
@@ -460,6 +486,8 @@ enum TimerKey {
     Session(CallRef),
     /// A reliable provisional response's retransmission (RFC 3262).
     Reliable(CallRef),
+    /// Our registration's refresh (or its retry).
+    Register,
     Client(u64),
     Conn(u64),
 }
@@ -503,6 +531,7 @@ pub struct Core {
     inbound: usize,
     /// When shedding was last logged (once a second at most).
     shed_logged: Option<Instant>,
+    registration: Option<Registering>,
 }
 
 fn random_token() -> String {
@@ -515,6 +544,7 @@ impl Core {
             admission: Admission::new(cfg.admission.clone()),
             inbound: 0,
             shed_logged: None,
+            registration: None,
             cfg,
             metrics,
             next_id: 1,
@@ -737,6 +767,7 @@ impl Core {
                         status: Some(code),
                     }),
                     Purpose::Refresh(call) => self.refresh_answered(call, id, msg, code, now),
+                    Purpose::Register => self.registered(msg, code, now),
                 }
             }
             None => {
@@ -2381,6 +2412,95 @@ impl Core {
         self.arm(TimerKey::Call(call), Some(at));
     }
 
+    /// Registers with a trunk at `peer` and keeps the registration fresh
+    /// (refreshed at four fifths of what the registrar granted; a failure
+    /// is tried again after 30 s; a challenge answered once).
+    pub fn register(&mut self, r: Registration, peer: Peer, now: Instant) {
+        self.registration = Some(Registering {
+            r,
+            peer,
+            call_id: format!("{}@hotline", random_token()),
+            tag: random_token(),
+            cseq: 0,
+            authenticated: false,
+        });
+        self.send_register(None, now);
+    }
+
+    fn send_register(&mut self, auth: Option<(&'static str, String)>, now: Instant) {
+        let user_agent = self.cfg.user_agent.clone();
+        let Some(g) = self.registration.as_mut() else {
+            return;
+        };
+        g.cseq += 1;
+        g.authenticated = auth.is_some();
+        let branch = format!("z9hG4bK{}", random_token());
+        let contact = contact_uri(&g.peer);
+        let mut headers = vec![("Expires", g.r.expires.to_string())];
+        headers.extend(auth);
+        let data = RequestSpec {
+            method: "REGISTER",
+            uri: &g.r.registrar,
+            via: g.peer.via(&branch),
+            from: &format!("<{}>;tag={}", g.r.aor, g.tag),
+            to: &format!("<{}>", g.r.aor),
+            call_id: &g.call_id,
+            cseq: g.cseq,
+            route: &[],
+            contact: Some(&contact),
+            user_agent: &user_agent,
+            body: None,
+            headers: &headers,
+        }
+        .build();
+        let peer = g.peer;
+        self.start_client(data, peer, branch, Purpose::Register, now);
+    }
+
+    /// The registrar's answer: the refresh scheduled, a challenge answered,
+    /// or a retry.
+    fn registered(&mut self, msg: &Message, code: u16, now: Instant) {
+        let Some(g) = self.registration.as_ref() else {
+            return;
+        };
+        if (200..300).contains(&code) {
+            // What the registrar granted: our Contact's expires, else Expires.
+            let granted = msg
+                .header_values("Contact")
+                .find_map(|c| {
+                    c.split(';')
+                        .find_map(|p| p.trim().strip_prefix("expires="))
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                })
+                .or_else(|| msg.header("Expires").and_then(|v| v.trim().parse().ok()))
+                .unwrap_or(u64::from(g.r.expires));
+            let refresh = Duration::from_secs((granted * 4 / 5).max(1));
+            tracing::info!(registrar = %g.r.registrar, granted_s = granted, "registered with the trunk");
+            return self.arm(TimerKey::Register, Some(now + refresh));
+        }
+        if (code == 401 || code == 407) && !g.authenticated {
+            let (challenge, name) = if code == 401 {
+                ("WWW-Authenticate", "Authorization")
+            } else {
+                ("Proxy-Authenticate", "Proxy-Authorization")
+            };
+            let ch = msg.header(challenge).and_then(|v| super::digest::parse(&v));
+            if let (Some(ch), Some((user, pass))) = (ch, g.r.credentials.clone()) {
+                let value = super::digest::authorization(
+                    &ch,
+                    &user,
+                    &pass,
+                    "REGISTER",
+                    &g.r.registrar,
+                    &random_token(),
+                );
+                return self.send_register(Some((name, value)), now);
+            }
+        }
+        tracing::warn!(registrar = %g.r.registrar, code, "the trunk refused our REGISTER: trying again in 30 s");
+        self.arm(TimerKey::Register, Some(now + REGISTER_RETRY));
+    }
+
     /// Sends a request outside any dialog to `peer`; its outcome comes back
     /// as `Output::RequestDone` with the returned id.
     pub fn send_request(&mut self, req: &OutRequest, peer: Peer, now: Instant) -> u64 {
@@ -2481,6 +2601,7 @@ impl Core {
                 TimerKey::Call(id) => self.call_timer(id, now),
                 TimerKey::Session(id) => self.session_timer(id, now),
                 TimerKey::Reliable(id) => self.reliable_timer(id, now),
+                TimerKey::Register => self.send_register(None, now),
                 TimerKey::Client(id) => self.client_timer(id, now),
                 TimerKey::Conn(id) => self.conn_timer(id, now),
             }
@@ -2599,6 +2720,10 @@ impl Core {
                             self.out.push_back(Output::RequestDone { id, status: None })
                         }
                         (Purpose::Refresh(call), false) => self.refresh_failed(call, now),
+                        (Purpose::Register, false) => {
+                            tracing::warn!("no answer to our REGISTER: trying again in 30 s");
+                            self.arm(TimerKey::Register, Some(now + REGISTER_RETRY));
+                        }
                         _ => {}
                     }
                 }

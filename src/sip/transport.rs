@@ -23,7 +23,9 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::core::{CallCommand, CallEvent, CallRef, Core, Dial, Link, OutRequest, Output, Peer};
+use super::core::{
+    CallCommand, CallEvent, CallRef, Core, Dial, Link, OutRequest, Output, Peer, Registration,
+};
 use super::message::{self, Frame, Limits};
 use crate::metrics::Metrics;
 
@@ -181,6 +183,11 @@ pub enum PendingRequest {
     },
     /// End a placed call.
     Hangup { call: CallRef },
+    /// Register with a trunk and keep the registration fresh.
+    Register {
+        registration: Registration,
+        dest: SocketAddr,
+    },
 }
 
 /// Sends requests and places calls through the SIP core.
@@ -231,6 +238,14 @@ impl Requester {
 
     pub async fn hangup(&self, call: CallRef) {
         let _ = self.tx.send(PendingRequest::Hangup { call }).await;
+    }
+
+    /// Registers with the trunk at `dest` (the core refreshes it).
+    pub async fn register(&self, registration: Registration, dest: SocketAddr) {
+        let _ = self
+            .tx
+            .send(PendingRequest::Register { registration, dest })
+            .await;
     }
 }
 
@@ -674,6 +689,10 @@ async fn core_task(
                     PendingRequest::Hangup { call } => {
                         core.on_command(CallCommand::Hangup { call }, Instant::now())
                     }
+                    PendingRequest::Register { registration, dest } => match peer(dest) {
+                        Some(p) => core.register(registration, p, Instant::now()),
+                        None => tracing::warn!(%dest, "no SIP socket of that address family"),
+                    },
                 }
             }
             Some(input) = rx.recv() => {

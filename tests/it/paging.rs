@@ -614,3 +614,55 @@ async fn a_step_with_nobody_to_page_is_noted_and_passed() {
         "{tl:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_only_officer_is_paged_through_the_trunk_and_acknowledges() {
+    // SIPp plays the court's trunk: it challenges, checks the credentials,
+    // the number dialled and the hotline's caller ID; the phone presses 1.
+    let port = free_port();
+    let trunk = sipp_server("uas_trunk.xml", port);
+    let mut s = settings();
+    // At night the duty unit (nobody with a way to them here) and the
+    // court police officer p-sun, who has only a phone number.
+    let roster: String = offline(&test_roster_text())
+        .lines()
+        .filter(|l| !l.starts_with("phone = ") || l.contains("+8613800000020"))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .replace(
+            "police = [\"p-sun\", \"p-zhou\", \"p-wu\"]",
+            "police = [\"p-sun\"]",
+        );
+    s.roster.file = test_roster(&roster);
+    s.trunk = Some(
+        toml::from_str(&format!(
+            "proxy = \"127.0.0.1:{port}\"\nfrom_user = \"053212368\"\nusername = \"hotline-trunk\"\npassword = \"trunk-secret\"\n"
+        ))
+        .unwrap(),
+    );
+    let gw = Gateway::start(s).await;
+    let numbers = open_tickets(&gw.store, 1, "trunk").await;
+    let (ok, log) = trunk.await.unwrap();
+    assert!(ok, "the trunk's checks failed: {log}");
+    let store = gw.store.clone();
+    eventually("acknowledged by p-sun", Duration::from_secs(10), || async {
+        store.get(&numbers[0]).await.is_ok_and(|t| {
+            t.state == State::Acknowledged
+                && t.register.dispatch.acknowledged_by.as_deref() == Some("p-sun")
+        })
+    })
+    .await;
+    eventually(
+        "the phone attempt noted",
+        Duration::from_secs(10),
+        || async {
+            store.timeline(&numbers[0]).await.unwrap().iter().any(|e| {
+                e.action == "page"
+                    && e.details.contains("\"channel\":\"phone\"")
+                    && e.details.contains("key 1: acknowledged")
+            })
+        },
+    )
+    .await;
+    gw.stop().await;
+}

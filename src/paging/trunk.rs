@@ -1,0 +1,208 @@
+//! The court's SIP trunk (`[trunk]`): the PBX or the carrier's SBC that
+//! dials phone numbers. A member's `phone` is paged through it exactly like
+//! a `sip` URI (the announcement, key 1 = 签收, key 2 = pass on), with the
+//! number turned into what the trunk dials, the hotline's own number as
+//! caller ID and the trunk's digest credentials. Optionally the gateway
+//! registers with it (REGISTER, refreshed by the SIP core).
+
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+
+/// `[trunk]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkSettings {
+    /// `host:port` of the PBX or SBC (a name is resolved at start).
+    pub proxy: String,
+    /// `udp` (the only one for now).
+    #[serde(default = "udp")]
+    pub transport: String,
+    /// The domain in the Request-URI, From and To (default: the proxy's host).
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// Digest credentials for the trunk's 401/407.
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// REGISTER with the trunk (refreshed), when the carrier needs it.
+    #[serde(default)]
+    pub register: bool,
+    /// Seconds asked for in REGISTER's Expires.
+    #[serde(default = "hour")]
+    pub register_expires: u32,
+    /// The hotline's own number, the caller ID of its calls.
+    pub from_user: String,
+    /// Dialled before every number (an outside line, e.g. "9").
+    #[serde(default)]
+    pub dial_prefix: String,
+}
+
+fn udp() -> String {
+    "udp".into()
+}
+
+fn hour() -> u32 {
+    3600
+}
+
+impl TrunkSettings {
+    /// The proxy's address (`Err` names what does not resolve).
+    pub fn resolve(&self) -> Result<SocketAddr, String> {
+        use std::net::ToSocketAddrs;
+        let with_port = if self.proxy.contains(':') && !self.proxy.ends_with(']') {
+            self.proxy.clone()
+        } else {
+            format!("{}:5060", self.proxy)
+        };
+        with_port
+            .to_socket_addrs()
+            .map_err(|e| format!("{:?} does not resolve: {e}", self.proxy))?
+            .next()
+            .ok_or_else(|| format!("{:?} does not resolve", self.proxy))
+    }
+
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.transport != "udp" {
+            return Err((
+                "trunk.transport",
+                format!("{:?}: only \"udp\" for now", self.transport),
+            ));
+        }
+        if self.from_user.is_empty()
+            || !self
+                .from_user
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'+')
+        {
+            return Err((
+                "trunk.from_user",
+                format!("{:?} is not a number", self.from_user),
+            ));
+        }
+        if !self
+            .dial_prefix
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'*' || b == b'#')
+        {
+            return Err((
+                "trunk.dial_prefix",
+                format!("{:?} is not digits", self.dial_prefix),
+            ));
+        }
+        if self.username.is_some() != self.password.is_some() {
+            return Err(("trunk.password", "username and password go together".into()));
+        }
+        if self.register && self.register_expires < 60 {
+            return Err(("trunk.register_expires", "must be at least 60".into()));
+        }
+        self.resolve().map(drop).map_err(|e| ("trunk.proxy", e))
+    }
+
+    /// The trunk's domain: `domain`, else the proxy's host.
+    pub fn domain(&self) -> String {
+        self.domain.clone().unwrap_or_else(|| {
+            let p = self.proxy.as_str();
+            match p.rsplit_once(':') {
+                Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h.to_string(),
+                _ => p.to_string(),
+            }
+        })
+    }
+
+    /// The Request-URI that dials `phone`.
+    pub fn uri(&self, phone: &str) -> Result<String, String> {
+        Ok(format!(
+            "sip:{}{}@{}",
+            self.dial_prefix,
+            dialled(phone)?,
+            self.domain()
+        ))
+    }
+
+    /// Our From: the hotline's number at the trunk's domain.
+    pub fn from_uri(&self) -> String {
+        format!("sip:{}@{}", self.from_user, self.domain())
+    }
+
+    pub fn credentials(&self) -> Option<(String, String)> {
+        Some((self.username.clone()?, self.password.clone()?))
+    }
+}
+
+/// What the trunk dials for a number in the roster: E.164 in China becomes
+/// the national form (a mobile `+86138…` → `138…`, a landline `+86532…` →
+/// `0532…`), another country `00…`; a national number stays as written.
+pub fn dialled(phone: &str) -> Result<String, String> {
+    let p: String = phone
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
+        .collect();
+    let bad = || format!("{phone:?} is not a number the trunk can dial");
+    let (plus, digits) = match p.strip_prefix('+') {
+        Some(d) => (true, d),
+        None => (false, p.as_str()),
+    };
+    if digits.len() < 3 || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    if !plus {
+        return Ok(digits.to_string());
+    }
+    Ok(match digits.strip_prefix("86") {
+        Some(rest) if rest.starts_with('1') && rest.len() == 11 => rest.to_string(),
+        Some(rest) if !rest.is_empty() => format!("0{rest}"),
+        Some(_) => return Err(bad()),
+        None => format!("00{digits}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn number_rules() {
+        for (phone, want) in [
+            ("+8653200000001", "053200000001"),
+            ("+8613800000020", "13800000020"),
+            ("+86 138-0000-0020", "13800000020"),
+            ("053285551234", "053285551234"),
+            ("85551234", "85551234"),
+            ("+14155550100", "0014155550100"),
+        ] {
+            assert_eq!(dialled(phone).as_deref(), Ok(want), "{phone}");
+        }
+        for bad in ["", "+", "+86", "abc", "138x", "+8612345678901234567"] {
+            assert!(dialled(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn uris_from_the_settings() {
+        let t: TrunkSettings = toml::from_str(
+            "proxy = \"127.0.0.1:5070\"\nfrom_user = \"053212368\"\ndial_prefix = \"9\"\nusername = \"hotline\"\npassword = \"pw\"\n",
+        )
+        .unwrap();
+        assert!(t.check().is_ok());
+        assert_eq!(
+            t.uri("+8613800000020").unwrap(),
+            "sip:913800000020@127.0.0.1"
+        );
+        assert_eq!(t.from_uri(), "sip:053212368@127.0.0.1");
+        assert_eq!(t.resolve().unwrap(), "127.0.0.1:5070".parse().unwrap());
+        let tcp = TrunkSettings {
+            transport: "tcp".into(),
+            ..t.clone()
+        };
+        assert_eq!(tcp.check().unwrap_err().0, "trunk.transport");
+        // (A proxy name that does not resolve is refused too; not tried
+        // here: a test asks no DNS server.)
+        let half = TrunkSettings {
+            password: None,
+            ..t
+        };
+        assert_eq!(half.check().unwrap_err().0, "trunk.password");
+    }
+}
