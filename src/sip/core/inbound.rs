@@ -1,0 +1,372 @@
+//! Every message that arrives: parsed, admitted (bans, scanners, per-source
+//! limits), matched to a transaction or dialog, refused statelessly when it
+//! must be, and routed to the part that handles it.
+
+use super::*;
+
+impl Core {
+    /// One message (a datagram, or one framed message from a stream). A
+    /// panic while handling it (a bug; none is known) costs this message
+    /// only: it is counted, logged with the bytes, and the core goes on.
+    pub fn on_message(&mut self, data: &[u8], peer: Peer, now: Instant) {
+        let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.handle_message(data, peer, now)
+        }));
+        if handled.is_err() {
+            Metrics::inc(&self.metrics.sip_panics);
+            tracing::error!(
+                from = %peer.addr,
+                bytes = %data.escape_ascii(),
+                "panic while handling a SIP message: the message is dropped, the core goes on"
+            );
+        }
+    }
+
+    pub(super) fn handle_message(&mut self, data: &[u8], peer: Peer, now: Instant) {
+        if let Link::Tcp(c) = peer.link {
+            if let Some(conn) = self.conns.get_mut(&c) {
+                conn.last_activity = now;
+            }
+        }
+        if self.admission.banned(peer.addr.ip(), now) {
+            Metrics::inc(&self.metrics.sip_banned_dropped);
+            return;
+        }
+        let datagram = matches!(peer.link, Link::Udp(_));
+        match message::parse(data, datagram, &self.cfg.limits) {
+            Err(m) => self.on_malformed(m, peer, now),
+            Ok(msg) => {
+                Metrics::inc(&self.metrics.sip_messages);
+                match msg.start.clone() {
+                    StartLine::Request { method, .. } => {
+                        let scanner = msg
+                            .header("User-Agent")
+                            .is_some_and(|ua| self.admission.scanner(peer.addr.ip(), &ua, now));
+                        if scanner {
+                            Metrics::inc(&self.metrics.sip_scanner_dropped);
+                            return;
+                        }
+                        self.on_request(msg, method, peer, now)
+                    }
+                    StartLine::Response { code, .. } => self.on_response(&msg, code, now),
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_malformed(&mut self, m: Malformed, peer: Peer, now: Instant) {
+        if self.admission.malformed(peer.addr.ip(), now, &m.reason) {
+            // That was one too many: the source is banned, nothing is sent.
+            Metrics::inc(&self.metrics.sip_malformed_dropped);
+            return;
+        }
+        match &m.reply {
+            Some(reply) => {
+                tracing::debug!(status = m.status, reason = %m.reason, from = %peer.addr, "refusing malformed request");
+                Metrics::inc(&self.metrics.sip_malformed_answered);
+                let tag = random_token();
+                let mut b = ResponseBuilder::new(reply, m.status, &m.reason)
+                    .to_tag(&tag)
+                    .source(peer.addr)
+                    .header("Server", self.cfg.user_agent.clone());
+                if m.status == 505 || m.status == 416 {
+                    b = b.header("Allow", ALLOW);
+                }
+                let data = b.build();
+                self.send(&peer, data);
+            }
+            None => {
+                tracing::debug!(reason = %m.reason, from = %peer.addr, "dropping malformed message");
+                Metrics::inc(&self.metrics.sip_malformed_dropped);
+            }
+        }
+    }
+
+    pub(super) fn on_response(&mut self, msg: &Message, code: u16, now: Instant) {
+        if msg.cseq_method == Method::Invite {
+            let call = msg
+                .top_via
+                .branch
+                .as_ref()
+                .and_then(|b| self.uac_index.get(b).copied());
+            if let Some(call) = call {
+                return self.on_invite_response(call, msg, code, now);
+            }
+            // A copy of a failure we have acknowledged: acknowledge it again.
+            let done = msg
+                .top_via
+                .branch
+                .as_ref()
+                .and_then(|b| self.uac_completed.get(b));
+            if let Some((peer, ack, until)) = done {
+                if code >= 300 && now < *until {
+                    let (peer, ack) = (*peer, ack.clone());
+                    return self.send(&peer, ack);
+                }
+            }
+        }
+        let found = msg
+            .top_via
+            .branch
+            .as_ref()
+            .and_then(|b| self.client_index.get(b).copied());
+        match found {
+            Some(id) => {
+                let Some(c) = self.clients.get_mut(&id) else {
+                    return;
+                };
+                if let (Some(ack), true) = (&c.ack, (200..300).contains(&code)) {
+                    // A copy of the 2xx to our re-INVITE: the same ACK.
+                    let (peer, ack) = (c.peer, ack.clone());
+                    return self.send(&peer, ack);
+                }
+                let first_final = code >= 200 && !c.tx.is_completed();
+                c.tx.on_response(code, now);
+                let at = c.tx.next_deadline();
+                let purpose = c.purpose;
+                self.arm(TimerKey::Client(id), Some(at));
+                if !first_final {
+                    return;
+                }
+                match purpose {
+                    Purpose::Quiet => {}
+                    Purpose::Report => self.out.push_back(Output::RequestDone {
+                        id,
+                        status: Some(code),
+                    }),
+                    Purpose::Refresh(call) => self.refresh_answered(call, id, msg, code, now),
+                    Purpose::Register => self.registered(msg, code, now),
+                }
+            }
+            None => {
+                Metrics::inc(&self.metrics.sip_stray_responses);
+                tracing::debug!(code, call_id = %msg.call_id, "dropping stray response");
+            }
+        }
+    }
+
+    /// A stateless-looking reply through a new server transaction, so that
+    /// retransmissions of the request get the same answer.
+    pub(super) fn respond_new(
+        &mut self,
+        msg: &Message,
+        method: &Method,
+        peer: Peer,
+        now: Instant,
+        b: ResponseBuilder<'_>,
+        code: u16,
+    ) {
+        let data = b.build();
+        self.send(&peer, data.clone());
+        if !self.admission.tx_room(peer.addr.ip(), self.txs.len(), now) {
+            // Over the bound: answered, nothing kept (a retransmission
+            // gets the same answer built again).
+            Metrics::inc(&self.metrics.sip_stateless_answers);
+            return;
+        }
+        let key = TxKey::of(msg, method);
+        let mut tx = ServerTx::new(
+            *method == Method::Invite,
+            peer.transport().reliable(),
+            self.cfg.timers,
+        );
+        tx.respond(code, data, now);
+        self.insert_tx(key, tx, peer, None, now);
+    }
+
+    /// 503 with Retry-After, keeping no state (RFC 3261 §8.2.7: the To tag
+    /// is derived from the request, so a retransmission gets the same one).
+    pub(super) fn refuse_stateless(&mut self, msg: &Message, peer: Peer, why: &str) {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (&msg.call_id, &msg.from_tag, &msg.top_via.branch, msg.cseq).hash(&mut h);
+        let tag = format!("{:016x}", h.finish());
+        tracing::debug!(from = %peer.addr, call_id = %msg.call_id, why, "refusing statelessly");
+        Metrics::inc(&self.metrics.sip_refused_stateless);
+        let data = self
+            .builder(msg, peer, 503, "Service Unavailable")
+            .to_tag(&tag)
+            .header("Retry-After", self.cfg.retry_after.to_string())
+            .build();
+        self.send(&peer, data);
+    }
+
+    pub(super) fn insert_tx(
+        &mut self,
+        key: TxKey,
+        tx: ServerTx,
+        peer: Peer,
+        call: Option<CallRef>,
+        now: Instant,
+    ) -> u64 {
+        let id = self.id();
+        let at = tx.next_deadline();
+        self.admission.tx_started(peer.addr.ip(), now);
+        self.tx_index.insert(key.clone(), id);
+        self.txs.insert(
+            id,
+            TxEntry {
+                key,
+                tx,
+                peer,
+                source: peer.addr.ip(),
+                call,
+            },
+        );
+        self.arm(TimerKey::Tx(id), at);
+        id
+    }
+
+    pub(super) fn builder<'a>(
+        &self,
+        msg: &'a Message,
+        peer: Peer,
+        code: u16,
+        reason: &'a str,
+    ) -> ResponseBuilder<'a> {
+        ResponseBuilder::new(&msg.reply, code, reason)
+            .source(peer.addr)
+            .header("Server", self.cfg.user_agent.clone())
+    }
+
+    pub(super) fn on_request(&mut self, msg: Message, method: Method, peer: Peer, now: Instant) {
+        if method == Method::Ack {
+            return self.on_ack(&msg, peer, now);
+        }
+        // A retransmission of a request we already handle.
+        let key = TxKey::of(&msg, &method);
+        if let Some(&id) = self.tx_index.get(&key) {
+            Metrics::inc(&self.metrics.sip_retransmissions_absorbed);
+            let Some(entry) = self.txs.get_mut(&id) else {
+                return;
+            };
+            // The copy may come from a new address (a NAT rebinding): answer there.
+            entry.peer = peer;
+            if let Some(data) = entry.tx.on_retransmit() {
+                self.send(&peer, data);
+            }
+            return;
+        }
+        // What is not part of a call or transaction we have is limited per
+        // source (a flood gets stateless 503s, then silence).
+        let known = match &msg.to_tag {
+            Some(t) => self.dialogs.contains_key(&(msg.call_id.clone(), t.clone())),
+            None => {
+                method == Method::Cancel
+                    && self
+                        .tx_index
+                        .contains_key(&TxKey::of(&msg, &method).with_method("INVITE"))
+            }
+        };
+        if !known {
+            match self.admission.request(peer.addr.ip(), now) {
+                Verdict::Pass => {}
+                Verdict::Refuse(why) => return self.refuse_stateless(&msg, peer, why),
+                Verdict::Drop => return Metrics::inc(&self.metrics.sip_banned_dropped),
+            }
+        }
+        let tag = random_token();
+        match &method {
+            Method::Invite | Method::Bye | Method::Cancel | Method::Options | Method::Info => {}
+            Method::Other(name) if name == "UPDATE" || name == "PRACK" => {}
+            Method::Other(name) if !KNOWN_ELSEWHERE.contains(&name.as_str()) => {
+                let b = self
+                    .builder(&msg, peer, 501, "Not Implemented")
+                    .to_tag(&tag)
+                    .header("Allow", ALLOW);
+                return self.respond_new(&msg, &method, peer, now, b, 501);
+            }
+            _ => {
+                let b = self
+                    .builder(&msg, peer, 405, "Method Not Allowed")
+                    .to_tag(&tag)
+                    .header("Allow", ALLOW);
+                return self.respond_new(&msg, &method, peer, now, b, 405);
+            }
+        }
+        if method == Method::Cancel {
+            return self.on_cancel(&msg, peer, now);
+        }
+        // In-dialog requests must match a dialog (RFC 3261 §12.2.2).
+        let dialog = msg
+            .to_tag
+            .as_ref()
+            .map(|t| self.dialogs.get(&(msg.call_id.clone(), t.clone())).copied());
+        if let Some(None) = dialog {
+            let b = self.builder(&msg, peer, 481, "Call/Transaction Does Not Exist");
+            return self.respond_new(&msg, &method, peer, now, b, 481);
+        }
+        let dialog = dialog.flatten();
+        // Extensions we are required to support (RFC 3261 §8.2.2.3): 100rel
+        // and timer; any other is refused.
+        let unsupported: Vec<String> = msg
+            .tokens("Require")
+            .into_iter()
+            .filter(|t| !(t.eq_ignore_ascii_case("100rel") || t.eq_ignore_ascii_case("timer")))
+            .collect();
+        if !unsupported.is_empty() {
+            let b = self
+                .builder(&msg, peer, 420, "Bad Extension")
+                .to_tag(&tag)
+                .header("Unsupported", unsupported.join(", "));
+            return self.respond_new(&msg, &method, peer, now, b, 420);
+        }
+        match method {
+            Method::Options => {
+                let b = self
+                    .builder(&msg, peer, 200, "OK")
+                    .to_tag(&tag)
+                    .header("Allow", ALLOW)
+                    .header("Accept", ACCEPT)
+                    .header("Supported", SUPPORTED);
+                self.respond_new(&msg, &method, peer, now, b, 200);
+            }
+            Method::Bye => match dialog {
+                None => {
+                    let b = self
+                        .builder(&msg, peer, 481, "Call/Transaction Does Not Exist")
+                        .to_tag(&tag);
+                    self.respond_new(&msg, &method, peer, now, b, 481);
+                }
+                Some(call) => {
+                    let b = self.builder(&msg, peer, 200, "OK");
+                    self.respond_new(&msg, &method, peer, now, b, 200);
+                    self.end_call(call, EndReason::CallerBye, now, false);
+                }
+            },
+            Method::Info => match dialog {
+                None => {
+                    let b = self
+                        .builder(&msg, peer, 481, "Call/Transaction Does Not Exist")
+                        .to_tag(&tag);
+                    self.respond_new(&msg, &method, peer, now, b, 481);
+                }
+                Some(call) => {
+                    let b = self.builder(&msg, peer, 200, "OK");
+                    self.respond_new(&msg, &method, peer, now, b, 200);
+                    let content_type = msg.content_type();
+                    self.event(CallEvent::Info {
+                        call,
+                        content_type,
+                        body: msg.body.clone(),
+                    });
+                }
+            },
+            Method::Invite => match dialog {
+                Some(call) => self.on_reinvite(&msg, call, peer, now),
+                None => self.on_invite(msg, peer, now, tag),
+            },
+            Method::Other(ref name) => match dialog {
+                None => {
+                    let b = self
+                        .builder(&msg, peer, 481, "Call/Transaction Does Not Exist")
+                        .to_tag(&tag);
+                    self.respond_new(&msg, &method, peer, now, b, 481);
+                }
+                Some(call) if name == "UPDATE" => self.on_update(&msg, call, peer, now),
+                Some(call) => self.on_prack(&msg, call, peer, now),
+            },
+            _ => unreachable!("filtered above"),
+        }
+    }
+}

@@ -1,0 +1,400 @@
+//! Placing calls (the UAC, paging): the INVITE with Timer A/B, its
+//! responses (ACK, a challenge answered once, PRACK for a reliable 18x),
+//! CANCEL when it rings too long.
+
+use super::*;
+
+impl Core {
+    /// Places a call to `peer`; its progress comes back as `CallEvent`s for
+    /// the returned call (`Confirmed` with the negotiated media, `Ended`).
+    pub fn dial(&mut self, d: &Dial, peer: Peer, now: Instant) -> CallRef {
+        let call = self.id();
+        let tag = random_token();
+        let call_id = format!("{}@hotline", random_token());
+        let branch = format!("z9hG4bK{}", random_token());
+        let session_id = rand::random::<u32>() as u64;
+        let sdp = sdp::offer(d.rtp, session_id, 1);
+        let local_party = format!("<{}>;tag={tag}", d.from_uri);
+        let remote_party = format!("<{}>", d.uri);
+        let contact = contact_uri(&peer);
+        let invite = RequestSpec {
+            method: "INVITE",
+            uri: &d.uri,
+            via: peer.via(&branch),
+            from: &local_party,
+            to: &remote_party,
+            call_id: &call_id,
+            cseq: 1,
+            route: &d.route,
+            contact: Some(&contact),
+            user_agent: &self.cfg.user_agent,
+            body: Some(("application/sdp", sdp.as_bytes())),
+            headers: &[("Supported", SUPPORTED.into()), ("Allow", ALLOW.into())],
+        }
+        .build();
+        let t = self.cfg.timers;
+        let uac = Uac {
+            branch: branch.clone(),
+            invite: invite.clone(),
+            cseq: 1,
+            retransmit: (!peer.transport().reliable()).then(|| (now + t.t1, t.t1)),
+            give_up: now + t.t64(),
+            ack: None,
+            cancelled: false,
+            uri: d.uri.clone(),
+            credentials: d.credentials.clone(),
+            offer: sdp.clone(),
+        };
+        let deadline = uac
+            .retransmit
+            .map_or(uac.give_up, |(a, _)| a.min(uac.give_up));
+        self.calls.insert(
+            call,
+            Call {
+                call_id: call_id.clone(),
+                local_tag: tag.clone(),
+                remote_tag: None,
+                local_party,
+                remote_party,
+                uac: Some(uac),
+                peer,
+                invite_tx: 0,
+                invite_reply: ReplyHeaders {
+                    vias: Vec::new(),
+                    from: String::new(),
+                    to: String::new(),
+                    call_id: call_id.clone(),
+                    cseq: String::new(),
+                },
+                remote_target: d.uri.clone(),
+                route_set: d.route.clone(),
+                local_cseq: 1,
+                state: CallState::Dialing,
+                negotiation: None,
+                session_id,
+                our_sdp: Some(sdp),
+                delayed_ok: None,
+                pending_ok: None,
+                offered_at: now,
+                rtp: Some(d.rtp),
+                sdp_version: 1,
+                offer_pending: false,
+                peer_update: false,
+                uas_timer: UasTimer::None,
+                timer: None,
+                refreshing: false,
+                reliable: None,
+                rseq_acked: None,
+            },
+        );
+        // Requests from the callee (their BYE) carry our tag as To tag.
+        self.dialogs.insert((call_id, tag), call);
+        self.uac_index.insert(branch, call);
+        self.ring_timeouts.insert(call, d.ring_timeout);
+        self.send(&peer, invite);
+        self.arm(TimerKey::Call(call), Some(deadline));
+        call
+    }
+
+    /// A response to an INVITE we sent.
+    pub(super) fn on_invite_response(
+        &mut self,
+        call: CallRef,
+        msg: &Message,
+        code: u16,
+        now: Instant,
+    ) {
+        let ring = self
+            .ring_timeouts
+            .get(&call)
+            .copied()
+            .unwrap_or(Duration::from_secs(30));
+        let user_agent = self.cfg.user_agent.clone();
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let peer = c.peer;
+        let Some(u) = c.uac.as_mut() else { return };
+        if code < 200 {
+            // Proceeding: no more retransmissions; ringing is bounded by
+            // the ring timeout instead of Timer B.
+            u.retransmit = None;
+            if !u.cancelled {
+                u.give_up = c.offered_at + ring;
+            }
+            let at = u.give_up.max(now);
+            self.arm(TimerKey::Call(call), Some(at));
+            return self.prack(call, msg, now);
+        }
+        if code < 300 {
+            if let Some((to, ack)) = u.ack.clone() {
+                return self.send(&to, ack); // a copy of the 2xx
+            }
+            u.retransmit = None;
+            c.remote_tag = msg.to_tag.clone();
+            c.remote_party = msg.reply.to.clone();
+            if let Some(target) = msg.contact_uri() {
+                c.remote_target = target;
+            }
+            c.route_set = dialog::uac_route_set(msg.record_route());
+            let routed = dialog::route(&c.route_set, &c.remote_target);
+            let ack_peer = next_hop(&peer, &routed, &c.route_set);
+            let ack = RequestSpec {
+                method: "ACK",
+                uri: &routed.request_uri,
+                via: ack_peer.via(&format!("z9hG4bK{}", random_token())),
+                from: &c.local_party,
+                to: &c.remote_party,
+                call_id: &c.call_id,
+                cseq: u.cseq,
+                route: &routed.route,
+                contact: None,
+                user_agent: &user_agent,
+                body: None,
+                headers: &[],
+            }
+            .build();
+            u.ack = Some((ack_peer, ack.clone()));
+            let cancelled = u.cancelled;
+            self.send(&ack_peer, ack);
+            self.arm(TimerKey::Call(call), None);
+            if cancelled {
+                // The answer crossed our CANCEL: the dialog exists, hang up
+                // with a BYE.
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.state = CallState::Confirmed;
+                }
+                return self.end_call(call, EndReason::Hangup, now, true);
+            }
+            let Some(c) = self.calls.get_mut(&call) else {
+                return;
+            };
+            c.state = CallState::Confirmed;
+            // The session timer the callee chose (RFC 4028 §7.2): `uac` is us.
+            c.peer_update = allows_update(msg);
+            let se = msg
+                .header("Session-Expires")
+                .or_else(|| msg.header("x"))
+                .and_then(|v| session_timer::parse_session_expires(&v));
+            if let Some(se) = se {
+                let timer = session_timer::Timer {
+                    interval: Duration::from_secs(se.interval.max(session_timer::MIN_SE)),
+                    we_refresh: se.refresher != Some(session_timer::Refresher::Uas),
+                    since: now,
+                };
+                c.timer = Some(timer);
+                self.arm(TimerKey::Session(call), Some(timer.due()));
+            }
+            let Some(c) = self.calls.get_mut(&call) else {
+                return;
+            };
+            match sdp::negotiate(&msg.body) {
+                Ok(n) => {
+                    let media = n.media.clone();
+                    c.negotiation = Some(n);
+                    self.event(CallEvent::Confirmed { call, media });
+                }
+                Err(e) => {
+                    tracing::warn!(call_id = %msg.call_id, error = %e, "answer without usable SDP: hanging up");
+                    self.end_call(call, EndReason::BadAnswer, now, true);
+                }
+            }
+            return;
+        }
+        // A failure: ACK it on the INVITE's branch (RFC 3261 §17.1.1.3).
+        let ack = RequestSpec {
+            method: "ACK",
+            uri: &c.remote_target,
+            via: peer.via(&u.branch),
+            from: &c.local_party,
+            to: &msg.reply.to,
+            call_id: &c.call_id,
+            cseq: u.cseq,
+            route: &c.route_set,
+            contact: None,
+            user_agent: &user_agent,
+            body: None,
+            headers: &[],
+        }
+        .build();
+        let reason = if u.cancelled {
+            EndReason::Hangup
+        } else {
+            EndReason::Rejected(code)
+        };
+        // Challenged: answer once with the credentials (RFC 3261 §22.2).
+        let mut retry = None;
+        if (code == 401 || code == 407) && !u.cancelled {
+            let header = if code == 401 {
+                "WWW-Authenticate"
+            } else {
+                "Proxy-Authenticate"
+            };
+            let challenge = msg
+                .header(header)
+                .and_then(|v| crate::sip::digest::parse(&v));
+            if let (Some(ch), Some((user, pass))) = (challenge, u.credentials.take()) {
+                let value = crate::sip::digest::authorization(
+                    &ch,
+                    &user,
+                    &pass,
+                    "INVITE",
+                    &u.uri,
+                    &random_token(),
+                );
+                let name = if code == 401 {
+                    "Authorization"
+                } else {
+                    "Proxy-Authorization"
+                };
+                retry = Some((name, value));
+            }
+        }
+        // Timer D: 32 s over UDP, none over TCP.
+        let until = now
+            + if peer.transport().reliable() {
+                Duration::ZERO
+            } else {
+                self.cfg.timers.t64()
+            };
+        self.uac_completed.retain(|_, (_, _, u)| *u > now);
+        self.uac_completed
+            .insert(u.branch.clone(), (peer, ack.clone(), until));
+        self.send(&peer, ack);
+        if let Some((name, value)) = retry {
+            return self.reinvite_with(call, name, value, now);
+        }
+        self.remove_call(call, reason);
+    }
+
+    /// A reliable provisional response to our INVITE (`Require: 100rel`,
+    /// `RSeq`) gets a PRACK in its early dialog (RFC 3262 §4), once per RSeq.
+    pub(super) fn prack(&mut self, call: CallRef, msg: &Message, now: Instant) {
+        let reliable = msg
+            .tokens("Require")
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case("100rel"));
+        let rseq = msg
+            .header("RSeq")
+            .and_then(|v| v.trim().parse::<u32>().ok());
+        let (true, Some(rseq), Some(to_tag)) = (reliable, rseq, msg.to_tag.as_ref()) else {
+            return;
+        };
+        let user_agent = self.cfg.user_agent.clone();
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(u) = c.uac.as_ref() else { return };
+        if c.rseq_acked.is_some_and(|r| rseq <= r) {
+            return; // a retransmission: our PRACK's transaction sends it again
+        }
+        c.rseq_acked = Some(rseq);
+        c.local_cseq += 1;
+        let route_set = dialog::uac_route_set(msg.record_route());
+        let target = msg.contact_uri().unwrap_or_else(|| c.remote_target.clone());
+        let routed = dialog::route(&route_set, &target);
+        let peer = next_hop(&c.peer, &routed, &route_set);
+        let branch = format!("z9hG4bK{}", random_token());
+        tracing::debug!(call_id = %c.call_id, rseq, tag = %to_tag, "PRACK for a reliable provisional");
+        let data = RequestSpec {
+            method: "PRACK",
+            uri: &routed.request_uri,
+            via: peer.via(&branch),
+            from: &c.local_party,
+            to: &msg.reply.to,
+            call_id: &c.call_id,
+            cseq: c.local_cseq,
+            route: &routed.route,
+            contact: None,
+            user_agent: &user_agent,
+            body: None,
+            headers: &[("RAck", format!("{rseq} {} INVITE", u.cseq))],
+        }
+        .build();
+        self.start_client(data, peer, branch, Purpose::Quiet, now);
+    }
+
+    /// Sends the INVITE again, on a new branch with the next CSeq and the
+    /// credentials header.
+    pub(super) fn reinvite_with(
+        &mut self,
+        call: CallRef,
+        name: &'static str,
+        value: String,
+        now: Instant,
+    ) {
+        let user_agent = self.cfg.user_agent.clone();
+        let t = self.cfg.timers;
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let peer = c.peer;
+        let Some(u) = c.uac.as_mut() else { return };
+        let branch = format!("z9hG4bK{}", random_token());
+        u.cseq += 1;
+        let contact = contact_uri(&peer);
+        let invite = RequestSpec {
+            method: "INVITE",
+            uri: &u.uri,
+            via: peer.via(&branch),
+            from: &c.local_party,
+            to: &c.remote_party,
+            call_id: &c.call_id,
+            cseq: u.cseq,
+            route: &c.route_set,
+            contact: Some(&contact),
+            user_agent: &user_agent,
+            body: Some(("application/sdp", u.offer.as_bytes())),
+            headers: &[(name, value)],
+        }
+        .build();
+        let old = std::mem::replace(&mut u.branch, branch.clone());
+        // Requests later in this dialog continue from this CSeq.
+        c.local_cseq = u.cseq;
+        u.invite = invite.clone();
+        u.retransmit = (!peer.transport().reliable()).then(|| (now + t.t1, t.t1));
+        u.give_up = now + t.t64();
+        let at = u.retransmit.map_or(u.give_up, |(a, _)| a.min(u.give_up));
+        self.uac_index.remove(&old);
+        self.uac_index.insert(branch, call);
+        self.send(&peer, invite);
+        self.arm(TimerKey::Call(call), Some(at));
+    }
+
+    /// Gives up on a call still ringing: CANCEL (RFC 3261 §9.1).
+    pub(super) fn cancel_dial(&mut self, call: CallRef, now: Instant) {
+        let user_agent = self.cfg.user_agent.clone();
+        let timers = self.cfg.timers;
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let peer = c.peer;
+        let Some(u) = c.uac.as_mut() else { return };
+        if u.cancelled {
+            return;
+        }
+        u.cancelled = true;
+        u.retransmit = None;
+        // Wait for the 487 (and ACK it); give up at 64*T1.
+        u.give_up = now + timers.t64();
+        let cancel = RequestSpec {
+            method: "CANCEL",
+            uri: &c.remote_target,
+            via: peer.via(&u.branch),
+            from: &c.local_party,
+            to: &c.remote_party,
+            call_id: &c.call_id,
+            cseq: u.cseq,
+            route: &c.route_set,
+            contact: None,
+            user_agent: &user_agent,
+            body: None,
+            headers: &[],
+        }
+        .build();
+        let at = u.give_up;
+        let branch = u.branch.clone();
+        self.start_client(cancel, peer, branch, Purpose::Quiet, now);
+        self.arm(TimerKey::Call(call), Some(at));
+    }
+}

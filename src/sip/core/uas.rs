@@ -1,0 +1,497 @@
+//! Answering calls (the UAS): the INVITE, its CANCEL and ACK, our 200 (held
+//! for the ring delay or a PRACK), our BYE.
+
+use super::*;
+
+impl Core {
+    pub(super) fn on_invite(&mut self, msg: Message, peer: Peer, now: Instant, tag: String) {
+        let method = Method::Invite;
+        let reject =
+            |core: &mut Core, code: u16, reason: &str, extra: Option<(&'static str, String)>| {
+                let mut b = core.builder(&msg, peer, code, reason).to_tag(&tag);
+                if let Some((n, v)) = extra {
+                    b = b.header(n, v);
+                }
+                core.respond_new(&msg, &method, peer, now, b, code);
+            };
+        let from_tag = msg.from_tag.clone().unwrap_or_default();
+        if self
+            .initial
+            .contains_key(&(msg.call_id.clone(), from_tag.clone(), msg.cseq))
+        {
+            return reject(self, 482, "Loop Detected", None);
+        }
+        if !msg.body.is_empty() && msg.content_type().as_deref() != Some("application/sdp") {
+            return reject(
+                self,
+                415,
+                "Unsupported Media Type",
+                Some(("Accept", "application/sdp".into())),
+            );
+        }
+        let accept = msg.tokens("Accept");
+        if !accept.is_empty()
+            && !accept.iter().any(|a| {
+                let t = a
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                t == "application/sdp" || t == "application/*" || t == "*/*"
+            })
+        {
+            return reject(
+                self,
+                406,
+                "Not Acceptable",
+                Some((
+                    "Warning",
+                    format!(
+                        "399 {} \"Only application/sdp bodies are sent\"",
+                        peer.local.ip()
+                    ),
+                )),
+            );
+        }
+        // Session timer (RFC 4028 §9): too short an interval gets 422.
+        let uas_timer = session_timer::uas_negotiate(
+            msg.header("Session-Expires")
+                .or_else(|| msg.header("x"))
+                .and_then(|v| session_timer::parse_session_expires(&v)),
+            msg.header("Min-SE")
+                .and_then(|v| session_timer::parse_min_se(&v)),
+            msg.tokens("Supported")
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case("timer")),
+        );
+        if let UasTimer::TooSmall { min_se } = uas_timer {
+            return reject(
+                self,
+                422,
+                "Session Interval Too Small",
+                Some(("Min-SE", min_se.to_string())),
+            );
+        }
+        if self.stopping {
+            return reject(
+                self,
+                503,
+                "Service Unavailable",
+                Some(("Retry-After", self.cfg.retry_after.to_string())),
+            );
+        }
+        if self.inbound >= self.cfg.max_calls {
+            Metrics::inc(&self.metrics.sip_overload_rejected);
+            tracing::warn!(call_id = %msg.call_id, max_calls = self.cfg.max_calls, "refusing call: at max_calls");
+            return self.refuse_stateless(&msg, peer, "max_calls");
+        }
+        if let Some(why) = self.cfg.load.shed(now) {
+            Metrics::inc(&self.metrics.sip_shed);
+            if self
+                .shed_logged
+                .is_none_or(|t| now >= t + Duration::from_secs(1))
+            {
+                self.shed_logged = Some(now);
+                tracing::warn!(why, "shedding new calls: admitted calls keep their audio");
+            }
+            return self.refuse_stateless(&msg, peer, why);
+        }
+        if !self.admission.tx_room(peer.addr.ip(), self.txs.len(), now) {
+            return self.refuse_stateless(&msg, peer, "transaction table full");
+        }
+        match self
+            .admission
+            .invite(peer.addr.ip(), now, self.cfg.max_calls)
+        {
+            Verdict::Pass => {}
+            Verdict::Refuse(why) => return self.refuse_stateless(&msg, peer, why),
+            Verdict::Drop => return Metrics::inc(&self.metrics.sip_banned_dropped),
+        }
+        let negotiation = if msg.body.is_empty() {
+            None
+        } else {
+            match sdp::negotiate(&msg.body) {
+                Ok(n) => Some(n),
+                Err(SdpError::NoCommonCodec) => {
+                    return reject(
+                        self,
+                        488,
+                        "Not Acceptable Here",
+                        Some((
+                            "Warning",
+                            format!("304 {} \"Only PCMU and PCMA audio\"", peer.local.ip()),
+                        )),
+                    );
+                }
+                Err(SdpError::Malformed(e)) => {
+                    tracing::debug!(call_id = %msg.call_id, error = %e, "unparsable SDP offer");
+                    return reject(self, 400, "Malformed SDP Offer", None);
+                }
+            }
+        };
+
+        // Accept: 100 at once, the call to the call layer, 180.
+        let key = TxKey::of(&msg, &method);
+        let mut tx = ServerTx::new(true, peer.transport().reliable(), self.cfg.timers);
+        let trying = ResponseBuilder::new(&msg.reply, 100, "Trying")
+            .source(peer.addr)
+            .build();
+        tx.respond(100, trying.clone(), now);
+        self.send(&peer, trying);
+        let call = self.id();
+        let contact = contact_uri(&peer);
+        // The dialog's route set: what the proxies recorded, in order; every
+        // dialog-creating response carries it back (RFC 3261 §12.1.1).
+        let route_set = dialog::uas_route_set(msg.record_route());
+        // A caller that requires 100rel gets the 180 reliably (RFC 3262 §3):
+        // with an RSeq, sent again until its PRACK; our 200 waits for it.
+        let rseq = msg
+            .tokens("Require")
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case("100rel"))
+            .then(|| rand::random::<u32>() % (1 << 31) + 1);
+        let mut ringing = route_set.iter().fold(
+            self.builder(&msg, peer, 180, "Ringing").to_tag(&tag),
+            |b, r| b.header("Record-Route", r.clone()),
+        );
+        if let Some(rseq) = rseq {
+            ringing = ringing
+                .header("Require", "100rel")
+                .header("RSeq", rseq.to_string());
+        }
+        let ringing = ringing
+            .header("Contact", format!("<{contact}>"))
+            .header("Allow", ALLOW)
+            .header("Supported", SUPPORTED)
+            .build();
+        tx.respond(180, ringing.clone(), now);
+        self.send(&peer, ringing.clone());
+        let t = self.cfg.timers;
+        let reliable = rseq.map(|rseq| Reliable {
+            rseq,
+            data: ringing,
+            retransmit: (!peer.transport().reliable()).then(|| (now + t.t1, t.t1)),
+            give_up: now + t.t64(),
+            held_ok: None,
+        });
+        let reliable_at = reliable
+            .as_ref()
+            .map(|r| r.retransmit.map_or(r.give_up, |(a, _)| a));
+        let tx_id = self.insert_tx(key, tx, peer, Some(call), now);
+        self.inbound += 1;
+        self.admission.call_started(peer.addr.ip(), now);
+
+        let (display, from_user) = message::display_and_user(&msg.reply.from);
+        let pai = msg.header("P-Asserted-Identity");
+        // An asserted identity is the caller's number only from inside the
+        // trust domain (RFC 3325 §6: our trusted PBX, SBC or proxy); from
+        // anyone else it is kept as a claim.
+        let asserted = self.admission.trusted(peer.addr.ip());
+        let pai_user = pai
+            .as_deref()
+            .filter(|_| asserted)
+            .and_then(|p| message::display_and_user(p).1);
+        let privacy_header = msg.header("Privacy");
+        let anonymous = |s: &Option<String>| {
+            s.as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case("anonymous"))
+        };
+        let privacy = privacy_header.as_deref().is_some_and(|p| {
+            p.split([';', ',']).any(|t| {
+                matches!(
+                    t.trim().to_ascii_lowercase().as_str(),
+                    "id" | "user" | "header" | "session" | "critical"
+                )
+            })
+        }) || anonymous(&display)
+            || anonymous(&from_user)
+            || msg
+                .reply
+                .from
+                .to_ascii_lowercase()
+                .contains("anonymous.invalid");
+        let info = Box::new(CallInfo {
+            call_id: msg.call_id.clone(),
+            from: msg.reply.from.clone(),
+            caller_number: pai_user
+                .or(from_user)
+                .filter(|u| !u.eq_ignore_ascii_case("anonymous")),
+            caller_display: display,
+            privacy,
+            to: msg.reply.to.clone(),
+            request_uri: match &msg.start {
+                StartLine::Request { uri, .. } => uri.clone(),
+                StartLine::Response { .. } => String::new(),
+            },
+            p_asserted_identity: pai,
+            user_agent: msg.header("User-Agent"),
+            source: peer.addr,
+            transport: peer.transport(),
+            local_ip: peer.local.ip(),
+        });
+        let remote_target = msg
+            .contact_uri()
+            .or_else(|| message::angle_uri(&msg.reply.from))
+            .unwrap_or_default();
+        self.dialogs
+            .insert((msg.call_id.clone(), tag.clone()), call);
+        self.initial
+            .insert((msg.call_id.clone(), from_tag, msg.cseq), call);
+        let media = negotiation.as_ref().map(|n| n.media.clone());
+        self.calls.insert(
+            call,
+            Call {
+                call_id: msg.call_id.clone(),
+                local_party: format!("{};tag={tag}", msg.reply.to),
+                remote_party: msg.reply.from.clone(),
+                uac: None,
+                local_tag: tag,
+                remote_tag: msg.from_tag.clone(),
+                peer,
+                invite_tx: tx_id,
+                invite_reply: msg.reply.clone(),
+                remote_target,
+                route_set,
+                local_cseq: 0,
+                state: CallState::Offered,
+                negotiation,
+                session_id: rand::random::<u32>() as u64,
+                our_sdp: None,
+                delayed_ok: None,
+                pending_ok: None,
+                offered_at: now,
+                rtp: None,
+                sdp_version: 1,
+                offer_pending: false,
+                peer_update: allows_update(&msg),
+                uas_timer,
+                timer: None,
+                refreshing: false,
+                reliable,
+                rseq_acked: None,
+            },
+        );
+        if reliable_at.is_some() {
+            self.arm(TimerKey::Reliable(call), reliable_at);
+        }
+        Metrics::inc(&self.metrics.calls_offered);
+        self.event(CallEvent::Incoming { call, info, media });
+    }
+
+    pub(super) fn on_cancel(&mut self, msg: &Message, peer: Peer, now: Instant) {
+        let method = Method::Cancel;
+        let invite_key = TxKey::of(msg, &method).with_method("INVITE");
+        let Some(&tx_id) = self.tx_index.get(&invite_key) else {
+            let tag = random_token();
+            let b = self
+                .builder(msg, peer, 481, "Call/Transaction Does Not Exist")
+                .to_tag(&tag);
+            return self.respond_new(msg, &method, peer, now, b, 481);
+        };
+        // 200 for the CANCEL itself (its To tag: the one our 180 carried).
+        let call = self.txs.get(&tx_id).and_then(|e| e.call);
+        let tag = call
+            .and_then(|c| self.calls.get(&c))
+            .map(|c| c.local_tag.clone())
+            .unwrap_or_else(random_token);
+        let b = self.builder(msg, peer, 200, "OK").to_tag(&tag);
+        self.respond_new(msg, &method, peer, now, b, 200);
+        if let Some(call) = call {
+            let offered = self
+                .calls
+                .get(&call)
+                .is_some_and(|c| c.state == CallState::Offered);
+            if offered {
+                self.end_call(call, EndReason::Cancelled, now, false);
+            }
+        }
+    }
+
+    pub(super) fn on_ack(&mut self, msg: &Message, _peer: Peer, now: Instant) {
+        // ACK for a non-2xx final response: same transaction.
+        let key = TxKey::of(msg, &Method::Ack);
+        if let Some(&id) = self.tx_index.get(&key) {
+            let Some(e) = self.txs.get_mut(&id) else {
+                return;
+            };
+            if !matches!(e.tx.state, crate::sip::transaction::ServerState::Accepted) {
+                e.tx.on_ack(now);
+                let at = e.tx.next_deadline();
+                self.arm(TimerKey::Tx(id), at);
+                return;
+            }
+        }
+        // ACK for a 2xx: the dialog.
+        let Some(call) = msg
+            .to_tag
+            .as_ref()
+            .and_then(|t| self.dialogs.get(&(msg.call_id.clone(), t.clone())).copied())
+        else {
+            tracing::debug!(call_id = %msg.call_id, "dropping ACK outside any dialog");
+            return;
+        };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if c.pending_ok.as_ref().map(|p| p.cseq) != Some(msg.cseq) {
+            return; // a retransmitted ACK
+        }
+        c.pending_ok = None;
+        if c.state != CallState::Accepted {
+            // ACK of a re-INVITE: it answers the offer our 200 carried.
+            let answer = std::mem::take(&mut c.offer_pending);
+            self.arm(TimerKey::Call(call), None);
+            if answer {
+                self.take_answer(call, &msg.body, now);
+            }
+            return;
+        }
+        c.state = CallState::Confirmed;
+        Metrics::inc(&self.metrics.calls_confirmed);
+        let media = match &c.negotiation {
+            Some(n) => Some(n.media.clone()),
+            // Late offer: the ACK carries the answer.
+            None => sdp::negotiate(&msg.body).ok().map(|n| {
+                let m = n.media.clone();
+                c.negotiation = Some(n);
+                m
+            }),
+        };
+        self.arm(TimerKey::Call(call), None);
+        match media {
+            Some(media) => self.event(CallEvent::Confirmed { call, media }),
+            None => {
+                tracing::warn!(call_id = %msg.call_id, "ACK carried no usable SDP answer to our offer");
+                self.end_call(call, EndReason::BadAnswer, now, true);
+            }
+        }
+    }
+
+    pub(super) fn answer(&mut self, call: CallRef, rtp: SocketAddr, now: Instant) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let held = c.reliable.as_ref().is_some_and(|r| r.held_ok.is_some());
+        if c.state != CallState::Offered || c.delayed_ok.is_some() || held {
+            return;
+        }
+        c.rtp = Some(rtp);
+        let sdp = match &c.negotiation {
+            Some(n) => n.answer(rtp, c.session_id, c.sdp_version),
+            None => sdp::offer(rtp, c.session_id, c.sdp_version),
+        };
+        c.our_sdp = Some(sdp.clone());
+        let contact = contact_uri(&c.peer);
+        let mut b = c.route_set.iter().fold(
+            ResponseBuilder::new(&c.invite_reply, 200, "OK").to_tag(&c.local_tag),
+            |b, r| b.header("Record-Route", r.clone()),
+        );
+        if let UasTimer::Use {
+            interval,
+            refresher,
+            require,
+        } = c.uas_timer
+        {
+            b = b.header(
+                "Session-Expires",
+                format!("{interval};refresher={}", refresher.as_str()),
+            );
+            if require {
+                b = b.header("Require", "timer");
+            }
+        }
+        let ok = b
+            .source(c.peer.addr)
+            .header("Contact", format!("<{contact}>"))
+            .header("Allow", ALLOW)
+            .header("Supported", SUPPORTED)
+            .header("Server", self.cfg.user_agent.clone())
+            .body("application/sdp", sdp.as_bytes())
+            .build();
+        let send_at = c.offered_at + self.cfg.ring;
+        if send_at > now {
+            c.delayed_ok = Some((send_at, ok));
+            self.arm(TimerKey::Call(call), Some(send_at));
+        } else {
+            self.release_ok(call, ok, now);
+        }
+    }
+
+    /// Sends our 200, or holds it while a reliable 180 waits for its PRACK.
+    pub(super) fn release_ok(&mut self, call: CallRef, ok: Bytes, now: Instant) {
+        if let Some(r) = self.calls.get_mut(&call).and_then(|c| c.reliable.as_mut()) {
+            r.held_ok = Some(ok);
+            return;
+        }
+        self.send_ok(call, ok, now);
+    }
+
+    pub(super) fn send_ok(&mut self, call: CallRef, ok: Bytes, now: Instant) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let peer = c.peer;
+        let reliable = peer.transport().reliable();
+        let tx_id = c.invite_tx;
+        let cseq = parse_cseq_num(&c.invite_reply.cseq).unwrap_or(0);
+        c.state = CallState::Accepted;
+        c.delayed_ok = None;
+        // The session timer runs from our 2xx (RFC 4028 §9).
+        if let UasTimer::Use {
+            interval,
+            refresher,
+            ..
+        } = c.uas_timer
+        {
+            let timer = session_timer::Timer {
+                interval: Duration::from_secs(interval),
+                we_refresh: refresher == session_timer::Refresher::Uas,
+                since: now,
+            };
+            c.timer = Some(timer);
+            self.arm(TimerKey::Session(call), Some(timer.due()));
+        }
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let retransmit = TwoXxRetransmit::new(cseq, ok.clone(), reliable, self.cfg.timers, now);
+        let at = retransmit.next_deadline();
+        c.pending_ok = Some(retransmit);
+        if let Some(e) = self.txs.get_mut(&tx_id) {
+            e.tx.respond(200, ok.clone(), now);
+            let tat = e.tx.next_deadline();
+            self.arm(TimerKey::Tx(tx_id), tat);
+        }
+        self.send(&peer, ok);
+        self.arm(TimerKey::Call(call), Some(at));
+        Metrics::inc(&self.metrics.calls_answered);
+    }
+
+    pub(super) fn send_bye(&mut self, call: CallRef, now: Instant) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        c.local_cseq += 1;
+        let branch = format!("z9hG4bK{}", random_token());
+        let contact = contact_uri(&c.peer);
+        let routed = dialog::route(&c.route_set, &c.remote_target);
+        let peer = next_hop(&c.peer, &routed, &c.route_set);
+        let bye = RequestSpec {
+            method: "BYE",
+            uri: &routed.request_uri,
+            via: peer.via(&branch),
+            from: &c.local_party,
+            to: &c.remote_party,
+            call_id: &c.call_id,
+            cseq: c.local_cseq,
+            route: &routed.route,
+            contact: Some(&contact),
+            user_agent: &self.cfg.user_agent,
+            body: None,
+            headers: &[],
+        }
+        .build();
+        self.start_client(bye, peer, branch, Purpose::Quiet, now);
+    }
+}
