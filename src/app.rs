@@ -161,15 +161,8 @@ impl App {
             load,
         ));
         let paging_stop = CancellationToken::new();
-        // The trunk's address, resolved once (validation resolved it too).
-        let trunk = match &s.trunk {
-            Some(t) => Some((
-                t.clone(),
-                t.resolve()
-                    .map_err(|e| anyhow::anyhow!("trunk.proxy: {e}"))?,
-            )),
-            None => None,
-        };
+        // The trunk's address, resolved once more at start.
+        let trunk = s.trunk.as_ref().map(|t| t.resolved()).transpose()?;
         let paging = Arc::new(crate::paging::worker::Paging {
             metrics: self.metrics.clone(),
             store: self.store.clone(),

@@ -30,6 +30,7 @@ not final. Everything runs on 127.0.0.1 and is stopped on exit; bounded by
 N cycles of at most 8 s each, plus a minute for the final start.
 """
 import argparse
+import calendar
 import json
 import os
 import random
@@ -113,7 +114,7 @@ def readable(path):
 def parse_time(s):
     # RFC 3339 with nanoseconds, UTC ("2026-12-01T09:00:00.123456789Z").
     m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z", s)
-    base = time.mktime(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S")) - time.timezone
+    base = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S"))
     return base + (float(m.group(2)) if m.group(2) else 0.0)
 
 

@@ -2,9 +2,10 @@
 //! manager takes [`CallEvent`]s from the SIP core, binds an RTP socket,
 //! answers, and hands each call its own task; that task plays the greeting,
 //! enforces `sip.max_call_seconds`, writes the call's start and end log
-//! lines, and tells the ticket writer when the call was answered and how it
-//! ended (never waiting on Redis). Recording and intake hang off this task
-//! in later issues.
+//! lines, and tells the ticket writer when the call was confirmed (the ACK:
+//! a call that never is leaves no ticket) and how it ended (never waiting
+//! on Redis). It records the call, runs the intake, and passes a
+//! renegotiated session (re-INVITE, UPDATE, hold) to the media session.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

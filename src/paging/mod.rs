@@ -8,70 +8,6 @@ pub mod policy;
 pub mod trunk;
 pub mod worker;
 
-/// Proves reach (issue 14): for every hour of the `days` from `today` and
-/// every category, the first step of its policy resolves to at least one
-/// person a page reaches. Returns each hour that fails (the first 20 of
-/// them, then how many more), by category.
-pub fn unreached_hours(
-    roster: &crate::roster::Roster,
-    calendar: &crate::roster::Calendar,
-    policies: &policy::Policies,
-    offset: i64,
-    today: jiff::civil::Date,
-    days: i64,
-    trunk: bool,
-) -> Vec<String> {
-    use crate::tickets::model::Category;
-    let tz = crate::tickets::store::court_tz();
-    let mut out = Vec::new();
-    let mut more = 0usize;
-    for (name, c) in [
-        ("lead", Category::Lead),
-        ("violence", Category::Violence),
-        ("complaint", Category::Complaint),
-        ("preservation", Category::Preservation),
-        ("other", Category::Other),
-    ] {
-        let p = policies.for_category(Some(c));
-        let Some(first) = p.steps.first() else {
-            out.push(format!("{name}: the policy has no step: nobody is paged"));
-            continue;
-        };
-        for h in 0..days * 24 {
-            let Ok(at) = today
-                .to_datetime(jiff::civil::Time::midnight())
-                .to_zoned_datetime(tz.clone())
-                .map(|z| z.timestamp() + jiff::SignedDuration::from_hours(h))
-            else {
-                continue;
-            };
-            let duty = roster.resolve(calendar, offset, at, None);
-            // Deferred policies page at the next working hours' start.
-            if p.defer_to_working_hours && duty.period.is_some() {
-                continue;
-            }
-            let reached = worker::members_for(&duty, &first.targets, roster)
-                .iter()
-                .any(|m| m.pageable(trunk));
-            if !reached {
-                if out.len() < 20 {
-                    let local = at.to_zoned_datetime(tz.clone());
-                    out.push(format!(
-                        "{name}: at {} its first step pages nobody who can be reached",
-                        local.strftime("%Y-%m-%d %H:%M")
-                    ));
-                } else {
-                    more += 1;
-                }
-            }
-        }
-    }
-    if more > 0 {
-        out.push(format!("... and {more} more hours"));
-    }
-    out
-}
-
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
@@ -204,12 +140,7 @@ pub async fn test_page(
         key_timeout: std::time::Duration::from_secs(settings.paging.call_key_seconds),
         plays: settings.paging.call_plays.max(1),
         credentials: settings.paging.credentials(),
-        trunk: settings
-            .trunk
-            .clone()
-            .map(|t| t.resolve().map(|a| (t, a)))
-            .transpose()
-            .map_err(|e| anyhow::anyhow!("trunk.proxy: {e}"))?,
+        trunk: settings.trunk.as_ref().map(|t| t.resolved()).transpose()?,
     };
     let page = channels::Page {
         ticket: "测试".into(),
@@ -223,4 +154,68 @@ pub async fn test_page(
     stop.cancel();
     let _ = sip.await;
     Ok(attempts)
+}
+
+/// Proves reach (issue 14): for every hour of the `days` from `today` and
+/// every category, the first step of its policy resolves to at least one
+/// person a page reaches. Returns each hour that fails (the first 20 of
+/// them, then how many more), by category.
+pub fn unreached_hours(
+    roster: &crate::roster::Roster,
+    calendar: &crate::roster::Calendar,
+    policies: &policy::Policies,
+    offset: i64,
+    today: jiff::civil::Date,
+    days: i64,
+    trunk: bool,
+) -> Vec<String> {
+    use crate::tickets::model::Category;
+    let tz = crate::tickets::store::court_tz();
+    let mut out = Vec::new();
+    let mut more = 0usize;
+    for (name, c) in [
+        ("lead", Category::Lead),
+        ("violence", Category::Violence),
+        ("complaint", Category::Complaint),
+        ("preservation", Category::Preservation),
+        ("other", Category::Other),
+    ] {
+        let p = policies.for_category(Some(c));
+        let Some(first) = p.steps.first() else {
+            out.push(format!("{name}: the policy has no step: nobody is paged"));
+            continue;
+        };
+        for h in 0..days * 24 {
+            let Ok(at) = today
+                .to_datetime(jiff::civil::Time::midnight())
+                .to_zoned_datetime(tz.clone())
+                .map(|z| z.timestamp() + jiff::SignedDuration::from_hours(h))
+            else {
+                continue;
+            };
+            let duty = roster.resolve(calendar, offset, at, None);
+            // Deferred policies page at the next working hours' start.
+            if p.defer_to_working_hours && duty.period.is_some() {
+                continue;
+            }
+            let reached = worker::members_for(&duty, &first.targets, roster)
+                .iter()
+                .any(|m| m.pageable(trunk));
+            if !reached {
+                if out.len() < 20 {
+                    let local = at.to_zoned_datetime(tz.clone());
+                    out.push(format!(
+                        "{name}: at {} its first step pages nobody who can be reached",
+                        local.strftime("%Y-%m-%d %H:%M")
+                    ));
+                } else {
+                    more += 1;
+                }
+            }
+        }
+    }
+    if more > 0 {
+        out.push(format!("... and {more} more hours"));
+    }
+    out
 }

@@ -63,6 +63,14 @@ impl TrunkSettings {
             .ok_or_else(|| format!("{:?} does not resolve", self.proxy))
     }
 
+    /// The settings with the proxy's address, as paging uses them.
+    pub fn resolved(&self) -> anyhow::Result<(TrunkSettings, SocketAddr)> {
+        let addr = self
+            .resolve()
+            .map_err(|e| anyhow::anyhow!("trunk.proxy: {e}"))?;
+        Ok((self.clone(), addr))
+    }
+
     pub fn check(&self) -> Result<(), (&'static str, String)> {
         if self.transport != "udp" {
             return Err((

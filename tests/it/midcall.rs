@@ -50,7 +50,38 @@ async fn a_re_invite_moves_our_rtp_to_the_new_port_at_once() {
         on_b.0
     );
     assert_eq!(on_b.1, ssrc_a, "the same stream goes on");
+    // The caller now talks from B: its audio is taken (the latch re-armed
+    // for the new address) and recorded.
+    for i in 0..25u16 {
+        let p = TestCall::packet(100 + i, 8000 + 160 * u32::from(i), 8, &[0xAA; 160]);
+        b.send_to(&p, call.gw_rtp).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     call.hangup_at(3).await;
+    let number = ticket_of(&gw.store, "move@midcall").await;
+    let store = gw.store.clone();
+    eventually("the recording linked", Duration::from_secs(10), || {
+        let (s, n) = (store.clone(), number.clone());
+        async move {
+            s.get(&n)
+                .await
+                .is_ok_and(|t| !t.register.recordings.is_empty())
+        }
+    })
+    .await;
+    let t = gw.store.get(&number).await.unwrap();
+    let samples: Vec<i16> = hound::WavReader::open(&t.register.recordings[0].path)
+        .unwrap()
+        .into_samples::<i16>()
+        .map(Result::unwrap)
+        .collect();
+    // Left is the caller: 25 packets of A-law (no code of which is zero).
+    let caller = samples.iter().step_by(2).filter(|s| **s != 0).count();
+    assert_eq!(
+        caller,
+        25 * 160,
+        "every sample the caller sent after the move"
+    );
     gw.stop().await;
 }
 

@@ -189,6 +189,42 @@ struct Call {
     rseq_acked: Option<u32>,
 }
 
+impl Call {
+    /// A request of ours in this dialog (RFC 3261 §12.2.1.1): routed by its
+    /// route set to its remote target, on a new branch; where it goes, and
+    /// its branch and bytes.
+    fn request(
+        &self,
+        method: &str,
+        cseq: u32,
+        body: Option<(&str, &[u8])>,
+        headers: &[(&'static str, String)],
+        user_agent: &str,
+    ) -> (Peer, String, Bytes) {
+        let routed = dialog::route(&self.route_set, &self.remote_target);
+        let peer = next_hop(&self.peer, &routed, &self.route_set);
+        let branch = format!("z9hG4bK{}", random_token());
+        // ACK carries no Contact; the others do (target refresh, RFC 3261 §8.1.1.8).
+        let contact = (method != "ACK").then(|| contact_uri(&self.peer));
+        let data = RequestSpec {
+            method,
+            uri: &routed.request_uri,
+            via: peer.via(&branch),
+            from: &self.local_party,
+            to: &self.remote_party,
+            call_id: &self.call_id,
+            cseq,
+            route: &routed.route,
+            contact: contact.as_deref(),
+            user_agent,
+            body,
+            headers,
+        }
+        .build();
+        (peer, branch, data)
+    }
+}
+
 /// A reliable provisional response of ours (RFC 3262 §3).
 struct Reliable {
     rseq: u32,

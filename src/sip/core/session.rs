@@ -270,28 +270,16 @@ impl Core {
             ("INVITE", Some(sdp)) => Some(("application/sdp", sdp.as_bytes())),
             _ => None,
         };
-        let branch = format!("z9hG4bK{}", random_token());
-        let contact = contact_uri(&c.peer);
-        let routed = dialog::route(&c.route_set, &c.remote_target);
-        let peer = next_hop(&c.peer, &routed, &c.route_set);
-        let data = RequestSpec {
+        let (peer, branch, data) = c.request(
             method,
-            uri: &routed.request_uri,
-            via: peer.via(&branch),
-            from: &c.local_party,
-            to: &c.remote_party,
-            call_id: &c.call_id,
-            cseq: c.local_cseq,
-            route: &routed.route,
-            contact: Some(&contact),
-            user_agent: &user_agent,
+            c.local_cseq,
             body,
-            headers: &[
+            &[
                 ("Session-Expires", t.header(false)),
                 ("Supported", SUPPORTED.into()),
             ],
-        }
-        .build();
+            &user_agent,
+        );
         tracing::debug!(call_id = %c.call_id, method, "refreshing the session");
         self.start_client(data, peer, branch, Purpose::Refresh(call), now);
     }
@@ -315,23 +303,7 @@ impl Core {
                 let invite = msg.cseq_method == Method::Invite;
                 if invite {
                     // The ACK for a 2xx of our re-INVITE (RFC 3261 §13.2.2.4).
-                    let routed = dialog::route(&c.route_set, &c.remote_target);
-                    let peer = next_hop(&c.peer, &routed, &c.route_set);
-                    let ack = RequestSpec {
-                        method: "ACK",
-                        uri: &routed.request_uri,
-                        via: peer.via(&format!("z9hG4bK{}", random_token())),
-                        from: &c.local_party,
-                        to: &c.remote_party,
-                        call_id: &c.call_id,
-                        cseq: msg.cseq,
-                        route: &routed.route,
-                        contact: None,
-                        user_agent: &user_agent,
-                        body: None,
-                        headers: &[],
-                    }
-                    .build();
+                    let (peer, _, ack) = c.request("ACK", msg.cseq, None, &[], &user_agent);
                     if let Some(cl) = self.clients.get_mut(&client) {
                         cl.ack = Some(ack.clone());
                     }

@@ -131,29 +131,15 @@ impl Core {
                 return self.send(&to, ack); // a copy of the 2xx
             }
             u.retransmit = None;
+            let cseq = u.cseq;
             c.remote_tag = msg.to_tag.clone();
             c.remote_party = msg.reply.to.clone();
             if let Some(target) = msg.contact_uri() {
                 c.remote_target = target;
             }
             c.route_set = dialog::uac_route_set(msg.record_route());
-            let routed = dialog::route(&c.route_set, &c.remote_target);
-            let ack_peer = next_hop(&peer, &routed, &c.route_set);
-            let ack = RequestSpec {
-                method: "ACK",
-                uri: &routed.request_uri,
-                via: ack_peer.via(&format!("z9hG4bK{}", random_token())),
-                from: &c.local_party,
-                to: &c.remote_party,
-                call_id: &c.call_id,
-                cseq: u.cseq,
-                route: &routed.route,
-                contact: None,
-                user_agent: &user_agent,
-                body: None,
-                headers: &[],
-            }
-            .build();
+            let (ack_peer, _, ack) = c.request("ACK", cseq, None, &[], &user_agent);
+            let Some(u) = c.uac.as_mut() else { return };
             u.ack = Some((ack_peer, ack.clone()));
             let cancelled = u.cancelled;
             self.send(&ack_peer, ack);

@@ -473,25 +473,7 @@ impl Core {
             return;
         };
         c.local_cseq += 1;
-        let branch = format!("z9hG4bK{}", random_token());
-        let contact = contact_uri(&c.peer);
-        let routed = dialog::route(&c.route_set, &c.remote_target);
-        let peer = next_hop(&c.peer, &routed, &c.route_set);
-        let bye = RequestSpec {
-            method: "BYE",
-            uri: &routed.request_uri,
-            via: peer.via(&branch),
-            from: &c.local_party,
-            to: &c.remote_party,
-            call_id: &c.call_id,
-            cseq: c.local_cseq,
-            route: &routed.route,
-            contact: Some(&contact),
-            user_agent: &self.cfg.user_agent,
-            body: None,
-            headers: &[],
-        }
-        .build();
+        let (peer, branch, bye) = c.request("BYE", c.local_cseq, None, &[], &self.cfg.user_agent);
         self.start_client(bye, peer, branch, Purpose::Quiet, now);
     }
 }
