@@ -76,7 +76,7 @@ impl App {
             tracing::warn!("{w}");
         }
         let store = Store::connect(&settings.redis.url, &settings.redis.key_prefix)
-            .with_context(|| format!("redis.url {:?}", settings.redis.url))?;
+            .with_context(|| format!("redis.url {:?}", settings.redis.url_redacted()))?;
         let journal = Journal::open(&settings.redis.journal_dir).with_context(|| {
             format!(
                 "opening the ticket journal in {}",

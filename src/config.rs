@@ -299,6 +299,32 @@ pub struct RedisSettings {
     pub journal_dir: PathBuf,
 }
 
+impl RedisSettings {
+    /// The URL as errors and logs may show it: a password replaced by `***`
+    /// (`redis://user:***@host:6379/`).
+    pub fn url_redacted(&self) -> String {
+        redact_url(&self.url)
+    }
+}
+
+/// `scheme://user:password@host...` with the password hidden.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (auth, host) = match rest.rfind('@') {
+        Some(at) => (&rest[..at], &rest[at + 1..]),
+        None => return url.to_string(),
+    };
+    let user = auth.split(':').next().unwrap_or("");
+    if auth.contains(':') {
+        format!("{scheme}://{user}:***@{host}")
+    } else {
+        // `redis://secret@host`: the lone part is the password.
+        format!("{scheme}://***@{host}")
+    }
+}
+
 impl Default for RedisSettings {
     fn default() -> Self {
         RedisSettings {
@@ -747,6 +773,25 @@ impl Overrides {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redis_passwords_never_reach_a_message() {
+        for (url, shown) in [
+            ("redis://127.0.0.1:6379/", "redis://127.0.0.1:6379/"),
+            (
+                "redis://:s3cret@redis.court:6379/0",
+                "redis://:***@redis.court:6379/0",
+            ),
+            (
+                "redis://hotline:s3cret@10.0.0.5/",
+                "redis://hotline:***@10.0.0.5/",
+            ),
+            ("rediss://s3cret@10.0.0.5/", "rediss://***@10.0.0.5/"),
+            ("redis://u:p@ss@host/", "redis://u:***@host/"),
+        ] {
+            assert_eq!(redact_url(url), shown);
+        }
+    }
 
     #[test]
     fn unknown_key_names_line_and_key() {

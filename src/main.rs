@@ -321,7 +321,7 @@ async fn tickets(command: TicketsCommand) -> Result<String, String> {
     };
     let s = load(args)?;
     let store = Store::connect(&s.redis.url, &s.redis.key_prefix).map_err(|e| e.to_string())?;
-    let fail = |e: hotline::tickets::StoreError| format!("{}: {e}", s.redis.url);
+    let fail = |e: hotline::tickets::StoreError| format!("{}: {e}", s.redis.url_redacted());
     match command {
         TicketsCommand::List { state, limit, .. } => {
             let index = match state {
@@ -364,8 +364,8 @@ async fn roster(command: RosterCommand) -> Result<(String, bool), String> {
                     .set_number_of_retries(0),
             )
         })
-        .map_err(|e| format!("redis.url {:?}: {e}", s.redis.url))?;
-    let url = s.redis.url.clone();
+        .map_err(|e| format!("redis.url {:?}: {e}", s.redis.url_redacted()))?;
+    let url = s.redis.url_redacted();
     let prefix = s.redis.key_prefix.clone();
     let offset = |mut r: redis::aio::ConnectionManager| {
         let (url, prefix) = (url.clone(), prefix.clone());
@@ -428,7 +428,7 @@ async fn roster(command: RosterCommand) -> Result<(String, bool), String> {
         RosterCommand::Advance { .. } => {
             let n = state::advance(&mut redis, &s.redis.key_prefix)
                 .await
-                .map_err(|e| format!("{}: {e}", s.redis.url))?;
+                .map_err(|e| format!("{}: {e}", s.redis.url_redacted()))?;
             let now = jiff::Timestamp::now();
             Ok((
                 format!(
@@ -471,13 +471,13 @@ async fn officer(command: OfficerCommand) -> Result<String, String> {
             }
             auth::set_pin(&mut c, store.prefix(), member, pin)
                 .await
-                .map_err(|e| format!("{}: {e}", s.redis.url))?;
+                .map_err(|e| format!("{}: {e}", s.redis.url_redacted()))?;
             Ok(format!("PIN set for {member}"))
         }
         OfficerCommand::Revoke { .. } => {
             let n = auth::revoke(&mut c, store.prefix(), member)
                 .await
-                .map_err(|e| format!("{}: {e}", s.redis.url))?;
+                .map_err(|e| format!("{}: {e}", s.redis.url_redacted()))?;
             Ok(format!("{n} session(s) of {member} ended"))
         }
     }

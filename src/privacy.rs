@@ -113,14 +113,16 @@ pub fn is_sealed(v: &str) -> bool {
     v.starts_with(PREFIX)
 }
 
-/// A number as a person may see it: the first 3 and last 4 digits
-/// (`138****8000`); anything short is all stars.
+/// A number as a person may see it (logs, API, pages, CLI): at most its
+/// last 4 digits (`*******8000`); anything shorter than 8 is all stars.
 pub fn mask(number: &str) -> String {
+    // At most the last four digits, whatever the length (an 8-digit local
+    // number shows `****1234`, a mobile `*******8000`); a short number
+    // shows nothing.
     let chars: Vec<char> = number.chars().collect();
     if chars.len() >= 8 {
-        let head: String = chars[..3].iter().collect();
         let tail: String = chars[chars.len() - 4..].iter().collect();
-        format!("{head}{}{tail}", "*".repeat(chars.len() - 7))
+        format!("{}{tail}", "*".repeat(chars.len() - 4))
     } else {
         "*".repeat(chars.len().max(1))
     }
@@ -147,9 +149,16 @@ mod tests {
 
     #[test]
     fn masks() {
-        assert_eq!(mask("13812348000"), "138****8000");
-        assert_eq!(mask("+8653212368"), "+86****2368");
+        assert_eq!(mask("13812348000"), "*******8000");
+        assert_eq!(mask("+8653212368"), "*******2368");
+        // An 8-digit local number: the last four only (it showed 855*1234).
+        assert_eq!(mask("85551234"), "****1234");
         assert_eq!(mask("110"), "***");
+        assert_eq!(
+            mask("中文号码甲乙丙丁"),
+            "****甲乙丙丁",
+            "characters, not bytes"
+        );
     }
 
     #[test]

@@ -1,11 +1,11 @@
-//! RTP ports: even ports from the configured range, handed out round-robin.
+//! RTP ports: even ports from the configured range, each taken from a random
+//! place in it.
 //! A port in use by anything (another call, another program) fails to bind
 //! and the next one is tried, so no table of ports is kept; the number
 //! leased is counted in [`Load`] (each [`RtpSocket`] gives its port back
 //! when dropped), so the SIP core sheds new calls before the range runs out.
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use crate::load::Load;
@@ -16,7 +16,6 @@ pub struct PortPool {
     min: u16,
     /// Number of even ports in the range.
     count: u32,
-    cursor: AtomicU32,
     load: Arc<Load>,
 }
 
@@ -70,7 +69,6 @@ impl PortPool {
             ip,
             min,
             count,
-            cursor: AtomicU32::new(0),
             load,
         }
     }
@@ -93,8 +91,11 @@ impl PortPool {
             (IpAddr::V6(v6), IpAddr::V4(_)) if v6.is_unspecified() => IpAddr::from([0u8; 4]),
             (ip, _) => ip,
         };
-        for _ in 0..self.count.min(4096) {
-            let i = self.cursor.fetch_add(1, Ordering::Relaxed) % self.count;
+        // A random place in the range, then on from there: one call's port
+        // tells nobody the next caller's (a round robin would).
+        let from = rand::random::<u32>() % self.count;
+        for k in 0..self.count.min(4096) {
+            let i = (from + k) % self.count;
             let port = self.min as u32 + 2 * i;
             let Ok(port) = u16::try_from(port) else {
                 continue;
@@ -121,6 +122,24 @@ impl PortPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_next_port_cannot_be_guessed_from_the_last() {
+        let pool = PortPool::new(
+            "127.0.0.1".parse().unwrap(),
+            42000,
+            43998,
+            Arc::new(Load::default()),
+        );
+        let ports: Vec<u16> = (0..20)
+            .map(|_| pool.bind().unwrap())
+            .map(|s| s.local_addr().unwrap().port())
+            .collect::<Vec<_>>();
+        assert!(ports.iter().all(|p| p % 2 == 0));
+        // In order, each 2 above the last, is what a round robin gives.
+        let in_a_row = ports.windows(2).filter(|w| w[1] == w[0] + 2).count();
+        assert!(in_a_row < 5, "{ports:?}");
+    }
 
     #[test]
     fn even_ports_and_skips_busy_ones() {

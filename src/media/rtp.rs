@@ -155,9 +155,12 @@ impl RtpReceiver {
         }
     }
 
-    /// Also accept RTP from the signalling peer's address.
+    /// Also accept RTP from the signalling peer's address. With it the
+    /// allow-list is never empty: an offer without a usable address
+    /// (`c=0.0.0.0`, a host name) lets only the peer latch, not whoever
+    /// sends first.
     pub fn allow(&mut self, ip: std::net::IpAddr) {
-        if !self.allowed.is_empty() && !self.allowed.contains(&ip) {
+        if !self.allowed.contains(&ip) {
             self.allowed.push(ip);
         }
     }
@@ -689,6 +692,25 @@ mod tests {
         let nat: SocketAddr = "198.51.100.7:61000".parse().unwrap();
         assert!(r.accept(nat, &s.packet(&[0; 160], 0)).is_ok());
         assert_eq!(r.latched, Some(nat));
+    }
+
+    #[test]
+    fn an_offer_without_an_address_lets_only_the_peer_latch() {
+        // c=0.0.0.0 or a host name: no address from SDP.
+        let m = media();
+        assert_eq!(m.remote, None);
+        let mut r = RtpReceiver::new(&m);
+        r.allow("198.51.100.7".parse().unwrap());
+        let mut s = RtpSender::new(0);
+        let injector: SocketAddr = "203.0.113.66:4000".parse().unwrap();
+        assert_eq!(
+            r.accept(injector, &s.packet(&[0; 160], 0)).unwrap_err(),
+            Drop::WrongSource,
+            "injected audio is not latched"
+        );
+        let peer: SocketAddr = "198.51.100.7:40000".parse().unwrap();
+        assert!(r.accept(peer, &s.packet(&[0; 160], 0)).is_ok());
+        assert_eq!(r.latched, Some(peer));
     }
 
     #[test]

@@ -145,6 +145,18 @@ struct Via {
     route: Vec<String>,
 }
 
+/// A webhook failure in words, its source chain included (the URL taken
+/// out beforehand).
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
+}
+
 /// Where a SIP URI's requests go: an IP literal host, else DNS.
 async fn sip_destination(uri: &str) -> Option<SocketAddr> {
     let rest = uri.strip_prefix("sip:")?;
@@ -498,10 +510,12 @@ impl Channels {
                 }
                 Ok(resp) => last = format!("HTTP {}", resp.status().as_u16()),
                 Err(e) if e.is_timeout() => last = "timeout".into(),
-                Err(e) => last = e.to_string(),
+                // Never the URL: a robot's key is in its query string, and
+                // this text goes to the log and the ticket's timeline.
+                Err(e) => last = describe(&e.without_url()),
             }
         }
-        attempt(false, format!("failed: {last}"))
+        attempt(false, format!("failed: receiver {name}: {last}"))
     }
 
     async fn event(&self, m: &Member, page: &Page, text: &str) -> Attempt {

@@ -76,6 +76,19 @@ fn check_config_names_file_key_and_problem() {
         assert!(err.contains(expect), "{text}: {err}");
     }
 
+    // A Redis password never reaches an error message.
+    let out = hotline()
+        .args(["tickets", "list", "--config", "config/hotline.toml"])
+        .args(["--redis-url", "redis://hotline:s3cret-pw@127.0.0.1:1/"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("redis://hotline:***@127.0.0.1:1/") && !err.contains("s3cret-pw"),
+        "{err}"
+    );
+
     // An environment override that is not an address names the variable.
     let out = hotline()
         .args(["check-config", "--config", "config/hotline.toml"])

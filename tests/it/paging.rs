@@ -666,3 +666,60 @@ async fn a_phone_only_officer_is_paged_through_the_trunk_and_acknowledges() {
     .await;
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_webhook_names_its_receiver_never_its_url() {
+    // A robot whose key is in its URL, at a port where nobody listens.
+    let mut s = settings();
+    let roster: String = offline(&test_roster_text())
+        .replace(
+            "police = [\"p-sun\", \"p-zhou\", \"p-wu\"]",
+            "police = [\"p-sun\"]",
+        )
+        .replace(
+            "phone = \"+8613800000020\"",
+            "phone = \"+8613800000020\"\nwebhook = \"robot\"",
+        );
+    s.roster.file = test_roster(&roster);
+    s.paging.webhooks.insert(
+        "robot".into(),
+        toml::from_str(
+            "url = \"http://127.0.0.1:1/cgi-bin/webhook/send?key=top-secret-key\"\nformat = \"wecom\"\nretries = 0\ntimeout_ms = 500\n",
+        )
+        .unwrap(),
+    );
+    let gw = Gateway::start(s).await;
+    let numbers = open_tickets(&gw.store, 1, "robot").await;
+    let store = gw.store.clone();
+    eventually(
+        "the webhook attempt noted",
+        Duration::from_secs(10),
+        || async {
+            store
+                .timeline(&numbers[0])
+                .await
+                .unwrap()
+                .iter()
+                .any(|e| e.action == "page" && e.details.contains("\"channel\":\"webhook\""))
+        },
+    )
+    .await;
+    let details: String = gw
+        .store
+        .timeline(&numbers[0])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.details)
+        .collect();
+    assert!(details.contains("failed: receiver robot"), "{details}");
+    assert!(
+        !details.contains("top-secret-key"),
+        "the key leaked: {details}"
+    );
+    assert!(
+        !details.contains("127.0.0.1:1/cgi-bin"),
+        "the URL leaked: {details}"
+    );
+    gw.stop().await;
+}
