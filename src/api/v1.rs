@@ -208,36 +208,51 @@ async fn login(
 ) -> Result<Response, ApiError> {
     let mut c = s.store.connection();
     let p = s.store.prefix();
+    // Per member, and per source (an IPv6 source is its /64).
+    let source = crate::sip::admission::source_of(from.ip());
     let keys = [
         format!("{p}login:member:{}", b.member),
-        format!("{p}login:ip:{}", from.ip()),
+        format!("{p}login:ip:{source}"),
     ];
+    // Counted first, both at once (MULTI), then decided: attempts sent in
+    // parallel cannot all pass a check made before any of them is counted.
+    let mut counts = redis::pipe();
+    counts.atomic();
     for k in &keys {
-        let n: Option<i64> = c.get(k).await?;
-        if n.unwrap_or(0) >= LOGIN_ATTEMPTS {
-            let mut r = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_attempts",
-                "too many failed logins: wait a minute",
-            )
-            .into_response();
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
-            return Ok(r);
-        }
+        counts
+            .incr(k, 1)
+            .cmd("EXPIRE")
+            .arg(k)
+            .arg(60)
+            .arg("NX")
+            .ignore();
     }
-    if s.roster.member(&b.member).is_none()
-        || !auth::check_pin(&mut c, p, &b.member, &b.pin).await?
-    {
-        for k in &keys {
-            let _: i64 = c.incr(k, 1).await?;
-            let _: bool = c.expire(k, 60).await?;
-        }
+    let (by_member, by_source): (i64, i64) = counts.query_async(&mut c).await?;
+    let over = by_member > LOGIN_ATTEMPTS || by_source > LOGIN_ATTEMPTS;
+    if over {
+        tracing::warn!(target: "security", "SECURITY event=login_locked src={source} reason=\"more than {LOGIN_ATTEMPTS} logins a minute\" count=1");
+        let mut r = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            "too many failed logins: wait a minute",
+        )
+        .into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        return Ok(r);
+    }
+    let member = s.roster.member(&b.member).map(|m| m.id.as_str());
+    if !auth::check_pin(&mut c, p, member, &b.pin).await? {
+        tracing::warn!(target: "security", "SECURITY event=login_failed src={source} reason=\"wrong member or PIN\" count=1");
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "bad_credentials",
             "member or PIN is wrong",
         ));
+    }
+    // A good login does not count against the limit of failures.
+    for k in &keys {
+        let _: i64 = c.decr(k, 1).await?;
     }
     let token = auth::issue(&mut c, p, &b.member).await?;
     tracing::info!(member = %b.member, "officer logged in");

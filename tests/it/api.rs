@@ -283,6 +283,36 @@ async fn officers_move_a_ticket_through_its_register() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_wrong_pins_are_counted_before_they_are_checked() {
+    let gw = Gateway::start(settings()).await;
+    let api = Api::new(&gw);
+    set_pin(&gw, "u2-officer", "246810").await;
+    // 64 wrong PINs at once: only the limit's worth is evaluated.
+    let mut tries = Vec::new();
+    for _ in 0..64 {
+        let client = http_client();
+        let url = format!("{}/login", api.base);
+        tries.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&json!({"member": "u2-officer", "pin": "000000"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut codes = std::collections::BTreeMap::new();
+    for t in tries {
+        *codes.entry(t.await.unwrap()).or_insert(0) += 1;
+    }
+    assert_eq!(codes.get(&401), Some(&5), "{codes:?}");
+    assert_eq!(codes.get(&429), Some(&59), "{codes:?}");
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_limits_logout_and_revocation() {
     let gw = Gateway::start(settings()).await;
     let api = Api::new(&gw);
