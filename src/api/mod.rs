@@ -127,8 +127,64 @@ async fn openapi() -> impl axum::response::IntoResponse {
 }
 
 /// The field officers' mobile page (one self-contained file, no build step).
-async fn page() -> axum::response::Html<&'static str> {
-    axum::response::Html(include_str!("page.html"))
+const PAGE: &str = include_str!("page.html");
+
+async fn page() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(axum::http::header::CONTENT_SECURITY_POLICY, page_csp())],
+        axum::response::Html(PAGE),
+    )
+        .into_response()
+}
+
+/// The page's Content-Security-Policy: nothing but its own inline script
+/// and style (by their SHA-256), the API on the same origin, recordings
+/// played from blobs; no framing, no other origin.
+fn page_csp() -> &'static str {
+    static CSP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CSP.get_or_init(|| {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let hash = |open: &str, close: &str| {
+            let body = PAGE
+                .split_once(open)
+                .and_then(|(_, rest)| rest.split_once(close))
+                .map_or("", |(b, _)| b);
+            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(body.as_bytes()))
+        };
+        format!(
+            "default-src 'none'; script-src 'sha256-{}'; style-src 'sha256-{}'; connect-src 'self'; \
+media-src 'self' blob:; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+            hash("<script>", "</script>"),
+            hash("<style>", "</style>")
+        )
+    })
+}
+
+/// Headers every answer carries; API answers are never cached (tickets,
+/// tokens, recordings).
+async fn security_headers(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{header, HeaderValue};
+    let api = req.uri().path().starts_with("/api/");
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if api {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    resp
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -145,6 +201,7 @@ pub fn router(state: ApiState) -> Router {
     // Bodies are small JSON; nothing bigger is read.
     r.layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::from_fn(timeout))
+        .layer(axum::middleware::from_fn(security_headers))
 }
 
 #[cfg(test)]

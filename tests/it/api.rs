@@ -1066,3 +1066,43 @@ async fn openapi_document_matches_the_served_api_and_page() {
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_and_the_api_carry_security_headers() {
+    let gw = Gateway::start(settings()).await;
+    let base = format!("http://{}", gw.http);
+    let page = http_client().get(format!("{base}/")).send().await.unwrap();
+    let h = page.headers();
+    let csp = h["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    assert!(
+        csp.contains("script-src 'sha256-") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    // The script the policy admits is the page's own.
+    let html = page.text().await.unwrap();
+    let script = html
+        .split_once("<script>")
+        .unwrap()
+        .1
+        .split_once("</script>")
+        .unwrap()
+        .0;
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let want =
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script.as_bytes()));
+    assert!(csp.contains(&format!("'sha256-{want}'")), "{csp}");
+    let api = http_client()
+        .get(format!("{base}/api/v1/tickets"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status().as_u16(), 401);
+    assert_eq!(api.headers()["cache-control"], "no-store");
+    gw.stop().await;
+}
