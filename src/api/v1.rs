@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use jiff::Timestamp;
-use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 
 use super::auth;
@@ -206,28 +205,9 @@ async fn login(
     ConnectInfo(from): ConnectInfo<SocketAddr>,
     Body(b): Body<Login>,
 ) -> Result<Response, ApiError> {
-    let mut c = s.store.connection();
-    let p = s.store.prefix();
     // Per member, and per source (an IPv6 source is its /64).
-    let source = crate::sip::admission::source_of(from.ip());
-    let keys = [
-        format!("{p}login:member:{}", b.member),
-        format!("{p}login:ip:{source}"),
-    ];
-    // Counted first, both at once (MULTI), then decided: attempts sent in
-    // parallel cannot all pass a check made before any of them is counted.
-    let mut counts = redis::pipe();
-    counts.atomic();
-    for k in &keys {
-        counts
-            .incr(k, 1)
-            .cmd("EXPIRE")
-            .arg(k)
-            .arg(60)
-            .arg("NX")
-            .ignore();
-    }
-    let (by_member, by_source): (i64, i64) = counts.query_async(&mut c).await?;
+    let source = crate::sip::admission::source_of(from.ip()).to_string();
+    let (by_member, by_source) = s.store.count_login(&b.member, &source).await?;
     let over = by_member > LOGIN_ATTEMPTS || by_source > LOGIN_ATTEMPTS;
     if over {
         tracing::warn!(target: "security", "SECURITY event=login_locked src={source} reason=\"more than {LOGIN_ATTEMPTS} logins a minute\" count=1");
@@ -241,6 +221,8 @@ async fn login(
             .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
         return Ok(r);
     }
+    let mut c = s.store.connection();
+    let p = s.store.prefix();
     let member = s.roster.member(&b.member).map(|m| m.id.as_str());
     if !auth::check_pin(&mut c, p, member, &b.pin).await? {
         tracing::warn!(target: "security", "SECURITY event=login_failed src={source} reason=\"wrong member or PIN\" count=1");
@@ -250,10 +232,7 @@ async fn login(
             "member or PIN is wrong",
         ));
     }
-    // A good login does not count against the limit of failures.
-    for k in &keys {
-        let _: i64 = c.decr(k, 1).await?;
-    }
+    s.store.uncount_login(&b.member, &source).await?;
     let token = auth::issue(&mut c, p, &b.member).await?;
     tracing::info!(member = %b.member, "officer logged in");
     Ok(Json(
@@ -314,15 +293,12 @@ async fn may_see(s: &V1, o: &Officer, t: &Ticket) -> Result<bool, ApiError> {
     if o.sees_all() {
         return Ok(true);
     }
-    let mut c = s.store.connection();
-    let p = s.store.prefix();
-    let mut indexes = vec![format!("{p}idx:member:{}", o.member.id)];
+    let mut indexes = vec![format!("member:{}", o.member.id)];
     for u in s.roster.units_of(&o.member.id) {
-        indexes.push(format!("{p}idx:unit:{u}"));
+        indexes.push(format!("unit:{u}"));
     }
     for idx in indexes {
-        let score: Option<f64> = c.zscore(idx, &t.number).await?;
-        if score.is_some() {
+        if s.store.position(&idx, &t.number).await?.is_some() {
             return Ok(true);
         }
     }
@@ -840,90 +816,68 @@ async fn events(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .unwrap_or_else(|| "$".to_string());
-    let key = format!("{}events", s.store.prefix());
     let stop = s.stop.clone();
-    let mut conn = s.store.connection();
     let stream = async_stream(move |tx| async move {
         if last == "$" {
             // From now on: after the newest entry, if any.
-            let newest: redis::RedisResult<Vec<StreamEntry>> = redis::cmd("XREVRANGE")
-                .arg(&key)
-                .arg("+")
-                .arg("-")
-                .arg("COUNT")
-                .arg(1)
-                .query_async(&mut conn)
-                .await;
-            last = newest
+            last = s
+                .store
+                .newest_event()
+                .await
                 .ok()
-                .and_then(|v| v.into_iter().next())
-                .map_or_else(|| "0-0".to_string(), |(id, _)| id);
+                .flatten()
+                .unwrap_or_else(|| "0-0".to_string());
         }
         loop {
-            let r: redis::RedisResult<Option<Vec<StreamRead>>> =
-                // No BLOCK: the connection is shared by every request.
-                redis::cmd("XREAD")
-                    .arg("COUNT")
-                    .arg(100)
-                    .arg("STREAMS")
-                    .arg(&key)
-                    .arg(&last)
-                    .query_async(&mut conn)
-                    .await;
-            let Ok(Some(streams)) = r else {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tx.closed() => return,
-                    _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
-                }
-                continue;
-            };
-            for (_, entries) in streams {
-                for (id, fields) in entries {
-                    last = id.clone();
-                    let f: std::collections::HashMap<String, String> = fields.into_iter().collect();
-                    let field = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
-                    let ev = match field("kind") {
-                        "page" if field("member") == o.member.id => {
-                            let data = serde_json::json!({
-                                "kind": "page", "ticket": field("ticket"), "text": field("text"),
-                            });
-                            Event::default().id(id).event("page").data(data.to_string())
-                        }
-                        // A change of a ticket this officer may see.
-                        "change" => {
-                            let Ok(t) = s.store.get(field("ticket")).await else {
-                                continue;
-                            };
-                            if !may_see(&s, &o, &t).await.unwrap_or(false) {
-                                continue;
-                            }
-                            let data = serde_json::json!({
-                                "kind": "change", "ticket": t.number, "action": field("action"),
-                                "actor": field("actor"), "from": field("from"), "to": field("to"),
-                                "version": field("version").parse::<u64>().ok(),
-                            });
-                            Event::default()
-                                .id(id)
-                                .event("change")
-                                .data(data.to_string())
-                        }
-                        _ => continue,
-                    };
-                    if tx.send(Ok(ev)).await.is_err() {
-                        return;
+            let entries = match s.store.events_after(&last, 100).await {
+                Ok(entries) if !entries.is_empty() => entries,
+                _ => {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tx.closed() => return,
+                        _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
                     }
+                    continue;
+                }
+            };
+            for (id, f) in entries {
+                last = id.clone();
+                let field = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
+                let ev = match field("kind") {
+                    "page" if field("member") == o.member.id => {
+                        let data = serde_json::json!({
+                            "kind": "page", "ticket": field("ticket"), "text": field("text"),
+                        });
+                        Event::default().id(id).event("page").data(data.to_string())
+                    }
+                    // A change of a ticket this officer may see.
+                    "change" => {
+                        let Ok(t) = s.store.get(field("ticket")).await else {
+                            continue;
+                        };
+                        if !may_see(&s, &o, &t).await.unwrap_or(false) {
+                            continue;
+                        }
+                        let data = serde_json::json!({
+                            "kind": "change", "ticket": t.number, "action": field("action"),
+                            "actor": field("actor"), "from": field("from"), "to": field("to"),
+                            "version": field("version").parse::<u64>().ok(),
+                        });
+                        Event::default()
+                            .id(id)
+                            .event("change")
+                            .data(data.to_string())
+                    }
+                    _ => continue,
+                };
+                if tx.send(Ok(ev)).await.is_err() {
+                    return;
                 }
             }
         }
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
-
-/// One stream entry: id and fields.
-type StreamEntry = (String, Vec<(String, String)>);
-/// One stream's entries in an XREAD reply.
-type StreamRead = (String, Vec<StreamEntry>);
 
 /// A stream fed by a task (ends when the client goes away).
 fn async_stream<T, F, Fut>(f: F) -> impl futures::Stream<Item = T>

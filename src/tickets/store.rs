@@ -451,6 +451,84 @@ impl Store {
             .collect())
     }
 
+    /// Counts one login attempt against the member and against the source
+    /// (`login:member:<id>`, `login:ip:<source>`, each for a minute) and
+    /// answers both counts. Counted first, both at once (MULTI), so that
+    /// attempts sent in parallel cannot all pass a check made before any of
+    /// them was counted.
+    pub async fn count_login(&self, member: &str, source: &str) -> Result<(i64, i64), StoreError> {
+        let mut c = self.conn.clone();
+        let mut counts = redis::pipe();
+        counts.atomic();
+        for k in self.login_keys(member, source) {
+            counts
+                .incr(&k, 1)
+                .cmd("EXPIRE")
+                .arg(&k)
+                .arg(60)
+                .arg("NX")
+                .ignore();
+        }
+        Ok(counts.query_async(&mut c).await?)
+    }
+
+    /// Takes back an attempt [`Store::count_login`] counted: a good login
+    /// does not count against the limit of failures.
+    pub async fn uncount_login(&self, member: &str, source: &str) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let mut pipe = redis::pipe();
+        for k in self.login_keys(member, source) {
+            pipe.decr(k, 1).ignore();
+        }
+        Ok(pipe.query_async(&mut c).await?)
+    }
+
+    fn login_keys(&self, member: &str, source: &str) -> [String; 2] {
+        [
+            self.key(&format!("login:member:{member}")),
+            self.key(&format!("login:ip:{source}")),
+        ]
+    }
+
+    /// The id of the newest entry of the events stream, if any.
+    pub async fn newest_event(&self) -> Result<Option<String>, StoreError> {
+        let mut c = self.conn.clone();
+        let newest: Vec<StreamEntry> = redis::cmd("XREVRANGE")
+            .arg(self.key("events"))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut c)
+            .await?;
+        Ok(newest.into_iter().next().map(|(id, _)| id))
+    }
+
+    /// Up to `count` entries of the events stream after the entry `after`,
+    /// each its id and fields. No BLOCK: the connection is shared by every
+    /// request, so a reader polls.
+    pub async fn events_after(
+        &self,
+        after: &str,
+        count: usize,
+    ) -> Result<Vec<(String, HashMap<String, String>)>, StoreError> {
+        let mut c = self.conn.clone();
+        let read: Option<Vec<(String, Vec<StreamEntry>)>> = redis::cmd("XREAD")
+            .arg("COUNT")
+            .arg(count)
+            .arg("STREAMS")
+            .arg(self.key("events"))
+            .arg(after)
+            .query_async(&mut c)
+            .await?;
+        Ok(read
+            .into_iter()
+            .flatten()
+            .flat_map(|(_, entries)| entries)
+            .map(|(id, fields)| (id, fields.into_iter().collect()))
+            .collect())
+    }
+
     /// Raw access for tests and tools.
     pub fn connection(&self) -> ConnectionManager {
         self.conn.clone()
@@ -460,6 +538,9 @@ impl Store {
         &self.prefix
     }
 }
+
+/// One stream entry: id and fields.
+type StreamEntry = (String, Vec<(String, String)>);
 
 fn ticket_from(number: &str, h: &HashMap<String, String>) -> Result<Ticket, StoreError> {
     let corrupt = |p: String| StoreError::Corrupt {
