@@ -55,7 +55,7 @@ pub async fn check_pin(
         .get_or_init(|| tokio::sync::Semaphore::new(2))
         .acquire()
         .await
-        .expect("never closed");
+        .expect("a static semaphore nobody closes");
     let ok = tokio::task::spawn_blocking(move || {
         let hash = stored.unwrap_or_else(|| dummy_hash().to_string());
         Argon2::default()

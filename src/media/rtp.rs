@@ -398,6 +398,7 @@ impl Session {
             match self.socket.recv_from(buf) {
                 Ok((n, from)) => {
                     // A panic on one packet costs that packet only.
+                    // `recv_from` wrote `n <= buf.len()` bytes.
                     let data = &buf[..n];
                     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         self.on_datagram(from, data, clock)

@@ -48,10 +48,7 @@ fn uri_of(route: &str) -> String {
 /// The parameters of a SIP URI (after the host, before any `?headers`).
 fn params(uri: &str) -> impl Iterator<Item = (String, Option<String>)> + '_ {
     let rest = uri.split('?').next().unwrap_or("");
-    let after_host = match rest.rfind('@') {
-        Some(at) => &rest[at + 1..],
-        None => rest,
-    };
+    let after_host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
     after_host
         .split(';')
         .skip(1)
@@ -76,23 +73,23 @@ pub fn transport_of(uri: &str) -> Option<String> {
 /// Request-URI, Route and next hop for a request in a dialog with
 /// `route_set` to `remote_target`.
 pub fn route(route_set: &[String], remote_target: &str) -> Routed {
-    match route_set.first() {
+    match route_set.split_first() {
         None => Routed {
             request_uri: remote_target.to_string(),
             route: Vec::new(),
             next_hop: remote_target.to_string(),
         },
-        Some(first) if is_loose(first) => Routed {
+        Some((first, _)) if is_loose(first) => Routed {
             request_uri: remote_target.to_string(),
             route: route_set.to_vec(),
             next_hop: uri_of(first),
         },
-        Some(first) => {
+        Some((first, rest)) => {
             // Strict: the first route is the Request-URI (parameters not
             // allowed there, i.e. none of a route's headers, stripped).
             let uri = uri_of(first);
             let uri = uri.split('?').next().unwrap_or("").to_string();
-            let mut route: Vec<String> = route_set[1..].to_vec();
+            let mut route: Vec<String> = rest.to_vec();
             route.push(format!("<{remote_target}>"));
             Routed {
                 request_uri: uri.clone(),
@@ -117,10 +114,7 @@ pub fn hop_addr(uri: &str) -> Option<SocketAddr> {
         return None;
     };
     let rest = rest.split(['?']).next()?;
-    let hostport = match rest.rfind('@') {
-        Some(at) => &rest[at + 1..],
-        None => rest,
-    };
+    let hostport = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
     let hostport = hostport.split(';').next()?;
     let (host, port) = if let Some(inner) = hostport.strip_prefix('[') {
         let (v6, after) = inner.split_once(']')?;

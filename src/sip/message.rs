@@ -368,7 +368,11 @@ pub fn frame(buf: &[u8], limits: &Limits) -> Frame {
 /// Reset it to 0 once bytes are taken off the front of `buf`.
 pub fn frame_from(buf: &[u8], limits: &Limits, searched: &mut usize) -> Frame {
     let from = searched.saturating_sub(3).min(buf.len());
-    let Some(end) = find(&buf[from..], b"\r\n\r\n").map(|e| e + from) else {
+    let Some(end) = buf
+        .get(from..)
+        .and_then(|b| find(b, b"\r\n\r\n"))
+        .map(|e| e + from)
+    else {
         *searched = buf.len();
         return if buf.len() > limits.max_header_bytes {
             Frame::Broken(buf.len())
@@ -386,8 +390,9 @@ pub fn frame_from(buf: &[u8], limits: &Limits, searched: &mut usize) -> Frame {
     let mut rest = head;
     while !rest.is_empty() {
         let (line, next) = match find(rest, b"\r\n") {
+            // `i` is where the two-byte CRLF starts: `i + 2 <= rest.len()`.
             Some(i) => (&rest[..i], &rest[i + 2..]),
-            None => (rest, &rest[rest.len()..]),
+            None => (rest, &[][..]),
         };
         rest = next;
         let Some(colon) = line.iter().position(|b| *b == b':') else {
@@ -571,7 +576,12 @@ pub fn parse(data: &[u8], datagram: bool, limits: &Limits) -> Result<Message, Ma
         if !version.eq_ignore_ascii_case("SIP/2.0") {
             return Err(
                 // Bytes, not `str` slicing: the token may hold any UTF-8.
-                if version.len() > 4 && version.as_bytes()[..4].eq_ignore_ascii_case(b"SIP/") {
+                if version.len() > 4
+                    && version
+                        .as_bytes()
+                        .get(..4)
+                        .is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
+                {
                     fail(505, "Version Not Supported")
                 } else {
                     fail(400, "Malformed SIP-Version")

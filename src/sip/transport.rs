@@ -434,7 +434,7 @@ async fn udp_reader(
             local,
         };
         let msg = Inbound::Message {
-            data: Bytes::copy_from_slice(&data[..data.len().min(keep)]),
+            data: Bytes::copy_from_slice(data.get(..keep).unwrap_or(data)),
             peer,
         };
         if tx.try_send(msg).is_err() {
@@ -698,7 +698,7 @@ async fn core_task(
             Some(input) = rx.recv() => {
                 if fault_injection {
                     if let Inbound::Message { data, .. } = &input {
-                        if data[..] == *FAULT_DATAGRAM {
+                        if data.as_ref() == FAULT_DATAGRAM {
                             panic!("fault injected: the SIP core task dies");
                         }
                     }
