@@ -311,62 +311,46 @@ impl Core {
                 .header("Unsupported", unsupported.join(", "));
             return self.respond_new(&msg, &method, peer, now, b, 420);
         }
-        match method {
-            Method::Options => {
-                let b = self
-                    .builder(&msg, peer, 200, "OK")
-                    .to_tag(&tag)
-                    .header("Allow", ALLOW)
-                    .header("Accept", ACCEPT)
-                    .header("Supported", SUPPORTED);
-                self.respond_new(&msg, &method, peer, now, b, 200);
+        if method == Method::Options {
+            let b = self
+                .builder(&msg, peer, 200, "OK")
+                .to_tag(&tag)
+                .header("Allow", ALLOW)
+                .header("Accept", ACCEPT)
+                .header("Supported", SUPPORTED);
+            return self.respond_new(&msg, &method, peer, now, b, 200);
+        }
+        // Out of a dialog only INVITE begins anything.
+        let Some(call) = dialog else {
+            if method == Method::Invite {
+                return self.on_invite(msg, peer, now, tag);
             }
-            Method::Bye => match dialog {
-                None => {
-                    let b = self
-                        .builder(&msg, peer, 481, "Call/Transaction Does Not Exist")
-                        .to_tag(&tag);
-                    self.respond_new(&msg, &method, peer, now, b, 481);
-                }
-                Some(call) => {
-                    let b = self.builder(&msg, peer, 200, "OK");
-                    self.respond_new(&msg, &method, peer, now, b, 200);
-                    self.end_call(call, EndReason::CallerBye, now, false);
-                }
-            },
-            Method::Info => match dialog {
-                None => {
-                    let b = self
-                        .builder(&msg, peer, 481, "Call/Transaction Does Not Exist")
-                        .to_tag(&tag);
-                    self.respond_new(&msg, &method, peer, now, b, 481);
-                }
-                Some(call) => {
-                    let b = self.builder(&msg, peer, 200, "OK");
-                    self.respond_new(&msg, &method, peer, now, b, 200);
-                    let content_type = msg.content_type();
-                    self.event(CallEvent::Info {
-                        call,
-                        content_type,
-                        body: msg.body.clone(),
-                    });
-                }
-            },
-            Method::Invite => match dialog {
-                Some(call) => self.on_reinvite(&msg, call, peer, now),
-                None => self.on_invite(msg, peer, now, tag),
-            },
-            Method::Other(ref name) => match dialog {
-                None => {
-                    let b = self
-                        .builder(&msg, peer, 481, "Call/Transaction Does Not Exist")
-                        .to_tag(&tag);
-                    self.respond_new(&msg, &method, peer, now, b, 481);
-                }
-                Some(call) if name == "UPDATE" => self.on_update(&msg, call, peer, now),
-                Some(call) => self.on_prack(&msg, call, peer, now),
-            },
-            _ => unreachable!("filtered above"),
+            let b = self
+                .builder(&msg, peer, 481, "Call/Transaction Does Not Exist")
+                .to_tag(&tag);
+            return self.respond_new(&msg, &method, peer, now, b, 481);
+        };
+        match method {
+            Method::Bye => {
+                let b = self.builder(&msg, peer, 200, "OK");
+                self.respond_new(&msg, &method, peer, now, b, 200);
+                self.end_call(call, EndReason::CallerBye, now, false);
+            }
+            Method::Info => {
+                let b = self.builder(&msg, peer, 200, "OK");
+                self.respond_new(&msg, &method, peer, now, b, 200);
+                let content_type = msg.content_type();
+                self.event(CallEvent::Info {
+                    call,
+                    content_type,
+                    body: msg.body.clone(),
+                });
+            }
+            Method::Invite => self.on_reinvite(&msg, call, peer, now),
+            Method::Other(ref name) if name == "UPDATE" => self.on_update(&msg, call, peer, now),
+            Method::Other(_) => self.on_prack(&msg, call, peer, now),
+            // CANCEL and OPTIONS are answered above.
+            _ => {}
         }
     }
 }
