@@ -157,6 +157,14 @@ fn describe(e: &reqwest::Error) -> String {
     text
 }
 
+/// A route entry naming a loose router at `addr`.
+fn loose_route(addr: SocketAddr) -> String {
+    match addr {
+        SocketAddr::V4(a) => format!("<sip:{a};lr>"),
+        SocketAddr::V6(a) => format!("<sip:[{}]:{};lr>", a.ip(), a.port()),
+    }
+}
+
 /// Where a SIP URI's requests go: an IP literal host, else DNS.
 async fn sip_destination(uri: &str) -> Option<SocketAddr> {
     let rest = uri.strip_prefix("sip:")?;
@@ -229,13 +237,7 @@ impl Channels {
     /// The outbound proxy as a pre-loaded route (RFC 3261 §8.1.2): the
     /// Request-URI stays the member's, the proxy is named in Route.
     fn preloaded_route(&self) -> Vec<String> {
-        self.outbound_proxy
-            .map(|p| match p {
-                SocketAddr::V4(a) => format!("<sip:{a};lr>"),
-                SocketAddr::V6(a) => format!("<sip:[{}]:{};lr>", a.ip(), a.port()),
-            })
-            .into_iter()
-            .collect()
+        self.outbound_proxy.map(loose_route).into_iter().collect()
     }
 
     async fn message(&self, m: &Member, uri: &str, text: &str) -> Attempt {
@@ -268,9 +270,6 @@ impl Channels {
         }
     }
 
-    /// Calls the member, plays the ticket number and asks for a key:
-    /// 1 = 签收, 2 = pass on. Only a key counts: an answering machine or a
-    /// hang-up does not acknowledge.
     /// A paging call to a SIP URI: through the outbound proxy, if any.
     async fn call(&self, m: &Member, uri: &str, page: &Page) -> Attempt {
         let via = match self.destination(uri).await {
@@ -299,10 +298,7 @@ impl Channels {
             dest: *dest,
             from_uri: trunk.from_uri(),
             credentials: trunk.credentials(),
-            route: vec![match dest {
-                SocketAddr::V4(a) => format!("<sip:{a};lr>"),
-                SocketAddr::V6(a) => format!("<sip:[{}]:{};lr>", a.ip(), a.port()),
-            }],
+            route: vec![loose_route(*dest)],
         });
         match trunk.uri(phone) {
             Ok(uri) => self.call_via(m, "phone", &uri, via, page).await,
@@ -313,6 +309,9 @@ impl Channels {
         }
     }
 
+    /// Calls the member, plays the ticket number and asks for a key:
+    /// 1 = 签收, 2 = pass on. Only a key counts: an answering machine or a
+    /// hang-up does not acknowledge.
     async fn call_via(
         &self,
         m: &Member,

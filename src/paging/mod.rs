@@ -173,13 +173,8 @@ pub fn unreached_hours(
     let tz = crate::tickets::store::court_tz();
     let mut out = Vec::new();
     let mut more = 0usize;
-    for (name, c) in [
-        ("lead", Category::Lead),
-        ("violence", Category::Violence),
-        ("complaint", Category::Complaint),
-        ("preservation", Category::Preservation),
-        ("other", Category::Other),
-    ] {
+    for c in Category::ALL {
+        let name = c.as_str();
         let p = policies.for_category(Some(c));
         let Some(first) = p.steps.first() else {
             out.push(format!("{name}: the policy has no step: nobody is paged"));
