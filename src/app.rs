@@ -56,16 +56,8 @@ impl App {
         let roster = Roster::load(&settings.roster.file)?;
         // With a trunk every phone number must be one it can dial.
         if settings.trunk.is_some() {
-            for m in roster.members() {
-                if let Some(phone) = &m.phone {
-                    crate::paging::trunk::dialled(phone).map_err(|e| {
-                        anyhow::anyhow!(
-                            "{}: members {}: phone: {e}",
-                            settings.roster.file.display(),
-                            m.id
-                        )
-                    })?;
-                }
+            if let Some(p) = roster.undialable().first() {
+                anyhow::bail!("{}: {p}", settings.roster.file.display());
             }
         }
         let calendar = Calendar::load(&settings.roster.holidays)?;

@@ -517,6 +517,18 @@ impl Roster {
     /// uneven load over the next 8 weeks), then warnings (provisional
     /// holiday dates: a notice to add, the plan stands meanwhile).
     /// `trunk`: a `[trunk]` is configured (phone numbers are pageable).
+    /// Members whose phone number a trunk could not dial.
+    pub fn undialable(&self) -> Vec<String> {
+        self.f
+            .members
+            .iter()
+            .filter_map(|m| {
+                let e = crate::paging::trunk::dialled(m.phone.as_deref()?).err()?;
+                Some(format!("members {}: phone: {e}", m.id))
+            })
+            .collect()
+    }
+
     pub fn check(
         &self,
         cal: &Calendar,
@@ -526,6 +538,9 @@ impl Roster {
     ) -> (Vec<String>, Vec<String>) {
         let mut out = Vec::new();
         let mut warnings = Vec::new();
+        if trunk {
+            out.extend(self.undialable());
+        }
         for m in &self.f.members {
             if !m.pageable(trunk) {
                 let why = if m.phone.is_some() {

@@ -257,6 +257,18 @@ fn check_finds_what_an_operator_must_fix() {
     // With a trunk, phone numbers page: nobody is left out.
     let (problems, _) = r.check(&c, 0, date(2026, 6, 1), true);
     assert!(problems.is_empty(), "{problems:?}");
+    // ... when the trunk can dial them.
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/roster.toml"))
+            .unwrap();
+    let bad = Roster::parse(&text.replacen("phone = \"", "phone = \"#", 1), "r.toml").unwrap();
+    let (problems, _) = bad.check(&c, 0, date(2026, 6, 1), true);
+    assert!(
+        problems.len() == 1
+            && problems[0].starts_with("members ")
+            && problems[0].contains(": phone: "),
+        "{problems:?}"
+    );
     // In December the next year's missing notice is a warning, not a problem.
     let (problems, warnings) = r.check(&c, 0, date(2026, 12, 1), false);
     assert!(!problems.iter().any(|p| p.contains("2027")), "{problems:?}");
