@@ -141,6 +141,7 @@ impl App {
                 limits,
                 admission: s.sip.admission(),
                 load: load.clone(),
+                registrar: s.registrar.is_some(),
             },
             self.metrics.clone(),
         );
@@ -153,6 +154,9 @@ impl App {
             load,
         ));
         let paging_stop = CancellationToken::new();
+        // This process, as the registrar's bindings name the gateway that
+        // holds a softphone's flow.
+        let gateway = format!("{:016x}", rand::random::<u64>());
         // The trunk's address, resolved once more at start.
         let trunk = s.trunk.as_ref().map(|t| t.resolved()).transpose()?;
         let paging = Arc::new(crate::paging::worker::Paging {
@@ -180,11 +184,14 @@ impl App {
                 plays: s.paging.call_plays.max(1),
                 credentials: s.paging.credentials(),
                 trunk: trunk.clone(),
+                store: self.store.clone(),
+                gateway: gateway.clone(),
             },
             lease: Duration::from_secs(s.paging.lease_seconds),
         });
         let mut paging_task = tokio::spawn(paging.run(paging_stop.clone()));
         let api_store = self.store.clone();
+        let registrar_store = self.store.clone();
         let (tickets, mut tickets_task) = Tickets::spawn(self.store, self.journal);
         // Recordings a crash left unfinished: repaired and noted on their tickets.
         let dir = s.recording.dir.clone();
@@ -214,6 +221,15 @@ impl App {
         // then sees the channel close and waits for its tasks. The call
         // manager runs on the SIP thread; the calls it starts run here.
         let sip_stop = CancellationToken::new();
+        let (register_tx, register_rx) = mpsc::channel(256);
+        let mut registrar_task = s.registrar.clone().map(|r| {
+            let r = Arc::new(crate::registrar::Registrar::new(
+                r,
+                registrar_store,
+                gateway.clone(),
+            ));
+            tokio::spawn(r.run(register_rx, requester.clone(), sip_stop.clone()))
+        });
         let calls = call::run(
             ctx,
             event_rx,
@@ -227,6 +243,7 @@ impl App {
                 events: event_tx,
                 commands: cmd_rx,
                 requests: req_rx,
+                registrar: registrar_task.as_ref().map(|_| register_tx),
             },
             transport::DriverConfig {
                 limits,
@@ -311,6 +328,14 @@ impl App {
                 },
             ),
             _ = &mut http_task => Some("the HTTP server"),
+            _ = async {
+                match registrar_task.as_mut() {
+                    Some(t) => {
+                        let _ = t.await;
+                    }
+                    None => std::future::pending().await,
+                }
+            } => Some("the registrar"),
         };
         if let Some(what) = died {
             self.health.sip_listening.store(false, Ordering::Release);

@@ -42,6 +42,9 @@ pub struct Settings {
     /// The court's SIP trunk, which dials members' phone numbers.
     #[serde(default)]
     pub trunk: Option<crate::paging::trunk::TrunkSettings>,
+    /// The gateway is the registrar of the officers' softphones.
+    #[serde(default)]
+    pub registrar: Option<crate::registrar::RegistrarSettings>,
 }
 
 /// `[api]`: the officers' API.
@@ -585,6 +588,9 @@ impl Settings {
         }
         if let Some(t) = &self.trunk {
             t.check().map_err(|(key, problem)| bad(key, problem))?;
+        }
+        if let Some(r) = &self.registrar {
+            r.check().map_err(|(key, problem)| bad(key, problem))?;
         }
         if sip.max_header_bytes < 1024 {
             return Err(bad("sip.max_header_bytes", "must be at least 1024".into()));

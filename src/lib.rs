@@ -35,6 +35,7 @@ pub mod metrics;
 pub mod paging;
 pub mod privacy;
 pub mod recording;
+pub mod registrar;
 pub mod roster;
 pub mod sip;
 pub mod tickets;

@@ -74,6 +74,13 @@ enum OfficerCommand {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Set a member's SIP password for their softphone (read from standard
+    /// input, one line, at least 12 characters); only its HA1 is stored.
+    SetSipPassword {
+        member: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
     /// End every session of a member at once.
     Revoke {
         member: String,
@@ -407,8 +414,8 @@ async fn roster(command: RosterCommand) -> Result<(String, bool), String> {
         RosterCommand::Check { .. } => {
             let off = offset(redis.clone()).await?;
             let today = jiff::Timestamp::now().to_zoned_datetime(tz).date();
-            let trunk = s.trunk.is_some();
-            let (mut issues, warnings) = roster.check(&cal, off, today, trunk);
+            let reach = hotline::roster::Reach::of(&s);
+            let (mut issues, warnings) = roster.check(&cal, off, today, reach);
             issues.extend(hotline::paging::unreached_hours(
                 &roster,
                 &cal,
@@ -416,7 +423,7 @@ async fn roster(command: RosterCommand) -> Result<(String, bool), String> {
                 off,
                 today,
                 56,
-                trunk,
+                reach,
             ));
             let mut text: String = issues.iter().map(|i| format!("{i}\n")).collect();
             text.extend(warnings.iter().map(|w| format!("warning: {w}\n")));
@@ -444,9 +451,9 @@ async fn roster(command: RosterCommand) -> Result<(String, bool), String> {
 async fn officer(command: OfficerCommand) -> Result<String, String> {
     use hotline::api::auth;
     let (member, config) = match &command {
-        OfficerCommand::SetPin { member, config } | OfficerCommand::Revoke { member, config } => {
-            (member, config)
-        }
+        OfficerCommand::SetPin { member, config }
+        | OfficerCommand::SetSipPassword { member, config }
+        | OfficerCommand::Revoke { member, config } => (member, config),
     };
     let s = load(config)?;
     let roster = hotline::roster::Roster::load(&s.roster.file).map_err(|e| e.to_string())?;
@@ -473,6 +480,24 @@ async fn officer(command: OfficerCommand) -> Result<String, String> {
                 .await
                 .map_err(|e| format!("{}: {e}", s.redis.url_redacted()))?;
             Ok(format!("PIN set for {member}"))
+        }
+        OfficerCommand::SetSipPassword { .. } => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .map_err(|e| format!("reading the password: {e}"))?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            if password.chars().count() < 12 {
+                return Err("the SIP password must be at least 12 characters".into());
+            }
+            // The realm the registrar will check it in.
+            let realm = s.registrar.clone().unwrap_or_default().realm;
+            let ha1 = hotline::sip::digest::ha1(member, &realm, password);
+            store
+                .set_sip_ha1(member, &ha1)
+                .await
+                .map_err(|e| format!("{}: {e}", s.redis.url_redacted()))?;
+            Ok(format!("SIP password set for {member} (realm {realm})"))
         }
         OfficerCommand::Revoke { .. } => {
             let n = auth::revoke(&mut c, store.prefix(), member)

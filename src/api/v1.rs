@@ -19,7 +19,7 @@ use super::auth;
 use crate::privacy::{mask, CallerKey};
 use crate::roster::{Member, Roster};
 use crate::tickets::model::{Category, Measure, Note, Register, State as TicketState, Ticket};
-use crate::tickets::store::{Change, Store, StoreError};
+use crate::tickets::store::{Attempt, Change, Store, StoreError};
 
 /// What the API needs.
 pub struct V1 {
@@ -207,7 +207,10 @@ async fn login(
 ) -> Result<Response, ApiError> {
     // Per member, and per source (an IPv6 source is its /64).
     let source = crate::sip::admission::source_of(from.ip()).to_string();
-    let (by_member, by_source) = s.store.count_login(&b.member, &source).await?;
+    let (by_member, by_source) = s
+        .store
+        .count_attempt(Attempt::Login, &b.member, &source)
+        .await?;
     let over = by_member > LOGIN_ATTEMPTS || by_source > LOGIN_ATTEMPTS;
     if over {
         tracing::warn!(target: "security", "SECURITY event=login_locked src={source} reason=\"more than {LOGIN_ATTEMPTS} logins a minute\" count=1");
@@ -232,7 +235,9 @@ async fn login(
             "member or PIN is wrong",
         ));
     }
-    s.store.uncount_login(&b.member, &source).await?;
+    s.store
+        .uncount_attempt(Attempt::Login, &b.member, &source)
+        .await?;
     let token = auth::issue(&mut c, p, &b.member).await?;
     tracing::info!(member = %b.member, "officer logged in");
     Ok(Json(

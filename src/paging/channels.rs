@@ -24,8 +24,8 @@ use crate::media::ports::PortPool;
 use crate::media::prompt::FRAME;
 use crate::media::rtp::{FrameSink, MediaCommand, MediaEvent, Session};
 use crate::media::{dtmf, Prompt};
-use crate::roster::Member;
-use crate::sip::core::{CallEvent, Dial, EndReason, OutRequest};
+use crate::roster::{Member, REGISTERED};
+use crate::sip::core::{CallEvent, Dial, EndReason, OutRequest, Peer};
 use crate::sip::transport::Requester;
 
 /// `[paging.webhooks.NAME]`.
@@ -135,7 +135,14 @@ pub struct Channels {
     /// The court's trunk and its address: members' phones are paged
     /// through it; without one a phone number is no channel.
     pub trunk: Option<(crate::paging::trunk::TrunkSettings, SocketAddr)>,
+    /// The registrar's bindings of softphones (`sip = "registered"`), and
+    /// this gateway's name in them: a flow it holds is called back on.
+    pub store: crate::tickets::Store,
+    pub gateway: String,
 }
+
+/// Softphones of one member called at once, at most.
+const SOFTPHONES: usize = 3;
 
 /// How a paging call leaves: where to, as whom, through which proxy.
 struct Via {
@@ -143,6 +150,8 @@ struct Via {
     from_uri: String,
     credentials: Option<(String, String)>,
     route: Vec<String>,
+    /// A registered softphone's flow (socket or connection) to call on.
+    flow: Option<Peer>,
 }
 
 /// A webhook failure in words, its source chain included (the URL taken
@@ -191,9 +200,10 @@ impl Channels {
         let mut out = Vec::new();
         let (call, phone, sip, hook, event) = tokio::join!(
             async {
-                match &m.sip {
-                    Some(uri) => Some(self.call(m, uri, page).await),
-                    None => None,
+                match m.sip.as_deref() {
+                    Some(REGISTERED) => self.call_registered(m, page).await,
+                    Some(uri) => vec![self.call(m, uri, page).await],
+                    None => Vec::new(),
                 }
             },
             async {
@@ -278,10 +288,61 @@ impl Channels {
                 from_uri: self.from_uri.clone(),
                 credentials: self.credentials.clone(),
                 route: self.preloaded_route(),
+                flow: None,
             }),
             None => Err(format!("failed: cannot resolve {uri}")),
         };
         self.call_via(m, "call", uri, via, page).await
+    }
+
+    /// Paging calls to a member's registered softphones, all at once: each
+    /// to its Contact, over the flow its REGISTER came on when this gateway
+    /// holds it (the same UDP socket, or the same TCP connection, so the
+    /// softphone's NAT lets the INVITE in), else to the address it
+    /// registered from.
+    async fn call_registered(&self, m: &Member, page: &Page) -> Vec<Attempt> {
+        let failed = |outcome: String| Attempt {
+            member: m.id.clone(),
+            channel: "registered",
+            ok: false,
+            acknowledged: false,
+            passed: false,
+            outcome,
+            latency_ms: 0,
+        };
+        let now = jiff::Timestamp::now().as_millisecond();
+        let bindings = match self.store.bindings(&m.id, now).await {
+            Ok(b) => b,
+            Err(e) => return vec![failed(format!("failed: the registrar's bindings: {e}"))],
+        };
+        if bindings.is_empty() {
+            return vec![failed("no softphone registered".into())];
+        }
+        let calls = bindings.iter().take(SOFTPHONES).map(|b| {
+            let flow = crate::registrar::flow_of(b);
+            let via = match flow {
+                Some(f) if b.gateway == self.gateway => Ok(Via {
+                    dest: b.source,
+                    from_uri: self.from_uri.clone(),
+                    credentials: None,
+                    route: Vec::new(),
+                    flow: Some(f),
+                }),
+                Some(f) if f.transport() == crate::sip::message::Transport::Udp => Ok(Via {
+                    dest: b.source,
+                    from_uri: self.from_uri.clone(),
+                    credentials: None,
+                    route: Vec::new(),
+                    flow: None,
+                }),
+                _ => Err(format!(
+                    "failed: registered over a connection gateway {} holds",
+                    b.gateway
+                )),
+            };
+            self.call_via(m, "registered", &b.contact, via, page)
+        });
+        futures::future::join_all(calls).await
     }
 
     /// A paging call to a phone number, through the trunk: the number as
@@ -299,6 +360,7 @@ impl Channels {
             from_uri: trunk.from_uri(),
             credentials: trunk.credentials(),
             route: vec![loose_route(*dest)],
+            flow: None,
         });
         match trunk.uri(phone) {
             Ok(uri) => self.call_via(m, "phone", &uri, via, page).await,
@@ -355,7 +417,7 @@ impl Channels {
             credentials: via.credentials,
             route: via.route,
         };
-        let Some((call, mut events)) = self.sip.dial(dial, dest).await else {
+        let Some((call, mut events)) = self.sip.dial(dial, dest, via.flow).await else {
             return attempt(false, false, "failed: the gateway is stopping".into());
         };
         // Until answered.

@@ -106,6 +106,7 @@ pub async fn test_page(
             events: events_tx,
             commands: commands_rx,
             requests: req_rx,
+            registrar: None,
         },
         crate::sip::transport::DriverConfig {
             limits: Default::default(),
@@ -141,6 +142,9 @@ pub async fn test_page(
         plays: settings.paging.call_plays.max(1),
         credentials: settings.paging.credentials(),
         trunk: settings.trunk.as_ref().map(|t| t.resolved()).transpose()?,
+        store: store.clone(),
+        // Not the gateway: a softphone's flow is not ours to call on.
+        gateway: "page-test".into(),
     };
     let page = channels::Page {
         ticket: "测试".into(),
@@ -167,7 +171,7 @@ pub fn unreached_hours(
     offset: i64,
     today: jiff::civil::Date,
     days: i64,
-    trunk: bool,
+    reach: crate::roster::Reach,
 ) -> Vec<String> {
     use crate::tickets::model::Category;
     let tz = crate::tickets::store::court_tz();
@@ -195,7 +199,7 @@ pub fn unreached_hours(
             }
             let reached = worker::members_for(&duty, &first.targets, roster)
                 .iter()
-                .any(|m| m.pageable(trunk));
+                .any(|m| m.pageable(reach));
             if !reached {
                 if out.len() < 20 {
                     let local = at.to_zoned_datetime(tz.clone());

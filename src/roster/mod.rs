@@ -45,7 +45,9 @@ pub struct Member {
     #[serde(default)]
     pub roles: Vec<String>,
     pub phone: Option<String>,
-    /// SIP URI the gateway calls to page (announcement, key 1 = 签收).
+    /// SIP URI the gateway calls to page (announcement, key 1 = 签收), or
+    /// [`REGISTERED`]: wherever their softphone registered with the
+    /// gateway's registrar.
     pub sip: Option<String>,
     /// SIP URI for text pages (SIP MESSAGE).
     pub message: Option<String>,
@@ -53,21 +55,50 @@ pub struct Member {
     pub webhook: Option<String>,
 }
 
+/// `sip = "registered"`: the member is called at their softphone's
+/// registered contact.
+pub const REGISTERED: &str = "registered";
+
+/// The ways to page that the configuration opens besides SIP URIs, MESSAGE
+/// and webhooks: a `[trunk]` dials phone numbers, a `[registrar]` takes
+/// softphones' registrations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Reach {
+    pub trunk: bool,
+    pub registrar: bool,
+}
+
+impl Reach {
+    pub fn of(settings: &crate::config::Settings) -> Reach {
+        Reach {
+            trunk: settings.trunk.is_some(),
+            registrar: settings.registrar.is_some(),
+        }
+    }
+}
+
 impl Member {
     /// Some way to them is on file (their pages also reach the officers'
     /// mobile page).
     pub fn reachable(&self) -> bool {
-        self.pageable(true)
+        self.pageable(Reach {
+            trunk: true,
+            registrar: true,
+        })
     }
 
     /// A channel that actually pages them — a SIP URI (a call), a MESSAGE
-    /// URI, a webhook, or with a `[trunk]` a phone number — what `roster
-    /// check` proves. Without a trunk a phone number alone is no page.
-    pub fn pageable(&self, trunk: bool) -> bool {
-        self.sip.is_some()
-            || self.message.is_some()
+    /// URI, a webhook, with a `[trunk]` a phone number, with a
+    /// `[registrar]` a registered softphone — what `roster check` proves.
+    pub fn pageable(&self, reach: Reach) -> bool {
+        let sip = match self.sip.as_deref() {
+            Some(REGISTERED) => reach.registrar,
+            Some(_) => true,
+            None => false,
+        };
+        sip || self.message.is_some()
             || self.webhook.is_some()
-            || (trunk && self.phone.is_some())
+            || (reach.trunk && self.phone.is_some())
     }
 }
 
@@ -219,6 +250,18 @@ impl Roster {
         for m in &f.members {
             if members.insert(m.id.clone(), m.clone()).is_some() {
                 return Err(bad(format!("members {}", m.id), "id given twice".into()));
+            }
+            let sip_ok = m.sip.as_deref().is_none_or(|s| {
+                s == REGISTERED || s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("sip:"))
+            });
+            if !sip_ok {
+                return Err(bad(
+                    format!("members {}: sip", m.id),
+                    format!(
+                        "{:?} is neither a sip: URI nor \"{REGISTERED}\"",
+                        m.sip.as_deref().unwrap_or("")
+                    ),
+                ));
             }
         }
         let mut units = HashMap::new();
@@ -513,10 +556,6 @@ impl Roster {
         out
     }
 
-    /// Problems an operator must fix (members and units no page reaches,
-    /// uneven load over the next 8 weeks), then warnings (provisional
-    /// holiday dates: a notice to add, the plan stands meanwhile).
-    /// `trunk`: a `[trunk]` is configured (phone numbers are pageable).
     /// Members whose phone number a trunk could not dial.
     pub fn undialable(&self) -> Vec<String> {
         self.f
@@ -529,21 +568,27 @@ impl Roster {
             .collect()
     }
 
+    /// Problems an operator must fix (members and units no page reaches,
+    /// uneven load over the next 8 weeks), then warnings (provisional
+    /// holiday dates: a notice to add, the plan stands meanwhile).
+    /// `reach`: what the configuration opens (a trunk, a registrar).
     pub fn check(
         &self,
         cal: &Calendar,
         offset: i64,
         today: Date,
-        trunk: bool,
+        reach: Reach,
     ) -> (Vec<String>, Vec<String>) {
         let mut out = Vec::new();
         let mut warnings = Vec::new();
-        if trunk {
+        if reach.trunk {
             out.extend(self.undialable());
         }
         for m in &self.f.members {
-            if !m.pageable(trunk) {
-                let why = if m.phone.is_some() {
+            if !m.pageable(reach) {
+                let why = if m.sip.as_deref() == Some(REGISTERED) {
+                    "is to be called at a registered softphone, and no [registrar] is configured"
+                } else if m.phone.is_some() {
                     "has only a phone number, and no [trunk] is configured to dial it"
                 } else {
                     "has no SIP URI, MESSAGE URI or webhook"
@@ -562,7 +607,7 @@ impl Roster {
             .chain(&self.f.rotation.day_units)
         {
             let unit = &self.units[u];
-            if !unit.members.iter().any(|m| self.m(m).pageable(trunk)) {
+            if !unit.members.iter().any(|m| self.m(m).pageable(reach)) {
                 out.push(format!(
                     "unit {} ({}): nobody in it can be paged",
                     unit.id, unit.name

@@ -238,7 +238,7 @@ fn roster_errors_name_the_entry() {
 #[test]
 fn check_finds_what_an_operator_must_fix() {
     let (r, c) = (roster(), cal());
-    let (problems, warnings) = r.check(&c, 0, date(2026, 6, 1), false);
+    let (problems, warnings) = r.check(&c, 0, date(2026, 6, 1), Reach::default());
     // The sample's court police, clerks, drivers and case handlers have
     // only phone numbers: without a trunk no page reaches them.
     assert!(
@@ -255,22 +255,72 @@ fn check_finds_what_an_operator_must_fix() {
     );
     assert!(warnings.is_empty(), "{warnings:?}");
     // With a trunk, phone numbers page: nobody is left out.
-    let (problems, _) = r.check(&c, 0, date(2026, 6, 1), true);
+    let (problems, _) = r.check(
+        &c,
+        0,
+        date(2026, 6, 1),
+        Reach {
+            trunk: true,
+            registrar: false,
+        },
+    );
     assert!(problems.is_empty(), "{problems:?}");
     // ... when the trunk can dial them.
     let text =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/roster.toml"))
             .unwrap();
     let bad = Roster::parse(&text.replacen("phone = \"", "phone = \"#", 1), "r.toml").unwrap();
-    let (problems, _) = bad.check(&c, 0, date(2026, 6, 1), true);
+    let (problems, _) = bad.check(
+        &c,
+        0,
+        date(2026, 6, 1),
+        Reach {
+            trunk: true,
+            registrar: false,
+        },
+    );
     assert!(
         problems.len() == 1
             && problems[0].starts_with("members ")
             && problems[0].contains(": phone: "),
         "{problems:?}"
     );
+    // A softphone member is reached only with a registrar.
+    let soft = Roster::parse(
+        &text.replace(
+            "phone = \"+8613800000020\"",
+            "phone = \"+8613800000020\"\nsip = \"registered\"",
+        ),
+        "r.toml",
+    )
+    .unwrap();
+    let (problems, _) = soft.check(&c, 0, date(2026, 6, 1), Reach::default());
+    assert!(
+        problems.iter().any(|p| p.starts_with("member p-sun")
+            && p.contains("registered softphone, and no [registrar]")),
+        "{problems:?}"
+    );
+    let both = Reach {
+        trunk: true,
+        registrar: true,
+    };
+    assert!(soft.check(&c, 0, date(2026, 6, 1), both).0.is_empty());
+    // A SIP value that is neither a URI nor "registered" is refused.
+    let err = Roster::parse(
+        &text.replace(
+            "phone = \"+8613800000020\"",
+            "phone = \"+8613800000020\"\nsip = \"8201@pbx\"",
+        ),
+        "r.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("members p-sun: sip") && err.contains("\"8201@pbx\""),
+        "{err}"
+    );
     // In December the next year's missing notice is a warning, not a problem.
-    let (problems, warnings) = r.check(&c, 0, date(2026, 12, 1), false);
+    let (problems, warnings) = r.check(&c, 0, date(2026, 12, 1), Reach::default());
     assert!(!problems.iter().any(|p| p.contains("2027")), "{problems:?}");
     assert!(
         warnings

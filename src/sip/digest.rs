@@ -1,7 +1,12 @@
-//! HTTP Digest authentication for the requests we send (RFC 3261 §22,
-//! RFC 2617 with MD5, `qop=auth` when offered): the answer to a 401/407.
+//! HTTP Digest authentication (RFC 3261 §22, RFC 2617 with MD5): the
+//! answer to a 401/407 for the requests we send (`qop=auth` when offered),
+//! and the registrar's side: the credentials a softphone sends, checked
+//! against the HA1 on file, and nonces that need no state (a timestamp and
+//! the source address under an HMAC of the gateway's own secret).
 
+use hmac::{KeyInit as _, Mac as _};
 use md5::{Digest as _, Md5};
+use sha2::Sha256;
 
 /// A parsed `WWW-Authenticate` / `Proxy-Authenticate: Digest ...`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,37 +25,45 @@ fn md5(s: &str) -> String {
     hex(&Md5::digest(s.as_bytes()))
 }
 
+/// The `key=value` pairs of a Digest header (values may be quoted), keys
+/// in lower case; `None` for another scheme or a broken list.
+fn params(value: &str) -> Option<Vec<(String, String)>> {
+    let mut rest = value.trim().strip_prefix("Digest")?.trim();
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let (k, after) = rest.split_once('=')?;
+        let k = k.trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let after = after.trim_start();
+        let (v, next) = if let Some(q) = after.strip_prefix('"') {
+            let (v, next) = q.split_once('"')?;
+            (v, next)
+        } else {
+            let (v, next) = after.split_at(after.find(',').unwrap_or(after.len()));
+            (v.trim(), next)
+        };
+        out.push((k, v.to_string()));
+        rest = next.trim_start().trim_start_matches(',').trim_start();
+    }
+    Some(out)
+}
+
 /// Parses a Digest challenge; `None` for another scheme or algorithm.
 pub fn parse(value: &str) -> Option<Challenge> {
-    let rest = value.trim().strip_prefix("Digest")?.trim();
     let mut c = Challenge {
         realm: String::new(),
         nonce: String::new(),
         opaque: None,
         qop_auth: false,
     };
-    // key=value pairs separated by commas (values may be quoted).
-    let mut rest = rest;
-    while !rest.is_empty() {
-        let (k, after) = rest.split_once('=')?;
-        let k = k.trim().trim_start_matches(',').trim().to_ascii_lowercase();
-        let after = after.trim_start();
-        let (v, next) = if let Some(q) = after.strip_prefix('"') {
-            let end = q.find('"')?;
-            (&q[..end], &q[end + 1..])
-        } else {
-            let end = after.find(',').unwrap_or(after.len());
-            (after[..end].trim(), &after[end..])
-        };
+    for (k, v) in params(value)? {
         match k.as_str() {
-            "realm" => c.realm = v.to_string(),
-            "nonce" => c.nonce = v.to_string(),
-            "opaque" => c.opaque = Some(v.to_string()),
+            "realm" => c.realm = v,
+            "nonce" => c.nonce = v,
+            "opaque" => c.opaque = Some(v),
             "qop" => c.qop_auth = v.split(',').any(|q| q.trim().eq_ignore_ascii_case("auth")),
             "algorithm" if !v.eq_ignore_ascii_case("MD5") => return None,
             _ => {}
         }
-        rest = next.trim_start().trim_start_matches(',').trim_start();
     }
     (!c.nonce.is_empty()).then_some(c)
 }
@@ -84,6 +97,148 @@ pub fn authorization(
         v.push_str(&format!(", opaque=\"{o}\""));
     }
     v
+}
+
+/// `MD5(user:realm:password)`: what the registrar keeps instead of the
+/// password (RFC 2617 §3.2.2.2).
+pub fn ha1(user: &str, realm: &str, password: &str) -> String {
+    md5(&format!("{user}:{realm}:{password}"))
+}
+
+/// The credentials of an `Authorization: Digest ...` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub realm: String,
+    pub nonce: String,
+    pub uri: String,
+    pub response: String,
+    /// `qop=auth` with its `nc` and `cnonce`.
+    pub qop: Option<(String, String)>,
+}
+
+impl Credentials {
+    /// Parses the header; `None` when a field the check needs is missing,
+    /// or for another scheme, algorithm or quality of protection.
+    pub fn parse(value: &str) -> Option<Credentials> {
+        let mut c = Credentials {
+            username: String::new(),
+            realm: String::new(),
+            nonce: String::new(),
+            uri: String::new(),
+            response: String::new(),
+            qop: None,
+        };
+        let (mut qop, mut nc, mut cnonce) = (None, None, None);
+        for (k, v) in params(value)? {
+            match k.as_str() {
+                "username" => c.username = v,
+                "realm" => c.realm = v,
+                "nonce" => c.nonce = v,
+                "uri" => c.uri = v,
+                "response" => c.response = v.to_ascii_lowercase(),
+                "qop" => qop = Some(v),
+                "nc" => nc = Some(v),
+                "cnonce" => cnonce = Some(v),
+                "algorithm" if !v.eq_ignore_ascii_case("MD5") => return None,
+                _ => {}
+            }
+        }
+        match qop {
+            None => {}
+            Some(q) if q.eq_ignore_ascii_case("auth") => c.qop = Some((nc?, cnonce?)),
+            Some(_) => return None,
+        }
+        let complete = [&c.username, &c.nonce, &c.uri, &c.response]
+            .iter()
+            .all(|f| !f.is_empty());
+        complete.then_some(c)
+    }
+
+    /// The response matches the one `ha1` gives for `method` (compared in
+    /// constant time: the time says nothing about how close a guess came).
+    pub fn verify(&self, ha1: &str, method: &str) -> bool {
+        let ha2 = md5(&format!("{method}:{}", self.uri));
+        let want = match &self.qop {
+            Some((nc, cnonce)) => md5(&format!("{ha1}:{}:{nc}:{cnonce}:auth:{ha2}", self.nonce)),
+            None => md5(&format!("{ha1}:{}:{ha2}", self.nonce)),
+        };
+        want.len() == self.response.len()
+            && want
+                .bytes()
+                .zip(self.response.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+}
+
+/// What a nonce we are shown turns out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonceCheck {
+    /// Ours, for this source, young enough.
+    Fresh,
+    /// Ours but too old (or for another source): challenge again with
+    /// `stale=true` if the credentials were right.
+    Stale,
+    /// Not one of ours (another gateway's, or made up).
+    Unknown,
+}
+
+/// Nonces without state: `<seconds, 16 hex><HMAC-SHA256(secret, seconds
+/// and source), 32 hex>`, so any number of challenges cost no memory and a
+/// nonce works only from the address it was given to, for `max_age`.
+pub struct Nonces {
+    secret: [u8; 32],
+    max_age: u64,
+}
+
+impl Nonces {
+    /// A new random secret (nonces do not outlive the process: a softphone
+    /// that shows an old one is challenged again).
+    pub fn new(max_age: u64) -> Nonces {
+        Nonces {
+            secret: rand::random(),
+            max_age,
+        }
+    }
+
+    fn mac(&self, secs: u64, source: std::net::IpAddr) -> String {
+        let mut m = hmac::Hmac::<Sha256>::new_from_slice(&self.secret)
+            .expect("HMAC takes a key of any length");
+        m.update(&secs.to_be_bytes());
+        m.update(source.to_string().as_bytes());
+        hex(&m.finalize().into_bytes()[..16])
+    }
+
+    /// A nonce for `source` at `now` (seconds since the epoch).
+    pub fn issue(&self, now: u64, source: std::net::IpAddr) -> String {
+        format!("{now:016x}{}", self.mac(now, source))
+    }
+
+    pub fn check(&self, nonce: &str, now: u64, source: std::net::IpAddr) -> NonceCheck {
+        let Some((secs, mac)) = nonce.split_at_checked(16) else {
+            return NonceCheck::Unknown;
+        };
+        let Ok(secs) = u64::from_str_radix(secs, 16) else {
+            return NonceCheck::Unknown;
+        };
+        let ours = |s: std::net::IpAddr| {
+            let want = self.mac(secs, s);
+            want.len() == mac.len()
+                && want
+                    .bytes()
+                    .zip(mac.bytes())
+                    .fold(0u8, |a, (x, y)| a | (x ^ y))
+                    == 0
+        };
+        if !ours(source) {
+            return NonceCheck::Unknown;
+        }
+        if secs > now.saturating_add(5) || now.saturating_sub(secs) > self.max_age {
+            return NonceCheck::Stale;
+        }
+        NonceCheck::Fresh
+    }
 }
 
 #[cfg(test)]
@@ -129,5 +284,74 @@ mod tests {
             parse("Digest realm=\"x\", nonce=\"n\", algorithm=SHA-256"),
             None
         );
+    }
+
+    #[test]
+    fn the_registrar_checks_credentials_against_the_ha1() {
+        // RFC 2617 §3.5: the client's response, checked from HA1 alone.
+        let header = "Digest username=\"Mufasa\", realm=\"testrealm@host.com\", nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\", uri=\"/dir/index.html\", qop=auth, nc=00000001, cnonce=\"0a4f113b\", response=\"6629fae49393a05397450978507c4ef1\", opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"";
+        let c = Credentials::parse(header).unwrap();
+        assert_eq!(c.username, "Mufasa");
+        let ha1 = ha1("Mufasa", "testrealm@host.com", "Circle Of Life");
+        assert!(c.verify(&ha1, "GET"));
+        assert!(!c.verify(&ha1, "POST"));
+        assert!(!c.verify(
+            &super::ha1("Mufasa", "testrealm@host.com", "circle of life"),
+            "GET"
+        ));
+        // What our own client side sends is what the registrar accepts.
+        let ch = parse("Digest realm=\"hotline\", nonce=\"n1\", qop=\"auth\"").unwrap();
+        let v = authorization(&ch, "p-sun", "secret", "REGISTER", "sip:hotline", "c1");
+        let c = Credentials::parse(&v).unwrap();
+        assert!(c.verify(&super::ha1("p-sun", "hotline", "secret"), "REGISTER"));
+        // Missing fields, other algorithms, auth-int: not credentials.
+        assert_eq!(
+            Credentials::parse("Digest username=\"a\", nonce=\"n\""),
+            None
+        );
+        assert_eq!(
+            Credentials::parse(
+                "Digest username=\"a\", nonce=\"n\", uri=\"u\", response=\"r\", algorithm=SHA-256"
+            ),
+            None
+        );
+        assert_eq!(
+            Credentials::parse("Digest username=\"a\", nonce=\"n\", uri=\"u\", response=\"r\", qop=auth-int, nc=1, cnonce=\"x\""),
+            None
+        );
+        assert_eq!(Credentials::parse("Digest username=\"a"), None);
+        assert_eq!(Credentials::parse("Basic YTpi"), None);
+    }
+
+    #[test]
+    fn nonces_are_bound_to_time_and_source() {
+        let n = Nonces::new(300);
+        let ip: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+        let other: std::net::IpAddr = "192.0.2.8".parse().unwrap();
+        let nonce = n.issue(1_000_000, ip);
+        assert_eq!(n.check(&nonce, 1_000_000, ip), NonceCheck::Fresh);
+        assert_eq!(n.check(&nonce, 1_000_300, ip), NonceCheck::Fresh);
+        assert_eq!(n.check(&nonce, 1_000_301, ip), NonceCheck::Stale);
+        assert_eq!(n.check(&nonce, 1_000_000, other), NonceCheck::Unknown);
+        assert_eq!(
+            Nonces::new(300).check(&nonce, 1_000_000, ip),
+            NonceCheck::Unknown
+        );
+        let mut forged = nonce.clone();
+        forged.replace_range(0..16, &format!("{:016x}", 1_000_200));
+        assert_eq!(n.check(&forged, 1_000_301, ip), NonceCheck::Unknown);
+        for junk in [
+            "",
+            "zz",
+            "ü",
+            &"f".repeat(48),
+            &format!("{}ü", &nonce[..16]),
+        ] {
+            assert_eq!(
+                n.check(junk, 1_000_000, ip),
+                NonceCheck::Unknown,
+                "{junk:?}"
+            );
+        }
     }
 }

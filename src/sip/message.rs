@@ -266,7 +266,7 @@ pub fn display_and_user(v: &str) -> (Option<String>, Option<String>) {
 }
 
 /// Splits a header value on commas that are outside quotes and angle brackets.
-fn split_commas(v: &str) -> Vec<String> {
+pub fn split_commas(v: &str) -> Vec<String> {
     let mut out = Vec::new();
     let (mut quoted, mut angle, mut start) = (false, false, 0);
     let bytes = v.as_bytes();

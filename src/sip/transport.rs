@@ -24,7 +24,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::core::{
-    CallCommand, CallEvent, CallRef, Core, Dial, Link, OutRequest, Output, Peer, Registration,
+    CallCommand, CallEvent, CallRef, Core, Dial, Link, OutRequest, Output, Peer, RegisterAnswer,
+    RegisterRequest, Registration,
 };
 use super::message::{self, Frame, Limits};
 use crate::metrics::Metrics;
@@ -163,9 +164,12 @@ pub struct CallChannels {
     pub commands: mpsc::Receiver<CallCommand>,
     /// Requests to send outside calls (paging), with where to report.
     pub requests: mpsc::Receiver<PendingRequest>,
+    /// Where REGISTERs go when the gateway is a registrar (answers come
+    /// back as [`PendingRequest::RegisterAnswer`]).
+    pub registrar: Option<mpsc::Sender<RegisterRequest>>,
 }
 
-/// What the paging side asks of the SIP core.
+/// What the paging side and the registrar ask of the SIP core.
 pub enum PendingRequest {
     /// Send a request outside calls; the final status comes back
     /// (`None`: no answer).
@@ -174,10 +178,13 @@ pub enum PendingRequest {
         dest: SocketAddr,
         reply: oneshot::Sender<Option<u16>>,
     },
-    /// Place a call; its events go to `events`.
+    /// Place a call; its events go to `events`. `flow`: over this socket
+    /// or connection (a softphone's registration), else the first socket
+    /// of `dest`'s family.
     Dial {
         dial: Dial,
         dest: SocketAddr,
+        flow: Option<Peer>,
         events: mpsc::Sender<CallEvent>,
         reply: oneshot::Sender<CallRef>,
     },
@@ -188,6 +195,8 @@ pub enum PendingRequest {
         registration: Registration,
         dest: SocketAddr,
     },
+    /// The registrar's answer to a REGISTER.
+    RegisterAnswer(RegisterAnswer),
 }
 
 /// Sends requests and places calls through the SIP core.
@@ -216,11 +225,13 @@ impl Requester {
         rx.await.ok().flatten()
     }
 
-    /// Places a call; `None` when the gateway is stopping.
+    /// Places a call to `dest`, or over `flow` (where a softphone
+    /// registered from); `None` when the gateway is stopping.
     pub async fn dial(
         &self,
         dial: Dial,
         dest: SocketAddr,
+        flow: Option<Peer>,
     ) -> Option<(CallRef, mpsc::Receiver<CallEvent>)> {
         let (events, rx_events) = mpsc::channel(32);
         let (reply, rx) = oneshot::channel();
@@ -228,6 +239,7 @@ impl Requester {
             .send(PendingRequest::Dial {
                 dial,
                 dest,
+                flow,
                 events,
                 reply,
             })
@@ -238,6 +250,11 @@ impl Requester {
 
     pub async fn hangup(&self, call: CallRef) {
         let _ = self.tx.send(PendingRequest::Hangup { call }).await;
+    }
+
+    /// The registrar's answer to a REGISTER the core handed over.
+    pub async fn answer_register(&self, answer: RegisterAnswer) {
+        let _ = self.tx.send(PendingRequest::RegisterAnswer(answer)).await;
     }
 
     /// Registers with the trunk at `dest` (the core refreshes it).
@@ -638,8 +655,12 @@ async fn core_task(
     fault_injection: bool,
     mut conns: Conns,
 ) {
-    let mut pending: Pending = HashMap::new();
-    let mut outbound: Outbound = HashMap::new();
+    let mut out = Outlets {
+        pending: HashMap::new(),
+        outbound: HashMap::new(),
+        events: calls.events,
+        registrar: calls.registrar,
+    };
     let locals: Vec<SocketAddr> = udp.iter().map(|s| s.local_addr().expect("bound")).collect();
     loop {
         let deadline = core.next_deadline();
@@ -653,8 +674,8 @@ async fn core_task(
             biased;
             _ = shutdown.cancelled() => {
                 core.shutdown(Instant::now());
-                flush(&mut core, &udp, &mut conns, &mut pending, &mut outbound, &calls.events).await;
-                drain(&mut core, &udp, &mut conns, &mut pending, &mut outbound, &mut rx, &calls.events).await;
+                flush(&mut core, &udp, &mut conns, &mut out).await;
+                drain(&mut core, &udp, &mut conns, &mut out, &mut rx).await;
                 return;
             }
             Some(cmd) = calls.commands.recv() => core.on_command(cmd, Instant::now()),
@@ -671,17 +692,17 @@ async fn core_task(
                     PendingRequest::Send { request, dest, reply } => match peer(dest) {
                         Some(p) => {
                             let id = core.send_request(&request, p, Instant::now());
-                            pending.insert(id, reply);
+                            out.pending.insert(id, reply);
                         }
                         None => {
                             tracing::warn!(%dest, "no SIP socket of that address family");
                             let _ = reply.send(None);
                         }
                     },
-                    PendingRequest::Dial { dial, dest, events, reply } => match peer(dest) {
+                    PendingRequest::Dial { dial, dest, flow, events, reply } => match flow.or_else(|| peer(dest)) {
                         Some(p) => {
                             let call = core.dial(&dial, p, Instant::now());
-                            outbound.insert(call, events);
+                            out.outbound.insert(call, events);
                             let _ = reply.send(call);
                         }
                         None => tracing::warn!(%dest, "no SIP socket of that address family"),
@@ -693,6 +714,7 @@ async fn core_task(
                         Some(p) => core.register(registration, p, Instant::now()),
                         None => tracing::warn!(%dest, "no SIP socket of that address family"),
                     },
+                    PendingRequest::RegisterAnswer(a) => core.answer_register(a, Instant::now()),
                 }
             }
             Some(input) = rx.recv() => {
@@ -708,7 +730,7 @@ async fn core_task(
                 // outputs go out after each input, so a close that follows a
                 // response on the queue never overtakes it.
                 for _ in 0..64 {
-                    flush(&mut core, &udp, &mut conns, &mut pending, &mut outbound, &calls.events).await;
+                    flush(&mut core, &udp, &mut conns, &mut out).await;
                     match rx.try_recv() {
                         Ok(input) => handle(&mut core, &mut conns, input),
                         Err(_) => break,
@@ -717,15 +739,7 @@ async fn core_task(
             }
             _ = sleep => core.on_timers(Instant::now()),
         }
-        flush(
-            &mut core,
-            &udp,
-            &mut conns,
-            &mut pending,
-            &mut outbound,
-            &calls.events,
-        )
-        .await;
+        flush(&mut core, &udp, &mut conns, &mut out).await;
     }
 }
 
@@ -735,10 +749,8 @@ async fn drain(
     core: &mut Core,
     udp: &[Arc<UdpSocket>],
     conns: &mut Conns,
-    pending: &mut Pending,
-    outbound: &mut Outbound,
+    out: &mut Outlets,
     rx: &mut mpsc::Receiver<Inbound>,
-    events: &mpsc::Sender<CallEvent>,
 ) {
     let give_up = Instant::now() + DRAIN;
     while !core.idle() {
@@ -752,7 +764,7 @@ async fn drain(
                 core.on_timers(Instant::now());
             }
         }
-        flush(core, udp, conns, pending, outbound, events).await;
+        flush(core, udp, conns, out).await;
     }
 }
 
@@ -776,19 +788,25 @@ fn handle(core: &mut Core, conns: &mut Conns, input: Inbound) {
     }
 }
 
-/// Who waits for which request's final status.
-type Pending = HashMap<u64, oneshot::Sender<Option<u16>>>;
-/// Where the events of calls we placed go.
-type Outbound = HashMap<CallRef, mpsc::Sender<CallEvent>>;
+/// Where the core's outputs go besides the network.
+struct Outlets {
+    /// Who waits for which request's final status.
+    pending: HashMap<u64, oneshot::Sender<Option<u16>>>,
+    /// Where the events of calls we placed go.
+    outbound: HashMap<CallRef, mpsc::Sender<CallEvent>>,
+    /// The call layer.
+    events: mpsc::Sender<CallEvent>,
+    /// The registrar, when the gateway is one.
+    registrar: Option<mpsc::Sender<RegisterRequest>>,
+}
 
-async fn flush(
-    core: &mut Core,
-    udp: &[Arc<UdpSocket>],
-    conns: &mut Conns,
-    pending: &mut Pending,
-    outbound: &mut Outbound,
-    events: &mpsc::Sender<CallEvent>,
-) {
+async fn flush(core: &mut Core, udp: &[Arc<UdpSocket>], conns: &mut Conns, outlets: &mut Outlets) {
+    let Outlets {
+        pending,
+        outbound,
+        events,
+        registrar,
+    } = outlets;
     while let Some(out) = core.poll_output() {
         match out {
             Output::Send { link, to, data } => match link {
@@ -842,6 +860,21 @@ async fn flush(
             Output::RequestDone { id, status } => {
                 if let Some(reply) = pending.remove(&id) {
                     let _ = reply.send(status);
+                }
+            }
+            Output::Register(req) => {
+                let id = req.id;
+                if registrar.as_ref().is_none_or(|r| r.try_send(*req).is_err()) {
+                    // The registrar is swamped: the softphone tries later.
+                    core.answer_register(
+                        RegisterAnswer {
+                            id,
+                            status: 503,
+                            reason: "Service Unavailable",
+                            headers: vec![("Retry-After", "30".into())],
+                        },
+                        Instant::now(),
+                    );
                 }
             }
         }

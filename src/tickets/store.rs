@@ -166,11 +166,20 @@ pub enum Applied {
     AlreadyApplied,
 }
 
+/// What [`Store::count_attempt`] counts: each kind has its own limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// A login to the officers' API.
+    Login,
+    /// A softphone's REGISTER with credentials.
+    Register,
+}
+
 /// The ticket store.
 #[derive(Clone)]
 pub struct Store {
-    conn: ConnectionManager,
-    prefix: String,
+    pub(super) conn: ConnectionManager,
+    pub(super) prefix: String,
     create: Script,
     apply: Script,
 }
@@ -202,7 +211,7 @@ impl Store {
         })
     }
 
-    fn key(&self, rest: &str) -> String {
+    pub(super) fn key(&self, rest: &str) -> String {
         format!("{}{rest}", self.prefix)
     }
 
@@ -451,16 +460,22 @@ impl Store {
             .collect())
     }
 
-    /// Counts one login attempt against the member and against the source
-    /// (`login:member:<id>`, `login:ip:<source>`, each for a minute) and
-    /// answers both counts. Counted first, both at once (MULTI), so that
-    /// attempts sent in parallel cannot all pass a check made before any of
-    /// them was counted.
-    pub async fn count_login(&self, member: &str, source: &str) -> Result<(i64, i64), StoreError> {
+    /// Counts one attempt (a login, or a softphone's REGISTER with
+    /// credentials) against the member and against the source
+    /// (`login:member:<id>`, `login:ip:<source>`, or `register:...`, each
+    /// for a minute) and answers both counts. Counted first, both at once
+    /// (MULTI), so that attempts sent in parallel cannot all pass a check
+    /// made before any of them was counted.
+    pub async fn count_attempt(
+        &self,
+        kind: Attempt,
+        member: &str,
+        source: &str,
+    ) -> Result<(i64, i64), StoreError> {
         let mut c = self.conn.clone();
         let mut counts = redis::pipe();
         counts.atomic();
-        for k in self.login_keys(member, source) {
+        for k in self.attempt_keys(kind, member, source) {
             counts
                 .incr(&k, 1)
                 .cmd("EXPIRE")
@@ -472,21 +487,30 @@ impl Store {
         Ok(counts.query_async(&mut c).await?)
     }
 
-    /// Takes back an attempt [`Store::count_login`] counted: a good login
+    /// Takes back an attempt [`Store::count_attempt`] counted: a good one
     /// does not count against the limit of failures.
-    pub async fn uncount_login(&self, member: &str, source: &str) -> Result<(), StoreError> {
+    pub async fn uncount_attempt(
+        &self,
+        kind: Attempt,
+        member: &str,
+        source: &str,
+    ) -> Result<(), StoreError> {
         let mut c = self.conn.clone();
         let mut pipe = redis::pipe();
-        for k in self.login_keys(member, source) {
+        for k in self.attempt_keys(kind, member, source) {
             pipe.decr(k, 1).ignore();
         }
         Ok(pipe.query_async(&mut c).await?)
     }
 
-    fn login_keys(&self, member: &str, source: &str) -> [String; 2] {
+    fn attempt_keys(&self, kind: Attempt, member: &str, source: &str) -> [String; 2] {
+        let kind = match kind {
+            Attempt::Login => "login",
+            Attempt::Register => "register",
+        };
         [
-            self.key(&format!("login:member:{member}")),
-            self.key(&format!("login:ip:{source}")),
+            self.key(&format!("{kind}:member:{member}")),
+            self.key(&format!("{kind}:ip:{source}")),
         ]
     }
 

@@ -261,3 +261,39 @@ async fn roster_who_matches_the_resolver() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).starts_with("--at \"tomorrow\""));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_sip_password_stores_only_the_ha1() {
+    use std::io::Write as _;
+    let redis = Redis::start("everysec").await;
+    let url = redis.url();
+    let set = |password: &str| {
+        let mut child = hotline()
+            .args(["officer", "set-sip-password", "p-sun"])
+            .args(["--config", "config/hotline.toml", "--redis-url", &url])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let short = set("short");
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 12"));
+    let ok = set("softphone-secret-1");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let store = Store::connect(&url, "hotline:").unwrap();
+    // MD5("p-sun:hotline:softphone-secret-1"), computed independently.
+    assert_eq!(
+        store.sip_ha1("p-sun").await.unwrap().as_deref(),
+        Some("6266f9479cc5ef8497c29bae238a4cd9")
+    );
+    let dump = redis_dump(&store).await;
+    assert!(!dump.contains("softphone-secret-1"), "{dump}");
+}

@@ -170,6 +170,17 @@ fn seeds() -> Vec<Vec<u8>> {
         out.push(request("CANCEL", n, "", "", display));
         out.push(request("INFO", n, ";tag=x", "", display));
     }
+    // A softphone's REGISTER with credentials and several contacts.
+    out.push(
+        String::from_utf8(request("REGISTER", 11, "", "", "p-sun"))
+            .unwrap()
+            .replacen(
+                "Max-Forwards",
+                "Authorization: Digest username=\"p-sun\", realm=\"hotline\", nonce=\"0000000065f0a1b2aa\", uri=\"sip:127.0.0.1\", response=\"6629fae49393a05397450978507c4ef1\", qop=auth, nc=00000001, cnonce=\"c0\"\r\nContact: <sip:p-sun@10.0.0.2:5060;ob>;expires=60, sip:p-sun@10.0.0.3;expires=0\r\nExpires: 120\r\nMax-Forwards",
+                1,
+            )
+            .into_bytes(),
+    );
     let mut latin1 = request("INVITE", 9, "", SDP, "caller");
     latin1.extend_from_slice(b"\xe9\xe8\x00\xff");
     out.push(latin1);
@@ -320,6 +331,8 @@ pub fn run(seed: u64, count: u64, limit: Duration) -> Run {
             CoreConfig {
                 max_calls: 50,
                 admission,
+                // REGISTERs reach the registrar's hand-over in two batches of three.
+                registrar: batch % 3 != 0,
                 ..CoreConfig::default()
             },
             metrics.clone(),
@@ -350,6 +363,14 @@ pub fn run(seed: u64, count: u64, limit: Duration) -> Run {
             let parsed = catch_unwind(|| {
                 let _ = message::parse(&data, datagram, &limits);
                 let _ = message::frame(&data, &limits);
+                // The digest headers the registrar reads.
+                let text = String::from_utf8_lossy(&data);
+                for line in text.lines() {
+                    if let Some(i) = line.find("Digest") {
+                        let _ = hotline::sip::digest::Credentials::parse(&line[i..]);
+                        let _ = hotline::sip::digest::parse(&line[i..]);
+                    }
+                }
             });
             if parsed.is_err() {
                 crashes.push(("message::parse".into(), data.clone()));
@@ -385,6 +406,15 @@ pub fn run(seed: u64, count: u64, limit: Duration) -> Run {
                             };
                             core.on_command(cmd, now);
                         }
+                        Output::Register(r) => core.answer_register(
+                            hotline::sip::core::RegisterAnswer {
+                                id: r.id,
+                                status: 200,
+                                reason: "OK",
+                                headers: vec![("Contact", "<sip:p@127.0.0.1>;expires=60".into())],
+                            },
+                            now,
+                        ),
                         Output::Send { data, .. } => {
                             // Remember our To tags for in-dialog mutants; feed
                             // our own requests back as responses now and then.

@@ -214,7 +214,20 @@ pub async fn sipp_for(
     extra: &[&str],
     seconds: u64,
 ) -> (bool, String) {
-    let port = free_port().to_string();
+    sipp_at(gateway, scenario, transport, free_port(), extra, seconds).await
+}
+
+/// As [`sipp_for`], from the local port `port` (a softphone that registers
+/// there and is called there later).
+pub async fn sipp_at(
+    gateway: SocketAddr,
+    scenario: &str,
+    transport: &str,
+    port: u16,
+    extra: &[&str],
+    seconds: u64,
+) -> (bool, String) {
+    let port = port.to_string();
     let scenario = repo().join("tests/sipp").join(scenario);
     let mut args: Vec<std::ffi::OsString> = vec![gateway.to_string().into(), "-sf".into()];
     args.push(scenario.into());

@@ -15,5 +15,6 @@ mod paging;
 mod proxy;
 mod recording;
 mod sip;
+mod softphone;
 mod tickets;
 mod torture;

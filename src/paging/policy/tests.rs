@@ -179,7 +179,7 @@ fn paged_at(policy: &Policy, t: jiff::Timestamp) -> Vec<String> {
     assert_eq!(first.after_seconds, 0);
     crate::paging::worker::members_for(&duty, &first.targets, &roster)
         .into_iter()
-        .filter(|m| m.pageable(false))
+        .filter(|m| m.pageable(crate::roster::Reach::default()))
         .map(|m| m.id)
         .collect()
 }
@@ -203,8 +203,15 @@ fn a_lead_pages_a_person_at_second_0_at_any_hour() {
 fn reach_is_proved_for_every_hour_or_the_hours_are_named() {
     let (roster, cal) = sample();
     let today = jiff::civil::date(2026, 3, 2);
-    let fine =
-        crate::paging::unreached_hours(&roster, &cal, &Policies::default(), 0, today, 14, false);
+    let fine = crate::paging::unreached_hours(
+        &roster,
+        &cal,
+        &Policies::default(),
+        0,
+        today,
+        14,
+        Default::default(),
+    );
     assert!(fine.is_empty(), "{fine:?}");
     // Without the desk's SIP URIs nobody is paged by day.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -213,8 +220,15 @@ fn reach_is_proved_for_every_hour_or_the_hours_are_named() {
         .replace("sip = \"sip:8100@pbx.court.example\"\n", "")
         .replace("sip = \"sip:8101@pbx.court.example\"\n", "");
     let no_desk = crate::roster::Roster::parse(&text, "r.toml").unwrap();
-    let failing =
-        crate::paging::unreached_hours(&no_desk, &cal, &Policies::default(), 0, today, 1, false);
+    let failing = crate::paging::unreached_hours(
+        &no_desk,
+        &cal,
+        &Policies::default(),
+        0,
+        today,
+        1,
+        Default::default(),
+    );
     assert!(
         failing.contains(
             &"lead: at 2026-03-02 09:00 its first step pages nobody who can be reached".to_string()

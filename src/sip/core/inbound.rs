@@ -70,7 +70,7 @@ impl Core {
                     .source(peer.addr)
                     .header("Server", self.cfg.user_agent.clone());
                 if m.status == 505 || m.status == 416 {
-                    b = b.header("Allow", ALLOW);
+                    b = b.header("Allow", self.allow());
                 }
                 let data = b.build();
                 self.send(&peer, data);
@@ -217,6 +217,15 @@ impl Core {
         id
     }
 
+    /// `Allow` outside a call: REGISTER too when we are a registrar.
+    fn allow(&self) -> &'static str {
+        if self.cfg.registrar {
+            ALLOW_REGISTRAR
+        } else {
+            ALLOW
+        }
+    }
+
     pub(super) fn builder<'a>(
         &self,
         msg: &'a Message,
@@ -269,18 +278,19 @@ impl Core {
         match &method {
             Method::Invite | Method::Bye | Method::Cancel | Method::Options | Method::Info => {}
             Method::Other(name) if name == "UPDATE" || name == "PRACK" => {}
+            Method::Register if self.cfg.registrar => {}
             Method::Other(name) if !KNOWN_ELSEWHERE.contains(&name.as_str()) => {
                 let b = self
                     .builder(&msg, peer, 501, "Not Implemented")
                     .to_tag(&tag)
-                    .header("Allow", ALLOW);
+                    .header("Allow", self.allow());
                 return self.respond_new(&msg, &method, peer, now, b, 501);
             }
             _ => {
                 let b = self
                     .builder(&msg, peer, 405, "Method Not Allowed")
                     .to_tag(&tag)
-                    .header("Allow", ALLOW);
+                    .header("Allow", self.allow());
                 return self.respond_new(&msg, &method, peer, now, b, 405);
             }
         }
@@ -315,15 +325,19 @@ impl Core {
             let b = self
                 .builder(&msg, peer, 200, "OK")
                 .to_tag(&tag)
-                .header("Allow", ALLOW)
+                .header("Allow", self.allow())
                 .header("Accept", ACCEPT)
                 .header("Supported", SUPPORTED);
             return self.respond_new(&msg, &method, peer, now, b, 200);
         }
-        // Out of a dialog only INVITE begins anything.
+        // Out of a dialog only INVITE begins anything (and REGISTER asks
+        // the registrar).
         let Some(call) = dialog else {
             if method == Method::Invite {
                 return self.on_invite(msg, peer, now, tag);
+            }
+            if method == Method::Register {
+                return self.on_register(&msg, peer, now);
             }
             let b = self
                 .builder(&msg, peer, 481, "Call/Transaction Does Not Exist")

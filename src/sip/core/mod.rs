@@ -10,7 +10,8 @@
 //! each message, applies admission and routes it;
 //! `uas` answers calls, `uac` places them, `session` changes them while up
 //! (re-INVITE, UPDATE, PRACK, session timers), `register` keeps our
-//! registration with a trunk.
+//! registration with a trunk, `registrar` takes the REGISTERs of the
+//! officers' softphones to the registrar and its answers back.
 //!
 //! A call (dialog) as seen from here:
 //!
@@ -268,6 +269,8 @@ enum TimerKey {
     Reliable(CallRef),
     /// Our registration's refresh (or its retry).
     Register,
+    /// The registrar's answer to a REGISTER is overdue.
+    Registrar(u64),
     Client(u64),
     Conn(u64),
 }
@@ -312,6 +315,9 @@ pub struct Core {
     /// When shedding was last logged (once a second at most).
     shed_logged: Option<Instant>,
     registration: Option<Registering>,
+    /// REGISTERs waiting for the registrar: what their answer is built
+    /// from (the request's reply headers and our To tag).
+    registers: HashMap<u64, (message::ReplyHeaders, String)>,
 }
 
 fn random_token() -> String {
@@ -325,6 +331,7 @@ impl Core {
             inbound: 0,
             shed_logged: None,
             registration: None,
+            registers: HashMap::new(),
             cfg,
             metrics,
             next_id: 1,
@@ -623,6 +630,7 @@ impl Core {
                 TimerKey::Session(id) => self.session_timer(id, now),
                 TimerKey::Reliable(id) => self.reliable_timer(id, now),
                 TimerKey::Register => self.send_register(None, now),
+                TimerKey::Registrar(id) => self.registrar_timer(id, now),
                 TimerKey::Client(id) => self.client_timer(id, now),
                 TimerKey::Conn(id) => self.conn_timer(id, now),
             }
@@ -821,6 +829,7 @@ fn contact_uri(peer: &Peer) -> String {
 
 mod inbound;
 mod register;
+mod registrar;
 mod session;
 mod types;
 mod uac;
@@ -830,6 +839,7 @@ pub use types::*;
 
 pub use register::Registration;
 use register::{Registering, REGISTER_RETRY};
+pub use registrar::{Contacts, RegisterAnswer, RegisterRequest, REGISTRAR_WAIT};
 
 #[cfg(test)]
 mod tests;

@@ -7,6 +7,10 @@ use super::*;
 /// Methods we implement, for `Allow`.
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK";
 
+/// The same with REGISTER, when the gateway is the softphones' registrar.
+pub const ALLOW_REGISTRAR: &str =
+    "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK, REGISTER";
+
 /// Extensions we implement (RFC 3262 reliable provisionals, RFC 4028
 /// session timers), for `Supported`; any other in `Require` gets 420.
 pub const SUPPORTED: &str = "100rel, timer";
@@ -178,6 +182,8 @@ pub enum Output {
         id: u64,
         status: Option<u16>,
     },
+    /// A REGISTER for the registrar; answer with [`Core::answer_register`].
+    Register(Box<RegisterRequest>),
 }
 
 /// Settings of the core.
@@ -195,6 +201,8 @@ pub struct CoreConfig {
     /// The media clock's lateness and the RTP ports leased: new calls are
     /// shed while either says so.
     pub load: Arc<Load>,
+    /// REGISTER is taken (and handed out as [`Output::Register`]); else 405.
+    pub registrar: bool,
 }
 
 impl Default for CoreConfig {
@@ -209,6 +217,7 @@ impl Default for CoreConfig {
             limits: Limits::default(),
             admission: AdmissionConfig::default(),
             load: Arc::new(Load::default()),
+            registrar: false,
         }
     }
 }

@@ -49,6 +49,8 @@ struct Harness {
     /// Where each of `sent` went.
     dest: Vec<SocketAddr>,
     events: Vec<CallEvent>,
+    /// REGISTERs handed to the registrar.
+    registers: Vec<RegisterRequest>,
 }
 
 impl Harness {
@@ -59,6 +61,7 @@ impl Harness {
             sent: Vec::new(),
             dest: Vec::new(),
             events: Vec::new(),
+            registers: Vec::new(),
         }
     }
 
@@ -70,6 +73,7 @@ impl Harness {
                     self.dest.push(to);
                 }
                 Output::Event(e) => self.events.push(e),
+                Output::Register(r) => self.registers.push(*r),
                 Output::Close(_) | Output::RequestDone { .. } => {}
             }
         }
@@ -858,4 +862,5 @@ fn response_to(req: &str, code: u16, reason: &str) -> String {
 mod hostile;
 mod midcall;
 mod register;
+mod registrar;
 mod routing;

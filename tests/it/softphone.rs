@@ -1,0 +1,305 @@
+//! The registrar for officers' softphones: SIPp registers a member with
+//! digest auth and is paged at its contact (key 1 acknowledges); wrong
+//! passwords are refused, the same for known and unknown members, and
+//! rate-limited; a binding expires (at an injected time); over TCP the page
+//! comes back on the connection the REGISTER came on.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hotline::sip::digest;
+use hotline::tickets::model::State;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UdpSocket;
+
+use crate::helpers::*;
+use crate::paging::open_tickets;
+
+const PASSWORD: &str = "softphone-secret-1";
+
+/// The test gateway as the softphones' registrar, with p-sun (the court
+/// police officer on duty at every hour of the test roster) to be called
+/// at their registered softphone.
+async fn registrar() -> Gateway {
+    let mut s = settings();
+    let roster = offline(&test_roster_text())
+        .replace(
+            "police = [\"p-sun\", \"p-zhou\", \"p-wu\"]",
+            "police = [\"p-sun\"]",
+        )
+        .replace(
+            "phone = \"+8613800000020\"",
+            "phone = \"+8613800000020\"\nsip = \"registered\"",
+        );
+    s.roster.file = test_roster(&roster);
+    s.registrar = Some(toml::from_str("").unwrap());
+    let gw = Gateway::start(s).await;
+    gw.store
+        .set_sip_ha1("p-sun", &digest::ha1("p-sun", "hotline", PASSWORD))
+        .await
+        .unwrap();
+    gw
+}
+
+/// A REGISTER for `user` from `from` (UDP or TCP) asking for `expires`
+/// seconds, with `extra` headers (credentials).
+fn register(
+    user: &str,
+    from: SocketAddr,
+    transport: &str,
+    cseq: u32,
+    expires: u32,
+    extra: &str,
+) -> String {
+    let tp = transport.to_ascii_lowercase();
+    format!(
+        "REGISTER sip:127.0.0.1 SIP/2.0\r\n\
+Via: SIP/2.0/{transport} {from};branch=z9hG4bK-reg-{user}-{cseq}\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:{user}@127.0.0.1>;tag=sp{cseq}\r\n\
+To: <sip:{user}@127.0.0.1>\r\n\
+Call-ID: softphone-{user}-{from}\r\n\
+CSeq: {cseq} REGISTER\r\n\
+Contact: <sip:{user}@{from};transport={tp}>\r\n\
+Expires: {expires}\r\n\
+{extra}Content-Length: 0\r\n\r\n"
+    )
+}
+
+/// Over UDP: REGISTER for 60 s, the challenge, then `password`'s answer;
+/// the final response.
+async fn register_udp(
+    gw: &Gateway,
+    sock: &UdpSocket,
+    user: &str,
+    password: &str,
+    cseq: u32,
+) -> String {
+    register_for(gw, sock, user, password, cseq, 60).await
+}
+
+/// As [`register_udp`], asking for `expires` seconds.
+async fn register_for(
+    gw: &Gateway,
+    sock: &UdpSocket,
+    user: &str,
+    password: &str,
+    cseq: u32,
+    expires: u32,
+) -> String {
+    let from = sock.local_addr().unwrap();
+    sock.send_to(
+        register(user, from, "UDP", cseq, expires, "").as_bytes(),
+        gw.udp,
+    )
+    .await
+    .unwrap();
+    let challenge = String::from_utf8(
+        recv(sock, Duration::from_secs(5))
+            .await
+            .expect("a challenge"),
+    )
+    .unwrap();
+    assert!(challenge.starts_with("SIP/2.0 401 "), "{challenge}");
+    let ch =
+        digest::parse(header(&challenge, "WWW-Authenticate").unwrap()).expect("a digest challenge");
+    assert_eq!(ch.realm, "hotline");
+    let auth = digest::authorization(&ch, user, password, "REGISTER", "sip:127.0.0.1", "c0ffee");
+    sock.send_to(
+        register(
+            user,
+            from,
+            "UDP",
+            cseq + 1,
+            expires,
+            &format!("Authorization: {auth}\r\n"),
+        )
+        .as_bytes(),
+        gw.udp,
+    )
+    .await
+    .unwrap();
+    String::from_utf8(recv(sock, Duration::from_secs(5)).await.expect("an answer")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registered_softphone_is_paged_at_its_contact_and_acknowledges() {
+    let gw = registrar().await;
+    let port = free_port();
+    let (ok, log) = sipp_at(gw.udp, "uac_register.xml", "u1", port, &[], 20).await;
+    assert!(ok, "the softphone did not register: {log}");
+    let now = jiff::Timestamp::now().as_millisecond();
+    let b = gw.store.bindings("p-sun", now).await.unwrap();
+    assert_eq!(b.len(), 1, "{b:?}");
+    assert_eq!(
+        b[0].contact,
+        format!("sip:p-sun@127.0.0.1:{port};transport=UDP")
+    );
+    assert_eq!(b[0].source.port(), port);
+    // The same softphone now waits for calls on the port it registered from.
+    let phone = sipp_server("uas_softphone.xml", port);
+    let numbers = open_tickets(&gw.store, 1, "softphone").await;
+    let (ok, log) = phone.await.unwrap();
+    assert!(ok, "the softphone's checks failed: {log}");
+    let store = gw.store.clone();
+    eventually("acknowledged by p-sun", Duration::from_secs(10), || async {
+        store.get(&numbers[0]).await.is_ok_and(|t| {
+            t.state == State::Acknowledged
+                && t.register.dispatch.acknowledged_by.as_deref() == Some("p-sun")
+        })
+    })
+    .await;
+    let tl = store.timeline(&numbers[0]).await.unwrap();
+    assert!(
+        tl.iter().any(|e| e.action == "page"
+            && e.details.contains("\"channel\":\"registered\"")
+            && e.details.contains("key 1: acknowledged")),
+        "{tl:?}"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_sip_passwords_are_refused_alike_and_rate_limited() {
+    let gw = registrar().await;
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // A wrong password and an unknown member: the same answer.
+    let wrong = register_udp(&gw, &sock, "p-sun", "guess-guess-1", 1).await;
+    let unknown = register_udp(&gw, &sock, "nobody", "guess-guess-1", 3).await;
+    assert!(wrong.starts_with("SIP/2.0 403 Forbidden\r\n"), "{wrong}");
+    assert!(
+        unknown.starts_with("SIP/2.0 403 Forbidden\r\n"),
+        "{unknown}"
+    );
+    // Four more wrong guesses for p-sun: the limit (5 a minute) is reached,
+    // and then even the right password is refused for the minute.
+    for i in 0..4 {
+        let r = register_udp(&gw, &sock, "p-sun", "guess-guess-2", 10 + 2 * i).await;
+        assert!(r.starts_with("SIP/2.0 403 "), "{r}");
+    }
+    let locked = register_udp(&gw, &sock, "p-sun", PASSWORD, 30).await;
+    assert!(locked.starts_with("SIP/2.0 403 "), "{locked}");
+    let now = jiff::Timestamp::now().as_millisecond();
+    assert!(gw.store.bindings("p-sun", now).await.unwrap().is_empty());
+    // Another officer from another source is not locked out by it.
+    gw.store
+        .set_sip_ha1("m-chen", &digest::ha1("m-chen", "hotline", PASSWORD))
+        .await
+        .unwrap();
+    let other = UdpSocket::bind("127.0.0.2:0").await.unwrap();
+    let ok = register_udp(&gw, &other, "m-chen", PASSWORD, 1).await;
+    assert!(ok.starts_with("SIP/2.0 200 OK\r\n"), "{ok}");
+    assert!(ok.contains(";expires=60\r\n"), "{ok}");
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binding_expires_and_a_registration_can_be_removed() {
+    let gw = registrar().await;
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let ok = register_udp(&gw, &sock, "p-sun", PASSWORD, 1).await;
+    assert!(ok.starts_with("SIP/2.0 200 OK\r\n"), "{ok}");
+    let now = jiff::Timestamp::now().as_millisecond();
+    assert_eq!(gw.store.bindings("p-sun", now).await.unwrap().len(), 1);
+    // Granted 60 s: at an injected time past that, nothing is left.
+    let later = now + 61_000;
+    assert!(gw.store.bindings("p-sun", later).await.unwrap().is_empty());
+    // Expires: 0 removes it now.
+    let r = register_for(&gw, &sock, "p-sun", PASSWORD, 3, 0).await;
+    assert!(
+        r.starts_with("SIP/2.0 200 OK\r\n") && !r.contains("Contact:"),
+        "{r}"
+    );
+    assert!(gw.store.bindings("p-sun", now).await.unwrap().is_empty());
+    // Shorter than min_expires (60): 423 with Min-Expires, nothing bound.
+    let r = register_for(&gw, &sock, "p-sun", PASSWORD, 5, 30).await;
+    assert!(r.starts_with("SIP/2.0 423 Interval Too Brief\r\n"), "{r}");
+    assert_eq!(header(&r, "Min-Expires"), Some("60"), "{r}");
+    assert!(gw.store.bindings("p-sun", now).await.unwrap().is_empty());
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tcp_the_page_comes_back_on_the_registering_connection() {
+    let gw = registrar().await;
+    let mut tcp = tokio::net::TcpStream::connect(gw.tcp).await.unwrap();
+    let from = tcp.local_addr().unwrap();
+    let mut buf = Vec::new();
+    async fn read_message(tcp: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> String {
+        loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end + 4]).into_owned();
+                let len: usize = header(&head, "Content-Length").map_or(0, |v| v.parse().unwrap());
+                if buf.len() >= end + 4 + len {
+                    let msg = String::from_utf8_lossy(&buf[..end + 4 + len]).into_owned();
+                    buf.drain(..end + 4 + len);
+                    return msg;
+                }
+            }
+            let mut chunk = [0u8; 4096];
+            let n = tokio::time::timeout(Duration::from_secs(15), tcp.read(&mut chunk))
+                .await
+                .expect("a message within the bound")
+                .unwrap();
+            assert!(n > 0, "the gateway closed the connection");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+    tcp.write_all(register("p-sun", from, "TCP", 1, 60, "").as_bytes())
+        .await
+        .unwrap();
+    let ch = read_message(&mut tcp, &mut buf).await;
+    let ch = digest::parse(header(&ch, "WWW-Authenticate").unwrap()).unwrap();
+    let auth = digest::authorization(&ch, "p-sun", PASSWORD, "REGISTER", "sip:127.0.0.1", "c2");
+    tcp.write_all(
+        register(
+            "p-sun",
+            from,
+            "TCP",
+            2,
+            60,
+            &format!("Authorization: {auth}\r\n"),
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let ok = read_message(&mut tcp, &mut buf).await;
+    assert!(ok.starts_with("SIP/2.0 200 OK\r\n"), "{ok}");
+    let numbers = open_tickets(&gw.store, 1, "softphone-tcp").await;
+    // The paging call arrives on this very connection, to the contact.
+    let invite = read_message(&mut tcp, &mut buf).await;
+    assert!(
+        invite.starts_with(&format!(
+            "INVITE sip:p-sun@{from};transport=tcp SIP/2.0\r\n"
+        )),
+        "{invite}"
+    );
+    assert!(
+        header(&invite, "Via").unwrap().starts_with("SIP/2.0/TCP "),
+        "{invite}"
+    );
+    let busy = format!(
+        "SIP/2.0 486 Busy Here\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=busy\r\nCall-ID: {}\r\nCSeq: {}\r\nContent-Length: 0\r\n\r\n",
+        header(&invite, "Via").unwrap(),
+        header(&invite, "From").unwrap(),
+        header(&invite, "To").unwrap(),
+        header(&invite, "Call-ID").unwrap(),
+        header(&invite, "CSeq").unwrap()
+    );
+    tcp.write_all(busy.as_bytes()).await.unwrap();
+    let store = gw.store.clone();
+    eventually(
+        "the busy softphone noted",
+        Duration::from_secs(10),
+        || async {
+            store.timeline(&numbers[0]).await.unwrap().iter().any(|e| {
+                e.action == "page"
+                    && e.details.contains("\"channel\":\"registered\"")
+                    && e.details.contains("answered 486")
+            })
+        },
+    )
+    .await;
+    gw.stop().await;
+}
