@@ -267,6 +267,7 @@ impl App {
                         credentials: t.credentials(),
                     },
                     *dest,
+                    t.egress(),
                 )
                 .await;
         }

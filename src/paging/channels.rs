@@ -25,8 +25,8 @@ use crate::media::prompt::FRAME;
 use crate::media::rtp::{FrameSink, MediaCommand, MediaEvent, Session};
 use crate::media::{dtmf, Prompt};
 use crate::roster::{Member, REGISTERED};
-use crate::sip::core::{CallEvent, Dial, EndReason, OutRequest, Peer};
-use crate::sip::transport::Requester;
+use crate::sip::core::{CallEvent, Dial, EndReason, OutRequest};
+use crate::sip::transport::{Egress, Requester};
 
 /// `[paging.webhooks.NAME]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -150,8 +150,9 @@ struct Via {
     from_uri: String,
     credentials: Option<(String, String)>,
     route: Vec<String>,
-    /// A registered softphone's flow (socket or connection) to call on.
-    flow: Option<Peer>,
+    /// How it leaves: a UDP socket, a softphone's flow, the trunk's TCP
+    /// connection.
+    egress: Egress,
 }
 
 /// A webhook failure in words, its source chain included (the URL taken
@@ -164,14 +165,6 @@ fn describe(e: &reqwest::Error) -> String {
         source = s.source();
     }
     text
-}
-
-/// A route entry naming a loose router at `addr`.
-fn loose_route(addr: SocketAddr) -> String {
-    match addr {
-        SocketAddr::V4(a) => format!("<sip:{a};lr>"),
-        SocketAddr::V6(a) => format!("<sip:[{}]:{};lr>", a.ip(), a.port()),
-    }
 }
 
 /// Where a SIP URI's requests go: an IP literal host, else DNS.
@@ -247,7 +240,10 @@ impl Channels {
     /// The outbound proxy as a pre-loaded route (RFC 3261 §8.1.2): the
     /// Request-URI stays the member's, the proxy is named in Route.
     fn preloaded_route(&self) -> Vec<String> {
-        self.outbound_proxy.map(loose_route).into_iter().collect()
+        self.outbound_proxy
+            .map(|p| crate::sip::dialog::loose_route(p, false))
+            .into_iter()
+            .collect()
     }
 
     async fn message(&self, m: &Member, uri: &str, text: &str) -> Attempt {
@@ -288,7 +284,7 @@ impl Channels {
                 from_uri: self.from_uri.clone(),
                 credentials: self.credentials.clone(),
                 route: self.preloaded_route(),
-                flow: None,
+                egress: Egress::Udp,
             }),
             None => Err(format!("failed: cannot resolve {uri}")),
         };
@@ -326,14 +322,14 @@ impl Channels {
                     from_uri: self.from_uri.clone(),
                     credentials: None,
                     route: Vec::new(),
-                    flow: Some(f),
+                    egress: Egress::Flow(f),
                 }),
                 Some(f) if f.transport() == crate::sip::message::Transport::Udp => Ok(Via {
                     dest: b.source,
                     from_uri: self.from_uri.clone(),
                     credentials: None,
                     route: Vec::new(),
-                    flow: None,
+                    egress: Egress::Udp,
                 }),
                 _ => Err(format!(
                     "failed: registered over a connection gateway {} holds",
@@ -359,8 +355,8 @@ impl Channels {
             dest: *dest,
             from_uri: trunk.from_uri(),
             credentials: trunk.credentials(),
-            route: vec![loose_route(*dest)],
-            flow: None,
+            route: vec![trunk.route(*dest)],
+            egress: trunk.egress(),
         });
         match trunk.uri(phone) {
             Ok(uri) => self.call_via(m, "phone", &uri, via, page).await,
@@ -417,7 +413,7 @@ impl Channels {
             credentials: via.credentials,
             route: via.route,
         };
-        let Some((call, mut events)) = self.sip.dial(dial, dest, via.flow).await else {
+        let Some((call, mut events)) = self.sip.dial(dial, dest, via.egress).await else {
             return attempt(false, false, "failed: the gateway is stopping".into());
         };
         // Until answered.

@@ -9,13 +9,16 @@ use std::net::SocketAddr;
 
 use serde::Deserialize;
 
+use crate::sip::transport::{Egress, TRUNK_CONN};
+
 /// `[trunk]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrunkSettings {
     /// `host:port` of the PBX or SBC (a name is resolved at start).
     pub proxy: String,
-    /// `udp` (the only one for now).
+    /// `udp` or `tcp` (one connection, opened when needed and again after
+    /// it closed).
     #[serde(default = "udp")]
     pub transport: String,
     /// The domain in the Request-URI, From and To (default: the proxy's host).
@@ -72,10 +75,10 @@ impl TrunkSettings {
     }
 
     pub fn check(&self) -> Result<(), (&'static str, String)> {
-        if self.transport != "udp" {
+        if self.transport != "udp" && self.transport != "tcp" {
             return Err((
                 "trunk.transport",
-                format!("{:?}: only \"udp\" for now", self.transport),
+                format!("{:?}: \"udp\" or \"tcp\"", self.transport),
             ));
         }
         if self.from_user.is_empty()
@@ -132,6 +135,20 @@ impl TrunkSettings {
     /// Our From: the hotline's number at the trunk's domain.
     pub fn from_uri(&self) -> String {
         format!("sip:{}@{}", self.from_user, self.domain())
+    }
+
+    /// How calls and the registration leave for the trunk.
+    pub fn egress(&self) -> Egress {
+        if self.transport == "tcp" {
+            Egress::Tcp(TRUNK_CONN)
+        } else {
+            Egress::Udp
+        }
+    }
+
+    /// The trunk as a pre-loaded route (a loose router at `addr`).
+    pub fn route(&self, addr: SocketAddr) -> String {
+        crate::sip::dialog::loose_route(addr, self.transport == "tcp")
     }
 
     pub fn credentials(&self) -> Option<(String, String)> {
@@ -200,11 +217,21 @@ mod tests {
         );
         assert_eq!(t.from_uri(), "sip:053212368@127.0.0.1");
         assert_eq!(t.resolve().unwrap(), "127.0.0.1:5070".parse().unwrap());
+        assert_eq!(t.egress(), Egress::Udp);
+        let addr = "127.0.0.1:5070".parse().unwrap();
+        assert_eq!(t.route(addr), "<sip:127.0.0.1:5070;lr>");
         let tcp = TrunkSettings {
             transport: "tcp".into(),
             ..t.clone()
         };
-        assert_eq!(tcp.check().unwrap_err().0, "trunk.transport");
+        assert!(tcp.check().is_ok());
+        assert_eq!(tcp.egress(), Egress::Tcp(TRUNK_CONN));
+        assert_eq!(tcp.route(addr), "<sip:127.0.0.1:5070;transport=tcp;lr>");
+        let tls = TrunkSettings {
+            transport: "tls".into(),
+            ..t.clone()
+        };
+        assert_eq!(tls.check().unwrap_err().0, "trunk.transport");
         // (A proxy name that does not resolve is refused too; not tried
         // here: a test asks no DNS server.)
         let half = TrunkSettings {

@@ -100,6 +100,17 @@ pub fn route(route_set: &[String], remote_target: &str) -> Routed {
     }
 }
 
+/// A route entry naming a loose router at `addr` (an outbound proxy, a
+/// trunk), reached over TCP when `tcp`.
+pub fn loose_route(addr: SocketAddr, tcp: bool) -> String {
+    let host = match addr {
+        SocketAddr::V4(a) => a.to_string(),
+        SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+    };
+    let transport = if tcp { ";transport=tcp" } else { "" };
+    format!("<sip:{host}{transport};lr>")
+}
+
 /// The address of a URI's host when it is an IP literal (`sip:h:port`, port
 /// 5060 when absent, 5061 for sips). A host name gives `None`: the core does
 /// no DNS, and the caller falls back to the address the dialog came from.

@@ -156,6 +156,11 @@ enum Inbound {
     CloseAfterFlush {
         conn: u64,
     },
+    /// A connection we opened could not be (what waited for it is dropped;
+    /// the transactions retransmit or time out).
+    ConnectFailed {
+        conn: u64,
+    },
 }
 
 /// Channels between the SIP core and the call layer.
@@ -178,13 +183,11 @@ pub enum PendingRequest {
         dest: SocketAddr,
         reply: oneshot::Sender<Option<u16>>,
     },
-    /// Place a call; its events go to `events`. `flow`: over this socket
-    /// or connection (a softphone's registration), else the first socket
-    /// of `dest`'s family.
+    /// Place a call; its events go to `events`.
     Dial {
         dial: Dial,
         dest: SocketAddr,
-        flow: Option<Peer>,
+        egress: Egress,
         events: mpsc::Sender<CallEvent>,
         reply: oneshot::Sender<CallRef>,
     },
@@ -194,10 +197,28 @@ pub enum PendingRequest {
     Register {
         registration: Registration,
         dest: SocketAddr,
+        egress: Egress,
     },
     /// The registrar's answer to a REGISTER.
     RegisterAnswer(RegisterAnswer),
 }
+
+/// How a call or registration of ours leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Egress {
+    /// From the first UDP socket of the destination's address family.
+    Udp,
+    /// Over this flow: the socket or connection a softphone registered on.
+    Flow(Peer),
+    /// Over a TCP connection of its own to the destination, known to the
+    /// core as `Link::Tcp(id)`: opened on the first request, opened again
+    /// under the same id when it has closed (the trunk's, [`TRUNK_CONN`]).
+    Tcp(u64),
+}
+
+/// The id of the TCP connection to the trunk (`[trunk] transport = "tcp"`);
+/// accepted connections are numbered from 1 up and never reach it.
+pub const TRUNK_CONN: u64 = u64::MAX - 1;
 
 /// Sends requests and places calls through the SIP core.
 #[derive(Clone)]
@@ -225,13 +246,13 @@ impl Requester {
         rx.await.ok().flatten()
     }
 
-    /// Places a call to `dest`, or over `flow` (where a softphone
-    /// registered from); `None` when the gateway is stopping.
+    /// Places a call to `dest`, leaving as `egress` says; `None` when the
+    /// gateway is stopping.
     pub async fn dial(
         &self,
         dial: Dial,
         dest: SocketAddr,
-        flow: Option<Peer>,
+        egress: Egress,
     ) -> Option<(CallRef, mpsc::Receiver<CallEvent>)> {
         let (events, rx_events) = mpsc::channel(32);
         let (reply, rx) = oneshot::channel();
@@ -239,7 +260,7 @@ impl Requester {
             .send(PendingRequest::Dial {
                 dial,
                 dest,
-                flow,
+                egress,
                 events,
                 reply,
             })
@@ -258,10 +279,14 @@ impl Requester {
     }
 
     /// Registers with the trunk at `dest` (the core refreshes it).
-    pub async fn register(&self, registration: Registration, dest: SocketAddr) {
+    pub async fn register(&self, registration: Registration, dest: SocketAddr, egress: Egress) {
         let _ = self
             .tx
-            .send(PendingRequest::Register { registration, dest })
+            .send(PendingRequest::Register {
+                registration,
+                dest,
+                egress,
+            })
             .await;
     }
 }
@@ -392,9 +417,9 @@ async fn run(
     }
     let conns = Conns {
         open: HashMap::new(),
+        connecting: HashMap::new(),
         dial: Connector {
             tx,
-            next_conn,
             limits,
             stop: readers.clone(),
             tracker: conns.clone(),
@@ -611,15 +636,17 @@ struct ConnHandle {
 /// The TCP connections, and what it takes to open one.
 struct Conns {
     open: HashMap<u64, ConnHandle>,
+    /// Connections being opened, with what waits to go over them.
+    connecting: HashMap<u64, Vec<Bytes>>,
     dial: Connector,
 }
 
 /// Opens a TCP connection for a request whose connection has closed (RFC
 /// 3261 §18.1.1: a request in a TCP dialog goes over a new connection to the
-/// next hop); it then runs like an accepted one.
+/// next hop), under the closed one's id so that the dialog's later requests
+/// follow; it then runs like an accepted one.
 struct Connector {
     tx: mpsc::Sender<Inbound>,
-    next_conn: Arc<AtomicU64>,
     limits: Limits,
     stop: CancellationToken,
     tracker: tokio_util::task::TaskTracker,
@@ -629,19 +656,19 @@ struct Connector {
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Connector {
-    fn connect(&self, to: SocketAddr, first: Bytes) {
-        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
+    fn connect(&self, conn: u64, to: SocketAddr, first: Bytes) {
         let (tx, limits, stop) = (self.tx.clone(), self.limits, self.stop.clone());
         self.tracker.spawn(async move {
             match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(to)).await {
                 Ok(Ok(stream)) => {
-                    tcp_connection(stream, to, conn, tx, limits, stop, Some(first)).await
+                    return tcp_connection(stream, to, conn, tx, limits, stop, Some(first)).await
                 }
                 Ok(Err(e)) => {
                     tracing::warn!(%to, error = %e, "cannot connect over TCP; request not sent")
                 }
                 Err(_) => tracing::warn!(%to, "TCP connect timed out; request not sent"),
             }
+            let _ = tx.send(Inbound::ConnectFailed { conn }).await;
         });
     }
 }
@@ -688,6 +715,12 @@ async fn core_task(
                         local: local_for(locals[i], dest.ip()),
                     })
                 };
+                // Our Via and Contact name the listening port, for TCP too.
+                let leave = |dest: SocketAddr, egress: Egress| match egress {
+                    Egress::Udp => peer(dest),
+                    Egress::Flow(p) => Some(p),
+                    Egress::Tcp(conn) => peer(dest).map(|p| Peer { link: Link::Tcp(conn), ..p }),
+                };
                 match r {
                     PendingRequest::Send { request, dest, reply } => match peer(dest) {
                         Some(p) => {
@@ -699,7 +732,7 @@ async fn core_task(
                             let _ = reply.send(None);
                         }
                     },
-                    PendingRequest::Dial { dial, dest, flow, events, reply } => match flow.or_else(|| peer(dest)) {
+                    PendingRequest::Dial { dial, dest, egress, events, reply } => match leave(dest, egress) {
                         Some(p) => {
                             let call = core.dial(&dial, p, Instant::now());
                             out.outbound.insert(call, events);
@@ -710,7 +743,7 @@ async fn core_task(
                     PendingRequest::Hangup { call } => {
                         core.on_command(CallCommand::Hangup { call }, Instant::now())
                     }
-                    PendingRequest::Register { registration, dest } => match peer(dest) {
+                    PendingRequest::Register { registration, dest, egress } => match leave(dest, egress) {
                         Some(p) => core.register(registration, p, Instant::now()),
                         None => tracing::warn!(%dest, "no SIP socket of that address family"),
                     },
@@ -773,8 +806,14 @@ fn handle(core: &mut Core, conns: &mut Conns, input: Inbound) {
     match input {
         Inbound::Message { data, peer } => core.on_message(&data, peer, now),
         Inbound::Connected { conn, writer, stop } => {
+            for data in conns.connecting.remove(&conn).unwrap_or_default() {
+                let _ = writer.try_send(data);
+            }
             conns.open.insert(conn, ConnHandle { writer, stop });
             core.on_connected(conn, now);
+        }
+        Inbound::ConnectFailed { conn } => {
+            conns.connecting.remove(&conn);
         }
         Inbound::Disconnected { conn } => {
             conns.open.remove(&conn);
@@ -822,8 +861,14 @@ async fn flush(core: &mut Core, udp: &[Arc<UdpSocket>], conns: &mut Conns, outle
                         Some(h) => h.writer.try_send(data).is_err(),
                         // A request: over a new connection to where it goes.
                         None if !data.starts_with(b"SIP/2.0 ") => {
-                            tracing::debug!(conn = c, %to, "tcp connection gone; connecting");
-                            conns.dial.connect(to, data);
+                            match conns.connecting.get_mut(&c) {
+                                Some(waiting) => waiting.push(data),
+                                None => {
+                                    tracing::debug!(conn = c, %to, "no tcp connection; connecting");
+                                    conns.connecting.insert(c, Vec::new());
+                                    conns.dial.connect(c, to, data);
+                                }
+                            }
                             false
                         }
                         None => {

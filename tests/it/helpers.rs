@@ -529,10 +529,28 @@ rtp_port_min = 40000\nrtp_port_max = 44999\n[http]\nlisten = \"127.0.0.1:0\"\n[r
 /// Runs sipp as a server (a phone the gateway calls) on `port`, in the
 /// background; the handle resolves to (success, error log).
 pub fn sipp_server(scenario: &str, port: u16) -> tokio::task::JoinHandle<(bool, String)> {
+    sipp_server_over(scenario, port, "u1")
+}
+
+/// As [`sipp_server`], over SIPp's `transport` (`u1` UDP, `t1` TCP).
+pub fn sipp_server_over(
+    scenario: &str,
+    port: u16,
+    transport: &str,
+) -> tokio::task::JoinHandle<(bool, String)> {
     let scenario = repo().join("tests/sipp").join(scenario);
     let media = free_port().to_string();
     let mut args: Vec<std::ffi::OsString> = vec!["-sf".into(), scenario.into()];
-    for a in ["-i", "127.0.0.1", "-p", &port.to_string(), "-mp", &media] {
+    for a in [
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-mp",
+        &media,
+        "-t",
+        transport,
+    ] {
         args.push(a.into());
     }
     tokio::spawn(run_sipp("sipp-uas", args, 40))

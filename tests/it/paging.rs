@@ -617,10 +617,27 @@ async fn a_step_with_nobody_to_page_is_noted_and_passed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_phone_only_officer_is_paged_through_the_trunk_and_acknowledges() {
-    // SIPp plays the court's trunk: it challenges, checks the credentials,
-    // the number dialled and the hotline's caller ID; the phone presses 1.
-    let port = free_port();
-    let trunk = sipp_server("uas_trunk.xml", port);
+    page_through_the_trunk("udp").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trunk_over_tcp_gets_the_paging_call_on_one_connection() {
+    page_through_the_trunk("tcp").await;
+}
+
+/// SIPp plays the court's trunk over `transport`: it challenges, checks the
+/// credentials, the number dialled and the hotline's caller ID; the phone
+/// presses 1. Over TCP the challenge, the second INVITE, the ACKs and our
+/// BYE all travel on the connection the gateway opened (SIPp's TCP server
+/// sees one call on one socket).
+async fn page_through_the_trunk(transport: &str) {
+    let port = if transport == "tcp" {
+        free_tcp_port()
+    } else {
+        free_port()
+    };
+    let sipp_transport = if transport == "tcp" { "t1" } else { "u1" };
+    let trunk = sipp_server_over("uas_trunk.xml", port, sipp_transport);
     let mut s = settings();
     // At night the duty unit (nobody with a way to them here) and the
     // court police officer p-sun, who has only a phone number.
@@ -636,7 +653,7 @@ async fn a_phone_only_officer_is_paged_through_the_trunk_and_acknowledges() {
     s.roster.file = test_roster(&roster);
     s.trunk = Some(
         toml::from_str(&format!(
-            "proxy = \"127.0.0.1:{port}\"\nfrom_user = \"053212368\"\nusername = \"hotline-trunk\"\npassword = \"trunk-secret\"\n"
+            "proxy = \"127.0.0.1:{port}\"\ntransport = \"{transport}\"\nfrom_user = \"053212368\"\nusername = \"hotline-trunk\"\npassword = \"trunk-secret\"\n"
         ))
         .unwrap(),
     );
