@@ -174,8 +174,6 @@ impl App {
                     .build()
                     .context("HTTP client for webhooks")?,
                 webhooks: s.paging.webhooks.clone(),
-                events: self.store.connection(),
-                prefix: s.redis.key_prefix.clone(),
                 ports: ports.clone(),
                 advertise_ip: s.media.advertise_ip,
                 prompts: self.prompts.clone(),

@@ -351,7 +351,7 @@ async fn tickets(command: TicketsCommand) -> Result<String, String> {
 
 /// Runs a roster command: (text, whether all is well).
 async fn roster(command: RosterCommand) -> Result<(String, bool), String> {
-    use hotline::roster::{report, state, Calendar, Roster};
+    use hotline::roster::{report, Calendar, Roster};
     let args = match &command {
         RosterCommand::Who { config, .. }
         | RosterCommand::Plan { config, .. }
@@ -362,25 +362,14 @@ async fn roster(command: RosterCommand) -> Result<(String, bool), String> {
     let roster = Roster::load(&s.roster.file).map_err(|e| e.to_string())?;
     let cal = Calendar::load(&s.roster.holidays).map_err(|e| e.to_string())?;
     let tz = hotline::tickets::store::court_tz();
-    let mut redis = redis::Client::open(s.redis.url.as_str())
-        .and_then(|c| {
-            redis::aio::ConnectionManager::new_lazy_with_config(
-                c,
-                redis::aio::ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(std::time::Duration::from_secs(2)))
-                    .set_number_of_retries(0),
-            )
-        })
+    let store = hotline::tickets::Store::connect(&s.redis.url, &s.redis.key_prefix)
         .map_err(|e| format!("redis.url {:?}: {e}", s.redis.url_redacted()))?;
     let url = s.redis.url_redacted();
-    let prefix = s.redis.key_prefix.clone();
-    let offset = |mut r: redis::aio::ConnectionManager| {
-        let (url, prefix) = (url.clone(), prefix.clone());
-        async move {
-            state::offset(&mut r, &prefix)
-                .await
-                .map_err(|e| format!("{url}: rotation state: {e}"))
-        }
+    let offset = || async {
+        store
+            .rotation_offset()
+            .await
+            .map_err(|e| format!("{url}: rotation state: {e}"))
     };
     let date = |v: &str, flag: &str| {
         v.parse::<jiff::civil::Date>()
@@ -397,7 +386,7 @@ async fn roster(command: RosterCommand) -> Result<(String, bool), String> {
                     .map_err(|e| format!("--at {t:?}: {e}"))?
                     .timestamp(),
             };
-            let off = offset(redis.clone()).await?;
+            let off = offset().await?;
             Ok((
                 report::who(&roster.resolve(&cal, off, at, case.as_deref())),
                 true,
@@ -408,11 +397,11 @@ async fn roster(command: RosterCommand) -> Result<(String, bool), String> {
             if to < from || (to - from).get_days() > 400 {
                 return Err("--from must be before --to, at most 400 days apart".into());
             }
-            let off = offset(redis.clone()).await?;
+            let off = offset().await?;
             Ok((report::plan(&roster.plan(&cal, off, from, to)), true))
         }
         RosterCommand::Check { .. } => {
-            let off = offset(redis.clone()).await?;
+            let off = offset().await?;
             let today = jiff::Timestamp::now().to_zoned_datetime(tz).date();
             let reach = hotline::roster::Reach::of(&s);
             let (mut issues, warnings) = roster.check(&cal, off, today, reach);
@@ -433,7 +422,8 @@ async fn roster(command: RosterCommand) -> Result<(String, bool), String> {
             Ok((text, issues.is_empty()))
         }
         RosterCommand::Advance { .. } => {
-            let n = state::advance(&mut redis, &s.redis.key_prefix)
+            let n = store
+                .advance_rotation()
                 .await
                 .map_err(|e| format!("{}: {e}", s.redis.url_redacted()))?;
             let now = jiff::Timestamp::now();
@@ -465,7 +455,6 @@ async fn officer(command: OfficerCommand) -> Result<String, String> {
     }
     let store = hotline::tickets::Store::connect(&s.redis.url, &s.redis.key_prefix)
         .map_err(|e| e.to_string())?;
-    let mut c = store.connection();
     match command {
         OfficerCommand::SetPin { .. } => {
             let mut pin = String::new();
@@ -476,7 +465,7 @@ async fn officer(command: OfficerCommand) -> Result<String, String> {
             if pin.len() < 6 || !pin.bytes().all(|b| b.is_ascii_digit()) {
                 return Err("the PIN must be at least 6 digits".into());
             }
-            auth::set_pin(&mut c, store.prefix(), member, pin)
+            auth::set_pin(&store, member, pin)
                 .await
                 .map_err(|e| format!("{}: {e}", s.redis.url_redacted()))?;
             Ok(format!("PIN set for {member}"))
@@ -500,7 +489,7 @@ async fn officer(command: OfficerCommand) -> Result<String, String> {
             Ok(format!("SIP password set for {member} (realm {realm})"))
         }
         OfficerCommand::Revoke { .. } => {
-            let n = auth::revoke(&mut c, store.prefix(), member)
+            let n = auth::revoke(&store, member)
                 .await
                 .map_err(|e| format!("{}: {e}", s.redis.url_redacted()))?;
             Ok(format!("{n} session(s) of {member} ended"))

@@ -1,15 +1,13 @@
-//! Officers' credentials: PINs stored as argon2 hashes, bearer tokens
-//! stored hashed (SHA-256) in Redis with an expiry, revocable at once.
-//!
-//! Keys: `<prefix>pin:<member>` (PHC string), `<prefix>token:<sha256>` →
-//! member (EX), `<prefix>tokens:<member>` (set of that member's token hashes).
+//! Officers' credentials: PINs kept as argon2 hashes, bearer tokens kept
+//! hashed (SHA-256) with an expiry, revocable at once; the store keeps
+//! them (`tickets::sessions`), this module makes and checks them.
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
-use redis::aio::ConnectionManager;
-use redis::AsyncCommands;
 use sha2::{Digest, Sha256};
+
+use crate::tickets::{Store, StoreError};
 
 /// How long a token lives.
 pub const TOKEN_SECONDS: u64 = 12 * 3600;
@@ -19,17 +17,12 @@ fn token_hash(token: &str) -> String {
 }
 
 /// Stores a member's PIN (argon2id, random salt).
-pub async fn set_pin(
-    c: &mut ConnectionManager,
-    prefix: &str,
-    member: &str,
-    pin: &str,
-) -> anyhow::Result<()> {
+pub async fn set_pin(store: &Store, member: &str, pin: &str) -> anyhow::Result<()> {
     let hash = Argon2::default()
         .hash_password(pin.as_bytes())
         .map_err(|e| anyhow::anyhow!("hashing the PIN: {e}"))?
         .to_string();
-    let _: () = c.set(format!("{prefix}pin:{member}"), hash).await?;
+    store.set_pin_hash(member, &hash).await?;
     Ok(())
 }
 
@@ -38,15 +31,10 @@ pub async fn set_pin(
 /// a login flood never stalls the runtime that runs the media clocks; an
 /// unknown member (or one without a PIN) is checked against a dummy hash
 /// and costs the same, so the time says nothing about who exists.
-pub async fn check_pin(
-    c: &mut ConnectionManager,
-    prefix: &str,
-    member: Option<&str>,
-    pin: &str,
-) -> redis::RedisResult<bool> {
+pub async fn check_pin(store: &Store, member: Option<&str>, pin: &str) -> Result<bool, StoreError> {
     static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    let stored: Option<String> = match member {
-        Some(m) => c.get(format!("{prefix}pin:{m}")).await?,
+    let stored = match member {
+        Some(m) => store.pin_hash(m).await?,
         None => None,
     };
     let known = stored.is_some();
@@ -80,73 +68,26 @@ fn dummy_hash() -> &'static str {
 }
 
 /// A new token for `member`.
-pub async fn issue(
-    c: &mut ConnectionManager,
-    prefix: &str,
-    member: &str,
-) -> redis::RedisResult<String> {
+pub async fn issue(store: &Store, member: &str) -> Result<String, StoreError> {
     let raw: [u8; 32] = rand::random();
     let token = B64.encode(raw);
-    let h = token_hash(&token);
-    let mut pipe = redis::pipe();
-    pipe.atomic()
-        .cmd("SET")
-        .arg(format!("{prefix}token:{h}"))
-        .arg(member)
-        .arg("EX")
-        .arg(TOKEN_SECONDS)
-        .cmd("SADD")
-        .arg(format!("{prefix}tokens:{member}"))
-        .arg(&h)
-        // The set lives as long as the newest token in it.
-        .cmd("EXPIRE")
-        .arg(format!("{prefix}tokens:{member}"))
-        .arg(TOKEN_SECONDS);
-    let _: () = pipe.query_async(c).await?;
+    store
+        .add_token(member, &token_hash(&token), TOKEN_SECONDS)
+        .await?;
     Ok(token)
 }
 
 /// The member a token belongs to, if it is valid.
-pub async fn member_of(
-    c: &mut ConnectionManager,
-    prefix: &str,
-    token: &str,
-) -> redis::RedisResult<Option<String>> {
-    c.get(format!("{prefix}token:{}", token_hash(token))).await
+pub async fn member_of(store: &Store, token: &str) -> Result<Option<String>, StoreError> {
+    store.token_member(&token_hash(token)).await
 }
 
 /// Ends one token.
-pub async fn logout(
-    c: &mut ConnectionManager,
-    prefix: &str,
-    token: &str,
-    member: &str,
-) -> redis::RedisResult<()> {
-    let h = token_hash(token);
-    let mut pipe = redis::pipe();
-    pipe.atomic()
-        .cmd("DEL")
-        .arg(format!("{prefix}token:{h}"))
-        .cmd("SREM")
-        .arg(format!("{prefix}tokens:{member}"))
-        .arg(&h);
-    pipe.query_async(c).await
+pub async fn logout(store: &Store, token: &str, member: &str) -> Result<(), StoreError> {
+    store.remove_token(member, &token_hash(token)).await
 }
 
 /// Ends every token of a member at once; returns how many were live.
-pub async fn revoke(
-    c: &mut ConnectionManager,
-    prefix: &str,
-    member: &str,
-) -> redis::RedisResult<usize> {
-    let set = format!("{prefix}tokens:{member}");
-    let hashes: Vec<String> = c.smembers(&set).await?;
-    let mut pipe = redis::pipe();
-    pipe.atomic();
-    for h in &hashes {
-        pipe.cmd("DEL").arg(format!("{prefix}token:{h}"));
-    }
-    pipe.cmd("DEL").arg(&set);
-    let deleted: Vec<usize> = pipe.query_async(c).await?;
-    Ok(deleted[..hashes.len()].iter().sum())
+pub async fn revoke(store: &Store, member: &str) -> Result<usize, StoreError> {
+    store.revoke_tokens(member).await
 }

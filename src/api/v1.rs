@@ -112,12 +112,6 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<redis::RedisError> for ApiError {
-    fn from(e: redis::RedisError) -> ApiError {
-        StoreError::Redis(e).into()
-    }
-}
-
 /// JSON bodies: unknown fields and bad JSON are 400 with the reason.
 pub struct Body<T>(pub T);
 
@@ -181,8 +175,7 @@ impl FromRequestParts<Shared> for Officer {
             .ok_or_else(unauthorized)?
             .trim()
             .to_string();
-        let mut c = s.store.connection();
-        let id = auth::member_of(&mut c, s.store.prefix(), &token)
+        let id = auth::member_of(&s.store, &token)
             .await?
             .ok_or_else(unauthorized)?;
         let member = s.roster.member(&id).cloned().ok_or_else(unauthorized)?;
@@ -224,10 +217,8 @@ async fn login(
             .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
         return Ok(r);
     }
-    let mut c = s.store.connection();
-    let p = s.store.prefix();
     let member = s.roster.member(&b.member).map(|m| m.id.as_str());
-    if !auth::check_pin(&mut c, p, member, &b.pin).await? {
+    if !auth::check_pin(&s.store, member, &b.pin).await? {
         tracing::warn!(target: "security", "SECURITY event=login_failed src={source} reason=\"wrong member or PIN\" count=1");
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -238,7 +229,7 @@ async fn login(
     s.store
         .uncount_attempt(Attempt::Login, &b.member, &source)
         .await?;
-    let token = auth::issue(&mut c, p, &b.member).await?;
+    let token = auth::issue(&s.store, &b.member).await?;
     tracing::info!(member = %b.member, "officer logged in");
     Ok(Json(
         serde_json::json!({"token": token, "expires_in": auth::TOKEN_SECONDS, "member": b.member}),
@@ -247,8 +238,7 @@ async fn login(
 }
 
 async fn logout(State(s): State<Shared>, o: Officer) -> Result<StatusCode, ApiError> {
-    let mut c = s.store.connection();
-    auth::logout(&mut c, s.store.prefix(), &o.token, &o.member.id).await?;
+    auth::logout(&s.store, &o.token, &o.member.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -700,8 +690,7 @@ async fn roster_now(
     State(s): State<Shared>,
     _o: Officer,
 ) -> Result<Json<crate::roster::OnDuty>, ApiError> {
-    let mut c = s.store.connection();
-    let offset = crate::roster::state::offset(&mut c, s.store.prefix()).await?;
+    let offset = s.store.rotation_offset().await?;
     Ok(Json(s.roster.resolve(
         &s.calendar,
         offset,

@@ -119,8 +119,6 @@ pub struct Channels {
     pub outbound_proxy: Option<SocketAddr>,
     pub http: reqwest::Client,
     pub webhooks: HashMap<String, WebhookTarget>,
-    pub events: redis::aio::ConnectionManager,
-    pub prefix: String,
     /// For paging calls: RTP ports, our address in SDP, the prompts.
     pub ports: Arc<PortPool>,
     pub advertise_ip: Option<IpAddr>,
@@ -135,8 +133,9 @@ pub struct Channels {
     /// The court's trunk and its address: members' phones are paged
     /// through it; without one a phone number is no channel.
     pub trunk: Option<(crate::paging::trunk::TrunkSettings, SocketAddr)>,
-    /// The registrar's bindings of softphones (`sip = "registered"`), and
-    /// this gateway's name in them: a flow it holds is called back on.
+    /// The events stream of the mobile page; the registrar's bindings of
+    /// softphones (`sip = "registered"`), and this gateway's name in them:
+    /// a flow it holds is called back on.
     pub store: crate::tickets::Store,
     pub gateway: String,
 }
@@ -577,23 +576,7 @@ impl Channels {
 
     async fn event(&self, m: &Member, page: &Page, text: &str) -> Attempt {
         let start = Instant::now();
-        let mut c = self.events.clone();
-        let r: redis::RedisResult<String> = redis::cmd("XADD")
-            .arg(format!("{}events", self.prefix))
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(100_000)
-            .arg("*")
-            .arg("kind")
-            .arg("page")
-            .arg("member")
-            .arg(&m.id)
-            .arg("ticket")
-            .arg(&page.ticket)
-            .arg("text")
-            .arg(text)
-            .query_async(&mut c)
-            .await;
+        let r = self.store.add_page_event(&m.id, &page.ticket, text).await;
         Attempt {
             member: m.id.clone(),
             channel: "event",
@@ -601,7 +584,7 @@ impl Channels {
             acknowledged: false,
             passed: false,
             outcome: match r {
-                Ok(_) => "delivered".into(),
+                Ok(()) => "delivered".into(),
                 Err(e) => format!("failed: {e}"),
             },
             latency_ms: start.elapsed().as_millis() as u64,

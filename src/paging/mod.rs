@@ -127,8 +127,6 @@ pub async fn test_page(
             .use_preconfigured_tls(crate::app::tls_config())
             .build()?,
         webhooks: settings.paging.webhooks.clone(),
-        events: store.connection(),
-        prefix: settings.redis.key_prefix.clone(),
         ports: Arc::new(crate::media::ports::PortPool::new(
             settings.media.bind_ip,
             settings.media.rtp_port_min,

@@ -1,6 +1,6 @@
-//! The escalation scheduler. Due steps live in Redis (`paging:due`, a
-//! sorted set of ticket numbers by due time; `paging:<n>`, the opening time
-//! and progress), not in task memory: a restart resumes them, and several
+//! The escalation scheduler. Due steps live in Redis (the store's
+//! schedule, `tickets::duty`: ticket numbers by due time, each one's
+//! opening time and progress), not in task memory: a restart resumes them, and several
 //! gateways on one Redis share the work. A due ticket is claimed
 //! atomically (its score moved a lease into the future) before anything is
 //! sent, so each step fires once; a gateway that dies mid-step leaves the
@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use redis::Script;
 use tokio_util::sync::CancellationToken;
 
 use super::channels::{Channels, Page};
@@ -19,15 +18,6 @@ use crate::roster::{Calendar, Member, OnDuty, Roster};
 use crate::tickets::model::State;
 use crate::tickets::store::Change;
 use crate::tickets::Store;
-
-const CLAIM: &str = r#"
-local p, now, lease, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local due = redis.call('ZRANGEBYSCORE', p .. 'paging:due', '-inf', now, 'LIMIT', 0, limit)
-for _, n in ipairs(due) do
-  redis.call('ZADD', p .. 'paging:due', 'XX', now + lease, n)
-end
-return due
-"#;
 
 /// How often the scheduler looks for due steps.
 const TICK: Duration = Duration::from_millis(50);
@@ -53,14 +43,8 @@ fn now_ms() -> i64 {
 }
 
 impl Paging {
-    fn key(&self, rest: &str) -> String {
-        format!("{}{rest}", self.store.prefix())
-    }
-
     /// Runs until `stop`.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
-        let claim = Script::new(CLAIM);
-        let mut conn = self.store.connection();
         let mut tasks = tokio::task::JoinSet::new();
         loop {
             tokio::select! {
@@ -68,12 +52,9 @@ impl Paging {
                 _ = tokio::time::sleep(TICK) => {}
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
             }
-            let claimed: Vec<String> = match claim
-                .arg(self.store.prefix())
-                .arg(now_ms())
-                .arg(self.lease.as_millis() as i64)
-                .arg(64)
-                .invoke_async(&mut conn)
+            let claimed = match self
+                .store
+                .claim_due(now_ms(), self.lease.as_millis() as i64, 64)
                 .await
             {
                 Ok(c) => c,
@@ -98,20 +79,12 @@ impl Paging {
     /// One claimed ticket, its lease kept fresh while the step runs (a
     /// paging call can take a minute).
     pub async fn fire(&self, number: &str) -> Result<(), crate::tickets::StoreError> {
-        let mut conn = self.store.connection();
-        let due_key = self.key("paging:due");
-        let lease = self.lease;
-        let n = number.to_string();
+        let (store, lease, n) = (self.store.clone(), self.lease, number.to_string());
         let keepalive = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(lease / 3).await;
-                let _: redis::RedisResult<()> = redis::cmd("ZADD")
-                    .arg(&due_key)
-                    .arg("XX")
-                    .arg(now_ms() + lease.as_millis() as i64)
-                    .arg(&n)
-                    .query_async(&mut conn)
-                    .await;
+                let until = now_ms() + lease.as_millis() as i64;
+                let _ = store.extend_lease(&n, until).await;
             }
         });
         let r = self.fire_step(number).await;
@@ -119,41 +92,20 @@ impl Paging {
         let _ = keepalive.await;
         let Some(save) = r? else { return Ok(()) };
         // Progress and the next due time, together.
-        let mut conn = self.store.connection();
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("HSET")
-            .arg(self.key(&format!("paging:{number}")))
-            .arg("progress")
-            .arg(save.progress);
-        let due_key = self.key("paging:due");
-        match save.next_ms {
-            Some(at) => pipe.cmd("ZADD").arg(&due_key).arg("XX").arg(at).arg(number),
-            None => pipe.cmd("ZREM").arg(&due_key).arg(number),
-        };
-        let _: () = pipe.query_async(&mut conn).await?;
-        Ok(())
+        self.store
+            .save_paging(number, &save.progress, save.next_ms)
+            .await
     }
 
     /// Evaluates the policy, pages, records, reschedules.
     async fn fire_step(&self, number: &str) -> Result<Option<Save>, crate::tickets::StoreError> {
-        let mut conn = self.store.connection();
         let t = self.store.get(number).await?;
-        let state_key = self.key(&format!("paging:{number}"));
-        let (opened, progress): (Option<i64>, Option<String>) = redis::cmd("HMGET")
-            .arg(&state_key)
-            .arg("opened_ms")
-            .arg("progress")
-            .query_async(&mut conn)
-            .await?;
+        let (opened, progress) = self.store.paging_state(number).await?;
         let opened = opened.unwrap_or_else(now_ms);
         let mut progress: Progress = progress
             .and_then(|p| serde_json::from_str(&p).ok())
             .unwrap_or_default();
-        if matches!(
-            t.state,
-            State::Closed | State::Cancelled | State::Duplicate | State::Abandoned
-        ) {
+        if t.state.is_final() {
             return Ok(Some(Save {
                 progress: serde_json::to_string(&progress).expect("progress serialises"),
                 next_ms: None,
@@ -182,9 +134,7 @@ impl Paging {
         let elapsed = Duration::from_millis((now.as_millisecond() - opened).max(0) as u64);
         let decision = evaluate(policy, &mut progress, elapsed, acked, dispatched);
         let mut pass_now = false;
-        let offset = crate::roster::state::offset(&mut conn, self.store.prefix())
-            .await
-            .unwrap_or(0);
+        let offset = self.store.rotation_offset().await.unwrap_or(0);
         let duty = self.roster.resolve(
             &self.calendar,
             offset,

@@ -1,7 +1,7 @@
 //! Who is on duty (rule 第二十五条(四)(五)(六)): the roster file, the holiday
 //! calendar, and the one resolver that answers "who is on duty at instant
-//! T" for paging, the API and the CLI alike. Pure and sans-IO, but for the
-//! rotation offset kept in Redis (`state`) so every gateway agrees.
+//! T" for paging, the API and the CLI alike. Pure and sans-IO: the rotation
+//! offset (kept in Redis by the store, so every gateway agrees) is passed in.
 //!
 //! Every calendar day has one duty period, from the end of working hours on
 //! a working day (from the start of working hours on a day off) to the
@@ -11,7 +11,6 @@
 
 pub mod calendar;
 pub mod report;
-pub mod state;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;

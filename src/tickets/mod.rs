@@ -1,13 +1,17 @@
 //! Lead tickets: the duty logbook (rule 第十条(四)) — model and state machine
 //! (`model`), the Redis store with atomic transitions and timelines
 //! (`store`), and the path from a call to its ticket that survives Redis
-//! outages (`journal`, `writer`); beside them, the registrar's records of
-//! the officers' softphones (`softphones`), since this module owns every
-//! Redis key. Knows nothing of SIP or HTTP.
+//! outages (`journal`, `writer`). This module owns every Redis key, so
+//! beside the tickets it keeps the officers' credentials (`sessions`), the
+//! duty's state (`duty`: the rotation's offset, the escalation schedule,
+//! pages for the mobile page) and the registrar's records of the officers'
+//! softphones (`softphones`). Knows nothing of SIP or HTTP.
 
+pub mod duty;
 pub mod journal;
 pub mod model;
 pub mod report;
+pub mod sessions;
 pub mod softphones;
 pub mod store;
 pub mod writer;

@@ -77,8 +77,7 @@ impl Api {
 }
 
 async fn set_pin(gw: &Gateway, member: &str, pin: &str) {
-    let mut c = gw.store.connection();
-    hotline::api::auth::set_pin(&mut c, "hotline:", member, pin)
+    hotline::api::auth::set_pin(&gw.store, member, pin)
         .await
         .unwrap();
 }
@@ -395,7 +394,7 @@ async fn login_limits_logout_and_revocation() {
     // Revocation ends all of a member's tokens at once.
     let a = api.login("u1-officer", "135790").await;
     let b = api.login("u1-officer", "135790").await;
-    let n = hotline::api::auth::revoke(&mut c, "hotline:", "u1-officer")
+    let n = hotline::api::auth::revoke(&gw.store, "u1-officer")
         .await
         .unwrap();
     assert_eq!(n, 2);
@@ -771,9 +770,8 @@ async fn the_caller_is_found_only_sealed_and_in_the_reveal() {
         base: format!("http://{}/api/v1", gw.http),
         http: http_client(),
     };
-    let mut c = store.connection();
     for m in ["u1-officer", "m-chen"] {
-        hotline::api::auth::set_pin(&mut c, "hotline:", m, "112233")
+        hotline::api::auth::set_pin(&store, m, "112233")
             .await
             .unwrap();
     }

@@ -87,8 +87,7 @@ async fn the_mobile_page_in_chromium_takes_a_live_page_to_closing() {
     let mut s = settings();
     s.roster.file = roster();
     let gw = Gateway::start(s).await;
-    let mut c = gw.store.connection();
-    hotline::api::auth::set_pin(&mut c, "hotline:", OFFICER, PIN)
+    hotline::api::auth::set_pin(&gw.store, OFFICER, PIN)
         .await
         .unwrap();
     let shots = repo().join("target/browser-screenshots");
@@ -205,6 +204,7 @@ async fn the_mobile_page_in_chromium_takes_a_live_page_to_closing() {
         "the page played the recording: {by_officer:?}"
     );
     // The page logged out: none of the officer's tokens is left.
+    let mut c = gw.store.connection();
     let tokens: Vec<String> = redis::cmd("SMEMBERS")
         .arg(format!("hotline:tokens:{OFFICER}"))
         .query_async(&mut c)

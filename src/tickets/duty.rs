@@ -1,0 +1,134 @@
+//! What the duty keeps in Redis besides the tickets: the rotation's offset
+//! (`roster:offset`, so every gateway and the CLI agree and an authorised
+//! person can move it on at once), the escalation schedule (`paging:due`, a
+//! sorted set of ticket numbers by due time; `paging:<n>`, the opening time
+//! set by the transition script and the progress), and pages for the
+//! officers' mobile page (the `events` stream).
+
+use redis::{AsyncCommands, Script};
+
+use super::store::{Store, StoreError};
+
+/// Claims due tickets: each one's score moves a lease into the future, so
+/// a step fires on one gateway only.
+const CLAIM: &str = r#"
+local p, now, lease, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local due = redis.call('ZRANGEBYSCORE', p .. 'paging:due', '-inf', now, 'LIMIT', 0, limit)
+for _, n in ipairs(due) do
+  redis.call('ZADD', p .. 'paging:due', 'XX', now + lease, n)
+end
+return due
+"#;
+
+impl Store {
+    /// Periods the rotation has been advanced by hand (0 when never).
+    pub async fn rotation_offset(&self) -> Result<i64, StoreError> {
+        let mut c = self.conn.clone();
+        let v: Option<i64> = c.get(self.key("roster:offset")).await?;
+        Ok(v.unwrap_or(0))
+    }
+
+    /// Moves the rotation on by one period; returns the new offset.
+    pub async fn advance_rotation(&self) -> Result<i64, StoreError> {
+        let mut c = self.conn.clone();
+        Ok(c.incr(self.key("roster:offset"), 1).await?)
+    }
+
+    /// Up to `limit` tickets with a step due at `now_ms`, each claimed for
+    /// `lease_ms`.
+    pub async fn claim_due(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        static SCRIPT: std::sync::LazyLock<Script> =
+            std::sync::LazyLock::new(|| Script::new(CLAIM));
+        let mut c = self.conn.clone();
+        Ok(SCRIPT
+            .arg(&self.prefix)
+            .arg(now_ms)
+            .arg(lease_ms)
+            .arg(limit)
+            .invoke_async(&mut c)
+            .await?)
+    }
+
+    /// Keeps a claimed ticket's lease until `until_ms` (a step still running).
+    pub async fn extend_lease(&self, number: &str, until_ms: i64) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let _: () = redis::cmd("ZADD")
+            .arg(self.key("paging:due"))
+            .arg("XX")
+            .arg(until_ms)
+            .arg(number)
+            .query_async(&mut c)
+            .await?;
+        Ok(())
+    }
+
+    /// When the ticket became open (Unix ms) and its escalation progress
+    /// (JSON), as far as they are known.
+    pub async fn paging_state(
+        &self,
+        number: &str,
+    ) -> Result<(Option<i64>, Option<String>), StoreError> {
+        let mut c = self.conn.clone();
+        Ok(redis::cmd("HMGET")
+            .arg(self.key(&format!("paging:{number}")))
+            .arg("opened_ms")
+            .arg("progress")
+            .query_async(&mut c)
+            .await?)
+    }
+
+    /// The progress and the next due time (none: escalation over), together.
+    pub async fn save_paging(
+        &self,
+        number: &str,
+        progress: &str,
+        next_ms: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let due = self.key("paging:due");
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("HSET")
+            .arg(self.key(&format!("paging:{number}")))
+            .arg("progress")
+            .arg(progress);
+        match next_ms {
+            Some(at) => pipe.cmd("ZADD").arg(&due).arg("XX").arg(at).arg(number),
+            None => pipe.cmd("ZREM").arg(&due).arg(number),
+        };
+        let mut c = self.conn.clone();
+        let _: () = pipe.query_async(&mut c).await?;
+        Ok(())
+    }
+
+    /// A page for a member's mobile page (the events stream, capped).
+    pub async fn add_page_event(
+        &self,
+        member: &str,
+        ticket: &str,
+        text: &str,
+    ) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let _: String = redis::cmd("XADD")
+            .arg(self.key("events"))
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(100_000)
+            .arg("*")
+            .arg("kind")
+            .arg("page")
+            .arg("member")
+            .arg(member)
+            .arg("ticket")
+            .arg(ticket)
+            .arg("text")
+            .arg(text)
+            .query_async(&mut c)
+            .await?;
+        Ok(())
+    }
+}
