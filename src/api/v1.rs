@@ -18,8 +18,9 @@ use serde::{Deserialize, Serialize};
 use super::auth;
 use crate::privacy::{mask, CallerKey};
 use crate::roster::{Member, Roster};
-use crate::tickets::model::{Category, Measure, Note, Register, State as TicketState, Ticket};
-use crate::tickets::store::{Attempt, Change, Store, StoreError};
+use crate::tickets::actions;
+use crate::tickets::model::{Category, Measure, Note, State as TicketState, Ticket};
+use crate::tickets::store::{Attempt, Store, StoreError};
 
 /// What the API needs.
 pub struct V1 {
@@ -147,12 +148,8 @@ pub struct Officer {
 }
 
 impl Officer {
-    /// The director, deputies and chief commander see every ticket.
     fn sees_all(&self) -> bool {
-        self.member
-            .roles
-            .iter()
-            .any(|r| matches!(r.as_str(), "director" | "deputy" | "chief_commander"))
+        actions::sees_all(&self.member.roles)
     }
 }
 
@@ -467,31 +464,16 @@ struct NoteBody {
     text: String,
 }
 
-/// An officer's change of a ticket they may see.
-fn change(
-    o: &Officer,
-    action: &str,
-    version: Option<u64>,
-    to: Option<TicketState>,
-    details: serde_json::Value,
-) -> Change {
-    let mut c = Change::new(&o.member.id, action);
-    c.expected_version = version;
-    c.to = to;
-    c.details = details;
-    c.index = vec![format!("member:{}", o.member.id)];
-    c
-}
-
+/// An officer's transition of a ticket they may see; the ticket as it
+/// is afterwards.
 async fn act(
     s: &V1,
     o: &Officer,
     n: &str,
-    c: Change,
-    edit: impl Fn(&mut Register),
+    a: actions::Action,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     visible(s, o, n).await?;
-    s.store.change(n, &c, edit).await?;
+    s.store.act(n, &a).await?;
     let t = s.store.get(n).await?;
     Ok(Json(
         serde_json::to_value(view(s, &t)).expect("view serialises"),
@@ -504,24 +486,13 @@ async fn acknowledge(
     Path(n): Path<String>,
     Body(b): Body<Versioned>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let (who, at) = (o.member.id.clone(), Timestamp::now());
-    act(
-        &s,
-        &o,
-        &n,
-        change(
-            &o,
-            "acknowledge",
-            Some(b.version),
-            Some(TicketState::Acknowledged),
-            serde_json::Value::Null,
-        ),
-        move |r| {
-            r.dispatch.acknowledged_by = Some(who.clone());
-            r.dispatch.acknowledged_at = Some(at);
-        },
-    )
-    .await
+    let a = actions::acknowledge(
+        &o.member.id,
+        Some(b.version),
+        Timestamp::now(),
+        serde_json::Value::Null,
+    );
+    act(&s, &o, &n, a).await
 }
 
 async fn dispatch(
@@ -535,26 +506,14 @@ async fn dispatch(
             "officers: {bad:?} is not a member"
         )));
     }
-    let at = Timestamp::now();
-    let details = serde_json::json!({"officers": b.officers, "vehicle": b.vehicle});
-    act(
-        &s,
-        &o,
-        &n,
-        change(
-            &o,
-            "dispatch",
-            Some(b.version),
-            Some(TicketState::Dispatched),
-            details,
-        ),
-        move |r| {
-            r.dispatch.officers = b.officers.clone();
-            r.dispatch.vehicle = b.vehicle.clone();
-            r.dispatch.departed_at = Some(at);
-        },
-    )
-    .await
+    let a = actions::dispatch(
+        &o.member.id,
+        b.version,
+        b.officers,
+        b.vehicle,
+        Timestamp::now(),
+    );
+    act(&s, &o, &n, a).await
 }
 
 async fn arrive(
@@ -563,23 +522,8 @@ async fn arrive(
     Path(n): Path<String>,
     Body(b): Body<Versioned>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let at = Timestamp::now();
-    act(
-        &s,
-        &o,
-        &n,
-        change(
-            &o,
-            "arrive",
-            Some(b.version),
-            Some(TicketState::OnScene),
-            serde_json::Value::Null,
-        ),
-        move |r| {
-            r.dispatch.arrived_at = Some(at);
-        },
-    )
-    .await
+    let a = actions::arrive(&o.member.id, b.version, Timestamp::now());
+    act(&s, &o, &n, a).await
 }
 
 async fn close(
@@ -588,30 +532,9 @@ async fn close(
     Path(n): Path<String>,
     Body(b): Body<CloseBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    if b.measures.is_empty() || b.result.trim().is_empty() {
-        return Err(ApiError::bad_request("measures and result are required"));
-    }
-    let (who, at) = (o.member.id.clone(), Timestamp::now());
-    let details = serde_json::json!({"measures": b.measures, "result": b.result});
-    act(
-        &s,
-        &o,
-        &n,
-        change(
-            &o,
-            "close",
-            Some(b.version),
-            Some(TicketState::Closed),
-            details,
-        ),
-        move |r| {
-            r.disposal.measures = b.measures.clone();
-            r.disposal.result = Some(b.result.clone());
-            r.disposal.closed_by = Some(who.clone());
-            r.disposal.closed_at = Some(at);
-        },
-    )
-    .await
+    let closing = actions::Closing::parse(b.measures, &b.result).map_err(ApiError::bad_request)?;
+    let a = actions::close(&o.member.id, b.version, closing, Timestamp::now());
+    act(&s, &o, &n, a).await
 }
 
 async fn note(
@@ -620,24 +543,9 @@ async fn note(
     Path(n): Path<String>,
     Body(b): Body<NoteBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    if b.text.trim().is_empty() || b.text.len() > 4000 {
-        return Err(ApiError::bad_request("text: 1 to 4000 bytes"));
-    }
-    let (who, at) = (o.member.id.clone(), Timestamp::now());
-    act(
-        &s,
-        &o,
-        &n,
-        change(&o, "note", None, None, serde_json::json!({"text": b.text})),
-        move |r| {
-            r.notes.push(Note {
-                by: who.clone(),
-                at,
-                text: b.text.clone(),
-            })
-        },
-    )
-    .await
+    let text = actions::NoteText::parse(&b.text).map_err(ApiError::bad_request)?;
+    let a = actions::note(&o.member.id, text, Timestamp::now());
+    act(&s, &o, &n, a).await
 }
 
 #[derive(Deserialize)]
@@ -662,20 +570,12 @@ async fn reveal(
             "your role may not reveal callers",
         ));
     }
-    if b.reason.trim().len() < 4 {
-        return Err(ApiError::bad_request("reason: say why"));
-    }
+    let reason = actions::RevealReason::parse(&b.reason).map_err(ApiError::bad_request)?;
     let open = |v: &Option<String>| v.as_deref().and_then(|v| s.caller_key.open(v));
     let c = &t.register.caller;
-    let mut ch = change(
-        &o,
-        "reveal_caller",
-        None,
-        None,
-        serde_json::json!({"reason": b.reason}),
-    );
-    ch.index.clear();
-    s.store.change(&n, &ch, |_| {}).await?;
+    s.store
+        .act(&n, &actions::reveal(&o.member.id, &reason))
+        .await?;
     tracing::info!(ticket = %n, member = %o.member.id, "caller revealed");
     Ok(Json(serde_json::json!({
         "number": open(&c.number),
@@ -733,15 +633,10 @@ async fn recording(
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
         .map(|v| parse_range(v, len));
-    let mut ch = change(
-        &o,
-        "recording_download",
-        None,
-        None,
-        serde_json::json!({"range": headers.get(header::RANGE).and_then(|v| v.to_str().ok())}),
-    );
-    ch.index.clear();
-    s.store.change(&n, &ch, |_| {}).await?;
+    let asked = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    s.store
+        .act(&n, &actions::download(&o.member.id, asked))
+        .await?;
     let common = [
         (header::CONTENT_TYPE, HeaderValue::from_static("audio/wav")),
         (header::ACCEPT_RANGES, HeaderValue::from_static("bytes")),

@@ -213,20 +213,13 @@ impl Paging {
             }
             if let Some(a) = results.iter().find(|a| a.acknowledged) {
                 crate::metrics::Metrics::inc(&self.metrics.pages_acknowledged);
-                let mut c = Change::new(&a.member, "acknowledge");
-                c.to = Some(State::Acknowledged);
-                c.details = serde_json::json!({"via": "paging call"});
-                c.index = vec![format!("member:{}", a.member)];
-                let who = a.member.clone();
-                let at = Timestamp::now();
-                match self
-                    .store
-                    .change(number, &c, move |r| {
-                        r.dispatch.acknowledged_by = Some(who.clone());
-                        r.dispatch.acknowledged_at = Some(at);
-                    })
-                    .await
-                {
+                let ack = crate::tickets::actions::acknowledge(
+                    &a.member,
+                    None,
+                    Timestamp::now(),
+                    serde_json::json!({"via": "paging call"}),
+                );
+                match self.store.act(number, &ack).await {
                     Ok(_) | Err(crate::tickets::StoreError::Illegal { .. }) => {}
                     Err(e) => return Err(e),
                 }

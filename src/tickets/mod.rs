@@ -1,5 +1,5 @@
 //! Lead tickets: the duty logbook (rule 第十条(四)) — model and state machine
-//! (`model`), the Redis store with atomic transitions and timelines
+//! (`model`), the officers' transitions as domain rules (`actions`), the Redis store with atomic transitions and timelines
 //! (`store`), and the path from a call to its ticket that survives Redis
 //! outages (`journal`, `writer`). This module owns every Redis key, so
 //! beside the tickets it keeps the officers' credentials (`sessions`), the
@@ -7,6 +7,7 @@
 //! pages for the mobile page) and the registrar's records of the officers'
 //! softphones (`softphones`). Knows nothing of SIP or HTTP.
 
+pub mod actions;
 pub mod duty;
 pub mod journal;
 pub mod model;

@@ -259,6 +259,15 @@ impl Store {
     /// Applies `edit` to the register and the change atomically. System
     /// changes (no expected version) are retried when someone else wrote
     /// in between; officers' changes are refused as stale instead.
+    /// Applies an [`Action`](super::actions::Action): its change with its edit.
+    pub async fn act(
+        &self,
+        number: &str,
+        action: &super::actions::Action,
+    ) -> Result<Applied, StoreError> {
+        self.change(number, &action.change, &action.edit).await
+    }
+
     pub async fn change(
         &self,
         number: &str,

@@ -1,0 +1,251 @@
+//! The officers' transitions of a ticket as rules of the domain, so the
+//! API and the paging worker make them alike: 签收 (acknowledge), 出警
+//! (dispatch), arrival, closing (what closing needs), notes (their cap),
+//! revealing the caller (why), downloading the recording. Each is an [`Action`]: the store's change
+//! (actor, action, target state, details, the actor's index) and the edit
+//! of the register it makes. Values from outside come in through the
+//! parsing newtypes, which say what is wrong in words the API passes on.
+
+use jiff::Timestamp;
+
+use super::model::{Measure, Note, Register, State};
+use super::store::Change;
+
+/// A change and the register edit that goes with it.
+pub struct Action {
+    pub change: Change,
+    pub edit: Box<dyn Fn(&mut Register) + Send + Sync>,
+}
+
+/// A note's text: not blank, at most 4000 bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoteText(String);
+
+impl NoteText {
+    pub const MAX_BYTES: usize = 4000;
+
+    pub fn parse(text: &str) -> Result<NoteText, &'static str> {
+        if text.trim().is_empty() || text.len() > Self::MAX_BYTES {
+            return Err("text: 1 to 4000 bytes");
+        }
+        Ok(NoteText(text.to_string()))
+    }
+}
+
+/// Why a caller is revealed (said on the timeline): at least four bytes
+/// that are not blank.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevealReason(String);
+
+impl RevealReason {
+    pub fn parse(reason: &str) -> Result<RevealReason, &'static str> {
+        if reason.trim().len() < 4 {
+            return Err("reason: say why");
+        }
+        Ok(RevealReason(reason.to_string()))
+    }
+}
+
+/// What closing a ticket needs: the measures taken and the result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closing {
+    measures: Vec<Measure>,
+    result: String,
+}
+
+impl Closing {
+    pub fn parse(measures: Vec<Measure>, result: &str) -> Result<Closing, &'static str> {
+        if measures.is_empty() || result.trim().is_empty() {
+            return Err("measures and result are required");
+        }
+        Ok(Closing {
+            measures,
+            result: result.to_string(),
+        })
+    }
+}
+
+/// A change by `actor`, found again through their index.
+fn by(actor: &str, action: &str, version: Option<u64>, to: Option<State>) -> Change {
+    let mut c = Change::new(actor, action);
+    c.expected_version = version;
+    c.to = to;
+    c.index = vec![format!("member:{actor}")];
+    c
+}
+
+/// 签收 by `actor` at `at` (`details`: how, e.g. by a paging call).
+pub fn acknowledge(
+    actor: &str,
+    version: Option<u64>,
+    at: Timestamp,
+    details: serde_json::Value,
+) -> Action {
+    let mut change = by(actor, "acknowledge", version, Some(State::Acknowledged));
+    change.details = details;
+    let who = actor.to_string();
+    Action {
+        change,
+        edit: Box::new(move |r| {
+            r.dispatch.acknowledged_by = Some(who.clone());
+            r.dispatch.acknowledged_at = Some(at);
+        }),
+    }
+}
+
+/// 出警: who goes (member ids, checked by the caller against the roster),
+/// in which vehicle, leaving at `at`.
+pub fn dispatch(
+    actor: &str,
+    version: u64,
+    officers: Vec<String>,
+    vehicle: Option<String>,
+    at: Timestamp,
+) -> Action {
+    let mut change = by(actor, "dispatch", Some(version), Some(State::Dispatched));
+    change.details = serde_json::json!({"officers": officers, "vehicle": vehicle});
+    Action {
+        change,
+        edit: Box::new(move |r| {
+            r.dispatch.officers = officers.clone();
+            r.dispatch.vehicle = vehicle.clone();
+            r.dispatch.departed_at = Some(at);
+        }),
+    }
+}
+
+/// On the scene at `at`.
+pub fn arrive(actor: &str, version: u64, at: Timestamp) -> Action {
+    Action {
+        change: by(actor, "arrive", Some(version), Some(State::OnScene)),
+        edit: Box::new(move |r| r.dispatch.arrived_at = Some(at)),
+    }
+}
+
+/// Closed by `actor` at `at`, with what was done and the result.
+pub fn close(actor: &str, version: u64, closing: Closing, at: Timestamp) -> Action {
+    let mut change = by(actor, "close", Some(version), Some(State::Closed));
+    change.details = serde_json::json!({"measures": closing.measures, "result": closing.result});
+    let who = actor.to_string();
+    Action {
+        change,
+        edit: Box::new(move |r| {
+            r.disposal.measures = closing.measures.clone();
+            r.disposal.result = Some(closing.result.clone());
+            r.disposal.closed_by = Some(who.clone());
+            r.disposal.closed_at = Some(at);
+        }),
+    }
+}
+
+/// A note, in any state.
+pub fn note(actor: &str, text: NoteText, at: Timestamp) -> Action {
+    let mut change = by(actor, "note", None, None);
+    change.details = serde_json::json!({"text": text.0});
+    let who = actor.to_string();
+    Action {
+        change,
+        edit: Box::new(move |r| {
+            r.notes.push(Note {
+                by: who.clone(),
+                at,
+                text: text.0.clone(),
+            })
+        }),
+    }
+}
+
+/// The caller revealed to `actor`, and why: on the timeline only (no
+/// index: revealing is not working on the ticket).
+pub fn reveal(actor: &str, reason: &RevealReason) -> Action {
+    let mut change = Change::new(actor, "reveal_caller");
+    change.details = serde_json::json!({"reason": reason.0});
+    Action {
+        change,
+        edit: Box::new(|_| {}),
+    }
+}
+
+/// The recording downloaded by `actor` (the Range asked for, if any): on
+/// the timeline only, as a reveal.
+pub fn download(actor: &str, range: Option<&str>) -> Action {
+    let mut change = Change::new(actor, "recording_download");
+    change.details = serde_json::json!({"range": range});
+    Action {
+        change,
+        edit: Box::new(|_| {}),
+    }
+}
+
+/// The director, deputies and chief commander see every ticket; anyone
+/// else those paged to them or their unit, or of the cases they handle.
+pub fn sees_all(roles: &[String]) -> bool {
+    roles
+        .iter()
+        .any(|r| matches!(r.as_str(), "director" | "deputy" | "chief_commander"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_from_outside_are_parsed_or_refused_in_words() {
+        assert!(NoteText::parse("看到被执行人的车").is_ok());
+        assert_eq!(NoteText::parse("  "), Err("text: 1 to 4000 bytes"));
+        assert!(NoteText::parse(&"字".repeat(1333)).is_ok()); // 3999 bytes
+        assert_eq!(
+            NoteText::parse(&"字".repeat(1334)),
+            Err("text: 1 to 4000 bytes")
+        );
+        assert_eq!(RevealReason::parse(" ab "), Err("reason: say why"));
+        assert!(RevealReason::parse("回访举报人").is_ok());
+        assert_eq!(
+            Closing::parse(Vec::new(), "done"),
+            Err("measures and result are required")
+        );
+        assert_eq!(
+            Closing::parse(vec![Measure::Summons], " "),
+            Err("measures and result are required")
+        );
+    }
+
+    #[test]
+    fn each_action_edits_the_register_as_the_logbook_wants() {
+        let at: Timestamp = "2026-12-01T03:00:00Z".parse().unwrap();
+        let mut r = Register::default();
+        let a = acknowledge("p-sun", None, at, serde_json::json!({"via": "paging call"}));
+        assert_eq!(
+            (a.change.to, a.change.index.as_slice()),
+            (
+                Some(State::Acknowledged),
+                ["member:p-sun".to_string()].as_slice()
+            )
+        );
+        (a.edit)(&mut r);
+        assert_eq!(r.dispatch.acknowledged_by.as_deref(), Some("p-sun"));
+        assert_eq!(r.dispatch.acknowledged_at, Some(at));
+        let c = close(
+            "u1-officer",
+            4,
+            Closing::parse(vec![Measure::Summons], "已传唤").unwrap(),
+            at,
+        );
+        assert_eq!(
+            (c.change.to, c.change.expected_version),
+            (Some(State::Closed), Some(4))
+        );
+        (c.edit)(&mut r);
+        assert_eq!(r.disposal.result.as_deref(), Some("已传唤"));
+        assert_eq!(r.disposal.closed_by.as_deref(), Some("u1-officer"));
+        let n = note("m-chen", NoteText::parse("补充").unwrap(), at);
+        (n.edit)(&mut r);
+        assert_eq!(r.notes.len(), 1);
+        assert!(reveal("m-guo", &RevealReason::parse("需要回访").unwrap())
+            .change
+            .index
+            .is_empty());
+        assert!(sees_all(&["deputy".to_string()]));
+        assert!(!sees_all(&["officer".to_string()]));
+    }
+}
