@@ -151,7 +151,7 @@ impl App {
             s.media.bind_ip,
             s.media.rtp_port_min,
             s.media.rtp_port_max,
-            load,
+            load.clone(),
         ));
         let paging_stop = CancellationToken::new();
         // This process, as the registrar's bindings name the gateway that
@@ -275,6 +275,7 @@ impl App {
             metrics: self.metrics.clone(),
             tickets: ticket_health,
             calendar: self.calendar.clone(),
+            load: load.clone(),
             v1: Some(Arc::new(crate::api::v1::V1 {
                 store: api_store,
                 roster: self.roster.clone(),

@@ -34,6 +34,8 @@ pub struct ApiState {
     pub metrics: Arc<Metrics>,
     pub tickets: Arc<TicketHealth>,
     pub calendar: Arc<Calendar>,
+    /// The media clocks' ticks and the RTP ports leased.
+    pub load: Arc<crate::load::Load>,
     pub v1: Option<Arc<v1::V1>>,
 }
 
@@ -86,6 +88,16 @@ async fn healthz(State(s): State<ApiState>) -> (StatusCode, Json<HealthBody>) {
 
 async fn metrics(State(s): State<ApiState>) -> String {
     let mut out = s.metrics.render();
+    let (ticks, late) = (
+        s.load.ticks.load(Ordering::Relaxed),
+        s.load.late_ticks.load(Ordering::Relaxed),
+    );
+    out.push_str(&format!(
+        "# TYPE hotline_media_ticks_total counter\nhotline_media_ticks_total {ticks}\n\
+# TYPE hotline_media_late_ticks_total counter\nhotline_media_late_ticks_total {late}\n\
+# TYPE hotline_rtp_ports_leased gauge\nhotline_rtp_ports_leased {}\n",
+        s.load.ports_leased()
+    ));
     // Tickets by state, read from Redis when the API has a store (the gauge
     // is left out, not zeroed, while Redis is away).
     if let Some(v1) = &s.v1 {
@@ -239,6 +251,7 @@ mod tests {
         let state = ApiState {
             health: Arc::new(Health::default()),
             metrics: Arc::new(Metrics::default()),
+            load: Arc::new(crate::load::Load::default()),
             tickets: Arc::new(TicketHealth {
                 redis_ok: true.into(),
                 pending: 0.into(),

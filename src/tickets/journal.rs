@@ -180,15 +180,6 @@ impl Journal {
         Ok(())
     }
 
-    /// The oldest operation Redis has not taken (unreadable lines are
-    /// passed over).
-    pub fn oldest(&mut self) -> io::Result<Option<&Op>> {
-        while let Some((None, _)) = self.pending.front() {
-            self.advance()?;
-        }
-        Ok(self.pending.front().and_then(|(op, _)| op.as_ref()))
-    }
-
     pub fn len(&self) -> usize {
         self.pending.len()
     }
@@ -197,13 +188,28 @@ impl Journal {
         self.pending.is_empty()
     }
 
-    /// The first pending operation reached Redis. When none is left the
-    /// file is emptied.
-    pub fn advance(&mut self) -> io::Result<()> {
-        let Some((_, len)) = self.pending.pop_front() else {
+    /// Up to `n` entries from the front: how many there are, and the
+    /// operations among them (an unreadable line is an entry without one).
+    pub fn front(&self, n: usize) -> (usize, Vec<Op>) {
+        let entries: Vec<_> = self.pending.iter().take(n).collect();
+        let ops = entries.iter().filter_map(|(op, _)| op.clone()).collect();
+        (entries.len(), ops)
+    }
+
+    /// The first `n` pending entries reached Redis (the offset is written
+    /// once for all of them). When none is left the file is emptied.
+    pub fn advance_by(&mut self, n: usize) -> io::Result<()> {
+        let mut moved = false;
+        for _ in 0..n {
+            let Some((_, len)) = self.pending.pop_front() else {
+                break;
+            };
+            self.applied += len;
+            moved = true;
+        }
+        if !moved {
             return Ok(());
-        };
-        self.applied += len;
+        }
         if self.pending.is_empty() {
             self.file.set_len(0)?;
             self.applied = 0;
@@ -245,13 +251,13 @@ mod tests {
         let d = dir("reopen");
         let mut j = Journal::open(&d).unwrap();
         j.append(&[op(1), op(2), op(3)]).unwrap();
-        j.advance().unwrap();
+        j.advance_by(1).unwrap();
         drop(j);
         let mut j = Journal::open(&d).unwrap();
         assert_eq!(j.len(), 2);
-        assert_eq!(j.oldest().unwrap(), Some(&op(2)));
-        j.advance().unwrap();
-        j.advance().unwrap();
+        assert_eq!(j.front(1), (1, vec![op(2)]));
+        assert_eq!(j.front(10), (2, vec![op(2), op(3)]));
+        j.advance_by(2).unwrap();
         assert!(j.is_empty());
         // Everything applied: the file is emptied.
         assert_eq!(
@@ -278,6 +284,19 @@ mod tests {
         let mut j = Journal::open(&d).unwrap();
         assert_eq!(j.len(), 1);
         j.append(&[op(2)]).unwrap();
+        // An unreadable line in the middle is an entry without an operation.
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(d.join("tickets.journal"))
+            .unwrap();
+        f.write_all(b"not json\n").unwrap();
+        drop(f);
+        j.append(&[op(3)]).unwrap();
+        drop(j);
+        let mut j = Journal::open(&d).unwrap();
+        assert_eq!(j.front(10), (4, vec![op(1), op(2), op(3)]));
+        j.advance_by(2).unwrap();
+        assert_eq!(j.front(10), (2, vec![op(3)]));
         drop(j);
         let j = Journal::open(&d).unwrap();
         let ids: Vec<String> = j
@@ -285,7 +304,7 @@ mod tests {
             .iter()
             .flat_map(|(o, _)| o.as_ref().map(|o| o.id().to_string()))
             .collect();
-        assert_eq!(ids, ["op1", "op2"]);
+        assert_eq!(ids, ["op3"]);
         std::fs::remove_dir_all(d).unwrap();
     }
 }

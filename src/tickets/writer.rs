@@ -157,8 +157,14 @@ async fn run(
     }
 }
 
-/// Applies pending operations in order. Returns true when Redis failed and
-/// the rest must wait.
+/// Journal entries applied at once: those of different calls
+/// concurrently (the connection pipelines them), each call's in order.
+const BATCH: usize = 512;
+
+/// Applies pending operations, each call's in order. Returns true when
+/// Redis failed and the rest must wait (the batch stays in the journal:
+/// what of it did reach Redis changes nothing the second time, by op id
+/// and one ticket a Call-ID).
 async fn drain(
     store: &Store,
     journal: &mut Journal,
@@ -167,36 +173,64 @@ async fn drain(
 ) -> bool {
     let mut applied = 0usize;
     loop {
-        let op = match journal.oldest() {
-            Ok(Some(op)) => op.clone(),
-            Ok(None) => break,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the ticket journal");
-                return true;
-            }
-        };
-        match apply(store, &op).await {
-            Ok(number) => answer(waiters, &op, number),
-            Err(e) if e.is_unavailable() => {
-                if health.redis_ok.swap(false, Ordering::Relaxed) {
-                    tracing::warn!(error = %e, pending = journal.len(), "redis unavailable: ticket operations wait in the journal");
-                }
-                return true;
-            }
-            Err(e) => {
-                // Not Redis being away: this operation can never succeed.
-                tracing::error!(error = %e, call_id = op.call_id(), "ticket operation refused; skipped");
-            }
+        let (entries, ops) = journal.front(BATCH);
+        if entries == 0 {
+            break;
         }
-        if let Err(e) = journal.advance() {
+        // One lane per call, in journal order; the lanes run at once.
+        let mut lanes: Vec<Vec<&Op>> = Vec::new();
+        let mut lane_of: HashMap<&str, usize> = HashMap::new();
+        for op in &ops {
+            let i = *lane_of.entry(op.call_id()).or_insert_with(|| {
+                lanes.push(Vec::new());
+                lanes.len() - 1
+            });
+            lanes[i].push(op);
+        }
+        let lanes =
+            futures::future::join_all(lanes.into_iter().map(|l| apply_lane(store, l))).await;
+        let mut failed = None;
+        for (done, error) in lanes {
+            for (op, number) in done {
+                answer(waiters, op, number);
+            }
+            failed = failed.or(error);
+        }
+        if let Some(e) = failed {
+            if health.redis_ok.swap(false, Ordering::Relaxed) {
+                tracing::warn!(error = %e, pending = journal.len(), "redis unavailable: ticket operations wait in the journal");
+            }
+            return true;
+        }
+        if let Err(e) = journal.advance_by(entries) {
             tracing::error!(error = %e, "cannot record journal progress");
         }
-        applied += 1;
+        applied += entries;
     }
     if !health.redis_ok.swap(true, Ordering::Relaxed) {
         tracing::info!(replayed = applied, "redis back: journal applied");
     }
     false
+}
+
+/// One call's operations in order: the numbers they gave, and the Redis
+/// failure that stopped the lane, if one did.
+async fn apply_lane<'a>(
+    store: &Store,
+    lane: Vec<&'a Op>,
+) -> (Vec<(&'a Op, String)>, Option<StoreError>) {
+    let mut done = Vec::new();
+    for op in lane {
+        match apply(store, op).await {
+            Ok(number) => done.push((op, number)),
+            Err(e) if e.is_unavailable() => return (done, Some(e)),
+            // Not Redis being away: this operation can never succeed.
+            Err(e) => {
+                tracing::error!(error = %e, call_id = op.call_id(), "ticket operation refused; skipped")
+            }
+        }
+    }
+    (done, None)
 }
 
 fn answer(waiters: &mut Waiters, op: &Op, number: String) {
