@@ -195,7 +195,12 @@ fn a_late_media_clock_sheds_new_calls() {
         load: load.clone(),
         ..Default::default()
     });
-    load.tick(h.now, h.now + Duration::from_millis(200));
+    // Forty ticks 200 ms late in one window, judged by the next tick.
+    for _ in 0..40 {
+        load.tick(h.now, h.now + Duration::from_millis(200));
+    }
+    let next = h.now + Duration::from_millis(600);
+    load.tick(next, next);
     h.input(&request("INVITE", "z9hG4bKl1", "l1", 1, None, SDP));
     let refused = h.sent.last().unwrap().clone();
     assert!(refused.starts_with("SIP/2.0 503 Service Unavailable\r\n"));
