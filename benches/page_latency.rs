@@ -6,6 +6,9 @@
 //! Run: `cargo bench --bench page_latency [-- TICKETS RATE_PER_S]`
 //! (needs redis-server; everything on 127.0.0.1).
 
+// Micro-benchmarks time synchronous code with the wall clock.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 mod support;
 
 use std::time::Duration;

@@ -1,5 +1,8 @@
 //! What the benchmarks share: a redis-server of their own on loopback.
 
+// Benchmarks run outside the async runtime and time with the wall clock.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 

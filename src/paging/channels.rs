@@ -451,6 +451,8 @@ impl Channels {
                 .filter_map(|c| c.to_digit(10))
                 .map(|d| Say::Digit(d as u8)),
         );
+        // What it is about: 执行线索, 暴力抗法, ...
+        prompts.extend(crate::tickets::model::Category::parse(&page.category).map(Say::Category));
         prompts.push(Say::PageAsk);
         let prompts: Vec<Prompt> = prompts
             .iter()

@@ -21,12 +21,6 @@ pub enum Codec {
 }
 
 impl Codec {
-    pub fn static_pt(self) -> u8 {
-        match self {
-            Codec::Pcmu => 0,
-            Codec::Pcma => 8,
-        }
-    }
     pub fn name(self) -> &'static str {
         match self {
             Codec::Pcmu => "PCMU",

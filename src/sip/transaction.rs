@@ -203,10 +203,6 @@ impl ServerTx {
         }
         TimerAction::None
     }
-
-    pub fn terminated(&self) -> bool {
-        self.state == ServerState::Terminated
-    }
 }
 
 /// Retransmission of a 2xx to INVITE by the UAS core until the ACK comes

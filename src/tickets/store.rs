@@ -215,12 +215,6 @@ impl Store {
         format!("{}{rest}", self.prefix)
     }
 
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        let mut c = self.conn.clone();
-        let _: String = redis::cmd("PING").query_async(&mut c).await?;
-        Ok(())
-    }
-
     /// Creates the ticket for a call, or returns the one it already has.
     /// `(number, created)`.
     pub async fn create(&self, t: &NewTicket, actor: &str) -> Result<(String, bool), StoreError> {

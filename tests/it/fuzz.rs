@@ -304,6 +304,8 @@ pub struct Run {
 }
 
 /// Mutates and feeds inputs until `count` or `limit`, whichever comes first.
+/// CPU-bound and synchronous: `limit` is on the wall clock.
+#[allow(clippy::disallowed_types)]
 pub fn run(seed: u64, count: u64, limit: Duration) -> Run {
     let seeds = seeds();
     assert!(seeds.len() > 60, "the torture corpus is there");
@@ -477,6 +479,7 @@ fn mutants_of_the_torture_corpus_never_panic_the_parser_or_the_core() {
     } else {
         150_000
     };
+    #[allow(clippy::disallowed_types)]
     let started = std::time::Instant::now();
     let r = run(seed, count, Duration::from_secs(seconds));
     let secs = started.elapsed().as_secs_f64();

@@ -97,6 +97,8 @@ async fn a_dead_sip_thread_fails_health_and_exits_non_zero() {
     assert!(body.contains("\"sip\":false"), "{body}");
     assert!(body.contains("\"status\":\"failed\""), "{body}");
     // ...then it exits non-zero, for systemd to restart it.
+    // On the blocking pool: a wall-clock bound on a child process.
+    #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
     let status = tokio::task::spawn_blocking(move || {
         let end = std::time::Instant::now() + Duration::from_secs(10);
         loop {

@@ -3,10 +3,14 @@
 //! the harness working; it times nothing (benchmarks are not tests).
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[allow(clippy::disallowed_types)]
+use std::time::Instant;
 
 use crate::helpers::{repo, tempfile_dir};
 
+// A plain test (no runtime): it waits on the harness's process.
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)]
 #[test]
 fn load_harness_places_full_calls_and_finds_them_recorded() {
     let dir = tempfile_dir("load");

@@ -21,7 +21,7 @@ struct Kamailio {
 }
 
 impl Kamailio {
-    fn start(gateway: SocketAddr) -> Kamailio {
+    async fn start(gateway: SocketAddr) -> Kamailio {
         use std::io::BufRead;
         let port = loop {
             let p = free_port();
@@ -60,14 +60,14 @@ impl Kamailio {
         });
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         // Ready when its TCP side accepts (bounded: 5 s).
-        let end = std::time::Instant::now() + Duration::from_secs(5);
-        while std::net::TcpStream::connect(addr).is_err() {
+        let end = tokio::time::Instant::now() + Duration::from_secs(5);
+        while tokio::net::TcpStream::connect(addr).await.is_err() {
             assert!(
-                std::time::Instant::now() < end,
+                tokio::time::Instant::now() < end,
                 "kamailio did not listen: {}",
                 log.lock().unwrap()
             );
-            std::thread::sleep(Duration::from_millis(20));
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Kamailio {
             addr,
@@ -92,6 +92,8 @@ impl Kamailio {
     }
 }
 
+// Drop cannot await: a bounded wall-clock wait for the process to go.
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)]
 impl Drop for Kamailio {
     fn drop(&mut self) {
         // SIGTERM to the group (the main process ends its workers), then
@@ -127,7 +129,7 @@ async fn intake_through_kamailio(transport: &str) {
         "t1" => (gw.tcp, "tcp"),
         _ => (gw.udp, "udp"),
     };
-    let proxy = Kamailio::start(gw_addr);
+    let proxy = Kamailio::start(gw_addr).await;
     // A caller through the proxy hears the greeting.
     crate::sip::hears_the_greeting(proxy.addr, transport).await;
     let media_port = free_port().to_string();
@@ -203,7 +205,7 @@ async fn a_paging_call_through_kamailio_is_acknowledged_and_routed_back() {
     // the proxy listens first, the gateway's outbound proxy points at it.
     let gw_port = free_port();
     s.sip.listen = vec![SocketAddr::from(([127, 0, 0, 1], gw_port))];
-    let proxy = Kamailio::start(SocketAddr::from(([127, 0, 0, 1], gw_port)));
+    let proxy = Kamailio::start(SocketAddr::from(([127, 0, 0, 1], gw_port))).await;
     s.paging.outbound_proxy = Some(proxy.addr);
     let gw = Gateway::start(s).await;
     assert_eq!(gw.udp.port(), gw_port);

@@ -228,8 +228,16 @@ From: <sip:13800000000@127.0.0.1>;tag=t-long-1\r\nTo: {to}\r\nCall-ID: long-1\r\
     };
     assert!(bye.contains("Call-ID: long-1\r\n"), "{bye}");
     assert!(bye.contains("CSeq: 1 BYE\r\n"), "{bye}");
-    // Greeting RTP went to the SDP address before the hang-up.
-    assert!(recv(&rtp, Duration::from_secs(1)).await.is_some());
+    // Not early: a second of greeting, one 20 ms packet after another, went
+    // to the SDP address before the hang-up (about 50; the socket kept them).
+    let mut packets = 0;
+    while recv(&rtp, Duration::from_millis(300)).await.is_some() {
+        packets += 1;
+    }
+    assert!(
+        (40..=60).contains(&packets),
+        "{packets} RTP packets in a 1 s call"
+    );
     gw.stop().await;
 }
 
@@ -332,7 +340,13 @@ async fn tcp_oversized_header_gets_400_and_close() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ipv6_loopback_answers_options() {
     let Ok(sock) = UdpSocket::bind("[::1]:0").await else {
-        eprintln!("no IPv6 loopback on this machine; skipped");
+        // Not a silent pass: without IPv6 loopback this fails, unless the
+        // operator says to skip it (HOTLINE_SKIP_IPV6=1), which it then says.
+        assert!(
+            std::env::var_os("HOTLINE_SKIP_IPV6").is_some(),
+            "no IPv6 loopback on this machine (set HOTLINE_SKIP_IPV6=1 to skip this test)"
+        );
+        eprintln!("SKIPPED ipv6_loopback_answers_options: no IPv6 loopback (HOTLINE_SKIP_IPV6)");
         return;
     };
     let mut s = settings();

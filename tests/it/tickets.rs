@@ -53,6 +53,36 @@ async fn ticket_in(s: &Store, state: State, call_id: &str) -> String {
     n
 }
 
+/// The register's transitions, written out from the logbook's rules (not
+/// read from the code under test): report → 签收 → 出警 → arrival →
+/// closing; closing without a dispatch (a lead settled by phone); an
+/// intake with nothing usable abandoned; anything not final cancelled or
+/// marked a duplicate by an authorised person.
+const ALLOWED: &[(State, State)] = {
+    use State::*;
+    &[
+        (Intake, Open),
+        (Intake, Abandoned),
+        (Intake, Cancelled),
+        (Intake, Duplicate),
+        (Open, Acknowledged),
+        (Open, Closed),
+        (Open, Cancelled),
+        (Open, Duplicate),
+        (Acknowledged, Dispatched),
+        (Acknowledged, Closed),
+        (Acknowledged, Cancelled),
+        (Acknowledged, Duplicate),
+        (Dispatched, OnScene),
+        (Dispatched, Closed),
+        (Dispatched, Cancelled),
+        (Dispatched, Duplicate),
+        (OnScene, Closed),
+        (OnScene, Cancelled),
+        (OnScene, Duplicate),
+    ]
+};
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_transition_is_allowed_or_refused_as_the_table_says() {
     let r = Redis::start("everysec").await;
@@ -65,7 +95,7 @@ async fn every_transition_is_allowed_or_refused_as_the_table_says() {
             let before = s.get(&n).await.unwrap();
             let result = s.change(&n, &to(target, "officer"), |_| {}).await;
             let after = s.get(&n).await.unwrap();
-            if from.can_move_to(target) {
+            if ALLOWED.contains(&(from, target)) {
                 assert!(result.is_ok(), "{from} -> {target}: {result:?}");
                 assert_eq!((after.state, after.version), (target, before.version + 1));
             } else {
