@@ -1,0 +1,80 @@
+//! What handlers take from a request: JSON bodies and query strings that
+//! are 400 with the reason when malformed, and the logged-in [`Officer`]
+//! (a bearer token that is valid now, a member of the roster).
+
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::Json;
+
+use super::{ApiError, Shared};
+use crate::api::auth;
+use crate::roster::Member;
+use crate::tickets::actions;
+
+/// JSON bodies: unknown fields and bad JSON are 400 with the reason.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(e) => Err(ApiError::bad_request(e.body_text())),
+        }
+    }
+}
+
+/// Query strings: unknown or malformed parameters are 400 with the reason.
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(Params(v)),
+            Err(e) => Err(ApiError::bad_request(e.body_text())),
+        }
+    }
+}
+
+/// The logged-in officer.
+pub struct Officer {
+    pub member: Member,
+    pub(super) token: String,
+}
+
+impl Officer {
+    pub(super) fn sees_all(&self) -> bool {
+        actions::sees_all(&self.member.roles)
+    }
+}
+
+impl FromRequestParts<Shared> for Officer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &Shared) -> Result<Officer, ApiError> {
+        let unauthorized = || {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "log in: a valid bearer token is needed",
+            )
+        };
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(unauthorized)?
+            .trim()
+            .to_string();
+        let id = auth::member_of(&s.store, &token)
+            .await?
+            .ok_or_else(unauthorized)?;
+        let member = s.roster.member(&id).cloned().ok_or_else(unauthorized)?;
+        Ok(Officer { member, token })
+    }
+}

@@ -1,0 +1,66 @@
+//! `/api/v1`: officers log in, see the tickets paged to them, their unit or
+//! their cases, and move them on (签收, 出警, arrival, closing). One file per
+//! resource, each with its routes: `login`, `tickets`, `recordings`,
+//! `events`; what they share: `error` (`{"error": code, "message": text}`)
+//! and `extract` (bodies, queries, the logged-in officer). Handlers call the
+//! domain's actions (`tickets::actions`) and the store; the state machine
+//! and the version checks are the store's.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use jiff::Timestamp;
+
+use crate::privacy::CallerKey;
+use crate::roster::Roster;
+use crate::tickets::Store;
+
+mod error;
+mod events;
+mod extract;
+mod login;
+mod recordings;
+mod tickets;
+
+pub use error::ApiError;
+pub use extract::{Body, Officer, Params};
+
+/// What the API needs.
+pub struct V1 {
+    pub store: Store,
+    pub roster: Arc<Roster>,
+    pub calendar: Arc<crate::roster::Calendar>,
+    pub caller_key: CallerKey,
+    /// Roles that may reveal a caller (rule 第二十条(三)).
+    pub reveal_roles: Vec<String>,
+    /// Cancelled when the gateway stops: event streams end.
+    pub stop: tokio_util::sync::CancellationToken,
+}
+
+type Shared = Arc<V1>;
+
+/// Who is on duty now (contacts included; the officers need them).
+async fn roster_now(
+    State(s): State<Shared>,
+    _o: Officer,
+) -> Result<Json<crate::roster::OnDuty>, ApiError> {
+    let offset = s.store.rotation_offset().await?;
+    Ok(Json(s.roster.resolve(
+        &s.calendar,
+        offset,
+        Timestamp::now(),
+        None,
+    )))
+}
+
+pub fn router(v1: Shared) -> Router {
+    Router::new()
+        .merge(login::router())
+        .merge(tickets::router())
+        .merge(recordings::router())
+        .merge(events::router())
+        .route("/roster/now", get(roster_now))
+        .with_state(v1)
+}

@@ -1,0 +1,375 @@
+//! The tickets an officer may see (paged to them or their unit, of the
+//! cases they handle, or all for those who see all; anything else is 404
+//! exactly as a ticket that does not exist): the list with its filters, one
+//! ticket with its timeline, the officers' transitions through the
+//! domain's actions, and revealing the caller.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, Body, Officer, Params, Shared, V1};
+use crate::privacy::mask;
+use crate::tickets::actions;
+use crate::tickets::model::{Category, Measure, Note, State as TicketState, Ticket};
+
+/// A ticket as an officer may see it: the caller masked.
+#[derive(Serialize)]
+struct TicketView {
+    number: String,
+    state: TicketState,
+    version: u64,
+    received_at: Timestamp,
+    caller: serde_json::Value,
+    intake: crate::tickets::model::Intake,
+    dispatch: crate::tickets::model::Dispatch,
+    disposal: crate::tickets::model::Disposal,
+    notes: Vec<Note>,
+    recordings: usize,
+}
+
+fn view(s: &V1, t: &Ticket) -> TicketView {
+    let r = &t.register;
+    let number = if r.caller.privacy {
+        None
+    } else {
+        r.caller
+            .number
+            .as_deref()
+            .and_then(|n| s.caller_key.open(n))
+            .map(|n| mask(&n))
+    };
+    TicketView {
+        number: t.number.clone(),
+        state: t.state,
+        version: t.version,
+        received_at: t.received_at,
+        caller: serde_json::json!({"number": number, "withheld": r.caller.privacy}),
+        intake: r.intake.clone(),
+        dispatch: r.dispatch.clone(),
+        disposal: r.disposal.clone(),
+        notes: r.notes.clone(),
+        recordings: r.recordings.len(),
+    }
+}
+
+/// Whether the officer may see the ticket: paged to them or their unit,
+/// a case they handle, or they see all.
+pub(super) async fn may_see(s: &V1, o: &Officer, t: &Ticket) -> Result<bool, ApiError> {
+    if o.sees_all() {
+        return Ok(true);
+    }
+    let mut indexes = vec![format!("member:{}", o.member.id)];
+    for u in s.roster.units_of(&o.member.id) {
+        indexes.push(format!("unit:{u}"));
+    }
+    for idx in indexes {
+        if s.store.position(&idx, &t.number).await?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(t.register
+        .intake
+        .case_number
+        .as_deref()
+        .is_some_and(|n| s.roster.handler_of(n) == Some(o.member.id.as_str())))
+}
+
+/// The ticket, or 404 exactly as for one that does not exist.
+pub(super) async fn visible(s: &V1, o: &Officer, number: &str) -> Result<Ticket, ApiError> {
+    let t = s.store.get(number).await?;
+    if may_see(s, o, &t).await? {
+        Ok(t)
+    } else {
+        Err(ApiError::not_found())
+    }
+}
+
+/// `GET /tickets` filters; all optional, combined with "and". To page on,
+/// pass the last ticket's number as `before`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    state: Option<String>,
+    category: Option<String>,
+    #[serde(default)]
+    mine: bool,
+    /// An RFC 3339 instant, or a day `YYYY-MM-DD` in Asia/Shanghai.
+    since: Option<String>,
+    before: Option<String>,
+    limit: Option<usize>,
+}
+
+/// How many index entries one listing reads at most (visibility is checked
+/// per ticket, so an officer's tickets may be sparse in a large index).
+const LIST_SCAN: usize = 5000;
+const LIST_CHUNK: usize = 100;
+
+/// `since`: an instant, or the start of a day in the court's time zone.
+fn parse_since(v: &str) -> Option<Timestamp> {
+    if let Ok(t) = v.parse::<Timestamp>() {
+        return Some(t);
+    }
+    let day: jiff::civil::Date = v.parse().ok()?;
+    crate::tickets::store::court_tz()
+        .to_timestamp(day.to_datetime(jiff::civil::Time::midnight()))
+        .ok()
+}
+
+async fn list(
+    State(s): State<Shared>,
+    o: Officer,
+    Params(q): Params<ListQuery>,
+) -> Result<Json<Vec<TicketView>>, ApiError> {
+    let state =
+        match q.state.as_deref() {
+            None => None,
+            Some(st) => Some(TicketState::parse(st).ok_or_else(|| {
+                ApiError::bad_request(format!("state {st:?} is not a ticket state"))
+            })?),
+        };
+    let category = match q.category.as_deref() {
+        None => None,
+        Some(c) => Some(Category::parse(c).ok_or_else(|| {
+            let known: Vec<&str> = Category::ALL.iter().map(|c| c.as_str()).collect();
+            ApiError::bad_request(format!("category {c:?} is not one of {}", known.join(", ")))
+        })?),
+    };
+    let since = match q.since.as_deref() {
+        None => None,
+        Some(v) => Some(parse_since(v).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "since {v:?} is neither an RFC 3339 instant nor a day YYYY-MM-DD"
+            ))
+        })?),
+    };
+    // The narrowest index; the other filters are checked per ticket.
+    let index = if q.mine {
+        format!("member:{}", o.member.id)
+    } else if let Some(c) = category {
+        format!("category:{}", c.as_str())
+    } else if let Some(st) = state {
+        format!("state:{st}")
+    } else {
+        "all".into()
+    };
+    let mut pos = 0;
+    if let Some(n) = &q.before {
+        let not_listed = || ApiError::bad_request(format!("ticket {n:?} is not in this list"));
+        match visible(&s, &o, n).await {
+            Ok(_) => {}
+            Err(e) if e.status == StatusCode::NOT_FOUND => return Err(not_listed()),
+            Err(e) => return Err(e),
+        }
+        pos = s.store.position(&index, n).await?.ok_or_else(not_listed)? + 1;
+    }
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit {limit} is not within 1 to 200"
+        )));
+    }
+    let mut out = Vec::new();
+    let end = pos + LIST_SCAN;
+    'scan: while out.len() < limit && pos < end {
+        let chunk = s.store.list_from(&index, pos, LIST_CHUNK).await?;
+        if chunk.is_empty() {
+            break;
+        }
+        pos += LIST_CHUNK;
+        for t in chunk {
+            if since.is_some_and(|since| t.received_at < since) {
+                break 'scan;
+            }
+            if state.is_some_and(|st| t.state != st)
+                || category.is_some_and(|c| t.register.intake.category != Some(c))
+            {
+                continue;
+            }
+            if may_see(&s, &o, &t).await? {
+                out.push(view(&s, &t));
+                if out.len() >= limit {
+                    break 'scan;
+                }
+            }
+        }
+    }
+    Ok(Json(out))
+}
+
+async fn one(
+    State(s): State<Shared>,
+    o: Officer,
+    Path(n): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let t = visible(&s, &o, &n).await?;
+    let timeline = s.store.timeline(&n).await?;
+    Ok(Json(
+        serde_json::json!({"ticket": view(&s, &t), "timeline": timeline}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Versioned {
+    version: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DispatchBody {
+    version: u64,
+    /// Member ids of who goes.
+    officers: Vec<String>,
+    vehicle: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CloseBody {
+    version: u64,
+    measures: Vec<Measure>,
+    result: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoteBody {
+    text: String,
+}
+
+/// An officer's transition of a ticket they may see; the ticket as it
+/// is afterwards.
+async fn act(
+    s: &V1,
+    o: &Officer,
+    n: &str,
+    a: actions::Action,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    visible(s, o, n).await?;
+    s.store.act(n, &a).await?;
+    let t = s.store.get(n).await?;
+    Ok(Json(
+        serde_json::to_value(view(s, &t)).expect("view serialises"),
+    ))
+}
+
+async fn acknowledge(
+    State(s): State<Shared>,
+    o: Officer,
+    Path(n): Path<String>,
+    Body(b): Body<Versioned>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let a = actions::acknowledge(
+        &o.member.id,
+        Some(b.version),
+        Timestamp::now(),
+        serde_json::Value::Null,
+    );
+    act(&s, &o, &n, a).await
+}
+
+async fn dispatch(
+    State(s): State<Shared>,
+    o: Officer,
+    Path(n): Path<String>,
+    Body(b): Body<DispatchBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if let Some(bad) = b.officers.iter().find(|m| s.roster.member(m).is_none()) {
+        return Err(ApiError::bad_request(format!(
+            "officers: {bad:?} is not a member"
+        )));
+    }
+    let a = actions::dispatch(
+        &o.member.id,
+        b.version,
+        b.officers,
+        b.vehicle,
+        Timestamp::now(),
+    );
+    act(&s, &o, &n, a).await
+}
+
+async fn arrive(
+    State(s): State<Shared>,
+    o: Officer,
+    Path(n): Path<String>,
+    Body(b): Body<Versioned>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let a = actions::arrive(&o.member.id, b.version, Timestamp::now());
+    act(&s, &o, &n, a).await
+}
+
+async fn close(
+    State(s): State<Shared>,
+    o: Officer,
+    Path(n): Path<String>,
+    Body(b): Body<CloseBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let closing = actions::Closing::parse(b.measures, &b.result).map_err(ApiError::bad_request)?;
+    let a = actions::close(&o.member.id, b.version, closing, Timestamp::now());
+    act(&s, &o, &n, a).await
+}
+
+async fn note(
+    State(s): State<Shared>,
+    o: Officer,
+    Path(n): Path<String>,
+    Body(b): Body<NoteBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let text = actions::NoteText::parse(&b.text).map_err(ApiError::bad_request)?;
+    let a = actions::note(&o.member.id, text, Timestamp::now());
+    act(&s, &o, &n, a).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevealBody {
+    reason: String,
+}
+
+/// The caller in clear, for the roles entitled to it, with the reason on
+/// the timeline.
+async fn reveal(
+    State(s): State<Shared>,
+    o: Officer,
+    Path(n): Path<String>,
+    Body(b): Body<RevealBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let t = visible(&s, &o, &n).await?;
+    if !o.member.roles.iter().any(|r| s.reveal_roles.contains(r)) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "your role may not reveal callers",
+        ));
+    }
+    let reason = actions::RevealReason::parse(&b.reason).map_err(ApiError::bad_request)?;
+    let open = |v: &Option<String>| v.as_deref().and_then(|v| s.caller_key.open(v));
+    let c = &t.register.caller;
+    s.store
+        .act(&n, &actions::reveal(&o.member.id, &reason))
+        .await?;
+    tracing::info!(ticket = %n, member = %o.member.id, "caller revealed");
+    Ok(Json(serde_json::json!({
+        "number": open(&c.number),
+        "display_name": open(&c.display_name),
+        "p_asserted_identity": open(&c.p_asserted_identity),
+        "privacy_requested": c.privacy,
+    })))
+}
+
+pub(super) fn router() -> Router<Shared> {
+    Router::new()
+        .route("/tickets", get(list))
+        .route("/tickets/{number}", get(one))
+        .route("/tickets/{number}/acknowledge", post(acknowledge))
+        .route("/tickets/{number}/dispatch", post(dispatch))
+        .route("/tickets/{number}/arrive", post(arrive))
+        .route("/tickets/{number}/close", post(close))
+        .route("/tickets/{number}/notes", post(note))
+        .route("/tickets/{number}/reveal-caller", post(reveal))
+}

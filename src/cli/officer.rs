@@ -1,0 +1,88 @@
+//! `hotline officer set-pin|set-sip-password|revoke`: an officer's
+//! credentials (read from standard input; only hashes are stored).
+
+use clap::Subcommand;
+
+use super::{load, ConfigArgs};
+
+#[derive(Subcommand)]
+pub enum OfficerCommand {
+    /// Set a member's PIN (read from standard input, one line).
+    SetPin {
+        member: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Set a member's SIP password for their softphone (read from standard
+    /// input, one line, at least 12 characters); only its HA1 is stored.
+    SetSipPassword {
+        member: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// End every session of a member at once.
+    Revoke {
+        member: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+pub async fn run(command: OfficerCommand) -> Result<String, String> {
+    use hotline::api::auth;
+    let (member, config) = match &command {
+        OfficerCommand::SetPin { member, config }
+        | OfficerCommand::SetSipPassword { member, config }
+        | OfficerCommand::Revoke { member, config } => (member, config),
+    };
+    let s = load(config)?;
+    let roster = hotline::roster::Roster::load(&s.roster.file).map_err(|e| e.to_string())?;
+    if roster.member(member).is_none() {
+        return Err(format!(
+            "{member:?} is not a member of {}",
+            s.roster.file.display()
+        ));
+    }
+    let store = hotline::tickets::Store::connect(&s.redis.url, &s.redis.key_prefix)
+        .map_err(|e| e.to_string())?;
+    match command {
+        OfficerCommand::SetPin { .. } => {
+            let mut pin = String::new();
+            std::io::stdin()
+                .read_line(&mut pin)
+                .map_err(|e| format!("reading the PIN: {e}"))?;
+            let pin = pin.trim();
+            if pin.len() < 6 || !pin.bytes().all(|b| b.is_ascii_digit()) {
+                return Err("the PIN must be at least 6 digits".into());
+            }
+            auth::set_pin(&store, member, pin)
+                .await
+                .map_err(|e| format!("{}: {e}", s.redis.url_redacted()))?;
+            Ok(format!("PIN set for {member}"))
+        }
+        OfficerCommand::SetSipPassword { .. } => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .map_err(|e| format!("reading the password: {e}"))?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            if password.chars().count() < 12 {
+                return Err("the SIP password must be at least 12 characters".into());
+            }
+            // The realm the registrar will check it in.
+            let realm = s.registrar.clone().unwrap_or_default().realm;
+            let ha1 = hotline::sip::digest::ha1(member, &realm, password);
+            store
+                .set_sip_ha1(member, &ha1)
+                .await
+                .map_err(|e| format!("{}: {e}", s.redis.url_redacted()))?;
+            Ok(format!("SIP password set for {member} (realm {realm})"))
+        }
+        OfficerCommand::Revoke { .. } => {
+            let n = auth::revoke(&store, member)
+                .await
+                .map_err(|e| format!("{}: {e}", s.redis.url_redacted()))?;
+            Ok(format!("{n} session(s) of {member} ended"))
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! `hotline tickets list|show`: the duty logbook read from Redis.
+
+use clap::Subcommand;
+
+use super::{load, ConfigArgs};
+
+#[derive(Subcommand)]
+pub enum TicketsCommand {
+    /// Newest tickets first.
+    List {
+        /// Only tickets in this state (intake, open, acknowledged, dispatched,
+        /// on_scene, closed, abandoned, cancelled, duplicate).
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// A ticket's register entry and timeline.
+    Show {
+        number: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+pub async fn run(command: TicketsCommand) -> Result<String, String> {
+    use hotline::tickets::{report, State, Store};
+    let args = match &command {
+        TicketsCommand::List { config, .. } | TicketsCommand::Show { config, .. } => config,
+    };
+    let s = load(args)?;
+    let store = Store::connect(&s.redis.url, &s.redis.key_prefix).map_err(|e| e.to_string())?;
+    let fail = |e: hotline::tickets::StoreError| format!("{}: {e}", s.redis.url_redacted());
+    match command {
+        TicketsCommand::List { state, limit, .. } => {
+            let index = match state {
+                Some(st) => match State::parse(&st) {
+                    Some(st) => format!("state:{st}"),
+                    None => return Err(format!("--state {st:?}: not a ticket state")),
+                },
+                None => "all".to_string(),
+            };
+            let list = store.list(&index, limit).await.map_err(fail)?;
+            Ok(list.iter().map(|t| report::line(t) + "\n").collect())
+        }
+        TicketsCommand::Show { number, .. } => {
+            let t = store.get(&number).await.map_err(fail)?;
+            let timeline = store.timeline(&number).await.map_err(fail)?;
+            Ok(report::full(&t, &timeline))
+        }
+    }
+}
