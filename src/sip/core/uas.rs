@@ -182,49 +182,21 @@ impl Core {
         self.inbound += 1;
         self.admission.call_started(peer.addr.ip(), now);
 
-        let (display, from_user) = message::display_and_user(&msg.reply.from);
-        let pai = msg.header("P-Asserted-Identity");
         // An asserted identity is the caller's number only from inside the
-        // trust domain (RFC 3325 §6: our trusted PBX, SBC or proxy); from
-        // anyone else it is kept as a claim.
-        let asserted = self.admission.trusted(peer.addr.ip());
-        let pai_user = pai
-            .as_deref()
-            .filter(|_| asserted)
-            .and_then(|p| message::display_and_user(p).1);
-        let privacy_header = msg.header("Privacy");
-        let anonymous = |s: &Option<String>| {
-            s.as_deref()
-                .is_some_and(|s| s.eq_ignore_ascii_case("anonymous"))
-        };
-        let privacy = privacy_header.as_deref().is_some_and(|p| {
-            p.split([';', ',']).any(|t| {
-                matches!(
-                    t.trim().to_ascii_lowercase().as_str(),
-                    "id" | "user" | "header" | "session" | "critical"
-                )
-            })
-        }) || anonymous(&display)
-            || anonymous(&from_user)
-            || msg
-                .reply
-                .from
-                .to_ascii_lowercase()
-                .contains("anonymous.invalid");
+        // trust domain (RFC 3325 §6: our trusted PBX, SBC or proxy).
+        let caller = msg.caller_identity(self.admission.trusted(peer.addr.ip()));
         let info = Box::new(CallInfo {
             call_id: msg.call_id.clone(),
             from: msg.reply.from.clone(),
-            caller_number: pai_user
-                .or(from_user)
-                .filter(|u| !u.eq_ignore_ascii_case("anonymous")),
-            caller_display: display,
-            privacy,
+            caller_number: caller.number,
+            caller_display: caller.display,
+            privacy: caller.privacy,
             to: msg.reply.to.clone(),
             request_uri: match &msg.start {
                 StartLine::Request { uri, .. } => uri.clone(),
                 StartLine::Response { .. } => String::new(),
             },
-            p_asserted_identity: pai,
+            p_asserted_identity: msg.header("P-Asserted-Identity"),
             user_agent: msg.header("User-Agent"),
             source: peer.addr,
             transport: peer.transport(),

@@ -1,0 +1,433 @@
+//! The sections of the main file, each with its defaults: `[api]`,
+//! `[privacy]`, `[roster]`, `[sip]`, `[media]`, `[http]`, `[redis]`,
+//! `[recording]`, `[prompts]` (the other sections' types live with what
+//! they configure: intake, paging, trunk, registrar).
+
+use super::*;
+
+/// `[api]`: the officers' API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSettings {
+    /// Roster roles entitled to reveal a caller (rule 第二十条(三)).
+    pub reveal_roles: Vec<String>,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings {
+            reveal_roles: vec!["director".into(), "chief_commander".into()],
+        }
+    }
+}
+
+/// `[privacy]`: the key that seals callers' numbers and names at rest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacySettings {
+    /// Base64 of 32 bytes; created with a random key when missing. Every
+    /// gateway sharing a Redis needs the same key (or HOTLINE_CALLER_KEY).
+    pub key_file: PathBuf,
+    /// From HOTLINE_CALLER_KEY only (never from the file, never printed).
+    #[serde(skip)]
+    pub key: Option<Secret>,
+}
+
+impl Default for PrivacySettings {
+    fn default() -> Self {
+        PrivacySettings {
+            key_file: PathBuf::from("data/caller.key"),
+            key: None,
+        }
+    }
+}
+
+/// A value that never shows in debug output.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// `[roster]`: who is on duty (paths relative to the config file's directory).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RosterSettings {
+    /// Units, members, rotation, working hours, overrides.
+    pub file: PathBuf,
+    /// One `<year>.toml` per year of the State Council's holiday notice.
+    pub holidays: PathBuf,
+}
+
+impl Default for RosterSettings {
+    fn default() -> Self {
+        RosterSettings {
+            file: PathBuf::from("roster.toml"),
+            holidays: PathBuf::from("holidays"),
+        }
+    }
+}
+
+/// `[sip]`: signalling listeners, timers and limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipSettings {
+    /// Addresses to listen on; each one gets a UDP socket and a TCP listener on
+    /// the same port. Port 0 picks a free port (the first address's port is then
+    /// reused for the others).
+    pub listen: Vec<SocketAddr>,
+    /// Concurrent calls accepted; a new INVITE beyond it gets 503 + Retry-After.
+    pub max_calls: usize,
+    /// Seconds suggested to callers refused for overload (`Retry-After`).
+    pub retry_after_seconds: u32,
+    /// Longest call; the gateway hangs up with BYE when it is reached.
+    pub max_call_seconds: u64,
+    /// RFC 3261 T1 (round-trip estimate), milliseconds.
+    pub t1_ms: u64,
+    /// RFC 3261 T2 (retransmit cap for non-INVITE and 2xx), milliseconds.
+    pub t2_ms: u64,
+    /// RFC 3261 T4 (maximum time a message stays in the network), milliseconds.
+    pub t4_ms: u64,
+    /// How long 180 Ringing is shown before answering, milliseconds (0: at once).
+    pub ring_ms: u64,
+    /// A TCP connection that carries no message and no call for this long is closed.
+    pub tcp_idle_seconds: u64,
+    /// Concurrent TCP connections accepted per listener.
+    pub tcp_max_connections: usize,
+    /// Largest header section accepted (bytes); beyond it: 400 and close.
+    pub max_header_bytes: usize,
+    /// Largest body accepted (bytes).
+    pub max_body_bytes: usize,
+    /// `Server` / `User-Agent` header value.
+    pub user_agent: String,
+    /// Sources never rate-limited: the court's PBX, the carrier's SBC,
+    /// Kamailio in front (addresses or blocks, `"10.1.2.0/24"`).
+    pub trusted: Vec<Cidr>,
+    /// Per untrusted source (an IPv4 address or an IPv6 /64): new requests
+    /// a second (bursts of twice as many pass); beyond it a stateless 503.
+    pub requests_per_second: u32,
+    /// Per untrusted source: new INVITEs a second (bursts of twice as many).
+    pub invites_per_second: u32,
+    /// Per untrusted source: calls up at once.
+    pub calls_per_source: usize,
+    /// This many limit hits (or malformed messages) within 10 s ban the
+    /// source: dropped unanswered for `ban_seconds`. 0: never ban.
+    pub ban_after: u32,
+    pub ban_seconds: u64,
+    /// Percent of `max_calls` that untrusted sources which already have a
+    /// call up cannot take: kept for trusted sources and new callers.
+    pub reserve_percent: u32,
+    /// Requests whose User-Agent contains one of these (any case) are
+    /// dropped unanswered.
+    pub scanner_user_agents: Vec<String>,
+    /// Server transactions kept at once, in all and per untrusted source;
+    /// beyond them requests are answered without keeping state.
+    pub max_transactions: usize,
+    pub transactions_per_source: usize,
+    /// Debug builds only, from `HOTLINE_FAULT_INJECTION=1`: a datagram
+    /// `HOTLINE-FAULT-INJECTION` ends the SIP thread (the supervision test).
+    #[serde(skip)]
+    pub fault_injection: bool,
+}
+
+impl Default for SipSettings {
+    fn default() -> Self {
+        let limits = AdmissionConfig::default();
+        SipSettings {
+            listen: vec![SocketAddr::from(([0, 0, 0, 0], 5060))],
+            max_calls: 1000,
+            retry_after_seconds: 30,
+            max_call_seconds: 1800,
+            t1_ms: 500,
+            t2_ms: 4000,
+            t4_ms: 5000,
+            ring_ms: 0,
+            tcp_idle_seconds: 120,
+            tcp_max_connections: 1024,
+            max_header_bytes: 16 * 1024,
+            max_body_bytes: 16 * 1024,
+            user_agent: concat!("hotline/", env!("CARGO_PKG_VERSION")).to_string(),
+            trusted: Vec::new(),
+            requests_per_second: limits.requests_per_second,
+            invites_per_second: limits.invites_per_second,
+            calls_per_source: limits.calls_per_source,
+            ban_after: limits.ban_after,
+            ban_seconds: limits.ban.as_secs(),
+            reserve_percent: limits.reserve_percent,
+            scanner_user_agents: limits.scanners,
+            max_transactions: limits.max_transactions,
+            transactions_per_source: limits.transactions_per_source,
+            fault_injection: false,
+        }
+    }
+}
+
+impl SipSettings {
+    /// The admission limits, as the SIP core takes them.
+    pub fn admission(&self) -> AdmissionConfig {
+        AdmissionConfig {
+            trusted: self.trusted.clone(),
+            requests_per_second: self.requests_per_second,
+            invites_per_second: self.invites_per_second,
+            calls_per_source: self.calls_per_source,
+            ban_after: self.ban_after,
+            ban: Duration::from_secs(self.ban_seconds),
+            reserve_percent: self.reserve_percent,
+            scanners: self
+                .scanner_user_agents
+                .iter()
+                .map(|s| s.to_ascii_lowercase())
+                .collect(),
+            max_transactions: self.max_transactions,
+            transactions_per_source: self.transactions_per_source,
+            ..AdmissionConfig::default()
+        }
+    }
+
+    pub fn t1(&self) -> Duration {
+        Duration::from_millis(self.t1_ms)
+    }
+    pub fn t2(&self) -> Duration {
+        Duration::from_millis(self.t2_ms)
+    }
+    pub fn t4(&self) -> Duration {
+        Duration::from_millis(self.t4_ms)
+    }
+}
+
+/// `[media]`: RTP ports and addresses.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaSettings {
+    /// Address RTP sockets bind to.
+    pub bind_ip: IpAddr,
+    /// Address written into SDP (`c=`). When absent, the address the caller's
+    /// packets reach us on is used.
+    pub advertise_ip: Option<IpAddr>,
+    /// First port of the RTP range (even).
+    pub rtp_port_min: u16,
+    /// Last port of the RTP range.
+    pub rtp_port_max: u16,
+    /// Seconds without RTP from the caller after which the gateway hangs up.
+    pub timeout_seconds: u64,
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        MediaSettings {
+            bind_ip: IpAddr::from([0, 0, 0, 0]),
+            advertise_ip: None,
+            rtp_port_min: 20000,
+            rtp_port_max: 29999,
+            timeout_seconds: 30,
+        }
+    }
+}
+
+/// `[http]`: the API and health endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    pub listen: SocketAddr,
+    /// HTTPS served directly: a PEM certificate chain and its private key
+    /// (both or neither; relative to the config file). Without them, plain
+    /// HTTP, for a reverse proxy on the same host to terminate TLS.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+}
+
+/// `[redis]`: the ticket store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisSettings {
+    pub url: String,
+    /// Every key starts with this, so the gateway can share a Redis.
+    pub key_prefix: String,
+    /// Where ticket operations wait (fsynced) while Redis is unreachable.
+    pub journal_dir: PathBuf,
+}
+
+impl RedisSettings {
+    /// The URL as errors and logs may show it: a password replaced by `***`
+    /// (`redis://user:***@host:6379/`).
+    pub fn url_redacted(&self) -> String {
+        redact_url(&self.url)
+    }
+}
+
+/// `scheme://user:password@host...` with the password hidden.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (auth, host) = match rest.rfind('@') {
+        Some(at) => (&rest[..at], &rest[at + 1..]),
+        None => return url.to_string(),
+    };
+    let user = auth.split(':').next().unwrap_or("");
+    if auth.contains(':') {
+        format!("{scheme}://{user}:***@{host}")
+    } else {
+        // `redis://secret@host`: the lone part is the password.
+        format!("{scheme}://***@{host}")
+    }
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        RedisSettings {
+            url: "redis://127.0.0.1:6379/".into(),
+            key_prefix: "hotline:".into(),
+            journal_dir: PathBuf::from("data/journal"),
+        }
+    }
+}
+
+/// `[recording]`: where call recordings go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordingSettings {
+    pub dir: PathBuf,
+}
+
+impl Default for RecordingSettings {
+    fn default() -> Self {
+        RecordingSettings {
+            dir: PathBuf::from("recordings"),
+        }
+    }
+}
+
+/// `[prompts]`: the voice prompts, 8 kHz mono 16-bit WAV files. A court can
+/// put its own recorded voice in their place.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PromptSettings {
+    /// Directory the file names are relative to (relative paths are taken
+    /// from the config file's directory).
+    pub dir: PathBuf,
+    /// 「您好，市北区执行指挥中心举报电话」
+    pub greeting: PathBuf,
+    /// The category menu (1 lead, 2 violence, 3 complaint, 4 preservation, 0 other).
+    pub menu: PathBuf,
+    /// "Enter the case number, # to finish, * to skip."
+    pub case_number: PathBuf,
+    /// "The case number you entered is ..."
+    pub case_readback: PathBuf,
+    /// "1 to confirm, 2 to enter again."
+    pub confirm: PathBuf,
+    /// "That key is not valid."
+    pub invalid: PathBuf,
+    /// "After the tone, say where the person is ..."
+    pub message: PathBuf,
+    /// The tone before the caller speaks.
+    pub beep: PathBuf,
+    /// "Your report number is ..."
+    pub ticket_readback: PathBuf,
+    /// "Thank you, goodbye."
+    pub thanks: PathBuf,
+    /// A paging call's opening: "an urgent report, number ..."
+    pub page_intro: PathBuf,
+    /// A paging call's question: "1 to acknowledge, 2 to pass it on".
+    pub page_ask: PathBuf,
+    /// The digits for read-backs; `{}` stands for 0-9.
+    pub digits: String,
+    /// Category names for paging calls; `{}` stands for lead, violence,
+    /// complaint, preservation, other.
+    pub categories: String,
+}
+
+impl Default for PromptSettings {
+    fn default() -> Self {
+        PromptSettings {
+            dir: PathBuf::from("prompts"),
+            greeting: "greeting.wav".into(),
+            menu: "menu.wav".into(),
+            case_number: "case_number.wav".into(),
+            case_readback: "case_readback.wav".into(),
+            confirm: "confirm.wav".into(),
+            invalid: "invalid.wav".into(),
+            message: "message.wav".into(),
+            beep: "beep.wav".into(),
+            ticket_readback: "ticket_readback.wav".into(),
+            thanks: "thanks.wav".into(),
+            page_intro: "page_intro.wav".into(),
+            page_ask: "page_ask.wav".into(),
+            digits: "digit_{}.wav".into(),
+            categories: "category_{}.wav".into(),
+        }
+    }
+}
+
+impl PromptSettings {
+    /// Every prompt the intake uses, with its file and config key.
+    pub fn files(&self) -> Vec<(crate::intake::Prompt, &'static str, PathBuf)> {
+        use crate::intake::Prompt as P;
+        let mut v = vec![
+            (
+                P::Greeting,
+                "prompts.greeting",
+                self.dir.join(&self.greeting),
+            ),
+            (P::Menu, "prompts.menu", self.dir.join(&self.menu)),
+            (
+                P::CaseNumber,
+                "prompts.case_number",
+                self.dir.join(&self.case_number),
+            ),
+            (
+                P::CaseReadback,
+                "prompts.case_readback",
+                self.dir.join(&self.case_readback),
+            ),
+            (P::Confirm, "prompts.confirm", self.dir.join(&self.confirm)),
+            (P::Invalid, "prompts.invalid", self.dir.join(&self.invalid)),
+            (P::Message, "prompts.message", self.dir.join(&self.message)),
+            (P::Beep, "prompts.beep", self.dir.join(&self.beep)),
+            (
+                P::TicketReadback,
+                "prompts.ticket_readback",
+                self.dir.join(&self.ticket_readback),
+            ),
+            (P::Thanks, "prompts.thanks", self.dir.join(&self.thanks)),
+            (
+                P::PageIntro,
+                "prompts.page_intro",
+                self.dir.join(&self.page_intro),
+            ),
+            (
+                P::PageAsk,
+                "prompts.page_ask",
+                self.dir.join(&self.page_ask),
+            ),
+        ];
+        for c in crate::tickets::model::Category::ALL {
+            v.push((
+                P::Category(c),
+                "prompts.categories",
+                self.dir.join(self.categories.replace("{}", c.as_str())),
+            ));
+        }
+        for d in 0..10u8 {
+            v.push((
+                P::Digit(d),
+                "prompts.digits",
+                self.dir.join(self.digits.replace("{}", &d.to_string())),
+            ));
+        }
+        v
+    }
+}

@@ -1,0 +1,104 @@
+//! Loading, overriding and refusing configurations.
+
+use super::*;
+
+#[test]
+fn redis_passwords_never_reach_a_message() {
+    for (url, shown) in [
+        ("redis://127.0.0.1:6379/", "redis://127.0.0.1:6379/"),
+        (
+            "redis://:s3cret@redis.court:6379/0",
+            "redis://:***@redis.court:6379/0",
+        ),
+        (
+            "redis://hotline:s3cret@10.0.0.5/",
+            "redis://hotline:***@10.0.0.5/",
+        ),
+        ("rediss://s3cret@10.0.0.5/", "rediss://***@10.0.0.5/"),
+        ("redis://u:p@ss@host/", "redis://u:***@host/"),
+    ] {
+        assert_eq!(redact_url(url), shown);
+    }
+}
+
+#[test]
+fn unknown_key_names_line_and_key() {
+    let err = Settings::from_toml("[sip]\nmax_cals = 3\n", "x.toml").unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("x.toml: line 2"), "{text}");
+    assert!(text.contains("sip.max_cals"), "{text}");
+    assert!(text.contains("unknown field"), "{text}");
+}
+
+#[test]
+fn wrong_type_names_key() {
+    let err = Settings::from_toml("[sip]\nmax_calls = \"many\"\n", "x.toml").unwrap_err();
+    assert!(err.to_string().contains("sip.max_calls"), "{err}");
+}
+
+#[test]
+fn invalid_value_names_key() {
+    let mut s = Settings::from_toml("[sip]\nmax_calls = 0\n", "x.toml").unwrap();
+    s.prompts.dir = PathBuf::from("config/prompts");
+    let err = s.validate("x.toml").unwrap_err();
+    assert_eq!(err.to_string(), "x.toml: sip.max_calls: must be at least 1");
+}
+
+#[test]
+fn tls_files_are_checked_and_named() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+    let check = |cert: Option<&str>, key: Option<&str>| {
+        let mut s = Settings::from_toml("", "x.toml").unwrap();
+        s.prompts.dir = PathBuf::from("config/prompts");
+        s.http.tls_cert = cert.map(|f| fixtures.join(f));
+        s.http.tls_key = key.map(|f| fixtures.join(f));
+        s.validate("x.toml").map_err(|e| e.to_string())
+    };
+    assert_eq!(check(Some("cert.pem"), Some("key.pem")), Ok(()));
+    let only_cert = check(Some("cert.pem"), None).unwrap_err();
+    assert!(
+        only_cert.starts_with("x.toml: http.tls_key: "),
+        "{only_cert}"
+    );
+    let only_key = check(None, Some("key.pem")).unwrap_err();
+    assert!(
+        only_key.starts_with("x.toml: http.tls_cert: "),
+        "{only_key}"
+    );
+    let missing = check(Some("nothing.pem"), Some("key.pem")).unwrap_err();
+    assert!(missing.starts_with("x.toml: http.tls_cert: "), "{missing}");
+    assert!(missing.contains("nothing.pem"), "{missing}");
+    // A certificate where the key should be.
+    let no_key = check(Some("cert.pem"), Some("cert.pem")).unwrap_err();
+    assert!(no_key.starts_with("x.toml: http.tls_key: "), "{no_key}");
+    // A key that is not the certificate's.
+    let wrong = check(Some("ca.pem"), Some("key.pem")).unwrap_err();
+    assert!(wrong.starts_with("x.toml: http.tls_key: "), "{wrong}");
+}
+
+#[test]
+fn env_then_flags() {
+    let env = Overrides::from_env(|k| match k {
+        "HOTLINE_SIP_LISTEN" => Some("127.0.0.1:5080".into()),
+        "HOTLINE_REDIS_URL" => Some("redis://127.0.0.1:7000/".into()),
+        _ => None,
+    })
+    .unwrap();
+    let flags = Overrides {
+        sip_listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..Default::default()
+    };
+    let o = env.or(flags);
+    assert_eq!(o.sip_listen, Some("127.0.0.1:0".parse().unwrap()));
+    assert_eq!(o.redis_url.as_deref(), Some("redis://127.0.0.1:7000/"));
+    let mut s = Settings::from_toml("", "x").unwrap();
+    s.apply(&o);
+    assert_eq!(s.sip.listen, vec!["127.0.0.1:0".parse().unwrap()]);
+}
+
+#[test]
+fn bad_env_value_names_variable() {
+    let err =
+        Overrides::from_env(|k| (k == "HOTLINE_HTTP_LISTEN").then(|| "nope".into())).unwrap_err();
+    assert!(err.starts_with("HOTLINE_HTTP_LISTEN"), "{err}");
+}

@@ -1,0 +1,167 @@
+//! The timers: what each one does when it fires (server and client
+//! transactions, our INVITEs' Timer A/B and ring timeout, the 2xx
+//! retransmission and the ACK wait, idle TCP connections).
+
+use super::*;
+
+impl Core {
+    pub fn on_timers(&mut self, now: Instant) {
+        while let Some(Reverse((at, key))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            if self.armed.get(&key) != Some(&at) {
+                continue; // superseded
+            }
+            self.armed.remove(&key);
+            match key {
+                TimerKey::Tx(id) => self.tx_timer(id, now),
+                TimerKey::Call(id) => self.call_timer(id, now),
+                TimerKey::Session(id) => self.session_timer(id, now),
+                TimerKey::Reliable(id) => self.reliable_timer(id, now),
+                TimerKey::Register => self.send_register(None, now),
+                TimerKey::Registrar(id) => self.registrar_timer(id, now),
+                TimerKey::Client(id) => self.client_timer(id, now),
+                TimerKey::Conn(id) => self.conn_timer(id, now),
+            }
+        }
+    }
+
+    fn tx_timer(&mut self, id: u64, now: Instant) {
+        let Some(e) = self.txs.get_mut(&id) else {
+            return;
+        };
+        match e.tx.on_timer(now) {
+            TimerAction::Retransmit(data) => {
+                let p = e.peer;
+                let at = e.tx.next_deadline();
+                self.send(&p, data);
+                self.arm(TimerKey::Tx(id), at);
+            }
+            TimerAction::NoAck | TimerAction::Terminated => {
+                if let Some(e) = self.txs.remove(&id) {
+                    self.tx_index.remove(&e.key);
+                    self.admission.tx_ended(e.source);
+                }
+            }
+            TimerAction::None => {
+                let at = e.tx.next_deadline();
+                self.arm(TimerKey::Tx(id), at);
+            }
+        }
+    }
+
+    fn call_timer(&mut self, call: CallRef, now: Instant) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if c.state == CallState::Dialing {
+            let peer = c.peer;
+            let Some(u) = c.uac.as_mut() else { return };
+            if now >= u.give_up {
+                let (no_answer, cancelled) = (u.retransmit.is_some(), u.cancelled);
+                if no_answer || cancelled {
+                    // Timer B, or no final response to our CANCEL.
+                    let reason = if cancelled {
+                        EndReason::Hangup
+                    } else {
+                        EndReason::Rejected(408)
+                    };
+                    return self.remove_call(call, reason);
+                }
+                // Ringing too long.
+                return self.cancel_dial(call, now);
+            }
+            if let Some((at, interval)) = u.retransmit {
+                if now >= at {
+                    let next = interval * 2;
+                    u.retransmit = Some((now + next, next));
+                    let invite = u.invite.clone();
+                    let at = (now + next).min(u.give_up);
+                    self.send(&peer, invite);
+                    return self.arm(TimerKey::Call(call), Some(at));
+                }
+            }
+            let at = u.retransmit.map_or(u.give_up, |(a, _)| a.min(u.give_up));
+            return self.arm(TimerKey::Call(call), Some(at));
+        }
+        if let Some((at, _)) = &c.delayed_ok {
+            let at = *at;
+            if at > now {
+                return self.arm(TimerKey::Call(call), Some(at));
+            }
+            if let Some((_, ok)) = c.delayed_ok.take() {
+                return self.release_ok(call, ok, now);
+            }
+        }
+        let Some(p) = c.pending_ok.as_mut() else {
+            return;
+        };
+        match p.on_timer(now) {
+            TimerAction::Retransmit(data) => {
+                let at = p.next_deadline();
+                let peer = c.peer;
+                self.send(&peer, data);
+                self.arm(TimerKey::Call(call), Some(at));
+            }
+            TimerAction::NoAck => {
+                Metrics::inc(&self.metrics.calls_unconfirmed);
+                tracing::warn!(call_id = %c.call_id, source = %c.peer.addr, "no ACK for our 200 OK within 64*T1: hanging up; no ticket");
+                self.end_call(call, EndReason::NoAck, now, true);
+            }
+            _ => {
+                let at = p.next_deadline();
+                self.arm(TimerKey::Call(call), Some(at));
+            }
+        }
+    }
+
+    fn client_timer(&mut self, id: u64, now: Instant) {
+        let Some(c) = self.clients.get_mut(&id) else {
+            return;
+        };
+        match c.tx.on_timer(now) {
+            TimerAction::Retransmit(data) => {
+                let (at, peer) = (c.tx.next_deadline(), c.peer);
+                self.send(&peer, data);
+                self.arm(TimerKey::Client(id), Some(at));
+            }
+            TimerAction::None => {
+                let at = c.tx.next_deadline();
+                self.arm(TimerKey::Client(id), Some(at));
+            }
+            _ => {
+                if let Some(c) = self.clients.remove(&id) {
+                    self.client_index.remove(&c.branch);
+                    // Timer F (or B): no final response at all.
+                    match (c.purpose, c.tx.is_completed()) {
+                        (Purpose::Report, false) => {
+                            self.out.push_back(Output::RequestDone { id, status: None })
+                        }
+                        (Purpose::Refresh(call), false) => self.refresh_failed(call, now),
+                        (Purpose::Register, false) => {
+                            tracing::warn!("no answer to our REGISTER: trying again in 30 s");
+                            self.arm(TimerKey::Register, Some(now + REGISTER_RETRY));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn conn_timer(&mut self, id: u64, now: Instant) {
+        let Some(c) = self.conns.get(&id) else { return };
+        let idle_until = c.last_activity + self.cfg.tcp_idle;
+        if idle_until > now {
+            return self.arm(TimerKey::Conn(id), Some(idle_until));
+        }
+        if self.conn_busy(id) {
+            return self.arm(TimerKey::Conn(id), Some(now + self.cfg.tcp_idle));
+        }
+        tracing::debug!(conn = id, "closing idle TCP connection");
+        self.conns.remove(&id);
+        self.out.push_back(Output::Close(id));
+    }
+}
