@@ -169,9 +169,7 @@ impl App {
                 sip: requester.clone(),
                 from_uri: s.paging.from_uri.clone(),
                 outbound_proxy: s.paging.outbound_proxy,
-                http: reqwest::Client::builder()
-                    .use_preconfigured_tls(tls_config())
-                    .build()
+                http: crate::paging::channels::webhook_client()
                     .context("HTTP client for webhooks")?,
                 webhooks: s.paging.webhooks.clone(),
                 ports: ports.clone(),
@@ -380,17 +378,3 @@ impl App {
 /// How long a gateway whose task died keeps answering health checks (503)
 /// before it exits.
 const FAILED_GRACE: Duration = Duration::from_secs(1);
-
-/// TLS for webhooks: rustls with the ring provider and the webpki roots.
-pub fn tls_config() -> rustls::ClientConfig {
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("ring supports the default TLS versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth()
-}

@@ -15,7 +15,8 @@
 //! - [`tickets`] holds the lead tickets: model, Redis store, journal.
 //! - [`roster`] answers who is on duty at an instant (pure), with the calendar.
 //! - [`paging`] pages the people on duty and escalates.
-//! - [`api`] is the HTTP side (`/healthz` for now).
+//! - [`api`] is the HTTP side: health, metrics, the officers' API and page.
+//! - [`registrar`] takes the officers' softphones' REGISTERs.
 //! - [`metrics`] holds the counters; [`load`] the media clock's lateness and
 //!   the RTP ports leased, which the SIP core sheds new calls on.
 //! - [`privacy`] seals callers' identities and masks them for display.
@@ -23,6 +24,9 @@
 //!
 //! Tasks and channels are drawn in `docs/architecture.md`.
 #![forbid(unsafe_code)]
+// `pub` only where the crate's users (the binary, the tests) reach it, so
+// that an item nobody uses shows as dead code.
+#![warn(unreachable_pub)]
 
 pub mod api;
 pub mod app;

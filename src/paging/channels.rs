@@ -154,6 +154,24 @@ struct Via {
     egress: Egress,
 }
 
+/// The HTTP client for webhooks: rustls with the ring provider and the
+/// webpki roots (no C toolchain beyond jemalloc's, no system OpenSSL).
+pub fn webhook_client() -> reqwest::Result<reqwest::Client> {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports the default TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .build()
+}
+
 /// A webhook failure in words, its source chain included (the URL taken
 /// out beforehand).
 fn describe(e: &reqwest::Error) -> String {

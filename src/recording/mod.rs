@@ -341,7 +341,7 @@ impl io::Write for HashWriter<'_> {
 mod tests {
     use super::*;
 
-    pub fn tmp(tag: &str) -> PathBuf {
+    pub(crate) fn tmp(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("hotline-rec-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         d

@@ -12,10 +12,7 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 
 fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .use_preconfigured_tls(hotline::app::tls_config())
-        .build()
-        .unwrap()
+    hotline::paging::channels::webhook_client().unwrap()
 }
 
 struct Api {
