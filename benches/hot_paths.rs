@@ -502,6 +502,7 @@ fn redis_rows(b: &mut Bench) {
                 seq += 1;
                 let ticket = NewTicket {
                     call_id: format!("bench-{seq}@192.0.2.7"),
+                    call: String::new(),
                     received_at: jiff::Timestamp::now(),
                     register: Register::default(),
                 };

@@ -60,6 +60,7 @@ async fn main() {
         pace.tick().await;
         let t = NewTicket {
             call_id: format!("bench-{i}"),
+            call: String::new(),
             received_at: jiff::Timestamp::now(),
             register: Register::default(),
         };

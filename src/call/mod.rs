@@ -151,12 +151,19 @@ async fn call_task(
         }
     };
     let answered = Instant::now();
-    // Confirmed: the call has a ticket from now on.
+    // Confirmed: the call has a ticket from now on, keyed by an id of its
+    // own (a Call-ID used again, by mistake or on purpose, is another call
+    // and gets another ticket).
+    let ids = Ids {
+        call_id: info.call_id.clone(),
+        call: op_id(),
+    };
     let number = ctx
         .tickets
         .submit_for_number(Op::Created {
             id: op_id(),
-            call_id: info.call_id.clone(),
+            call_id: ids.call_id.clone(),
+            call: ids.call.clone(),
             at: jiff::Timestamp::now(),
             caller: {
                 let seal = |v: &Option<String>| v.as_deref().map(|v| ctx.caller_key.seal(v));
@@ -201,7 +208,7 @@ async fn call_task(
         Ok(r) => CallSink::Recording(Box::new(r)),
         Err(e) => {
             tracing::error!(call_id = %info.call_id, path = %path.display(), error = %e, "cannot start the recording; the call goes on");
-            recording_failed(&ctx, &info, &path, &e.to_string()).await;
+            recording_failed(&ctx, &ids, &path, &e.to_string()).await;
             CallSink::Off
         }
     };
@@ -244,7 +251,7 @@ async fn call_task(
                 }
                 Action::Ticket(update) => {
                     let offset_ms = recording_start.elapsed().as_millis() as u64;
-                    intake_step(&ctx, &info, update, offset_ms).await;
+                    intake_step(&ctx, &ids, update, offset_ms).await;
                 }
                 Action::HangUp if hung_up.is_none() => {
                     hung_up = Some("intake_complete");
@@ -266,7 +273,7 @@ async fn call_task(
                     actions = intake.on(Input::HangUp, tokio::time::Instant::now());
                     for a in std::mem::take(&mut actions) {
                         if let Action::Ticket(update) = a {
-                            intake_step(&ctx, &info, update, recording_start.elapsed().as_millis() as u64).await;
+                            intake_step(&ctx, &ids, update, recording_start.elapsed().as_millis() as u64).await;
                         }
                     }
                     break reason;
@@ -348,11 +355,11 @@ async fn call_task(
         _ => reason.as_str(),
     };
     log_end(&info, &caller, started, Some(answered), how, stats);
-    ended(&ctx, &info, answered.elapsed().as_secs_f64(), how).await;
+    ended(&ctx, &ids, answered.elapsed().as_secs_f64(), how).await;
     if let CallSink::Recording(recorder) = sink {
         // Reading the file back for its hash is blocking work.
         match tokio::task::spawn_blocking(move || recorder.finish()).await {
-            Ok(done) => recorded(&ctx, &info, done).await,
+            Ok(done) => recorded(&ctx, &ids, done).await,
             Err(e) => {
                 tracing::error!(call_id = %info.call_id, error = %e, "recording finaliser failed")
             }
@@ -362,18 +369,26 @@ async fn call_task(
 
 /// Puts an intake step on the ticket; message marks are offsets into the
 /// recording, which starts with the ACK like `offset_ms`.
-async fn intake_step(ctx: &CallContext, info: &CallInfo, update: Update, offset_ms: u64) {
+/// Which call an operation is about: its Call-ID, and its own id (the
+/// ticket's key).
+struct Ids {
+    call_id: String,
+    call: String,
+}
+
+async fn intake_step(ctx: &CallContext, ids: &Ids, update: Update, offset_ms: u64) {
     let step = match update {
         Update::Category { category, urgent } => IntakeStep::Category { category, urgent },
         Update::CaseNumber(number) => IntakeStep::CaseNumber { number },
         Update::MessageStarted => IntakeStep::MessageStarted { offset_ms },
         Update::MessageEnded => IntakeStep::MessageEnded { offset_ms },
     };
-    tracing::info!(call_id = %info.call_id, ?step, "intake");
+    tracing::info!(call_id = %ids.call_id, ?step, "intake");
     ctx.tickets
         .submit(Op::Intake {
             id: op_id(),
-            call_id: info.call_id.clone(),
+            call_id: ids.call_id.clone(),
+            call: ids.call.clone(),
             at: jiff::Timestamp::now(),
             step,
         })
@@ -404,11 +419,12 @@ impl FrameSink for CallSink {
 /// recording without one (Redis slow or down).
 const NUMBER_WAIT: Duration = Duration::from_millis(500);
 
-async fn ended(ctx: &CallContext, info: &CallInfo, seconds: f64, how: &str) {
+async fn ended(ctx: &CallContext, ids: &Ids, seconds: f64, how: &str) {
     ctx.tickets
         .submit(Op::CallEnded {
             id: op_id(),
-            call_id: info.call_id.clone(),
+            call_id: ids.call_id.clone(),
+            call: ids.call.clone(),
             at: jiff::Timestamp::now(),
             seconds: (seconds * 10.0).round() / 10.0,
             how: how.to_string(),
@@ -420,7 +436,7 @@ async fn ended(ctx: &CallContext, info: &CallInfo, seconds: f64, how: &str) {
 /// notes why there is none.
 async fn link_recording(
     tickets: &Tickets,
-    call_id: &str,
+    ids: &Ids,
     path: &std::path::Path,
     duration_ms: u64,
     sha256: String,
@@ -430,7 +446,8 @@ async fn link_recording(
     tickets
         .submit(Op::Recording {
             id: op_id(),
-            call_id: call_id.to_string(),
+            call_id: ids.call_id.clone(),
+            call: ids.call.clone(),
             at: jiff::Timestamp::now(),
             link: RecordingLink {
                 path: path.display().to_string(),
@@ -443,12 +460,12 @@ async fn link_recording(
         .await;
 }
 
-async fn recorded(ctx: &CallContext, info: &CallInfo, done: recording::Finished) {
-    tracing::info!(call_id = %info.call_id, path = %done.path.display(), duration_ms = done.duration_ms, sha256 = %done.sha256, "recording finished");
+async fn recorded(ctx: &CallContext, ids: &Ids, done: recording::Finished) {
+    tracing::info!(call_id = %ids.call_id, path = %done.path.display(), duration_ms = done.duration_ms, sha256 = %done.sha256, "recording finished");
     let status = done.status.as_str();
     link_recording(
         &ctx.tickets,
-        &info.call_id,
+        ids,
         &done.path,
         done.duration_ms,
         done.sha256,
@@ -458,10 +475,10 @@ async fn recorded(ctx: &CallContext, info: &CallInfo, done: recording::Finished)
     .await;
 }
 
-async fn recording_failed(ctx: &CallContext, info: &CallInfo, path: &std::path::Path, error: &str) {
+async fn recording_failed(ctx: &CallContext, ids: &Ids, path: &std::path::Path, error: &str) {
     link_recording(
         &ctx.tickets,
-        &info.call_id,
+        ids,
         path,
         0,
         String::new(),
@@ -503,9 +520,15 @@ pub async fn note_recovered(tickets: &Tickets, r: recording::repair::Recovered) 
     }
     let duration_ms = m.samples * 1000 / u64::from(recording::RATE);
     let sha256 = m.sha256.unwrap_or_default();
+    // Its call's own id was never written down: the newest ticket of
+    // its Call-ID.
+    let ids = Ids {
+        call_id: m.call_id,
+        call: String::new(),
+    };
     link_recording(
         tickets,
-        &m.call_id,
+        &ids,
         &r.wav,
         duration_ms,
         sha256,

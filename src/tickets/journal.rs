@@ -23,6 +23,10 @@ pub enum Op {
     Created {
         id: String,
         call_id: String,
+        /// The call's own id (one per answered call, never reused): its
+        /// ticket's key. Empty in journals from before it existed.
+        #[serde(default)]
+        call: String,
         at: Timestamp,
         caller: Caller,
     },
@@ -30,6 +34,8 @@ pub enum Op {
     CallEnded {
         id: String,
         call_id: String,
+        #[serde(default)]
+        call: String,
         at: Timestamp,
         seconds: f64,
         how: String,
@@ -38,6 +44,8 @@ pub enum Op {
     Intake {
         id: String,
         call_id: String,
+        #[serde(default)]
+        call: String,
         at: Timestamp,
         step: IntakeStep,
     },
@@ -46,6 +54,8 @@ pub enum Op {
     Recording {
         id: String,
         call_id: String,
+        #[serde(default)]
+        call: String,
         at: Timestamp,
         link: RecordingLink,
         status: String,
@@ -60,6 +70,17 @@ impl Op {
             | Op::CallEnded { id, .. }
             | Op::Intake { id, .. }
             | Op::Recording { id, .. } => id,
+        }
+    }
+
+    /// The call's own id (empty for operations journaled before it, or a
+    /// recording recovered without one).
+    pub fn call(&self) -> &str {
+        match self {
+            Op::Created { call, .. }
+            | Op::CallEnded { call, .. }
+            | Op::Intake { call, .. }
+            | Op::Recording { call, .. } => call,
         }
     }
 
@@ -234,6 +255,7 @@ mod tests {
         Op::CallEnded {
             id: format!("op{n}"),
             call_id: format!("c{n}"),
+            call: format!("k{n}"),
             at: Timestamp::UNIX_EPOCH,
             seconds: 1.5,
             how: "caller_bye".into(),

@@ -12,17 +12,23 @@ use redis::{AsyncCommands, Script};
 
 use super::model::{Event, Register, State, Ticket};
 
-/// Creates a ticket once per Call-ID (the Call-ID key is the guard).
+/// Creates a ticket once per call: the guard is the call's own id
+/// (`dialog:<id>`), so a replay finds the same ticket and a Call-ID used
+/// again gets a new one; `call:<Call-ID>` then names the newest. (Without
+/// an id, from journals older than it, the Call-ID is the guard.)
 const CREATE: &str = r#"
-local p, call_id, year = ARGV[1], ARGV[2], ARGV[3]
+local p, call_id, year, call = ARGV[1], ARGV[2], ARGV[3], ARGV[9]
 local ck = p .. 'call:' .. call_id
-local existing = redis.call('GET', ck)
+local guard = ck
+if call ~= '' then guard = p .. 'dialog:' .. call end
+local existing = redis.call('GET', guard)
 if existing then return {'exists', existing} end
 local n = redis.call('INCR', p .. 'seq:' .. year)
 local number = year .. '-' .. string.format('%06d', n)
 local t = p .. 'ticket:' .. number
 redis.call('HSET', t, 'number', number, 'call_id', call_id, 'state', 'intake', 'version', 1,
   'received_at', ARGV[4], 'received', ARGV[5], 'category', '', 'case_number', '', 'data', ARGV[6])
+redis.call('SET', guard, number)
 redis.call('SET', ck, number)
 redis.call('ZADD', p .. 'idx:all', ARGV[5], number)
 redis.call('ZADD', p .. 'idx:open', ARGV[5], number)
@@ -122,6 +128,8 @@ impl StoreError {
 #[derive(Debug, Clone)]
 pub struct NewTicket {
     pub call_id: String,
+    /// The call's own id (empty: the Call-ID is the key).
+    pub call: String,
     pub received_at: Timestamp,
     pub register: Register,
 }
@@ -231,14 +239,22 @@ impl Store {
             .arg(data)
             .arg(actor)
             .arg(details)
+            .arg(&t.call)
             .invoke_async(&mut c)
             .await?;
         Ok((number, kind == "created"))
     }
 
+    /// The newest ticket of a Call-ID.
     pub async fn number_for_call(&self, call_id: &str) -> Result<Option<String>, StoreError> {
         let mut c = self.conn.clone();
         Ok(c.get(self.key(&format!("call:{call_id}"))).await?)
+    }
+
+    /// The ticket of the call with this own id (see [`NewTicket::call`]).
+    pub async fn number_for_dialog(&self, call: &str) -> Result<Option<String>, StoreError> {
+        let mut c = self.conn.clone();
+        Ok(c.get(self.key(&format!("dialog:{call}"))).await?)
     }
 
     pub async fn get(&self, number: &str) -> Result<Ticket, StoreError> {

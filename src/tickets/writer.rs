@@ -253,12 +253,14 @@ async fn apply(store: &Store, op: &Op) -> Result<String, StoreError> {
     match op {
         Op::Created {
             call_id,
+            call,
             at,
             caller,
             ..
         } => {
             let t = NewTicket {
                 call_id: call_id.clone(),
+                call: call.clone(),
                 received_at: *at,
                 register: Register {
                     caller: caller.clone(),
@@ -271,10 +273,8 @@ async fn apply(store: &Store, op: &Op) -> Result<String, StoreError> {
             }
             Ok(number)
         }
-        Op::Intake {
-            id, call_id, step, ..
-        } => {
-            let number = number_for(store, call_id).await?;
+        Op::Intake { id, step, .. } => {
+            let number = number_for(store, op).await?;
             let (action, details) = match step {
                 IntakeStep::Category { category, urgent } => (
                     "intake_category",
@@ -323,13 +323,12 @@ async fn apply(store: &Store, op: &Op) -> Result<String, StoreError> {
         }
         Op::Recording {
             id,
-            call_id,
             link,
             status,
             note,
             ..
         } => {
-            let number = number_for(store, call_id).await?;
+            let number = number_for(store, op).await?;
             let mut change = Change::new("gateway", "recording");
             change.op_id = Some(id.clone());
             change.details = serde_json::json!({
@@ -343,13 +342,9 @@ async fn apply(store: &Store, op: &Op) -> Result<String, StoreError> {
             Ok(number)
         }
         Op::CallEnded {
-            id,
-            call_id,
-            seconds,
-            how,
-            ..
+            id, seconds, how, ..
         } => {
-            let number = number_for(store, call_id).await?;
+            let number = number_for(store, op).await?;
             let current = store.get(&number).await?;
             let mut change = Change::new("gateway", "call_ended");
             change.op_id = Some(id.clone());
@@ -389,9 +384,12 @@ async fn change_or_record(
     }
 }
 
-async fn number_for(store: &Store, call_id: &str) -> Result<String, StoreError> {
-    store
-        .number_for_call(call_id)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("for call {call_id}")))
+/// The ticket an operation is about: its call's, by the call's own id
+/// (by the Call-ID for operations from before it).
+async fn number_for(store: &Store, op: &Op) -> Result<String, StoreError> {
+    let number = match op.call() {
+        "" => store.number_for_call(op.call_id()).await?,
+        call => store.number_for_dialog(call).await?,
+    };
+    number.ok_or_else(|| StoreError::NotFound(format!("for call {}", op.call_id())))
 }

@@ -534,6 +534,7 @@ async fn the_ticket_list_filters_by_category_state_and_time_and_pages() {
     for i in 0..5i64 {
         let t = NewTicket {
             call_id: format!("list-{i}@t"),
+            call: String::new(),
             received_at: start + jiff::SignedDuration::from_mins(i),
             register: Register::default(),
         };
@@ -902,6 +903,7 @@ async fn schemathesis_finds_no_server_error_and_no_schema_break() {
     assert!(example.contains("\"example\": \"2026-000001\""));
     let t = hotline::tickets::store::NewTicket {
         call_id: "schemathesis@t".into(),
+        call: String::new(),
         received_at: "2026-06-01T02:00:00Z".parse().unwrap(),
         register: Default::default(),
     };

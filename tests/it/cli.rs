@@ -106,6 +106,7 @@ async fn tickets_list_and_show() {
     let store = Store::connect(&redis.url(), "hotline:").unwrap();
     let t = NewTicket {
         call_id: "cli@test".into(),
+        call: String::new(),
         received_at: "2026-11-27T12:00:00Z".parse().unwrap(),
         register: Register::default(),
     };

@@ -232,6 +232,7 @@ pub async fn open_tickets(store: &hotline::tickets::Store, n: usize, tag: &str) 
     for i in 0..n {
         let t = NewTicket {
             call_id: format!("{tag}-{i}@t"),
+            call: String::new(),
             received_at: jiff::Timestamp::now(),
             register: Register::default(),
         };

@@ -19,6 +19,7 @@ fn store(r: &Redis) -> Store {
 async fn new_ticket(s: &Store, call_id: &str) -> String {
     let t = NewTicket {
         call_id: call_id.into(),
+        call: String::new(),
         received_at: Timestamp::now(),
         register: Register::default(),
     };
@@ -211,6 +212,7 @@ async fn one_call_id_one_ticket_and_numbers_per_year() {
     let s = store(&r);
     let t = NewTicket {
         call_id: "same@x".into(),
+        call: String::new(),
         received_at: "2026-12-31T16:30:00Z".parse().unwrap(), // 2027-01-01 00:30 in Qingdao
         register: Register::default(),
     };
@@ -223,6 +225,7 @@ async fn one_call_id_one_ticket_and_numbers_per_year() {
     assert_eq!(a, b);
     let other = NewTicket {
         call_id: "other@x".into(),
+        call: String::new(),
         received_at: "2026-12-31T15:59:59Z".parse().unwrap(), // 23:59:59 on New Year's Eve
         register: Register::default(),
     };
@@ -368,6 +371,64 @@ async fn ticket_of(s: &Store, call_id: &str) -> Option<hotline::tickets::Ticket>
     s.get(&n).await.ok()
 }
 
+/// A Call-ID used again (same From tag, same everything) is another call:
+/// a new ticket, and the first one, already final, keeps its register and
+/// its recording.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_call_id_gets_a_new_ticket_and_leaves_the_old_one_alone() {
+    let gw = Gateway::start(settings()).await;
+    let s = gw.store.clone();
+    let recorded = |n: String| {
+        let s = s.clone();
+        async move {
+            s.get(&n)
+                .await
+                .is_ok_and(|t| t.state.is_final() && t.register.recordings.len() == 1)
+        }
+    };
+    let newest = || {
+        let s = s.clone();
+        async move { s.number_for_call("reused@test").await.ok().flatten() }
+    };
+    call(&gw, "reused@test").await;
+    eventually(
+        "the first call's ticket final, recorded",
+        Duration::from_secs(10),
+        || async {
+            match newest().await {
+                Some(n) => recorded(n).await,
+                None => false,
+            }
+        },
+    )
+    .await;
+    let first = newest().await.unwrap();
+    let before = s.get(&first).await.unwrap();
+    call(&gw, "reused@test").await;
+    let other = |n: &Option<String>| n.as_ref().is_some_and(|n| *n != first);
+    eventually(
+        "a second ticket, recorded",
+        Duration::from_secs(10),
+        || async {
+            match newest().await.filter(|n| *n != first) {
+                Some(n) => recorded(n).await,
+                None => false,
+            }
+        },
+    )
+    .await;
+    let second = newest().await;
+    assert!(other(&second));
+    let after = s.get(&first).await.unwrap();
+    assert_eq!(after, before, "the first ticket is untouched");
+    let second = s.get(&second.unwrap()).await.unwrap();
+    assert_ne!(
+        second.register.recordings[0].path, before.register.recordings[0].path,
+        "each call its own recording"
+    );
+    gw.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_leaves_a_ticket_with_its_end() {
     let gw = Gateway::start(settings()).await;
@@ -486,8 +547,11 @@ async fn acknowledged_tickets_survive_sigkill_with_fsync_always() {
     }
 }
 
+/// A gateway that stopped ended its call (BYE) and finished its ticket;
+/// an INVITE with the same Call-ID at the restarted gateway is a new call:
+/// a new ticket, the first one's register and timeline as they were.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restarted_gateway_finds_the_calls_ticket() {
+async fn after_a_restart_the_same_call_id_is_a_new_call_with_its_own_ticket() {
     let gw = Gateway::start(settings()).await;
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     confirmed(&sock, gw.udp, "restart@test", "z9hG4bK-r1").await;
@@ -499,44 +563,43 @@ async fn a_restarted_gateway_finds_the_calls_ticket() {
     .await;
     let first = ticket_of(&s, "restart@test").await.unwrap().number;
     let redis = gw.stop().await;
-    // A new gateway process on the same Redis gets the INVITE again.
+    let timeline = |s: Store, n: String| async move {
+        s.timeline(&n)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect::<Vec<String>>()
+    };
+    // The stop ended the call: the writer applied everything first.
+    let ended = timeline(s.clone(), first.clone()).await;
+    assert_eq!(ended, ["created", "call_ended", "recording"]);
+    // A new gateway process on the same Redis gets an INVITE again.
     let gw = Gateway::start_with(settings(), redis).await;
     confirmed(&sock, gw.udp, "restart@test", "z9hG4bK-r2").await;
-    // The ACK reached the core before the stop: the call happened.
     let m = gw.metrics.clone();
     eventually("the call confirmed", Duration::from_secs(5), || {
         let m = m.clone();
         async move { m.get("calls_confirmed") == 1 }
     })
     .await;
-    // Stopping ends the call: the writer applies everything before it stops,
-    // so the second gateway's operations are in Redis afterwards.
     let store = gw.store.clone();
     let _redis = gw.stop().await;
     let all = store.list("all", 10).await.unwrap();
-    assert_eq!(
-        all.len(),
-        1,
-        "one ticket for the Call-ID across the restart"
-    );
-    assert_eq!(all[0].number, first);
-    let actions: Vec<String> = store
-        .timeline(&first)
+    assert_eq!(all.len(), 2, "a ticket for each call");
+    let second = store
+        .number_for_call("restart@test")
         .await
         .unwrap()
-        .into_iter()
-        .map(|e| e.action)
-        .collect();
-    // Each gateway recorded its end of the call and its recording on the
-    // same ticket.
+        .unwrap();
+    assert_ne!(second, first);
     assert_eq!(
-        actions,
-        [
-            "created",
-            "call_ended",
-            "recording",
-            "call_ended",
-            "recording"
-        ]
+        timeline(store.clone(), first).await,
+        ended,
+        "the first is untouched"
+    );
+    assert_eq!(
+        timeline(store, second).await,
+        ["created", "call_ended", "recording"]
     );
 }
