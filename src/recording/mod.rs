@@ -173,11 +173,19 @@ pub struct Recorder {
     frames: u64,
     since_flush: u32,
     problem: Option<String>,
+    /// A sync of the WAV is running on the blocking pool (one at a time).
+    syncing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Syncs started (for the tests).
+    syncs: u64,
 }
 
 /// Frames between header rewrites: 40 × 20 ms = 0.8 s, so that a crash
 /// loses at most a second of audio with the 80 ms reorder delay.
 const FLUSH_EVERY: u32 = 40;
+/// Frames between syncs of the WAV to the disk (4.8 s, right after a
+/// flush): after a power cut the file holds what the last sync saw, and its
+/// manifest (`recording`, then repaired) says so, never more.
+const SYNC_EVERY: u64 = FLUSH_EVERY as u64 * 6;
 
 impl Recorder {
     /// Creates the file (mode 0600; never over an existing one: a second
@@ -220,6 +228,8 @@ impl Recorder {
             frames: 0,
             since_flush: 0,
             problem: None,
+            syncing: Default::default(),
+            syncs: 0,
         })
     }
 
@@ -237,10 +247,35 @@ impl Recorder {
         }
     }
 
-    /// Finalises the WAV and the manifest (with the file's SHA-256).
+    /// Starts a sync of what was flushed so far, off the media task (on
+    /// the blocking pool; none outside a runtime, nor while one runs).
+    fn sync_soon(&mut self) {
+        use std::sync::atomic::Ordering;
+        let Some(w) = self.writer.as_ref() else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.syncing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (file, busy) = (w.out.get_ref().try_clone(), self.syncing.clone());
+        self.syncs += 1;
+        rt.spawn_blocking(move || {
+            if let Ok(f) = file {
+                let _ = f.sync_data();
+            }
+            busy.store(false, Ordering::Release);
+        });
+    }
+
+    /// Finalises the WAV (synced to the disk first: the manifest's hash and
+    /// `complete` never speak of data still in memory) and the manifest
+    /// (with the file's SHA-256). Blocking: run it off the runtime.
     pub fn finish(mut self) -> Finished {
         if let Some(mut w) = self.writer.take() {
-            if let Err(e) = w.flush() {
+            if let Err(e) = w.flush().and_then(|_| w.out.get_ref().sync_data()) {
                 self.problem.get_or_insert(format!("finalise: {e}"));
             }
         }
@@ -303,8 +338,11 @@ impl FrameSink for Recorder {
         if self.since_flush >= FLUSH_EVERY {
             self.since_flush = 0;
             if let Err(e) = w.flush() {
-                self.fail("flush", e);
+                return self.fail("flush", e);
             }
+        }
+        if self.frames % SYNC_EVERY == 0 {
+            self.sync_soon();
         }
     }
 }
@@ -345,6 +383,24 @@ mod tests {
         let d = std::env::temp_dir().join(format!("hotline-rec-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         d
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn the_wav_is_synced_during_the_call_off_the_media_task() {
+        let dir = tmp("sync");
+        let path = path_for(&dir, Timestamp::now(), "2026-000042", "sync@x");
+        let mut r = Recorder::create(path, "sync@x", "2026-000042").unwrap();
+        let frame = [1i16; FRAME];
+        for _ in 0..SYNC_EVERY * 3 {
+            r.frame(&frame, &frame);
+        }
+        // One sync every 4.8 s of audio, skipped only while one still runs.
+        assert!((1..=3).contains(&r.syncs), "{} syncs", r.syncs);
+        let done = tokio::task::spawn_blocking(move || r.finish())
+            .await
+            .unwrap();
+        assert_eq!(done.status, Status::Complete);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
