@@ -69,12 +69,13 @@ impl App {
         }
         let store = Store::connect(&settings.redis.url, &settings.redis.key_prefix)
             .with_context(|| format!("redis.url {:?}", settings.redis.url_redacted()))?;
-        let journal = Journal::open(&settings.redis.journal_dir).with_context(|| {
+        let mut journal = Journal::open(&settings.redis.journal_dir).with_context(|| {
             format!(
                 "opening the ticket journal in {}",
                 settings.redis.journal_dir.display()
             )
         })?;
+        journal.set_limit(settings.redis.journal_max_mb.saturating_mul(1 << 20));
         if !journal.is_empty() {
             tracing::info!(
                 pending = journal.len(),

@@ -46,6 +46,9 @@ struct HealthBody {
     status: &'static str,
     sip: bool,
     redis: &'static str,
+    /// `ok`, or `full`: the journal takes no more (a full or broken disk),
+    /// operations wait in memory.
+    journal: &'static str,
     journal_pending: usize,
     /// Set when a holiday calendar is missing (next year's, from December).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -57,6 +60,7 @@ struct HealthBody {
 async fn healthz(State(s): State<ApiState>) -> (StatusCode, Json<HealthBody>) {
     let sip = s.health.sip_listening.load(Ordering::Acquire);
     let redis_ok = s.tickets.redis_ok.load(Ordering::Relaxed);
+    let journal_ok = s.tickets.journal_ok.load(Ordering::Relaxed);
     let pending = s.tickets.pending.load(Ordering::Relaxed);
     let code = if sip {
         StatusCode::OK
@@ -64,7 +68,7 @@ async fn healthz(State(s): State<ApiState>) -> (StatusCode, Json<HealthBody>) {
         StatusCode::SERVICE_UNAVAILABLE
     };
     let failed = s.health.failed.load(Ordering::Acquire);
-    let status = match (sip, redis_ok) {
+    let status = match (sip, redis_ok && journal_ok) {
         _ if failed => "failed",
         (false, _) => "starting",
         (true, true) => "ok",
@@ -76,6 +80,7 @@ async fn healthz(State(s): State<ApiState>) -> (StatusCode, Json<HealthBody>) {
             status,
             sip,
             redis: if redis_ok { "ok" } else { "down" },
+            journal: if journal_ok { "ok" } else { "full" },
             journal_pending: pending,
             calendar_warning: s.calendar.warning(
                 jiff::Timestamp::now()
@@ -254,6 +259,7 @@ mod tests {
             load: Arc::new(crate::load::Load::default()),
             tickets: Arc::new(TicketHealth {
                 redis_ok: true.into(),
+                journal_ok: true.into(),
                 pending: 0.into(),
             }),
             calendar: Arc::new(Calendar::default()),

@@ -258,6 +258,9 @@ pub struct RedisSettings {
     pub key_prefix: String,
     /// Where ticket operations wait (fsynced) while Redis is unreachable.
     pub journal_dir: PathBuf,
+    /// The journal's bound; past half of it the log warns, at it operations
+    /// wait in memory (in order, bounded) and `/healthz` says `journal: full`.
+    pub journal_max_mb: u64,
 }
 
 impl RedisSettings {
@@ -292,6 +295,7 @@ impl Default for RedisSettings {
             url: "redis://127.0.0.1:6379/".into(),
             key_prefix: "hotline:".into(),
             journal_dir: PathBuf::from("data/journal"),
+            journal_max_mb: 1024,
         }
     }
 }

@@ -118,6 +118,8 @@ pub struct Journal {
     /// Operations not yet applied, with their length in the file (`None`:
     /// a line that did not parse, skipped when reached).
     pending: VecDeque<(Option<Op>, u64)>,
+    /// The file's bound in bytes: an append past it is refused.
+    limit: u64,
 }
 
 impl Journal {
@@ -169,10 +171,27 @@ impl Journal {
             offset_path,
             applied,
             pending,
+            limit: u64::MAX,
         })
     }
 
-    /// Appends and fsyncs; only then are the operations pending.
+    /// Bounds the file (`[redis] journal_max_mb`).
+    pub fn set_limit(&mut self, bytes: u64) {
+        self.limit = bytes;
+    }
+
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// The file's length: what waits, and what was applied since it was
+    /// last emptied.
+    pub fn bytes(&self) -> u64 {
+        self.file.metadata().map_or(0, |m| m.len())
+    }
+
+    /// Appends and fsyncs; only then are the operations pending. Refused
+    /// (nothing written) when it would take the file past its bound.
     pub fn append(&mut self, ops: &[Op]) -> io::Result<()> {
         if ops.is_empty() {
             return Ok(());
@@ -186,6 +205,12 @@ impl Journal {
             lens.push((buf.len() - before) as u64);
         }
         let before = self.file.metadata()?.len();
+        if before.saturating_add(buf.len() as u64) > self.limit {
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                format!("the journal is at its bound of {} bytes", self.limit),
+            ));
+        }
         if let Err(e) = self
             .file
             .write_all(&buf)

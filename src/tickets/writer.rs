@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -25,6 +25,9 @@ const FINAL_DRAIN: Duration = Duration::from_secs(3);
 #[derive(Debug)]
 pub struct TicketHealth {
     pub redis_ok: AtomicBool,
+    /// The journal takes operations (false: a full or broken disk, and
+    /// they wait in memory).
+    pub journal_ok: AtomicBool,
     /// Operations waiting in the journal.
     pub pending: AtomicUsize,
 }
@@ -49,6 +52,7 @@ impl Tickets {
         let (tx, rx) = mpsc::channel(8192);
         let health = Arc::new(TicketHealth {
             redis_ok: AtomicBool::new(true),
+            journal_ok: AtomicBool::new(true),
             pending: AtomicUsize::new(journal.len()),
         });
         let task = tokio::spawn(run(store, journal, rx, health.clone()));
@@ -84,21 +88,101 @@ impl Tickets {
 /// Who waits for which operation's ticket number, by op id.
 type Waiters = HashMap<String, oneshot::Sender<String>>;
 
+/// Operations held in memory while the journal cannot take them (a full
+/// or broken disk), at most; they keep their place behind the journal's.
+const HELD_MAX: usize = 100_000;
+
+/// What waits for Redis, in order: the journal's entries, then what the
+/// journal could not take.
+struct Queue {
+    journal: Journal,
+    held: VecDeque<Op>,
+    /// The journal is past half its bound (warned once per crossing).
+    half_full: bool,
+}
+
+impl Queue {
+    fn len(&self) -> usize {
+        self.journal.len() + self.held.len()
+    }
+
+    /// Journals `batch` behind what is held (fsync off the runtime's
+    /// threads: they run the media clocks); what the journal refuses is
+    /// held, in order.
+    async fn append(mut self, batch: Vec<Op>, health: &TicketHealth) -> Queue {
+        let mut ops: Vec<Op> = self.held.drain(..).collect();
+        ops.extend(batch);
+        if ops.is_empty() {
+            return self;
+        }
+        let journal = self.journal;
+        let (journal, ops, appended) = tokio::task::spawn_blocking(move || {
+            let mut journal = journal;
+            let r = journal.append(&ops);
+            (journal, ops, r)
+        })
+        .await
+        .expect("journal append does not panic");
+        self.journal = journal;
+        match appended {
+            Ok(()) => {
+                if !health.journal_ok.swap(true, Ordering::Relaxed) {
+                    tracing::info!("the ticket journal takes operations again");
+                }
+            }
+            Err(e) => {
+                if health.journal_ok.swap(false, Ordering::Relaxed) {
+                    tracing::error!(error = %e, "cannot write the ticket journal: operations wait in memory, in order, and calls go on");
+                }
+                self.held = ops.into();
+                if self.held.len() > HELD_MAX {
+                    let lost = self.held.len() - HELD_MAX;
+                    self.held.truncate(HELD_MAX);
+                    tracing::error!(
+                        lost,
+                        "ticket operations lost: the journal and the memory bound are full"
+                    );
+                }
+            }
+        }
+        let half = self.journal.bytes() > self.journal.limit() / 2;
+        if half && !self.half_full {
+            tracing::warn!(
+                bytes = self.journal.bytes(),
+                limit = self.journal.limit(),
+                "the ticket journal is past half its bound: is Redis reachable?"
+            );
+        }
+        self.half_full = half;
+        self
+    }
+}
+
 async fn run(
     store: Store,
-    mut journal: Journal,
+    journal: Journal,
     mut rx: mpsc::Receiver<Msg>,
     health: Arc<TicketHealth>,
 ) {
     let mut retry_at: Option<Instant> = None;
     let mut waiters = Waiters::new();
+    let mut queue = Queue {
+        journal,
+        held: VecDeque::new(),
+        half_full: false,
+    };
     loop {
         if retry_at.is_none_or(|t| Instant::now() >= t) {
-            retry_at = drain(&store, &mut journal, &health, &mut waiters)
+            // What is held tries the journal again first.
+            queue = queue.append(Vec::new(), &health).await;
+            retry_at = drain(&store, &mut queue, &health, &mut waiters)
                 .await
                 .then(|| Instant::now() + RETRY);
         }
-        health.pending.store(journal.len(), Ordering::Relaxed);
+        if retry_at.is_none() && !queue.held.is_empty() {
+            retry_at = Some(Instant::now() + RETRY);
+        }
+        health.pending.store(queue.len(), Ordering::Relaxed);
         let retry = async {
             match retry_at {
                 Some(t) => tokio::time::sleep_until(t).await,
@@ -120,23 +204,7 @@ async fn run(
                             next = rx.try_recv().ok();
                         }
                     }
-                    // fsync off the runtime's threads (they run the media clocks).
-                    let (j, batch, appended) = tokio::task::spawn_blocking(move || {
-                        let r = journal.append(&batch);
-                        (journal, batch, r)
-                    })
-                    .await
-                    .expect("journal append does not panic");
-                    journal = j;
-                    if let Err(e) = appended {
-                        // A full or broken disk: Redis is the only copy now.
-                        tracing::error!(error = %e, ops = batch.len(), "cannot write the ticket journal");
-                        for op in &batch {
-                            if let Err(e) = apply(&store, op).await.map(|n| answer(&mut waiters, op, n)) {
-                                tracing::error!(error = %e, call_id = op.call_id(), "ticket operation lost");
-                            }
-                        }
-                    }
+                    queue = queue.append(batch, &health).await;
                 }
                 None => break,
             },
@@ -146,13 +214,19 @@ async fn run(
     // Every handle is gone: one last bounded try.
     let _ = tokio::time::timeout(
         FINAL_DRAIN,
-        drain(&store, &mut journal, &health, &mut waiters),
+        drain(&store, &mut queue, &health, &mut waiters),
     )
     .await;
-    if !journal.is_empty() {
+    if !queue.journal.is_empty() {
         tracing::warn!(
-            pending = journal.len(),
+            pending = queue.journal.len(),
             "stopping with ticket operations in the journal; they are applied at the next start"
+        );
+    }
+    if !queue.held.is_empty() {
+        tracing::error!(
+            lost = queue.held.len(),
+            "stopping with ticket operations the journal could not take: they are lost"
         );
     }
 }
@@ -161,56 +235,72 @@ async fn run(
 /// concurrently (the connection pipelines them), each call's in order.
 const BATCH: usize = 512;
 
-/// Applies pending operations, each call's in order. Returns true when
-/// Redis failed and the rest must wait (the batch stays in the journal:
-/// what of it did reach Redis changes nothing the second time, by op id
-/// and one ticket a Call-ID).
+/// Applies what waits, in order: the journal's entries, then what is held
+/// in memory. Returns true when Redis failed and the rest must wait (a
+/// batch that failed stays where it was: what of it did reach Redis
+/// changes nothing the second time, by op id and the call's own key).
 async fn drain(
     store: &Store,
-    journal: &mut Journal,
+    queue: &mut Queue,
     health: &TicketHealth,
     waiters: &mut Waiters,
 ) -> bool {
     let mut applied = 0usize;
-    loop {
-        let (entries, ops) = journal.front(BATCH);
+    let failed = loop {
+        let (entries, ops) = queue.journal.front(BATCH);
+        let held = entries == 0;
+        let (entries, ops) = if held {
+            let ops: Vec<Op> = queue.held.iter().take(BATCH).cloned().collect();
+            (ops.len(), ops)
+        } else {
+            (entries, ops)
+        };
         if entries == 0 {
-            break;
+            break None;
         }
-        // One lane per call, in journal order; the lanes run at once.
-        let mut lanes: Vec<Vec<&Op>> = Vec::new();
-        let mut lane_of: HashMap<&str, usize> = HashMap::new();
-        for op in &ops {
-            let i = *lane_of.entry(op.call_id()).or_insert_with(|| {
-                lanes.push(Vec::new());
-                lanes.len() - 1
-            });
-            lanes[i].push(op);
+        if let Some(e) = apply_batch(store, &ops, waiters).await {
+            break Some(e);
         }
-        let lanes =
-            futures::future::join_all(lanes.into_iter().map(|l| apply_lane(store, l))).await;
-        let mut failed = None;
-        for (done, error) in lanes {
-            for (op, number) in done {
-                answer(waiters, op, number);
-            }
-            failed = failed.or(error);
-        }
-        if let Some(e) = failed {
-            if health.redis_ok.swap(false, Ordering::Relaxed) {
-                tracing::warn!(error = %e, pending = journal.len(), "redis unavailable: ticket operations wait in the journal");
-            }
-            return true;
-        }
-        if let Err(e) = journal.advance_by(entries) {
+        if held {
+            queue.held.drain(..entries);
+        } else if let Err(e) = queue.journal.advance_by(entries) {
             tracing::error!(error = %e, "cannot record journal progress");
         }
         applied += entries;
+    };
+    if let Some(e) = failed {
+        if health.redis_ok.swap(false, Ordering::Relaxed) {
+            tracing::warn!(error = %e, pending = queue.len(), "redis unavailable: ticket operations wait in the journal");
+        }
+        return true;
     }
     if !health.redis_ok.swap(true, Ordering::Relaxed) {
         tracing::info!(replayed = applied, "redis back: journal applied");
     }
     false
+}
+
+/// One batch: a lane per call, in order, the lanes at once; the first
+/// Redis failure, if any (the numbers learnt are answered either way).
+async fn apply_batch(store: &Store, ops: &[Op], waiters: &mut Waiters) -> Option<StoreError> {
+    let mut lanes: Vec<Vec<&Op>> = Vec::new();
+    let mut lane_of: HashMap<&str, usize> = HashMap::new();
+    for op in ops {
+        let i = *lane_of.entry(op.call_id()).or_insert_with(|| {
+            lanes.push(Vec::new());
+            lanes.len() - 1
+        });
+        lanes[i].push(op);
+    }
+    let lanes = futures::future::join_all(lanes.into_iter().map(|l| apply_lane(store, l))).await;
+    let mut failed = None;
+    for (done, error) in lanes {
+        for (op, number) in done {
+            answer(waiters, op, number);
+        }
+        failed = failed.or(error);
+    }
+    failed
 }
 
 /// One call's operations in order: the numbers they gave, and the Redis

@@ -603,3 +603,89 @@ async fn after_a_restart_the_same_call_id_is_a_new_call_with_its_own_ticket() {
         ["created", "call_ended", "recording"]
     );
 }
+
+/// The journal at its bound (a full disk, as far as the writer can tell)
+/// with Redis down: a call's operations wait in memory, in order, and all
+/// reach Redis when it is back — the intake after its ticket, the end after
+/// the intake — and health says the journal is full meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_journal_keeps_the_order_and_loses_nothing() {
+    use hotline::tickets::journal::{IntakeStep, Journal, Op};
+    use hotline::tickets::model::{Caller, Category};
+    use std::sync::atomic::Ordering;
+    let mut r = Redis::start("everysec").await;
+    let s = store(&r);
+    let mut journal = Journal::open(&tempfile_dir("journal-full")).unwrap();
+    // Room for one operation: the second one finds the journal full.
+    journal.set_limit(250);
+    r.kill();
+    let (tickets, task) = hotline::tickets::Tickets::spawn(s.clone(), journal);
+    let (call_id, call) = ("full@test".to_string(), "k-full".to_string());
+    let at = Timestamp::now();
+    let ops = [
+        Op::Created {
+            id: "f1".into(),
+            call_id: call_id.clone(),
+            call: call.clone(),
+            at,
+            caller: Caller::default(),
+        },
+        Op::Intake {
+            id: "f2".into(),
+            call_id: call_id.clone(),
+            call: call.clone(),
+            at,
+            step: IntakeStep::Category {
+                category: Category::Lead,
+                urgent: false,
+            },
+        },
+        Op::CallEnded {
+            id: "f3".into(),
+            call_id: call_id.clone(),
+            call: call.clone(),
+            at,
+            seconds: 12.0,
+            how: "caller_bye".into(),
+        },
+    ];
+    for op in ops {
+        tickets.submit(op).await;
+    }
+    let health = tickets.health.clone();
+    eventually("the journal reported full", Duration::from_secs(10), || {
+        let h = health.clone();
+        async move { !h.journal_ok.load(Ordering::Relaxed) && h.pending.load(Ordering::Relaxed) == 3 }
+    })
+    .await;
+    r.restart().await;
+    eventually(
+        "all three applied, in order",
+        Duration::from_secs(15),
+        || {
+            let s = s.clone();
+            async move {
+                match s.number_for_call("full@test").await {
+                    Ok(Some(n)) => s.get(&n).await.is_ok_and(|t| {
+                        t.state == State::Open
+                            && t.register.intake.category == Some(Category::Lead)
+                            && t.register.intake.call_end.as_deref() == Some("caller_bye")
+                    }),
+                    _ => false,
+                }
+            }
+        },
+    )
+    .await;
+    let n = s.number_for_call("full@test").await.unwrap().unwrap();
+    let actions: Vec<String> = s
+        .timeline(&n)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["created", "intake_category", "call_ended"]);
+    drop(tickets);
+    task.await.unwrap();
+}
