@@ -282,6 +282,7 @@ impl App {
                 caller_key: self.caller_key.clone(),
                 reveal_roles: s.api.reveal_roles.clone(),
                 stop: shutdown.clone(),
+                streams: Default::default(),
             })),
         });
         let http_stop = shutdown.clone();

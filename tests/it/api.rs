@@ -1112,3 +1112,40 @@ async fn the_page_and_the_api_carry_security_headers() {
     assert_eq!(api.headers()["cache-control"], "no-store");
     gw.stop().await;
 }
+
+/// An event stream lives only as long as its token: `officer revoke` (and
+/// logout, expiry) ends it within seconds; a member holds at most four.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_ends_when_the_token_is_revoked_and_is_capped() {
+    let gw = Gateway::start(settings()).await;
+    let api = Api::new(&gw);
+    set_pin(&gw, "u1-officer", "246810").await;
+    let token = api.login("u1-officer", "246810").await;
+    let open = || {
+        http_client()
+            .get(format!("{}/events", api.base))
+            .bearer_auth(&token)
+            .send()
+    };
+    let mut streams = Vec::new();
+    for _ in 0..4 {
+        let r = open().await.unwrap();
+        assert_eq!(r.status(), 200);
+        streams.push(r);
+    }
+    let fifth = open().await.unwrap();
+    assert_eq!(fifth.status(), 429, "the fifth stream of one member");
+    let n = hotline::api::auth::revoke(&gw.store, "u1-officer")
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    // Each stream ends (keep-alive comments may come first), bounded.
+    for mut r in streams {
+        tokio::time::timeout(Duration::from_secs(15), async {
+            while let Some(_chunk) = r.chunk().await.unwrap_or(None) {}
+        })
+        .await
+        .expect("the stream ended after the revocation");
+    }
+    gw.stop().await;
+}

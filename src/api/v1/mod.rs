@@ -25,6 +25,7 @@ mod recordings;
 mod tickets;
 
 pub use error::ApiError;
+pub use events::Streams;
 pub use extract::{Body, Officer, Params};
 
 /// What the API needs.
@@ -37,6 +38,8 @@ pub struct V1 {
     pub reveal_roles: Vec<String>,
     /// Cancelled when the gateway stops: event streams end.
     pub stop: tokio_util::sync::CancellationToken,
+    /// Event streams open, per member.
+    pub streams: Streams,
 }
 
 type Shared = Arc<V1>;
