@@ -290,23 +290,12 @@ impl App {
             (Some(cert), Some(key)) => Some(crate::api::tls::server_config(cert, key)?),
             _ => None,
         };
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let max_conns = s.http.max_connections;
         let mut http_task = match tls {
-            None => tokio::spawn(async move {
-                axum::serve(self.http, service)
-                    .with_graceful_shutdown(async move { http_stop.cancelled().await })
-                    .await
-            }),
+            None => tokio::spawn(api::serve::serve(self.http, router, max_conns, http_stop)),
             Some(tls) => {
-                use axum::serve::ListenerExt;
-                // `tap_io` only lends the peer address to `ConnectInfo`.
-                let https = crate::api::tls::TlsListener::new(self.http, tls, shutdown.clone())?
-                    .tap_io(|_| {});
-                tokio::spawn(async move {
-                    axum::serve(https, service)
-                        .with_graceful_shutdown(async move { http_stop.cancelled().await })
-                        .await
-                })
+                let https = crate::api::tls::TlsListener::new(self.http, tls, shutdown.clone())?;
+                tokio::spawn(api::serve::serve(https, router, max_conns, http_stop))
             }
         };
 

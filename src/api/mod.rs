@@ -3,6 +3,7 @@
 //! domain rules.
 
 pub mod auth;
+pub mod serve;
 pub mod tls;
 pub mod v1;
 

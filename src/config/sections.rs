@@ -237,6 +237,8 @@ pub struct HttpSettings {
     /// HTTP, for a reverse proxy on the same host to terminate TLS.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Connections served at once; the next wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 impl Default for HttpSettings {
@@ -245,6 +247,7 @@ impl Default for HttpSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             tls_cert: None,
             tls_key: None,
+            max_connections: 512,
         }
     }
 }

@@ -1149,3 +1149,28 @@ async fn the_event_stream_ends_when_the_token_is_revoked_and_is_capped() {
     }
     gw.stop().await;
 }
+
+/// A client that sends half a header section and then nothing holds its
+/// connection no longer than the header timeout (10 s): the gateway closes
+/// it, and a well-behaved client is served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_dribbling_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let gw = Gateway::start(settings()).await;
+    let mut slow = tokio::net::TcpStream::connect(gw.http).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    assert_eq!(gw.get("/healthz").await.0, 200, "others are served");
+    let mut buf = Vec::new();
+    // Closed (an end of stream, or a reset) within the bound.
+    let _ended = tokio::time::timeout(Duration::from_secs(20), slow.read_to_end(&mut buf))
+        .await
+        .expect("the connection is closed within 20 s");
+    let text = String::from_utf8_lossy(&buf);
+    assert!(
+        buf.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "nothing served to a request that never finished: {text}"
+    );
+    gw.stop().await;
+}
