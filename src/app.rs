@@ -69,6 +69,27 @@ impl App {
         }
         let store = Store::connect(&settings.redis.url, &settings.redis.key_prefix)
             .with_context(|| format!("redis.url {:?}", settings.redis.url_redacted()))?;
+        // The key the tickets in this Redis were sealed with: another one
+        // (another working directory, a lost file, a second gateway with its
+        // own) is refused now if Redis answers, else as soon as it does.
+        if let Ok(r) = tokio::time::timeout(
+            KEY_CHECK_WAIT,
+            store.check_caller_key(caller_key.fingerprint()),
+        )
+        .await
+        {
+            match r {
+                Ok(None) => {}
+                Ok(Some(on_record)) => anyhow::bail!(key_mismatch(
+                    &settings,
+                    caller_key.fingerprint(),
+                    &on_record
+                )),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot check the caller key against Redis yet: checked when it answers")
+                }
+            }
+        }
         let mut journal = Journal::open(&settings.redis.journal_dir).with_context(|| {
             format!(
                 "opening the ticket journal in {}",
@@ -187,6 +208,11 @@ impl App {
             lease: Duration::from_secs(s.paging.lease_seconds),
         });
         let mut paging_task = tokio::spawn(paging.run(paging_stop.clone()));
+        let mut key_task = tokio::spawn(check_key_later(
+            self.store.clone(),
+            self.caller_key.fingerprint().to_string(),
+            key_mismatch(s, self.caller_key.fingerprint(), "{on_record}"),
+        ));
         let api_store = self.store.clone();
         let registrar_store = self.store.clone();
         let (tickets, mut tickets_task) = Tickets::spawn(self.store, self.journal);
@@ -317,6 +343,10 @@ impl App {
                 },
             ),
             _ = &mut http_task => Some("the HTTP server"),
+            why = &mut key_task => {
+                tracing::error!("{}", why.unwrap_or_default());
+                Some("the caller key check")
+            }
             _ = async {
                 match registrar_task.as_mut() {
                     Some(t) => {
@@ -326,6 +356,7 @@ impl App {
                 }
             } => Some("the registrar"),
         };
+        key_task.abort();
         if let Some(what) = died {
             self.health.sip_listening.store(false, Ordering::Release);
             self.health.failed.store(true, Ordering::Release);
@@ -363,6 +394,34 @@ impl App {
         let _ = tokio::time::timeout(Duration::from_secs(5), http_task).await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// How long the start waits for Redis to check the caller key.
+const KEY_CHECK_WAIT: Duration = Duration::from_secs(3);
+
+/// Why a gateway with another caller key may not run on this Redis.
+fn key_mismatch(s: &Settings, ours: &str, on_record: &str) -> String {
+    let source = if s.privacy.key.is_some() {
+        "HOTLINE_CALLER_KEY".to_string()
+    } else {
+        format!("privacy.key_file {}", s.privacy.key_file.display())
+    };
+    format!(
+        "{source}: the caller key's fingerprint is {ours}, but the tickets in {} were sealed with the key whose fingerprint is {on_record}: restore that key (a new one cannot open their numbers)",
+        s.redis.url_redacted()
+    )
+}
+
+/// Checks the caller key against Redis until Redis answers; ends only on
+/// a mismatch (the gateway then stops, as for a task that died).
+async fn check_key_later(store: Store, ours: String, describe: String) -> String {
+    loop {
+        match store.check_caller_key(&ours).await {
+            Ok(None) => return std::future::pending().await,
+            Ok(Some(on_record)) => return describe.replace("{on_record}", &on_record),
+            Err(_) => tokio::time::sleep(Duration::from_secs(5)).await,
+        }
     }
 }
 

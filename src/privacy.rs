@@ -18,7 +18,7 @@ use base64::Engine as _;
 const PREFIX: &str = "enc:v1:";
 
 #[derive(Clone)]
-pub struct CallerKey(Aes256Gcm);
+pub struct CallerKey(Aes256Gcm, String);
 
 impl std::fmt::Debug for CallerKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -38,7 +38,19 @@ pub enum KeyError {
 
 impl CallerKey {
     pub fn from_bytes(key: &[u8; 32]) -> CallerKey {
-        CallerKey(Aes256Gcm::new(key.into()))
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"hotline caller key fingerprint\0");
+        h.update(key);
+        let fingerprint = crate::recording::hex(&h.finalize()[..8]);
+        CallerKey(Aes256Gcm::new(key.into()), fingerprint)
+    }
+
+    /// Names the key without revealing it (a hash of it, 16 hex digits):
+    /// kept in Redis, so a gateway started with another key is refused
+    /// before it seals numbers nobody could open with the first one.
+    pub fn fingerprint(&self) -> &str {
+        &self.1
     }
 
     fn decode(text: &str) -> Option<[u8; 32]> {

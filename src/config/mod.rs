@@ -89,13 +89,18 @@ impl Settings {
             error,
         })?;
         let mut settings = Settings::from_toml(&text, &file)?;
-        // Prompt paths are relative to the config file, so the gateway can be
-        // started from any directory.
+        // Every path is relative to the config file, so the gateway started
+        // from another directory finds the same prompts and roster, and
+        // writes to the same journal, recordings and caller key (a key
+        // created elsewhere could not open the numbers sealed before).
         let base = path.parent().unwrap_or(Path::new("."));
         for p in [
             &mut settings.prompts.dir,
             &mut settings.roster.file,
             &mut settings.roster.holidays,
+            &mut settings.redis.journal_dir,
+            &mut settings.recording.dir,
+            &mut settings.privacy.key_file,
         ]
         .into_iter()
         .chain(settings.http.tls_cert.as_mut())

@@ -102,3 +102,29 @@ fn bad_env_value_names_variable() {
         Overrides::from_env(|k| (k == "HOTLINE_HTTP_LISTEN").then(|| "nope".into())).unwrap_err();
     assert!(err.starts_with("HOTLINE_HTTP_LISTEN"), "{err}");
 }
+
+#[test]
+fn every_relative_path_is_the_config_files_not_the_working_directorys() {
+    let dir = std::env::temp_dir().join(format!("hotline-cfg-paths-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("hotline.toml");
+    let prompts = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/prompts");
+    std::fs::write(
+        &file,
+        format!(
+            "[redis]\njournal_dir = \"state/journal\"\n[recording]\ndir = \"/srv/rec\"\n\
+[privacy]\nkey_file = \"state/caller.key\"\n[roster]\nfile = \"roster.toml\"\n\
+[prompts]\ndir = \"{}\"\n",
+            prompts.display()
+        ),
+    )
+    .unwrap();
+    // Only the paths are looked at: a roster that does not exist is the
+    // gateway's concern at start, not the loader's.
+    let s = Settings::load(&file, &Overrides::default()).unwrap();
+    assert_eq!(s.redis.journal_dir, dir.join("state/journal"));
+    assert_eq!(s.privacy.key_file, dir.join("state/caller.key"));
+    assert_eq!(s.roster.file, dir.join("roster.toml"));
+    assert_eq!(s.recording.dir, PathBuf::from("/srv/rec"), "absolute stays");
+    std::fs::remove_dir_all(dir).unwrap();
+}

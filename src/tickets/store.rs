@@ -465,6 +465,26 @@ impl Store {
         Ok(rank)
     }
 
+    /// The caller key's fingerprint on record: the first gateway writes
+    /// `fingerprint`; `Some(other)` when another key came first (the
+    /// tickets in this Redis were sealed with that one).
+    pub async fn check_caller_key(&self, fingerprint: &str) -> Result<Option<String>, StoreError> {
+        let k = self.key("caller_key:fingerprint");
+        let mut c = self.conn.clone();
+        let set: bool = redis::cmd("SET")
+            .arg(&k)
+            .arg(fingerprint)
+            .arg("NX")
+            .query_async::<Option<String>>(&mut c)
+            .await?
+            .is_some();
+        if set {
+            return Ok(None);
+        }
+        let on_record: Option<String> = c.get(&k).await?;
+        Ok(on_record.filter(|f| f != fingerprint))
+    }
+
     /// How many tickets each state holds (from the state indexes).
     pub async fn count_by_state(&self) -> Result<Vec<(State, u64)>, StoreError> {
         let mut c = self.conn.clone();

@@ -739,7 +739,7 @@ async fn the_caller_is_found_only_sealed_and_in_the_reveal() {
     );
     let config = write_config(
         &dir,
-        &redis.url(),
+        &redis,
         &crate::paging::roster_for(phone_addr),
         &extra,
     );

@@ -71,7 +71,8 @@ impl Gateway {
         settings.redis.url = redis.url();
         settings.redis.journal_dir = tempfile_dir("journal");
         settings.recording.dir = recordings;
-        settings.privacy.key_file = tempfile_dir("key").join("caller.key");
+        // Gateways on one Redis share its caller key, as a court's do.
+        settings.privacy.key_file = redis.key_file();
         settings.validate("test").expect("valid settings");
         let store =
             hotline::tickets::Store::connect(&settings.redis.url, &settings.redis.key_prefix)
@@ -300,6 +301,11 @@ pub struct Redis {
 }
 
 impl Redis {
+    /// The caller key of the gateways on this Redis.
+    pub fn key_file(&self) -> PathBuf {
+        self.dir.join("caller.key")
+    }
+
     pub async fn start(fsync: &'static str) -> Redis {
         let mut r = Redis {
             port: free_tcp_port(),
@@ -502,11 +508,12 @@ impl Drop for Process {
 /// journal and recordings), with `extra` TOML appended.
 pub fn write_config(
     dir: &std::path::Path,
-    redis_url: &str,
+    redis: &Redis,
     roster: &std::path::Path,
     extra: &str,
 ) -> PathBuf {
     let config = dir.join("hotline.toml");
+    let redis_url = redis.url();
     std::fs::write(
         &config,
         format!(
@@ -515,7 +522,8 @@ rtp_port_min = 40000\nrtp_port_max = 44999\n[http]\nlisten = \"127.0.0.1:0\"\n[r
 [privacy]\nkey_file = \"{}\"\n\
 [recording]\ndir = \"{}\"\n[prompts]\ndir = \"{}\"\n[roster]\nfile = \"{}\"\nholidays = \"{}\"\n{extra}",
             dir.join("journal").display(),
-            dir.join("caller.key").display(),
+            // Gateways on one Redis share its caller key.
+            redis.key_file().display(),
             dir.join("recordings").display(),
             repo().join("config/prompts").display(),
             roster.display(),

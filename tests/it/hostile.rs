@@ -69,7 +69,7 @@ async fn a_dead_sip_thread_fails_health_and_exits_non_zero() {
     let redis = Redis::start("everysec").await;
     let dir = tempfile_dir("fault");
     let roster = test_roster(&offline(&test_roster_text()));
-    let config = write_config(&dir, &redis.url(), &roster, "");
+    let config = write_config(&dir, &redis, &roster, "");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"));
     child.env("HOTLINE_FAULT_INJECTION", "1");
     let mut gw = Process::start_command(child, &config);
@@ -144,7 +144,7 @@ async fn an_invite_flood_from_many_addresses_silences_nobody() {
     let dir = tempfile_dir("flood");
     let roster = test_roster(&offline(&test_roster_text()));
     // The defaults: nobody trusted, 5 INVITEs a second per source.
-    let config = write_config(&dir, &redis.url(), &roster, "");
+    let config = write_config(&dir, &redis, &roster, "");
     let gw = Process::start(&config);
     let store = hotline::tickets::Store::connect(&redis.url(), "hotline:").unwrap();
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();

@@ -258,8 +258,8 @@ async fn two_gateways_page_each_ticket_once() {
     let b_dir = dir.join("b");
     std::fs::create_dir_all(&a_dir).unwrap();
     std::fs::create_dir_all(&b_dir).unwrap();
-    let _a = Process::start(&write_config(&a_dir, &redis.url(), &roster, ""));
-    let _b = Process::start(&write_config(&b_dir, &redis.url(), &roster, ""));
+    let _a = Process::start(&write_config(&a_dir, &redis, &roster, ""));
+    let _b = Process::start(&write_config(&b_dir, &redis, &roster, ""));
     let store = hotline::tickets::Store::connect(&redis.url(), "hotline:").unwrap();
     let numbers = open_tickets(&store, 100, "two").await;
     // Step 0 of a lead: the duty unit's officer (the one member with a SIP URI).
@@ -310,7 +310,7 @@ async fn a_killed_gateway_leaves_its_step_to_the_other() {
     let (a_dir, b_dir) = (dir.join("a"), dir.join("b"));
     std::fs::create_dir_all(&a_dir).unwrap();
     std::fs::create_dir_all(&b_dir).unwrap();
-    let mut a = Process::start(&write_config(&a_dir, &redis.url(), &roster, &extra));
+    let mut a = Process::start(&write_config(&a_dir, &redis, &roster, &extra));
     let store = hotline::tickets::Store::connect(&redis.url(), "hotline:").unwrap();
     let numbers = open_tickets(&store, 1, "kill").await;
     eventually(
@@ -321,7 +321,7 @@ async fn a_killed_gateway_leaves_its_step_to_the_other() {
     .await;
     a.child.kill().unwrap();
     a.child.wait().unwrap();
-    let _b = Process::start(&write_config(&b_dir, &redis.url(), &roster, &extra));
+    let _b = Process::start(&write_config(&b_dir, &redis, &roster, &extra));
     // After A's lease, B fires the step and records it.
     eventually("B finished the step", Duration::from_secs(20), || async {
         store.timeline(&numbers[0]).await.is_ok_and(|tl| {
@@ -353,7 +353,7 @@ async fn page_test_reports_each_contact_method() {
     let (phone_addr, messages, bodies) = phone().await;
     let redis = Redis::start("everysec").await;
     let dir = tempfile_dir("pagetest");
-    let config = write_config(&dir, &redis.url(), &roster_for(phone_addr), "");
+    let config = write_config(&dir, &redis, &roster_for(phone_addr), "");
     let run = move |member: &str| {
         std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
             .args(["page", "test", member, "--config"])

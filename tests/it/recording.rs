@@ -283,7 +283,7 @@ async fn silent_caller_is_hung_up_after_media_timeout() {
 async fn sigkill_mid_call_leaves_a_repaired_recording() {
     let redis = Redis::start("everysec").await;
     let dir = tempfile_dir("kill");
-    let config = write_config(&dir, &redis.url(), &repo().join("config/roster.toml"), "");
+    let config = write_config(&dir, &redis, &repo().join("config/roster.toml"), "");
     let mut gw = Process::start(&config);
     let call = TestCall::place(gw.udp, "killed@t", 0).await;
     // 2.5 s of tone, paced like a phone (the flush is once a second of audio).

@@ -689,3 +689,32 @@ async fn a_full_journal_keeps_the_order_and_loses_nothing() {
     drop(tickets);
     task.await.unwrap();
 }
+
+/// The caller key's fingerprint is kept in Redis by the first gateway; a
+/// gateway started with another key (a lost file, another working
+/// directory) is refused, the error naming both fingerprints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_with_another_caller_key_is_refused_at_start() {
+    let gw = Gateway::start(settings()).await;
+    let first = hotline::privacy::CallerKey::load(None, &gw.key_file).unwrap();
+    let redis = gw.stop().await;
+    let mut s = settings();
+    s.redis.url = redis.url();
+    s.redis.journal_dir = tempfile_dir("journal");
+    s.recording.dir = tempfile_dir("recordings");
+    // A new key file: another key.
+    s.privacy.key_file = tempfile_dir("key2").join("caller.key");
+    let other = hotline::privacy::CallerKey::load(None, &s.privacy.key_file).unwrap();
+    assert_ne!(other.fingerprint(), first.fingerprint());
+    let err = match hotline::app::App::build(s).await {
+        Ok(_) => panic!("a gateway with another caller key started"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        err.contains(other.fingerprint()) && err.contains(first.fingerprint()),
+        "{err}"
+    );
+    assert!(err.contains("privacy.key_file"), "{err}");
+    // The right key still starts.
+    Gateway::start_with(settings(), redis).await.stop().await;
+}
