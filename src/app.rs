@@ -309,6 +309,7 @@ impl App {
                 reveal_roles: s.api.reveal_roles.clone(),
                 stop: shutdown.clone(),
                 streams: Default::default(),
+                trusted_proxies: s.http.trusted_proxies.clone(),
             })),
         });
         let http_stop = shutdown.clone();

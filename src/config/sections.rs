@@ -239,6 +239,10 @@ pub struct HttpSettings {
     pub tls_key: Option<PathBuf>,
     /// Connections served at once; the next wait in the listen backlog.
     pub max_connections: usize,
+    /// Reverse proxies in front (CIDRs): from them, the client is the
+    /// nearest address in `X-Forwarded-For` that is not one of them; from
+    /// anyone else the header is ignored (it is the client's to forge).
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 impl Default for HttpSettings {
@@ -248,6 +252,7 @@ impl Default for HttpSettings {
             tls_cert: None,
             tls_key: None,
             max_connections: 512,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -737,12 +737,7 @@ async fn the_caller_is_found_only_sealed_and_in_the_reveal() {
 [paging.policies.violence]\nsteps = [\n\
   {{ after_seconds = 0, targets = [\"duty_unit\", \"court_police\", \"director\"], repeat_seconds = 60, until = \"acknowledged\" }},\n]\n"
     );
-    let config = write_config(
-        &dir,
-        &redis,
-        &crate::paging::roster_for(phone_addr),
-        &extra,
-    );
+    let config = write_config(&dir, &redis, &crate::paging::roster_for(phone_addr), &extra);
     let gw = Process::start_logging(&config, "debug");
     let store = hotline::tickets::Store::connect(&redis.url(), "hotline:").unwrap();
     let call = crate::caller::TestCall::place_as(
@@ -1172,5 +1167,54 @@ async fn a_client_dribbling_its_headers_is_cut_off() {
         buf.is_empty() || text.starts_with("HTTP/1.1 408"),
         "nothing served to a request that never finished: {text}"
     );
+    gw.stop().await;
+}
+
+/// Behind a trusted reverse proxy the client is the one `X-Forwarded-For`
+/// names, so one attacker's failed logins lock out that attacker, not
+/// everyone behind the proxy; from anyone else the header is ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_limit_counts_the_client_a_trusted_proxy_names() {
+    async fn wrong_pin(gw: &Gateway, member: &str, forwarded: &str) -> u16 {
+        http_client()
+            .post(format!("http://{}/api/v1/login", gw.http))
+            .header("X-Forwarded-For", forwarded)
+            .json(&json!({"member": member, "pin": "000000"}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+    let mut s = settings();
+    s.http.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    let gw = Gateway::start(s).await;
+    // The attacker (as the proxy saw them) tries six times, each for
+    // another member: the sixth is refused for the source.
+    let members = [
+        "u1-officer",
+        "u2-officer",
+        "u3-officer",
+        "u4-officer",
+        "u5-officer",
+        "m-chen",
+    ];
+    let mut statuses = Vec::new();
+    for m in members {
+        // What the attacker wrote themselves is to the left of what the
+        // proxy added: only the proxy's entry counts.
+        statuses.push(wrong_pin(&gw, m, "10.9.9.9, 198.51.100.7").await);
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429]);
+    // Another client behind the same proxy is not locked out.
+    assert_eq!(wrong_pin(&gw, "m-chen", "203.0.113.5").await, 401);
+    gw.stop().await;
+    // Without trusted proxies the header is the client's own: ignored, all
+    // six count against 127.0.0.1, whatever they say.
+    let gw = Gateway::start(settings()).await;
+    for (i, m) in members.iter().enumerate() {
+        let st = wrong_pin(&gw, m, &format!("203.0.113.{i}")).await;
+        assert_eq!(st, if i < 5 { 401 } else { 429 }, "attempt {i}");
+    }
     gw.stop().await;
 }

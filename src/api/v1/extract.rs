@@ -40,6 +40,48 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Par
     }
 }
 
+/// The client's address: the peer, or behind a trusted reverse proxy the
+/// nearest address in `X-Forwarded-For` that is not a trusted proxy (the
+/// header is read right to left; what a client wrote itself is further left).
+pub struct Client(pub std::net::IpAddr);
+
+impl FromRequestParts<Shared> for Client {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &Shared) -> Result<Client, ApiError> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip())
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "no peer address",
+                )
+            })?;
+        let trusted = |ip: std::net::IpAddr| s.trusted_proxies.iter().any(|c| c.contains(ip));
+        if !trusted(peer) {
+            return Ok(Client(peer));
+        }
+        let forwarded: Vec<std::net::IpAddr> = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|a| a.trim().parse())
+            .collect::<Result<_, _>>()
+            .unwrap_or_default();
+        let client = forwarded
+            .into_iter()
+            .rev()
+            .find(|ip| !trusted(*ip))
+            .unwrap_or(peer);
+        Ok(Client(client))
+    }
+}
+
 /// The logged-in officer.
 pub struct Officer {
     pub member: Member,

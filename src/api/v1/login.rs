@@ -2,16 +2,14 @@
 //! member and per source (both counted first, then decided), lockouts and
 //! failures in the security log.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::{ApiError, Body, Officer, Shared};
+use super::{ApiError, Body, Client, Officer, Shared};
 use crate::api::auth;
 use crate::tickets::store::Attempt;
 
@@ -27,11 +25,12 @@ const LOGIN_ATTEMPTS: i64 = 5;
 
 async fn login(
     State(s): State<Shared>,
-    ConnectInfo(from): ConnectInfo<SocketAddr>,
+    Client(from): Client,
     Body(b): Body<Login>,
 ) -> Result<Response, ApiError> {
-    // Per member, and per source (an IPv6 source is its /64).
-    let source = crate::sip::admission::source_of(from.ip()).to_string();
+    // Per member, and per source (an IPv6 source is its /64; behind a
+    // trusted proxy, the client it names).
+    let source = crate::sip::admission::source_of(from).to_string();
     let (by_member, by_source) = s
         .store
         .count_attempt(Attempt::Login, &b.member, &source)

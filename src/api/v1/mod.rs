@@ -26,7 +26,7 @@ mod tickets;
 
 pub use error::ApiError;
 pub use events::Streams;
-pub use extract::{Body, Officer, Params};
+pub use extract::{Body, Client, Officer, Params};
 
 /// What the API needs.
 pub struct V1 {
@@ -40,6 +40,8 @@ pub struct V1 {
     pub stop: tokio_util::sync::CancellationToken,
     /// Event streams open, per member.
     pub streams: Streams,
+    /// `[http] trusted_proxies`: whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<crate::sip::admission::Cidr>,
 }
 
 type Shared = Arc<V1>;
