@@ -27,6 +27,88 @@ use crate::sip::transport::{self, Bound, CallChannels};
 use crate::tickets::journal::Journal;
 use crate::tickets::{Store, Tickets};
 
+/// What `serve` loads besides the main file: the prompts (decoded), the
+/// roster and the calendars.
+pub struct Files {
+    pub prompts: std::collections::HashMap<crate::intake::Prompt, Prompt>,
+    pub roster: Roster,
+    pub calendar: Calendar,
+}
+
+/// Loads and checks every file the settings name, and what refers across
+/// them, the same for `serve` and `check-config`: each prompt (format,
+/// rate, presence), the roster, the calendars, with a trunk every phone
+/// number dialable, every member's webhook a receiver of `[paging.webhooks]`,
+/// every member a policy names in the roster. All problems, each naming
+/// its file and key.
+pub fn load_files(s: &Settings) -> Result<Files, Vec<String>> {
+    let main = s
+        .source
+        .as_ref()
+        .map_or_else(|| "the settings".to_string(), |p| p.display().to_string());
+    let mut problems = Vec::new();
+    let mut prompts = std::collections::HashMap::new();
+    for (which, key, path) in s.prompts.files() {
+        match Prompt::load(&path) {
+            Ok(p) => {
+                prompts.insert(which, p);
+            }
+            Err(e) => problems.push(format!("{main}: {key}: {e}")),
+        }
+    }
+    let roster_file = s.roster.file.display().to_string();
+    let roster = Roster::load(&s.roster.file)
+        .map_err(|e| problems.push(e.to_string()))
+        .ok();
+    let calendar = Calendar::load(&s.roster.holidays)
+        .map_err(|e| problems.push(e.to_string()))
+        .ok();
+    if let Some(r) = &roster {
+        if s.trunk.is_some() {
+            problems.extend(
+                r.undialable()
+                    .into_iter()
+                    .map(|p| format!("{roster_file}: {p}")),
+            );
+        }
+        for m in r.members() {
+            if let Some(w) = m
+                .webhook
+                .as_ref()
+                .filter(|w| !s.paging.webhooks.contains_key(*w))
+            {
+                problems.push(format!(
+                    "{roster_file}: members {}: webhook: {w:?} is not a receiver of {main} [paging.webhooks]",
+                    m.id
+                ));
+            }
+        }
+        for c in crate::tickets::model::Category::ALL {
+            for step in &s.paging.policies.for_category(Some(c)).steps {
+                for t in &step.targets {
+                    if let crate::paging::policy::Target::Member(id) = t {
+                        if r.member(id).is_none() {
+                            problems.push(format!(
+                                "{main}: paging.policies.{}: member {id:?} is not in {roster_file}",
+                                c.as_str()
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    problems.dedup();
+    match (roster, calendar) {
+        (Some(roster), Some(calendar)) if problems.is_empty() => Ok(Files {
+            prompts,
+            roster,
+            calendar,
+        }),
+        _ => Err(problems),
+    }
+}
+
 /// A built gateway, sockets bound, not yet running.
 pub struct App {
     settings: Settings,
@@ -44,23 +126,15 @@ pub struct App {
 
 impl App {
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
-        let mut prompts = std::collections::HashMap::new();
-        for (which, key, path) in settings.prompts.files() {
-            let p = Prompt::load(&path).with_context(|| key)?;
-            prompts.insert(which, p);
-        }
+        let Files {
+            prompts,
+            roster,
+            calendar,
+        } = load_files(&settings).map_err(|problems| anyhow::anyhow!(problems.join("\n")))?;
         let caller_key = crate::privacy::CallerKey::load(
             settings.privacy.key.as_ref().map(|k| k.0.as_str()),
             &settings.privacy.key_file,
         )?;
-        let roster = Roster::load(&settings.roster.file)?;
-        // With a trunk every phone number must be one it can dial.
-        if settings.trunk.is_some() {
-            if let Some(p) = roster.undialable().first() {
-                anyhow::bail!("{}: {p}", settings.roster.file.display());
-            }
-        }
-        let calendar = Calendar::load(&settings.roster.holidays)?;
         let today = jiff::Timestamp::now()
             .to_zoned_datetime(crate::tickets::store::court_tz())
             .date();

@@ -7,15 +7,33 @@ use tokio_util::sync::CancellationToken;
 
 use super::{load, ConfigArgs};
 
-/// Validates the configuration as `serve` would load it.
+/// Validates the configuration through the path `serve` loads it by: the
+/// main file, then every file it names and what refers across them. Every
+/// problem is printed, each naming its file and key; any problem is a
+/// non-zero exit (a configuration that passes here starts).
 pub fn check_config(args: &ConfigArgs) -> ExitCode {
-    match load(args) {
-        Ok(_) => {
+    let settings = match load(args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match hotline::app::load_files(&settings) {
+        Ok(files) => {
+            let today = jiff::Timestamp::now()
+                .to_zoned_datetime(hotline::tickets::store::court_tz())
+                .date();
+            if let Some(w) = files.calendar.warning(today) {
+                println!("warning: {w}");
+            }
             println!("{}: ok", args.config.display());
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("{e}");
+        Err(problems) => {
+            for p in problems {
+                eprintln!("{p}");
+            }
             ExitCode::from(2)
         }
     }

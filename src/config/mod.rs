@@ -49,6 +49,9 @@ pub struct Settings {
     /// The gateway is the registrar of the officers' softphones.
     #[serde(default)]
     pub registrar: Option<crate::registrar::RegistrarSettings>,
+    /// The file these settings were read from (for messages).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 /// Values given on the command line or in the environment; `None` keeps the
@@ -78,6 +81,9 @@ pub enum ConfigError {
         key: &'static str,
         problem: String,
     },
+    /// Several problems, one a line.
+    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
+    Many(Vec<ConfigError>),
 }
 
 impl Settings {
@@ -89,6 +95,7 @@ impl Settings {
             error,
         })?;
         let mut settings = Settings::from_toml(&text, &file)?;
+        settings.source = Some(path.to_path_buf());
         // Every path is relative to the config file, so the gateway started
         // from another directory finds the same prompts and roster, and
         // writes to the same journal, recordings and caller key (a key
@@ -142,22 +149,24 @@ impl Settings {
         self.sip.fault_injection |= o.fault_injection;
     }
 
-    /// Checks values the types cannot express.
+    /// Checks values the types cannot express: every problem, each naming
+    /// the file and the key.
     pub fn validate(&self, file: &str) -> Result<(), ConfigError> {
         let bad = |key: &'static str, problem: String| ConfigError::Invalid {
             file: file.to_string(),
             key,
             problem,
         };
+        let mut out = Vec::new();
         let sip = &self.sip;
         if sip.listen.is_empty() {
-            return Err(bad("sip.listen", "at least one address is needed".into()));
+            out.push(bad("sip.listen", "at least one address is needed".into()));
         }
         if sip.max_calls == 0 {
-            return Err(bad("sip.max_calls", "must be at least 1".into()));
+            out.push(bad("sip.max_calls", "must be at least 1".into()));
         }
         if sip.t1_ms == 0 || sip.t2_ms < sip.t1_ms {
-            return Err(bad(
+            out.push(bad(
                 "sip.t2_ms",
                 format!(
                     "T1 ({}) must be > 0 and T2 ({}) >= T1",
@@ -166,16 +175,20 @@ impl Settings {
             ));
         }
         if sip.max_call_seconds == 0 {
-            return Err(bad("sip.max_call_seconds", "must be at least 1".into()));
+            out.push(bad("sip.max_call_seconds", "must be at least 1".into()));
         }
         if let Some(t) = &self.trunk {
-            t.check().map_err(|(key, problem)| bad(key, problem))?;
+            if let Err((key, problem)) = t.check() {
+                out.push(bad(key, problem));
+            }
         }
         if let Some(r) = &self.registrar {
-            r.check().map_err(|(key, problem)| bad(key, problem))?;
+            if let Err((key, problem)) = r.check() {
+                out.push(bad(key, problem));
+            }
         }
         if sip.max_header_bytes < 1024 {
-            return Err(bad("sip.max_header_bytes", "must be at least 1024".into()));
+            out.push(bad("sip.max_header_bytes", "must be at least 1024".into()));
         }
         for (key, value) in [
             ("sip.requests_per_second", sip.requests_per_second as usize),
@@ -184,14 +197,14 @@ impl Settings {
             ("sip.transactions_per_source", sip.transactions_per_source),
         ] {
             if value == 0 {
-                return Err(bad(key, "must be at least 1".into()));
+                out.push(bad(key, "must be at least 1".into()));
             }
         }
         if sip.max_transactions < 100 {
-            return Err(bad("sip.max_transactions", "must be at least 100".into()));
+            out.push(bad("sip.max_transactions", "must be at least 100".into()));
         }
         if sip.reserve_percent > 90 {
-            return Err(bad(
+            out.push(bad(
                 "sip.reserve_percent",
                 format!(
                     "{} is more than 90 (percent of max_calls)",
@@ -200,20 +213,20 @@ impl Settings {
             ));
         }
         if sip.ban_after > 0 && sip.ban_seconds == 0 {
-            return Err(bad(
+            out.push(bad(
                 "sip.ban_seconds",
                 "must be at least 1 while ban_after is set".into(),
             ));
         }
         if sip.scanner_user_agents.iter().any(|s| s.trim().is_empty()) {
-            return Err(bad(
+            out.push(bad(
                 "sip.scanner_user_agents",
                 "an empty entry would match every request".into(),
             ));
         }
         let m = &self.media;
         if m.rtp_port_min == 0 || m.rtp_port_min > m.rtp_port_max {
-            return Err(bad(
+            out.push(bad(
                 "media.rtp_port_min",
                 format!(
                     "range {}-{} is empty or starts at 0",
@@ -222,16 +235,16 @@ impl Settings {
             ));
         }
         if m.timeout_seconds == 0 {
-            return Err(bad("media.timeout_seconds", "must be at least 1".into()));
+            out.push(bad("media.timeout_seconds", "must be at least 1".into()));
         }
         if !self.redis.url.starts_with("redis://") && !self.redis.url.starts_with("unix://") {
-            return Err(bad(
+            out.push(bad(
                 "redis.url",
                 format!("{:?} is not a redis:// or unix:// URL", self.redis.url),
             ));
         }
         if self.redis.key_prefix.is_empty() || self.redis.key_prefix.contains(char::is_whitespace) {
-            return Err(bad(
+            out.push(bad(
                 "redis.key_prefix",
                 format!(
                     "{:?} must be non-empty without spaces",
@@ -241,22 +254,22 @@ impl Settings {
         }
         for (_, key, path) in self.prompts.files() {
             if !path.is_file() {
-                return Err(bad(key, format!("{} does not exist", path.display())));
+                out.push(bad(key, format!("{} does not exist", path.display())));
             }
         }
         match (&self.http.tls_cert, &self.http.tls_key) {
             (None, None) => {}
-            (Some(_), None) => return Err(bad("http.tls_key", "needed with http.tls_cert".into())),
-            (None, Some(_)) => return Err(bad("http.tls_cert", "needed with http.tls_key".into())),
+            (Some(_), None) => out.push(bad("http.tls_key", "needed with http.tls_cert".into())),
+            (None, Some(_)) => out.push(bad("http.tls_cert", "needed with http.tls_key".into())),
             (Some(cert), Some(key)) => {
                 use crate::api::tls::{server_config, TlsFileError};
                 match server_config(cert, key) {
                     Ok(_) => {}
                     Err(e @ TlsFileError::Cert { .. }) => {
-                        return Err(bad("http.tls_cert", e.to_string()))
+                        out.push(bad("http.tls_cert", e.to_string()))
                     }
                     Err(e @ TlsFileError::Key { .. }) => {
-                        return Err(bad("http.tls_key", e.to_string()))
+                        out.push(bad("http.tls_key", e.to_string()))
                     }
                 }
             }
@@ -264,12 +277,16 @@ impl Settings {
         let i = &self.intake;
         if i.max_message_seconds == 0 || i.key_timeout_seconds == 0 || i.digit_timeout_seconds == 0
         {
-            return Err(bad(
+            out.push(bad(
                 "intake.max_message_seconds",
                 "intake timeouts must be at least 1 second".into(),
             ));
         }
-        Ok(())
+        match out.len() {
+            0 => Ok(()),
+            1 => Err(out.remove(0)),
+            _ => Err(ConfigError::Many(out)),
+        }
     }
 }
 
