@@ -282,6 +282,13 @@ impl App {
             lease: Duration::from_secs(s.paging.lease_seconds),
         });
         let mut paging_task = tokio::spawn(paging.run(paging_stop.clone()));
+        // Retention: a maintenance task (it ends with the gateway).
+        let retention = tokio::spawn(crate::retention::run(
+            self.store.clone(),
+            s.recording.dir.clone(),
+            s.recording.retain_days,
+            shutdown.clone(),
+        ));
         let mut key_task = tokio::spawn(check_key_later(
             self.store.clone(),
             self.caller_key.fingerprint().to_string(),
@@ -432,6 +439,7 @@ impl App {
             } => Some("the registrar"),
         };
         key_task.abort();
+        retention.abort();
         if let Some(what) = died {
             self.health.sip_listening.store(false, Ordering::Release);
             self.health.failed.store(true, Ordering::Release);

@@ -40,6 +40,7 @@ pub mod paging;
 pub mod privacy;
 pub mod recording;
 pub mod registrar;
+pub mod retention;
 pub mod roster;
 pub mod sip;
 pub mod tickets;

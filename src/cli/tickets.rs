@@ -1,4 +1,6 @@
-//! `hotline tickets list|show`: the duty logbook read from Redis.
+//! `hotline tickets list|show|hold|release`: the duty logbook read from
+//! Redis, and legal holds (a ticket on hold keeps its recordings past the
+//! retention period).
 
 use clap::Subcommand;
 
@@ -23,12 +25,35 @@ pub enum TicketsCommand {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Put a ticket on legal hold: its recordings are kept past retention.
+    Hold {
+        number: String,
+        /// Why (on the timeline).
+        #[arg(long)]
+        reason: String,
+        /// Who orders it (on the timeline).
+        #[arg(long, default_value = "operator")]
+        by: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Release a legal hold.
+    Release {
+        number: String,
+        #[arg(long, default_value = "operator")]
+        by: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
 }
 
 pub async fn run(command: TicketsCommand) -> Result<String, String> {
     use hotline::tickets::{report, State, Store};
     let args = match &command {
-        TicketsCommand::List { config, .. } | TicketsCommand::Show { config, .. } => config,
+        TicketsCommand::List { config, .. }
+        | TicketsCommand::Show { config, .. }
+        | TicketsCommand::Hold { config, .. }
+        | TicketsCommand::Release { config, .. } => config,
     };
     let s = load(args)?;
     let store = Store::connect(&s.redis.url, &s.redis.key_prefix).map_err(|e| e.to_string())?;
@@ -49,6 +74,27 @@ pub async fn run(command: TicketsCommand) -> Result<String, String> {
             let t = store.get(&number).await.map_err(fail)?;
             let timeline = store.timeline(&number).await.map_err(fail)?;
             Ok(report::full(&t, &timeline))
+        }
+        TicketsCommand::Hold {
+            number, reason, by, ..
+        } => {
+            use hotline::tickets::actions;
+            let reason = actions::Reason::parse(&reason).map_err(|e| format!("--{e}"))?;
+            let now = jiff::Timestamp::now();
+            store
+                .act(&number, &actions::hold(&by, Some(&reason), now))
+                .await
+                .map_err(fail)?;
+            Ok(format!("{number}: on legal hold\n"))
+        }
+        TicketsCommand::Release { number, by, .. } => {
+            use hotline::tickets::actions;
+            let now = jiff::Timestamp::now();
+            store
+                .act(&number, &actions::hold(&by, None, now))
+                .await
+                .map_err(fail)?;
+            Ok(format!("{number}: legal hold released\n"))
         }
     }
 }

@@ -313,12 +313,16 @@ impl Default for RedisSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct RecordingSettings {
     pub dir: PathBuf,
+    /// Days a recording is kept once its ticket is final (0: for ever);
+    /// a ticket on legal hold keeps its recordings until released.
+    pub retain_days: u32,
 }
 
 impl Default for RecordingSettings {
     fn default() -> Self {
         RecordingSettings {
             dir: PathBuf::from("recordings"),
+            retain_days: 0,
         }
     }
 }

@@ -35,14 +35,14 @@ impl NoteText {
 /// Why a caller is revealed (said on the timeline): at least four bytes
 /// that are not blank.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RevealReason(String);
+pub struct Reason(String);
 
-impl RevealReason {
-    pub fn parse(reason: &str) -> Result<RevealReason, &'static str> {
+impl Reason {
+    pub fn parse(reason: &str) -> Result<Reason, &'static str> {
         if reason.trim().len() < 4 {
             return Err("reason: say why");
         }
-        Ok(RevealReason(reason.to_string()))
+        Ok(Reason(reason.to_string()))
     }
 }
 
@@ -157,7 +157,7 @@ pub fn note(actor: &str, text: NoteText, at: Timestamp) -> Action {
 
 /// The caller revealed to `actor`, and why: on the timeline only (no
 /// index: revealing is not working on the ticket).
-pub fn reveal(actor: &str, reason: &RevealReason) -> Action {
+pub fn reveal(actor: &str, reason: &Reason) -> Action {
     let mut change = Change::new(actor, "reveal_caller");
     change.details = serde_json::json!({"reason": reason.0});
     Action {
@@ -171,6 +171,40 @@ pub fn reveal(actor: &str, reason: &RevealReason) -> Action {
 pub fn download(actor: &str, range: Option<&str>) -> Action {
     let mut change = Change::new(actor, "recording_download");
     change.details = serde_json::json!({"range": range});
+    Action {
+        change,
+        edit: Box::new(|_| {}),
+    }
+}
+
+/// A legal hold on the ticket (its recordings are kept past retention),
+/// or with `reason` `None` the hold released; on the timeline either way.
+pub fn hold(actor: &str, reason: Option<&Reason>, at: Timestamp) -> Action {
+    let (action, reason) = match reason {
+        Some(r) => ("legal_hold", Some(r.0.clone())),
+        None => ("legal_hold_released", None),
+    };
+    let mut change = Change::new(actor, action);
+    change.details = serde_json::json!({ "reason": reason });
+    let who = actor.to_string();
+    Action {
+        change,
+        edit: Box::new(move |r| {
+            r.hold = reason.clone().map(|reason| super::model::Hold {
+                by: who.clone(),
+                at,
+                reason,
+            })
+        }),
+    }
+}
+
+/// A recording deleted at the end of its retention: on the timeline (the
+/// audit), its link kept with the hash it had.
+pub fn recording_deleted(path: &str, sha256: &str, retain_days: u32) -> Action {
+    let mut change = Change::new("gateway", "recording_deleted");
+    change.details =
+        serde_json::json!({"path": path, "sha256": sha256, "retain_days": retain_days});
     Action {
         change,
         edit: Box::new(|_| {}),
@@ -198,8 +232,8 @@ mod tests {
             NoteText::parse(&"字".repeat(1334)),
             Err("text: 1 to 4000 bytes")
         );
-        assert_eq!(RevealReason::parse(" ab "), Err("reason: say why"));
-        assert!(RevealReason::parse("回访举报人").is_ok());
+        assert_eq!(Reason::parse(" ab "), Err("reason: say why"));
+        assert!(Reason::parse("回访举报人").is_ok());
         assert_eq!(
             Closing::parse(Vec::new(), "done"),
             Err("measures and result are required")
@@ -241,7 +275,7 @@ mod tests {
         let n = note("m-chen", NoteText::parse("补充").unwrap(), at);
         (n.edit)(&mut r);
         assert_eq!(r.notes.len(), 1);
-        assert!(reveal("m-guo", &RevealReason::parse("需要回访").unwrap())
+        assert!(reveal("m-guo", &Reason::parse("需要回访").unwrap())
             .change
             .index
             .is_empty());

@@ -225,6 +225,18 @@ pub struct Register {
     pub disposal: Disposal,
     pub notes: Vec<Note>,
     pub recordings: Vec<RecordingLink>,
+    /// A legal hold: the ticket's recordings are kept past the retention
+    /// period while it stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<Hold>,
+}
+
+/// Who put a ticket on legal hold, when and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    pub by: String,
+    pub at: Timestamp,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -367,3 +367,82 @@ async fn a_recording_that_cannot_be_written_never_costs_the_call() {
     assert_eq!(gw.metrics.get("calls_answered"), 1);
     gw.stop().await;
 }
+
+/// Retention: at `retain_days` past its day a recording of a final ticket
+/// is deleted and the deletion is on the ticket's timeline; one on legal
+/// hold, one of a ticket still open and one not yet due are kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_deletes_only_due_recordings_of_final_unheld_tickets() {
+    use hotline::recording::{path_for, Recorder};
+    use hotline::tickets::model::{Register, State};
+    use hotline::tickets::store::{Change, NewTicket};
+    use hotline::tickets::{actions, Store};
+    let redis = Redis::start("everysec").await;
+    let store = Store::connect(&redis.url(), "hotline:").unwrap();
+    let dir = tempfile_dir("retention");
+    let old: jiff::Timestamp = "2026-01-05T04:00:00Z".parse().unwrap();
+    let now: jiff::Timestamp = "2026-03-01T04:00:00Z".parse().unwrap();
+    let recent: jiff::Timestamp = "2026-02-20T04:00:00Z".parse().unwrap();
+    // One ticket per case, each with a recording made on `at`.
+    let mut made = Vec::new();
+    for (tag, at, to) in [
+        ("due", old, Some(State::Abandoned)),
+        ("held", old, Some(State::Abandoned)),
+        ("open", old, None),
+        ("recent", recent, Some(State::Abandoned)),
+    ] {
+        let t = NewTicket {
+            call_id: format!("{tag}@ret"),
+            call: String::new(),
+            received_at: at,
+            register: Register::default(),
+        };
+        let (number, _) = store.create(&t, "test").await.unwrap();
+        if let Some(to) = to {
+            let mut c = Change::new("gateway", "call_ended");
+            c.to = Some(to);
+            store.change(&number, &c, |_| {}).await.unwrap();
+        }
+        let path = path_for(&dir, at, &number, &t.call_id);
+        let mut r = Recorder::create(path.clone(), &t.call_id, &number).unwrap();
+        let frame = [7i16; 160];
+        for _ in 0..50 {
+            hotline::media::rtp::FrameSink::frame(&mut r, &frame, &frame);
+        }
+        let done = r.finish();
+        made.push((tag, number, done.path));
+    }
+    let held = &made[1].1;
+    let why = actions::Reason::parse("案件复议中，保全录音").unwrap();
+    store
+        .act(held, &actions::hold("m-chen", Some(&why), now))
+        .await
+        .unwrap();
+    let deleted = hotline::retention::sweep(&store, &dir, 30, now).await;
+    assert_eq!(deleted, [made[0].2.clone()], "only the due one");
+    for (tag, number, path) in &made {
+        let gone = *tag == "due";
+        assert_eq!(!path.exists(), gone, "{tag}: {}", path.display());
+        assert_eq!(
+            !hotline::recording::manifest_path(path).exists(),
+            gone,
+            "{tag}'s manifest"
+        );
+        let tl = store.timeline(number).await.unwrap();
+        let noted = tl.iter().any(|e| e.action == "recording_deleted");
+        assert_eq!(noted, gone, "{tag}: {tl:?}");
+    }
+    // Released, the held one goes at the next sweep.
+    store
+        .act(held, &actions::hold("m-chen", None, now))
+        .await
+        .unwrap();
+    assert_eq!(
+        hotline::retention::sweep(&store, &dir, 30, now).await,
+        [made[1].2.clone()]
+    );
+    // With retention off nothing is ever deleted.
+    assert!(hotline::retention::sweep(&store, &dir, 0, now)
+        .await
+        .is_empty());
+}

@@ -347,7 +347,7 @@ async fn reveal(
             "your role may not reveal callers",
         ));
     }
-    let reason = actions::RevealReason::parse(&b.reason).map_err(ApiError::bad_request)?;
+    let reason = actions::Reason::parse(&b.reason).map_err(ApiError::bad_request)?;
     let open = |v: &Option<String>| v.as_deref().and_then(|v| s.caller_key.open(v));
     let c = &t.register.caller;
     s.store
