@@ -737,7 +737,12 @@ async fn the_caller_is_found_only_sealed_and_in_the_reveal() {
 [paging.policies.violence]\nsteps = [\n\
   {{ after_seconds = 0, targets = [\"duty_unit\", \"court_police\", \"director\"], repeat_seconds = 60, until = \"acknowledged\" }},\n]\n"
     );
-    let config = write_config(&dir, &redis, &crate::paging::roster_for(phone_addr), &extra);
+    let config = write_config(
+        &dir,
+        &redis,
+        &crate::paging::roster_with_hook(phone_addr),
+        &extra,
+    );
     let gw = Process::start_logging(&config, "debug");
     let store = hotline::tickets::Store::connect(&redis.url(), "hotline:").unwrap();
     let call = crate::caller::TestCall::place_as(
@@ -863,7 +868,7 @@ async fn the_caller_is_found_only_sealed_and_in_the_reveal() {
         );
     }
     // What Redis holds is the caller sealed with the configured key.
-    let key = hotline::privacy::CallerKey::load(None, &dir.join("caller.key")).unwrap();
+    let key = hotline::privacy::CallerKey::load(None, &redis.key_file()).unwrap();
     let ticket = store.get(&number).await.unwrap();
     let sealed = ticket.register.caller.number.clone().unwrap();
     assert!(hotline::privacy::is_sealed(&sealed), "{sealed}");

@@ -82,21 +82,30 @@ async fn webhook_receiver() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
 /// The sample roster with every SIP URI pointing at the test phone and the
 /// director on the test webhook.
 pub fn roster_for(phone: std::net::SocketAddr) -> std::path::PathBuf {
-    let text = test_roster_text();
-    let text = text
+    test_roster(&roster_text_for(phone, false))
+}
+
+/// As [`roster_for`], the director m-chen also paged by the webhook
+/// receiver `hook` (which the test configures: a roster naming a receiver
+/// that does not exist does not start).
+pub fn roster_with_hook(phone: std::net::SocketAddr) -> std::path::PathBuf {
+    test_roster(&roster_text_for(phone, true))
+}
+
+fn roster_text_for(phone: std::net::SocketAddr, hook: bool) -> String {
+    test_roster_text()
         .lines()
         .map(|l| {
             if l.starts_with("sip = ") {
                 format!("message = \"sip:page@{phone}\"")
-            } else if l.starts_with("webhook = ") {
+            } else if hook && l.starts_with("# webhook = ") {
                 "webhook = \"hook\"".to_string()
             } else {
                 l.to_string()
             }
         })
         .collect::<Vec<_>>()
-        .join("\n");
-    test_roster(&text)
+        .join("\n")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,7 +113,7 @@ async fn violence_pages_by_message_webhook_and_event_until_acknowledged() {
     let (phone_addr, messages, bodies) = phone().await;
     let (hook, hits) = webhook_receiver().await;
     let mut s = settings();
-    s.roster.file = roster_for(phone_addr);
+    s.roster.file = roster_with_hook(phone_addr);
     s.paging.webhooks = toml::from_str(&format!(
         "[hook]\nurl = \"http://{hook}/hook\"\nformat = \"wecom\"\ntimeout_ms = 2000\nretries = 3\n"
     ))
@@ -302,7 +311,7 @@ async fn a_killed_gateway_leaves_its_step_to_the_other() {
     tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
     let redis = Redis::start("everysec").await;
     let dir = tempfile_dir("takeover");
-    let roster = roster_for(phone_addr);
+    let roster = roster_with_hook(phone_addr);
     let extra = format!(
         "[paging]\nlease_seconds = 2\n[paging.webhooks.hook]\nurl = \"http://{hook}/hook\"\ntimeout_ms = 30000\nretries = 0\n\
 [paging.policies.lead]\nsteps = [{{ after_seconds = 0, targets = [\"duty_unit\", \"director\"] }}]\n"

@@ -149,13 +149,21 @@ async fn a_registered_softphone_is_paged_at_its_contact_and_acknowledges() {
         })
     })
     .await;
-    let tl = store.timeline(&numbers[0]).await.unwrap();
-    assert!(
-        tl.iter().any(|e| e.action == "page"
-            && e.details.contains("\"channel\":\"registered\"")
-            && e.details.contains("key 1: acknowledged")),
-        "{tl:?}"
-    );
+    // The attempt is written after the 签收 it brought.
+    eventually(
+        "the softphone's attempt noted",
+        Duration::from_secs(10),
+        || async {
+            store.timeline(&numbers[0]).await.is_ok_and(|tl| {
+                tl.iter().any(|e| {
+                    e.action == "page"
+                        && e.details.contains("\"channel\":\"registered\"")
+                        && e.details.contains("key 1: acknowledged")
+                })
+            })
+        },
+    )
+    .await;
     gw.stop().await;
 }
 
