@@ -141,8 +141,7 @@ impl App {
         if let Some(w) = calendar.warning(today) {
             tracing::warn!("{w}");
         }
-        let store = Store::connect(&settings.redis.url, &settings.redis.key_prefix)
-            .with_context(|| format!("redis.url {:?}", settings.redis.url_redacted()))?;
+        let store = settings.redis.store().map_err(anyhow::Error::msg)?;
         // The key the tickets in this Redis were sealed with: another one
         // (another working directory, a lost file, a second gateway with its
         // own) is refused now if Redis answers, else as soon as it does.

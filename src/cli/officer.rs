@@ -43,8 +43,7 @@ pub async fn run(command: OfficerCommand) -> Result<String, String> {
             s.roster.file.display()
         ));
     }
-    let store = hotline::tickets::Store::connect(&s.redis.url, &s.redis.key_prefix)
-        .map_err(|e| e.to_string())?;
+    let store = s.redis.store()?;
     match command {
         OfficerCommand::SetPin { .. } => {
             let mut pin = String::new();

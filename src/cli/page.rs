@@ -108,7 +108,7 @@ async fn test_page(
         std::future::ready(()),
     )
     .context("starting the SIP thread")?;
-    let store = hotline::tickets::Store::connect(&settings.redis.url, &settings.redis.key_prefix)?;
+    let store = settings.redis.store().map_err(anyhow::Error::msg)?;
     let channels = hotline::paging::channels::Channels {
         sip: hotline::sip::transport::Requester::new(req_tx),
         from_uri: settings.paging.from_uri.clone(),

@@ -51,8 +51,7 @@ pub async fn run(command: RosterCommand) -> Result<(String, bool), String> {
     let roster = Roster::load(&s.roster.file).map_err(|e| e.to_string())?;
     let cal = Calendar::load(&s.roster.holidays).map_err(|e| e.to_string())?;
     let tz = hotline::tickets::store::court_tz();
-    let store = hotline::tickets::Store::connect(&s.redis.url, &s.redis.key_prefix)
-        .map_err(|e| format!("redis.url {:?}: {e}", s.redis.url_redacted()))?;
+    let store = s.redis.store()?;
     let url = s.redis.url_redacted();
     let offset = || async {
         store

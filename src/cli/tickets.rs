@@ -48,7 +48,7 @@ pub enum TicketsCommand {
 }
 
 pub async fn run(command: TicketsCommand) -> Result<String, String> {
-    use hotline::tickets::{report, State, Store};
+    use hotline::tickets::{report, State};
     let args = match &command {
         TicketsCommand::List { config, .. }
         | TicketsCommand::Show { config, .. }
@@ -56,7 +56,7 @@ pub async fn run(command: TicketsCommand) -> Result<String, String> {
         | TicketsCommand::Release { config, .. } => config,
     };
     let s = load(args)?;
-    let store = Store::connect(&s.redis.url, &s.redis.key_prefix).map_err(|e| e.to_string())?;
+    let store = s.redis.store()?;
     let fail = |e: hotline::tickets::StoreError| format!("{}: {e}", s.redis.url_redacted());
     match command {
         TicketsCommand::List { state, limit, .. } => {

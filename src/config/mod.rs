@@ -110,6 +110,7 @@ impl Settings {
             &mut settings.privacy.key_file,
         ]
         .into_iter()
+        .chain(settings.redis.tls_ca.as_mut())
         .chain(settings.http.tls_cert.as_mut())
         .chain(settings.http.tls_key.as_mut())
         {
@@ -237,11 +238,25 @@ impl Settings {
         if m.timeout_seconds == 0 {
             out.push(bad("media.timeout_seconds", "must be at least 1".into()));
         }
-        if !self.redis.url.starts_with("redis://") && !self.redis.url.starts_with("unix://") {
+        let schemes = ["redis://", "rediss://", "unix://"];
+        if !schemes.iter().any(|s| self.redis.url.starts_with(s)) {
             out.push(bad(
                 "redis.url",
-                format!("{:?} is not a redis:// or unix:// URL", self.redis.url),
+                format!(
+                    "{:?} is not a redis://, rediss:// or unix:// URL",
+                    self.redis.url_redacted()
+                ),
             ));
+        }
+        if let Some(ca) = &self.redis.tls_ca {
+            if !self.redis.url.starts_with("rediss://") {
+                out.push(bad("redis.tls_ca", "only for a rediss:// URL".into()));
+            } else if !ca.is_file() {
+                out.push(bad(
+                    "redis.tls_ca",
+                    format!("{} does not exist", ca.display()),
+                ));
+            }
         }
         if self.redis.key_prefix.is_empty() || self.redis.key_prefix.contains(char::is_whitespace) {
             out.push(bad(

@@ -269,9 +269,24 @@ pub struct RedisSettings {
     /// The journal's bound; past half of it the log warns, at it operations
     /// wait in memory (in order, bounded) and `/healthz` says `journal: full`.
     pub journal_max_mb: u64,
+    /// For `rediss://`: the PEM CA the server's certificate is checked
+    /// against (default: the system's roots).
+    pub tls_ca: Option<PathBuf>,
 }
 
 impl RedisSettings {
+    /// The ticket store these settings name (lazily connected).
+    pub fn store(&self) -> Result<crate::tickets::Store, String> {
+        let ca = match &self.tls_ca {
+            Some(p) => {
+                Some(std::fs::read(p).map_err(|e| format!("redis.tls_ca {}: {e}", p.display()))?)
+            }
+            None => None,
+        };
+        crate::tickets::Store::connect_tls(&self.url, &self.key_prefix, ca)
+            .map_err(|e| format!("redis.url {:?}: {e}", self.url_redacted()))
+    }
+
     /// The URL as errors and logs may show it: a password replaced by `***`
     /// (`redis://user:***@host:6379/`).
     pub fn url_redacted(&self) -> String {
@@ -304,6 +319,7 @@ impl Default for RedisSettings {
             key_prefix: "hotline:".into(),
             journal_dir: PathBuf::from("data/journal"),
             journal_max_mb: 1024,
+            tls_ca: None,
         }
     }
 }

@@ -204,7 +204,27 @@ pub fn court_tz() -> jiff::tz::TimeZone {
 impl Store {
     /// Connects lazily: the gateway starts and answers calls with Redis down.
     pub fn connect(url: &str, prefix: &str) -> Result<Store, StoreError> {
-        let client = redis::Client::open(url)?;
+        Store::connect_tls(url, prefix, None)
+    }
+
+    /// As [`Store::connect`]; a `rediss://` URL's certificate is checked
+    /// against `ca_pem` when given (a court's own CA), else the system's
+    /// roots.
+    pub fn connect_tls(
+        url: &str,
+        prefix: &str,
+        ca_pem: Option<Vec<u8>>,
+    ) -> Result<Store, StoreError> {
+        let client = match ca_pem {
+            Some(root_cert) => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                },
+            )?,
+            None => redis::Client::open(url)?,
+        };
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(1)))
             .set_response_timeout(Some(Duration::from_secs(2)))

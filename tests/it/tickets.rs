@@ -718,3 +718,65 @@ async fn a_gateway_with_another_caller_key_is_refused_at_start() {
     // The right key still starts.
     Gateway::start_with(settings(), redis).await.stop().await;
 }
+
+/// `rediss://`: the store talks TLS to a Redis (redis-server with TLS on
+/// loopback, the test CA's certificate), checking the server's certificate
+/// against `[redis] tls_ca`; without that CA the same server is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ticket_store_over_tls_checks_the_servers_certificate() {
+    let tls = repo().join("tests/fixtures/tls");
+    let port = free_tcp_port();
+    // Killed when dropped, a failed assertion included.
+    let _server = tokio::process::Command::new("redis-server")
+        .args([
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .arg("--tls-cert-file")
+        .arg(tls.join("cert.pem"))
+        .arg("--tls-key-file")
+        .arg(tls.join("key.pem"))
+        .arg("--tls-ca-cert-file")
+        .arg(tls.join("ca.pem"))
+        .args([
+            "--tls-auth-clients",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("redis-server runs");
+    let mut s = settings();
+    s.redis.url = format!("rediss://127.0.0.1:{port}/");
+    s.redis.tls_ca = Some(tls.join("ca.pem"));
+    s.validate("test").expect("rediss:// with a CA is valid");
+    let store = s.redis.store().unwrap();
+    let t = NewTicket {
+        call_id: "tls@test".into(),
+        call: String::new(),
+        received_at: Timestamp::now(),
+        register: Register::default(),
+    };
+    // Bounded wait for the server to listen.
+    let mut created = None;
+    for _ in 0..50 {
+        if let Ok((n, _)) = store.create(&t, "test").await {
+            created = Some(n);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let number = created.expect("a ticket over TLS");
+    assert_eq!(store.get(&number).await.unwrap().call_id, "tls@test");
+    // The system's roots do not know the test CA: refused.
+    let untrusted = Store::connect(&s.redis.url, "hotline:").unwrap();
+    assert!(untrusted.number_for_call("tls@test").await.is_err());
+}
