@@ -33,6 +33,37 @@ pub struct Files {
     pub prompts: std::collections::HashMap<crate::intake::Prompt, Prompt>,
     pub roster: Roster,
     pub calendar: Calendar,
+    /// What was loaded, as a fingerprint: 16 hex digits of a SHA-256 over
+    /// the main file, the roster, the calendars and the prompts, so that an
+    /// operator sees (`/healthz`, `/metrics`) whether every gateway runs the
+    /// same configuration.
+    pub fingerprint: String,
+}
+
+/// The fingerprint of the files `s` names (see [`Files::fingerprint`]).
+fn fingerprint(s: &Settings) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut add = |p: &std::path::Path| {
+        h.update(p.display().to_string().as_bytes());
+        h.update(std::fs::read(p).unwrap_or_default());
+    };
+    if let Some(main) = &s.source {
+        add(main);
+    }
+    add(&s.roster.file);
+    let mut calendars: Vec<_> = std::fs::read_dir(&s.roster.holidays)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    calendars.sort();
+    calendars.iter().for_each(|p| add(p));
+    for (_, _, p) in s.prompts.files() {
+        add(&p);
+    }
+    crate::recording::hex(&h.finalize()[..8])
 }
 
 /// Loads and checks every file the settings name, and what refers across
@@ -104,6 +135,7 @@ pub fn load_files(s: &Settings) -> Result<Files, Vec<String>> {
             prompts,
             roster,
             calendar,
+            fingerprint: fingerprint(s),
         }),
         _ => Err(problems),
     }
@@ -130,7 +162,11 @@ impl App {
             prompts,
             roster,
             calendar,
+            fingerprint,
         } = load_files(&settings).map_err(|problems| anyhow::anyhow!(problems.join("\n")))?;
+        tracing::info!(fingerprint = %fingerprint, "configuration loaded");
+        let health = Arc::new(Health::default());
+        health.loaded(&fingerprint, jiff::Timestamp::now());
         let caller_key = crate::privacy::CallerKey::load(
             settings.privacy.key.as_ref().map(|k| k.0.as_str()),
             &settings.privacy.key_file,
@@ -201,7 +237,7 @@ impl App {
             calendar: Arc::new(calendar),
             caller_key,
             metrics: Arc::new(Metrics::default()),
-            health: Arc::new(Health::default()),
+            health,
         })
     }
 

@@ -27,6 +27,23 @@ pub struct Health {
     pub sip_listening: AtomicBool,
     /// A long-lived task died: the gateway is about to exit.
     pub failed: AtomicBool,
+    /// The configuration loaded: its fingerprint, and when (RFC 3339).
+    pub config: std::sync::Mutex<Option<(String, jiff::Timestamp)>>,
+}
+
+impl Health {
+    /// Says which configuration runs (at start, and after a reload).
+    pub fn loaded(&self, fingerprint: &str, at: jiff::Timestamp) {
+        *self.config.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((fingerprint.to_string(), at));
+    }
+
+    fn config(&self) -> Option<(String, jiff::Timestamp)> {
+        self.config
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 #[derive(Clone)]
@@ -51,6 +68,11 @@ struct HealthBody {
     /// operations wait in memory.
     journal: &'static str,
     journal_pending: usize,
+    /// The configuration's fingerprint and when it was loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    config_fingerprint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    config_loaded_at: Option<jiff::Timestamp>,
     /// Set when a holiday calendar is missing (next year's, from December).
     #[serde(skip_serializing_if = "Option::is_none")]
     calendar_warning: Option<String>,
@@ -83,6 +105,8 @@ async fn healthz(State(s): State<ApiState>) -> (StatusCode, Json<HealthBody>) {
             redis: if redis_ok { "ok" } else { "down" },
             journal: if journal_ok { "ok" } else { "full" },
             journal_pending: pending,
+            config_fingerprint: s.health.config().map(|c| c.0),
+            config_loaded_at: s.health.config().map(|c| c.1),
             calendar_warning: s.calendar.warning(
                 jiff::Timestamp::now()
                     .to_zoned_datetime(crate::tickets::store::court_tz())
@@ -104,6 +128,12 @@ async fn metrics(State(s): State<ApiState>) -> String {
 # TYPE hotline_rtp_ports_leased gauge\nhotline_rtp_ports_leased {}\n",
         s.load.ports_leased()
     ));
+    if let Some((fingerprint, at)) = s.health.config() {
+        out.push_str(&format!(
+            "# TYPE hotline_config_loaded gauge\nhotline_config_loaded{{fingerprint=\"{fingerprint}\"}} {}\n",
+            at.as_second()
+        ));
+    }
     // Tickets by state, read from Redis when the API has a store (the gauge
     // is left out, not zeroed, while Redis is away).
     if let Some(v1) = &s.v1 {

@@ -1223,3 +1223,38 @@ async fn the_login_limit_counts_the_client_a_trusted_proxy_names() {
     }
     gw.stop().await;
 }
+
+/// `/healthz` and `/metrics` name the configuration a gateway runs (a
+/// fingerprint of its files, and when it was loaded): the same files, the
+/// same fingerprint; another roster, another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_metrics_name_the_configuration_loaded() {
+    async fn fingerprint(gw: &Gateway) -> String {
+        let (status, body) = gw.get("/healthz").await;
+        assert_eq!(status, 200);
+        let v: Value = serde_json::from_str(&body).unwrap();
+        let f = v["config_fingerprint"].as_str().unwrap().to_string();
+        assert_eq!(f.len(), 16, "{body}");
+        assert!(v["config_loaded_at"].as_str().is_some(), "{body}");
+        let (_, metrics) = gw.get("/metrics").await;
+        assert!(
+            metrics.contains(&format!("hotline_config_loaded{{fingerprint=\"{f}\"}} ")),
+            "{metrics}"
+        );
+        f
+    }
+    let roster = test_roster(&offline(&test_roster_text()));
+    let mut a = settings();
+    a.roster.file = roster.clone();
+    let mut b = settings();
+    b.roster.file = roster;
+    let (ga, gb) = (Gateway::start(a).await, Gateway::start(b).await);
+    assert_eq!(fingerprint(&ga).await, fingerprint(&gb).await);
+    let mut c = settings();
+    c.roster.file = test_roster(&offline(&test_roster_text()).replace("孙法警", "孙警官"));
+    let gc = Gateway::start(c).await;
+    assert_ne!(fingerprint(&gc).await, fingerprint(&ga).await);
+    for gw in [ga, gb, gc] {
+        gw.stop().await;
+    }
+}
