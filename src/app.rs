@@ -40,6 +40,172 @@ pub struct Files {
     pub fingerprint: String,
 }
 
+impl Files {
+    /// The set a reload replaces: these files with the policies and
+    /// webhook receivers of `s`.
+    pub fn into_loaded(self, s: &Settings) -> crate::live::Loaded {
+        crate::live::Loaded {
+            roster: self.roster,
+            calendar: self.calendar,
+            prompts: self.prompts,
+            policies: s.paging.policies.clone(),
+            webhooks: s.paging.webhooks.clone(),
+            fingerprint: self.fingerprint,
+        }
+    }
+}
+
+/// One section of the settings as text, to compare.
+type Section = fn(&Settings) -> String;
+
+/// The settings that take effect only at a restart, by the section that
+/// differs between `running` and `next` (a reload says which).
+fn restart_only_changes(running: &Settings, next: &Settings) -> Vec<&'static str> {
+    let paging = |s: &Settings| {
+        let mut p = s.paging.clone();
+        p.policies = Default::default();
+        p.webhooks = Default::default();
+        format!("{p:?}")
+    };
+    let sections: [(&'static str, Section); 11] = [
+        ("[sip]", |s| format!("{:?}", s.sip)),
+        ("[media]", |s| format!("{:?}", s.media)),
+        ("[http]", |s| format!("{:?}", s.http)),
+        ("[redis]", |s| format!("{:?}", s.redis)),
+        ("[recording]", |s| format!("{:?}", s.recording)),
+        ("[privacy] (the caller key)", |s| {
+            format!("{:?}", s.privacy.key_file)
+        }),
+        ("[intake]", |s| format!("{:?}", s.intake)),
+        ("[api]", |s| format!("{:?}", s.api)),
+        ("[trunk]", |s| format!("{:?}", s.trunk)),
+        ("[registrar]", |s| format!("{:?}", s.registrar)),
+        ("[roster] and [prompts] file locations", |s| {
+            format!("{:?}{:?}", s.roster, s.prompts)
+        }),
+    ];
+    let mut out: Vec<&'static str> = sections
+        .iter()
+        .filter(|(_, f)| f(running) != f(next))
+        .map(|(name, _)| *name)
+        .collect();
+    if paging(running) != paging(next) {
+        out.push("[paging] (other than policies and webhooks)");
+    }
+    out
+}
+
+/// Reads the configuration file again and, if every file it names loads
+/// and checks, puts the new roster, calendars, prompts, policies and
+/// webhook receivers in force: calls in progress keep their prompts,
+/// tickets being paged take the new roster at their next step. On any
+/// problem nothing changes and the problems are the answer. What only a
+/// restart changes is said, not ignored. Blocking (files, prompts).
+pub fn reload(
+    running: &Settings,
+    live: &crate::live::Live,
+    health: &Health,
+) -> Result<String, String> {
+    let source = running
+        .source
+        .as_ref()
+        .ok_or("the gateway was not started from a configuration file")?;
+    let next = Settings::load(source, &running.overrides).map_err(|e| e.to_string())?;
+    let loaded = load_files(&next)
+        .map_err(|problems| problems.join("\n"))?
+        .into_loaded(&next);
+    let fingerprint = loaded.fingerprint.clone();
+    live.set(loaded);
+    health.loaded(&fingerprint, jiff::Timestamp::now());
+    let mut text = format!("reloaded: configuration {fingerprint} in force (roster, calendars, prompts, paging policies, webhooks)");
+    let restart = restart_only_changes(running, &next);
+    if !restart.is_empty() {
+        text.push_str(&format!(
+            "\nchanged, but in force only after a restart: {}",
+            restart.join(", ")
+        ));
+    }
+    tracing::info!("{text}");
+    Ok(text)
+}
+
+/// The local admin socket (`<journal_dir>/admin.sock`, mode 0600: who may
+/// write it may reload): `hotline reload` sends `reload`, and reads `ok`
+/// or `error`, then the details.
+pub fn admin_socket(settings: &Settings) -> std::path::PathBuf {
+    settings.redis.journal_dir.join("admin.sock")
+}
+
+/// Reloads on SIGHUP and on the admin socket's `reload`, until `stop`.
+async fn serve_reloads(
+    settings: Settings,
+    live: Arc<crate::live::Live>,
+    health: Arc<Health>,
+    stop: CancellationToken,
+) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let settings = Arc::new(settings);
+    let run = |settings: Arc<Settings>, live: Arc<crate::live::Live>, health: Arc<Health>| async move {
+        tokio::task::spawn_blocking(move || reload(&settings, &live, &health))
+            .await
+            .unwrap_or_else(|e| Err(format!("the reload failed: {e}")))
+    };
+    let path = admin_socket(&settings);
+    let _ = std::fs::remove_file(&path);
+    let listener = tokio::net::UnixListener::bind(&path)
+        .map_err(|e| tracing::warn!(path = %path.display(), error = %e, "no admin socket: reload by SIGHUP only"))
+        .ok();
+    #[cfg(unix)]
+    if listener.is_some() {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+    }
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        let accept = async {
+            match &listener {
+                Some(l) => l.accept().await.ok(),
+                None => std::future::pending().await,
+            }
+        };
+        let hangup = async {
+            match hup.as_mut() {
+                Some(h) => h.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            Some(_) = hangup => {
+                if let Err(e) = run(settings.clone(), live.clone(), health.clone()).await {
+                    tracing::error!("reload refused, the configuration in force stays:\n{e}");
+                }
+            }
+            Some((conn, _)) = accept => {
+                let (settings, live, health) = (settings.clone(), live.clone(), health.clone());
+                tokio::spawn(async move {
+                    let (read, mut write) = conn.into_split();
+                    let mut line = String::new();
+                    let mut read = tokio::io::BufReader::new(read);
+                    let _ = tokio::time::timeout(Duration::from_secs(5), read.read_line(&mut line)).await;
+                    let answer = match line.trim() {
+                        "reload" => match run(settings, live, health).await {
+                            Ok(text) => format!("ok\n{text}\n"),
+                            Err(e) => {
+                                tracing::error!("reload refused, the configuration in force stays:\n{e}");
+                                format!("error\n{e}\n")
+                            }
+                        },
+                        other => format!("error\nunknown request {other:?}: say \"reload\"\n"),
+                    };
+                    let _ = write.write_all(answer.as_bytes()).await;
+                });
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
 /// The fingerprint of the files `s` names (see [`Files::fingerprint`]).
 fn fingerprint(s: &Settings) -> String {
     use sha2::{Digest, Sha256};
@@ -146,11 +312,10 @@ pub struct App {
     settings: Settings,
     sip: Bound,
     http: TcpListener,
-    prompts: Arc<std::collections::HashMap<crate::intake::Prompt, Prompt>>,
     store: Store,
     journal: Journal,
-    pub roster: Arc<Roster>,
-    pub calendar: Arc<Calendar>,
+    /// The roster, calendars, prompts, policies and webhooks in force.
+    pub live: Arc<crate::live::Live>,
     caller_key: crate::privacy::CallerKey,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
@@ -158,12 +323,10 @@ pub struct App {
 
 impl App {
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
-        let Files {
-            prompts,
-            roster,
-            calendar,
-            fingerprint,
-        } = load_files(&settings).map_err(|problems| anyhow::anyhow!(problems.join("\n")))?;
+        let loaded = load_files(&settings)
+            .map_err(|problems| anyhow::anyhow!(problems.join("\n")))?
+            .into_loaded(&settings);
+        let fingerprint = loaded.fingerprint.clone();
         tracing::info!(fingerprint = %fingerprint, "configuration loaded");
         let health = Arc::new(Health::default());
         health.loaded(&fingerprint, jiff::Timestamp::now());
@@ -174,7 +337,7 @@ impl App {
         let today = jiff::Timestamp::now()
             .to_zoned_datetime(crate::tickets::store::court_tz())
             .date();
-        if let Some(w) = calendar.warning(today) {
+        if let Some(w) = loaded.calendar.warning(today) {
             tracing::warn!("{w}");
         }
         let store = settings.redis.store().map_err(anyhow::Error::msg)?;
@@ -230,11 +393,9 @@ impl App {
             settings,
             sip,
             http,
-            prompts: Arc::new(prompts),
             store,
             journal,
-            roster: Arc::new(roster),
-            calendar: Arc::new(calendar),
+            live: Arc::new(crate::live::Live::new(loaded)),
             caller_key,
             metrics: Arc::new(Metrics::default()),
             health,
@@ -293,19 +454,16 @@ impl App {
         let paging = Arc::new(crate::paging::worker::Paging {
             metrics: self.metrics.clone(),
             store: self.store.clone(),
-            roster: self.roster.clone(),
-            calendar: self.calendar.clone(),
-            policies: s.paging.policies.clone(),
+            live: self.live.clone(),
             channels: crate::paging::channels::Channels {
                 sip: requester.clone(),
                 from_uri: s.paging.from_uri.clone(),
                 outbound_proxy: s.paging.outbound_proxy,
                 http: crate::paging::channels::webhook_client()
                     .context("HTTP client for webhooks")?,
-                webhooks: s.paging.webhooks.clone(),
+                live: self.live.clone(),
                 ports: ports.clone(),
                 advertise_ip: s.media.advertise_ip,
-                prompts: self.prompts.clone(),
                 ring_timeout: Duration::from_secs(s.paging.call_ring_seconds),
                 key_timeout: Duration::from_secs(s.paging.call_key_seconds),
                 plays: s.paging.call_plays.max(1),
@@ -317,6 +475,13 @@ impl App {
             lease: Duration::from_secs(s.paging.lease_seconds),
         });
         let mut paging_task = tokio::spawn(paging.run(paging_stop.clone()));
+        // Reloads: SIGHUP and the admin socket (end with the gateway).
+        let reloads = tokio::spawn(serve_reloads(
+            s.clone(),
+            self.live.clone(),
+            self.health.clone(),
+            shutdown.clone(),
+        ));
         // Retention: a maintenance task (it ends with the gateway).
         let retention = tokio::spawn(crate::retention::run(
             self.store.clone(),
@@ -347,7 +512,7 @@ impl App {
             commands: cmd_tx,
             ports,
             advertise_ip: s.media.advertise_ip,
-            prompts: self.prompts,
+            live: self.live.clone(),
             intake: s.intake.clone(),
             max_call: Duration::from_secs(s.sip.max_call_seconds),
             media_timeout: Duration::from_secs(s.media.timeout_seconds),
@@ -415,12 +580,11 @@ impl App {
             health: self.health.clone(),
             metrics: self.metrics.clone(),
             tickets: ticket_health,
-            calendar: self.calendar.clone(),
+            live: self.live.clone(),
             load: load.clone(),
             v1: Some(Arc::new(crate::api::v1::V1 {
                 store: api_store,
-                roster: self.roster.clone(),
-                calendar: self.calendar.clone(),
+                live: self.live.clone(),
                 caller_key: self.caller_key.clone(),
                 reveal_roles: s.api.reveal_roles.clone(),
                 stop: shutdown.clone(),
@@ -475,6 +639,7 @@ impl App {
         };
         key_task.abort();
         retention.abort();
+        reloads.abort();
         if let Some(what) = died {
             self.health.sip_listening.store(false, Ordering::Release);
             self.health.failed.store(true, Ordering::Release);

@@ -33,6 +33,7 @@ pub mod app;
 pub mod call;
 pub mod config;
 pub mod intake;
+pub mod live;
 pub mod load;
 pub mod media;
 pub mod metrics;

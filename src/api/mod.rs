@@ -17,7 +17,6 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 use crate::metrics::Metrics;
-use crate::roster::Calendar;
 use crate::tickets::writer::TicketHealth;
 
 /// What the health endpoint reports.
@@ -51,7 +50,8 @@ pub struct ApiState {
     pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
     pub tickets: Arc<TicketHealth>,
-    pub calendar: Arc<Calendar>,
+    /// The configuration in force (for the calendar's warning).
+    pub live: Arc<crate::live::Live>,
     /// The media clocks' ticks and the RTP ports leased.
     pub load: Arc<crate::load::Load>,
     pub v1: Option<Arc<v1::V1>>,
@@ -107,7 +107,7 @@ async fn healthz(State(s): State<ApiState>) -> (StatusCode, Json<HealthBody>) {
             journal_pending: pending,
             config_fingerprint: s.health.config().map(|c| c.0),
             config_loaded_at: s.health.config().map(|c| c.1),
-            calendar_warning: s.calendar.warning(
+            calendar_warning: s.live.get().calendar.warning(
                 jiff::Timestamp::now()
                     .to_zoned_datetime(crate::tickets::store::court_tz())
                     .date(),
@@ -293,7 +293,21 @@ mod tests {
                 journal_ok: true.into(),
                 pending: 0.into(),
             }),
-            calendar: Arc::new(Calendar::default()),
+            live: Arc::new(crate::live::Live::new(crate::live::Loaded {
+                roster: crate::roster::Roster::parse(
+                    &std::fs::read_to_string(
+                        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/roster.toml"),
+                    )
+                    .unwrap(),
+                    "roster.toml",
+                )
+                .unwrap(),
+                calendar: Default::default(),
+                prompts: Default::default(),
+                policies: Default::default(),
+                webhooks: Default::default(),
+                fingerprint: "test".into(),
+            })),
             v1: None,
         };
         let (code, body) = healthz(State(state.clone())).await;

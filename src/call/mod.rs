@@ -16,12 +16,11 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::intake::{Action, Input, Intake, IntakeSettings, Prompt as Say, Update};
+use crate::intake::{Action, Input, Intake, IntakeSettings, Update};
 use crate::media::dtmf;
 use crate::media::ports::PortPool;
 use crate::media::prompt::FRAME;
 use crate::media::rtp::{FrameSink, MediaCommand, MediaEvent, Session};
-use crate::media::Prompt;
 use crate::metrics::Metrics;
 use crate::recording::{self, Recorder};
 use crate::sip::core::{CallCommand, CallEvent, CallInfo, CallRef, EndReason};
@@ -35,7 +34,8 @@ pub struct CallContext {
     pub ports: Arc<PortPool>,
     pub advertise_ip: Option<IpAddr>,
     /// Every prompt the intake may ask for, loaded once.
-    pub prompts: Arc<HashMap<Say, Prompt>>,
+    /// The prompts in force: a call keeps those it started with.
+    pub live: Arc<crate::live::Live>,
     pub intake: IntakeSettings,
     pub max_call: Duration,
     /// No RTP from the caller for this long ends the call.
@@ -228,6 +228,8 @@ async fn call_task(
     });
     let known = (number != "unnumbered").then(|| number.clone());
     let mut intake = Intake::new(ctx.intake.clone(), known);
+    // The prompts this call plays to its end, whatever a reload brings.
+    let live = ctx.live.get();
     let mut hung_up: Option<&'static str> = None;
     let mut held = media.direction.is_hold();
     if held {
@@ -242,7 +244,7 @@ async fn call_task(
                 Action::Play { id, prompts } => {
                     let prompts = prompts
                         .iter()
-                        .filter_map(|p| ctx.prompts.get(p).cloned())
+                        .filter_map(|p| live.prompts.get(p).cloned())
                         .collect();
                     let _ = media_tx.send(MediaCommand::Play { id, prompts }).await;
                 }

@@ -40,6 +40,10 @@ pub enum Command {
     Serve(ConfigArgs),
     /// Validate a configuration file and exit.
     CheckConfig(ConfigArgs),
+    /// Make the running gateway read its configuration again (roster,
+    /// calendars, prompts, paging policies, webhooks); prints what it did,
+    /// or every problem (then nothing changed).
+    Reload(ConfigArgs),
     /// Read the duty logbook.
     Tickets {
         #[command(subcommand)]
@@ -113,6 +117,7 @@ pub fn run(command: Command) -> ExitCode {
     match command {
         Command::Serve(args) => serve::run(&args),
         Command::CheckConfig(args) => serve::check_config(&args),
+        Command::Reload(args) => serve::reload(&args),
         Command::Recording { command } => recording::run(command),
         Command::Page { command } => page::run(command),
         Command::Officer { command } => {

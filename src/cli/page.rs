@@ -1,7 +1,6 @@
 //! `hotline page test MEMBER`: one test page through each of a member's
 //! contact methods, each outcome printed.
 
-use std::collections::HashMap;
 use std::process::ExitCode;
 
 use clap::Subcommand;
@@ -63,8 +62,12 @@ async fn test_page(
     use std::sync::Arc;
     use tokio::sync::mpsc;
 
-    let roster = hotline::roster::Roster::load(&settings.roster.file)?;
-    let member = roster
+    // The files as serve loads them.
+    let live = hotline::app::load_files(settings)
+        .map_err(|problems| anyhow::anyhow!(problems.join("\n")))?
+        .into_loaded(settings);
+    let member = live
+        .roster
         .member(member_id)
         .with_context(|| {
             format!(
@@ -73,13 +76,7 @@ async fn test_page(
             )
         })?
         .clone();
-    let mut prompts = HashMap::new();
-    for (which, key, path) in settings.prompts.files() {
-        prompts.insert(
-            which,
-            hotline::media::Prompt::load(&path).with_context(|| key)?,
-        );
-    }
+    let live = Arc::new(hotline::live::Live::new(live));
     let bound = hotline::sip::transport::bind(&["0.0.0.0:0".parse().expect("an address")])
         .context("binding a SIP socket for the test page")?;
     let metrics = Arc::new(hotline::metrics::Metrics::default());
@@ -114,7 +111,7 @@ async fn test_page(
         from_uri: settings.paging.from_uri.clone(),
         outbound_proxy: settings.paging.outbound_proxy,
         http: hotline::paging::channels::webhook_client()?,
-        webhooks: settings.paging.webhooks.clone(),
+        live,
         ports: Arc::new(hotline::media::ports::PortPool::new(
             settings.media.bind_ip,
             settings.media.rtp_port_min,
@@ -122,7 +119,6 @@ async fn test_page(
             Arc::new(hotline::load::Load::default()),
         )),
         advertise_ip: settings.media.advertise_ip,
-        prompts: Arc::new(prompts),
         ring_timeout: std::time::Duration::from_secs(settings.paging.call_ring_seconds),
         key_timeout: std::time::Duration::from_secs(settings.paging.call_key_seconds),
         plays: settings.paging.call_plays.max(1),

@@ -39,6 +39,49 @@ pub fn check_config(args: &ConfigArgs) -> ExitCode {
     }
 }
 
+/// Asks the running gateway to reload, through its admin socket.
+pub fn reload(args: &ConfigArgs) -> ExitCode {
+    use std::io::{Read, Write};
+    let settings = match load(args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let path = hotline::app::admin_socket(&settings);
+    let answer = std::os::unix::net::UnixStream::connect(&path).and_then(|mut c| {
+        c.set_read_timeout(Some(std::time::Duration::from_secs(60)))?;
+        c.write_all(b"reload\n")?;
+        let mut text = String::new();
+        c.read_to_string(&mut text)?;
+        Ok(text)
+    });
+    match answer {
+        Ok(text) => match text.split_once('\n') {
+            Some(("ok", rest)) => {
+                print!("{rest}");
+                ExitCode::SUCCESS
+            }
+            Some((_, rest)) => {
+                eprint!("{rest}");
+                ExitCode::FAILURE
+            }
+            None => {
+                eprintln!("no answer from the gateway at {}", path.display());
+                ExitCode::FAILURE
+            }
+        },
+        Err(e) => {
+            eprintln!(
+                "{}: {e} (is the gateway running with this configuration?)",
+                path.display()
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
 /// Runs the gateway until SIGINT or SIGTERM.
 pub fn run(args: &ConfigArgs) -> ExitCode {
     let settings = match load(args) {

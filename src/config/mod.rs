@@ -49,9 +49,12 @@ pub struct Settings {
     /// The gateway is the registrar of the officers' softphones.
     #[serde(default)]
     pub registrar: Option<crate::registrar::RegistrarSettings>,
-    /// The file these settings were read from (for messages).
+    /// The file these settings were read from (for messages, and to read
+    /// again on a reload), and the environment's and flags' overrides.
     #[serde(skip)]
     pub source: Option<PathBuf>,
+    #[serde(skip)]
+    pub overrides: Overrides,
 }
 
 /// Values given on the command line or in the environment; `None` keeps the
@@ -119,6 +122,7 @@ impl Settings {
             }
         }
         settings.apply(overrides);
+        settings.overrides = overrides.clone();
         settings.validate(&file)?;
         Ok(settings)
     }

@@ -5,7 +5,6 @@
 //! latency for the ticket's timeline. Pages never carry the caller's
 //! identity (rule 第二十条(三)).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -118,11 +117,11 @@ pub struct Channels {
     /// Send SIP pages here instead of to the URI's host.
     pub outbound_proxy: Option<SocketAddr>,
     pub http: reqwest::Client,
-    pub webhooks: HashMap<String, WebhookTarget>,
+    /// The webhook receivers and prompts in force (taken at each page).
+    pub live: Arc<crate::live::Live>,
     /// For paging calls: RTP ports, our address in SDP, the prompts.
     pub ports: Arc<PortPool>,
     pub advertise_ip: Option<IpAddr>,
-    pub prompts: Arc<HashMap<Say, Prompt>>,
     /// Ringing longer is cancelled; after the question, this long for a key.
     pub ring_timeout: Duration,
     pub key_timeout: Duration,
@@ -472,9 +471,10 @@ impl Channels {
         // What it is about: 执行线索, 暴力抗法, ...
         prompts.extend(crate::tickets::model::Category::parse(&page.category).map(Say::Category));
         prompts.push(Say::PageAsk);
+        let cfg = self.live.get();
         let prompts: Vec<Prompt> = prompts
             .iter()
-            .filter_map(|p| self.prompts.get(p).cloned())
+            .filter_map(|p| cfg.prompts.get(p).cloned())
             .collect();
         let _ = media_tx
             .send(MediaCommand::Play {
@@ -540,7 +540,8 @@ impl Channels {
             outcome,
             latency_ms: start.elapsed().as_millis() as u64,
         };
-        let Some(target) = self.webhooks.get(name) else {
+        let cfg = self.live.get();
+        let Some(target) = cfg.webhooks.get(name) else {
             return attempt(false, format!("failed: no [paging.webhooks.{name}]"));
         };
         let body = match target.format {

@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use tokio_util::sync::CancellationToken;
 
 use super::channels::{Channels, Page};
-use super::policy::{evaluate, Policies, Progress, Target};
+use super::policy::{evaluate, Progress, Target};
 use crate::roster::{Calendar, Member, OnDuty, Roster};
 use crate::tickets::model::State;
 use crate::tickets::store::Change;
@@ -31,9 +31,9 @@ pub struct Save {
 pub struct Paging {
     pub metrics: Arc<crate::metrics::Metrics>,
     pub store: Store,
-    pub roster: Arc<Roster>,
-    pub calendar: Arc<Calendar>,
-    pub policies: Policies,
+    /// The roster, calendars and policies in force (a step takes them as
+    /// they are when it starts).
+    pub live: Arc<crate::live::Live>,
     pub channels: Channels,
     pub lease: Duration,
 }
@@ -101,6 +101,7 @@ impl Paging {
     async fn fire_step(&self, number: &str) -> Result<Option<Save>, crate::tickets::StoreError> {
         let t = self.store.get(number).await?;
         let (opened, progress) = self.store.paging_state(number).await?;
+        let cfg = self.live.get();
         let opened = opened.unwrap_or_else(now_ms);
         let mut progress: Progress = progress
             .and_then(|p| serde_json::from_str(&p).ok())
@@ -111,10 +112,10 @@ impl Paging {
                 next_ms: None,
             }));
         }
-        let policy = self.policies.for_category(t.register.intake.category);
+        let policy = cfg.policies.for_category(t.register.intake.category);
         let now = Timestamp::now();
-        if policy.defer_to_working_hours && self.roster.period_at(&self.calendar, now).is_some() {
-            let next = self.next_working_start(now);
+        if policy.defer_to_working_hours && cfg.roster.period_at(&cfg.calendar, now).is_some() {
+            let next = next_working_start(&cfg.roster, &cfg.calendar, now);
             self.note(
                 number,
                 "page_deferred",
@@ -135,8 +136,8 @@ impl Paging {
         let decision = evaluate(policy, &mut progress, elapsed, acked, dispatched);
         let mut pass_now = false;
         let offset = self.store.rotation_offset().await.unwrap_or(0);
-        let duty = self.roster.resolve(
-            &self.calendar,
+        let duty = cfg.roster.resolve(
+            &cfg.calendar,
             offset,
             now,
             t.register.intake.case_number.as_deref(),
@@ -161,7 +162,7 @@ impl Paging {
                 .collect::<Vec<_>>()
         };
         for f in decision.fire {
-            let members = members_for(&duty, &f.targets, &self.roster);
+            let members = members_for(&duty, &f.targets, &cfg.roster);
             crate::metrics::Metrics::inc(&self.metrics.escalation_steps);
             if f.breach {
                 crate::metrics::Metrics::inc(&self.metrics.breaches);
@@ -256,18 +257,18 @@ impl Paging {
         c.details = details;
         self.store.change(number, &c, |_| {}).await.map(|_| ())
     }
+}
 
-    /// The next instant in working hours (the desk's next morning).
-    fn next_working_start(&self, now: Timestamp) -> Timestamp {
-        let mut t = now;
-        for _ in 0..60 {
-            match self.roster.period_at(&self.calendar, t) {
-                Some(p) => t = p.end,
-                None => return t,
-            }
+/// The next instant in working hours (the desk's next morning).
+fn next_working_start(roster: &Roster, calendar: &Calendar, now: Timestamp) -> Timestamp {
+    let mut t = now;
+    for _ in 0..60 {
+        match roster.period_at(calendar, t) {
+            Some(p) => t = p.end,
+            None => return t,
         }
-        t
     }
+    t
 }
 
 /// Members a step's targets name, each once, in order.

@@ -1,6 +1,7 @@
 //! The operator's command line, run as a real process.
 
 use std::process::Command;
+use std::time::Duration;
 
 use hotline::tickets::model::Register;
 use hotline::tickets::store::NewTicket;
@@ -391,4 +392,95 @@ async fn every_refusal_of_serve_is_a_refusal_of_check_config() {
             );
         }
     }
+}
+
+/// `hotline reload`: a broken roster changes nothing and says why; a valid
+/// one is in force for the next ticket (who is paged follows it) and shows
+/// in the fingerprint; a call in progress meanwhile goes on to a complete
+/// recording.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_takes_a_valid_roster_and_refuses_a_broken_one() {
+    let redis = Redis::start("everysec").await;
+    let dir = tempfile_dir("reload");
+    let roster_path = dir.join("roster.toml");
+    let text = offline(&test_roster_text());
+    let with_police = |who: &str| {
+        text.replace(
+            "police = [\"p-sun\", \"p-zhou\", \"p-wu\"]",
+            &format!("police = [\"{who}\"]"),
+        )
+    };
+    std::fs::write(&roster_path, with_police("p-sun")).unwrap();
+    let config = write_config(&dir, &redis, &roster_path, "");
+    let gw = Process::start(&config);
+    let fingerprint = || async {
+        let (_, body) = http_get(gw.http, "/healthz").await.unwrap();
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["config_fingerprint"].as_str().unwrap().to_string()
+    };
+    let reload = || {
+        hotline()
+            .args(["reload", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    let before = fingerprint().await;
+    let call = crate::caller::TestCall::place(gw.udp, "during-reload@t", 8).await;
+    // Broken: a unit the rotation names does not exist.
+    std::fs::write(
+        &roster_path,
+        with_police("p-sun").replacen("units = [\"unit-1\"", "units = [\"unit-9\"", 1),
+    )
+    .unwrap();
+    let out = reload();
+    assert!(!out.status.success(), "a broken roster was taken");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("\"unit-9\" is not in [[units]]"), "{err}");
+    assert_eq!(fingerprint().await, before, "nothing changed");
+    // Valid: the standby court police officer is now p-zhou.
+    std::fs::write(&roster_path, with_police("p-zhou")).unwrap();
+    let out = reload();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.starts_with("reloaded: configuration "), "{said}");
+    assert_ne!(fingerprint().await, before);
+    let store = hotline::tickets::Store::connect(&redis.url(), "hotline:").unwrap();
+    let numbers = crate::paging::open_tickets(&store, 1, "after-reload").await;
+    let paged = |member: &'static str| {
+        let (store, n) = (store.clone(), numbers[0].clone());
+        async move {
+            store.timeline(&n).await.is_ok_and(|tl| {
+                tl.iter().any(|e| {
+                    e.action == "page" && e.details.contains(&format!("\"member\":\"{member}\""))
+                })
+            })
+        }
+    };
+    eventually(
+        "the new police officer paged",
+        Duration::from_secs(10),
+        || paged("p-zhou"),
+    )
+    .await;
+    assert!(!paged("p-sun").await, "the old roster paged");
+    // The call that started before the reloads ends as any call does.
+    call.hangup().await;
+    let call_ticket = ticket_of(&store, "during-reload@t").await;
+    eventually(
+        "the call's recording complete",
+        Duration::from_secs(10),
+        || async {
+            store.timeline(&call_ticket).await.is_ok_and(|tl| {
+                tl.iter().any(|e| {
+                    e.action == "recording" && e.details.contains("\"status\":\"complete\"")
+                })
+            })
+        },
+    )
+    .await;
 }

@@ -116,7 +116,13 @@ impl FromRequestParts<Shared> for Officer {
         let id = auth::member_of(&s.store, &token)
             .await?
             .ok_or_else(unauthorized)?;
-        let member = s.roster.member(&id).cloned().ok_or_else(unauthorized)?;
+        let member = s
+            .live
+            .get()
+            .roster
+            .member(&id)
+            .cloned()
+            .ok_or_else(unauthorized)?;
         Ok(Officer { member, token })
     }
 }

@@ -48,7 +48,8 @@ async fn login(
             .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
         return Ok(r);
     }
-    let member = s.roster.member(&b.member).map(|m| m.id.as_str());
+    let cfg = s.live.get();
+    let member = cfg.roster.member(&b.member).map(|m| m.id.as_str());
     if !auth::check_pin(&s.store, member, &b.pin).await? {
         tracing::warn!(target: "security", "SECURITY event=login_failed src={source} reason=\"wrong member or PIN\" count=1");
         return Err(ApiError::new(

@@ -14,7 +14,6 @@ use axum::{Json, Router};
 use jiff::Timestamp;
 
 use crate::privacy::CallerKey;
-use crate::roster::Roster;
 use crate::tickets::Store;
 
 mod error;
@@ -31,8 +30,8 @@ pub use extract::{Body, Client, Officer, Params};
 /// What the API needs.
 pub struct V1 {
     pub store: Store,
-    pub roster: Arc<Roster>,
-    pub calendar: Arc<crate::roster::Calendar>,
+    /// The roster and calendars in force (a request takes them as they are).
+    pub live: Arc<crate::live::Live>,
     pub caller_key: CallerKey,
     /// Roles that may reveal a caller (rule 第二十条(三)).
     pub reveal_roles: Vec<String>,
@@ -52,8 +51,9 @@ async fn roster_now(
     _o: Officer,
 ) -> Result<Json<crate::roster::OnDuty>, ApiError> {
     let offset = s.store.rotation_offset().await?;
-    Ok(Json(s.roster.resolve(
-        &s.calendar,
+    let cfg = s.live.get();
+    Ok(Json(cfg.roster.resolve(
+        &cfg.calendar,
         offset,
         Timestamp::now(),
         None,

@@ -63,7 +63,8 @@ pub(super) async fn may_see(s: &V1, o: &Officer, t: &Ticket) -> Result<bool, Api
         return Ok(true);
     }
     let mut indexes = vec![format!("member:{}", o.member.id)];
-    for u in s.roster.units_of(&o.member.id) {
+    let cfg = s.live.get();
+    for u in cfg.roster.units_of(&o.member.id) {
         indexes.push(format!("unit:{u}"));
     }
     for idx in indexes {
@@ -75,7 +76,7 @@ pub(super) async fn may_see(s: &V1, o: &Officer, t: &Ticket) -> Result<bool, Api
         .intake
         .case_number
         .as_deref()
-        .is_some_and(|n| s.roster.handler_of(n) == Some(o.member.id.as_str())))
+        .is_some_and(|n| cfg.roster.handler_of(n) == Some(o.member.id.as_str())))
 }
 
 /// The ticket, or 404 exactly as for one that does not exist.
@@ -278,7 +279,8 @@ async fn dispatch(
     Path(n): Path<String>,
     Body(b): Body<DispatchBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    if let Some(bad) = b.officers.iter().find(|m| s.roster.member(m).is_none()) {
+    let cfg = s.live.get();
+    if let Some(bad) = b.officers.iter().find(|m| cfg.roster.member(m).is_none()) {
         return Err(ApiError::bad_request(format!(
             "officers: {bad:?} is not a member"
         )));

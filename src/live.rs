@@ -1,0 +1,45 @@
+//! What a reload replaces without a restart (`hotline reload`, SIGHUP): the
+//! roster, the calendars, the prompts, the paging policies and the webhook
+//! receivers, as one [`Loaded`] set behind one lock. Each user takes the
+//! current set when it starts a piece of work and keeps it to the end of
+//! it: a call keeps the prompts it started with, a paging step the roster
+//! it resolved, an API request the roster it checked.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use crate::media::Prompt;
+use crate::paging::channels::WebhookTarget;
+use crate::paging::policy::Policies;
+use crate::roster::{Calendar, Roster};
+
+/// One consistent set of the reloadable configuration.
+pub struct Loaded {
+    pub roster: Roster,
+    pub calendar: Calendar,
+    pub prompts: HashMap<crate::intake::Prompt, Prompt>,
+    pub policies: Policies,
+    pub webhooks: HashMap<String, WebhookTarget>,
+    /// The fingerprint of the files it came from.
+    pub fingerprint: String,
+}
+
+/// The current set.
+pub struct Live(RwLock<Arc<Loaded>>);
+
+impl Live {
+    pub fn new(first: Loaded) -> Live {
+        Live(RwLock::new(Arc::new(first)))
+    }
+
+    /// The set in force now (kept by the caller for as long as it needs).
+    pub fn get(&self) -> Arc<Loaded> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Puts a new set in force; work already holding the old one finishes
+    /// with it.
+    pub fn set(&self, next: Loaded) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+    }
+}
