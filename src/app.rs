@@ -711,3 +711,30 @@ async fn check_key_later(store: Store, ours: String, describe: String) -> String
 /// How long a gateway whose task died keeps answering health checks (503)
 /// before it exits.
 const FAILED_GRACE: Duration = Duration::from_secs(1);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reload_names_what_only_a_restart_changes() {
+        let running = Settings::from_toml("", "a.toml").unwrap();
+        let mut next = running.clone();
+        // Reloadable: policies and webhooks are not named.
+        next.paging.policies =
+            toml::from_str("[lead]\nsteps = [{ after_seconds = 0, targets = [\"director\"] }]\n")
+                .unwrap();
+        assert!(restart_only_changes(&running, &next).is_empty());
+        next.sip.max_calls = 7;
+        next.paging.call_ring_seconds += 1;
+        next.redis.url = "redis://10.0.0.9/".into();
+        assert_eq!(
+            restart_only_changes(&running, &next),
+            [
+                "[sip]",
+                "[redis]",
+                "[paging] (other than policies and webhooks)"
+            ]
+        );
+    }
+}
