@@ -63,7 +63,7 @@ async fn test_page(
     use tokio::sync::mpsc;
 
     // The files as serve loads them.
-    let live = hotline::app::load_files(settings)
+    let live = hotline::live::load_files(settings)
         .map_err(|problems| anyhow::anyhow!(problems.join("\n")))?
         .into_loaded(settings);
     let member = live

@@ -19,7 +19,7 @@ pub fn check_config(args: &ConfigArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match hotline::app::load_files(&settings) {
+    match hotline::live::load_files(&settings) {
         Ok(files) => {
             let today = jiff::Timestamp::now()
                 .to_zoned_datetime(hotline::tickets::store::court_tz())
@@ -49,7 +49,7 @@ pub fn reload(args: &ConfigArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let path = hotline::app::admin_socket(&settings);
+    let path = hotline::live::admin_socket(&settings);
     let answer = std::os::unix::net::UnixStream::connect(&path).and_then(|mut c| {
         c.set_read_timeout(Some(std::time::Duration::from_secs(60)))?;
         c.write_all(b"reload\n")?;
