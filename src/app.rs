@@ -187,6 +187,7 @@ impl App {
                 plays: s.paging.call_plays.max(1),
                 credentials: s.paging.credentials(),
                 trunk: trunk.clone(),
+                recordings: Some(s.recording.dir.clone()),
                 store: self.store.clone(),
                 gateway: gateway.clone(),
             },

@@ -124,6 +124,8 @@ async fn test_page(
         plays: settings.paging.call_plays.max(1),
         credentials: settings.paging.credentials(),
         trunk: settings.trunk.as_ref().map(|t| t.resolved()).transpose()?,
+        // A test page is about no ticket: not recorded.
+        recordings: None,
         store: store.clone(),
         // Not the gateway: a softphone's flow is not ours to call on.
         gateway: "page-test".into(),

@@ -23,6 +23,7 @@ use crate::media::ports::PortPool;
 use crate::media::prompt::FRAME;
 use crate::media::rtp::{FrameSink, MediaCommand, MediaEvent, Session};
 use crate::media::{dtmf, Prompt};
+use crate::recording::Recorder;
 use crate::roster::{Member, REGISTERED};
 use crate::sip::core::{CallEvent, Dial, EndReason, OutRequest};
 use crate::sip::transport::{Egress, Requester};
@@ -107,6 +108,9 @@ pub struct Attempt {
     /// `delivered`, `answered 486`, `no answer`, `failed: ...`.
     pub outcome: String,
     pub latency_ms: u64,
+    /// An answered paging call's recording (the officer's 签收 is evidence).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recording: Option<crate::tickets::model::RecordingLink>,
 }
 
 /// Everything a page needs to leave the gateway.
@@ -132,6 +136,9 @@ pub struct Channels {
     /// The court's trunk and its address: members' phones are paged
     /// through it; without one a phone number is no channel.
     pub trunk: Option<(crate::paging::trunk::TrunkSettings, SocketAddr)>,
+    /// Where paging calls are recorded (none: not recorded, e.g. a test
+    /// page).
+    pub recordings: Option<std::path::PathBuf>,
     /// The events stream of the mobile page; the registrar's bindings of
     /// softphones (`sip = "registered"`), and this gateway's name in them:
     /// a flow it holds is called back on.
@@ -272,6 +279,7 @@ impl Channels {
             passed: false,
             outcome,
             latency_ms: start.elapsed().as_millis() as u64,
+            recording: None,
         };
         let dest = self.destination(uri).await;
         let Some(dest) = dest else {
@@ -321,6 +329,7 @@ impl Channels {
             passed: false,
             outcome,
             latency_ms: 0,
+            recording: None,
         };
         let now = jiff::Timestamp::now().as_millisecond();
         let bindings = match self.store.bindings(&m.id, now).await {
@@ -403,6 +412,7 @@ impl Channels {
             passed: outcome.starts_with("key 2"),
             outcome,
             latency_ms: start.elapsed().as_millis() as u64,
+            recording: None,
         };
         let via = match via {
             Ok(v) => v,
@@ -457,9 +467,28 @@ impl Channels {
         let (ev_tx, mut ev_rx) = mpsc::channel(64);
         let session = Session::new(socket, &media, dest.ip(), self.key_timeout * 4);
         let session_stop = stop.clone();
+        // Recorded like a caller's call, on the paged ticket (its retention
+        // and holds apply): what the officer heard and the key they pressed.
+        let mut sink = PageSink(None);
+        if let Some(dir) = self.recordings.clone() {
+            let call_id = format!("page:{}:{}@hotline", m.id, rand::random::<u64>());
+            let path =
+                crate::recording::path_for(&dir, jiff::Timestamp::now(), &page.ticket, &call_id);
+            let ticket = page.ticket.clone();
+            let created =
+                tokio::task::spawn_blocking(move || Recorder::create(path, &call_id, &ticket))
+                    .await
+                    .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+            match created {
+                Ok(r) => sink = PageSink(Some(Box::new(r))),
+                Err(e) => {
+                    tracing::warn!(ticket = %page.ticket, error = %e, "cannot record the paging call; it goes on")
+                }
+            }
+        }
         let task = tokio::spawn(async move {
-            let mut sink = NoRecording;
-            session.run(media_rx, ev_tx, session_stop, &mut sink).await
+            session.run(media_rx, ev_tx, session_stop, &mut sink).await;
+            sink
         });
         let mut prompts = vec![Say::PageIntro];
         prompts.extend(
@@ -524,9 +553,23 @@ impl Channels {
             }
         };
         stop.cancel();
-        let _ = task.await;
+        let sink = task.await.ok();
         self.sip.hangup(call).await;
-        attempt(outcome.0, outcome.1, outcome.2)
+        let recording = match sink.and_then(|s| s.0) {
+            Some(r) => tokio::task::spawn_blocking(move || r.finish())
+                .await
+                .ok()
+                .map(|done| crate::tickets::model::RecordingLink {
+                    path: done.path.display().to_string(),
+                    duration_ms: done.duration_ms,
+                    sha256: done.sha256,
+                }),
+            None => None,
+        };
+        Attempt {
+            recording,
+            ..attempt(outcome.0, outcome.1, outcome.2)
+        }
     }
 
     async fn webhook(&self, m: &Member, name: &str, page: &Page, text: &str) -> Attempt {
@@ -539,6 +582,7 @@ impl Channels {
             passed: false,
             outcome,
             latency_ms: start.elapsed().as_millis() as u64,
+            recording: None,
         };
         let cfg = self.live.get();
         let Some(target) = cfg.webhooks.get(name) else {
@@ -609,15 +653,26 @@ impl Channels {
                 Err(e) => format!("failed: {e}"),
             },
             latency_ms: start.elapsed().as_millis() as u64,
+            recording: None,
         }
     }
 }
 
-/// Paging calls are not recorded.
-struct NoRecording;
+/// A paging call's recording, if it has one.
+struct PageSink(Option<Box<Recorder>>);
 
-impl FrameSink for NoRecording {
-    fn frame(&mut self, _: &[i16; FRAME], _: &[i16; FRAME]) {}
+impl FrameSink for PageSink {
+    fn frame(&mut self, left: &[i16; FRAME], right: &[i16; FRAME]) {
+        if let Some(r) = self.0.as_mut() {
+            r.frame(left, right);
+        }
+    }
+
+    fn hold(&mut self, held: bool) {
+        if let Some(r) = self.0.as_mut() {
+            r.hold(held);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -232,6 +232,7 @@ impl Paging {
                     "step": f.step, "repeat": f.repeat, "member": attempt.member,
                     "channel": attempt.channel, "ok": attempt.ok,
                     "outcome": attempt.outcome, "latency_ms": attempt.latency_ms,
+                    "recording": attempt.recording,
                 });
                 c.index = indexes_of(&attempt.member);
                 self.store.change(number, &c, |_| {}).await?;

@@ -470,6 +470,28 @@ async fn a_paging_call_answered_with_key_1_acknowledges() {
         },
     )
     .await;
+    // The paging call is evidence too: recorded on the paged ticket, the
+    // WAV checking against its manifest, named in the attempt.
+    let tl = store.timeline(&numbers[0]).await.unwrap();
+    let attempt = tl
+        .iter()
+        .find(|e| e.action == "page" && e.details.contains("key 1: acknowledged"))
+        .unwrap();
+    let d: serde_json::Value = serde_json::from_str(&attempt.details).unwrap();
+    let path = std::path::PathBuf::from(d["recording"]["path"].as_str().expect("a recording"));
+    assert!(
+        path.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(&numbers[0]),
+        "{path:?}"
+    );
+    assert!(d["recording"]["duration_ms"].as_u64().unwrap() > 0, "{d}");
+    hotline::recording::verify::verify(&path).expect("the paging call's recording verifies");
+    let manifest =
+        hotline::recording::manifest::Manifest::read(&hotline::recording::manifest_path(&path))
+            .unwrap();
+    assert_eq!(manifest.ticket, numbers[0]);
     gw.stop().await;
 }
 
