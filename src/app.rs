@@ -211,7 +211,7 @@ impl App {
         let mut key_task = tokio::spawn(check_key_later(
             self.store.clone(),
             self.caller_key.fingerprint().to_string(),
-            key_mismatch(s, self.caller_key.fingerprint(), "{on_record}"),
+            s.clone(),
         ));
         let api_store = self.store.clone();
         let registrar_store = self.store.clone();
@@ -417,11 +417,11 @@ fn key_mismatch(s: &Settings, ours: &str, on_record: &str) -> String {
 
 /// Checks the caller key against Redis until Redis answers; ends only on
 /// a mismatch (the gateway then stops, as for a task that died).
-async fn check_key_later(store: Store, ours: String, describe: String) -> String {
+async fn check_key_later(store: Store, ours: String, settings: Settings) -> String {
     loop {
         match store.check_caller_key(&ours).await {
             Ok(None) => return std::future::pending().await,
-            Ok(Some(on_record)) => return describe.replace("{on_record}", &on_record),
+            Ok(Some(on_record)) => return key_mismatch(&settings, &ours, &on_record),
             Err(_) => tokio::time::sleep(Duration::from_secs(5)).await,
         }
     }

@@ -229,7 +229,7 @@ pub(crate) async fn serve_reloads(
 }
 
 /// The fingerprint of the files `s` names (see [`Files::fingerprint`]).
-fn fingerprint(s: &Settings) -> String {
+fn fingerprint(s: &Settings, prompts: &HashMap<crate::intake::Prompt, Prompt>) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     let mut add = |p: &std::path::Path| {
@@ -248,8 +248,12 @@ fn fingerprint(s: &Settings) -> String {
         .collect();
     calendars.sort();
     calendars.iter().for_each(|p| add(p));
-    for (_, _, p) in s.prompts.files() {
-        add(&p);
+    // The prompts as decoded (their files were read once, by the loading).
+    for (which, key, _) in s.prompts.files() {
+        h.update(key.as_bytes());
+        for sample in prompts.get(&which).map(|p| p.samples()).unwrap_or_default() {
+            h.update(sample.to_le_bytes());
+        }
     }
     crate::recording::hex(&h.finalize()[..8])
 }
@@ -320,10 +324,10 @@ pub fn load_files(s: &Settings) -> Result<Files, Vec<String>> {
     problems.dedup();
     match (roster, calendar) {
         (Some(roster), Some(calendar)) if problems.is_empty() => Ok(Files {
+            fingerprint: fingerprint(s, &prompts),
             prompts,
             roster,
             calendar,
-            fingerprint: fingerprint(s),
         }),
         _ => Err(problems),
     }

@@ -87,7 +87,7 @@ impl Load {
     }
 
     /// RTP ports leased now.
-    pub fn ports_leased(&self) -> u32 {
+    pub fn leased(&self) -> u32 {
         self.ports_leased.load(Ordering::Relaxed)
     }
 

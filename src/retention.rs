@@ -15,48 +15,20 @@ use crate::tickets::{actions, Store};
 
 /// Manifests of the day directories (`YYYY/MM/DD`) before `cutoff`.
 pub fn due(dir: &Path, cutoff: Date) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let number = |p: &Path| p.file_name()?.to_str()?.parse::<i16>().ok();
-    let Ok(years) = std::fs::read_dir(dir) else {
-        return out;
+    // The day a recording was made is its directory's: `…/YYYY/MM/DD/x.json`.
+    let day = |p: &Path| {
+        let mut parts = p
+            .parent()?
+            .iter()
+            .rev()
+            .map(|c| c.to_str()?.parse::<i16>().ok());
+        let (d, m, y) = (parts.next()??, parts.next()??, parts.next()??);
+        Date::new(y, i8::try_from(m).ok()?, i8::try_from(d).ok()?).ok()
     };
-    for y in years.flatten().map(|e| e.path()) {
-        let Some(year) = number(&y) else { continue };
-        for m in std::fs::read_dir(&y)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-        {
-            let Some(month) = number(&m) else { continue };
-            for d in std::fs::read_dir(&m)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .map(|e| e.path())
-            {
-                let Some(day) = number(&d) else { continue };
-                let Ok(date) = Date::new(year, month as i8, day as i8) else {
-                    continue;
-                };
-                if date >= cutoff {
-                    continue;
-                }
-                for f in std::fs::read_dir(&d)
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                    .map(|e| e.path())
-                {
-                    if f.extension().is_some_and(|x| x == "json") {
-                        out.push(f);
-                    }
-                }
-            }
-        }
-    }
-    out.sort();
-    out
+    crate::recording::files_under(dir, "json")
+        .into_iter()
+        .filter(|p| day(p).is_some_and(|d| d < cutoff))
+        .collect()
 }
 
 /// One sweep at `now`: deletes what is due; returns the WAVs deleted.

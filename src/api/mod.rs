@@ -126,7 +126,7 @@ async fn metrics(State(s): State<ApiState>) -> String {
         "# TYPE hotline_media_ticks_total counter\nhotline_media_ticks_total {ticks}\n\
 # TYPE hotline_media_late_ticks_total counter\nhotline_media_late_ticks_total {late}\n\
 # TYPE hotline_rtp_ports_leased gauge\nhotline_rtp_ports_leased {}\n",
-        s.load.ports_leased()
+        s.load.leased()
     ));
     if let Some((fingerprint, at)) = s.health.config() {
         out.push_str(&format!(

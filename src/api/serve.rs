@@ -44,7 +44,13 @@ pub async fn serve<L>(
             _ = shutdown.cancelled() => break,
             c = listener.accept() => c,
         };
-        let app = router.clone().layer(axum::Extension(ConnectInfo(peer)));
+        let app = tower::ServiceExt::map_request(
+            router.clone(),
+            move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req
+            },
+        );
         let stop = shutdown.clone();
         conns.spawn(async move {
             let service = TowerToHyperService::new(app);

@@ -54,25 +54,13 @@ fn verify_all(config: &ConfigArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut stack = vec![s.recording.dir.clone()];
     let (mut checked, mut failed) = (0usize, 0usize);
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-        paths.sort();
-        for p in paths {
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "wav")
-                && hotline::recording::manifest_path(&p).is_file()
-            {
-                checked += 1;
-                if let Err(e) = hotline::recording::verify::verify(&p) {
-                    failed += 1;
-                    println!("{}: {e}", p.display());
-                }
+    for p in hotline::recording::files_under(&s.recording.dir, "wav") {
+        if hotline::recording::manifest_path(&p).is_file() {
+            checked += 1;
+            if let Err(e) = hotline::recording::verify::verify(&p) {
+                failed += 1;
+                println!("{}: {e}", p.display());
             }
         }
     }

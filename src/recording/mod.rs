@@ -40,6 +40,28 @@ pub fn path_for(dir: &Path, at: Timestamp, ticket: &str, call_id: &str) -> PathB
         .join(format!("{ticket}_{hash}.wav"))
 }
 
+/// Every file under `dir` (recursively) whose name ends in `.ext`, sorted.
+pub fn files_under(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for p in std::fs::read_dir(&d)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+        {
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == ext) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// The manifest's path: the WAV's with `.json`.
 pub fn manifest_path(wav: &Path) -> PathBuf {
     wav.with_extension("json")

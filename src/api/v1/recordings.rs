@@ -56,12 +56,12 @@ async fn recording(
     match range {
         None => Ok((StatusCode::OK, common, bytes).into_response()),
         Some(Some((a, b))) => {
-            let mut r = (
-                StatusCode::PARTIAL_CONTENT,
-                common,
-                bytes[a as usize..=b as usize].to_vec(),
-            )
-                .into_response();
+            // `parse_range` keeps `a <= b < len`; `get` says so again.
+            let part = bytes
+                .get(a as usize..=b as usize)
+                .unwrap_or_default()
+                .to_vec();
+            let mut r = (StatusCode::PARTIAL_CONTENT, common, part).into_response();
             r.headers_mut().insert(
                 header::CONTENT_RANGE,
                 HeaderValue::from_str(&format!("bytes {a}-{b}/{len}")).expect("ascii"),

@@ -89,7 +89,8 @@ impl TxKey {
                 call_id: msg.call_id.clone(),
                 cseq: msg.cseq,
                 from_tag: msg.from_tag.clone().unwrap_or_default(),
-                via: msg.reply.vias[0].clone(),
+                // `parse` refuses a message without a Via.
+                via: msg.reply.vias.first().cloned().unwrap_or_default(),
                 method,
             },
         }
