@@ -131,30 +131,8 @@ impl App {
 
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let s = &self.settings;
-        let limits = Limits {
-            max_header_bytes: s.sip.max_header_bytes,
-            max_body_bytes: s.sip.max_body_bytes,
-        };
         let load = Arc::new(crate::load::Load::default());
-        let core = Core::new(
-            CoreConfig {
-                timers: TimerConfig {
-                    t1: s.sip.t1(),
-                    t2: s.sip.t2(),
-                    t4: s.sip.t4(),
-                },
-                max_calls: s.sip.max_calls,
-                retry_after: s.sip.retry_after_seconds,
-                ring: Duration::from_millis(s.sip.ring_ms),
-                tcp_idle: Duration::from_secs(s.sip.tcp_idle_seconds),
-                user_agent: s.sip.user_agent.clone(),
-                limits,
-                admission: s.sip.admission(),
-                load: load.clone(),
-                registrar: s.registrar.is_some(),
-            },
-            self.metrics.clone(),
-        );
+        let core = Core::new(core_config(s, load.clone()), self.metrics.clone());
         let (req_tx, req_rx) = mpsc::channel(1024);
         let requester = crate::sip::transport::Requester::new(req_tx);
         let ports = Arc::new(PortPool::new(
@@ -167,30 +145,22 @@ impl App {
         // This process, as the registrar's bindings name the gateway that
         // holds a softphone's flow.
         let gateway = format!("{:016x}", rand::random::<u64>());
-        // The trunk's address, resolved once more at start.
-        let trunk = s.trunk.as_ref().map(|t| t.resolved()).transpose()?;
+        let channels = paging_channels(
+            s,
+            requester.clone(),
+            self.live.clone(),
+            ports.clone(),
+            self.store.clone(),
+            &gateway,
+            Some(s.recording.dir.clone()),
+        )?;
+        // The trunk as resolved at start: registered with below.
+        let trunk = channels.trunk.clone();
         let paging = Arc::new(crate::paging::worker::Paging {
             metrics: self.metrics.clone(),
             store: self.store.clone(),
             live: self.live.clone(),
-            channels: crate::paging::channels::Channels {
-                sip: requester.clone(),
-                from_uri: s.paging.from_uri.clone(),
-                outbound_proxy: s.paging.outbound_proxy,
-                http: crate::paging::channels::webhook_client()
-                    .context("HTTP client for webhooks")?,
-                live: self.live.clone(),
-                ports: ports.clone(),
-                advertise_ip: s.media.advertise_ip,
-                ring_timeout: Duration::from_secs(s.paging.call_ring_seconds),
-                key_timeout: Duration::from_secs(s.paging.call_key_seconds),
-                plays: s.paging.call_plays.max(1),
-                credentials: s.paging.credentials(),
-                trunk: trunk.clone(),
-                recordings: Some(s.recording.dir.clone()),
-                store: self.store.clone(),
-                gateway: gateway.clone(),
-            },
+            channels,
             lease: Duration::from_secs(s.paging.lease_seconds),
         });
         let mut paging_task = tokio::spawn(paging.run(paging_stop.clone()));
@@ -253,12 +223,7 @@ impl App {
             ));
             tokio::spawn(r.run(register_rx, requester.clone(), sip_stop.clone()))
         });
-        let calls = call::run(
-            ctx,
-            event_rx,
-            sip_stop.clone(),
-            tokio::runtime::Handle::current(),
-        );
+        let calls = call::run(ctx, event_rx, tokio::runtime::Handle::current());
         let mut sip_task = transport::spawn(
             self.sip,
             core,
@@ -268,11 +233,7 @@ impl App {
                 requests: req_rx,
                 registrar: registrar_task.as_ref().map(|_| register_tx),
             },
-            transport::DriverConfig {
-                limits,
-                max_connections: s.sip.tcp_max_connections,
-                fault_injection: s.sip.fault_injection,
-            },
+            driver_config(s),
             self.metrics.clone(),
             sip_stop.clone(),
             calls,
@@ -397,6 +358,153 @@ impl App {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The SIP core's settings.
+fn core_config(s: &Settings, load: Arc<crate::load::Load>) -> CoreConfig {
+    CoreConfig {
+        timers: TimerConfig {
+            t1: s.sip.t1(),
+            t2: s.sip.t2(),
+            t4: s.sip.t4(),
+        },
+        max_calls: s.sip.max_calls,
+        retry_after: s.sip.retry_after_seconds,
+        ring: Duration::from_millis(s.sip.ring_ms),
+        tcp_idle: Duration::from_secs(s.sip.tcp_idle_seconds),
+        user_agent: s.sip.user_agent.clone(),
+        limits: limits(s),
+        admission: s.sip.admission(),
+        load,
+        registrar: s.registrar.is_some(),
+    }
+}
+
+fn limits(s: &Settings) -> Limits {
+    Limits {
+        max_header_bytes: s.sip.max_header_bytes,
+        max_body_bytes: s.sip.max_body_bytes,
+    }
+}
+
+/// The SIP thread's settings.
+fn driver_config(s: &Settings) -> transport::DriverConfig {
+    transport::DriverConfig {
+        limits: limits(s),
+        max_connections: s.sip.tcp_max_connections,
+        fault_injection: s.sip.fault_injection,
+    }
+}
+
+/// `hotline page test MEMBER`: one test page through each of the member's
+/// contact methods, with the outcome of each, so a court can check its
+/// roster: the gateway's own core, paging channels and prompts, on a SIP
+/// socket of its own (an ephemeral port, beside a running gateway).
+pub async fn test_page(
+    s: &Settings,
+    member_id: &str,
+) -> anyhow::Result<Vec<crate::paging::channels::Attempt>> {
+    let loaded = crate::live::load_files(s)
+        .map_err(|problems| anyhow::anyhow!(problems.join("\n")))?
+        .into_loaded(s);
+    let member = loaded
+        .roster
+        .member(member_id)
+        .with_context(|| {
+            format!(
+                "{member_id:?} is not a member of {}",
+                s.roster.file.display()
+            )
+        })?
+        .clone();
+    let live = Arc::new(crate::live::Live::new(loaded));
+    let bound = transport::bind(&[SocketAddr::from(([0, 0, 0, 0], 0))])
+        .context("binding a SIP socket for the test page")?;
+    let metrics = Arc::new(Metrics::default());
+    let load = Arc::new(crate::load::Load::default());
+    let core = Core::new(core_config(s, load.clone()), metrics.clone());
+    let (events_tx, mut events_rx) = mpsc::channel(16);
+    let (_commands_tx, commands_rx) = mpsc::channel(16);
+    let (req_tx, req_rx) = mpsc::channel(16);
+    let stop = CancellationToken::new();
+    // Nobody calls a test page's socket: an offered call is dropped.
+    tokio::spawn(async move { while events_rx.recv().await.is_some() {} });
+    let sip = transport::spawn(
+        bound,
+        core,
+        CallChannels {
+            events: events_tx,
+            commands: commands_rx,
+            requests: req_rx,
+            registrar: None,
+        },
+        driver_config(s),
+        metrics,
+        stop.clone(),
+        std::future::ready(()),
+    )
+    .context("starting the SIP thread")?;
+    let ports = Arc::new(PortPool::new(
+        s.media.bind_ip,
+        s.media.rtp_port_min,
+        s.media.rtp_port_max,
+        load,
+    ));
+    let store = s.redis.store().map_err(anyhow::Error::msg)?;
+    let channels = paging_channels(
+        s,
+        crate::sip::transport::Requester::new(req_tx),
+        live,
+        ports,
+        store,
+        "page-test",
+        None,
+    )?;
+    let page = crate::paging::channels::Page {
+        ticket: "测试".into(),
+        category: "lead".into(),
+        urgent: false,
+        step: 0,
+        repeat: 0,
+        note: Some("这是一次测试呼叫，无需处理".into()),
+    };
+    let attempts = channels.page(&member, &page).await;
+    stop.cancel();
+    let _ = sip.await;
+    Ok(attempts)
+}
+
+/// The paging channels as the settings make them: the gateway's, and the
+/// test page's (`recordings: None`, `gateway` not this one's: a
+/// softphone's flow is not its to call on).
+pub fn paging_channels(
+    s: &Settings,
+    sip: crate::sip::transport::Requester,
+    live: Arc<crate::live::Live>,
+    ports: Arc<PortPool>,
+    store: Store,
+    gateway: &str,
+    recordings: Option<std::path::PathBuf>,
+) -> anyhow::Result<crate::paging::channels::Channels> {
+    Ok(crate::paging::channels::Channels {
+        sip,
+        from_uri: s.paging.from_uri.clone(),
+        outbound_proxy: s.paging.outbound_proxy,
+        http: crate::paging::channels::webhook_client().context("HTTP client for webhooks")?,
+        live,
+        ports,
+        advertise_ip: s.media.advertise_ip,
+        ring_timeout: Duration::from_secs(s.paging.call_ring_seconds),
+        key_timeout: Duration::from_secs(s.paging.call_key_seconds),
+        plays: s.paging.call_plays.max(1),
+        media_timeout: Duration::from_secs(s.media.timeout_seconds),
+        credentials: s.paging.credentials(),
+        // The trunk's address, resolved once more (DNS may have moved it).
+        trunk: s.trunk.as_ref().map(|t| t.resolved()).transpose()?,
+        recordings,
+        store,
+        gateway: gateway.to_string(),
+    })
 }
 
 /// How long the start waits for Redis to check the caller key.

@@ -1,11 +1,15 @@
 //! Calls: one task per call, the one place that joins a call's parts. The
 //! manager takes [`CallEvent`]s from the SIP core, binds an RTP socket,
-//! answers, and hands each call its own task; that task plays the greeting,
-//! enforces `sip.max_call_seconds`, writes the call's start and end log
-//! lines, and tells the ticket writer when the call was confirmed (the ACK:
-//! a call that never is leaves no ticket) and how it ended (never waiting
-//! on Redis). It records the call, runs the intake, and passes a
-//! renegotiated session (re-INVITE, UPDATE, hold) to the media session.
+//! answers, and hands each call its own task; that task writes the call's
+//! start and end log lines, and tells the ticket writer when the call was
+//! confirmed (the ACK: a call that never is leaves no ticket) and how it
+//! ended (never waiting on Redis). Once confirmed the call runs on a
+//! [`leg::Leg`] (media, recording, keys, hold, `sip.max_call_seconds`) with
+//! the intake as its script. A paging call ([`page`]) is placed, then runs
+//! on a leg the same way with the page script.
+
+pub mod leg;
+pub mod page;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -14,16 +18,14 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
-use crate::intake::{Action, Input, Intake, IntakeSettings, Update};
-use crate::media::dtmf;
+use leg::{Control, Leg, LegSetup};
+
+use crate::intake::{Intake, IntakeSettings, Update};
 use crate::media::ports::PortPool;
-use crate::media::prompt::FRAME;
-use crate::media::rtp::{FrameSink, MediaCommand, MediaEvent, Session};
 use crate::metrics::Metrics;
-use crate::recording::{self, Recorder};
-use crate::sip::core::{CallCommand, CallEvent, CallInfo, CallRef, EndReason};
+use crate::recording;
+use crate::sip::core::{CallCommand, CallEvent, CallInfo, CallRef};
 use crate::tickets::journal::{op_id, IntakeStep, Op};
 use crate::tickets::model::{Caller, RecordingLink};
 use crate::tickets::Tickets;
@@ -50,13 +52,12 @@ pub struct CallContext {
 /// Events for one call's task.
 type CallTx = mpsc::Sender<CallEvent>;
 
-/// Routes SIP call events to per-call tasks until `shutdown`, then waits
-/// for the calls to finish. It runs on the SIP thread; the call tasks run
-/// on `calls_rt` (the main runtime).
+/// Routes SIP call events to per-call tasks until the SIP core stops
+/// (closing `events`), then waits for the calls to finish. It runs on the
+/// SIP thread; the call tasks run on `calls_rt` (the main runtime).
 pub async fn run(
     ctx: Arc<CallContext>,
     mut events: mpsc::Receiver<CallEvent>,
-    shutdown: CancellationToken,
     calls_rt: tokio::runtime::Handle,
 ) {
     let mut calls: HashMap<CallRef, CallTx> = HashMap::new();
@@ -87,10 +88,7 @@ pub async fn run(
                 let rtp = SocketAddr::new(ip, port);
                 let (tx, rx) = mpsc::channel(16);
                 calls.insert(call, tx);
-                tasks.spawn_on(
-                    call_task(ctx.clone(), call, info, socket, rx, shutdown.clone()),
-                    &calls_rt,
-                );
+                tasks.spawn_on(call_task(ctx.clone(), call, info, socket, rx), &calls_rt);
                 let _ = ctx.commands.send(CallCommand::Answer { call, rtp }).await;
             }
             CallEvent::Confirmed { call, .. }
@@ -126,7 +124,6 @@ async fn call_task(
     info: Box<CallInfo>,
     socket: crate::media::ports::RtpSocket,
     mut events: mpsc::Receiver<CallEvent>,
-    shutdown: CancellationToken,
 ) {
     let started = Instant::now();
     let caller = caller(&info);
@@ -197,150 +194,40 @@ async fn call_task(
         &number,
         &info.call_id,
     );
-    // File creation and the manifest's fsync off the runtime's threads.
-    let created = {
-        let (path, call_id, number) = (path.clone(), info.call_id.clone(), number.clone());
-        tokio::task::spawn_blocking(move || Recorder::create(path, &call_id, &number))
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
-    };
-    let mut sink = match created {
-        Ok(r) => CallSink::Recording(Box::new(r)),
+    let recorder = match leg::record(path.clone(), &info.call_id, &number).await {
+        Ok(r) => Some(r),
         Err(e) => {
             tracing::error!(call_id = %info.call_id, path = %path.display(), error = %e, "cannot start the recording; the call goes on");
             recording_failed(&ctx, &ids, &path, &e.to_string()).await;
-            CallSink::Off
+            None
         }
     };
-
-    let stop = shutdown.child_token();
-    let (media_tx, media_rx) = mpsc::channel(8);
-    let (media_ev_tx, mut media_ev_rx) = mpsc::channel(64);
-    let session = Session::new(socket, &media, info.source.ip(), ctx.media_timeout);
-    let session_stop = stop.clone();
-    // Message marks are offsets into the recording, which starts here.
-    let recording_start = Instant::now();
-    let media_task = tokio::spawn(async move {
-        let stats = session
-            .run(media_rx, media_ev_tx, session_stop, &mut sink)
-            .await;
-        (stats, sink)
-    });
     let known = (number != "unnumbered").then(|| number.clone());
+    let mut leg = Leg::start(LegSetup {
+        call,
+        call_id: info.call_id.clone(),
+        control: Control::Answered(ctx.commands.clone()),
+        events,
+        socket,
+        media,
+        peer: info.source.ip(),
+        media_timeout: ctx.media_timeout,
+        hang_up_at: Some(answered + ctx.max_call),
+        // The prompts this call plays to its end, whatever a reload brings.
+        live: ctx.live.get(),
+        recorder,
+    });
     let mut intake = Intake::new(ctx.intake.clone(), known);
-    // The prompts this call plays to its end, whatever a reload brings.
-    let live = ctx.live.get();
-    let mut hung_up: Option<&'static str> = None;
-    let mut held = media.direction.is_hold();
-    if held {
-        intake.hold(tokio::time::Instant::now());
-    }
-    let mut actions = intake.start(tokio::time::Instant::now());
-
-    let deadline = answered + ctx.max_call;
-    let reason = loop {
-        for a in std::mem::take(&mut actions) {
-            match a {
-                Action::Play { id, prompts } => {
-                    let prompts = prompts
-                        .iter()
-                        .filter_map(|p| live.prompts.get(p).cloned())
-                        .collect();
-                    let _ = media_tx.send(MediaCommand::Play { id, prompts }).await;
-                }
-                Action::Stop => {
-                    let _ = media_tx.send(MediaCommand::Stop).await;
-                }
-                Action::Ticket(update) => {
-                    let offset_ms = recording_start.elapsed().as_millis() as u64;
-                    intake_step(&ctx, &ids, update, offset_ms).await;
-                }
-                Action::HangUp if hung_up.is_none() => {
-                    hung_up = Some("intake_complete");
-                    let _ = ctx.commands.send(CallCommand::Hangup { call }).await;
-                }
-                Action::HangUp => {}
-            }
-        }
-        let intake_deadline = intake.deadline();
-        let intake_timer = async {
-            match intake_deadline {
-                Some(d) => tokio::time::sleep_until(d).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            ev = events.recv() => match ev {
-                Some(CallEvent::Ended { reason, .. }) => {
-                    actions = intake.on(Input::HangUp, tokio::time::Instant::now());
-                    for a in std::mem::take(&mut actions) {
-                        if let Action::Ticket(update) = a {
-                            intake_step(&ctx, &ids, update, recording_start.elapsed().as_millis() as u64).await;
-                        }
-                    }
-                    break reason;
-                }
-                Some(CallEvent::MediaChanged { media, .. }) => {
-                    // Renegotiated: the session follows at once; on hold the
-                    // intake's timeout stands still.
-                    let now = tokio::time::Instant::now();
-                    match (held, media.direction.is_hold()) {
-                        (false, true) => {
-                            tracing::info!(call_id = %info.call_id, "call on hold");
-                            intake.hold(now);
-                        }
-                        (true, false) => {
-                            tracing::info!(call_id = %info.call_id, "call resumed");
-                            intake.resume(now);
-                        }
-                        _ => {}
-                    }
-                    held = media.direction.is_hold();
-                    tracing::info!(call_id = %info.call_id, remote = ?media.remote, codec = media.codec.name(), direction = ?media.direction, "media renegotiated");
-                    let _ = media_tx.send(MediaCommand::Update(media)).await;
-                }
-                Some(CallEvent::Info { content_type, body, .. }) => {
-                    match dtmf::from_info(content_type.as_deref(), &body) {
-                        Some(k) => actions = intake.on(Input::Key(k), tokio::time::Instant::now()),
-                        None => tracing::debug!(call_id = %info.call_id, ?content_type, "INFO without a key"),
-                    }
-                }
-                Some(_) => {}
-                None => break EndReason::Shutdown,
+    let ended = leg
+        .drive(
+            &mut intake,
+            &mut IntakeSteps {
+                ctx: &ctx,
+                ids: &ids,
             },
-            Some(ev) = media_ev_rx.recv() => match ev {
-                MediaEvent::PlayFinished { id } => {
-                    actions = intake.on(Input::PlayDone(id), tokio::time::Instant::now());
-                }
-                MediaEvent::Digit(k) => {
-                    tracing::debug!(call_id = %info.call_id, key = %k, "key");
-                    actions = intake.on(Input::Key(k), tokio::time::Instant::now());
-                }
-                MediaEvent::Timeout if hung_up.is_none() => {
-                    tracing::info!(call_id = %info.call_id, timeout_s = ctx.media_timeout.as_secs(), "no RTP from the caller: hanging up");
-                    hung_up = Some("media_timeout");
-                    let _ = ctx.commands.send(CallCommand::Hangup { call }).await;
-                }
-                MediaEvent::Timeout => {}
-            },
-            _ = intake_timer => {
-                actions = intake.on_timeout(tokio::time::Instant::now());
-            }
-            _ = tokio::time::sleep_until(deadline), if hung_up.is_none() => {
-                tracing::info!(call_id = %info.call_id, max_call_seconds = ctx.max_call.as_secs(), "call reached its maximum length: hanging up");
-                hung_up = Some("max_duration");
-                let _ = ctx.commands.send(CallCommand::Hangup { call }).await;
-            }
-        }
-    };
-    stop.cancel();
-    let (stats, sink) = match media_task.await {
-        Ok(x) => x,
-        Err(e) => {
-            tracing::error!(call_id = %info.call_id, error = %e, "media task failed");
-            (Default::default(), CallSink::Off)
-        }
-    };
+        )
+        .await;
+    let (stats, recording) = leg.finish().await;
     for (counter, n) in [
         (&ctx.metrics.rtp_sent, stats.sent),
         (&ctx.metrics.rtp_received, stats.received),
@@ -352,25 +239,13 @@ async fn call_task(
     ] {
         counter.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
     }
-    let how = match (hung_up, &reason) {
-        (Some(why), EndReason::Hangup) => why,
-        _ => reason.as_str(),
-    };
-    log_end(&info, &caller, started, Some(answered), how, stats);
-    ended(&ctx, &ids, answered.elapsed().as_secs_f64(), how).await;
-    if let CallSink::Recording(recorder) = sink {
-        // Reading the file back for its hash is blocking work.
-        match tokio::task::spawn_blocking(move || recorder.finish()).await {
-            Ok(done) => recorded(&ctx, &ids, done).await,
-            Err(e) => {
-                tracing::error!(call_id = %info.call_id, error = %e, "recording finaliser failed")
-            }
-        }
+    log_end(&info, &caller, started, Some(answered), ended.how, stats);
+    self::ended(&ctx, &ids, answered.elapsed().as_secs_f64(), ended.how).await;
+    if let Some(done) = recording {
+        recorded(&ctx, &ids, done).await;
     }
 }
 
-/// Puts an intake step on the ticket; message marks are offsets into the
-/// recording, which starts with the ACK like `offset_ms`.
 /// Which call an operation is about: its Call-ID, and its own id (the
 /// ticket's key).
 struct Ids {
@@ -378,42 +253,32 @@ struct Ids {
     call: String,
 }
 
-async fn intake_step(ctx: &CallContext, ids: &Ids, update: Update, offset_ms: u64) {
-    let step = match update {
-        Update::Category { category, urgent } => IntakeStep::Category { category, urgent },
-        Update::CaseNumber(number) => IntakeStep::CaseNumber { number },
-        Update::MessageStarted => IntakeStep::MessageStarted { offset_ms },
-        Update::MessageEnded => IntakeStep::MessageEnded { offset_ms },
-    };
-    tracing::info!(call_id = %ids.call_id, ?step, "intake");
-    ctx.tickets
-        .submit(Op::Intake {
-            id: op_id(),
-            call_id: ids.call_id.clone(),
-            call: ids.call.clone(),
-            at: jiff::Timestamp::now(),
-            step,
-        })
-        .await;
+/// The intake's updates go on the call's ticket as they happen; message
+/// marks are offsets into the recording.
+struct IntakeSteps<'a> {
+    ctx: &'a CallContext,
+    ids: &'a Ids,
 }
 
-/// The call's audio goes to its recording, unless that could not start.
-enum CallSink {
-    Recording(Box<Recorder>),
-    Off,
-}
-
-impl FrameSink for CallSink {
-    fn frame(&mut self, left: &[i16; FRAME], right: &[i16; FRAME]) {
-        if let CallSink::Recording(r) = self {
-            r.frame(left, right);
-        }
-    }
-
-    fn hold(&mut self, held: bool) {
-        if let CallSink::Recording(r) = self {
-            r.hold(held);
-        }
+impl leg::Updates<Update> for IntakeSteps<'_> {
+    async fn update(&mut self, update: Update, offset_ms: u64) {
+        let (ctx, ids) = (self.ctx, self.ids);
+        let step = match update {
+            Update::Category { category, urgent } => IntakeStep::Category { category, urgent },
+            Update::CaseNumber(number) => IntakeStep::CaseNumber { number },
+            Update::MessageStarted => IntakeStep::MessageStarted { offset_ms },
+            Update::MessageEnded => IntakeStep::MessageEnded { offset_ms },
+        };
+        tracing::info!(call_id = %ids.call_id, ?step, "intake");
+        ctx.tickets
+            .submit(Op::Intake {
+                id: op_id(),
+                call_id: ids.call_id.clone(),
+                call: ids.call.clone(),
+                at: jiff::Timestamp::now(),
+                step,
+            })
+            .await;
     }
 }
 

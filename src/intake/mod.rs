@@ -10,6 +10,12 @@
 //!                 │ 2 (violence): urgent, straight to the message
 //!   a key during any prompt stops it and counts (barge-in)
 //! ```
+//!
+//! It is one of the call scripts ([`script`]) the call driver runs; the
+//! paging call's is [`page`]. The prompts of both are named here.
+
+pub mod page;
+pub mod script;
 
 use std::time::Duration;
 
@@ -18,6 +24,8 @@ use tokio::time::Instant;
 
 use crate::media::dtmf::Digit;
 use crate::tickets::model::Category;
+use script::{digits, Deadline};
+pub use script::{Input, Script};
 
 /// A step the court can place in `intake.steps`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -91,29 +99,8 @@ pub enum Update {
     MessageEnded,
 }
 
-/// What the driver must do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    /// Play these prompts one after the other; `PlayDone(id)` follows
-    /// unless stopped first.
-    Play {
-        id: u32,
-        prompts: Vec<Prompt>,
-    },
-    /// Stop what is playing (a key barged in).
-    Stop,
-    Ticket(Update),
-    HangUp,
-}
-
-/// What happens to the intake.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Input {
-    Key(Digit),
-    PlayDone(u32),
-    /// The caller hung up.
-    HangUp,
-}
+/// What the intake asks of its driver.
+pub type Action = script::Action<Update>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
@@ -136,9 +123,7 @@ pub struct Intake {
     /// The prompt list being played and whether it has finished.
     playing: Option<u32>,
     next_id: u32,
-    deadline: Option<Instant>,
-    /// On hold: what was left of the deadline (the timeout stands still).
-    held: Option<Option<Duration>>,
+    deadline: Deadline,
     ticket: Option<String>,
     out: Vec<Action>,
 }
@@ -152,16 +137,10 @@ impl Intake {
             step: 0,
             playing: None,
             next_id: 0,
-            deadline: None,
-            held: None,
+            deadline: Deadline::default(),
             ticket,
             out: Vec::new(),
         }
-    }
-
-    /// When `on_timeout` must be called.
-    pub fn deadline(&self) -> Option<Instant> {
-        self.deadline
     }
 
     pub fn finished(&self) -> bool {
@@ -171,7 +150,7 @@ impl Intake {
     fn play(&mut self, prompts: Vec<Prompt>) {
         self.next_id += 1;
         self.playing = Some(self.next_id);
-        self.deadline = None;
+        self.deadline.clear();
         self.out.push(Action::Play {
             id: self.next_id,
             prompts,
@@ -179,39 +158,11 @@ impl Intake {
     }
 
     fn wait(&mut self, now: Instant, secs: u64) {
-        let d = Duration::from_secs(secs);
-        match self.held.as_mut() {
-            Some(left) => *left = Some(d),
-            None => self.deadline = Some(now + d),
-        }
-    }
-
-    /// The caller put the call on hold: the running timeout stands still
-    /// (a caller on hold is not "no answer").
-    pub fn hold(&mut self, now: Instant) {
-        if self.held.is_none() {
-            self.held = Some(
-                self.deadline
-                    .take()
-                    .map(|d| d.saturating_duration_since(now)),
-            );
-        }
-    }
-
-    /// The caller resumed: the timeout goes on with what was left.
-    pub fn resume(&mut self, now: Instant) {
-        if let Some(left) = self.held.take() {
-            self.deadline = left.map(|l| now + l);
-        }
+        self.deadline.set(now, Duration::from_secs(secs));
     }
 
     fn take(&mut self) -> Vec<Action> {
         std::mem::take(&mut self.out)
-    }
-
-    pub fn start(&mut self, _now: Instant) -> Vec<Action> {
-        self.play(vec![Prompt::Greeting]);
-        self.take()
     }
 
     /// Moves to the step at `index` (or the closing when none is left) and
@@ -259,33 +210,10 @@ impl Intake {
         let mut prompts = Vec::new();
         if let Some(t) = &self.ticket {
             prompts.push(Prompt::TicketReadback);
-            prompts.extend(
-                t.chars()
-                    .filter_map(|c| c.to_digit(10))
-                    .map(|d| Prompt::Digit(d as u8)),
-            );
+            prompts.extend(digits(t));
         }
         prompts.push(Prompt::Thanks);
         self.play(prompts);
-    }
-
-    pub fn on(&mut self, input: Input, now: Instant) -> Vec<Action> {
-        match input {
-            Input::PlayDone(id) if self.playing == Some(id) => {
-                self.playing = None;
-                self.on_play_done(now);
-            }
-            Input::PlayDone(_) => {} // a list that was stopped
-            Input::Key(k) => self.on_key(k, now),
-            Input::HangUp => {
-                if self.state == State::Message {
-                    self.out.push(Action::Ticket(Update::MessageEnded));
-                }
-                self.state = State::Done;
-                self.deadline = None;
-            }
-        }
-        self.take()
     }
 
     fn on_play_done(&mut self, now: Instant) {
@@ -297,7 +225,7 @@ impl Intake {
             State::CaseDigits { .. } => self.wait(now, self.cfg.digit_timeout_seconds),
             State::MessageIntro => {
                 self.state = State::Message;
-                self.out.push(Action::Ticket(Update::MessageStarted));
+                self.out.push(Action::Update(Update::MessageStarted));
                 self.wait(now, self.cfg.max_message_seconds);
             }
             State::Message => {}
@@ -309,45 +237,10 @@ impl Intake {
         }
     }
 
-    pub fn on_timeout(&mut self, now: Instant) -> Vec<Action> {
-        if self.deadline.is_none_or(|d| now < d) {
-            return Vec::new();
-        }
-        self.deadline = None;
-        match self.state.clone() {
-            State::Category { repeats: 0 } => {
-                self.state = State::Category { repeats: 1 };
-                self.play(vec![Prompt::Menu]);
-            }
-            // No key twice: taken as a lead (the most common report).
-            State::Category { .. } => self.choose(Category::Lead),
-            State::CaseDigits { digits, .. } if !digits.is_empty() => self.read_back(digits),
-            State::CaseDigits { repeats: 0, .. } => {
-                self.state = State::CaseDigits {
-                    digits: String::new(),
-                    repeats: 1,
-                };
-                self.play(vec![Prompt::CaseNumber]);
-            }
-            State::CaseDigits { .. } => self.next_step(),
-            // No answer to "confirm?": the number stands as entered.
-            State::CaseConfirm { digits } => {
-                self.out.push(Action::Ticket(Update::CaseNumber(digits)));
-                self.next_step();
-            }
-            State::Message => {
-                self.out.push(Action::Ticket(Update::MessageEnded));
-                self.next_step();
-            }
-            _ => {}
-        }
-        self.take()
-    }
-
     fn choose(&mut self, category: Category) {
         let urgent = category == Category::Violence;
         self.out
-            .push(Action::Ticket(Update::Category { category, urgent }));
+            .push(Action::Update(Update::Category { category, urgent }));
         if urgent {
             // Every second counts: straight to the message.
             match self.cfg.steps.iter().position(|s| *s == StepKind::Message) {
@@ -361,12 +254,7 @@ impl Intake {
 
     fn read_back(&mut self, digits: String) {
         let mut prompts = vec![Prompt::CaseReadback];
-        prompts.extend(
-            digits
-                .chars()
-                .filter_map(|c| c.to_digit(10))
-                .map(|d| Prompt::Digit(d as u8)),
-        );
+        prompts.extend(script::digits(&digits));
         prompts.push(Prompt::Confirm);
         self.state = State::CaseConfirm { digits };
         self.play(prompts);
@@ -419,7 +307,7 @@ impl Intake {
             },
             State::CaseConfirm { digits } => match key {
                 '1' => {
-                    self.out.push(Action::Ticket(Update::CaseNumber(digits)));
+                    self.out.push(Action::Update(Update::CaseNumber(digits)));
                     self.next_step();
                 }
                 '2' => {
@@ -434,17 +322,92 @@ impl Intake {
             // A key during the instructions: the caller is ready to speak.
             State::MessageIntro => {
                 self.state = State::Message;
-                self.out.push(Action::Ticket(Update::MessageStarted));
+                self.out.push(Action::Update(Update::MessageStarted));
                 self.wait(now, self.cfg.max_message_seconds);
             }
             State::Message => {
                 if key == '#' {
-                    self.out.push(Action::Ticket(Update::MessageEnded));
+                    self.out.push(Action::Update(Update::MessageEnded));
                     self.next_step();
                 }
             }
             State::Closing | State::Done => {}
         }
+    }
+}
+
+impl Script for Intake {
+    type Update = Update;
+    const COMPLETE: &'static str = "intake_complete";
+
+    fn start(&mut self, _now: Instant) -> Vec<Action> {
+        self.play(vec![Prompt::Greeting]);
+        self.take()
+    }
+
+    fn on(&mut self, input: Input, now: Instant) -> Vec<Action> {
+        match input {
+            Input::PlayDone(id) if self.playing == Some(id) => {
+                self.playing = None;
+                self.on_play_done(now);
+            }
+            Input::PlayDone(_) => {} // a list that was stopped
+            Input::Key(k) => self.on_key(k, now),
+            Input::HangUp => {
+                if self.state == State::Message {
+                    self.out.push(Action::Update(Update::MessageEnded));
+                }
+                self.state = State::Done;
+                self.deadline.clear();
+            }
+        }
+        self.take()
+    }
+
+    fn on_timeout(&mut self, now: Instant) -> Vec<Action> {
+        if !self.deadline.expired(now) {
+            return Vec::new();
+        }
+        match self.state.clone() {
+            State::Category { repeats: 0 } => {
+                self.state = State::Category { repeats: 1 };
+                self.play(vec![Prompt::Menu]);
+            }
+            // No key twice: taken as a lead (the most common report).
+            State::Category { .. } => self.choose(Category::Lead),
+            State::CaseDigits { digits, .. } if !digits.is_empty() => self.read_back(digits),
+            State::CaseDigits { repeats: 0, .. } => {
+                self.state = State::CaseDigits {
+                    digits: String::new(),
+                    repeats: 1,
+                };
+                self.play(vec![Prompt::CaseNumber]);
+            }
+            State::CaseDigits { .. } => self.next_step(),
+            // No answer to "confirm?": the number stands as entered.
+            State::CaseConfirm { digits } => {
+                self.out.push(Action::Update(Update::CaseNumber(digits)));
+                self.next_step();
+            }
+            State::Message => {
+                self.out.push(Action::Update(Update::MessageEnded));
+                self.next_step();
+            }
+            _ => {}
+        }
+        self.take()
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.deadline.get()
+    }
+
+    fn hold(&mut self, now: Instant) {
+        self.deadline.hold(now);
+    }
+
+    fn resume(&mut self, now: Instant) {
+        self.deadline.resume(now);
     }
 }
 

@@ -79,7 +79,7 @@ impl H {
         self.log
             .iter()
             .filter_map(|a| match a {
-                Action::Ticket(u) => Some(u.clone()),
+                Action::Update(u) => Some(u.clone()),
                 _ => None,
             })
             .collect()
@@ -176,7 +176,7 @@ fn barge_in_stops_the_prompt_and_counts() {
     assert_eq!(a[0], Action::Stop);
     assert_eq!(
         a[1],
-        Action::Ticket(Update::Category {
+        Action::Update(Update::Category {
             category: Category::Violence,
             urgent: true
         })
@@ -187,7 +187,7 @@ fn barge_in_stops_the_prompt_and_counts() {
     assert!(stale.is_empty());
     // A key during the instructions starts the message at once.
     let a = h.key('5');
-    assert_eq!(a, [Action::Stop, Action::Ticket(Update::MessageStarted)]);
+    assert_eq!(a, [Action::Stop, Action::Update(Update::MessageStarted)]);
 }
 
 #[test]
@@ -259,7 +259,7 @@ fn message_ends_by_hash_by_length_or_by_hang_up() {
     h.done();
     h.done();
     let a = h.i.on(Input::HangUp, h.now);
-    assert_eq!(a, [Action::Ticket(Update::MessageEnded)]);
+    assert_eq!(a, [Action::Update(Update::MessageEnded)]);
     assert!(h.i.finished());
 }
 

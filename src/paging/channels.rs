@@ -15,17 +15,11 @@ use tokio::time::Instant;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-
-use crate::intake::Prompt as Say;
+use crate::call::page::{Outcome, PageCall};
+use crate::intake::page::{Answer, PageScript};
 use crate::media::ports::PortPool;
-use crate::media::prompt::FRAME;
-use crate::media::rtp::{FrameSink, MediaCommand, MediaEvent, Session};
-use crate::media::{dtmf, Prompt};
-use crate::recording::Recorder;
 use crate::roster::{Member, REGISTERED};
-use crate::sip::core::{CallEvent, Dial, EndReason, OutRequest};
+use crate::sip::core::{Dial, EndReason, OutRequest};
 use crate::sip::transport::{Egress, Requester};
 
 /// `[paging.webhooks.NAME]`.
@@ -131,6 +125,8 @@ pub struct Channels {
     pub key_timeout: Duration,
     /// Times the announcement is played when no key comes.
     pub plays: u32,
+    /// No RTP from the officer's phone for this long ends the call.
+    pub media_timeout: Duration,
     /// `(user, password)` when the PBX or trunk challenges our calls.
     pub credentials: Option<(String, String)>,
     /// The court's trunk and its address: members' phones are paged
@@ -439,136 +435,46 @@ impl Channels {
             credentials: via.credentials,
             route: via.route,
         };
-        let Some((call, mut events)) = self.sip.dial(dial, dest, via.egress).await else {
-            return attempt(false, false, "failed: the gateway is stopping".into());
-        };
-        // Until answered.
-        let media = loop {
-            match events.recv().await {
-                Some(CallEvent::Confirmed { media, .. }) => break media,
-                Some(CallEvent::Ended { reason, .. }) => {
-                    return attempt(
-                        false,
-                        false,
-                        match reason {
-                            EndReason::Rejected(408) | EndReason::Hangup => "no answer".into(),
-                            EndReason::Rejected(code) => format!("answered {code}"),
-                            other => format!("failed: {}", other.as_str()),
-                        },
-                    );
-                }
-                Some(_) => {}
-                None => return attempt(false, false, "failed: call lost".into()),
+        let outcome = crate::call::page::place(PageCall {
+            member: m.id.clone(),
+            requester: self.sip.clone(),
+            dial,
+            dest,
+            egress: via.egress,
+            socket,
+            script: PageScript::new(&page.ticket, &page.category, self.plays, self.key_timeout),
+            media_timeout: self.media_timeout,
+            live: self.live.get(),
+            recording: self.recordings.clone().map(|d| (d, page.ticket.clone())),
+        })
+        .await;
+        match outcome {
+            Outcome::NotAnswered(EndReason::Rejected(408) | EndReason::Hangup) => {
+                attempt(false, false, "no answer".into())
             }
-        };
-        // The announcement, then a key.
-        let stop = CancellationToken::new();
-        let (media_tx, media_rx) = mpsc::channel(4);
-        let (ev_tx, mut ev_rx) = mpsc::channel(64);
-        let session = Session::new(socket, &media, dest.ip(), self.key_timeout * 4);
-        let session_stop = stop.clone();
-        // Recorded like a caller's call, on the paged ticket (its retention
-        // and holds apply): what the officer heard and the key they pressed.
-        let mut sink = PageSink(None);
-        if let Some(dir) = self.recordings.clone() {
-            let call_id = format!("page:{}:{}@hotline", m.id, rand::random::<u64>());
-            let path =
-                crate::recording::path_for(&dir, jiff::Timestamp::now(), &page.ticket, &call_id);
-            let ticket = page.ticket.clone();
-            let created =
-                tokio::task::spawn_blocking(move || Recorder::create(path, &call_id, &ticket))
-                    .await
-                    .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-            match created {
-                Ok(r) => sink = PageSink(Some(Box::new(r))),
-                Err(e) => {
-                    tracing::warn!(ticket = %page.ticket, error = %e, "cannot record the paging call; it goes on")
+            Outcome::NotAnswered(EndReason::Rejected(code)) => {
+                attempt(false, false, format!("answered {code}"))
+            }
+            Outcome::NotAnswered(other) => {
+                attempt(false, false, format!("failed: {}", other.as_str()))
+            }
+            Outcome::Lost(why) => attempt(false, false, format!("failed: {why}")),
+            Outcome::Answered { answer, recording } => {
+                let (ok, acknowledged, outcome) = match answer {
+                    Answer::Acknowledged => (true, true, "key 1: acknowledged"),
+                    Answer::Passed => (true, false, "key 2: passed on"),
+                    Answer::NoKey => (false, false, "answered, no key"),
+                    Answer::HungUp => (false, false, "answered, hung up without a key"),
+                };
+                Attempt {
+                    recording: recording.map(|done| crate::tickets::model::RecordingLink {
+                        path: done.path.display().to_string(),
+                        duration_ms: done.duration_ms,
+                        sha256: done.sha256,
+                    }),
+                    ..attempt(ok, acknowledged, outcome.to_string())
                 }
             }
-        }
-        let task = tokio::spawn(async move {
-            session.run(media_rx, ev_tx, session_stop, &mut sink).await;
-            sink
-        });
-        let mut prompts = vec![Say::PageIntro];
-        prompts.extend(
-            page.ticket
-                .chars()
-                .filter_map(|c| c.to_digit(10))
-                .map(|d| Say::Digit(d as u8)),
-        );
-        // What it is about: 执行线索, 暴力抗法, ...
-        prompts.extend(crate::tickets::model::Category::parse(&page.category).map(Say::Category));
-        prompts.push(Say::PageAsk);
-        let cfg = self.live.get();
-        let prompts: Vec<Prompt> = prompts
-            .iter()
-            .filter_map(|p| cfg.prompts.get(p).cloned())
-            .collect();
-        let _ = media_tx
-            .send(MediaCommand::Play {
-                id: 1,
-                prompts: prompts.clone(),
-            })
-            .await;
-        let mut key_deadline: Option<Instant> = None;
-        let mut plays = 1;
-        let outcome = loop {
-            let wait = async {
-                match key_deadline {
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => std::future::pending().await,
-                }
-            };
-            let key = tokio::select! {
-                ev = ev_rx.recv() => match ev {
-                    Some(MediaEvent::Digit(k)) => Some(k),
-                    Some(MediaEvent::PlayFinished { .. }) => {
-                        key_deadline = Some(Instant::now() + self.key_timeout);
-                        None
-                    }
-                    _ => None,
-                },
-                ev = events.recv() => match ev {
-                    Some(CallEvent::Info { content_type, body, .. }) => dtmf::from_info(content_type.as_deref(), &body),
-                    Some(CallEvent::Ended { .. }) | None => break (false, false, "answered, hung up without a key".to_string()),
-                    _ => None,
-                },
-                _ = wait => {
-                    if plays < self.plays {
-                        // Once more, in case the first went by unheard.
-                        plays += 1;
-                        key_deadline = None;
-                        let _ = media_tx.send(MediaCommand::Play { id: 2, prompts: prompts.clone() }).await;
-                        None
-                    } else {
-                        break (false, false, "answered, no key".to_string());
-                    }
-                }
-            };
-            match key {
-                Some('1') => break (true, true, "key 1: acknowledged".to_string()),
-                Some('2') => break (true, false, "key 2: passed on".to_string()),
-                _ => {}
-            }
-        };
-        stop.cancel();
-        let sink = task.await.ok();
-        self.sip.hangup(call).await;
-        let recording = match sink.and_then(|s| s.0) {
-            Some(r) => tokio::task::spawn_blocking(move || r.finish())
-                .await
-                .ok()
-                .map(|done| crate::tickets::model::RecordingLink {
-                    path: done.path.display().to_string(),
-                    duration_ms: done.duration_ms,
-                    sha256: done.sha256,
-                }),
-            None => None,
-        };
-        Attempt {
-            recording,
-            ..attempt(outcome.0, outcome.1, outcome.2)
         }
     }
 
@@ -654,23 +560,6 @@ impl Channels {
             },
             latency_ms: start.elapsed().as_millis() as u64,
             recording: None,
-        }
-    }
-}
-
-/// A paging call's recording, if it has one.
-struct PageSink(Option<Box<Recorder>>);
-
-impl FrameSink for PageSink {
-    fn frame(&mut self, left: &[i16; FRAME], right: &[i16; FRAME]) {
-        if let Some(r) = self.0.as_mut() {
-            r.frame(left, right);
-        }
-    }
-
-    fn hold(&mut self, held: bool) {
-        if let Some(r) = self.0.as_mut() {
-            r.hold(held);
         }
     }
 }
