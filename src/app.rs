@@ -369,6 +369,7 @@ fn core_config(s: &Settings, load: Arc<crate::load::Load>) -> CoreConfig {
             t4: s.sip.t4(),
         },
         max_calls: s.sip.max_calls,
+        max_placed: s.sip.max_placed_calls,
         retry_after: s.sip.retry_after_seconds,
         ring: Duration::from_millis(s.sip.ring_ms),
         tcp_idle: Duration::from_secs(s.sip.tcp_idle_seconds),

@@ -170,6 +170,9 @@ impl Settings {
         if sip.max_calls == 0 {
             out.push(bad("sip.max_calls", "must be at least 1".into()));
         }
+        if sip.max_placed_calls == 0 {
+            out.push(bad("sip.max_placed_calls", "must be at least 1".into()));
+        }
         if sip.t1_ms == 0 || sip.t2_ms < sip.t1_ms {
             out.push(bad(
                 "sip.t2_ms",

@@ -81,6 +81,9 @@ pub struct SipSettings {
     pub listen: Vec<SocketAddr>,
     /// Concurrent calls accepted; a new INVITE beyond it gets 503 + Retry-After.
     pub max_calls: usize,
+    /// Concurrent calls the gateway places (paging), counted apart from
+    /// `max_calls`: one more is not placed (its attempt says so).
+    pub max_placed_calls: usize,
     /// Seconds suggested to callers refused for overload (`Retry-After`).
     pub retry_after_seconds: u32,
     /// Longest call; the gateway hangs up with BYE when it is reached.
@@ -139,6 +142,7 @@ impl Default for SipSettings {
         SipSettings {
             listen: vec![SocketAddr::from(([0, 0, 0, 0], 5060))],
             max_calls: 1000,
+            max_placed_calls: 100,
             retry_after_seconds: 30,
             max_call_seconds: 1800,
             t1_ms: 500,

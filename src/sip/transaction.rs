@@ -253,17 +253,28 @@ impl TwoXxRetransmit {
 }
 
 /// A client transaction: non-INVITE (the BYE, UPDATE, PRACK and MESSAGE we
-/// send, RFC 3261 §17.1.2) or an INVITE inside a dialog (a session refresh,
-/// §17.1.1: Timer A doubles without the T2 cap and stops at a provisional
-/// response; the TU acknowledges a 2xx).
-#[derive(Debug)]
+/// send, RFC 3261 §17.1.2) or INVITE (§17.1.1: the calls we place and the
+/// re-INVITEs inside a dialog). An INVITE's Timer A doubles without the T2
+/// cap and stops at a provisional response, Timer B gives up on a silent
+/// peer; a failure is acknowledged by the TU through [`ClientTx::acknowledge`]
+/// and that ACK is resent for every copy of it until Timer D; the TU
+/// acknowledges a 2xx itself.
+#[derive(Debug, Clone)]
 pub struct ClientTx {
     request: Bytes,
     retransmit: Option<(Instant, Duration)>,
+    started: Instant,
+    /// Timer B / F, then the proceeding limit, then Timer D / K.
     end: Instant,
+    proceeding: bool,
     completed: bool,
     reliable: bool,
     invite: bool,
+    /// An INVITE may be proceeding (ringing) this long from its start;
+    /// without a limit Timer B stands.
+    proceeding_limit: Option<Duration>,
+    /// The ACK of an INVITE's failure.
+    ack: Option<Bytes>,
     timers: TimerConfig,
 }
 
@@ -272,10 +283,14 @@ impl ClientTx {
         ClientTx {
             request,
             retransmit: (!reliable).then(|| (now + timers.t1, timers.t1)),
+            started: now,
             end: now + timers.t64(),
+            proceeding: false,
             completed: false,
             reliable,
             invite: false,
+            proceeding_limit: None,
+            ack: None,
             timers,
         }
     }
@@ -288,26 +303,63 @@ impl ClientTx {
         }
     }
 
+    /// Once proceeding (a provisional came), the transaction ends `limit`
+    /// after it started unless a final response came: the TU then cancels
+    /// (a call ringing too long). Before that, Timer B.
+    pub fn ringing_at_most(mut self, limit: Duration) -> ClientTx {
+        self.proceeding_limit = Some(limit);
+        self
+    }
+
     /// A response arrived; a final one completes the transaction.
     pub fn on_response(&mut self, code: u16, now: Instant) {
         if code >= 200 && !self.completed {
             self.completed = true;
             self.retransmit = None;
             self.end = now
-                + if self.reliable {
-                    Duration::ZERO
-                } else {
-                    self.timers.t4
+                + match (self.reliable, self.invite) {
+                    (true, _) => Duration::ZERO,
+                    // Timer D: at least 32 s for copies of a failure.
+                    (false, true) => self.timers.t64(),
+                    // Timer K.
+                    (false, false) => self.timers.t4,
                 };
         } else if code < 200 && !self.completed && self.invite {
-            // Proceeding: an INVITE is not sent again (§17.1.1.2).
+            // Proceeding: an INVITE is not sent again (§17.1.1.2), and
+            // Timer B no longer applies; the TU's limit does, if any.
             self.retransmit = None;
+            if !self.proceeding {
+                self.proceeding = true;
+                if let Some(limit) = self.proceeding_limit {
+                    self.end = self.started + limit;
+                }
+            }
         } else if code < 200 && !self.completed {
             // Proceeding: keep retransmitting at T2 (RFC 3261 §17.1.2.2).
             if let Some((at, _)) = self.retransmit {
                 self.retransmit = Some((at, self.timers.t2));
             }
         }
+    }
+
+    /// The TU sent a CANCEL for this INVITE: the final response is awaited
+    /// for 64·T1 more, then the transaction is given up (RFC 3261 §9.1).
+    pub fn cancelled(&mut self, now: Instant) {
+        if !self.completed {
+            self.retransmit = None;
+            self.end = now + self.timers.t64();
+        }
+    }
+
+    /// The ACK the TU built for the INVITE's failure: sent again for each
+    /// copy of the failure (see [`ClientTx::ack`]).
+    pub fn acknowledge(&mut self, ack: Bytes) {
+        self.ack = Some(ack);
+    }
+
+    /// The ACK to resend for a copy of the failure, while Timer D runs.
+    pub fn ack(&self, now: Instant) -> Option<&Bytes> {
+        self.ack.as_ref().filter(|_| now < self.end)
     }
 
     pub fn next_deadline(&self) -> Instant {
@@ -317,6 +369,11 @@ impl ClientTx {
     /// A final response arrived.
     pub fn is_completed(&self) -> bool {
         self.completed
+    }
+
+    /// A provisional response arrived, no final one yet.
+    pub fn is_proceeding(&self) -> bool {
+        self.proceeding && !self.completed
     }
 
     pub fn on_timer(&mut self, now: Instant) -> TimerAction {
@@ -473,5 +530,54 @@ mod tests {
         let mut c = ClientTx::new(Bytes::from_static(b"BYE"), false, t(), now);
         c.on_response(200, now + Duration::from_millis(100));
         assert_eq!(c.next_deadline(), now + Duration::from_millis(5100));
+    }
+
+    #[test]
+    fn invite_client_tx_timer_d_keeps_the_failure_ack() {
+        let now = Instant::now();
+        let mut c = ClientTx::invite(Bytes::from_static(b"INVITE"), false, t(), now);
+        c.on_response(180, now);
+        assert!(c.is_proceeding());
+        // Without a ring limit, Timer B still bounds a proceeding INVITE.
+        assert_eq!(c.next_deadline(), now + Duration::from_secs(32));
+        let at = now + Duration::from_secs(3);
+        c.on_response(486, at);
+        assert!(c.is_completed() && !c.is_proceeding());
+        assert_eq!(c.ack(at), None, "the TU has not acknowledged yet");
+        c.acknowledge(Bytes::from_static(b"ACK"));
+        assert_eq!(
+            c.ack(at + Duration::from_secs(31)),
+            Some(&Bytes::from_static(b"ACK"))
+        );
+        // Timer D: 32 s over UDP.
+        assert_eq!(c.ack(at + Duration::from_secs(32)), None);
+        assert_eq!(
+            c.on_timer(at + Duration::from_secs(32)),
+            TimerAction::Terminated
+        );
+        // Over TCP: no retransmission, and Timer D is zero.
+        let mut tcp = ClientTx::invite(Bytes::from_static(b"INVITE"), true, t(), now);
+        assert_eq!(tcp.next_deadline(), now + Duration::from_secs(32));
+        tcp.on_response(503, now);
+        assert_eq!(tcp.next_deadline(), now);
+    }
+
+    #[test]
+    fn a_ringing_invite_ends_at_its_limit_and_waits_64_t1_after_a_cancel() {
+        let now = Instant::now();
+        let mut c = ClientTx::invite(Bytes::from_static(b"INVITE"), false, t(), now)
+            .ringing_at_most(Duration::from_secs(90));
+        // Calling: Timer B.
+        assert_eq!(c.next_deadline(), now + Duration::from_millis(500));
+        c.on_response(100, now + Duration::from_millis(200));
+        assert_eq!(c.next_deadline(), now + Duration::from_secs(90));
+        // A second provisional does not move the limit.
+        c.on_response(180, now + Duration::from_secs(10));
+        assert_eq!(c.next_deadline(), now + Duration::from_secs(90));
+        let limit = now + Duration::from_secs(90);
+        assert_eq!(c.on_timer(limit), TimerAction::Terminated);
+        assert!(c.is_proceeding(), "the TU cancels a proceeding INVITE");
+        c.cancelled(limit);
+        assert_eq!(c.next_deadline(), limit + Duration::from_secs(32));
     }
 }

@@ -98,8 +98,8 @@ impl Core {
                 .branch
                 .as_ref()
                 .and_then(|b| self.uac_completed.get(b));
-            if let Some((peer, ack, until)) = done {
-                if code >= 300 && now < *until {
+            if let Some((peer, tx)) = done {
+                if let (true, Some(ack)) = (code >= 300, tx.ack(now)) {
                     let (peer, ack) = (*peer, ack.clone());
                     return self.send(&peer, ack);
                 }
@@ -121,12 +121,22 @@ impl Core {
                     return self.send(&peer, ack);
                 }
                 let first_final = code >= 200 && !c.tx.is_completed();
+                if code >= 300 && !first_final {
+                    // A copy of a failure of our re-INVITE: the same ACK.
+                    if let Some(ack) = c.tx.ack(now) {
+                        let (peer, ack) = (c.peer, ack.clone());
+                        return self.send(&peer, ack);
+                    }
+                }
                 c.tx.on_response(code, now);
                 let at = c.tx.next_deadline();
                 let purpose = c.purpose;
                 self.arm(TimerKey::Client(id), Some(at));
                 if !first_final {
                     return;
+                }
+                if let (Purpose::Refresh(call), true) = (purpose, code >= 300) {
+                    self.ack_refresh_failure(call, id, msg);
                 }
                 match purpose {
                     Purpose::Quiet => {}

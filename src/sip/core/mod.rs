@@ -118,13 +118,12 @@ struct TxEntry {
 /// final response copy with the same ACK).
 struct Uac {
     branch: String,
-    invite: Bytes,
     cseq: u32,
-    /// Timer A: next retransmission and interval (unreliable, until a
-    /// provisional response).
-    retransmit: Option<(Instant, Duration)>,
-    /// Timer B until a provisional response, then the ring timeout.
-    give_up: Instant,
+    /// The INVITE's client transaction (Timer A/B, the ring limit once
+    /// proceeding, the wait after our CANCEL).
+    tx: ClientTx,
+    /// How long it may ring before we cancel.
+    ring: Duration,
     /// The ACK for a 2xx and where it goes, resent for each 2xx copy.
     ack: Option<(Peer, Bytes)>,
     /// A CANCEL was sent: the final response ends the call.
@@ -203,9 +202,23 @@ impl Call {
         headers: &[(&'static str, String)],
         user_agent: &str,
     ) -> (Peer, String, Bytes) {
+        let branch = format!("z9hG4bK{}", random_token());
+        self.request_on(branch, method, cseq, body, headers, user_agent)
+    }
+
+    /// A request in this dialog on the given branch (the ACK of a failure
+    /// goes on its INVITE's, RFC 3261 §17.1.1.3).
+    fn request_on(
+        &self,
+        branch: String,
+        method: &str,
+        cseq: u32,
+        body: Option<(&str, &[u8])>,
+        headers: &[(&'static str, String)],
+        user_agent: &str,
+    ) -> (Peer, String, Bytes) {
         let routed = dialog::route(&self.route_set, &self.remote_target);
         let peer = next_hop(&self.peer, &routed, &self.route_set);
-        let branch = format!("z9hG4bK{}", random_token());
         // ACK carries no Contact; the others do (target refresh, RFC 3261 §8.1.1.8).
         let contact = (method != "ACK").then(|| contact_uri(&self.peer));
         let data = RequestSpec {
@@ -292,17 +305,15 @@ pub struct Core {
     /// Initial INVITEs by (Call-ID, From tag, CSeq), for merged requests
     /// (RFC 3261 §8.2.2.2).
     initial: HashMap<(String, String, u32), CallRef>,
-    /// Ring timeouts of the calls we placed.
-    ring_timeouts: HashMap<CallRef, Duration>,
     /// Our requests (BYE, MESSAGE): the transaction, where it goes, its
     /// branch, and whether its outcome is reported.
     clients: HashMap<u64, Client>,
     /// Calls we placed, by their INVITE's branch.
     uac_index: HashMap<String, CallRef>,
-    /// INVITEs of ours that ended with a failure, by branch: the ACK is
-    /// sent again for each copy of the response until Timer D (RFC 3261
-    /// §17.1.1.2), i.e. where to, the ACK, and until when.
-    uac_completed: HashMap<String, (Peer, Bytes, Instant)>,
+    /// INVITEs of ours that ended with a failure, by branch: their
+    /// completed transactions, which send the ACK again for each copy of
+    /// the response until Timer D (RFC 3261 §17.1.1.2), and where to.
+    uac_completed: HashMap<String, (Peer, ClientTx)>,
     client_index: HashMap<String, u64>,
     conns: HashMap<u64, Conn>,
     timers: BinaryHeap<Reverse<(Instant, TimerKey)>>,
@@ -313,6 +324,8 @@ pub struct Core {
     /// Calls offered to us (not the ones we placed) holding a slot: what
     /// `max_calls` bounds.
     inbound: usize,
+    /// Calls we placed, up: what `max_placed` bounds.
+    placed: usize,
     /// When shedding was last logged (once a second at most).
     shed_logged: Option<Instant>,
     registration: Option<Registering>,
@@ -330,6 +343,7 @@ impl Core {
         Core {
             admission: Admission::new(cfg.admission.clone()),
             inbound: 0,
+            placed: 0,
             shed_logged: None,
             registration: None,
             registers: HashMap::new(),
@@ -344,7 +358,6 @@ impl Core {
             clients: HashMap::new(),
             uac_index: HashMap::new(),
             uac_completed: HashMap::new(),
-            ring_timeouts: HashMap::new(),
             client_index: HashMap::new(),
             conns: HashMap::new(),
             timers: BinaryHeap::new(),
@@ -508,7 +521,7 @@ impl Core {
         match &c.uac {
             Some(u) => {
                 self.uac_index.remove(&u.branch);
-                self.ring_timeouts.remove(&call);
+                self.placed = self.placed.saturating_sub(1);
             }
             None => {
                 self.inbound = self.inbound.saturating_sub(1);

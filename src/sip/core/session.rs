@@ -351,6 +351,30 @@ impl Core {
         }
     }
 
+    /// A failure of our re-INVITE is acknowledged on its branch (RFC 3261
+    /// §17.1.1.3); its transaction keeps the ACK for copies of it. An
+    /// UPDATE's failure needs none.
+    pub(super) fn ack_refresh_failure(&mut self, call: CallRef, client: u64, msg: &Message) {
+        if msg.cseq_method != Method::Invite {
+            return;
+        }
+        let (Some(c), Some(cl)) = (self.calls.get(&call), self.clients.get(&client)) else {
+            return;
+        };
+        let (peer, _, ack) = c.request_on(
+            cl.branch.clone(),
+            "ACK",
+            msg.cseq,
+            None,
+            &[],
+            &self.cfg.user_agent,
+        );
+        if let Some(cl) = self.clients.get_mut(&client) {
+            cl.tx.acknowledge(ack.clone());
+        }
+        self.send(&peer, ack);
+    }
+
     /// Our refresh got no answer at all (Timer F or B): the session is gone.
     pub(super) fn refresh_failed(&mut self, call: CallRef, now: Instant) {
         if let Some(c) = self.calls.get_mut(&call) {

@@ -59,32 +59,23 @@ impl Core {
         if c.state == CallState::Dialing {
             let peer = c.peer;
             let Some(u) = c.uac.as_mut() else { return };
-            if now >= u.give_up {
-                let (no_answer, cancelled) = (u.retransmit.is_some(), u.cancelled);
-                if no_answer || cancelled {
-                    // Timer B, or no final response to our CANCEL.
-                    let reason = if cancelled {
-                        EndReason::Hangup
-                    } else {
-                        EndReason::Rejected(408)
-                    };
-                    return self.remove_call(call, reason);
-                }
-                // Ringing too long.
-                return self.cancel_dial(call, now);
-            }
-            if let Some((at, interval)) = u.retransmit {
-                if now >= at {
-                    let next = interval * 2;
-                    u.retransmit = Some((now + next, next));
-                    let invite = u.invite.clone();
-                    let at = (now + next).min(u.give_up);
+            return match u.tx.on_timer(now) {
+                TimerAction::Retransmit(invite) => {
+                    let at = u.tx.next_deadline();
                     self.send(&peer, invite);
-                    return self.arm(TimerKey::Call(call), Some(at));
+                    self.arm(TimerKey::Call(call), Some(at))
                 }
-            }
-            let at = u.retransmit.map_or(u.give_up, |(a, _)| a.min(u.give_up));
-            return self.arm(TimerKey::Call(call), Some(at));
+                // No final response to our CANCEL.
+                TimerAction::Terminated if u.cancelled => self.remove_call(call, EndReason::Hangup),
+                // Ringing too long.
+                TimerAction::Terminated if u.tx.is_proceeding() => self.cancel_dial(call, now),
+                // Timer B: nobody answered at all.
+                TimerAction::Terminated => self.remove_call(call, EndReason::Rejected(408)),
+                _ => {
+                    let at = u.tx.next_deadline();
+                    self.arm(TimerKey::Call(call), Some(at))
+                }
+            };
         }
         if let Some((at, _)) = &c.delayed_ok {
             let at = *at;

@@ -97,6 +97,8 @@ pub enum EndReason {
     Shutdown,
     /// No session refresh came in time, or ours failed (RFC 4028 §10).
     SessionExpired,
+    /// A call of ours not placed: `max_placed` calls are up.
+    TooManyPlaced,
 }
 
 impl EndReason {
@@ -110,6 +112,7 @@ impl EndReason {
             EndReason::Rejected(_) => "rejected",
             EndReason::Shutdown => "shutdown",
             EndReason::SessionExpired => "session_expired",
+            EndReason::TooManyPlaced => "too_many_placed_calls",
         }
     }
 }
@@ -191,6 +194,8 @@ pub enum Output {
 pub struct CoreConfig {
     pub timers: TimerConfig,
     pub max_calls: usize,
+    /// Calls we place (paging), counted apart from `max_calls`.
+    pub max_placed: usize,
     pub retry_after: u32,
     pub ring: Duration,
     pub tcp_idle: Duration,
@@ -210,6 +215,7 @@ impl Default for CoreConfig {
         CoreConfig {
             timers: TimerConfig::default(),
             max_calls: 1000,
+            max_placed: 100,
             retry_after: 30,
             ring: Duration::ZERO,
             tcp_idle: Duration::from_secs(120),

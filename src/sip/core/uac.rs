@@ -1,4 +1,5 @@
-//! Placing calls (the UAC, paging): the INVITE with Timer A/B, its
+//! Placing calls (the UAC, paging): the INVITE on its client transaction
+//! (`transaction::ClientTx`: Timer A/B, the ring limit, Timer D), its
 //! responses (ACK, a challenge answered once, PRACK for a reliable 18x),
 //! CANCEL when it rings too long.
 
@@ -7,8 +8,19 @@ use super::*;
 impl Core {
     /// Places a call to `peer`; its progress comes back as `CallEvent`s for
     /// the returned call (`Confirmed` with the negotiated media, `Ended`).
+    /// Beyond `max_placed` calls up, the call is not placed: `Ended` at
+    /// once (inbound calls have their own bound, `max_calls`).
     pub fn dial(&mut self, d: &Dial, peer: Peer, now: Instant) -> CallRef {
         let call = self.id();
+        if self.placed >= self.cfg.max_placed {
+            tracing::warn!(max = self.cfg.max_placed, uri = %d.uri, "sip.max_placed_calls reached: call not placed");
+            self.event(CallEvent::Ended {
+                call,
+                reason: EndReason::TooManyPlaced,
+            });
+            return call;
+        }
+        self.placed += 1;
         let tag = random_token();
         let call_id = format!("{}@hotline", random_token());
         let branch = format!("z9hG4bK{}", random_token());
@@ -32,22 +44,25 @@ impl Core {
             headers: &[("Supported", SUPPORTED.into()), ("Allow", ALLOW.into())],
         }
         .build();
-        let t = self.cfg.timers;
+        let tx = ClientTx::invite(
+            invite.clone(),
+            peer.transport().reliable(),
+            self.cfg.timers,
+            now,
+        )
+        .ringing_at_most(d.ring_timeout);
+        let deadline = tx.next_deadline();
         let uac = Uac {
             branch: branch.clone(),
-            invite: invite.clone(),
             cseq: 1,
-            retransmit: (!peer.transport().reliable()).then(|| (now + t.t1, t.t1)),
-            give_up: now + t.t64(),
+            tx,
+            ring: d.ring_timeout,
             ack: None,
             cancelled: false,
             uri: d.uri.clone(),
             credentials: d.credentials.clone(),
             offer: sdp.clone(),
         };
-        let deadline = uac
-            .retransmit
-            .map_or(uac.give_up, |(a, _)| a.min(uac.give_up));
         self.calls.insert(
             call,
             Call {
@@ -90,7 +105,6 @@ impl Core {
         // Requests from the callee (their BYE) carry our tag as To tag.
         self.dialogs.insert((call_id, tag), call);
         self.uac_index.insert(branch, call);
-        self.ring_timeouts.insert(call, d.ring_timeout);
         self.send(&peer, invite);
         self.arm(TimerKey::Call(call), Some(deadline));
         call
@@ -104,11 +118,6 @@ impl Core {
         code: u16,
         now: Instant,
     ) {
-        let ring = self
-            .ring_timeouts
-            .get(&call)
-            .copied()
-            .unwrap_or(Duration::from_secs(30));
         let user_agent = self.cfg.user_agent.clone();
         let Some(c) = self.calls.get_mut(&call) else {
             return;
@@ -117,12 +126,10 @@ impl Core {
         let Some(u) = c.uac.as_mut() else { return };
         if code < 200 {
             // Proceeding: no more retransmissions; ringing is bounded by
-            // the ring timeout instead of Timer B.
-            u.retransmit = None;
-            if !u.cancelled {
-                u.give_up = c.offered_at + ring;
-            }
-            let at = u.give_up.max(now);
+            // the ring limit instead of Timer B (after our CANCEL, by the
+            // wait for its final response).
+            u.tx.on_response(code, now);
+            let at = u.tx.next_deadline();
             self.arm(TimerKey::Call(call), Some(at));
             return self.prack(call, msg, now);
         }
@@ -130,7 +137,7 @@ impl Core {
             if let Some((to, ack)) = u.ack.clone() {
                 return self.send(&to, ack); // a copy of the 2xx
             }
-            u.retransmit = None;
+            u.tx.on_response(code, now);
             let cseq = u.cseq;
             c.remote_tag = msg.to_tag.clone();
             c.remote_party = msg.reply.to.clone();
@@ -236,16 +243,14 @@ impl Core {
                 retry = Some((name, value));
             }
         }
-        // Timer D: 32 s over UDP, none over TCP.
-        let until = now
-            + if peer.transport().reliable() {
-                Duration::ZERO
-            } else {
-                self.cfg.timers.t64()
-            };
-        self.uac_completed.retain(|_, (_, _, u)| *u > now);
+        // Completed: the transaction resends this ACK for copies of the
+        // failure until Timer D (32 s over UDP, none over TCP).
+        u.tx.on_response(code, now);
+        u.tx.acknowledge(ack.clone());
+        let done = (u.branch.clone(), (peer, u.tx.clone()));
         self.uac_completed
-            .insert(u.branch.clone(), (peer, ack.clone(), until));
+            .retain(|_, (_, tx)| tx.next_deadline() > now);
+        self.uac_completed.insert(done.0, done.1);
         self.send(&peer, ack);
         if let Some((name, value)) = retry {
             return self.reinvite_with(call, name, value, now);
@@ -337,10 +342,9 @@ impl Core {
         let old = std::mem::replace(&mut u.branch, branch.clone());
         // Requests later in this dialog continue from this CSeq.
         c.local_cseq = u.cseq;
-        u.invite = invite.clone();
-        u.retransmit = (!peer.transport().reliable()).then(|| (now + t.t1, t.t1));
-        u.give_up = now + t.t64();
-        let at = u.retransmit.map_or(u.give_up, |(a, _)| a.min(u.give_up));
+        u.tx = ClientTx::invite(invite.clone(), peer.transport().reliable(), t, now)
+            .ringing_at_most(u.ring);
+        let at = u.tx.next_deadline();
         self.uac_index.remove(&old);
         self.uac_index.insert(branch, call);
         self.send(&peer, invite);
@@ -350,7 +354,6 @@ impl Core {
     /// Gives up on a call still ringing: CANCEL (RFC 3261 §9.1).
     pub(super) fn cancel_dial(&mut self, call: CallRef, now: Instant) {
         let user_agent = self.cfg.user_agent.clone();
-        let timers = self.cfg.timers;
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
@@ -360,9 +363,8 @@ impl Core {
             return;
         }
         u.cancelled = true;
-        u.retransmit = None;
         // Wait for the 487 (and ACK it); give up at 64*T1.
-        u.give_up = now + timers.t64();
+        u.tx.cancelled(now);
         let cancel = RequestSpec {
             method: "CANCEL",
             uri: &c.remote_target,
@@ -378,7 +380,7 @@ impl Core {
             headers: &[],
         }
         .build();
-        let at = u.give_up;
+        let at = u.tx.next_deadline();
         let branch = u.branch.clone();
         self.start_client(cancel, peer, branch, Purpose::Quiet, now);
         self.arm(TimerKey::Call(call), Some(at));

@@ -385,6 +385,42 @@ fn without_update_we_refresh_by_re_invite_and_acknowledge_its_2xx() {
 }
 
 #[test]
+fn a_failed_re_invite_refresh_is_acknowledged_on_its_branch() {
+    let mut h = Harness::new(CoreConfig::default());
+    let (_, _) = confirmed_call(&mut h, "rf", "Supported: timer\r\nSession-Expires: 120\r\n");
+    h.advance(Duration::from_secs(60));
+    let reinvite = h.sent.last().unwrap().clone();
+    assert!(reinvite.starts_with("INVITE "), "{reinvite}");
+    let via = header_values(&reinvite, "Via")[0].to_string();
+    h.take();
+    // RFC 3261 §17.1.1.3: a failure is acknowledged by the transaction,
+    // on the INVITE's branch, with its CSeq number.
+    let failure = response_to(&reinvite, 500, "Server Internal Error");
+    h.input(failure.as_bytes());
+    let ack = h.sent.last().unwrap().clone();
+    assert!(
+        ack.starts_with("ACK sip:13800000000@192.0.2.7:5062 SIP/2.0\r\n"),
+        "{ack}"
+    );
+    assert_eq!(header_values(&ack, "Via"), [via.as_str()], "{ack}");
+    assert!(ack.contains("CSeq: 1 ACK\r\n"), "{ack}");
+    // A copy of the failure gets the same ACK again, nothing else.
+    h.take();
+    h.input(failure.as_bytes());
+    assert_eq!(h.sent, [ack]);
+    // After Timer D the transaction is gone: a late copy is a stray.
+    h.take();
+    h.advance(Duration::from_secs(33));
+    h.take();
+    h.input(failure.as_bytes());
+    assert!(
+        h.sent.iter().all(|m| !m.starts_with("ACK ")),
+        "{:?}",
+        h.sent
+    );
+}
+
+#[test]
 fn when_the_caller_refreshes_a_missing_refresh_ends_the_call() {
     let mut h = Harness::new(CoreConfig::default());
     let (call, tag) = confirmed_call(

@@ -608,11 +608,16 @@ Contact: <sip:officer@192.0.2.7:5062>\r\n{ctype}Content-Length: {}\r\n\r\n{body}
 }
 
 fn dial(h: &mut Harness) -> (CallRef, String) {
+    dial_with(h, Duration::from_secs(20))
+}
+
+/// Places a call that may ring for `ring`.
+fn dial_with(h: &mut Harness, ring: Duration) -> (CallRef, String) {
     let d = Dial {
         uri: "sip:8201@192.0.2.7:5062".into(),
         from_uri: "sip:hotline@192.0.2.1".into(),
         rtp: rtp(),
-        ring_timeout: Duration::from_secs(20),
+        ring_timeout: ring,
         credentials: Some(("hotline".into(), "secret".into())),
         route: Vec::new(),
     };

@@ -124,6 +124,50 @@ fn placed_call_ringing_too_long_is_cancelled() {
 }
 
 #[test]
+fn a_placed_call_rings_past_timer_b_until_its_ring_limit() {
+    let mut h = Harness::new(CoreConfig::default());
+    let (_, invite) = dial_with(&mut h, Duration::from_secs(60));
+    h.advance(Duration::from_millis(100));
+    h.input(answer(&invite, 180, "Ringing", "ph8", "").as_bytes());
+    h.take();
+    // Proceeding: Timer B (32 s) no longer applies, nor is the INVITE sent
+    // again (RFC 3261 §17.1.1.2).
+    h.advance(Duration::from_secs(45));
+    assert_eq!(h.take(), Vec::<String>::new());
+    assert!(h.events.is_empty(), "{:?}", h.events);
+    // The ring limit, counted from the INVITE.
+    h.advance(Duration::from_secs(15));
+    assert_eq!(h.take(), ["CANCEL sip:8201@192.0.2.7:5062 SIP/2.0"]);
+    // No final response to the CANCEL's INVITE: given up 64·T1 later.
+    h.advance(Duration::from_secs(31));
+    assert!(h.events.is_empty(), "{:?}", h.events);
+    h.advance(Duration::from_secs(2));
+    assert!(matches!(
+        h.events.last(),
+        Some(CallEvent::Ended {
+            reason: EndReason::Hangup,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn timer_a_doubles_without_the_t2_cap_until_timer_b() {
+    let mut h = Harness::new(CoreConfig::default());
+    let (_, invite) = dial(&mut h);
+    let start = h.now;
+    let mut sent_at = Vec::new();
+    for _ in 0..330 {
+        h.advance(Duration::from_millis(100));
+        for m in h.take() {
+            assert_eq!(m, invite.lines().next().unwrap());
+            sent_at.push((h.now - start).as_millis());
+        }
+    }
+    assert_eq!(sent_at, [500, 1500, 3500, 7500, 15500, 31500]);
+}
+
+#[test]
 fn placed_call_hung_up_by_us_sends_bye_in_its_dialog() {
     let mut h = Harness::new(CoreConfig::default());
     let (call, invite) = dial(&mut h);
@@ -203,4 +247,47 @@ fn an_answer_crossing_our_cancel_gets_ack_and_bye() {
         matches!(h.events.last(), Some(CallEvent::Ended { call: c, reason: EndReason::Hangup }) if *c == call)
     );
     assert_eq!(h.core.active_calls(), 0);
+}
+
+#[test]
+fn placed_calls_and_answered_calls_are_admitted_apart() {
+    let mut h = Harness::new(CoreConfig {
+        max_calls: 1,
+        max_placed: 1,
+        admission: AdmissionConfig {
+            trusted: vec!["0.0.0.0/0".parse().unwrap()],
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    let (first, invite) = dial(&mut h);
+    // A second page while one is up is not placed: nothing leaves.
+    let d = Dial {
+        uri: "sip:8202@192.0.2.7:5062".into(),
+        from_uri: "sip:hotline@192.0.2.1".into(),
+        rtp: rtp(),
+        ring_timeout: Duration::from_secs(20),
+        credentials: None,
+        route: Vec::new(),
+    };
+    let second = h.core.dial(&d, peer(), h.now);
+    h.drain();
+    assert!(h.sent.is_empty(), "{:?}", h.sent);
+    assert!(matches!(
+        h.events.last(),
+        Some(CallEvent::Ended { call, reason: EndReason::TooManyPlaced }) if *call == second
+    ));
+    // The page up takes nothing from the line: a caller is still answered.
+    h.input(&request("INVITE", "z9hG4bKap1", "ap1", 1, None, SDP));
+    assert_eq!(h.take(), ["SIP/2.0 100 Trying", "SIP/2.0 180 Ringing"]);
+    // The first page ends (busy): the next one is placed.
+    h.input(answer(&invite, 486, "Busy Here", "ph9", "").as_bytes());
+    assert!(matches!(
+        h.events.last(),
+        Some(CallEvent::Ended { call, reason: EndReason::Rejected(486) }) if *call == first
+    ));
+    h.take();
+    h.core.dial(&d, peer(), h.now);
+    h.drain();
+    assert_eq!(h.take(), ["INVITE sip:8202@192.0.2.7:5062 SIP/2.0"]);
 }
