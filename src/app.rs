@@ -378,6 +378,7 @@ fn core_config(s: &Settings, load: Arc<crate::load::Load>) -> CoreConfig {
         admission: s.sip.admission(),
         load,
         registrar: s.registrar.is_some(),
+        srtp: s.sip.srtp,
     }
 }
 

@@ -72,6 +72,14 @@ counters! {
     rtp_dropped,
     /// RTP packets whose handling panicked (a bug; dropped, the call goes on).
     rtp_panics,
+    /// Calls carried as SRTP (keys by SDES).
+    srtp_calls,
+    /// SRTP packets that failed authentication or were replayed: dropped,
+    /// never played or recorded.
+    srtp_auth_failed,
+    /// Offers refused because `[sip] srtp = "required"` and they had no
+    /// usable key.
+    srtp_refused,
     /// Escalation steps fired.
     escalation_steps,
     /// Tickets acknowledged by a key 1 on a paging call.

@@ -178,8 +178,12 @@ async fn call_task(
         caller = %caller,
         source = %info.source,
         transport = info.transport.as_str(),
+        srtp = media.srtp.is_some(),
         "call started"
     );
+    if media.srtp.is_some() {
+        crate::metrics::Metrics::inc(&ctx.metrics.srtp_calls);
+    }
 
     // The recording's name carries the ticket number when Redis gave one
     // in time; the manifest and the ticket link carry the Call-ID anyway.
@@ -236,6 +240,7 @@ async fn call_task(
             stats.dropped + stats.duplicates + stats.late,
         ),
         (&ctx.metrics.rtp_panics, stats.panics),
+        (&ctx.metrics.srtp_auth_failed, stats.srtp_failed),
     ] {
         counter.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
     }
@@ -374,6 +379,7 @@ fn log_end(
         rtp_received = stats.received,
         rtp_dropped = stats.dropped,
         rtp_late = stats.late,
+        srtp_failed = stats.srtp_failed,
         "call ended"
     );
 }

@@ -84,6 +84,9 @@ pub struct SipSettings {
     /// Concurrent calls the gateway places (paging), counted apart from
     /// `max_calls`: one more is not placed (its attempt says so).
     pub max_placed_calls: usize,
+    /// SRTP keyed by SDES (RFC 4568): `off`, `optional` (when offered) or
+    /// `required` (an offer without a usable key gets 488).
+    pub srtp: crate::sip::sdp::SrtpPolicy,
     /// Seconds suggested to callers refused for overload (`Retry-After`).
     pub retry_after_seconds: u32,
     /// Longest call; the gateway hangs up with BYE when it is reached.
@@ -143,6 +146,7 @@ impl Default for SipSettings {
             listen: vec![SocketAddr::from(([0, 0, 0, 0], 5060))],
             max_calls: 1000,
             max_placed_calls: 100,
+            srtp: Default::default(),
             retry_after_seconds: 30,
             max_call_seconds: 1800,
             t1_ms: 500,

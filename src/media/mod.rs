@@ -1,12 +1,14 @@
-//! Media: RTP sockets from a port range, G.711, prompt playback paced on
-//! one clock. Never parses SIP and never knows tickets: the call layer hands
-//! it an address, a codec and prompts, and reads back what arrived.
+//! Media: RTP sockets from a port range, G.711, SRTP, prompt playback
+//! paced on one clock. Never parses SIP and never knows tickets: the call
+//! layer hands it an address, a codec, keys and prompts, and reads back
+//! what arrived.
 
 pub mod dtmf;
 pub mod g711;
 pub mod ports;
 pub mod prompt;
 pub mod rtp;
+pub mod srtp;
 pub mod track;
 
 pub use prompt::Prompt;

@@ -233,6 +233,32 @@ pub struct MediaStats {
     /// Packets whose handling panicked (a bug: the packet is dropped, the
     /// call goes on; the log has its bytes).
     pub panics: u64,
+    /// SRTP packets that failed authentication or were replayed (dropped).
+    pub srtp_failed: u64,
+}
+
+/// What protects the call's media.
+enum Crypto {
+    Plain,
+    Srtp(Box<super::srtp::Srtp>),
+    /// SRTP was agreed but its contexts could not be made: nothing is sent
+    /// or taken (never in clear).
+    Broken,
+}
+
+impl Crypto {
+    fn of(media: &Media) -> Crypto {
+        match &media.srtp {
+            None => Crypto::Plain,
+            Some(keys) => match super::srtp::Srtp::sdes(keys) {
+                Ok(s) => Crypto::Srtp(Box::new(s)),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot set up SRTP: the call's media stays off");
+                    Crypto::Broken
+                }
+            },
+        }
+    }
 }
 
 /// The codec's 256 linear samples, by byte.
@@ -277,6 +303,9 @@ pub struct Session {
     peer: std::net::IpAddr,
     /// The peer's direction: whether we send, whether it does.
     direction: Direction,
+    crypto: Crypto,
+    /// The keys `crypto` was made with.
+    srtp_keys: Option<crate::sip::sdp::Sdes>,
     pub stats: MediaStats,
 }
 
@@ -306,6 +335,8 @@ impl Session {
             law: law_of(media.codec),
             peer,
             direction: media.direction,
+            crypto: Crypto::of(media),
+            srtp_keys: media.srtp.clone(),
             stats: MediaStats::default(),
         }
     }
@@ -328,6 +359,26 @@ impl Session {
         self.events = EventDedup::new();
         self.inband = media.telephone_event.is_none().then(InBand::new);
         self.direction = media.direction;
+        // New keys, new contexts (the same keys keep theirs: a refresh).
+        if media.srtp != self.srtp_keys {
+            self.crypto = Crypto::of(media);
+            self.srtp_keys = media.srtp.clone();
+        }
+    }
+
+    /// Sends one RTP packet of ours, protected when the call is SRTP.
+    fn send(&mut self, packet: &[u8], to: SocketAddr) {
+        let sent = match &mut self.crypto {
+            Crypto::Plain => self.socket.send_to(packet, to).is_ok(),
+            Crypto::Srtp(s) => match s.protect(packet) {
+                Some(wire) => self.socket.send_to(&wire, to).is_ok(),
+                None => false,
+            },
+            Crypto::Broken => false,
+        };
+        if sent {
+            self.stats.sent += 1;
+        }
     }
 
     /// Where the session stands: the peer's direction.
@@ -354,6 +405,26 @@ impl Session {
             self.stats.dropped += 1;
             return (false, None);
         }
+        let plain;
+        let data = match &mut self.crypto {
+            Crypto::Plain => data,
+            Crypto::Srtp(s) => match s.unprotect(data) {
+                Ok(p) => {
+                    plain = p;
+                    &plain[..]
+                }
+                // RTCP (rtcp-mux) is not used; it is not the caller's audio.
+                Err(super::srtp::Refused::Rtcp) => return (false, None),
+                Err(super::srtp::Refused::Auth) => {
+                    self.stats.srtp_failed += 1;
+                    return (false, None);
+                }
+            },
+            Crypto::Broken => {
+                self.stats.dropped += 1;
+                return (false, None);
+            }
+        };
         let p = match self.receiver.accept(from, data) {
             Ok(p) => p,
             Err(_) => {
@@ -516,9 +587,7 @@ impl Session {
                             if let Some(to) = self.target() {
                                 // Non-blocking: a full send buffer costs this
                                 // frame, never the clock.
-                                if self.socket.send_to(&out[..n], to).is_ok() {
-                                    self.stats.sent += 1;
-                                }
+                                self.send(&out[..n], to);
                             }
                             if done {
                                 playing = None;
@@ -609,6 +678,7 @@ mod tests {
             telephone_event: Some(101),
             remote: None,
             direction: crate::sip::sdp::Direction::SendRecv,
+            srtp: None,
         }
     }
 

@@ -5,6 +5,11 @@
 //! (PCMU) and 8 (PCMA) without one (RFC 3551 §6). This wrapper reads the
 //! `m=` format list itself, honours static types, and finds telephone-event
 //! (RFC 4733) by its rtpmap. It never touches sockets or audio.
+//!
+//! SRTP keys come by SDES (RFC 4568): an audio stream offered as
+//! `RTP/SAVP` (or `RTP/AVP`, best effort) with an
+//! `a=crypto:<tag> AES_CM_128_HMAC_SHA1_80 inline:<key||salt>` is answered
+//! with that tag, the suite and a key of ours, as `[sip] srtp` allows.
 
 use std::collections::HashMap;
 use std::io::Cursor;
@@ -69,6 +74,79 @@ impl Direction {
     }
 }
 
+/// `[sip] srtp`: whether calls may, or must, carry SRTP keyed by SDES.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SrtpPolicy {
+    /// `RTP/SAVP` streams are refused, `a=crypto` ignored.
+    Off,
+    /// SRTP when the offer has a usable `a=crypto`, plain RTP otherwise.
+    #[default]
+    Optional,
+    /// Only streams with a usable `a=crypto`: anything else gets 488.
+    Required,
+}
+
+/// The one SRTP suite we take (RFC 4568 §6.2.1; mandatory in RFC 3711).
+pub const SUITE: &str = "AES_CM_128_HMAC_SHA1_80";
+
+/// A master key (16 bytes) and salt (14), as `inline:` carries them.
+pub const KEY_LEN: usize = 30;
+
+/// SRTP keys agreed by SDES: the peer sends with `remote`, we with `local`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sdes {
+    pub tag: u32,
+    pub remote: [u8; KEY_LEN],
+    pub local: [u8; KEY_LEN],
+}
+
+impl std::fmt::Debug for Sdes {
+    /// Never the keys (a `Media` is logged).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Sdes {{ tag: {}, {SUITE} }}", self.tag)
+    }
+}
+
+/// Reads `a=crypto` values: the first with our suite, an `inline:` key of
+/// the right length, no MKI and no session parameters (which we would
+/// have to honour) is taken.
+fn crypto_offer<'a>(values: impl Iterator<Item = &'a str>) -> Option<(u32, [u8; KEY_LEN])> {
+    use base64::Engine;
+    values.into_iter().find_map(|v| {
+        let mut parts = v.split_ascii_whitespace();
+        let tag = parts.next()?.parse::<u32>().ok()?;
+        if !parts.next()?.eq_ignore_ascii_case(SUITE) {
+            return None;
+        }
+        let key_params = parts.next()?;
+        if parts.next().is_some() || key_params.contains(';') {
+            return None; // session parameters, or a second key
+        }
+        let inline = key_params.strip_prefix("inline:")?;
+        let mut fields = inline.split('|');
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(fields.next()?)
+            .ok()?;
+        // A lifetime is fine (we never reach 2^31 packets); an MKI is not.
+        let lifetime = fields.next();
+        if fields.next().is_some() || lifetime.is_some_and(|l| l.contains(':')) {
+            return None;
+        }
+        Some((tag, key.try_into().ok()?))
+    })
+}
+
+/// The `a=crypto` line of our answer.
+fn crypto_line(s: &Sdes) -> String {
+    use base64::Engine;
+    format!(
+        "a=crypto:{} {SUITE} inline:{}\r\n",
+        s.tag,
+        base64::engine::general_purpose::STANDARD.encode(s.local)
+    )
+}
+
 /// The result of a negotiation: what both sides will use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Media {
@@ -81,6 +159,8 @@ pub struct Media {
     pub remote: Option<SocketAddr>,
     /// The peer's direction.
     pub direction: Direction,
+    /// SRTP, when agreed.
+    pub srtp: Option<Sdes>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -89,6 +169,8 @@ pub enum SdpError {
     Malformed(String),
     #[error("no audio stream with PCMU or PCMA")]
     NoCommonCodec,
+    #[error("no audio stream with SRTP ({SUITE}, SDES), which this gateway requires")]
+    SrtpRequired,
 }
 
 /// One `m=` line of an offer, as we will answer it.
@@ -171,25 +253,46 @@ fn direction_of(session: &SessionDescription, md: &MediaDescription) -> Directio
 }
 
 /// Reads an offer (or an answer to our offer) and picks the first codec of
-/// the first audio stream that we support, in the peer's order of preference.
-pub fn negotiate(body: &[u8]) -> Result<Negotiation, SdpError> {
+/// the first audio stream that we support, in the peer's order of
+/// preference; `srtp` says whether that stream may, or must, be SRTP.
+pub fn negotiate(body: &[u8], srtp: SrtpPolicy) -> Result<Negotiation, SdpError> {
     let session = parse_sdp(body)?;
     let mut lines = Vec::new();
     let mut chosen = None;
+    let mut plain_refused = false;
     for (i, md) in session.media_descriptions.iter().enumerate() {
         let name = &md.media_name;
+        let proto = name.protos.join("/");
         lines.push(MLine {
             media: name.media.clone(),
-            proto: name.protos.join("/"),
+            proto: proto.clone(),
             formats: name.formats.clone(),
         });
         if chosen.is_some()
             || !name.media.eq_ignore_ascii_case("audio")
-            || name.protos.join("/") != "RTP/AVP"
+            || !(proto == "RTP/AVP" || proto == "RTP/SAVP")
             || name.port.value <= 0
         {
             continue;
         }
+        let crypto = match srtp {
+            SrtpPolicy::Off => None,
+            _ => crypto_offer(attr(md, "crypto")),
+        };
+        match (proto == "RTP/SAVP", &crypto, srtp) {
+            // SAVP needs keys we can use, and SRTP allowed.
+            (true, None, _) => continue,
+            (false, None, SrtpPolicy::Required) => {
+                plain_refused = true;
+                continue;
+            }
+            _ => {}
+        }
+        let sdes = crypto.map(|(tag, remote)| Sdes {
+            tag,
+            remote,
+            local: rand::random(),
+        });
         let pts: Vec<u8> = name.formats.iter().filter_map(|f| f.parse().ok()).collect();
         let maps = rtpmaps(md);
         let Some((pt, codec)) = pts
@@ -222,10 +325,15 @@ pub fn negotiate(body: &[u8]) -> Result<Negotiation, SdpError> {
                 telephone_event,
                 remote,
                 direction: direction_of(&session, md),
+                srtp: sdes,
             },
         ));
     }
-    let (chosen, media) = chosen.ok_or(SdpError::NoCommonCodec)?;
+    let (chosen, media) = chosen.ok_or(if plain_refused {
+        SdpError::SrtpRequired
+    } else {
+        SdpError::NoCommonCodec
+    })?;
     Ok(Negotiation {
         media,
         lines,
@@ -241,6 +349,14 @@ fn origin(local: IpAddr, session_id: u64, version: u64) -> String {
 }
 
 impl Negotiation {
+    /// Keeps the key we already send with (a refresh, a hold, an answer to
+    /// our description offered again): SRTP goes on without a new context.
+    pub fn keep_our_key(&mut self, previous: &Media) {
+        if let (Some(new), Some(old)) = (self.media.srtp.as_mut(), previous.srtp.as_ref()) {
+            new.local = old.local;
+        }
+    }
+
     /// Our answer: the chosen stream on `local`, every other stream refused
     /// with port 0 (RFC 3264 §6).
     pub fn answer(&self, local: SocketAddr, session_id: u64, version: u64) -> String {
@@ -260,11 +376,16 @@ impl Negotiation {
             if let Some(te) = m.telephone_event {
                 pts.push(te.to_string());
             }
+            // The offer's profile: SAVP, or AVP with keys (best effort).
             s.push_str(&format!(
-                "m=audio {} RTP/AVP {}\r\n",
+                "m=audio {} {} {}\r\n",
                 local.port(),
+                line.proto,
                 pts.join(" ")
             ));
+            if let Some(sdes) = &m.srtp {
+                s.push_str(&crypto_line(sdes));
+            }
             s.push_str(&format!(
                 "a=rtpmap:{} {}/8000\r\n",
                 m.payload_type,
@@ -321,7 +442,7 @@ a=sendonly\r\n";
 
     #[test]
     fn sipp_offer() {
-        let n = negotiate(SIPP.as_bytes()).unwrap();
+        let n = negotiate(SIPP.as_bytes(), SrtpPolicy::Optional).unwrap();
         assert_eq!(n.media.codec, Codec::Pcmu);
         assert_eq!(n.media.remote, Some("127.0.0.1:6000".parse().unwrap()));
         assert_eq!(n.media.telephone_event, None);
@@ -329,19 +450,19 @@ a=sendonly\r\n";
 
     #[test]
     fn static_types_without_rtpmap() {
-        let n = negotiate(NO_RTPMAP.as_bytes()).unwrap();
+        let n = negotiate(NO_RTPMAP.as_bytes(), SrtpPolicy::Optional).unwrap();
         assert_eq!((n.media.codec, n.media.payload_type), (Codec::Pcma, 8));
         assert_eq!(n.media.telephone_event, Some(101));
         let a = n.answer("192.0.2.1:20000".parse().unwrap(), 7, 1);
         assert!(a.contains("m=audio 20000 RTP/AVP 8 101\r\n"), "{a}");
         assert!(a.contains("a=rtpmap:101 telephone-event/8000\r\n"), "{a}");
         // Our answer parses with the same parser.
-        negotiate(a.as_bytes()).unwrap();
+        negotiate(a.as_bytes(), SrtpPolicy::Optional).unwrap();
     }
 
     #[test]
     fn linphone_offer_picks_8khz_event() {
-        let n = negotiate(LINPHONE.as_bytes()).unwrap();
+        let n = negotiate(LINPHONE.as_bytes(), SrtpPolicy::Optional).unwrap();
         assert_eq!(n.media.codec, Codec::Pcmu);
         assert_eq!(n.media.telephone_event, Some(100));
         assert_eq!(n.media.remote, Some("203.0.113.9:7078".parse().unwrap()));
@@ -349,7 +470,7 @@ a=sendonly\r\n";
 
     #[test]
     fn other_streams_refused_and_direction_mirrored() {
-        let n = negotiate(VIDEO_V6.as_bytes()).unwrap();
+        let n = negotiate(VIDEO_V6.as_bytes(), SrtpPolicy::Optional).unwrap();
         assert_eq!(n.media.direction, Direction::SendOnly);
         let a = n.answer("[2001:db8::1]:20002".parse().unwrap(), 1, 1);
         assert!(
@@ -366,19 +487,105 @@ a=sendonly\r\n";
             .replace("RTP/AVP 0", "RTP/AVP 18")
             .replace("0 PCMU", "18 G729");
         assert_eq!(
-            negotiate(s.as_bytes()).unwrap_err(),
+            negotiate(s.as_bytes(), SrtpPolicy::Optional).unwrap_err(),
             SdpError::NoCommonCodec
         );
-        assert!(matches!(negotiate(b"hello"), Err(SdpError::Malformed(_))));
+        assert!(matches!(
+            negotiate(b"hello", SrtpPolicy::Optional),
+            Err(SdpError::Malformed(_))
+        ));
     }
 
     #[test]
     fn late_offer_round_trip() {
         let o = offer("127.0.0.1:20000".parse().unwrap(), 5, 1);
-        let n = negotiate(o.as_bytes()).unwrap();
+        let n = negotiate(o.as_bytes(), SrtpPolicy::Optional).unwrap();
         assert_eq!(
             (n.media.codec, n.media.telephone_event),
             (Codec::Pcma, Some(101))
         );
+    }
+
+    /// RFC 4568 §6.2.1's example key, with a second suite we do not take.
+    const SAVP: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\n\
+t=0 0\r\nm=audio 49170 RTP/SAVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n\
+a=crypto:1 AES_CM_128_HMAC_SHA1_32 inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj|2^20|1:32\r\n\
+a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:d0RmdmcmVCspeEc3QGZiNWpVLFJhQX1cfHAwJSoj|2^20\r\n";
+
+    #[test]
+    fn sdes_offer_is_answered_with_its_tag_and_a_key_of_ours() {
+        use base64::Engine;
+        let n = negotiate(SAVP.as_bytes(), SrtpPolicy::Optional).unwrap();
+        let keys = n.media.srtp.clone().expect("SRTP agreed");
+        assert_eq!(keys.tag, 2);
+        let theirs = base64::engine::general_purpose::STANDARD
+            .decode("d0RmdmcmVCspeEc3QGZiNWpVLFJhQX1cfHAwJSoj")
+            .unwrap();
+        assert_eq!(&keys.remote[..], &theirs[..]);
+        assert_ne!(keys.local, keys.remote);
+        let a = n.answer("192.0.2.1:20000".parse().unwrap(), 1, 1);
+        assert!(a.contains("m=audio 20000 RTP/SAVP 0 101\r\n"), "{a}");
+        let ours = base64::engine::general_purpose::STANDARD.encode(keys.local);
+        assert!(
+            a.contains(&format!(
+                "a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{ours}\r\n"
+            )),
+            "{a}"
+        );
+        assert_eq!(a.matches("a=crypto:").count(), 1, "{a}");
+        // The keys never reach a log line.
+        assert!(!format!("{:?}", n.media).contains(&ours));
+        // A refresh keeps our key.
+        let mut again = negotiate(SAVP.as_bytes(), SrtpPolicy::Optional).unwrap();
+        again.keep_our_key(&n.media);
+        assert_eq!(again.media, n.media);
+    }
+
+    #[test]
+    fn srtp_policy_decides_what_is_refused() {
+        // Off: SAVP is refused, crypto in AVP ignored.
+        assert_eq!(
+            negotiate(SAVP.as_bytes(), SrtpPolicy::Off).unwrap_err(),
+            SdpError::NoCommonCodec
+        );
+        let avp_crypto = SAVP.replace("RTP/SAVP", "RTP/AVP");
+        let n = negotiate(avp_crypto.as_bytes(), SrtpPolicy::Off).unwrap();
+        assert_eq!(n.media.srtp, None);
+        let a = n.answer("192.0.2.1:20000".parse().unwrap(), 1, 1);
+        assert!(!a.contains("a=crypto"), "{a}");
+        // Optional: best-effort keys in AVP are taken, AVP kept.
+        let n = negotiate(avp_crypto.as_bytes(), SrtpPolicy::Optional).unwrap();
+        assert!(n.media.srtp.is_some());
+        let a = n.answer("192.0.2.1:20000".parse().unwrap(), 1, 1);
+        assert!(
+            a.contains("RTP/AVP 0 101") && a.contains("a=crypto:2 "),
+            "{a}"
+        );
+        // Required: plain RTP is refused as such.
+        assert_eq!(
+            negotiate(SIPP.as_bytes(), SrtpPolicy::Required).unwrap_err(),
+            SdpError::SrtpRequired
+        );
+        assert!(negotiate(SAVP.as_bytes(), SrtpPolicy::Required).is_ok());
+        // Only the 32-bit suite, a short key, an MKI, a session parameter:
+        // no usable key.
+        for bad in [
+            "a=crypto:1 AES_CM_128_HMAC_SHA1_32 inline:d0RmdmcmVCspeEc3QGZiNWpVLFJhQX1cfHAwJSoj",
+            "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:d0RmdmcmVCspeEc3QGZi",
+            "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:d0RmdmcmVCspeEc3QGZiNWpVLFJhQX1cfHAwJSoj|2^20|1:4",
+            "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:d0RmdmcmVCspeEc3QGZiNWpVLFJhQX1cfHAwJSoj UNENCRYPTED_SRTP",
+            "a=crypto:x AES_CM_128_HMAC_SHA1_80 inline:d0RmdmcmVCspeEc3QGZiNWpVLFJhQX1cfHAwJSoj",
+            "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:!!!!",
+        ] {
+            let offer = format!(
+                "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n\
+m=audio 49170 RTP/SAVP 0\r\n{bad}\r\n"
+            );
+            assert_eq!(
+                negotiate(offer.as_bytes(), SrtpPolicy::Optional).unwrap_err(),
+                SdpError::NoCommonCodec,
+                "{bad}"
+            );
+        }
     }
 }

@@ -17,6 +17,8 @@ pub struct TestCall {
     /// Where the gateway wants RTP (from its SDP answer).
     pub gw_rtp: SocketAddr,
     pub call_id: String,
+    /// The gateway's 200 OK to the INVITE (its SDP answer).
+    pub answer: String,
     to: String,
     /// The From header's name-addr (without its tag).
     from: String,
@@ -51,6 +53,24 @@ impl TestCall {
         events: bool,
         from: &str,
     ) -> TestCall {
+        let te = if events {
+            " 101\r\na=rtpmap:101 telephone-event/8000"
+        } else {
+            ""
+        };
+        TestCall::place_offering(gw, call_id, from, |port| {
+            format!("m=audio {port} RTP/AVP {pt}{te}\r\n")
+        })
+        .await
+    }
+
+    /// INVITE with the media section `media(rtp_port)` makes, 200, ACK.
+    pub async fn place_offering(
+        gw: SocketAddr,
+        call_id: &str,
+        from: &str,
+        media: impl FnOnce(u16) -> String,
+    ) -> TestCall {
         let sip = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let rtp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let me = sip.local_addr().unwrap();
@@ -61,14 +81,9 @@ impl TestCall {
             .nth(1)
             .and_then(|u| u.split('@').next())
             .unwrap_or("caller");
-        let te = if events {
-            " 101\r\na=rtpmap:101 telephone-event/8000"
-        } else {
-            ""
-        };
         let sdp = format!(
-            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} RTP/AVP {pt}{te}\r\n",
-            rtp.local_addr().unwrap().port()
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n{}",
+            media(rtp.local_addr().unwrap().port())
         );
         let invite = format!(
             "INVITE sip:12368@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-{tag}\r\nMax-Forwards: 70\r\n\
@@ -96,6 +111,7 @@ Contact: <sip:{user}@{me}>\r\nContent-Type: application/sdp\r\nContent-Length: {
             gw,
             gw_rtp: SocketAddr::new("127.0.0.1".parse().unwrap(), port),
             call_id: call_id.to_string(),
+            answer: ok.clone(),
             to,
             from: from.to_string(),
             tag,

@@ -14,6 +14,7 @@ mod midcall;
 mod paging;
 mod proxy;
 mod recording;
+mod secure;
 mod sip;
 mod softphone;
 mod tickets;

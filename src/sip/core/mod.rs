@@ -38,7 +38,7 @@ use super::message::{
     self, Limits, Malformed, Message, Method, ReplyHeaders, RequestSpec, ResponseBuilder,
     StartLine, Transport,
 };
-use super::sdp::{self, Media, Negotiation, SdpError};
+use super::sdp::{self, Media, Negotiation, SdpError, SrtpPolicy};
 use super::session_timer::{self, UasTimer};
 use super::transaction::{ClientTx, ServerTx, TimerAction, TimerConfig, TwoXxRetransmit};
 use crate::load::Load;

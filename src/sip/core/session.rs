@@ -154,6 +154,7 @@ impl Core {
         body: &[u8],
         offer_if_none: bool,
     ) -> Result<(Option<String>, Option<Media>), (u16, &'static str)> {
+        let policy = self.cfg.srtp;
         let c = self
             .calls
             .get_mut(&call)
@@ -169,10 +170,13 @@ impl Core {
             c.offer_pending = true;
             return Ok((Some(offer), None));
         }
-        let n = sdp::negotiate(body).map_err(|e| match e {
-            SdpError::NoCommonCodec => (488, "Not Acceptable Here"),
+        let mut n = sdp::negotiate(body, policy).map_err(|e| match e {
+            SdpError::NoCommonCodec | SdpError::SrtpRequired => (488, "Not Acceptable Here"),
             SdpError::Malformed(_) => (400, "Malformed SDP Offer"),
         })?;
+        if let Some(old) = &c.negotiation {
+            n.keep_our_key(&old.media);
+        }
         // The same version for the same description, the next for a new one.
         let mut answer = n.answer(rtp, c.session_id, c.sdp_version);
         if c.our_sdp.as_deref() != Some(answer.as_str()) {
@@ -387,11 +391,21 @@ impl Core {
     /// An answer to an offer of ours in a confirmed call (in an ACK or a
     /// 2xx): the new media, or BYE when it is unusable (RFC 3264 §8).
     pub(super) fn take_answer(&mut self, call: CallRef, body: &[u8], now: Instant) {
+        let policy = self.cfg.srtp;
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        match sdp::negotiate(body) {
-            Ok(n) => {
+        // Our offer carried our key when the call is SRTP (our last
+        // description, offered again); else it was plain.
+        let srtp = match c.negotiation.as_ref().and_then(|n| n.media.srtp.as_ref()) {
+            Some(_) => policy,
+            None => SrtpPolicy::Off,
+        };
+        match sdp::negotiate(body, srtp) {
+            Ok(mut n) => {
+                if let Some(old) = &c.negotiation {
+                    n.keep_our_key(&old.media);
+                }
                 let changed = c.negotiation.as_ref().map(|o| &o.media) != Some(&n.media);
                 let media = n.media.clone();
                 c.negotiation = Some(n);

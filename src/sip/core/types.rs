@@ -208,6 +208,8 @@ pub struct CoreConfig {
     pub load: Arc<Load>,
     /// REGISTER is taken (and handed out as [`Output::Register`]); else 405.
     pub registrar: bool,
+    /// Whether calls may, or must, be SRTP (SDES).
+    pub srtp: crate::sip::sdp::SrtpPolicy,
 }
 
 impl Default for CoreConfig {
@@ -224,6 +226,7 @@ impl Default for CoreConfig {
             admission: AdmissionConfig::default(),
             load: Arc::new(Load::default()),
             registrar: false,
+            srtp: Default::default(),
         }
     }
 }

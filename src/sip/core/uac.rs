@@ -181,7 +181,8 @@ impl Core {
             let Some(c) = self.calls.get_mut(&call) else {
                 return;
             };
-            match sdp::negotiate(&msg.body) {
+            // Our offer is plain RTP.
+            match sdp::negotiate(&msg.body, SrtpPolicy::Off) {
                 Ok(n) => {
                     let media = n.media.clone();
                     c.negotiation = Some(n);

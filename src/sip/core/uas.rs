@@ -109,9 +109,21 @@ impl Core {
             Verdict::Drop => return Metrics::inc(&self.metrics.sip_banned_dropped),
         }
         let negotiation = if msg.body.is_empty() {
+            if self.cfg.srtp == SrtpPolicy::Required {
+                // Our offer would be plain RTP: SRTP needs the caller's.
+                return reject(
+                    self,
+                    488,
+                    "Not Acceptable Here",
+                    Some((
+                        "Warning",
+                        format!("304 {} \"SRTP required: offer a=crypto\"", peer.local.ip()),
+                    )),
+                );
+            }
             None
         } else {
-            match sdp::negotiate(&msg.body) {
+            match sdp::negotiate(&msg.body, self.cfg.srtp) {
                 Ok(n) => Some(n),
                 Err(SdpError::NoCommonCodec) => {
                     return reject(
@@ -121,6 +133,22 @@ impl Core {
                         Some((
                             "Warning",
                             format!("304 {} \"Only PCMU and PCMA audio\"", peer.local.ip()),
+                        )),
+                    );
+                }
+                Err(SdpError::SrtpRequired) => {
+                    Metrics::inc(&self.metrics.srtp_refused);
+                    return reject(
+                        self,
+                        488,
+                        "Not Acceptable Here",
+                        Some((
+                            "Warning",
+                            format!(
+                                "304 {} \"SRTP required: {} by SDES\"",
+                                peer.local.ip(),
+                                sdp::SUITE
+                            ),
                         )),
                     );
                 }
@@ -324,7 +352,8 @@ impl Core {
         let media = match &c.negotiation {
             Some(n) => Some(n.media.clone()),
             // Late offer: the ACK carries the answer.
-            None => sdp::negotiate(&msg.body).ok().map(|n| {
+            // Our offer was plain RTP: keys in the answer are no use.
+            None => sdp::negotiate(&msg.body, SrtpPolicy::Off).ok().map(|n| {
                 let m = n.media.clone();
                 c.negotiation = Some(n);
                 m

@@ -1,0 +1,152 @@
+//! Encrypted calls: SRTP keyed by SDES (RFC 4568). The test caller keeps
+//! its own SRTP contexts (rtc-srtp, not the gateway's wrapper) and reads
+//! the gateway's key from the answer as any phone would.
+
+use std::time::Duration;
+
+use base64::Engine;
+use rtc_srtp::context::Context;
+use rtc_srtp::protection_profile::ProtectionProfile;
+
+use crate::caller::TestCall;
+use crate::helpers::*;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// One direction's SRTP context from 30 bytes of key ‖ salt.
+fn context(key: &[u8]) -> Context {
+    let provider = rtc_srtp::crypto::default_provider().unwrap();
+    Context::new(
+        &key[..16],
+        &key[16..30],
+        ProtectionProfile::Aes128CmHmacSha1_80,
+        None,
+        None,
+        provider.crypto(),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sdes_offer_gets_srtp_back_and_is_recorded_in_clear() {
+    let gw = Gateway::start(settings()).await;
+    let ours: [u8; 30] = std::array::from_fn(|i| (i * 7 + 3) as u8);
+    let offer_key = B64.encode(ours);
+    let call = TestCall::place_offering(
+        gw.udp,
+        "sdes@secure",
+        "<sip:13700000000@127.0.0.1>",
+        |port| {
+            format!(
+                "m=audio {port} RTP/SAVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n\
+a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{offer_key}|2^31\r\n"
+            )
+        },
+    )
+    .await;
+    // The answer: SAVP and the gateway's own key under our tag.
+    let answer = &call.answer;
+    assert!(answer.contains(" RTP/SAVP 8 101\r\n"), "{answer}");
+    let theirs = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"))
+        .map(|k| B64.decode(k.split('|').next().unwrap()).unwrap())
+        .expect("the gateway's key");
+    assert_eq!(theirs.len(), 30);
+    assert_ne!(&theirs[..], &ours[..]);
+    let mut from_gw = context(&theirs);
+    let mut to_gw = context(&ours);
+
+    // The greeting comes encrypted: not the clear frame on the wire, the
+    // clear frame once decrypted with the answer's key.
+    let greeting = greeting_first_frame(hotline::media::g711::linear_to_alaw);
+    let wire = recv(&call.rtp, Duration::from_secs(5)).await.expect("SRTP");
+    assert_eq!(wire.len(), 12 + 160 + 10, "an 80-bit tag");
+    assert_ne!(&wire[12..172], &greeting[..], "the payload is not in clear");
+    let plain = from_gw.decrypt_rtp(&wire).expect("authentic SRTP");
+    assert_eq!(&plain[12..], &greeting[..]);
+
+    // The caller speaks: 25 authentic packets; between them, 5 tampered
+    // ones and 5 in clear, whose audio must not reach the recording.
+    for i in 0..25u16 {
+        let p = TestCall::packet(100 + i, 8000 + 160 * u32::from(i), 8, &[0xAA; 160]);
+        call.send(&to_gw.encrypt_rtp(&p).unwrap()).await;
+        if i % 5 == 0 {
+            let forged = TestCall::packet(500 + i, 90000, 8, &[0x11; 160]);
+            let mut bad = to_gw.encrypt_rtp(&forged).unwrap().to_vec();
+            bad[30] ^= 0x40;
+            call.send(&bad).await;
+            call.send(&TestCall::packet(700 + i, 95000, 8, &[0x22; 160]))
+                .await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    call.hangup_at(2).await;
+    let number = ticket_of(&gw.store, "sdes@secure").await;
+    let store = gw.store.clone();
+    eventually("the recording linked", Duration::from_secs(10), || {
+        let (s, n) = (store.clone(), number.clone());
+        async move {
+            s.get(&n)
+                .await
+                .is_ok_and(|t| !t.register.recordings.is_empty())
+        }
+    })
+    .await;
+    let t = gw.store.get(&number).await.unwrap();
+    let samples: Vec<i16> = hound::WavReader::open(&t.register.recordings[0].path)
+        .unwrap()
+        .into_samples::<i16>()
+        .map(Result::unwrap)
+        .collect();
+    let caller: Vec<i16> = samples.iter().step_by(2).copied().collect();
+    let spoken = hotline::media::g711::alaw_to_linear(0xAA);
+    let (forged, clear) = (
+        hotline::media::g711::alaw_to_linear(0x11),
+        hotline::media::g711::alaw_to_linear(0x22),
+    );
+    let heard = caller.iter().filter(|s| **s == spoken).count();
+    assert!(
+        (24 * 160..=25 * 160).contains(&heard),
+        "the decrypted audio is recorded: {heard} samples"
+    );
+    assert!(
+        !caller.iter().any(|s| *s == forged || *s == clear),
+        "a tampered or clear packet reached the recording"
+    );
+    let (_, metrics) = gw.get("/metrics").await;
+    let failed: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("hotline_srtp_auth_failed_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert_eq!(
+        failed, 10,
+        "5 tampered + 5 clear packets counted:\n{metrics}"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_srtp_required_a_plain_offer_is_refused_with_488() {
+    let mut s = settings();
+    s.sip.srtp = hotline::sip::sdp::SrtpPolicy::Required;
+    let gw = Gateway::start(s).await;
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let me = sock.local_addr().unwrap();
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8\r\n";
+    let invite = format!(
+        "INVITE sip:12368@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-plain\r\nMax-Forwards: 70\r\n\
+From: <sip:13700000000@127.0.0.1>;tag=p1\r\nTo: <sip:12368@127.0.0.1>\r\nCall-ID: plain@secure\r\nCSeq: 1 INVITE\r\n\
+Contact: <sip:13700000000@{me}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    sock.send_to(invite.as_bytes(), gw.udp).await.unwrap();
+    let reply = String::from_utf8(recv(&sock, Duration::from_secs(5)).await.unwrap()).unwrap();
+    assert!(reply.starts_with("SIP/2.0 488 "), "{reply}");
+    assert!(
+        header(&reply, "Warning").is_some_and(|w| w.contains("SRTP required")),
+        "{reply}"
+    );
+    gw.stop().await;
+}
