@@ -93,13 +93,23 @@ impl App {
                 "ticket operations from the last run wait in the journal"
             );
         }
-        let sip = transport::bind(&settings.sip.listen)
+        let mut sip = transport::bind(&settings.sip.listen)
             .with_context(|| format!("binding SIP on {:?}", settings.sip.listen))?;
+        if let (Some(cert), Some(key)) = (&settings.sip.tls_cert, &settings.sip.tls_key) {
+            let config = crate::tls::server_config(cert, key, &[])?;
+            sip.listen_tls(&settings.sip.tls_listen, config)
+                .with_context(|| {
+                    format!("binding SIP over TLS on {:?}", settings.sip.tls_listen)
+                })?;
+        }
         let http = TcpListener::bind(settings.http.listen)
             .await
             .with_context(|| format!("binding HTTP on {}", settings.http.listen))?;
         for (udp, tcp) in sip.addrs() {
             tracing::info!("sip listening udp={udp} tcp={tcp}");
+        }
+        for tls in sip.tls_addrs() {
+            tracing::info!("sip listening tls={tls}");
         }
         let scheme = if settings.http.tls_cert.is_some() {
             "https"
@@ -123,6 +133,11 @@ impl App {
     /// `(udp, tcp)` SIP addresses, one pair per listen address.
     pub fn sip_addrs(&self) -> Vec<(SocketAddr, SocketAddr)> {
         self.sip.addrs()
+    }
+
+    /// The SIP over TLS addresses (none without `[sip] tls_cert`).
+    pub fn sip_tls_addrs(&self) -> Vec<SocketAddr> {
+        self.sip.tls_addrs()
     }
 
     pub fn http_addr(&self) -> SocketAddr {
@@ -274,7 +289,7 @@ impl App {
         });
         let http_stop = shutdown.clone();
         let tls = match (&s.http.tls_cert, &s.http.tls_key) {
-            (Some(cert), Some(key)) => Some(crate::api::tls::server_config(cert, key)?),
+            (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key, &[b"http/1.1"])?),
             _ => None,
         };
         let max_conns = s.http.max_connections;

@@ -45,3 +45,4 @@ pub mod retention;
 pub mod roster;
 pub mod sip;
 pub mod tickets;
+pub mod tls;

@@ -151,6 +151,7 @@ pub fn link_name(link: Link) -> String {
     match link {
         Link::Udp(i) => format!("udp:{i}"),
         Link::Tcp(c) => format!("tcp:{c}"),
+        Link::Tls(c) => format!("tls:{c}"),
     }
 }
 
@@ -160,6 +161,7 @@ pub fn flow_of(b: &Binding) -> Option<Peer> {
     let link = match kind {
         "udp" => Link::Udp(n.parse().ok()?),
         "tcp" => Link::Tcp(n.parse().ok()?),
+        "tls" => Link::Tls(n.parse().ok()?),
         _ => return None,
     };
     Some(Peer {

@@ -116,6 +116,8 @@ impl Settings {
         .chain(settings.redis.tls_ca.as_mut())
         .chain(settings.http.tls_cert.as_mut())
         .chain(settings.http.tls_key.as_mut())
+        .chain(settings.sip.tls_cert.as_mut())
+        .chain(settings.sip.tls_key.as_mut())
         {
             if p.is_relative() {
                 *p = base.join(&*p);
@@ -279,19 +281,32 @@ impl Settings {
                 out.push(bad(key, format!("{} does not exist", path.display())));
             }
         }
-        match (&self.http.tls_cert, &self.http.tls_key) {
-            (None, None) => {}
-            (Some(_), None) => out.push(bad("http.tls_key", "needed with http.tls_cert".into())),
-            (None, Some(_)) => out.push(bad("http.tls_cert", "needed with http.tls_key".into())),
-            (Some(cert), Some(key)) => {
-                use crate::api::tls::{server_config, TlsFileError};
-                match server_config(cert, key) {
-                    Ok(_) => {}
-                    Err(e @ TlsFileError::Cert { .. }) => {
-                        out.push(bad("http.tls_cert", e.to_string()))
-                    }
-                    Err(e @ TlsFileError::Key { .. }) => {
-                        out.push(bad("http.tls_key", e.to_string()))
+        for (cert_key, key_key, cert, key) in [
+            (
+                "http.tls_cert",
+                "http.tls_key",
+                &self.http.tls_cert,
+                &self.http.tls_key,
+            ),
+            (
+                "sip.tls_cert",
+                "sip.tls_key",
+                &self.sip.tls_cert,
+                &self.sip.tls_key,
+            ),
+        ] {
+            match (cert, key) {
+                (None, None) => {}
+                (Some(_), None) => out.push(bad(key_key, format!("needed with {cert_key}"))),
+                (None, Some(_)) => out.push(bad(cert_key, format!("needed with {key_key}"))),
+                (Some(cert), Some(key)) => {
+                    use crate::tls::{server_config, TlsFileError};
+                    match server_config(cert, key, &[]) {
+                        Ok(_) => {}
+                        Err(e @ TlsFileError::Cert { .. }) => {
+                            out.push(bad(cert_key, e.to_string()))
+                        }
+                        Err(e @ TlsFileError::Key { .. }) => out.push(bad(key_key, e.to_string())),
                     }
                 }
             }

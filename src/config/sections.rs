@@ -103,6 +103,13 @@ pub struct SipSettings {
     pub tcp_idle_seconds: u64,
     /// Concurrent TCP connections accepted per listener.
     pub tcp_max_connections: usize,
+    /// SIP over TLS (RFC 3261 §26.3.1, `sips:`/`transport=tls`): a PEM
+    /// certificate chain and its key, as for HTTPS; with them the gateway
+    /// listens on `tls_listen` too.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Where SIP over TLS listens (5061 on every address by default).
+    pub tls_listen: Vec<SocketAddr>,
     /// Largest header section accepted (bytes); beyond it: 400 and close.
     pub max_header_bytes: usize,
     /// Largest body accepted (bytes).
@@ -147,6 +154,9 @@ impl Default for SipSettings {
             max_calls: 1000,
             max_placed_calls: 100,
             srtp: Default::default(),
+            tls_cert: None,
+            tls_key: None,
+            tls_listen: vec![SocketAddr::from(([0, 0, 0, 0], 5061))],
             retry_after_seconds: 30,
             max_call_seconds: 1800,
             t1_ms: 500,

@@ -18,6 +18,8 @@ pub fn repo() -> PathBuf {
 pub struct Gateway {
     pub udp: SocketAddr,
     pub tcp: SocketAddr,
+    /// SIP over TLS, when the settings name a certificate.
+    pub tls: Option<SocketAddr>,
     pub http: SocketAddr,
     pub metrics: std::sync::Arc<hotline::metrics::Metrics>,
     pub redis: Redis,
@@ -80,6 +82,7 @@ impl Gateway {
         let key_file = settings.privacy.key_file.clone();
         let app = App::build(settings).await.expect("gateway builds");
         let (udp, tcp) = app.sip_addrs()[0];
+        let tls = app.sip_tls_addrs().first().copied();
         let http = app.http_addr();
         let metrics = app.metrics.clone();
         let shutdown = CancellationToken::new();
@@ -87,6 +90,7 @@ impl Gateway {
         Gateway {
             udp,
             tcp,
+            tls,
             http,
             metrics,
             redis,

@@ -8,6 +8,8 @@ use base64::Engine;
 use rtc_srtp::context::Context;
 use rtc_srtp::protection_profile::ProtectionProfile;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 use crate::caller::TestCall;
 use crate::helpers::*;
 
@@ -148,5 +150,146 @@ Contact: <sip:13700000000@{me}>\r\nContent-Type: application/sdp\r\nContent-Leng
         header(&reply, "Warning").is_some_and(|w| w.contains("SRTP required")),
         "{reply}"
     );
+    gw.stop().await;
+}
+
+/// A SIP client over TLS that trusts only the test CA.
+async fn tls_client(
+    to: std::net::SocketAddr,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
+    let ca = std::fs::read(repo().join("tests/fixtures/tls/ca.pem")).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(&ca).unwrap())
+        .unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(to).await.unwrap();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
+        .await
+        .expect("the gateway's certificate, checked against the test CA")
+}
+
+/// The next SIP message on a stream (framed by Content-Length).
+async fn read_message<S: tokio::io::AsyncRead + Unpin>(s: &mut S, buf: &mut Vec<u8>) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+            let len: usize = header(&head, "Content-Length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                let msg: Vec<u8> = buf.drain(..end + 4 + len).collect();
+                return String::from_utf8(msg).unwrap();
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout_at(deadline, s.read(&mut chunk))
+            .await
+            .expect("a message within 5 s")
+            .unwrap();
+        assert!(n > 0, "the gateway closed the connection");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_over_tls_with_sdes_is_answered_encrypted_end_to_end() {
+    let tls = repo().join("tests/fixtures/tls");
+    let mut s = settings();
+    s.sip.tls_cert = Some(tls.join("cert.pem"));
+    s.sip.tls_key = Some(tls.join("key.pem"));
+    s.sip.tls_listen = vec!["127.0.0.1:0".parse().unwrap()];
+    let gw = Gateway::start(s).await;
+    let addr = gw.tls.expect("a TLS listener");
+    let mut stream = tls_client(addr).await;
+    let me = stream.get_ref().0.local_addr().unwrap();
+    let rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let ours: [u8; 30] = std::array::from_fn(|i| (i * 11 + 5) as u8);
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+m=audio {} RTP/SAVP 8\r\na=crypto:7 AES_CM_128_HMAC_SHA1_80 inline:{}\r\n",
+        rtp.local_addr().unwrap().port(),
+        B64.encode(ours)
+    );
+    let dialog = "From: <sip:13700000000@127.0.0.1>;tag=t1\r\nTo: <sip:12368@127.0.0.1>\r\nCall-ID: tls@secure\r\n";
+    let invite = format!(
+        "INVITE sips:12368@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS {me};branch=z9hG4bK-tls1\r\nMax-Forwards: 70\r\n\
+{dialog}CSeq: 1 INVITE\r\nContact: <sip:13700000000@{me};transport=tls>\r\n\
+Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    stream.write_all(invite.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let ok = loop {
+        let m = read_message(&mut stream, &mut buf).await;
+        if m.starts_with("SIP/2.0 200 ") {
+            break m;
+        }
+        assert!(m.starts_with("SIP/2.0 1"), "{m}");
+    };
+    // Over TLS, our Contact says so (RFC 3261 §26.3.1 / §19.1.4).
+    assert!(
+        header(&ok, "Contact").is_some_and(|c| c.contains(";transport=tls")),
+        "{ok}"
+    );
+    let to = header(&ok, "To").unwrap().to_string();
+    let theirs = ok
+        .lines()
+        .find_map(|l| l.strip_prefix("a=crypto:7 AES_CM_128_HMAC_SHA1_80 inline:"))
+        .map(|k| B64.decode(k).unwrap())
+        .expect("SRTP answered");
+    let in_dialog =
+        format!("From: <sip:13700000000@127.0.0.1>;tag=t1\r\nTo: {to}\r\nCall-ID: tls@secure\r\n");
+    let ack = format!(
+        "ACK sips:12368@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS {me};branch=z9hG4bK-tls2\r\nMax-Forwards: 70\r\n\
+{in_dialog}CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
+    );
+    stream.write_all(ack.as_bytes()).await.unwrap();
+    // The greeting, SRTP under the answer's key.
+    let greeting = greeting_first_frame(hotline::media::g711::linear_to_alaw);
+    let wire = recv(&rtp, Duration::from_secs(5)).await.expect("SRTP");
+    let plain = context(&theirs).decrypt_rtp(&wire).expect("authentic SRTP");
+    assert_eq!(&plain[12..], &greeting[..]);
+    // Our BYE over the same connection gets its 200 there.
+    let bye = format!(
+        "BYE sips:12368@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS {me};branch=z9hG4bK-tls3\r\nMax-Forwards: 70\r\n\
+{in_dialog}CSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+    );
+    stream.write_all(bye.as_bytes()).await.unwrap();
+    let reply = loop {
+        let m = read_message(&mut stream, &mut buf).await;
+        if m.contains("CSeq: 2 BYE") {
+            break m;
+        }
+    };
+    assert!(reply.starts_with("SIP/2.0 200 "), "{reply}");
+    // A ticket, as for any call.
+    ticket_of(&gw.store, "tls@secure").await;
+    // Plain SIP on the TLS port is no handshake: the connection is closed,
+    // nothing else happens.
+    let mut plain = tokio::net::TcpStream::connect(addr).await.unwrap();
+    plain.write_all(invite.as_bytes()).await.unwrap();
+    let mut sink = [0u8; 1024];
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match plain.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "a non-TLS client is dropped");
+    let (status, _) = gw.get("/healthz").await;
+    assert_eq!(status, 200);
     gw.stop().await;
 }

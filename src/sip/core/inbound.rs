@@ -23,7 +23,7 @@ impl Core {
     }
 
     pub(super) fn handle_message(&mut self, data: &[u8], peer: Peer, now: Instant) {
-        if let Link::Tcp(c) = peer.link {
+        if let Some(c) = peer.link.conn() {
             if let Some(conn) = self.conns.get_mut(&c) {
                 conn.last_activity = now;
             }

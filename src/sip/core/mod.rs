@@ -432,8 +432,10 @@ impl Core {
     }
 
     fn conn_busy(&self, conn: u64) -> bool {
-        self.calls.values().any(|c| c.peer.link == Link::Tcp(conn))
-            || self.txs.values().any(|t| t.peer.link == Link::Tcp(conn))
+        self.calls
+            .values()
+            .any(|c| c.peer.link.conn() == Some(conn))
+            || self.txs.values().any(|t| t.peer.link.conn() == Some(conn))
     }
 
     // ----- inbound -----------------------------------------------------
@@ -676,6 +678,7 @@ fn contact_uri(peer: &Peer) -> String {
     match peer.transport() {
         Transport::Udp => format!("sip:hotline@{}", host_port(peer.local)),
         Transport::Tcp => format!("sip:hotline@{};transport=tcp", host_port(peer.local)),
+        Transport::Tls => format!("sip:hotline@{};transport=tls", host_port(peer.local)),
     }
 }
 

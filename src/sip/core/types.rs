@@ -28,6 +28,18 @@ pub enum Link {
     Udp(u8),
     /// A TCP connection.
     Tcp(u64),
+    /// A TLS connection (numbered with the TCP ones).
+    Tls(u64),
+}
+
+impl Link {
+    /// The connection, for a stream link.
+    pub fn conn(self) -> Option<u64> {
+        match self {
+            Link::Udp(_) => None,
+            Link::Tcp(c) | Link::Tls(c) => Some(c),
+        }
+    }
 }
 
 /// Where a message came from and which of our addresses it reached.
@@ -44,6 +56,7 @@ impl Peer {
         match self.link {
             Link::Udp(_) => Transport::Udp,
             Link::Tcp(_) => Transport::Tcp,
+            Link::Tls(_) => Transport::Tls,
         }
     }
 

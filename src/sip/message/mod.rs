@@ -81,16 +81,19 @@ impl std::fmt::Display for Method {
 pub enum Transport {
     Udp,
     Tcp,
+    /// TCP with TLS (RFC 3261 §26.3.1).
+    Tls,
 }
 
 impl Transport {
     pub fn reliable(self) -> bool {
-        self == Transport::Tcp
+        self != Transport::Udp
     }
     pub fn as_str(self) -> &'static str {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
         }
     }
 }

@@ -38,7 +38,21 @@ impl Connector {
         self.tracker.spawn(async move {
             match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(to)).await {
                 Ok(Ok(stream)) => {
-                    return tcp_connection(stream, to, conn, tx, limits, stop, Some(first)).await
+                    let _ = stream.set_nodelay(true);
+                    if let Ok(local) = stream.local_addr() {
+                        let link = Link::Tcp(conn);
+                        return stream_connection(
+                            stream,
+                            to,
+                            local,
+                            link,
+                            tx,
+                            limits,
+                            stop,
+                            Some(first),
+                        )
+                        .await;
+                    }
                 }
                 Ok(Err(e)) => {
                     tracing::warn!(%to, error = %e, "cannot connect over TCP; request not sent")
@@ -238,7 +252,12 @@ pub(super) async fn flush(
                         }
                     }
                 }
-                Link::Tcp(c) => {
+                Link::Tls(c) if !conns.open.contains_key(&c) => {
+                    // We open no TLS connection of our own: whoever made
+                    // this one must make it again.
+                    tracing::debug!(conn = c, %to, "tls connection gone; message not sent");
+                }
+                Link::Tcp(c) | Link::Tls(c) => {
                     let full = match conns.open.get(&c) {
                         Some(h) => h.writer.try_send(data).is_err(),
                         // A request: over a new connection to where it goes.

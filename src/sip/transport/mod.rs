@@ -33,7 +33,7 @@ mod driver;
 mod readers;
 
 use driver::{core_task, Connector, Conns};
-use readers::{tcp_acceptor, tcp_connection, udp_reader};
+use readers::{stream_connection, tcp_acceptor, udp_reader};
 
 /// Depth of the queue into the core task; beyond it datagrams are dropped
 /// and counted (a flood never grows memory).
@@ -48,9 +48,33 @@ const CONN_QUEUE: usize = 256;
 pub struct Bound {
     pub udp: Vec<std::net::UdpSocket>,
     pub tcp: Vec<std::net::TcpListener>,
+    /// SIP over TLS: its listeners and the server configuration.
+    pub tls: Vec<std::net::TcpListener>,
+    tls_config: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Bound {
+    /// Listens for SIP over TLS on `addrs` too (port 0: a free one each).
+    pub fn listen_tls(
+        &mut self,
+        addrs: &[SocketAddr],
+        config: Arc<rustls::ServerConfig>,
+    ) -> io::Result<()> {
+        for a in addrs {
+            self.tls.push(tcp_listener(*a)?);
+        }
+        self.tls_config = Some(config);
+        Ok(())
+    }
+
+    /// The SIP over TLS addresses.
+    pub fn tls_addrs(&self) -> Vec<SocketAddr> {
+        self.tls
+            .iter()
+            .map(|t| t.local_addr().expect("bound"))
+            .collect()
+    }
+
     /// `(udp, tcp)` local addresses, one pair per listen address.
     pub fn addrs(&self) -> Vec<(SocketAddr, SocketAddr)> {
         self.udp
@@ -111,6 +135,8 @@ fn bind_once(addrs: &[SocketAddr], wanted: u16) -> io::Result<Bound> {
     let mut bound = Bound {
         udp: Vec::new(),
         tcp: Vec::new(),
+        tls: Vec::new(),
+        tls_config: None,
     };
     for addr in addrs {
         let a = SocketAddr::new(addr.ip(), port);
@@ -385,9 +411,12 @@ async fn run(
         .collect();
     let tcp: io::Result<Vec<TcpListener>> =
         bound.tcp.into_iter().map(TcpListener::from_std).collect();
-    let (udp, tcp) = match (udp, tcp) {
-        (Ok(u), Ok(t)) => (u, t),
-        (Err(e), _) | (_, Err(e)) => {
+    let tls: io::Result<Vec<TcpListener>> =
+        bound.tls.into_iter().map(TcpListener::from_std).collect();
+    let acceptor = bound.tls_config.map(tokio_rustls::TlsAcceptor::from);
+    let (udp, tcp, tls) = match (udp, tcp, tls) {
+        (Ok(u), Ok(t), Ok(s)) => (u, t, s),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
             tracing::error!(error = %e, "cannot register the SIP sockets");
             return;
         }
@@ -409,9 +438,14 @@ async fn run(
             readers.clone(),
         ));
     }
-    for listener in tcp {
+    let listeners = tcp
+        .into_iter()
+        .map(|l| (l, None))
+        .chain(tls.into_iter().map(|l| (l, acceptor.clone())));
+    for (listener, tls) in listeners {
         tokio::spawn(tcp_acceptor(
             listener,
+            tls,
             tx.clone(),
             next_conn.clone(),
             Arc::new(Semaphore::new(max_connections)),

@@ -1,7 +1,8 @@
 //! The readers: one task per UDP socket (datagrams cut to what the parser
-//! reads, keep-alives dropped), the TCP acceptors and one task per
-//! connection (stream framing resumed where it stopped, CRLF keep-alives
-//! answered, a writer task draining the connection's queue).
+//! reads, keep-alives dropped), the TCP and TLS acceptors and one task per
+//! connection (a TLS handshake first, bounded in time; stream framing
+//! resumed where it stopped, CRLF keep-alives answered, a writer task
+//! draining the connection's queue).
 
 use super::*;
 
@@ -57,8 +58,16 @@ pub(super) async fn udp_reader(
     }
 }
 
+/// A TLS handshake not done in this time is dropped (a silent client
+/// holds a connection slot no longer).
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Accepts on `listener` until `shutdown`; with `tls`, each connection
+/// first completes a TLS handshake (SIP over TLS).
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn tcp_acceptor(
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     tx: mpsc::Sender<Inbound>,
     next_conn: Arc<AtomicU64>,
     slots: Arc<Semaphore>,
@@ -84,28 +93,54 @@ pub(super) async fn tcp_acceptor(
         let conn = next_conn.fetch_add(1, Ordering::Relaxed);
         let tx = tx.clone();
         let shutdown = shutdown.clone();
+        let tls = tls.clone();
         conns.spawn(async move {
-            tcp_connection(stream, from, conn, tx, limits, shutdown, None).await;
+            let _ = stream.set_nodelay(true);
+            let Ok(local) = stream.local_addr() else {
+                return;
+            };
+            match tls {
+                None => {
+                    let link = Link::Tcp(conn);
+                    stream_connection(stream, from, local, link, tx, limits, shutdown, None).await
+                }
+                Some(acceptor) => {
+                    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                    let stream = tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        r = handshake => match r {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => return tracing::debug!(%from, error = %e, "SIP TLS handshake failed"),
+                            Err(_) => return tracing::debug!(%from, "SIP TLS handshake timed out"),
+                        },
+                    };
+                    let link = Link::Tls(conn);
+                    stream_connection(stream, from, local, link, tx, limits, shutdown, None).await
+                }
+            }
             drop(permit);
         });
     }
 }
 
-pub(super) async fn tcp_connection(
-    stream: TcpStream,
+/// One connection (TCP or TLS, `link` says which and its id) from `from`
+/// to our `local`, until either side closes it; `first` is written first
+/// (a request that opened it).
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn stream_connection<S>(
+    stream: S,
     from: SocketAddr,
-    conn: u64,
+    local: SocketAddr,
+    link: Link,
     tx: mpsc::Sender<Inbound>,
     limits: Limits,
     shutdown: CancellationToken,
     first: Option<Bytes>,
-) {
-    let _ = stream.set_nodelay(true);
-    let local = match stream.local_addr() {
-        Ok(a) => a,
-        Err(_) => return,
-    };
-    let (mut reader, mut writer) = stream.into_split();
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    let Some(conn) = link.conn() else { return };
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let (wtx, mut wrx) = mpsc::channel::<Bytes>(CONN_QUEUE);
     if let Some(first) = first {
         let _ = wtx.try_send(first);
@@ -132,7 +167,7 @@ pub(super) async fn tcp_connection(
         let _ = writer.shutdown().await;
     });
     let peer = Peer {
-        link: Link::Tcp(conn),
+        link,
         addr: from,
         local,
     };
