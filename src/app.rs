@@ -105,6 +105,10 @@ impl App {
         let http = TcpListener::bind(settings.http.listen)
             .await
             .with_context(|| format!("binding HTTP on {}", settings.http.listen))?;
+        if let Some(t) = settings.trunk.as_ref().filter(|t| t.transport == "tls") {
+            let tls = t.tls().map_err(|(key, e)| anyhow::anyhow!("{key}: {e}"))?;
+            sip.connect_tls(transport::TRUNK_CONN, tls);
+        }
         for (udp, tcp) in sip.addrs() {
             tracing::info!("sip listening udp={udp} tcp={tcp}");
         }

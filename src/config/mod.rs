@@ -118,6 +118,7 @@ impl Settings {
         .chain(settings.http.tls_key.as_mut())
         .chain(settings.sip.tls_cert.as_mut())
         .chain(settings.sip.tls_key.as_mut())
+        .chain(settings.trunk.as_mut().and_then(|t| t.tls_ca.as_mut()))
         {
             if p.is_relative() {
                 *p = base.join(&*p);

@@ -158,20 +158,11 @@ struct Via {
 
 /// The HTTP client for webhooks: rustls with the ring provider and the
 /// webpki roots (no C toolchain beyond jemalloc's, no system OpenSSL).
-pub fn webhook_client() -> reqwest::Result<reqwest::Client> {
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("ring supports the default TLS versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .build()
+pub fn webhook_client() -> anyhow::Result<reqwest::Client> {
+    let tls = crate::tls::client_config(None).map_err(anyhow::Error::msg)?;
+    Ok(reqwest::Client::builder()
+        .use_preconfigured_tls((*tls).clone())
+        .build()?)
 }
 
 /// A webhook failure in words, its source chain included (the URL taken
@@ -260,7 +251,7 @@ impl Channels {
     /// Request-URI stays the member's, the proxy is named in Route.
     fn preloaded_route(&self) -> Vec<String> {
         self.outbound_proxy
-            .map(|p| crate::sip::dialog::loose_route(p, false))
+            .map(|p| crate::sip::dialog::loose_route(p, crate::sip::message::Transport::Udp))
             .into_iter()
             .collect()
     }

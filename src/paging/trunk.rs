@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 
 use serde::Deserialize;
 
+use crate::sip::message::Transport;
 use crate::sip::transport::{Egress, TRUNK_CONN};
 
 /// `[trunk]`.
@@ -17,10 +18,17 @@ use crate::sip::transport::{Egress, TRUNK_CONN};
 pub struct TrunkSettings {
     /// `host:port` of the PBX or SBC (a name is resolved at start).
     pub proxy: String,
-    /// `udp` or `tcp` (one connection, opened when needed and again after
-    /// it closed).
+    /// `udp`, `tcp` or `tls` (one connection, opened when needed and again
+    /// after it closed).
     #[serde(default = "udp")]
     pub transport: String,
+    /// Over TLS: the PEM certificates the trunk's must chain to (default:
+    /// the webpki roots), and the name it must carry (default: the proxy's
+    /// host).
+    #[serde(default)]
+    pub tls_ca: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub tls_name: Option<String>,
     /// The domain in the Request-URI, From and To (default: the proxy's host).
     #[serde(default)]
     pub domain: Option<String>,
@@ -75,11 +83,14 @@ impl TrunkSettings {
     }
 
     pub fn check(&self) -> Result<(), (&'static str, String)> {
-        if self.transport != "udp" && self.transport != "tcp" {
+        if !["udp", "tcp", "tls"].contains(&self.transport.as_str()) {
             return Err((
                 "trunk.transport",
-                format!("{:?}: \"udp\" or \"tcp\"", self.transport),
+                format!("{:?}: \"udp\", \"tcp\" or \"tls\"", self.transport),
             ));
+        }
+        if self.transport == "tls" {
+            self.tls()?;
         }
         if self.from_user.is_empty()
             || !self
@@ -137,18 +148,42 @@ impl TrunkSettings {
         format!("sip:{}@{}", self.from_user, self.domain())
     }
 
+    fn transport(&self) -> Transport {
+        match self.transport.as_str() {
+            "tcp" => Transport::Tcp,
+            "tls" => Transport::Tls,
+            _ => Transport::Udp,
+        }
+    }
+
     /// How calls and the registration leave for the trunk.
     pub fn egress(&self) -> Egress {
-        if self.transport == "tcp" {
-            Egress::Tcp(TRUNK_CONN)
-        } else {
-            Egress::Udp
+        match self.transport() {
+            Transport::Tcp => Egress::Tcp(TRUNK_CONN),
+            Transport::Tls => Egress::Tls(TRUNK_CONN),
+            Transport::Udp => Egress::Udp,
         }
     }
 
     /// The trunk as a pre-loaded route (a loose router at `addr`).
     pub fn route(&self, addr: SocketAddr) -> String {
-        crate::sip::dialog::loose_route(addr, self.transport == "tcp")
+        crate::sip::dialog::loose_route(addr, self.transport())
+    }
+
+    /// Over TLS: how the trunk's certificate is checked (the trusted CAs,
+    /// the name it must carry).
+    pub fn tls(&self) -> Result<crate::sip::transport::ClientTls, (&'static str, String)> {
+        let config =
+            crate::tls::client_config(self.tls_ca.as_deref()).map_err(|e| ("trunk.tls_ca", e))?;
+        let name = self.tls_name.clone().unwrap_or_else(|| {
+            self.domain()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string()
+        });
+        let name = rustls::pki_types::ServerName::try_from(name.clone())
+            .map_err(|e| ("trunk.tls_name", format!("{name:?}: {e}")))?;
+        Ok(crate::sip::transport::ClientTls { config, name })
     }
 
     pub fn credentials(&self) -> Option<(String, String)> {
@@ -231,7 +266,18 @@ mod tests {
             transport: "tls".into(),
             ..t.clone()
         };
-        assert_eq!(tls.check().unwrap_err().0, "trunk.transport");
+        assert!(tls.check().is_ok());
+        assert_eq!(tls.route(addr), "<sip:127.0.0.1:5070;transport=tls;lr>");
+        let no_ca = TrunkSettings {
+            tls_ca: Some("/nonexistent/ca.pem".into()),
+            ..tls.clone()
+        };
+        assert_eq!(no_ca.check().unwrap_err().0, "trunk.tls_ca");
+        let sctp = TrunkSettings {
+            transport: "sctp".into(),
+            ..t.clone()
+        };
+        assert_eq!(sctp.check().unwrap_err().0, "trunk.transport");
         // (A proxy name that does not resolve is refused too; not tried
         // here: a test asks no DNS server.)
         let half = TrunkSettings {

@@ -102,12 +102,17 @@ pub fn route(route_set: &[String], remote_target: &str) -> Routed {
 
 /// A route entry naming a loose router at `addr` (an outbound proxy, a
 /// trunk), reached over TCP when `tcp`.
-pub fn loose_route(addr: SocketAddr, tcp: bool) -> String {
+pub fn loose_route(addr: SocketAddr, transport: super::message::Transport) -> String {
+    use super::message::Transport;
     let host = match addr {
         SocketAddr::V4(a) => a.to_string(),
         SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
     };
-    let transport = if tcp { ";transport=tcp" } else { "" };
+    let transport = match transport {
+        Transport::Udp => "",
+        Transport::Tcp => ";transport=tcp",
+        Transport::Tls => ";transport=tls",
+    };
     format!("<sip:{host}{transport};lr>")
 }
 

@@ -293,3 +293,145 @@ Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
     assert_eq!(status, 200);
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trunk_over_tls_gets_the_paging_call_with_its_certificate_checked() {
+    use hotline::tickets::model::State;
+    let fixtures = repo().join("tests/fixtures/tls");
+    // The court's trunk: a TLS server with the test certificate.
+    let config =
+        hotline::tls::server_config(&fixtures.join("cert.pem"), &fixtures.join("key.pem"), &[])
+            .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut s = settings();
+    let roster: String = offline(&test_roster_text())
+        .lines()
+        .filter(|l| !l.starts_with("phone = ") || l.contains("+8613800000020"))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .replace(
+            "police = [\"p-sun\", \"p-zhou\", \"p-wu\"]",
+            "police = [\"p-sun\"]",
+        );
+    s.roster.file = test_roster(&roster);
+    s.trunk = Some(
+        toml::from_str(&format!(
+            "proxy = \"127.0.0.1:{port}\"\ntransport = \"tls\"\ntls_ca = \"{}\"\nfrom_user = \"053212368\"\n",
+            fixtures.join("ca.pem").display()
+        ))
+        .unwrap(),
+    );
+    let gw = Gateway::start(s).await;
+    let numbers = crate::paging::open_tickets(&gw.store, 1, "tlstrunk").await;
+    let (tcp, _) = tokio::time::timeout(Duration::from_secs(30), listener.accept())
+        .await
+        .expect("the gateway connects to the trunk")
+        .unwrap();
+    let mut conn = tokio_rustls::TlsAcceptor::from(config)
+        .accept(tcp)
+        .await
+        .expect("a TLS handshake");
+    let mut buf = Vec::new();
+    let invite = read_message(&mut conn, &mut buf).await;
+    assert!(
+        invite.starts_with("INVITE sip:13800000020@127.0.0.1 SIP/2.0\r\n"),
+        "{invite}"
+    );
+    assert!(
+        header(&invite, "Via").is_some_and(|v| v.starts_with("SIP/2.0/TLS ")),
+        "{invite}"
+    );
+    assert!(
+        header(&invite, "Route").is_some_and(|r| r.contains(";transport=tls;lr")),
+        "{invite}"
+    );
+    let gw_rtp: u16 = invite
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|l| l.split(' ').next()?.parse().ok())
+        .expect("an offer");
+    // The phone answers.
+    let rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+m=audio {} RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n",
+        rtp.local_addr().unwrap().port()
+    );
+    let copy = |name: &str| format!("{name}: {}\r\n", header(&invite, name).unwrap());
+    let ok = format!(
+        "SIP/2.0 200 OK\r\n{}{}{}To: {};tag=phone1\r\n{}Contact: <sip:phone@127.0.0.1:{port};transport=tls>\r\n\
+Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        copy("Via"),
+        copy("From"),
+        copy("Call-ID"),
+        header(&invite, "To").unwrap(),
+        copy("CSeq"),
+        sdp.len()
+    );
+    conn.write_all(ok.as_bytes()).await.unwrap();
+    let ack = read_message(&mut conn, &mut buf).await;
+    assert!(ack.starts_with("ACK "), "{ack}");
+    // Key 1 as RFC 4733 events, then the gateway hangs up over TLS.
+    let to = std::net::SocketAddr::from(([127, 0, 0, 1], gw_rtp));
+    for (i, end) in [(0u16, false), (1, false), (2, true)] {
+        let duration = (160 * (i + 1)).to_be_bytes();
+        let flags = if end { 0x80 | 10 } else { 10 };
+        let payload = [1u8, flags, duration[0], duration[1]];
+        rtp.send_to(&TestCall::packet(10 + i, 4000, 101, &payload), to)
+            .await
+            .unwrap();
+    }
+    let bye = read_message(&mut conn, &mut buf).await;
+    assert!(bye.starts_with("BYE sip:phone@127.0.0.1:"), "{bye}");
+    let store = gw.store.clone();
+    eventually("acknowledged by p-sun", Duration::from_secs(10), || async {
+        store.get(&numbers[0]).await.is_ok_and(|t| {
+            t.state == State::Acknowledged
+                && t.register.dispatch.acknowledged_by.as_deref() == Some("p-sun")
+        })
+    })
+    .await;
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trunk_whose_certificate_names_another_host_gets_nothing() {
+    let fixtures = repo().join("tests/fixtures/tls");
+    let config =
+        hotline::tls::server_config(&fixtures.join("cert.pem"), &fixtures.join("key.pem"), &[])
+            .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut s = settings();
+    s.roster.file = test_roster(&offline(&test_roster_text()));
+    // The certificate is for 127.0.0.1 and localhost, not this name.
+    s.trunk = Some(
+        toml::from_str(&format!(
+            "proxy = \"127.0.0.1:{port}\"\ntransport = \"tls\"\ntls_ca = \"{}\"\ntls_name = \"pbx.court.example\"\nfrom_user = \"053212368\"\n",
+            fixtures.join("ca.pem").display()
+        ))
+        .unwrap(),
+    );
+    let gw = Gateway::start(s).await;
+    crate::paging::open_tickets(&gw.store, 1, "badname").await;
+    let (tcp, _) = tokio::time::timeout(Duration::from_secs(30), listener.accept())
+        .await
+        .expect("the gateway connects to the trunk")
+        .unwrap();
+    let handshake = tokio_rustls::TlsAcceptor::from(config).accept(tcp).await;
+    match handshake {
+        // The client refused our certificate: the handshake fails, or it
+        // ends the connection before sending anything.
+        Err(_) => {}
+        Ok(mut conn) => {
+            let mut b = [0u8; 64];
+            let n = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut b))
+                .await
+                .map(|r| r.unwrap_or(0))
+                .unwrap_or(0);
+            assert_eq!(n, 0, "no request over an unchecked connection");
+        }
+    }
+    gw.stop().await;
+}

@@ -25,6 +25,8 @@ pub(super) struct Conns {
 pub(super) struct Connector {
     pub(super) tx: mpsc::Sender<Inbound>,
     pub(super) limits: Limits,
+    /// Links opened over TLS, and how each checks its peer.
+    pub(super) tls: HashMap<u64, ClientTls>,
     pub(super) stop: CancellationToken,
     pub(super) tracker: tokio_util::task::TaskTracker,
 }
@@ -33,33 +35,51 @@ pub(super) struct Connector {
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Connector {
-    fn connect(&self, conn: u64, to: SocketAddr, first: Bytes) {
+    /// Opens `Link::Tcp(conn)`, or `Link::Tls(conn)` with `tls`.
+    fn connect(&self, conn: u64, to: SocketAddr, first: Bytes, tls: Option<ClientTls>) {
         let (tx, limits, stop) = (self.tx.clone(), self.limits, self.stop.clone());
         self.tracker.spawn(async move {
-            match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(to)).await {
+            let opened = tokio::time::timeout(CONNECT_TIMEOUT, async {
+                let stream = TcpStream::connect(to).await?;
+                let _ = stream.set_nodelay(true);
+                let local = stream.local_addr()?;
+                Ok::<_, io::Error>((stream, local))
+            })
+            .await;
+            let (stream, local) = match opened {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::warn!(%to, error = %e, "cannot connect over TCP; request not sent");
+                    let _ = tx.send(Inbound::ConnectFailed { conn }).await;
+                    return;
+                }
+                Err(_) => {
+                    tracing::warn!(%to, "TCP connect timed out; request not sent");
+                    let _ = tx.send(Inbound::ConnectFailed { conn }).await;
+                    return;
+                }
+            };
+            let Some(tls) = tls else {
+                let link = Link::Tcp(conn);
+                return stream_connection(stream, to, local, link, tx, limits, stop, Some(first))
+                    .await;
+            };
+            let connector = tokio_rustls::TlsConnector::from(tls.config);
+            match tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(tls.name, stream)).await {
                 Ok(Ok(stream)) => {
-                    let _ = stream.set_nodelay(true);
-                    if let Ok(local) = stream.local_addr() {
-                        let link = Link::Tcp(conn);
-                        return stream_connection(
-                            stream,
-                            to,
-                            local,
-                            link,
-                            tx,
-                            limits,
-                            stop,
-                            Some(first),
-                        )
-                        .await;
-                    }
+                    let link = Link::Tls(conn);
+                    stream_connection(stream, to, local, link, tx, limits, stop, Some(first)).await
                 }
                 Ok(Err(e)) => {
-                    tracing::warn!(%to, error = %e, "cannot connect over TCP; request not sent")
+                    // A certificate that is not the trunk's: nothing is sent.
+                    tracing::warn!(%to, error = %e, "TLS handshake failed; request not sent");
+                    let _ = tx.send(Inbound::ConnectFailed { conn }).await;
                 }
-                Err(_) => tracing::warn!(%to, "TCP connect timed out; request not sent"),
+                Err(_) => {
+                    tracing::warn!(%to, "TLS handshake timed out; request not sent");
+                    let _ = tx.send(Inbound::ConnectFailed { conn }).await;
+                }
             }
-            let _ = tx.send(Inbound::ConnectFailed { conn }).await;
         });
     }
 }
@@ -111,6 +131,7 @@ pub(super) async fn core_task(
                     Egress::Udp => peer(dest),
                     Egress::Flow(p) => Some(p),
                     Egress::Tcp(conn) => peer(dest).map(|p| Peer { link: Link::Tcp(conn), ..p }),
+                    Egress::Tls(conn) => peer(dest).map(|p| Peer { link: Link::Tls(conn), ..p }),
                 };
                 match r {
                     PendingRequest::Send { request, dest, reply } => match peer(dest) {
@@ -252,9 +273,11 @@ pub(super) async fn flush(
                         }
                     }
                 }
-                Link::Tls(c) if !conns.open.contains_key(&c) => {
-                    // We open no TLS connection of our own: whoever made
-                    // this one must make it again.
+                Link::Tls(c)
+                    if !conns.open.contains_key(&c) && !conns.dial.tls.contains_key(&c) =>
+                {
+                    // A TLS connection the peer made: only it can make it
+                    // again (we could not check its certificate's name).
                     tracing::debug!(conn = c, %to, "tls connection gone; message not sent");
                 }
                 Link::Tcp(c) | Link::Tls(c) => {
@@ -267,7 +290,11 @@ pub(super) async fn flush(
                                 None => {
                                     tracing::debug!(conn = c, %to, "no tcp connection; connecting");
                                     conns.connecting.insert(c, Vec::new());
-                                    conns.dial.connect(c, to, data);
+                                    let tls = match link {
+                                        Link::Tls(_) => conns.dial.tls.get(&c).cloned(),
+                                        _ => None,
+                                    };
+                                    conns.dial.connect(c, to, data, tls);
                                 }
                             }
                             false

@@ -51,6 +51,16 @@ pub struct Bound {
     /// SIP over TLS: its listeners and the server configuration.
     pub tls: Vec<std::net::TcpListener>,
     tls_config: Option<Arc<rustls::ServerConfig>>,
+    /// TLS connections of our own (the trunk's), by link id.
+    client_tls: HashMap<u64, ClientTls>,
+}
+
+/// How a TLS connection of ours checks the other end.
+#[derive(Clone)]
+pub struct ClientTls {
+    pub config: Arc<rustls::ClientConfig>,
+    /// The name its certificate must carry.
+    pub name: rustls::pki_types::ServerName<'static>,
 }
 
 impl Bound {
@@ -65,6 +75,12 @@ impl Bound {
         }
         self.tls_config = Some(config);
         Ok(())
+    }
+
+    /// Requests on `Link::Tls(conn)` open a TLS connection checked so (the
+    /// trunk's, [`TRUNK_CONN`]), again after it closed.
+    pub fn connect_tls(&mut self, conn: u64, tls: ClientTls) {
+        self.client_tls.insert(conn, tls);
     }
 
     /// The SIP over TLS addresses.
@@ -137,6 +153,7 @@ fn bind_once(addrs: &[SocketAddr], wanted: u16) -> io::Result<Bound> {
         tcp: Vec::new(),
         tls: Vec::new(),
         tls_config: None,
+        client_tls: HashMap::new(),
     };
     for addr in addrs {
         let a = SocketAddr::new(addr.ip(), port);
@@ -245,6 +262,9 @@ pub enum Egress {
     /// core as `Link::Tcp(id)`: opened on the first request, opened again
     /// under the same id when it has closed (the trunk's, [`TRUNK_CONN`]).
     Tcp(u64),
+    /// The same over TLS (`Link::Tls(id)`, checked as
+    /// [`Bound::connect_tls`] said).
+    Tls(u64),
 }
 
 /// The id of the TCP connection to the trunk (`[trunk] transport = "tcp"`);
@@ -460,6 +480,7 @@ async fn run(
         dial: Connector {
             tx,
             limits,
+            tls: bound.client_tls,
             stop: readers.clone(),
             tracker: conns.clone(),
         },
