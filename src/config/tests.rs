@@ -100,7 +100,10 @@ fn env_then_flags() {
     assert_eq!(o.redis_url.as_deref(), Some("redis://127.0.0.1:7000/"));
     let mut s = Settings::from_toml("", "x").unwrap();
     s.apply(&o);
-    assert_eq!(s.sip.listen, vec!["127.0.0.1:0".parse().unwrap()]);
+    assert_eq!(
+        s.sip.listen,
+        vec!["127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()]
+    );
 }
 
 #[test]

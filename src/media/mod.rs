@@ -10,5 +10,6 @@ pub mod prompt;
 pub mod rtp;
 pub mod srtp;
 pub mod track;
+pub mod webrtc;
 
 pub use prompt::Prompt;

@@ -251,7 +251,10 @@ mod tests {
             "sip:913800000020@127.0.0.1"
         );
         assert_eq!(t.from_uri(), "sip:053212368@127.0.0.1");
-        assert_eq!(t.resolve().unwrap(), "127.0.0.1:5070".parse().unwrap());
+        assert_eq!(
+            t.resolve().unwrap(),
+            "127.0.0.1:5070".parse::<std::net::SocketAddr>().unwrap()
+        );
         assert_eq!(t.egress(), Egress::Udp);
         let addr = "127.0.0.1:5070".parse().unwrap();
         assert_eq!(t.route(addr), "<sip:127.0.0.1:5070;lr>");

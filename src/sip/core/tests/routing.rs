@@ -43,7 +43,10 @@ fn a_proxied_call_copies_record_route_and_routes_its_bye_through_the_proxies() {
     );
     // Both Vias back, in order, the response to the proxy.
     assert_eq!(header_values(&ringing, "Via").len(), 2);
-    assert!(h.dest.iter().all(|d| *d == proxy().parse().unwrap()));
+    assert!(h
+        .dest
+        .iter()
+        .all(|d| *d == proxy().parse::<std::net::SocketAddr>().unwrap()));
     h.command(CallCommand::Answer { call, rtp: rtp() });
     let ok = h.sent.last().unwrap().clone();
     assert!(ok.starts_with("SIP/2.0 200 OK"));
@@ -65,7 +68,10 @@ fn a_proxied_call_copies_record_route_and_routes_its_bye_through_the_proxies() {
     );
     assert_eq!(header_values(&bye, "Route"), expected, "{bye}");
     assert!(bye.contains("Max-Forwards: 70\r\n"));
-    assert_eq!(h.dest.last().unwrap(), &"192.0.2.50:5060".parse().unwrap());
+    assert_eq!(
+        h.dest.last().unwrap(),
+        &"192.0.2.50:5060".parse::<std::net::SocketAddr>().unwrap()
+    );
 }
 
 #[test]
@@ -95,7 +101,10 @@ fn a_strict_router_gets_the_request_uri_and_the_target_last() {
         header_values(&bye, "Route"),
         ["<sip:10.0.0.9;lr>", "<sip:13800000000@192.0.2.7:5062>"]
     );
-    assert_eq!(h.dest.last().unwrap(), &"192.0.2.50:5070".parse().unwrap());
+    assert_eq!(
+        h.dest.last().unwrap(),
+        &"192.0.2.50:5070".parse::<std::net::SocketAddr>().unwrap()
+    );
 }
 
 #[test]
@@ -198,7 +207,10 @@ fn a_placed_call_preloads_the_outbound_proxy_and_routes_by_the_answers_record_ro
     );
     let reversed = ["<sip:192.0.2.50:5060;lr>", "<sip:10.0.0.9;lr>"];
     assert_eq!(header_values(&ack, "Route"), reversed);
-    assert_eq!(h.dest.last().unwrap(), &proxy().parse().unwrap());
+    assert_eq!(
+        h.dest.last().unwrap(),
+        &proxy().parse::<std::net::SocketAddr>().unwrap()
+    );
     h.command(CallCommand::Hangup { call });
     let bye = h.sent.last().unwrap().clone();
     assert!(
@@ -206,5 +218,8 @@ fn a_placed_call_preloads_the_outbound_proxy_and_routes_by_the_answers_record_ro
         "{bye}"
     );
     assert_eq!(header_values(&bye, "Route"), reversed);
-    assert_eq!(h.dest.last().unwrap(), &proxy().parse().unwrap());
+    assert_eq!(
+        h.dest.last().unwrap(),
+        &proxy().parse::<std::net::SocketAddr>().unwrap()
+    );
 }
