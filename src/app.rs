@@ -242,6 +242,14 @@ impl App {
             ));
             tokio::spawn(r.run(register_rx, requester.clone(), sip_stop.clone()))
         });
+        // Browser calls: their own ports and certificate, the same calls.
+        let web = match s.webrtc.enabled {
+            true => Some(
+                call::web::WebCalls::new(&ctx, s.webrtc.clone(), load.clone(), sip_stop.clone())
+                    .map_err(|e| anyhow::anyhow!("webrtc: the DTLS certificate: {e}"))?,
+            ),
+            false => None,
+        };
         let calls = call::run(ctx, event_rx, tokio::runtime::Handle::current());
         let mut sip_task = transport::spawn(
             self.sip,
@@ -290,6 +298,10 @@ impl App {
                 streams: Default::default(),
                 trusted_proxies: s.http.trusted_proxies.clone(),
             })),
+            call: web.map(|web| crate::api::call::CallApi {
+                web,
+                trusted_proxies: s.http.trusted_proxies.clone(),
+            }),
         });
         let http_stop = shutdown.clone();
         let tls = match (&s.http.tls_cert, &s.http.tls_key) {

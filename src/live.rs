@@ -93,7 +93,7 @@ fn restart_only_changes(running: &Settings, next: &Settings) -> Vec<&'static str
         p.webhooks = Default::default();
         format!("{p:?}")
     };
-    let sections: [(&'static str, Section); 11] = [
+    let sections: [(&'static str, Section); 12] = [
         ("[sip]", |s| format!("{:?}", s.sip)),
         ("[media]", |s| format!("{:?}", s.media)),
         ("[http]", |s| format!("{:?}", s.http)),
@@ -106,6 +106,7 @@ fn restart_only_changes(running: &Settings, next: &Settings) -> Vec<&'static str
         ("[api]", |s| format!("{:?}", s.api)),
         ("[trunk]", |s| format!("{:?}", s.trunk)),
         ("[registrar]", |s| format!("{:?}", s.registrar)),
+        ("[webrtc]", |s| format!("{:?}", s.webrtc)),
         ("[roster] and [prompts] file locations", |s| {
             format!("{:?}{:?}", s.roster, s.prompts)
         }),

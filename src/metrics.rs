@@ -80,6 +80,10 @@ counters! {
     /// Offers refused because `[sip] srtp = "required"` and they had no
     /// usable key.
     srtp_refused,
+    /// Browser calls refused by a per-source limit.
+    webrtc_refused,
+    /// Browser calls whose ICE or DTLS did not complete (no ticket).
+    webrtc_failed,
     /// Escalation steps fired.
     escalation_steps,
     /// Tickets acknowledged by a key 1 on a paging call.

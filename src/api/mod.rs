@@ -3,6 +3,7 @@
 //! domain rules.
 
 pub mod auth;
+pub mod call;
 pub mod serve;
 pub mod tls;
 pub mod v1;
@@ -55,6 +56,8 @@ pub struct ApiState {
     /// The media clocks' ticks and the RTP ports leased.
     pub load: Arc<crate::load::Load>,
     pub v1: Option<Arc<v1::V1>>,
+    /// The public caller page, when `[webrtc] enabled`.
+    pub call: Option<call::CallApi>,
 }
 
 #[derive(Serialize)]
@@ -174,28 +177,63 @@ async fn openapi() -> impl axum::response::IntoResponse {
     )
 }
 
+/// The client's address: the peer, or behind a trusted reverse proxy the
+/// nearest address in `X-Forwarded-For` that is not a trusted proxy (the
+/// header is read right to left; what a client wrote itself is further
+/// left). `None` without the peer's address (a request not from the
+/// server's own loop).
+pub(crate) fn client_of(
+    parts: &axum::http::request::Parts,
+    trusted_proxies: &[crate::sip::admission::Cidr],
+) -> Option<std::net::IpAddr> {
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())?;
+    let trusted = |ip: std::net::IpAddr| trusted_proxies.iter().any(|c| c.contains(ip));
+    if !trusted(peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<std::net::IpAddr> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|a| a.trim().parse())
+        .collect::<Result<_, _>>()
+        .unwrap_or_default();
+    Some(
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|ip| !trusted(*ip))
+            .unwrap_or(peer),
+    )
+}
+
 /// The field officers' mobile page (one self-contained file, no build step).
 const PAGE: &str = include_str!("page.html");
 
 async fn page() -> axum::response::Response {
     use axum::response::IntoResponse;
+    static CSP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     (
-        [(axum::http::header::CONTENT_SECURITY_POLICY, page_csp())],
+        [(axum::http::header::CONTENT_SECURITY_POLICY, csp_for(PAGE, &CSP))],
         axum::response::Html(PAGE),
     )
         .into_response()
 }
 
-/// The page's Content-Security-Policy: nothing but its own inline script
-/// and style (by their SHA-256), the API on the same origin, recordings
-/// played from blobs; no framing, no other origin.
-fn page_csp() -> &'static str {
-    static CSP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    CSP.get_or_init(|| {
+/// A page's Content-Security-Policy (made once, kept in `cell`): nothing
+/// but its own inline script and style (by their SHA-256), requests to the
+/// same origin, media from blobs; no framing, no other origin.
+fn csp_for<'a>(page: &str, cell: &'a std::sync::OnceLock<String>) -> &'a str {
+    cell.get_or_init(|| {
         use base64::Engine as _;
         use sha2::Digest as _;
         let hash = |open: &str, close: &str| {
-            let body = PAGE
+            let body = page
                 .split_once(open)
                 .and_then(|(_, rest)| rest.split_once(close))
                 .map_or("", |(b, _)| b);
@@ -237,6 +275,7 @@ async fn security_headers(
 
 pub fn router(state: ApiState) -> Router {
     let v1 = state.v1.clone();
+    let call = state.call.clone();
     let mut r = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -245,6 +284,9 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state);
     if let Some(v1) = v1 {
         r = r.nest("/api/v1", v1::router(v1));
+    }
+    if let Some(c) = call {
+        r = r.merge(call::router(c));
     }
     // Bodies are small JSON; nothing bigger is read.
     r.layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
@@ -309,6 +351,7 @@ mod tests {
                 fingerprint: "test".into(),
             })),
             v1: None,
+            call: None,
         };
         let (code, body) = healthz(State(state.clone())).await;
         assert_eq!((code, body.0.sip), (StatusCode::SERVICE_UNAVAILABLE, false));

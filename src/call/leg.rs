@@ -27,6 +27,9 @@ use crate::sip::transport::Requester;
 pub enum Control {
     Answered(mpsc::Sender<CallCommand>),
     Placed(Requester),
+    /// A browser's call: the end goes into the call's own events (the
+    /// page sees it in the call's state).
+    Web(mpsc::Sender<CallEvent>),
 }
 
 impl Control {
@@ -36,6 +39,14 @@ impl Control {
                 let _ = commands.send(CallCommand::Hangup { call }).await;
             }
             Control::Placed(requester) => requester.hangup(call).await,
+            Control::Web(events) => {
+                let _ = events
+                    .send(CallEvent::Ended {
+                        call,
+                        reason: EndReason::Hangup,
+                    })
+                    .await;
+            }
         }
     }
 }
@@ -81,6 +92,8 @@ pub struct LegSetup {
     /// changes nothing).
     pub live: std::sync::Arc<crate::live::Loaded>,
     pub recorder: Option<Recorder>,
+    /// A browser's call: its keyed WebRTC path.
+    pub webrtc: Option<crate::media::webrtc::WebRtc>,
 }
 
 pub struct Leg {
@@ -120,7 +133,10 @@ impl Leg {
         let stop = CancellationToken::new();
         let (media_tx, media_rx) = mpsc::channel(8);
         let (media_ev_tx, media_events) = mpsc::channel(64);
-        let session = Session::new(setup.socket, &setup.media, setup.peer, setup.media_timeout);
+        let mut session = Session::new(setup.socket, &setup.media, setup.peer, setup.media_timeout);
+        if let Some(path) = setup.webrtc {
+            session = session.webrtc(path);
+        }
         let session_stop = stop.clone();
         let mut sink = RecordingSink(setup.recorder.map(Box::new));
         let media_task = tokio::spawn(async move {

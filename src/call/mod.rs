@@ -10,6 +10,7 @@
 
 pub mod leg;
 pub mod page;
+pub mod web;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -147,12 +148,71 @@ async fn call_task(
             None => return,
         }
     };
-    let answered = Instant::now();
-    // Confirmed: the call has a ticket from now on, keyed by an id of its
-    // own (a Call-ID used again, by mistake or on purpose, is another call
-    // and gets another ticket).
-    let ids = Ids {
+    let seal = |v: &Option<String>| v.as_deref().map(|v| ctx.caller_key.seal(v));
+    let answered = Answered {
+        call,
         call_id: info.call_id.clone(),
+        shown: caller,
+        caller: Caller {
+            number: seal(&info.caller_number),
+            display_name: seal(&info.caller_display),
+            p_asserted_identity: seal(&info.p_asserted_identity),
+            privacy: info.privacy,
+            ..Default::default()
+        },
+        source: info.source,
+        transport: info.transport.as_str(),
+        started,
+    };
+    let leg = LegParts {
+        control: Control::Answered(ctx.commands.clone()),
+        events,
+        socket,
+        media,
+        webrtc: None,
+    };
+    run_answered(&ctx, answered, leg, |_| {}).await;
+}
+
+/// A call that happened (confirmed: the ACK came, or a browser's path is
+/// keyed): who it is from, as the log and the ticket take it.
+pub(crate) struct Answered {
+    call: CallRef,
+    call_id: String,
+    /// The caller as the log shows it (masked).
+    shown: String,
+    /// As the ticket keeps it: sealed.
+    caller: Caller,
+    source: SocketAddr,
+    /// `UDP`, `TCP`, `TLS`, `web`.
+    transport: &'static str,
+    /// When it was offered.
+    started: Instant,
+}
+
+/// What its leg is made of.
+pub(crate) struct LegParts {
+    control: Control,
+    events: mpsc::Receiver<CallEvent>,
+    socket: crate::media::ports::RtpSocket,
+    media: crate::sip::sdp::Media,
+    webrtc: Option<crate::media::webrtc::WebRtc>,
+}
+
+/// The life of a call from the moment it happened: its ticket (keyed by
+/// an id of its own: a Call-ID used again, by mistake or on purpose, is
+/// another call with another ticket), the recording, the intake on its
+/// leg, its end on the ticket. `numbered` hears the ticket's number (or
+/// `unnumbered`) before the intake starts.
+pub(crate) async fn run_answered(
+    ctx: &CallContext,
+    a: Answered,
+    leg: LegParts,
+    numbered: impl FnOnce(&str),
+) {
+    let answered = Instant::now();
+    let ids = Ids {
+        call_id: a.call_id.clone(),
         call: op_id(),
     };
     let number = ctx
@@ -162,26 +222,19 @@ async fn call_task(
             call_id: ids.call_id.clone(),
             call: ids.call.clone(),
             at: jiff::Timestamp::now(),
-            caller: {
-                let seal = |v: &Option<String>| v.as_deref().map(|v| ctx.caller_key.seal(v));
-                Caller {
-                    number: seal(&info.caller_number),
-                    display_name: seal(&info.caller_display),
-                    p_asserted_identity: seal(&info.p_asserted_identity),
-                    privacy: info.privacy,
-                }
-            },
+            caller: a.caller.clone(),
         })
         .await;
+    let srtp = leg.media.srtp.is_some() || leg.webrtc.is_some();
     tracing::info!(
-        call_id = %info.call_id,
-        caller = %caller,
-        source = %info.source,
-        transport = info.transport.as_str(),
-        srtp = media.srtp.is_some(),
+        call_id = %a.call_id,
+        caller = %a.shown,
+        source = %a.source,
+        transport = a.transport,
+        srtp,
         "call started"
     );
-    if media.srtp.is_some() {
+    if srtp {
         crate::metrics::Metrics::inc(&ctx.metrics.srtp_calls);
     }
 
@@ -192,44 +245,35 @@ async fn call_task(
         .ok()
         .and_then(Result::ok)
         .unwrap_or_else(|| "unnumbered".to_string());
-    let path = recording::path_for(
-        &ctx.recordings,
-        jiff::Timestamp::now(),
-        &number,
-        &info.call_id,
-    );
-    let recorder = match leg::record(path.clone(), &info.call_id, &number).await {
+    numbered(&number);
+    let path = recording::path_for(&ctx.recordings, jiff::Timestamp::now(), &number, &a.call_id);
+    let recorder = match leg::record(path.clone(), &a.call_id, &number).await {
         Ok(r) => Some(r),
         Err(e) => {
-            tracing::error!(call_id = %info.call_id, path = %path.display(), error = %e, "cannot start the recording; the call goes on");
-            recording_failed(&ctx, &ids, &path, &e.to_string()).await;
+            tracing::error!(call_id = %a.call_id, path = %path.display(), error = %e, "cannot start the recording; the call goes on");
+            recording_failed(ctx, &ids, &path, &e.to_string()).await;
             None
         }
     };
     let known = (number != "unnumbered").then(|| number.clone());
     let mut leg = Leg::start(LegSetup {
-        call,
-        call_id: info.call_id.clone(),
-        control: Control::Answered(ctx.commands.clone()),
-        events,
-        socket,
-        media,
-        peer: info.source.ip(),
+        call: a.call,
+        call_id: a.call_id.clone(),
+        control: leg.control,
+        events: leg.events,
+        socket: leg.socket,
+        media: leg.media,
+        peer: a.source.ip(),
         media_timeout: ctx.media_timeout,
         hang_up_at: Some(answered + ctx.max_call),
         // The prompts this call plays to its end, whatever a reload brings.
         live: ctx.live.get(),
         recorder,
+        webrtc: leg.webrtc,
     });
     let mut intake = Intake::new(ctx.intake.clone(), known);
     let ended = leg
-        .drive(
-            &mut intake,
-            &mut IntakeSteps {
-                ctx: &ctx,
-                ids: &ids,
-            },
-        )
+        .drive(&mut intake, &mut IntakeSteps { ctx, ids: &ids })
         .await;
     let (stats, recording) = leg.finish().await;
     for (counter, n) in [
@@ -244,10 +288,10 @@ async fn call_task(
     ] {
         counter.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
     }
-    log_end(&info, &caller, started, Some(answered), ended.how, stats);
-    self::ended(&ctx, &ids, answered.elapsed().as_secs_f64(), ended.how).await;
+    log_end(&a, answered, ended.how, stats);
+    self::ended(ctx, &ids, answered.elapsed().as_secs_f64(), ended.how).await;
     if let Some(done) = recording {
-        recorded(&ctx, &ids, done).await;
+        recorded(ctx, &ids, done).await;
     }
 }
 
@@ -360,20 +404,12 @@ async fn recording_failed(ctx: &CallContext, ids: &Ids, path: &std::path::Path, 
     .await;
 }
 
-fn log_end(
-    info: &CallInfo,
-    caller: &str,
-    started: Instant,
-    answered: Option<Instant>,
-    how: &str,
-    stats: crate::media::rtp::MediaStats,
-) {
-    let duration = answered.map_or(0.0, |a| a.elapsed().as_secs_f64());
+fn log_end(a: &Answered, answered: Instant, how: &str, stats: crate::media::rtp::MediaStats) {
     tracing::info!(
-        call_id = %info.call_id,
-        caller = %caller,
-        duration_s = format!("{duration:.1}"),
-        setup_ms = answered.map_or(0, |a| (a - started).as_millis() as u64),
+        call_id = %a.call_id,
+        caller = %a.shown,
+        duration_s = format!("{:.1}", answered.elapsed().as_secs_f64()),
+        setup_ms = (answered - a.started).as_millis() as u64,
         ended = how,
         rtp_sent = stats.sent,
         rtp_received = stats.received,

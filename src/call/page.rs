@@ -89,6 +89,7 @@ pub async fn place(c: PageCall) -> Outcome {
         hang_up_at: None,
         live: c.live,
         recorder,
+        webrtc: None,
     });
     let mut script = c.script;
     let mut answer = None;

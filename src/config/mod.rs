@@ -49,6 +49,9 @@ pub struct Settings {
     /// The gateway is the registrar of the officers' softphones.
     #[serde(default)]
     pub registrar: Option<crate::registrar::RegistrarSettings>,
+    /// Callers from a browser (the `/call` page).
+    #[serde(default)]
+    pub webrtc: crate::call::web::WebRtcSettings,
     /// The file these settings were read from (for messages, and to read
     /// again on a reload), and the environment's and flags' overrides.
     #[serde(skip)]
@@ -247,6 +250,31 @@ impl Settings {
         }
         if m.timeout_seconds == 0 {
             out.push(bad("media.timeout_seconds", "must be at least 1".into()));
+        }
+        let w = &self.webrtc;
+        if w.port_min == 0 || w.port_min > w.port_max {
+            out.push(bad(
+                "webrtc.port_min",
+                format!("range {}-{} is empty or starts at 0", w.port_min, w.port_max),
+            ));
+        } else if w.port_min <= m.rtp_port_max && m.rtp_port_min <= w.port_max {
+            out.push(bad(
+                "webrtc.port_min",
+                format!(
+                    "range {}-{} overlaps media.rtp_port_min-rtp_port_max {}-{}",
+                    w.port_min, w.port_max, m.rtp_port_min, m.rtp_port_max
+                ),
+            ));
+        }
+        for (key, v) in [
+            ("webrtc.connect_seconds", w.connect_seconds as usize),
+            ("webrtc.max_calls", w.max_calls),
+            ("webrtc.calls_per_source", w.calls_per_source),
+            ("webrtc.offers_per_minute", w.offers_per_minute),
+        ] {
+            if v == 0 {
+                out.push(bad(key, "must be at least 1".into()));
+            }
         }
         let schemes = ["redis://", "rediss://", "unix://"];
         if !schemes.iter().any(|s| self.redis.url.starts_with(s)) {

@@ -244,6 +244,8 @@ enum Crypto {
     /// SRTP was agreed but its contexts could not be made: nothing is sent
     /// or taken (never in clear).
     Broken,
+    /// A browser: ICE-lite, DTLS and SRTP on the one socket.
+    WebRtc(Box<super::webrtc::WebRtc>),
 }
 
 impl Crypto {
@@ -341,6 +343,24 @@ impl Session {
         }
     }
 
+    /// The media of a browser's call, over its keyed WebRTC path (STUN
+    /// consent checks go on being answered, DTLS retransmissions too).
+    pub fn webrtc(mut self, path: super::webrtc::WebRtc) -> Session {
+        if let Some(t) = path.target() {
+            self.receiver.allow(t.ip());
+        }
+        self.crypto = Crypto::WebRtc(Box::new(path));
+        self.srtp_keys = None;
+        self
+    }
+
+    /// Sends what the WebRTC path queued (STUN answers, DTLS flights).
+    fn send_control(&self, out: &mut Vec<(Vec<u8>, SocketAddr)>) {
+        for (d, to) in out.drain(..) {
+            let _ = self.socket.send_to(&d, to);
+        }
+    }
+
     /// A renegotiated session (RFC 3264 §8): the new address, codec and
     /// direction from now on; the latch is re-armed for the new address and
     /// the caller's track and key detection start afresh.
@@ -359,8 +379,9 @@ impl Session {
         self.events = EventDedup::new();
         self.inband = media.telephone_event.is_none().then(InBand::new);
         self.direction = media.direction;
-        // New keys, new contexts (the same keys keep theirs: a refresh).
-        if media.srtp != self.srtp_keys {
+        // New keys, new contexts (the same keys keep theirs: a refresh);
+        // a browser's path is never renegotiated.
+        if media.srtp != self.srtp_keys && !matches!(self.crypto, Crypto::WebRtc(_)) {
             self.crypto = Crypto::of(media);
             self.srtp_keys = media.srtp.clone();
         }
@@ -371,6 +392,10 @@ impl Session {
         let sent = match &mut self.crypto {
             Crypto::Plain => self.socket.send_to(packet, to).is_ok(),
             Crypto::Srtp(s) => match s.protect(packet) {
+                Some(wire) => self.socket.send_to(&wire, to).is_ok(),
+                None => false,
+            },
+            Crypto::WebRtc(w) => match w.protect(packet) {
                 Some(wire) => self.socket.send_to(&wire, to).is_ok(),
                 None => false,
             },
@@ -393,9 +418,13 @@ impl Session {
         }
     }
 
-    /// Where we send: the latched source once RTP arrived, else the SDP address.
+    /// Where we send: the latched source once RTP arrived, else the SDP
+    /// address; a browser's: where its checks come from.
     fn target(&self) -> Option<SocketAddr> {
-        self.receiver.latched.or(self.remote)
+        match &self.crypto {
+            Crypto::WebRtc(w) => w.target(),
+            _ => self.receiver.latched.or(self.remote),
+        }
     }
 
     /// A datagram from `from` while the clock stands at `clock` samples.
@@ -423,6 +452,32 @@ impl Session {
             Crypto::Broken => {
                 self.stats.dropped += 1;
                 return (false, None);
+            }
+            Crypto::WebRtc(w) => {
+                use super::webrtc::Inbound;
+                let mut out = Vec::new();
+                let got = w.on_datagram(from, data, tokio::time::Instant::now(), &mut out);
+                let target = w.target();
+                self.send_control(&mut out);
+                match got {
+                    Inbound::Rtp(p) => {
+                        if let Some(t) = target {
+                            self.receiver.allow(t.ip());
+                        }
+                        plain = p;
+                        &plain[..]
+                    }
+                    // Consent checks and DTLS are not the caller's audio.
+                    Inbound::Handled | Inbound::Rtcp => return (false, None),
+                    Inbound::AuthFailed => {
+                        self.stats.srtp_failed += 1;
+                        return (false, None);
+                    }
+                    Inbound::Dropped(_) => {
+                        self.stats.dropped += 1;
+                        return (false, None);
+                    }
+                }
             }
         };
         let p = match self.receiver.accept(from, data) {
@@ -556,6 +611,11 @@ impl Session {
                 scheduled = clock.tick() => {
                     if let Some(load) = self.socket.load() {
                         load.tick(scheduled, Instant::now());
+                    }
+                    if let Crypto::WebRtc(w) = &mut self.crypto {
+                        let mut out = Vec::new();
+                        w.on_timer(Instant::now(), &mut out);
+                        self.send_control(&mut out);
                     }
                     outbox.flush();
                     if self.read_socket(&mut buf, position, READS_PER_TICK, &mut keys) {

@@ -339,5 +339,49 @@ impl WebRtc {
     }
 }
 
+/// Runs `path` on `socket` until it is keyed, fails, or `deadline` passes:
+/// the browser's checks answered, the DTLS handshake done (polled every
+/// 10 ms; the call's media session takes over from there).
+pub async fn connect(
+    socket: &super::ports::RtpSocket,
+    path: &mut WebRtc,
+    deadline: Instant,
+) -> Result<(), String> {
+    let mut buf = [0u8; 2048];
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(10));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => {
+                return Err(match path.target() {
+                    None => "no ICE connectivity check came in time".into(),
+                    Some(_) => "the DTLS handshake did not complete in time".into(),
+                });
+            }
+            _ = tick.tick() => {}
+        }
+        let mut out = Vec::new();
+        // Non-blocking: what arrived since the last look.
+        for _ in 0..64 {
+            match socket.recv_from(&mut buf) {
+                Ok((n, from)) => {
+                    let data = buf.get(..n).unwrap_or_default();
+                    path.on_datagram(from, data, Instant::now(), &mut out);
+                }
+                Err(_) => break,
+            }
+        }
+        path.on_timer(Instant::now(), &mut out);
+        for (d, to) in out {
+            let _ = socket.send_to(&d, to);
+        }
+        if path.ready() {
+            return Ok(());
+        }
+        if let Some(why) = path.failure() {
+            return Err(why.to_string());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

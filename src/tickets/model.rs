@@ -163,6 +163,12 @@ pub struct Caller {
     pub p_asserted_identity: Option<String>,
     /// The caller asked for privacy (Privacy: id/user, or anonymous From).
     pub privacy: bool,
+    /// How the call came when not by phone: `web` (the caller page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// A web caller's address, sealed like a number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<String>,
 }
 
 /// The register's report section.

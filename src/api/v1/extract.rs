@@ -49,36 +49,15 @@ impl FromRequestParts<Shared> for Client {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, s: &Shared) -> Result<Client, ApiError> {
-        let peer = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip())
+        crate::api::client_of(parts, &s.trusted_proxies)
+            .map(Client)
             .ok_or_else(|| {
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",
                     "no peer address",
                 )
-            })?;
-        let trusted = |ip: std::net::IpAddr| s.trusted_proxies.iter().any(|c| c.contains(ip));
-        if !trusted(peer) {
-            return Ok(Client(peer));
-        }
-        let forwarded: Vec<std::net::IpAddr> = parts
-            .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(|a| a.trim().parse())
-            .collect::<Result<_, _>>()
-            .unwrap_or_default();
-        let client = forwarded
-            .into_iter()
-            .rev()
-            .find(|ip| !trusted(*ip))
-            .unwrap_or(peer);
-        Ok(Client(client))
+            })
     }
 }
 

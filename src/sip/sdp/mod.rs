@@ -11,6 +11,8 @@
 //! `a=crypto:<tag> AES_CM_128_HMAC_SHA1_80 inline:<key||salt>` is answered
 //! with that tag, the suite and a key of ours, as `[sip] srtp` allows.
 
+pub mod webrtc;
+
 use std::collections::HashMap;
 use std::io::Cursor;
 use std::net::{IpAddr, SocketAddr};
