@@ -32,9 +32,13 @@ pub fn router(state: CallApi) -> Router {
         .route("/call/whip", post(offer))
         .route(
             "/call/whip/{id}",
-            get(state_of)
-                .delete(hang_up)
-                .patch(|| async { refuse(StatusCode::METHOD_NOT_ALLOWED, "no_trickle", "trickle ICE is not taken: the gateway is ICE-lite") }),
+            get(state_of).delete(hang_up).patch(|| async {
+                refuse(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "no_trickle",
+                    "trickle ICE is not taken: the gateway is ICE-lite",
+                )
+            }),
         )
         .with_state(state)
 }
@@ -58,13 +62,14 @@ fn refuse(status: StatusCode, code: &'static str, message: impl Into<String>) ->
         .into_response()
 }
 
-async fn offer(
-    State(s): State<CallApi>,
-    request: axum::extract::Request,
-) -> Response {
+async fn offer(State(s): State<CallApi>, request: axum::extract::Request) -> Response {
     let (parts, body) = request.into_parts();
     let Some(client) = super::client_of(&parts, &s.trusted_proxies) else {
-        return refuse(StatusCode::INTERNAL_SERVER_ERROR, "internal", "no peer address");
+        return refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "no peer address",
+        );
     };
     let sdp = parts
         .headers
@@ -80,7 +85,13 @@ async fn offer(
     }
     let body: Bytes = match axum::body::to_bytes(body, 64 * 1024).await {
         Ok(b) => b,
-        Err(_) => return refuse(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "an offer is at most 64 KiB"),
+        Err(_) => {
+            return refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "an offer is at most 64 KiB",
+            )
+        }
     };
     match s.web.offer(&body, std::net::SocketAddr::new(client, 0)) {
         Ok((id, answer)) => (
@@ -114,7 +125,10 @@ async fn state_of(State(s): State<CallApi>, Path(id): Path<String>) -> Response 
     match s.web.state(&id) {
         Some(state) => {
             let mut h = HeaderMap::new();
-            h.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+            h.insert(
+                header::CACHE_CONTROL,
+                header::HeaderValue::from_static("no-store"),
+            );
             (h, Json(state)).into_response()
         }
         None => refuse(StatusCode::NOT_FOUND, "not_found", "no such call"),

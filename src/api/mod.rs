@@ -219,7 +219,10 @@ async fn page() -> axum::response::Response {
     use axum::response::IntoResponse;
     static CSP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     (
-        [(axum::http::header::CONTENT_SECURITY_POLICY, csp_for(PAGE, &CSP))],
+        [(
+            axum::http::header::CONTENT_SECURITY_POLICY,
+            csp_for(PAGE, &CSP),
+        )],
         axum::response::Html(PAGE),
     )
         .into_response()

@@ -153,7 +153,11 @@ impl WebCalls {
     }
 
     /// Takes a browser's offer from `client`: the call's id and our answer.
-    pub fn offer(self: &Arc<Self>, sdp: &[u8], client: SocketAddr) -> Result<(String, String), Refusal> {
+    pub fn offer(
+        self: &Arc<Self>,
+        sdp: &[u8],
+        client: SocketAddr,
+    ) -> Result<(String, String), Refusal> {
         let Some(ctx) = self.ctx.upgrade().filter(|_| !self.stop.is_cancelled()) else {
             return Err(Refusal::Busy);
         };
@@ -169,7 +173,10 @@ impl WebCalls {
             Err(e) => return refused(Refusal::BadOffer(e.to_string())),
         };
         // Our address as the browser reaches it (the kernel's route to it).
-        let local = crate::sip::transport::local_for(SocketAddr::new(self.settings.bind_ip, 0), client.ip());
+        let local = crate::sip::transport::local_for(
+            SocketAddr::new(self.settings.bind_ip, 0),
+            client.ip(),
+        );
         let ip = self.settings.advertise_ip.unwrap_or(local.ip());
         let socket = match self.ports.bind_for(ip) {
             Ok(s) => s,
@@ -211,8 +218,10 @@ impl WebCalls {
         let media = offer.media;
         let key = id.clone();
         tokio::spawn(async move {
-            me.run(ctx, key, call, client, socket, path, media, events_tx, events_rx, state_tx)
-                .await
+            me.run(
+                ctx, key, call, client, socket, path, media, events_tx, events_rx, state_tx,
+            )
+            .await
         });
         Ok((id, answer))
     }
@@ -232,7 +241,8 @@ impl WebCalls {
         {
             s.offers.pop_front();
         }
-        if s.offers.len() >= self.settings.offers_per_minute || s.calls >= self.settings.calls_per_source
+        if s.offers.len() >= self.settings.offers_per_minute
+            || s.calls >= self.settings.calls_per_source
         {
             tracing::warn!(target: "security", source = %ip, "browser call refused: per-source limit");
             crate::metrics::Metrics::inc(&self.metrics.webrtc_refused);
@@ -333,7 +343,9 @@ impl WebCalls {
                     async move {
                         stop.cancelled().await;
                         let reason = crate::sip::core::EndReason::Shutdown;
-                        let _ = events.send(crate::sip::core::CallEvent::Ended { call, reason }).await;
+                        let _ = events
+                            .send(crate::sip::core::CallEvent::Ended { call, reason })
+                            .await;
                     }
                 });
                 let leg = LegParts {

@@ -255,7 +255,10 @@ impl Settings {
         if w.port_min == 0 || w.port_min > w.port_max {
             out.push(bad(
                 "webrtc.port_min",
-                format!("range {}-{} is empty or starts at 0", w.port_min, w.port_max),
+                format!(
+                    "range {}-{} is empty or starts at 0",
+                    w.port_min, w.port_max
+                ),
             ));
         } else if w.port_min <= m.rtp_port_max && m.rtp_port_min <= w.port_max {
             out.push(bad(

@@ -74,8 +74,13 @@ impl Script {
     }
 }
 
+/// One Chromium at a time: two would share the machine's two cores with
+/// the gateways.
+static CHROMIUM: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mobile_page_in_chromium_takes_a_live_page_to_closing() {
+    let _one = CHROMIUM.lock().await;
     let started = Instant::now();
     let dir = repo().join("tests/browser");
     assert!(
@@ -242,4 +247,137 @@ async fn the_mobile_page_in_chromium_takes_a_live_page_to_closing() {
         shots.display(),
         started.elapsed().as_secs_f64()
     );
+}
+
+/// The 10 ms RMS envelope of 8 kHz samples.
+fn envelope(samples: &[i16]) -> Vec<f64> {
+    samples
+        .chunks_exact(80)
+        .map(|c| (c.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / 80.0).sqrt())
+        .collect()
+}
+
+/// The best Pearson correlation of `needle` against `hay` at any lag.
+fn best_correlation(hay: &[f64], needle: &[f64]) -> f64 {
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (nm, mut best) = (mean(needle), f64::MIN);
+    let nd: Vec<f64> = needle.iter().map(|x| x - nm).collect();
+    let nv = nd.iter().map(|x| x * x).sum::<f64>();
+    for w in hay.windows(needle.len()) {
+        let wm = mean(w);
+        let (mut cov, mut wv) = (0.0, 0.0);
+        for (a, b) in w.iter().zip(&nd) {
+            cov += (a - wm) * b;
+            wv += (a - wm).powi(2);
+        }
+        if wv > 0.0 && nv > 0.0 {
+            best = best.max(cov / (wv * nv).sqrt());
+        }
+    }
+    best
+}
+
+fn wav(path: &std::path::Path) -> Vec<i16> {
+    hound::WavReader::open(path)
+        .unwrap()
+        .into_samples::<i16>()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_in_chromium_hears_the_greeting_keys_a_category_and_is_recorded() {
+    let _one = CHROMIUM.lock().await;
+    let dir = repo().join("tests/browser");
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is missing: npm ci --prefix tests/browser (scripts/test.sh does it)"
+    );
+    assert!(
+        std::path::Path::new("/usr/bin/chromium").exists(),
+        "Chromium is missing: apt-get install chromium (scripts/test.sh does it)"
+    );
+    let gw = Gateway::start(settings()).await;
+    let shots = repo().join("target/caller-screenshots");
+    let _ = std::fs::remove_dir_all(&shots);
+    let mic = repo().join("tests/fixtures/speech.wav");
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::process::Command::new("node")
+            .arg(dir.join("caller.mjs"))
+            .arg("--base")
+            .arg(format!("http://{}", gw.http))
+            .arg("--mic")
+            .arg(&mic)
+            .arg("--shots")
+            .arg(&shots)
+            .args(["--key", "1", "--step-timeout-ms", "30000"])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the caller script ends within 2 minutes")
+    .expect("node runs (Debian's nodejs)");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "caller.mjs failed:\n{stderr}\nstdout:\n{}",
+        stdout.chars().take(4000).collect::<String>()
+    );
+    let said = |prefix: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} from the script"))
+            .to_string()
+    };
+    // What the page heard is the greeting.
+    let heard: Vec<f64> = said("HEARD ")
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let greeting = envelope(&wav(&repo().join("config/prompts/greeting.wav")));
+    assert!(heard.len() > greeting.len(), "heard {} frames", heard.len());
+    let c = best_correlation(&heard, &greeting);
+    assert!(c >= 0.8, "the page heard the greeting: correlation {c:.3}");
+    eprintln!("browser caller: the greeting heard, correlation {c:.3}");
+    // The ticket the page showed: from the web, a lead, recorded.
+    let number = said("TICKET ");
+    let store = gw.store.clone();
+    let n = number.clone();
+    eventually(
+        "the call's ticket recorded",
+        Duration::from_secs(20),
+        || async {
+            store.get(&n).await.is_ok_and(|t| {
+                !t.register.recordings.is_empty()
+                    && t.register.intake.category == Some(hotline::tickets::model::Category::Lead)
+            })
+        },
+    )
+    .await;
+    let t = gw.store.get(&number).await.unwrap();
+    assert_eq!(t.register.caller.channel.as_deref(), Some("web"));
+    // The recording's caller side is the fake microphone's audio (the file
+    // loops; compare three seconds of the recording with it).
+    let samples = wav(std::path::Path::new(&t.register.recordings[0].path));
+    let left: Vec<i16> = samples.iter().step_by(2).copied().collect();
+    let recorded = envelope(&left);
+    assert!(recorded.len() > 500, "{} frames recorded", recorded.len());
+    let speech = envelope(&wav(&mic));
+    let looped: Vec<f64> = speech.iter().chain(speech.iter()).copied().collect();
+    let window = &recorded[200..500];
+    let c = best_correlation(&looped, window);
+    assert!(
+        c >= 0.8,
+        "the microphone's audio is recorded: correlation {c:.3}"
+    );
+    eprintln!("browser caller: the microphone recorded, correlation {c:.3}");
+    let files: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("SHOT "))
+        .collect();
+    assert!(files.len() >= 4, "screenshots: {files:?}");
+    gw.stop().await;
 }

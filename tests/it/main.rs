@@ -19,3 +19,4 @@ mod sip;
 mod softphone;
 mod tickets;
 mod torture;
+mod webcall;
