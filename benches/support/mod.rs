@@ -1,7 +1,10 @@
-//! What the benchmarks share: a redis-server of their own on loopback.
+//! What the benchmarks share: a redis-server of their own on loopback, and
+//! a test browser (`browser`).
 
 // Benchmarks run outside the async runtime and time with the wall clock.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
+pub mod browser;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -30,14 +30,16 @@ use crate::tickets::model::Caller;
 pub struct WebRtcSettings {
     /// Serve the caller page and take its calls.
     pub enabled: bool,
-    /// Where browsers' media arrives.
+    /// Where browsers' media arrives, with `port_min`/`port_max`.
     pub bind_ip: IpAddr,
     /// The address our candidate names (behind NAT: the public one);
-    /// default: the address the browser's request reached.
+    /// default `[media] advertise_ip`, else our address on the route to
+    /// the browser.
     pub advertise_ip: Option<IpAddr>,
-    /// UDP ports for browsers' media (one per call).
-    pub port_min: u16,
-    pub port_max: u16,
+    /// UDP ports for browsers' media (one per call); without them,
+    /// `[media]`'s range (`bind_ip` then is `[media]`'s too).
+    pub port_min: Option<u16>,
+    pub port_max: Option<u16>,
     /// A browser that has not completed ICE and DTLS in this long is
     /// dropped (no ticket).
     pub connect_seconds: u64,
@@ -54,8 +56,8 @@ impl Default for WebRtcSettings {
             enabled: true,
             bind_ip: IpAddr::from([0, 0, 0, 0]),
             advertise_ip: None,
-            port_min: 31000,
-            port_max: 31999,
+            port_min: None,
+            port_max: None,
             connect_seconds: 10,
             max_calls: 100,
             calls_per_source: 2,
@@ -109,11 +111,12 @@ pub struct WebCalls {
     /// once the gateway stops, offers are refused and the ticket writer is
     /// not kept waiting for the HTTP server).
     ctx: std::sync::Weak<CallContext>,
+    /// `[webrtc]`'s own port range, else the calls' pool.
+    ports: Arc<PortPool>,
     metrics: Arc<crate::metrics::Metrics>,
     /// The gateway is stopping: calls in progress end.
     stop: tokio_util::sync::CancellationToken,
     settings: WebRtcSettings,
-    ports: PortPool,
     cert: Certificate,
     calls: Mutex<HashMap<String, Entry>>,
     sources: Mutex<HashMap<IpAddr, Source>>,
@@ -131,7 +134,10 @@ impl WebCalls {
         load: Arc<crate::load::Load>,
         stop: tokio_util::sync::CancellationToken,
     ) -> Result<Arc<WebCalls>, String> {
-        let ports = PortPool::new(settings.bind_ip, settings.port_min, settings.port_max, load);
+        let ports = match (settings.port_min, settings.port_max) {
+            (Some(min), Some(max)) => Arc::new(PortPool::new(settings.bind_ip, min, max, load)),
+            _ => ctx.ports.clone(),
+        };
         Ok(Arc::new(WebCalls {
             ctx: Arc::downgrade(ctx),
             metrics: ctx.metrics.clone(),
@@ -172,12 +178,16 @@ impl WebCalls {
             Err(SdpError::NoCommonCodec) => return refused(Refusal::NoCodec),
             Err(e) => return refused(Refusal::BadOffer(e.to_string())),
         };
-        // Our address as the browser reaches it (the kernel's route to it).
-        let local = crate::sip::transport::local_for(
-            SocketAddr::new(self.settings.bind_ip, 0),
-            client.ip(),
-        );
-        let ip = self.settings.advertise_ip.unwrap_or(local.ip());
+        // Our address as the browser reaches it: as configured (ours, else
+        // `[media]`'s), else the kernel's route to it.
+        let ip = self
+            .settings
+            .advertise_ip
+            .or(ctx.advertise_ip)
+            .unwrap_or_else(|| {
+                let bound = SocketAddr::new(self.settings.bind_ip, 0);
+                crate::sip::transport::local_for(bound, client.ip()).ip()
+            });
         let socket = match self.ports.bind_for(ip) {
             Ok(s) => s,
             Err(e) => {

@@ -252,22 +252,28 @@ impl Settings {
             out.push(bad("media.timeout_seconds", "must be at least 1".into()));
         }
         let w = &self.webrtc;
-        if w.port_min == 0 || w.port_min > w.port_max {
-            out.push(bad(
+        match (w.port_min, w.port_max) {
+            (None, None) => {}
+            (Some(_), None) => {
+                out.push(bad("webrtc.port_max", "needed with webrtc.port_min".into()))
+            }
+            (None, Some(_)) => {
+                out.push(bad("webrtc.port_min", "needed with webrtc.port_max".into()))
+            }
+            (Some(min), Some(max)) if min == 0 || min > max => out.push(bad(
                 "webrtc.port_min",
-                format!(
-                    "range {}-{} is empty or starts at 0",
-                    w.port_min, w.port_max
-                ),
-            ));
-        } else if w.port_min <= m.rtp_port_max && m.rtp_port_min <= w.port_max {
-            out.push(bad(
-                "webrtc.port_min",
-                format!(
-                    "range {}-{} overlaps media.rtp_port_min-rtp_port_max {}-{}",
-                    w.port_min, w.port_max, m.rtp_port_min, m.rtp_port_max
-                ),
-            ));
+                format!("range {min}-{max} is empty or starts at 0"),
+            )),
+            (Some(min), Some(max)) if min <= m.rtp_port_max && m.rtp_port_min <= max => {
+                out.push(bad(
+                    "webrtc.port_min",
+                    format!(
+                        "range {min}-{max} overlaps media.rtp_port_min-rtp_port_max {}-{}",
+                        m.rtp_port_min, m.rtp_port_max
+                    ),
+                ))
+            }
+            _ => {}
         }
         for (key, v) in [
             ("webrtc.connect_seconds", w.connect_seconds as usize),

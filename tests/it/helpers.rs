@@ -43,10 +43,6 @@ pub fn settings() -> Settings {
         rtp_port_max = 39999
         [http]
         listen = "127.0.0.1:0"
-        [webrtc]
-        bind_ip = "127.0.0.1"
-        port_min = 45000
-        port_max = 49999
         "#,
         "test",
     )

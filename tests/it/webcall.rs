@@ -4,199 +4,25 @@
 //! call as any other: greeting, keys, a ticket from `web`, a recording.
 //! The same in Chromium is `browser::a_caller_in_chromium_…`.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
-
-use bytes::BytesMut;
-use rtc_dtls::config::{ConfigBuilder, ExtendedMasterSecretType};
-use rtc_dtls::endpoint::{Endpoint, EndpointEvent};
-use rtc_dtls::extension::extension_use_srtp::SrtpProtectionProfile;
-use rtc_srtp::context::Context;
-use rtc_srtp::protection_profile::ProtectionProfile;
-use rtc_stun::attributes::{ATTR_USERNAME, ATTR_USE_CANDIDATE};
-use rtc_stun::fingerprint::FINGERPRINT;
-use rtc_stun::integrity::MessageIntegrity;
-use rtc_stun::message::{Message, Setter, TransactionId, BINDING_REQUEST, BINDING_SUCCESS};
-use rtc_stun::textattrs::TextAttribute;
-use sha2::Digest;
-use tokio::net::UdpSocket;
 
 use crate::caller::TestCall;
 use crate::helpers::*;
 
-const PWD: &str = "browserpasswordbrowserpw";
+#[path = "../../benches/support/browser.rs"]
+mod browser;
 
-struct UseCandidate;
-
-impl Setter for UseCandidate {
-    fn add_to(&self, m: &mut Message) -> rtc_shared::error::Result<()> {
-        m.add(ATTR_USE_CANDIDATE, &[]);
-        Ok(())
-    }
-}
-
-/// A browser's audio offer, for a certificate whose fingerprint is `fp`.
-fn offer(fp: &str) -> String {
-    format!(
-        "v=0\r\no=- 46117314 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n\
-m=audio 9 UDP/TLS/RTP/SAVPF 111 0 126\r\nc=IN IP4 0.0.0.0\r\na=ice-ufrag:brw1\r\na=ice-pwd:{PWD}\r\n\
-a=fingerprint:sha-256 {fp}\r\na=setup:actpass\r\na=mid:0\r\na=sendrecv\r\na=rtcp-mux\r\n\
-a=rtpmap:111 opus/48000/2\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:126 telephone-event/8000\r\n"
-    )
-}
-
-fn srtp(key: &[u8], salt: &[u8]) -> Context {
-    let provider = rtc_srtp::crypto::default_provider().unwrap();
-    Context::new(
-        key,
-        salt,
-        ProtectionProfile::Aes128CmHmacSha1_80,
-        None,
-        None,
-        provider.crypto(),
-    )
-    .unwrap()
-}
+use browser::{offer, Browser};
 
 async fn post_offer(gw: &Gateway, sdp: &str) -> reqwest::Response {
-    hotline::paging::channels::webhook_client()
-        .unwrap()
-        .post(format!("http://{}/call/whip", gw.http))
-        .header("Content-Type", "application/sdp")
-        .body(sdp.to_string())
-        .send()
-        .await
-        .unwrap()
+    browser::post_offer(gw.http, sdp).await
 }
 
-/// A connected test browser: its socket, where the gateway's media is,
-/// and the SRTP contexts both ways.
-struct Browser {
-    sock: UdpSocket,
-    gw_media: SocketAddr,
-    send: Context,
-    receive: Context,
-    resource: String,
-}
-
-impl Browser {
-    async fn call(gw: &Gateway) -> Browser {
-        let provider = rtc_dtls::crypto_provider::default_provider().unwrap();
-        let cert = rtc_dtls::crypto::Certificate::generate_self_signed(
-            vec!["browser".to_string()],
-            provider.crypto(),
-        )
-        .unwrap();
-        let fp = sha2::Sha256::digest(cert.certificate[0].as_ref())
-            .iter()
-            .map(|b| format!("{b:02X}"))
-            .collect::<Vec<_>>()
-            .join(":");
-        let r = post_offer(gw, &offer(&fp)).await;
-        assert_eq!(r.status(), 201);
-        let resource = r.headers()["location"].to_str().unwrap().to_string();
-        assert!(resource.starts_with("/call/whip/"), "{resource}");
-        assert_eq!(r.headers()["content-type"], "application/sdp");
-        let answer = r.text().await.unwrap();
-        let value = |key: &str| {
-            answer
-                .lines()
-                .find_map(|l| l.strip_prefix(key))
-                .unwrap_or_else(|| panic!("{key} in\n{answer}"))
-                .to_string()
-        };
-        assert!(answer.contains("a=ice-lite\r\n"), "{answer}");
-        assert!(answer.contains("a=setup:passive\r\n"), "{answer}");
-        assert!(answer.contains("m=audio "), "{answer}");
-        let (ufrag, pwd) = (value("a=ice-ufrag:"), value("a=ice-pwd:"));
-        let candidate = value("a=candidate:");
-        let parts: Vec<&str> = candidate.split(' ').collect();
-        let gw_media: SocketAddr = format!("{}:{}", parts[4], parts[5]).parse().unwrap();
-
-        // ICE: our nominated check, its answer.
-        let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let stun = rtc_stun::crypto::default_provider().unwrap();
-        let mut check = Message::new();
-        check
-            .build(&[
-                Box::new(TransactionId::new()) as Box<dyn Setter>,
-                Box::new(BINDING_REQUEST),
-                Box::new(TextAttribute::new(ATTR_USERNAME, format!("{ufrag}:brw1"))),
-                Box::new(UseCandidate),
-                Box::new(MessageIntegrity::new_short_term_integrity_with_provider(
-                    pwd.clone(),
-                    stun.crypto(),
-                )),
-                Box::new(FINGERPRINT),
-            ])
-            .unwrap();
-        sock.send_to(&check.raw, gw_media).await.unwrap();
-        let reply = recv(&sock, Duration::from_secs(5))
-            .await
-            .expect("a STUN answer");
-        let mut m = Message::new();
-        m.unmarshal_binary(&reply).unwrap();
-        assert_eq!(m.typ, BINDING_SUCCESS);
-        MessageIntegrity::check(&mut m, pwd.as_bytes(), stun.crypto()).unwrap();
-
-        // DTLS, we the client.
-        let config = ConfigBuilder::default()
-            .with_crypto_provider(provider)
-            .with_certificates(vec![cert])
-            .with_srtp_protection_profiles(vec![SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80])
-            .with_extended_master_secret(ExtendedMasterSecretType::Require)
-            .with_insecure_skip_verify(true)
-            .build(true, Some(gw_media))
-            .unwrap();
-        let me = sock.local_addr().unwrap();
-        let mut dtls = Endpoint::new(me, rtc_shared::TransportProtocol::UDP, None);
-        #[allow(clippy::disallowed_types)]
-        let now = std::time::Instant::now;
-        dtls.connect(now(), gw_media, Arc::new(config), None)
-            .unwrap();
-        let mut done = false;
-        let end = tokio::time::Instant::now() + Duration::from_secs(10);
-        while !done {
-            while let Some(t) = dtls.poll_transmit() {
-                sock.send_to(&t.message, gw_media).await.unwrap();
-            }
-            let mut buf = vec![0u8; 2048];
-            let got = tokio::time::timeout_at(end, sock.recv_from(&mut buf))
-                .await
-                .expect("the DTLS handshake within 10 s")
-                .unwrap();
-            if buf[0] >= 20 && buf[0] <= 63 {
-                let events = dtls
-                    .read(now(), gw_media, None, BytesMut::from(&buf[..got.0]))
-                    .unwrap();
-                done = events
-                    .iter()
-                    .any(|e| matches!(e, EndpointEvent::HandshakeComplete));
-            }
-        }
-        while let Some(t) = dtls.poll_transmit() {
-            sock.send_to(&t.message, gw_media).await.unwrap();
-        }
-        let state = dtls.get_connection_state(gw_media).unwrap();
-        let km = state
-            .export_keying_material("EXTRACTOR-dtls_srtp", &[], 60)
-            .unwrap();
-        let km = km.as_ref();
-        Browser {
-            sock,
-            gw_media,
-            send: srtp(&km[0..16], &km[32..46]),
-            receive: srtp(&km[16..32], &km[46..60]),
-            resource,
-        }
-    }
-
-    async fn state(&self, gw: &Gateway) -> serde_json::Value {
-        let (status, body) = gw.get(&self.resource).await;
-        assert_eq!(status, 200, "{body}");
-        serde_json::from_str(&body).unwrap()
-    }
+/// The call's state, as the page reads it.
+async fn state(gw: &Gateway, b: &Browser) -> serde_json::Value {
+    let (status, body) = gw.get(&b.resource).await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -205,7 +31,7 @@ async fn a_browser_call_is_a_call_like_any_other() {
     let (status, page) = gw.get("/call").await;
     assert_eq!(status, 200);
     assert!(page.contains("拨打举报电话"), "the caller page");
-    let mut b = Browser::call(&gw).await;
+    let mut b = Browser::call(gw.http).await.unwrap();
     // The greeting, in SRTP, PCMU as the offer preferred after Opus.
     let greeting = greeting_first_frame(hotline::media::g711::linear_to_ulaw);
     let first = loop {
@@ -220,26 +46,20 @@ async fn a_browser_call_is_a_call_like_any_other() {
     // The caller speaks, then keys 1 (a lead) as RFC 4733 events.
     for i in 0..25u16 {
         let p = TestCall::packet(100 + i, 16000 + 160 * u32::from(i), 0, &[0xAA; 160]);
-        b.sock
-            .send_to(&b.send.encrypt_rtp(&p).unwrap(), b.gw_media)
-            .await
-            .unwrap();
+        b.send_rtp(&p).await;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     for (i, end) in [(0u16, false), (1, false), (2, true)] {
         let d = (160 * (i + 1)).to_be_bytes();
         let flags = if end { 0x80 | 10 } else { 10 };
         let p = TestCall::packet(200 + i, 30000, 126, &[1, flags, d[0], d[1]]);
-        b.sock
-            .send_to(&b.send.encrypt_rtp(&p).unwrap(), b.gw_media)
-            .await
-            .unwrap();
+        b.send_rtp(&p).await;
     }
     // The page sees the call connected, with its ticket's number.
     let number = {
         let mut n = None;
         for _ in 0..50 {
-            let s = b.state(&gw).await;
+            let s = state(&gw, &b).await;
             if let Some(t) = s["ticket"].as_str() {
                 assert_eq!(s["state"], "connected", "{s}");
                 n = Some(t.to_string());
@@ -272,13 +92,7 @@ async fn a_browser_call_is_a_call_like_any_other() {
     )
     .await;
     // The page hangs up.
-    let r = hotline::paging::channels::webhook_client()
-        .unwrap()
-        .delete(format!("http://{}{}", gw.http, b.resource))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(b.hang_up(gw.http).await, 200);
     let n = number.clone();
     eventually("the recording linked", Duration::from_secs(10), || async {
         store
@@ -287,7 +101,7 @@ async fn a_browser_call_is_a_call_like_any_other() {
             .is_ok_and(|t| !t.register.recordings.is_empty())
     })
     .await;
-    assert_eq!(b.state(&gw).await["state"], "ended");
+    assert_eq!(state(&gw, &b).await["state"], "ended");
     let t = gw.store.get(&number).await.unwrap();
     let samples: Vec<i16> = hound::WavReader::open(&t.register.recordings[0].path)
         .unwrap()
@@ -310,8 +124,7 @@ async fn a_browser_that_never_connects_leaves_no_ticket_and_bad_offers_are_named
     s.webrtc.offers_per_minute = 3;
     let gw = Gateway::start(s).await;
     // Not SDP, not WebRTC, no G.711: each refused with what is wrong.
-    let r = hotline::paging::channels::webhook_client()
-        .unwrap()
+    let r = browser::http()
         .post(format!("http://{}/call/whip", gw.http))
         .header("Content-Type", "application/json")
         .body("{}")
