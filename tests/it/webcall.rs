@@ -176,3 +176,33 @@ async fn a_browser_that_never_connects_leaves_no_ticket_and_bad_offers_are_named
     );
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_offers_from_one_address_gets_its_limit_and_no_more() {
+    let mut s = settings();
+    s.webrtc.offers_per_minute = 5;
+    s.webrtc.calls_per_source = 5;
+    s.webrtc.connect_seconds = 2;
+    let gw = Gateway::start(s).await;
+    // 200 offers at once from 127.0.0.1 (bounded: one request each).
+    let sdp = offer("AB:CD");
+    let offers = (0..200).map(|_| post_offer(&gw, &sdp));
+    let statuses: Vec<u16> = futures::future::join_all(offers)
+        .await
+        .into_iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    let taken = statuses.iter().filter(|s| **s == 201).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(
+        (taken, refused),
+        (5, 195),
+        "five a minute from one address: {statuses:?}"
+    );
+    // The line itself is untouched: a SIP call is answered meanwhile.
+    let call = TestCall::place(gw.udp, "during-flood@webcall", 0).await;
+    call.hangup().await;
+    let (status, _) = gw.get("/healthz").await;
+    assert_eq!(status, 200);
+    gw.stop().await;
+}
