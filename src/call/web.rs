@@ -21,6 +21,7 @@ use super::leg::Control;
 use super::{run_answered, Answered, CallContext, LegParts};
 use crate::media::ports::PortPool;
 use crate::media::webrtc::{Certificate, IceDtls, WebRtc};
+use crate::sip::admission::source_of;
 use crate::sip::sdp::{webrtc, SdpError};
 use crate::tickets::model::Caller;
 
@@ -121,6 +122,9 @@ pub struct WebCalls {
     calls: Mutex<HashMap<String, Entry>>,
     sources: Mutex<HashMap<IpAddr, Source>>,
 }
+
+/// Sources remembered before those with nothing recent are forgotten.
+const SOURCES_KEPT: usize = 4096;
 
 /// How long an ended call's state stays readable.
 const KEEP_ENDED: Duration = Duration::from_secs(600);
@@ -236,18 +240,29 @@ impl WebCalls {
         Ok((id, answer))
     }
 
-    /// Counts an offer and a call from `ip`, or refuses it.
+    /// Counts an offer and a call from `ip` (its source: the IPv4 address
+    /// or the IPv6 /64, as on the SIP side), or refuses it.
     fn admit(&self, ip: IpAddr, now: Instant) -> Result<(), Refusal> {
         let active = self.calls().values().filter(|e| e.ended.is_none()).count();
         if active >= self.settings.max_calls {
             return Err(Refusal::Busy);
         }
+        let minute = Duration::from_secs(60);
         let mut sources = self.sources();
-        let s = sources.entry(ip).or_default();
+        if sources.len() > SOURCES_KEPT {
+            // Many addresses: forget those with no call and no recent offer.
+            sources.retain(|_, s| {
+                s.calls > 0
+                    || s.offers
+                        .back()
+                        .is_some_and(|t| now.duration_since(*t) < minute)
+            });
+        }
+        let s = sources.entry(source_of(ip)).or_default();
         while s
             .offers
             .front()
-            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
+            .is_some_and(|t| now.duration_since(*t) >= minute)
         {
             s.offers.pop_front();
         }
@@ -264,12 +279,8 @@ impl WebCalls {
     }
 
     fn release(&self, ip: IpAddr) {
-        let mut sources = self.sources();
-        if let Some(s) = sources.get_mut(&ip) {
+        if let Some(s) = self.sources().get_mut(&source_of(ip)) {
             s.calls = s.calls.saturating_sub(1);
-            if s.calls == 0 && s.offers.is_empty() {
-                sources.remove(&ip);
-            }
         }
     }
 

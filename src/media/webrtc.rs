@@ -298,7 +298,10 @@ impl WebRtc {
                 return;
             }
         };
-        let km = km.as_ref();
+        let Some(km) = km.as_ref().get(..60) else {
+            self.failure = Some("SRTP keys: short keying material".into());
+            return;
+        };
         let (client_key, server_key) = (&km[0..16], &km[16..32]);
         let (client_salt, server_salt) = (&km[32..46], &km[46..60]);
         let join = |k: &[u8], s: &[u8]| -> [u8; 30] {
@@ -365,7 +368,14 @@ pub async fn connect(
             match socket.recv_from(&mut buf) {
                 Ok((n, from)) => {
                     let data = buf.get(..n).unwrap_or_default();
-                    path.on_datagram(from, data, Instant::now(), &mut out);
+                    // A panic on one datagram (a bug in a parser) costs the
+                    // datagram, as in the media session.
+                    let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        path.on_datagram(from, data, Instant::now(), &mut out)
+                    }));
+                    if handled.is_err() {
+                        tracing::error!(%from, "panic while handling a browser's datagram: dropped");
+                    }
                 }
                 Err(_) => break,
             }

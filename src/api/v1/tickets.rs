@@ -47,7 +47,11 @@ fn view(s: &V1, t: &Ticket) -> TicketView {
         state: t.state,
         version: t.version,
         received_at: t.received_at,
-        caller: serde_json::json!({"number": number, "withheld": r.caller.privacy}),
+        caller: serde_json::json!({
+            "number": number,
+            "withheld": r.caller.privacy,
+            "channel": r.caller.channel,
+        }),
         intake: r.intake.clone(),
         dispatch: r.dispatch.clone(),
         disposal: r.disposal.clone(),
@@ -361,6 +365,8 @@ async fn reveal(
         "display_name": open(&c.display_name),
         "p_asserted_identity": open(&c.p_asserted_identity),
         "privacy_requested": c.privacy,
+        "channel": c.channel,
+        "client_ip": open(&c.client_ip),
     })))
 }
 
