@@ -532,6 +532,7 @@ pub fn paging_channels(
         plays: s.paging.call_plays.max(1),
         media_timeout: Duration::from_secs(s.media.timeout_seconds),
         credentials: s.paging.credentials(),
+        tls_ca: s.paging.tls_ca.clone(),
         // The trunk's address, resolved once more (DNS may have moved it).
         trunk: s.trunk.as_ref().map(|t| t.resolved()).transpose()?,
         recordings,

@@ -122,6 +122,7 @@ impl Settings {
         .chain(settings.sip.tls_cert.as_mut())
         .chain(settings.sip.tls_key.as_mut())
         .chain(settings.trunk.as_mut().and_then(|t| t.tls_ca.as_mut()))
+        .chain(settings.paging.tls_ca.as_mut())
         {
             if p.is_relative() {
                 *p = base.join(&*p);
@@ -250,6 +251,11 @@ impl Settings {
         }
         if m.timeout_seconds == 0 {
             out.push(bad("media.timeout_seconds", "must be at least 1".into()));
+        }
+        if let Some(ca) = &self.paging.tls_ca {
+            if let Err(e) = crate::tls::client_config(Some(ca)) {
+                out.push(bad("paging.tls_ca", e));
+            }
         }
         let w = &self.webrtc;
         match (w.port_min, w.port_max) {

@@ -129,6 +129,8 @@ pub struct Channels {
     pub media_timeout: Duration,
     /// `(user, password)` when the PBX or trunk challenges our calls.
     pub credentials: Option<(String, String)>,
+    /// `[paging] tls_ca`: what `sips:` members' certificates chain to.
+    pub tls_ca: Option<std::path::PathBuf>,
     /// The court's trunk and its address: members' phones are paged
     /// through it; without one a phone number is no channel.
     pub trunk: Option<(crate::paging::trunk::TrunkSettings, SocketAddr)>,
@@ -179,14 +181,17 @@ fn describe(e: &reqwest::Error) -> String {
 
 /// Where a SIP URI's requests go: an IP literal host, else DNS.
 async fn sip_destination(uri: &str) -> Option<SocketAddr> {
-    let rest = uri.strip_prefix("sip:")?;
+    let (rest, port) = match uri.strip_prefix("sips:") {
+        Some(rest) => (rest, 5061),
+        None => (uri.strip_prefix("sip:")?, 5060),
+    };
     let hostport = rest.rsplit('@').next()?.split(';').next()?;
     if let Ok(a) = hostport.parse::<SocketAddr>() {
         return Some(a);
     }
     let with_port = if hostport.starts_with('[') || !hostport.contains(':') {
         if hostport.ends_with(']') || !hostport.contains(':') {
-            format!("{hostport}:5060")
+            format!("{hostport}:{port}")
         } else {
             hostport.to_string()
         }
@@ -287,19 +292,61 @@ impl Channels {
         }
     }
 
-    /// A paging call to a SIP URI: through the outbound proxy, if any.
+    /// A paging call to a SIP URI: through the outbound proxy, if any; a
+    /// `sips:` URI (or `;transport=tls`) over TLS to its host, one
+    /// connection per destination reused by every call, the certificate
+    /// checked against `[paging] tls_ca` and the URI's host.
     async fn call(&self, m: &Member, uri: &str, page: &Page) -> Attempt {
-        let via = match self.destination(uri).await {
-            Some(dest) => Ok(Via {
+        let tls = uri
+            .get(..5)
+            .is_some_and(|p| p.eq_ignore_ascii_case("sips:"))
+            || uri.to_ascii_lowercase().contains(";transport=tls");
+        let via = match (self.destination(uri).await, tls) {
+            (None, _) => Err(format!("failed: cannot resolve {uri}")),
+            (Some(_), true) if self.outbound_proxy.is_some() => Err(format!(
+                "failed: {uri} is over TLS, which [paging] outbound_proxy is not"
+            )),
+            (Some(dest), true) => match self.tls_to(uri) {
+                Ok(checked) => {
+                    let conn = crate::sip::transport::tls_conn_for(dest);
+                    self.sip.connect_tls(conn, checked).await;
+                    Ok(Via {
+                        dest,
+                        from_uri: self.from_uri.clone(),
+                        credentials: self.credentials.clone(),
+                        route: Vec::new(),
+                        egress: Egress::Tls(conn),
+                    })
+                }
+                Err(e) => Err(format!("failed: {e}")),
+            },
+            (Some(dest), false) => Ok(Via {
                 dest,
                 from_uri: self.from_uri.clone(),
                 credentials: self.credentials.clone(),
                 route: self.preloaded_route(),
                 egress: Egress::Udp,
             }),
-            None => Err(format!("failed: cannot resolve {uri}")),
         };
         self.call_via(m, "call", uri, via, page).await
+    }
+
+    /// How a TLS connection to `uri`'s host checks it.
+    fn tls_to(&self, uri: &str) -> Result<crate::sip::transport::ClientTls, String> {
+        let host = uri
+            .split_once(':')
+            .map(|(_, r)| r)
+            .and_then(|r| r.rsplit('@').next())
+            .and_then(|h| h.split(';').next())
+            .map(|h| match h.strip_prefix('[') {
+                Some(v6) => v6.split(']').next().unwrap_or(v6),
+                None => h.rsplit_once(':').map_or(h, |(host, _)| host),
+            })
+            .ok_or_else(|| format!("{uri}: no host"))?;
+        let name = rustls::pki_types::ServerName::try_from(host.to_string())
+            .map_err(|e| format!("{uri}: {e}"))?;
+        let config = crate::tls::client_config(self.tls_ca.as_deref())?;
+        Ok(crate::sip::transport::ClientTls { config, name })
     }
 
     /// Paging calls to a member's registered softphones, all at once: each
@@ -588,6 +635,11 @@ mod tests {
         assert_eq!(
             sip_destination("sip:x@[::1]:5080;transport=udp").await,
             Some("[::1]:5080".parse().unwrap())
+        );
+        assert_eq!(
+            sip_destination("sips:8201@127.0.0.1").await,
+            Some("127.0.0.1:5061".parse().unwrap()),
+            "sips: defaults to 5061"
         );
         assert_eq!(sip_destination("tel:+86123").await, None);
     }

@@ -37,6 +37,10 @@ pub struct PagingSettings {
     /// Credentials for a PBX or trunk that challenges our calls (digest).
     pub auth_user: Option<String>,
     pub auth_password: Option<String>,
+    /// Paging calls to `sips:` URIs (SIP over TLS): the PEM certificates the
+    /// phone's or PBX's certificate must chain to (default: the webpki
+    /// roots); its name must be the URI's host.
+    pub tls_ca: Option<std::path::PathBuf>,
 }
 
 impl PagingSettings {
@@ -58,6 +62,7 @@ impl Default for PagingSettings {
             call_plays: 2,
             auth_user: None,
             auth_password: None,
+            tls_ca: None,
         }
     }
 }

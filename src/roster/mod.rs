@@ -251,13 +251,15 @@ impl Roster {
                 return Err(bad(format!("members {}", m.id), "id given twice".into()));
             }
             let sip_ok = m.sip.as_deref().is_none_or(|s| {
-                s == REGISTERED || s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("sip:"))
+                s == REGISTERED
+                    || s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("sip:"))
+                    || s.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("sips:"))
             });
             if !sip_ok {
                 return Err(bad(
                     format!("members {}: sip", m.id),
                     format!(
-                        "{:?} is neither a sip: URI nor \"{REGISTERED}\"",
+                        "{:?} is neither a sip: or sips: URI nor \"{REGISTERED}\"",
                         m.sip.as_deref().unwrap_or("")
                     ),
                 ));

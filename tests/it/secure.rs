@@ -346,44 +346,7 @@ async fn a_trunk_over_tls_gets_the_paging_call_with_its_certificate_checked() {
         header(&invite, "Route").is_some_and(|r| r.contains(";transport=tls;lr")),
         "{invite}"
     );
-    let gw_rtp: u16 = invite
-        .lines()
-        .find_map(|l| l.strip_prefix("m=audio "))
-        .and_then(|l| l.split(' ').next()?.parse().ok())
-        .expect("an offer");
-    // The phone answers.
-    let rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let sdp = format!(
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-m=audio {} RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n",
-        rtp.local_addr().unwrap().port()
-    );
-    let copy = |name: &str| format!("{name}: {}\r\n", header(&invite, name).unwrap());
-    let ok = format!(
-        "SIP/2.0 200 OK\r\n{}{}{}To: {};tag=phone1\r\n{}Contact: <sip:phone@127.0.0.1:{port};transport=tls>\r\n\
-Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-        copy("Via"),
-        copy("From"),
-        copy("Call-ID"),
-        header(&invite, "To").unwrap(),
-        copy("CSeq"),
-        sdp.len()
-    );
-    conn.write_all(ok.as_bytes()).await.unwrap();
-    let ack = read_message(&mut conn, &mut buf).await;
-    assert!(ack.starts_with("ACK "), "{ack}");
-    // Key 1 as RFC 4733 events, then the gateway hangs up over TLS.
-    let to = std::net::SocketAddr::from(([127, 0, 0, 1], gw_rtp));
-    for (i, end) in [(0u16, false), (1, false), (2, true)] {
-        let duration = (160 * (i + 1)).to_be_bytes();
-        let flags = if end { 0x80 | 10 } else { 10 };
-        let payload = [1u8, flags, duration[0], duration[1]];
-        rtp.send_to(&TestCall::packet(10 + i, 4000, 101, &payload), to)
-            .await
-            .unwrap();
-    }
-    let bye = read_message(&mut conn, &mut buf).await;
-    assert!(bye.starts_with("BYE sip:phone@127.0.0.1:"), "{bye}");
+    answer_and_press_1(&mut conn, &mut buf, &invite, port).await;
     let store = gw.store.clone();
     eventually("acknowledged by p-sun", Duration::from_secs(10), || async {
         store.get(&numbers[0]).await.is_ok_and(|t| {
@@ -433,5 +396,104 @@ async fn a_trunk_whose_certificate_names_another_host_gets_nothing() {
             assert_eq!(n, 0, "no request over an unchecked connection");
         }
     }
+    gw.stop().await;
+}
+
+/// A phone over TLS answers `invite` (its SDP on a socket of its own),
+/// takes the ACK, presses 1 (RFC 4733) and gets the gateway's BYE.
+async fn answer_and_press_1<S>(conn: &mut S, buf: &mut Vec<u8>, invite: &str, port: u16)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let gw_rtp: u16 = invite
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|l| l.split(' ').next()?.parse().ok())
+        .expect("an offer");
+    // The phone answers.
+    let rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+m=audio {} RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n",
+        rtp.local_addr().unwrap().port()
+    );
+    let copy = |name: &str| format!("{name}: {}\r\n", header(invite, name).unwrap());
+    let ok = format!(
+        "SIP/2.0 200 OK\r\n{}{}{}To: {};tag=phone1\r\n{}Contact: <sip:phone@127.0.0.1:{port};transport=tls>\r\n\
+Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        copy("Via"),
+        copy("From"),
+        copy("Call-ID"),
+        header(invite, "To").unwrap(),
+        copy("CSeq"),
+        sdp.len()
+    );
+    conn.write_all(ok.as_bytes()).await.unwrap();
+    let ack = read_message(conn, buf).await;
+    assert!(ack.starts_with("ACK "), "{ack}");
+    // Key 1 as RFC 4733 events, then the gateway hangs up over TLS.
+    let to = std::net::SocketAddr::from(([127, 0, 0, 1], gw_rtp));
+    for (i, end) in [(0u16, false), (1, false), (2, true)] {
+        let duration = (160 * (i + 1)).to_be_bytes();
+        let flags = if end { 0x80 | 10 } else { 10 };
+        let payload = [1u8, flags, duration[0], duration[1]];
+        rtp.send_to(&TestCall::packet(10 + i, 4000, 101, &payload), to)
+            .await
+            .unwrap();
+    }
+    let bye = read_message(conn, buf).await;
+    assert!(bye.starts_with("BYE sip:phone@127.0.0.1:"), "{bye}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sips_member_is_paged_over_tls_and_acknowledges() {
+    use hotline::tickets::model::State;
+    let fixtures = repo().join("tests/fixtures/tls");
+    let config =
+        hotline::tls::server_config(&fixtures.join("cert.pem"), &fixtures.join("key.pem"), &[])
+            .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut s = settings();
+    // The officers of unit 1 have a sips: URI at the phone.
+    s.roster.file = crate::paging::roster_with_officer_phones(port);
+    let roster = std::fs::read_to_string(&s.roster.file)
+        .unwrap()
+        .replace("sip = \"sip:officer@", "sip = \"sips:officer@");
+    s.roster.file = test_roster(&roster);
+    s.paging.tls_ca = Some(fixtures.join("ca.pem"));
+    let gw = Gateway::start(s).await;
+    let numbers = crate::paging::open_tickets(&gw.store, 1, "sips").await;
+    let (tcp, _) = tokio::time::timeout(Duration::from_secs(30), listener.accept())
+        .await
+        .expect("the gateway connects to the officer's phone")
+        .unwrap();
+    let mut conn = tokio_rustls::TlsAcceptor::from(config)
+        .accept(tcp)
+        .await
+        .expect("a TLS handshake");
+    let mut buf = Vec::new();
+    let invite = read_message(&mut conn, &mut buf).await;
+    assert!(
+        invite.starts_with(&format!("INVITE sips:officer@127.0.0.1:{port} SIP/2.0\r\n")),
+        "{invite}"
+    );
+    assert!(
+        header(&invite, "Via").is_some_and(|v| v.starts_with("SIP/2.0/TLS ")),
+        "{invite}"
+    );
+    assert!(
+        header(&invite, "Contact").is_some_and(|c| c.contains(";transport=tls")),
+        "{invite}"
+    );
+    answer_and_press_1(&mut conn, &mut buf, &invite, port).await;
+    let store = gw.store.clone();
+    eventually("acknowledged", Duration::from_secs(10), || async {
+        store
+            .get(&numbers[0])
+            .await
+            .is_ok_and(|t| t.state == State::Acknowledged)
+    })
+    .await;
     gw.stop().await;
 }

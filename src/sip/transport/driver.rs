@@ -160,6 +160,9 @@ pub(super) async fn core_task(
                         None => tracing::warn!(%dest, "no SIP socket of that address family"),
                     },
                     PendingRequest::RegisterAnswer(a) => core.answer_register(a, Instant::now()),
+                    PendingRequest::ConnectTls { conn, tls } => {
+                        conns.dial.tls.insert(conn, tls);
+                    }
                 }
             }
             Some(input) = rx.recv() => {

@@ -249,6 +249,9 @@ pub enum PendingRequest {
     },
     /// The registrar's answer to a REGISTER.
     RegisterAnswer(RegisterAnswer),
+    /// Requests on `Link::Tls(conn)` open a TLS connection checked so
+    /// (from then on, as [`Bound::connect_tls`] at start).
+    ConnectTls { conn: u64, tls: ClientTls },
 }
 
 /// How a call or registration of ours leaves.
@@ -270,6 +273,16 @@ pub enum Egress {
 /// The id of the TCP connection to the trunk (`[trunk] transport = "tcp"`);
 /// accepted connections are numbered from 1 up and never reach it.
 pub const TRUNK_CONN: u64 = u64::MAX - 1;
+
+/// The id of our TLS connection to `dest` for paging calls to `sips:`
+/// URIs: one per destination, reused by every call to it (above any
+/// accepted connection's id, below [`TRUNK_CONN`]).
+pub fn tls_conn_for(dest: SocketAddr) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    dest.hash(&mut h);
+    (1 << 62) | (h.finish() & 0xffff_ffff)
+}
 
 /// Sends requests and places calls through the SIP core.
 #[derive(Clone)]
@@ -322,6 +335,12 @@ impl Requester {
 
     pub async fn hangup(&self, call: CallRef) {
         let _ = self.tx.send(PendingRequest::Hangup { call }).await;
+    }
+
+    /// From now on requests on `Link::Tls(conn)` open a TLS connection
+    /// checked as `tls` says.
+    pub async fn connect_tls(&self, conn: u64, tls: ClientTls) {
+        let _ = self.tx.send(PendingRequest::ConnectTls { conn, tls }).await;
     }
 
     /// The registrar's answer to a REGISTER the core handed over.
