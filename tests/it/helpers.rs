@@ -637,3 +637,22 @@ pub async fn redis_dump(s: &hotline::tickets::Store) -> String {
     }
     out
 }
+
+/// The recording of the call `call_id`, once it is linked on its ticket
+/// (bounded: 15 s).
+pub async fn recording_of(store: &hotline::tickets::Store, call_id: &str) -> PathBuf {
+    for _ in 0..600 {
+        if let Ok(Some(n)) = store.number_for_call(call_id).await {
+            if let Some(r) = store
+                .get(&n)
+                .await
+                .ok()
+                .and_then(|t| t.register.recordings.first().cloned())
+            {
+                return PathBuf::from(r.path);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("no recording linked on the ticket of {call_id}");
+}

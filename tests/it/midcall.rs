@@ -22,23 +22,6 @@ async fn count_rtp(sock: &UdpSocket, window: Duration) -> (usize, Option<u32>) {
     (n, ssrc)
 }
 
-/// The recording of the call `call_id`, once it is linked on its ticket.
-async fn recording_of(gw: &Gateway, call_id: &str) -> std::path::PathBuf {
-    let number = ticket_of(&gw.store, call_id).await;
-    let store = gw.store.clone();
-    eventually("the recording linked", Duration::from_secs(10), || {
-        let (s, n) = (store.clone(), number.clone());
-        async move {
-            s.get(&n)
-                .await
-                .is_ok_and(|t| !t.register.recordings.is_empty())
-        }
-    })
-    .await;
-    let t = gw.store.get(&number).await.unwrap();
-    std::path::PathBuf::from(&t.register.recordings[0].path)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_re_invite_moves_our_rtp_to_the_new_port_at_once() {
     let gw = Gateway::start(settings()).await;
@@ -75,7 +58,7 @@ async fn a_re_invite_moves_our_rtp_to_the_new_port_at_once() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     call.hangup_at(3).await;
-    let wav = recording_of(&gw, "move@midcall").await;
+    let wav = recording_of(&gw.store, "move@midcall").await;
     let samples: Vec<i16> = hound::WavReader::open(&wav)
         .unwrap()
         .into_samples::<i16>()
@@ -116,7 +99,7 @@ async fn hold_stops_our_audio_and_is_marked_in_the_recording() {
     );
     call.hangup_at(4).await;
     // The manifest marks the span on hold.
-    let wav = recording_of(&gw, "hold@midcall").await;
+    let wav = recording_of(&gw.store, "hold@midcall").await;
     let manifest: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(hotline::recording::manifest_path(&wav)).unwrap(),
     )

@@ -411,6 +411,21 @@ async fn s_unit(store: &hotline::tickets::Store, number: &str) -> bool {
 
 /// The sample roster with the officers' phones at `port` (SIPp) and no
 /// other SIP contact.
+/// At night the duty unit (nobody with a way to them here) and the court
+/// police officer p-sun, who has only a phone number (+8613800000020).
+pub fn roster_police_by_phone() -> std::path::PathBuf {
+    let roster: String = offline(&test_roster_text())
+        .lines()
+        .filter(|l| !l.starts_with("phone = ") || l.contains("+8613800000020"))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .replace(
+            "police = [\"p-sun\", \"p-zhou\", \"p-wu\"]",
+            "police = [\"p-sun\"]",
+        );
+    test_roster(&roster)
+}
+
 pub fn roster_with_officer_phones(port: u16) -> std::path::PathBuf {
     let text = test_roster_text();
     let mut out = Vec::new();
@@ -683,18 +698,7 @@ async fn page_through_the_trunk(transport: &str) {
     let sipp_transport = if transport == "tcp" { "t1" } else { "u1" };
     let trunk = sipp_server_over("uas_trunk.xml", port, sipp_transport);
     let mut s = settings();
-    // At night the duty unit (nobody with a way to them here) and the
-    // court police officer p-sun, who has only a phone number.
-    let roster: String = offline(&test_roster_text())
-        .lines()
-        .filter(|l| !l.starts_with("phone = ") || l.contains("+8613800000020"))
-        .map(|l| format!("{l}\n"))
-        .collect::<String>()
-        .replace(
-            "police = [\"p-sun\", \"p-zhou\", \"p-wu\"]",
-            "police = [\"p-sun\"]",
-        );
-    s.roster.file = test_roster(&roster);
+    s.roster.file = roster_police_by_phone();
     s.trunk = Some(
         toml::from_str(&format!(
             "proxy = \"127.0.0.1:{port}\"\ntransport = \"{transport}\"\nfrom_user = \"053212368\"\nusername = \"hotline-trunk\"\npassword = \"trunk-secret\"\n"

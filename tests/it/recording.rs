@@ -47,24 +47,6 @@ fn decode(pt: u8, bytes: &[u8]) -> Vec<i16> {
         .collect()
 }
 
-/// Waits (bounded) for the ticket to link the call's recording; returns its path.
-async fn recording_of(store: &Store, call_id: &str) -> PathBuf {
-    for _ in 0..600 {
-        if let Ok(Some(n)) = store.number_for_call(call_id).await {
-            if let Some(r) = store
-                .get(&n)
-                .await
-                .ok()
-                .and_then(|t| t.register.recordings.first().cloned())
-            {
-                return PathBuf::from(r.path);
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("no recording linked on the ticket of {call_id}");
-}
-
 /// (left, right) channels of a recording.
 fn channels(path: &PathBuf) -> (Vec<i16>, Vec<i16>) {
     let r = hound::WavReader::open(path).expect("the WAV opens");

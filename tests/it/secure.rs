@@ -84,19 +84,8 @@ a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{offer_key}|2^31\r\n"
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     call.hangup_at(2).await;
-    let number = ticket_of(&gw.store, "sdes@secure").await;
-    let store = gw.store.clone();
-    eventually("the recording linked", Duration::from_secs(10), || {
-        let (s, n) = (store.clone(), number.clone());
-        async move {
-            s.get(&n)
-                .await
-                .is_ok_and(|t| !t.register.recordings.is_empty())
-        }
-    })
-    .await;
-    let t = gw.store.get(&number).await.unwrap();
-    let samples: Vec<i16> = hound::WavReader::open(&t.register.recordings[0].path)
+    let wav = recording_of(&gw.store, "sdes@secure").await;
+    let samples: Vec<i16> = hound::WavReader::open(&wav)
         .unwrap()
         .into_samples::<i16>()
         .map(Result::unwrap)
@@ -299,22 +288,9 @@ async fn a_trunk_over_tls_gets_the_paging_call_with_its_certificate_checked() {
     use hotline::tickets::model::State;
     let fixtures = repo().join("tests/fixtures/tls");
     // The court's trunk: a TLS server with the test certificate.
-    let config =
-        hotline::tls::server_config(&fixtures.join("cert.pem"), &fixtures.join("key.pem"), &[])
-            .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let (config, listener, port) = tls_phone().await;
     let mut s = settings();
-    let roster: String = offline(&test_roster_text())
-        .lines()
-        .filter(|l| !l.starts_with("phone = ") || l.contains("+8613800000020"))
-        .map(|l| format!("{l}\n"))
-        .collect::<String>()
-        .replace(
-            "police = [\"p-sun\", \"p-zhou\", \"p-wu\"]",
-            "police = [\"p-sun\"]",
-        );
-    s.roster.file = test_roster(&roster);
+    s.roster.file = crate::paging::roster_police_by_phone();
     s.trunk = Some(
         toml::from_str(&format!(
             "proxy = \"127.0.0.1:{port}\"\ntransport = \"tls\"\ntls_ca = \"{}\"\nfrom_user = \"053212368\"\n",
@@ -361,11 +337,7 @@ async fn a_trunk_over_tls_gets_the_paging_call_with_its_certificate_checked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trunk_whose_certificate_names_another_host_gets_nothing() {
     let fixtures = repo().join("tests/fixtures/tls");
-    let config =
-        hotline::tls::server_config(&fixtures.join("cert.pem"), &fixtures.join("key.pem"), &[])
-            .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let (config, listener, port) = tls_phone().await;
     let mut s = settings();
     s.roster.file = test_roster(&offline(&test_roster_text()));
     // The certificate is for 127.0.0.1 and localhost, not this name.
@@ -397,6 +369,22 @@ async fn a_trunk_whose_certificate_names_another_host_gets_nothing() {
         }
     }
     gw.stop().await;
+}
+
+/// A TLS server with the test certificate (a trunk, a phone), its
+/// listener on loopback and its port.
+async fn tls_phone() -> (
+    std::sync::Arc<rustls::ServerConfig>,
+    tokio::net::TcpListener,
+    u16,
+) {
+    let fixtures = repo().join("tests/fixtures/tls");
+    let config =
+        hotline::tls::server_config(&fixtures.join("cert.pem"), &fixtures.join("key.pem"), &[])
+            .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    (config, listener, port)
 }
 
 /// A phone over TLS answers `invite` (its SDP on a socket of its own),
@@ -449,11 +437,7 @@ Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
 async fn a_sips_member_is_paged_over_tls_and_acknowledges() {
     use hotline::tickets::model::State;
     let fixtures = repo().join("tests/fixtures/tls");
-    let config =
-        hotline::tls::server_config(&fixtures.join("cert.pem"), &fixtures.join("key.pem"), &[])
-            .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let (config, listener, port) = tls_phone().await;
     let mut s = settings();
     // The officers of unit 1 have a sips: URI at the phone.
     s.roster.file = crate::paging::roster_with_officer_phones(port);

@@ -108,49 +108,27 @@ impl Core {
             Verdict::Refuse(why) => return self.refuse_stateless(&msg, peer, why),
             Verdict::Drop => return Metrics::inc(&self.metrics.sip_banned_dropped),
         }
+        // 488 with a Warning saying why (RFC 3261 §20.43, code 304).
+        let not_acceptable = |core: &mut Core, why: String| {
+            let warning = format!("304 {} \"{why}\"", peer.local.ip());
+            reject(core, 488, "Not Acceptable Here", Some(("Warning", warning)))
+        };
         let negotiation = if msg.body.is_empty() {
             if self.cfg.srtp == SrtpPolicy::Required {
                 // Our offer would be plain RTP: SRTP needs the caller's.
-                return reject(
-                    self,
-                    488,
-                    "Not Acceptable Here",
-                    Some((
-                        "Warning",
-                        format!("304 {} \"SRTP required: offer a=crypto\"", peer.local.ip()),
-                    )),
-                );
+                return not_acceptable(self, "SRTP required: offer a=crypto".into());
             }
             None
         } else {
             match sdp::negotiate(&msg.body, self.cfg.srtp) {
                 Ok(n) => Some(n),
                 Err(SdpError::NoCommonCodec) => {
-                    return reject(
-                        self,
-                        488,
-                        "Not Acceptable Here",
-                        Some((
-                            "Warning",
-                            format!("304 {} \"Only PCMU and PCMA audio\"", peer.local.ip()),
-                        )),
-                    );
+                    return not_acceptable(self, "Only PCMU and PCMA audio".into());
                 }
                 Err(SdpError::SrtpRequired) => {
                     Metrics::inc(&self.metrics.srtp_refused);
-                    return reject(
-                        self,
-                        488,
-                        "Not Acceptable Here",
-                        Some((
-                            "Warning",
-                            format!(
-                                "304 {} \"SRTP required: {} by SDES\"",
-                                peer.local.ip(),
-                                sdp::SUITE
-                            ),
-                        )),
-                    );
+                    let why = format!("SRTP required: {} by SDES", sdp::SUITE);
+                    return not_acceptable(self, why);
                 }
                 Err(SdpError::Malformed(e)) => {
                     tracing::debug!(call_id = %msg.call_id, error = %e, "unparsable SDP offer");

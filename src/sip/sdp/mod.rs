@@ -254,6 +254,26 @@ fn direction_of(session: &SessionDescription, md: &MediaDescription) -> Directio
         .unwrap_or(Direction::SendRecv)
 }
 
+/// A stream's first codec we speak, in the peer's order of preference,
+/// and its telephone-event at 8 kHz (RFC 4733), if any.
+fn pick_audio(md: &MediaDescription) -> Option<(u8, Codec, Option<u8>)> {
+    let pts: Vec<u8> = md
+        .media_name
+        .formats
+        .iter()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let maps = rtpmaps(md);
+    let (pt, codec) = pts
+        .iter()
+        .find_map(|&pt| codec_of(&maps, pt).map(|c| (pt, c)))?;
+    let telephone_event = pts.iter().copied().find(|pt| {
+        maps.get(pt)
+            .is_some_and(|(n, r)| n == "TELEPHONE-EVENT" && *r == 8000)
+    });
+    Some((pt, codec, telephone_event))
+}
+
 /// Reads an offer (or an answer to our offer) and picks the first codec of
 /// the first audio stream that we support, in the peer's order of
 /// preference; `srtp` says whether that stream may, or must, be SRTP.
@@ -295,18 +315,9 @@ pub fn negotiate(body: &[u8], srtp: SrtpPolicy) -> Result<Negotiation, SdpError>
             remote,
             local: rand::random(),
         });
-        let pts: Vec<u8> = name.formats.iter().filter_map(|f| f.parse().ok()).collect();
-        let maps = rtpmaps(md);
-        let Some((pt, codec)) = pts
-            .iter()
-            .find_map(|&pt| codec_of(&maps, pt).map(|c| (pt, c)))
-        else {
+        let Some((pt, codec, telephone_event)) = pick_audio(md) else {
             continue;
         };
-        let telephone_event = pts.iter().copied().find(|pt| {
-            maps.get(pt)
-                .is_some_and(|(n, r)| n == "TELEPHONE-EVENT" && *r == 8000)
-        });
         let conn = md
             .connection_information
             .as_ref()

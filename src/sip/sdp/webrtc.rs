@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 
-use super::{attr, codec_of, direction_of, parse_sdp, rtpmaps, MLine, Media, SdpError};
+use super::{attr, direction_of, parse_sdp, pick_audio, MLine, Media, SdpError};
 
 /// WebRTC's media profile.
 const PROFILE: &str = "UDP/TLS/RTP/SAVPF";
@@ -58,18 +58,9 @@ pub fn negotiate(body: &[u8]) -> Result<WebOffer, SdpError> {
         if chosen.is_some() || !name.media.eq_ignore_ascii_case("audio") || proto != PROFILE {
             continue;
         }
-        let pts: Vec<u8> = name.formats.iter().filter_map(|f| f.parse().ok()).collect();
-        let maps = rtpmaps(md);
-        let Some((pt, codec)) = pts
-            .iter()
-            .find_map(|&pt| codec_of(&maps, pt).map(|c| (pt, c)))
-        else {
+        let Some((pt, codec, telephone_event)) = pick_audio(md) else {
             continue;
         };
-        let telephone_event = pts.iter().copied().find(|pt| {
-            maps.get(pt)
-                .is_some_and(|(n, r)| n == "TELEPHONE-EVENT" && *r == 8000)
-        });
         let at = |key: &str| {
             attr(md, key)
                 .next()
