@@ -100,6 +100,20 @@ struct Entry {
     ended: Option<Instant>,
 }
 
+/// An answered offer, waiting for the browser's path.
+struct Offered {
+    id: String,
+    call: crate::sip::core::CallRef,
+    client: SocketAddr,
+    socket: crate::media::ports::RtpSocket,
+    path: WebRtc,
+    media: crate::sip::sdp::Media,
+    /// The call's own events: the page's hang-up, the gateway stopping.
+    events_tx: mpsc::Sender<crate::sip::core::CallEvent>,
+    events: mpsc::Receiver<crate::sip::core::CallEvent>,
+    state: watch::Sender<WebState>,
+}
+
 #[derive(Default)]
 struct Source {
     calls: usize,
@@ -232,10 +246,18 @@ impl WebCalls {
         let media = offer.media;
         let key = id.clone();
         tokio::spawn(async move {
-            me.run(
-                ctx, key, call, client, socket, path, media, events_tx, events_rx, state_tx,
-            )
-            .await
+            let offered = Offered {
+                id: key,
+                call,
+                client,
+                socket,
+                path,
+                media,
+                events_tx,
+                events: events_rx,
+                state: state_tx,
+            };
+            me.run(ctx, offered).await
         });
         Ok((id, answer))
     }
@@ -309,20 +331,20 @@ impl WebCalls {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn run(
-        self: Arc<Self>,
-        ctx: Arc<CallContext>,
-        id: String,
-        call: crate::sip::core::CallRef,
-        client: SocketAddr,
-        socket: crate::media::ports::RtpSocket,
-        mut path: WebRtc,
-        media: crate::sip::sdp::Media,
-        events_tx: mpsc::Sender<crate::sip::core::CallEvent>,
-        mut events: mpsc::Receiver<crate::sip::core::CallEvent>,
-        state: watch::Sender<WebState>,
-    ) {
+    /// The call from its offer to its end: connected within
+    /// `connect_seconds`, then a call like any other.
+    async fn run(self: Arc<Self>, ctx: Arc<CallContext>, o: Offered) {
+        let Offered {
+            id,
+            call,
+            client,
+            socket,
+            mut path,
+            media,
+            events_tx,
+            mut events,
+            state,
+        } = o;
         let started = Instant::now();
         let deadline = started + Duration::from_secs(self.settings.connect_seconds);
         let connected = tokio::select! {
