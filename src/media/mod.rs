@@ -3,6 +3,7 @@
 //! layer hands it an address, a codec, keys and prompts, and reads back
 //! what arrived.
 
+pub mod bridge;
 pub mod dtmf;
 pub mod g711;
 pub mod ports;
