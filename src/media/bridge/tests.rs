@@ -13,8 +13,11 @@ use crate::media::ports::RtpSocket;
 use crate::media::rtp::{FrameSink, MediaCommand, Session};
 use crate::sip::sdp::{Direction, Media};
 
+/// One recorded frame: what the peer said, what it heard.
+type Frame = ([i16; FRAME], [i16; FRAME]);
+
 #[derive(Clone, Default)]
-struct Frames(Arc<Mutex<Vec<([i16; FRAME], [i16; FRAME])>>>);
+struct Frames(Arc<Mutex<Vec<Frame>>>);
 
 impl FrameSink for Frames {
     fn frame(&mut self, left: &[i16; FRAME], right: &[i16; FRAME]) {
