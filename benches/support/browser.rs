@@ -83,6 +83,7 @@ pub struct Browser {
     pub send: Context,
     pub receive: Context,
     pub resource: String,
+    dtls: Endpoint,
 }
 
 impl Browser {
@@ -199,7 +200,16 @@ impl Browser {
             send: srtp(&km[0..16], &km[32..46]),
             receive: srtp(&km[16..32], &km[46..60]),
             resource,
+            dtls,
         })
+    }
+
+    /// Closes DTLS (`close_notify`), as a closed tab does.
+    pub async fn close_dtls(&mut self) {
+        let _ = self.dtls.close(std::time::Instant::now());
+        while let Some(t) = self.dtls.poll_transmit() {
+            let _ = self.sock.send_to(&t.message, self.gw_media).await;
+        }
     }
 
     /// Sends one RTP packet of ours, protected.

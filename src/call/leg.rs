@@ -272,6 +272,10 @@ impl Leg {
                         }
                         self.hang_up("media_timeout").await;
                     }
+                    MediaEvent::Gone => {
+                        tracing::info!(call_id = %self.call_id, "the peer closed its media: hanging up");
+                        self.hang_up("peer_gone").await;
+                    }
                 },
                 _ = script_timer => {
                     actions = script.on_timeout(Instant::now());

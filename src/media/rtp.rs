@@ -222,6 +222,8 @@ pub enum MediaEvent {
     Digit(super::dtmf::Digit),
     /// No RTP from the caller for the configured time.
     Timeout,
+    /// The peer closed its media (a browser's DTLS `close_notify`).
+    Gone,
 }
 
 /// Counters of one session.
@@ -707,6 +709,10 @@ impl Session {
                     if !timed_out && last_rx.elapsed() >= self.timeout {
                         timed_out = true;
                         outbox.push(MediaEvent::Timeout);
+                    }
+                    if !timed_out && matches!(&self.crypto, Crypto::WebRtc(w) if w.closed()) {
+                        timed_out = true;
+                        outbox.push(MediaEvent::Gone);
                     }
                 }
             }

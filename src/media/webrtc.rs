@@ -118,6 +118,8 @@ pub struct WebRtc {
     remote: Option<SocketAddr>,
     srtp: Option<Srtp>,
     failure: Option<String>,
+    /// The browser closed DTLS (`close_notify`): the call is over.
+    closed: bool,
     provider: Arc<dyn rtc_dtls::crypto_provider::RTCCryptoProvider>,
 }
 
@@ -155,6 +157,7 @@ impl WebRtc {
             remote: None,
             srtp: None,
             failure: None,
+            closed: false,
             provider,
         })
     }
@@ -168,6 +171,11 @@ impl WebRtc {
     /// certificate, no SRTP profile in common).
     pub fn failure(&self) -> Option<&str> {
         self.failure.as_deref()
+    }
+
+    /// The browser closed DTLS (a tab closed, `RTCPeerConnection.close()`).
+    pub fn closed(&self) -> bool {
+        self.closed
     }
 
     /// Where our media goes.
@@ -269,7 +277,10 @@ impl WebRtc {
                     match e {
                         EndpointEvent::HandshakeComplete => self.keyed(from),
                         EndpointEvent::PeerClosed => {
-                            self.failure = Some("the browser closed DTLS".into())
+                            self.closed = true;
+                            if self.srtp.is_none() {
+                                self.failure = Some("the browser closed DTLS".into());
+                            }
                         }
                         _ => {}
                     }

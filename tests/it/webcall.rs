@@ -206,3 +206,37 @@ async fn a_flood_of_offers_from_one_address_gets_its_limit_and_no_more() {
     assert_eq!(status, 200);
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_that_closes_its_connection_ends_the_call_at_once() {
+    let gw = Gateway::start(settings()).await;
+    let mut b = Browser::call(gw.http).await.unwrap();
+    let gw_ref = &gw;
+    let b_ref = &b;
+    eventually("connected", Duration::from_secs(10), || async {
+        state(gw_ref, b_ref).await["state"] == "connected"
+    })
+    .await;
+    // No DELETE: the tab closes, DTLS says close_notify.
+    b.close_dtls().await;
+    let b_ref = &b;
+    // Well before the media timeout (30 s).
+    eventually("ended", Duration::from_secs(5), || async {
+        state(gw_ref, b_ref).await["state"] == "ended"
+    })
+    .await;
+    let number = state(&gw, &b).await["ticket"].as_str().unwrap().to_string();
+    let store = gw.store.clone();
+    eventually(
+        "the end on the timeline",
+        Duration::from_secs(10),
+        || async {
+            store.timeline(&number).await.is_ok_and(|tl| {
+                tl.iter()
+                    .any(|e| e.action == "call_ended" && e.details.contains("peer_gone"))
+            })
+        },
+    )
+    .await;
+    gw.stop().await;
+}

@@ -223,6 +223,17 @@ fn a_browser_checks_shakes_hands_and_exchanges_srtp() {
     );
     let ours = w.protect(&rtp(3)).unwrap();
     assert_eq!(&theirs.unprotect(&ours).unwrap()[..], &rtp(3)[..]);
+    // The browser closes: close_notify, and the path says so.
+    assert!(!w.closed());
+    browser.endpoint.close(Instant::now().into_std()).unwrap();
+    while let Some(t) = browser.endpoint.poll_transmit() {
+        w.on_datagram(from, &t.message, Instant::now(), &mut out);
+    }
+    assert!(w.closed(), "close_notify seen");
+    assert!(
+        w.ready() && w.failure().is_none(),
+        "a call that was, not a failure"
+    );
 }
 
 #[test]
