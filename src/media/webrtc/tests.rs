@@ -251,3 +251,48 @@ fn a_certificate_the_offer_did_not_name_fails_the_path() {
     assert!(!w.ready());
     assert!(w.failure().is_some());
 }
+
+/// Deterministic noise (xorshift), for the tests below.
+fn noise(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
+#[test]
+fn hostile_datagrams_are_dropped_never_a_panic() {
+    let browser = Browser::new();
+    let (mut w, params) = path(&browser);
+    let from: SocketAddr = BROWSER.parse().unwrap();
+    let mut out = Vec::new();
+    // A valid check first, so DTLS from this address is read at all.
+    let good = check(&format!("{}:brws", params.local_ufrag), &params.local_pwd);
+    w.on_datagram(from, &good, Instant::now(), &mut out);
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for i in 0..3000 {
+        // Truncated and bit-flipped checks, records with a DTLS or an SRTP
+        // first byte, and pure noise, of every length up to 300.
+        let mut d = match i % 3 {
+            0 => good.clone(),
+            _ => (0..(noise(&mut seed) % 300) as usize)
+                .map(|_| noise(&mut seed) as u8)
+                .collect(),
+        };
+        if let Some(first) = d.first_mut() {
+            *first = match i % 3 {
+                1 => 20 + (noise(&mut seed) % 44) as u8,
+                2 => 128 + (noise(&mut seed) % 64) as u8,
+                _ => *first,
+            };
+        }
+        if i % 3 == 0 && !d.is_empty() {
+            let at = (noise(&mut seed) as usize) % d.len();
+            d[at] ^= 1 << (noise(&mut seed) % 8);
+            d.truncate(1 + (noise(&mut seed) as usize) % d.len());
+        }
+        let got = w.on_datagram(from, &d, Instant::now(), &mut out);
+        assert!(!matches!(got, Inbound::Rtp(_)), "noise taken as media");
+        out.clear();
+    }
+}

@@ -263,4 +263,31 @@ a=rtpmap:126 telephone-event/8000\r\na=ssrc:1 cname:x\r\n";
             SdpError::NoCommonCodec
         );
     }
+
+    #[test]
+    fn mangled_offers_are_answered_or_refused_never_a_panic() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let base = CHROMIUM.as_bytes();
+        for _ in 0..3000 {
+            let mut o = base.to_vec();
+            for _ in 0..1 + next() % 8 {
+                let at = (next() as usize) % o.len();
+                match next() % 3 {
+                    0 => o[at] = next() as u8,
+                    1 => {
+                        o.remove(at);
+                    }
+                    _ => o.insert(at, b"\r\n:= /0"[(next() % 7) as usize]),
+                }
+            }
+            o.truncate(1 + (next() as usize) % o.len());
+            let _ = negotiate(&o);
+        }
+    }
 }
