@@ -39,13 +39,13 @@ impl Control {
                 let _ = commands.send(CallCommand::Hangup { call }).await;
             }
             Control::Placed(requester) => requester.hangup(call).await,
+            // Into the leg's own channel, which this very task reads: never
+            // wait on it (what fills it is other ends, seen first anyway).
             Control::Web(events) => {
-                let _ = events
-                    .send(CallEvent::Ended {
-                        call,
-                        reason: EndReason::Hangup,
-                    })
-                    .await;
+                let _ = events.try_send(CallEvent::Ended {
+                    call,
+                    reason: EndReason::Hangup,
+                });
             }
         }
     }
