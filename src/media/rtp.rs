@@ -449,7 +449,7 @@ impl Session {
             Crypto::Srtp(s) => match s.unprotect(data) {
                 Ok(p) => {
                     plain = p;
-                    &plain[..]
+                    plain.as_ref()
                 }
                 // RTCP (rtcp-mux) is not used; it is not the caller's audio.
                 Err(super::srtp::Refused::Rtcp) => return (false, None),
@@ -474,7 +474,7 @@ impl Session {
                             self.receiver.allow(t.ip());
                         }
                         plain = p;
-                        &plain[..]
+                        plain.as_ref()
                     }
                     // Consent checks and DTLS are not the caller's audio.
                     Inbound::Handled | Inbound::Rtcp => return (false, None),
@@ -658,7 +658,7 @@ impl Session {
                                 silent_frames = 0;
                                 let n = self.sender.packet_into(&payload, silence, &mut out);
                                 if let Some(to) = self.target() {
-                                    self.send(&out[..n], to);
+                                    self.send(out.get(..n).unwrap_or_default(), to);
                                 }
                             }
                             None if sending => silent_frames += 1,
@@ -677,7 +677,7 @@ impl Session {
                             if let Some(to) = self.target() {
                                 // Non-blocking: a full send buffer costs this
                                 // frame, never the clock.
-                                self.send(&out[..n], to);
+                                self.send(out.get(..n).unwrap_or_default(), to);
                             }
                             if done {
                                 playing = None;

@@ -309,14 +309,17 @@ impl WebRtc {
                 return;
             }
         };
-        let Some(km) = km.as_ref().get(..60) else {
+        let Some((client_key, server_key, client_salt, server_salt)) = split_keying(km.as_ref())
+        else {
             self.failure = Some("SRTP keys: short keying material".into());
             return;
         };
-        let (client_key, server_key) = (&km[0..16], &km[16..32]);
-        let (client_salt, server_salt) = (&km[32..46], &km[46..60]);
-        let join = |k: &[u8], s: &[u8]| -> [u8; 30] {
-            std::array::from_fn(|i| if i < 16 { k[i] } else { s[i - 16] })
+        let join = |k: &[u8; 16], s: &[u8; 14]| -> [u8; 30] {
+            let mut key = [0u8; 30];
+            let (head, tail) = key.split_at_mut(16);
+            head.copy_from_slice(k);
+            tail.copy_from_slice(s);
+            key
         };
         match Srtp::new(
             &join(server_key, server_salt),
@@ -351,6 +354,17 @@ impl WebRtc {
     pub fn protect(&mut self, rtp: &[u8]) -> Option<BytesMut> {
         self.srtp.as_mut()?.protect(rtp)
     }
+}
+
+/// RFC 5764 §4.2's keying material: client key, server key, client salt,
+/// server salt (AES-CM-128: 16, 16, 14, 14 bytes); `None` when short.
+#[allow(clippy::type_complexity)]
+fn split_keying(km: &[u8]) -> Option<(&[u8; 16], &[u8; 16], &[u8; 14], &[u8; 14])> {
+    let (client_key, rest) = km.split_first_chunk::<16>()?;
+    let (server_key, rest) = rest.split_first_chunk::<16>()?;
+    let (client_salt, rest) = rest.split_first_chunk::<14>()?;
+    let server_salt = rest.first_chunk::<14>()?;
+    Some((client_key, server_key, client_salt, server_salt))
 }
 
 /// Runs `path` on `socket` until it is keyed, fails, or `deadline` passes:

@@ -203,11 +203,15 @@ impl Nonces {
     }
 
     fn mac(&self, secs: u64, source: std::net::IpAddr) -> String {
-        let mut m = hmac::Hmac::<Sha256>::new_from_slice(&self.secret)
-            .expect("HMAC takes a key of any length");
+        // HMAC takes a key of any length (RFC 2104 §2): `new_from_slice`
+        // never refuses ours (32 bytes), so the fallback is not reached.
+        let Ok(mut m) = hmac::Hmac::<Sha256>::new_from_slice(&self.secret) else {
+            return String::new();
+        };
         m.update(&secs.to_be_bytes());
         m.update(source.to_string().as_bytes());
-        hex(&m.finalize().into_bytes()[..16])
+        let mac = m.finalize().into_bytes();
+        hex(mac.get(..16).unwrap_or_default())
     }
 
     /// A nonce for `source` at `now` (seconds since the epoch).

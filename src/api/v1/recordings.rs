@@ -64,7 +64,7 @@ async fn recording(
             let mut r = (StatusCode::PARTIAL_CONTENT, common, part).into_response();
             r.headers_mut().insert(
                 header::CONTENT_RANGE,
-                HeaderValue::from_str(&format!("bytes {a}-{b}/{len}")).expect("ascii"),
+                content_range(format!("{a}-{b}/{len}"))?,
             );
             Ok(r)
         }
@@ -75,13 +75,23 @@ async fn recording(
                 "range not satisfiable",
             )
             .into_response();
-            r.headers_mut().insert(
-                header::CONTENT_RANGE,
-                HeaderValue::from_str(&format!("bytes */{len}")).expect("ascii"),
-            );
+            r.headers_mut()
+                .insert(header::CONTENT_RANGE, content_range(format!("*/{len}"))?);
             Ok(r)
         }
     }
+}
+
+/// `Content-Range: bytes <spec>` (digits, `-`, `*`, `/`: always a valid
+/// header value; an error here would be ours, and says so).
+fn content_range(spec: String) -> Result<HeaderValue, ApiError> {
+    HeaderValue::from_str(&format!("bytes {spec}")).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("Content-Range: {e}"),
+        )
+    })
 }
 
 /// `bytes=a-b`, `bytes=a-`, `bytes=-n` within `len` (one range).

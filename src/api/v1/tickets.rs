@@ -257,9 +257,14 @@ async fn act(
     visible(s, o, n).await?;
     s.store.act(n, &a).await?;
     let t = s.store.get(n).await?;
-    Ok(Json(
-        serde_json::to_value(view(s, &t)).expect("view serialises"),
-    ))
+    let view = serde_json::to_value(view(s, &t)).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("the ticket view: {e}"),
+        )
+    })?;
+    Ok(Json(view))
 }
 
 async fn acknowledge(

@@ -55,28 +55,36 @@ pub fn frame_from(buf: &[u8], limits: &Limits, searched: &mut usize) -> Frame {
     if end > limits.max_header_bytes {
         return Frame::Broken(end + 4);
     }
-    let head = &buf[..end];
+    let Some(head) = buf.get(..end) else {
+        return Frame::Broken(buf.len());
+    };
     let mut length = 0usize;
     // Lines as the parser cuts them (CRLF only), so both agree on where a
     // message ends.
     let mut rest = head;
     while !rest.is_empty() {
         let (line, next) = match find(rest, b"\r\n") {
-            // `i` is where the two-byte CRLF starts: `i + 2 <= rest.len()`.
-            Some(i) => (&rest[..i], &rest[i + 2..]),
-            None => (rest, &[][..]),
+            // `i` is where the two-byte CRLF starts.
+            Some(i) => (
+                rest.get(..i).unwrap_or_default(),
+                rest.get(i + 2..).unwrap_or_default(),
+            ),
+            None => (rest, &[] as &[u8]),
         };
         rest = next;
         let Some(colon) = line.iter().position(|b| *b == b':') else {
             continue;
         };
-        let name = String::from_utf8_lossy(&line[..colon]);
+        let Some((name, value)) = line.split_at_checked(colon) else {
+            continue;
+        };
+        let name = String::from_utf8_lossy(name);
         if canonical(&name) != "content-length"
             || line.first().is_some_and(|b| *b == b' ' || *b == b'\t')
         {
             continue;
         }
-        let value = String::from_utf8_lossy(&line[colon + 1..]);
+        let value = String::from_utf8_lossy(value.get(1..).unwrap_or_default());
         let v = value.trim();
         match v.parse::<usize>() {
             Ok(n) if v.bytes().all(|b| b.is_ascii_digit()) && n <= limits.max_body_bytes => {
@@ -177,7 +185,7 @@ fn scan_reply(headers: &[RawHeader]) -> Option<ReplyHeaders> {
 /// datagram (so Content-Length may not exceed what is there); stream framing
 /// has already cut `data` to header section + Content-Length bytes.
 pub fn parse(data: &[u8], datagram: bool, limits: &Limits) -> Result<Message, Malformed> {
-    let data = &data[leading_crlf(data)..];
+    let data = data.get(leading_crlf(data)..).unwrap_or_default();
     let refuse = |status: u16, reason: String, reply: Option<ReplyHeaders>| Malformed {
         status,
         reason,
@@ -185,16 +193,18 @@ pub fn parse(data: &[u8], datagram: bool, limits: &Limits) -> Result<Message, Ma
     };
     let head_end = find(data, b"\r\n\r\n");
     let head_len = head_end.unwrap_or(data.len());
-    let cut = &data[..head_len.min(limits.max_header_bytes + 4)];
+    let cut = data
+        .get(..head_len.min(limits.max_header_bytes + 4))
+        .unwrap_or(data);
+    // A section cut at the size limit may end inside a character.
+    let cut_inside_a_char =
+        |e: &std::str::Utf8Error| cut.len() < head_len && cut.len() - e.valid_up_to() < 4;
     let (head, mut problem) = match std::str::from_utf8(cut) {
         Ok(h) => (std::borrow::Cow::Borrowed(h), None),
-        // A section cut at the size limit may end inside a character.
-        Err(e) if cut.len() < head_len && cut.len() - e.valid_up_to() < 4 => (
-            std::borrow::Cow::Borrowed(
-                std::str::from_utf8(&cut[..e.valid_up_to()]).expect("valid prefix"),
-            ),
-            None,
-        ),
+        Err(e) if cut_inside_a_char(&e) => {
+            let valid = cut.get(..e.valid_up_to()).unwrap_or_default();
+            (String::from_utf8_lossy(valid), None)
+        }
         // Still find the headers needed to say so.
         Err(_) => (
             String::from_utf8_lossy(cut),
@@ -238,10 +248,12 @@ pub fn parse(data: &[u8], datagram: bool, limits: &Limits) -> Result<Message, Ma
         if start.contains(['\t', '\n', '\r']) {
             return Err(fail(400, "Malformed Request-Line"));
         }
-        if parts.len() != 3 || parts.iter().any(|p| p.is_empty()) {
+        let &[method, uri, version] = parts.as_slice() else {
+            return Err(fail(400, "Malformed Request-Line"));
+        };
+        if [method, uri, version].iter().any(|p| p.is_empty()) {
             return Err(fail(400, "Malformed Request-Line"));
         }
-        let (method, uri, version) = (parts[0], parts[1], parts[2]);
         if !is_token(method) {
             return Err(fail(400, "Malformed Method"));
         }
@@ -318,21 +330,25 @@ pub fn parse(data: &[u8], datagram: bool, limits: &Limits) -> Result<Message, Ma
     };
 
     // Body and Content-Length (RFC 3261 §18.3, §20.14).
-    let available = &data[head_end + 4..];
+    let available = data.get(head_end + 4..).unwrap_or_default();
     let body = match content_length {
         Some(n) if n > limits.max_body_bytes => return Err(fail(513, "Message Too Large")),
-        Some(n) if n > available.len() => {
-            return Err(fail(400, "Content-Length Larger Than Message"));
-        }
-        Some(n) => &available[..n],
+        Some(n) => match available.get(..n) {
+            Some(body) => body,
+            None => return Err(fail(400, "Content-Length Larger Than Message")),
+        },
         None if datagram => available,
-        None => &available[..0],
+        None => &[],
     };
     if body.len() > limits.max_body_bytes {
         return Err(fail(513, "Message Too Large"));
     }
 
-    let top_via = parse_top_via(&reply.vias[0]).ok_or_else(|| fail(400, "Malformed Via"))?;
+    let top_via = reply
+        .vias
+        .first()
+        .and_then(|v| parse_top_via(v))
+        .ok_or_else(|| fail(400, "Malformed Via"))?;
     let (cseq, cseq_method) = parse_cseq(&reply.cseq).ok_or_else(|| fail(400, "Bad CSeq"))?;
     if let StartLine::Request { method, .. } = &start {
         if *method != cseq_method {
@@ -398,8 +414,10 @@ fn check_request_uri(uri: &str) -> Result<(), (u16, &'static str)> {
     let Some((scheme, rest)) = uri.split_once(':') else {
         return Err((400, "Malformed Request-URI"));
     };
-    let scheme_ok = !scheme.is_empty()
-        && scheme.as_bytes()[0].is_ascii_alphabetic()
+    let scheme_ok = scheme
+        .as_bytes()
+        .first()
+        .is_some_and(|b| b.is_ascii_alphabetic())
         && scheme
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
@@ -413,7 +431,8 @@ fn check_request_uri(uri: &str) -> Result<(), (u16, &'static str)> {
             }
             // `?` may stand in the user part (RFC 3261 §25.1 user-unreserved);
             // after the host it starts headers.
-            if rest[rest.rfind('@').map_or(0, |i| i + 1)..].contains('?') {
+            let after_user = rest.rfind('@').map_or(0, |i| i + 1);
+            if rest.get(after_user..).is_some_and(|h| h.contains('?')) {
                 // RFC 4475 §3.1.2.11: headers have no place in a Request-URI.
                 return Err((400, "Headers In Request-URI"));
             }
@@ -435,10 +454,10 @@ fn check_request_uri(uri: &str) -> Result<(), (u16, &'static str)> {
 /// form RFC 3261's grammar allows (RFC 5118 §4.10).
 fn check_hostport(rest: &str) -> Option<()> {
     let host_start = rest.rfind('@').map_or(0, |i| i + 1);
-    let hostport = rest[host_start..].split(';').next()?;
+    let hostport = rest.get(host_start..)?.split(';').next()?;
     let (host, port) = if let Some(inner) = hostport.strip_prefix('[') {
         let close = inner.find(']')?;
-        let v6 = &inner[..close];
+        let v6 = inner.get(..close)?;
         if v6.is_empty()
             || !v6
                 .bytes()
@@ -446,7 +465,7 @@ fn check_hostport(rest: &str) -> Option<()> {
         {
             return None;
         }
-        let after = &inner[close + 1..];
+        let after = inner.get(close + 1..)?;
         (
             v6,
             if after.is_empty() {
@@ -488,14 +507,15 @@ pub fn parse_top_via(value: &str) -> Option<TopVia> {
     }
     let rest = rest.trim_start();
     let split = rest.find(char::is_whitespace)?;
-    let transport = rest[..split].to_ascii_uppercase();
+    let (transport, sent_by) = rest.split_at_checked(split)?;
+    let transport = transport.to_ascii_uppercase();
     if !is_token(&transport) {
         return None;
     }
     // rsipstack's Transport is a closed enum; RFC 3261 allows any token
     // (`other-transport`), which only names the hop, so parse the sent-by
     // with a transport it knows.
-    let via = rs::typed::Via::parse(&format!("SIP/2.0/UDP {}", &rest[split..])).ok()?;
+    let via = rs::typed::Via::parse(&format!("SIP/2.0/UDP {sent_by}")).ok()?;
     let host = via.sent_by().host.to_string();
     let sent_by = via.sent_by().to_string();
     let mut branch = None;
@@ -544,28 +564,30 @@ fn parse_cseq(value: &str) -> Option<(u32, Method)> {
 pub(super) fn tag_of(value: &str) -> Result<Option<String>, ()> {
     let v = value.trim();
     let params = if let Some(lt) = find_unquoted(v, b'<')? {
-        let display = v[..lt].trim();
+        let display = v.get(..lt).ok_or(())?.trim();
         if display.starts_with('"') {
             let close = end_of_quoted(display).ok_or(())?;
-            if !display[close..].trim().is_empty() {
+            if !display.get(close..).ok_or(())?.trim().is_empty() {
                 return Err(());
             }
         } else if !display.split_whitespace().all(is_token) {
             return Err(());
         }
-        let gt = v[lt..].find('>').ok_or(())? + lt;
-        let uri = &v[lt + 1..gt];
+        let gt = v.get(lt..).and_then(|r| r.find('>')).ok_or(())? + lt;
+        let uri = v.get(lt + 1..gt).ok_or(())?;
         if uri.is_empty() || uri.contains(char::is_whitespace) || !uri.contains(':') {
             return Err(());
         }
-        &v[gt + 1..]
+        v.get(gt + 1..).ok_or(())?
     } else {
-        let end = v.find(';').unwrap_or(v.len());
-        let uri = v[..end].trim_end();
+        let (uri, params) = v
+            .split_at_checked(v.find(';').unwrap_or(v.len()))
+            .ok_or(())?;
+        let uri = uri.trim_end();
         if uri.is_empty() || uri.contains(char::is_whitespace) || !uri.contains(':') {
             return Err(());
         }
-        &v[end..]
+        params
     };
     let mut tag = None;
     let params = params.trim();

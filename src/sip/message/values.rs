@@ -6,7 +6,7 @@ use super::*;
 /// The URI between `<` and `>`, or the whole value up to `;` for the bare form.
 pub fn angle_uri(v: &str) -> Option<String> {
     if let (Some(a), Some(b)) = (v.find('<'), v.rfind('>')) {
-        (a < b).then(|| v[a + 1..b].trim().to_string())
+        v.get(a + 1..b).map(|u| u.trim().to_string())
     } else {
         let u = v.split(';').next()?.trim();
         (!u.is_empty()).then(|| u.to_string())
@@ -19,7 +19,7 @@ pub fn display_and_user(v: &str) -> (Option<String>, Option<String>) {
     let v = v.trim();
     let display = match find_unquoted(v, b'<') {
         Ok(Some(lt)) => {
-            let d = v[..lt].trim();
+            let d = v.get(..lt).unwrap_or_default().trim();
             let d = d
                 .strip_prefix('"')
                 .and_then(|d| d.strip_suffix('"'))
@@ -32,7 +32,7 @@ pub fn display_and_user(v: &str) -> (Option<String>, Option<String>) {
     let user = angle_uri(v).and_then(|uri| {
         let (scheme, rest) = uri.split_once(':')?;
         let user = match rest.rfind('@') {
-            Some(at) => &rest[..at],
+            Some(at) => rest.get(..at)?,
             None if scheme.eq_ignore_ascii_case("tel") => rest,
             None => return None,
         };
@@ -55,14 +55,14 @@ pub fn split_commas(v: &str) -> Vec<String> {
             b'<' if !quoted => angle = true,
             b'>' if !quoted => angle = false,
             b',' if !quoted && !angle => {
-                out.push(v[start..i].trim().to_string());
+                out.push(v.get(start..i).unwrap_or_default().trim().to_string());
                 start = i + 1;
             }
             _ => {}
         }
         i += 1;
     }
-    out.push(v[start..].trim().to_string());
+    out.push(v.get(start..).unwrap_or_default().trim().to_string());
     out.retain(|s| !s.is_empty());
     out
 }

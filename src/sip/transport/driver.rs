@@ -99,7 +99,15 @@ pub(super) async fn core_task(
         events: calls.events,
         registrar: calls.registrar,
     };
-    let locals: Vec<SocketAddr> = udp.iter().map(|s| s.local_addr().expect("bound")).collect();
+    // By index, as `Link::Udp(i)` names them (one the OS cannot name: the
+    // unspecified address, routed per destination by `local_for`).
+    let locals: Vec<SocketAddr> = udp
+        .iter()
+        .map(|s| {
+            s.local_addr()
+                .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)))
+        })
+        .collect();
     loop {
         let deadline = core.next_deadline();
         let sleep = async {

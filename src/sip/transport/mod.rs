@@ -83,11 +83,11 @@ impl Bound {
         self.client_tls.insert(conn, tls);
     }
 
-    /// The SIP over TLS addresses.
+    /// The SIP over TLS addresses (a socket the OS cannot name is left out).
     pub fn tls_addrs(&self) -> Vec<SocketAddr> {
         self.tls
             .iter()
-            .map(|t| t.local_addr().expect("bound"))
+            .filter_map(|t| t.local_addr().ok())
             .collect()
     }
 
@@ -96,12 +96,7 @@ impl Bound {
         self.udp
             .iter()
             .zip(&self.tcp)
-            .map(|(u, t)| {
-                (
-                    u.local_addr().expect("bound"),
-                    t.local_addr().expect("bound"),
-                )
-            })
+            .filter_map(|(u, t)| Some((u.local_addr().ok()?, t.local_addr().ok()?)))
             .collect()
     }
 }

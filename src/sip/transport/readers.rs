@@ -18,7 +18,10 @@ pub(super) async fn udp_reader(
     // What the parser reads of a datagram at most, and a little more so it
     // can still say "too large": the queue never holds 64 KiB datagrams.
     let keep = limits.max_header_bytes + limits.max_body_bytes + 8;
-    let socket_local = sock.local_addr().expect("bound");
+    let Ok(socket_local) = sock.local_addr() else {
+        tracing::error!("a SIP socket without a local address: not read");
+        return;
+    };
     let mut locals: HashMap<IpAddr, SocketAddr> = HashMap::new();
     loop {
         let (n, from) = tokio::select! {
@@ -32,7 +35,7 @@ pub(super) async fn udp_reader(
                 }
             },
         };
-        let data = &buf[..n];
+        let data = buf.get(..n).unwrap_or_default();
         // RFC 5626 keep-alives and stray blank datagrams.
         if data.iter().all(|b| *b == b'\r' || *b == b'\n' || *b == 0) {
             continue;
@@ -78,7 +81,11 @@ pub(super) async fn tcp_acceptor(
     loop {
         let permit = tokio::select! {
             _ = shutdown.cancelled() => return,
-            p = slots.clone().acquire_owned() => p.expect("semaphore never closed"),
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                // Never closed: no acceptor waits on a closed one.
+                Err(_) => return,
+            },
         };
         let (stream, from) = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -188,7 +195,10 @@ pub(super) async fn stream_connection<S>(
             // (RFC 5626 §4.4.1); lone CRLFs between messages are ignored.
             let lead = message::leading_crlf(&buf);
             if lead > 0 {
-                if buf[..lead].windows(4).any(|w| w == b"\r\n\r\n") {
+                if buf
+                    .get(..lead)
+                    .is_some_and(|crlf| crlf.windows(4).any(|w| w == b"\r\n\r\n"))
+                {
                     let _ = wtx.try_send(Bytes::from_static(b"\r\n"));
                 }
                 buf.advance(lead);
