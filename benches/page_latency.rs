@@ -14,7 +14,6 @@ mod support;
 use std::time::Duration;
 
 use hotline::app::App;
-use hotline::config::Settings;
 use hotline::tickets::model::{Register, State};
 use hotline::tickets::store::{Change, NewTicket};
 use hotline::tickets::Store;
@@ -25,30 +24,10 @@ async fn main() {
     let args: Vec<String> = std::env::args().filter(|a| !a.starts_with("--")).collect();
     let tickets: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(200);
     let rate: f64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(20.0);
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dir = std::env::temp_dir().join(format!("hotline-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let redis = support::Redis::start().expect("redis-server");
-    // The sample roster without SIP URIs: no DNS look-ups on this closed
-    // machine; pages go out as events (the officers' page) and nothing else.
-    let roster: String = std::fs::read_to_string(root.join("config/roster.toml"))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with("sip = ") && !l.starts_with("webhook = "))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    std::fs::write(dir.join("roster.toml"), roster).unwrap();
-    let mut s = Settings::from_toml(
-        "[sip]\nlisten = [\"127.0.0.1:0\"]\n[http]\nlisten = \"127.0.0.1:0\"\n[media]\nbind_ip = \"127.0.0.1\"\n",
-        "bench",
-    )
-    .unwrap();
-    s.prompts.dir = root.join("config/prompts");
-    s.roster.file = dir.join("roster.toml");
-    s.roster.holidays = root.join("config/holidays");
-    s.redis.url = redis.url();
-    s.redis.journal_dir = dir.join("journal");
-    s.recording.dir = dir.join("recordings");
+    let s = support::bench_settings(&dir, &redis);
     let app = App::build(s.clone()).await.unwrap();
     let stop = CancellationToken::new();
     let gw = tokio::spawn(app.run_until_stopped(stop.clone()));

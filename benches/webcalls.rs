@@ -19,7 +19,6 @@ mod support;
 use std::time::{Duration, Instant};
 
 use hotline::app::App;
-use hotline::config::Settings;
 use support::browser::{rtp, Browser};
 use tokio_util::sync::CancellationToken;
 
@@ -37,33 +36,10 @@ async fn main() {
     let calls: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(50);
     let rate: f64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10.0);
     let seconds: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(20);
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dir = std::env::temp_dir().join(format!("hotline-webcalls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let redis = support::Redis::start().expect("redis-server");
-    // Nobody to page but the officers' page: nothing leaves the machine.
-    let roster: String = std::fs::read_to_string(root.join("config/roster.toml"))
-        .unwrap()
-        .lines()
-        .filter(|l| {
-            !l.starts_with("sip = ") && !l.starts_with("webhook = ") && !l.starts_with("message = ")
-        })
-        .map(|l| format!("{l}\n"))
-        .collect();
-    std::fs::write(dir.join("roster.toml"), roster).unwrap();
-    let mut s = Settings::from_toml(
-        "[sip]\nlisten = [\"127.0.0.1:0\"]\n[http]\nlisten = \"127.0.0.1:0\"\n[media]\nbind_ip = \"127.0.0.1\"\n\
-[webrtc]\nbind_ip = \"127.0.0.1\"\n",
-        "bench",
-    )
-    .unwrap();
-    s.prompts.dir = root.join("config/prompts");
-    s.roster.file = dir.join("roster.toml");
-    s.roster.holidays = root.join("config/holidays");
-    s.redis.url = redis.url();
-    s.redis.journal_dir = dir.join("journal");
-    s.recording.dir = dir.join("recordings");
-    s.privacy.key_file = dir.join("caller.key");
+    let mut s = support::bench_settings(&dir, &redis);
     // Every browser is 127.0.0.1: the per-source limits would stop the run.
     s.webrtc.max_calls = calls;
     s.webrtc.calls_per_source = calls;

@@ -51,3 +51,35 @@ impl Drop for Redis {
         let _ = self.child.wait();
     }
 }
+
+/// A gateway's settings for a benchmark: everything on 127.0.0.1, the
+/// sample prompts and calendars, the sample roster without SIP URIs,
+/// webhooks or MESSAGE contacts (nothing leaves the machine: pages go out
+/// as events for the officers' page), Redis at `redis`, files in `dir`.
+// Not every benchmark starts a gateway.
+#[allow(dead_code)]
+pub fn bench_settings(dir: &std::path::Path, redis: &Redis) -> hotline::config::Settings {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let roster: String = std::fs::read_to_string(root.join("config/roster.toml"))
+        .unwrap()
+        .lines()
+        .filter(|l| {
+            !l.starts_with("sip = ") && !l.starts_with("webhook = ") && !l.starts_with("message = ")
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(dir.join("roster.toml"), roster).unwrap();
+    let mut s = hotline::config::Settings::from_toml(
+        "[sip]\nlisten = [\"127.0.0.1:0\"]\n[http]\nlisten = \"127.0.0.1:0\"\n[media]\nbind_ip = \"127.0.0.1\"\n",
+        "bench",
+    )
+    .unwrap();
+    s.prompts.dir = root.join("config/prompts");
+    s.roster.file = dir.join("roster.toml");
+    s.roster.holidays = root.join("config/holidays");
+    s.redis.url = redis.url();
+    s.redis.journal_dir = dir.join("journal");
+    s.recording.dir = dir.join("recordings");
+    s.privacy.key_file = dir.join("caller.key");
+    s
+}

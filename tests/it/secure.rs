@@ -300,16 +300,7 @@ async fn a_trunk_over_tls_gets_the_paging_call_with_its_certificate_checked() {
     );
     let gw = Gateway::start(s).await;
     let numbers = crate::paging::open_tickets(&gw.store, 1, "tlstrunk").await;
-    let (tcp, _) = tokio::time::timeout(Duration::from_secs(30), listener.accept())
-        .await
-        .expect("the gateway connects to the trunk")
-        .unwrap();
-    let mut conn = tokio_rustls::TlsAcceptor::from(config)
-        .accept(tcp)
-        .await
-        .expect("a TLS handshake");
-    let mut buf = Vec::new();
-    let invite = read_message(&mut conn, &mut buf).await;
+    let (mut conn, mut buf, invite) = first_request(&listener, config).await;
     assert!(
         invite.starts_with("INVITE sip:13800000020@127.0.0.1 SIP/2.0\r\n"),
         "{invite}"
@@ -387,6 +378,29 @@ async fn tls_phone() -> (
     (config, listener, port)
 }
 
+/// The gateway's connection to a TLS server of ours (within 30 s), its
+/// handshake, and the first request on it (with what was read past it).
+async fn first_request(
+    listener: &tokio::net::TcpListener,
+    config: std::sync::Arc<rustls::ServerConfig>,
+) -> (
+    tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    Vec<u8>,
+    String,
+) {
+    let (tcp, _) = tokio::time::timeout(Duration::from_secs(30), listener.accept())
+        .await
+        .expect("the gateway connects")
+        .unwrap();
+    let mut conn = tokio_rustls::TlsAcceptor::from(config)
+        .accept(tcp)
+        .await
+        .expect("a TLS handshake");
+    let mut buf = Vec::new();
+    let request = read_message(&mut conn, &mut buf).await;
+    (conn, buf, request)
+}
+
 /// A phone over TLS answers `invite` (its SDP on a socket of its own),
 /// takes the ACK, presses 1 (RFC 4733) and gets the gateway's BYE.
 async fn answer_and_press_1<S>(conn: &mut S, buf: &mut Vec<u8>, invite: &str, port: u16)
@@ -448,16 +462,7 @@ async fn a_sips_member_is_paged_over_tls_and_acknowledges() {
     s.paging.tls_ca = Some(fixtures.join("ca.pem"));
     let gw = Gateway::start(s).await;
     let numbers = crate::paging::open_tickets(&gw.store, 1, "sips").await;
-    let (tcp, _) = tokio::time::timeout(Duration::from_secs(30), listener.accept())
-        .await
-        .expect("the gateway connects to the officer's phone")
-        .unwrap();
-    let mut conn = tokio_rustls::TlsAcceptor::from(config)
-        .accept(tcp)
-        .await
-        .expect("a TLS handshake");
-    let mut buf = Vec::new();
-    let invite = read_message(&mut conn, &mut buf).await;
+    let (mut conn, mut buf, invite) = first_request(&listener, config).await;
     assert!(
         invite.starts_with(&format!("INVITE sips:officer@127.0.0.1:{port} SIP/2.0\r\n")),
         "{invite}"

@@ -361,6 +361,19 @@ fn origin(local: IpAddr, session_id: u64, version: u64) -> String {
     )
 }
 
+/// The chosen codec's rtpmap, telephone-event's (keys 0-16) and the
+/// packet time, as every answer of ours carries them.
+fn audio_attributes(m: &Media) -> String {
+    let mut s = format!("a=rtpmap:{} {}/8000\r\n", m.payload_type, m.codec.name());
+    if let Some(te) = m.telephone_event {
+        s.push_str(&format!(
+            "a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-16\r\n"
+        ));
+    }
+    s.push_str("a=ptime:20\r\n");
+    s
+}
+
 impl Negotiation {
     /// Keeps the key we already send with (a refresh, a hold, an answer to
     /// our description offered again): SRTP goes on without a new context.
@@ -399,17 +412,7 @@ impl Negotiation {
             if let Some(sdes) = &m.srtp {
                 s.push_str(&crypto_line(sdes));
             }
-            s.push_str(&format!(
-                "a=rtpmap:{} {}/8000\r\n",
-                m.payload_type,
-                m.codec.name()
-            ));
-            if let Some(te) = m.telephone_event {
-                s.push_str(&format!(
-                    "a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-16\r\n"
-                ));
-            }
-            s.push_str("a=ptime:20\r\n");
+            s.push_str(&audio_attributes(m));
             s.push_str(&format!("a={}\r\n", m.direction.mirror().attr()));
         }
         s

@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 
-use super::{attr, direction_of, parse_sdp, pick_audio, MLine, Media, SdpError};
+use super::{attr, audio_attributes, direction_of, parse_sdp, pick_audio, MLine, Media, SdpError};
 
 /// WebRTC's media profile.
 const PROFILE: &str = "UDP/TLS/RTP/SAVPF";
@@ -164,17 +164,7 @@ impl WebOffer {
                 ice.0, ice.1
             ));
             s.push_str(&format!("a={}\r\n", m.direction.mirror().attr()));
-            s.push_str(&format!(
-                "a=rtpmap:{} {}/8000\r\n",
-                m.payload_type,
-                m.codec.name()
-            ));
-            if let Some(te) = m.telephone_event {
-                s.push_str(&format!(
-                    "a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-16\r\n"
-                ));
-            }
-            s.push_str("a=ptime:20\r\n");
+            s.push_str(&audio_attributes(m));
             s.push_str(&format!(
                 "a=candidate:1 1 udp 2130706431 {ip} {} typ host\r\na=end-of-candidates\r\n",
                 local.port()
