@@ -532,7 +532,8 @@ pub fn paging_channels(
         plays: s.paging.call_plays.max(1),
         media_timeout: Duration::from_secs(s.media.timeout_seconds),
         credentials: s.paging.credentials(),
-        tls_ca: s.paging.tls_ca.clone(),
+        sips: crate::tls::client_config(s.paging.tls_ca.as_deref())
+            .map_err(|e| anyhow::anyhow!("paging.tls_ca: {e}"))?,
         // The trunk's address, resolved once more (DNS may have moved it).
         trunk: s.trunk.as_ref().map(|t| t.resolved()).transpose()?,
         recordings,

@@ -129,8 +129,9 @@ pub struct Channels {
     pub media_timeout: Duration,
     /// `(user, password)` when the PBX or trunk challenges our calls.
     pub credentials: Option<(String, String)>,
-    /// `[paging] tls_ca`: what `sips:` members' certificates chain to.
-    pub tls_ca: Option<std::path::PathBuf>,
+    /// How `sips:` members' certificates are checked (`[paging] tls_ca`,
+    /// else the webpki roots), loaded once.
+    pub sips: Arc<rustls::ClientConfig>,
     /// The court's trunk and its address: members' phones are paged
     /// through it; without one a phone number is no channel.
     pub trunk: Option<(crate::paging::trunk::TrunkSettings, SocketAddr)>,
@@ -345,8 +346,10 @@ impl Channels {
             .ok_or_else(|| format!("{uri}: no host"))?;
         let name = rustls::pki_types::ServerName::try_from(host.to_string())
             .map_err(|e| format!("{uri}: {e}"))?;
-        let config = crate::tls::client_config(self.tls_ca.as_deref())?;
-        Ok(crate::sip::transport::ClientTls { config, name })
+        Ok(crate::sip::transport::ClientTls {
+            config: self.sips.clone(),
+            name,
+        })
     }
 
     /// Paging calls to a member's registered softphones, all at once: each
