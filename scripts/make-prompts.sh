@@ -20,7 +20,7 @@ say() { # name text
   echo "$out/$1.wav: $(soxi -D "$out/$1.wav") s"
 }
 say greeting "您好，市北区执行指挥中心举报电话"
-say menu "举报执行线索，请按1。暴力抗法或执行现场突发事件，请按2。信访投诉，请按3。紧急财产保全，请按4。其他事项，请按0。"
+say menu "举报执行线索，请按1。暴力抗法或执行现场突发事件，请按2。信访投诉，请按3。紧急财产保全，请按4。其他事项，请按5。"
 say case_number "请输入案号，以井号键结束。没有案号请按星号键。"
 say case_readback "您输入的案号是"
 say confirm "确认请按1，重新输入请按2。"
@@ -30,6 +30,14 @@ say ticket_readback "您的举报编号是"
 say thanks "感谢您的举报，再见。"
 say page_intro "市北区执行指挥中心紧急通知，举报工单"
 say page_ask "签收请按1，转下一位请按2。"
+say person_hint "转人工请按0。"
+say connecting "正在为您转接值班人员，请稍候。"
+say no_person "值班人员暂时无法接听，请在提示音后留言，说完请按井号键或直接挂机。"
+say whisper "举报电话转接，按1接听。"
+say callback_whisper "回拨举报人，按1继续。"
+say callback_intro "您好，这里是市北区执行指挥中心，现为您接通工作人员。"
+say follow_up "您好，这里是市北区执行指挥中心，对您的举报进行回访。请评价处理情况：非常满意请按5，满意请按4，一般请按3，不满意请按2，很不满意请按1。"
+say follow_up_opt_out "如不希望接受回访，请按9。"
 say category_lead "执行线索"
 say category_violence "暴力抗法，突发事件"
 say category_complaint "信访投诉"
@@ -42,3 +50,6 @@ done
 # The tone before the caller speaks: 1 kHz, 400 ms.
 sox -n -r 8000 -c 1 -b 16 -e signed-integer "$out/beep.wav" synth 0.4 sine 1000 vol 0.5
 echo "$out/beep.wav: $(soxi -D "$out/beep.wav") s"
+# Ringback while a person is rung (China: 450 Hz, 1 s on, 4 s off).
+sox -n -r 8000 -c 1 -b 16 -e signed-integer "$out/ringback.wav" synth 1 sine 450 vol 0.4 pad 0 4
+echo "$out/ringback.wav: $(soxi -D "$out/ringback.wav") s"

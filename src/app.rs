@@ -175,6 +175,12 @@ impl App {
         )?;
         // The trunk as resolved at start: registered with below.
         let trunk = channels.trunk.clone();
+        let bridging = s.bridge.enabled.then(|| {
+            Arc::new(call::bridge::Bridging::new(
+                s.bridge.clone(),
+                channels.clone(),
+            ))
+        });
         let paging = Arc::new(crate::paging::worker::Paging {
             metrics: self.metrics.clone(),
             store: self.store.clone(),
@@ -228,6 +234,8 @@ impl App {
             recordings: s.recording.dir.clone(),
             metrics: self.metrics.clone(),
             tickets,
+            bridging,
+            follow_up: false,
         });
         // The SIP core stops after the calls' BYEs are queued; the call layer
         // then sees the channel close and waits for its tasks. The call

@@ -93,7 +93,7 @@ fn restart_only_changes(running: &Settings, next: &Settings) -> Vec<&'static str
         p.webhooks = Default::default();
         format!("{p:?}")
     };
-    let sections: [(&'static str, Section); 12] = [
+    let sections: [(&'static str, Section); 13] = [
         ("[sip]", |s| format!("{:?}", s.sip)),
         ("[media]", |s| format!("{:?}", s.media)),
         ("[http]", |s| format!("{:?}", s.http)),
@@ -107,6 +107,7 @@ fn restart_only_changes(running: &Settings, next: &Settings) -> Vec<&'static str
         ("[trunk]", |s| format!("{:?}", s.trunk)),
         ("[registrar]", |s| format!("{:?}", s.registrar)),
         ("[webrtc]", |s| format!("{:?}", s.webrtc)),
+        ("[bridge]", |s| format!("{:?}", s.bridge)),
         ("[roster] and [prompts] file locations", |s| {
             format!("{:?}{:?}", s.roster, s.prompts)
         }),

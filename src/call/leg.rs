@@ -65,6 +65,27 @@ impl<U: Send> Updates<U> for Option<U> {
     }
 }
 
+/// How a drive stopped.
+pub enum Driven<T = std::convert::Infallible> {
+    /// The call ended.
+    Ended(Ended),
+    /// The script handed the call back (`Action::Handover`); it goes on.
+    HandedOver,
+    /// What the drive waited for besides the call happened first.
+    Interrupted(T),
+}
+
+impl Driven {
+    /// How the call ended (a hand-over where none was expected is the
+    /// gateway's end of it).
+    pub fn ended(self) -> Option<Ended> {
+        match self {
+            Driven::Ended(e) => Some(e),
+            Driven::HandedOver => None,
+        }
+    }
+}
+
 /// How a call came to its end.
 pub struct Ended {
     pub reason: EndReason,
@@ -176,19 +197,67 @@ impl Leg {
         }
     }
 
+    /// The media session's commands (another leg's bridge joins it).
+    pub fn media(&self) -> mpsc::Sender<MediaCommand> {
+        self.media_tx.clone()
+    }
+
+    /// When the leg (and its recording) started.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// The call's id in the log.
+    pub fn call_id(&self) -> &str {
+        &self.call_id
+    }
+
+    /// Hangs up (`why` is what the end says) and waits for the end.
+    pub async fn end(&mut self, why: &'static str) -> Ended {
+        self.hang_up(why).await;
+        loop {
+            if let Driven::Ended(e) = self.drive(&mut Silent, &mut ()).await {
+                return e;
+            }
+        }
+    }
+
     /// Runs `script` on the call until the call ends (either side hanging
-    /// up, or the gateway stopping); what the script learns goes to
-    /// `updates` with its offset into the recording.
+    /// up, or the gateway stopping) or the script hands it back; what the
+    /// script learns goes to `updates` with its offset into the recording.
     pub async fn drive<S: Script>(
         &mut self,
         script: &mut S,
         updates: &mut impl Updates<S::Update>,
-    ) -> Ended {
+    ) -> Driven {
+        match self
+            .drive_until(
+                script,
+                updates,
+                std::future::pending::<std::convert::Infallible>(),
+            )
+            .await
+        {
+            Driven::Ended(e) => Driven::Ended(e),
+            Driven::HandedOver => Driven::HandedOver,
+            Driven::Interrupted(never) => match never {},
+        }
+    }
+
+    /// As [`Leg::drive`], until `until` completes first.
+    pub async fn drive_until<S: Script, T>(
+        &mut self,
+        script: &mut S,
+        updates: &mut impl Updates<S::Update>,
+        until: impl std::future::Future<Output = T>,
+    ) -> Driven<T> {
+        tokio::pin!(until);
         if self.held {
             script.hold(Instant::now());
         }
         let mut actions = script.start(Instant::now());
         let reason = loop {
+            let mut handed_over = false;
             for a in std::mem::take(&mut actions) {
                 match a {
                     Action::Play { id, prompts } => {
@@ -203,7 +272,11 @@ impl Leg {
                     }
                     Action::Update(u) => updates.update(u, self.offset_ms()).await,
                     Action::HangUp => self.hang_up(S::COMPLETE).await,
+                    Action::Handover => handed_over = true,
                 }
+            }
+            if handed_over && self.hung_up.is_none() {
+                return Driven::HandedOver;
             }
             let script_deadline = script.deadline();
             let script_timer = async {
@@ -284,13 +357,14 @@ impl Leg {
                     tracing::info!(call_id = %self.call_id, "call reached its maximum length: hanging up");
                     self.hang_up("max_duration").await;
                 }
+                v = &mut until => return Driven::Interrupted(v),
             }
         };
         let how = match (self.hung_up, &reason) {
             (Some(why), EndReason::Hangup) => why,
             _ => reason.as_str(),
         };
-        Ended { reason, how }
+        Driven::Ended(Ended { reason, how })
     }
 
     /// Stops the media and finishes the recording (its hash read back off
@@ -315,6 +389,33 @@ impl Leg {
             }
         }
     }
+}
+
+/// A script that says nothing and waits for the end.
+struct Silent;
+
+impl Script for Silent {
+    type Update = ();
+    const COMPLETE: &'static str = "hangup";
+    fn start(&mut self, _: Instant) -> Vec<Action<()>> {
+        Vec::new()
+    }
+    fn on(&mut self, _: Input, _: Instant) -> Vec<Action<()>> {
+        Vec::new()
+    }
+    fn on_timeout(&mut self, _: Instant) -> Vec<Action<()>> {
+        Vec::new()
+    }
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+    fn hold(&mut self, _: Instant) {}
+    fn resume(&mut self, _: Instant) {}
+}
+
+/// Updates nobody keeps.
+impl Updates<()> for () {
+    async fn update(&mut self, _: (), _: u64) {}
 }
 
 /// The call's audio goes to its recording, if it has one.

@@ -8,6 +8,7 @@
 //! the intake as its script. A paging call ([`page`]) is placed, then runs
 //! on a leg the same way with the page script.
 
+pub mod bridge;
 pub mod leg;
 pub mod page;
 pub mod web;
@@ -20,9 +21,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use leg::{Control, Leg, LegSetup};
+use leg::{Control, Driven, Leg, LegSetup};
 
-use crate::intake::{Intake, IntakeSettings, Update};
+use crate::intake::{Intake, IntakeSettings, Offers, Update};
 use crate::media::ports::PortPool;
 use crate::metrics::Metrics;
 use crate::recording;
@@ -48,6 +49,10 @@ pub struct CallContext {
     pub recordings: std::path::PathBuf,
     pub metrics: Arc<Metrics>,
     pub tickets: Tickets,
+    /// With `[bridge] enabled`: key 0 rings a person.
+    pub bridging: Option<Arc<bridge::Bridging>>,
+    /// With follow-up calls: key 9 at the end declines them.
+    pub follow_up: bool,
 }
 
 /// Events for one call's task.
@@ -271,10 +276,30 @@ pub(crate) async fn run_answered(
         recorder,
         webrtc: leg.webrtc,
     });
-    let mut intake = Intake::new(ctx.intake.clone(), known);
-    let ended = leg
-        .drive(&mut intake, &mut IntakeSteps { ctx, ids: &ids })
-        .await;
+    let offers = Offers {
+        person: ctx.bridging.is_some(),
+        follow_up_opt_out: ctx.follow_up,
+    };
+    let mut intake = Intake::new(ctx.intake.clone(), known, offers);
+    // The intake hands the call back when the caller wants a person.
+    let ended = loop {
+        match leg
+            .drive(&mut intake, &mut IntakeSteps { ctx, ids: &ids })
+            .await
+        {
+            Driven::Ended(e) => break e,
+            Driven::HandedOver => {
+                let person = match ctx.bridging.as_deref() {
+                    Some(b) => bridge::person(ctx, b, &mut leg, &ids).await,
+                    None => bridge::Person::NotReached,
+                };
+                match person {
+                    bridge::Person::Ended(e) => break e,
+                    bridge::Person::NotReached => intake.no_person(),
+                }
+            }
+        }
+    };
     let (stats, recording) = leg.finish().await;
     for (counter, n) in [
         (&ctx.metrics.rtp_sent, stats.sent),
@@ -297,7 +322,7 @@ pub(crate) async fn run_answered(
 
 /// Which call an operation is about: its Call-ID, and its own id (the
 /// ticket's key).
-struct Ids {
+pub(crate) struct Ids {
     call_id: String,
     call: String,
 }
@@ -317,6 +342,7 @@ impl leg::Updates<Update> for IntakeSteps<'_> {
             Update::CaseNumber(number) => IntakeStep::CaseNumber { number },
             Update::MessageStarted => IntakeStep::MessageStarted { offset_ms },
             Update::MessageEnded => IntakeStep::MessageEnded { offset_ms },
+            Update::NoFollowUp => IntakeStep::NoFollowUp,
         };
         tracing::info!(call_id = %ids.call_id, ?step, "intake");
         ctx.tickets

@@ -13,7 +13,9 @@ use crate::recording;
 use crate::sip::core::{CallEvent, Dial, EndReason};
 use crate::sip::transport::{Egress, Requester};
 
-use super::leg::{self, Control, Leg, LegSetup};
+use tokio_util::sync::CancellationToken;
+
+use super::leg::{self, Control, Driven, Leg, LegSetup};
 
 /// One paging call to place.
 pub struct PageCall {
@@ -48,18 +50,72 @@ pub enum Outcome {
 
 /// Places the call and, once answered, runs the page script on it.
 pub async fn place(c: PageCall) -> Outcome {
+    let (mut leg, mut script) = match answer(c, &CancellationToken::new()).await {
+        Ok(x) => x,
+        Err(o) => return o,
+    };
+    let mut answer = None;
+    leg.drive(&mut script, &mut answer).await;
+    let (_, recording) = leg.finish().await;
+    Outcome::Answered {
+        // The script answers before the call ends, whoever ends it; the
+        // gateway stopping first leaves it without a key.
+        answer: answer.unwrap_or(Answer::HungUp),
+        recording,
+    }
+}
+
+/// Rings an officer for a bridge: once answered, the whisper (its script
+/// hands the call over on key 1), then the live leg for the bridge. Until
+/// then `cancel` (another took it, the caller hung up) ends it at any
+/// point, ringing or answered.
+pub async fn ring(c: PageCall, cancel: CancellationToken) -> Result<Leg, Outcome> {
+    let (mut leg, mut script) = answer(c, &cancel).await?;
+    let mut answer = None;
+    let driven = leg
+        .drive_until(&mut script, &mut answer, cancel.cancelled())
+        .await;
+    match driven {
+        Driven::HandedOver => return Ok(leg),
+        Driven::Interrupted(()) => {
+            leg.end("not_needed").await;
+        }
+        Driven::Ended(_) => {}
+    }
+    let (_, recording) = leg.finish().await;
+    Err(Outcome::Answered {
+        answer: answer.unwrap_or(Answer::HungUp),
+        recording,
+    })
+}
+
+/// Dials; once answered, the call's leg and its script (recorded when
+/// `c.recording` says so). `cancel` before that: the call is cancelled.
+async fn answer(c: PageCall, cancel: &CancellationToken) -> Result<(Leg, PageScript), Outcome> {
     // The call's name in the log and in its recording's manifest.
     let label = format!("page:{}:{:016x}@hotline", c.member, rand::random::<u64>());
     let Some((call, mut events)) = c.requester.dial(c.dial, c.dest, c.egress).await else {
-        return Outcome::Lost("the gateway is stopping");
+        return Err(Outcome::Lost("the gateway is stopping"));
     };
     // Until answered.
+    let mut cancelled = false;
     let media = loop {
-        match events.recv().await {
+        let ev = tokio::select! {
+            ev = events.recv() => ev,
+            _ = cancel.cancelled(), if !cancelled => {
+                // CANCEL while ringing; what follows is its end (or a 200
+                // that crossed it, hung up at once below).
+                cancelled = true;
+                c.requester.hangup(call).await;
+                continue;
+            }
+        };
+        match ev {
+            Some(CallEvent::Confirmed { .. }) if cancelled => c.requester.hangup(call).await,
             Some(CallEvent::Confirmed { media, .. }) => break media,
-            Some(CallEvent::Ended { reason, .. }) => return Outcome::NotAnswered(reason),
+            Some(CallEvent::Ended { reason, .. }) => return Err(Outcome::NotAnswered(reason)),
             Some(_) => {}
-            None => return Outcome::Lost("call lost"),
+            None => return Err(Outcome::Lost("call lost")),
         }
     };
     // Recorded like a caller's call, on the paged ticket (its retention
@@ -77,7 +133,7 @@ pub async fn place(c: PageCall) -> Outcome {
         }
         None => None,
     };
-    let mut leg = Leg::start(LegSetup {
+    let leg = Leg::start(LegSetup {
         call,
         call_id: label,
         control: Control::Placed(c.requester),
@@ -91,14 +147,5 @@ pub async fn place(c: PageCall) -> Outcome {
         recorder,
         webrtc: None,
     });
-    let mut script = c.script;
-    let mut answer = None;
-    leg.drive(&mut script, &mut answer).await;
-    let (_, recording) = leg.finish().await;
-    Outcome::Answered {
-        // The script answers before the call ends, whoever ends it; the
-        // gateway stopping first leaves it without a key.
-        answer: answer.unwrap_or(Answer::HungUp),
-        recording,
-    }
+    Ok((leg, c.script))
 }

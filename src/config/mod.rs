@@ -52,6 +52,9 @@ pub struct Settings {
     /// Callers from a browser (the `/call` page).
     #[serde(default)]
     pub webrtc: crate::call::web::WebRtcSettings,
+    /// A person for the caller: key 0, the live bridge.
+    #[serde(default)]
+    pub bridge: crate::call::bridge::BridgeSettings,
     /// The file these settings were read from (for messages, and to read
     /// again on a reload), and the environment's and flags' overrides.
     #[serde(skip)]
@@ -286,6 +289,12 @@ impl Settings {
             ("webrtc.max_calls", w.max_calls),
             ("webrtc.calls_per_source", w.calls_per_source),
             ("webrtc.offers_per_minute", w.offers_per_minute),
+            ("bridge.ring_seconds", self.bridge.ring_seconds as usize),
+            (
+                "bridge.member_ring_seconds",
+                self.bridge.member_ring_seconds as usize,
+            ),
+            ("bridge.max_connections", self.bridge.max_connections),
         ] {
             if v == 0 {
                 out.push(bad(key, "must be at least 1".into()));

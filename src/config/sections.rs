@@ -371,7 +371,7 @@ pub struct PromptSettings {
     pub dir: PathBuf,
     /// 「您好，市北区执行指挥中心举报电话」
     pub greeting: PathBuf,
-    /// The category menu (1 lead, 2 violence, 3 complaint, 4 preservation, 0 other).
+    /// The category menu (1 lead, 2 violence, 3 complaint, 4 preservation, 5 other).
     pub menu: PathBuf,
     /// "Enter the case number, # to finish, * to skip."
     pub case_number: PathBuf,
@@ -393,6 +393,24 @@ pub struct PromptSettings {
     pub page_intro: PathBuf,
     /// A paging call's question: "1 to acknowledge, 2 to pass it on".
     pub page_ask: PathBuf,
+    /// After the greeting, with `[bridge]`: 「转人工请按0」.
+    pub person_hint: PathBuf,
+    /// Key 0: "connecting you to the officer on duty, please wait".
+    pub connecting: PathBuf,
+    /// What the caller hears while a person is rung (played again and again).
+    pub ringback: PathBuf,
+    /// Nobody took the call: "leave a message after the tone".
+    pub no_person: PathBuf,
+    /// The officer's whisper: 「举报电话转接，按1接听」.
+    pub whisper: PathBuf,
+    /// The officer's whisper of a callback: 「回拨举报人，按1继续」.
+    pub callback_whisper: PathBuf,
+    /// What the informant hears on a callback before the officer.
+    pub callback_intro: PathBuf,
+    /// The follow-up call's question (satisfaction 1-5).
+    pub follow_up: PathBuf,
+    /// At the end of the intake: "9 if you want no follow-up call".
+    pub follow_up_opt_out: PathBuf,
     /// The digits for read-backs; `{}` stands for 0-9.
     pub digits: String,
     /// Category names for paging calls; `{}` stands for lead, violence,
@@ -416,6 +434,15 @@ impl Default for PromptSettings {
             thanks: "thanks.wav".into(),
             page_intro: "page_intro.wav".into(),
             page_ask: "page_ask.wav".into(),
+            person_hint: "person_hint.wav".into(),
+            connecting: "connecting.wav".into(),
+            ringback: "ringback.wav".into(),
+            no_person: "no_person.wav".into(),
+            whisper: "whisper.wav".into(),
+            callback_whisper: "callback_whisper.wav".into(),
+            callback_intro: "callback_intro.wav".into(),
+            follow_up: "follow_up.wav".into(),
+            follow_up_opt_out: "follow_up_opt_out.wav".into(),
             digits: "digit_{}.wav".into(),
             categories: "category_{}.wav".into(),
         }
@@ -462,6 +489,47 @@ impl PromptSettings {
                 P::PageAsk,
                 "prompts.page_ask",
                 self.dir.join(&self.page_ask),
+            ),
+            (
+                P::PersonHint,
+                "prompts.person_hint",
+                self.dir.join(&self.person_hint),
+            ),
+            (
+                P::Connecting,
+                "prompts.connecting",
+                self.dir.join(&self.connecting),
+            ),
+            (
+                P::Ringback,
+                "prompts.ringback",
+                self.dir.join(&self.ringback),
+            ),
+            (
+                P::NoPerson,
+                "prompts.no_person",
+                self.dir.join(&self.no_person),
+            ),
+            (P::Whisper, "prompts.whisper", self.dir.join(&self.whisper)),
+            (
+                P::CallbackWhisper,
+                "prompts.callback_whisper",
+                self.dir.join(&self.callback_whisper),
+            ),
+            (
+                P::CallbackIntro,
+                "prompts.callback_intro",
+                self.dir.join(&self.callback_intro),
+            ),
+            (
+                P::FollowUp,
+                "prompts.follow_up",
+                self.dir.join(&self.follow_up),
+            ),
+            (
+                P::FollowUpOptOut,
+                "prompts.follow_up_opt_out",
+                self.dir.join(&self.follow_up_opt_out),
             ),
         ];
         for c in crate::tickets::model::Category::ALL {

@@ -9,11 +9,15 @@
 //!  greeting ─> [category] ─> [case number] ─> [message] ─> closing ─> hang up
 //!                 │ 2 (violence): urgent, straight to the message
 //!   a key during any prompt stops it and counts (barge-in)
+//!   with a person to talk to (`[bridge]`): key 0 at any point but in the
+//!   case number's digits hands the call back for a person (violence at
+//!   once); nobody took it: the message
 //! ```
 //!
 //! It is one of the call scripts ([`script`]) the call driver runs; the
 //! paging call's is [`page`]. The prompts of both are named here.
 
+pub mod bridge;
 pub mod page;
 pub mod script;
 
@@ -84,6 +88,24 @@ pub enum Prompt {
     PageAsk,
     /// The name of a category, for paging calls.
     Category(Category),
+    /// 「转人工请按0」, after the greeting.
+    PersonHint,
+    /// Key 0: "connecting you, please wait".
+    Connecting,
+    /// While a person is rung.
+    Ringback,
+    /// Nobody took the call: "leave a message".
+    NoPerson,
+    /// The officer's whisper before a bridge: "key 1 to take it".
+    Whisper,
+    /// The officer's whisper before a callback.
+    CallbackWhisper,
+    /// The informant, called back, before the officer.
+    CallbackIntro,
+    /// The follow-up call's question (1-5).
+    FollowUp,
+    /// "9 if you want no follow-up call".
+    FollowUpOptOut,
 }
 
 /// What the ticket learns, as it happens.
@@ -97,6 +119,17 @@ pub enum Update {
     /// The caller's message started, this long into the call's recording.
     MessageStarted,
     MessageEnded,
+    /// Key 9 at the end: no follow-up call (回访) for this report.
+    NoFollowUp,
+}
+
+/// What the intake offers besides its steps.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Offers {
+    /// Key 0: a person (the live bridge).
+    pub person: bool,
+    /// Key 9 at the end: no follow-up call.
+    pub follow_up_opt_out: bool,
 }
 
 /// What the intake asks of its driver.
@@ -105,11 +138,20 @@ pub type Action = script::Action<Update>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
     Greeting,
-    Category { repeats: u8 },
-    CaseDigits { digits: String, repeats: u8 },
-    CaseConfirm { digits: String },
+    Category {
+        repeats: u8,
+    },
+    CaseDigits {
+        digits: String,
+        repeats: u8,
+    },
+    CaseConfirm {
+        digits: String,
+    },
     MessageIntro,
     Message,
+    /// Handed back for a person to be rung.
+    Person,
     Closing,
     Done,
 }
@@ -125,12 +167,14 @@ pub struct Intake {
     next_id: u32,
     deadline: Deadline,
     ticket: Option<String>,
+    offers: Offers,
+    started: bool,
     out: Vec<Action>,
 }
 
 impl Intake {
     /// `ticket`: the number to read back at the end, when known.
-    pub fn new(cfg: IntakeSettings, ticket: Option<String>) -> Intake {
+    pub fn new(cfg: IntakeSettings, ticket: Option<String>, offers: Offers) -> Intake {
         Intake {
             cfg,
             state: State::Greeting,
@@ -139,8 +183,35 @@ impl Intake {
             next_id: 0,
             deadline: Deadline::default(),
             ticket,
+            offers,
+            started: false,
             out: Vec::new(),
         }
+    }
+
+    /// Nobody took the call the caller asked a person for: the caller is
+    /// told and leaves a message (or, with no message step, the closing).
+    /// The next drive goes on from here.
+    pub fn no_person(&mut self) {
+        match self.cfg.steps.iter().position(|s| *s == StepKind::Message) {
+            Some(i) => {
+                self.step = i;
+                self.state = State::MessageIntro;
+                self.play(vec![Prompt::NoPerson, Prompt::Beep]);
+            }
+            None => self.closing(),
+        }
+    }
+
+    /// Key 0 (or a violence report): the call goes to its owner, who rings
+    /// a person.
+    fn want_person(&mut self) {
+        if self.state == State::Message {
+            self.out.push(Action::Update(Update::MessageEnded));
+        }
+        self.state = State::Person;
+        self.deadline.clear();
+        self.out.push(Action::Handover);
     }
 
     pub fn finished(&self) -> bool {
@@ -212,6 +283,9 @@ impl Intake {
             prompts.push(Prompt::TicketReadback);
             prompts.extend(digits(t));
         }
+        if self.offers.follow_up_opt_out {
+            prompts.push(Prompt::FollowUpOptOut);
+        }
         prompts.push(Prompt::Thanks);
         self.play(prompts);
     }
@@ -228,7 +302,7 @@ impl Intake {
                 self.out.push(Action::Update(Update::MessageStarted));
                 self.wait(now, self.cfg.max_message_seconds);
             }
-            State::Message => {}
+            State::Message | State::Person => {}
             State::Closing => {
                 self.state = State::Done;
                 self.out.push(Action::HangUp);
@@ -241,7 +315,10 @@ impl Intake {
         let urgent = category == Category::Violence;
         self.out
             .push(Action::Update(Update::Category { category, urgent }));
-        if urgent {
+        if urgent && self.offers.person {
+            // A person at once, the message if nobody takes it.
+            self.want_person();
+        } else if urgent {
             // Every second counts: straight to the message.
             match self.cfg.steps.iter().position(|s| *s == StepKind::Message) {
                 Some(i) => self.enter(i),
@@ -261,9 +338,28 @@ impl Intake {
     }
 
     fn on_key(&mut self, key: Digit, now: Instant) {
+        // The closing is said to its end (but for the follow-up's opt-out).
+        let opt_out = key == '9' && self.offers.follow_up_opt_out;
+        match self.state {
+            State::Closing if opt_out => {}
+            State::Person | State::Closing | State::Done => return,
+            _ => {}
+        }
         let barge = self.playing.take().is_some();
         if barge {
             self.out.push(Action::Stop);
+        }
+        // Key 0: a person, at any point but in a case number (where it is a
+        // digit) and after the intake.
+        let person_key = key == '0'
+            && self.offers.person
+            && !matches!(
+                self.state,
+                State::CaseDigits { .. } | State::Person | State::Closing | State::Done
+            );
+        if person_key {
+            self.want_person();
+            return;
         }
         match self.state.clone() {
             // A key during the greeting answers the first question.
@@ -279,7 +375,7 @@ impl Intake {
                     '2' => Some(Category::Violence),
                     '3' => Some(Category::Complaint),
                     '4' => Some(Category::Preservation),
-                    '0' => Some(Category::Other),
+                    '5' => Some(Category::Other),
                     _ => None,
                 };
                 match category {
@@ -331,7 +427,13 @@ impl Intake {
                     self.next_step();
                 }
             }
-            State::Closing | State::Done => {}
+            // Key 9 at the end: no follow-up call; the thanks, and goodbye.
+            State::Closing => {
+                self.out.push(Action::Update(Update::NoFollowUp));
+                self.offers.follow_up_opt_out = false;
+                self.play(vec![Prompt::Thanks]);
+            }
+            State::Person | State::Done => {}
         }
     }
 }
@@ -341,7 +443,14 @@ impl Script for Intake {
     const COMPLETE: &'static str = "intake_complete";
 
     fn start(&mut self, _now: Instant) -> Vec<Action> {
-        self.play(vec![Prompt::Greeting]);
+        // Driven again after a hand-over: from where it was left.
+        if !std::mem::replace(&mut self.started, true) {
+            let mut greeting = vec![Prompt::Greeting];
+            if self.offers.person {
+                greeting.push(Prompt::PersonHint);
+            }
+            self.play(greeting);
+        }
         self.take()
     }
 

@@ -40,6 +40,9 @@ pub struct PageScript {
     playing: Option<u32>,
     deadline: Deadline,
     answer: Option<Answer>,
+    /// A whisper: key 1 hands the call over (for the bridge) instead of
+    /// ending it.
+    hand_over: bool,
     out: Vec<Action>,
 }
 
@@ -59,7 +62,18 @@ impl PageScript {
             playing: None,
             deadline: Deadline::default(),
             answer: None,
+            hand_over: false,
             out: Vec::new(),
+        }
+    }
+
+    /// The whisper before a bridge or a callback: `prompt` (「举报电话转接，
+    /// 按1接听」), key 1 takes the call (handed over, live), key 2 declines.
+    pub fn whisper(prompt: Prompt, plays: u32, key_timeout: Duration) -> PageScript {
+        PageScript {
+            prompts: vec![prompt],
+            hand_over: true,
+            ..PageScript::new("", "", plays, key_timeout)
         }
     }
 
@@ -112,7 +126,12 @@ impl Script for PageScript {
                 } else {
                     Answer::Passed
                 };
-                self.answer(answer, true);
+                if answer == Answer::Acknowledged && self.hand_over {
+                    self.answer(answer, false);
+                    self.out.push(Action::Handover);
+                } else {
+                    self.answer(answer, true);
+                }
             }
             // Any other key: the question stands (after an answer: too late).
             Input::Key(_) => {}
@@ -232,6 +251,35 @@ mod tests {
         assert_eq!(s.on(Input::HangUp, now), [Action::Update(Answer::HungUp)]);
         // A key after that (a late RTP event) is not an acknowledgement.
         assert_eq!(s.on(Input::Key('1'), now), []);
+    }
+
+    #[test]
+    fn a_whisper_hands_the_call_over_on_key_1() {
+        let now = Instant::now();
+        let mut s = PageScript::whisper(Prompt::Whisper, 2, KEY);
+        assert_eq!(
+            s.start(now),
+            [Action::Play {
+                id: 1,
+                prompts: vec![Prompt::Whisper]
+            }]
+        );
+        assert_eq!(
+            s.on(Input::Key('1'), now),
+            [
+                Action::Stop,
+                Action::Update(Answer::Acknowledged),
+                Action::Handover
+            ]
+        );
+        // Declined: hung up.
+        let mut s = PageScript::whisper(Prompt::Whisper, 2, KEY);
+        s.start(now);
+        s.on(Input::PlayDone(1), now);
+        assert_eq!(
+            s.on(Input::Key('2'), now),
+            [Action::Update(Answer::Passed), Action::HangUp]
+        );
     }
 
     #[test]

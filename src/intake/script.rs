@@ -23,6 +23,10 @@ pub enum Action<U> {
     /// Something the script learnt (for the ticket, for the page).
     Update(U),
     HangUp,
+    /// The script is done with the call, which goes on: its driver hands
+    /// it back to its owner (the caller asked for a person, the officer
+    /// took the bridge).
+    Handover,
 }
 
 /// What happens to a script.

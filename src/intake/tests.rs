@@ -10,12 +10,16 @@ struct H {
 
 impl H {
     fn new(steps: Vec<StepKind>, ticket: Option<&str>) -> H {
+        H::offering(steps, ticket, Offers::default())
+    }
+
+    fn offering(steps: Vec<StepKind>, ticket: Option<&str>, offers: Offers) -> H {
         let cfg = IntakeSettings {
             steps,
             ..Default::default()
         };
         let now = Instant::now();
-        let mut i = Intake::new(cfg, ticket.map(str::to_string));
+        let mut i = Intake::new(cfg, ticket.map(str::to_string), offers);
         let log = i.start(now);
         H { i, now, log }
     }
@@ -307,4 +311,129 @@ fn a_caller_on_hold_is_not_timed_out() {
     assert_eq!(h.i.deadline(), Some(h.now + (left - left / 2)));
     h.timeout();
     assert_eq!(h.last_prompts(), [Prompt::Menu], "then the menu repeats");
+}
+
+fn with_person() -> H {
+    H::offering(
+        IntakeSettings::default().steps,
+        Some("2026-000042"),
+        Offers {
+            person: true,
+            follow_up_opt_out: false,
+        },
+    )
+}
+
+#[test]
+fn key_0_hands_the_call_over_from_any_step_but_a_case_number() {
+    // After the greeting the caller is told of key 0.
+    let mut h = with_person();
+    assert_eq!(h.last_prompts(), [Prompt::Greeting, Prompt::PersonHint]);
+    // During the greeting: stops it, hands over.
+    assert_eq!(h.key('0'), [Action::Stop, Action::Handover]);
+    assert_eq!(h.i.deadline(), None);
+    // Keys while a person is rung are not the intake's.
+    assert_eq!(h.key('1'), []);
+    // Nobody: the message, then the closing as usual.
+    h.i.no_person();
+    let a = h.i.start(h.now);
+    h.log.extend(a);
+    assert_eq!(h.last_prompts(), [Prompt::NoPerson, Prompt::Beep]);
+    h.done();
+    assert_eq!(h.updates(), [Update::MessageStarted]);
+    h.key('#');
+    assert_eq!(h.last_prompts()[0], Prompt::TicketReadback);
+
+    // In the case number 0 is a digit.
+    let mut h = with_person();
+    h.done();
+    h.key('1');
+    h.done();
+    h.keys("0#");
+    assert_eq!(
+        h.last_prompts(),
+        [Prompt::CaseReadback, Prompt::Digit(0), Prompt::Confirm]
+    );
+    // At the confirmation it is a person again; during the message too,
+    // which then ends.
+    assert_eq!(h.key('0'), [Action::Stop, Action::Handover]);
+    let mut h = with_person();
+    h.done();
+    h.key('3');
+    h.done();
+    h.key('*');
+    h.done();
+    h.done();
+    assert_eq!(
+        h.key('0'),
+        [Action::Update(Update::MessageEnded), Action::Handover]
+    );
+}
+
+#[test]
+fn without_a_bridge_key_0_is_no_category_and_5_is_other() {
+    let mut h = H::default();
+    assert_eq!(h.last_prompts(), [Prompt::Greeting]);
+    h.done();
+    h.key('0');
+    assert_eq!(h.last_prompts(), [Prompt::Invalid, Prompt::Menu]);
+    h.key('5');
+    assert_eq!(
+        h.updates(),
+        [Update::Category {
+            category: Category::Other,
+            urgent: false
+        }]
+    );
+}
+
+#[test]
+fn violence_is_offered_a_person_at_once() {
+    let mut h = with_person();
+    h.done();
+    assert_eq!(
+        h.key('2'),
+        [
+            Action::Stop,
+            Action::Update(Update::Category {
+                category: Category::Violence,
+                urgent: true
+            }),
+            Action::Handover
+        ]
+    );
+}
+
+#[test]
+fn key_9_at_the_end_declines_the_follow_up_and_other_keys_change_nothing() {
+    let offers = Offers {
+        person: false,
+        follow_up_opt_out: true,
+    };
+    let mut h = H::offering(vec![], Some("7"), offers);
+    h.done();
+    assert_eq!(
+        h.last_prompts(),
+        [
+            Prompt::TicketReadback,
+            Prompt::Digit(7),
+            Prompt::FollowUpOptOut,
+            Prompt::Thanks
+        ]
+    );
+    // A stray key does not cut the closing short (nor leave it unfinished).
+    assert_eq!(h.key('4'), []);
+    assert_eq!(
+        h.key('9'),
+        [
+            Action::Stop,
+            Action::Update(Update::NoFollowUp),
+            Action::Play {
+                id: 3,
+                prompts: vec![Prompt::Thanks]
+            }
+        ]
+    );
+    assert_eq!(h.key('9'), []);
+    assert_eq!(h.done(), [Action::HangUp]);
 }

@@ -148,6 +148,23 @@ pub struct Channels {
 /// Softphones of one member called at once, at most.
 const SOFTPHONES: usize = 3;
 
+/// A call's unanswered end in words.
+pub fn not_answered(reason: EndReason) -> String {
+    match reason {
+        EndReason::Rejected(408) | EndReason::Hangup => "no answer".into(),
+        EndReason::Rejected(code) => format!("answered {code}"),
+        other => format!("failed: {}", other.as_str()),
+    }
+}
+
+/// One way to call a member: the channel's name, the Request-URI, how the
+/// call leaves (or why it cannot).
+pub struct Route {
+    pub channel: &'static str,
+    pub uri: String,
+    via: Result<Via, String>,
+}
+
 /// How a paging call leaves: where to, as whom, through which proxy.
 struct Via {
     dest: SocketAddr,
@@ -207,21 +224,11 @@ impl Channels {
     pub async fn page(&self, m: &Member, page: &Page) -> Vec<Attempt> {
         let text = page.text();
         let mut out = Vec::new();
-        let (call, phone, sip, hook, event) = tokio::join!(
+        let (calls, sip, hook, event) = tokio::join!(
             async {
-                match m.sip.as_deref() {
-                    Some(REGISTERED) => self.call_registered(m, page).await,
-                    Some(uri) => vec![self.call(m, uri, page).await],
-                    None => Vec::new(),
-                }
-            },
-            async {
-                match (&m.phone, &self.trunk) {
-                    (Some(phone), Some(trunk)) => {
-                        Some(self.call_phone(m, phone, trunk, page).await)
-                    }
-                    _ => None,
-                }
+                let routes = self.routes(m).await;
+                futures::future::join_all(routes.into_iter().map(|r| self.call_via(m, r, page)))
+                    .await
             },
             async {
                 match &m.message {
@@ -237,12 +244,45 @@ impl Channels {
             },
             self.event(m, page, &text)
         );
-        out.extend(call);
-        out.extend(phone);
+        out.extend(calls);
         out.extend(sip);
         out.extend(hook);
         out.push(event);
         out
+    }
+
+    /// Every way a call reaches `m`: their SIP URI (or their registered
+    /// softphones), their phone through the trunk. A way that cannot be
+    /// taken says why.
+    pub async fn routes(&self, m: &Member) -> Vec<Route> {
+        let mut out = match m.sip.as_deref() {
+            Some(REGISTERED) => self.registered(m).await,
+            Some(uri) => vec![self.sip_route(uri).await],
+            None => Vec::new(),
+        };
+        if let Some(phone) = &m.phone {
+            out.extend(self.phone_route(phone));
+        }
+        out
+    }
+
+    /// A call to any phone number through the trunk (none without one).
+    pub fn phone_route(&self, phone: &str) -> Option<Route> {
+        let (trunk, dest) = self.trunk.as_ref()?;
+        let via = trunk.uri(phone).map_err(|e| format!("failed: {e}"));
+        Some(Route {
+            channel: "phone",
+            uri: via
+                .as_ref()
+                .map_or_else(|_| phone.to_string(), Clone::clone),
+            via: via.map(|_| Via {
+                dest: *dest,
+                from_uri: trunk.from_uri(),
+                credentials: trunk.credentials(),
+                route: vec![trunk.route(*dest)],
+                egress: trunk.egress(),
+            }),
+        })
     }
 
     /// Where a page to `uri` goes: the outbound proxy when one is set.
@@ -293,11 +333,11 @@ impl Channels {
         }
     }
 
-    /// A paging call to a SIP URI: through the outbound proxy, if any; a
-    /// `sips:` URI (or `;transport=tls`) over TLS to its host, one
-    /// connection per destination reused by every call, the certificate
-    /// checked against `[paging] tls_ca` and the URI's host.
-    async fn call(&self, m: &Member, uri: &str, page: &Page) -> Attempt {
+    /// A call to a SIP URI: through the outbound proxy, if any; a `sips:`
+    /// URI (or `;transport=tls`) over TLS to its host, one connection per
+    /// destination reused by every call, the certificate checked against
+    /// `[paging] tls_ca` and the URI's host.
+    async fn sip_route(&self, uri: &str) -> Route {
         let tls = uri
             .get(..5)
             .is_some_and(|p| p.eq_ignore_ascii_case("sips:"))
@@ -329,7 +369,11 @@ impl Channels {
                 egress: Egress::Udp,
             }),
         };
-        self.call_via(m, "call", uri, via, page).await
+        Route {
+            channel: "call",
+            uri: uri.to_string(),
+            via,
+        }
     }
 
     /// How a TLS connection to `uri`'s host checks it.
@@ -352,21 +396,16 @@ impl Channels {
         })
     }
 
-    /// Paging calls to a member's registered softphones, all at once: each
-    /// to its Contact, over the flow its REGISTER came on when this gateway
-    /// holds it (the same UDP socket, or the same TCP connection, so the
+    /// A member's registered softphones (at most `SOFTPHONES`), each to its
+    /// Contact, over the flow its REGISTER came on when this gateway holds
+    /// it (the same UDP socket, or the same TCP connection, so the
     /// softphone's NAT lets the INVITE in), else to the address it
     /// registered from.
-    async fn call_registered(&self, m: &Member, page: &Page) -> Vec<Attempt> {
-        let failed = |outcome: String| Attempt {
-            member: m.id.clone(),
+    async fn registered(&self, m: &Member) -> Vec<Route> {
+        let failed = |why: String| Route {
             channel: "registered",
-            ok: false,
-            acknowledged: false,
-            passed: false,
-            outcome,
-            latency_ms: 0,
-            recording: None,
+            uri: String::new(),
+            via: Err(why),
         };
         let now = jiff::Timestamp::now().as_millisecond();
         let bindings = match self.store.bindings(&m.id, now).await {
@@ -376,7 +415,7 @@ impl Channels {
         if bindings.is_empty() {
             return vec![failed("no softphone registered".into())];
         }
-        let calls = bindings.iter().take(SOFTPHONES).map(|b| {
+        let route = |b: &crate::tickets::softphones::Binding| {
             let flow = crate::registrar::flow_of(b);
             let via = match flow {
                 Some(f) if b.gateway == self.gateway => Ok(Via {
@@ -398,49 +437,67 @@ impl Channels {
                     b.gateway
                 )),
             };
-            self.call_via(m, "registered", &b.contact, via, page)
-        });
-        futures::future::join_all(calls).await
+            Route {
+                channel: "registered",
+                uri: b.contact.clone(),
+                via,
+            }
+        };
+        bindings.iter().take(SOFTPHONES).map(route).collect()
     }
 
-    /// A paging call to a phone number, through the trunk: the number as
-    /// the trunk dials it, the hotline's number as caller ID, the trunk's
-    /// credentials, the trunk as a pre-loaded route.
-    async fn call_phone(
+    /// A call along `route` running `script` once answered, rung at most
+    /// `ring`, recorded on `ticket` (when paging calls are recorded).
+    pub fn call_along(
         &self,
         m: &Member,
-        phone: &str,
-        (trunk, dest): &(crate::paging::trunk::TrunkSettings, SocketAddr),
-        page: &Page,
-    ) -> Attempt {
-        let via = Ok(Via {
-            dest: *dest,
-            from_uri: trunk.from_uri(),
-            credentials: trunk.credentials(),
-            route: vec![trunk.route(*dest)],
-            egress: trunk.egress(),
+        route: Route,
+        script: PageScript,
+        ring: Duration,
+        ticket: Option<&str>,
+    ) -> Result<PageCall, String> {
+        let via = route.via?;
+        let dest = via.dest;
+        let ip = self.advertise_ip.unwrap_or_else(|| {
+            crate::sip::transport::local_for(
+                std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+                dest.ip(),
+            )
+            .ip()
         });
-        match trunk.uri(phone) {
-            Ok(uri) => self.call_via(m, "phone", &uri, via, page).await,
-            Err(e) => {
-                self.call_via(m, "phone", phone, Err(format!("failed: {e}")), page)
-                    .await
-            }
-        }
+        let socket = self
+            .ports
+            .bind_for(ip)
+            .map_err(|e| format!("failed: {e}"))?;
+        let port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
+        let dial = Dial {
+            uri: route.uri,
+            from_uri: via.from_uri,
+            rtp: std::net::SocketAddr::new(ip, port),
+            ring_timeout: ring,
+            credentials: via.credentials,
+            route: via.route,
+        };
+        Ok(PageCall {
+            member: m.id.clone(),
+            requester: self.sip.clone(),
+            dial,
+            dest,
+            egress: via.egress,
+            socket,
+            script,
+            media_timeout: self.media_timeout,
+            live: self.live.get(),
+            recording: ticket.and_then(|t| self.recordings.clone().map(|d| (d, t.to_string()))),
+        })
     }
 
     /// Calls the member, plays the ticket number and asks for a key:
     /// 1 = 签收, 2 = pass on. Only a key counts: an answering machine or a
     /// hang-up does not acknowledge.
-    async fn call_via(
-        &self,
-        m: &Member,
-        channel: &'static str,
-        uri: &str,
-        via: Result<Via, String>,
-        page: &Page,
-    ) -> Attempt {
+    async fn call_via(&self, m: &Member, route: Route, page: &Page) -> Attempt {
         let start = Instant::now();
+        let channel = route.channel;
         let attempt = |ok: bool, acknowledged: bool, outcome: String| Attempt {
             member: m.id.clone(),
             channel,
@@ -451,54 +508,13 @@ impl Channels {
             latency_ms: start.elapsed().as_millis() as u64,
             recording: None,
         };
-        let via = match via {
-            Ok(v) => v,
+        let script = PageScript::new(&page.ticket, &page.category, self.plays, self.key_timeout);
+        let call = match self.call_along(m, route, script, self.ring_timeout, Some(&page.ticket)) {
+            Ok(c) => c,
             Err(e) => return attempt(false, false, e),
         };
-        let dest = via.dest;
-        let ip = self.advertise_ip.unwrap_or_else(|| {
-            crate::sip::transport::local_for(
-                std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
-                dest.ip(),
-            )
-            .ip()
-        });
-        let socket = match self.ports.bind_for(ip) {
-            Ok(s) => s,
-            Err(e) => return attempt(false, false, format!("failed: {e}")),
-        };
-        let port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
-        let dial = Dial {
-            uri: uri.to_string(),
-            from_uri: via.from_uri,
-            rtp: std::net::SocketAddr::new(ip, port),
-            ring_timeout: self.ring_timeout,
-            credentials: via.credentials,
-            route: via.route,
-        };
-        let outcome = crate::call::page::place(PageCall {
-            member: m.id.clone(),
-            requester: self.sip.clone(),
-            dial,
-            dest,
-            egress: via.egress,
-            socket,
-            script: PageScript::new(&page.ticket, &page.category, self.plays, self.key_timeout),
-            media_timeout: self.media_timeout,
-            live: self.live.get(),
-            recording: self.recordings.clone().map(|d| (d, page.ticket.clone())),
-        })
-        .await;
-        match outcome {
-            Outcome::NotAnswered(EndReason::Rejected(408) | EndReason::Hangup) => {
-                attempt(false, false, "no answer".into())
-            }
-            Outcome::NotAnswered(EndReason::Rejected(code)) => {
-                attempt(false, false, format!("answered {code}"))
-            }
-            Outcome::NotAnswered(other) => {
-                attempt(false, false, format!("failed: {}", other.as_str()))
-            }
+        match crate::call::page::place(call).await {
+            Outcome::NotAnswered(reason) => attempt(false, false, not_answered(reason)),
             Outcome::Lost(why) => attempt(false, false, format!("failed: {why}")),
             Outcome::Answered { answer, recording } => {
                 let (ok, acknowledged, outcome) = match answer {

@@ -61,6 +61,50 @@ pub enum Op {
         status: String,
         note: Option<String>,
     },
+    /// A person joined to the caller, or the try.
+    Connection {
+        id: String,
+        call_id: String,
+        #[serde(default)]
+        call: String,
+        /// The ticket, when known (a callback's); else the call's.
+        #[serde(default)]
+        ticket: String,
+        at: Timestamp,
+        step: ConnectionStep,
+    },
+}
+
+/// A step of a bridge or a callback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum ConnectionStep {
+    /// These members are rung.
+    Ringing {
+        kind: String,
+        members: Vec<String>,
+        offset_ms: u64,
+    },
+    /// A member took it (key 1): for a bridge, the 签收.
+    Connected {
+        kind: String,
+        member: String,
+        channel: String,
+        offset_ms: u64,
+    },
+    /// A key on a bridged leg (`caller` or `officer`).
+    Key {
+        side: String,
+        key: char,
+        offset_ms: u64,
+    },
+    Ended {
+        member: String,
+        seconds: f64,
+        how: String,
+    },
+    /// Nobody was connected, and why.
+    NotConnected { kind: String, why: String },
 }
 
 impl Op {
@@ -69,7 +113,8 @@ impl Op {
             Op::Created { id, .. }
             | Op::CallEnded { id, .. }
             | Op::Intake { id, .. }
-            | Op::Recording { id, .. } => id,
+            | Op::Recording { id, .. }
+            | Op::Connection { id, .. } => id,
         }
     }
 
@@ -80,7 +125,8 @@ impl Op {
             Op::Created { call, .. }
             | Op::CallEnded { call, .. }
             | Op::Intake { call, .. }
-            | Op::Recording { call, .. } => call,
+            | Op::Recording { call, .. }
+            | Op::Connection { call, .. } => call,
         }
     }
 
@@ -89,7 +135,8 @@ impl Op {
             Op::Created { call_id, .. }
             | Op::CallEnded { call_id, .. }
             | Op::Intake { call_id, .. }
-            | Op::Recording { call_id, .. } => call_id,
+            | Op::Recording { call_id, .. }
+            | Op::Connection { call_id, .. } => call_id,
         }
     }
 }
@@ -102,6 +149,7 @@ pub enum IntakeStep {
     CaseNumber { number: String },
     MessageStarted { offset_ms: u64 },
     MessageEnded { offset_ms: u64 },
+    NoFollowUp,
 }
 
 /// A fresh operation id.

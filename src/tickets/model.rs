@@ -187,6 +187,27 @@ pub struct Intake {
     pub call_seconds: Option<f64>,
     /// How the call ended (`caller_bye`, `max_duration`, ...).
     pub call_end: Option<String>,
+    /// The caller pressed 9: no follow-up call (回访).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_follow_up: bool,
+}
+
+/// A person the gateway joined to the caller: the live bridge (key 0) or
+/// an officer's callback (回拨).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Connection {
+    /// `bridge` or `callback`.
+    pub kind: String,
+    pub member: String,
+    /// How the member was reached (`call`, `registered`, `phone`).
+    pub channel: String,
+    pub connected_at: Timestamp,
+    /// How long they talked, once it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
+    /// How it ended (`caller_bye`, `officer_hung_up`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub how: Option<String>,
 }
 
 /// The dispatch section (签收, 出警, arrival).
@@ -231,6 +252,9 @@ pub struct Register {
     pub disposal: Disposal,
     pub notes: Vec<Note>,
     pub recordings: Vec<RecordingLink>,
+    /// Who talked with the caller, when and how long.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connections: Vec<Connection>,
     /// A legal hold: the ticket's recordings are kept past the retention
     /// period while it stands.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -12,7 +12,7 @@ use std::collections::{HashMap, VecDeque};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::journal::{IntakeStep, Journal, Op};
+use super::journal::{ConnectionStep, IntakeStep, Journal, Op};
 use super::model::{Register, State};
 use super::store::{Change, NewTicket, Store, StoreError};
 
@@ -382,6 +382,7 @@ async fn apply(store: &Store, op: &Op) -> Result<String, StoreError> {
                     "intake_message_ended",
                     serde_json::json!({"offset_ms": offset_ms}),
                 ),
+                IntakeStep::NoFollowUp => ("intake_no_follow_up", serde_json::json!({})),
             };
             let mut change = Change::new("caller", action);
             change.op_id = Some(id.clone());
@@ -406,6 +407,7 @@ async fn apply(store: &Store, op: &Op) -> Result<String, StoreError> {
                         i.message_start_ms = Some(*offset_ms)
                     }
                     IntakeStep::MessageEnded { offset_ms } => i.message_end_ms = Some(*offset_ms),
+                    IntakeStep::NoFollowUp => i.no_follow_up = true,
                 }
             };
             change_or_record(store, &number, change, edit).await?;
@@ -429,6 +431,11 @@ async fn apply(store: &Store, op: &Op) -> Result<String, StoreError> {
             store
                 .change(&number, &change, move |r| r.recordings.push(link.clone()))
                 .await?;
+            Ok(number)
+        }
+        Op::Connection { id, at, step, .. } => {
+            let number = number_for(store, op).await?;
+            connection(store, &number, id, *at, step).await?;
             Ok(number)
         }
         Op::CallEnded {
@@ -457,6 +464,85 @@ async fn apply(store: &Store, op: &Op) -> Result<String, StoreError> {
     }
 }
 
+/// A bridge's or callback's step on the ticket: on its timeline, who was
+/// connected and how long in the register; a bridge's connection is the
+/// member's 签收 (the ticket opened first if the intake still runs).
+async fn connection(
+    store: &Store,
+    number: &str,
+    id: &str,
+    at: jiff::Timestamp,
+    step: &ConnectionStep,
+) -> Result<(), StoreError> {
+    let (actor, action) = match step {
+        ConnectionStep::Ringing { kind, .. } => ("gateway", format!("{kind}_ringing")),
+        ConnectionStep::Connected { kind, member, .. } => {
+            (member.as_str(), format!("{kind}_connected"))
+        }
+        ConnectionStep::Key { side, .. } => (side.as_str(), "bridge_key".to_string()),
+        ConnectionStep::Ended { member, .. } => (member.as_str(), "connection_ended".to_string()),
+        ConnectionStep::NotConnected { kind, .. } => ("gateway", format!("{kind}_not_connected")),
+    };
+    let mut change = Change::new(actor, &action);
+    change.op_id = Some(id.to_string());
+    change.details = serde_json::to_value(step).unwrap_or_default();
+    let current = store.get(number).await?;
+    let bridged = matches!(step, ConnectionStep::Connected { kind, .. } if kind == "bridge");
+    if bridged && current.state == State::Intake {
+        change.to = Some(State::Open);
+    }
+    // Whoever talked with the caller sees the ticket.
+    if let ConnectionStep::Connected { member, .. } = step {
+        change.index = vec![format!("member:{member}")];
+    }
+    let step2 = step.clone();
+    let edit = move |r: &mut Register| match &step2 {
+        ConnectionStep::Connected {
+            kind,
+            member,
+            channel,
+            ..
+        } => r.connections.push(crate::tickets::model::Connection {
+            kind: kind.clone(),
+            member: member.clone(),
+            channel: channel.clone(),
+            connected_at: at,
+            seconds: None,
+            how: None,
+        }),
+        ConnectionStep::Ended {
+            member,
+            seconds,
+            how,
+        } => {
+            if let Some(c) = r
+                .connections
+                .iter_mut()
+                .rev()
+                .find(|c| &c.member == member && c.seconds.is_none())
+            {
+                c.seconds = Some(*seconds);
+                c.how = Some(how.clone());
+            }
+        }
+        _ => {}
+    };
+    change_or_record(store, number, change, edit).await?;
+    if let (true, ConnectionStep::Connected { member, .. }) = (bridged, step) {
+        let ack = crate::tickets::actions::acknowledge(
+            member,
+            None,
+            at,
+            serde_json::json!({"via": "live bridge"}),
+        );
+        match store.act(number, &ack).await {
+            Ok(_) | Err(StoreError::Illegal { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Applies `change`; if someone moved the ticket on meanwhile so that its
 /// transition is no longer legal, records the same change without one.
 async fn change_or_record(
@@ -477,6 +563,11 @@ async fn change_or_record(
 /// The ticket an operation is about: its call's, by the call's own id
 /// (by the Call-ID for operations from before it).
 async fn number_for(store: &Store, op: &Op) -> Result<String, StoreError> {
+    if let Op::Connection { ticket, .. } = op {
+        if !ticket.is_empty() {
+            return Ok(ticket.clone());
+        }
+    }
     let number = match op.call() {
         "" => store.number_for_call(op.call_id()).await?,
         call => store.number_for_dialog(call).await?,

@@ -249,42 +249,6 @@ async fn the_mobile_page_in_chromium_takes_a_live_page_to_closing() {
     );
 }
 
-/// The 10 ms RMS envelope of 8 kHz samples.
-fn envelope(samples: &[i16]) -> Vec<f64> {
-    samples
-        .chunks_exact(80)
-        .map(|c| (c.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / 80.0).sqrt())
-        .collect()
-}
-
-/// The best Pearson correlation of `needle` against `hay` at any lag.
-fn best_correlation(hay: &[f64], needle: &[f64]) -> f64 {
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    let (nm, mut best) = (mean(needle), f64::MIN);
-    let nd: Vec<f64> = needle.iter().map(|x| x - nm).collect();
-    let nv = nd.iter().map(|x| x * x).sum::<f64>();
-    for w in hay.windows(needle.len()) {
-        let wm = mean(w);
-        let (mut cov, mut wv) = (0.0, 0.0);
-        for (a, b) in w.iter().zip(&nd) {
-            cov += (a - wm) * b;
-            wv += (a - wm).powi(2);
-        }
-        if wv > 0.0 && nv > 0.0 {
-            best = best.max(cov / (wv * nv).sqrt());
-        }
-    }
-    best
-}
-
-fn wav(path: &std::path::Path) -> Vec<i16> {
-    hound::WavReader::open(path)
-        .unwrap()
-        .into_samples::<i16>()
-        .map(Result::unwrap)
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_in_chromium_hears_the_greeting_keys_a_category_and_is_recorded() {
     let _one = CHROMIUM.lock().await;

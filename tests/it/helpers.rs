@@ -550,6 +550,16 @@ pub fn sipp_server_over(
     port: u16,
     transport: &str,
 ) -> tokio::task::JoinHandle<(bool, String)> {
+    sipp_server_with(scenario, port, transport, &[])
+}
+
+/// As [`sipp_server_over`], with more of SIPp's arguments (`-set rtp N`).
+pub fn sipp_server_with(
+    scenario: &str,
+    port: u16,
+    transport: &str,
+    extra: &[&str],
+) -> tokio::task::JoinHandle<(bool, String)> {
     let scenario = repo().join("tests/sipp").join(scenario);
     let media = free_port().to_string();
     let mut args: Vec<std::ffi::OsString> = vec!["-sf".into(), scenario.into()];
@@ -562,7 +572,10 @@ pub fn sipp_server_over(
         &media,
         "-t",
         transport,
-    ] {
+    ]
+    .iter()
+    .chain(extra)
+    {
         args.push(a.into());
     }
     tokio::spawn(run_sipp("sipp-uas", args, 40))
@@ -655,4 +668,40 @@ pub async fn recording_of(store: &hotline::tickets::Store, call_id: &str) -> Pat
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("no recording linked on the ticket of {call_id}");
+}
+
+/// The 10 ms RMS envelope of 8 kHz samples.
+pub fn envelope(samples: &[i16]) -> Vec<f64> {
+    samples
+        .chunks_exact(80)
+        .map(|c| (c.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / 80.0).sqrt())
+        .collect()
+}
+
+/// The best Pearson correlation of `needle` against `hay` at any lag.
+pub fn best_correlation(hay: &[f64], needle: &[f64]) -> f64 {
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (nm, mut best) = (mean(needle), f64::MIN);
+    let nd: Vec<f64> = needle.iter().map(|x| x - nm).collect();
+    let nv = nd.iter().map(|x| x * x).sum::<f64>();
+    for w in hay.windows(needle.len()) {
+        let wm = mean(w);
+        let (mut cov, mut wv) = (0.0, 0.0);
+        for (a, b) in w.iter().zip(&nd) {
+            cov += (a - wm) * b;
+            wv += (a - wm).powi(2);
+        }
+        if wv > 0.0 && nv > 0.0 {
+            best = best.max(cov / (wv * nv).sqrt());
+        }
+    }
+    best
+}
+
+pub fn wav(path: &std::path::Path) -> Vec<i16> {
+    hound::WavReader::open(path)
+        .unwrap()
+        .into_samples::<i16>()
+        .map(Result::unwrap)
+        .collect()
 }

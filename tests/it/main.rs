@@ -2,6 +2,7 @@
 //! (and, from the tickets issue on, its own redis-server on a free port).
 
 mod api;
+mod bridge;
 mod browser;
 mod caller;
 mod cli;

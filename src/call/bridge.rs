@@ -1,0 +1,402 @@
+//! A person for the caller (rules 第十条, 第二十三条: a duty officer who
+//! answers and asks): key 0 in the intake, or a violence report, rings
+//! whoever holds the duty now (the paging resolver: the desk by day, the
+//! duty unit and the court police at night), all at once or in order,
+//! through their SIP URIs, registered softphones or the trunk. Each hears
+//! the whisper and takes the call with key 1; the caller hears ringback
+//! meanwhile. Taken: the two calls' media are joined in the gateway (a
+//! B2BUA relay, [`crate::media::bridge`]), the caller's recording holds
+//! both, each side's keys go on the ticket, and either side's hang-up
+//! ends the other. Bridges (and officers' callbacks) hold slots of their
+//! own, apart from `max_calls`, so that answering never waits for them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use serde::Deserialize;
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::leg::{Driven, Ended, Leg, Updates};
+use super::{CallContext, Ids};
+use crate::intake::bridge::{Bridged, Ringback};
+use crate::intake::page::PageScript;
+use crate::intake::Prompt;
+use crate::media::dtmf::Digit;
+use crate::media::rtp::MediaCommand;
+use crate::paging::channels::Channels;
+use crate::roster::Member;
+use crate::tickets::journal::{op_id, ConnectionStep, Op};
+
+/// `[bridge]`: a person for the caller.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BridgeSettings {
+    /// Key 0 (announced after the greeting) rings the officer on duty.
+    pub enabled: bool,
+    /// The caller waits this long for someone to take the call, then
+    /// leaves a message.
+    pub ring_seconds: u64,
+    /// `all` at once, or `sequential`: one member after the other.
+    pub order: RingOrder,
+    /// In `sequential` order, how long each member is rung.
+    pub member_ring_seconds: u64,
+    /// Bridges and callbacks up at once (apart from `[sip] max_calls`).
+    pub max_connections: usize,
+}
+
+impl Default for BridgeSettings {
+    fn default() -> Self {
+        BridgeSettings {
+            enabled: false,
+            ring_seconds: 30,
+            order: RingOrder::All,
+            member_ring_seconds: 15,
+            max_connections: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RingOrder {
+    All,
+    Sequential,
+}
+
+/// What bridges need, one for the gateway.
+pub struct Bridging {
+    pub settings: BridgeSettings,
+    pub channels: Channels,
+    slots: Arc<Semaphore>,
+}
+
+/// An officer who took the call (key 1 on the whisper), live.
+pub struct Taken {
+    pub member: String,
+    pub channel: &'static str,
+    pub leg: Leg,
+}
+
+/// Officers being rung; dropped, every call still ringing or whispering
+/// is ended.
+pub struct Ringing {
+    taken: oneshot::Receiver<Option<Taken>>,
+    _stop: tokio_util::sync::DropGuard,
+}
+
+impl Ringing {
+    /// The first who took it; `None` when every call ended without.
+    pub async fn taken(&mut self) -> Option<Taken> {
+        (&mut self.taken).await.ok().flatten()
+    }
+}
+
+impl Bridging {
+    pub fn new(settings: BridgeSettings, channels: Channels) -> Bridging {
+        let slots = Arc::new(Semaphore::new(settings.max_connections));
+        Bridging {
+            settings,
+            channels,
+            slots,
+        }
+    }
+
+    /// A slot for one bridge or callback, if one is free.
+    pub fn slot(&self) -> Option<OwnedSemaphorePermit> {
+        self.slots.clone().try_acquire_owned().ok()
+    }
+
+    /// Whoever holds the duty now and can be called.
+    pub async fn on_duty(&self) -> Vec<Member> {
+        let live = self.channels.live.get();
+        let offset = self.channels.store.rotation_offset().await.unwrap_or(0);
+        let duty = live
+            .roster
+            .resolve(&live.calendar, offset, jiff::Timestamp::now(), None);
+        let targets = [crate::paging::policy::Target::OnDuty];
+        let mut members = crate::paging::worker::members_for(&duty, &targets, &live.roster);
+        members.retain(|m| m.sip.is_some() || (m.phone.is_some() && self.channels.trunk.is_some()));
+        members
+    }
+
+    /// Rings `members` with the whisper `prompt`, as `[bridge] order`
+    /// says, until one takes it.
+    pub fn ring(&self, members: Vec<Member>, prompt: Prompt) -> Ringing {
+        let stop = CancellationToken::new();
+        let (tx, taken) = oneshot::channel();
+        let channels = self.channels.clone();
+        let s = self.settings.clone();
+        let task_stop = stop.clone();
+        tokio::spawn(async move {
+            let groups: Vec<Vec<Member>> = match s.order {
+                RingOrder::All => vec![members],
+                RingOrder::Sequential => members.into_iter().map(|m| vec![m]).collect(),
+            };
+            let ring = Duration::from_secs(match s.order {
+                RingOrder::All => s.ring_seconds,
+                RingOrder::Sequential => s.member_ring_seconds,
+            });
+            for group in groups {
+                if task_stop.is_cancelled() {
+                    break;
+                }
+                if let Some(t) = ring_group(&channels, group, prompt, ring, &task_stop).await {
+                    if let Err(Some(mut t)) = tx.send(Some(t)) {
+                        // Taken as the caller hung up: nobody to join.
+                        t.leg.end("caller_gone").await;
+                        t.leg.finish().await;
+                    }
+                    return;
+                }
+            }
+            let _ = tx.send(None);
+        });
+        Ringing {
+            taken,
+            _stop: stop.drop_guard(),
+        }
+    }
+}
+
+/// Rings every way to every member of `group` at once; the first who takes
+/// it (the others then end), or `None`.
+async fn ring_group(
+    channels: &Channels,
+    group: Vec<Member>,
+    prompt: Prompt,
+    ring: Duration,
+    stop: &CancellationToken,
+) -> Option<Taken> {
+    let mine = stop.child_token();
+    let mut calls = FuturesUnordered::new();
+    for m in &group {
+        for route in channels.routes(m).await {
+            let channel = route.channel;
+            let script = PageScript::whisper(prompt, channels.plays, channels.key_timeout);
+            match channels.call_along(m, route, script, ring, None) {
+                Ok(call) => {
+                    let (member, cancel) = (m.id.clone(), mine.clone());
+                    calls.push(async move {
+                        let r = super::page::ring(call, cancel).await;
+                        (member, channel, r)
+                    });
+                }
+                Err(e) => {
+                    tracing::info!(member = %m.id, channel, outcome = %e, "bridge: cannot ring")
+                }
+            }
+        }
+    }
+    let mut taken = None;
+    while let Some((member, channel, r)) = calls.next().await {
+        match r {
+            Ok(leg) if taken.is_none() => {
+                tracing::info!(member = %member, channel, "bridge: taken");
+                mine.cancel();
+                taken = Some(Taken {
+                    member,
+                    channel,
+                    leg,
+                });
+            }
+            Ok(mut leg) => {
+                // Two took it at once: the later one is told by the hang-up.
+                leg.end("taken_by_another").await;
+                leg.finish().await;
+            }
+            Err(o) => tracing::info!(member = %member, channel, outcome = ?o, "bridge: not taken"),
+        }
+    }
+    taken
+}
+
+/// How the caller's request for a person went.
+pub(crate) enum Person {
+    /// The call ended (bridged, or the caller hung up while it rang).
+    Ended(Ended),
+    /// Nobody took it: back to the intake.
+    NotReached,
+}
+
+/// Rings a person for the caller on `leg` and, once one takes it, bridges
+/// them until either hangs up.
+pub(crate) async fn person(ctx: &CallContext, b: &Bridging, leg: &mut Leg, ids: &Ids) -> Person {
+    let started = leg.started();
+    let offset = || started.elapsed().as_millis() as u64;
+    let not_connected = |why: String| ConnectionStep::NotConnected {
+        kind: "bridge".into(),
+        why,
+    };
+    let Some(_slot) = b.slot() else {
+        tracing::warn!(call_id = %ids.call_id, "bridge: every slot is taken");
+        connection(ctx, ids, not_connected("every bridge is in use".into())).await;
+        return Person::NotReached;
+    };
+    let members = b.on_duty().await;
+    if members.is_empty() {
+        connection(
+            ctx,
+            ids,
+            not_connected("nobody on duty can be called".into()),
+        )
+        .await;
+        return Person::NotReached;
+    }
+    connection(
+        ctx,
+        ids,
+        ConnectionStep::Ringing {
+            kind: "bridge".into(),
+            members: members.iter().map(|m| m.id.clone()).collect(),
+            offset_ms: offset(),
+        },
+    )
+    .await;
+    let mut ringing = b.ring(members, Prompt::Whisper);
+    let mut ringback = Ringback::new(
+        Prompt::Connecting,
+        Duration::from_secs(b.settings.ring_seconds),
+    );
+    let taken = match leg
+        .drive_until(&mut ringback, &mut (), ringing.taken())
+        .await
+    {
+        Driven::Interrupted(Some(t)) => t,
+        Driven::Interrupted(None) => {
+            connection(ctx, ids, not_connected("nobody took the call".into())).await;
+            return Person::NotReached;
+        }
+        Driven::HandedOver => {
+            let why = format!("nobody took the call within {} s", b.settings.ring_seconds);
+            connection(ctx, ids, not_connected(why)).await;
+            return Person::NotReached;
+        }
+        Driven::Ended(e) => {
+            connection(ctx, ids, not_connected("the caller hung up".into())).await;
+            return Person::Ended(e);
+        }
+    };
+    drop(ringing);
+    connection(
+        ctx,
+        ids,
+        ConnectionStep::Connected {
+            kind: "bridge".into(),
+            member: taken.member.clone(),
+            channel: taken.channel.into(),
+            offset_ms: offset(),
+        },
+    )
+    .await;
+    let (ended, how, seconds) = bridged(ctx, ids, leg, taken.leg, started).await;
+    connection(
+        ctx,
+        ids,
+        ConnectionStep::Ended {
+            member: taken.member,
+            seconds,
+            how,
+        },
+    )
+    .await;
+    Person::Ended(ended)
+}
+
+/// Joins the caller's `leg` and the officer's until either ends (then the
+/// other is hung up); the caller's end, how the bridge ended and how long
+/// it lasted.
+pub(crate) async fn bridged(
+    ctx: &CallContext,
+    ids: &Ids,
+    leg: &mut Leg,
+    mut officer: Leg,
+    recording_start: Instant,
+) -> (Ended, String, f64) {
+    let since = Instant::now();
+    let (a, b) = crate::media::bridge::bridge();
+    let _ = leg.media().send(MediaCommand::Bridge(a)).await;
+    let _ = officer.media().send(MediaCommand::Bridge(b)).await;
+    tracing::info!(call_id = %ids.call_id, officer = %officer.call_id(), "bridged");
+    let (caller_done, officer_done) = (CancellationToken::new(), CancellationToken::new());
+    let side = |name: &'static str| Keys {
+        ctx,
+        ids,
+        side: name,
+        start: recording_start,
+    };
+    let ((caller_end, caller_first), (officer_end, _)) = tokio::join!(
+        async {
+            let r = leg
+                .drive_until(&mut Bridged, &mut side("caller"), officer_done.cancelled())
+                .await;
+            caller_done.cancel();
+            match r {
+                Driven::Ended(e) => (e, true),
+                _ => (leg.end("officer_hung_up").await, false),
+            }
+        },
+        async {
+            let r = officer
+                .drive_until(&mut Bridged, &mut side("officer"), caller_done.cancelled())
+                .await;
+            officer_done.cancel();
+            match r {
+                Driven::Ended(e) => (e, true),
+                _ => (officer.end("caller_hung_up").await, false),
+            }
+        }
+    );
+    let how = match caller_first {
+        true => side_end("caller", caller_end.how),
+        false => side_end("officer", officer_end.how),
+    };
+    officer.finish().await;
+    let seconds = (since.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+    tracing::info!(call_id = %ids.call_id, how = %how, seconds, "bridge ended");
+    (caller_end, how, seconds)
+}
+
+/// How a bridge ended, by the side that ended it.
+fn side_end(side: &str, how: &str) -> String {
+    match how {
+        "caller_bye" => format!("{side}_hung_up"),
+        other => format!("{side}: {other}"),
+    }
+}
+
+/// A bridged side's keys, on the ticket's timeline.
+struct Keys<'a> {
+    ctx: &'a CallContext,
+    ids: &'a Ids,
+    side: &'static str,
+    start: Instant,
+}
+
+impl Updates<Digit> for Keys<'_> {
+    async fn update(&mut self, key: Digit, _: u64) {
+        let step = ConnectionStep::Key {
+            side: self.side.into(),
+            key,
+            offset_ms: self.start.elapsed().as_millis() as u64,
+        };
+        connection(self.ctx, self.ids, step).await;
+    }
+}
+
+/// A step of the connection on the call's ticket.
+async fn connection(ctx: &CallContext, ids: &Ids, step: ConnectionStep) {
+    tracing::info!(call_id = %ids.call_id, ?step, "connection");
+    ctx.tickets
+        .submit(Op::Connection {
+            id: op_id(),
+            call_id: ids.call_id.clone(),
+            call: ids.call.clone(),
+            ticket: String::new(),
+            at: jiff::Timestamp::now(),
+            step,
+        })
+        .await;
+}

@@ -1,0 +1,300 @@
+//! The live bridge (issue 18): key 0 rings the officer on duty (SIPp as the
+//! officer's phone, its media on a socket of the test's own), key 1 on the
+//! whisper takes the call, and each side hears what the other says across
+//! µ-law and A-law; the recording holds both; the ticket shows who was
+//! connected, for how long, and the officer's 签收. Nobody taking it within
+//! the ring time returns the caller to the intake's message.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hotline::media::g711;
+use hotline::tickets::model::State;
+use tokio::net::UdpSocket;
+
+use crate::caller::TestCall;
+use crate::helpers::*;
+use crate::paging::roster_with_officer_phones;
+
+/// One side's media, 20 ms at a time: what it sends, what it heard.
+struct Side<'a> {
+    sock: &'a UdpSocket,
+    /// Where the gateway's leg for this side takes RTP.
+    to: Option<SocketAddr>,
+    pt: u8,
+    encode: fn(i16) -> u8,
+    decode: fn(u8) -> i16,
+    seq: u16,
+    heard: Vec<i16>,
+}
+
+impl<'a> Side<'a> {
+    fn new(sock: &'a UdpSocket, to: Option<SocketAddr>, pt: u8) -> Side<'a> {
+        let mu = pt == 0;
+        let encode = if mu {
+            g711::linear_to_ulaw
+        } else {
+            g711::linear_to_alaw
+        };
+        let decode = if mu {
+            g711::ulaw_to_linear
+        } else {
+            g711::alaw_to_linear
+        };
+        Side {
+            sock,
+            to,
+            pt,
+            encode,
+            decode,
+            seq: 0,
+            heard: Vec::new(),
+        }
+    }
+
+    /// Keeps what arrived (the gateway's address learnt from it).
+    fn drain(&mut self) {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = self.sock.try_recv_from(&mut buf) {
+            self.to.get_or_insert(from);
+            if n > 12 && buf[1] & 0x7f == self.pt {
+                self.heard
+                    .extend(buf[12..n].iter().map(|b| (self.decode)(*b)));
+            }
+        }
+    }
+
+    async fn send(&mut self, frame: &[i16]) {
+        self.drain();
+        let Some(to) = self.to else { return };
+        let payload: Vec<u8> = frame.iter().map(|s| (self.encode)(*s)).collect();
+        self.seq = self.seq.wrapping_add(1);
+        let p = TestCall::packet(self.seq, u32::from(self.seq) * 160, self.pt, &payload);
+        self.sock.send_to(&p, to).await.unwrap();
+    }
+
+    /// Key `event` (RFC 4733: three updates, then the end three times).
+    async fn key(&mut self, event: u8) {
+        let Some(to) = self.to else { return };
+        let ts = u32::from(self.seq.wrapping_add(1)) * 160;
+        for (i, end) in [
+            (1u16, false),
+            (2, false),
+            (3, false),
+            (4, true),
+            (4, true),
+            (4, true),
+        ] {
+            self.seq = self.seq.wrapping_add(1);
+            let d = (i * 160).to_be_bytes();
+            let payload = [event, if end { 0x80 | 10 } else { 10 }, d[0], d[1]];
+            let p = TestCall::packet(self.seq, ts, 101, &payload);
+            self.sock.send_to(&p, to).await.unwrap();
+        }
+    }
+}
+
+fn speech() -> Vec<i16> {
+    wav(&repo().join("tests/fixtures/speech.wav"))
+}
+
+fn bridge_settings(officer_port: u16, ring_seconds: u64) -> hotline::config::Settings {
+    let mut s = settings();
+    s.roster.file = roster_with_officer_phones(officer_port);
+    s.bridge.enabled = true;
+    s.bridge.ring_seconds = ring_seconds;
+    s
+}
+
+async fn timeline_has(store: &hotline::tickets::Store, number: &str, action: &str) -> bool {
+    store
+        .timeline(number)
+        .await
+        .is_ok_and(|tl| tl.iter().any(|e| e.action == action))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_0_rings_the_officer_key_1_bridges_and_each_hears_the_other() {
+    let officer_rtp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let rtp_port = officer_rtp.local_addr().unwrap().port().to_string();
+    let port = free_port();
+    let phone = sipp_server_with(
+        "uas_bridge_officer.xml",
+        port,
+        "u1",
+        &["-set", "rtp", &rtp_port],
+    );
+    let gw = Gateway::start(bridge_settings(port, 30)).await;
+    let call = TestCall::place(gw.udp, "bridge-key0", 0).await;
+    let number = ticket_of(&gw.store, "bridge-key0").await;
+    let mut caller = Side::new(&call.rtp, Some(call.gw_rtp), 0);
+    let mut officer = Side::new(&officer_rtp, None, 8);
+    let silence = [0i16; 160];
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    // Key 0 during the greeting: the officer's phone rings; once its media
+    // comes (the whisper), key 1.
+    call.info(1, '0').await;
+    let mut keyed = false;
+    for _ in 0..500 {
+        tick.tick().await;
+        caller.send(&silence).await;
+        officer.drain();
+        if officer.to.is_some() && !keyed {
+            // Let the whisper start before the key.
+            keyed = officer.heard.len() >= 160 * 10;
+            if keyed {
+                officer.key(1).await;
+            }
+        }
+        if keyed && timeline_has(&gw.store, &number, "bridge_connected").await {
+            break;
+        }
+    }
+    assert!(keyed, "the officer's phone got no whisper");
+    assert!(
+        timeline_has(&gw.store, &number, "bridge_connected").await,
+        "no bridge after key 1"
+    );
+    // Bridged: 3 s of speech each way, each side a different stretch.
+    let speech = speech();
+    let (said_by_caller, said_by_officer) = (&speech[8000..32000], &speech[40000..64000]);
+    let (c0, o0) = (caller.heard.len(), officer.heard.len());
+    for (a, b) in said_by_caller
+        .chunks_exact(160)
+        .zip(said_by_officer.chunks_exact(160))
+    {
+        tick.tick().await;
+        caller.send(a).await;
+        officer.send(b).await;
+    }
+    for _ in 0..10 {
+        tick.tick().await;
+        caller.send(&silence).await;
+        officer.send(&silence).await;
+    }
+    let heard_by_caller = envelope(&caller.heard[c0..]);
+    let heard_by_officer = envelope(&officer.heard[o0..]);
+    let to_caller = best_correlation(&heard_by_caller, &envelope(said_by_officer));
+    let to_officer = best_correlation(&heard_by_officer, &envelope(said_by_caller));
+    assert!(
+        to_caller > 0.9,
+        "the caller heard the officer: {to_caller:.2}"
+    );
+    assert!(
+        to_officer > 0.9,
+        "the officer heard the caller: {to_officer:.2}"
+    );
+
+    // The ticket: opened, 签收 by the officer who took it, the connection.
+    let t = gw.store.get(&number).await.unwrap();
+    assert_eq!(t.state, State::Acknowledged, "{t:?}");
+    let officer_id = t.register.dispatch.acknowledged_by.clone().unwrap();
+    assert!(officer_id.ends_with("-officer"), "{officer_id}");
+    assert_eq!(
+        t.register.connections.len(),
+        1,
+        "{:?}",
+        t.register.connections
+    );
+    assert_eq!(t.register.connections[0].member, officer_id);
+    assert_eq!(t.register.connections[0].kind, "bridge");
+    assert!(timeline_has(&gw.store, &number, "bridge_ringing").await);
+
+    // The caller hangs up: the officer's phone gets the BYE (SIPp ends
+    // well), the connection's length and end go on the ticket.
+    call.hangup().await;
+    let (ok, log) = phone.await.unwrap();
+    assert!(ok, "sipp failed: {log}");
+    let store = gw.store.clone();
+    eventually(
+        "the bridge's end on the ticket",
+        Duration::from_secs(10),
+        || async {
+            store.get(&number).await.is_ok_and(|t| {
+                t.register.connections[0].how.as_deref() == Some("caller_hung_up")
+                    && t.register.connections[0].seconds.is_some_and(|s| s >= 3.0)
+            })
+        },
+    )
+    .await;
+
+    // One stereo recording: the caller left, what the caller heard right
+    // (the officer among it).
+    let path = recording_of(&gw.store, "bridge-key0").await;
+    eventually("the recording final", Duration::from_secs(10), || async {
+        hotline::recording::verify::verify(&path).is_ok()
+    })
+    .await;
+    let samples = wav(&path);
+    let left: Vec<i16> = samples.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = samples.iter().skip(1).step_by(2).copied().collect();
+    let l = best_correlation(&envelope(&left), &envelope(said_by_caller));
+    let r = best_correlation(&envelope(&right), &envelope(said_by_officer));
+    assert!(l > 0.9, "the recording's caller channel: {l:.2}");
+    assert!(
+        r > 0.9,
+        "the recording's other channel holds the officer: {r:.2}"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nobody_taking_the_call_returns_the_caller_to_the_message() {
+    // The officer's phone answers but never keys: no acceptance.
+    let port = free_port();
+    let phone = sipp_server("uas_page_nokey.xml", port);
+    let gw = Gateway::start(bridge_settings(port, 3)).await;
+    let call = TestCall::place(gw.udp, "bridge-nobody", 0).await;
+    let number = ticket_of(&gw.store, "bridge-nobody").await;
+    call.info(1, '0').await;
+    let mut caller = Side::new(&call.rtp, Some(call.gw_rtp), 0);
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let mut done = false;
+    // Bounded: the ring time, then the prompt (about 9 s) and the tone.
+    for _ in 0..1000 {
+        tick.tick().await;
+        caller.send(&[0; 160]).await;
+        if timeline_has(&gw.store, &number, "intake_message_started").await {
+            done = true;
+            break;
+        }
+    }
+    assert!(
+        done,
+        "the caller was not taken to the message: {:?}",
+        gw.store.timeline(&number).await
+    );
+    let tl = gw.store.timeline(&number).await.unwrap();
+    let at = |a: &str| tl.iter().position(|e| e.action == a);
+    let (ringing, not_connected, message) = (
+        at("bridge_ringing").expect("rung"),
+        at("bridge_not_connected").expect("not connected"),
+        at("intake_message_started").unwrap(),
+    );
+    assert!(ringing < not_connected && not_connected < message, "{tl:?}");
+    assert!(
+        tl[not_connected].details.contains("within 3 s"),
+        "{}",
+        tl[not_connected].details
+    );
+    // The caller heard that nobody could answer (the prompt's start).
+    let no_person = envelope(&wav(&repo().join("config/prompts/no_person.wav"))[..8000]);
+    let heard = best_correlation(&envelope(&caller.heard), &no_person);
+    assert!(
+        heard > 0.9,
+        "the caller heard the no-person prompt: {heard:.2}"
+    );
+    // Nothing left ringing: the officer's call was hung up.
+    let (ok, log) = phone.await.unwrap();
+    assert!(ok, "sipp failed: {log}");
+    assert!(gw
+        .store
+        .get(&number)
+        .await
+        .unwrap()
+        .register
+        .connections
+        .is_empty());
+    call.hangup().await;
+    gw.stop().await;
+}
