@@ -175,12 +175,11 @@ impl App {
         )?;
         // The trunk as resolved at start: registered with below.
         let trunk = channels.trunk.clone();
-        let bridging = s.bridge.enabled.then(|| {
-            Arc::new(call::bridge::Bridging::new(
-                s.bridge.clone(),
-                channels.clone(),
-            ))
-        });
+        // Bridges and callbacks: one set of slots for both.
+        let bridging = Arc::new(call::bridge::Bridging::new(
+            s.bridge.clone(),
+            channels.clone(),
+        ));
         let paging = Arc::new(crate::paging::worker::Paging {
             metrics: self.metrics.clone(),
             store: self.store.clone(),
@@ -233,8 +232,8 @@ impl App {
             caller_key: self.caller_key.clone(),
             recordings: s.recording.dir.clone(),
             metrics: self.metrics.clone(),
-            tickets,
-            bridging,
+            tickets: tickets.clone(),
+            bridging: s.bridge.enabled.then(|| bridging.clone()),
             follow_up: false,
         });
         // The SIP core stops after the calls' BYEs are queued; the call layer
@@ -305,6 +304,11 @@ impl App {
                 stop: shutdown.clone(),
                 streams: Default::default(),
                 trusted_proxies: s.http.trusted_proxies.clone(),
+                callbacks: Some(Arc::new(call::callback::Callbacks {
+                    bridging,
+                    tickets,
+                    caller_key: self.caller_key.clone(),
+                })),
             })),
             call: web.map(|web| crate::api::call::CallApi {
                 web,

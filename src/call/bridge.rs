@@ -29,6 +29,7 @@ use crate::media::rtp::MediaCommand;
 use crate::paging::channels::Channels;
 use crate::roster::Member;
 use crate::tickets::journal::{op_id, ConnectionStep, Op};
+use crate::tickets::Tickets;
 
 /// `[bridge]`: a person for the caller.
 #[derive(Debug, Clone, Deserialize)]
@@ -176,7 +177,7 @@ async fn ring_group(
         for route in channels.routes(m).await {
             let channel = route.channel;
             let script = PageScript::whisper(prompt, channels.plays, channels.key_timeout);
-            match channels.call_along(m, route, script, ring, None) {
+            match channels.call_along(&m.id, route, script, ring, None) {
                 Ok(call) => {
                     let (member, cancel) = (m.id.clone(), mine.clone());
                     calls.push(async move {
@@ -190,27 +191,51 @@ async fn ring_group(
             }
         }
     }
-    let mut taken = None;
     while let Some((member, channel, r)) = calls.next().await {
         match r {
-            Ok(leg) if taken.is_none() => {
+            Ok(leg) => {
                 tracing::info!(member = %member, channel, "bridge: taken");
                 mine.cancel();
-                taken = Some(Taken {
+                // The others end on their own (a CANCEL may wait for a
+                // provisional answer): not in the caller's way.
+                tokio::spawn(async move {
+                    while let Some((member, channel, r)) = calls.next().await {
+                        if let Ok(mut leg) = r {
+                            // Taken at the same moment: told by the hang-up.
+                            tracing::info!(member = %member, channel, "bridge: taken by another first");
+                            leg.end("taken_by_another").await;
+                            leg.finish().await;
+                        }
+                    }
+                });
+                return Some(Taken {
                     member,
                     channel,
                     leg,
                 });
             }
-            Ok(mut leg) => {
-                // Two took it at once: the later one is told by the hang-up.
-                leg.end("taken_by_another").await;
-                leg.finish().await;
-            }
-            Err(o) => tracing::info!(member = %member, channel, outcome = ?o, "bridge: not taken"),
+            Err(o) => tracing::info!(member = %member, channel, outcome = %o, "bridge: not taken"),
         }
     }
-    taken
+    None
+}
+
+/// The ticket a bridge's or callback's steps go on: a call's (by its
+/// ids), or a ticket's by number.
+pub(crate) struct On {
+    pub call_id: String,
+    pub call: String,
+    pub ticket: String,
+}
+
+impl From<&Ids> for On {
+    fn from(ids: &Ids) -> On {
+        On {
+            call_id: ids.call_id.clone(),
+            call: ids.call.clone(),
+            ticket: String::new(),
+        }
+    }
 }
 
 /// How the caller's request for a person went.
@@ -224,6 +249,7 @@ pub(crate) enum Person {
 /// Rings a person for the caller on `leg` and, once one takes it, bridges
 /// them until either hangs up.
 pub(crate) async fn person(ctx: &CallContext, b: &Bridging, leg: &mut Leg, ids: &Ids) -> Person {
+    let (tickets, on) = (&ctx.tickets, &On::from(ids));
     let started = leg.started();
     let offset = || started.elapsed().as_millis() as u64;
     let not_connected = |why: String| ConnectionStep::NotConnected {
@@ -232,22 +258,22 @@ pub(crate) async fn person(ctx: &CallContext, b: &Bridging, leg: &mut Leg, ids: 
     };
     let Some(_slot) = b.slot() else {
         tracing::warn!(call_id = %ids.call_id, "bridge: every slot is taken");
-        connection(ctx, ids, not_connected("every bridge is in use".into())).await;
+        connection(tickets, on, not_connected("every bridge is in use".into())).await;
         return Person::NotReached;
     };
     let members = b.on_duty().await;
     if members.is_empty() {
         connection(
-            ctx,
-            ids,
+            tickets,
+            on,
             not_connected("nobody on duty can be called".into()),
         )
         .await;
         return Person::NotReached;
     }
     connection(
-        ctx,
-        ids,
+        tickets,
+        on,
         ConnectionStep::Ringing {
             kind: "bridge".into(),
             members: members.iter().map(|m| m.id.clone()).collect(),
@@ -257,7 +283,7 @@ pub(crate) async fn person(ctx: &CallContext, b: &Bridging, leg: &mut Leg, ids: 
     .await;
     let mut ringing = b.ring(members, Prompt::Whisper);
     let mut ringback = Ringback::new(
-        Prompt::Connecting,
+        Some(Prompt::Connecting),
         Duration::from_secs(b.settings.ring_seconds),
     );
     let taken = match leg
@@ -266,23 +292,23 @@ pub(crate) async fn person(ctx: &CallContext, b: &Bridging, leg: &mut Leg, ids: 
     {
         Driven::Interrupted(Some(t)) => t,
         Driven::Interrupted(None) => {
-            connection(ctx, ids, not_connected("nobody took the call".into())).await;
+            connection(tickets, on, not_connected("nobody took the call".into())).await;
             return Person::NotReached;
         }
         Driven::HandedOver => {
             let why = format!("nobody took the call within {} s", b.settings.ring_seconds);
-            connection(ctx, ids, not_connected(why)).await;
+            connection(tickets, on, not_connected(why)).await;
             return Person::NotReached;
         }
         Driven::Ended(e) => {
-            connection(ctx, ids, not_connected("the caller hung up".into())).await;
+            connection(tickets, on, not_connected("the caller hung up".into())).await;
             return Person::Ended(e);
         }
     };
     drop(ringing);
     connection(
-        ctx,
-        ids,
+        tickets,
+        on,
         ConnectionStep::Connected {
             kind: "bridge".into(),
             member: taken.member.clone(),
@@ -291,14 +317,15 @@ pub(crate) async fn person(ctx: &CallContext, b: &Bridging, leg: &mut Leg, ids: 
         },
     )
     .await;
-    let (ended, how, seconds) = bridged(ctx, ids, leg, taken.leg, started).await;
+    let (ended, how, seconds) = bridged(tickets, on, leg, taken.leg, started).await;
     connection(
-        ctx,
-        ids,
+        tickets,
+        on,
         ConnectionStep::Ended {
             member: taken.member,
             seconds,
             how,
+            recording: None,
         },
     )
     .await;
@@ -309,8 +336,8 @@ pub(crate) async fn person(ctx: &CallContext, b: &Bridging, leg: &mut Leg, ids: 
 /// other is hung up); the caller's end, how the bridge ended and how long
 /// it lasted.
 pub(crate) async fn bridged(
-    ctx: &CallContext,
-    ids: &Ids,
+    tickets: &Tickets,
+    on: &On,
     leg: &mut Leg,
     mut officer: Leg,
     recording_start: Instant,
@@ -319,11 +346,11 @@ pub(crate) async fn bridged(
     let (a, b) = crate::media::bridge::bridge();
     let _ = leg.media().send(MediaCommand::Bridge(a)).await;
     let _ = officer.media().send(MediaCommand::Bridge(b)).await;
-    tracing::info!(call_id = %ids.call_id, officer = %officer.call_id(), "bridged");
+    tracing::info!(call_id = %on.call_id, officer = %officer.call_id(), "bridged");
     let (caller_done, officer_done) = (CancellationToken::new(), CancellationToken::new());
     let side = |name: &'static str| Keys {
-        ctx,
-        ids,
+        tickets,
+        on,
         side: name,
         start: recording_start,
     };
@@ -355,7 +382,7 @@ pub(crate) async fn bridged(
     };
     officer.finish().await;
     let seconds = (since.elapsed().as_secs_f64() * 10.0).round() / 10.0;
-    tracing::info!(call_id = %ids.call_id, how = %how, seconds, "bridge ended");
+    tracing::info!(call_id = %on.call_id, how = %how, seconds, "bridge ended");
     (caller_end, how, seconds)
 }
 
@@ -369,8 +396,8 @@ fn side_end(side: &str, how: &str) -> String {
 
 /// A bridged side's keys, on the ticket's timeline.
 struct Keys<'a> {
-    ctx: &'a CallContext,
-    ids: &'a Ids,
+    tickets: &'a Tickets,
+    on: &'a On,
     side: &'static str,
     start: Instant,
 }
@@ -382,19 +409,19 @@ impl Updates<Digit> for Keys<'_> {
             key,
             offset_ms: self.start.elapsed().as_millis() as u64,
         };
-        connection(self.ctx, self.ids, step).await;
+        connection(self.tickets, self.on, step).await;
     }
 }
 
-/// A step of the connection on the call's ticket.
-async fn connection(ctx: &CallContext, ids: &Ids, step: ConnectionStep) {
-    tracing::info!(call_id = %ids.call_id, ?step, "connection");
-    ctx.tickets
+/// A step of the connection on its ticket.
+pub(crate) async fn connection(tickets: &Tickets, on: &On, step: ConnectionStep) {
+    tracing::info!(call_id = %on.call_id, ?step, "connection");
+    tickets
         .submit(Op::Connection {
             id: op_id(),
-            call_id: ids.call_id.clone(),
-            call: ids.call.clone(),
-            ticket: String::new(),
+            call_id: on.call_id.clone(),
+            call: on.call.clone(),
+            ticket: on.ticket.clone(),
             at: jiff::Timestamp::now(),
             step,
         })

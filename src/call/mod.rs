@@ -9,6 +9,7 @@
 //! on a leg the same way with the page script.
 
 pub mod bridge;
+pub mod callback;
 pub mod leg;
 pub mod page;
 pub mod web;

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::intake::page::{Answer, PageScript};
+use crate::intake::Script;
 use crate::media::ports::RtpSocket;
 use crate::recording;
 use crate::sip::core::{CallEvent, Dial, EndReason};
@@ -17,8 +18,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::leg::{self, Control, Driven, Leg, LegSetup};
 
-/// One paging call to place.
-pub struct PageCall {
+/// One call to place: a paging call (with the page script), an officer
+/// rung for a bridge (the whisper), an informant called back.
+pub struct PageCall<S = PageScript> {
     /// The member called (named in the log and the recording's manifest).
     pub member: String,
     pub requester: Requester,
@@ -27,7 +29,7 @@ pub struct PageCall {
     pub egress: Egress,
     /// The RTP socket `dial.rtp` names.
     pub socket: RtpSocket,
-    pub script: PageScript,
+    pub script: S,
     /// No RTP from the officer's phone for this long ends the call.
     pub media_timeout: Duration,
     pub live: std::sync::Arc<crate::live::Loaded>,
@@ -65,33 +67,48 @@ pub async fn place(c: PageCall) -> Outcome {
     }
 }
 
-/// Rings an officer for a bridge: once answered, the whisper (its script
-/// hands the call over on key 1), then the live leg for the bridge. Until
-/// then `cancel` (another took it, the caller hung up) ends it at any
-/// point, ringing or answered.
-pub async fn ring(c: PageCall, cancel: CancellationToken) -> Result<Leg, Outcome> {
-    let (mut leg, mut script) = answer(c, &cancel).await?;
-    let mut answer = None;
+/// Rings someone for a bridge: once answered, the script (the officer's
+/// whisper, which hands the call over on key 1; the informant's
+/// announcement), then the live leg. Until then `cancel` (another took it,
+/// the caller hung up) ends it at any point, ringing or answered. Not
+/// taken: how it went, in words.
+pub async fn ring<S: Script>(c: PageCall<S>, cancel: CancellationToken) -> Result<Leg, String>
+where
+    S::Update: Send,
+{
+    let (mut leg, mut script) = match answer(c, &cancel).await {
+        Ok(x) => x,
+        Err(Outcome::NotAnswered(reason)) => return Err(not_answered(reason)),
+        Err(Outcome::Lost(why)) => return Err(format!("failed: {why}")),
+        Err(Outcome::Answered { .. }) => return Err("answered".into()),
+    };
     let driven = leg
-        .drive_until(&mut script, &mut answer, cancel.cancelled())
+        .drive_until(&mut script, &mut None, cancel.cancelled())
         .await;
-    match driven {
+    let words = match driven {
         Driven::HandedOver => return Ok(leg),
         Driven::Interrupted(()) => {
             leg.end("not_needed").await;
+            "not needed any more"
         }
-        Driven::Ended(_) => {}
+        Driven::Ended(_) => "answered, not taken",
+    };
+    leg.finish().await;
+    Err(words.into())
+}
+
+/// A call's unanswered end in words.
+pub fn not_answered(reason: EndReason) -> String {
+    match reason {
+        EndReason::Rejected(408) | EndReason::Hangup => "no answer".into(),
+        EndReason::Rejected(code) => format!("answered {code}"),
+        other => format!("failed: {}", other.as_str()),
     }
-    let (_, recording) = leg.finish().await;
-    Err(Outcome::Answered {
-        answer: answer.unwrap_or(Answer::HungUp),
-        recording,
-    })
 }
 
 /// Dials; once answered, the call's leg and its script (recorded when
 /// `c.recording` says so). `cancel` before that: the call is cancelled.
-async fn answer(c: PageCall, cancel: &CancellationToken) -> Result<(Leg, PageScript), Outcome> {
+async fn answer<S>(c: PageCall<S>, cancel: &CancellationToken) -> Result<(Leg, S), Outcome> {
     // The call's name in the log and in its recording's manifest.
     let label = format!("page:{}:{:016x}@hotline", c.member, rand::random::<u64>());
     let Some((call, mut events)) = c.requester.dial(c.dial, c.dest, c.egress).await else {

@@ -19,14 +19,14 @@ use crate::media::dtmf::Digit;
 /// after `ring` the call is handed back (nobody took it). A hold stops the
 /// clock.
 pub struct Ringback {
-    intro: Prompt,
+    intro: Option<Prompt>,
     ring: Duration,
     plays: u32,
     deadline: Deadline,
 }
 
 impl Ringback {
-    pub fn new(intro: Prompt, ring: Duration) -> Ringback {
+    pub fn new(intro: Option<Prompt>, ring: Duration) -> Ringback {
         Ringback {
             intro,
             ring,
@@ -50,7 +50,9 @@ impl Script for Ringback {
 
     fn start(&mut self, now: Instant) -> Vec<script::Action<()>> {
         self.deadline.set(now, self.ring);
-        self.play(vec![self.intro, Prompt::Ringback])
+        let mut prompts: Vec<Prompt> = self.intro.into_iter().collect();
+        prompts.push(Prompt::Ringback);
+        self.play(prompts)
     }
 
     fn on(&mut self, input: Input, _now: Instant) -> Vec<script::Action<()>> {
@@ -81,6 +83,55 @@ impl Script for Ringback {
     fn resume(&mut self, now: Instant) {
         self.deadline.resume(now);
     }
+}
+
+/// Says `prompt`, then hands the call over (the informant called back
+/// hears who calls before the officer).
+pub struct Announce {
+    prompt: Prompt,
+    done: bool,
+}
+
+impl Announce {
+    pub fn new(prompt: Prompt) -> Announce {
+        Announce {
+            prompt,
+            done: false,
+        }
+    }
+}
+
+impl Script for Announce {
+    type Update = ();
+    const COMPLETE: &'static str = "announced";
+
+    fn start(&mut self, _now: Instant) -> Vec<script::Action<()>> {
+        vec![script::Action::Play {
+            id: 1,
+            prompts: vec![self.prompt],
+        }]
+    }
+
+    fn on(&mut self, input: Input, _now: Instant) -> Vec<script::Action<()>> {
+        match input {
+            Input::PlayDone(1) if !std::mem::replace(&mut self.done, true) => {
+                vec![script::Action::Handover]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn on_timeout(&mut self, _now: Instant) -> Vec<script::Action<()>> {
+        Vec::new()
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    fn hold(&mut self, _now: Instant) {}
+
+    fn resume(&mut self, _now: Instant) {}
 }
 
 /// A bridged call: what its side keys goes out; nothing else.
@@ -123,7 +174,7 @@ mod tests {
     fn ringback_plays_until_the_ring_time_then_hands_back() {
         let now = Instant::now();
         let ring = Duration::from_secs(30);
-        let mut r = Ringback::new(Prompt::Connecting, ring);
+        let mut r = Ringback::new(Some(Prompt::Connecting), ring);
         assert_eq!(
             r.start(now),
             [Action::Play {
@@ -150,13 +201,28 @@ mod tests {
     #[test]
     fn on_hold_the_ring_time_stands_still() {
         let now = Instant::now();
-        let mut r = Ringback::new(Prompt::Connecting, Duration::from_secs(30));
+        let mut r = Ringback::new(Some(Prompt::Connecting), Duration::from_secs(30));
         r.start(now);
         r.hold(now + Duration::from_secs(10));
         assert_eq!(r.deadline(), None);
         let back = now + Duration::from_secs(100);
         r.resume(back);
         assert_eq!(r.deadline(), Some(back + Duration::from_secs(20)));
+    }
+
+    #[test]
+    fn an_announcement_hands_over_once_said() {
+        let now = Instant::now();
+        let mut a = Announce::new(Prompt::CallbackIntro);
+        assert_eq!(
+            a.start(now),
+            [Action::Play {
+                id: 1,
+                prompts: vec![Prompt::CallbackIntro]
+            }]
+        );
+        assert_eq!(a.on(Input::Key('1'), now), []);
+        assert_eq!(a.on(Input::PlayDone(1), now), [Action::Handover]);
     }
 
     #[test]

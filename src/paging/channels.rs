@@ -19,7 +19,7 @@ use crate::call::page::{Outcome, PageCall};
 use crate::intake::page::{Answer, PageScript};
 use crate::media::ports::PortPool;
 use crate::roster::{Member, REGISTERED};
-use crate::sip::core::{Dial, EndReason, OutRequest};
+use crate::sip::core::{Dial, OutRequest};
 use crate::sip::transport::{Egress, Requester};
 
 /// `[paging.webhooks.NAME]`.
@@ -147,15 +147,6 @@ pub struct Channels {
 
 /// Softphones of one member called at once, at most.
 const SOFTPHONES: usize = 3;
-
-/// A call's unanswered end in words.
-pub fn not_answered(reason: EndReason) -> String {
-    match reason {
-        EndReason::Rejected(408) | EndReason::Hangup => "no answer".into(),
-        EndReason::Rejected(code) => format!("answered {code}"),
-        other => format!("failed: {}", other.as_str()),
-    }
-}
 
 /// One way to call a member: the channel's name, the Request-URI, how the
 /// call leaves (or why it cannot).
@@ -448,14 +439,14 @@ impl Channels {
 
     /// A call along `route` running `script` once answered, rung at most
     /// `ring`, recorded on `ticket` (when paging calls are recorded).
-    pub fn call_along(
+    pub fn call_along<S>(
         &self,
-        m: &Member,
+        member: &str,
         route: Route,
-        script: PageScript,
+        script: S,
         ring: Duration,
         ticket: Option<&str>,
-    ) -> Result<PageCall, String> {
+    ) -> Result<PageCall<S>, String> {
         let via = route.via?;
         let dest = via.dest;
         let ip = self.advertise_ip.unwrap_or_else(|| {
@@ -479,7 +470,7 @@ impl Channels {
             route: via.route,
         };
         Ok(PageCall {
-            member: m.id.clone(),
+            member: member.to_string(),
             requester: self.sip.clone(),
             dial,
             dest,
@@ -509,12 +500,15 @@ impl Channels {
             recording: None,
         };
         let script = PageScript::new(&page.ticket, &page.category, self.plays, self.key_timeout);
-        let call = match self.call_along(m, route, script, self.ring_timeout, Some(&page.ticket)) {
-            Ok(c) => c,
-            Err(e) => return attempt(false, false, e),
-        };
+        let call =
+            match self.call_along(&m.id, route, script, self.ring_timeout, Some(&page.ticket)) {
+                Ok(c) => c,
+                Err(e) => return attempt(false, false, e),
+            };
         match crate::call::page::place(call).await {
-            Outcome::NotAnswered(reason) => attempt(false, false, not_answered(reason)),
+            Outcome::NotAnswered(reason) => {
+                attempt(false, false, crate::call::page::not_answered(reason))
+            }
             Outcome::Lost(why) => attempt(false, false, format!("failed: {why}")),
             Outcome::Answered { answer, recording } => {
                 let (ok, acknowledged, outcome) = match answer {

@@ -166,6 +166,17 @@ pub fn reveal(actor: &str, reason: &Reason) -> Action {
     }
 }
 
+/// A callback to the informant asked for by `actor`, and why: on the
+/// timeline, as a reveal (the number itself never leaves the gateway).
+pub fn callback(actor: &str, reason: &Reason) -> Action {
+    let mut change = Change::new(actor, "callback_requested");
+    change.details = serde_json::json!({"reason": reason.0});
+    Action {
+        change,
+        edit: Box::new(|_| {}),
+    }
+}
+
 /// The recording downloaded by `actor` (the Range asked for, if any): on
 /// the timeline only, as a reveal.
 pub fn download(actor: &str, range: Option<&str>) -> Action {

@@ -102,6 +102,9 @@ pub enum ConnectionStep {
         member: String,
         seconds: f64,
         how: String,
+        /// A callback's own recording (a bridge is in the caller's).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recording: Option<RecordingLink>,
     },
     /// Nobody was connected, and why.
     NotConnected { kind: String, why: String },

@@ -514,7 +514,9 @@ async fn connection(
             member,
             seconds,
             how,
+            recording,
         } => {
+            r.recordings.extend(recording.clone());
             if let Some(c) = r
                 .connections
                 .iter_mut()

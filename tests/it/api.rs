@@ -11,13 +11,13 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-fn http_client() -> reqwest::Client {
+pub fn http_client() -> reqwest::Client {
     hotline::paging::channels::webhook_client().unwrap()
 }
 
-struct Api {
-    base: String,
-    http: reqwest::Client,
+pub struct Api {
+    pub base: String,
+    pub http: reqwest::Client,
 }
 
 impl Api {
@@ -28,7 +28,7 @@ impl Api {
         }
     }
 
-    async fn call(
+    pub async fn call(
         &self,
         method: &str,
         path: &str,
@@ -59,7 +59,7 @@ impl Api {
         self.call("POST", &path, Some(token), Some(body)).await
     }
 
-    async fn login(&self, member: &str, pin: &str) -> String {
+    pub async fn login(&self, member: &str, pin: &str) -> String {
         let (s, b) = self
             .call(
                 "POST",

@@ -167,7 +167,9 @@ async fn key_0_rings_the_officer_key_1_bridges_and_each_hears_the_other() {
         caller.send(a).await;
         officer.send(b).await;
     }
-    for _ in 0..10 {
+    // Then a second of silence: what was said reaches the other side whole
+    // (the relay's and the tracks' delays).
+    for _ in 0..50 {
         tick.tick().await;
         caller.send(&silence).await;
         officer.send(&silence).await;
@@ -297,4 +299,245 @@ async fn nobody_taking_the_call_returns_the_caller_to_the_message() {
         .is_empty());
     call.hangup().await;
     gw.stop().await;
+}
+
+/// The sample roster, offline (pages reach the officers' page only) and
+/// without phones (the trunk is the informant's), the director reached at a
+/// SIPp on `port`.
+fn roster_with_director_phone(port: u16) -> std::path::PathBuf {
+    let mut out = String::new();
+    for l in offline(&test_roster_text()).lines() {
+        if l.starts_with("phone = ") {
+            continue;
+        }
+        out.push_str(l);
+        out.push('\n');
+        if l == "id = \"m-chen\"" {
+            out.push_str(&format!("sip = \"sip:chen@127.0.0.1:{port}\"\n"));
+        }
+    }
+    test_roster(&out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_joins_officer_and_informant_and_never_shows_the_number() {
+    const NUMBER: &str = "13700000000";
+    let (officer_rtp, informant_rtp) = (
+        UdpSocket::bind("127.0.0.1:0").await.unwrap(),
+        UdpSocket::bind("127.0.0.1:0").await.unwrap(),
+    );
+    let port_of = |s: &UdpSocket| s.local_addr().unwrap().port().to_string();
+    let (officer_port, trunk_port) = (free_port(), free_port());
+    let officer_phone = sipp_server_with(
+        "uas_bridge_officer.xml",
+        officer_port,
+        "u1",
+        &["-set", "rtp", &port_of(&officer_rtp)],
+    );
+    let trunk = sipp_server_with(
+        "uas_callback_informant.xml",
+        trunk_port,
+        "u1",
+        &["-set", "rtp", &port_of(&informant_rtp)],
+    );
+    let redis = Redis::start("everysec").await;
+    let dir = tempfile_dir("callback");
+    let extra = format!(
+        "[trunk]\nproxy = \"127.0.0.1:{trunk_port}\"\nfrom_user = \"053212368\"\n[bridge]\nring_seconds = 20\n"
+    );
+    let config = write_config(
+        &dir,
+        &redis,
+        &roster_with_director_phone(officer_port),
+        &extra,
+    );
+    // Both sides fall silent at the end: the bridge ends by the media timeout.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("[media]\n", "[media]\ntimeout_seconds = 3\n"),
+    )
+    .unwrap();
+    let gw = Process::start_logging(&config, "debug");
+    let store = hotline::tickets::Store::connect(&redis.url(), "hotline:").unwrap();
+
+    // The informant's call: a lead, then the hang-up.
+    let call = TestCall::place(gw.udp, "callback@t", 0).await;
+    call.info(0, '1').await;
+    call.hangup().await;
+    let number = ticket_of(&store, "callback@t").await;
+
+    let api = crate::api::Api {
+        base: format!("http://{}/api/v1", gw.http),
+        http: crate::api::http_client(),
+    };
+    hotline::api::auth::set_pin(&store, "m-chen", "112233")
+        .await
+        .unwrap();
+    let director = api.login("m-chen", "112233").await;
+    let mut outputs = Vec::new();
+    let path = format!("/tickets/{number}/callback");
+    // A reason is needed.
+    let (s, b) = api
+        .call(
+            "POST",
+            &path,
+            Some(&director),
+            Some(serde_json::json!({"reason": ""})),
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+    let (s, b) = api
+        .call(
+            "POST",
+            &path,
+            Some(&director),
+            Some(serde_json::json!({"reason": "核实被执行人位置"})),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    outputs.push(b.to_string());
+
+    // The director's phone rings first: key 1 on the whisper; then the
+    // informant's, through the trunk; each says something to the other.
+    let mut officer = Side::new(&officer_rtp, None, 8);
+    let mut informant = Side::new(&informant_rtp, None, 8);
+    let silence = [0i16; 160];
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let mut keyed = false;
+    for _ in 0..1500 {
+        tick.tick().await;
+        officer.send(&silence).await;
+        informant.send(&silence).await;
+        if !keyed && officer.heard.len() >= 160 * 10 {
+            officer.key(1).await;
+            keyed = true;
+        }
+        if keyed && timeline_has(&store, &number, "callback_connected").await {
+            break;
+        }
+    }
+    assert!(
+        timeline_has(&store, &number, "callback_connected").await,
+        "not connected: {:?}\n{}",
+        store.timeline(&number).await,
+        gw.log.lock().unwrap()
+    );
+    let speech = speech();
+    let (said_by_informant, said_by_officer) = (&speech[8000..32000], &speech[40000..64000]);
+    let (i0, o0) = (informant.heard.len(), officer.heard.len());
+    for (a, b) in said_by_informant
+        .chunks_exact(160)
+        .zip(said_by_officer.chunks_exact(160))
+    {
+        tick.tick().await;
+        informant.send(a).await;
+        officer.send(b).await;
+    }
+    // Then a second of silence: what was said reaches the other side whole
+    // (the relay's and the tracks' delays).
+    for _ in 0..50 {
+        tick.tick().await;
+        informant.send(&silence).await;
+        officer.send(&silence).await;
+    }
+    let to_informant = best_correlation(
+        &envelope(&informant.heard[i0..]),
+        &envelope(said_by_officer),
+    );
+    let to_officer = best_correlation(
+        &envelope(&officer.heard[o0..]),
+        &envelope(said_by_informant),
+    );
+    assert!(
+        to_informant > 0.9,
+        "the informant heard the officer: {to_informant:.2}"
+    );
+    assert!(
+        to_officer > 0.9,
+        "the officer heard the informant: {to_officer:.2}"
+    );
+
+    // Silence from both now: the media timeout ends the bridge, both
+    // phones get their BYE; the trunk saw the number in the Request-URI
+    // and the hotline's in From (its scenario checks both).
+    let (ok, log) = trunk.await.unwrap();
+    assert!(ok, "the trunk's checks failed: {log}");
+    let (ok, log) = officer_phone.await.unwrap();
+    assert!(ok, "the officer's phone: {log}");
+    eventually(
+        "the callback's end on the ticket",
+        Duration::from_secs(10),
+        || async {
+            store.get(&number).await.is_ok_and(|t| {
+                t.register
+                    .connections
+                    .iter()
+                    .any(|c| c.kind == "callback" && c.member == "m-chen" && c.seconds.is_some())
+            })
+        },
+    )
+    .await;
+    let tl = store.timeline(&number).await.unwrap();
+    let requested = tl
+        .iter()
+        .find(|e| e.action == "callback_requested")
+        .unwrap();
+    assert_eq!(requested.actor, "m-chen");
+    assert!(
+        requested.details.contains("核实被执行人位置"),
+        "{}",
+        requested.details
+    );
+    // Recorded and attached: the informant left, the officer among the right.
+    let t = store.get(&number).await.unwrap();
+    assert_eq!(
+        t.register.recordings.len(),
+        2,
+        "{:?}",
+        t.register.recordings
+    );
+    let rec = std::path::PathBuf::from(&t.register.recordings[1].path);
+    hotline::recording::verify::verify(&rec).expect("the callback's recording verifies");
+    let samples = wav(&rec);
+    let left: Vec<i16> = samples.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = samples.iter().skip(1).step_by(2).copied().collect();
+    assert!(best_correlation(&envelope(&left), &envelope(said_by_informant)) > 0.9);
+    assert!(best_correlation(&envelope(&right), &envelope(said_by_officer)) > 0.9);
+
+    // The number is nowhere the officer's side sees, nor in the log.
+    let (_, one) = api
+        .call("GET", &format!("/tickets/{number}"), Some(&director), None)
+        .await;
+    outputs.push(one.to_string());
+    let log = gw.log.lock().unwrap().clone();
+    assert!(
+        log.contains("callback requested") && log.contains("DEBUG"),
+        "{log}"
+    );
+    for (place, text) in [("API", outputs.join("\n")), ("log", log)] {
+        assert!(!text.contains(NUMBER), "the number in clear in the {place}");
+    }
+
+    // A caller who withheld the number cannot be called back.
+    let hidden = TestCall::place_as(
+        gw.udp,
+        "withheld@t",
+        0,
+        true,
+        "\"Anonymous\" <sip:anonymous@anonymous.invalid>",
+    )
+    .await;
+    hidden.info(0, '1').await;
+    hidden.hangup().await;
+    let hidden_ticket = ticket_of(&store, "withheld@t").await;
+    let (s, b) = api
+        .call(
+            "POST",
+            &format!("/tickets/{hidden_ticket}/callback"),
+            Some(&director),
+            Some(serde_json::json!({"reason": "核实"})),
+        )
+        .await;
+    assert_eq!((s, b["error"].as_str()), (409, Some("withheld")), "{b}");
 }

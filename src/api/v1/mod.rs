@@ -41,6 +41,8 @@ pub struct V1 {
     pub streams: Streams,
     /// `[http] trusted_proxies`: whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<crate::sip::admission::Cidr>,
+    /// Officers' callbacks to informants (回拨).
+    pub callbacks: Option<Arc<crate::call::callback::Callbacks>>,
 }
 
 type Shared = Arc<V1>;

@@ -29,6 +29,8 @@ struct TicketView {
     disposal: crate::tickets::model::Disposal,
     notes: Vec<Note>,
     recordings: usize,
+    /// Who talked with the caller (the bridge, callbacks), when, how long.
+    connections: Vec<crate::tickets::model::Connection>,
 }
 
 fn view(s: &V1, t: &Ticket) -> TicketView {
@@ -57,6 +59,7 @@ fn view(s: &V1, t: &Ticket) -> TicketView {
         disposal: r.disposal.clone(),
         notes: r.notes.clone(),
         recordings: r.recordings.len(),
+        connections: r.connections.clone(),
     }
 }
 
@@ -375,6 +378,58 @@ async fn reveal(
     })))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallbackBody {
+    reason: String,
+}
+
+/// 回拨: the gateway calls the officer, then the informant through the
+/// trunk, and joins them; the number never reaches the officer's side.
+/// Audited as a reveal; its progress goes on the ticket's timeline.
+async fn callback(
+    State(s): State<Shared>,
+    o: Officer,
+    Path(n): Path<String>,
+    Body(b): Body<CallbackBody>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let t = visible(&s, &o, &n).await?;
+    let reason = actions::Reason::parse(&b.reason).map_err(ApiError::bad_request)?;
+    let Some(callbacks) = &s.callbacks else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_callbacks",
+            "callbacks are not available on this gateway",
+        ));
+    };
+    let refused = |r: crate::call::callback::Refused| {
+        use crate::call::callback::Refused;
+        let (status, code) = match r {
+            Refused::Withheld => (StatusCode::CONFLICT, "withheld"),
+            Refused::Unreachable => (StatusCode::CONFLICT, "unreachable"),
+            Refused::NoTrunk => (StatusCode::SERVICE_UNAVAILABLE, "no_trunk"),
+            Refused::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+        };
+        ApiError::new(status, code, r.message())
+    };
+    let prepared = callbacks
+        .prepare(&t.register.caller, &o.member)
+        .map_err(refused)?;
+    s.store
+        .act(&n, &actions::callback(&o.member.id, &reason))
+        .await?;
+    tracing::info!(ticket = %n, member = %o.member.id, "callback requested");
+    callbacks.start(&n, prepared);
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({
+            "ticket": n,
+            "state": "calling_you",
+            "message": "the gateway calls you first: press 1 to be connected",
+        })),
+    ))
+}
+
 pub(super) fn router() -> Router<Shared> {
     Router::new()
         .route("/tickets", get(list))
@@ -385,4 +440,5 @@ pub(super) fn router() -> Router<Shared> {
         .route("/tickets/{number}/close", post(close))
         .route("/tickets/{number}/notes", post(note))
         .route("/tickets/{number}/reveal-caller", post(reveal))
+        .route("/tickets/{number}/callback", post(callback))
 }

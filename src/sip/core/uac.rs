@@ -13,7 +13,10 @@ impl Core {
     pub fn dial(&mut self, d: &Dial, peer: Peer, now: Instant) -> CallRef {
         let call = self.id();
         if self.placed >= self.cfg.max_placed {
-            tracing::warn!(max = self.cfg.max_placed, uri = %d.uri, "sip.max_placed_calls reached: call not placed");
+            tracing::warn!(
+                max = self.cfg.max_placed,
+                "sip.max_placed_calls reached: call not placed"
+            );
             self.event(CallEvent::Ended {
                 call,
                 reason: EndReason::TooManyPlaced,
