@@ -188,6 +188,16 @@ impl App {
             lease: Duration::from_secs(s.paging.lease_seconds),
         });
         let mut paging_task = tokio::spawn(paging.run(paging_stop.clone()));
+        // Follow-up calls (回访): a worker on the store's schedule.
+        let follow_ups = s.follow_up.enabled.then(|| {
+            let f = Arc::new(call::follow_up::FollowUps {
+                settings: s.follow_up.clone(),
+                store: self.store.clone(),
+                bridging: bridging.clone(),
+                caller_key: self.caller_key.clone(),
+            });
+            tokio::spawn(f.run(paging_stop.clone()))
+        });
         // Reloads: SIGHUP and the admin socket (end with the gateway).
         let reloads = tokio::spawn(crate::live::serve_reloads(
             s.clone(),
@@ -234,7 +244,7 @@ impl App {
             metrics: self.metrics.clone(),
             tickets: tickets.clone(),
             bridging: s.bridge.enabled.then(|| bridging.clone()),
-            follow_up: false,
+            follow_up: s.follow_up.enabled,
         });
         // The SIP core stops after the calls' BYEs are queued; the call layer
         // then sees the channel close and waits for its tasks. The call
@@ -388,6 +398,10 @@ impl App {
             .is_err()
         {
             tracing::warn!("paging steps still running at shutdown: left to their lease");
+        }
+        if let Some(f) = follow_ups {
+            // Its calls end with the SIP core's.
+            let _ = tokio::time::timeout(Duration::from_secs(10), f).await;
         }
         // The SIP thread ends once the core and the call manager are done,
         // and the manager once every call task is.

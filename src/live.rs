@@ -93,7 +93,7 @@ fn restart_only_changes(running: &Settings, next: &Settings) -> Vec<&'static str
         p.webhooks = Default::default();
         format!("{p:?}")
     };
-    let sections: [(&'static str, Section); 13] = [
+    let sections: [(&'static str, Section); 14] = [
         ("[sip]", |s| format!("{:?}", s.sip)),
         ("[media]", |s| format!("{:?}", s.media)),
         ("[http]", |s| format!("{:?}", s.http)),
@@ -108,6 +108,7 @@ fn restart_only_changes(running: &Settings, next: &Settings) -> Vec<&'static str
         ("[registrar]", |s| format!("{:?}", s.registrar)),
         ("[webrtc]", |s| format!("{:?}", s.webrtc)),
         ("[bridge]", |s| format!("{:?}", s.bridge)),
+        ("[follow_up]", |s| format!("{:?}", s.follow_up)),
         ("[roster] and [prompts] file locations", |s| {
             format!("{:?}{:?}", s.roster, s.prompts)
         }),

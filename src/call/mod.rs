@@ -10,6 +10,7 @@
 
 pub mod bridge;
 pub mod callback;
+pub mod follow_up;
 pub mod leg;
 pub mod page;
 pub mod web;

@@ -55,6 +55,9 @@ pub struct Settings {
     /// A person for the caller: key 0, the live bridge.
     #[serde(default)]
     pub bridge: crate::call::bridge::BridgeSettings,
+    /// Follow-up calls (回访) after a ticket is closed.
+    #[serde(default)]
+    pub follow_up: crate::call::follow_up::FollowUpSettings,
     /// The file these settings were read from (for messages, and to read
     /// again on a reload), and the environment's and flags' overrides.
     #[serde(skip)]
@@ -295,10 +298,21 @@ impl Settings {
                 self.bridge.member_ring_seconds as usize,
             ),
             ("bridge.max_connections", self.bridge.max_connections),
+            (
+                "follow_up.ring_seconds",
+                self.follow_up.ring_seconds as usize,
+            ),
+            ("follow_up.key_seconds", self.follow_up.key_seconds as usize),
         ] {
             if v == 0 {
                 out.push(bad(key, "must be at least 1".into()));
             }
+        }
+        if self.follow_up.enabled && self.trunk.is_none() {
+            out.push(bad(
+                "follow_up.enabled",
+                "follow-up calls go out through the court's trunk: configure [trunk]".into(),
+            ));
         }
         let schemes = ["redis://", "rediss://", "unix://"];
         if !schemes.iter().any(|s| self.redis.url.starts_with(s)) {

@@ -1,12 +1,15 @@
-//! The paging call's script (sans-IO, like the intake): the officer hears
-//! the ticket's number and what it is about, and is asked for a key:
-//! 1 = 签收, 2 = pass it on. Only a key counts: an answering machine or a
-//! hang-up acknowledges nothing. With no key the announcement is played
-//! again, `plays` times in all.
+//! The question a call we place asks (sans-IO, like the intake), one
+//! script for three calls: the paging call (the officer hears the ticket's
+//! number and what it is about: 1 = 签收, 2 = pass it on), the whisper
+//! before a bridge or a callback (1 takes the call, which is handed over
+//! live), and the follow-up call (回访: satisfaction 1-5, then thanks).
+//! Only a key counts: an answering machine or a hang-up answers nothing.
+//! With no key the question is asked again, `plays` times in all.
 //!
 //! ```text
-//!  intro, number, category, "press 1 or 2" ─> wait ─> (again) ─> no key
-//!   key 1: acknowledged · key 2: passed on (at any time, barge-in)
+//!  question ─> wait ─> (again) ─> no key
+//!   a key it takes (barge-in): its answer; then hang up, the closing, or
+//!   (the whisper's key 1) the hand-over
 //! ```
 
 use std::time::Duration;
@@ -15,16 +18,15 @@ use tokio::time::Instant;
 
 use super::script::{self, Deadline, Input, Script};
 use super::Prompt;
+use crate::media::dtmf::Digit;
 use crate::tickets::model::Category;
 
-/// How a paging call ended, as the attempt on the ticket says.
+/// How the question was answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answer {
-    /// Key 1: 签收.
-    Acknowledged,
-    /// Key 2: pass to the next person.
-    Passed,
-    /// Answered, but no key after the last announcement.
+    /// One of the keys it asks for (a paging call: 1 = 签收, 2 = pass on).
+    Key(Digit),
+    /// Answered, but no key after the last time it was asked.
     NoKey,
     /// Answered, then hung up without a key.
     HungUp,
@@ -34,60 +36,89 @@ pub type Action = script::Action<Answer>;
 
 pub struct PageScript {
     prompts: Vec<Prompt>,
+    /// The keys that answer.
+    keys: &'static [Digit],
+    /// This key hands the call over (live) instead of ending it.
+    hand_over: Option<Digit>,
+    /// Said after an answer, before the hang-up.
+    closing: Vec<Prompt>,
     plays: u32,
     played: u32,
     key_timeout: Duration,
     playing: Option<u32>,
     deadline: Deadline,
     answer: Option<Answer>,
-    /// A whisper: key 1 hands the call over (for the bridge) instead of
-    /// ending it.
-    hand_over: bool,
     out: Vec<Action>,
 }
 
 impl PageScript {
     /// The announcement for `ticket` (its digits read out) about
-    /// `category` (a name the court does not know is left out).
+    /// `category` (a name the court does not know is left out): 1 = 签收,
+    /// 2 = pass it on.
     pub fn new(ticket: &str, category: &str, plays: u32, key_timeout: Duration) -> PageScript {
         let mut prompts = vec![Prompt::PageIntro];
         prompts.extend(script::digits(ticket));
         prompts.extend(Category::parse(category).map(Prompt::Category));
         prompts.push(Prompt::PageAsk);
-        PageScript {
-            prompts,
-            plays: plays.max(1),
-            played: 0,
-            key_timeout,
-            playing: None,
-            deadline: Deadline::default(),
-            answer: None,
-            hand_over: false,
-            out: Vec::new(),
-        }
+        PageScript::asking(prompts, &['1', '2'], plays, key_timeout)
     }
 
     /// The whisper before a bridge or a callback: `prompt` (「举报电话转接，
     /// 按1接听」), key 1 takes the call (handed over, live), key 2 declines.
     pub fn whisper(prompt: Prompt, plays: u32, key_timeout: Duration) -> PageScript {
         PageScript {
-            prompts: vec![prompt],
-            hand_over: true,
-            ..PageScript::new("", "", plays, key_timeout)
+            hand_over: Some('1'),
+            ..PageScript::asking(vec![prompt], &['1', '2'], plays, key_timeout)
         }
     }
 
-    fn play(&mut self) {
+    /// The follow-up call's question: satisfaction 1 (very unhappy) to 5
+    /// (very satisfied), then thanks.
+    pub fn survey(plays: u32, key_timeout: Duration) -> PageScript {
+        PageScript {
+            closing: vec![Prompt::Thanks],
+            ..PageScript::asking(
+                vec![Prompt::FollowUp],
+                &['1', '2', '3', '4', '5'],
+                plays,
+                key_timeout,
+            )
+        }
+    }
+
+    fn asking(
+        prompts: Vec<Prompt>,
+        keys: &'static [Digit],
+        plays: u32,
+        key_timeout: Duration,
+    ) -> PageScript {
+        PageScript {
+            prompts,
+            keys,
+            hand_over: None,
+            closing: Vec::new(),
+            plays: plays.max(1),
+            played: 0,
+            key_timeout,
+            playing: None,
+            deadline: Deadline::default(),
+            answer: None,
+            out: Vec::new(),
+        }
+    }
+
+    fn play(&mut self, prompts: Vec<Prompt>) {
         self.played += 1;
         self.playing = Some(self.played);
         self.deadline.clear();
         self.out.push(Action::Play {
             id: self.played,
-            prompts: self.prompts.clone(),
+            prompts,
         });
     }
 
-    /// The call's outcome: once known, the script asks to hang up.
+    /// The call's outcome: once known, the script asks to hang up (after
+    /// the closing, if there is one).
     fn answer(&mut self, answer: Answer, hang_up: bool) {
         if self.answer.is_some() {
             return;
@@ -95,8 +126,16 @@ impl PageScript {
         self.answer = Some(answer);
         self.deadline.clear();
         self.out.push(Action::Update(answer));
-        if hang_up {
-            self.out.push(Action::HangUp);
+        if !hang_up {
+            return;
+        }
+        match (answer, self.hand_over) {
+            (Answer::Key(k), Some(h)) if k == h => self.out.push(Action::Handover),
+            (Answer::Key(_), _) if !self.closing.is_empty() => {
+                let closing = std::mem::take(&mut self.closing);
+                self.play(closing);
+            }
+            _ => self.out.push(Action::HangUp),
         }
     }
 }
@@ -106,32 +145,27 @@ impl Script for PageScript {
     const COMPLETE: &'static str = "page_complete";
 
     fn start(&mut self, _now: Instant) -> Vec<Action> {
-        self.play();
+        self.play(self.prompts.clone());
         std::mem::take(&mut self.out)
     }
 
     fn on(&mut self, input: Input, now: Instant) -> Vec<Action> {
         match input {
-            Input::PlayDone(id) if self.playing == Some(id) && self.answer.is_none() => {
+            // The closing said: goodbye.
+            Input::PlayDone(id) if self.playing == Some(id) && self.answer.is_some() => {
+                self.playing = None;
+                self.out.push(Action::HangUp);
+            }
+            Input::PlayDone(id) if self.playing == Some(id) => {
                 self.playing = None;
                 self.deadline.set(now, self.key_timeout);
             }
             Input::PlayDone(_) => {}
-            Input::Key(k @ ('1' | '2')) if self.answer.is_none() => {
+            Input::Key(k) if self.answer.is_none() && self.keys.contains(&k) => {
                 if self.playing.take().is_some() {
                     self.out.push(Action::Stop);
                 }
-                let answer = if k == '1' {
-                    Answer::Acknowledged
-                } else {
-                    Answer::Passed
-                };
-                if answer == Answer::Acknowledged && self.hand_over {
-                    self.answer(answer, false);
-                    self.out.push(Action::Handover);
-                } else {
-                    self.answer(answer, true);
-                }
+                self.answer(Answer::Key(k), true);
             }
             // Any other key: the question stands (after an answer: too late).
             Input::Key(_) => {}
@@ -144,7 +178,7 @@ impl Script for PageScript {
         if self.deadline.expired(now) {
             if self.played < self.plays {
                 // Once more, in case the first went by unheard.
-                self.play();
+                self.play(self.prompts.clone());
             } else {
                 self.answer(Answer::NoKey, true);
             }
@@ -200,7 +234,7 @@ mod tests {
         assert_eq!(s.deadline(), Some(now + KEY));
         assert_eq!(
             s.on(Input::Key('1'), now),
-            [Action::Update(Answer::Acknowledged), Action::HangUp]
+            [Action::Update(Answer::Key('1')), Action::HangUp]
         );
         // The hang-up that follows changes nothing.
         assert_eq!(s.on(Input::HangUp, now), []);
@@ -215,7 +249,11 @@ mod tests {
         assert_eq!(s.on(Input::Key('7'), now), []);
         assert_eq!(
             s.on(Input::Key('2'), now),
-            [Action::Stop, Action::Update(Answer::Passed), Action::HangUp]
+            [
+                Action::Stop,
+                Action::Update(Answer::Key('2')),
+                Action::HangUp
+            ]
         );
     }
 
@@ -268,7 +306,7 @@ mod tests {
             s.on(Input::Key('1'), now),
             [
                 Action::Stop,
-                Action::Update(Answer::Acknowledged),
+                Action::Update(Answer::Key('1')),
                 Action::Handover
             ]
         );
@@ -278,7 +316,44 @@ mod tests {
         s.on(Input::PlayDone(1), now);
         assert_eq!(
             s.on(Input::Key('2'), now),
-            [Action::Update(Answer::Passed), Action::HangUp]
+            [Action::Update(Answer::Key('2')), Action::HangUp]
+        );
+    }
+
+    #[test]
+    fn the_survey_takes_1_to_5_then_thanks() {
+        let now = Instant::now();
+        let mut s = PageScript::survey(2, KEY);
+        assert_eq!(
+            s.start(now),
+            [Action::Play {
+                id: 1,
+                prompts: vec![Prompt::FollowUp]
+            }]
+        );
+        assert_eq!(s.on(Input::Key('9'), now), []);
+        assert_eq!(
+            s.on(Input::Key('4'), now),
+            [
+                Action::Stop,
+                Action::Update(Answer::Key('4')),
+                Action::Play {
+                    id: 2,
+                    prompts: vec![Prompt::Thanks]
+                }
+            ]
+        );
+        assert_eq!(s.on(Input::Key('5'), now), []);
+        assert_eq!(s.on(Input::PlayDone(2), now), [Action::HangUp]);
+        // No key: asked twice, then nothing.
+        let mut s = PageScript::survey(2, KEY);
+        s.start(now);
+        s.on(Input::PlayDone(1), now);
+        s.on_timeout(now + KEY);
+        s.on(Input::PlayDone(2), now + KEY);
+        assert_eq!(
+            s.on_timeout(now + KEY + KEY),
+            [Action::Update(Answer::NoKey), Action::HangUp]
         );
     }
 

@@ -512,8 +512,8 @@ impl Channels {
             Outcome::Lost(why) => attempt(false, false, format!("failed: {why}")),
             Outcome::Answered { answer, recording } => {
                 let (ok, acknowledged, outcome) = match answer {
-                    Answer::Acknowledged => (true, true, "key 1: acknowledged"),
-                    Answer::Passed => (true, false, "key 2: passed on"),
+                    Answer::Key('1') => (true, true, "key 1: acknowledged"),
+                    Answer::Key(_) => (true, false, "key 2: passed on"),
                     Answer::NoKey => (false, false, "answered, no key"),
                     Answer::HungUp => (false, false, "answered, hung up without a key"),
                 };

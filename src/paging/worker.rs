@@ -261,7 +261,11 @@ impl Paging {
 }
 
 /// The next instant in working hours (the desk's next morning).
-fn next_working_start(roster: &Roster, calendar: &Calendar, now: Timestamp) -> Timestamp {
+pub(crate) fn next_working_start(
+    roster: &Roster,
+    calendar: &Calendar,
+    now: Timestamp,
+) -> Timestamp {
     let mut t = now;
     for _ in 0..60 {
         match roster.period_at(calendar, t) {

@@ -2,8 +2,10 @@
 //! (`roster:offset`, so every gateway and the CLI agree and an authorised
 //! person can move it on at once), the escalation schedule (`paging:due`, a
 //! sorted set of ticket numbers by due time; `paging:<n>`, the opening time
-//! set by the transition script and the progress), and pages for the
-//! officers' mobile page (the `events` stream).
+//! set by the transition script and the progress), the follow-up calls'
+//! schedule (`followup:due`: closed tickets by the time they closed, set by
+//! the transition script), and pages for the officers' mobile page (the
+//! `events` stream).
 
 use redis::{AsyncCommands, Script};
 
@@ -20,7 +22,75 @@ end
 return due
 "#;
 
+/// Claims closed tickets due a follow-up call: closed before the cutoff,
+/// each one's score moved so that it is due again after the lease.
+const CLAIM_FOLLOW_UP: &str = r#"
+local p, cutoff, moved, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local due = redis.call('ZRANGEBYSCORE', p .. 'followup:due', '-inf', cutoff, 'WITHSCORES', 'LIMIT', 0, limit)
+local out = {}
+for i = 1, #due, 2 do
+  redis.call('ZADD', p .. 'followup:due', 'XX', tonumber(due[i + 1]) + moved, due[i])
+  table.insert(out, due[i])
+  table.insert(out, due[i + 1])
+end
+return out
+"#;
+
 impl Store {
+    /// Up to `limit` closed tickets due their follow-up call (closed at
+    /// or before `cutoff_ms`), with when they closed; each claimed for
+    /// `lease_ms`.
+    pub async fn claim_follow_ups(
+        &self,
+        cutoff_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        static SCRIPT: std::sync::LazyLock<Script> =
+            std::sync::LazyLock::new(|| Script::new(CLAIM_FOLLOW_UP));
+        let mut c = self.conn.clone();
+        let flat: Vec<String> = SCRIPT
+            .arg(&self.prefix)
+            .arg(cutoff_ms)
+            .arg(lease_ms)
+            .arg(limit)
+            .invoke_async(&mut c)
+            .await?;
+        Ok(flat
+            .chunks_exact(2)
+            .filter_map(|p| match p {
+                [n, score] => Some((n.clone(), score.parse::<f64>().ok()? as i64)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The follow-up of `number` due as if it closed at `closed_ms`
+    /// (deferred to working hours), or done (`None`).
+    pub async fn follow_up_at(
+        &self,
+        number: &str,
+        closed_ms: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let key = self.key("followup:due");
+        match closed_ms {
+            Some(ms) => {
+                let _: () = redis::cmd("ZADD")
+                    .arg(key)
+                    .arg("XX")
+                    .arg(ms)
+                    .arg(number)
+                    .query_async(&mut c)
+                    .await?;
+            }
+            None => {
+                let _: () = c.zrem(key, number).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Periods the rotation has been advanced by hand (0 when never).
     pub async fn rotation_offset(&self) -> Result<i64, StoreError> {
         let mut c = self.conn.clone();

@@ -192,6 +192,16 @@ pub struct Intake {
     pub no_follow_up: bool,
 }
 
+/// The follow-up call's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowUp {
+    pub at: Timestamp,
+    /// The informant's key, 1 (very unhappy) to 5 (very satisfied).
+    pub satisfaction: Option<u8>,
+    /// `key 4`, `no answer`, `answered, no key`, `answered 486`, ...
+    pub outcome: String,
+}
+
 /// A person the gateway joined to the caller: the live bridge (key 0) or
 /// an officer's callback (回拨).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -255,6 +265,9 @@ pub struct Register {
     /// Who talked with the caller, when and how long.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub connections: Vec<Connection>,
+    /// The follow-up call (回访) after closing, once made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_up: Option<FollowUp>,
     /// A legal hold: the ticket's recordings are kept past the retention
     /// period while it stands.
     #[serde(default, skip_serializing_if = "Option::is_none")]

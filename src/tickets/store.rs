@@ -73,7 +73,14 @@ if to ~= state then
   if string.find(',closed,abandoned,cancelled,duplicate,', ',' .. to .. ',', 1, true) then
     redis.call('ZREM', p .. 'idx:open', number)
   end
-  -- Becoming open starts the escalation, in the same atomic step.
+  -- Becoming closed enters the follow-up calls' schedule (by the time it
+  -- closed: the worker adds its delay); becoming open starts the
+  -- escalation, in the same atomic step.
+  if to == 'closed' then
+    local now = redis.call('TIME')
+    local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+    redis.call('ZADD', p .. 'followup:due', 'NX', ms, number)
+  end
   if to == 'open' then
     local now = redis.call('TIME')
     local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)

@@ -541,3 +541,143 @@ async fn a_callback_joins_officer_and_informant_and_never_shows_the_number() {
         .await;
     assert_eq!((s, b["error"].as_str()), (409, Some("withheld")), "{b}");
 }
+
+/// A roster and calendar in which now is working hours whatever the day:
+/// the sample roster (offline, no phones: the trunk is the informant's)
+/// with the desk on from 00:00 to the day's last millisecond, and every
+/// weekend day around this year worked, with no holidays.
+fn always_working_hours() -> (std::path::PathBuf, std::path::PathBuf) {
+    let mut roster = String::new();
+    for l in offline(&test_roster_text()).lines() {
+        if l.starts_with("phone = ") {
+            continue;
+        }
+        let l = match l {
+            l if l.starts_with("start = ") => "start = \"00:00\"",
+            l if l.starts_with("end = ") => "end = \"23:59:59.999\"",
+            l => l,
+        };
+        roster.push_str(l);
+        roster.push('\n');
+    }
+    let roster = roster.replace("members = []", "members = [\"m-desk-1\", \"m-desk-2\"]");
+    let holidays = tempfile_dir("holidays");
+    let this_year = jiff::Timestamp::now()
+        .to_zoned_datetime(hotline::tickets::store::court_tz())
+        .year();
+    for year in [this_year - 1, this_year, this_year + 1] {
+        let mut worked = Vec::new();
+        let mut d = jiff::civil::date(year, 1, 1);
+        while d.year() == year {
+            if matches!(
+                d.weekday(),
+                jiff::civil::Weekday::Saturday | jiff::civil::Weekday::Sunday
+            ) {
+                worked.push(format!("\"{d}\""));
+            }
+            d = d.tomorrow().unwrap();
+        }
+        std::fs::write(
+            holidays.join(format!("{year}.toml")),
+            format!(
+                "year = {year}\nsource = \"test\"\nholidays = []\nadjusted_working_days = [{}]\n",
+                worked.join(", ")
+            ),
+        )
+        .unwrap();
+    }
+    (test_roster(&roster), holidays)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_follow_up_call_records_the_key_and_an_opted_out_caller_is_not_called() {
+    let port = free_port();
+    let trunk = sipp_server("uas_follow_up.xml", port);
+    let mut s = settings();
+    (s.roster.file, s.roster.holidays) = always_working_hours();
+    s.trunk = Some(
+        toml::from_str(&format!(
+            "proxy = \"127.0.0.1:{port}\"\nfrom_user = \"053212368\"\n"
+        ))
+        .unwrap(),
+    );
+    s.follow_up.enabled = true;
+    s.follow_up.delay_hours = 0;
+    let gw = Gateway::start(s).await;
+    // One caller leaves a lead; another goes to the end and presses 9.
+    let rated = TestCall::place(gw.udp, "follow-up@t", 0).await;
+    rated.info(0, '1').await;
+    rated.hangup().await;
+    let declined = TestCall::place(gw.udp, "no-follow-up@t", 0).await;
+    for (i, k) in "1*##9".chars().enumerate() {
+        declined.info(i as u32, k).await;
+    }
+    let (a, b) = (
+        ticket_of(&gw.store, "follow-up@t").await,
+        ticket_of(&gw.store, "no-follow-up@t").await,
+    );
+    let store = gw.store.clone();
+    eventually(
+        "the key 9 on the ticket",
+        Duration::from_secs(10),
+        || async {
+            store
+                .get(&b)
+                .await
+                .is_ok_and(|t| t.register.intake.no_follow_up)
+        },
+    )
+    .await;
+    declined.hangup().await;
+    // Both closed: the follow-ups are due at once (delay 0).
+    for n in [&a, &b] {
+        eventually("open", Duration::from_secs(10), || async {
+            store.get(n).await.is_ok_and(|t| t.state == State::Open)
+        })
+        .await;
+        let t = store.get(n).await.unwrap();
+        let closing = hotline::tickets::actions::Closing::parse(
+            vec![hotline::tickets::model::Measure::Other],
+            "电话核实后办结",
+        )
+        .unwrap();
+        let close =
+            hotline::tickets::actions::close("m-chen", t.version, closing, jiff::Timestamp::now());
+        store.act(n, &close).await.unwrap();
+    }
+    let (ok, log) = trunk.await.unwrap();
+    assert!(ok, "the trunk's checks failed: {log}");
+    eventually(
+        "the satisfaction on the ticket",
+        Duration::from_secs(20),
+        || async {
+            store.get(&a).await.is_ok_and(|t| {
+                t.register
+                    .follow_up
+                    .as_ref()
+                    .is_some_and(|f| f.satisfaction == Some(4) && f.outcome == "key 4")
+            })
+        },
+    )
+    .await;
+    let tl = store.timeline(&a).await.unwrap();
+    let entry = tl.iter().find(|e| e.action == "follow_up").unwrap();
+    assert!(
+        entry.details.contains("\"satisfaction\":4"),
+        "{}",
+        entry.details
+    );
+    // The follow-up call is recorded on the ticket too.
+    assert_eq!(store.get(&a).await.unwrap().register.recordings.len(), 2);
+    // The one who pressed 9 is not called, and the ticket says why.
+    eventually("the opt-out honoured", Duration::from_secs(20), || async {
+        store.timeline(&b).await.is_ok_and(|tl| {
+            tl.iter()
+                .any(|e| e.action == "follow_up_skipped" && e.details.contains("key 9"))
+        })
+    })
+    .await;
+    let t = store.get(&b).await.unwrap();
+    assert!(t.register.follow_up.is_none(), "{:?}", t.register.follow_up);
+    gw.stop().await;
+}

@@ -31,6 +31,8 @@ struct TicketView {
     recordings: usize,
     /// Who talked with the caller (the bridge, callbacks), when, how long.
     connections: Vec<crate::tickets::model::Connection>,
+    /// The follow-up call's result (回访).
+    follow_up: Option<crate::tickets::model::FollowUp>,
 }
 
 fn view(s: &V1, t: &Ticket) -> TicketView {
@@ -60,6 +62,7 @@ fn view(s: &V1, t: &Ticket) -> TicketView {
         notes: r.notes.clone(),
         recordings: r.recordings.len(),
         connections: r.connections.clone(),
+        follow_up: r.follow_up.clone(),
     }
 }
 
