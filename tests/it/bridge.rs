@@ -187,6 +187,28 @@ async fn key_0_rings_the_officer_key_1_bridges_and_each_hears_the_other() {
         "the officer heard the caller: {to_officer:.2}"
     );
 
+    // A key of either side while bridged goes on the timeline.
+    call.info(2, '5').await;
+    officer.key(7).await;
+    let store = gw.store.clone();
+    eventually(
+        "both keys on the timeline",
+        Duration::from_secs(10),
+        || async {
+            store.timeline(&number).await.is_ok_and(|tl| {
+                let key = |side: &str, k: &str| {
+                    tl.iter().any(|e| {
+                        e.action == "bridge_key"
+                            && e.actor == side
+                            && e.details.contains(&format!("\"key\":\"{k}\""))
+                    })
+                };
+                key("caller", "5") && key("officer", "7")
+            })
+        },
+    )
+    .await;
+
     // The ticket: opened, 签收 by the officer who took it, the connection.
     let t = gw.store.get(&number).await.unwrap();
     assert_eq!(t.state, State::Acknowledged, "{t:?}");
@@ -679,5 +701,120 @@ async fn the_follow_up_call_records_the_key_and_an_opted_out_caller_is_not_calle
     .await;
     let t = store.get(&b).await.unwrap();
     assert!(t.register.follow_up.is_none(), "{:?}", t.register.follow_up);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_who_hangs_up_while_the_officer_is_rung_leaves_nothing_ringing() {
+    let port = free_port();
+    let phone = sipp_server("uas_ring_cancel.xml", port);
+    let gw = Gateway::start(bridge_settings(port, 30)).await;
+    let call = TestCall::place(gw.udp, "bridge-gone", 0).await;
+    let number = ticket_of(&gw.store, "bridge-gone").await;
+    call.info(1, '0').await;
+    let store = gw.store.clone();
+    eventually("the officer rung", Duration::from_secs(10), || async {
+        timeline_has(&store, &number, "bridge_ringing").await
+    })
+    .await;
+    call.hangup().await;
+    // The ringing phone is cancelled (SIPp checks the CANCEL and ACK).
+    let (ok, log) = phone.await.unwrap();
+    assert!(ok, "the officer's phone: {log}");
+    eventually("the ticket says so", Duration::from_secs(10), || async {
+        store.timeline(&number).await.is_ok_and(|tl| {
+            tl.iter().any(|e| {
+                e.action == "bridge_not_connected" && e.details.contains("the caller hung up")
+            }) && tl.iter().any(|e| e.action == "recording")
+        })
+    })
+    .await;
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_informant_line_ends_the_callback_with_a_clear_state() {
+    let officer_rtp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let rtp_port = officer_rtp.local_addr().unwrap().port().to_string();
+    let (officer_port, trunk_port) = (free_port(), free_port());
+    let officer_phone = sipp_server_with(
+        "uas_bridge_officer.xml",
+        officer_port,
+        "u1",
+        &["-set", "rtp", &rtp_port],
+    );
+    let trunk = sipp_server("uas_page_busy.xml", trunk_port);
+    let mut s = settings();
+    s.roster.file = roster_with_director_phone(officer_port);
+    s.trunk = Some(
+        toml::from_str(&format!(
+            "proxy = \"127.0.0.1:{trunk_port}\"\nfrom_user = \"053212368\"\n"
+        ))
+        .unwrap(),
+    );
+    let gw = Gateway::start(s).await;
+    let call = TestCall::place(gw.udp, "busy-callback@t", 0).await;
+    call.info(0, '1').await;
+    call.hangup().await;
+    let number = ticket_of(&gw.store, "busy-callback@t").await;
+    let store = gw.store.clone();
+    eventually("open", Duration::from_secs(10), || async {
+        store
+            .get(&number)
+            .await
+            .is_ok_and(|t| t.state == State::Open)
+    })
+    .await;
+    let api = crate::api::Api {
+        base: format!("http://{}/api/v1", gw.http),
+        http: crate::api::http_client(),
+    };
+    hotline::api::auth::set_pin(&store, "m-chen", "112233")
+        .await
+        .unwrap();
+    let director = api.login("m-chen", "112233").await;
+    let (s, b) = api
+        .call(
+            "POST",
+            &format!("/tickets/{number}/callback"),
+            Some(&director),
+            Some(serde_json::json!({"reason": "核实"})),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    // The director takes it (key 1); the trunk answers 486.
+    let mut officer = Side::new(&officer_rtp, None, 8);
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let mut keyed = false;
+    for _ in 0..1000 {
+        tick.tick().await;
+        officer.send(&[0; 160]).await;
+        if !keyed && officer.heard.len() >= 1600 {
+            officer.key(1).await;
+            keyed = true;
+        }
+        if timeline_has(&store, &number, "callback_not_connected").await {
+            break;
+        }
+    }
+    let tl = store.timeline(&number).await.unwrap();
+    let e = tl
+        .iter()
+        .find(|e| e.action == "callback_not_connected")
+        .expect("the callback's failure on the ticket");
+    assert!(e.details.contains("answered 486"), "{}", e.details);
+    assert!(!e.details.contains("13700000000"), "{}", e.details);
+    // Nothing left up: the officer's call is hung up too.
+    let (ok, log) = trunk.await.unwrap();
+    assert!(ok, "the trunk: {log}");
+    let (ok, log) = officer_phone.await.unwrap();
+    assert!(ok, "the officer's phone got its BYE: {log}");
+    assert!(store
+        .get(&number)
+        .await
+        .unwrap()
+        .register
+        .connections
+        .is_empty());
     gw.stop().await;
 }
