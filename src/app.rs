@@ -229,6 +229,9 @@ impl App {
             crate::call::note_recovered(&tickets, r).await;
         }
         let ticket_health = tickets.health.clone();
+        // The API serves on while the gateway drains (officers at work,
+        // `/healthz` saying so); it stops with the calls.
+        let http_stop = CancellationToken::new();
         let (event_tx, event_rx) = mpsc::channel(4096);
         let (cmd_tx, cmd_rx) = mpsc::channel(4096);
         let ctx = Arc::new(CallContext {
@@ -311,7 +314,7 @@ impl App {
                 live: self.live.clone(),
                 caller_key: self.caller_key.clone(),
                 reveal_roles: s.api.reveal_roles.clone(),
-                stop: shutdown.clone(),
+                stop: http_stop.clone(),
                 streams: Default::default(),
                 trusted_proxies: s.http.trusted_proxies.clone(),
                 callbacks: Some(Arc::new(call::callback::Callbacks {
@@ -325,17 +328,26 @@ impl App {
                 trusted_proxies: s.http.trusted_proxies.clone(),
             }),
         });
-        let http_stop = shutdown.clone();
         let tls = match (&s.http.tls_cert, &s.http.tls_key) {
             (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key, &[b"http/1.1"])?),
             _ => None,
         };
         let max_conns = s.http.max_connections;
         let mut http_task = match tls {
-            None => tokio::spawn(api::serve::serve(self.http, router, max_conns, http_stop)),
+            None => tokio::spawn(api::serve::serve(
+                self.http,
+                router,
+                max_conns,
+                http_stop.clone(),
+            )),
             Some(tls) => {
                 let https = crate::api::tls::TlsListener::new(self.http, tls, shutdown.clone())?;
-                tokio::spawn(api::serve::serve(https, router, max_conns, http_stop))
+                tokio::spawn(api::serve::serve(
+                    https,
+                    router,
+                    max_conns,
+                    http_stop.clone(),
+                ))
             }
         };
 
@@ -384,7 +396,26 @@ impl App {
             // the next start).
             tokio::time::sleep(FAILED_GRACE).await;
             shutdown.cancel();
+            http_stop.cancel();
             anyhow::bail!("{what} ended unexpectedly");
+        }
+        // Draining (an upgrade, a restart): new calls and the proxy's
+        // probes get 503, paging is left to the other gateways, and the
+        // calls in progress get `drain_seconds` to finish.
+        if s.sip.drain_seconds > 0 {
+            load.drain();
+            paging_stop.cancel();
+            let limit = Duration::from_secs(s.sip.drain_seconds);
+            tracing::info!(
+                calls = load.leased(),
+                limit_s = limit.as_secs(),
+                "draining: no new calls; waiting for those in progress"
+            );
+            let until = tokio::time::Instant::now() + limit;
+            while load.leased() > 0 && tokio::time::Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            tracing::info!(left = load.leased(), "drained");
         }
         tracing::info!("shutting down: ending calls");
         // Calls end now (BYE; new INVITEs get 503), and so does paging: no
@@ -393,6 +424,7 @@ impl App {
         // is due, the lease having run out).
         sip_stop.cancel();
         paging_stop.cancel();
+        http_stop.cancel();
         if tokio::time::timeout(Duration::from_secs(10), paging_task)
             .await
             .is_err()

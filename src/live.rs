@@ -161,7 +161,8 @@ pub fn admin_socket(settings: &Settings) -> std::path::PathBuf {
     settings.redis.journal_dir.join("admin.sock")
 }
 
-/// Reloads on SIGHUP and on the admin socket's `reload`, until `stop`.
+/// Reloads on SIGHUP and on the admin socket's `reload`, until `stop`; the
+/// socket's `drain` cancels `stop`, the gateway's own stop (which drains).
 pub(crate) async fn serve_reloads(
     settings: Settings,
     live: Arc<Live>,
@@ -208,6 +209,7 @@ pub(crate) async fn serve_reloads(
             }
             Some((conn, _)) = accept => {
                 let (settings, live, health) = (settings.clone(), live.clone(), health.clone());
+                let drain = stop.clone();
                 tokio::spawn(async move {
                     let (read, mut write) = conn.into_split();
                     let mut line = String::new();
@@ -221,7 +223,14 @@ pub(crate) async fn serve_reloads(
                                 format!("error\n{e}\n")
                             }
                         },
-                        other => format!("error\nunknown request {other:?}: say \"reload\"\n"),
+                        "drain" => {
+                            tracing::info!("drain asked for through the admin socket");
+                            let text = "ok\ndraining: new calls get 503, the gateway stops once its calls have ended\n";
+                            let _ = write.write_all(text.as_bytes()).await;
+                            drain.cancel();
+                            return;
+                        }
+                        other => format!("error\nunknown request {other:?}: say \"reload\" or \"drain\"\n"),
                     };
                     let _ = write.write_all(answer.as_bytes()).await;
                 });

@@ -1,9 +1,10 @@
 //! How loaded the gateway is, for shedding new calls before admitted ones
 //! starve: the media clocks report ticks that ran late, the RTP port pool
-//! reports the ports it has leased; the SIP core reads [`Load::shed`] before
-//! taking a new INVITE. Atomics only, shared by reference.
+//! reports the ports it has leased, a draining gateway says so; the SIP
+//! core reads [`Load::shed`] before taking a new INVITE. Atomics only,
+//! shared by reference.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -36,6 +37,8 @@ pub struct Load {
     window_late: AtomicU64,
     ports_total: AtomicU32,
     ports_leased: AtomicU32,
+    /// Draining for an upgrade: no new calls, those in progress finish.
+    draining: AtomicBool,
 }
 
 impl Default for Load {
@@ -50,6 +53,7 @@ impl Default for Load {
             window_late: AtomicU64::new(0),
             ports_total: AtomicU32::new(0),
             ports_leased: AtomicU32::new(0),
+            draining: AtomicBool::new(false),
         }
     }
 }
@@ -105,9 +109,22 @@ impl Load {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
     }
 
-    /// Why a new call should be refused now, if it should: the media clock
-    /// runs late, or fewer than 5 % (at least 4) of the RTP ports are free.
+    /// From now on no new call (the gateway drains for an upgrade).
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// Why a new call should be refused now, if it should: the gateway
+    /// drains, the media clock runs late, or fewer than 5 % (at least 4) of
+    /// the RTP ports are free.
     pub fn shed(&self, now: Instant) -> Option<&'static str> {
+        if self.draining() {
+            return Some("draining");
+        }
         if self.ms(now) < self.late_until_ms.load(Ordering::Relaxed) {
             return Some("media clock late");
         }

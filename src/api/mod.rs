@@ -63,7 +63,8 @@ pub struct ApiState {
 #[derive(Serialize)]
 struct HealthBody {
     /// `ok`, `degraded` (calls answered, tickets waiting in the journal),
-    /// `starting`, or `failed` (a task died; the gateway exits).
+    /// `starting`, `draining` (503: no new calls, those in progress
+    /// finish), or `failed` (a task died; the gateway exits).
     status: &'static str,
     sip: bool,
     redis: &'static str,
@@ -88,7 +89,8 @@ async fn healthz(State(s): State<ApiState>) -> (StatusCode, Json<HealthBody>) {
     let redis_ok = s.tickets.redis_ok.load(Ordering::Relaxed);
     let journal_ok = s.tickets.journal_ok.load(Ordering::Relaxed);
     let pending = s.tickets.pending.load(Ordering::Relaxed);
-    let code = if sip {
+    let draining = s.load.draining();
+    let code = if sip && !draining {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -96,6 +98,7 @@ async fn healthz(State(s): State<ApiState>) -> (StatusCode, Json<HealthBody>) {
     let failed = s.health.failed.load(Ordering::Acquire);
     let status = match (sip, redis_ok && journal_ok) {
         _ if failed => "failed",
+        _ if draining => "draining",
         (false, _) => "starting",
         (true, true) => "ok",
         (true, false) => "degraded",

@@ -44,6 +44,10 @@ pub enum Command {
     /// calendars, prompts, paging policies, webhooks); prints what it did,
     /// or every problem (then nothing changed).
     Reload(ConfigArgs),
+    /// Drain the running gateway for an upgrade: new calls (and a proxy's
+    /// OPTIONS) get 503, calls in progress finish (`[sip] drain_seconds` at
+    /// most), then it stops; as SIGTERM does.
+    Drain(ConfigArgs),
     /// Read the duty logbook.
     Tickets {
         #[command(subcommand)]
@@ -118,6 +122,7 @@ pub fn run(command: Command) -> ExitCode {
         Command::Serve(args) => serve::run(&args),
         Command::CheckConfig(args) => serve::check_config(&args),
         Command::Reload(args) => serve::reload(&args),
+        Command::Drain(args) => serve::drain(&args),
         Command::Recording { command } => recording::run(command),
         Command::Page { command } => page::run(command),
         Command::Officer { command } => {

@@ -41,6 +41,17 @@ pub fn check_config(args: &ConfigArgs) -> ExitCode {
 
 /// Asks the running gateway to reload, through its admin socket.
 pub fn reload(args: &ConfigArgs) -> ExitCode {
+    admin(args, "reload")
+}
+
+/// Asks the running gateway to drain (new calls get 503, it stops once its
+/// calls have ended), through its admin socket.
+pub fn drain(args: &ConfigArgs) -> ExitCode {
+    admin(args, "drain")
+}
+
+/// One request to the running gateway's admin socket; its answer printed.
+fn admin(args: &ConfigArgs, request: &str) -> ExitCode {
     use std::io::{Read, Write};
     let settings = match load(args) {
         Ok(s) => s,
@@ -52,7 +63,7 @@ pub fn reload(args: &ConfigArgs) -> ExitCode {
     let path = hotline::live::admin_socket(&settings);
     let answer = std::os::unix::net::UnixStream::connect(&path).and_then(|mut c| {
         c.set_read_timeout(Some(std::time::Duration::from_secs(60)))?;
-        c.write_all(b"reload\n")?;
+        c.write_all(format!("{request}\n").as_bytes())?;
         let mut text = String::new();
         c.read_to_string(&mut text)?;
         Ok(text)

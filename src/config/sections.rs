@@ -90,6 +90,10 @@ pub struct SipSettings {
     /// Seconds suggested to callers refused for overload (`Retry-After`).
     pub retry_after_seconds: u32,
     /// Longest call; the gateway hangs up with BYE when it is reached.
+    /// On SIGTERM or `hotline drain`: new calls get 503 (OPTIONS too, so
+    /// a proxy routes elsewhere) and calls in progress get this long to
+    /// finish before they are ended; 0 stops at once.
+    pub drain_seconds: u64,
     pub max_call_seconds: u64,
     /// RFC 3261 T1 (round-trip estimate), milliseconds.
     pub t1_ms: u64,
@@ -159,6 +163,7 @@ impl Default for SipSettings {
             tls_listen: vec![SocketAddr::from(([0, 0, 0, 0], 5061))],
             retry_after_seconds: 30,
             max_call_seconds: 1800,
+            drain_seconds: 120,
             t1_ms: 500,
             t2_ms: 4000,
             t4_ms: 5000,

@@ -36,6 +36,7 @@ pub fn settings() -> Settings {
         r#"
         [sip]
         listen = ["127.0.0.1:0"]
+        drain_seconds = 0
         [media]
         bind_ip = "127.0.0.1"
         advertise_ip = "127.0.0.1"
@@ -99,6 +100,12 @@ impl Gateway {
             shutdown,
             task: Some(task),
         }
+    }
+
+    /// What SIGTERM does: the gateway drains (as `[sip] drain_seconds`
+    /// says), then stops; `stop` waits for it.
+    pub fn begin_stop(&self) {
+        self.shutdown.cancel();
     }
 
     /// Stops the gateway and waits for it; returns its Redis, still running.

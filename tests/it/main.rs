@@ -6,6 +6,7 @@ mod bridge;
 mod browser;
 mod caller;
 mod cli;
+mod drain;
 mod fuzz;
 mod helpers;
 mod hostile;

@@ -331,6 +331,14 @@ impl Core {
                 .header("Unsupported", unsupported.join(", "));
             return self.respond_new(&msg, &method, peer, now, b, 420);
         }
+        // Draining: a proxy's probe learns to send calls elsewhere.
+        if method == Method::Options && self.cfg.load.draining() {
+            let b = self
+                .builder(&msg, peer, 503, "Service Unavailable")
+                .to_tag(&tag)
+                .header("Retry-After", self.cfg.retry_after.to_string());
+            return self.respond_new(&msg, &method, peer, now, b, 503);
+        }
         if method == Method::Options {
             let b = self
                 .builder(&msg, peer, 200, "OK")
