@@ -314,6 +314,27 @@ impl Settings {
                 "follow-up calls go out through the court's trunk: configure [trunk]".into(),
             ));
         }
+        for sentinel in &self.redis.sentinels {
+            let hostport = sentinel.rsplit('@').next().unwrap_or(sentinel);
+            let hostport = hostport
+                .trim_start_matches("redis://")
+                .trim_end_matches('/');
+            if !hostport
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+            {
+                out.push(bad(
+                    "redis.sentinels",
+                    format!("{:?} is not host:port", redact_url(sentinel)),
+                ));
+            }
+        }
+        if !self.redis.sentinels.is_empty() && self.redis.master_name.trim().is_empty() {
+            out.push(bad(
+                "redis.master_name",
+                "needed with redis.sentinels".into(),
+            ));
+        }
         let schemes = ["redis://", "rediss://", "unix://"];
         if !schemes.iter().any(|s| self.redis.url.starts_with(s)) {
             out.push(bad(

@@ -295,6 +295,13 @@ pub struct RedisSettings {
     /// For `rediss://`: the PEM CA the server's certificate is checked
     /// against (default: the system's roots).
     pub tls_ca: Option<PathBuf>,
+    /// Redis Sentinel: these sentinels (`host:port`, or `redis://:password@
+    /// host:port` when they need a password) name the master, and the
+    /// store follows it across a failover; `url` then gives only the
+    /// master's password, database and TLS (`rediss://`).
+    pub sentinels: Vec<String>,
+    /// The name the sentinels monitor the master by.
+    pub master_name: String,
 }
 
 impl RedisSettings {
@@ -306,8 +313,36 @@ impl RedisSettings {
             }
             None => None,
         };
-        crate::tickets::Store::connect_tls(&self.url, &self.key_prefix, ca)
-            .map_err(|e| format!("redis.url {:?}: {e}", self.url_redacted()))
+        if self.sentinels.is_empty() {
+            return crate::tickets::Store::connect_tls(&self.url, &self.key_prefix, ca)
+                .map_err(|e| format!("redis.url {:?}: {e}", self.url_redacted()));
+        }
+        if ca.is_some() {
+            return Err("redis.tls_ca: not with redis.sentinels (the master's certificate is checked against the system's roots)".into());
+        }
+        // The master's own connection: the URL's password, database, TLS.
+        let info = redis::IntoConnectionInfo::into_connection_info(self.url.as_str())
+            .map_err(|e| format!("redis.url {:?}: {e}", self.url_redacted()))?;
+        let mut node = redis::sentinel::SentinelNodeConnectionInfo::default()
+            .set_redis_connection_info(info.redis_settings().clone());
+        if self.url.starts_with("rediss://") {
+            node = node.set_tls_mode(redis::TlsMode::Secure);
+        }
+        let sentinels = self
+            .sentinels
+            .iter()
+            .map(|s| match s.contains("://") {
+                true => s.clone(),
+                false => format!("redis://{s}"),
+            })
+            .collect();
+        crate::tickets::Store::connect_sentinel(
+            sentinels,
+            &self.master_name,
+            node,
+            &self.key_prefix,
+        )
+        .map_err(|e| format!("redis.sentinels: {e}"))
     }
 
     /// The URL as errors and logs may show it: a password replaced by `***`
@@ -343,6 +378,8 @@ impl Default for RedisSettings {
             journal_dir: PathBuf::from("data/journal"),
             journal_max_mb: 1024,
             tls_ca: None,
+            sentinels: Vec::new(),
+            master_name: "hotline".into(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Lead tickets: the duty logbook (rule 第十条(四)) — model and state machine
 //! (`model`), the officers' transitions as domain rules (`actions`), the Redis store with atomic transitions and timelines
-//! (`store`), and the path from a call to its ticket that survives Redis
+//! (`store`, on `conn`: one Redis, or the master Sentinel names, followed
+//! across a failover), and the path from a call to its ticket that survives Redis
 //! outages (`journal`, `writer`). This module owns every Redis key, so
 //! beside the tickets it keeps the officers' credentials (`sessions`), the
 //! duty's state (`duty`: the rotation's offset, the escalation schedule,
@@ -8,6 +9,7 @@
 //! softphones (`softphones`). Knows nothing of SIP or HTTP.
 
 pub mod actions;
+pub mod conn;
 pub mod duty;
 pub mod journal;
 pub mod model;

@@ -4,11 +4,11 @@
 //! stale write is refused. Key layout: docs/redis-keys.md.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use jiff::Timestamp;
-use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
+
+use super::conn::Conn;
 
 use super::model::{Event, Register, State, Ticket};
 
@@ -193,7 +193,7 @@ pub enum Attempt {
 /// The ticket store.
 #[derive(Clone)]
 pub struct Store {
-    pub(super) conn: ConnectionManager,
+    pub(super) conn: Conn,
     pub(super) prefix: String,
     create: Script,
     apply: Script,
@@ -232,18 +232,31 @@ impl Store {
             )?,
             None => redis::Client::open(url)?,
         };
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(1));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
-        Ok(Store {
+        Ok(Store::on(Conn::single(client)?, prefix))
+    }
+
+    /// The master `master_name` that `sentinels` (`redis://host:port`)
+    /// name, followed across failovers; the master's own password and TLS
+    /// from `node`.
+    pub fn connect_sentinel(
+        sentinels: Vec<String>,
+        master_name: &str,
+        node: redis::sentinel::SentinelNodeConnectionInfo,
+        prefix: &str,
+    ) -> Result<Store, StoreError> {
+        Ok(Store::on(
+            Conn::sentinel(sentinels, master_name, node)?,
+            prefix,
+        ))
+    }
+
+    fn on(conn: Conn, prefix: &str) -> Store {
+        Store {
             conn,
             prefix: prefix.to_string(),
             create: Script::new(CREATE),
             apply: Script::new(APPLY),
-        })
+        }
     }
 
     pub(super) fn key(&self, rest: &str) -> String {
@@ -620,7 +633,28 @@ impl Store {
     }
 
     /// Raw access for tests and tools.
-    pub fn connection(&self) -> ConnectionManager {
+    /// Behind Sentinel: whether a replica has everything written so far
+    /// (`WAIT 1`, up to half a second); else nothing to wait for.
+    pub async fn replicated(&self) -> Result<(), StoreError> {
+        if !self.conn.follows_sentinel() {
+            return Ok(());
+        }
+        let mut c = self.conn.clone();
+        let acked: i64 = redis::cmd("WAIT")
+            .arg(1)
+            .arg(500)
+            .query_async(&mut c)
+            .await?;
+        if acked < 1 {
+            return Err(StoreError::Redis(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "no replica acknowledged the write",
+            ))));
+        }
+        Ok(())
+    }
+
+    pub fn connection(&self) -> Conn {
         self.conn.clone()
     }
 

@@ -300,6 +300,12 @@ async fn apply_batch(store: &Store, ops: &[Op], waiters: &mut Waiters) -> Option
         }
         failed = failed.or(error);
     }
+    // Behind Sentinel a batch counts once a replica has it too: a master
+    // that dies before passing it on must not take it along (replayed, it
+    // changes nothing where it did arrive).
+    if failed.is_none() {
+        failed = store.replicated().await.err();
+    }
     failed
 }
 

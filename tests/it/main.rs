@@ -17,6 +17,7 @@ mod paging;
 mod proxy;
 mod recording;
 mod secure;
+mod sentinel;
 mod sip;
 mod softphone;
 mod tickets;
