@@ -6,6 +6,7 @@ mod bridge;
 mod browser;
 mod caller;
 mod cli;
+mod cluster;
 mod drain;
 mod fuzz;
 mod helpers;
