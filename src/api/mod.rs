@@ -134,6 +134,20 @@ async fn metrics(State(s): State<ApiState>) -> String {
 # TYPE hotline_rtp_ports_leased gauge\nhotline_rtp_ports_leased {}\n",
         s.load.leased()
     ));
+    // What /healthz says, for alerts.
+    let flag = |b: bool| u8::from(b);
+    out.push_str(&format!(
+        "# TYPE hotline_sip_listening gauge\nhotline_sip_listening {}\n\
+# TYPE hotline_redis_up gauge\nhotline_redis_up {}\n\
+# TYPE hotline_journal_ok gauge\nhotline_journal_ok {}\n\
+# TYPE hotline_journal_pending gauge\nhotline_journal_pending {}\n\
+# TYPE hotline_draining gauge\nhotline_draining {}\n",
+        flag(s.health.sip_listening.load(Ordering::Acquire)),
+        flag(s.tickets.redis_ok.load(Ordering::Relaxed)),
+        flag(s.tickets.journal_ok.load(Ordering::Relaxed)),
+        s.tickets.pending.load(Ordering::Relaxed),
+        flag(s.load.draining()),
+    ));
     if let Some((fingerprint, at)) = s.health.config() {
         out.push_str(&format!(
             "# TYPE hotline_config_loaded gauge\nhotline_config_loaded{{fingerprint=\"{fingerprint}\"}} {}\n",

@@ -67,6 +67,8 @@ async fn a_draining_gateway_refuses_new_calls_and_lets_the_one_in_progress_finis
     let (code, body) = gw.get("/healthz").await;
     assert_eq!(code, 503, "{body}");
     assert!(body.contains("\"status\":\"draining\""), "{body}");
+    let (_, metrics) = gw.get("/metrics").await;
+    assert!(metrics.contains("\nhotline_draining 1\n"), "{metrics}");
 
     // The call in progress goes on: the greeting keeps coming.
     let mut buf = [0u8; 2048];

@@ -14,6 +14,7 @@ mod hostile;
 mod intake;
 mod load;
 mod midcall;
+mod package;
 mod paging;
 mod proxy;
 mod recording;

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Builds the Debian package (issue 19): dpkg-deb, no other tool.
+#
+#   scripts/package-deb.sh [BINARY [OUT_DIR [LEVEL]]]
+#     BINARY   default target/release/hotline (cargo build --release)
+#     OUT_DIR  default target/debian
+#     LEVEL    xz compression level, default 6 (the test suite packs its
+#              debug build with 0)
+#
+# The package holds /usr/bin/hotline, the sample configuration under
+# /etc/hotline (conffiles; its state paths moved to /var/lib/hotline), the
+# systemd unit, Kamailio's configuration and the Prometheus rules and Grafana
+# dashboard under /usr/share/hotline. postinst makes the `hotline` system
+# user and /var/lib/hotline (0750, the user's), keeps /etc/hotline readable
+# by the group only, and enables the unit; start it once the roster and
+# hotline.toml are the court's: `systemctl start hotline`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${1:-target/release/hotline}
+out=${2:-target/debian}
+level=${3:-6}
+[ -x "$bin" ] || { echo "package-deb: no binary at $bin (cargo build --release)" >&2; exit 2; }
+version=$(awk -F'"' '/^version = / {print $2; exit}' Cargo.toml)
+arch=$(dpkg --print-architecture)
+root=$(mktemp -d)
+chmod 0755 "$root"
+trap 'rm -rf "$root"' EXIT
+
+install -D -m 0755 "$bin" "$root/usr/bin/hotline"
+install -d -m 0750 "$root/etc/hotline"
+cp -r config/roster.toml config/holidays config/prompts "$root/etc/hotline/"
+# The sample configuration with the state under /var/lib/hotline.
+sed -e 's|^journal_dir = .*|journal_dir = "/var/lib/hotline/journal"|' \
+    -e 's|^dir = "\.\./recordings"|dir = "/var/lib/hotline/recordings"|' \
+    -e 's|^key_file = .*|key_file = "/var/lib/hotline/caller.key"|' \
+    config/hotline.toml >"$root/etc/hotline/hotline.toml"
+find "$root/etc/hotline" -type d -exec chmod 0750 {} +
+find "$root/etc/hotline" -type f -exec chmod 0640 {} +
+sed -e 's|/usr/local/bin/hotline|/usr/bin/hotline|g' deploy/hotline.service \
+    | install -D -m 0644 /dev/stdin "$root/lib/systemd/system/hotline.service"
+install -D -m 0644 deploy/kamailio/kamailio.cfg "$root/usr/share/hotline/kamailio/kamailio.cfg"
+install -D -m 0644 deploy/kamailio/dispatcher.list "$root/usr/share/hotline/kamailio/dispatcher.list"
+install -D -m 0644 deploy/prometheus/hotline.rules.yml "$root/usr/share/hotline/prometheus/hotline.rules.yml"
+install -D -m 0644 deploy/grafana/hotline-dashboard.json "$root/usr/share/hotline/grafana/hotline-dashboard.json"
+install -D -m 0644 docs/deploy.md "$root/usr/share/doc/hotline/deploy.md"
+
+mkdir -p "$root/DEBIAN"
+cat >"$root/DEBIAN/control" <<EOF
+Package: hotline
+Version: $version
+Architecture: $arch
+Maintainer: Shibei District People's Court, enforcement command center <hotline@court.invalid>
+Depends: libc6, adduser
+Recommends: redis-server
+Suggests: kamailio, redis-sentinel, prometheus
+Section: comm
+Priority: optional
+Description: 24-hour report line of the enforcement command center
+ A SIP gateway that answers the duty line, runs the DTMF intake, records
+ every call as tamper-evident evidence, opens lead tickets in Redis and
+ pages whoever holds the duty until someone acknowledges.
+EOF
+(cd "$root" && find etc -type f | sed 's|^|/|' | sort) >"$root/DEBIAN/conffiles"
+cat >"$root/DEBIAN/postinst" <<'EOF'
+#!/bin/sh
+set -e
+if [ "$1" = configure ]; then
+    if ! getent passwd hotline >/dev/null; then
+        adduser --system --group --home /var/lib/hotline --no-create-home \
+            --shell /usr/sbin/nologin hotline
+    fi
+    install -d -o hotline -g hotline -m 0750 /var/lib/hotline
+    chown -R root:hotline /etc/hotline
+    if [ -d /run/systemd/system ]; then
+        systemctl daemon-reload || true
+        systemctl enable hotline.service || true
+    fi
+    echo "hotline: edit /etc/hotline/hotline.toml and roster.toml, check with"
+    echo "  hotline check-config --config /etc/hotline/hotline.toml"
+    echo "then: systemctl start hotline"
+fi
+EOF
+cat >"$root/DEBIAN/prerm" <<'EOF'
+#!/bin/sh
+set -e
+# An upgrade or removal drains first (new calls 503, calls in progress end).
+if [ -d /run/systemd/system ] && [ "$1" = remove ]; then
+    systemctl stop hotline.service || true
+fi
+EOF
+cat >"$root/DEBIAN/postrm" <<'EOF'
+#!/bin/sh
+set -e
+if [ -d /run/systemd/system ]; then
+    systemctl daemon-reload || true
+fi
+# Recordings, journal and the caller key in /var/lib/hotline are evidence:
+# never removed by the package, not even on purge.
+EOF
+chmod 0755 "$root/DEBIAN/postinst" "$root/DEBIAN/prerm" "$root/DEBIAN/postrm"
+
+mkdir -p "$out"
+deb="$out/hotline_${version}_${arch}.deb"
+dpkg-deb --root-owner-group -Zxz -z"$level" --build "$root" "$deb" >/dev/null
+echo "$deb"
