@@ -355,26 +355,20 @@ pub(crate) async fn bridged(
         start: recording_start,
     };
     let ((caller_end, caller_first), (officer_end, _)) = tokio::join!(
-        async {
-            let r = leg
-                .drive_until(&mut Bridged, &mut side("caller"), officer_done.cancelled())
-                .await;
-            caller_done.cancel();
-            match r {
-                Driven::Ended(e) => (e, true),
-                _ => (leg.end("officer_hung_up").await, false),
-            }
-        },
-        async {
-            let r = officer
-                .drive_until(&mut Bridged, &mut side("officer"), caller_done.cancelled())
-                .await;
-            officer_done.cancel();
-            match r {
-                Driven::Ended(e) => (e, true),
-                _ => (officer.end("caller_hung_up").await, false),
-            }
-        }
+        one_side(
+            leg,
+            side("caller"),
+            &officer_done,
+            &caller_done,
+            "officer_hung_up"
+        ),
+        one_side(
+            &mut officer,
+            side("officer"),
+            &caller_done,
+            &officer_done,
+            "caller_hung_up"
+        ),
     );
     let how = match caller_first {
         true => side_end("caller", caller_end.how),
@@ -384,6 +378,26 @@ pub(crate) async fn bridged(
     let seconds = (since.elapsed().as_secs_f64() * 10.0).round() / 10.0;
     tracing::info!(call_id = %on.call_id, how = %how, seconds, "bridge ended");
     (caller_end, how, seconds)
+}
+
+/// One side of a bridge, driven until it ends (`done` then tells the other)
+/// or the other side has (then it is hung up, `why`); its end, and whether
+/// it ended first.
+async fn one_side(
+    leg: &mut Leg,
+    mut keys: Keys<'_>,
+    other: &CancellationToken,
+    done: &CancellationToken,
+    why: &'static str,
+) -> (Ended, bool) {
+    let r = leg
+        .drive_until(&mut Bridged, &mut keys, other.cancelled())
+        .await;
+    done.cancel();
+    match r {
+        Driven::Ended(e) => (e, true),
+        _ => (leg.end(why).await, false),
+    }
 }
 
 /// How a bridge ended, by the side that ended it.

@@ -403,14 +403,6 @@ impl Script for Silent {
     fn on(&mut self, _: Input, _: Instant) -> Vec<Action<()>> {
         Vec::new()
     }
-    fn on_timeout(&mut self, _: Instant) -> Vec<Action<()>> {
-        Vec::new()
-    }
-    fn deadline(&self) -> Option<Instant> {
-        None
-    }
-    fn hold(&mut self, _: Instant) {}
-    fn resume(&mut self, _: Instant) {}
 }
 
 /// Updates nobody keeps.

@@ -72,16 +72,12 @@ impl Script for Ringback {
         }
     }
 
-    fn deadline(&self) -> Option<Instant> {
-        self.deadline.get()
+    fn timer(&self) -> Option<&Deadline> {
+        Some(&self.deadline)
     }
 
-    fn hold(&mut self, now: Instant) {
-        self.deadline.hold(now);
-    }
-
-    fn resume(&mut self, now: Instant) {
-        self.deadline.resume(now);
+    fn timer_mut(&mut self) -> Option<&mut Deadline> {
+        Some(&mut self.deadline)
     }
 }
 
@@ -120,18 +116,6 @@ impl Script for Announce {
             _ => Vec::new(),
         }
     }
-
-    fn on_timeout(&mut self, _now: Instant) -> Vec<script::Action<()>> {
-        Vec::new()
-    }
-
-    fn deadline(&self) -> Option<Instant> {
-        None
-    }
-
-    fn hold(&mut self, _now: Instant) {}
-
-    fn resume(&mut self, _now: Instant) {}
 }
 
 /// A bridged call: what its side keys goes out; nothing else.
@@ -151,18 +135,6 @@ impl Script for Bridged {
             _ => Vec::new(),
         }
     }
-
-    fn on_timeout(&mut self, _now: Instant) -> Vec<script::Action<Digit>> {
-        Vec::new()
-    }
-
-    fn deadline(&self) -> Option<Instant> {
-        None
-    }
-
-    fn hold(&mut self, _now: Instant) {}
-
-    fn resume(&mut self, _now: Instant) {}
 }
 
 #[cfg(test)]

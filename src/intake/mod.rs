@@ -507,16 +507,12 @@ impl Script for Intake {
         self.take()
     }
 
-    fn deadline(&self) -> Option<Instant> {
-        self.deadline.get()
+    fn timer(&self) -> Option<&Deadline> {
+        Some(&self.deadline)
     }
 
-    fn hold(&mut self, now: Instant) {
-        self.deadline.hold(now);
-    }
-
-    fn resume(&mut self, now: Instant) {
-        self.deadline.resume(now);
+    fn timer_mut(&mut self) -> Option<&mut Deadline> {
+        Some(&mut self.deadline)
     }
 }
 

@@ -47,14 +47,34 @@ pub trait Script {
     fn start(&mut self, now: Instant) -> Vec<Action<Self::Update>>;
     fn on(&mut self, input: Input, now: Instant) -> Vec<Action<Self::Update>>;
     /// Called once `deadline` has passed.
-    fn on_timeout(&mut self, now: Instant) -> Vec<Action<Self::Update>>;
+    fn on_timeout(&mut self, _now: Instant) -> Vec<Action<Self::Update>> {
+        Vec::new()
+    }
+    /// The script's running timeout, if it keeps one: the driver's hold
+    /// and resume go to it.
+    fn timer(&self) -> Option<&Deadline> {
+        None
+    }
+    fn timer_mut(&mut self) -> Option<&mut Deadline> {
+        None
+    }
     /// When `on_timeout` must be called.
-    fn deadline(&self) -> Option<Instant>;
+    fn deadline(&self) -> Option<Instant> {
+        self.timer().and_then(Deadline::get)
+    }
     /// The call is on hold: a running timeout stands still (a caller on
     /// hold is not "no answer").
-    fn hold(&mut self, now: Instant);
+    fn hold(&mut self, now: Instant) {
+        if let Some(d) = self.timer_mut() {
+            d.hold(now);
+        }
+    }
     /// Resumed: the timeout goes on with what was left.
-    fn resume(&mut self, now: Instant);
+    fn resume(&mut self, now: Instant) {
+        if let Some(d) = self.timer_mut() {
+            d.resume(now);
+        }
+    }
 }
 
 /// A running timeout that stands still while the call is on hold; both

@@ -98,6 +98,39 @@ fn speech() -> Vec<i16> {
     wav(&repo().join("tests/fixtures/speech.wav"))
 }
 
+/// What each side of a bridge says: two stretches of 3 s of speech.
+fn stretches() -> (Vec<i16>, Vec<i16>) {
+    let speech = speech();
+    (speech[8000..32000].to_vec(), speech[40000..64000].to_vec())
+}
+
+/// Bridged: `a` says its stretch while `b` says its own, then a second of
+/// silence (what was said reaches the other side whole, past the relay's
+/// and the tracks' delays). How well each heard the other (the best
+/// correlation of 10 ms envelopes): (`a` heard `b`, `b` heard `a`).
+async fn talk(
+    a: &mut Side<'_>,
+    b: &mut Side<'_>,
+    said: &(Vec<i16>, Vec<i16>),
+    tick: &mut tokio::time::Interval,
+) -> (f64, f64) {
+    let (a0, b0) = (a.heard.len(), b.heard.len());
+    for (x, y) in said.0.chunks_exact(160).zip(said.1.chunks_exact(160)) {
+        tick.tick().await;
+        a.send(x).await;
+        b.send(y).await;
+    }
+    for _ in 0..50 {
+        tick.tick().await;
+        a.send(&[0; 160]).await;
+        b.send(&[0; 160]).await;
+    }
+    (
+        best_correlation(&envelope(&a.heard[a0..]), &envelope(&said.1)),
+        best_correlation(&envelope(&b.heard[b0..]), &envelope(&said.0)),
+    )
+}
+
 fn bridge_settings(officer_port: u16, ring_seconds: u64) -> hotline::config::Settings {
     let mut s = settings();
     s.roster.file = roster_with_officer_phones(officer_port);
@@ -156,28 +189,9 @@ async fn key_0_rings_the_officer_key_1_bridges_and_each_hears_the_other() {
         "no bridge after key 1"
     );
     // Bridged: 3 s of speech each way, each side a different stretch.
-    let speech = speech();
-    let (said_by_caller, said_by_officer) = (&speech[8000..32000], &speech[40000..64000]);
-    let (c0, o0) = (caller.heard.len(), officer.heard.len());
-    for (a, b) in said_by_caller
-        .chunks_exact(160)
-        .zip(said_by_officer.chunks_exact(160))
-    {
-        tick.tick().await;
-        caller.send(a).await;
-        officer.send(b).await;
-    }
-    // Then a second of silence: what was said reaches the other side whole
-    // (the relay's and the tracks' delays).
-    for _ in 0..50 {
-        tick.tick().await;
-        caller.send(&silence).await;
-        officer.send(&silence).await;
-    }
-    let heard_by_caller = envelope(&caller.heard[c0..]);
-    let heard_by_officer = envelope(&officer.heard[o0..]);
-    let to_caller = best_correlation(&heard_by_caller, &envelope(said_by_officer));
-    let to_officer = best_correlation(&heard_by_officer, &envelope(said_by_caller));
+    let said = stretches();
+    let (said_by_caller, said_by_officer) = (&said.0, &said.1);
+    let (to_caller, to_officer) = talk(&mut caller, &mut officer, &said, &mut tick).await;
     assert!(
         to_caller > 0.9,
         "the caller heard the officer: {to_caller:.2}"
@@ -445,32 +459,9 @@ async fn a_callback_joins_officer_and_informant_and_never_shows_the_number() {
         store.timeline(&number).await,
         gw.log.lock().unwrap()
     );
-    let speech = speech();
-    let (said_by_informant, said_by_officer) = (&speech[8000..32000], &speech[40000..64000]);
-    let (i0, o0) = (informant.heard.len(), officer.heard.len());
-    for (a, b) in said_by_informant
-        .chunks_exact(160)
-        .zip(said_by_officer.chunks_exact(160))
-    {
-        tick.tick().await;
-        informant.send(a).await;
-        officer.send(b).await;
-    }
-    // Then a second of silence: what was said reaches the other side whole
-    // (the relay's and the tracks' delays).
-    for _ in 0..50 {
-        tick.tick().await;
-        informant.send(&silence).await;
-        officer.send(&silence).await;
-    }
-    let to_informant = best_correlation(
-        &envelope(&informant.heard[i0..]),
-        &envelope(said_by_officer),
-    );
-    let to_officer = best_correlation(
-        &envelope(&officer.heard[o0..]),
-        &envelope(said_by_informant),
-    );
+    let said = stretches();
+    let (said_by_informant, said_by_officer) = (&said.0, &said.1);
+    let (to_informant, to_officer) = talk(&mut informant, &mut officer, &said, &mut tick).await;
     assert!(
         to_informant > 0.9,
         "the informant heard the officer: {to_informant:.2}"
