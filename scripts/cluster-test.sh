@@ -4,7 +4,8 @@
 # gateways, a Redis master and replica and three sentinels. It shows, with
 # SIPp callers through Kamailio:
 #   1. calls are spread over both gateways;
-#   2. after kill -9 of one gateway new calls are answered by the other;
+#   2. after kill -9 of one gateway new calls are answered by the other, and
+#      its open tickets' paging resumes there once its leases run out;
 #   3. after kill -9 of the Redis master Sentinel fails over, calls go on
 #      being answered, and every ticket exists exactly once afterwards;
 #   4. a drained gateway (hotline drain) drops no call in progress, and the
@@ -120,6 +121,12 @@ file = "$work/roster.toml"
 holidays = "$repo/config/holidays"
 [paging]
 lease_seconds = 5
+# Violence is paged again every 3 s until acknowledged: the pages after a
+# gateway's death show its leases taken over.
+[paging.policies.violence]
+steps = [
+  { after_seconds = 0, targets = ["duty_unit"], repeat_seconds = 3, until = "acknowledged" },
+]
 EOF
 }
 declare -A sip http gwpid
@@ -148,12 +155,12 @@ pids+=($!)
 until_ok 10 bash -c "echo >/dev/tcp/127.0.0.1/$kport" || fail "kamailio did not start: $(tail -5 "$work/kamailio.log")"
 sleep 3 # two probe rounds: both gateways up
 
-# calls TAG N: N SIPp calls through Kamailio (5 a second, 0.5 s each);
-# prints how many succeeded.
+# calls TAG N [SCENARIO]: N SIPp calls through Kamailio (5 a second, 0.5 s
+# each; uac_greeting.xml unless said); prints how many succeeded.
 calls() {
     local out="$work/sipp-$1"
     mkdir -p "$out"
-    (cd "$out" && sipp "127.0.0.1:$kport" -sf "$repo/tests/sipp/uac_greeting.xml" -m "$2" -r 5 -l 10 -d 500 \
+    (cd "$out" && sipp "127.0.0.1:$kport" -sf "$repo/tests/sipp/${3:-uac_greeting.xml}" -m "$2" -r 5 -l 10 -d 500 \
         -i 127.0.0.1 -p "$(port)" -set rtpport "$(port)" -nostdin -timeout 60s -timeout_error \
         -trace_stat -stf stat.csv -trace_err -error_file errors.log >/dev/null 2>&1) || true
     # SuccessfulCall(C) is a column of the last line of the stat file.
@@ -165,6 +172,26 @@ print(last[head.index("SuccessfulCall(C)")])
 PY
 }
 answered() { metric "${http[$1]}" hotline_calls_answered_total; }
+# The tickets of violence reports (on the Redis at port $1).
+violence() {
+    for k in $(rcli "$1" --scan --pattern 'hotline:ticket:*' | awk -F: 'NF == 3'); do
+        [ "$(rcli "$1" hget "$k" category)" = violence ] && echo "${k#hotline:ticket:}"
+    done
+}
+# When ticket $2 was last paged (Unix ms; 0: never), on the Redis at port $1.
+last_page_ms() {
+    rcli "$1" --raw xrevrange "hotline:ticket:$2:timeline" + - count 50 | python3 -c '
+import re, sys
+lines = sys.stdin.read().split("\n")
+i = 0
+while i < len(lines):
+    if re.fullmatch(r"\d+-\d+", lines[i]):
+        fields = dict(zip(lines[i + 1:i + 15:2], lines[i + 2:i + 15:2]))
+        if fields.get("action") == "page":
+            print(lines[i].split("-")[0]); sys.exit()
+    i += 1
+print(0)'
+}
 
 # 1. Spread.
 ok=$(calls spread 20)
@@ -173,11 +200,26 @@ echo "spread: $ok/20 answered; gateway 1 $a1, gateway 2 $a2"
 [ "$ok" = 20 ] || fail "calls through Kamailio not all answered"
 [ "${a1:-0}" -gt 0 ] && [ "${a2:-0}" -gt 0 ] || fail "calls not spread over both gateways"
 
+# Four violence reports: open at once, paged every 3 s by either gateway.
+ok=$(calls violence 4 uac_violence.xml)
+[ "$ok" = 4 ] || fail "violence reports through Kamailio not all answered"
+open_tickets=$(violence "$master")
+[ "$(echo "$open_tickets" | wc -w)" = 4 ] || fail "violence tickets: $open_tickets"
+
 # 2. kill -9 of a gateway.
 { kill -9 "${gwpid[1]}" && wait "${gwpid[1]}"; } 2>/dev/null || true
+killed=$(now_ms)
 ok=$(calls gateway-killed 10)
 echo "gateway 1 killed: $ok/10 calls answered (all by gateway 2: $(answered 2) in all)"
 [ "$ok" = 10 ] || fail "calls were lost after a gateway died"
+# Its leases run out (5 s): every open ticket is paged again, by gateway 2.
+resumed() {
+    for n in $open_tickets; do
+        [ "$(last_page_ms "$master" "$n")" -gt $((killed + 5000)) ] || return 1
+    done
+}
+until_ok 30 resumed || fail "paging did not resume on the survivor"
+echo "paging of the 4 open tickets resumed on gateway 2 within $(( ($(now_ms) - killed) / 1000 )) s of the kill"
 down=$(grep -m1 -o "HOTLINE-DOWN.*${sip[1]}" "$work/kamailio.log" >/dev/null && echo yes || echo no)
 echo "gateway 1 marked down by Kamailio: $down"
 start_gateway 1
@@ -196,7 +238,7 @@ echo "redis master killed: $ok/10 calls answered; Sentinel named the replica wit
 # Back as a replica: the journals empty.
 redis-server --port "$master" --bind 127.0.0.1 --dir "$work/r1" --appendonly yes --save "" >/dev/null &
 pids+=($!)
-expected=$((20 + 10 + 10))
+expected=$((20 + 4 + 10 + 10))
 count() { rcli "$replica" --scan --pattern 'hotline:ticket:*' | awk -F: 'NF == 3' | wc -l; }
 until_ok 30 sh -c "[ \$(redis-cli -p $replica --scan --pattern 'hotline:ticket:*' | awk -F: 'NF == 3' | wc -l) -ge $expected ]" || true
 tickets=$(count)

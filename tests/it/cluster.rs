@@ -1,7 +1,8 @@
 //! The cluster on one machine (issue 19): `scripts/cluster-test.sh` starts
 //! Kamailio (deploy/kamailio/kamailio.cfg), two gateways of this build, a
 //! Redis master and replica and three sentinels on loopback, and checks the
-//! spread of calls, a gateway's and the Redis master's kill -9, and a drain
+//! spread of calls, a gateway's kill -9 (calls re-routed, its tickets'
+//! paging resumed by the survivor), the Redis master's kill -9, and a drain
 //! with a call in progress (about 40 s; its figures go to the test log).
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
