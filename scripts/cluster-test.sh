@@ -32,6 +32,7 @@ cleanup() {
     [ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'echo "cluster-test: FAILED at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 fail() { echo "cluster-test: FAILED: $*" >&2; exit 1; }
 # A free loopback port (TCP and UDP both free).
@@ -175,7 +176,7 @@ answered() { metric "${http[$1]}" hotline_calls_answered_total; }
 # The tickets of violence reports (on the Redis at port $1).
 violence() {
     for k in $(rcli "$1" --scan --pattern 'hotline:ticket:*' | awk -F: 'NF == 3'); do
-        [ "$(rcli "$1" hget "$k" category)" = violence ] && echo "${k#hotline:ticket:}"
+        if [ "$(rcli "$1" hget "$k" category)" = violence ]; then echo "${k#hotline:ticket:}"; fi
     done
 }
 # When ticket $2 was last paged (Unix ms; 0: never), on the Redis at port $1.
