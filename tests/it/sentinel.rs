@@ -204,3 +204,80 @@ async fn a_sentinel_failover_loses_no_ticket_and_writes_none_twice() {
     );
     gw.stop().await;
 }
+
+/// A sentinel that names a master nobody can reach (it is down, no replica
+/// to promote): the gateway answers calls, says `degraded`, and once the
+/// master is there (with a replica) the journal's tickets arrive, once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_nobody_can_reach_leaves_calls_answered_and_tickets_journaled() {
+    let dir = tempfile_dir("sentinel-unreachable");
+    let master = free_tcp_port();
+    let (_sentinel, sentinel_port) = sentinel(master, &dir);
+    let mut s = settings();
+    s.redis.sentinels = vec![format!("127.0.0.1:{sentinel_port}")];
+    s.redis.master_name = "hotline".into();
+    // The gateway's own Redis handle (for the caller key's file) is another
+    // server; the tickets go where the sentinel says.
+    let gw = Gateway::start(s).await;
+    let ids: Vec<String> = (0..3).map(|i| format!("unreachable-{i}@t")).collect();
+    for id in &ids {
+        let c = TestCall::place(gw.udp, id, 0).await;
+        c.info(0, '1').await;
+        c.hangup().await;
+    }
+    eventually(
+        "degraded, the tickets journaled",
+        Duration::from_secs(10),
+        || async {
+            let body = gw.get("/healthz").await.1;
+            body.contains("\"status\":\"degraded\"") && !body.contains("\"journal_pending\":0")
+        },
+    )
+    .await;
+    // The master comes up where the sentinel says, with a replica.
+    let master_dir = tempfile_dir("late-master");
+    let _master = Server(
+        std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &master.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .arg("--dir")
+            .arg(&master_dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server"),
+    );
+    let (_replica, _) = replica_of(master, &dir);
+    let store =
+        hotline::tickets::Store::connect(&format!("redis://127.0.0.1:{master}/"), "hotline:")
+            .unwrap();
+    for id in &ids {
+        eventually(
+            &format!("the ticket of {id}"),
+            Duration::from_secs(30),
+            || async { store.number_for_call(id).await.is_ok_and(|n| n.is_some()) },
+        )
+        .await;
+    }
+    eventually("healthy", Duration::from_secs(30), || async {
+        gw.get("/healthz").await.1.contains("\"journal_pending\":0")
+    })
+    .await;
+    let mut c = store.connection();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("hotline:ticket:*")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(
+        keys.iter().filter(|k| k.matches(':').count() == 2).count(),
+        ids.len(),
+        "{keys:?}"
+    );
+    gw.stop().await;
+}
