@@ -11,6 +11,7 @@ use hotline::config::{Overrides, Settings};
 pub mod officer;
 pub mod page;
 pub mod recording;
+pub mod report;
 pub mod roster;
 pub mod serve;
 pub mod tickets;
@@ -73,6 +74,11 @@ pub enum Command {
         #[command(subcommand)]
         command: roster::RosterCommand,
     },
+    /// Statistics for the leadership (第六条(七)) over a range of days
+    /// (Asia/Shanghai): tickets by category, outcome, unit and week, times
+    /// to 签收 and 出警 (median, 90th percentile), the five-minute breach
+    /// rate, pages by channel; CSV, or HTML with its plots as SVG.
+    Report(report::ReportArgs),
 }
 
 pub fn load(args: &ConfigArgs) -> Result<Settings, String> {
@@ -132,5 +138,6 @@ pub fn run(command: Command) -> ExitCode {
         Command::Tickets { command } => {
             finish(block_on(tickets::run(command)).map(|t| (t, true)), 1)
         }
+        Command::Report(args) => finish(block_on(report::run(args)).map(|t| (t, true)), 2),
     }
 }

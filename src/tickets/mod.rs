@@ -6,7 +6,9 @@
 //! beside the tickets it keeps the officers' credentials (`sessions`), the
 //! duty's state (`duty`: the rotation's offset, the escalation schedule,
 //! pages for the mobile page) and the registrar's records of the officers'
-//! softphones (`softphones`). Knows nothing of SIP or HTTP.
+//! softphones (`softphones`), and the statistics for the leadership
+//! (`stats`, sans-IO over tickets and timelines). Knows nothing of SIP or
+//! HTTP.
 
 pub mod actions;
 pub mod conn;
@@ -16,6 +18,7 @@ pub mod model;
 pub mod report;
 pub mod sessions;
 pub mod softphones;
+pub mod stats;
 pub mod store;
 pub mod writer;
 

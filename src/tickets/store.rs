@@ -479,6 +479,35 @@ impl Store {
             .collect()
     }
 
+    /// The tickets received from `from` to `to` (Unix seconds, both
+    /// included), oldest first, at most `limit`, each with its timeline.
+    pub async fn received_between(
+        &self,
+        from: i64,
+        to: i64,
+        limit: usize,
+    ) -> Result<Vec<(Ticket, Vec<Event>)>, StoreError> {
+        let mut c = self.conn.clone();
+        let numbers: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(self.key("idx:all"))
+            .arg(from)
+            .arg(to)
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
+            .query_async(&mut c)
+            .await?;
+        let mut out = Vec::with_capacity(numbers.len());
+        for n in &numbers {
+            match self.get(n).await {
+                Ok(t) => out.push((t, self.timeline(n).await?)),
+                Err(StoreError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
     /// Puts a ticket into indexes (`member:ID`, `unit:ID`) at once, e.g.
     /// before pages go out, so whoever is paged can open it at the page.
     pub async fn add_to_indexes(&self, number: &str, indexes: &[String]) -> Result<(), StoreError> {
