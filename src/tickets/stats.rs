@@ -70,6 +70,34 @@ pub struct Report {
     pub pages: BTreeMap<String, Pages>,
 }
 
+/// At most this many tickets go into one report.
+pub const MAX_TICKETS: usize = 200_000;
+
+/// The range `from..=to` of days as given (`YYYY-MM-DD`), checked, and as
+/// Unix seconds from the first day's midnight to the last one's end in
+/// Asia/Shanghai. Errors name the parameter.
+pub fn days(from: &str, to: &str) -> Result<(Date, Date, i64, i64), String> {
+    let day = |name: &str, v: &str| {
+        v.parse::<Date>()
+            .map_err(|_| format!("{name} {v:?}: not a date (YYYY-MM-DD)"))
+    };
+    let (from, to) = (day("from", from)?, day("to", to)?);
+    if to < from {
+        return Err(format!("to {to} is before from {from}"));
+    }
+    if from.until(to).map_err(|e| e.to_string())?.get_days() > 3 * 366 {
+        return Err("from, to: at most three years at once".into());
+    }
+    let tz = court_tz();
+    let midnight = |d: Date| {
+        tz.to_timestamp(d.to_datetime(jiff::civil::Time::midnight()))
+            .map(|t| t.as_second())
+            .map_err(|e| e.to_string())
+    };
+    let next = to.tomorrow().map_err(|e| e.to_string())?;
+    Ok((from, to, midnight(from)?, midnight(next)? - 1))
+}
+
 /// The nearest-rank percentile `p` (0-100) of `values`.
 pub fn percentile(values: &[f64], p: f64) -> Option<f64> {
     if values.is_empty() {

@@ -154,7 +154,57 @@ async fn the_report_equals_the_figures_worked_out_by_hand() {
     let (ok, _, err) = report(&redis.url(), "2026-12-02", "2026-12-01", "csv");
     assert!(!ok);
     assert!(
-        err.contains("--to 2026-12-01 is before --from 2026-12-02"),
+        err.contains("--to 2026-12-01 is before from 2026-12-02"),
         "{err}"
     );
+
+    // The same through the API, for the board's roles only.
+    let gw = Gateway::start_with(settings(), redis).await;
+    for m in ["m-chen", "u1-officer"] {
+        hotline::api::auth::set_pin(&gw.store, m, "112233")
+            .await
+            .unwrap();
+    }
+    let api = crate::api::Api {
+        base: format!("http://{}/api/v1", gw.http),
+        http: crate::api::http_client(),
+    };
+    let director = api.login("m-chen", "112233").await;
+    let officer = api.login("u1-officer", "112233").await;
+    let q = "/stats?from=2026-11-30&to=2026-11-30";
+    let (s, b) = api.call("GET", q, Some(&director), None).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["tickets"], 6, "{b}");
+    assert_eq!(b["dispatched"]["median"], 300.0, "{b}");
+    assert_eq!(b["breaches"], 2, "{b}");
+    let (s, b) = api.call("GET", q, Some(&officer), None).await;
+    assert_eq!(s, 403, "{b}");
+    let (s, b) = api
+        .call(
+            "GET",
+            "/stats?from=30.11.2026&to=2026-11-30",
+            Some(&director),
+            None,
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("from \"30.11.2026\""),
+        "{b}"
+    );
+    let html = api
+        .http
+        .get(format!("{}{q}&format=html", api.base))
+        .bearer_auth(&director)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("<polyline id=\"per-day\""), "{html}");
+    gw.stop().await;
 }

@@ -21,6 +21,7 @@ mod events;
 mod extract;
 mod login;
 mod recordings;
+mod stats;
 mod tickets;
 
 pub use error::ApiError;
@@ -68,6 +69,7 @@ pub fn router(v1: Shared) -> Router {
         .merge(tickets::router())
         .merge(recordings::router())
         .merge(events::router())
+        .merge(stats::router())
         .route("/roster/now", get(roster_now))
         .with_state(v1)
 }

@@ -1,0 +1,71 @@
+//! `GET /api/v1/stats?from=&to=[&format=json|csv|html]`: the leadership's
+//! statistics (rule 第六条(七), `tickets::stats`) for the command center's
+//! desk, the director, the deputies and the chief commander; anyone else
+//! 403. The same figures and pictures as `hotline report`.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::{ApiError, Officer, Params, Shared};
+use crate::tickets::stats;
+
+/// The roles the board and its statistics are for.
+pub(super) const BOARD_ROLES: [&str; 4] = ["desk", "director", "deputy", "chief_commander"];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatsQuery {
+    from: String,
+    to: String,
+    format: Option<String>,
+}
+
+async fn stats(
+    State(s): State<Shared>,
+    o: Officer,
+    Params(q): Params<StatsQuery>,
+) -> Result<Response, ApiError> {
+    if !o
+        .member
+        .roles
+        .iter()
+        .any(|r| BOARD_ROLES.contains(&r.as_str()))
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the statistics are for the desk, the director, the deputies and the chief commander",
+        ));
+    }
+    let (from, to, start, end) = stats::days(&q.from, &q.to).map_err(ApiError::bad_request)?;
+    let format = q.format.as_deref().unwrap_or("json");
+    if !matches!(format, "json" | "csv" | "html") {
+        return Err(ApiError::bad_request(format!(
+            "format {format:?} is not json, csv or html"
+        )));
+    }
+    let tickets = s
+        .store
+        .received_between(start, end, stats::MAX_TICKETS)
+        .await?;
+    let live = s.live.get();
+    let unit_of = |m: &str| live.roster.units_of(m).first().map(|u| u.to_string());
+    let r = stats::report(from, to, &tickets, unit_of);
+    Ok(match format {
+        "csv" => ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], r.csv()).into_response(),
+        "html" => (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            r.html(),
+        )
+            .into_response(),
+        _ => Json(r).into_response(),
+    })
+}
+
+pub(super) fn router() -> Router<Shared> {
+    Router::new().route("/stats", get(stats))
+}
