@@ -11,6 +11,7 @@
 //! HTTP.
 
 pub mod actions;
+pub mod activities;
 pub mod conn;
 pub mod duty;
 pub mod journal;

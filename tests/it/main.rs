@@ -18,6 +18,7 @@ mod package;
 mod paging;
 mod proxy;
 mod recording;
+mod registers;
 mod report;
 mod secure;
 mod sentinel;

@@ -16,6 +16,7 @@ use jiff::Timestamp;
 use crate::privacy::CallerKey;
 use crate::tickets::Store;
 
+mod activities;
 mod error;
 mod events;
 mod extract;
@@ -70,6 +71,7 @@ pub fn router(v1: Shared) -> Router {
         .merge(recordings::router())
         .merge(events::router())
         .merge(stats::router())
+        .merge(activities::router())
         .route("/roster/now", get(roster_now))
         .with_state(v1)
 }

@@ -1,0 +1,138 @@
+//! The daily activity register (issue 20, item 4): officers record their
+//! own day's activities; a correction is a new entry naming the one it
+//! corrects (both stay: append-only); an officer reads only their own, the
+//! bureau everyone's and exports them; bad input is named.
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activities_are_recorded_corrected_by_new_entries_and_read_by_role() {
+    let gw = Gateway::start(settings()).await;
+    for m in ["u1-officer", "u2-officer", "m-chen"] {
+        hotline::api::auth::set_pin(&gw.store, m, "112233")
+            .await
+            .unwrap();
+    }
+    let api = crate::api::Api {
+        base: format!("http://{}/api/v1", gw.http),
+        http: crate::api::http_client(),
+    };
+    let (u1, u2, director) = (
+        api.login("u1-officer", "112233").await,
+        api.login("u2-officer", "112233").await,
+        api.login("m-chen", "112233").await,
+    );
+    let today = jiff::Timestamp::now()
+        .to_zoned_datetime(hotline::tickets::store::court_tz())
+        .date()
+        .to_string();
+    let entry = |result: &str, corrects: Option<&str>| {
+        json!({"time": "09:30", "case_number": "(2026)鲁0203执1号", "measure": "search",
+               "result": result, "corrects": corrects})
+    };
+    let (s, b) = api
+        .call(
+            "POST",
+            "/activities",
+            Some(&u1),
+            Some(entry("搜查住所，未发现", None)),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let first = b["id"].as_str().unwrap().to_string();
+    let (s, b) = api
+        .call(
+            "POST",
+            "/activities",
+            Some(&u1),
+            Some(entry("搜查住所，查获车辆一辆", Some(&first))),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let second = b["id"].as_str().unwrap().to_string();
+    // Another officer cannot correct it.
+    let (s, b) = api
+        .call(
+            "POST",
+            "/activities",
+            Some(&u2),
+            Some(entry("改写", Some(&first))),
+        )
+        .await;
+    assert_eq!(s, 404, "{b}");
+
+    // Append-only: both entries, the first marked as corrected by the second.
+    let q = format!("/activities?day={today}");
+    let (s, b) = api.call("GET", &q, Some(&u1), None).await;
+    assert_eq!(s, 200, "{b}");
+    let list = b.as_array().unwrap();
+    assert_eq!(list.len(), 2, "{b}");
+    assert_eq!(list[0]["id"], first.as_str());
+    assert_eq!(list[0]["corrected_by"], second.as_str());
+    assert_eq!(list[0]["result"], "搜查住所，未发现");
+    assert_eq!(list[1]["corrects"], first.as_str());
+    // An officer sees only their own; not someone else's on asking.
+    let (s, b) = api.call("GET", &q, Some(&u2), None).await;
+    assert_eq!((s, b.as_array().map(Vec::len)), (200, Some(0)), "{b}");
+    let (s, b) = api
+        .call("GET", &format!("{q}&member=u1-officer"), Some(&u2), None)
+        .await;
+    assert_eq!(s, 403, "{b}");
+    // The bureau sees and exports everyone's.
+    let (s, b) = api
+        .call(
+            "GET",
+            &format!("{q}&member=u1-officer"),
+            Some(&director),
+            None,
+        )
+        .await;
+    assert_eq!((s, b.as_array().map(Vec::len)), (200, Some(2)), "{b}");
+    let csv = api
+        .http
+        .get(format!("{}{q}&format=csv", api.base))
+        .bearer_auth(&director)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.starts_with("id,member,day,time,"), "{csv}");
+    assert!(csv.contains(&first) && csv.contains(&second), "{csv}");
+    assert!(csv.contains("09:30,\"(2026)鲁0203执1号\",search,"), "{csv}");
+    // Nothing to delete or rewrite an entry with.
+    let (s, _) = api.call("DELETE", "/activities", Some(&u1), None).await;
+    assert_eq!(s, 405);
+
+    // Bad input, named.
+    for (body, says) in [
+        (
+            json!({"day": "2999-01-01", "time": "09:30", "measure": "search", "result": "x"}),
+            "day: not in the future",
+        ),
+        (
+            json!({"time": "9h30", "measure": "search", "result": "x"}),
+            "time \"9h30\"",
+        ),
+        (
+            json!({"time": "09:30", "measure": "shooting", "result": "x"}),
+            "measure",
+        ),
+        (
+            json!({"time": "09:30", "measure": "search", "result": " "}),
+            "result: 1 to 4000 bytes",
+        ),
+    ] {
+        let (s, b) = api.call("POST", "/activities", Some(&u1), Some(body)).await;
+        assert_eq!(s, 400, "{b}");
+        assert!(b["message"].as_str().unwrap().contains(says), "{b}");
+    }
+    let (s, b) = api
+        .call("POST", "/activities", Some(&u1), Some(json!({"time": "09:30", "measure": "search", "result": "x", "ticket": "2026-999999"})))
+        .await;
+    assert_eq!(s, 404, "{b}");
+    gw.stop().await;
+}
