@@ -177,6 +177,111 @@ pub fn callback(actor: &str, reason: &Reason) -> Action {
     }
 }
 
+/// The director rates a closed lead (第二十条(四)) and may propose a reward
+/// in yuan; a rating not yet decided on may be given again.
+pub fn rate(
+    member: &crate::roster::Member,
+    t: &super::model::Ticket,
+    value: super::model::LeadValue,
+    amount_yuan: Option<u32>,
+    at: Timestamp,
+) -> Result<Action, &'static str> {
+    use super::model::{LeadValue, Reward};
+    if !member.roles.iter().any(|r| r == "director") {
+        return Err("forbidden: the director rates leads");
+    }
+    if t.state != State::Closed {
+        return Err("conflict: only a closed lead is rated");
+    }
+    if t.register
+        .reward
+        .as_ref()
+        .is_some_and(|r| r.decision.is_some())
+    {
+        return Err("conflict: the reward was decided on already");
+    }
+    match (value, amount_yuan) {
+        (LeadValue::Worthless, Some(_)) => {
+            return Err("amount_yuan: no reward for a worthless lead")
+        }
+        (_, Some(a)) if a == 0 || a > 1_000_000 => return Err("amount_yuan: 1 to 1000000"),
+        _ => {}
+    }
+    let mut change = by(&member.id, "reward_rated", Some(t.version), None);
+    change.details = serde_json::json!({"value": value, "amount_yuan": amount_yuan});
+    let who = member.id.clone();
+    Ok(Action {
+        change,
+        edit: Box::new(move |r| {
+            r.reward = Some(Reward {
+                value,
+                rated_by: who.clone(),
+                rated_at: at,
+                amount_yuan,
+                decision: None,
+            })
+        }),
+    })
+}
+
+/// The chief commander or a deputy decides on a proposed reward — not the
+/// one who proposed it.
+pub fn decide_reward(
+    member: &crate::roster::Member,
+    t: &super::model::Ticket,
+    approved: bool,
+    at: Timestamp,
+) -> Result<Action, &'static str> {
+    use super::model::RewardDecision;
+    if !member
+        .roles
+        .iter()
+        .any(|r| r == "chief_commander" || r == "deputy")
+    {
+        return Err("forbidden: the chief commander or a deputy decides on rewards");
+    }
+    let Some(reward) = t
+        .register
+        .reward
+        .as_ref()
+        .filter(|r| r.amount_yuan.is_some())
+    else {
+        return Err("conflict: no reward was proposed");
+    };
+    if reward.decision.is_some() {
+        return Err("conflict: the reward was decided on already");
+    }
+    if reward.rated_by == member.id {
+        return Err("forbidden: who proposed a reward does not approve it");
+    }
+    let mut change = by(&member.id, "reward_decided", Some(t.version), None);
+    change.details = serde_json::json!({"approved": approved, "amount_yuan": reward.amount_yuan});
+    let who = member.id.clone();
+    Ok(Action {
+        change,
+        edit: Box::new(move |r| {
+            if let Some(reward) = r.reward.as_mut() {
+                reward.decision = Some(RewardDecision {
+                    approved,
+                    by: who.clone(),
+                    at,
+                });
+            }
+        }),
+    })
+}
+
+/// Someone read the reward register with this ticket in it (the informant
+/// shown or not): on the timeline, as a reveal.
+pub fn reward_viewed(actor: &str, informant_shown: bool) -> Action {
+    let mut change = Change::new(actor, "reward_register_viewed");
+    change.details = serde_json::json!({"informant_shown": informant_shown});
+    Action {
+        change,
+        edit: Box::new(|_| {}),
+    }
+}
+
 /// The recording downloaded by `actor` (the Range asked for, if any): on
 /// the timeline only, as a reveal.
 pub fn download(actor: &str, range: Option<&str>) -> Action {

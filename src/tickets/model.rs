@@ -192,6 +192,37 @@ pub struct Intake {
     pub no_follow_up: bool,
 }
 
+/// What a closed lead was worth, as the director rates it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeadValue {
+    /// 有价值
+    Valuable,
+    /// 一般
+    Ordinary,
+    /// 无效
+    Worthless,
+}
+
+/// The director's rating, the reward proposed, and the decision on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reward {
+    pub value: LeadValue,
+    pub rated_by: String,
+    pub rated_at: Timestamp,
+    /// The reward proposed, in yuan (none: no reward).
+    pub amount_yuan: Option<u32>,
+    pub decision: Option<RewardDecision>,
+}
+
+/// The chief commander's or a deputy's decision on a proposed reward.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RewardDecision {
+    pub approved: bool,
+    pub by: String,
+    pub at: Timestamp,
+}
+
 /// The follow-up call's result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FollowUp {
@@ -268,6 +299,9 @@ pub struct Register {
     /// The follow-up call (回访) after closing, once made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follow_up: Option<FollowUp>,
+    /// The lead's value and the informant's reward (第二十条(四)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reward: Option<Reward>,
     /// A legal hold: the ticket's recordings are kept past the retention
     /// period while it stands.
     #[serde(default, skip_serializing_if = "Option::is_none")]

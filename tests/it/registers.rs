@@ -136,3 +136,136 @@ async fn activities_are_recorded_corrected_by_new_entries_and_read_by_role() {
     assert_eq!(s, 404, "{b}");
     gw.stop().await;
 }
+
+/// The reward register (issue 20, item 5): the director rates a closed lead
+/// and proposes a reward, a deputy (not the proposer) approves; the register
+/// of rated leads shows the informant only to the reveal roles, and every
+/// listing goes on the ticket's timeline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewards_are_rated_approved_by_another_and_every_view_is_audited() {
+    use hotline::tickets::actions;
+    let gw = Gateway::start(settings()).await;
+    for m in ["u1-officer", "m-chen", "m-lin", "m-desk-1"] {
+        hotline::api::auth::set_pin(&gw.store, m, "112233")
+            .await
+            .unwrap();
+    }
+    let api = crate::api::Api {
+        base: format!("http://{}/api/v1", gw.http),
+        http: crate::api::http_client(),
+    };
+    let login = |m: &'static str| {
+        let api = &api;
+        async move { api.login(m, "112233").await }
+    };
+    let (officer, director, deputy, desk) = (
+        login("u1-officer").await,
+        login("m-chen").await,
+        login("m-lin").await,
+        login("m-desk-1").await,
+    );
+    let call = crate::caller::TestCall::place(gw.udp, "reward@t", 0).await;
+    call.info(0, '1').await;
+    call.hangup().await;
+    let n = ticket_of(&gw.store, "reward@t").await;
+    let store = gw.store.clone();
+    eventually("open", std::time::Duration::from_secs(10), || async {
+        store
+            .get(&n)
+            .await
+            .is_ok_and(|t| t.state == hotline::tickets::State::Open)
+    })
+    .await;
+    let path = format!("/tickets/{n}/reward");
+    let rating = json!({"value": "valuable", "amount_yuan": 500});
+    // Not closed yet: refused.
+    let (s, b) = api
+        .call("POST", &path, Some(&director), Some(rating.clone()))
+        .await;
+    assert_eq!(s, 409, "{b}");
+    let t = store.get(&n).await.unwrap();
+    let closing =
+        actions::Closing::parse(vec![hotline::tickets::model::Measure::Seizure], "扣押车辆")
+            .unwrap();
+    store
+        .act(
+            &n,
+            &actions::close("u1-officer", t.version, closing, jiff::Timestamp::now()),
+        )
+        .await
+        .unwrap();
+    // Only the director rates; a worthless lead gets no reward.
+    let (s, b) = api
+        .call("POST", &path, Some(&deputy), Some(rating.clone()))
+        .await;
+    assert_eq!(s, 403, "{b}");
+    let (s, b) = api
+        .call(
+            "POST",
+            &path,
+            Some(&director),
+            Some(json!({"value": "worthless", "amount_yuan": 100})),
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+    let (s, b) = api
+        .call("POST", &path, Some(&director), Some(rating.clone()))
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["reward"]["amount_yuan"], 500);
+    // The proposer does not approve (the director is a deputy too); another does.
+    let decision = format!("{path}/decision");
+    let (s, b) = api
+        .call(
+            "POST",
+            &decision,
+            Some(&director),
+            Some(json!({"approved": true})),
+        )
+        .await;
+    assert_eq!(s, 403, "{b}");
+    let (s, b) = api
+        .call(
+            "POST",
+            &decision,
+            Some(&deputy),
+            Some(json!({"approved": true})),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["reward"]["decision"]["by"], "m-lin");
+    // Decided: no more rating.
+    let (s, b) = api.call("POST", &path, Some(&director), Some(rating)).await;
+    assert_eq!(s, 409, "{b}");
+
+    // The register: the informant for the director (a reveal role) only.
+    let today = jiff::Timestamp::now()
+        .to_zoned_datetime(hotline::tickets::store::court_tz())
+        .date();
+    let q = format!("/rewards?from={today}&to={today}");
+    let (s, b) = api.call("GET", &q, Some(&director), None).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b[0]["ticket"], n.as_str());
+    assert_eq!(b[0]["informant"], "13700000000", "{b}");
+    let (s, b) = api.call("GET", &q, Some(&desk), None).await;
+    assert_eq!(s, 200, "{b}");
+    assert!(b[0]["informant"].is_null(), "{b}");
+    let (s, b) = api.call("GET", &q, Some(&officer), None).await;
+    assert_eq!(s, 403, "{b}");
+    // Each view on the ticket's timeline, by whom and whether it showed the informant.
+    let tl = store.timeline(&n).await.unwrap();
+    let views: Vec<(&str, &str)> = tl
+        .iter()
+        .filter(|e| e.action == "reward_register_viewed")
+        .map(|e| (e.actor.as_str(), e.details.as_str()))
+        .collect();
+    assert_eq!(views.len(), 2, "{views:?}");
+    assert_eq!(views[0].0, "m-chen");
+    assert!(views[0].1.contains("\"informant_shown\":true"), "{views:?}");
+    assert_eq!(views[1].0, "m-desk-1");
+    assert!(
+        views[1].1.contains("\"informant_shown\":false"),
+        "{views:?}"
+    );
+    gw.stop().await;
+}

@@ -22,6 +22,7 @@ mod events;
 mod extract;
 mod login;
 mod recordings;
+mod rewards;
 mod stats;
 mod tickets;
 
@@ -72,6 +73,7 @@ pub fn router(v1: Shared) -> Router {
         .merge(events::router())
         .merge(stats::router())
         .merge(activities::router())
+        .merge(rewards::router())
         .route("/roster/now", get(roster_now))
         .with_state(v1)
 }

@@ -33,6 +33,8 @@ struct TicketView {
     connections: Vec<crate::tickets::model::Connection>,
     /// The follow-up call's result (回访).
     follow_up: Option<crate::tickets::model::FollowUp>,
+    /// The lead's value and reward (第二十条(四)).
+    reward: Option<crate::tickets::model::Reward>,
 }
 
 fn view(s: &V1, t: &Ticket) -> TicketView {
@@ -63,6 +65,7 @@ fn view(s: &V1, t: &Ticket) -> TicketView {
         recordings: r.recordings.len(),
         connections: r.connections.clone(),
         follow_up: r.follow_up.clone(),
+        reward: r.reward.clone(),
     }
 }
 

@@ -1,0 +1,149 @@
+//! The reward register (rule 第二十条(四)): the director rates a closed lead
+//! (有价值 / 一般 / 无效) and may propose a reward; the chief commander or a
+//! deputy (not the proposer) approves or refuses it (`tickets::actions`).
+//! `GET /rewards?from&to` lists the rated leads of those days for the
+//! board's roles; the informant (the caller in clear) only for the reveal
+//! roles; every listing goes on each listed ticket's timeline.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::stats::BOARD_ROLES;
+use super::{ApiError, Body, Officer, Params, Shared};
+use crate::tickets::actions;
+use crate::tickets::model::LeadValue;
+use crate::tickets::stats;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateBody {
+    value: LeadValue,
+    amount_yuan: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionBody {
+    approved: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RangeQuery {
+    from: String,
+    to: String,
+}
+
+/// A refusal of the domain's rules as an HTTP answer.
+fn refused(why: &'static str) -> ApiError {
+    match why.split_once(": ") {
+        Some(("forbidden", m)) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
+        Some(("conflict", m)) => ApiError::new(StatusCode::CONFLICT, "illegal_transition", m),
+        _ => ApiError::bad_request(why),
+    }
+}
+
+async fn rate(
+    State(s): State<Shared>,
+    o: Officer,
+    Path(n): Path<String>,
+    Body(b): Body<RateBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let t = super::tickets::visible(&s, &o, &n).await?;
+    let a = actions::rate(
+        &o.member,
+        &t,
+        b.value,
+        b.amount_yuan,
+        jiff::Timestamp::now(),
+    )
+    .map_err(refused)?;
+    s.store.act(&n, &a).await?;
+    let t = s.store.get(&n).await?;
+    Ok(Json(
+        serde_json::json!({"ticket": n, "reward": t.register.reward}),
+    ))
+}
+
+async fn decide(
+    State(s): State<Shared>,
+    o: Officer,
+    Path(n): Path<String>,
+    Body(b): Body<DecisionBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let t = super::tickets::visible(&s, &o, &n).await?;
+    // The leaders as the roster names them: the director is a deputy too.
+    let now = jiff::Timestamp::now();
+    let live = s.live.get();
+    let leaders = live.roster.resolve(&live.calendar, 0, now, None);
+    let mut member = o.member.clone();
+    if leaders.deputies.iter().any(|d| d.id == member.id) {
+        member.roles.push("deputy".into());
+    }
+    if leaders.chief_commander.id == member.id {
+        member.roles.push("chief_commander".into());
+    }
+    let a = actions::decide_reward(&member, &t, b.approved, now).map_err(refused)?;
+    s.store.act(&n, &a).await?;
+    let t = s.store.get(&n).await?;
+    Ok(Json(
+        serde_json::json!({"ticket": n, "reward": t.register.reward}),
+    ))
+}
+
+async fn register(
+    State(s): State<Shared>,
+    o: Officer,
+    Params(q): Params<RangeQuery>,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    if !o
+        .member
+        .roles
+        .iter()
+        .any(|r| BOARD_ROLES.contains(&r.as_str()))
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the reward register is for the desk, the director, the deputies and the chief commander",
+        ));
+    }
+    let (_, _, start, end) = stats::days(&q.from, &q.to).map_err(ApiError::bad_request)?;
+    let reveal = o.member.roles.iter().any(|r| s.reveal_roles.contains(r));
+    let tickets = s
+        .store
+        .received_between(start, end, stats::MAX_TICKETS)
+        .await?;
+    let mut out = Vec::new();
+    for (t, _) in tickets {
+        let Some(reward) = &t.register.reward else {
+            continue;
+        };
+        let c = &t.register.caller;
+        let informant = match reveal && !c.privacy {
+            true => c.number.as_deref().and_then(|v| s.caller_key.open(v)),
+            false => None,
+        };
+        s.store
+            .act(&t.number, &actions::reward_viewed(&o.member.id, reveal))
+            .await?;
+        out.push(serde_json::json!({
+            "ticket": t.number,
+            "received_at": t.received_at,
+            "category": t.register.intake.category,
+            "reward": reward,
+            "informant": informant,
+        }));
+    }
+    Ok(Json(out))
+}
+
+pub(super) fn router() -> Router<Shared> {
+    Router::new()
+        .route("/rewards", get(register))
+        .route("/tickets/{number}/reward", post(rate))
+        .route("/tickets/{number}/reward/decision", post(decide))
+}
