@@ -232,6 +232,23 @@ pub(crate) fn client_of(
 /// The field officers' mobile page (one self-contained file, no build step).
 const PAGE: &str = include_str!("page.html");
 
+/// The command center's board (wall screen and phone; data from
+/// `/api/v1/board` for the board's roles).
+const BOARD: &str = include_str!("board.html");
+
+async fn board() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    static CSP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    (
+        [(
+            axum::http::header::CONTENT_SECURITY_POLICY,
+            csp_for(BOARD, &CSP),
+        )],
+        axum::response::Html(BOARD),
+    )
+        .into_response()
+}
+
 async fn page() -> axum::response::Response {
     use axum::response::IntoResponse;
     static CSP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -301,6 +318,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .route("/", get(page))
+        .route("/board", get(board))
         .with_state(state);
     if let Some(v1) = v1 {
         r = r.nest("/api/v1", v1::router(v1));

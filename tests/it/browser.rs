@@ -345,3 +345,129 @@ async fn a_caller_in_chromium_hears_the_greeting_keys_a_category_and_is_recorded
     assert!(files.len() >= 4, "screenshots: {files:?}");
     gw.stop().await;
 }
+
+/// A node script of `tests/browser` started with `args`, its stdout read as
+/// lines and its stderr kept.
+fn node(script: &str, args: &[String]) -> (tokio::process::Child, Script) {
+    let mut child = tokio::process::Command::new("node")
+        .arg(repo().join("tests/browser").join(script))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs (Debian's nodejs)");
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let mut err_pipe = child.stderr.take().unwrap();
+    let err_buf = stderr.clone();
+    let stderr_task = tokio::spawn(async move {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = err_pipe.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            err_buf
+                .lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let script = Script {
+        lines: BufReader::new(child.stdout.take().unwrap()).lines(),
+        said: Vec::new(),
+        stderr,
+        stderr_task: Some(stderr_task),
+    };
+    (child, script)
+}
+
+/// The command center's board in Chromium (issue 20, item 1): the director
+/// logs in, sees the call in progress and a lead received six minutes ago
+/// with its 签收 clock red past five minutes; acknowledged meanwhile, it
+/// moves to 已签收 live; wall and phone screenshots. An officer gets 403.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_board_shows_calls_and_the_five_minute_clock_live() {
+    use hotline::tickets::actions;
+    use hotline::tickets::model::{Category, Intake, Register};
+    let _one = CHROMIUM.lock().await;
+    assert!(
+        repo()
+            .join("tests/browser/node_modules/playwright-core")
+            .is_dir(),
+        "playwright-core is missing: npm ci --prefix tests/browser (scripts/test.sh does it)"
+    );
+    let mut s = settings();
+    s.roster.file = roster();
+    s.media.timeout_seconds = 300;
+    let gw = Gateway::start(s).await;
+    for m in ["m-chen", OFFICER] {
+        hotline::api::auth::set_pin(&gw.store, m, PIN)
+            .await
+            .unwrap();
+    }
+    // A lead reported six minutes ago, open, not acknowledged.
+    let six_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(360);
+    let t = hotline::tickets::store::NewTicket {
+        call_id: "board-late@t".into(),
+        call: "board-late".into(),
+        received_at: six_ago,
+        register: Register {
+            intake: Intake {
+                category: Some(Category::Lead),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    };
+    let (late, _) = gw.store.create(&t, "gateway").await.unwrap();
+    let mut open = hotline::tickets::store::Change::new("gateway", "call_ended");
+    open.to = Some(State::Open);
+    gw.store.change(&late, &open, |_| {}).await.unwrap();
+    // A call in progress.
+    let call = crate::caller::TestCall::place(gw.udp, "board-call@t", 0).await;
+    let in_call = ticket_of(&gw.store, "board-call@t").await;
+    // The board's data is not an officer's.
+    let api = crate::api::Api {
+        base: format!("http://{}/api/v1", gw.http),
+        http: crate::api::http_client(),
+    };
+    let officer = api.login(OFFICER, PIN).await;
+    assert_eq!(api.call("GET", "/board", Some(&officer), None).await.0, 403);
+
+    let shots = repo().join("target/board-screenshots");
+    let _ = std::fs::remove_dir_all(&shots);
+    let args: Vec<String> = [
+        "--base",
+        &format!("http://{}", gw.http),
+        "--member",
+        "m-chen",
+        "--pin",
+        PIN,
+        "--shots",
+        &shots.display().to_string(),
+        "--late",
+        &late,
+        "--call",
+        &in_call,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (mut child, mut script) = node("board.mjs", &args);
+    script.expect("READY", Duration::from_secs(90)).await;
+    let ack = actions::acknowledge(OFFICER, None, jiff::Timestamp::now(), serde_json::json!({}));
+    gw.store.act(&late, &ack).await.unwrap();
+    script.expect("DONE", Duration::from_secs(90)).await;
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the script exits after DONE")
+        .unwrap();
+    if !status.success() {
+        script.fail(&format!("exited with {status}")).await;
+    }
+    let files: Vec<_> = std::fs::read_dir(&shots).unwrap().flatten().collect();
+    assert_eq!(files.len(), 3, "wall, wall acknowledged, phone");
+    call.hangup().await;
+    gw.stop().await;
+}

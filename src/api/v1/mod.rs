@@ -17,6 +17,7 @@ use crate::privacy::CallerKey;
 use crate::tickets::Store;
 
 mod activities;
+mod board;
 mod error;
 mod events;
 mod extract;
@@ -74,6 +75,7 @@ pub fn router(v1: Shared) -> Router {
         .merge(stats::router())
         .merge(activities::router())
         .merge(rewards::router())
+        .merge(board::router())
         .route("/roster/now", get(roster_now))
         .with_state(v1)
 }

@@ -1,0 +1,125 @@
+//! `GET /api/v1/board`: what the command center's board shows (rules
+//! 第六条, 第七条), for the desk, the director, the deputies and the chief
+//! commander: calls in progress (tickets still in the intake, with the
+//! stage reached), open tickets with what their 签收 and 出警 clocks run
+//! from and their escalation ladder (every page: who, how, when, the
+//! outcome), who holds the duty now and when it changes hands, and today's
+//! five-minute breaches. The page (`/board`) draws the clocks against
+//! `now` and follows the events stream.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use jiff::Timestamp;
+use serde_json::{json, Value};
+
+use super::stats::BOARD_ROLES;
+use super::{ApiError, Officer, Shared};
+use crate::tickets::model::{State as TicketState, Ticket};
+
+/// Tickets shown at most in each list.
+const SHOWN: usize = 200;
+
+/// How far a call in progress has got in the intake.
+fn stage(t: &Ticket) -> &'static str {
+    let i = &t.register.intake;
+    if t.register.connections.iter().any(|c| c.seconds.is_none()) {
+        "talking to an officer"
+    } else if i.message_start_ms.is_some() {
+        "message"
+    } else if i.case_number.is_some() {
+        "case number given"
+    } else if i.category.is_some() {
+        "category chosen"
+    } else {
+        "greeting"
+    }
+}
+
+async fn board(State(s): State<Shared>, o: Officer) -> Result<Json<Value>, ApiError> {
+    if !o
+        .member
+        .roles
+        .iter()
+        .any(|r| BOARD_ROLES.contains(&r.as_str()))
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the board is for the desk, the director, the deputies and the chief commander",
+        ));
+    }
+    let now = Timestamp::now();
+    let calls: Vec<Value> = s
+        .store
+        .list("state:intake", SHOWN)
+        .await?
+        .iter()
+        .map(|t| {
+            json!({
+                "ticket": t.number, "received_at": t.received_at, "stage": stage(t),
+                "category": t.register.intake.category, "urgent": t.register.intake.urgent,
+            })
+        })
+        .collect();
+    let mut open = Vec::new();
+    for t in s.store.list("open", SHOWN).await? {
+        if t.state == TicketState::Intake {
+            continue;
+        }
+        let ladder: Vec<Value> = s
+            .store
+            .timeline(&t.number)
+            .await?
+            .iter()
+            .filter(|e| e.action == "page")
+            .map(|e| {
+                let d: Value = serde_json::from_str(&e.details).unwrap_or_default();
+                json!({
+                    "at": e.at, "step": d["step"], "member": d["member"],
+                    "channel": d["channel"], "ok": d["ok"], "outcome": d["outcome"],
+                })
+            })
+            .collect();
+        let (i, d) = (&t.register.intake, &t.register.dispatch);
+        open.push(json!({
+            "ticket": t.number, "state": t.state, "received_at": t.received_at,
+            "category": i.category, "urgent": i.urgent,
+            "acknowledged_at": d.acknowledged_at, "acknowledged_by": d.acknowledged_by,
+            "departed_at": d.departed_at, "breach": d.five_minute_breach, "ladder": ladder,
+        }));
+    }
+    let offset = s.store.rotation_offset().await?;
+    let live = s.live.get();
+    let duty = live.roster.resolve(&live.calendar, offset, now, None);
+    let handover = live
+        .roster
+        .period_at(&live.calendar, now)
+        .map(|p| p.end)
+        .unwrap_or_else(|| {
+            crate::paging::worker::next_working_start(&live.roster, &live.calendar, now)
+        });
+    let today = now
+        .to_zoned_datetime(crate::tickets::store::court_tz())
+        .date()
+        .to_string();
+    let (_, _, start, end) =
+        crate::tickets::stats::days(&today, &today).map_err(ApiError::bad_request)?;
+    let breaches: Vec<String> = s
+        .store
+        .received_between(start, end, crate::tickets::stats::MAX_TICKETS)
+        .await?
+        .into_iter()
+        .filter(|(t, _)| t.register.dispatch.five_minute_breach)
+        .map(|(t, _)| t.number)
+        .collect();
+    Ok(Json(json!({
+        "now": now, "calls": calls, "open": open, "duty": duty,
+        "next_handover": handover, "breaches_today": breaches,
+    })))
+}
+
+pub(super) fn router() -> Router<Shared> {
+    Router::new().route("/board", get(board))
+}
