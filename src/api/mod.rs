@@ -319,6 +319,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/", get(page))
         .route("/board", get(board))
+        .route("/board/stats", get(board))
         .with_state(state);
     if let Some(v1) = v1 {
         r = r.nest("/api/v1", v1::router(v1));

@@ -2,8 +2,8 @@
 // through playwright-core, as the director at the wall screen would: log in,
 // see the call in progress and the open lead whose 签收 clock has run past
 // five minutes (red), then — once the driver acknowledges it through the
-// API — see it move to 已签收 live. Screenshots of the wall (1920×1080) and
-// the phone (390×844) layouts.
+// API — see it move to 已签收 live; then the statistics page. Screenshots of
+// the wall (1920×1080) and the phone (390×844) layouts, and the statistics.
 //
 //   node tests/browser/board.mjs --base URL --member ID --pin PIN --shots DIR \
 //        --late TICKET --call TICKET
@@ -101,6 +101,23 @@ try {
   await page.setViewportSize({ width: 390, height: 844 });
   await waitFor(`.ticket[data-ticket="${o.late}"]`, "the phone layout");
   await shot("phone");
+  // The statistics of today, drawn by the gateway (the same SVG as the report).
+  await page.setViewportSize({ width: 1920, height: 1080 });
+  await page.goto(o.base + "/board/stats");
+  await waitFor("#range", "the statistics' range");
+  // From two days back (the late lead was reported six minutes ago, maybe
+  // yesterday in Qingdao) to today.
+  const day = (t) => new Intl.DateTimeFormat("sv-SE", { timeZone: "Asia/Shanghai" }).format(t);
+  await page.fill("#from", day(new Date(Date.now() - 2 * 86400000)));
+  await page.fill("#to", day(new Date()));
+  await page.click("#show");
+  await page.locator("#report svg polyline#per-day").waitFor({ state: "attached" })
+    .catch(() => { throw new Fail("the statistics' per-day series did not show"); });
+  const figures = await page.locator("#report").textContent();
+  check(figures.includes("举报线索统计"), "the statistics' heading");
+  // The two tickets (the late lead and the call) are counted.
+  check(/共 2 件/.test(figures), `the statistics count today's 2 tickets: ${figures.slice(0, 120)}`);
+  await shot("stats");
   console.log("DONE");
 } catch (e) {
   if (page) await page.screenshot({ path: path.join(o.shots, "board-failure.png") }).catch(() => {});

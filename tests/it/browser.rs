@@ -467,7 +467,7 @@ async fn the_board_shows_calls_and_the_five_minute_clock_live() {
         script.fail(&format!("exited with {status}")).await;
     }
     let files: Vec<_> = std::fs::read_dir(&shots).unwrap().flatten().collect();
-    assert_eq!(files.len(), 3, "wall, wall acknowledged, phone");
+    assert_eq!(files.len(), 4, "wall, wall acknowledged, phone, statistics");
     call.hangup().await;
     gw.stop().await;
 }
