@@ -188,6 +188,15 @@ impl App {
             lease: Duration::from_secs(s.paging.lease_seconds),
         });
         let mut paging_task = tokio::spawn(paging.run(paging_stop.clone()));
+        // Shift handovers: a summary at the start of each duty block.
+        let handover = tokio::spawn(
+            Arc::new(crate::paging::handover::Handover {
+                store: self.store.clone(),
+                live: self.live.clone(),
+                channels: bridging.channels.clone(),
+            })
+            .run(paging_stop.clone()),
+        );
         // Follow-up calls (回访): a worker on the store's schedule.
         let follow_ups = s.follow_up.enabled.then(|| {
             let f = Arc::new(call::follow_up::FollowUps {
@@ -384,6 +393,7 @@ impl App {
         };
         key_task.abort();
         retention.abort();
+        handover.abort();
         reloads.abort();
         if let Some(what) = died {
             self.health.sip_listening.store(false, Ordering::Release);

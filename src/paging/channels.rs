@@ -242,6 +242,27 @@ impl Channels {
         out
     }
 
+    /// A text for `m` through their text channels (SIP MESSAGE, webhook),
+    /// not about one ticket (a handover's summary).
+    pub async fn notify(&self, m: &Member, text: &str) -> Vec<Attempt> {
+        let page = Page {
+            ticket: String::new(),
+            category: "handover".into(),
+            urgent: false,
+            step: 0,
+            repeat: 0,
+            note: None,
+        };
+        let mut out = Vec::new();
+        if let Some(uri) = &m.message {
+            out.push(self.message(m, uri, text).await);
+        }
+        if let Some(name) = &m.webhook {
+            out.push(self.webhook(m, name, &page, text).await);
+        }
+        out
+    }
+
     /// Every way a call reaches `m`: their SIP URI (or their registered
     /// softphones), their phone through the trunk. A way that cannot be
     /// taken says why.

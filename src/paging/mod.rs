@@ -4,6 +4,7 @@
 //! Never answers calls and never edits tickets except through the store.
 
 pub mod channels;
+pub mod handover;
 pub mod policy;
 pub mod trunk;
 pub mod worker;

@@ -91,6 +91,45 @@ impl Store {
         Ok(())
     }
 
+    /// Claims the handover of the duty block that started at `start_ms`:
+    /// true for the one gateway that is to make it.
+    pub async fn claim_handover(&self, start_ms: i64) -> Result<bool, StoreError> {
+        let mut c = self.conn.clone();
+        let set: Option<String> = redis::cmd("SET")
+            .arg(self.key(&format!("handover:claim:{start_ms}")))
+            .arg(1)
+            .arg("NX")
+            .arg("EX")
+            .arg(40 * 86_400)
+            .query_async(&mut c)
+            .await?;
+        Ok(set.is_some())
+    }
+
+    /// The latest handover's summary (JSON), as the board shows it.
+    pub async fn latest_handover(&self) -> Result<Option<String>, StoreError> {
+        let mut c = self.conn.clone();
+        Ok(c.get(self.key("handover:latest")).await?)
+    }
+
+    /// A handover made: the latest, and kept in the `handovers` stream.
+    pub async fn save_handover(&self, summary: &str) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let _: () = redis::pipe()
+            .atomic()
+            .set(self.key("handover:latest"), summary)
+            .ignore()
+            .cmd("XADD")
+            .arg(self.key("handovers"))
+            .arg("*")
+            .arg("summary")
+            .arg(summary)
+            .ignore()
+            .query_async(&mut c)
+            .await?;
+        Ok(())
+    }
+
     /// Periods the rotation has been advanced by hand (0 when never).
     pub async fn rotation_offset(&self) -> Result<i64, StoreError> {
         let mut c = self.conn.clone();

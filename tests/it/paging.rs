@@ -14,8 +14,20 @@ use tokio::net::UdpSocket;
 use crate::caller::TestCall;
 use crate::helpers::*;
 
-/// A SIP phone that answers every request with 200 and counts MESSAGEs.
+/// A SIP phone that answers every request with 200 and counts MESSAGEs
+/// (pages: a shift handover's summary is answered, not kept).
 pub async fn phone() -> (
+    std::net::SocketAddr,
+    Arc<AtomicUsize>,
+    Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    phone_keeping(false).await
+}
+
+/// As [`phone`], keeping the handovers' summaries too when `handovers`.
+pub async fn phone_keeping(
+    handovers: bool,
+) -> (
     std::net::SocketAddr,
     Arc<AtomicUsize>,
     Arc<std::sync::Mutex<Vec<String>>>,
@@ -32,10 +44,11 @@ pub async fn phone() -> (
             if !text.starts_with("MESSAGE ") {
                 continue;
             }
-            c.fetch_add(1, Ordering::SeqCst);
-            b.lock()
-                .unwrap()
-                .push(text.split("\r\n\r\n").nth(1).unwrap_or("").to_string());
+            let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+            if handovers || !body.contains("交接班") {
+                c.fetch_add(1, Ordering::SeqCst);
+                b.lock().unwrap().push(body);
+            }
             let ok = format!(
                 "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=ph\r\nCall-ID: {}\r\nCSeq: {}\r\nContent-Length: 0\r\n\r\n",
                 header(&text, "Via").unwrap(),
@@ -50,7 +63,8 @@ pub async fn phone() -> (
     (addr, count, bodies)
 }
 
-/// An HTTP receiver that fails the first two posts, then accepts.
+/// An HTTP receiver that fails the first two posts of pages, then accepts
+/// (a shift handover's summary is taken and not counted).
 async fn webhook_receiver() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
     use axum::routing::post;
     let hits = Arc::new(AtomicUsize::new(0));
@@ -60,6 +74,9 @@ async fn webhook_receiver() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
         post(move |body: String| {
             let h = h.clone();
             async move {
+                if body.contains("交接班") {
+                    return (axum::http::StatusCode::OK, "ok".to_string());
+                }
                 let n = h.fetch_add(1, Ordering::SeqCst);
                 assert!(body.contains("举报工单"), "{body}");
                 if n < 2 {

@@ -269,3 +269,38 @@ async fn rewards_are_rated_approved_by_another_and_every_view_is_audited() {
     );
     gw.stop().await;
 }
+
+/// Shift handover (issue 20, item 3): the duty block's handover goes out
+/// once through the incoming duty's and the director's text channels (here
+/// SIP MESSAGE to a phone of the test's) and is on the board.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shift_handover_reaches_the_incoming_duty_and_the_board() {
+    let (phone, _, bodies) = crate::paging::phone_keeping(true).await;
+    let mut s = settings();
+    s.roster.file = crate::paging::roster_for(phone);
+    let gw = Gateway::start(s).await;
+    eventually(
+        "the handover's MESSAGE",
+        std::time::Duration::from_secs(15),
+        || async { bodies.lock().unwrap().iter().any(|b| b.contains("交接班")) },
+    )
+    .await;
+    hotline::api::auth::set_pin(&gw.store, "m-chen", "112233")
+        .await
+        .unwrap();
+    let api = crate::api::Api {
+        base: format!("http://{}/api/v1", gw.http),
+        http: crate::api::http_client(),
+    };
+    let director = api.login("m-chen", "112233").await;
+    let (s, b) = api.call("GET", "/board", Some(&director), None).await;
+    assert_eq!(s, 200, "{b}");
+    let h = &b["last_handover"];
+    assert!(h["until"].is_string(), "{b}");
+    assert!(!h["sent_to"].as_array().unwrap().is_empty(), "{h}");
+    // Once per block, whichever gateway claims it: the claim is the store's.
+    let start = jiff::Timestamp::now().as_millisecond() + 86_400_000;
+    assert!(gw.store.claim_handover(start).await.unwrap());
+    assert!(!gw.store.claim_handover(start).await.unwrap());
+    gw.stop().await;
+}

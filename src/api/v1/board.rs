@@ -114,9 +114,14 @@ async fn board(State(s): State<Shared>, o: Officer) -> Result<Json<Value>, ApiEr
         .filter(|(t, _)| t.register.dispatch.five_minute_breach)
         .map(|(t, _)| t.number)
         .collect();
+    let last_handover: Option<Value> = s
+        .store
+        .latest_handover()
+        .await?
+        .and_then(|j| serde_json::from_str(&j).ok());
     Ok(Json(json!({
         "now": now, "calls": calls, "open": open, "duty": duty,
-        "next_handover": handover, "breaches_today": breaches,
+        "next_handover": handover, "last_handover": last_handover, "breaches_today": breaches,
     })))
 }
 
