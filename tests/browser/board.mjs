@@ -3,7 +3,8 @@
 // see the call in progress and the open lead whose 签收 clock has run past
 // five minutes (red), then — once the driver acknowledges it through the
 // API — see it move to 已签收 live; then the statistics page. Screenshots of
-// the wall (1920×1080) and the phone (390×844) layouts, and the statistics.
+// the wall (1920×1080) and the phone (390×844) layouts, and the statistics;
+// last the daily activity register on the mobile page (an entry, corrected).
 //
 //   node tests/browser/board.mjs --base URL --member ID --pin PIN --shots DIR \
 //        --late TICKET --call TICKET
@@ -118,6 +119,30 @@ try {
   // The two tickets (the late lead and the call) are counted.
   check(/共 2 件/.test(figures), `the statistics count today's 2 tickets: ${figures.slice(0, 120)}`);
   await shot("stats");
+  // The daily activity register on the mobile page: an entry, then its
+  // correction (a new entry; the first marked corrected).
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(o.base + "/");
+  await waitFor("#m", "the mobile page's login");
+  await page.fill("#m", o.member);
+  await page.fill("#p", o.pin);
+  await page.click("#go");
+  await waitFor("#register", "the register's button");
+  await page.click("#register");
+  await waitFor("#a-save", "the register's form");
+  await page.fill("#a-time", "09:30");
+  await page.fill("#a-case", "(2026)鲁0203执1号");
+  await page.selectOption("#a-measure", "search");
+  await page.fill("#a-result", "搜查住所，未发现");
+  await page.click("#a-save");
+  await waitFor(".entry button.fix", "the entry recorded");
+  await page.click(".entry button.fix");
+  await page.fill("#a-result", "搜查住所，查获车辆一辆");
+  await page.click("#a-save");
+  await waitFor(".entry .meta >> text=已更正", "the first entry marked corrected");
+  const count = await page.locator(".entry").count();
+  check(count === 2, `two entries after a correction, the page shows ${count}`);
+  await shot("register");
   console.log("DONE");
 } catch (e) {
   if (page) await page.screenshot({ path: path.join(o.shots, "board-failure.png") }).catch(() => {});

@@ -467,7 +467,24 @@ async fn the_board_shows_calls_and_the_five_minute_clock_live() {
         script.fail(&format!("exited with {status}")).await;
     }
     let files: Vec<_> = std::fs::read_dir(&shots).unwrap().flatten().collect();
-    assert_eq!(files.len(), 4, "wall, wall acknowledged, phone, statistics");
+    assert_eq!(
+        files.len(),
+        5,
+        "wall, wall acknowledged, phone, statistics, register"
+    );
+    // The register's two entries in Redis, the second correcting the first.
+    let today = jiff::Timestamp::now()
+        .to_zoned_datetime(hotline::tickets::store::court_tz())
+        .date();
+    // (Today's, or yesterday's if midnight passed in Qingdao meanwhile.)
+    let mut entries = gw
+        .store
+        .activities(today.yesterday().unwrap())
+        .await
+        .unwrap();
+    entries.extend(gw.store.activities(today).await.unwrap());
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert_eq!(entries[1].corrects.as_deref(), Some(entries[0].id.as_str()));
     call.hangup().await;
     gw.stop().await;
 }
