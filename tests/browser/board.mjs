@@ -93,6 +93,8 @@ try {
   const [m] = (ackClock || "").replace("签收", "").trim().split(":").map(Number);
   check(m >= 5, `the 签收 clock says ${ackClock}, past five minutes expected`);
   await page.locator('#live[data-state="on"]').waitFor().catch(() => { throw new Fail("the live stream did not connect"); });
+  const next = await page.locator("#next").textContent();
+  check(/下次交接 \d\d:\d\d → (值班|工作时间)/.test(next || ""), `who takes over next: ${next}`);
   await shot("wall");
   console.log("READY");
   // Acknowledged by the driver: it moves, live, and its 签收 clock stops.

@@ -3,7 +3,7 @@
 //! commander: calls in progress (tickets still in the intake, with the
 //! stage reached), open tickets with what their 签收 and 出警 clocks run
 //! from and their escalation ladder (every page: who, how, when, the
-//! outcome), who holds the duty now and when it changes hands, and today's
+//! outcome), who holds the duty now and who from the next handover, and today's
 //! five-minute breaches. The page (`/board`) draws the clocks against
 //! `now` and follows the events stream.
 
@@ -100,6 +100,13 @@ async fn board(State(s): State<Shared>, o: Officer) -> Result<Json<Value>, ApiEr
         .unwrap_or_else(|| {
             crate::paging::worker::next_working_start(&live.roster, &live.calendar, now)
         });
+    // Who takes over then.
+    let next_duty = live.roster.resolve(
+        &live.calendar,
+        offset,
+        handover + jiff::SignedDuration::from_mins(1),
+        None,
+    );
     let today = now
         .to_zoned_datetime(crate::tickets::store::court_tz())
         .date()
@@ -121,7 +128,7 @@ async fn board(State(s): State<Shared>, o: Officer) -> Result<Json<Value>, ApiEr
         .and_then(|j| serde_json::from_str(&j).ok());
     Ok(Json(json!({
         "now": now, "calls": calls, "open": open, "duty": duty,
-        "next_handover": handover, "last_handover": last_handover, "breaches_today": breaches,
+        "next_handover": handover, "next_duty": next_duty, "last_handover": last_handover, "breaches_today": breaches,
     })))
 }
 
