@@ -12,7 +12,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::stats::BOARD_ROLES;
 use super::{ApiError, Body, Officer, Params, Shared};
 use crate::tickets::activities::{self, NewActivity};
 use crate::tickets::model::Measure;
@@ -48,13 +47,6 @@ fn today() -> jiff::civil::Date {
 fn day(v: &str) -> Result<jiff::civil::Date, ApiError> {
     v.parse()
         .map_err(|_| ApiError::bad_request(format!("day {v:?}: not a date (YYYY-MM-DD)")))
-}
-
-fn is_board(o: &Officer) -> bool {
-    o.member
-        .roles
-        .iter()
-        .any(|r| BOARD_ROLES.contains(&r.as_str()))
 }
 
 async fn record(
@@ -114,7 +106,7 @@ async fn register(
     Params(q): Params<RegisterQuery>,
 ) -> Result<Response, ApiError> {
     let on = day(&q.day)?;
-    let whose = match (q.member, is_board(&o)) {
+    let whose = match (q.member, o.on_the_board()) {
         (Some(m), true) => Some(m),
         (None, true) => None,
         (Some(m), false) if m != o.member.id => {

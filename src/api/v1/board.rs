@@ -8,13 +8,11 @@
 //! `now` and follows the events stream.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
-use super::stats::BOARD_ROLES;
 use super::{ApiError, Officer, Shared};
 use crate::tickets::model::{State as TicketState, Ticket};
 
@@ -38,18 +36,7 @@ fn stage(t: &Ticket) -> &'static str {
 }
 
 async fn board(State(s): State<Shared>, o: Officer) -> Result<Json<Value>, ApiError> {
-    if !o
-        .member
-        .roles
-        .iter()
-        .any(|r| BOARD_ROLES.contains(&r.as_str()))
-    {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "the board is for the desk, the director, the deputies and the chief commander",
-        ));
-    }
+    o.require_board("the board")?;
     let now = Timestamp::now();
     let calls: Vec<Value> = s
         .store

@@ -11,7 +11,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::stats::BOARD_ROLES;
 use super::{ApiError, Body, Officer, Params, Shared};
 use crate::tickets::actions;
 use crate::tickets::model::LeadValue;
@@ -99,18 +98,7 @@ async fn register(
     o: Officer,
     Params(q): Params<RangeQuery>,
 ) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
-    if !o
-        .member
-        .roles
-        .iter()
-        .any(|r| BOARD_ROLES.contains(&r.as_str()))
-    {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "the reward register is for the desk, the director, the deputies and the chief commander",
-        ));
-    }
+    o.require_board("the reward register")?;
     let (_, _, start, end) = stats::days(&q.from, &q.to).map_err(ApiError::bad_request)?;
     let reveal = o.member.roles.iter().any(|r| s.reveal_roles.contains(r));
     let tickets = s

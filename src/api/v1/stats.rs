@@ -4,7 +4,7 @@
 //! 403. The same figures and pictures as `hotline report`.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -12,9 +12,6 @@ use serde::Deserialize;
 
 use super::{ApiError, Officer, Params, Shared};
 use crate::tickets::stats;
-
-/// The roles the board and its statistics are for.
-pub(super) const BOARD_ROLES: [&str; 4] = ["desk", "director", "deputy", "chief_commander"];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,18 +26,7 @@ async fn stats(
     o: Officer,
     Params(q): Params<StatsQuery>,
 ) -> Result<Response, ApiError> {
-    if !o
-        .member
-        .roles
-        .iter()
-        .any(|r| BOARD_ROLES.contains(&r.as_str()))
-    {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "the statistics are for the desk, the director, the deputies and the chief commander",
-        ));
-    }
+    o.require_board("the statistics")?;
     let (from, to, start, end) = stats::days(&q.from, &q.to).map_err(ApiError::bad_request)?;
     let format = q.format.as_deref().unwrap_or("json");
     if !matches!(format, "json" | "csv" | "html") {
