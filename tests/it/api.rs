@@ -21,11 +21,33 @@ pub struct Api {
 }
 
 impl Api {
-    fn new(gw: &Gateway) -> Api {
+    pub fn new(gw: &Gateway) -> Api {
+        Api::at(gw.http)
+    }
+
+    /// The API of the gateway whose HTTP listener is `http`.
+    pub fn at(http: std::net::SocketAddr) -> Api {
         Api {
-            base: format!("http://{}/api/v1", gw.http),
+            base: format!("http://{http}/api/v1"),
             http: http_client(),
         }
+    }
+
+    /// Gives `members` the PIN 112233 on `store` and logs each in: their
+    /// tokens, in order.
+    pub async fn logged_in(
+        &self,
+        store: &hotline::tickets::Store,
+        members: &[&str],
+    ) -> Vec<String> {
+        let mut tokens = Vec::new();
+        for m in members {
+            hotline::api::auth::set_pin(store, m, "112233")
+                .await
+                .unwrap();
+            tokens.push(self.login(m, "112233").await);
+        }
+        tokens
     }
 
     pub async fn call(

@@ -10,20 +10,11 @@ use crate::helpers::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn activities_are_recorded_corrected_by_new_entries_and_read_by_role() {
     let gw = Gateway::start(settings()).await;
-    for m in ["u1-officer", "u2-officer", "m-chen"] {
-        hotline::api::auth::set_pin(&gw.store, m, "112233")
-            .await
-            .unwrap();
-    }
-    let api = crate::api::Api {
-        base: format!("http://{}/api/v1", gw.http),
-        http: crate::api::http_client(),
-    };
-    let (u1, u2, director) = (
-        api.login("u1-officer", "112233").await,
-        api.login("u2-officer", "112233").await,
-        api.login("m-chen", "112233").await,
-    );
+    let api = crate::api::Api::new(&gw);
+    let tokens = api
+        .logged_in(&gw.store, &["u1-officer", "u2-officer", "m-chen"])
+        .await;
+    let (u1, u2, director) = (&tokens[0], &tokens[1], &tokens[2]);
     let today = jiff::Timestamp::now()
         .to_zoned_datetime(hotline::tickets::store::court_tz())
         .date()
@@ -36,7 +27,7 @@ async fn activities_are_recorded_corrected_by_new_entries_and_read_by_role() {
         .call(
             "POST",
             "/activities",
-            Some(&u1),
+            Some(u1),
             Some(entry("搜查住所，未发现", None)),
         )
         .await;
@@ -46,7 +37,7 @@ async fn activities_are_recorded_corrected_by_new_entries_and_read_by_role() {
         .call(
             "POST",
             "/activities",
-            Some(&u1),
+            Some(u1),
             Some(entry("搜查住所，查获车辆一辆", Some(&first))),
         )
         .await;
@@ -57,7 +48,7 @@ async fn activities_are_recorded_corrected_by_new_entries_and_read_by_role() {
         .call(
             "POST",
             "/activities",
-            Some(&u2),
+            Some(u2),
             Some(entry("改写", Some(&first))),
         )
         .await;
@@ -65,7 +56,7 @@ async fn activities_are_recorded_corrected_by_new_entries_and_read_by_role() {
 
     // Append-only: both entries, the first marked as corrected by the second.
     let q = format!("/activities?day={today}");
-    let (s, b) = api.call("GET", &q, Some(&u1), None).await;
+    let (s, b) = api.call("GET", &q, Some(u1), None).await;
     assert_eq!(s, 200, "{b}");
     let list = b.as_array().unwrap();
     assert_eq!(list.len(), 2, "{b}");
@@ -74,10 +65,10 @@ async fn activities_are_recorded_corrected_by_new_entries_and_read_by_role() {
     assert_eq!(list[0]["result"], "搜查住所，未发现");
     assert_eq!(list[1]["corrects"], first.as_str());
     // An officer sees only their own; not someone else's on asking.
-    let (s, b) = api.call("GET", &q, Some(&u2), None).await;
+    let (s, b) = api.call("GET", &q, Some(u2), None).await;
     assert_eq!((s, b.as_array().map(Vec::len)), (200, Some(0)), "{b}");
     let (s, b) = api
-        .call("GET", &format!("{q}&member=u1-officer"), Some(&u2), None)
+        .call("GET", &format!("{q}&member=u1-officer"), Some(u2), None)
         .await;
     assert_eq!(s, 403, "{b}");
     // The bureau sees and exports everyone's.
@@ -85,7 +76,7 @@ async fn activities_are_recorded_corrected_by_new_entries_and_read_by_role() {
         .call(
             "GET",
             &format!("{q}&member=u1-officer"),
-            Some(&director),
+            Some(director),
             None,
         )
         .await;
@@ -93,7 +84,7 @@ async fn activities_are_recorded_corrected_by_new_entries_and_read_by_role() {
     let csv = api
         .http
         .get(format!("{}{q}&format=csv", api.base))
-        .bearer_auth(&director)
+        .bearer_auth(director)
         .send()
         .await
         .unwrap()
@@ -104,7 +95,7 @@ async fn activities_are_recorded_corrected_by_new_entries_and_read_by_role() {
     assert!(csv.contains(&first) && csv.contains(&second), "{csv}");
     assert!(csv.contains("09:30,\"(2026)鲁0203执1号\",search,"), "{csv}");
     // Nothing to delete or rewrite an entry with.
-    let (s, _) = api.call("DELETE", "/activities", Some(&u1), None).await;
+    let (s, _) = api.call("DELETE", "/activities", Some(u1), None).await;
     assert_eq!(s, 405);
 
     // Bad input, named.
@@ -126,12 +117,12 @@ async fn activities_are_recorded_corrected_by_new_entries_and_read_by_role() {
             "result: 1 to 4000 bytes",
         ),
     ] {
-        let (s, b) = api.call("POST", "/activities", Some(&u1), Some(body)).await;
+        let (s, b) = api.call("POST", "/activities", Some(u1), Some(body)).await;
         assert_eq!(s, 400, "{b}");
         assert!(b["message"].as_str().unwrap().contains(says), "{b}");
     }
     let (s, b) = api
-        .call("POST", "/activities", Some(&u1), Some(json!({"time": "09:30", "measure": "search", "result": "x", "ticket": "2026-999999"})))
+        .call("POST", "/activities", Some(u1), Some(json!({"time": "09:30", "measure": "search", "result": "x", "ticket": "2026-999999"})))
         .await;
     assert_eq!(s, 404, "{b}");
     gw.stop().await;
@@ -145,25 +136,11 @@ async fn activities_are_recorded_corrected_by_new_entries_and_read_by_role() {
 async fn rewards_are_rated_approved_by_another_and_every_view_is_audited() {
     use hotline::tickets::actions;
     let gw = Gateway::start(settings()).await;
-    for m in ["u1-officer", "m-chen", "m-lin", "m-desk-1"] {
-        hotline::api::auth::set_pin(&gw.store, m, "112233")
-            .await
-            .unwrap();
-    }
-    let api = crate::api::Api {
-        base: format!("http://{}/api/v1", gw.http),
-        http: crate::api::http_client(),
-    };
-    let login = |m: &'static str| {
-        let api = &api;
-        async move { api.login(m, "112233").await }
-    };
-    let (officer, director, deputy, desk) = (
-        login("u1-officer").await,
-        login("m-chen").await,
-        login("m-lin").await,
-        login("m-desk-1").await,
-    );
+    let api = crate::api::Api::new(&gw);
+    let tokens = api
+        .logged_in(&gw.store, &["u1-officer", "m-chen", "m-lin", "m-desk-1"])
+        .await;
+    let (officer, director, deputy, desk) = (&tokens[0], &tokens[1], &tokens[2], &tokens[3]);
     let call = crate::caller::TestCall::place(gw.udp, "reward@t", 0).await;
     call.info(0, '1').await;
     call.hangup().await;
@@ -180,7 +157,7 @@ async fn rewards_are_rated_approved_by_another_and_every_view_is_audited() {
     let rating = json!({"value": "valuable", "amount_yuan": 500});
     // Not closed yet: refused.
     let (s, b) = api
-        .call("POST", &path, Some(&director), Some(rating.clone()))
+        .call("POST", &path, Some(director), Some(rating.clone()))
         .await;
     assert_eq!(s, 409, "{b}");
     let t = store.get(&n).await.unwrap();
@@ -196,20 +173,20 @@ async fn rewards_are_rated_approved_by_another_and_every_view_is_audited() {
         .unwrap();
     // Only the director rates; a worthless lead gets no reward.
     let (s, b) = api
-        .call("POST", &path, Some(&deputy), Some(rating.clone()))
+        .call("POST", &path, Some(deputy), Some(rating.clone()))
         .await;
     assert_eq!(s, 403, "{b}");
     let (s, b) = api
         .call(
             "POST",
             &path,
-            Some(&director),
+            Some(director),
             Some(json!({"value": "worthless", "amount_yuan": 100})),
         )
         .await;
     assert_eq!(s, 400, "{b}");
     let (s, b) = api
-        .call("POST", &path, Some(&director), Some(rating.clone()))
+        .call("POST", &path, Some(director), Some(rating.clone()))
         .await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["reward"]["amount_yuan"], 500);
@@ -219,7 +196,7 @@ async fn rewards_are_rated_approved_by_another_and_every_view_is_audited() {
         .call(
             "POST",
             &decision,
-            Some(&director),
+            Some(director),
             Some(json!({"approved": true})),
         )
         .await;
@@ -228,14 +205,14 @@ async fn rewards_are_rated_approved_by_another_and_every_view_is_audited() {
         .call(
             "POST",
             &decision,
-            Some(&deputy),
+            Some(deputy),
             Some(json!({"approved": true})),
         )
         .await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["reward"]["decision"]["by"], "m-lin");
     // Decided: no more rating.
-    let (s, b) = api.call("POST", &path, Some(&director), Some(rating)).await;
+    let (s, b) = api.call("POST", &path, Some(director), Some(rating)).await;
     assert_eq!(s, 409, "{b}");
 
     // The register: the informant for the director (a reveal role) only.
@@ -243,14 +220,14 @@ async fn rewards_are_rated_approved_by_another_and_every_view_is_audited() {
         .to_zoned_datetime(hotline::tickets::store::court_tz())
         .date();
     let q = format!("/rewards?from={today}&to={today}");
-    let (s, b) = api.call("GET", &q, Some(&director), None).await;
+    let (s, b) = api.call("GET", &q, Some(director), None).await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b[0]["ticket"], n.as_str());
     assert_eq!(b[0]["informant"], "13700000000", "{b}");
-    let (s, b) = api.call("GET", &q, Some(&desk), None).await;
+    let (s, b) = api.call("GET", &q, Some(desk), None).await;
     assert_eq!(s, 200, "{b}");
     assert!(b[0]["informant"].is_null(), "{b}");
-    let (s, b) = api.call("GET", &q, Some(&officer), None).await;
+    let (s, b) = api.call("GET", &q, Some(officer), None).await;
     assert_eq!(s, 403, "{b}");
     // Each view on the ticket's timeline, by whom and whether it showed the informant.
     let tl = store.timeline(&n).await.unwrap();
@@ -285,14 +262,8 @@ async fn the_shift_handover_reaches_the_incoming_duty_and_the_board() {
         || async { bodies.lock().unwrap().iter().any(|b| b.contains("交接班")) },
     )
     .await;
-    hotline::api::auth::set_pin(&gw.store, "m-chen", "112233")
-        .await
-        .unwrap();
-    let api = crate::api::Api {
-        base: format!("http://{}/api/v1", gw.http),
-        http: crate::api::http_client(),
-    };
-    let director = api.login("m-chen", "112233").await;
+    let api = crate::api::Api::new(&gw);
+    let director = api.logged_in(&gw.store, &["m-chen"]).await.remove(0);
     let (s, b) = api.call("GET", "/board", Some(&director), None).await;
     assert_eq!(s, 200, "{b}");
     let h = &b["last_handover"];

@@ -160,30 +160,22 @@ async fn the_report_equals_the_figures_worked_out_by_hand() {
 
     // The same through the API, for the board's roles only.
     let gw = Gateway::start_with(settings(), redis).await;
-    for m in ["m-chen", "u1-officer"] {
-        hotline::api::auth::set_pin(&gw.store, m, "112233")
-            .await
-            .unwrap();
-    }
-    let api = crate::api::Api {
-        base: format!("http://{}/api/v1", gw.http),
-        http: crate::api::http_client(),
-    };
-    let director = api.login("m-chen", "112233").await;
-    let officer = api.login("u1-officer", "112233").await;
+    let api = crate::api::Api::new(&gw);
+    let tokens = api.logged_in(&gw.store, &["m-chen", "u1-officer"]).await;
+    let (director, officer) = (&tokens[0], &tokens[1]);
     let q = "/stats?from=2026-11-30&to=2026-11-30";
-    let (s, b) = api.call("GET", q, Some(&director), None).await;
+    let (s, b) = api.call("GET", q, Some(director), None).await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["tickets"], 6, "{b}");
     assert_eq!(b["dispatched"]["median"], 300.0, "{b}");
     assert_eq!(b["breaches"], 2, "{b}");
-    let (s, b) = api.call("GET", q, Some(&officer), None).await;
+    let (s, b) = api.call("GET", q, Some(officer), None).await;
     assert_eq!(s, 403, "{b}");
     let (s, b) = api
         .call(
             "GET",
             "/stats?from=30.11.2026&to=2026-11-30",
-            Some(&director),
+            Some(director),
             None,
         )
         .await;
@@ -198,7 +190,7 @@ async fn the_report_equals_the_figures_worked_out_by_hand() {
     let html = api
         .http
         .get(format!("{}{q}&format=html", api.base))
-        .bearer_auth(&director)
+        .bearer_auth(director)
         .send()
         .await
         .unwrap()
