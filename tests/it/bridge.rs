@@ -139,6 +139,30 @@ fn bridge_settings(officer_port: u16, ring_seconds: u64) -> hotline::config::Set
     s
 }
 
+/// The duty officer's phone is SIPp `scenario` (with `extra` arguments);
+/// a gateway whose callers wait `ring_seconds` for a person; a call on it
+/// (`call_id`) that presses 0: (the phone, the gateway, the call, its
+/// ticket).
+async fn person_wanted(
+    scenario: &str,
+    extra: &[&str],
+    ring_seconds: u64,
+    call_id: &str,
+) -> (
+    tokio::task::JoinHandle<(bool, String)>,
+    Gateway,
+    TestCall,
+    String,
+) {
+    let port = free_port();
+    let phone = sipp_server_with(scenario, port, "u1", extra);
+    let gw = Gateway::start(bridge_settings(port, ring_seconds)).await;
+    let call = TestCall::place(gw.udp, call_id, 0).await;
+    let number = ticket_of(&gw.store, call_id).await;
+    call.info(1, '0').await;
+    (phone, gw, call, number)
+}
+
 async fn timeline_has(store: &hotline::tickets::Store, number: &str, action: &str) -> bool {
     store
         .timeline(number)
@@ -150,23 +174,19 @@ async fn timeline_has(store: &hotline::tickets::Store, number: &str, action: &st
 async fn key_0_rings_the_officer_key_1_bridges_and_each_hears_the_other() {
     let officer_rtp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let rtp_port = officer_rtp.local_addr().unwrap().port().to_string();
-    let port = free_port();
-    let phone = sipp_server_with(
+    // Key 0 during the greeting: the officer's phone rings.
+    let (phone, gw, call, number) = person_wanted(
         "uas_bridge_officer.xml",
-        port,
-        "u1",
         &["-set", "rtp", &rtp_port],
-    );
-    let gw = Gateway::start(bridge_settings(port, 30)).await;
-    let call = TestCall::place(gw.udp, "bridge-key0", 0).await;
-    let number = ticket_of(&gw.store, "bridge-key0").await;
+        30,
+        "bridge-key0",
+    )
+    .await;
     let mut caller = Side::new(&call.rtp, Some(call.gw_rtp), 0);
     let mut officer = Side::new(&officer_rtp, None, 8);
     let silence = [0i16; 160];
     let mut tick = tokio::time::interval(Duration::from_millis(20));
-    // Key 0 during the greeting: the officer's phone rings; once its media
-    // comes (the whisper), key 1.
-    call.info(1, '0').await;
+    // Once its media comes (the whisper), key 1.
     let mut keyed = false;
     for _ in 0..500 {
         tick.tick().await;
@@ -279,12 +299,8 @@ async fn key_0_rings_the_officer_key_1_bridges_and_each_hears_the_other() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nobody_taking_the_call_returns_the_caller_to_the_message() {
     // The officer's phone answers but never keys: no acceptance.
-    let port = free_port();
-    let phone = sipp_server("uas_page_nokey.xml", port);
-    let gw = Gateway::start(bridge_settings(port, 3)).await;
-    let call = TestCall::place(gw.udp, "bridge-nobody", 0).await;
-    let number = ticket_of(&gw.store, "bridge-nobody").await;
-    call.info(1, '0').await;
+    let (phone, gw, call, number) =
+        person_wanted("uas_page_nokey.xml", &[], 3, "bridge-nobody").await;
     let mut caller = Side::new(&call.rtp, Some(call.gw_rtp), 0);
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     let mut done = false;
@@ -697,12 +713,8 @@ async fn the_follow_up_call_records_the_key_and_an_opted_out_caller_is_not_calle
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_who_hangs_up_while_the_officer_is_rung_leaves_nothing_ringing() {
-    let port = free_port();
-    let phone = sipp_server("uas_ring_cancel.xml", port);
-    let gw = Gateway::start(bridge_settings(port, 30)).await;
-    let call = TestCall::place(gw.udp, "bridge-gone", 0).await;
-    let number = ticket_of(&gw.store, "bridge-gone").await;
-    call.info(1, '0').await;
+    let (phone, gw, call, number) =
+        person_wanted("uas_ring_cancel.xml", &[], 30, "bridge-gone").await;
     let store = gw.store.clone();
     eventually("the officer rung", Duration::from_secs(10), || async {
         timeline_has(&store, &number, "bridge_ringing").await
