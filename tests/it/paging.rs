@@ -242,10 +242,18 @@ async fn violence_pages_by_message_webhook_and_event_until_acknowledged() {
     // The ticket is listed for the unit that was paged and for its members.
     let on_duty = s_unit(&store, &number).await;
     assert!(on_duty, "ticket indexed under the paged unit");
-    // The chief commander was told of the breach.
-    assert!(all
-        .iter()
-        .any(|e| e.details.contains("\"member\":\"m-guo\"") && e.details.contains("\"step\":1")));
+    // The chief commander was told of the breach (the attempt goes on the
+    // timeline once the page has gone out, after the breach mark).
+    eventually(
+        "the chief commander paged",
+        Duration::from_secs(10),
+        || async {
+            pages("page").await.iter().any(|e| {
+                e.details.contains("\"member\":\"m-guo\"") && e.details.contains("\"step\":1")
+            })
+        },
+    )
+    .await;
     call.hangup().await;
     gw.stop().await;
 }
