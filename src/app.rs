@@ -52,9 +52,7 @@ impl App {
             settings.privacy.key.as_ref().map(|k| k.0.as_str()),
             &settings.privacy.key_file,
         )?;
-        let today = jiff::Timestamp::now()
-            .to_zoned_datetime(crate::tickets::store::court_tz())
-            .date();
+        let today = crate::tickets::store::court_day(jiff::Timestamp::now());
         if let Some(w) = loaded.calendar.warning(today) {
             tracing::warn!("{w}");
         }

@@ -113,11 +113,11 @@ async fn healthz(State(s): State<ApiState>) -> (StatusCode, Json<HealthBody>) {
             journal_pending: pending,
             config_fingerprint: s.health.config().map(|c| c.0),
             config_loaded_at: s.health.config().map(|c| c.1),
-            calendar_warning: s.live.get().calendar.warning(
-                jiff::Timestamp::now()
-                    .to_zoned_datetime(crate::tickets::store::court_tz())
-                    .date(),
-            ),
+            calendar_warning: s
+                .live
+                .get()
+                .calendar
+                .warning(crate::tickets::store::court_day(jiff::Timestamp::now())),
         }),
     )
 }

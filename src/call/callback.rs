@@ -20,7 +20,7 @@ use crate::intake::Prompt;
 use crate::privacy::CallerKey;
 use crate::roster::Member;
 use crate::tickets::journal::ConnectionStep;
-use crate::tickets::model::{Caller, RecordingLink};
+use crate::tickets::model::Caller;
 use crate::tickets::Tickets;
 
 /// What callbacks need, one for the gateway.
@@ -205,11 +205,7 @@ impl Callbacks {
             member: officer.id,
             seconds,
             how,
-            recording: recording.map(|done| RecordingLink {
-                path: done.path.display().to_string(),
-                duration_ms: done.duration_ms,
-                sha256: done.sha256,
-            }),
+            recording: recording.map(super::page::link),
         };
         connection(tickets, &on, ended).await;
     }

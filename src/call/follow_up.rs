@@ -194,11 +194,7 @@ impl FollowUps {
             Outcome::NotAnswered(reason) => (None, super::page::not_answered(reason), None),
             Outcome::Lost(why) => (None, format!("failed: {why}"), None),
             Outcome::Answered { answer, recording } => {
-                let recording = recording.map(|done| RecordingLink {
-                    path: done.path.display().to_string(),
-                    duration_ms: done.duration_ms,
-                    sha256: done.sha256,
-                });
+                let recording = recording.map(super::page::link);
                 let (satisfaction, outcome) = match answer {
                     Answer::Key(k) => (k.to_digit(10).map(|d| d as u8), format!("key {k}")),
                     Answer::NoKey => (None, "answered, no key".into()),

@@ -97,6 +97,15 @@ where
     Err(words.into())
 }
 
+/// A finished recording as a ticket links it.
+pub fn link(done: recording::Finished) -> crate::tickets::model::RecordingLink {
+    crate::tickets::model::RecordingLink {
+        path: done.path.display().to_string(),
+        duration_ms: done.duration_ms,
+        sha256: done.sha256,
+    }
+}
+
 /// A call's unanswered end in words.
 pub fn not_answered(reason: EndReason) -> String {
     match reason {

@@ -31,10 +31,12 @@ pub async fn run(a: ReportArgs) -> Result<String, String> {
     let s = load(&a.config)?;
     let roster = hotline::roster::Roster::load(&s.roster.file).map_err(|e| e.to_string())?;
     let store = s.redis.store()?;
+    let fail = |e: hotline::tickets::StoreError| format!("{}: {e}", s.redis.url_redacted());
     let tickets = store
         .received_between(start, end, stats::MAX_TICKETS)
         .await
-        .map_err(|e| format!("{}: {e}", s.redis.url_redacted()))?;
+        .map_err(fail)?;
+    let tickets = store.with_timelines(tickets).await.map_err(fail)?;
     let unit_of = |m: &str| roster.units_of(m).first().map(|u| u.to_string());
     let r = stats::report(from, to, &tickets, unit_of);
     Ok(match a.format {

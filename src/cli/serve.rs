@@ -21,9 +21,7 @@ pub fn check_config(args: &ConfigArgs) -> ExitCode {
     };
     match hotline::live::load_files(&settings) {
         Ok(files) => {
-            let today = jiff::Timestamp::now()
-                .to_zoned_datetime(hotline::tickets::store::court_tz())
-                .date();
+            let today = hotline::tickets::store::court_day(jiff::Timestamp::now());
             if let Some(w) = files.calendar.warning(today) {
                 println!("warning: {w}");
             }

@@ -320,29 +320,14 @@ impl RedisSettings {
         if ca.is_some() {
             return Err("redis.tls_ca: not with redis.sentinels (the master's certificate is checked against the system's roots)".into());
         }
-        // The master's own connection: the URL's password, database, TLS.
-        let info = redis::IntoConnectionInfo::into_connection_info(self.url.as_str())
-            .map_err(|e| format!("redis.url {:?}: {e}", self.url_redacted()))?;
-        let mut node = redis::sentinel::SentinelNodeConnectionInfo::default()
-            .set_redis_connection_info(info.redis_settings().clone());
-        if self.url.starts_with("rediss://") {
-            node = node.set_tls_mode(redis::TlsMode::Secure);
-        }
-        let sentinels = self
-            .sentinels
-            .iter()
-            .map(|s| match s.contains("://") {
-                true => s.clone(),
-                false => format!("redis://{s}"),
-            })
-            .collect();
+        // The URL gives the master's password, database and TLS.
         crate::tickets::Store::connect_sentinel(
-            sentinels,
+            &self.sentinels,
             &self.master_name,
-            node,
+            &self.url,
             &self.key_prefix,
         )
-        .map_err(|e| format!("redis.sentinels: {e}"))
+        .map_err(|e| format!("redis.sentinels, redis.url {:?}: {e}", self.url_redacted()))
     }
 
     /// The URL as errors and logs may show it: a password replaced by `***`

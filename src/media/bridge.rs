@@ -54,9 +54,9 @@ impl Bridge {
 
 /// A linear frame in the leg's law.
 pub(super) fn encode(codec: Codec, frame: &[i16; FRAME]) -> [u8; FRAME] {
-    std::array::from_fn(|i| match codec {
-        Codec::Pcmu => super::g711::linear_to_ulaw(frame[i]),
-        Codec::Pcma => super::g711::linear_to_alaw(frame[i]),
+    frame.map(|s| match codec {
+        Codec::Pcmu => super::g711::linear_to_ulaw(s),
+        Codec::Pcma => super::g711::linear_to_alaw(s),
     })
 }
 

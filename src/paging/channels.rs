@@ -539,11 +539,7 @@ impl Channels {
                     Answer::HungUp => (false, false, "answered, hung up without a key"),
                 };
                 Attempt {
-                    recording: recording.map(|done| crate::tickets::model::RecordingLink {
-                        path: done.path.display().to_string(),
-                        duration_ms: done.duration_ms,
-                        sha256: done.sha256,
-                    }),
+                    recording: recording.map(crate::call::page::link),
                     ..attempt(ok, acknowledged, outcome.to_string())
                 }
             }

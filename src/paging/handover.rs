@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::channels::Channels;
 use crate::roster::{Calendar, Roster};
-use crate::tickets::model::{Event, Ticket};
+use crate::tickets::model::Ticket;
 use crate::tickets::Store;
 
 /// What one block hands over.
@@ -55,9 +55,9 @@ pub fn block_start(roster: &Roster, calendar: &Calendar, now: Timestamp) -> Time
 }
 
 /// The summary of the block from `since` to `until`: `received` the
-/// tickets of the block (with timelines), `open` those open now.
+/// tickets of the block, `open` those open now.
 pub fn summary(
-    received: &[(Ticket, Vec<Event>)],
+    received: &[Ticket],
     open: &[Ticket],
     since: Timestamp,
     until: Timestamp,
@@ -65,7 +65,6 @@ pub fn summary(
     let within = |t: Option<Timestamp>| t.is_some_and(|t| since <= t && t < until);
     let mut acknowledged: Vec<String> = received
         .iter()
-        .map(|(t, _)| t)
         .chain(open.iter())
         .filter(|t| within(t.register.dispatch.acknowledged_at))
         .map(|t| t.number.clone())
@@ -79,8 +78,8 @@ pub fn summary(
         acknowledged,
         breached: received
             .iter()
-            .filter(|(t, _)| t.register.dispatch.five_minute_breach)
-            .map(|(t, _)| t.number.clone())
+            .filter(|t| t.register.dispatch.five_minute_breach)
+            .map(|t| t.number.clone())
             .collect(),
         sent_to: Vec::new(),
     }
@@ -230,7 +229,7 @@ mod tests {
         let b = ticket("2026-000002", Some("2026-12-01T10:00:00Z"), true);
         let c = ticket("2026-000003", None, false);
         let s = summary(
-            &[(a.clone(), vec![]), (b.clone(), vec![])],
+            &[a.clone(), b.clone()],
             &[b.clone(), c.clone()],
             since,
             until,

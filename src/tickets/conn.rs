@@ -60,14 +60,28 @@ impl Conn {
         })
     }
 
-    /// The master `master_name` as the `sentinels` (URLs) name it, the
-    /// master's own connection (password, TLS) as `node` says. Until one
-    /// answers, commands fail (and the journal keeps them).
+    /// The master `master_name` as the `sentinels` (`host:port`, or
+    /// `redis://…` URLs when they need a password) name it; the master's
+    /// own password, database and TLS (`rediss://`) from `master_url`. Until
+    /// a sentinel answers, commands fail (and the journal keeps them).
     pub fn sentinel(
-        sentinels: Vec<String>,
+        sentinels: &[String],
         master_name: &str,
-        node: SentinelNodeConnectionInfo,
+        master_url: &str,
     ) -> RedisResult<Conn> {
+        let info = redis::IntoConnectionInfo::into_connection_info(master_url)?;
+        let mut node = SentinelNodeConnectionInfo::default()
+            .set_redis_connection_info(info.redis_settings().clone());
+        if master_url.starts_with("rediss://") {
+            node = node.set_tls_mode(redis::TlsMode::Secure);
+        }
+        let sentinels: Vec<String> = sentinels
+            .iter()
+            .map(|s| match s.contains("://") {
+                true => s.clone(),
+                false => format!("redis://{s}"),
+            })
+            .collect();
         let client = SentinelClient::build(
             sentinels,
             master_name,

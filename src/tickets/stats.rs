@@ -117,10 +117,6 @@ fn spread(values: &[f64]) -> Spread {
     }
 }
 
-fn day_of(at: Timestamp) -> Date {
-    at.to_zoned_datetime(court_tz()).date()
-}
-
 /// The report of `tickets` (each with its timeline) received from `from`
 /// to `to`; `unit_of` names a member's unit.
 pub fn report(
@@ -158,7 +154,7 @@ pub fn report(
         }
     }
     for (t, timeline) in tickets {
-        let day = day_of(t.received_at);
+        let day = super::store::court_day(t.received_at);
         if day < from || day > to {
             continue;
         }

@@ -199,6 +199,11 @@ pub struct Store {
     apply: Script,
 }
 
+/// The day `at` falls on in the court's time zone (Asia/Shanghai).
+pub fn court_day(at: Timestamp) -> jiff::civil::Date {
+    at.to_zoned_datetime(court_tz()).date()
+}
+
 /// The year a ticket is numbered in: the court's (Asia/Shanghai).
 pub fn court_year(at: Timestamp) -> i16 {
     at.to_zoned_datetime(court_tz()).year()
@@ -236,16 +241,16 @@ impl Store {
     }
 
     /// The master `master_name` that `sentinels` (`redis://host:port`)
-    /// name, followed across failovers; the master's own password and TLS
-    /// from `node`.
+    /// name, followed across failovers; the master's own password, database
+    /// and TLS from `master_url`.
     pub fn connect_sentinel(
-        sentinels: Vec<String>,
+        sentinels: &[String],
         master_name: &str,
-        node: redis::sentinel::SentinelNodeConnectionInfo,
+        master_url: &str,
         prefix: &str,
     ) -> Result<Store, StoreError> {
         Ok(Store::on(
-            Conn::sentinel(sentinels, master_name, node)?,
+            Conn::sentinel(sentinels, master_name, master_url)?,
             prefix,
         ))
     }
@@ -463,11 +468,18 @@ impl Store {
                 (start + count.max(1)) as isize - 1,
             )
             .await?;
+        self.tickets(&numbers).await
+    }
+
+    /// The tickets `numbers` name, in that order (one round trip; those
+    /// that do not exist left out).
+    async fn tickets(&self, numbers: &[String]) -> Result<Vec<Ticket>, StoreError> {
         if numbers.is_empty() {
             return Ok(Vec::new());
         }
+        let mut c = self.conn.clone();
         let mut pipe = redis::pipe();
-        for n in &numbers {
+        for n in numbers {
             pipe.hgetall(self.key(&format!("ticket:{n}")));
         }
         let rows: Vec<HashMap<String, String>> = pipe.query_async(&mut c).await?;
@@ -480,13 +492,13 @@ impl Store {
     }
 
     /// The tickets received from `from` to `to` (Unix seconds, both
-    /// included), oldest first, at most `limit`, each with its timeline.
+    /// included), oldest first, at most `limit`.
     pub async fn received_between(
         &self,
         from: i64,
         to: i64,
         limit: usize,
-    ) -> Result<Vec<(Ticket, Vec<Event>)>, StoreError> {
+    ) -> Result<Vec<Ticket>, StoreError> {
         let mut c = self.conn.clone();
         let numbers: Vec<String> = redis::cmd("ZRANGEBYSCORE")
             .arg(self.key("idx:all"))
@@ -497,13 +509,18 @@ impl Store {
             .arg(limit)
             .query_async(&mut c)
             .await?;
-        let mut out = Vec::with_capacity(numbers.len());
-        for n in &numbers {
-            match self.get(n).await {
-                Ok(t) => out.push((t, self.timeline(n).await?)),
-                Err(StoreError::NotFound(_)) => {}
-                Err(e) => return Err(e),
-            }
+        self.tickets(&numbers).await
+    }
+
+    /// Each ticket with its timeline.
+    pub async fn with_timelines(
+        &self,
+        tickets: Vec<Ticket>,
+    ) -> Result<Vec<(Ticket, Vec<Event>)>, StoreError> {
+        let mut out = Vec::with_capacity(tickets.len());
+        for t in tickets {
+            let timeline = self.timeline(&t.number).await?;
+            out.push((t, timeline));
         }
         Ok(out)
     }

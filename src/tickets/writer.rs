@@ -492,9 +492,8 @@ async fn connection(
     let mut change = Change::new(actor, &action);
     change.op_id = Some(id.to_string());
     change.details = serde_json::to_value(step).unwrap_or_default();
-    let current = store.get(number).await?;
     let bridged = matches!(step, ConnectionStep::Connected { kind, .. } if kind == "bridge");
-    if bridged && current.state == State::Intake {
+    if bridged && store.get(number).await?.state == State::Intake {
         change.to = Some(State::Open);
     }
     // Whoever talked with the caller sees the ticket.

@@ -33,6 +33,19 @@ impl Api {
         }
     }
 
+    /// `GET path` with `token`: the body as text (CSV, HTML).
+    pub async fn text(&self, path: &str, token: &str) -> String {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Gives `members` the PIN 112233 on `store` and logs each in: their
     /// tokens, in order.
     pub async fn logged_in(

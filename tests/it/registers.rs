@@ -81,16 +81,7 @@ async fn activities_are_recorded_corrected_by_new_entries_and_read_by_role() {
         )
         .await;
     assert_eq!((s, b.as_array().map(Vec::len)), (200, Some(2)), "{b}");
-    let csv = api
-        .http
-        .get(format!("{}{q}&format=csv", api.base))
-        .bearer_auth(director)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csv = api.text(&format!("{q}&format=csv"), director).await;
     assert!(csv.starts_with("id,member,day,time,"), "{csv}");
     assert!(csv.contains(&first) && csv.contains(&second), "{csv}");
     assert!(csv.contains("09:30,\"(2026)鲁0203执1号\",search,"), "{csv}");

@@ -187,16 +187,7 @@ async fn the_report_equals_the_figures_worked_out_by_hand() {
             .starts_with("from \"30.11.2026\""),
         "{b}"
     );
-    let html = api
-        .http
-        .get(format!("{}{q}&format=html", api.base))
-        .bearer_auth(director)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = api.text(&format!("{q}&format=html"), director).await;
     assert!(html.contains("<polyline id=\"per-day\""), "{html}");
     gw.stop().await;
 }

@@ -92,6 +92,19 @@ async fn replicas_known(sentinel: u16) -> usize {
     r.map(|v| v.len()).unwrap_or(0)
 }
 
+/// The ticket numbers in the store (not their timelines or other keys).
+async fn tickets_in(store: &hotline::tickets::Store) -> Vec<String> {
+    let mut c = store.connection();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("hotline:ticket:*")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    keys.into_iter()
+        .filter(|k| k.matches(':').count() == 2)
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sentinel_failover_loses_no_ticket_and_writes_none_twice() {
     let master = Redis::start("always").await;
@@ -128,13 +141,9 @@ async fn a_sentinel_failover_loses_no_ticket_and_writes_none_twice() {
     s.redis.master_name = "hotline".into();
     // The test's own view, through the sentinels too.
     let store = hotline::tickets::Store::connect_sentinel(
-        s.redis
-            .sentinels
-            .iter()
-            .map(|a| format!("redis://{a}"))
-            .collect(),
+        &s.redis.sentinels,
         "hotline",
-        Default::default(),
+        "redis://127.0.0.1/",
         "hotline:",
     )
     .unwrap();
@@ -169,17 +178,8 @@ async fn a_sentinel_failover_loses_no_ticket_and_writes_none_twice() {
         )
         .await;
     }
-    let mut c = store.connection();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg("hotline:ticket:*")
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    let tickets: Vec<&String> = keys
-        .iter()
-        .filter(|k| k.matches(':').count() == 2)
-        .collect();
-    assert_eq!(tickets.len(), ids.len(), "{keys:?}");
+    let tickets = tickets_in(&store).await;
+    assert_eq!(tickets.len(), ids.len(), "{tickets:?}");
     // With no replica left a write is not safe yet: answered, but degraded
     // (the journal keeps what no replica has).
     let (code, body) = gw.get("/healthz").await;
@@ -193,15 +193,7 @@ async fn a_sentinel_failover_loses_no_ticket_and_writes_none_twice() {
         body.contains("\"status\":\"ok\"") && body.contains("\"journal_pending\":0")
     })
     .await;
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg("hotline:ticket:*")
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    assert_eq!(
-        keys.iter().filter(|k| k.matches(':').count() == 2).count(),
-        ids.len()
-    );
+    assert_eq!(tickets_in(&store).await.len(), ids.len());
     gw.stop().await;
 }
 
@@ -268,16 +260,7 @@ async fn a_master_nobody_can_reach_leaves_calls_answered_and_tickets_journaled()
         gw.get("/healthz").await.1.contains("\"journal_pending\":0")
     })
     .await;
-    let mut c = store.connection();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg("hotline:ticket:*")
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    assert_eq!(
-        keys.iter().filter(|k| k.matches(':').count() == 2).count(),
-        ids.len(),
-        "{keys:?}"
-    );
+    let tickets = tickets_in(&store).await;
+    assert_eq!(tickets.len(), ids.len(), "{tickets:?}");
     gw.stop().await;
 }

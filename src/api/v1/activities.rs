@@ -39,9 +39,7 @@ struct RegisterQuery {
 }
 
 fn today() -> jiff::civil::Date {
-    jiff::Timestamp::now()
-        .to_zoned_datetime(crate::tickets::store::court_tz())
-        .date()
+    crate::tickets::store::court_day(jiff::Timestamp::now())
 }
 
 fn day(v: &str) -> Result<jiff::civil::Date, ApiError> {

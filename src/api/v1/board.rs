@@ -94,10 +94,7 @@ async fn board(State(s): State<Shared>, o: Officer) -> Result<Json<Value>, ApiEr
         handover + jiff::SignedDuration::from_mins(1),
         None,
     );
-    let today = now
-        .to_zoned_datetime(crate::tickets::store::court_tz())
-        .date()
-        .to_string();
+    let today = crate::tickets::store::court_day(now).to_string();
     let (_, _, start, end) =
         crate::tickets::stats::days(&today, &today).map_err(ApiError::bad_request)?;
     let breaches: Vec<String> = s
@@ -105,8 +102,8 @@ async fn board(State(s): State<Shared>, o: Officer) -> Result<Json<Value>, ApiEr
         .received_between(start, end, crate::tickets::stats::MAX_TICKETS)
         .await?
         .into_iter()
-        .filter(|(t, _)| t.register.dispatch.five_minute_breach)
-        .map(|(t, _)| t.number)
+        .filter(|t| t.register.dispatch.five_minute_breach)
+        .map(|t| t.number)
         .collect();
     let last_handover: Option<Value> = s
         .store

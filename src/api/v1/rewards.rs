@@ -106,7 +106,7 @@ async fn register(
         .received_between(start, end, stats::MAX_TICKETS)
         .await?;
     let mut out = Vec::new();
-    for (t, _) in tickets {
+    for t in tickets {
         let Some(reward) = &t.register.reward else {
             continue;
         };

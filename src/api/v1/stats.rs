@@ -38,6 +38,7 @@ async fn stats(
         .store
         .received_between(start, end, stats::MAX_TICKETS)
         .await?;
+    let tickets = s.store.with_timelines(tickets).await?;
     let live = s.live.get();
     let unit_of = |m: &str| live.roster.units_of(m).first().map(|u| u.to_string());
     let r = stats::report(from, to, &tickets, unit_of);
