@@ -41,10 +41,17 @@ die() {
     exit 2
 }
 
+# A loopback port free for both UDP and TCP (tried again while another
+# process holds the TCP side of the one the system offered).
 free_port() {
     python3 -c 'import socket
-s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0))
-t=socket.socket(); t.bind(("127.0.0.1", s.getsockname()[1]))
+while True:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0))
+    t = socket.socket()
+    try:
+        t.bind(("127.0.0.1", s.getsockname()[1])); break
+    except OSError:
+        s.close(); t.close()
 print(s.getsockname()[1])'
 }
 
