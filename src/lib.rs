@@ -13,6 +13,7 @@
 //! - [`recording`] writes the WAV evidence, manifests, repair, verify.
 //! - [`call`] runs one task per call; the one place that joins a call's parts.
 //! - [`tickets`] holds the lead tickets: model, Redis store, journal.
+//! - [`dial_plan`] what the court dials through its trunk (pure).
 //! - [`roster`] answers who is on duty at an instant (pure), with the calendar.
 //! - [`paging`] pages the people on duty and escalates.
 //! - [`api`] is the HTTP side: health, metrics, the officers' API and page.
@@ -32,6 +33,7 @@ pub mod api;
 pub mod app;
 pub mod call;
 pub mod config;
+pub mod dial_plan;
 pub mod intake;
 pub mod live;
 pub mod load;

@@ -299,9 +299,9 @@ pub fn load_files(s: &Settings) -> Result<Files, Vec<String>> {
         .map_err(|e| problems.push(e.to_string()))
         .ok();
     if let Some(r) = &roster {
-        if s.trunk.is_some() {
+        if let Some(Ok(plan)) = s.trunk.as_ref().map(|t| t.plan()) {
             problems.extend(
-                r.undialable()
+                r.undialable(&plan)
                     .into_iter()
                     .map(|p| format!("{roster_file}: {p}")),
             );

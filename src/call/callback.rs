@@ -20,7 +20,7 @@ use crate::intake::Prompt;
 use crate::privacy::CallerKey;
 use crate::roster::Member;
 use crate::tickets::journal::ConnectionStep;
-use crate::tickets::model::Caller;
+use crate::tickets::model::{Caller, Provenance};
 use crate::tickets::Tickets;
 
 /// What callbacks need, one for the gateway.
@@ -36,6 +36,9 @@ pub enum Refused {
     /// The caller withheld the number (Privacy: id), or there is none (a
     /// browser's call).
     Withheld,
+    /// The number is only what the caller's INVITE claimed (no trunk or
+    /// SBC vouched for it): the court does not dial it.
+    Unverified,
     /// No `[trunk]`: no way to dial a phone number.
     NoTrunk,
     /// The officer has no SIP URI or phone the gateway can call.
@@ -49,6 +52,9 @@ impl Refused {
         match self {
             Refused::Withheld => {
                 "the informant withheld the number (or called without one): no callback is possible"
+            }
+            Refused::Unverified => {
+                "the informant's number was not verified by the court's trunk (it is only what the call claimed): the gateway does not dial it"
             }
             Refused::NoTrunk => {
                 "callbacks go out through the court's trunk, and none is configured"
@@ -75,8 +81,9 @@ impl Callbacks {
     /// A callback of the informant `caller` for `officer`, or why it
     /// cannot be.
     pub fn prepare(&self, caller: &Caller, officer: &Member) -> Result<Prepared, Refused> {
-        let sealed = match (&caller.number, caller.privacy) {
-            (Some(n), false) => n.clone(),
+        let sealed = match (&caller.number, caller.provenance()) {
+            (Some(n), Provenance::Asserted) => n.clone(),
+            (_, Provenance::Claimed) => return Err(Refused::Unverified),
             _ => return Err(Refused::Withheld),
         };
         if self.bridging.channels.trunk.is_none() {
@@ -114,6 +121,20 @@ impl Callbacks {
             kind: "callback".into(),
             why: why.to_string(),
         };
+        // The number, opened here and nowhere else, goes only into the
+        // trunk call's Request-URI; one the dial plan refuses rings nobody.
+        let route = self
+            .caller_key
+            .open(sealed)
+            .ok_or_else(|| UNDIALABLE.to_string())
+            .and_then(|n| b.channels.informant_route(&n));
+        let route = match route {
+            Ok(r) => r,
+            Err(why) => {
+                connection(tickets, &on, not_connected(&why)).await;
+                return;
+            }
+        };
         let ringing_step = ConnectionStep::Ringing {
             kind: "callback".into(),
             members: vec![officer.id.clone()],
@@ -133,20 +154,12 @@ impl Callbacks {
         };
         drop(ringing);
         let mut officer_leg = taken.leg;
-        // The number, opened here and nowhere else, goes only into the
-        // trunk call's Request-URI.
         let ring = Duration::from_secs(b.settings.ring_seconds);
-        let call = self
-            .caller_key
-            .open(sealed)
-            .and_then(|n| b.channels.phone_route(&n))
-            .ok_or_else(|| UNDIALABLE.to_string())
-            .and_then(|route| {
-                let script = Announce::new(Prompt::CallbackIntro);
-                b.channels
-                    .call_along("informant", route, script, ring, Some(number))
-                    .map_err(|_| UNDIALABLE.to_string())
-            });
+        let script = Announce::new(Prompt::CallbackIntro);
+        let call = b
+            .channels
+            .call_along("informant", route, script, ring, Some(number))
+            .map_err(|_| UNDIALABLE.to_string());
         let call = match call {
             Ok(c) => c,
             Err(why) => {

@@ -18,7 +18,7 @@ use super::bridge::Bridging;
 use super::page::Outcome;
 use crate::intake::page::{Answer, PageScript};
 use crate::privacy::CallerKey;
-use crate::tickets::model::{FollowUp, RecordingLink, State};
+use crate::tickets::model::{FollowUp, Provenance, RecordingLink, State};
 use crate::tickets::store::Change;
 use crate::tickets::{Store, StoreError};
 
@@ -116,8 +116,10 @@ impl FollowUps {
         let caller = &t.register.caller;
         let skip = if t.register.intake.no_follow_up {
             Some("the caller declined it (key 9)")
-        } else if caller.number.is_none() || caller.privacy {
+        } else if caller.provenance() == Provenance::Withheld {
             Some("no number to call (withheld)")
+        } else if caller.provenance() == Provenance::Claimed {
+            Some("the number is unverified (only claimed by the call, not asserted by the court's trunk): not dialled")
         } else if now.as_millisecond() - closed_ms > too_old.as_millis() as i64 {
             Some("closed too long ago")
         } else {
@@ -176,19 +178,17 @@ impl FollowUps {
         let script = PageScript::survey(s.plays, Duration::from_secs(s.key_seconds));
         let call = sealed
             .and_then(|n| self.caller_key.open(n))
-            .and_then(|n| channels.phone_route(&n))
+            .ok_or_else(|| "the trunk cannot dial the informant's number".to_string())
+            .and_then(|n| channels.informant_route(&n))
             .and_then(|route| {
                 let ring = Duration::from_secs(s.ring_seconds);
                 channels
                     .call_along("follow-up", route, script, ring, Some(number))
-                    .ok()
+                    .map_err(|_| "the trunk cannot dial the informant's number".to_string())
             });
-        let Some(call) = call else {
-            return (
-                None,
-                "the trunk cannot dial the informant's number".into(),
-                None,
-            );
+        let call = match call {
+            Ok(c) => c,
+            Err(why) => return (None, why, None),
         };
         match super::page::place(call).await {
             Outcome::NotAnswered(reason) => (None, super::page::not_answered(reason), None),

@@ -162,6 +162,7 @@ async fn call_task(
         shown: caller,
         caller: Caller {
             number: seal(&info.caller_number),
+            asserted: info.number_asserted,
             display_name: seal(&info.caller_display),
             p_asserted_identity: seal(&info.p_asserted_identity),
             privacy: info.privacy,

@@ -93,6 +93,9 @@ pub async fn run(command: RosterCommand) -> Result<(String, bool), String> {
             let today = jiff::Timestamp::now().to_zoned_datetime(tz).date();
             let reach = hotline::roster::Reach::of(&s);
             let (mut issues, warnings) = roster.check(&cal, off, today, reach);
+            if let Some(Ok(plan)) = s.trunk.as_ref().map(|t| t.plan()) {
+                issues.extend(roster.undialable(&plan));
+            }
             issues.extend(hotline::paging::unreached_hours(
                 &roster,
                 &cal,

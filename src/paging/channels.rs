@@ -297,6 +297,22 @@ impl Channels {
         })
     }
 
+    /// A call to an informant's number through the trunk, or why the court
+    /// does not dial it (no trunk, or the dial plan): in words that never
+    /// name the number (rule 第二十条(三)).
+    pub fn informant_route(&self, number: &str) -> Result<Route, String> {
+        let route = self
+            .phone_route(number)
+            .ok_or_else(|| "no [trunk] to dial the informant through".to_string())?;
+        match &route.via {
+            Ok(_) => Ok(route),
+            Err(e) => Err(format!(
+                "the informant's number: {}",
+                e.trim_start_matches("failed: ")
+            )),
+        }
+    }
+
     /// Where a page to `uri` goes: the outbound proxy when one is set.
     async fn destination(&self, uri: &str) -> Option<SocketAddr> {
         match self.outbound_proxy {

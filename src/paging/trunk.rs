@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 
 use serde::Deserialize;
 
+use crate::dial_plan::{self, DialPlan};
 use crate::sip::message::Transport;
 use crate::sip::transport::{Egress, TRUNK_CONN};
 
@@ -48,6 +49,28 @@ pub struct TrunkSettings {
     /// Dialled before every number (an outside line, e.g. "9").
     #[serde(default)]
     pub dial_prefix: String,
+    /// The dial plan of every call through the trunk (`crate::dial_plan`):
+    /// numbers (their national form) the court dials, and those it never
+    /// does even when allowed. Defaults: mainland mobiles and landlines;
+    /// no emergency, service, premium-rate or international numbers.
+    #[serde(default = "default_allow")]
+    pub allow: Vec<String>,
+    #[serde(default = "default_deny")]
+    pub deny: Vec<String>,
+}
+
+fn default_allow() -> Vec<String> {
+    dial_plan::DEFAULT_ALLOW
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+fn default_deny() -> Vec<String> {
+    dial_plan::DEFAULT_DENY
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 fn udp() -> String {
@@ -116,6 +139,7 @@ impl TrunkSettings {
         if self.username.is_some() != self.password.is_some() {
             return Err(("trunk.password", "username and password go together".into()));
         }
+        self.plan()?;
         if self.register && self.register_expires < 60 {
             return Err(("trunk.register_expires", "must be at least 60".into()));
         }
@@ -133,12 +157,19 @@ impl TrunkSettings {
         })
     }
 
-    /// The Request-URI that dials `phone`.
+    /// The dial plan of `allow` and `deny` (`Err` names the key).
+    pub fn plan(&self) -> Result<DialPlan, (&'static str, String)> {
+        DialPlan::new(&self.allow, &self.deny)
+    }
+
+    /// The Request-URI that dials `phone`, if the dial plan lets the court
+    /// dial it (the one place every call through the trunk is checked).
     pub fn uri(&self, phone: &str) -> Result<String, String> {
+        let plan = self.plan().map_err(|(key, e)| format!("{key}: {e}"))?;
+        let digits = plan.permit(phone).map_err(|e| e.to_string())?;
         Ok(format!(
-            "sip:{}{}@{}",
+            "sip:{}{digits}@{}",
             self.dial_prefix,
-            dialled(phone)?,
             self.domain()
         ))
     }
@@ -191,53 +222,9 @@ impl TrunkSettings {
     }
 }
 
-/// What the trunk dials for a number in the roster: E.164 in China becomes
-/// the national form (a mobile `+86138…` → `138…`, a landline `+86532…` →
-/// `0532…`), another country `00…`; a national number stays as written.
-pub fn dialled(phone: &str) -> Result<String, String> {
-    let p: String = phone
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
-        .collect();
-    let bad = || format!("{phone:?} is not a number the trunk can dial");
-    let (plus, digits) = match p.strip_prefix('+') {
-        Some(d) => (true, d),
-        None => (false, p.as_str()),
-    };
-    if digits.len() < 3 || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    if !plus {
-        return Ok(digits.to_string());
-    }
-    Ok(match digits.strip_prefix("86") {
-        Some(rest) if rest.starts_with('1') && rest.len() == 11 => rest.to_string(),
-        Some(rest) if !rest.is_empty() => format!("0{rest}"),
-        Some(_) => return Err(bad()),
-        None => format!("00{digits}"),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn number_rules() {
-        for (phone, want) in [
-            ("+8653200000001", "053200000001"),
-            ("+8613800000020", "13800000020"),
-            ("+86 138-0000-0020", "13800000020"),
-            ("053285551234", "053285551234"),
-            ("85551234", "85551234"),
-            ("+14155550100", "0014155550100"),
-        ] {
-            assert_eq!(dialled(phone).as_deref(), Ok(want), "{phone}");
-        }
-        for bad in ["", "+", "+86", "abc", "138x", "+8612345678901234567"] {
-            assert!(dialled(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn uris_from_the_settings() {
@@ -250,6 +237,26 @@ mod tests {
             t.uri("+8613800000020").unwrap(),
             "sip:913800000020@127.0.0.1"
         );
+        // The dial plan: an emergency number is never dialled, an
+        // international one only once listed.
+        assert_eq!(
+            t.uri("110").unwrap_err(),
+            "the dial plan refuses it ([trunk] deny \"1[0-2].\")"
+        );
+        assert!(t.uri("+8821234567890").is_err());
+        let listed = TrunkSettings {
+            allow: vec!["00882.".into()],
+            ..t.clone()
+        };
+        assert_eq!(
+            listed.uri("+8821234567890").unwrap(),
+            "sip:9008821234567890@127.0.0.1"
+        );
+        let bad_plan = TrunkSettings {
+            deny: vec!["11?".into()],
+            ..t.clone()
+        };
+        assert_eq!(bad_plan.check().unwrap_err().0, "trunk.deny");
         assert_eq!(t.from_uri(), "sip:053212368@127.0.0.1");
         assert_eq!(
             t.resolve().unwrap(),

@@ -557,14 +557,15 @@ impl Roster {
         out
     }
 
-    /// Members whose phone number a trunk could not dial.
-    pub fn undialable(&self) -> Vec<String> {
+    /// Members whose phone number the trunk's dial plan does not dial.
+    pub fn undialable(&self, plan: &crate::dial_plan::DialPlan) -> Vec<String> {
         self.f
             .members
             .iter()
             .filter_map(|m| {
-                let e = crate::paging::trunk::dialled(m.phone.as_deref()?).err()?;
-                Some(format!("members {}: phone: {e}", m.id))
+                let phone = m.phone.as_deref()?;
+                let e = plan.permit(phone).err()?;
+                Some(format!("members {}: phone {phone:?}: {e}", m.id))
             })
             .collect()
     }
@@ -582,9 +583,6 @@ impl Roster {
     ) -> (Vec<String>, Vec<String>) {
         let mut out = Vec::new();
         let mut warnings = Vec::new();
-        if reach.trunk {
-            out.extend(self.undialable());
-        }
         for m in &self.f.members {
             if !m.pageable(reach) {
                 let why = if m.sip.as_deref() == Some(REGISTERED) {

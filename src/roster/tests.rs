@@ -269,20 +269,25 @@ fn check_finds_what_an_operator_must_fix() {
     let text =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/roster.toml"))
             .unwrap();
+    let plan = crate::dial_plan::DialPlan::standard();
+    assert_eq!(r.undialable(&plan), Vec::<String>::new());
     let bad = Roster::parse(&text.replacen("phone = \"", "phone = \"#", 1), "r.toml").unwrap();
-    let (problems, _) = bad.check(
-        &c,
-        0,
-        date(2026, 6, 1),
-        Reach {
-            trunk: true,
-            registrar: false,
-        },
-    );
+    let problems = bad.undialable(&plan);
     assert!(
         problems.len() == 1
             && problems[0].starts_with("members ")
-            && problems[0].contains(": phone: "),
+            && problems[0].contains("not a phone number"),
+        "{problems:?}"
+    );
+    // A number the dial plan refuses is named with the rule.
+    let emergency = Roster::parse(
+        &text.replacen("phone = \"+8613800000020\"", "phone = \"110\"", 1),
+        "r.toml",
+    )
+    .unwrap();
+    let problems = emergency.undialable(&plan);
+    assert!(
+        problems.len() == 1 && problems[0].contains("phone \"110\": the dial plan refuses it"),
         "{problems:?}"
     );
     // A softphone member is reached only with a registrar.

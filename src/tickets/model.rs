@@ -158,6 +158,11 @@ pub enum Measure {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Caller {
     pub number: Option<String>,
+    /// The court's trunk or SBC vouched for the number (`[sip] trusted`:
+    /// its P-Asserted-Identity, or its From); else it is only what the
+    /// caller's INVITE claimed, shown as 未核实 and never dialled.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub asserted: bool,
     pub display_name: Option<String>,
     /// The raw P-Asserted-Identity header.
     pub p_asserted_identity: Option<String>,
@@ -169,6 +174,28 @@ pub struct Caller {
     /// A web caller's address, sealed like a number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_ip: Option<String>,
+}
+
+/// How a ticket's number is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provenance {
+    /// Vouched for by the court's trunk or SBC.
+    Asserted,
+    /// Only what the caller's request said (未核实).
+    Claimed,
+    /// No number: withheld (privacy), anonymous, or a browser's call.
+    Withheld,
+}
+
+impl Caller {
+    pub fn provenance(&self) -> Provenance {
+        match (&self.number, self.privacy, self.asserted) {
+            (None, _, _) | (_, true, _) => Provenance::Withheld,
+            (Some(_), false, true) => Provenance::Asserted,
+            (Some(_), false, false) => Provenance::Claimed,
+        }
+    }
 }
 
 /// The register's report section.

@@ -403,11 +403,14 @@ async fn a_callback_joins_officer_and_informant_and_never_shows_the_number() {
         &roster_with_director_phone(officer_port),
         &extra,
     );
-    // Both sides fall silent at the end: the bridge ends by the media timeout.
+    // Both sides fall silent at the end: the bridge ends by the media
+    // timeout. The test's caller plays the court's trunk: its number is
+    // asserted, so the court may call it back.
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(
         &config,
-        text.replace("[media]\n", "[media]\ntimeout_seconds = 3\n"),
+        text.replace("[media]\n", "[media]\ntimeout_seconds = 3\n")
+            .replace("[sip]\n", "[sip]\ntrusted = [\"127.0.0.1\"]\n"),
     )
     .unwrap();
     let gw = Process::start_logging(&config, "debug");
@@ -632,6 +635,8 @@ async fn the_follow_up_call_records_the_key_and_an_opted_out_caller_is_not_calle
     );
     s.follow_up.enabled = true;
     s.follow_up.delay_hours = 0;
+    // The test's callers come through the court's trunk: numbers asserted.
+    s.sip.trusted = vec!["127.0.0.1".parse().unwrap()];
     let gw = Gateway::start(s).await;
     // One caller leaves a lead; another goes to the end and presses 9.
     let rated = TestCall::place(gw.udp, "follow-up@t", 0).await;
@@ -641,9 +646,23 @@ async fn the_follow_up_call_records_the_key_and_an_opted_out_caller_is_not_calle
     for (i, k) in "1*##9".chars().enumerate() {
         declined.info(i as u32, k).await;
     }
-    let (a, b) = (
+    // A third caller reaches the line from outside the trunk (127.0.0.2):
+    // its number is only claimed, and never dialled.
+    let claimed = TestCall::place_from(
+        "127.0.0.2",
+        gw.udp,
+        "claimed-follow-up@t",
+        "<sip:13900000000@127.0.0.2>",
+        "",
+        |port| format!("m=audio {port} RTP/AVP 0\r\n"),
+    )
+    .await;
+    claimed.info(0, '1').await;
+    claimed.hangup().await;
+    let (a, b, c) = (
         ticket_of(&gw.store, "follow-up@t").await,
         ticket_of(&gw.store, "no-follow-up@t").await,
+        ticket_of(&gw.store, "claimed-follow-up@t").await,
     );
     let store = gw.store.clone();
     eventually(
@@ -658,8 +677,8 @@ async fn the_follow_up_call_records_the_key_and_an_opted_out_caller_is_not_calle
     )
     .await;
     declined.hangup().await;
-    // Both closed: the follow-ups are due at once (delay 0).
-    for n in [&a, &b] {
+    // All closed: the follow-ups are due at once (delay 0).
+    for n in [&a, &b, &c] {
         eventually("open", Duration::from_secs(10), || async {
             store.get(n).await.is_ok_and(|t| t.state == State::Open)
         })
@@ -708,6 +727,20 @@ async fn the_follow_up_call_records_the_key_and_an_opted_out_caller_is_not_calle
     .await;
     let t = store.get(&b).await.unwrap();
     assert!(t.register.follow_up.is_none(), "{:?}", t.register.follow_up);
+    // Nor is the one whose number nobody vouched for (the trunk's SIPp
+    // took exactly one call: the first caller's).
+    eventually(
+        "the unverified number skipped",
+        Duration::from_secs(20),
+        || async {
+            store.timeline(&c).await.is_ok_and(|tl| {
+                tl.iter()
+                    .any(|e| e.action == "follow_up_skipped" && e.details.contains("unverified"))
+            })
+        },
+    )
+    .await;
+    assert!(store.get(&c).await.unwrap().register.follow_up.is_none());
     gw.stop().await;
 }
 
@@ -755,6 +788,8 @@ async fn a_busy_informant_line_ends_the_callback_with_a_clear_state() {
         ))
         .unwrap(),
     );
+    // The test's caller comes through the court's trunk: number asserted.
+    s.sip.trusted = vec!["127.0.0.1".parse().unwrap()];
     let gw = Gateway::start(s).await;
     let call = TestCall::place(gw.udp, "busy-callback@t", 0).await;
     call.info(0, '1').await;
@@ -819,5 +854,212 @@ async fn a_busy_informant_line_ends_the_callback_with_a_clear_state() {
         .register
         .connections
         .is_empty());
+    gw.stop().await;
+}
+
+/// The final answer `code` to a request the test received.
+fn answer_to(request: &str, code: u16, reason: &str) -> String {
+    let mut out = format!("SIP/2.0 {code} {reason}\r\n");
+    for l in request.lines() {
+        let name = l
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match name.as_str() {
+            "via" | "from" | "call-id" | "cseq" => out.push_str(&format!("{l}\r\n")),
+            "to" => out.push_str(&format!("{l};tag=trunk\r\n")),
+            _ => {}
+        }
+    }
+    out.push_str("Content-Length: 0\r\n\r\n");
+    out
+}
+
+/// Rules of who is called back (issue 30): a number only the caller's
+/// INVITE claimed is shown unverified and never dialled; one the court's
+/// trunk asserted is dialled where the dial plan allows (an international
+/// prefix once listed), and an emergency number never is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_an_asserted_number_the_dial_plan_allows_is_called_back() {
+    let officer_rtp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let officer_port = free_port();
+    let officer_phone = sipp_server_with(
+        "uas_bridge_officer.xml",
+        officer_port,
+        "u1",
+        &[
+            "-set",
+            "rtp",
+            &officer_rtp.local_addr().unwrap().port().to_string(),
+        ],
+    );
+    // The trunk: a socket of the test's own, to see every INVITE it gets.
+    let trunk = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut s = settings();
+    s.roster.file = roster_with_director_phone(officer_port);
+    s.trunk = Some(
+        toml::from_str(&format!(
+            "proxy = \"{}\"\nfrom_user = \"053212368\"\nallow = [\"1[3-9]XXXXXXXXX\", \"00882.\"]\n",
+            trunk.local_addr().unwrap()
+        ))
+        .unwrap(),
+    );
+    // The court's trunk reaches the line from 127.0.0.5; anyone else (the
+    // test's callers at 127.0.0.1) only claims a number.
+    s.sip.trusted = vec!["127.0.0.5".parse().unwrap()];
+    let gw = Gateway::start(s).await;
+    let store = gw.store.clone();
+    let sdp = |port: u16| format!("m=audio {port} RTP/AVP 0\r\n");
+    let lead = |ip: &'static str, call_id: &'static str, from: &'static str, pai: &'static str| {
+        let gw = gw.udp;
+        let store = store.clone();
+        async move {
+            let headers = if pai.is_empty() {
+                String::new()
+            } else {
+                format!("P-Asserted-Identity: {pai}\r\n")
+            };
+            let call = TestCall::place_from(ip, gw, call_id, from, &headers, sdp).await;
+            call.info(0, '1').await;
+            call.hangup().await;
+            let number = ticket_of(&store, call_id).await;
+            eventually("open", Duration::from_secs(10), || async {
+                store
+                    .get(&number)
+                    .await
+                    .is_ok_and(|t| t.state == State::Open)
+            })
+            .await;
+            number
+        }
+    };
+    let api = crate::api::Api {
+        base: format!("http://{}/api/v1", gw.http),
+        http: crate::api::http_client(),
+    };
+    hotline::api::auth::set_pin(&store, "m-chen", "112233")
+        .await
+        .unwrap();
+    let director = api.login("m-chen", "112233").await;
+    let callback = |n: String| {
+        let (api, director) = (&api, &director);
+        async move {
+            api.call(
+                "POST",
+                &format!("/tickets/{n}/callback"),
+                Some(director),
+                Some(serde_json::json!({"reason": "核实被执行人位置"})),
+            )
+            .await
+        }
+    };
+
+    // An untrusted caller claiming a satellite number (and asserting it
+    // too: nobody vouches for a stranger's P-Asserted-Identity).
+    let claimed = lead(
+        "127.0.0.1",
+        "claimed@t",
+        "<sip:+8821234567890@127.0.0.1>",
+        "<tel:+8821234567890>",
+    )
+    .await;
+    let (_, view) = api
+        .call("GET", &format!("/tickets/{claimed}"), Some(&director), None)
+        .await;
+    assert_eq!(view["ticket"]["caller"]["provenance"], "claimed", "{view}");
+    let (s, b) = callback(claimed.clone()).await;
+    assert_eq!((s, b["error"].as_str()), (409, Some("unverified")), "{b}");
+
+    // The same number asserted by the court's trunk: dialled (listed).
+    let asserted = lead(
+        "127.0.0.5",
+        "asserted@t",
+        "<sip:053212368@127.0.0.5>",
+        "<tel:+8821234567890>",
+    )
+    .await;
+    let (_, view) = api
+        .call(
+            "GET",
+            &format!("/tickets/{asserted}"),
+            Some(&director),
+            None,
+        )
+        .await;
+    assert_eq!(view["ticket"]["caller"]["provenance"], "asserted", "{view}");
+    let (s, b) = callback(asserted.clone()).await;
+    assert_eq!(s, 202, "{b}");
+    // The director takes it (key 1); then the trunk gets the INVITE.
+    let mut officer = Side::new(&officer_rtp, None, 8);
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let mut keyed = false;
+    let mut buf = vec![0u8; 65536];
+    let mut invite = None;
+    for _ in 0..1000 {
+        tick.tick().await;
+        officer.send(&[0; 160]).await;
+        if !keyed && officer.heard.len() >= 1600 {
+            officer.key(1).await;
+            keyed = true;
+        }
+        if let Ok((n, from)) = trunk.try_recv_from(&mut buf) {
+            let m = String::from_utf8_lossy(&buf[..n]).to_string();
+            if m.starts_with("INVITE ") {
+                invite = Some((m, from));
+                break;
+            }
+        }
+    }
+    let (invite, from) = invite.expect("the callback's INVITE reached the trunk");
+    assert!(
+        invite.starts_with("INVITE sip:008821234567890@127.0.0.1 SIP/2.0\r\n"),
+        "{invite}"
+    );
+    trunk
+        .send_to(answer_to(&invite, 486, "Busy Here").as_bytes(), from)
+        .await
+        .unwrap();
+    eventually(
+        "the busy line on the ticket",
+        Duration::from_secs(10),
+        || async { timeline_has(&store, &asserted, "callback_not_connected").await },
+    )
+    .await;
+    let (ok, log) = officer_phone.await.unwrap();
+    assert!(ok, "the officer's phone: {log}");
+    // What the trunk got since were copies of that INVITE and our ACK.
+    while let Ok((n, _)) = trunk.try_recv_from(&mut buf) {
+        let m = String::from_utf8_lossy(&buf[..n]).to_string();
+        assert!(
+            m.starts_with("INVITE sip:0088") || m.starts_with("ACK "),
+            "{m}"
+        );
+    }
+
+    // An emergency number, asserted: the dial plan refuses it before
+    // anyone is rung, and the ticket names the rule (never the number).
+    let emergency = lead("127.0.0.5", "emergency@t", "<sip:110@127.0.0.5>", "").await;
+    let (s, b) = callback(emergency.clone()).await;
+    assert_eq!(s, 202, "{b}");
+    eventually(
+        "the refusal on the ticket",
+        Duration::from_secs(10),
+        || async {
+            store.timeline(&emergency).await.is_ok_and(|tl| {
+                tl.iter().any(|e| {
+                    e.action == "callback_not_connected"
+                        && e.details.contains("the dial plan refuses it")
+                        && e.details.contains("1[0-2].")
+                })
+            })
+        },
+    )
+    .await;
+    assert!(
+        trunk.try_recv_from(&mut buf).is_err(),
+        "nothing reached the trunk for the emergency number"
+    );
     gw.stop().await;
 }

@@ -71,7 +71,20 @@ impl TestCall {
         from: &str,
         media: impl FnOnce(u16) -> String,
     ) -> TestCall {
-        let sip = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        TestCall::place_from("127.0.0.1", gw, call_id, from, "", media).await
+    }
+
+    /// As `place_offering`, from the loopback address `ip` (127.0.0.0/8),
+    /// with `headers` (whole lines, each ending in CRLF) in the INVITE.
+    pub async fn place_from(
+        ip: &str,
+        gw: SocketAddr,
+        call_id: &str,
+        from: &str,
+        headers: &str,
+        media: impl FnOnce(u16) -> String,
+    ) -> TestCall {
+        let sip = UdpSocket::bind((ip, 0)).await.unwrap();
         let rtp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let me = sip.local_addr().unwrap();
         let tag = token(call_id);
@@ -88,7 +101,7 @@ impl TestCall {
         let invite = format!(
             "INVITE sip:12368@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-{tag}\r\nMax-Forwards: 70\r\n\
 From: {from};tag={tag}\r\nTo: <sip:12368@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
-Contact: <sip:{user}@{me}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+Contact: <sip:{user}@{me}>\r\n{headers}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
             sdp.len()
         );
         sip.send_to(invite.as_bytes(), gw).await.unwrap();

@@ -56,6 +56,8 @@ fn view(s: &V1, t: &Ticket) -> TicketView {
         caller: serde_json::json!({
             "number": number,
             "withheld": r.caller.privacy,
+            // asserted (the trunk vouched for it), claimed (未核实), withheld.
+            "provenance": r.caller.provenance(),
             "channel": r.caller.channel,
         }),
         intake: r.intake.clone(),
@@ -379,6 +381,7 @@ async fn reveal(
         "display_name": open(&c.display_name),
         "p_asserted_identity": open(&c.p_asserted_identity),
         "privacy_requested": c.privacy,
+        "provenance": c.provenance(),
         "channel": c.channel,
         "client_ip": open(&c.client_ip),
     })))
@@ -412,6 +415,7 @@ async fn callback(
         use crate::call::callback::Refused;
         let (status, code) = match r {
             Refused::Withheld => (StatusCode::CONFLICT, "withheld"),
+            Refused::Unverified => (StatusCode::CONFLICT, "unverified"),
             Refused::Unreachable => (StatusCode::CONFLICT, "unreachable"),
             Refused::NoTrunk => (StatusCode::SERVICE_UNAVAILABLE, "no_trunk"),
             Refused::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),

@@ -1,5 +1,6 @@
 //! Who calls: the caller's number and name from P-Asserted-Identity (only
-//! when a trusted element asserted it, RFC 3325 §6) or From, and whether
+//! when a trusted element asserted it, RFC 3325 §6) or From, whether the
+//! number is asserted by the court's trunk or only claimed, and whether
 //! they asked for privacy (RFC 3323, or an anonymous From).
 
 use super::*;
@@ -12,12 +13,17 @@ pub struct CallerIdentity {
     pub number: Option<String>,
     pub display: Option<String>,
     pub privacy: bool,
+    /// The number came from inside the trust domain (the court's PBX or
+    /// SBC: its P-Asserted-Identity, or its From); else anyone could have
+    /// written it, and it is only claimed.
+    pub asserted: bool,
 }
 
 impl Message {
     /// The caller of this request; `asserted`: it came from inside the
-    /// trust domain (our PBX, SBC or proxy), so its P-Asserted-Identity is
-    /// the caller's number (from anyone else it is only a claim).
+    /// trust domain (the court's PBX or SBC), so its P-Asserted-Identity,
+    /// or else its From, is the caller's number (from anyone else either
+    /// is only a claim).
     pub fn caller_identity(&self, asserted: bool) -> CallerIdentity {
         let (display, from_user) = display_and_user(&self.reply.from);
         let pai_user = self
@@ -44,10 +50,12 @@ impl Message {
                 .from
                 .to_ascii_lowercase()
                 .contains("anonymous.invalid");
+        let number = pai_user
+            .or(from_user)
+            .filter(|u| !u.eq_ignore_ascii_case("anonymous"));
         CallerIdentity {
-            number: pai_user
-                .or(from_user)
-                .filter(|u| !u.eq_ignore_ascii_case("anonymous")),
+            asserted: asserted && number.is_some(),
+            number,
             display,
             privacy,
         }
@@ -77,10 +85,14 @@ CSeq: 1 INVITE\r\n{extra}Content-Length: 0\r\n\r\n"
         assert_eq!(trusted.number.as_deref(), Some("+8613900000000"));
         assert_eq!(trusted.display.as_deref(), Some("张三"));
         assert!(!trusted.privacy);
-        assert_eq!(
-            m.caller_identity(false).number.as_deref(),
-            Some("13800000000")
-        );
+        assert!(trusted.asserted);
+        let claimed = m.caller_identity(false);
+        assert_eq!(claimed.number.as_deref(), Some("13800000000"));
+        assert!(!claimed.asserted);
+        // From the trunk without P-Asserted-Identity: its From vouched for.
+        let from_only = msg("<sip:053285550000@192.0.2.7>", "").caller_identity(true);
+        assert_eq!(from_only.number.as_deref(), Some("053285550000"));
+        assert!(from_only.asserted);
     }
 
     #[test]
