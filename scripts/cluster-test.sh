@@ -97,6 +97,9 @@ gateway_config() { # n sip http rtp_min
     cat >"$work/gw$1/hotline.toml" <<EOF
 [sip]
 listen = ["127.0.0.1:$2"]
+# Kamailio relays (routing only); the calls come from SIPp at 127.0.0.1,
+# which plays the court's PBX here (its load is not limited per source).
+proxies = ["127.0.0.1/32"]
 trusted = ["127.0.0.1/32"]
 drain_seconds = 30
 [media]

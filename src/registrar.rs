@@ -4,15 +4,23 @@
 //! ([`RegisterRequest`]); this task decides it against Redis and answers:
 //!
 //! - no credentials, or for another realm: 401 with a fresh nonce
-//!   (`digest::Nonces`: no state, bound to the source address);
-//! - credentials: counted first against the member and the source
-//!   (`[registrar] attempts_per_minute`, `source_attempts_per_minute`),
-//!   then checked against the member's HA1 (`hotline officer
-//!   set-sip-password`); an unknown member is checked against a dummy HA1,
-//!   so known and unknown members get the same answers (403) in the same
-//!   time; failures and lockouts go to the security log;
-//! - right credentials with a nonce that is stale or another gateway's:
-//!   401 `stale=true`, and the softphone retries without asking anyone;
+//!   (`digest::Nonces`: no state, bound to the source's transport, address
+//!   and port — behind a proxy of `[sip] proxies`, the ones it forwarded)
+//!   and `qop="auth"`;
+//! - credentials without `qop=auth`, or whose `uri` is not the
+//!   Request-URI: 403;
+//! - credentials: counted first against the member *from this source*
+//!   and against the source (`[registrar] attempts_per_minute`,
+//!   `source_attempts_per_minute`), then checked against the member's HA1
+//!   (`hotline officer set-sip-password`); an unknown member is checked
+//!   against a dummy HA1, so known and unknown members get the same answers
+//!   (403) in the same time; failures and lockouts go to the security log.
+//!   A stranger's wrong guesses lock the stranger out, never the member's
+//!   own phone elsewhere;
+//! - right credentials with a nonce that is stale, another gateway's or
+//!   another source's, or a nonce count (`nc`) not above the last one the
+//!   nonce was used with (kept in Redis for the nonce's life: a replay):
+//!   401 `stale=true`, and a softphone retries without asking anyone;
 //! - then the bindings change (the store applies the CSeq order and the
 //!   bound atomically) and the 200 lists them with their expiry.
 //!
@@ -26,7 +34,7 @@ use serde::Deserialize;
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::sip::admission::source_of;
+use crate::sip::admission::{source_of, Origin};
 use crate::sip::core::{Contacts, Link, Peer, RegisterAnswer, RegisterRequest};
 use crate::sip::digest::{Credentials, NonceCheck, Nonces};
 use crate::sip::transport::Requester;
@@ -51,8 +59,9 @@ pub struct RegistrarSettings {
     /// Softphones per member.
     #[serde(default = "default_max_bindings")]
     pub max_bindings: usize,
-    /// REGISTERs with credentials per member a minute (good ones are
-    /// taken back: this bounds guessing, not a phone's refreshes).
+    /// Failed REGISTERs per member from one source a minute (good ones are
+    /// taken back: this bounds guessing, not a phone's refreshes); beyond
+    /// it that source is refused for that member.
     #[serde(default = "default_attempts")]
     pub attempts_per_minute: i64,
     /// The same per source (an IPv6 source is its /64).
@@ -146,6 +155,33 @@ const NONCE_SECONDS: u64 = 300;
 /// How many REGISTERs are decided at once (each waits on Redis).
 const IN_FLIGHT: usize = 64;
 
+/// What a nonce is bound to: the source's transport, address and port
+/// (behind a proxy, the ones it forwarded).
+fn bound_to(origin: &Origin) -> String {
+    format!("{} {}", origin.transport, origin.addr)
+}
+
+/// A digest `uri` names the Request-URI (compared as RFC 3261 §19.1.4
+/// compares what matters here: the same text, the scheme and host in any
+/// case).
+fn uri_is(digest_uri: &str, request_uri: &str) -> bool {
+    digest_uri.trim().eq_ignore_ascii_case(request_uri.trim())
+}
+
+/// A member name from a request, safe inside the security log's quotes.
+fn log_safe(s: &str) -> String {
+    s.chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
 /// The flow of a binding as the store keeps it, and back.
 pub fn link_name(link: Link) -> String {
     match link {
@@ -224,7 +260,7 @@ impl Registrar {
 
     /// A 401 with a new nonce for the request's source.
     fn challenge(&self, req: &RegisterRequest, now_s: u64, stale: bool) -> RegisterAnswer {
-        let nonce = self.nonces.issue(now_s, req.flow.addr.ip());
+        let nonce = self.nonces.issue(now_s, &bound_to(&req.origin));
         let mut v = format!(
             "Digest realm=\"{}\", nonce=\"{nonce}\", algorithm=MD5, qop=\"auth\"",
             self.settings.realm
@@ -272,7 +308,7 @@ impl Registrar {
         match r {
             Ok(Registered::Bindings(list)) => {
                 if matches!(change, BindingChange::Set(_)) {
-                    tracing::info!(member = %req.user, source = %req.flow.addr, bindings = list.len(), "softphone registered");
+                    tracing::info!(member = %req.user, source = %req.origin.addr, bindings = list.len(), "softphone registered");
                 }
                 let now_ms = now.as_millisecond();
                 RegisterAnswer {
@@ -307,7 +343,16 @@ impl Registrar {
         creds: &Credentials,
         now_s: u64,
     ) -> Result<(), RegisterAnswer> {
-        let source = source_of(req.flow.addr.ip()).to_string();
+        // RFC 2617 §3.2.2.5: the credentials are for this request's URI;
+        // and only qop=auth carries the count that stops a replay.
+        if !uri_is(&creds.uri, &req.request_uri) {
+            return Err(answer(req.id, 403, "Digest URI Is Not The Request-URI"));
+        }
+        let Some(nc) = creds.nonce_count() else {
+            return Err(answer(req.id, 403, "Digest qop=auth Required"));
+        };
+        let source = source_of(req.origin.ip()).to_string();
+        let member = log_safe(&creds.username);
         let counted = self
             .store
             .count_attempt(Attempt::Register, &creds.username, &source)
@@ -315,7 +360,7 @@ impl Registrar {
         let (by_member, by_source) = counted.map_err(|e| self.unavailable(req, &e))?;
         let s = &self.settings;
         if by_member > s.attempts_per_minute || by_source > s.source_attempts_per_minute {
-            tracing::warn!(target: "security", "SECURITY event=register_locked src={source} reason=\"too many REGISTER attempts a minute\" count=1");
+            tracing::warn!(target: "security", "SECURITY event=register_locked src={source} member=\"{member}\" reason=\"too many failed REGISTERs a minute from this source\" count=1");
             return Err(answer(req.id, 403, "Forbidden"));
         }
         let ha1 = self
@@ -327,17 +372,39 @@ impl Registrar {
         let right = creds.verify(ha1.as_deref().unwrap_or(&self.dummy_ha1), "REGISTER");
         // The credentials must be the address of record's own.
         if !(known && right && creds.username == req.user) {
-            tracing::warn!(target: "security", "SECURITY event=register_failed src={source} reason=\"wrong member or SIP password\" count=1");
+            tracing::warn!(target: "security", "SECURITY event=register_failed src={source} member=\"{member}\" reason=\"wrong member or SIP password\" count=1");
             return Err(answer(req.id, 403, "Forbidden"));
         }
         let _ = self
             .store
             .uncount_attempt(Attempt::Register, &creds.username, &source)
             .await;
-        match self.nonces.check(&creds.nonce, now_s, req.flow.addr.ip()) {
-            NonceCheck::Fresh => Ok(()),
-            NonceCheck::Stale | NonceCheck::Unknown => Err(self.challenge(req, now_s, true)),
+        let issued = match self
+            .nonces
+            .check(&creds.nonce, now_s, &bound_to(&req.origin))
+        {
+            NonceCheck::Fresh => creds
+                .nonce
+                .get(..16)
+                .and_then(|s| u64::from_str_radix(s, 16).ok()),
+            NonceCheck::Stale | NonceCheck::Unknown => None,
+        };
+        let Some(issued) = issued else {
+            return Err(self.challenge(req, now_s, true));
+        };
+        // Each count once, upwards: the same credentials again (a replay
+        // from the same source, with any Call-ID) change nothing.
+        let life = (issued + NONCE_SECONDS + 5).saturating_sub(now_s);
+        let fresh = self
+            .store
+            .use_nonce(&creds.nonce, nc, life)
+            .await
+            .map_err(|e| self.unavailable(req, &e))?;
+        if !fresh {
+            tracing::warn!(target: "security", "SECURITY event=register_replayed src={source} member=\"{member}\" reason=\"nonce count used before\" count=1");
+            return Err(self.challenge(req, now_s, true));
         }
+        Ok(())
     }
 
     /// What the REGISTER asks of the bindings; `Err`: 423 for an expiry

@@ -120,9 +120,15 @@ pub struct SipSettings {
     pub max_body_bytes: usize,
     /// `Server` / `User-Agent` header value.
     pub user_agent: String,
-    /// Sources never rate-limited: the court's PBX, the carrier's SBC,
-    /// Kamailio in front (addresses or blocks, `"10.1.2.0/24"`).
+    /// The court's PBX and the carrier's SBC (addresses or blocks,
+    /// `"10.1.2.0/24"`): never rate-limited, and their P-Asserted-Identity
+    /// (or From) is the caller's number. Never a proxy that relays the
+    /// public's calls: that goes in `proxies`.
     pub trusted: Vec<Cidr>,
+    /// Proxies in front (Kamailio, `deploy/kamailio/kamailio.cfg`): trusted
+    /// for routing only. What they relay is limited, banned and logged by
+    /// the source they name in `X-Hotline-Source`; they are never banned.
+    pub proxies: Vec<Cidr>,
     /// Per untrusted source (an IPv4 address or an IPv6 /64): new requests
     /// a second (bursts of twice as many pass); beyond it a stateless 503.
     pub requests_per_second: u32,
@@ -174,6 +180,7 @@ impl Default for SipSettings {
             max_body_bytes: 16 * 1024,
             user_agent: concat!("hotline/", env!("CARGO_PKG_VERSION")).to_string(),
             trusted: Vec::new(),
+            proxies: Vec::new(),
             requests_per_second: limits.requests_per_second,
             invites_per_second: limits.invites_per_second,
             calls_per_source: limits.calls_per_source,
@@ -193,6 +200,7 @@ impl SipSettings {
     pub fn admission(&self) -> AdmissionConfig {
         AdmissionConfig {
             trusted: self.trusted.clone(),
+            proxies: self.proxies.clone(),
             requests_per_second: self.requests_per_second,
             invites_per_second: self.invites_per_second,
             calls_per_source: self.calls_per_source,

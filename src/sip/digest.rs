@@ -2,7 +2,9 @@
 //! answer to a 401/407 for the requests we send (`qop=auth` when offered),
 //! and the registrar's side: the credentials a softphone sends, checked
 //! against the HA1 on file, and nonces that need no state (a timestamp and
-//! the source address under an HMAC of the gateway's own secret).
+//! the source (transport, address and port) under an HMAC of the gateway's
+//! own secret). That a nonce's count only grows is the registrar's to check
+//! (it keeps the counts in Redis).
 
 use hmac::{KeyInit as _, Mac as _};
 use md5::{Digest as _, Md5};
@@ -118,6 +120,17 @@ pub struct Credentials {
 }
 
 impl Credentials {
+    /// The nonce count of `qop=auth` credentials (8 hex digits, RFC 2617
+    /// §3.2.2), if it is one.
+    pub fn nonce_count(&self) -> Option<u64> {
+        let (nc, _) = self.qop.as_ref()?;
+        (nc.len() == 8)
+            .then(|| u64::from_str_radix(nc, 16).ok())
+            .flatten()
+    }
+}
+
+impl Credentials {
     /// Parses the header; `None` when a field the check needs is missing,
     /// or for another scheme, algorithm or quality of protection.
     pub fn parse(value: &str) -> Option<Credentials> {
@@ -184,9 +197,12 @@ pub enum NonceCheck {
     Unknown,
 }
 
-/// Nonces without state: `<seconds, 16 hex><HMAC-SHA256(secret, seconds
-/// and source), 32 hex>`, so any number of challenges cost no memory and a
-/// nonce works only from the address it was given to, for `max_age`.
+/// Nonces without state: `<seconds, 16 hex><salt, 16 hex><HMAC-SHA256(
+/// secret, seconds, salt and source), 32 hex>`, so any number of challenges
+/// cost no memory, no two are alike (the salt is random: a count kept per
+/// nonce is one challenge's), and a nonce works only from the source it
+/// was given to (the registrar names it by transport, address and port),
+/// for `max_age`.
 pub struct Nonces {
     secret: [u8; 32],
     max_age: u64,
@@ -202,32 +218,38 @@ impl Nonces {
         }
     }
 
-    fn mac(&self, secs: u64, source: std::net::IpAddr) -> String {
+    fn mac(&self, secs: u64, salt: u64, source: &str) -> String {
         // HMAC takes a key of any length (RFC 2104 §2): `new_from_slice`
         // never refuses ours (32 bytes), so the fallback is not reached.
         let Ok(mut m) = hmac::Hmac::<Sha256>::new_from_slice(&self.secret) else {
             return String::new();
         };
         m.update(&secs.to_be_bytes());
-        m.update(source.to_string().as_bytes());
+        m.update(&salt.to_be_bytes());
+        m.update(source.as_bytes());
         let mac = m.finalize().into_bytes();
         hex(mac.get(..16).unwrap_or_default())
     }
 
     /// A nonce for `source` at `now` (seconds since the epoch).
-    pub fn issue(&self, now: u64, source: std::net::IpAddr) -> String {
-        format!("{now:016x}{}", self.mac(now, source))
+    pub fn issue(&self, now: u64, source: &str) -> String {
+        let salt: u64 = rand::random();
+        format!("{now:016x}{salt:016x}{}", self.mac(now, salt, source))
     }
 
-    pub fn check(&self, nonce: &str, now: u64, source: std::net::IpAddr) -> NonceCheck {
-        let Some((secs, mac)) = nonce.split_at_checked(16) else {
+    pub fn check(&self, nonce: &str, now: u64, source: &str) -> NonceCheck {
+        let Some((secs, rest)) = nonce.split_at_checked(16) else {
             return NonceCheck::Unknown;
         };
-        let Ok(secs) = u64::from_str_radix(secs, 16) else {
+        let Some((salt, mac)) = rest.split_at_checked(16) else {
             return NonceCheck::Unknown;
         };
-        let ours = |s: std::net::IpAddr| {
-            let want = self.mac(secs, s);
+        let (Ok(secs), Ok(salt)) = (u64::from_str_radix(secs, 16), u64::from_str_radix(salt, 16))
+        else {
+            return NonceCheck::Unknown;
+        };
+        let ours = |s: &str| {
+            let want = self.mac(secs, salt, s);
             want.len() == mac.len()
                 && want
                     .bytes()
@@ -324,15 +346,27 @@ mod tests {
             None
         );
         assert_eq!(Credentials::parse("Digest username=\"a"), None);
+        // The nonce count: 8 hex digits.
+        assert_eq!(c.nonce_count(), Some(1));
+        let count = |nc: &str| {
+            Credentials::parse(&format!("Digest username=\"a\", nonce=\"n\", uri=\"u\", response=\"r\", qop=auth, nc={nc}, cnonce=\"x\"")).unwrap().nonce_count()
+        };
+        assert_eq!(count("0000000a"), Some(10));
+        assert_eq!(count("1"), None);
+        assert_eq!(count("zzzzzzzz"), None);
         assert_eq!(Credentials::parse("Basic YTpi"), None);
     }
 
     #[test]
     fn nonces_are_bound_to_time_and_source() {
         let n = Nonces::new(300);
-        let ip: std::net::IpAddr = "192.0.2.7".parse().unwrap();
-        let other: std::net::IpAddr = "192.0.2.8".parse().unwrap();
+        let ip = "UDP 192.0.2.7:5060";
+        let other = "UDP 192.0.2.8:5060";
+        for elsewhere in ["UDP 192.0.2.7:5062", "TCP 192.0.2.7:5060"] {
+            assert_eq!(n.check(&n.issue(7, ip), 7, elsewhere), NonceCheck::Unknown);
+        }
         let nonce = n.issue(1_000_000, ip);
+        assert_ne!(nonce, n.issue(1_000_000, ip), "no two challenges alike");
         assert_eq!(n.check(&nonce, 1_000_000, ip), NonceCheck::Fresh);
         assert_eq!(n.check(&nonce, 1_000_300, ip), NonceCheck::Fresh);
         assert_eq!(n.check(&nonce, 1_000_301, ip), NonceCheck::Stale);

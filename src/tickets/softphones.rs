@@ -2,8 +2,10 @@
 //! member's HA1 (`sip:ha1:<member>`, never the password) and the bindings
 //! of their softphones (`sip:bindings:<member>`, a hash of contact →
 //! binding, with `sip:bindings:<member>:expiry`, a sorted set of contact by
-//! expiry time), so every gateway sees every binding. Times are passed in:
-//! what has expired is decided by the caller's clock.
+//! expiry time), so every gateway sees every binding; and the highest
+//! nonce count (`nc`) each digest nonce was used with (`sip:nc:<nonce>`,
+//! for the nonce's life), so a captured REGISTER is not accepted twice.
+//! Times are passed in: what has expired is decided by the caller's clock.
 
 use std::net::SocketAddr;
 
@@ -195,5 +197,27 @@ impl Store {
             .query_async(&mut c)
             .await?;
         Ok(decode(values.into_iter().flatten().collect()))
+    }
+
+    /// Records `nc` as the count `nonce` was last used with, if it is
+    /// higher than any before (RFC 2617 §3.2.2: a request's nonce count
+    /// only grows), the record kept `seconds` (the nonce's remaining life);
+    /// `false`: the count was used already, or a higher one (a replay).
+    pub async fn use_nonce(&self, nonce: &str, nc: u64, seconds: u64) -> Result<bool, StoreError> {
+        static USE: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
+            Script::new(
+                "local last = tonumber(redis.call('GET', KEYS[1]) or '0') \
+                 if tonumber(ARGV[1]) <= last then return 0 end \
+                 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1",
+            )
+        });
+        let mut c = self.conn.clone();
+        let fresh: i64 = USE
+            .key(self.key(&format!("sip:nc:{nonce}")))
+            .arg(nc)
+            .arg(seconds.max(1))
+            .invoke_async(&mut c)
+            .await?;
+        Ok(fresh == 1)
     }
 }

@@ -629,12 +629,15 @@ impl Store {
     }
 
     fn attempt_keys(&self, kind: Attempt, member: &str, source: &str) -> [String; 2] {
-        let kind = match kind {
-            Attempt::Login => "login",
-            Attempt::Register => "register",
+        let (by_member, kind) = match kind {
+            Attempt::Login => (format!("login:member:{member}"), "login"),
+            // A softphone's failures count per member *and source*: a
+            // stranger who guesses wrong is locked out of that member, the
+            // member's own phone elsewhere is not.
+            Attempt::Register => (format!("register:member:{member}|{source}"), "register"),
         };
         [
-            self.key(&format!("{kind}:member:{member}")),
+            self.key(&by_member),
             self.key(&format!("{kind}:ip:{source}")),
         ]
     }

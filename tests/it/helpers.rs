@@ -239,11 +239,33 @@ pub async fn sipp_at(
     extra: &[&str],
     seconds: u64,
 ) -> (bool, String) {
+    sipp_from(
+        "127.0.0.1",
+        gateway,
+        scenario,
+        transport,
+        port,
+        extra,
+        seconds,
+    )
+    .await
+}
+
+/// As [`sipp_at`], the caller on loopback address `ip` (127.0.0.0/8).
+pub async fn sipp_from(
+    ip: &str,
+    gateway: SocketAddr,
+    scenario: &str,
+    transport: &str,
+    port: u16,
+    extra: &[&str],
+    seconds: u64,
+) -> (bool, String) {
     let port = port.to_string();
     let scenario = repo().join("tests/sipp").join(scenario);
     let mut args: Vec<std::ffi::OsString> = vec![gateway.to_string().into(), "-sf".into()];
     args.push(scenario.into());
-    for a in ["-t", transport, "-i", "127.0.0.1", "-p", &port, "-l", "1"]
+    for a in ["-t", transport, "-i", ip, "-p", &port, "-l", "1"]
         .iter()
         .chain(extra)
     {

@@ -8,6 +8,7 @@ mod caller;
 mod cli;
 mod cluster;
 mod drain;
+mod edge;
 mod fuzz;
 mod helpers;
 mod hostile;

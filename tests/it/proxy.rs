@@ -13,15 +13,46 @@ use crate::helpers::*;
 use crate::paging::{open_tickets, roster_with_officer_phones};
 
 /// Kamailio on a free loopback port, relaying to `gateway`; killed on drop.
-struct Kamailio {
-    addr: SocketAddr,
-    log: Arc<Mutex<String>>,
+pub struct Kamailio {
+    pub addr: SocketAddr,
+    pub log: Arc<Mutex<String>>,
     child: std::process::Child,
     _dir: std::path::PathBuf,
 }
 
 impl Kamailio {
+    /// The test proxy (`tests/kamailio/proxy.cfg`) in front of `gateway`.
     async fn start(gateway: SocketAddr) -> Kamailio {
+        Kamailio::run(
+            "tests/kamailio/proxy.cfg",
+            &[
+                format!("GATEWAY_HOST=\"{}\"", gateway.ip()),
+                format!("GATEWAY_PORT={}", gateway.port()),
+            ],
+            tempfile_dir("kamailio"),
+        )
+        .await
+    }
+
+    /// The production edge (`deploy/kamailio/kamailio.cfg`, as the cluster
+    /// test runs it: one UDP worker) dispatching to `gateways`, with
+    /// `pbx` (a CIDR) as the court's PBX/SBC.
+    pub async fn edge(gateways: &[SocketAddr], pbx: &str) -> Kamailio {
+        let dir = tempfile_dir("kamailio-edge");
+        let list: String = gateways.iter().map(|g| format!("1 sip:{g}\n")).collect();
+        std::fs::write(dir.join("dispatcher.list"), list).unwrap();
+        let defines = [
+            "LISTEN_HOST=127.0.0.1".to_string(),
+            format!(
+                "DISPATCHER_LIST=\"{}\"",
+                dir.join("dispatcher.list").display()
+            ),
+            format!("PBX_NETS=\"{pbx}\""),
+        ];
+        Kamailio::run("deploy/kamailio/kamailio.cfg", &defines, dir).await
+    }
+
+    async fn run(config: &str, defines: &[String], dir: std::path::PathBuf) -> Kamailio {
         use std::io::BufRead;
         let port = loop {
             let p = free_port();
@@ -29,19 +60,20 @@ impl Kamailio {
                 break p;
             }
         };
-        let dir = tempfile_dir("kamailio");
-        let mut child = std::process::Command::new("kamailio")
-            .arg("-f")
-            .arg(repo().join("tests/kamailio/proxy.cfg"))
+        let mut cmd = std::process::Command::new("kamailio");
+        cmd.arg("-f")
+            .arg(repo().join(config))
             .args(["-DD", "-E", "-n", "1", "-w"])
             .arg(&dir)
             .arg("-Y")
             .arg(&dir)
             .arg("-P")
             .arg(dir.join("kamailio.pid"))
-            .args(["-A", &format!("LISTEN_PORT={port}")])
-            .args(["-A", &format!("GATEWAY_HOST=\"{}\"", gateway.ip())])
-            .args(["-A", &format!("GATEWAY_PORT={}", gateway.port())])
+            .args(["-A", &format!("LISTEN_PORT={port}")]);
+        for d in defines {
+            cmd.args(["-A", d]);
+        }
+        let mut child = cmd
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             // Its own process group: it forks workers, and all of them go
@@ -122,8 +154,9 @@ impl Drop for Kamailio {
 /// back and hangs up, its BYE routed back through Kamailio.
 async fn intake_through_kamailio(transport: &str) {
     let mut s = settings();
-    // The gateways trust their proxy (its PAI, and no per-source limits).
-    s.sip.trusted = vec!["127.0.0.1".parse().unwrap()];
+    // The gateway takes Kamailio as its proxy (routing only; this test
+    // proxy names no source, so its calls count as its own).
+    s.sip.proxies = vec!["127.0.0.1".parse().unwrap()];
     let gw = Gateway::start(s).await;
     let (gw_addr, proto) = match transport {
         "t1" => (gw.tcp, "tcp"),

@@ -198,6 +198,10 @@ async fn wrong_sip_passwords_are_refused_alike_and_rate_limited() {
     let ok = register_udp(&gw, &other, "m-chen", PASSWORD, 1).await;
     assert!(ok.starts_with("SIP/2.0 200 OK\r\n"), "{ok}");
     assert!(ok.contains(";expires=60\r\n"), "{ok}");
+    // Nor is p-sun's own phone elsewhere: the lock is the guesser's.
+    let own = UdpSocket::bind("127.0.0.3:0").await.unwrap();
+    let ok = register_udp(&gw, &own, "p-sun", PASSWORD, 1).await;
+    assert!(ok.starts_with("SIP/2.0 200 OK\r\n"), "{ok}");
     gw.stop().await;
 }
 
@@ -308,6 +312,205 @@ async fn over_tcp_the_page_comes_back_on_the_registering_connection() {
             })
         },
     )
+    .await;
+    gw.stop().await;
+}
+
+/// Digest credentials for `REGISTER uri` with nonce count `nc` (RFC 2617
+/// §3.2.2, worked out here rather than by the code under test).
+fn credentials(user: &str, nonce: &str, uri: &str, nc: u32, password: &str) -> String {
+    use md5::{Digest, Md5};
+    let h = |s: String| {
+        Md5::digest(s.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let ha1 = h(format!("{user}:hotline:{password}"));
+    let ha2 = h(format!("REGISTER:{uri}"));
+    let nc = format!("{nc:08x}");
+    let response = h(format!("{ha1}:{nonce}:{nc}:c0ffee:auth:{ha2}"));
+    format!(
+        "Authorization: Digest username=\"{user}\", realm=\"hotline\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", algorithm=MD5, qop=auth, nc={nc}, cnonce=\"c0ffee\"\r\n"
+    )
+}
+
+/// The challenge's nonce for a REGISTER of `user` from `sock`.
+async fn nonce_for(gw: &Gateway, sock: &UdpSocket, user: &str) -> String {
+    let from = sock.local_addr().unwrap();
+    sock.send_to(register(user, from, "UDP", 1, 60, "").as_bytes(), gw.udp)
+        .await
+        .unwrap();
+    let ch = String::from_utf8(
+        recv(sock, Duration::from_secs(5))
+            .await
+            .expect("a challenge"),
+    )
+    .unwrap();
+    assert!(ch.starts_with("SIP/2.0 401 "), "{ch}");
+    digest::parse(header(&ch, "WWW-Authenticate").unwrap())
+        .expect("a digest challenge")
+        .nonce
+}
+
+/// Sends `message` from `sock`; the answer.
+async fn ask(gw: &Gateway, sock: &UdpSocket, message: String) -> String {
+    sock.send_to(message.as_bytes(), gw.udp).await.unwrap();
+    String::from_utf8(recv(sock, Duration::from_secs(5)).await.expect("an answer")).unwrap()
+}
+
+/// A REGISTER captured on the officer's Wi-Fi cannot be used again: not
+/// from another port, not with another Call-ID, not with a count used
+/// before; nor can credentials made for another URI or without qop=auth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_captured_register_replayed_changes_nothing() {
+    let gw = registrar().await;
+    let phone = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let me = phone.local_addr().unwrap();
+    let uri = "sip:127.0.0.1";
+    let nonce = nonce_for(&gw, &phone, "p-sun").await;
+    let captured = credentials("p-sun", &nonce, uri, 1, PASSWORD);
+    let ok = ask(&gw, &phone, register("p-sun", me, "UDP", 2, 60, &captured)).await;
+    assert!(ok.starts_with("SIP/2.0 200 OK\r\n"), "{ok}");
+    let now = jiff::Timestamp::now().as_millisecond();
+    let bound = gw.store.bindings("p-sun", now).await.unwrap();
+    assert_eq!(bound.len(), 1);
+    let redis_now = || async {
+        (
+            gw.store.bindings("p-sun", now).await.unwrap(),
+            redis_dump(&gw.store).await,
+        )
+    };
+    let before = redis_now().await;
+    // The attacker's contact, from another port on the same address.
+    let attacker = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let them = attacker.local_addr().unwrap();
+    let r = ask(
+        &gw,
+        &attacker,
+        register("p-sun", them, "UDP", 3, 3600, &captured),
+    )
+    .await;
+    assert!(
+        r.starts_with("SIP/2.0 401 ") && r.contains("stale=true"),
+        "{r}"
+    );
+    // The same credentials from the phone's own address and port (UDP is
+    // easily spoofed), in a new Call-ID: the count was used.
+    let replay = register("p-sun", me, "UDP", 3, 3600, &captured)
+        .replace("Call-ID: softphone-", "Call-ID: replayed-")
+        .replace(
+            &format!("Contact: <sip:p-sun@{me}"),
+            &format!("Contact: <sip:p-sun@{them}"),
+        );
+    let r = ask(&gw, &phone, replay).await;
+    assert!(
+        r.starts_with("SIP/2.0 401 ") && r.contains("stale=true"),
+        "{r}"
+    );
+    assert_eq!(redis_now().await, before, "a replay changed Redis");
+    // The phone's next count is good; a lower or repeated one afterwards is not.
+    let next = credentials("p-sun", &nonce, uri, 3, PASSWORD);
+    let ok = ask(&gw, &phone, register("p-sun", me, "UDP", 4, 60, &next)).await;
+    assert!(ok.starts_with("SIP/2.0 200 OK\r\n"), "{ok}");
+    for nc in [3, 2] {
+        let again = credentials("p-sun", &nonce, uri, nc, PASSWORD);
+        let r = ask(
+            &gw,
+            &phone,
+            register("p-sun", me, "UDP", 5 + nc, 60, &again),
+        )
+        .await;
+        assert!(r.starts_with("SIP/2.0 401 "), "nc {nc}: {r}");
+    }
+    // Credentials for another URI, or without qop=auth: refused.
+    let fresh = nonce_for(&gw, &phone, "p-sun").await;
+    let elsewhere = credentials("p-sun", &fresh, "sip:other.example", 1, PASSWORD);
+    let r = ask(
+        &gw,
+        &phone,
+        register("p-sun", me, "UDP", 20, 60, &elsewhere),
+    )
+    .await;
+    assert!(
+        r.starts_with("SIP/2.0 403 Digest URI Is Not The Request-URI\r\n"),
+        "{r}"
+    );
+    let ch = digest::Challenge {
+        realm: "hotline".into(),
+        nonce: fresh,
+        opaque: None,
+        qop_auth: false,
+    };
+    let plain = digest::authorization(&ch, "p-sun", PASSWORD, "REGISTER", uri, "c1");
+    let r = ask(
+        &gw,
+        &phone,
+        register(
+            "p-sun",
+            me,
+            "UDP",
+            21,
+            60,
+            &format!("Authorization: {plain}\r\n"),
+        ),
+    )
+    .await;
+    assert!(
+        r.starts_with("SIP/2.0 403 Digest qop=auth Required\r\n"),
+        "{r}"
+    );
+    gw.stop().await;
+}
+
+/// A thousand bad REGISTERs for a member from twenty other addresses
+/// never keep the member's own phone from registering and being paged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_bad_registers_never_locks_the_members_phone_out() {
+    let gw = registrar().await;
+    let mut guessers = Vec::new();
+    for i in 2..22u8 {
+        guessers.push(
+            UdpSocket::bind((std::net::Ipv4Addr::new(127, 0, 0, i), 0))
+                .await
+                .unwrap(),
+        );
+    }
+    let target = gw.udp;
+    // 1,000 REGISTERs (bounded), 400 a second, each a wrong guess.
+    let flood = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_micros(2500));
+        for n in 0..1000u32 {
+            tick.tick().await;
+            let s = &guessers[n as usize % guessers.len()];
+            let from = s.local_addr().unwrap();
+            let guess = credentials("p-sun", &format!("{n:064x}"), "sip:127.0.0.1", 1, "guess");
+            let m = register("p-sun", from, "UDP", n + 1, 3600, &guess);
+            let _ = s.send_to(m.as_bytes(), target).await;
+        }
+    });
+    // Meanwhile the member's phone at 127.0.0.1 registers.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let port = free_port();
+    let (ok, log) = sipp_at(gw.udp, "uac_register.xml", "u1", port, &[], 20).await;
+    assert!(ok, "the member's phone did not register: {log}");
+    flood.await.unwrap();
+    let now = jiff::Timestamp::now().as_millisecond();
+    let b = gw.store.bindings("p-sun", now).await.unwrap();
+    assert_eq!(b.len(), 1, "{b:?}");
+    assert_eq!(b[0].source.port(), port);
+    // And it is paged there: key 1 acknowledges.
+    let phone = sipp_server("uas_softphone.xml", port);
+    let numbers = open_tickets(&gw.store, 1, "softphone-flood").await;
+    let (ok, log) = phone.await.unwrap();
+    assert!(ok, "the softphone's checks failed: {log}");
+    let store = gw.store.clone();
+    eventually("acknowledged by p-sun", Duration::from_secs(10), || async {
+        store.get(&numbers[0]).await.is_ok_and(|t| {
+            t.state == State::Acknowledged
+                && t.register.dispatch.acknowledged_by.as_deref() == Some("p-sun")
+        })
+    })
     .await;
     gw.stop().await;
 }

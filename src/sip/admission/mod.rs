@@ -3,7 +3,11 @@
 //! concurrent calls, transactions), bans for sources that keep hitting them,
 //! the scanner list, and the share of `max_calls` that untrusted sources
 //! with a call up cannot take. Trusted sources (the court's PBX, the carrier
-//! SBC, Kamailio in front) are never limited.
+//! SBC: `[sip] trusted`) are never limited and vouch for the caller's
+//! identity. A proxy in front (`[sip] proxies`, Kamailio) is trusted for
+//! routing only: the source of what it relays is the one it names in
+//! [`SOURCE_HEADER`] ([`Origin`]), and every limit, ban and log line
+//! applies to that source; a proxy itself is never banned.
 //!
 //! A source is an IPv4 address or an IPv6 /64 (one subscriber's prefix).
 //! Every decision takes `now`, so the limits are tested with a hand-moved
@@ -93,10 +97,77 @@ impl<'de> serde::Deserialize<'de> for Cidr {
     }
 }
 
+/// The header in which a proxy of `[sip] proxies` names the source of a
+/// request it relays: `X-Hotline-Source: <transport> <address> <port>`
+/// (Kamailio: `$pr $si $sp`). From anyone else it is ignored.
+pub const SOURCE_HEADER: &str = "X-Hotline-Source";
+
+/// Where a request comes from, as admission counts it: the socket's peer,
+/// or, from a configured proxy, the source that proxy forwarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    pub addr: std::net::SocketAddr,
+    /// `UDP`, `TCP`, `TLS`, `WS`, `WSS`, `SCTP`.
+    pub transport: &'static str,
+    /// Named by a proxy in [`SOURCE_HEADER`] (else the socket's own peer).
+    pub forwarded: bool,
+}
+
+impl Origin {
+    pub fn ip(&self) -> IpAddr {
+        self.addr.ip()
+    }
+
+    /// The socket's peer as the origin.
+    pub fn direct(addr: std::net::SocketAddr, transport: &'static str) -> Origin {
+        Origin {
+            addr,
+            transport,
+            forwarded: false,
+        }
+    }
+
+    /// The value of a [`SOURCE_HEADER`]: `udp 192.0.2.7 5060`; `None` when
+    /// it is not three well-formed fields.
+    pub fn parse_forwarded(value: &str) -> Option<Origin> {
+        let mut f = value.split_ascii_whitespace();
+        let transport = match f.next()?.to_ascii_uppercase().as_str() {
+            "UDP" => "UDP",
+            "TCP" => "TCP",
+            "TLS" => "TLS",
+            "WS" => "WS",
+            "WSS" => "WSS",
+            "SCTP" => "SCTP",
+            _ => return None,
+        };
+        let ip: IpAddr = f
+            .next()?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .ok()?;
+        let port: u16 = f.next()?.parse().ok()?;
+        if f.next().is_some() {
+            return None;
+        }
+        Some(Origin {
+            addr: std::net::SocketAddr::new(ip.to_canonical(), port),
+            transport,
+            forwarded: true,
+        })
+    }
+}
+
 /// The limits (`[sip]` in the config file).
 #[derive(Debug, Clone)]
 pub struct AdmissionConfig {
+    /// The court's PBX and the carrier's SBC: never limited, their
+    /// P-Asserted-Identity (or From) is the caller's number.
     pub trusted: Vec<Cidr>,
+    /// Proxies in front (Kamailio): trusted for routing only. The source
+    /// of what they relay is the one they name in [`SOURCE_HEADER`]; they
+    /// are never banned themselves.
+    pub proxies: Vec<Cidr>,
     /// New requests (outside transactions and dialogs) per source per
     /// second; bursts of twice as many pass.
     pub requests_per_second: u32,
@@ -125,6 +196,7 @@ impl Default for AdmissionConfig {
     fn default() -> Self {
         AdmissionConfig {
             trusted: Vec::new(),
+            proxies: Vec::new(),
             requests_per_second: 20,
             invites_per_second: 5,
             calls_per_source: 4,
@@ -314,6 +386,43 @@ impl Admission {
         self.cfg.trusted.iter().any(|c| c.contains(ip))
     }
 
+    /// A proxy in front: what it relays is counted against the source it
+    /// forwards ([`Admission::origin`]).
+    pub fn proxy(&self, ip: IpAddr) -> bool {
+        self.cfg.proxies.iter().any(|c| c.contains(ip))
+    }
+
+    /// The origin of a request that came from `peer` over `transport`,
+    /// with its [`SOURCE_HEADER`] values: from a proxy the last one (the
+    /// proxy appends its own after any the caller sent), from anyone else
+    /// the peer. A proxy's request without a readable one (its own probes,
+    /// or a configuration that does not add it) is the proxy's own.
+    pub fn origin<I: Iterator<Item = String>>(
+        &mut self,
+        peer: std::net::SocketAddr,
+        transport: &'static str,
+        forwarded: I,
+        now: Instant,
+    ) -> Origin {
+        let direct = Origin::direct(peer, transport);
+        if !self.proxy(peer.ip()) {
+            return direct;
+        }
+        match forwarded.last().as_deref().map(Origin::parse_forwarded) {
+            Some(Some(o)) => o,
+            Some(None) => {
+                self.log(
+                    peer.ip(),
+                    Event::Malformed,
+                    "proxy sent an unreadable X-Hotline-Source",
+                    now,
+                );
+                direct
+            }
+            None => direct,
+        }
+    }
+
     /// The source's state, created when there is room.
     fn source(&mut self, ip: IpAddr, now: Instant) -> Option<&mut Source> {
         let key = source_of(ip);
@@ -441,11 +550,12 @@ impl Admission {
     /// A limit was hit: a strike, the log line, and a ban past `ban_after`.
     fn hit(&mut self, ip: IpAddr, now: Instant, reason: &'static str) -> Verdict {
         let (ban_after, ban) = (self.cfg.ban_after, self.cfg.ban);
+        let proxy = self.proxy(ip);
         let Some(s) = self.source(ip, now) else {
             return Verdict::Refuse(reason);
         };
         let strikes = s.strikes.add(now);
-        if ban_after > 0 && strikes >= ban_after {
+        if ban_after > 0 && strikes >= ban_after && !proxy {
             s.banned_until = Some(now + ban);
             log_ban(ip, &format!("{reason}: {strikes} limit hits"), ban);
             return Verdict::Drop;
@@ -460,7 +570,7 @@ impl Admission {
     /// `ban_after` malformed messages within [`BAN_WINDOW`] (a fuzzer) ban.
     pub fn malformed(&mut self, ip: IpAddr, now: Instant, reason: &str) -> bool {
         self.log(ip, Event::Malformed, reason, now);
-        if self.trusted(ip) {
+        if self.trusted(ip) || self.proxy(ip) {
             return false;
         }
         let (ban_after, ban) = (self.cfg.ban_after, self.cfg.ban);

@@ -240,3 +240,75 @@ async fn malformed_floods_are_banned() {
     assert!(a.malformed(src, now, "Malformed Request-Line"));
     assert!(a.banned(src, now));
 }
+
+#[test]
+fn a_forwarded_source_is_read_from_a_proxy_only() {
+    let proxy: IpAddr = "192.0.2.50".parse().unwrap();
+    let mut a = Admission::new(AdmissionConfig {
+        proxies: vec!["192.0.2.50".parse().unwrap()],
+        ..Default::default()
+    });
+    let now = Instant::now();
+    let peer = std::net::SocketAddr::new(proxy, 5060);
+    let hdr = |v: &[&str]| {
+        v.iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .into_iter()
+    };
+    let o = a.origin(peer, "UDP", hdr(&["tcp 203.0.113.7 40000"]), now);
+    assert_eq!(
+        o.addr,
+        "203.0.113.7:40000".parse::<std::net::SocketAddr>().unwrap()
+    );
+    assert_eq!((o.transport, o.forwarded), ("TCP", true));
+    // The last one counts: the proxy appends its own after the caller's.
+    let o = a.origin(
+        peer,
+        "UDP",
+        hdr(&["udp 10.0.0.1 1", "udp 203.0.113.8 5060"]),
+        now,
+    );
+    assert_eq!(
+        o.addr,
+        "203.0.113.8:5060".parse::<std::net::SocketAddr>().unwrap()
+    );
+    let o = a.origin(peer, "UDP", hdr(&["udp 2001:db8::7 5060"]), now);
+    assert_eq!(
+        o.addr,
+        "[2001:db8::7]:5060"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+    );
+    // None, or unreadable: the proxy's own.
+    for junk in [
+        &[][..],
+        &["udp 203.0.113.7"],
+        &["sip 1.2.3.4 5060"],
+        &["udp x 5060"],
+        &["udp 1.2.3.4 5060 extra"],
+    ] {
+        let o = a.origin(peer, "UDP", hdr(junk), now);
+        assert_eq!((o.addr, o.forwarded), (peer, false), "{junk:?}");
+    }
+    // From anyone else, the header is nobody's word.
+    let other = "198.51.100.1:5060".parse().unwrap();
+    let o = a.origin(other, "TLS", hdr(&["udp 10.0.0.1 5060"]), now);
+    assert_eq!((o.addr, o.transport, o.forwarded), (other, "TLS", false));
+}
+
+#[test]
+fn a_proxy_is_never_banned() {
+    let proxy: IpAddr = "192.0.2.50".parse().unwrap();
+    let mut a = Admission::new(AdmissionConfig {
+        proxies: vec!["192.0.2.50".parse().unwrap()],
+        ban_after: 2,
+        ..Default::default()
+    });
+    let now = Instant::now();
+    for _ in 0..200 {
+        a.request(proxy, now);
+        a.malformed(proxy, now, "junk");
+    }
+    assert!(!a.banned(proxy, now));
+}

@@ -28,7 +28,10 @@ impl Core {
                 conn.last_activity = now;
             }
         }
-        if self.admission.banned(peer.addr.ip(), now) {
+        // A proxy's relayed requests are banned by the source it names,
+        // below; the proxy itself never is.
+        let proxied = self.admission.proxy(peer.addr.ip());
+        if !proxied && self.admission.banned(peer.addr.ip(), now) {
             Metrics::inc(&self.metrics.sip_banned_dropped);
             return;
         }
@@ -39,9 +42,20 @@ impl Core {
                 Metrics::inc(&self.metrics.sip_messages);
                 match msg.start.clone() {
                     StartLine::Request { method, .. } => {
+                        self.origin = self.admission.origin(
+                            peer.addr,
+                            peer.transport().as_str(),
+                            msg.header_values(SOURCE_HEADER),
+                            now,
+                        );
+                        let from = self.origin.ip();
+                        if self.origin.forwarded && self.admission.banned(from, now) {
+                            Metrics::inc(&self.metrics.sip_banned_dropped);
+                            return;
+                        }
                         let scanner = msg
                             .header("User-Agent")
-                            .is_some_and(|ua| self.admission.scanner(peer.addr.ip(), &ua, now));
+                            .is_some_and(|ua| self.admission.scanner(from, &ua, now));
                         if scanner {
                             Metrics::inc(&self.metrics.sip_scanner_dropped);
                             return;
@@ -168,7 +182,10 @@ impl Core {
     ) {
         let data = b.build();
         self.send(&peer, data.clone());
-        if !self.admission.tx_room(peer.addr.ip(), self.txs.len(), now) {
+        if !self
+            .admission
+            .tx_room(self.origin.ip(), self.txs.len(), now)
+        {
             // Over the bound: answered, nothing kept (a retransmission
             // gets the same answer built again).
             Metrics::inc(&self.metrics.sip_stateless_answers);
@@ -187,17 +204,32 @@ impl Core {
     /// 503 with Retry-After, keeping no state (RFC 3261 §8.2.7: the To tag
     /// is derived from the request, so a retransmission gets the same one).
     pub(super) fn refuse_stateless(&mut self, msg: &Message, peer: Peer, why: &str) {
+        self.refuse_503(msg, peer, why, None)
+    }
+
+    /// The same for a limit of the request's source (admission): with a
+    /// `Warning` that says so, so that a proxy in front does not take this
+    /// gateway for full (deploy/kamailio/kamailio.cfg keeps it in).
+    pub(super) fn refuse_source(&mut self, msg: &Message, peer: Peer, why: &str) {
+        let warning = format!("399 {} \"per-source limit: {why}\"", peer.local.ip());
+        self.refuse_503(msg, peer, why, Some(warning))
+    }
+
+    fn refuse_503(&mut self, msg: &Message, peer: Peer, why: &str, warning: Option<String>) {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         (&msg.call_id, &msg.from_tag, &msg.top_via.branch, msg.cseq).hash(&mut h);
         let tag = format!("{:016x}", h.finish());
         tracing::debug!(from = %peer.addr, call_id = %msg.call_id, why, "refusing statelessly");
         Metrics::inc(&self.metrics.sip_refused_stateless);
-        let data = self
+        let mut b = self
             .builder(msg, peer, 503, "Service Unavailable")
             .to_tag(&tag)
-            .header("Retry-After", self.cfg.retry_after.to_string())
-            .build();
+            .header("Retry-After", self.cfg.retry_after.to_string());
+        if let Some(w) = warning {
+            b = b.header("Warning", w);
+        }
+        let data = b.build();
         self.send(&peer, data);
     }
 
@@ -211,7 +243,8 @@ impl Core {
     ) -> u64 {
         let id = self.id();
         let at = tx.next_deadline();
-        self.admission.tx_started(peer.addr.ip(), now);
+        let source = self.origin.ip();
+        self.admission.tx_started(source, now);
         self.tx_index.insert(key.clone(), id);
         self.txs.insert(
             id,
@@ -219,7 +252,7 @@ impl Core {
                 key,
                 tx,
                 peer,
-                source: peer.addr.ip(),
+                source,
                 call,
             },
         );
@@ -278,9 +311,9 @@ impl Core {
             }
         };
         if !known {
-            match self.admission.request(peer.addr.ip(), now) {
+            match self.admission.request(self.origin.ip(), now) {
                 Verdict::Pass => {}
-                Verdict::Refuse(why) => return self.refuse_stateless(&msg, peer, why),
+                Verdict::Refuse(why) => return self.refuse_source(&msg, peer, why),
                 Verdict::Drop => return Metrics::inc(&self.metrics.sip_banned_dropped),
             }
         }

@@ -32,7 +32,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use super::admission::{Admission, AdmissionConfig, Verdict};
+use super::admission::{Admission, AdmissionConfig, Origin, Verdict, SOURCE_HEADER};
 use super::dialog;
 use super::message::{
     self, Limits, Malformed, Message, Method, ReplyHeaders, RequestSpec, ResponseBuilder,
@@ -155,6 +155,8 @@ struct Call {
     /// Set for calls we placed (paging).
     uac: Option<Uac>,
     peer: Peer,
+    /// The source its limits count against (see [`Origin`]).
+    source: IpAddr,
     invite_tx: u64,
     invite_reply: ReplyHeaders,
     remote_target: String,
@@ -332,6 +334,10 @@ pub struct Core {
     /// REGISTERs waiting for the registrar: what their answer is built
     /// from (the request's reply headers and our To tag).
     registers: HashMap<u64, (message::ReplyHeaders, String)>,
+    /// Where the request being handled comes from, as admission counts it
+    /// (the socket's peer, or the source a proxy forwarded): set for each
+    /// request by `handle_message`, read by the limits and transactions.
+    origin: Origin,
 }
 
 fn random_token() -> String {
@@ -347,6 +353,7 @@ impl Core {
             shed_logged: None,
             registration: None,
             registers: HashMap::new(),
+            origin: Origin::direct(SocketAddr::from(([0, 0, 0, 0], 0)), "UDP"),
             cfg,
             metrics,
             next_id: 1,
@@ -527,7 +534,7 @@ impl Core {
             }
             None => {
                 self.inbound = self.inbound.saturating_sub(1);
-                self.admission.call_ended(c.peer.addr.ip());
+                self.admission.call_ended(c.source);
             }
         }
         self.dialogs

@@ -41,6 +41,9 @@ pub struct RegisterRequest {
     pub cseq: u32,
     /// The flow the request came on: paging calls go back over it.
     pub flow: Peer,
+    /// Where it comes from (the flow's peer, or the source a proxy
+    /// forwarded): nonces are bound to it, attempts counted against it.
+    pub origin: Origin,
     pub user_agent: Option<String>,
 }
 
@@ -116,7 +119,10 @@ impl Core {
             }
             Contacts::Set(set)
         };
-        if !self.admission.tx_room(peer.addr.ip(), self.txs.len(), now) {
+        if !self
+            .admission
+            .tx_room(self.origin.ip(), self.txs.len(), now)
+        {
             return self.refuse_stateless(msg, peer, "transactions");
         }
         let tx = ServerTx::new(false, peer.transport().reliable(), self.cfg.timers);
@@ -138,6 +144,7 @@ impl Core {
                 call_id: msg.call_id.clone(),
                 cseq: msg.cseq,
                 flow: peer,
+                origin: self.origin,
                 user_agent: msg.header("User-Agent"),
             })));
     }

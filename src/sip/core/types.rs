@@ -78,6 +78,9 @@ pub struct CallInfo {
     /// The caller's number: from P-Asserted-Identity when the network
     /// asserted one, else the From user part.
     pub caller_number: Option<String>,
+    /// The number is asserted by the court's trunk or SBC (`[sip]
+    /// trusted`), not only claimed by whoever sent the INVITE.
+    pub number_asserted: bool,
     pub caller_display: Option<String>,
     /// The caller asked for privacy (RFC 3323 Privacy, or an anonymous From).
     pub privacy: bool,
@@ -85,6 +88,8 @@ pub struct CallInfo {
     pub request_uri: String,
     pub p_asserted_identity: Option<String>,
     pub user_agent: Option<String>,
+    /// The caller's address: the socket's peer, or behind a proxy of
+    /// `[sip] proxies` the source it forwarded.
     pub source: SocketAddr,
     pub transport: Transport,
     /// Our IP address as the caller reaches it.

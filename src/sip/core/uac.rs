@@ -76,6 +76,7 @@ impl Core {
                 remote_party,
                 uac: Some(uac),
                 peer,
+                source: peer.addr.ip(),
                 invite_tx: 0,
                 invite_reply: ReplyHeaders {
                     vias: Vec::new(),

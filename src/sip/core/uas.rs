@@ -97,15 +97,13 @@ impl Core {
             }
             return self.refuse_stateless(&msg, peer, why);
         }
-        if !self.admission.tx_room(peer.addr.ip(), self.txs.len(), now) {
+        let origin = self.origin;
+        if !self.admission.tx_room(origin.ip(), self.txs.len(), now) {
             return self.refuse_stateless(&msg, peer, "transaction table full");
         }
-        match self
-            .admission
-            .invite(peer.addr.ip(), now, self.cfg.max_calls)
-        {
+        match self.admission.invite(origin.ip(), now, self.cfg.max_calls) {
             Verdict::Pass => {}
-            Verdict::Refuse(why) => return self.refuse_stateless(&msg, peer, why),
+            Verdict::Refuse(why) => return self.refuse_source(&msg, peer, why),
             Verdict::Drop => return Metrics::inc(&self.metrics.sip_banned_dropped),
         }
         // 488 with a Warning saying why (RFC 3261 §20.43, code 304).
@@ -186,15 +184,18 @@ impl Core {
             .map(|r| r.retransmit.map_or(r.give_up, |(a, _)| a));
         let tx_id = self.insert_tx(key, tx, peer, Some(call), now);
         self.inbound += 1;
-        self.admission.call_started(peer.addr.ip(), now);
+        self.admission.call_started(origin.ip(), now);
 
         // An asserted identity is the caller's number only from inside the
-        // trust domain (RFC 3325 §6: our trusted PBX, SBC or proxy).
-        let caller = msg.caller_identity(self.admission.trusted(peer.addr.ip()));
+        // trust domain (RFC 3325 §6: the court's PBX or SBC, `[sip]
+        // trusted`, reached directly or through a proxy that forwarded its
+        // address); from anyone else the number is only claimed.
+        let caller = msg.caller_identity(self.admission.trusted(origin.ip()));
         let info = Box::new(CallInfo {
             call_id: msg.call_id.clone(),
             from: msg.reply.from.clone(),
             caller_number: caller.number,
+            number_asserted: caller.asserted,
             caller_display: caller.display,
             privacy: caller.privacy,
             to: msg.reply.to.clone(),
@@ -204,7 +205,7 @@ impl Core {
             },
             p_asserted_identity: msg.header("P-Asserted-Identity"),
             user_agent: msg.header("User-Agent"),
-            source: peer.addr,
+            source: origin.addr,
             transport: peer.transport(),
             local_ip: peer.local.ip(),
         });
@@ -227,6 +228,7 @@ impl Core {
                 local_tag: tag,
                 remote_tag: msg.from_tag.clone(),
                 peer,
+                source: origin.ip(),
                 invite_tx: tx_id,
                 invite_reply: msg.reply.clone(),
                 remote_target,

@@ -223,3 +223,109 @@ fn a_placed_call_preloads_the_outbound_proxy_and_routes_by_the_answers_record_ro
         &proxy().parse::<std::net::SocketAddr>().unwrap()
     );
 }
+
+/// Behind a proxy of `[sip] proxies` (Kamailio), the limits, bans and the
+/// identity go by the source the proxy forwarded, never by the proxy.
+#[test]
+fn a_proxy_is_trusted_for_routing_and_its_forwarded_source_for_nothing_more() {
+    let pai = "P-Asserted-Identity: <tel:+8613900000000>\r\n";
+    let mut h = Harness::new(CoreConfig {
+        admission: AdmissionConfig {
+            proxies: vec!["192.0.2.50".parse().unwrap()],
+            trusted: vec!["10.9.9.9".parse().unwrap()],
+            calls_per_source: 2,
+            ban_after: 3,
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    let relayed = |i: usize, from: &str, extra: &str| {
+        String::from_utf8(proxied_invite("", extra))
+            .unwrap()
+            .replace("z9hG4bKp1", &format!("z9hG4bKp1-{i}"))
+            .replace("z9hG4bKrr", &format!("z9hG4bKrr-{i}"))
+            .replace("Call-ID: rr", &format!("Call-ID: rr-{i}"))
+            .replace(
+                "Max-Forwards:",
+                &format!("X-Hotline-Source: udp {from} 5062\r\nMax-Forwards:"),
+            )
+            .into_bytes()
+    };
+    // A caller at 203.0.113.7: two calls, then its own limit (not the
+    // proxy's); its P-Asserted-Identity is only a claim.
+    for i in 0..3 {
+        h.input_from(&relayed(i, "203.0.113.7", pai), proxy());
+    }
+    let s = h.take();
+    assert_eq!(
+        s.iter().filter(|l| l.ends_with(" 180 Ringing")).count(),
+        2,
+        "{s:?}"
+    );
+    assert_eq!(
+        s.iter()
+            .filter(|l| l.ends_with(" 503 Service Unavailable"))
+            .count(),
+        1
+    );
+    let infos: Vec<_> = h
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            CallEvent::Incoming { info, .. } => Some(info.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(infos[0].caller_number.as_deref(), Some("13800000000"));
+    assert!(!infos[0].number_asserted);
+    assert_eq!(
+        infos[0].source,
+        "203.0.113.7:5062".parse::<std::net::SocketAddr>().unwrap()
+    );
+    // Another caller through the same proxy is not held back by the first.
+    h.input_from(&relayed(10, "203.0.113.8", ""), proxy());
+    assert!(h.take().iter().any(|l| l.ends_with(" 180 Ringing")));
+    // The court's PBX through the proxy: its assertion is believed.
+    h.input_from(&relayed(11, "10.9.9.9", pai), proxy());
+    let pbx = h
+        .events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            CallEvent::Incoming { info, .. } => Some(info.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(pbx.caller_number.as_deref(), Some("+8613900000000"));
+    assert!(pbx.number_asserted);
+    // The first caller keeps hitting its limit: it is banned, the proxy is
+    // not — a new caller through it still gets through.
+    for i in 20..26 {
+        h.input_from(&relayed(i, "203.0.113.7", ""), proxy());
+    }
+    h.take();
+    h.input_from(&relayed(30, "203.0.113.7", ""), proxy());
+    assert!(
+        h.take().is_empty(),
+        "the banned caller is dropped unanswered"
+    );
+    h.input_from(&relayed(31, "203.0.113.9", ""), proxy());
+    assert!(h.take().iter().any(|l| l.ends_with(" 180 Ringing")));
+    // From anyone but a configured proxy the header is ignored: this
+    // source is the socket's (198.51.100.1), not the 10.9.9.9 it names.
+    h.input_from(&relayed(40, "10.9.9.9", pai), "198.51.100.1:5060");
+    let direct = h
+        .events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            CallEvent::Incoming { info, .. } => Some(info.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        direct.source,
+        "198.51.100.1:5060".parse::<std::net::SocketAddr>().unwrap()
+    );
+    assert!(!direct.number_asserted);
+}
