@@ -48,7 +48,12 @@ pub fn full(t: &Ticket, timeline: &[Event]) -> String {
                 .unwrap_or_default()
         )
     };
-    let _ = writeln!(s, "caller     {}", caller.trim());
+    let unverified = if r.caller.provenance() == crate::tickets::model::Provenance::Claimed {
+        " (unverified: only claimed by the call)"
+    } else {
+        ""
+    };
+    let _ = writeln!(s, "caller     {}{unverified}", caller.trim());
     let i = &r.intake;
     let _ = writeln!(
         s,
