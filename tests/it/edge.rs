@@ -188,10 +188,13 @@ async fn an_invite_flood_through_kamailio_silences_no_real_caller() {
             let _ = s.send_to(m.as_bytes(), to).await;
         }
     });
-    // Meanwhile ten real callers at 127.0.0.60-69, each a whole call.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Meanwhile ten real callers at 127.0.0.60-69, each a whole call, one
+    // every 400 ms: the later ones call while the flooders are banned
+    // (and a gateway that dropped them unanswered would by then look dead
+    // to Kamailio, its calls refused at the edge).
     let mut real = Vec::new();
     for i in 60..70u8 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
         let ip = format!("127.0.0.{i}");
         let rtp = free_port().to_string();
         real.push(tokio::spawn(async move {

@@ -87,7 +87,10 @@ impl Kamailio {
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(err).lines() {
                 let Ok(line) = line else { break };
-                l.lock().unwrap().push_str(&format!("{line}\n"));
+                // A test that failed while reading the log poisoned it:
+                // keep logging all the same.
+                let mut log = l.lock().unwrap_or_else(|e| e.into_inner());
+                log.push_str(&format!("{line}\n"));
             }
         });
         let addr = SocketAddr::from(([127, 0, 0, 1], port));

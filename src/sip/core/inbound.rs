@@ -50,15 +50,14 @@ impl Core {
                         );
                         let from = self.origin.ip();
                         if self.origin.forwarded && self.admission.banned(from, now) {
-                            Metrics::inc(&self.metrics.sip_banned_dropped);
-                            return;
+                            return self.silence(&msg, &method, peer, "banned");
                         }
                         let scanner = msg
                             .header("User-Agent")
                             .is_some_and(|ua| self.admission.scanner(from, &ua, now));
                         if scanner {
                             Metrics::inc(&self.metrics.sip_scanner_dropped);
-                            return;
+                            return self.silence(&msg, &method, peer, "scanner");
                         }
                         self.on_request(msg, method, peer, now)
                     }
@@ -215,6 +214,19 @@ impl Core {
         self.refuse_503(msg, peer, why, Some(warning))
     }
 
+    /// A silenced source's request (banned, a scanner): dropped unanswered,
+    /// unless a proxy forwarded it. Then it gets a 503 naming the limit:
+    /// silence would look to the proxy like a dead gateway, and it would
+    /// take the gateway out for everyone. (An ACK is never answered.)
+    pub(super) fn silence(&mut self, msg: &Message, method: &Method, peer: Peer, why: &str) {
+        if self.origin.forwarded && *method != Method::Ack {
+            return self.refuse_source(msg, peer, why);
+        }
+        if why != "scanner" {
+            Metrics::inc(&self.metrics.sip_banned_dropped);
+        }
+    }
+
     fn refuse_503(&mut self, msg: &Message, peer: Peer, why: &str, warning: Option<String>) {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -314,7 +326,7 @@ impl Core {
             match self.admission.request(self.origin.ip(), now) {
                 Verdict::Pass => {}
                 Verdict::Refuse(why) => return self.refuse_source(&msg, peer, why),
-                Verdict::Drop => return Metrics::inc(&self.metrics.sip_banned_dropped),
+                Verdict::Drop => return self.silence(&msg, &method, peer, "banned"),
             }
         }
         let tag = random_token();

@@ -104,7 +104,7 @@ impl Core {
         match self.admission.invite(origin.ip(), now, self.cfg.max_calls) {
             Verdict::Pass => {}
             Verdict::Refuse(why) => return self.refuse_source(&msg, peer, why),
-            Verdict::Drop => return Metrics::inc(&self.metrics.sip_banned_dropped),
+            Verdict::Drop => return self.silence(&msg, &Method::Invite, peer, "banned"),
         }
         // 488 with a Warning saying why (RFC 3261 §20.43, code 304).
         let not_acceptable = |core: &mut Core, why: String| {

@@ -224,6 +224,17 @@ fn a_placed_call_preloads_the_outbound_proxy_and_routes_by_the_answers_record_ro
     );
 }
 
+/// What the call layer was told of each new call, in order.
+fn incoming(h: &Harness) -> Vec<CallInfo> {
+    h.events
+        .iter()
+        .filter_map(|e| match e {
+            CallEvent::Incoming { info, .. } => Some((**info).clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Behind a proxy of `[sip] proxies` (Kamailio), the limits, bans and the
 /// identity go by the source the proxy forwarded, never by the proxy.
 #[test]
@@ -268,14 +279,7 @@ fn a_proxy_is_trusted_for_routing_and_its_forwarded_source_for_nothing_more() {
             .count(),
         1
     );
-    let infos: Vec<_> = h
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            CallEvent::Incoming { info, .. } => Some(info.clone()),
-            _ => None,
-        })
-        .collect();
+    let infos = incoming(&h);
     assert_eq!(infos[0].caller_number.as_deref(), Some("13800000000"));
     assert!(!infos[0].number_asserted);
     assert_eq!(
@@ -287,42 +291,31 @@ fn a_proxy_is_trusted_for_routing_and_its_forwarded_source_for_nothing_more() {
     assert!(h.take().iter().any(|l| l.ends_with(" 180 Ringing")));
     // The court's PBX through the proxy: its assertion is believed.
     h.input_from(&relayed(11, "10.9.9.9", pai), proxy());
-    let pbx = h
-        .events
-        .iter()
-        .rev()
-        .find_map(|e| match e {
-            CallEvent::Incoming { info, .. } => Some(info.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let pbx = incoming(&h).pop().unwrap();
     assert_eq!(pbx.caller_number.as_deref(), Some("+8613900000000"));
     assert!(pbx.number_asserted);
     // The first caller keeps hitting its limit: it is banned, the proxy is
-    // not — a new caller through it still gets through.
+    // not — a new caller through it still gets through. The banned caller
+    // is answered (silence would look like a dead gateway to the proxy),
+    // with a 503 that says whose limit it is.
     for i in 20..26 {
         h.input_from(&relayed(i, "203.0.113.7", ""), proxy());
     }
     h.take();
     h.input_from(&relayed(30, "203.0.113.7", ""), proxy());
+    let refused = h.sent.last().unwrap().clone();
     assert!(
-        h.take().is_empty(),
-        "the banned caller is dropped unanswered"
+        refused.starts_with("SIP/2.0 503 ") && refused.contains("per-source limit: banned"),
+        "{refused}"
     );
+    assert!(h.counter("sip_banned_dropped") == 0);
+    h.take();
     h.input_from(&relayed(31, "203.0.113.9", ""), proxy());
     assert!(h.take().iter().any(|l| l.ends_with(" 180 Ringing")));
     // From anyone but a configured proxy the header is ignored: this
     // source is the socket's (198.51.100.1), not the 10.9.9.9 it names.
     h.input_from(&relayed(40, "10.9.9.9", pai), "198.51.100.1:5060");
-    let direct = h
-        .events
-        .iter()
-        .rev()
-        .find_map(|e| match e {
-            CallEvent::Incoming { info, .. } => Some(info.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let direct = incoming(&h).pop().unwrap();
     assert_eq!(
         direct.source,
         "198.51.100.1:5060".parse::<std::net::SocketAddr>().unwrap()
