@@ -308,6 +308,16 @@ impl Settings {
                 out.push(bad(key, "must be at least 1".into()));
             }
         }
+        let b = &self.bridge;
+        if b.max_connections > 0 && b.violence_reserve >= b.max_connections {
+            out.push(bad(
+                "bridge.violence_reserve",
+                format!(
+                    "{} leaves none of bridge.max_connections ({}) to other bridges, callbacks and follow-up calls: it must be less",
+                    b.violence_reserve, b.max_connections
+                ),
+            ));
+        }
         if self.follow_up.enabled && self.trunk.is_none() {
             out.push(bad(
                 "follow_up.enabled",
