@@ -299,6 +299,14 @@ impl Settings {
             ),
             ("bridge.max_connections", self.bridge.max_connections),
             (
+                "api.callbacks_per_ticket_per_day",
+                self.api.callbacks_per_ticket_per_day as usize,
+            ),
+            (
+                "api.callbacks_per_member_per_day",
+                self.api.callbacks_per_member_per_day as usize,
+            ),
+            (
                 "follow_up.ring_seconds",
                 self.follow_up.ring_seconds as usize,
             ),

@@ -155,4 +155,8 @@ fn the_violence_reserve_leaves_other_bridges_a_slot() {
         check("[bridge]\nmax_connections = 2\nviolence_reserve = 2\n"),
         Err("x.toml: bridge.violence_reserve: 2 leaves none of bridge.max_connections (2) to other bridges, callbacks and follow-up calls: it must be less".into())
     );
+    assert_eq!(
+        check("[api]\ncallbacks_per_ticket_per_day = 0\n"),
+        Err("x.toml: api.callbacks_per_ticket_per_day: must be at least 1".into())
+    );
 }
