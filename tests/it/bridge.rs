@@ -934,3 +934,57 @@ async fn a_callback_needs_a_reveal_role_and_stays_within_the_days_limits() {
     }
     gw.stop().await;
 }
+
+/// Issue 30: a caller pressing 0 again and again held a bridge slot each
+/// time. Nobody on duty can be called here (the offline roster), so each
+/// ask ends at once with "not connected": the first 0 and one more ring,
+/// the third takes the caller on into the message, with no third ring.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_asks_for_a_person_twice_at_most_then_leaves_the_message() {
+    let mut s = settings();
+    s.bridge.enabled = true;
+    let gw = Gateway::start(s).await;
+    let call = TestCall::place(gw.udp, "asks@t", 0).await;
+    let number = ticket_of(&gw.store, "asks@t").await;
+    let count = |action: &'static str| {
+        let (store, number) = (gw.store.clone(), number.clone());
+        async move {
+            store
+                .timeline(&number)
+                .await
+                .map_or(0, |tl| tl.iter().filter(|e| e.action == action).count())
+        }
+    };
+    for n in 1..=2 {
+        call.info(n, '0').await;
+        eventually(
+            "the ask answered: nobody",
+            Duration::from_secs(10),
+            || async { count("bridge_not_connected").await == n as usize },
+        )
+        .await;
+    }
+    // The third 0, during the "nobody could answer" prompt: the message.
+    call.info(3, '0').await;
+    eventually("the message started", Duration::from_secs(10), || async {
+        count("intake_message_started").await == 1
+    })
+    .await;
+    let tl = gw.store.timeline(&number).await.unwrap();
+    let actions: Vec<&str> = tl
+        .iter()
+        .map(|e| e.action.as_str())
+        .filter(|a| a.starts_with("bridge_") || a.starts_with("intake_message"))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "bridge_not_connected",
+            "bridge_not_connected",
+            "intake_message_started"
+        ],
+        "{tl:?}"
+    );
+    call.hangup().await;
+    gw.stop().await;
+}
