@@ -10,10 +10,14 @@
 # The package holds /usr/bin/hotline, the sample configuration under
 # /etc/hotline (conffiles; its state paths moved to /var/lib/hotline), the
 # systemd unit, Kamailio's configuration and the Prometheus rules and Grafana
-# dashboard under /usr/share/hotline. postinst makes the `hotline` system
-# user and /var/lib/hotline (0750, the user's), keeps /etc/hotline readable
-# by the group only, and enables the unit; start it once the roster and
-# hotline.toml are the court's: `systemctl start hotline`.
+# dashboard under /usr/share/hotline. The packaged configuration trusts no
+# SIP source (`[sip] trusted = []`: the court's PBX/SBC goes there). postinst
+# makes the `hotline` system user and /var/lib/hotline (0750, the user's),
+# keeps /etc/hotline readable by the group only, gives the local Redis a
+# password (/usr/lib/hotline/redis-auth: /etc/hotline/redis.env for the
+# unit, /etc/redis/hotline.conf included by redis.conf), and enables the
+# unit; start it once the roster and hotline.toml are the court's:
+# `systemctl start hotline`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-target/release/hotline}
@@ -29,11 +33,21 @@ trap 'rm -rf "$root"' EXIT
 install -D -m 0755 "$bin" "$root/usr/bin/hotline"
 install -d -m 0750 "$root/etc/hotline"
 cp -r config/roster.toml config/holidays config/prompts "$root/etc/hotline/"
-# The sample configuration with the state under /var/lib/hotline.
+# The sample configuration with the state under /var/lib/hotline, no SIP
+# source trusted (the sample's loopback would trust every local process),
+# and Redis's URL with its password from the unit's environment.
 sed -e 's|^journal_dir = .*|journal_dir = "/var/lib/hotline/journal"|' \
     -e 's|^dir = "\.\./recordings"|dir = "/var/lib/hotline/recordings"|' \
     -e 's|^key_file = .*|key_file = "/var/lib/hotline/caller.key"|' \
+    -e 's|^trusted = \[.*|# Packaged: nobody. Put the court'"'"'s PBX or the carrier'"'"'s SBC here (a\
+# Kamailio in front goes in proxies), e.g. ["10.1.2.3", "10.1.2.0/28"].\
+trusted = []|' \
+    -e 's|^url = "redis://127.0.0.1:6379/"|# Packaged: HOTLINE_REDIS_URL in /etc/hotline/redis.env (with the password\
+# postinst made) wins over this; change the URL there.\
+url = "redis://127.0.0.1:6379/"|' \
     config/hotline.toml >"$root/etc/hotline/hotline.toml"
+grep -q '^trusted = \[\]$' "$root/etc/hotline/hotline.toml" \
+    || { echo "package-deb: the packaged configuration still trusts a SIP source" >&2; exit 1; }
 find "$root/etc/hotline" -type d -exec chmod 0750 {} +
 find "$root/etc/hotline" -type f -exec chmod 0640 {} +
 sed -e 's|/usr/local/bin/hotline|/usr/bin/hotline|g' deploy/hotline.service \
@@ -43,6 +57,7 @@ install -D -m 0644 deploy/kamailio/dispatcher.list "$root/usr/share/hotline/kama
 install -D -m 0644 deploy/prometheus/hotline.rules.yml "$root/usr/share/hotline/prometheus/hotline.rules.yml"
 install -D -m 0644 deploy/grafana/hotline-dashboard.json "$root/usr/share/hotline/grafana/hotline-dashboard.json"
 install -D -m 0644 docs/deploy.md "$root/usr/share/doc/hotline/deploy.md"
+install -D -m 0755 deploy/redis/redis-auth "$root/usr/lib/hotline/redis-auth"
 
 mkdir -p "$root/DEBIAN"
 cat >"$root/DEBIAN/control" <<EOF
@@ -71,6 +86,24 @@ if [ "$1" = configure ]; then
     fi
     install -d -o hotline -g hotline -m 0750 /var/lib/hotline
     chown -R root:hotline /etc/hotline
+    # The local Redis gets a password (made once, kept on upgrades); the
+    # unit reads the gateway's URL with it from /etc/hotline/redis.env.
+    before=$(cat /etc/redis/hotline.conf 2>/dev/null || true)
+    /usr/lib/hotline/redis-auth /etc/hotline/redis.env /etc/redis/hotline.conf
+    restart=
+    [ "$before" = "$(cat /etc/redis/hotline.conf 2>/dev/null || true)" ] || restart=yes
+    if [ -f /etc/redis/redis.conf ] && [ -f /etc/redis/hotline.conf ] \
+        && ! grep -qx 'include /etc/redis/hotline.conf' /etc/redis/redis.conf; then
+        printf '\n# hotline: the password its gateway uses\ninclude /etc/redis/hotline.conf\n' \
+            >>/etc/redis/redis.conf
+        restart=yes
+    fi
+    if [ ! -f /etc/redis/hotline.conf ]; then
+        echo "hotline: no redis-server here yet; once it is installed, run"
+        echo "  dpkg-reconfigure hotline"
+    elif [ -n "$restart" ] && [ -d /run/systemd/system ]; then
+        systemctl try-restart redis-server.service || true
+    fi
     if [ -d /run/systemd/system ]; then
         systemctl daemon-reload || true
         systemctl enable hotline.service || true

@@ -329,6 +329,10 @@ impl App {
                     tickets,
                     caller_key: self.caller_key.clone(),
                 })),
+                callback_limits: crate::tickets::actions::CallbackLimits {
+                    per_ticket: s.api.callbacks_per_ticket_per_day,
+                    per_member: s.api.callbacks_per_member_per_day,
+                },
             })),
             call: web.map(|web| crate::api::call::CallApi {
                 web,

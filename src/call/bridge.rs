@@ -7,8 +7,11 @@
 //! meanwhile. Taken: the two calls' media are joined in the gateway (a
 //! B2BUA relay, [`crate::media::bridge`]), the caller's recording holds
 //! both, each side's keys go on the ticket, and either side's hang-up
-//! ends the other. Bridges (and officers' callbacks) hold slots of their
-//! own, apart from `max_calls`, so that answering never waits for them.
+//! ends the other. Bridges (and officers' callbacks and follow-up calls)
+//! hold slots of their own, apart from `max_calls`, so that answering never
+//! waits for them; `violence_reserve` of them only a violence report's
+//! bridge may take ([`Slots`]), so that callers pressing 0 cannot leave a
+//! violence report without its officer.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +49,9 @@ pub struct BridgeSettings {
     pub member_ring_seconds: u64,
     /// Bridges and callbacks up at once (apart from `[sip] max_calls`).
     pub max_connections: usize,
+    /// Of `max_connections`, the slots only a violence report's bridge may
+    /// take (other bridges, callbacks and follow-up calls leave them).
+    pub violence_reserve: usize,
 }
 
 impl Default for BridgeSettings {
@@ -56,6 +62,7 @@ impl Default for BridgeSettings {
             order: RingOrder::All,
             member_ring_seconds: 15,
             max_connections: 10,
+            violence_reserve: 2,
         }
     }
 }
@@ -67,11 +74,48 @@ pub enum RingOrder {
     Sequential,
 }
 
+/// What a slot is for: a violence report's bridge may take the reserved
+/// slots, anything else (another bridge, a callback, a follow-up call) not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    Violence,
+    Other,
+}
+
+/// The slots of `[bridge] max_connections`, `violence_reserve` of them
+/// kept for violence reports: two pools, so that no check-then-take race
+/// lets another bridge into the reserve.
+pub struct Slots {
+    open: Arc<Semaphore>,
+    reserved: Arc<Semaphore>,
+}
+
+impl Slots {
+    /// `max` slots in all, `reserve` of them (at most `max`) for violence.
+    pub fn new(max: usize, reserve: usize) -> Slots {
+        let reserve = reserve.min(max);
+        Slots {
+            open: Arc::new(Semaphore::new(max - reserve)),
+            reserved: Arc::new(Semaphore::new(reserve)),
+        }
+    }
+
+    /// A slot, if one is free for `need`: violence takes an open slot
+    /// first and the reserve only when none is left.
+    pub fn take(&self, need: Need) -> Option<OwnedSemaphorePermit> {
+        let open = self.open.clone().try_acquire_owned().ok();
+        match need {
+            Need::Other => open,
+            Need::Violence => open.or_else(|| self.reserved.clone().try_acquire_owned().ok()),
+        }
+    }
+}
+
 /// What bridges need, one for the gateway.
 pub struct Bridging {
     pub settings: BridgeSettings,
     pub channels: Channels,
-    slots: Arc<Semaphore>,
+    slots: Slots,
 }
 
 /// An officer who took the call (key 1 on the whisper), live.
@@ -97,7 +141,7 @@ impl Ringing {
 
 impl Bridging {
     pub fn new(settings: BridgeSettings, channels: Channels) -> Bridging {
-        let slots = Arc::new(Semaphore::new(settings.max_connections));
+        let slots = Slots::new(settings.max_connections, settings.violence_reserve);
         Bridging {
             settings,
             channels,
@@ -105,9 +149,10 @@ impl Bridging {
         }
     }
 
-    /// A slot for one bridge or callback, if one is free.
-    pub fn slot(&self) -> Option<OwnedSemaphorePermit> {
-        self.slots.clone().try_acquire_owned().ok()
+    /// A slot for one bridge, callback or follow-up call, if one is free
+    /// for `need`.
+    pub fn slot(&self, need: Need) -> Option<OwnedSemaphorePermit> {
+        self.slots.take(need)
     }
 
     /// Whoever holds the duty now and can be called.
@@ -247,8 +292,15 @@ pub(crate) enum Person {
 }
 
 /// Rings a person for the caller on `leg` and, once one takes it, bridges
-/// them until either hangs up.
-pub(crate) async fn person(ctx: &CallContext, b: &Bridging, leg: &mut Leg, ids: &Ids) -> Person {
+/// them until either hangs up; a violence report (`need`) may take the
+/// reserved slots.
+pub(crate) async fn person(
+    ctx: &CallContext,
+    b: &Bridging,
+    leg: &mut Leg,
+    ids: &Ids,
+    need: Need,
+) -> Person {
     let (tickets, on) = (&ctx.tickets, &On::from(ids));
     let started = leg.started();
     let offset = || started.elapsed().as_millis() as u64;
@@ -256,7 +308,7 @@ pub(crate) async fn person(ctx: &CallContext, b: &Bridging, leg: &mut Leg, ids: 
         kind: "bridge".into(),
         why,
     };
-    let Some(_slot) = b.slot() else {
+    let Some(_slot) = b.slot(need) else {
         tracing::warn!(call_id = %ids.call_id, "bridge: every slot is taken");
         connection(tickets, on, not_connected("every bridge is in use".into())).await;
         return Person::NotReached;
@@ -440,4 +492,52 @@ pub(crate) async fn connection(tickets: &Tickets, on: &On, step: ConnectionStep)
             step,
         })
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn other_bridges_leave_the_reserved_slots_to_violence() {
+        let slots = Slots::new(4, 2);
+        // Callers pressing 0, callbacks, follow-ups: two slots, no third.
+        let a = slots.take(Need::Other).expect("first open slot");
+        let b = slots.take(Need::Other).expect("second open slot");
+        assert!(slots.take(Need::Other).is_none(), "the reserve is kept");
+        // Violence reports get the two kept back, and no more.
+        let v1 = slots.take(Need::Violence).expect("first reserved slot");
+        let v2 = slots.take(Need::Violence).expect("second reserved slot");
+        assert!(slots.take(Need::Violence).is_none(), "four in all");
+        // A reserved slot freed stays reserved.
+        drop(v1);
+        assert!(slots.take(Need::Other).is_none());
+        assert!(slots.take(Need::Violence).is_some());
+        // An open slot freed is anyone's; violence takes it before the
+        // reserve.
+        drop((a, v2));
+        let v3 = slots.take(Need::Violence).expect("the open slot");
+        assert!(
+            slots.take(Need::Other).is_none(),
+            "violence took the open one"
+        );
+        assert!(
+            slots.take(Need::Violence).is_some(),
+            "the reserve is still there"
+        );
+        drop((b, v3));
+        assert!(slots.take(Need::Other).is_some());
+    }
+
+    #[test]
+    fn without_a_reserve_every_slot_is_anyones_and_a_reserve_is_at_most_all() {
+        let slots = Slots::new(2, 0);
+        let _a = slots.take(Need::Other).unwrap();
+        let _b = slots.take(Need::Other).unwrap();
+        assert!(slots.take(Need::Violence).is_none());
+        let all = Slots::new(1, 5);
+        assert!(all.take(Need::Other).is_none());
+        let _v = all.take(Need::Violence).unwrap();
+        assert!(all.take(Need::Violence).is_none());
+    }
 }

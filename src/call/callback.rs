@@ -6,14 +6,15 @@
 //! never logged, shown or sent to the officer's side; the callback is
 //! recorded (the informant left, what the informant heard right) and goes
 //! on the ticket's timeline, as a reveal does. Its slot is one of the
-//! bridges' (`[bridge] max_connections`).
+//! bridges' (`[bridge] max_connections`), never one kept for violence
+//! reports.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::bridge::{bridged, connection, Bridging, On};
+use super::bridge::{bridged, connection, Bridging, Need, On};
 use super::leg::Driven;
 use crate::intake::bridge::{Announce, Ringback};
 use crate::intake::Prompt;
@@ -92,7 +93,7 @@ impl Callbacks {
         if officer.sip.is_none() && officer.phone.is_none() {
             return Err(Refused::Unreachable);
         }
-        let slot = self.bridging.slot().ok_or(Refused::Busy)?;
+        let slot = self.bridging.slot(Need::Other).ok_or(Refused::Busy)?;
         Ok(Prepared {
             sealed,
             officer: officer.clone(),

@@ -141,7 +141,7 @@ impl FollowUps {
                 .follow_up_at(number, Some(next.as_millisecond() - delay))
                 .await;
         }
-        let Some(_slot) = self.bridging.slot() else {
+        let Some(_slot) = self.bridging.slot(super::bridge::Need::Other) else {
             // Every line busy: the lease brings it back.
             return Ok(());
         };

@@ -293,7 +293,13 @@ pub(crate) async fn run_answered(
             Driven::Ended(e) => break e,
             Driven::HandedOver => {
                 let person = match ctx.bridging.as_deref() {
-                    Some(b) => bridge::person(ctx, b, &mut leg, &ids).await,
+                    Some(b) => {
+                        let need = match intake.violence() {
+                            true => bridge::Need::Violence,
+                            false => bridge::Need::Other,
+                        };
+                        bridge::person(ctx, b, &mut leg, &ids, need).await
+                    }
                     None => bridge::Person::NotReached,
                 };
                 match person {

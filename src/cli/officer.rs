@@ -1,5 +1,6 @@
 //! `hotline officer set-pin|set-sip-password|revoke`: an officer's
-//! credentials (read from standard input; only hashes are stored).
+//! credentials (read from standard input; only hashes are stored); revoke
+//! ends their sessions and forgets their SIP password and softphones.
 
 use clap::Subcommand;
 
@@ -20,7 +21,8 @@ pub enum OfficerCommand {
         #[command(flatten)]
         config: ConfigArgs,
     },
-    /// End every session of a member at once.
+    /// End every session of a member at once, and forget their SIP
+    /// password and every softphone they registered.
     Revoke {
         member: String,
         #[command(flatten)]
@@ -78,10 +80,17 @@ pub async fn run(command: OfficerCommand) -> Result<String, String> {
             Ok(format!("SIP password set for {member} (realm {realm})"))
         }
         OfficerCommand::Revoke { .. } => {
-            let n = auth::revoke(&store, member)
-                .await
-                .map_err(|e| format!("{}: {e}", s.redis.url_redacted()))?;
-            Ok(format!("{n} session(s) of {member} ended"))
+            let failed =
+                |e: hotline::tickets::StoreError| format!("{}: {e}", s.redis.url_redacted());
+            let n = auth::revoke(&store, member).await.map_err(failed)?;
+            let (password, bindings) = store.forget_softphones(member).await.map_err(failed)?;
+            let password = match password {
+                true => "SIP password removed",
+                false => "no SIP password",
+            };
+            Ok(format!(
+                "{n} session(s) of {member} ended; {password}; {bindings} softphone binding(s) removed"
+            ))
         }
     }
 }

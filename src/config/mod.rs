@@ -299,6 +299,14 @@ impl Settings {
             ),
             ("bridge.max_connections", self.bridge.max_connections),
             (
+                "api.callbacks_per_ticket_per_day",
+                self.api.callbacks_per_ticket_per_day as usize,
+            ),
+            (
+                "api.callbacks_per_member_per_day",
+                self.api.callbacks_per_member_per_day as usize,
+            ),
+            (
                 "follow_up.ring_seconds",
                 self.follow_up.ring_seconds as usize,
             ),
@@ -307,6 +315,16 @@ impl Settings {
             if v == 0 {
                 out.push(bad(key, "must be at least 1".into()));
             }
+        }
+        let b = &self.bridge;
+        if b.max_connections > 0 && b.violence_reserve >= b.max_connections {
+            out.push(bad(
+                "bridge.violence_reserve",
+                format!(
+                    "{} leaves none of bridge.max_connections ({}) to other bridges, callbacks and follow-up calls: it must be less",
+                    b.violence_reserve, b.max_connections
+                ),
+            ));
         }
         if self.follow_up.enabled && self.trunk.is_none() {
             out.push(bad(

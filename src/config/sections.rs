@@ -9,14 +9,22 @@ use super::*;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiSettings {
-    /// Roster roles entitled to reveal a caller (rule 第二十条(三)).
+    /// Roster roles entitled to reveal a caller (rule 第二十条(三)), and so
+    /// to have the informant called back (回拨).
     pub reveal_roles: Vec<String>,
+    /// Callbacks asked for one ticket in a court day (Asia/Shanghai), by
+    /// anyone; more get 429.
+    pub callbacks_per_ticket_per_day: u32,
+    /// Callbacks one member asks for in a court day, on any ticket.
+    pub callbacks_per_member_per_day: u32,
 }
 
 impl Default for ApiSettings {
     fn default() -> Self {
         ApiSettings {
             reveal_roles: vec!["director".into(), "chief_commander".into()],
+            callbacks_per_ticket_per_day: 3,
+            callbacks_per_member_per_day: 10,
         }
     }
 }

@@ -138,3 +138,25 @@ fn every_relative_path_is_the_config_files_not_the_working_directorys() {
     assert_eq!(s.recording.dir, PathBuf::from("/srv/rec"), "absolute stays");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn the_violence_reserve_leaves_other_bridges_a_slot() {
+    let check = |text: &str| {
+        let mut s = Settings::from_toml(text, "x.toml").unwrap();
+        s.prompts.dir = PathBuf::from("config/prompts");
+        s.validate("x.toml").map_err(|e| e.to_string())
+    };
+    assert_eq!(check(""), Ok(()), "the defaults: 2 of 10 kept");
+    assert_eq!(
+        check("[bridge]\nmax_connections = 3\nviolence_reserve = 2\n"),
+        Ok(())
+    );
+    assert_eq!(
+        check("[bridge]\nmax_connections = 2\nviolence_reserve = 2\n"),
+        Err("x.toml: bridge.violence_reserve: 2 leaves none of bridge.max_connections (2) to other bridges, callbacks and follow-up calls: it must be less".into())
+    );
+    assert_eq!(
+        check("[api]\ncallbacks_per_ticket_per_day = 0\n"),
+        Err("x.toml: api.callbacks_per_ticket_per_day: must be at least 1".into())
+    );
+}

@@ -11,7 +11,9 @@
 //!   a key during any prompt stops it and counts (barge-in)
 //!   with a person to talk to (`[bridge]`): key 0 at any point but in the
 //!   case number's digits hands the call back for a person (violence at
-//!   once); nobody took it: the message
+//!   once); nobody took it: the message. A person is asked for at most
+//!   twice a call (`PERSON_ASKS`): after the second "nobody" key 0 rings
+//!   no one again and the caller goes on with the message
 //! ```
 //!
 //! It is one of the call scripts ([`script`]) the call driver runs; the
@@ -30,6 +32,12 @@ use crate::media::dtmf::Digit;
 use crate::tickets::model::Category;
 use script::{digits, Deadline};
 pub use script::{Input, Script};
+
+/// How often one call may ask for a person (key 0, or a violence report
+/// at once): after "nobody reached" key 0 once more, then no more rings.
+/// Ten anonymous calls pressing 0 again and again would otherwise hold
+/// every bridge slot.
+pub const PERSON_ASKS: u8 = 2;
 
 /// A step the court can place in `intake.steps`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -168,6 +176,10 @@ pub struct Intake {
     deadline: Deadline,
     ticket: Option<String>,
     offers: Offers,
+    /// How often a person was asked for (see [`PERSON_ASKS`]).
+    asked: u8,
+    /// The caller chose violence (a bridge takes a reserved slot).
+    violence: bool,
     started: bool,
     out: Vec<Action>,
 }
@@ -184,9 +196,22 @@ impl Intake {
             deadline: Deadline::default(),
             ticket,
             offers,
+            asked: 0,
+            violence: false,
             started: false,
             out: Vec::new(),
         }
+    }
+
+    /// Whether the caller reported violence (its bridge may take the slots
+    /// kept for violence reports).
+    pub fn violence(&self) -> bool {
+        self.violence
+    }
+
+    /// Whether key 0 (or a violence report) may still ring a person.
+    fn person_offered(&self) -> bool {
+        self.offers.person && self.asked < PERSON_ASKS
     }
 
     /// Nobody took the call the caller asked a person for: the caller is
@@ -210,6 +235,7 @@ impl Intake {
             self.out.push(Action::Update(Update::MessageEnded));
         }
         self.state = State::Person;
+        self.asked += 1;
         self.deadline.clear();
         self.out.push(Action::Handover);
     }
@@ -313,9 +339,10 @@ impl Intake {
 
     fn choose(&mut self, category: Category) {
         let urgent = category == Category::Violence;
+        self.violence = urgent;
         self.out
             .push(Action::Update(Update::Category { category, urgent }));
-        if urgent && self.offers.person {
+        if urgent && self.person_offered() {
             // A person at once, the message if nobody takes it.
             self.want_person();
         } else if urgent {
@@ -350,9 +377,10 @@ impl Intake {
             self.out.push(Action::Stop);
         }
         // Key 0: a person, at any point but in a case number (where it is a
-        // digit) and after the intake.
+        // digit) and after the intake; asked for too often, an ordinary key
+        // (in the message: nothing).
         let person_key = key == '0'
-            && self.offers.person
+            && self.person_offered()
             && !matches!(
                 self.state,
                 State::CaseDigits { .. } | State::Person | State::Closing | State::Done

@@ -437,3 +437,70 @@ fn key_9_at_the_end_declines_the_follow_up_and_other_keys_change_nothing() {
     assert_eq!(h.key('9'), []);
     assert_eq!(h.done(), [Action::HangUp]);
 }
+
+/// Nobody took it: the caller is back in the message.
+fn nobody(h: &mut H) {
+    h.i.no_person();
+    let a = h.i.start(h.now);
+    h.log.extend(a);
+    assert_eq!(h.last_prompts(), [Prompt::NoPerson, Prompt::Beep]);
+    h.done();
+}
+
+#[test]
+fn after_nobody_key_0_rings_once_more_then_the_message_goes_on() {
+    let mut h = with_person();
+    assert_eq!(h.key('0'), [Action::Stop, Action::Handover]);
+    nobody(&mut h);
+    // Once more: the message ends and a person is rung again.
+    assert_eq!(
+        h.key('0'),
+        [Action::Update(Update::MessageEnded), Action::Handover]
+    );
+    nobody(&mut h);
+    // No third ring: key 0 is no key in the message, which goes on.
+    assert_eq!(h.key('0'), []);
+    assert_eq!(h.key('0'), []);
+    assert!(h.i.deadline().is_some(), "the message's own time runs");
+    h.key('#');
+    assert_eq!(h.last_prompts()[0], Prompt::TicketReadback);
+    assert_eq!(
+        h.log.iter().filter(|a| **a == Action::Handover).count(),
+        2,
+        "rung twice in all"
+    );
+    // Key 0 on the intro of the message (before the beep ended) starts
+    // the message instead of a ring.
+    let mut h = with_person();
+    h.key('0');
+    nobody(&mut h);
+    h.key('0');
+    h.i.no_person();
+    let a = h.i.start(h.now);
+    h.log.extend(a);
+    assert_eq!(
+        h.key('0'),
+        [Action::Stop, Action::Update(Update::MessageStarted)]
+    );
+}
+
+#[test]
+fn a_violence_report_counts_as_the_first_ring() {
+    let mut h = with_person();
+    assert!(!h.i.violence());
+    h.done();
+    assert_eq!(h.key('2').last(), Some(&Action::Handover));
+    assert!(h.i.violence(), "its bridge may take a reserved slot");
+    nobody(&mut h);
+    assert_eq!(h.key('0').last(), Some(&Action::Handover));
+    nobody(&mut h);
+    assert_eq!(h.key('0'), []);
+    assert_eq!(
+        h.updates()
+            .iter()
+            .filter(|u| **u == Update::MessageEnded)
+            .count(),
+        1,
+        "the message ended only for the second ring"
+    );
+}

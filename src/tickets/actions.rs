@@ -1,7 +1,8 @@
 //! The officers' transitions of a ticket as rules of the domain, so the
 //! API and the paging worker make them alike: 签收 (acknowledge), 出警
 //! (dispatch), arrival, closing (what closing needs), notes (their cap),
-//! revealing the caller (why), downloading the recording. Each is an [`Action`]: the store's change
+//! revealing the caller (why, and who may), callbacks (who may, how often;
+//! refusals audited), downloading the recording. Each is an [`Action`]: the store's change
 //! (actor, action, target state, details, the actor's index) and the edit
 //! of the register it makes. Values from outside come in through the
 //! parsing newtypes, which say what is wrong in words the API passes on.
@@ -171,6 +172,91 @@ pub fn reveal(actor: &str, reason: &Reason) -> Action {
 pub fn callback(actor: &str, reason: &Reason) -> Action {
     let mut change = Change::new(actor, "callback_requested");
     change.details = serde_json::json!({"reason": reason.0});
+    Action {
+        change,
+        edit: Box::new(|_| {}),
+    }
+}
+
+/// Whether `member` may see a caller in clear: one of `reveal_roles`
+/// (`[api] reveal_roles`). The same right lets the informant be called
+/// back, whose number the gateway opens.
+pub fn may_reveal(member: &crate::roster::Member, reveal_roles: &[String]) -> bool {
+    member.roles.iter().any(|r| reveal_roles.contains(r))
+}
+
+/// How many callbacks a court day allows (`[api]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallbackLimits {
+    pub per_ticket: u32,
+    pub per_member: u32,
+}
+
+/// Why a callback is refused before anything is dialled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallbackRefusal {
+    /// Not one of the roles that may reveal a caller.
+    Role,
+    /// The ticket's callbacks of the day are used up.
+    TicketRate(u32),
+    /// The member's callbacks of the day are used up.
+    MemberRate(u32),
+}
+
+impl CallbackRefusal {
+    /// A word for the timeline and the API's `error`.
+    pub fn why(self) -> &'static str {
+        match self {
+            CallbackRefusal::Role => "role",
+            CallbackRefusal::TicketRate(_) => "ticket_rate",
+            CallbackRefusal::MemberRate(_) => "member_rate",
+        }
+    }
+
+    pub fn message(self) -> String {
+        match self {
+            CallbackRefusal::Role => {
+                "your role may not have informants called back (only the roles that may reveal a caller)".into()
+            }
+            CallbackRefusal::TicketRate(n) => {
+                format!("this ticket's informant was asked for {n} times today: no more callbacks until tomorrow")
+            }
+            CallbackRefusal::MemberRate(n) => {
+                format!("you asked for {n} callbacks today: no more until tomorrow")
+            }
+        }
+    }
+}
+
+/// Who may ask for a callback: the roles that may reveal a caller.
+pub fn may_call_back(
+    member: &crate::roster::Member,
+    reveal_roles: &[String],
+) -> Result<(), CallbackRefusal> {
+    match may_reveal(member, reveal_roles) {
+        true => Ok(()),
+        false => Err(CallbackRefusal::Role),
+    }
+}
+
+/// How often: `counts` are the ticket's and the member's callbacks of the
+/// day, this one counted.
+pub fn callback_quota(counts: (i64, i64), limits: CallbackLimits) -> Result<(), CallbackRefusal> {
+    let (ticket, member) = counts;
+    if ticket > i64::from(limits.per_ticket) {
+        return Err(CallbackRefusal::TicketRate(limits.per_ticket));
+    }
+    if member > i64::from(limits.per_member) {
+        return Err(CallbackRefusal::MemberRate(limits.per_member));
+    }
+    Ok(())
+}
+
+/// A callback refused to `actor`, and why: on the timeline, as a reveal
+/// is (who tried to have the informant called, and was not let).
+pub fn callback_refused(actor: &str, refusal: CallbackRefusal) -> Action {
+    let mut change = Change::new(actor, "callback_refused");
+    change.details = serde_json::json!({"why": refusal.why(), "message": refusal.message()});
     Action {
         change,
         edit: Box::new(|_| {}),
@@ -397,5 +483,46 @@ mod tests {
             .is_empty());
         assert!(sees_all(&["deputy".to_string()]));
         assert!(!sees_all(&["officer".to_string()]));
+    }
+
+    #[test]
+    fn a_callback_needs_a_reveal_role_and_stays_within_the_days_limits() {
+        let member = |roles: &[&str]| crate::roster::Member {
+            id: "m".into(),
+            name: "m".into(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            phone: None,
+            sip: None,
+            message: None,
+            webhook: None,
+        };
+        let reveal = ["director".to_string(), "chief_commander".to_string()];
+        assert_eq!(may_call_back(&member(&["director"]), &reveal), Ok(()));
+        // A deputy sees every ticket, but may not reveal: no callback.
+        assert_eq!(
+            may_call_back(&member(&["deputy"]), &reveal),
+            Err(CallbackRefusal::Role)
+        );
+        assert_eq!(
+            may_call_back(&member(&["officer"]), &[]),
+            Err(CallbackRefusal::Role)
+        );
+        let limits = CallbackLimits {
+            per_ticket: 3,
+            per_member: 10,
+        };
+        assert_eq!(callback_quota((3, 10), limits), Ok(()));
+        assert_eq!(
+            callback_quota((4, 1), limits),
+            Err(CallbackRefusal::TicketRate(3))
+        );
+        assert_eq!(
+            callback_quota((1, 11), limits),
+            Err(CallbackRefusal::MemberRate(10))
+        );
+        let refused = callback_refused("u1-officer", CallbackRefusal::Role);
+        assert_eq!(refused.change.action, "callback_refused");
+        assert_eq!(refused.change.details["why"], "role");
+        assert!(refused.change.index.is_empty());
     }
 }

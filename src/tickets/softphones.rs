@@ -2,10 +2,11 @@
 //! member's HA1 (`sip:ha1:<member>`, never the password) and the bindings
 //! of their softphones (`sip:bindings:<member>`, a hash of contact →
 //! binding, with `sip:bindings:<member>:expiry`, a sorted set of contact by
-//! expiry time), so every gateway sees every binding; and the highest
-//! nonce count (`nc`) each digest nonce was used with (`sip:nc:<nonce>`,
-//! for the nonce's life), so a captured REGISTER is not accepted twice.
-//! Times are passed in: what has expired is decided by the caller's clock.
+//! expiry time), so every gateway sees every binding (`officer revoke`
+//! forgets both); and the highest nonce count (`nc`) each digest nonce was
+//! used with (`sip:nc:<nonce>`, for the nonce's life), so a captured
+//! REGISTER is not accepted twice. Times are passed in: what has expired is
+//! decided by the caller's clock.
 
 use std::net::SocketAddr;
 
@@ -132,6 +133,24 @@ impl Store {
     pub async fn sip_ha1(&self, member: &str) -> Result<Option<String>, StoreError> {
         let mut c = self.conn.clone();
         Ok(c.get(self.key(&format!("sip:ha1:{member}"))).await?)
+    }
+
+    /// Forgets a member's softphones, all at once: their HA1 (no REGISTER
+    /// is let in again) and every binding (no page goes to them again).
+    /// Answers whether they had a SIP password and how many bindings.
+    pub async fn forget_softphones(&self, member: &str) -> Result<(bool, usize), StoreError> {
+        let h = self.key(&format!("sip:bindings:{member}"));
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .hlen(&h)
+            .del(self.key(&format!("sip:ha1:{member}")))
+            .del(&h)
+            .ignore()
+            .del(format!("{h}:expiry"))
+            .ignore();
+        let mut c = self.conn.clone();
+        let (bindings, ha1): (usize, usize) = pipe.query_async(&mut c).await?;
+        Ok((ha1 > 0, bindings))
     }
 
     /// Applies one REGISTER's change to a member's bindings at `now_ms`,

@@ -628,6 +628,58 @@ impl Store {
         Ok(pipe.query_async(&mut c).await?)
     }
 
+    /// Counts one callback of ticket `number` asked for by `member` in the
+    /// court day of `at` (`callback:ticket:<number>:<day>`,
+    /// `callback:member:<member>:<day>`, kept two days) and answers both
+    /// counts. Counted first, both at once, as attempts are: callbacks
+    /// asked for in parallel cannot all pass a check made before any was
+    /// counted.
+    pub async fn count_callback(
+        &self,
+        number: &str,
+        member: &str,
+        at: Timestamp,
+    ) -> Result<(i64, i64), StoreError> {
+        let mut c = self.conn.clone();
+        let mut counts = redis::pipe();
+        counts.atomic();
+        for k in self.callback_keys(number, member, at) {
+            counts
+                .incr(&k, 1)
+                .cmd("EXPIRE")
+                .arg(&k)
+                .arg(2 * 86_400)
+                .arg("NX")
+                .ignore();
+        }
+        Ok(counts.query_async(&mut c).await?)
+    }
+
+    /// Takes back a callback [`Store::count_callback`] counted at `at`
+    /// (refused, or not placed).
+    pub async fn uncount_callback(
+        &self,
+        number: &str,
+        member: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for k in self.callback_keys(number, member, at) {
+            pipe.decr(k, 1).ignore();
+        }
+        Ok(pipe.query_async(&mut c).await?)
+    }
+
+    fn callback_keys(&self, number: &str, member: &str, at: Timestamp) -> [String; 2] {
+        let day = court_day(at);
+        [
+            self.key(&format!("callback:ticket:{number}:{day}")),
+            self.key(&format!("callback:member:{member}:{day}")),
+        ]
+    }
+
     fn attempt_keys(&self, kind: Attempt, member: &str, source: &str) -> [String; 2] {
         let (by_member, kind) = match kind {
             Attempt::Login => (format!("login:member:{member}"), "login"),

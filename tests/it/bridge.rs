@@ -1063,3 +1063,170 @@ async fn only_an_asserted_number_the_dial_plan_allows_is_called_back() {
     );
     gw.stop().await;
 }
+
+/// Issue 30: only the roles that may reveal a caller have an informant
+/// called back, and only so often a court day per ticket and per member;
+/// checked before anything else (tickets without a number: what passes the
+/// checks is then refused as withheld, nothing is dialled), each refusal on
+/// the ticket's timeline with who and why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_needs_a_reveal_role_and_stays_within_the_days_limits() {
+    use hotline::tickets::model::Register;
+    use hotline::tickets::store::NewTicket;
+    let mut s = settings();
+    s.api.callbacks_per_ticket_per_day = 2;
+    s.api.callbacks_per_member_per_day = 3;
+    let gw = Gateway::start(s).await;
+    let store = gw.store.clone();
+    let mut tickets = Vec::new();
+    for i in 0..2 {
+        let t = NewTicket {
+            call_id: format!("rights-{i}@t"),
+            call: String::new(),
+            received_at: jiff::Timestamp::now(),
+            register: Register::default(),
+        };
+        tickets.push(store.create(&t, "test").await.unwrap().0);
+    }
+    let (t0, t1) = (&tickets[0], &tickets[1]);
+    // u1-officer's unit was paged with the first ticket: they see it.
+    store
+        .add_to_indexes(t0, &["member:u1-officer".to_string()])
+        .await
+        .unwrap();
+    let api = crate::api::Api::new(&gw);
+    let members = ["u1-officer", "m-lin", "m-chen", "m-guo", "u2-officer"];
+    let tokens = api.logged_in(&store, &members).await;
+    let token = |m: &str| tokens[members.iter().position(|x| *x == m).unwrap()].as_str();
+    let callback = |n: &str, m: &str| {
+        let (api, path, token) = (&api, format!("/tickets/{n}/callback"), token(m));
+        async move {
+            let body = serde_json::json!({"reason": "核实被执行人位置"});
+            let (s, b) = api.call("POST", &path, Some(token), Some(body)).await;
+            (s, b["error"].as_str().unwrap_or_default().to_string())
+        }
+    };
+    let refusals = |n: String| {
+        let store = store.clone();
+        async move {
+            store
+                .timeline(&n)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.action == "callback_refused")
+                .map(|e| {
+                    let d: serde_json::Value = serde_json::from_str(&e.details).unwrap();
+                    (e.actor, d["why"].as_str().unwrap().to_string())
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let refused = |m: &str, why: &str| (m.to_string(), why.to_string());
+
+    // Not the ticket's officer's to ask: 404, as for any ticket not theirs,
+    // and nothing on its timeline.
+    assert_eq!(callback(t0, "u2-officer").await, (404, "not_found".into()));
+    // Seeing the ticket is not enough: the officer, and a deputy (who sees
+    // every ticket but may not reveal), get 403, each on the timeline.
+    assert_eq!(callback(t0, "u1-officer").await, (403, "forbidden".into()));
+    assert_eq!(callback(t0, "m-lin").await, (403, "forbidden".into()));
+    assert_eq!(
+        refusals(t0.clone()).await,
+        [refused("u1-officer", "role"), refused("m-lin", "role")]
+    );
+
+    // The director, twice on the first ticket: past the checks (then
+    // withheld); a third time is over the ticket's day, for anyone.
+    for _ in 0..2 {
+        assert_eq!(callback(t0, "m-chen").await, (409, "withheld".into()));
+    }
+    assert_eq!(
+        callback(t0, "m-chen").await,
+        (429, "too_many_callbacks".into())
+    );
+    assert_eq!(
+        callback(t0, "m-guo").await,
+        (429, "too_many_callbacks".into())
+    );
+    assert_eq!(
+        refusals(t0.clone()).await[2..],
+        [
+            refused("m-chen", "ticket_rate"),
+            refused("m-guo", "ticket_rate")
+        ]
+    );
+    // The director's third of the day on the other ticket passes, the
+    // fourth is over the member's day; the chief commander, whose refusal
+    // above was not counted, still gets through.
+    assert_eq!(callback(t1, "m-chen").await, (409, "withheld".into()));
+    assert_eq!(
+        callback(t1, "m-chen").await,
+        (429, "too_many_callbacks".into())
+    );
+    assert_eq!(callback(t1, "m-guo").await, (409, "withheld".into()));
+    assert_eq!(
+        refusals(t1.clone()).await,
+        [refused("m-chen", "member_rate")]
+    );
+    // Nothing was dialled: no connection on either ticket.
+    for n in [t0, t1] {
+        let t = store.get(n).await.unwrap();
+        assert!(t.register.connections.is_empty(), "{n}");
+    }
+    gw.stop().await;
+}
+
+/// Issue 30: a caller pressing 0 again and again held a bridge slot each
+/// time. Nobody on duty can be called here (the offline roster), so each
+/// ask ends at once with "not connected": the first 0 and one more ring,
+/// the third takes the caller on into the message, with no third ring.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_asks_for_a_person_twice_at_most_then_leaves_the_message() {
+    let mut s = settings();
+    s.bridge.enabled = true;
+    let gw = Gateway::start(s).await;
+    let call = TestCall::place(gw.udp, "asks@t", 0).await;
+    let number = ticket_of(&gw.store, "asks@t").await;
+    let count = |action: &'static str| {
+        let (store, number) = (gw.store.clone(), number.clone());
+        async move {
+            store
+                .timeline(&number)
+                .await
+                .map_or(0, |tl| tl.iter().filter(|e| e.action == action).count())
+        }
+    };
+    for n in 1..=2 {
+        call.info(n, '0').await;
+        eventually(
+            "the ask answered: nobody",
+            Duration::from_secs(10),
+            || async { count("bridge_not_connected").await == n as usize },
+        )
+        .await;
+    }
+    // The third 0, during the "nobody could answer" prompt: the message.
+    call.info(3, '0').await;
+    eventually("the message started", Duration::from_secs(10), || async {
+        count("intake_message_started").await == 1
+    })
+    .await;
+    let tl = gw.store.timeline(&number).await.unwrap();
+    let actions: Vec<&str> = tl
+        .iter()
+        .map(|e| e.action.as_str())
+        .filter(|a| a.starts_with("bridge_") || a.starts_with("intake_message"))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "bridge_not_connected",
+            "bridge_not_connected",
+            "intake_message_started"
+        ],
+        "{tl:?}"
+    );
+    call.hangup().await;
+    gw.stop().await;
+}

@@ -484,3 +484,69 @@ async fn a_reload_takes_a_valid_roster_and_refuses_a_broken_one() {
     )
     .await;
 }
+
+/// Issue 30: `officer revoke` left the SIP password and the softphones.
+/// Now it ends the member's sessions and forgets their HA1 and every
+/// binding: the token is refused, the keys are gone from Redis, nothing is
+/// left to page, and a REGISTER with the old password gets 403.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn officer_revoke_forgets_the_sip_password_and_every_softphone() {
+    use crate::softphone::{register_udp, registrar, PASSWORD};
+    let gw = registrar().await;
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let ok = register_udp(&gw, &sock, "p-sun", PASSWORD, 1).await;
+    assert!(ok.starts_with("SIP/2.0 200 "), "{ok}");
+    let api = crate::api::Api::new(&gw);
+    let token = api.logged_in(&gw.store, &["p-sun"]).await.remove(0);
+    assert_eq!(api.call("GET", "/tickets", Some(&token), None).await.0, 200);
+    let keys = [
+        "hotline:sip:ha1:p-sun",
+        "hotline:sip:bindings:p-sun",
+        "hotline:sip:bindings:p-sun:expiry",
+    ];
+    let exists = || async {
+        let mut c = gw.store.connection();
+        let mut out = Vec::new();
+        for k in keys {
+            let n: u32 = redis::cmd("EXISTS")
+                .arg(k)
+                .query_async(&mut c)
+                .await
+                .unwrap();
+            out.push(n);
+        }
+        out
+    };
+    assert_eq!(exists().await, [1, 1, 1], "registered: {keys:?}");
+
+    let out = hotline()
+        .args([
+            "officer",
+            "revoke",
+            "p-sun",
+            "--config",
+            "config/hotline.toml",
+        ])
+        .args(["--redis-url", &gw.redis.url()])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains(
+            "1 session(s) of p-sun ended; SIP password removed; 1 softphone binding(s) removed"
+        ),
+        "{said}"
+    );
+    assert_eq!(exists().await, [0, 0, 0], "after revoke: {keys:?}");
+    let now = jiff::Timestamp::now().as_millisecond();
+    assert!(gw.store.bindings("p-sun", now).await.unwrap().is_empty());
+    assert_eq!(api.call("GET", "/tickets", Some(&token), None).await.0, 401);
+    let again = register_udp(&gw, &sock, "p-sun", PASSWORD, 3).await;
+    assert!(again.starts_with("SIP/2.0 403 "), "{again}");
+    gw.stop().await;
+}

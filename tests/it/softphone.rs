@@ -15,12 +15,12 @@ use tokio::net::UdpSocket;
 use crate::helpers::*;
 use crate::paging::open_tickets;
 
-const PASSWORD: &str = "softphone-secret-1";
+pub(crate) const PASSWORD: &str = "softphone-secret-1";
 
 /// The test gateway as the softphones' registrar, with p-sun (the court
 /// police officer on duty at every hour of the test roster) to be called
 /// at their registered softphone.
-async fn registrar() -> Gateway {
+pub(crate) async fn registrar() -> Gateway {
     let mut s = settings();
     let roster = offline(&test_roster_text())
         .replace(
@@ -68,7 +68,7 @@ Expires: {expires}\r\n\
 
 /// Over UDP: REGISTER for 60 s, the challenge, then `password`'s answer;
 /// the final response.
-async fn register_udp(
+pub(crate) async fn register_udp(
     gw: &Gateway,
     sock: &UdpSocket,
     user: &str,

@@ -47,6 +47,8 @@ pub struct V1 {
     pub trusted_proxies: Vec<crate::sip::admission::Cidr>,
     /// Officers' callbacks to informants (回拨).
     pub callbacks: Option<Arc<crate::call::callback::Callbacks>>,
+    /// How many callbacks a day allows, per ticket and per member.
+    pub callback_limits: crate::tickets::actions::CallbackLimits,
 }
 
 type Shared = Arc<V1>;

@@ -2,7 +2,8 @@
 //! cases they handle, or all for those who see all; anything else is 404
 //! exactly as a ticket that does not exist): the list with its filters, one
 //! ticket with its timeline, the officers' transitions through the
-//! domain's actions, and revealing the caller.
+//! domain's actions, revealing the caller, and callbacks (回拨) for the
+//! roles that may reveal, within the day's limits.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -362,7 +363,7 @@ async fn reveal(
     Body(b): Body<RevealBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let t = visible(&s, &o, &n).await?;
-    if !o.member.roles.iter().any(|r| s.reveal_roles.contains(r)) {
+    if !actions::may_reveal(&o.member, &s.reveal_roles) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
@@ -395,7 +396,10 @@ struct CallbackBody {
 
 /// 回拨: the gateway calls the officer, then the informant through the
 /// trunk, and joins them; the number never reaches the officer's side.
-/// Audited as a reveal; its progress goes on the ticket's timeline.
+/// Only for the roles that may reveal a caller, so many a day per ticket
+/// and per member (`[api]`), checked in that order before anything else;
+/// a refusal of either goes on the timeline. Audited as a reveal; its
+/// progress goes on the ticket's timeline.
 async fn callback(
     State(s): State<Shared>,
     o: Officer,
@@ -403,6 +407,9 @@ async fn callback(
     Body(b): Body<CallbackBody>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let t = visible(&s, &o, &n).await?;
+    if let Err(r) = actions::may_call_back(&o.member, &s.reveal_roles) {
+        return Err(refuse_callback(&s, &o, &n, r).await);
+    }
     let reason = actions::Reason::parse(&b.reason).map_err(ApiError::bad_request)?;
     let Some(callbacks) = &s.callbacks else {
         return Err(ApiError::new(
@@ -411,6 +418,17 @@ async fn callback(
             "callbacks are not available on this gateway",
         ));
     };
+    let (member, at) = (&o.member.id, Timestamp::now());
+    let counts = s.store.count_callback(&n, member, at).await?;
+    let take_back = || async {
+        if let Err(e) = s.store.uncount_callback(&n, member, at).await {
+            tracing::warn!(ticket = %n, member = %member, error = %e, "callback: cannot take back its count");
+        }
+    };
+    if let Err(r) = actions::callback_quota(counts, s.callback_limits) {
+        take_back().await;
+        return Err(refuse_callback(&s, &o, &n, r).await);
+    }
     let refused = |r: crate::call::callback::Refused| {
         use crate::call::callback::Refused;
         let (status, code) = match r {
@@ -422,9 +440,16 @@ async fn callback(
         };
         ApiError::new(status, code, r.message())
     };
-    let prepared = callbacks
-        .prepare(&t.register.caller, &o.member)
-        .map_err(refused)?;
+    let prepared = match callbacks.prepare(&t.register.caller, &o.member) {
+        Ok(p) => p,
+        Err(r) => {
+            // Every line busy: worth trying again, not a callback spent.
+            if r == crate::call::callback::Refused::Busy {
+                take_back().await;
+            }
+            return Err(refused(r));
+        }
+    };
     s.store
         .act(&n, &actions::callback(&o.member.id, &reason))
         .await?;
@@ -438,6 +463,22 @@ async fn callback(
             "message": "the gateway calls you first: press 1 to be connected",
         })),
     ))
+}
+
+/// A callback refused for the role (403) or the day's limits (429): on the
+/// ticket's timeline with who and why, and in the security log.
+async fn refuse_callback(s: &V1, o: &Officer, n: &str, r: actions::CallbackRefusal) -> ApiError {
+    let member = &o.member.id;
+    tracing::warn!(target: "security", "SECURITY event=callback_refused member={member} ticket={n} reason={}", r.why());
+    if let Err(e) = s.store.act(n, &actions::callback_refused(member, r)).await {
+        // Refused all the same; the log keeps it.
+        tracing::error!(ticket = %n, member = %member, error = %e, "callback refusal not on the timeline");
+    }
+    let (status, code) = match r {
+        actions::CallbackRefusal::Role => (StatusCode::FORBIDDEN, "forbidden"),
+        _ => (StatusCode::TOO_MANY_REQUESTS, "too_many_callbacks"),
+    };
+    ApiError::new(status, code, r.message())
 }
 
 pub(super) fn router() -> Router<Shared> {
