@@ -228,11 +228,13 @@ impl Report {
         ]
     }
 
-    /// One `section,key,value` row per figure.
+    /// One `section,key,value` row per figure: the key is text (a
+    /// category, a unit, a channel: a CSV cell, neutralised), the section
+    /// is ours and the value a number or a date we wrote.
     pub fn csv(&self) -> String {
         let mut out = String::from("section,key,value\n");
         let mut row = |s: &str, k: &str, v: String| {
-            let _ = writeln!(out, "{s},{k},{v}");
+            let _ = writeln!(out, "{s},{},{v}", super::csv::cell(k));
         };
         row("range", "from", self.from.to_string());
         row("range", "to", self.to.to_string());
