@@ -70,12 +70,15 @@ pub struct Report {
     pub pages: BTreeMap<String, Pages>,
 }
 
+/// A report's range is at most this many days.
+pub const MAX_DAYS: i32 = 366;
+
 /// At most this many tickets go into one report.
 pub const MAX_TICKETS: usize = 200_000;
 
 /// The range `from..=to` of days as given (`YYYY-MM-DD`), checked, and as
 /// Unix seconds from the first day's midnight to the last one's end in
-/// Asia/Shanghai. Errors name the parameter.
+/// Asia/Shanghai; at most [`MAX_DAYS`] days. Errors name the parameter.
 pub fn days(from: &str, to: &str) -> Result<(Date, Date, i64, i64), String> {
     let day = |name: &str, v: &str| {
         v.parse::<Date>()
@@ -85,8 +88,11 @@ pub fn days(from: &str, to: &str) -> Result<(Date, Date, i64, i64), String> {
     if to < from {
         return Err(format!("to {to} is before from {from}"));
     }
-    if from.until(to).map_err(|e| e.to_string())?.get_days() > 3 * 366 {
-        return Err("from, to: at most three years at once".into());
+    // `from..=to` holds at most MAX_DAYS days (a year, a leap one too).
+    if from.until(to).map_err(|e| e.to_string())?.get_days() >= MAX_DAYS {
+        return Err(format!(
+            "from {from}, to {to}: at most {MAX_DAYS} days at once"
+        ));
     }
     let tz = court_tz();
     let midnight = |d: Date| {

@@ -418,33 +418,13 @@ impl Store {
     pub async fn timeline(&self, number: &str) -> Result<Vec<Event>, StoreError> {
         let mut c = self.conn.clone();
         let key = self.key(&format!("ticket:{number}:timeline"));
-        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        let entries: Vec<StreamEntry> = redis::cmd("XRANGE")
             .arg(&key)
             .arg("-")
             .arg("+")
             .query_async(&mut c)
             .await?;
-        entries
-            .into_iter()
-            .map(|(id, fields)| {
-                let f: HashMap<String, String> = fields.into_iter().collect();
-                let get = |k: &str| f.get(k).cloned().unwrap_or_default();
-                let corrupt = |p: &str| StoreError::Corrupt {
-                    number: number.to_string(),
-                    problem: format!("timeline {id}: {p}"),
-                };
-                Ok(Event {
-                    at: get("at").parse().map_err(|_| corrupt("at"))?,
-                    actor: get("actor"),
-                    action: get("action"),
-                    from: State::parse(&get("from")),
-                    to: State::parse(&get("to")).ok_or_else(|| corrupt("to"))?,
-                    version: get("version").parse().map_err(|_| corrupt("version"))?,
-                    details: get("details"),
-                    id,
-                })
-            })
-            .collect()
+        timeline_from(number, entries)
     }
 
     /// Newest first, from an index: `all`, `open`, `state:S`,
@@ -471,24 +451,26 @@ impl Store {
         self.tickets(&numbers).await
     }
 
-    /// The tickets `numbers` name, in that order (one round trip; those
-    /// that do not exist left out).
+    /// The tickets `numbers` name, in that order (a round trip per
+    /// [`BATCH`]; those that do not exist left out).
     async fn tickets(&self, numbers: &[String]) -> Result<Vec<Ticket>, StoreError> {
-        if numbers.is_empty() {
-            return Ok(Vec::new());
-        }
         let mut c = self.conn.clone();
-        let mut pipe = redis::pipe();
-        for n in numbers {
-            pipe.hgetall(self.key(&format!("ticket:{n}")));
+        let mut out = Vec::with_capacity(numbers.len());
+        // In pipelined batches: a round trip per batch, and the shared
+        // connection serves other requests between them.
+        for batch in numbers.chunks(BATCH) {
+            let mut pipe = redis::pipe();
+            for n in batch {
+                pipe.hgetall(self.key(&format!("ticket:{n}")));
+            }
+            let rows: Vec<HashMap<String, String>> = pipe.query_async(&mut c).await?;
+            for (n, h) in batch.iter().zip(rows) {
+                if !h.is_empty() {
+                    out.push(ticket_from(n, &h)?);
+                }
+            }
         }
-        let rows: Vec<HashMap<String, String>> = pipe.query_async(&mut c).await?;
-        numbers
-            .iter()
-            .zip(rows)
-            .filter(|(_, h)| !h.is_empty())
-            .map(|(n, h)| ticket_from(n, &h))
-            .collect()
+        Ok(out)
     }
 
     /// The tickets received from `from` to `to` (Unix seconds, both
@@ -512,15 +494,29 @@ impl Store {
         self.tickets(&numbers).await
     }
 
-    /// Each ticket with its timeline.
+    /// Each ticket with its timeline (a round trip per [`BATCH`]).
     pub async fn with_timelines(
         &self,
         tickets: Vec<Ticket>,
     ) -> Result<Vec<(Ticket, Vec<Event>)>, StoreError> {
+        let mut c = self.conn.clone();
         let mut out = Vec::with_capacity(tickets.len());
-        for t in tickets {
-            let timeline = self.timeline(&t.number).await?;
-            out.push((t, timeline));
+        let mut tickets = tickets.into_iter().peekable();
+        // In pipelined batches, as the tickets themselves.
+        while tickets.peek().is_some() {
+            let batch: Vec<Ticket> = tickets.by_ref().take(BATCH).collect();
+            let mut pipe = redis::pipe();
+            for t in &batch {
+                pipe.cmd("XRANGE")
+                    .arg(self.key(&format!("ticket:{}:timeline", t.number)))
+                    .arg("-")
+                    .arg("+");
+            }
+            let timelines: Vec<Vec<StreamEntry>> = pipe.query_async(&mut c).await?;
+            for (t, entries) in batch.into_iter().zip(timelines) {
+                let timeline = timeline_from(&t.number, entries)?;
+                out.push((t, timeline));
+            }
         }
         Ok(out)
     }
@@ -711,6 +707,34 @@ impl Store {
 
 /// One stream entry: id and fields.
 type StreamEntry = (String, Vec<(String, String)>);
+
+/// Tickets (or timelines) read in one pipelined round trip, at most.
+const BATCH: usize = 500;
+
+/// A ticket's timeline from its stream's entries.
+fn timeline_from(number: &str, entries: Vec<StreamEntry>) -> Result<Vec<Event>, StoreError> {
+    entries
+        .into_iter()
+        .map(|(id, fields)| {
+            let f: HashMap<String, String> = fields.into_iter().collect();
+            let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+            let corrupt = |p: &str| StoreError::Corrupt {
+                number: number.to_string(),
+                problem: format!("timeline {id}: {p}"),
+            };
+            Ok(Event {
+                at: get("at").parse().map_err(|_| corrupt("at"))?,
+                actor: get("actor"),
+                action: get("action"),
+                from: State::parse(&get("from")),
+                to: State::parse(&get("to")).ok_or_else(|| corrupt("to"))?,
+                version: get("version").parse().map_err(|_| corrupt("version"))?,
+                details: get("details"),
+                id,
+            })
+        })
+        .collect()
+}
 
 fn ticket_from(number: &str, h: &HashMap<String, String>) -> Result<Ticket, StoreError> {
     let corrupt = |p: String| StoreError::Corrupt {
