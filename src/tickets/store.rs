@@ -181,7 +181,8 @@ pub enum Applied {
     AlreadyApplied,
 }
 
-/// What [`Store::count_attempt`] counts: each kind has its own limits.
+/// What [`Store::count_attempt`] and [`Store::count_source_attempt`]
+/// count: each kind has its own limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Attempt {
     /// A login to the officers' API.
@@ -190,6 +191,37 @@ pub enum Attempt {
     Register,
 }
 
+/// A member's failed logins as the store keeps them: how many, the last
+/// one when (Unix milliseconds). What they allow is `api::auth`'s rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginFailures {
+    pub count: u32,
+    pub last_ms: i64,
+}
+
+impl LoginFailures {
+    fn encode(self) -> String {
+        format!("{} {}", self.count, self.last_ms)
+    }
+
+    fn decode(v: &str) -> Option<LoginFailures> {
+        let (count, last) = v.split_once(' ')?;
+        Some(LoginFailures {
+            count: count.parse().ok()?,
+            last_ms: last.parse().ok()?,
+        })
+    }
+}
+
+/// KEYS[1] set to ARGV[2] for ARGV[3] ms if it holds ARGV[1] (`""`: if it
+/// does not exist); 1 if set.
+const SWAP: &str = r#"
+local cur = redis.call('GET', KEYS[1]) or ''
+if cur ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+"#;
+
 /// The ticket store.
 #[derive(Clone)]
 pub struct Store {
@@ -197,6 +229,8 @@ pub struct Store {
     pub(super) prefix: String,
     create: Script,
     apply: Script,
+    /// Compare-and-set of one string (`swap_login_failures`).
+    swap: Script,
 }
 
 /// The day `at` falls on in the court's time zone (Asia/Shanghai).
@@ -261,6 +295,7 @@ impl Store {
             prefix: prefix.to_string(),
             create: Script::new(CREATE),
             apply: Script::new(APPLY),
+            swap: Script::new(SWAP),
         }
     }
 
@@ -581,10 +616,10 @@ impl Store {
             .collect())
     }
 
-    /// Counts one attempt (a login, or a softphone's REGISTER with
-    /// credentials) against the member and against the source
-    /// (`login:member:<id>`, `login:ip:<source>`, or `register:...`, each
-    /// for a minute) and answers both counts. Counted first, both at once
+    /// Counts one attempt (a softphone's REGISTER with credentials; logins
+    /// count per member as [`LoginFailures`] instead) against the member
+    /// and against the source (`register:member:<id>`,
+    /// `register:ip:<source>`, each for a minute) and answers both counts. Counted first, both at once
     /// (MULTI), so that attempts sent in parallel cannot all pass a check
     /// made before any of them was counted.
     pub async fn count_attempt(
@@ -622,6 +657,81 @@ impl Store {
             pipe.decr(k, 1).ignore();
         }
         Ok(pipe.query_async(&mut c).await?)
+    }
+
+    /// Counts one attempt against the source only (`login:ip:<source>` or
+    /// `register:ip:<source>`, for a minute) and answers its count; for
+    /// logins, whose failures per member are [`LoginFailures`].
+    pub async fn count_source_attempt(
+        &self,
+        kind: Attempt,
+        source: &str,
+    ) -> Result<i64, StoreError> {
+        let [_, k] = self.attempt_keys(kind, "", source);
+        let mut c = self.conn.clone();
+        let (count,): (i64,) = redis::pipe()
+            .atomic()
+            .incr(&k, 1)
+            .cmd("EXPIRE")
+            .arg(&k)
+            .arg(60)
+            .arg("NX")
+            .ignore()
+            .query_async(&mut c)
+            .await?;
+        Ok(count)
+    }
+
+    /// Takes back an attempt [`Store::count_source_attempt`] counted.
+    pub async fn uncount_source_attempt(
+        &self,
+        kind: Attempt,
+        source: &str,
+    ) -> Result<(), StoreError> {
+        let [_, k] = self.attempt_keys(kind, "", source);
+        let mut c = self.conn.clone();
+        Ok(c.decr(k, 1).await?)
+    }
+
+    /// A member's failed logins on record (`login:failures:<member>`).
+    pub async fn login_failures(&self, member: &str) -> Result<Option<LoginFailures>, StoreError> {
+        let mut c = self.conn.clone();
+        let v: Option<String> = c.get(self.login_failures_key(member)).await?;
+        Ok(v.as_deref().and_then(LoginFailures::decode))
+    }
+
+    /// Replaces `was` (what [`Store::login_failures`] read) by `now`, kept
+    /// for `keep`, only if nobody changed the record in between (compared
+    /// and set in one step): `false` when someone did, and the caller reads
+    /// again. So attempts sent in parallel, to any gateway, each see the
+    /// count the one before left.
+    pub async fn swap_login_failures(
+        &self,
+        member: &str,
+        was: Option<LoginFailures>,
+        now: LoginFailures,
+        keep: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        let mut c = self.conn.clone();
+        let swapped: i64 = self
+            .swap
+            .key(self.login_failures_key(member))
+            .arg(was.map(|f| f.encode()).unwrap_or_default())
+            .arg(now.encode())
+            .arg(keep.as_millis().max(1) as u64)
+            .invoke_async(&mut c)
+            .await?;
+        Ok(swapped == 1)
+    }
+
+    /// Forgets a member's failed logins (their own login succeeded).
+    pub async fn clear_login_failures(&self, member: &str) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        Ok(c.del(self.login_failures_key(member)).await?)
+    }
+
+    fn login_failures_key(&self, member: &str) -> String {
+        self.key(&format!("login:failures:{member}"))
     }
 
     fn attempt_keys(&self, kind: Attempt, member: &str, source: &str) -> [String; 2] {

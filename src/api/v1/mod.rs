@@ -47,6 +47,13 @@ pub struct V1 {
     pub trusted_proxies: Vec<crate::sip::admission::Cidr>,
     /// Officers' callbacks to informants (回拨).
     pub callbacks: Option<Arc<crate::call::callback::Callbacks>>,
+    /// `[http] member_failures_per_hour`: a member's failed logins before
+    /// they slow down.
+    pub member_failures_per_hour: u32,
+    /// The members' text channels, for telling a member (and the director)
+    /// that their logins are failing.
+    pub notices: Option<crate::paging::channels::Channels>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 type Shared = Arc<V1>;
