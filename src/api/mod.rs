@@ -198,7 +198,8 @@ async fn openapi() -> impl axum::response::IntoResponse {
 /// nearest address in `X-Forwarded-For` that is not a trusted proxy (the
 /// header is read right to left; what a client wrote itself is further
 /// left). `None` without the peer's address (a request not from the
-/// server's own loop).
+/// server's own loop). The header from anyone else is ignored, and the log
+/// says so once.
 pub(crate) fn client_of(
     parts: &axum::http::request::Parts,
     trusted_proxies: &[crate::sip::admission::Cidr],
@@ -209,6 +210,9 @@ pub(crate) fn client_of(
         .map(|c| c.0.ip())?;
     let trusted = |ip: std::net::IpAddr| trusted_proxies.iter().any(|c| c.contains(ip));
     if !trusted(peer) {
+        if parts.headers.contains_key("x-forwarded-for") {
+            forwarded_by_untrusted(peer);
+        }
         return Some(peer);
     }
     let forwarded: Vec<std::net::IpAddr> = parts
@@ -227,6 +231,21 @@ pub(crate) fn client_of(
             .find(|ip| !trusted(*ip))
             .unwrap_or(peer),
     )
+}
+
+/// A request with `X-Forwarded-For` from a peer not in `[http]
+/// trusted_proxies`: the header is ignored (anyone can write it), so behind
+/// a proxy every client would count as the proxy. Said once per process.
+fn forwarded_by_untrusted(peer: std::net::IpAddr) {
+    static SAID: AtomicBool = AtomicBool::new(false);
+    if !SAID.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            peer = %crate::privacy::mask_ip(peer),
+            "X-Forwarded-For from a peer not in [http] trusted_proxies is ignored: \
+        behind a reverse proxy, set trusted_proxies to its address, or every client counts \
+        as the proxy (one login and browser-call budget for all)"
+        );
+    }
 }
 
 /// The field officers' mobile page (one self-contained file, no build step).

@@ -244,3 +244,58 @@ async fn a_browser_that_closes_its_connection_ends_the_call_at_once() {
     .await;
     gw.stop().await;
 }
+
+/// Issue 30, behind a reverse proxy (`trusted_proxies = ["127.0.0.1"]`,
+/// clients named by `X-Forwarded-For`): one client's 20 junk offers (each
+/// a 400, none counted) and 20 wrong PINs for an officer (its own limit:
+/// 5 evaluated, then 429) block nobody: that client's own valid offer and
+/// another client's are answered 201, and the officer logs in from
+/// another client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_one_clients_junk_blocks_nobody() {
+    let mut s = settings();
+    s.http.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    let gw = Gateway::start(s).await;
+    hotline::api::auth::set_pin(&gw.store, "u1-officer", "246810")
+        .await
+        .unwrap();
+    let http = browser::http();
+    let whip = format!("http://{}/call/whip", gw.http);
+    let offer_from = |client: &'static str, sdp: String| {
+        http.post(&whip)
+            .header("Content-Type", "application/sdp")
+            .header("X-Forwarded-For", client)
+            .body(sdp)
+            .send()
+    };
+    let login_from = |client: &'static str, pin: &'static str| {
+        http.post(format!("http://{}/api/v1/login", gw.http))
+            .header("X-Forwarded-For", client)
+            .json(&serde_json::json!({"member": "u1-officer", "pin": pin}))
+            .send()
+    };
+    let attacker = "198.51.100.7";
+    for _ in 0..20 {
+        let r = offer_from(attacker, "v=0\r\njunk".into()).await.unwrap();
+        assert_eq!(r.status(), 400);
+    }
+    let mut pins = Vec::new();
+    for _ in 0..20 {
+        pins.push(
+            login_from(attacker, "000000")
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(pins.iter().filter(|s| **s == 401).count(), 5, "{pins:?}");
+    assert_eq!(pins.iter().filter(|s| **s == 429).count(), 15, "{pins:?}");
+    for client in [attacker, "203.0.113.5"] {
+        let r = offer_from(client, offer("AB:CD")).await.unwrap();
+        assert_eq!(r.status(), 201, "a valid offer from {client}");
+    }
+    let r = login_from("203.0.113.5", "246810").await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    gw.stop().await;
+}
