@@ -299,3 +299,61 @@ async fn behind_a_trusted_proxy_one_clients_junk_blocks_nobody() {
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     gw.stop().await;
 }
+
+/// Issue 30: a browser caller's address (here the client a trusted proxy
+/// names) is in no log line, at debug, in clear: the call's start, a call
+/// that never connected and a per-source refusal show its /24 only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_callers_address_is_masked_in_every_log_line() {
+    let redis = Redis::start("everysec").await;
+    let dir = tempfile_dir("masked");
+    let roster = test_roster(&offline(&test_roster_text()));
+    let config = write_config(&dir, &redis, &roster, "[webrtc]\nconnect_seconds = 1\n");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[http]\nlisten = \"127.0.0.1:0\"\n",
+        "[http]\nlisten = \"127.0.0.1:0\"\ntrusted_proxies = [\"127.0.0.1/32\"]\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let gw = Process::start_logging(&config, "debug");
+    const CLIENT: &str = "198.51.100.77";
+    let b = Browser::call_as(gw.http, Some(CLIENT)).await.unwrap();
+    let logged = |what: &'static str| {
+        let log = gw.log.clone();
+        async move { log.lock().unwrap().contains(what) }
+    };
+    eventually("the call started", Duration::from_secs(10), || {
+        logged("call started")
+    })
+    .await;
+    // A second offer that never connects, then a third over the limit of
+    // two calls from one source.
+    let whip = format!("http://{}/call/whip", gw.http);
+    let offer_as_client = || {
+        browser::http()
+            .post(&whip)
+            .header("Content-Type", "application/sdp")
+            .header("X-Forwarded-For", CLIENT)
+            .body(offer("AB:CD"))
+            .send()
+    };
+    assert_eq!(offer_as_client().await.unwrap().status(), 201);
+    assert_eq!(offer_as_client().await.unwrap().status(), 429);
+    eventually("the second not connected", Duration::from_secs(10), || {
+        logged("browser call not connected")
+    })
+    .await;
+    assert_eq!(b.hang_up(gw.http).await, 200);
+    let log = gw.log.lock().unwrap().clone();
+    for line in [
+        "call started",
+        "browser call not connected",
+        "browser call refused: per-source limit",
+    ] {
+        let l = log
+            .lines()
+            .find(|l| l.contains(line))
+            .unwrap_or_else(|| panic!("no {line:?} in\n{log}"));
+        assert!(l.contains("198.51.100.0/24"), "{l}");
+    }
+    assert!(!log.contains(CLIENT), "{log}");
+}
