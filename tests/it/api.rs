@@ -536,6 +536,29 @@ async fn a_reported_call_through_the_api_events_recording_and_reveal() {
     let body = r.bytes().await.unwrap();
     assert_eq!(&body[..4], b"RIFF");
     assert_eq!(&body[8..12], b"WAVE");
+    // A range in the middle and the whole file: the file's own bytes
+    // (streamed from it; issue 30).
+    let path = gw.store.get(&number).await.unwrap().register.recordings[0]
+        .path
+        .clone();
+    let file = std::fs::read(&path).unwrap();
+    assert!(file.len() > 2000, "{}", file.len());
+    let get = |range: Option<&'static str>| {
+        let mut r = http_client()
+            .get(format!("{}/tickets/{number}/recording", api.base))
+            .bearer_auth(&me);
+        if let Some(range) = range {
+            r = r.header("Range", range);
+        }
+        r.send()
+    };
+    let r = get(Some("bytes=100-1999")).await.unwrap();
+    assert_eq!(r.status().as_u16(), 206);
+    assert_eq!(r.headers()["content-length"], "1900");
+    assert_eq!(&r.bytes().await.unwrap()[..], &file[100..2000]);
+    let r = get(None).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.bytes().await.unwrap(), file);
     let tl = gw.store.timeline(&number).await.unwrap();
     assert!(tl
         .iter()
