@@ -356,6 +356,57 @@ pub fn router(state: ApiState) -> Router {
 mod tests {
     use super::*;
 
+    /// Issue 30: `X-Forwarded-For` from a peer that is not a trusted proxy
+    /// names nobody (the peer is the client) and the log says once that
+    /// `[http] trusted_proxies` is not set for it; from a trusted proxy the
+    /// header names the client.
+    #[test]
+    fn forwarded_for_from_an_untrusted_peer_is_ignored_and_said_once() {
+        #[derive(Clone, Default)]
+        struct Log(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Log {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let log = Log::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let parts = |peer: &str| {
+            let mut req = axum::http::Request::get("/")
+                .header("x-forwarded-for", "203.0.113.9")
+                .body(())
+                .unwrap();
+            req.extensions_mut().insert(axum::extract::ConnectInfo(
+                peer.parse::<std::net::SocketAddr>().unwrap(),
+            ));
+            req.into_parts().0
+        };
+        let proxy: crate::sip::admission::Cidr = "127.0.0.1/32".parse().unwrap();
+        tracing::subscriber::with_default(subscriber, || {
+            for _ in 0..3 {
+                assert_eq!(
+                    client_of(&parts("198.51.100.4:5000"), std::slice::from_ref(&proxy)),
+                    Some("198.51.100.4".parse().unwrap())
+                );
+            }
+            assert_eq!(
+                client_of(&parts("127.0.0.1:5000"), &[proxy]),
+                Some("203.0.113.9".parse().unwrap())
+            );
+        });
+        let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.matches("[http] trusted_proxies").count(), 1, "{text}");
+        assert!(!text.contains("198.51.100.4"), "the peer masked: {text}");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_request_that_hangs_gets_a_503_after_the_timeout() {
         use tower::ServiceExt;
