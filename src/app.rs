@@ -324,6 +324,9 @@ impl App {
                 stop: http_stop.clone(),
                 streams: Default::default(),
                 trusted_proxies: s.http.trusted_proxies.clone(),
+                member_failures_per_hour: s.http.member_failures_per_hour,
+                notices: Some(bridging.channels.clone()),
+                metrics: self.metrics.clone(),
                 callbacks: Some(Arc::new(call::callback::Callbacks {
                     bridging,
                     tickets,

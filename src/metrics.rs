@@ -80,6 +80,9 @@ counters! {
     /// Offers refused because `[sip] srtp = "required"` and they had no
     /// usable key.
     srtp_refused,
+    /// PINs evaluated at login (each an argon2 check; a login refused by a
+    /// limit evaluates none).
+    login_pin_checks,
     /// Browser calls refused by a per-source limit.
     webrtc_refused,
     /// Browser calls whose ICE or DTLS did not complete (no ticket).

@@ -1,7 +1,8 @@
 //! The informant stays secret (rule 第二十条(三)): the caller's number and
 //! name are sealed with AES-256-GCM before they leave the call task (so the
 //! ticket journal and Redis only hold ciphertext), and shown masked
-//! (`138****8000`) wherever a person reads them.
+//! (`138****8000`) wherever a person reads them; a browser caller's
+//! address is logged as its network only ([`mask_ip`]).
 //!
 //! The key comes from `HOTLINE_CALLER_KEY` (base64 of 32 bytes) or from the
 //! key file (`privacy.key_file`), created with a random key on first start.
@@ -140,9 +141,33 @@ pub fn mask(number: &str) -> String {
     }
 }
 
+/// An address as the logs show it, where it names a person (a browser
+/// caller, a client of the HTTPS port): its network only, the IPv4 /24
+/// (`198.51.100.0/24`) or the IPv6 /48, never the address itself.
+pub fn mask_ip(ip: std::net::IpAddr) -> String {
+    match ip.to_canonical() {
+        std::net::IpAddr::V4(a) => {
+            let [x, y, z, _] = a.octets();
+            format!("{x}.{y}.{z}.0/24")
+        }
+        std::net::IpAddr::V6(a) => {
+            let net = std::net::Ipv6Addr::from(u128::from(a) & (u128::MAX << 80));
+            format!("{net}/48")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_are_masked_to_their_network() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert_eq!(mask_ip(ip("198.51.100.77")), "198.51.100.0/24");
+        assert_eq!(mask_ip(ip("::ffff:203.0.113.9")), "203.0.113.0/24");
+        assert_eq!(mask_ip(ip("2001:db8:aa:bb12:1:2:3:4")), "2001:db8:aa::/48");
+    }
 
     #[test]
     fn seal_and_open() {

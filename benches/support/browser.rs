@@ -89,6 +89,15 @@ pub struct Browser {
 impl Browser {
     /// Offers, checks, shakes hands: a call whose media may flow.
     pub async fn call(http_addr: SocketAddr) -> Result<Browser, String> {
+        Browser::call_as(http_addr, None).await
+    }
+
+    /// As [`Browser::call`], the offer sent with `X-Forwarded-For:
+    /// forwarded` when given (a client behind a reverse proxy).
+    pub async fn call_as(
+        http_addr: SocketAddr,
+        forwarded: Option<&str>,
+    ) -> Result<Browser, String> {
         let provider = rtc_dtls::crypto_provider::default_provider().unwrap();
         let cert = rtc_dtls::crypto::Certificate::generate_self_signed(
             vec!["browser".to_string()],
@@ -100,7 +109,13 @@ impl Browser {
             .map(|b| format!("{b:02X}"))
             .collect::<Vec<_>>()
             .join(":");
-        let r = post_offer(http_addr, &offer(&fp)).await;
+        let mut post = http()
+            .post(format!("http://{http_addr}/call/whip"))
+            .header("Content-Type", "application/sdp");
+        if let Some(client) = forwarded {
+            post = post.header("X-Forwarded-For", client);
+        }
+        let r = post.body(offer(&fp)).send().await.unwrap();
         if r.status() != 201 {
             return Err(format!(
                 "offer answered {}: {}",

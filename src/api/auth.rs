@@ -1,12 +1,19 @@
 //! Officers' credentials: PINs kept as argon2 hashes, bearer tokens kept
 //! hashed (SHA-256) with an expiry, revocable at once; the store keeps
-//! them (`tickets::sessions`), this module makes and checks them.
+//! them (`tickets::sessions`), this module makes and checks them. And the
+//! rule of a member's failed logins ([`gate`]): past `[http]
+//! member_failures_per_hour` from all sources together, each further
+//! attempt waits twice as long as the one before, refused unevaluated
+//! until then.
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
+use std::time::Duration;
+
+use crate::tickets::store::LoginFailures;
 use crate::tickets::{Store, StoreError};
 
 /// How long a token lives.
@@ -24,6 +31,91 @@ pub async fn set_pin(store: &Store, member: &str, pin: &str) -> anyhow::Result<(
         .to_string();
     store.set_pin_hash(member, &hash).await?;
     Ok(())
+}
+
+/// A member's failures are counted over this long (from the last one, and
+/// beyond any wait it imposes).
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(3600);
+
+/// The longest wait between two attempts of a locked-out member.
+const MAX_WAIT: Duration = Duration::from_secs(3600);
+
+/// What a member's failed logins allow now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// The PIN may be evaluated. `failures` is the record should it be
+    /// wrong: written (kept for `keep`) before the PIN is evaluated, so
+    /// attempts in parallel cannot all pass one check.
+    Evaluate {
+        failures: LoginFailures,
+        keep: Duration,
+    },
+    /// Refused without evaluating the PIN: the next attempt in this long.
+    Wait(Duration),
+}
+
+/// How long after the `count`th failure in a row the next attempt must
+/// wait: nothing below `threshold`; from it a minute, then 2, 4, 8 … (each
+/// failure past the threshold doubles it), at most an hour.
+pub fn wait_after(count: u32, threshold: u32) -> Duration {
+    match count.checked_sub(threshold) {
+        None => Duration::ZERO,
+        Some(k) => (Duration::from_secs(60) * 2u32.pow(k.min(6))).min(MAX_WAIT),
+    }
+}
+
+/// The rule of a member's failed logins, at `now_ms` (Unix ms), whatever
+/// the sources: `prev` the record (forgotten [`FAILURE_WINDOW`] after its
+/// wait ended). Up to `threshold` failures every attempt is evaluated;
+/// past it, an attempt before the wait ([`wait_after`]) is refused.
+pub fn gate(prev: Option<LoginFailures>, now_ms: i64, threshold: u32) -> Gate {
+    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    let prev = prev.filter(|f| {
+        now_ms.saturating_sub(f.last_ms) < ms(wait_after(f.count, threshold) + FAILURE_WINDOW)
+    });
+    if let Some(f) = prev {
+        let ready = f.last_ms.saturating_add(ms(wait_after(f.count, threshold)));
+        if now_ms < ready {
+            return Gate::Wait(Duration::from_millis(
+                u64::try_from(ready - now_ms).unwrap_or(u64::MAX),
+            ));
+        }
+    }
+    let failures = LoginFailures {
+        count: prev.map_or(0, |f| f.count).saturating_add(1),
+        last_ms: now_ms,
+    };
+    Gate::Evaluate {
+        failures,
+        keep: wait_after(failures.count, threshold) + FAILURE_WINDOW,
+    }
+}
+
+/// [`gate`] on the store's record of `member`, now: when it says evaluate,
+/// the failure is on record (compared and set) before this returns.
+pub async fn reserve_login(
+    store: &Store,
+    member: &str,
+    threshold: u32,
+) -> Result<Gate, StoreError> {
+    // Attempts racing for one member: each round one of them wins; the
+    // others read again (a few tries, then they wait a second).
+    for _ in 0..16 {
+        let prev = store.login_failures(member).await?;
+        let now_ms = jiff::Timestamp::now().as_millisecond();
+        match gate(prev, now_ms, threshold) {
+            Gate::Evaluate { failures, keep } => {
+                if store
+                    .swap_login_failures(member, prev, failures, keep)
+                    .await?
+                {
+                    return Ok(Gate::Evaluate { failures, keep });
+                }
+            }
+            wait => return Ok(wait),
+        }
+    }
+    Ok(Gate::Wait(Duration::from_secs(1)))
 }
 
 /// Checks a PIN; false for an unknown member or a wrong PIN. The argon2
@@ -90,4 +182,93 @@ pub async fn logout(store: &Store, token: &str, member: &str) -> Result<(), Stor
 /// Ends every token of a member at once; returns how many were live.
 pub async fn revoke(store: &Store, member: &str) -> Result<usize, StoreError> {
     store.revoke_tokens(member).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60_000;
+
+    /// Applies the gate as the login does: an evaluated wrong PIN leaves
+    /// its record, a right one clears it.
+    fn attempt(rec: &mut Option<LoginFailures>, now: i64, right: bool) -> Gate {
+        let g = gate(*rec, now, 10);
+        if let Gate::Evaluate { failures, .. } = g {
+            *rec = (!right).then_some(failures);
+        }
+        g
+    }
+
+    fn evaluated(g: Gate) -> bool {
+        matches!(g, Gate::Evaluate { .. })
+    }
+
+    /// Issue 30, with the clock injected: ten failures in an hour are
+    /// evaluated; then each attempt waits 1, 2, 4 … minutes after the last
+    /// failure (refused unevaluated before); the member's own login once
+    /// the wait is over clears the count, and ten more are evaluated.
+    #[test]
+    fn past_the_threshold_logins_wait_longer_and_the_members_own_login_resets() {
+        let mut rec = None;
+        let t0 = 1_800_000_000_000;
+        for i in 0..10 {
+            assert!(evaluated(attempt(&mut rec, t0 + i, false)), "failure {i}");
+        }
+        let last = t0 + 9;
+        assert_eq!(
+            attempt(&mut rec, last, false),
+            Gate::Wait(Duration::from_secs(60))
+        );
+        assert_eq!(
+            attempt(&mut rec, last + MIN - 1000, false),
+            Gate::Wait(Duration::from_secs(1))
+        );
+        // At the minute: evaluated (wrong), then two minutes to wait.
+        assert!(evaluated(attempt(&mut rec, last + MIN, false)));
+        assert_eq!(rec.map(|f| f.count), Some(11));
+        assert_eq!(
+            attempt(&mut rec, last + MIN, false),
+            Gate::Wait(Duration::from_secs(120))
+        );
+        assert!(evaluated(attempt(&mut rec, last + 3 * MIN, false)));
+        assert_eq!(
+            attempt(&mut rec, last + 3 * MIN + 1, false),
+            Gate::Wait(Duration::from_millis(4 * MIN as u64 - 1))
+        );
+        // The member, after the wait: the right PIN is evaluated and the
+        // record gone; the count starts again.
+        assert!(evaluated(attempt(&mut rec, last + 7 * MIN, true)));
+        assert_eq!(rec, None);
+        for i in 0..10 {
+            assert!(evaluated(attempt(&mut rec, last + 7 * MIN + i, false)));
+        }
+        assert!(!evaluated(attempt(&mut rec, last + 7 * MIN + 10, false)));
+    }
+
+    #[test]
+    fn the_wait_is_at_most_an_hour_and_failures_are_forgotten_an_hour_after_it() {
+        assert_eq!(wait_after(9, 10), Duration::ZERO);
+        assert_eq!(wait_after(10, 10), Duration::from_secs(60));
+        assert_eq!(wait_after(15, 10), Duration::from_secs(32 * 60));
+        assert_eq!(wait_after(16, 10), Duration::from_secs(3600));
+        assert_eq!(wait_after(u32::MAX, 10), Duration::from_secs(3600));
+        let locked = Some(LoginFailures {
+            count: 20,
+            last_ms: 0,
+        });
+        assert_eq!(
+            gate(locked, 3599 * 1000, 10),
+            Gate::Wait(Duration::from_secs(1))
+        );
+        // An hour after the wait ended, a fresh start.
+        match gate(locked, 2 * 3600 * 1000, 10) {
+            Gate::Evaluate { failures, .. } => assert_eq!(failures.count, 1),
+            g => panic!("{g:?}"),
+        }
+        match gate(locked, 2 * 3600 * 1000 - 1, 10) {
+            Gate::Evaluate { failures, .. } => assert_eq!(failures.count, 21),
+            g => panic!("{g:?}"),
+        }
+    }
 }

@@ -198,7 +198,8 @@ async fn openapi() -> impl axum::response::IntoResponse {
 /// nearest address in `X-Forwarded-For` that is not a trusted proxy (the
 /// header is read right to left; what a client wrote itself is further
 /// left). `None` without the peer's address (a request not from the
-/// server's own loop).
+/// server's own loop). The header from anyone else is ignored, and the log
+/// says so once.
 pub(crate) fn client_of(
     parts: &axum::http::request::Parts,
     trusted_proxies: &[crate::sip::admission::Cidr],
@@ -209,6 +210,9 @@ pub(crate) fn client_of(
         .map(|c| c.0.ip())?;
     let trusted = |ip: std::net::IpAddr| trusted_proxies.iter().any(|c| c.contains(ip));
     if !trusted(peer) {
+        if parts.headers.contains_key("x-forwarded-for") {
+            forwarded_by_untrusted(peer);
+        }
         return Some(peer);
     }
     let forwarded: Vec<std::net::IpAddr> = parts
@@ -227,6 +231,21 @@ pub(crate) fn client_of(
             .find(|ip| !trusted(*ip))
             .unwrap_or(peer),
     )
+}
+
+/// A request with `X-Forwarded-For` from a peer not in `[http]
+/// trusted_proxies`: the header is ignored (anyone can write it), so behind
+/// a proxy every client would count as the proxy. Said once per process.
+fn forwarded_by_untrusted(peer: std::net::IpAddr) {
+    static SAID: AtomicBool = AtomicBool::new(false);
+    if !SAID.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            peer = %crate::privacy::mask_ip(peer),
+            "X-Forwarded-For from a peer not in [http] trusted_proxies is ignored: \
+        behind a reverse proxy, set trusted_proxies to its address, or every client counts \
+        as the proxy (one login and browser-call budget for all)"
+        );
+    }
 }
 
 /// The field officers' mobile page (one self-contained file, no build step).
@@ -336,6 +355,57 @@ pub fn router(state: ApiState) -> Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 30: `X-Forwarded-For` from a peer that is not a trusted proxy
+    /// names nobody (the peer is the client) and the log says once that
+    /// `[http] trusted_proxies` is not set for it; from a trusted proxy the
+    /// header names the client.
+    #[test]
+    fn forwarded_for_from_an_untrusted_peer_is_ignored_and_said_once() {
+        #[derive(Clone, Default)]
+        struct Log(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Log {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let log = Log::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let parts = |peer: &str| {
+            let mut req = axum::http::Request::get("/")
+                .header("x-forwarded-for", "203.0.113.9")
+                .body(())
+                .unwrap();
+            req.extensions_mut().insert(axum::extract::ConnectInfo(
+                peer.parse::<std::net::SocketAddr>().unwrap(),
+            ));
+            req.into_parts().0
+        };
+        let proxy: crate::sip::admission::Cidr = "127.0.0.1/32".parse().unwrap();
+        tracing::subscriber::with_default(subscriber, || {
+            for _ in 0..3 {
+                assert_eq!(
+                    client_of(&parts("198.51.100.4:5000"), std::slice::from_ref(&proxy)),
+                    Some("198.51.100.4".parse().unwrap())
+                );
+            }
+            assert_eq!(
+                client_of(&parts("127.0.0.1:5000"), &[proxy]),
+                Some("203.0.113.9".parse().unwrap())
+            );
+        });
+        let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.matches("[http] trusted_proxies").count(), 1, "{text}");
+        assert!(!text.contains("198.51.100.4"), "the peer masked: {text}");
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_request_that_hangs_gets_a_503_after_the_timeout() {

@@ -50,7 +50,7 @@ impl TlsListener {
                     },
                 };
                 let Ok(slot) = slots.clone().try_acquire_owned() else {
-                    tracing::warn!(%peer, "https: too many handshakes in progress; closed");
+                    tracing::warn!(peer = %crate::privacy::mask_ip(peer.ip()), "https: too many handshakes in progress; closed");
                     continue;
                 };
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
@@ -60,8 +60,12 @@ impl TlsListener {
                         Ok(Ok(tls)) => {
                             let _ = tx.send((tls, peer)).await;
                         }
-                        Ok(Err(e)) => tracing::debug!(%peer, "https handshake: {e}"),
-                        Err(_) => tracing::debug!(%peer, "https handshake timed out"),
+                        Ok(Err(e)) => {
+                            tracing::debug!(peer = %crate::privacy::mask_ip(peer.ip()), "https handshake: {e}")
+                        }
+                        Err(_) => {
+                            tracing::debug!(peer = %crate::privacy::mask_ip(peer.ip()), "https handshake timed out")
+                        }
                     }
                 });
             }

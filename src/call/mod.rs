@@ -234,10 +234,15 @@ pub(crate) async fn run_answered(
         })
         .await;
     let srtp = leg.media.srtp.is_some() || leg.webrtc.is_some();
+    // A browser's address is the caller's own: masked, as a number is.
+    let source = match a.transport {
+        "web" => crate::privacy::mask_ip(a.source.ip()),
+        _ => a.source.to_string(),
+    };
     tracing::info!(
         call_id = %a.call_id,
         caller = %a.shown,
-        source = %a.source,
+        source = %source,
         transport = a.transport,
         srtp,
         "call started"

@@ -5,8 +5,10 @@
 //! any other (`run_answered`: a ticket, the recording, the intake), its
 //! source recorded as `web` and the browser's address sealed like a
 //! number. A browser that never completes ICE and DTLS leaves no ticket and
-//! holds no port. Offers and calls per source are limited as on the SIP
-//! side.
+//! holds no port. Offers and calls are limited per source (an IPv4
+//! address, an IPv6 /56), counted once an offer has parsed; the calls'
+//! states are kept a while after they end, forgotten by a timer. The
+//! browser's address is in the logs masked ([`mask_ip`]), never in clear.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -21,7 +23,7 @@ use super::leg::Control;
 use super::{run_answered, Answered, CallContext, LegParts};
 use crate::media::ports::PortPool;
 use crate::media::webrtc::{Certificate, IceDtls, WebRtc};
-use crate::sip::admission::source_of;
+use crate::privacy::mask_ip;
 use crate::sip::sdp::{webrtc, SdpError};
 use crate::tickets::model::Caller;
 
@@ -133,8 +135,18 @@ pub struct WebCalls {
     stop: tokio_util::sync::CancellationToken,
     settings: WebRtcSettings,
     cert: Certificate,
+    book: Arc<Book>,
+}
+
+/// Who holds what: the calls (their state for the page, kept a while after
+/// they end) and the sources (their calls and recent offers). Pruned by a
+/// timer ([`Book::prune_every`]), whether or not anyone polls.
+struct Book {
     calls: Mutex<HashMap<String, Entry>>,
     sources: Mutex<HashMap<IpAddr, Source>>,
+    max_calls: usize,
+    calls_per_source: usize,
+    offers_per_minute: usize,
 }
 
 /// Sources remembered before those with nothing recent are forgotten.
@@ -142,6 +154,11 @@ const SOURCES_KEPT: usize = 4096;
 
 /// How long an ended call's state stays readable.
 const KEEP_ENDED: Duration = Duration::from_secs(600);
+/// How often ended calls and idle sources are forgotten.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// An IPv6 source is its /56 (a home or office line is given a /56 or a
+/// /48: its /64s are one caller's).
+const V6_SOURCE_PREFIX: u32 = 56;
 /// Browser calls are numbered from here (never a SIP core's call).
 const FIRST_WEB_CALL: u64 = 1 << 62;
 
@@ -156,6 +173,14 @@ impl WebCalls {
             (Some(min), Some(max)) => Arc::new(PortPool::new(settings.bind_ip, min, max, load)),
             _ => ctx.ports.clone(),
         };
+        let book = Arc::new(Book {
+            calls: Mutex::default(),
+            sources: Mutex::default(),
+            max_calls: settings.max_calls,
+            calls_per_source: settings.calls_per_source,
+            offers_per_minute: settings.offers_per_minute,
+        });
+        Book::prune_every(Arc::downgrade(&book), PRUNE_EVERY);
         Ok(Arc::new(WebCalls {
             ctx: Arc::downgrade(ctx),
             metrics: ctx.metrics.clone(),
@@ -163,17 +188,12 @@ impl WebCalls {
             ports,
             cert: Certificate::generate()?,
             settings,
-            calls: Mutex::default(),
-            sources: Mutex::default(),
+            book,
         }))
     }
 
     fn calls(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        self.calls.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn sources(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Source>> {
-        self.sources.lock().unwrap_or_else(|e| e.into_inner())
+        self.book.calls()
     }
 
     /// Takes a browser's offer from `client`: the call's id and our answer.
@@ -185,16 +205,23 @@ impl WebCalls {
         let Some(ctx) = self.ctx.upgrade().filter(|_| !self.stop.is_cancelled()) else {
             return Err(Refusal::Busy);
         };
-        let now = Instant::now();
-        self.admit(client.ip(), now)?;
-        let refused = |r: Refusal| {
-            self.release(client.ip());
-            Err(r)
-        };
+        // An offer that does not parse costs its sender a 400, not a slot:
+        // only a parsed offer counts against its source.
         let offer = match webrtc::negotiate(sdp) {
             Ok(o) => o,
-            Err(SdpError::NoCommonCodec) => return refused(Refusal::NoCodec),
-            Err(e) => return refused(Refusal::BadOffer(e.to_string())),
+            Err(SdpError::NoCommonCodec) => return Err(Refusal::NoCodec),
+            Err(e) => return Err(Refusal::BadOffer(e.to_string())),
+        };
+        if let Err(r) = self.book.admit(client.ip(), Instant::now()) {
+            if matches!(r, Refusal::TooMany) {
+                tracing::warn!(target: "security", source = %mask_ip(client.ip()), "browser call refused: per-source limit");
+                crate::metrics::Metrics::inc(&self.metrics.webrtc_refused);
+            }
+            return Err(r);
+        }
+        let refused = |r: Refusal| {
+            self.book.release(client.ip());
+            Err(r)
         };
         // Our address as the browser reaches it: as configured (ours, else
         // `[media]`'s), else the kernel's route to it.
@@ -262,56 +289,9 @@ impl WebCalls {
         Ok((id, answer))
     }
 
-    /// Counts an offer and a call from `ip` (its source: the IPv4 address
-    /// or the IPv6 /64, as on the SIP side), or refuses it.
-    fn admit(&self, ip: IpAddr, now: Instant) -> Result<(), Refusal> {
-        let active = self.calls().values().filter(|e| e.ended.is_none()).count();
-        if active >= self.settings.max_calls {
-            return Err(Refusal::Busy);
-        }
-        let minute = Duration::from_secs(60);
-        let mut sources = self.sources();
-        if sources.len() > SOURCES_KEPT {
-            // Many addresses: forget those with no call and no recent offer.
-            sources.retain(|_, s| {
-                s.calls > 0
-                    || s.offers
-                        .back()
-                        .is_some_and(|t| now.duration_since(*t) < minute)
-            });
-        }
-        let s = sources.entry(source_of(ip)).or_default();
-        while s
-            .offers
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= minute)
-        {
-            s.offers.pop_front();
-        }
-        if s.offers.len() >= self.settings.offers_per_minute
-            || s.calls >= self.settings.calls_per_source
-        {
-            tracing::warn!(target: "security", source = %ip, "browser call refused: per-source limit");
-            crate::metrics::Metrics::inc(&self.metrics.webrtc_refused);
-            return Err(Refusal::TooMany);
-        }
-        s.offers.push_back(now);
-        s.calls += 1;
-        Ok(())
-    }
-
-    fn release(&self, ip: IpAddr) {
-        if let Some(s) = self.sources().get_mut(&source_of(ip)) {
-            s.calls = s.calls.saturating_sub(1);
-        }
-    }
-
     /// The call's state, for the page.
     pub fn state(&self, id: &str) -> Option<WebState> {
-        let now = Instant::now();
-        let mut calls = self.calls();
-        calls.retain(|_, e| e.ended.is_none_or(|t| now.duration_since(t) < KEEP_ENDED));
-        calls.get(id).map(|e| e.state.borrow().clone())
+        self.book.state(id, Instant::now())
     }
 
     /// The page hung up.
@@ -356,7 +336,7 @@ impl WebCalls {
         let call_id = format!("web-{id}@hotline");
         match connected {
             Err(why) => {
-                tracing::info!(call_id = %call_id, source = %client, reason = %why, "browser call not connected: no ticket");
+                tracing::info!(call_id = %call_id, source = %mask_ip(client.ip()), reason = %why, "browser call not connected: no ticket");
                 crate::metrics::Metrics::inc(&self.metrics.webrtc_failed);
                 state.send_replace(WebState {
                     state: "failed",
@@ -411,6 +391,206 @@ impl WebCalls {
         if let Some(e) = self.calls().get_mut(&id) {
             e.ended = Some(Instant::now());
         }
-        self.release(client.ip());
+        self.book.release(client.ip());
+    }
+}
+
+/// The source a browser's calls and offers count against: its IPv4
+/// address, or its IPv6 /56.
+fn source_of(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(a) => {
+            let keep = u128::MAX << (128 - V6_SOURCE_PREFIX);
+            IpAddr::V6((u128::from(a) & keep).into())
+        }
+        v4 => v4,
+    }
+}
+
+impl Book {
+    fn calls(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.calls.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn sources(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Source>> {
+        self.sources.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts an offer and a call from `ip` (its source: the IPv4 address
+    /// or the IPv6 /56), or refuses it.
+    fn admit(&self, ip: IpAddr, now: Instant) -> Result<(), Refusal> {
+        let active = self.calls().values().filter(|e| e.ended.is_none()).count();
+        if active >= self.max_calls {
+            return Err(Refusal::Busy);
+        }
+        let minute = Duration::from_secs(60);
+        let mut sources = self.sources();
+        if sources.len() > SOURCES_KEPT {
+            // Many addresses between two prunes: forget the idle ones now.
+            sources.retain(|_, s| s.busy(now));
+        }
+        let s = sources.entry(source_of(ip)).or_default();
+        while s
+            .offers
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= minute)
+        {
+            s.offers.pop_front();
+        }
+        if s.offers.len() >= self.offers_per_minute || s.calls >= self.calls_per_source {
+            return Err(Refusal::TooMany);
+        }
+        s.offers.push_back(now);
+        s.calls += 1;
+        Ok(())
+    }
+
+    fn release(&self, ip: IpAddr) {
+        if let Some(s) = self.sources().get_mut(&source_of(ip)) {
+            s.calls = s.calls.saturating_sub(1);
+        }
+    }
+
+    fn state(&self, id: &str, now: Instant) -> Option<WebState> {
+        let mut calls = self.calls();
+        calls.retain(|_, e| e.kept(now));
+        calls.get(id).map(|e| e.state.borrow().clone())
+    }
+
+    /// Forgets the calls that ended more than [`KEEP_ENDED`] ago and the
+    /// sources with no call and no offer in the last minute.
+    fn prune(&self, now: Instant) {
+        self.calls().retain(|_, e| e.kept(now));
+        self.sources().retain(|_, s| s.busy(now));
+    }
+
+    /// Prunes the book every `every` for as long as it exists.
+    fn prune_every(book: std::sync::Weak<Book>, every: Duration) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(Instant::now() + every, every);
+            loop {
+                tick.tick().await;
+                match book.upgrade() {
+                    Some(b) => b.prune(Instant::now()),
+                    None => return,
+                }
+            }
+        })
+    }
+}
+
+impl Entry {
+    /// Still readable by the page: in progress, or ended a short while ago.
+    fn kept(&self, now: Instant) -> bool {
+        self.ended
+            .is_none_or(|t| now.duration_since(t) < KEEP_ENDED)
+    }
+}
+
+impl Source {
+    /// A call up, or an offer in the last minute.
+    fn busy(&self, now: Instant) -> bool {
+        self.calls > 0
+            || self
+                .offers
+                .back()
+                .is_some_and(|t| now.duration_since(*t) < Duration::from_secs(60))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn book(calls_per_source: usize) -> Book {
+        Book {
+            calls: Mutex::default(),
+            sources: Mutex::default(),
+            max_calls: 100,
+            calls_per_source,
+            offers_per_minute: 100,
+        }
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// Issue 30: a /56 holds `calls_per_source` calls however many of its
+    /// addresses (and /64s) it offers from; the next /56 and other IPv4
+    /// addresses are their own sources.
+    #[tokio::test(start_paused = true)]
+    async fn web_calls_are_limited_per_ipv6_56_and_per_ipv4_address() {
+        let b = book(2);
+        let now = Instant::now();
+        assert!(b.admit(ip("2001:db8:0:100::1"), now).is_ok());
+        assert!(b.admit(ip("2001:db8:0:1ff:ffff::2"), now).is_ok());
+        for other in [
+            "2001:db8:0:1a0::9",
+            "2001:db8:0:100::1",
+            "2001:db8:0:17f::1",
+        ] {
+            assert!(
+                matches!(b.admit(ip(other), now), Err(Refusal::TooMany)),
+                "{other} is in the same /56"
+            );
+        }
+        assert!(b.admit(ip("2001:db8:0:200::1"), now).is_ok(), "another /56");
+        assert!(b.admit(ip("198.51.100.1"), now).is_ok());
+        assert!(b.admit(ip("198.51.100.1"), now).is_ok());
+        assert!(matches!(
+            b.admit(ip("198.51.100.1"), now),
+            Err(Refusal::TooMany)
+        ));
+        assert!(b.admit(ip("198.51.100.2"), now).is_ok(), "another address");
+        // A call that ends gives its slot back to its /56.
+        b.release(ip("2001:db8:0:1ff::3"));
+        assert!(b.admit(ip("2001:db8:0:1ee::4"), now).is_ok());
+    }
+
+    /// Issue 30: ended calls and idle sources are forgotten by the timer,
+    /// with nobody polling any call's state.
+    #[tokio::test(start_paused = true)]
+    async fn the_timer_prunes_ended_calls_and_idle_sources_unpolled() {
+        let b = Arc::new(book(2));
+        let (_state_tx, state) = watch::channel(WebState {
+            state: "ended",
+            ticket: None,
+            reason: None,
+        });
+        let (events, _events_rx) = mpsc::channel(1);
+        let now = Instant::now();
+        for (id, ended) in [("old", Some(now)), ("live", None)] {
+            b.calls().insert(
+                id.into(),
+                Entry {
+                    state: state.clone(),
+                    events: events.clone(),
+                    call: 0,
+                    ended,
+                },
+            );
+        }
+        b.admit(ip("198.51.100.7"), now).unwrap();
+        b.release(ip("198.51.100.7"));
+        let task = Book::prune_every(Arc::downgrade(&b), PRUNE_EVERY);
+        // A minute on: the source's offer is a minute old, the call's state
+        // still readable.
+        tokio::time::sleep(PRUNE_EVERY + Duration::from_millis(1)).await;
+        tokio::task::yield_now().await;
+        assert!(b.sources().is_empty(), "the idle source forgotten");
+        assert_eq!(b.calls().len(), 2);
+        tokio::time::sleep(KEEP_ENDED).await;
+        tokio::task::yield_now().await;
+        let left: Vec<String> = b.calls().keys().cloned().collect();
+        assert_eq!(
+            left,
+            ["live"],
+            "the ended call forgotten, the live one kept"
+        );
+        // The timer ends with the book.
+        drop(b);
+        tokio::time::sleep(PRUNE_EVERY * 2).await;
+        assert!(task.is_finished());
     }
 }

@@ -288,6 +288,10 @@ impl Settings {
             _ => {}
         }
         for (key, v) in [
+            (
+                "http.member_failures_per_hour",
+                self.http.member_failures_per_hour as usize,
+            ),
             ("webrtc.connect_seconds", w.connect_seconds as usize),
             ("webrtc.max_calls", w.max_calls),
             ("webrtc.calls_per_source", w.calls_per_source),

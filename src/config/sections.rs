@@ -282,6 +282,10 @@ pub struct HttpSettings {
     /// nearest address in `X-Forwarded-For` that is not one of them; from
     /// anyone else the header is ignored (it is the client's to forge).
     pub trusted_proxies: Vec<Cidr>,
+    /// Failed logins of one member in an hour, from all sources together,
+    /// before each further attempt waits 1, 2, 4 … minutes (at most an
+    /// hour) and the member and the director are told.
+    pub member_failures_per_hour: u32,
 }
 
 impl Default for HttpSettings {
@@ -292,6 +296,7 @@ impl Default for HttpSettings {
             tls_key: None,
             max_connections: 512,
             trusted_proxies: Vec::new(),
+            member_failures_per_hour: 10,
         }
     }
 }

@@ -49,6 +49,13 @@ fn invalid_value_names_key() {
         err.to_string(),
         "x.toml: sip.max_placed_calls: must be at least 1"
     );
+    let mut s = Settings::from_toml("[http]\nmember_failures_per_hour = 0\n", "x.toml").unwrap();
+    s.prompts.dir = PathBuf::from("config/prompts");
+    let err = s.validate("x.toml").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "x.toml: http.member_failures_per_hour: must be at least 1"
+    );
 }
 
 #[test]

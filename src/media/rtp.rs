@@ -513,7 +513,8 @@ impl Session {
             Placed::Late => self.stats.late += 1,
             Placed::Reanchored => {
                 self.stats.jumps += 1;
-                tracing::info!(from = %from, "RTP timestamp jump: caller track re-anchored");
+                // The caller's media address (a browser's too): masked.
+                tracing::info!(from = %crate::privacy::mask_ip(from.ip()), "RTP timestamp jump: caller track re-anchored");
             }
         }
         (true, None)
@@ -544,7 +545,7 @@ impl Session {
                         }
                         Err(_) => {
                             self.stats.panics += 1;
-                            tracing::error!(%from, bytes = %data.escape_ascii(), "panic while handling an RTP packet: the packet is dropped, the call goes on");
+                            tracing::error!(from = %crate::privacy::mask_ip(from.ip()), bytes = %data.escape_ascii(), "panic while handling an RTP packet: the packet is dropped, the call goes on");
                         }
                     }
                 }

@@ -245,9 +245,15 @@ impl Channels {
     /// A text for `m` through their text channels (SIP MESSAGE, webhook),
     /// not about one ticket (a handover's summary).
     pub async fn notify(&self, m: &Member, text: &str) -> Vec<Attempt> {
+        self.notify_about(m, "handover", text).await
+    }
+
+    /// As [`Channels::notify`], the webhook's `category` saying what about
+    /// (`handover`, `login_locked`).
+    pub async fn notify_about(&self, m: &Member, category: &str, text: &str) -> Vec<Attempt> {
         let page = Page {
             ticket: String::new(),
-            category: "handover".into(),
+            category: category.into(),
             urgent: false,
             step: 0,
             repeat: 0,

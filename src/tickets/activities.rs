@@ -149,7 +149,9 @@ impl Store {
 
 /// A day's register as CSV (the bureau's export).
 pub fn csv(entries: &[Activity]) -> String {
-    let field = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    // Text a person wrote goes through the one CSV cell writer (quoted when
+    // need be, formulas neutralised); ids, dates and times are ours.
+    let field = super::csv::cell;
     let mut out = String::from(
         "id,member,day,time,case_number,measure,result,ticket,corrects,corrected_by\n",
     );

@@ -7,12 +7,13 @@
 //! duty's state (`duty`: the rotation's offset, the escalation schedule,
 //! pages for the mobile page) and the registrar's records of the officers'
 //! softphones (`softphones`), and the statistics for the leadership
-//! (`stats`, sans-IO over tickets and timelines). Knows nothing of SIP or
-//! HTTP.
+//! (`stats`, sans-IO over tickets and timelines), and the one way their
+//! exports write a CSV cell (`csv`). Knows nothing of SIP or HTTP.
 
 pub mod actions;
 pub mod activities;
 pub mod conn;
+pub mod csv;
 pub mod duty;
 pub mod journal;
 pub mod model;

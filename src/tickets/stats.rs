@@ -70,12 +70,15 @@ pub struct Report {
     pub pages: BTreeMap<String, Pages>,
 }
 
+/// A report's range is at most this many days.
+pub const MAX_DAYS: i32 = 366;
+
 /// At most this many tickets go into one report.
 pub const MAX_TICKETS: usize = 200_000;
 
 /// The range `from..=to` of days as given (`YYYY-MM-DD`), checked, and as
 /// Unix seconds from the first day's midnight to the last one's end in
-/// Asia/Shanghai. Errors name the parameter.
+/// Asia/Shanghai; at most [`MAX_DAYS`] days. Errors name the parameter.
 pub fn days(from: &str, to: &str) -> Result<(Date, Date, i64, i64), String> {
     let day = |name: &str, v: &str| {
         v.parse::<Date>()
@@ -85,8 +88,11 @@ pub fn days(from: &str, to: &str) -> Result<(Date, Date, i64, i64), String> {
     if to < from {
         return Err(format!("to {to} is before from {from}"));
     }
-    if from.until(to).map_err(|e| e.to_string())?.get_days() > 3 * 366 {
-        return Err("from, to: at most three years at once".into());
+    // `from..=to` holds at most MAX_DAYS days (a year, a leap one too).
+    if from.until(to).map_err(|e| e.to_string())?.get_days() >= MAX_DAYS {
+        return Err(format!(
+            "from {from}, to {to}: at most {MAX_DAYS} days at once"
+        ));
     }
     let tz = court_tz();
     let midnight = |d: Date| {
@@ -228,11 +234,13 @@ impl Report {
         ]
     }
 
-    /// One `section,key,value` row per figure.
+    /// One `section,key,value` row per figure: the key is text (a
+    /// category, a unit, a channel: a CSV cell, neutralised), the section
+    /// is ours and the value a number or a date we wrote.
     pub fn csv(&self) -> String {
         let mut out = String::from("section,key,value\n");
         let mut row = |s: &str, k: &str, v: String| {
-            let _ = writeln!(out, "{s},{k},{v}");
+            let _ = writeln!(out, "{s},{},{v}", super::csv::cell(k));
         };
         row("range", "from", self.from.to_string());
         row("range", "to", self.to.to_string());

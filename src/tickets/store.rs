@@ -181,7 +181,8 @@ pub enum Applied {
     AlreadyApplied,
 }
 
-/// What [`Store::count_attempt`] counts: each kind has its own limits.
+/// What [`Store::count_attempt`] and [`Store::count_source_attempt`]
+/// count: each kind has its own limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Attempt {
     /// A login to the officers' API.
@@ -190,6 +191,37 @@ pub enum Attempt {
     Register,
 }
 
+/// A member's failed logins as the store keeps them: how many, the last
+/// one when (Unix milliseconds). What they allow is `api::auth`'s rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginFailures {
+    pub count: u32,
+    pub last_ms: i64,
+}
+
+impl LoginFailures {
+    fn encode(self) -> String {
+        format!("{} {}", self.count, self.last_ms)
+    }
+
+    fn decode(v: &str) -> Option<LoginFailures> {
+        let (count, last) = v.split_once(' ')?;
+        Some(LoginFailures {
+            count: count.parse().ok()?,
+            last_ms: last.parse().ok()?,
+        })
+    }
+}
+
+/// KEYS[1] set to ARGV[2] for ARGV[3] ms if it holds ARGV[1] (`""`: if it
+/// does not exist); 1 if set.
+const SWAP: &str = r#"
+local cur = redis.call('GET', KEYS[1]) or ''
+if cur ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+"#;
+
 /// The ticket store.
 #[derive(Clone)]
 pub struct Store {
@@ -197,6 +229,8 @@ pub struct Store {
     pub(super) prefix: String,
     create: Script,
     apply: Script,
+    /// Compare-and-set of one string (`swap_login_failures`).
+    swap: Script,
 }
 
 /// The day `at` falls on in the court's time zone (Asia/Shanghai).
@@ -261,6 +295,7 @@ impl Store {
             prefix: prefix.to_string(),
             create: Script::new(CREATE),
             apply: Script::new(APPLY),
+            swap: Script::new(SWAP),
         }
     }
 
@@ -418,33 +453,13 @@ impl Store {
     pub async fn timeline(&self, number: &str) -> Result<Vec<Event>, StoreError> {
         let mut c = self.conn.clone();
         let key = self.key(&format!("ticket:{number}:timeline"));
-        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        let entries: Vec<StreamEntry> = redis::cmd("XRANGE")
             .arg(&key)
             .arg("-")
             .arg("+")
             .query_async(&mut c)
             .await?;
-        entries
-            .into_iter()
-            .map(|(id, fields)| {
-                let f: HashMap<String, String> = fields.into_iter().collect();
-                let get = |k: &str| f.get(k).cloned().unwrap_or_default();
-                let corrupt = |p: &str| StoreError::Corrupt {
-                    number: number.to_string(),
-                    problem: format!("timeline {id}: {p}"),
-                };
-                Ok(Event {
-                    at: get("at").parse().map_err(|_| corrupt("at"))?,
-                    actor: get("actor"),
-                    action: get("action"),
-                    from: State::parse(&get("from")),
-                    to: State::parse(&get("to")).ok_or_else(|| corrupt("to"))?,
-                    version: get("version").parse().map_err(|_| corrupt("version"))?,
-                    details: get("details"),
-                    id,
-                })
-            })
-            .collect()
+        timeline_from(number, entries)
     }
 
     /// Newest first, from an index: `all`, `open`, `state:S`,
@@ -471,24 +486,26 @@ impl Store {
         self.tickets(&numbers).await
     }
 
-    /// The tickets `numbers` name, in that order (one round trip; those
-    /// that do not exist left out).
+    /// The tickets `numbers` name, in that order (a round trip per
+    /// [`BATCH`]; those that do not exist left out).
     async fn tickets(&self, numbers: &[String]) -> Result<Vec<Ticket>, StoreError> {
-        if numbers.is_empty() {
-            return Ok(Vec::new());
-        }
         let mut c = self.conn.clone();
-        let mut pipe = redis::pipe();
-        for n in numbers {
-            pipe.hgetall(self.key(&format!("ticket:{n}")));
+        let mut out = Vec::with_capacity(numbers.len());
+        // In pipelined batches: a round trip per batch, and the shared
+        // connection serves other requests between them.
+        for batch in numbers.chunks(BATCH) {
+            let mut pipe = redis::pipe();
+            for n in batch {
+                pipe.hgetall(self.key(&format!("ticket:{n}")));
+            }
+            let rows: Vec<HashMap<String, String>> = pipe.query_async(&mut c).await?;
+            for (n, h) in batch.iter().zip(rows) {
+                if !h.is_empty() {
+                    out.push(ticket_from(n, &h)?);
+                }
+            }
         }
-        let rows: Vec<HashMap<String, String>> = pipe.query_async(&mut c).await?;
-        numbers
-            .iter()
-            .zip(rows)
-            .filter(|(_, h)| !h.is_empty())
-            .map(|(n, h)| ticket_from(n, &h))
-            .collect()
+        Ok(out)
     }
 
     /// The tickets received from `from` to `to` (Unix seconds, both
@@ -512,15 +529,29 @@ impl Store {
         self.tickets(&numbers).await
     }
 
-    /// Each ticket with its timeline.
+    /// Each ticket with its timeline (a round trip per [`BATCH`]).
     pub async fn with_timelines(
         &self,
         tickets: Vec<Ticket>,
     ) -> Result<Vec<(Ticket, Vec<Event>)>, StoreError> {
+        let mut c = self.conn.clone();
         let mut out = Vec::with_capacity(tickets.len());
-        for t in tickets {
-            let timeline = self.timeline(&t.number).await?;
-            out.push((t, timeline));
+        let mut tickets = tickets.into_iter().peekable();
+        // In pipelined batches, as the tickets themselves.
+        while tickets.peek().is_some() {
+            let batch: Vec<Ticket> = tickets.by_ref().take(BATCH).collect();
+            let mut pipe = redis::pipe();
+            for t in &batch {
+                pipe.cmd("XRANGE")
+                    .arg(self.key(&format!("ticket:{}:timeline", t.number)))
+                    .arg("-")
+                    .arg("+");
+            }
+            let timelines: Vec<Vec<StreamEntry>> = pipe.query_async(&mut c).await?;
+            for (t, entries) in batch.into_iter().zip(timelines) {
+                let timeline = timeline_from(&t.number, entries)?;
+                out.push((t, timeline));
+            }
         }
         Ok(out)
     }
@@ -585,10 +616,11 @@ impl Store {
             .collect())
     }
 
-    /// Counts one attempt (a login, or a softphone's REGISTER with
-    /// credentials) against the member and against the source
-    /// (`login:member:<id>`, `login:ip:<source>`, or `register:...`, each
-    /// for a minute) and answers both counts. Counted first, both at once
+    /// Counts one attempt (a softphone's REGISTER with credentials; logins
+    /// count per member as [`LoginFailures`] instead) against the member
+    /// from this source and against the source
+    /// (`register:member:<id>|<source>`, `register:ip:<source>`, each for a
+    /// minute) and answers both counts. Counted first, both at once
     /// (MULTI), so that attempts sent in parallel cannot all pass a check
     /// made before any of them was counted.
     pub async fn count_attempt(
@@ -680,6 +712,81 @@ impl Store {
         ]
     }
 
+    /// Counts one attempt against the source only (`login:ip:<source>` or
+    /// `register:ip:<source>`, for a minute) and answers its count; for
+    /// logins, whose failures per member are [`LoginFailures`].
+    pub async fn count_source_attempt(
+        &self,
+        kind: Attempt,
+        source: &str,
+    ) -> Result<i64, StoreError> {
+        let [_, k] = self.attempt_keys(kind, "", source);
+        let mut c = self.conn.clone();
+        let (count,): (i64,) = redis::pipe()
+            .atomic()
+            .incr(&k, 1)
+            .cmd("EXPIRE")
+            .arg(&k)
+            .arg(60)
+            .arg("NX")
+            .ignore()
+            .query_async(&mut c)
+            .await?;
+        Ok(count)
+    }
+
+    /// Takes back an attempt [`Store::count_source_attempt`] counted.
+    pub async fn uncount_source_attempt(
+        &self,
+        kind: Attempt,
+        source: &str,
+    ) -> Result<(), StoreError> {
+        let [_, k] = self.attempt_keys(kind, "", source);
+        let mut c = self.conn.clone();
+        Ok(c.decr(k, 1).await?)
+    }
+
+    /// A member's failed logins on record (`login:failures:<member>`).
+    pub async fn login_failures(&self, member: &str) -> Result<Option<LoginFailures>, StoreError> {
+        let mut c = self.conn.clone();
+        let v: Option<String> = c.get(self.login_failures_key(member)).await?;
+        Ok(v.as_deref().and_then(LoginFailures::decode))
+    }
+
+    /// Replaces `was` (what [`Store::login_failures`] read) by `now`, kept
+    /// for `keep`, only if nobody changed the record in between (compared
+    /// and set in one step): `false` when someone did, and the caller reads
+    /// again. So attempts sent in parallel, to any gateway, each see the
+    /// count the one before left.
+    pub async fn swap_login_failures(
+        &self,
+        member: &str,
+        was: Option<LoginFailures>,
+        now: LoginFailures,
+        keep: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        let mut c = self.conn.clone();
+        let swapped: i64 = self
+            .swap
+            .key(self.login_failures_key(member))
+            .arg(was.map(|f| f.encode()).unwrap_or_default())
+            .arg(now.encode())
+            .arg(keep.as_millis().max(1) as u64)
+            .invoke_async(&mut c)
+            .await?;
+        Ok(swapped == 1)
+    }
+
+    /// Forgets a member's failed logins (their own login succeeded).
+    pub async fn clear_login_failures(&self, member: &str) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        Ok(c.del(self.login_failures_key(member)).await?)
+    }
+
+    fn login_failures_key(&self, member: &str) -> String {
+        self.key(&format!("login:failures:{member}"))
+    }
+
     fn attempt_keys(&self, kind: Attempt, member: &str, source: &str) -> [String; 2] {
         let (by_member, kind) = match kind {
             Attempt::Login => (format!("login:member:{member}"), "login"),
@@ -766,6 +873,34 @@ impl Store {
 
 /// One stream entry: id and fields.
 type StreamEntry = (String, Vec<(String, String)>);
+
+/// Tickets (or timelines) read in one pipelined round trip, at most.
+const BATCH: usize = 500;
+
+/// A ticket's timeline from its stream's entries.
+fn timeline_from(number: &str, entries: Vec<StreamEntry>) -> Result<Vec<Event>, StoreError> {
+    entries
+        .into_iter()
+        .map(|(id, fields)| {
+            let f: HashMap<String, String> = fields.into_iter().collect();
+            let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+            let corrupt = |p: &str| StoreError::Corrupt {
+                number: number.to_string(),
+                problem: format!("timeline {id}: {p}"),
+            };
+            Ok(Event {
+                at: get("at").parse().map_err(|_| corrupt("at"))?,
+                actor: get("actor"),
+                action: get("action"),
+                from: State::parse(&get("from")),
+                to: State::parse(&get("to")).ok_or_else(|| corrupt("to"))?,
+                version: get("version").parse().map_err(|_| corrupt("version"))?,
+                details: get("details"),
+                id,
+            })
+        })
+        .collect()
+}
 
 fn ticket_from(number: &str, h: &HashMap<String, String>) -> Result<Ticket, StoreError> {
     let corrupt = |p: String| StoreError::Corrupt {

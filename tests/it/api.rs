@@ -536,6 +536,29 @@ async fn a_reported_call_through_the_api_events_recording_and_reveal() {
     let body = r.bytes().await.unwrap();
     assert_eq!(&body[..4], b"RIFF");
     assert_eq!(&body[8..12], b"WAVE");
+    // A range in the middle and the whole file: the file's own bytes
+    // (streamed from it; issue 30).
+    let path = gw.store.get(&number).await.unwrap().register.recordings[0]
+        .path
+        .clone();
+    let file = std::fs::read(&path).unwrap();
+    assert!(file.len() > 2000, "{}", file.len());
+    let get = |range: Option<&'static str>| {
+        let mut r = http_client()
+            .get(format!("{}/tickets/{number}/recording", api.base))
+            .bearer_auth(&me);
+        if let Some(range) = range {
+            r = r.header("Range", range);
+        }
+        r.send()
+    };
+    let r = get(Some("bytes=100-1999")).await.unwrap();
+    assert_eq!(r.status().as_u16(), 206);
+    assert_eq!(r.headers()["content-length"], "1900");
+    assert_eq!(&r.bytes().await.unwrap()[..], &file[100..2000]);
+    let r = get(None).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.bytes().await.unwrap(), file);
     let tl = gw.store.timeline(&number).await.unwrap();
     assert!(tl
         .iter()
@@ -1293,4 +1316,135 @@ async fn health_and_metrics_name_the_configuration_loaded() {
     for gw in [ga, gb, gc] {
         gw.stop().await;
     }
+}
+
+/// Issue 30: 1,000 wrong PINs for one member from 100 sources behind a
+/// trusted proxy (25 at a time): the member's threshold (10) is evaluated
+/// and no more (401s, the PIN-check counter, the record in Redis); the
+/// rest are 429 unevaluated, the member's own right PIN too while the wait
+/// runs. The member and the director are each told once by their webhook.
+/// Once the wait is over (the record's last failure moved back a minute
+/// and a second), the member's own login succeeds and clears the record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_pins_for_one_member_from_many_sources_are_evaluated_up_to_the_threshold() {
+    use futures::StreamExt as _;
+    let (hook, hooks) = webhook_recorder().await;
+    let roster = offline(&test_roster_text())
+        .replace(
+            "id = \"u1-officer\"",
+            "id = \"u1-officer\"\nwebhook = \"hook\"",
+        )
+        .replace("# webhook = \"wecom-bureau\"", "webhook = \"hook\"");
+    let mut s = settings();
+    s.roster.file = test_roster(&roster);
+    s.paging.webhooks = toml::from_str(&format!(
+        "[hook]\nurl = \"http://{hook}/hook\"\nretries = 0\n"
+    ))
+    .unwrap();
+    s.http.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    let gw = Gateway::start(s).await;
+    set_pin(&gw, "u1-officer", "246810").await;
+    let url = format!("http://{}/api/v1/login", gw.http);
+    let client = http_client();
+    let attempt = |forwarded: String, pin: &'static str| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let r = client
+                .post(url)
+                .header("X-Forwarded-For", forwarded)
+                .json(&json!({"member": "u1-officer", "pin": pin}))
+                .send()
+                .await
+                .unwrap();
+            let retry = r
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+            (r.status().as_u16(), retry)
+        }
+    };
+    // Bounded: the thousand answered within a minute, or the test fails.
+    let answers: Vec<(u16, Option<u64>)> = tokio::time::timeout(
+        Duration::from_secs(60),
+        futures::stream::iter(0..1000)
+            .map(|i| attempt(format!("198.18.0.{}", i % 100), "000000"))
+            .buffer_unordered(25)
+            .collect(),
+    )
+    .await
+    .expect("1,000 logins answered within a minute");
+    let count = |code: u16| answers.iter().filter(|(s, _)| *s == code).count();
+    assert_eq!((count(401), count(429)), (10, 990), "{answers:?}");
+    assert!(
+        answers
+            .iter()
+            .filter(|(s, _)| *s == 429)
+            .all(|(_, r)| r.is_some_and(|r| (1..=60).contains(&r))),
+        "each 429 says when to come back"
+    );
+    let (_, metrics) = gw.get("/metrics").await;
+    assert!(
+        metrics.contains("hotline_login_pin_checks_total 10\n"),
+        "{metrics}"
+    );
+    let record = gw
+        .store
+        .login_failures("u1-officer")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.count, 10);
+
+    // Told once each, the member and the director (a shift handover may
+    // go to the director's webhook too: not counted).
+    let told = || -> Vec<Value> {
+        hooks
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|b| serde_json::from_str::<Value>(b).unwrap())
+            .filter(|b| b["category"] != "handover")
+            .collect()
+    };
+    eventually("both told", Duration::from_secs(10), || async {
+        told().len() >= 2
+    })
+    .await;
+    let told_now = told();
+    let mut whom: Vec<&str> = told_now
+        .iter()
+        .map(|b| b["member"].as_str().unwrap())
+        .collect();
+    whom.sort();
+    assert_eq!(whom, ["m-chen", "u1-officer"], "{told_now:?}");
+    for b in &told_now {
+        assert_eq!(b["category"], "login_locked", "{b}");
+        assert!(b["text"].as_str().unwrap().contains("u1-officer"), "{b}");
+    }
+
+    // The member's own right PIN inside the wait: refused unevaluated.
+    let (status, retry) = attempt("203.0.113.5".into(), "246810").await;
+    assert_eq!(status, 429);
+    assert!(retry.is_some_and(|r| (1..=60).contains(&r)), "{retry:?}");
+    let (_, metrics) = gw.get("/metrics").await;
+    assert!(metrics.contains("hotline_login_pin_checks_total 10\n"));
+    // The wait over: their login is taken and their failures forgotten.
+    let earlier = hotline::tickets::store::LoginFailures {
+        count: record.count,
+        last_ms: record.last_ms - 61_000,
+    };
+    assert!(gw
+        .store
+        .swap_login_failures(
+            "u1-officer",
+            Some(record),
+            earlier,
+            Duration::from_secs(3600)
+        )
+        .await
+        .unwrap());
+    assert_eq!(attempt("203.0.113.5".into(), "246810").await.0, 200);
+    assert_eq!(gw.store.login_failures("u1-officer").await.unwrap(), None);
+    assert_eq!(told().len(), 2, "told once, not per attempt");
+    gw.stop().await;
 }

@@ -191,3 +191,35 @@ async fn the_report_equals_the_figures_worked_out_by_hand() {
     assert!(html.contains("<polyline id=\"per-day\""), "{html}");
     gw.stop().await;
 }
+
+/// Issue 30: a statistics range is at most 366 days (a leap year whole);
+/// a longer one is 400 naming `from` and `to`, before any ticket is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_statistics_refuse_a_range_over_366_days() {
+    let gw = Gateway::start(settings()).await;
+    let api = crate::api::Api::new(&gw);
+    let director = api.logged_in(&gw.store, &["m-chen"]).await.remove(0);
+    let (s, b) = api
+        .call(
+            "GET",
+            "/stats?from=2024-01-01&to=2024-12-31",
+            Some(&director),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "366 days: {b}");
+    for q in [
+        "/stats?from=2024-01-01&to=2025-01-01",
+        "/stats?from=2023-01-01&to=2025-12-31&format=csv",
+    ] {
+        let (s, b) = api.call("GET", q, Some(&director), None).await;
+        assert_eq!(s, 400, "{q}: {b}");
+        let message = b["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("from 20") && message.contains(", to 20"),
+            "{message}"
+        );
+        assert!(message.contains("at most 366 days"), "{message}");
+    }
+    gw.stop().await;
+}

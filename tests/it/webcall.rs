@@ -121,7 +121,7 @@ async fn a_browser_call_is_a_call_like_any_other() {
 async fn a_browser_that_never_connects_leaves_no_ticket_and_bad_offers_are_named() {
     let mut s = settings();
     s.webrtc.connect_seconds = 1;
-    s.webrtc.offers_per_minute = 3;
+    s.webrtc.offers_per_minute = 1;
     let gw = Gateway::start(s).await;
     // Not SDP, not WebRTC, no G.711: each refused with what is wrong.
     let r = browser::http()
@@ -147,7 +147,11 @@ async fn a_browser_that_never_connects_leaves_no_ticket_and_bad_offers_are_named
     assert_eq!(r.status(), 201);
     let resource = r.headers()["location"].to_str().unwrap().to_string();
     let r = post_offer(&gw, &offer("AB:CD")).await;
-    assert_eq!(r.status(), 429, "three offers a minute from one address");
+    assert_eq!(
+        r.status(),
+        429,
+        "one offer a minute from one address: the bad ones did not count"
+    );
     assert_eq!(r.headers()["retry-after"], "60");
     let gw_ref = &gw;
     eventually("the call failed", Duration::from_secs(10), || async {
@@ -239,4 +243,117 @@ async fn a_browser_that_closes_its_connection_ends_the_call_at_once() {
     )
     .await;
     gw.stop().await;
+}
+
+/// Issue 30, behind a reverse proxy (`trusted_proxies = ["127.0.0.1"]`,
+/// clients named by `X-Forwarded-For`): one client's 20 junk offers (each
+/// a 400, none counted) and 20 wrong PINs for an officer (its own limit:
+/// 5 evaluated, then 429) block nobody: that client's own valid offer and
+/// another client's are answered 201, and the officer logs in from
+/// another client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_one_clients_junk_blocks_nobody() {
+    let mut s = settings();
+    s.http.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    let gw = Gateway::start(s).await;
+    hotline::api::auth::set_pin(&gw.store, "u1-officer", "246810")
+        .await
+        .unwrap();
+    let http = browser::http();
+    let whip = format!("http://{}/call/whip", gw.http);
+    let offer_from = |client: &'static str, sdp: String| {
+        http.post(&whip)
+            .header("Content-Type", "application/sdp")
+            .header("X-Forwarded-For", client)
+            .body(sdp)
+            .send()
+    };
+    let login_from = |client: &'static str, pin: &'static str| {
+        http.post(format!("http://{}/api/v1/login", gw.http))
+            .header("X-Forwarded-For", client)
+            .json(&serde_json::json!({"member": "u1-officer", "pin": pin}))
+            .send()
+    };
+    let attacker = "198.51.100.7";
+    for _ in 0..20 {
+        let r = offer_from(attacker, "v=0\r\njunk".into()).await.unwrap();
+        assert_eq!(r.status(), 400);
+    }
+    let mut pins = Vec::new();
+    for _ in 0..20 {
+        pins.push(
+            login_from(attacker, "000000")
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(pins.iter().filter(|s| **s == 401).count(), 5, "{pins:?}");
+    assert_eq!(pins.iter().filter(|s| **s == 429).count(), 15, "{pins:?}");
+    for client in [attacker, "203.0.113.5"] {
+        let r = offer_from(client, offer("AB:CD")).await.unwrap();
+        assert_eq!(r.status(), 201, "a valid offer from {client}");
+    }
+    let r = login_from("203.0.113.5", "246810").await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    gw.stop().await;
+}
+
+/// Issue 30: a browser caller's address (here the client a trusted proxy
+/// names) is in no log line, at debug, in clear: the call's start, a call
+/// that never connected and a per-source refusal show its /24 only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_callers_address_is_masked_in_every_log_line() {
+    let redis = Redis::start("everysec").await;
+    let dir = tempfile_dir("masked");
+    let roster = test_roster(&offline(&test_roster_text()));
+    let config = write_config(&dir, &redis, &roster, "[webrtc]\nconnect_seconds = 1\n");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[http]\nlisten = \"127.0.0.1:0\"\n",
+        "[http]\nlisten = \"127.0.0.1:0\"\ntrusted_proxies = [\"127.0.0.1/32\"]\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let gw = Process::start_logging(&config, "debug");
+    const CLIENT: &str = "198.51.100.77";
+    let b = Browser::call_as(gw.http, Some(CLIENT)).await.unwrap();
+    let logged = |what: &'static str| {
+        let log = gw.log.clone();
+        async move { log.lock().unwrap().contains(what) }
+    };
+    eventually("the call started", Duration::from_secs(10), || {
+        logged("call started")
+    })
+    .await;
+    // A second offer that never connects, then a third over the limit of
+    // two calls from one source.
+    let whip = format!("http://{}/call/whip", gw.http);
+    let offer_as_client = || {
+        browser::http()
+            .post(&whip)
+            .header("Content-Type", "application/sdp")
+            .header("X-Forwarded-For", CLIENT)
+            .body(offer("AB:CD"))
+            .send()
+    };
+    assert_eq!(offer_as_client().await.unwrap().status(), 201);
+    assert_eq!(offer_as_client().await.unwrap().status(), 429);
+    eventually("the second not connected", Duration::from_secs(10), || {
+        logged("browser call not connected")
+    })
+    .await;
+    assert_eq!(b.hang_up(gw.http).await, 200);
+    let log = gw.log.lock().unwrap().clone();
+    for line in [
+        "call started",
+        "browser call not connected",
+        "browser call refused: per-source limit",
+    ] {
+        let l = log
+            .lines()
+            .find(|l| l.contains(line))
+            .unwrap_or_else(|| panic!("no {line:?} in\n{log}"));
+        assert!(l.contains("198.51.100.0/24"), "{l}");
+    }
+    assert!(!log.contains(CLIENT), "{log}");
 }

@@ -1,6 +1,12 @@
-//! `POST /login` and `/logout`: a PIN for a bearer token, limited per
-//! member and per source (both counted first, then decided), lockouts and
-//! failures in the security log.
+//! `POST /login` and `/logout`: a PIN for a bearer token. Limited per
+//! source (5 failures a minute, counted before the PIN is checked) and per
+//! member across all sources (`auth::gate`: past `[http]
+//! member_failures_per_hour` each further attempt waits longer, refused
+//! with 429 and Retry-After without evaluating the PIN; the member and the
+//! director are told once). Failures and lockouts in the security log,
+//! naming the member and the source.
+
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -10,7 +16,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::{ApiError, Body, Client, Officer, Shared};
-use crate::api::auth;
+use crate::api::auth::{self, Gate};
+use crate::roster::Member;
 use crate::tickets::store::Attempt;
 
 #[derive(Deserialize)]
@@ -20,38 +27,72 @@ struct Login {
     pin: String,
 }
 
-/// At most this many failed logins per member and per source a minute.
+/// At most this many failed logins per source a minute.
 const LOGIN_ATTEMPTS: i64 = 5;
+
+/// 429 with `Retry-After: seconds` (rounded up, at least 1).
+fn too_many(wait: Duration, message: String) -> Response {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let mut r =
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message).into_response();
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    r
+}
 
 async fn login(
     State(s): State<Shared>,
     Client(from): Client,
     Body(b): Body<Login>,
 ) -> Result<Response, ApiError> {
-    // Per member, and per source (an IPv6 source is its /64; behind a
-    // trusted proxy, the client it names).
+    // Per source (an IPv6 source is its /64; behind a trusted proxy, the
+    // client it names), counted first.
     let source = crate::sip::admission::source_of(from).to_string();
-    let (by_member, by_source) = s
+    // The name as typed is the client's: quoted in the log, and short.
+    let named = format!("{:?}", b.member.chars().take(64).collect::<String>());
+    let by_source = s
         .store
-        .count_attempt(Attempt::Login, &b.member, &source)
+        .count_source_attempt(Attempt::Login, &source)
         .await?;
-    let over = by_member > LOGIN_ATTEMPTS || by_source > LOGIN_ATTEMPTS;
-    if over {
-        tracing::warn!(target: "security", "SECURITY event=login_locked src={source} reason=\"more than {LOGIN_ATTEMPTS} logins a minute\" count=1");
-        let mut r = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            "too many failed logins: wait a minute",
-        )
-        .into_response();
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
-        return Ok(r);
+    if by_source > LOGIN_ATTEMPTS {
+        tracing::warn!(target: "security", "SECURITY event=login_limited member={named} src={source} reason=\"more than {LOGIN_ATTEMPTS} logins a minute from this source\" count=1");
+        return Ok(too_many(
+            Duration::from_secs(60),
+            "too many failed logins from this address: wait a minute".into(),
+        ));
     }
-    let cfg = s.live.get();
-    let member = cfg.roster.member(&b.member).map(|m| m.id.as_str());
-    if !auth::check_pin(&s.store, member, &b.pin).await? {
-        tracing::warn!(target: "security", "SECURITY event=login_failed src={source} reason=\"wrong member or PIN\" count=1");
+    // Per member, whatever the source: a roster member's failures are on
+    // record before the PIN is evaluated.
+    let member = s.live.get().roster.member(&b.member).cloned();
+    let threshold = s.member_failures_per_hour;
+    let reserved = match &member {
+        Some(m) => match auth::reserve_login(&s.store, &m.id, threshold).await? {
+            Gate::Wait(wait) => {
+                tracing::warn!(target: "security", "SECURITY event=login_delayed member={named} src={source} reason=\"more than {threshold} failed logins for this member\" retry_after_ms={} count=1", wait.as_millis());
+                return Ok(too_many(
+                    wait,
+                    format!(
+                        "too many failed logins for {}: the next attempt is taken later (Retry-After)",
+                        m.id
+                    ),
+                ));
+            }
+            Gate::Evaluate { failures, .. } => Some(failures),
+        },
+        None => None,
+    };
+    crate::metrics::Metrics::inc(&s.metrics.login_pin_checks);
+    let id = member.as_ref().map(|m| m.id.as_str());
+    if !auth::check_pin(&s.store, id, &b.pin).await? {
+        tracing::warn!(target: "security", "SECURITY event=login_failed member={named} src={source} reason=\"wrong member or PIN\" count=1");
+        if let (Some(m), Some(f)) = (&member, reserved) {
+            // The failure that reaches the threshold starts the lockout:
+            // said once, and told once.
+            if f.count == threshold {
+                tracing::warn!(target: "security", "SECURITY event=login_locked member={named} src={source} reason=\"{threshold} failed logins for this member in an hour: each further attempt waits longer\" count={}", f.count);
+                tell_locked(&s, m, &source, f.count);
+            }
+        }
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "bad_credentials",
@@ -59,14 +100,47 @@ async fn login(
         ));
     }
     s.store
-        .uncount_attempt(Attempt::Login, &b.member, &source)
+        .uncount_source_attempt(Attempt::Login, &source)
         .await?;
+    if let Some(m) = &member {
+        // Their own login: the count of their failures starts again.
+        s.store.clear_login_failures(&m.id).await?;
+    }
     let token = auth::issue(&s.store, &b.member).await?;
     tracing::info!(member = %b.member, "officer logged in");
     Ok(Json(
         serde_json::json!({"token": token, "expires_in": auth::TOKEN_SECONDS, "member": b.member}),
     )
     .into_response())
+}
+
+/// Tells `m` and the director, through their text channels, that `m`'s
+/// logins are failing (once per lockout, in the background).
+fn tell_locked(s: &Shared, m: &Member, source: &str, failures: u32) {
+    let Some(channels) = s.notices.clone() else {
+        return;
+    };
+    let live = s.live.get();
+    let director = live
+        .roster
+        .resolve(&live.calendar, 0, jiff::Timestamp::now(), None)
+        .director;
+    let text = format!(
+        "【安全提示】{}（{}）的登录 PIN 一小时内已错误 {failures} 次，最近一次来自 {source}。\
+此后每次登录须依次等待 1、2、4……分钟。如非本人所为，请联系指挥中心。",
+        m.name, m.id
+    );
+    let mut to = vec![m.clone()];
+    if director.id != m.id {
+        to.push(director);
+    }
+    tokio::spawn(async move {
+        for member in to {
+            for a in channels.notify_about(&member, "login_locked", &text).await {
+                tracing::info!(member = %a.member, channel = a.channel, outcome = %a.outcome, "login lockout told");
+            }
+        }
+    });
 }
 
 async fn logout(State(s): State<Shared>, o: Officer) -> Result<StatusCode, ApiError> {

@@ -49,6 +49,13 @@ pub struct V1 {
     pub callbacks: Option<Arc<crate::call::callback::Callbacks>>,
     /// How many callbacks a day allows, per ticket and per member.
     pub callback_limits: crate::tickets::actions::CallbackLimits,
+    /// `[http] member_failures_per_hour`: a member's failed logins before
+    /// they slow down.
+    pub member_failures_per_hour: u32,
+    /// The members' text channels, for telling a member (and the director)
+    /// that their logins are failing.
+    pub notices: Option<crate::paging::channels::Channels>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 type Shared = Arc<V1>;
