@@ -56,7 +56,7 @@ async fn main() {
             .unwrap_or(0)
     };
     let get_metrics = || async {
-        hotline::paging::channels::webhook_client()
+        hotline::webhook::client()
             .unwrap()
             .get(format!("http://{http}/metrics"))
             .send()

@@ -41,7 +41,7 @@ pub struct App {
 
 impl App {
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
-        let loaded = crate::live::load_files(&settings)
+        let loaded = crate::reload::load_files(&settings)
             .map_err(|problems| anyhow::anyhow!(problems.join("\n")))?
             .into_loaded(&settings);
         let fingerprint = loaded.fingerprint.clone();
@@ -52,7 +52,7 @@ impl App {
             settings.privacy.key.as_ref().map(|k| k.0.as_str()),
             &settings.privacy.key_file,
         )?;
-        let today = crate::tickets::store::court_day(jiff::Timestamp::now());
+        let today = crate::court_time::court_day(jiff::Timestamp::now());
         if let Some(w) = loaded.calendar.warning(today) {
             tracing::warn!("{w}");
         }
@@ -206,7 +206,7 @@ impl App {
             tokio::spawn(f.run(paging_stop.clone()))
         });
         // Reloads: SIGHUP and the admin socket (end with the gateway).
-        let reloads = tokio::spawn(crate::live::serve_reloads(
+        let reloads = tokio::spawn(crate::reload::serve_reloads(
             s.clone(),
             self.live.clone(),
             self.health.clone(),
@@ -510,7 +510,7 @@ pub async fn test_page(
     s: &Settings,
     member_id: &str,
 ) -> anyhow::Result<Vec<crate::paging::channels::Attempt>> {
-    let loaded = crate::live::load_files(s)
+    let loaded = crate::reload::load_files(s)
         .map_err(|problems| anyhow::anyhow!(problems.join("\n")))?
         .into_loaded(s);
     let member = loaded
@@ -596,7 +596,7 @@ pub fn paging_channels(
         sip,
         from_uri: s.paging.from_uri.clone(),
         outbound_proxy: s.paging.outbound_proxy,
-        http: crate::paging::channels::webhook_client().context("HTTP client for webhooks")?,
+        http: crate::webhook::client().context("HTTP client for webhooks")?,
         live,
         ports,
         advertise_ip: s.media.advertise_ip,

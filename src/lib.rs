@@ -13,7 +13,8 @@
 //! - [`recording`] writes the WAV evidence, manifests, repair, verify.
 //! - [`call`] runs one task per call; the one place that joins a call's parts.
 //! - [`tickets`] holds the lead tickets: model, Redis store, journal.
-//! - [`dial_plan`] what the court dials through its trunk (pure).
+//! - [`court_time`] the court's day and clock (Asia/Shanghai); [`dial_plan`]
+//!   what the court dials through its trunk (both pure).
 //! - [`roster`] answers who is on duty at an instant (pure), with the calendar.
 //! - [`paging`] pages the people on duty and escalates.
 //! - [`api`] is the HTTP side: health, metrics, the officers' API and page.
@@ -33,7 +34,10 @@ pub mod api;
 pub mod app;
 pub mod call;
 pub mod config;
+pub mod court_time;
 pub mod dial_plan;
+pub mod escalation;
+pub mod hex;
 pub mod intake;
 pub mod live;
 pub mod load;
@@ -43,8 +47,10 @@ pub mod paging;
 pub mod privacy;
 pub mod recording;
 pub mod registrar;
+pub mod reload;
 pub mod retention;
 pub mod roster;
 pub mod sip;
 pub mod tickets;
 pub mod tls;
+pub mod webhook;

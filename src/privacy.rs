@@ -43,7 +43,7 @@ impl CallerKey {
         let mut h = Sha256::new();
         h.update(b"hotline caller key fingerprint\0");
         h.update(key);
-        let fingerprint = crate::recording::hex(&h.finalize()[..8]);
+        let fingerprint = crate::hex::encode(&h.finalize()[..8]);
         CallerKey(Aes256Gcm::new(key.into()), fingerprint)
     }
 

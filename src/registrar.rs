@@ -220,7 +220,7 @@ impl Registrar {
     pub fn new(settings: RegistrarSettings, store: Store, gateway: String) -> Registrar {
         let dummy: [u8; 16] = rand::random();
         Registrar {
-            dummy_ha1: crate::recording::hex(&dummy),
+            dummy_ha1: crate::hex::encode(&dummy),
             settings,
             store,
             gateway,

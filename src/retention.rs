@@ -37,9 +37,7 @@ pub async fn sweep(store: &Store, dir: &Path, retain_days: u32, now: Timestamp) 
     if retain_days == 0 {
         return deleted;
     }
-    let today = now
-        .to_zoned_datetime(crate::tickets::store::court_tz())
-        .date();
+    let today = now.to_zoned_datetime(crate::court_time::court_tz()).date();
     let Ok(cutoff) = today.checked_sub(jiff::Span::new().days(i64::from(retain_days))) else {
         return deleted;
     };

@@ -61,7 +61,7 @@ fn srtp(key: &[u8], salt: &[u8]) -> Context {
 }
 
 pub fn http() -> reqwest::Client {
-    hotline::paging::channels::webhook_client().unwrap()
+    hotline::webhook::client().unwrap()
 }
 
 /// Posts `sdp` to the gateway's `/call/whip`.

@@ -20,7 +20,7 @@ use crate::tickets::{Store, StoreError};
 pub const TOKEN_SECONDS: u64 = 12 * 3600;
 
 fn token_hash(token: &str) -> String {
-    crate::recording::hex(&Sha256::digest(token.as_bytes()))
+    crate::hex::encode(&Sha256::digest(token.as_bytes()))
 }
 
 /// Stores a member's PIN (argon2id, random salt).

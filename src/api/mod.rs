@@ -117,7 +117,7 @@ async fn healthz(State(s): State<ApiState>) -> (StatusCode, Json<HealthBody>) {
                 .live
                 .get()
                 .calendar
-                .warning(crate::tickets::store::court_day(jiff::Timestamp::now())),
+                .warning(crate::court_time::court_day(jiff::Timestamp::now())),
         }),
     )
 }

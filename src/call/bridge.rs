@@ -162,7 +162,7 @@ impl Bridging {
         let duty = live
             .roster
             .resolve(&live.calendar, offset, jiff::Timestamp::now(), None);
-        let targets = [crate::paging::policy::Target::OnDuty];
+        let targets = [crate::escalation::Target::OnDuty];
         let mut members = crate::paging::worker::members_for(&duty, &targets, &live.roster);
         members.retain(|m| m.sip.is_some() || (m.phone.is_some() && self.channels.trunk.is_some()));
         members

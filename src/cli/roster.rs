@@ -50,7 +50,7 @@ pub async fn run(command: RosterCommand) -> Result<(String, bool), String> {
     let s = load(args)?;
     let roster = Roster::load(&s.roster.file).map_err(|e| e.to_string())?;
     let cal = Calendar::load(&s.roster.holidays).map_err(|e| e.to_string())?;
-    let tz = hotline::tickets::store::court_tz();
+    let tz = hotline::court_time::court_tz();
     let store = s.redis.store()?;
     let url = s.redis.url_redacted();
     let offset = || async {
@@ -91,7 +91,7 @@ pub async fn run(command: RosterCommand) -> Result<(String, bool), String> {
         RosterCommand::Check { .. } => {
             let off = offset().await?;
             let today = jiff::Timestamp::now().to_zoned_datetime(tz).date();
-            let reach = hotline::roster::Reach::of(&s);
+            let reach = s.reach();
             let (mut issues, warnings) = roster.check(&cal, off, today, reach);
             if let Some(Ok(plan)) = s.trunk.as_ref().map(|t| t.plan()) {
                 issues.extend(roster.undialable(&plan));

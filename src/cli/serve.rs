@@ -19,9 +19,9 @@ pub fn check_config(args: &ConfigArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match hotline::live::load_files(&settings) {
+    match hotline::reload::load_files(&settings) {
         Ok(files) => {
-            let today = hotline::tickets::store::court_day(jiff::Timestamp::now());
+            let today = hotline::court_time::court_day(jiff::Timestamp::now());
             if let Some(w) = files.calendar.warning(today) {
                 println!("warning: {w}");
             }
@@ -58,7 +58,7 @@ fn admin(args: &ConfigArgs, request: &str) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let path = hotline::live::admin_socket(&settings);
+    let path = hotline::reload::admin_socket(&settings);
     let answer = std::os::unix::net::UnixStream::connect(&path).and_then(|mut c| {
         c.set_read_timeout(Some(std::time::Duration::from_secs(60)))?;
         c.write_all(format!("{request}\n").as_bytes())?;

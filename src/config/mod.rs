@@ -99,6 +99,15 @@ pub enum ConfigError {
 }
 
 impl Settings {
+    /// The ways to page that these settings open besides SIP URIs,
+    /// MESSAGE and webhooks (a `[trunk]`, a `[registrar]`).
+    pub fn reach(&self) -> crate::roster::Reach {
+        crate::roster::Reach {
+            trunk: self.trunk.is_some(),
+            registrar: self.registrar.is_some(),
+        }
+    }
+
     /// Reads, applies overrides and validates.
     pub fn load(path: &Path, overrides: &Overrides) -> Result<Settings, ConfigError> {
         let file = path.display().to_string();

@@ -9,7 +9,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde::Deserialize;
 use tokio::time::Instant;
 
 use std::net::IpAddr;
@@ -21,38 +20,7 @@ use crate::media::ports::PortPool;
 use crate::roster::{Member, REGISTERED};
 use crate::sip::core::{Dial, OutRequest};
 use crate::sip::transport::{Egress, Requester};
-
-/// `[paging.webhooks.NAME]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookTarget {
-    pub url: String,
-    #[serde(default)]
-    pub format: WebhookFormat,
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
-    #[serde(default = "default_retries")]
-    pub retries: u32,
-}
-
-fn default_timeout_ms() -> u64 {
-    3000
-}
-
-fn default_retries() -> u32 {
-    3
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WebhookFormat {
-    #[default]
-    Generic,
-    /// 企业微信群机器人.
-    Wecom,
-    /// 钉钉群机器人.
-    Dingtalk,
-}
+use crate::webhook::WebhookFormat;
 
 /// What a page says.
 #[derive(Debug, Clone)]
@@ -165,15 +133,6 @@ struct Via {
     /// How it leaves: a UDP socket, a softphone's flow, the trunk's TCP
     /// connection.
     egress: Egress,
-}
-
-/// The HTTP client for webhooks: rustls with the ring provider and the
-/// webpki roots (no C toolchain beyond jemalloc's, no system OpenSSL).
-pub fn webhook_client() -> anyhow::Result<reqwest::Client> {
-    let tls = crate::tls::client_config(None).map_err(anyhow::Error::msg)?;
-    Ok(reqwest::Client::builder()
-        .use_preconfigured_tls((*tls).clone())
-        .build()?)
 }
 
 /// A webhook failure in words, its source chain included (the URL taken

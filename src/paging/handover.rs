@@ -167,8 +167,8 @@ impl Handover {
         let offset = self.store.rotation_offset().await.unwrap_or(0);
         let duty = cfg.roster.resolve(&cfg.calendar, offset, now, None);
         let targets = [
-            super::policy::Target::OnDuty,
-            super::policy::Target::Director,
+            crate::escalation::Target::OnDuty,
+            crate::escalation::Target::Director,
         ];
         let text = s.text();
         for m in super::worker::members_for(&duty, &targets, &cfg.roster) {

@@ -1,11 +1,11 @@
 //! Paging (rules 第二十三条, 第二十五条): when a ticket becomes `open`, the
 //! people on duty are paged through every contact method they have, and the
-//! escalation climbs until someone goes. `policy` is the sans-IO engine.
+//! escalation climbs until someone goes (`crate::escalation`, the sans-IO
+//! policy, says what fires when).
 //! Never answers calls and never edits tickets except through the store.
 
 pub mod channels;
 pub mod handover;
-pub mod policy;
 pub mod trunk;
 pub mod worker;
 
@@ -26,9 +26,9 @@ pub struct PagingSettings {
     /// gateway (or this one after a restart).
     pub lease_seconds: u64,
     /// Named webhook receivers members refer to.
-    pub webhooks: HashMap<String, channels::WebhookTarget>,
+    pub webhooks: HashMap<String, crate::webhook::WebhookTarget>,
     /// Escalation per category; categories not given keep the defaults.
-    pub policies: policy::Policies,
+    pub policies: crate::escalation::Policies,
     /// A paging call that rings longer is cancelled.
     pub call_ring_seconds: u64,
     /// After the question, how long a paging call waits for a key.
@@ -57,7 +57,7 @@ impl Default for PagingSettings {
             outbound_proxy: None,
             lease_seconds: 120,
             webhooks: HashMap::new(),
-            policies: policy::Policies::default(),
+            policies: crate::escalation::Policies::default(),
             call_ring_seconds: 30,
             call_key_seconds: 10,
             call_plays: 2,
@@ -75,14 +75,14 @@ impl Default for PagingSettings {
 pub fn unreached_hours(
     roster: &crate::roster::Roster,
     calendar: &crate::roster::Calendar,
-    policies: &policy::Policies,
+    policies: &crate::escalation::Policies,
     offset: i64,
     today: jiff::civil::Date,
     days: i64,
     reach: crate::roster::Reach,
 ) -> Vec<String> {
     use crate::tickets::model::Category;
-    let tz = crate::tickets::store::court_tz();
+    let tz = crate::court_time::court_tz();
     let mut out = Vec::new();
     let mut more = 0usize;
     for c in Category::ALL {

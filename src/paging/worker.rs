@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use tokio_util::sync::CancellationToken;
 
 use super::channels::{Channels, Page};
-use super::policy::{evaluate, Progress, Target};
+use crate::escalation::{evaluate, Progress, Target};
 use crate::roster::{Calendar, Member, OnDuty, Roster};
 use crate::tickets::model::State;
 use crate::tickets::store::Change;

@@ -25,15 +25,11 @@ pub const RATE: u32 = 8000;
 /// Bytes of one second of stereo 16-bit audio: one hash chunk.
 pub const CHUNK_BYTES: usize = RATE as usize * 4;
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// `dir/YYYY/MM/DD/<ticket>_<hash of Call-ID>.wav`, the date in the court's
 /// time zone.
 pub fn path_for(dir: &Path, at: Timestamp, ticket: &str, call_id: &str) -> PathBuf {
-    let day = at.to_zoned_datetime(crate::tickets::store::court_tz());
-    let hash = hex(&Sha256::digest(call_id.as_bytes())[..6]);
+    let day = at.to_zoned_datetime(crate::court_time::court_tz());
+    let hash = crate::hex::encode(&Sha256::digest(call_id.as_bytes())[..6]);
     dir.join(format!("{:04}", day.year()))
         .join(format!("{:02}", day.month()))
         .join(format!("{:02}", day.day()))
@@ -105,7 +101,7 @@ impl ChunkChain {
 
     fn close_chunk(&mut self) {
         let h: [u8; 32] = std::mem::take(&mut self.current).finalize().into();
-        self.chunks.push(hex(&h));
+        self.chunks.push(crate::hex::encode(&h));
         self.prev = Some(h);
         self.filled = 0;
     }
@@ -382,7 +378,7 @@ pub fn file_sha256(path: &Path) -> io::Result<String> {
     let mut f = File::open(path)?;
     let mut h = Sha256::new();
     io::copy(&mut f, &mut HashWriter(&mut h))?;
-    Ok(hex(&h.finalize()))
+    Ok(crate::hex::encode(&h.finalize()))
 }
 
 struct HashWriter<'a>(&'a mut Sha256);
@@ -441,8 +437,8 @@ mod tests {
         s.update(&data[CHUNK_BYTES..2 * CHUNK_BYTES]);
         let h1: [u8; 32] = s.finalize().into();
         assert_eq!(chunks.len(), 3);
-        assert_eq!(chunks[0], hex(&h0));
-        assert_eq!(chunks[1], hex(&h1));
+        assert_eq!(chunks[0], crate::hex::encode(&h0));
+        assert_eq!(chunks[1], crate::hex::encode(&h1));
     }
 
     #[test]

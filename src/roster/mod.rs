@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use calendar::{Calendar, DayType};
 
-use crate::tickets::store::court_tz;
+use crate::court_time::court_tz;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RosterError {
@@ -65,15 +65,6 @@ pub const REGISTERED: &str = "registered";
 pub struct Reach {
     pub trunk: bool,
     pub registrar: bool,
-}
-
-impl Reach {
-    pub fn of(settings: &crate::config::Settings) -> Reach {
-        Reach {
-            trunk: settings.trunk.is_some(),
-            registrar: settings.registrar.is_some(),
-        }
-    }
 }
 
 impl Member {

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::{Member, OnDuty};
-use crate::tickets::report::local;
+use crate::court_time::local;
 
 fn person(m: &Member) -> String {
     let mut contact = Vec::new();

@@ -2,17 +2,9 @@
 
 use std::fmt::Write as _;
 
-use jiff::Timestamp;
-
 use super::model::{Event, Ticket};
-use super::store::court_tz;
 
-/// `2026-11-27 20:15:03` in the court's time zone.
-pub fn local(at: Timestamp) -> String {
-    at.to_zoned_datetime(court_tz())
-        .strftime("%Y-%m-%d %H:%M:%S")
-        .to_string()
-}
+use crate::court_time::local;
 
 /// One line per ticket.
 pub fn line(t: &Ticket) -> String {

@@ -16,7 +16,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use super::model::{Event, State, Ticket};
-use super::store::court_tz;
+use crate::court_time::court_tz;
 
 /// Seconds from the report to each later moment, per ticket.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -160,7 +160,7 @@ pub fn report(
         }
     }
     for (t, timeline) in tickets {
-        let day = super::store::court_day(t.received_at);
+        let day = crate::court_time::court_day(t.received_at);
         if day < from || day > to {
             continue;
         }

@@ -233,19 +233,9 @@ pub struct Store {
     swap: Script,
 }
 
-/// The day `at` falls on in the court's time zone (Asia/Shanghai).
-pub fn court_day(at: Timestamp) -> jiff::civil::Date {
-    at.to_zoned_datetime(court_tz()).date()
-}
-
-/// The year a ticket is numbered in: the court's (Asia/Shanghai).
-pub fn court_year(at: Timestamp) -> i16 {
-    at.to_zoned_datetime(court_tz()).year()
-}
-
-pub fn court_tz() -> jiff::tz::TimeZone {
-    jiff::tz::TimeZone::get("Asia/Shanghai").expect("bundled tzdb has Asia/Shanghai")
-}
+// The court's calendar time lives in `crate::court_time`; named here too
+// for the store's users of old.
+pub use crate::court_time::{court_day, court_tz, court_year};
 
 impl Store {
     /// Connects lazily: the gateway starts and answers calls with Redis down.

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 
 pub fn http_client() -> reqwest::Client {
-    hotline::paging::channels::webhook_client().unwrap()
+    hotline::webhook::client().unwrap()
 }
 
 pub struct Api {

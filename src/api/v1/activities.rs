@@ -39,7 +39,7 @@ struct RegisterQuery {
 }
 
 fn today() -> jiff::civil::Date {
-    crate::tickets::store::court_day(jiff::Timestamp::now())
+    crate::court_time::court_day(jiff::Timestamp::now())
 }
 
 fn day(v: &str) -> Result<jiff::civil::Date, ApiError> {

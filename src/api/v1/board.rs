@@ -94,7 +94,7 @@ async fn board(State(s): State<Shared>, o: Officer) -> Result<Json<Value>, ApiEr
         handover + jiff::SignedDuration::from_mins(1),
         None,
     );
-    let today = crate::tickets::store::court_day(now).to_string();
+    let today = crate::court_time::court_day(now).to_string();
     let (_, _, start, end) =
         crate::tickets::stats::days(&today, &today).map_err(ApiError::bad_request)?;
     let breaches: Vec<String> = s

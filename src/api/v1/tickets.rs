@@ -131,7 +131,7 @@ fn parse_since(v: &str) -> Option<Timestamp> {
         return Some(t);
     }
     let day: jiff::civil::Date = v.parse().ok()?;
-    crate::tickets::store::court_tz()
+    crate::court_time::court_tz()
         .to_timestamp(day.to_datetime(jiff::civil::Time::midnight()))
         .ok()
 }

@@ -166,7 +166,7 @@ fn sample() -> (crate::roster::Roster, crate::roster::Calendar) {
 fn at(y: i16, m: i8, d: i8, h: i8) -> jiff::Timestamp {
     jiff::civil::date(y, m, d)
         .at(h, 0, 0, 0)
-        .to_zoned_datetime(crate::tickets::store::court_tz())
+        .to_zoned_datetime(crate::court_time::court_tz())
         .unwrap()
         .timestamp()
 }
