@@ -172,12 +172,14 @@ impl App {
             Some(s.recording.dir.clone()),
         )?;
         // The trunk as resolved at start: registered with below.
-        let trunk = channels.trunk.clone();
+        let trunk = channels.dial.trunk.clone();
         // Bridges and callbacks: one set of slots for both.
         let bridging = Arc::new(call::bridge::Bridging::new(
             s.bridge.clone(),
-            channels.clone(),
+            channels.dial.clone(),
         ));
+        // Texts that are no page: handovers, the API's notices.
+        let notices = channels.clone();
         let paging = Arc::new(crate::paging::worker::Paging {
             metrics: self.metrics.clone(),
             store: self.store.clone(),
@@ -191,7 +193,7 @@ impl App {
             Arc::new(crate::paging::handover::Handover {
                 store: self.store.clone(),
                 live: self.live.clone(),
-                channels: bridging.channels.clone(),
+                channels: notices.clone(),
             })
             .run(paging_stop.clone()),
         );
@@ -325,7 +327,7 @@ impl App {
                 streams: Default::default(),
                 trusted_proxies: s.http.trusted_proxies.clone(),
                 member_failures_per_hour: s.http.member_failures_per_hour,
-                notices: Some(bridging.channels.clone()),
+                notices: Some(notices.clone()),
                 metrics: self.metrics.clone(),
                 callbacks: Some(Arc::new(call::callback::Callbacks {
                     bridging,
@@ -592,11 +594,10 @@ pub fn paging_channels(
     gateway: &str,
     recordings: Option<std::path::PathBuf>,
 ) -> anyhow::Result<crate::paging::channels::Channels> {
-    Ok(crate::paging::channels::Channels {
+    let dial = crate::call::dial::Dialer {
         sip,
         from_uri: s.paging.from_uri.clone(),
         outbound_proxy: s.paging.outbound_proxy,
-        http: crate::webhook::client().context("HTTP client for webhooks")?,
         live,
         ports,
         advertise_ip: s.media.advertise_ip,
@@ -612,6 +613,10 @@ pub fn paging_channels(
         recordings,
         store,
         gateway: gateway.to_string(),
+    };
+    Ok(crate::paging::channels::Channels {
+        dial,
+        http: crate::webhook::client().context("HTTP client for webhooks")?,
     })
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::roster::{Member, OnDuty, Roster};
 use crate::tickets::model::Category;
 
 /// Who a step pages; resolved against the roster at firing time.
@@ -300,6 +301,43 @@ pub fn evaluate(
         skipped,
         next,
     }
+}
+
+/// Members a step's targets name, each once, in order.
+pub fn members_for(duty: &OnDuty, targets: &[Target], roster: &Roster) -> Vec<Member> {
+    let mut out: Vec<Member> = Vec::new();
+    let mut add = |m: &Member| {
+        if !out.iter().any(|o| o.id == m.id) {
+            out.push(m.clone());
+        }
+    };
+    for t in targets {
+        match t {
+            Target::OnDuty if duty.period.is_none() => {
+                duty.desk.iter().for_each(&mut add);
+                duty.day_unit
+                    .iter()
+                    .flat_map(|u| &u.members)
+                    .for_each(&mut add);
+            }
+            Target::OnDuty => {
+                duty.unit.iter().flat_map(|u| &u.members).for_each(&mut add);
+                duty.police.iter().for_each(&mut add);
+            }
+            Target::DutyUnit => duty.unit.iter().flat_map(|u| &u.members).for_each(&mut add),
+            Target::CourtPolice => duty.police.iter().for_each(&mut add),
+            Target::CaseHandler => duty.case_handler.iter().for_each(&mut add),
+            Target::Director => add(&duty.director),
+            Target::Deputies => duty.deputies.iter().for_each(&mut add),
+            Target::ChiefCommander => add(&duty.chief_commander),
+            // Only in working hours: outside them the desk is nobody.
+            Target::Desk => duty.desk.iter().for_each(&mut add),
+            Target::Member(id) => roster.member(id).into_iter().for_each(&mut add),
+        }
+    }
+    // A member nobody can reach is no page.
+    out.retain(|m| m.reachable());
+    out
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::dial::Dialer;
 use super::leg::{Driven, Ended, Leg, Updates};
 use super::{CallContext, Ids};
 use crate::intake::bridge::{Bridged, Ringback};
@@ -29,7 +30,6 @@ use crate::intake::page::PageScript;
 use crate::intake::Prompt;
 use crate::media::dtmf::Digit;
 use crate::media::rtp::MediaCommand;
-use crate::paging::channels::Channels;
 use crate::roster::Member;
 use crate::tickets::journal::{op_id, ConnectionStep, Op};
 use crate::tickets::Tickets;
@@ -114,7 +114,7 @@ impl Slots {
 /// What bridges need, one for the gateway.
 pub struct Bridging {
     pub settings: BridgeSettings,
-    pub channels: Channels,
+    pub dial: Dialer,
     slots: Slots,
 }
 
@@ -140,11 +140,11 @@ impl Ringing {
 }
 
 impl Bridging {
-    pub fn new(settings: BridgeSettings, channels: Channels) -> Bridging {
+    pub fn new(settings: BridgeSettings, dial: Dialer) -> Bridging {
         let slots = Slots::new(settings.max_connections, settings.violence_reserve);
         Bridging {
             settings,
-            channels,
+            dial,
             slots,
         }
     }
@@ -157,14 +157,14 @@ impl Bridging {
 
     /// Whoever holds the duty now and can be called.
     pub async fn on_duty(&self) -> Vec<Member> {
-        let live = self.channels.live.get();
-        let offset = self.channels.store.rotation_offset().await.unwrap_or(0);
+        let live = self.dial.live.get();
+        let offset = self.dial.store.rotation_offset().await.unwrap_or(0);
         let duty = live
             .roster
             .resolve(&live.calendar, offset, jiff::Timestamp::now(), None);
         let targets = [crate::escalation::Target::OnDuty];
-        let mut members = crate::paging::worker::members_for(&duty, &targets, &live.roster);
-        members.retain(|m| m.sip.is_some() || (m.phone.is_some() && self.channels.trunk.is_some()));
+        let mut members = crate::escalation::members_for(&duty, &targets, &live.roster);
+        members.retain(|m| m.sip.is_some() || (m.phone.is_some() && self.dial.trunk.is_some()));
         members
     }
 
@@ -173,7 +173,7 @@ impl Bridging {
     pub fn ring(&self, members: Vec<Member>, prompt: Prompt) -> Ringing {
         let stop = CancellationToken::new();
         let (tx, taken) = oneshot::channel();
-        let channels = self.channels.clone();
+        let channels = self.dial.clone();
         let s = self.settings.clone();
         let task_stop = stop.clone();
         tokio::spawn(async move {
@@ -210,7 +210,7 @@ impl Bridging {
 /// Rings every way to every member of `group` at once; the first who takes
 /// it (the others then end), or `None`.
 async fn ring_group(
-    channels: &Channels,
+    dial: &Dialer,
     group: Vec<Member>,
     prompt: Prompt,
     ring: Duration,
@@ -219,10 +219,10 @@ async fn ring_group(
     let mine = stop.child_token();
     let mut calls = FuturesUnordered::new();
     for m in &group {
-        for route in channels.routes(m).await {
+        for route in dial.routes(m).await {
             let channel = route.channel;
-            let script = PageScript::whisper(prompt, channels.plays, channels.key_timeout);
-            match channels.call_along(&m.id, route, script, ring, None) {
+            let script = PageScript::whisper(prompt, dial.plays, dial.key_timeout);
+            match dial.call_along(&m.id, route, script, ring, None) {
                 Ok(call) => {
                     let (member, cancel) = (m.id.clone(), mine.clone());
                     calls.push(async move {

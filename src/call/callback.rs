@@ -87,7 +87,7 @@ impl Callbacks {
             (_, Provenance::Claimed) => return Err(Refused::Unverified),
             _ => return Err(Refused::Withheld),
         };
-        if self.bridging.channels.trunk.is_none() {
+        if self.bridging.dial.trunk.is_none() {
             return Err(Refused::NoTrunk);
         }
         if officer.sip.is_none() && officer.phone.is_none() {
@@ -128,7 +128,7 @@ impl Callbacks {
             .caller_key
             .open(sealed)
             .ok_or_else(|| UNDIALABLE.to_string())
-            .and_then(|n| b.channels.informant_route(&n));
+            .and_then(|n| b.dial.informant_route(&n));
         let route = match route {
             Ok(r) => r,
             Err(why) => {
@@ -158,7 +158,7 @@ impl Callbacks {
         let ring = Duration::from_secs(b.settings.ring_seconds);
         let script = Announce::new(Prompt::CallbackIntro);
         let call = b
-            .channels
+            .dial
             .call_along("informant", route, script, ring, Some(number))
             .map_err(|_| UNDIALABLE.to_string());
         let call = match call {

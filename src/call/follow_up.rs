@@ -133,7 +133,7 @@ impl FollowUps {
             return self.store.follow_up_at(number, None).await;
         }
         // Working hours only: due again at the next start.
-        let live = self.bridging.channels.live.get();
+        let live = self.bridging.dial.live.get();
         if let Some(next) = deferred_to(&live.roster, &live.calendar, now) {
             let delay = (self.settings.delay_hours * 3600 * 1000) as i64;
             return self
@@ -174,7 +174,7 @@ impl FollowUps {
         sealed: Option<&str>,
     ) -> (Option<u8>, String, Option<RecordingLink>) {
         let s = &self.settings;
-        let channels = &self.bridging.channels;
+        let channels = &self.bridging.dial;
         let script = PageScript::survey(s.plays, Duration::from_secs(s.key_seconds));
         let call = sealed
             .and_then(|n| self.caller_key.open(n))
@@ -215,7 +215,7 @@ fn deferred_to(
 ) -> Option<Timestamp> {
     roster
         .period_at(calendar, now)
-        .map(|_| crate::paging::worker::next_working_start(roster, calendar, now))
+        .map(|_| roster.next_working_start(calendar, now))
 }
 
 #[cfg(test)]

@@ -10,9 +10,11 @@
 
 pub mod bridge;
 pub mod callback;
+pub mod dial;
 pub mod follow_up;
 pub mod leg;
 pub mod page;
+pub mod trunk;
 pub mod web;
 
 use std::collections::HashMap;

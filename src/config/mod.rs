@@ -45,7 +45,7 @@ pub struct Settings {
     pub api: ApiSettings,
     /// The court's SIP trunk, which dials members' phone numbers.
     #[serde(default)]
-    pub trunk: Option<crate::paging::trunk::TrunkSettings>,
+    pub trunk: Option<crate::call::trunk::TrunkSettings>,
     /// The gateway is the registrar of the officers' softphones.
     #[serde(default)]
     pub registrar: Option<crate::registrar::RegistrarSettings>,

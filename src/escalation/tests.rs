@@ -177,7 +177,7 @@ fn paged_at(policy: &Policy, t: jiff::Timestamp) -> Vec<String> {
     let duty = roster.resolve(&cal, 0, t, None);
     let first = &policy.steps[0];
     assert_eq!(first.after_seconds, 0);
-    crate::paging::worker::members_for(&duty, &first.targets, &roster)
+    super::members_for(&duty, &first.targets, &roster)
         .into_iter()
         .filter(|m| m.pageable(crate::roster::Reach::default()))
         .map(|m| m.id)

@@ -171,7 +171,7 @@ impl Handover {
             crate::escalation::Target::Director,
         ];
         let text = s.text();
-        for m in super::worker::members_for(&duty, &targets, &cfg.roster) {
+        for m in crate::escalation::members_for(&duty, &targets, &cfg.roster) {
             let sent = self.channels.notify(&m, &text).await;
             if sent.iter().any(|a| a.ok) {
                 s.sent_to.push(m.id.clone());

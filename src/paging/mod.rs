@@ -6,7 +6,6 @@
 
 pub mod channels;
 pub mod handover;
-pub mod trunk;
 pub mod worker;
 
 use std::collections::HashMap;
@@ -105,7 +104,7 @@ pub fn unreached_hours(
             if p.defer_to_working_hours && duty.period.is_some() {
                 continue;
             }
-            let reached = worker::members_for(&duty, &first.targets, roster)
+            let reached = crate::escalation::members_for(&duty, &first.targets, roster)
                 .iter()
                 .any(|m| m.pageable(reach));
             if !reached {

@@ -13,8 +13,7 @@ use jiff::Timestamp;
 use tokio_util::sync::CancellationToken;
 
 use super::channels::{Channels, Page};
-use crate::escalation::{evaluate, Progress, Target};
-use crate::roster::{Calendar, Member, OnDuty, Roster};
+use crate::escalation::{evaluate, Progress};
 use crate::tickets::model::State;
 use crate::tickets::store::Change;
 use crate::tickets::Store;
@@ -115,7 +114,7 @@ impl Paging {
         let policy = cfg.policies.for_category(t.register.intake.category);
         let now = Timestamp::now();
         if policy.defer_to_working_hours && cfg.roster.period_at(&cfg.calendar, now).is_some() {
-            let next = next_working_start(&cfg.roster, &cfg.calendar, now);
+            let next = cfg.roster.next_working_start(&cfg.calendar, now);
             self.note(
                 number,
                 "page_deferred",
@@ -162,7 +161,7 @@ impl Paging {
                 .collect::<Vec<_>>()
         };
         for f in decision.fire {
-            let members = members_for(&duty, &f.targets, &cfg.roster);
+            let members = crate::escalation::members_for(&duty, &f.targets, &cfg.roster);
             crate::metrics::Metrics::inc(&self.metrics.escalation_steps);
             if f.breach {
                 crate::metrics::Metrics::inc(&self.metrics.breaches);
@@ -258,57 +257,4 @@ impl Paging {
         c.details = details;
         self.store.change(number, &c, |_| {}).await.map(|_| ())
     }
-}
-
-/// The next instant in working hours (the desk's next morning).
-pub(crate) fn next_working_start(
-    roster: &Roster,
-    calendar: &Calendar,
-    now: Timestamp,
-) -> Timestamp {
-    let mut t = now;
-    for _ in 0..60 {
-        match roster.period_at(calendar, t) {
-            Some(p) => t = p.end,
-            None => return t,
-        }
-    }
-    t
-}
-
-/// Members a step's targets name, each once, in order.
-pub fn members_for(duty: &OnDuty, targets: &[Target], roster: &Roster) -> Vec<Member> {
-    let mut out: Vec<Member> = Vec::new();
-    let mut add = |m: &Member| {
-        if !out.iter().any(|o| o.id == m.id) {
-            out.push(m.clone());
-        }
-    };
-    for t in targets {
-        match t {
-            Target::OnDuty if duty.period.is_none() => {
-                duty.desk.iter().for_each(&mut add);
-                duty.day_unit
-                    .iter()
-                    .flat_map(|u| &u.members)
-                    .for_each(&mut add);
-            }
-            Target::OnDuty => {
-                duty.unit.iter().flat_map(|u| &u.members).for_each(&mut add);
-                duty.police.iter().for_each(&mut add);
-            }
-            Target::DutyUnit => duty.unit.iter().flat_map(|u| &u.members).for_each(&mut add),
-            Target::CourtPolice => duty.police.iter().for_each(&mut add),
-            Target::CaseHandler => duty.case_handler.iter().for_each(&mut add),
-            Target::Director => add(&duty.director),
-            Target::Deputies => duty.deputies.iter().for_each(&mut add),
-            Target::ChiefCommander => add(&duty.chief_commander),
-            // Only in working hours: outside them the desk is nobody.
-            Target::Desk => duty.desk.iter().for_each(&mut add),
-            Target::Member(id) => roster.member(id).into_iter().for_each(&mut add),
-        }
-    }
-    // A member nobody can reach is no page.
-    out.retain(|m| m.reachable());
-    out
 }

@@ -548,6 +548,18 @@ impl Roster {
         out
     }
 
+    /// The next instant in working hours (the desk's next morning).
+    pub fn next_working_start(&self, calendar: &Calendar, now: Timestamp) -> Timestamp {
+        let mut t = now;
+        for _ in 0..60 {
+            match self.period_at(calendar, t) {
+                Some(p) => t = p.end,
+                None => return t,
+            }
+        }
+        t
+    }
+
     /// Members whose phone number the trunk's dial plan does not dial.
     pub fn undialable(&self, plan: &crate::dial_plan::DialPlan) -> Vec<String> {
         self.f

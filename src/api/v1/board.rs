@@ -84,9 +84,7 @@ async fn board(State(s): State<Shared>, o: Officer) -> Result<Json<Value>, ApiEr
         .roster
         .period_at(&live.calendar, now)
         .map(|p| p.end)
-        .unwrap_or_else(|| {
-            crate::paging::worker::next_working_start(&live.roster, &live.calendar, now)
-        });
+        .unwrap_or_else(|| live.roster.next_working_start(&live.calendar, now));
     // Who takes over then.
     let next_duty = live.roster.resolve(
         &live.calendar,
