@@ -25,7 +25,6 @@ use hotline::media::g711;
 use hotline::media::prompt::FRAME;
 use hotline::media::rtp::{FrameSink, RtpReceiver, RtpSender};
 use hotline::media::track::CallerTrack;
-use hotline::metrics::Metrics;
 use hotline::recording::{ChunkChain, Recorder};
 use hotline::sip::core::{CallCommand, CallEvent, Core, CoreConfig, Link, Output, Peer};
 use hotline::sip::message::{self, Limits};
@@ -183,7 +182,10 @@ fn core(b: &mut Bench) {
         return;
     }
     const CALLS: usize = 500;
-    let mut core = Core::new(CoreConfig::default(), Arc::new(Metrics::default()));
+    let mut core = Core::new(
+        CoreConfig::default(),
+        Arc::new(hotline::sip::metrics::SipMetrics::default()),
+    );
     let peer = Peer {
         link: Link::Udp(0),
         addr: "192.0.2.7:5062".parse().unwrap(),

@@ -144,7 +144,10 @@ async fn main() {
         delta("hotline_srtp_auth_failed_total"),
         delta("hotline_webrtc_refused_total"),
         delta("hotline_webrtc_failed_total"),
-        metrics.sip_shed.load(std::sync::atomic::Ordering::Relaxed)
+        metrics
+            .sip
+            .sip_shed
+            .load(std::sync::atomic::Ordering::Relaxed)
     );
     println!("elapsed {:.1} s", started.elapsed().as_secs_f64());
     stop.cancel();

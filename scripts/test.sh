@@ -31,5 +31,7 @@ if [ "$(target/py/bin/schemathesis --version 2>/dev/null)" != "schemathesis, ver
   target/py/bin/pip install -q --disable-pip-version-check schemathesis==4.32.5
 fi
 cargo fmt --all -- --check
-cargo clippy --locked --all-targets -- -D warnings
-cargo test --locked --lib --bins --tests
+# The workspace: the gateway and its layer crates (crates/*), each crate's
+# own unit tests included.
+cargo clippy --locked --workspace --all-targets -- -D warnings
+cargo test --locked --workspace --lib --bins --tests

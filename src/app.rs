@@ -149,7 +149,7 @@ impl App {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let s = &self.settings;
         let load = Arc::new(crate::load::Load::default());
-        let core = Core::new(core_config(s, load.clone()), self.metrics.clone());
+        let core = Core::new(core_config(s, load.clone()), self.metrics.sip.clone());
         let (req_tx, req_rx) = mpsc::channel(1024);
         let requester = crate::sip::transport::Requester::new(req_tx);
         let ports = Arc::new(PortPool::new(
@@ -290,7 +290,7 @@ impl App {
                 registrar: registrar_task.as_ref().map(|_| register_tx),
             },
             driver_config(s),
-            self.metrics.clone(),
+            self.metrics.sip.clone(),
             sip_stop.clone(),
             calls,
         )
@@ -530,7 +530,7 @@ pub async fn test_page(
         .context("binding a SIP socket for the test page")?;
     let metrics = Arc::new(Metrics::default());
     let load = Arc::new(crate::load::Load::default());
-    let core = Core::new(core_config(s, load.clone()), metrics.clone());
+    let core = Core::new(core_config(s, load.clone()), metrics.sip.clone());
     let (events_tx, mut events_rx) = mpsc::channel(16);
     let (_commands_tx, commands_rx) = mpsc::channel(16);
     let (req_tx, req_rx) = mpsc::channel(16);
@@ -547,7 +547,7 @@ pub async fn test_page(
             registrar: None,
         },
         driver_config(s),
-        metrics,
+        metrics.sip.clone(),
         stop.clone(),
         std::future::ready(()),
     )

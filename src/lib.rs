@@ -30,6 +30,11 @@
 // that an item nobody uses shows as dead code.
 #![warn(unreachable_pub)]
 
+// The SIP stack and its overload shedding live in `crates/sip`; named here
+// as they always were.
+pub use hotline_sip as sip;
+pub use hotline_sip::load;
+
 pub mod api;
 pub mod app;
 pub mod call;
@@ -40,7 +45,6 @@ pub mod escalation;
 pub mod hex;
 pub mod intake;
 pub mod live;
-pub mod load;
 pub mod media;
 pub mod metrics;
 pub mod paging;
@@ -50,7 +54,6 @@ pub mod registrar;
 pub mod reload;
 pub mod retention;
 pub mod roster;
-pub mod sip;
 pub mod tickets;
 pub mod tls;
 pub mod webhook;

@@ -7,9 +7,11 @@ use std::sync::Mutex;
 
 macro_rules! counters {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
-        /// Monotonic counters, shared by reference.
+        /// Monotonic counters, shared by reference; the SIP stack's own
+        /// in `sip` (`hotline_sip::metrics`).
         #[derive(Debug, Default)]
         pub struct Metrics {
+            pub sip: std::sync::Arc<hotline_sip::metrics::SipMetrics>,
             $($(#[$doc])* pub $name: AtomicU64,)*
             /// Page attempts by `(channel, outcome)`.
             pages: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
@@ -18,52 +20,15 @@ macro_rules! counters {
         impl Metrics {
             /// `(name, value)` for every counter, for `/metrics` and tests.
             pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
-                vec![$((stringify!($name), self.$name.load(Ordering::Relaxed)),)*]
+                let mut all = self.sip.snapshot();
+                all.extend([$((stringify!($name), self.$name.load(Ordering::Relaxed)),)*]);
+                all
             }
         }
     };
 }
 
 counters! {
-    /// SIP messages that parsed.
-    sip_messages,
-    /// Malformed requests answered with an error status.
-    sip_malformed_answered,
-    /// Malformed messages that could not be answered and were dropped.
-    sip_malformed_dropped,
-    /// Responses matching no transaction of ours.
-    sip_stray_responses,
-    /// Request retransmissions absorbed by a transaction.
-    sip_retransmissions_absorbed,
-    /// INVITEs refused with 503 because `sip.max_calls` was reached.
-    sip_overload_rejected,
-    /// Inbound messages dropped because the SIP core's queue was full.
-    sip_queue_full,
-    /// Panics caught while handling one SIP message (a bug: the message is
-    /// dropped, the core goes on; the log has its bytes).
-    sip_panics,
-    /// Requests answered 503 + Retry-After without keeping a transaction
-    /// (a per-source limit, `max_calls`, shedding).
-    sip_refused_stateless,
-    /// Messages from banned sources, dropped unanswered.
-    sip_banned_dropped,
-    /// Requests from known scanners (User-Agent), dropped unanswered.
-    sip_scanner_dropped,
-    /// Answers sent without keeping a transaction because the table was at
-    /// its bound.
-    sip_stateless_answers,
-    /// New calls refused because the media clock ran late or RTP ports ran low.
-    sip_shed,
-    /// Calls offered to the gateway (INVITEs that created a call).
-    calls_offered,
-    /// Calls answered with 200 OK.
-    calls_answered,
-    /// Calls whose 200 OK was acknowledged: each has a ticket.
-    calls_confirmed,
-    /// Calls ended, for any reason.
-    calls_ended,
-    /// Calls whose 200 OK was never acknowledged (no ticket was opened).
-    calls_unconfirmed,
     /// RTP packets sent.
     rtp_sent,
     /// RTP packets received from the latched source.
@@ -77,9 +42,6 @@ counters! {
     /// SRTP packets that failed authentication or were replayed: dropped,
     /// never played or recorded.
     srtp_auth_failed,
-    /// Offers refused because `[sip] srtp = "required"` and they had no
-    /// usable key.
-    srtp_refused,
     /// PINs evaluated at login (each an argon2 check; a login refused by a
     /// limit evaluates none).
     login_pin_checks,

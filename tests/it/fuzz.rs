@@ -16,10 +16,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hotline::metrics::Metrics;
 use hotline::sip::admission::AdmissionConfig;
 use hotline::sip::core::{CallCommand, CallEvent, Core, CoreConfig, Dial, Link, Output, Peer};
 use hotline::sip::message::{self, Limits};
+use hotline::sip::metrics::SipMetrics;
 use tokio::time::Instant;
 
 use crate::helpers::repo;
@@ -320,7 +320,7 @@ pub fn run(seed: u64, count: u64, limit: Duration) -> Run {
         // A fresh core every batch; every other batch with the default
         // limits (bans, scanners), the others trusting everyone so the
         // parser and dialogs are reached, not the ban.
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::new(SipMetrics::default());
         let admission = if batch % 2 == 0 {
             AdmissionConfig::default()
         } else {

@@ -42,7 +42,7 @@ use super::sdp::{self, Media, Negotiation, SdpError, SrtpPolicy};
 use super::session_timer::{self, UasTimer};
 use super::transaction::{ClientTx, ServerTx, TimerAction, TimerConfig, TwoXxRetransmit};
 use crate::load::Load;
-use crate::metrics::Metrics;
+use crate::metrics::SipMetrics as Metrics;
 
 /// Methods other SIP elements use that we recognise but do not allow (405);
 /// any other unknown method gets 501 (RFC 3261 §21.4.6, §21.5.2).

@@ -227,7 +227,7 @@ pub struct CoreConfig {
     /// REGISTER is taken (and handed out as [`Output::Register`]); else 405.
     pub registrar: bool,
     /// Whether calls may, or must, be SRTP (SDES).
-    pub srtp: crate::sip::sdp::SrtpPolicy,
+    pub srtp: crate::sdp::SrtpPolicy,
 }
 
 impl Default for CoreConfig {

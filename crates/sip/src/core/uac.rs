@@ -228,11 +228,9 @@ impl Core {
             } else {
                 "Proxy-Authenticate"
             };
-            let challenge = msg
-                .header(header)
-                .and_then(|v| crate::sip::digest::parse(&v));
+            let challenge = msg.header(header).and_then(|v| crate::digest::parse(&v));
             if let (Some(ch), Some((user, pass))) = (challenge, u.credentials.take()) {
-                let value = crate::sip::digest::authorization(
+                let value = crate::digest::authorization(
                     &ch,
                     &user,
                     &pass,

@@ -177,7 +177,7 @@ impl WebOffer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sip::sdp::Codec;
+    use crate::sdp::Codec;
 
     /// Chromium's offer for one audio transceiver (trimmed of extmaps).
     const CHROMIUM: &str = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\

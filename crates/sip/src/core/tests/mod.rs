@@ -1,7 +1,7 @@
 //! Core behaviour with a hand-moved clock: no sockets, no sleeps.
 
 use super::*;
-use crate::sip::admission::AdmissionConfig;
+use crate::admission::AdmissionConfig;
 
 const SDP: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.7\r\ns=-\r\nc=IN IP4 192.0.2.7\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
 

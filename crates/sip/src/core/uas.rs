@@ -295,7 +295,7 @@ impl Core {
             let Some(e) = self.txs.get_mut(&id) else {
                 return;
             };
-            if !matches!(e.tx.state, crate::sip::transaction::ServerState::Accepted) {
+            if !matches!(e.tx.state, crate::transaction::ServerState::Accepted) {
                 e.tx.on_ack(now);
                 let at = e.tx.next_deadline();
                 self.arm(TimerKey::Tx(id), at);

@@ -28,7 +28,7 @@ use super::core::{
     RegisterRequest, Registration,
 };
 use super::message::{self, Frame, Limits};
-use crate::metrics::Metrics;
+use crate::metrics::SipMetrics as Metrics;
 mod driver;
 mod readers;
 

@@ -100,11 +100,9 @@ impl Core {
             } else {
                 ("Proxy-Authenticate", "Proxy-Authorization")
             };
-            let ch = msg
-                .header(challenge)
-                .and_then(|v| crate::sip::digest::parse(&v));
+            let ch = msg.header(challenge).and_then(|v| crate::digest::parse(&v));
             if let (Some(ch), Some((user, pass))) = (ch, g.r.credentials.clone()) {
-                let value = crate::sip::digest::authorization(
+                let value = crate::digest::authorization(
                     &ch,
                     &user,
                     &pass,
