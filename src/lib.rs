@@ -30,8 +30,9 @@
 // that an item nobody uses shows as dead code.
 #![warn(unreachable_pub)]
 
-// The SIP stack and its overload shedding live in `crates/sip`; named here
-// as they always were.
+// The SIP stack and its overload shedding live in `crates/sip`, the media
+// in `crates/media`; named here as they always were.
+pub use hotline_media as media;
 pub use hotline_sip as sip;
 pub use hotline_sip::load;
 
@@ -45,7 +46,6 @@ pub mod escalation;
 pub mod hex;
 pub mod intake;
 pub mod live;
-pub mod media;
 pub mod metrics;
 pub mod paging;
 pub mod privacy;

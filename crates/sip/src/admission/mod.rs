@@ -355,6 +355,22 @@ pub fn source_of(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// An address as the logs show it, where it names a person (a browser
+/// caller, a client of the HTTPS port): its network only, the IPv4 /24
+/// (`198.51.100.0/24`) or the IPv6 /48, never the address itself.
+pub fn mask_ip(ip: std::net::IpAddr) -> String {
+    match ip.to_canonical() {
+        std::net::IpAddr::V4(a) => {
+            let [x, y, z, _] = a.octets();
+            format!("{x}.{y}.{z}.0/24")
+        }
+        std::net::IpAddr::V6(a) => {
+            let net = std::net::Ipv6Addr::from(u128::from(a) & (u128::MAX << 80));
+            format!("{net}/48")
+        }
+    }
+}
+
 /// The security log line of a ban.
 fn log_ban(ip: IpAddr, why: &str, ban: Duration) {
     tracing::warn!(

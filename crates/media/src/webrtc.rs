@@ -399,7 +399,7 @@ pub async fn connect(
                         path.on_datagram(from, data, Instant::now(), &mut out)
                     }));
                     if handled.is_err() {
-                        tracing::error!(from = %crate::privacy::mask_ip(from.ip()), "panic while handling a browser's datagram: dropped");
+                        tracing::error!(from = %hotline_sip::admission::mask_ip(from.ip()), "panic while handling a browser's datagram: dropped");
                     }
                 }
                 Err(_) => break,

@@ -7,7 +7,7 @@ use rtc_srtp::context::Context;
 use rtc_srtp::option::{srtcp_replay_protection, srtp_replay_protection};
 use rtc_srtp::protection_profile::ProtectionProfile;
 
-use crate::sip::sdp::{Sdes, KEY_LEN};
+use hotline_sip::sdp::{Sdes, KEY_LEN};
 
 /// The replay window (packets), as browsers and the rtc crate use.
 const REPLAY_WINDOW: usize = 64;

@@ -14,7 +14,7 @@ use super::bridge::Bridge;
 use super::dtmf::{Digit, EventDedup, InBand};
 use super::prompt::{Prompt, FRAME};
 use super::track::{CallerTrack, Placed};
-use crate::sip::sdp::{Codec, Direction, Media};
+use hotline_sip::sdp::{Codec, Direction, Media};
 
 /// Frame duration.
 pub const PTIME: Duration = Duration::from_millis(20);
@@ -316,7 +316,7 @@ pub struct Session {
     direction: Direction,
     crypto: Crypto,
     /// The keys `crypto` was made with.
-    srtp_keys: Option<crate::sip::sdp::Sdes>,
+    srtp_keys: Option<hotline_sip::sdp::Sdes>,
     pub stats: MediaStats,
 }
 
@@ -514,7 +514,7 @@ impl Session {
             Placed::Reanchored => {
                 self.stats.jumps += 1;
                 // The caller's media address (a browser's too): masked.
-                tracing::info!(from = %crate::privacy::mask_ip(from.ip()), "RTP timestamp jump: caller track re-anchored");
+                tracing::info!(from = %hotline_sip::admission::mask_ip(from.ip()), "RTP timestamp jump: caller track re-anchored");
             }
         }
         (true, None)
@@ -545,7 +545,7 @@ impl Session {
                         }
                         Err(_) => {
                             self.stats.panics += 1;
-                            tracing::error!(from = %crate::privacy::mask_ip(from.ip()), bytes = %data.escape_ascii(), "panic while handling an RTP packet: the packet is dropped, the call goes on");
+                            tracing::error!(from = %hotline_sip::admission::mask_ip(from.ip()), bytes = %data.escape_ascii(), "panic while handling an RTP packet: the packet is dropped, the call goes on");
                         }
                     }
                 }

@@ -254,7 +254,9 @@ mod tests {
             "config/prompts/greeting.wav",
             "config/prompts/menu.wav",
         ] {
-            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../..")
+                .join(file);
             let s: Vec<i16> = hound::WavReader::open(&path)
                 .unwrap()
                 .into_samples::<i16>()

@@ -8,7 +8,7 @@
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 
-use crate::load::Load;
+use hotline_sip::load::Load;
 
 #[derive(Debug)]
 pub struct PortPool {

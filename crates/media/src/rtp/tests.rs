@@ -9,7 +9,7 @@ fn media() -> Media {
         payload_type: 0,
         telephone_event: Some(101),
         remote: None,
-        direction: crate::sip::sdp::Direction::SendRecv,
+        direction: hotline_sip::sdp::Direction::SendRecv,
         srtp: None,
     }
 }

@@ -5,7 +5,7 @@
 use tokio::sync::mpsc;
 
 use super::prompt::FRAME;
-use crate::sip::sdp::Codec;
+use hotline_sip::sdp::Codec;
 
 /// One side of two sessions joined (a B2BUA's media relay): linear 8 kHz
 /// frames pass between them, so an A-law leg and a µ-law leg meet without

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::g711;
-use crate::sip::sdp::Codec;
+use hotline_sip::sdp::Codec;
 
 /// Samples per 20 ms frame at 8 kHz.
 pub const FRAME: usize = 160;

@@ -8,10 +8,10 @@ use tokio::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
-use crate::media::g711;
-use crate::media::ports::RtpSocket;
-use crate::media::rtp::{FrameSink, MediaCommand, Session};
-use crate::sip::sdp::{Direction, Media};
+use crate::g711;
+use crate::ports::RtpSocket;
+use crate::rtp::{FrameSink, MediaCommand, Session};
+use hotline_sip::sdp::{Direction, Media};
 
 /// One recorded frame: what the peer said, what it heard.
 type Frame = ([i16; FRAME], [i16; FRAME]);
