@@ -33,6 +33,8 @@
 // The SIP stack and its overload shedding live in `crates/sip`, the media
 // in `crates/media`; named here as they always were.
 pub use hotline_media as media;
+// The domain (crates/domain: no I/O runtime, no Redis, no sockets).
+pub use hotline_domain::{court_time, dial_plan, escalation, roster};
 pub use hotline_sip as sip;
 pub use hotline_sip::load;
 
@@ -40,9 +42,6 @@ pub mod api;
 pub mod app;
 pub mod call;
 pub mod config;
-pub mod court_time;
-pub mod dial_plan;
-pub mod escalation;
 pub mod hex;
 pub mod intake;
 pub mod live;
@@ -53,7 +52,6 @@ pub mod recording;
 pub mod registrar;
 pub mod reload;
 pub mod retention;
-pub mod roster;
 pub mod tickets;
 pub mod tls;
 pub mod webhook;

@@ -96,7 +96,7 @@ pub async fn run(command: RosterCommand) -> Result<(String, bool), String> {
             if let Some(Ok(plan)) = s.trunk.as_ref().map(|t| t.plan()) {
                 issues.extend(roster.undialable(&plan));
             }
-            issues.extend(hotline::paging::unreached_hours(
+            issues.extend(hotline::escalation::unreached_hours(
                 &roster,
                 &cal,
                 &s.paging.policies,

@@ -10,17 +10,16 @@
 //! (`stats`, sans-IO over tickets and timelines), and the one way their
 //! exports write a CSV cell (`csv`). Knows nothing of SIP or HTTP.
 
-pub mod actions;
+// The ticket model, the officers' actions, the statistics, the text views
+// and the CSV cell writer are the domain's (crates/domain).
+pub use hotline_domain::tickets::{actions, csv, model, report, stats};
+
 pub mod activities;
 pub mod conn;
-pub mod csv;
 pub mod duty;
 pub mod journal;
-pub mod model;
-pub mod report;
 pub mod sessions;
 pub mod softphones;
-pub mod stats;
 pub mod store;
 pub mod writer;
 

@@ -141,34 +141,8 @@ pub struct NewTicket {
     pub register: Register,
 }
 
-/// One change: who, what, and optionally the state to move to.
-#[derive(Debug, Clone)]
-pub struct Change {
-    /// `None`: system changes, retried on a concurrent update.
-    pub expected_version: Option<u64>,
-    pub to: Option<State>,
-    pub actor: String,
-    pub action: String,
-    pub details: serde_json::Value,
-    /// Replay guard: the same op id is applied once.
-    pub op_id: Option<String>,
-    /// Index entries to add (`member:ID`, `unit:ID`).
-    pub index: Vec<String>,
-}
-
-impl Change {
-    pub fn new(actor: &str, action: &str) -> Change {
-        Change {
-            expected_version: None,
-            to: None,
-            actor: actor.to_string(),
-            action: action.to_string(),
-            details: serde_json::Value::Null,
-            op_id: None,
-            index: Vec::new(),
-        }
-    }
-}
+// A change is the domain's (`model::Change`); named here as it always was.
+pub use super::model::Change;
 
 /// What a change did.
 #[derive(Debug, Clone, PartialEq, Eq)]

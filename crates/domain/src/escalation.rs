@@ -340,5 +340,64 @@ pub fn members_for(duty: &OnDuty, targets: &[Target], roster: &Roster) -> Vec<Me
     out
 }
 
+/// Proves reach (issue 14): for every hour of the `days` from `today` and
+/// every category, the first step of its policy resolves to at least one
+/// person a page reaches. Returns each hour that fails (the first 20 of
+/// them, then how many more), by category.
+pub fn unreached_hours(
+    roster: &crate::roster::Roster,
+    calendar: &crate::roster::Calendar,
+    policies: &crate::escalation::Policies,
+    offset: i64,
+    today: jiff::civil::Date,
+    days: i64,
+    reach: crate::roster::Reach,
+) -> Vec<String> {
+    use crate::tickets::model::Category;
+    let tz = crate::court_time::court_tz();
+    let mut out = Vec::new();
+    let mut more = 0usize;
+    for c in Category::ALL {
+        let name = c.as_str();
+        let p = policies.for_category(Some(c));
+        let Some(first) = p.steps.first() else {
+            out.push(format!("{name}: the policy has no step: nobody is paged"));
+            continue;
+        };
+        for h in 0..days * 24 {
+            let Ok(at) = today
+                .to_datetime(jiff::civil::Time::midnight())
+                .to_zoned_datetime(tz.clone())
+                .map(|z| z.timestamp() + jiff::SignedDuration::from_hours(h))
+            else {
+                continue;
+            };
+            let duty = roster.resolve(calendar, offset, at, None);
+            // Deferred policies page at the next working hours' start.
+            if p.defer_to_working_hours && duty.period.is_some() {
+                continue;
+            }
+            let reached = crate::escalation::members_for(&duty, &first.targets, roster)
+                .iter()
+                .any(|m| m.pageable(reach));
+            if !reached {
+                if out.len() < 20 {
+                    let local = at.to_zoned_datetime(tz.clone());
+                    out.push(format!(
+                        "{name}: at {} its first step pages nobody who can be reached",
+                        local.strftime("%Y-%m-%d %H:%M")
+                    ));
+                } else {
+                    more += 1;
+                }
+            }
+        }
+    }
+    if more > 0 {
+        out.push(format!("... and {more} more hours"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests;

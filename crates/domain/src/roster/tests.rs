@@ -9,11 +9,21 @@ use jiff::Timestamp;
 use super::*;
 
 fn roster() -> Roster {
-    Roster::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/roster.toml")).unwrap()
+    Roster::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join("config/roster.toml"),
+    )
+    .unwrap()
 }
 
 fn cal() -> Calendar {
-    Calendar::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/holidays")).unwrap()
+    Calendar::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join("config/holidays"),
+    )
+    .unwrap()
 }
 
 /// An instant in Qingdao.
@@ -209,9 +219,12 @@ fn case_handler_by_case_number() {
 
 #[test]
 fn roster_errors_name_the_entry() {
-    let text =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/roster.toml"))
-            .unwrap();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join("config/roster.toml"),
+    )
+    .unwrap();
     let bad = text.replace(
         "members = [\"u2-officer\", \"u2-clerk\", \"u2-driver\"]",
         "members = [\"u2-officer\", \"nobody\"]",
@@ -266,9 +279,12 @@ fn check_finds_what_an_operator_must_fix() {
     );
     assert!(problems.is_empty(), "{problems:?}");
     // ... when the trunk can dial them.
-    let text =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/roster.toml"))
-            .unwrap();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join("config/roster.toml"),
+    )
+    .unwrap();
     let plan = crate::dial_plan::DialPlan::standard();
     assert_eq!(r.undialable(&plan), Vec::<String>::new());
     let bad = Roster::parse(&text.replacen("phone = \"", "phone = \"#", 1), "r.toml").unwrap();
@@ -337,13 +353,16 @@ fn check_finds_what_an_operator_must_fix() {
 
 #[test]
 fn day_units_take_turns_by_day_beside_the_desk() {
-    let text =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/roster.toml"))
-            .unwrap()
-            .replace(
-                "police = [\"p-sun\", \"p-zhou\", \"p-wu\"]",
-                "police = [\"p-sun\", \"p-zhou\", \"p-wu\"]\nday_units = [\"unit-4\", \"unit-5\"]",
-            );
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join("config/roster.toml"),
+    )
+    .unwrap()
+    .replace(
+        "police = [\"p-sun\", \"p-zhou\", \"p-wu\"]",
+        "police = [\"p-sun\", \"p-zhou\", \"p-wu\"]\nday_units = [\"unit-4\", \"unit-5\"]",
+    );
     let r = Roster::parse(&text, "r.toml").unwrap();
     let c = cal();
     // Tuesday and Wednesday 10:00: the desk, and a day unit each in turn.
@@ -370,10 +389,13 @@ fn day_units_take_turns_by_day_beside_the_desk() {
 
 #[test]
 fn without_a_desk_the_unit_is_on_around_the_clock() {
-    let text =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/roster.toml"))
-            .unwrap()
-            .replace("members = [\"m-desk-1\", \"m-desk-2\"]", "members = []");
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join("config/roster.toml"),
+    )
+    .unwrap()
+    .replace("members = [\"m-desk-1\", \"m-desk-2\"]", "members = []");
     let r = Roster::parse(&text, "r.toml").unwrap();
     let c = cal();
     // A Tuesday morning in working hours: a unit, not the desk.
@@ -388,9 +410,12 @@ fn without_a_desk_the_unit_is_on_around_the_clock() {
 
 #[test]
 fn a_swap_of_two_units_applies_both_ways_within_its_range() {
-    let text =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/roster.toml"))
-            .unwrap();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join("config/roster.toml"),
+    )
+    .unwrap();
     let swap = "\n[[overrides]]\nreplace = \"unit-1\"\nwith = \"unit-2\"\nfrom = \"2026-06-10\"\nto = \"2026-06-20\"\nreason = \"互换\"\n\
 \n[[overrides]]\nreplace = \"unit-2\"\nwith = \"unit-1\"\nfrom = \"2026-06-10\"\nto = \"2026-06-20\"\nreason = \"互换\"\n";
     let (r, plain_r, c) = (

@@ -381,6 +381,35 @@ pub struct Event {
     pub details: String,
 }
 
+/// One change: who, what, and optionally the state to move to.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// `None`: system changes, retried on a concurrent update.
+    pub expected_version: Option<u64>,
+    pub to: Option<State>,
+    pub actor: String,
+    pub action: String,
+    pub details: serde_json::Value,
+    /// Replay guard: the same op id is applied once.
+    pub op_id: Option<String>,
+    /// Index entries to add (`member:ID`, `unit:ID`).
+    pub index: Vec<String>,
+}
+
+impl Change {
+    pub fn new(actor: &str, action: &str) -> Change {
+        Change {
+            expected_version: None,
+            to: None,
+            actor: actor.to_string(),
+            action: action.to_string(),
+            details: serde_json::Value::Null,
+            op_id: None,
+            index: Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -244,7 +244,12 @@ mod tests {
     use jiff::civil::date;
 
     fn cal() -> Calendar {
-        Calendar::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/holidays")).unwrap()
+        Calendar::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../..")
+                .join("config/holidays"),
+        )
+        .unwrap()
     }
 
     #[test]

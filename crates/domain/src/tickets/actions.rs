@@ -9,8 +9,8 @@
 
 use jiff::Timestamp;
 
+use super::model::Change;
 use super::model::{Measure, Note, Register, State};
-use super::store::Change;
 
 /// A change and the register edit that goes with it.
 pub struct Action {

@@ -156,7 +156,7 @@ fn pass_to_the_next_person_fires_the_next_step_now() {
 // ----- step 0 reaches a person at every hour (issue 14) -----------------------
 
 fn sample() -> (crate::roster::Roster, crate::roster::Calendar) {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     (
         crate::roster::Roster::load(&root.join("config/roster.toml")).unwrap(),
         crate::roster::Calendar::load(&root.join("config/holidays")).unwrap(),
@@ -203,7 +203,7 @@ fn a_lead_pages_a_person_at_second_0_at_any_hour() {
 fn reach_is_proved_for_every_hour_or_the_hours_are_named() {
     let (roster, cal) = sample();
     let today = jiff::civil::date(2026, 3, 2);
-    let fine = crate::paging::unreached_hours(
+    let fine = crate::escalation::unreached_hours(
         &roster,
         &cal,
         &Policies::default(),
@@ -214,13 +214,13 @@ fn reach_is_proved_for_every_hour_or_the_hours_are_named() {
     );
     assert!(fine.is_empty(), "{fine:?}");
     // Without the desk's SIP URIs nobody is paged by day.
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let text = std::fs::read_to_string(root.join("config/roster.toml"))
         .unwrap()
         .replace("sip = \"sip:8100@pbx.court.example\"\n", "")
         .replace("sip = \"sip:8101@pbx.court.example\"\n", "");
     let no_desk = crate::roster::Roster::parse(&text, "r.toml").unwrap();
-    let failing = crate::paging::unreached_hours(
+    let failing = crate::escalation::unreached_hours(
         &no_desk,
         &cal,
         &Policies::default(),

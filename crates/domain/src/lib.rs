@@ -1,0 +1,17 @@
+//! The hotline gateway's domain: what the court's rules say, with no I/O
+//! runtime, no Redis and no sockets (a crate of its own, so that the
+//! compiler keeps it so). `court_time` the court's day and clock
+//! (Asia/Shanghai); `dial_plan` what the court dials through its trunk;
+//! `roster` who is on duty at an instant (roster, calendars, the resolver,
+//! working hours); `escalation` the paging policy (what fires when, who a
+//! target names, the proof that a first step reaches someone); `tickets`
+//! the ticket model and state machine, the officers' actions as changes,
+//! the statistics and the text views, the one CSV cell writer.
+#![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
+
+pub mod court_time;
+pub mod dial_plan;
+pub mod escalation;
+pub mod roster;
+pub mod tickets;

@@ -1,0 +1,13 @@
+//! The lead ticket as the court's logbook keeps it (rule 第十条(四)):
+//! `model` (register sections, the state machine, a change), `actions` (the
+//! officers' transitions as domain rules), `stats` (the leadership's
+//! statistics, sans-IO over tickets and timelines), `report` (text views),
+//! `csv` (the one way an export writes a cell). The store is the gateway's.
+
+pub mod actions;
+pub mod csv;
+pub mod model;
+pub mod report;
+pub mod stats;
+
+pub use model::{State, Ticket};
