@@ -34,7 +34,7 @@
 // in `crates/media`; named here as they always were.
 pub use hotline_media as media;
 // The domain (crates/domain: no I/O runtime, no Redis, no sockets).
-pub use hotline_domain::{court_time, dial_plan, escalation, roster};
+pub use hotline_domain::{court_time, dial_plan, escalation, intake, roster};
 pub use hotline_sip as sip;
 pub use hotline_sip::load;
 
@@ -43,7 +43,6 @@ pub mod app;
 pub mod call;
 pub mod config;
 pub mod hex;
-pub mod intake;
 pub mod live;
 pub mod metrics;
 pub mod paging;

@@ -253,9 +253,9 @@ impl Leg {
     ) -> Driven<T> {
         tokio::pin!(until);
         if self.held {
-            script.hold(Instant::now());
+            script.hold(script_now());
         }
-        let mut actions = script.start(Instant::now());
+        let mut actions = script.start(script_now());
         let reason = loop {
             let mut handed_over = false;
             for a in std::mem::take(&mut actions) {
@@ -281,7 +281,7 @@ impl Leg {
             let script_deadline = script.deadline();
             let script_timer = async {
                 match script_deadline {
-                    Some(d) => tokio::time::sleep_until(d).await,
+                    Some(d) => tokio::time::sleep_until(Instant::from_std(d)).await,
                     None => std::future::pending().await,
                 }
             };
@@ -296,7 +296,7 @@ impl Leg {
                 ev = self.events.recv() => match ev {
                     Some(CallEvent::Ended { reason, .. }) => {
                         // What the script makes of it (the message ends).
-                        for a in script.on(Input::HangUp, Instant::now()) {
+                        for a in script.on(Input::HangUp, script_now()) {
                             if let Action::Update(u) = a {
                                 updates.update(u, self.offset_ms()).await;
                             }
@@ -310,11 +310,11 @@ impl Leg {
                         match (self.held, media.direction.is_hold()) {
                             (false, true) => {
                                 tracing::info!(call_id = %self.call_id, "call on hold");
-                                script.hold(now);
+                                script.hold(now.into_std());
                             }
                             (true, false) => {
                                 tracing::info!(call_id = %self.call_id, "call resumed");
-                                script.resume(now);
+                                script.resume(now.into_std());
                             }
                             _ => {}
                         }
@@ -324,7 +324,7 @@ impl Leg {
                     }
                     Some(CallEvent::Info { content_type, body, .. }) => {
                         match dtmf::from_info(content_type.as_deref(), &body) {
-                            Some(k) => actions = script.on(Input::Key(k), Instant::now()),
+                            Some(k) => actions = script.on(Input::Key(k), script_now()),
                             None => tracing::debug!(call_id = %self.call_id, ?content_type, "INFO without a key"),
                         }
                     }
@@ -333,11 +333,11 @@ impl Leg {
                 },
                 Some(ev) = self.media_events.recv() => match ev {
                     MediaEvent::PlayFinished { id } => {
-                        actions = script.on(Input::PlayDone(id), Instant::now());
+                        actions = script.on(Input::PlayDone(id), script_now());
                     }
                     MediaEvent::Digit(k) => {
                         tracing::debug!(call_id = %self.call_id, key = %k, "key");
-                        actions = script.on(Input::Key(k), Instant::now());
+                        actions = script.on(Input::Key(k), script_now());
                     }
                     MediaEvent::Timeout => {
                         if self.hung_up.is_none() {
@@ -351,7 +351,7 @@ impl Leg {
                     }
                 },
                 _ = script_timer => {
-                    actions = script.on_timeout(Instant::now());
+                    actions = script.on_timeout(script_now());
                 }
                 _ = call_timer => {
                     tracing::info!(call_id = %self.call_id, "call reached its maximum length: hanging up");
@@ -394,13 +394,22 @@ impl Leg {
 /// A script that says nothing and waits for the end.
 struct Silent;
 
+/// Now, as the scripts take it (the domain's `std` instant; under tokio's
+/// paused clock, the paused time).
+#[allow(clippy::disallowed_types)] // read from tokio's clock: paused time works
+fn script_now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+// The scripts' instants are the domain's (`std`), taken from tokio's clock.
+#[allow(clippy::disallowed_types)]
 impl Script for Silent {
     type Update = ();
     const COMPLETE: &'static str = "hangup";
-    fn start(&mut self, _: Instant) -> Vec<Action<()>> {
+    fn start(&mut self, _: std::time::Instant) -> Vec<Action<()>> {
         Vec::new()
     }
-    fn on(&mut self, _: Input, _: Instant) -> Vec<Action<()>> {
+    fn on(&mut self, _: Input, _: std::time::Instant) -> Vec<Action<()>> {
         Vec::new()
     }
 }

@@ -4,10 +4,12 @@
 //! hang up. The caller's intake and the officer's paging call are two
 //! scripts run by the same driver.
 
-use tokio::time::Instant;
+use std::time::Instant;
+
+/// A keypad key (`0`-`9`, `*`, `#`, `A`-`D`), as the media reports it.
+pub type Digit = char;
 
 use super::Prompt;
-use crate::media::dtmf::Digit;
 
 /// What the driver must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
