@@ -3,6 +3,8 @@
 //! [`App::run_until_stopped`] runs the tasks until the shutdown token fires,
 //! then ends calls cleanly.
 
+pub mod supervisor;
+
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
