@@ -493,7 +493,9 @@ impl Wiring {
         match tls {
             None => tasks.spawn(Task::Http, api::serve::serve(http, router, max_conns, stop)),
             Some(tls) => {
-                let https = crate::api::tls::TlsListener::new(http, tls, stops.shutdown.clone())?;
+                let (https, accepting) =
+                    crate::api::tls::TlsListener::new(http, tls, stops.shutdown.clone())?;
+                tasks.spawn(Task::HttpsAccept, accepting);
                 tasks.spawn(
                     Task::Http,
                     api::serve::serve(https, router, max_conns, stop),

@@ -23,6 +23,9 @@ pub enum Task {
     Paging,
     Tickets,
     Http,
+    /// With `[http] tls_cert`: the accept loop that hands the HTTP server
+    /// its handshaken connections.
+    HttpsAccept,
     KeyCheck,
     Registrar,
     Handover,
@@ -33,11 +36,12 @@ pub enum Task {
 }
 
 impl Task {
-    pub const ALL: [Task; 11] = [
+    pub const ALL: [Task; 12] = [
         Task::Sip,
         Task::Paging,
         Task::Tickets,
         Task::Http,
+        Task::HttpsAccept,
         Task::KeyCheck,
         Task::Registrar,
         Task::Handover,
@@ -55,6 +59,7 @@ impl Task {
             Task::Paging => "paging",
             Task::Tickets => "tickets",
             Task::Http => "http",
+            Task::HttpsAccept => "https-accept",
             Task::KeyCheck => "key-check",
             Task::Registrar => "registrar",
             Task::Handover => "handover",
@@ -77,6 +82,7 @@ impl std::fmt::Display for Task {
             Task::Paging => "the paging worker",
             Task::Tickets => "the ticket writer",
             Task::Http => "the HTTP server",
+            Task::HttpsAccept => "the HTTPS acceptor",
             Task::KeyCheck => "the caller key check",
             Task::Registrar => "the registrar",
             Task::Handover => "the handover task",
