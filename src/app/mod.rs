@@ -201,6 +201,7 @@ impl App {
         w.start_http(&mut tasks, &stops, http, side, bridging)?;
 
         let died = tasks.watch(&stops.shutdown).await;
+        // The maintenance tasks have nothing to finish.
         for t in [
             Task::KeyCheck,
             Task::Retention,
@@ -216,7 +217,7 @@ impl App {
     }
 }
 
-/// What the tasks are made of: handles, cheap to clone.
+/// What the tasks are made of (handles, each cheap to clone).
 struct Wiring {
     s: Settings,
     store: Store,
