@@ -127,11 +127,14 @@ pub fn admin_socket(settings: &Settings) -> std::path::PathBuf {
 
 /// Reloads on SIGHUP and on the admin socket's `reload`, until `stop`; the
 /// socket's `drain` cancels `stop`, the gateway's own stop (which drains).
+/// With `faults` (debug builds, `HOTLINE_FAULT_INJECTION=1`), `fault NAME`
+/// makes the named task panic.
 pub(crate) async fn serve_reloads(
     settings: Settings,
     live: Arc<Live>,
     health: Arc<Health>,
     stop: CancellationToken,
+    faults: Option<crate::app::supervisor::Faults>,
 ) {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     let settings = Arc::new(settings);
@@ -173,7 +176,7 @@ pub(crate) async fn serve_reloads(
             }
             Some((conn, _)) = accept => {
                 let (settings, live, health) = (settings.clone(), live.clone(), health.clone());
-                let drain = stop.clone();
+                let (drain, faults) = (stop.clone(), faults.clone());
                 tokio::spawn(async move {
                     let (read, mut write) = conn.into_split();
                     let mut line = String::new();
@@ -194,7 +197,13 @@ pub(crate) async fn serve_reloads(
                             drain.cancel();
                             return;
                         }
-                        other => format!("error\nunknown request {other:?}: say \"reload\" or \"drain\"\n"),
+                        other => match (other.strip_prefix("fault "), &faults) {
+                            (Some(name), Some(f)) => match f.inject(name.trim()) {
+                                Ok(task) => format!("ok\nfault injected: {task} panics\n"),
+                                Err(e) => format!("error\n{e}\n"),
+                            },
+                            _ => format!("error\nunknown request {other:?}: say \"reload\" or \"drain\"\n"),
+                        },
                     };
                     let _ = write.write_all(answer.as_bytes()).await;
                 });

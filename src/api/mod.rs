@@ -27,6 +27,8 @@ pub struct Health {
     pub sip_listening: AtomicBool,
     /// A long-lived task died: the gateway is about to exit.
     pub failed: AtomicBool,
+    /// Which one (its name, as the logs say it).
+    failed_task: std::sync::Mutex<Option<&'static str>>,
     /// The configuration loaded: its fingerprint, and when (RFC 3339).
     pub config: std::sync::Mutex<Option<(String, jiff::Timestamp)>>,
 }
@@ -36,6 +38,18 @@ impl Health {
     pub fn loaded(&self, fingerprint: &str, at: jiff::Timestamp) {
         *self.config.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((fingerprint.to_string(), at));
+    }
+
+    /// A long-lived task, `task`, died: health answers 503 `failed`,
+    /// naming it, until the gateway exits.
+    pub fn fail(&self, task: &'static str) {
+        *self.failed_task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+        self.sip_listening.store(false, Ordering::Release);
+        self.failed.store(true, Ordering::Release);
+    }
+
+    fn failed_task(&self) -> Option<&'static str> {
+        *self.failed_task.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn config(&self) -> Option<(String, jiff::Timestamp)> {
@@ -66,6 +80,9 @@ struct HealthBody {
     /// `starting`, `draining` (503: no new calls, those in progress
     /// finish), or `failed` (a task died; the gateway exits).
     status: &'static str,
+    /// With `failed`: the task that died (`sip`, `handover`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failed: Option<&'static str>,
     sip: bool,
     redis: &'static str,
     /// `ok`, or `full`: the journal takes no more (a full or broken disk),
@@ -107,6 +124,7 @@ async fn healthz(State(s): State<ApiState>) -> (StatusCode, Json<HealthBody>) {
         code,
         Json(HealthBody {
             status,
+            failed: s.health.failed_task(),
             sip,
             redis: if redis_ok { "ok" } else { "down" },
             journal: if journal_ok { "ok" } else { "full" },
@@ -467,11 +485,26 @@ mod tests {
         state.health.sip_listening.store(true, Ordering::Release);
         let (code, body) = healthz(State(state.clone())).await;
         assert_eq!((code, body.0.status), (StatusCode::OK, "ok"));
+        assert_eq!(body.0.failed, None);
         state.tickets.redis_ok.store(false, Ordering::Relaxed);
-        let (code, body) = healthz(State(state)).await;
+        let (code, body) = healthz(State(state.clone())).await;
         assert_eq!(
             (code, body.0.status, body.0.redis),
             (StatusCode::OK, "degraded", "down")
         );
+        // A task died: 503, `failed`, naming it.
+        state.health.fail("handover");
+        let (code, body) = healthz(State(state)).await;
+        assert_eq!(
+            (code, body.0.status, body.0.failed, body.0.sip),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "failed",
+                Some("handover"),
+                false
+            )
+        );
+        let json = serde_json::to_string(&body.0).unwrap();
+        assert!(json.contains("\"failed\":\"handover\""), "{json}");
     }
 }

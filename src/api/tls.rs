@@ -25,17 +25,21 @@ pub struct TlsListener {
 }
 
 impl TlsListener {
-    /// Starts accepting on `tcp` until `stop`.
+    /// The listener, and its acceptor for the caller to run (supervised):
+    /// it accepts on `tcp` until `stop`.
     pub fn new(
         tcp: TcpListener,
         config: Arc<ServerConfig>,
         stop: tokio_util::sync::CancellationToken,
-    ) -> std::io::Result<TlsListener> {
+    ) -> std::io::Result<(
+        TlsListener,
+        impl std::future::Future<Output = ()> + Send + 'static,
+    )> {
         let local = tcp.local_addr()?;
         let (tx, ready) = mpsc::channel(64);
         let acceptor = TlsAcceptor::from(config);
         let slots = Arc::new(Semaphore::new(MAX_HANDSHAKES));
-        tokio::spawn(async move {
+        let accepting = async move {
             loop {
                 let (stream, peer) = tokio::select! {
                     _ = stop.cancelled() => return,
@@ -69,8 +73,8 @@ impl TlsListener {
                     }
                 });
             }
-        });
-        Ok(TlsListener { ready, local })
+        };
+        Ok((TlsListener { ready, local }, accepting))
     }
 }
 

@@ -180,7 +180,6 @@ impl WebCalls {
             calls_per_source: settings.calls_per_source,
             offers_per_minute: settings.offers_per_minute,
         });
-        Book::prune_every(Arc::downgrade(&book), PRUNE_EVERY);
         Ok(Arc::new(WebCalls {
             ctx: Arc::downgrade(ctx),
             metrics: ctx.metrics.clone(),
@@ -194,6 +193,12 @@ impl WebCalls {
 
     fn calls(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
         self.book.calls()
+    }
+
+    /// The book's pruning timer, for the gateway to run (supervised): it
+    /// ends once these calls are gone.
+    pub fn pruning(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        Book::prune_every(Arc::downgrade(&self.book), PRUNE_EVERY)
     }
 
     /// Takes a browser's offer from `client`: the call's id and our answer.
@@ -465,17 +470,15 @@ impl Book {
     }
 
     /// Prunes the book every `every` for as long as it exists.
-    fn prune_every(book: std::sync::Weak<Book>, every: Duration) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval_at(Instant::now() + every, every);
-            loop {
-                tick.tick().await;
-                match book.upgrade() {
-                    Some(b) => b.prune(Instant::now()),
-                    None => return,
-                }
+    async fn prune_every(book: std::sync::Weak<Book>, every: Duration) {
+        let mut tick = tokio::time::interval_at(Instant::now() + every, every);
+        loop {
+            tick.tick().await;
+            match book.upgrade() {
+                Some(b) => b.prune(Instant::now()),
+                None => return,
             }
-        })
+        }
     }
 }
 
@@ -573,7 +576,7 @@ mod tests {
         }
         b.admit(ip("198.51.100.7"), now).unwrap();
         b.release(ip("198.51.100.7"));
-        let task = Book::prune_every(Arc::downgrade(&b), PRUNE_EVERY);
+        let task = tokio::spawn(Book::prune_every(Arc::downgrade(&b), PRUNE_EVERY));
         // A minute on: the source's offer is a minute old, the call's state
         // still readable.
         tokio::time::sleep(PRUNE_EVERY + Duration::from_millis(1)).await;

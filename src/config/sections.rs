@@ -159,7 +159,9 @@ pub struct SipSettings {
     pub max_transactions: usize,
     pub transactions_per_source: usize,
     /// Debug builds only, from `HOTLINE_FAULT_INJECTION=1`: a datagram
-    /// `HOTLINE-FAULT-INJECTION` ends the SIP thread (the supervision test).
+    /// `HOTLINE-FAULT-INJECTION` ends the SIP thread, and the admin
+    /// socket's `fault NAME` makes the named task panic (the supervision
+    /// tests).
     #[serde(skip)]
     pub fault_injection: bool,
 }

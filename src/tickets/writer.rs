@@ -49,14 +49,26 @@ impl Tickets {
     /// Starts the writer. It stops when every handle is dropped, after a
     /// last bounded attempt to empty the journal.
     pub fn spawn(store: Store, journal: Journal) -> (Tickets, tokio::task::JoinHandle<()>) {
+        let (tickets, writer) = Tickets::start(store, journal);
+        (tickets, tokio::spawn(writer))
+    }
+
+    /// As [`Tickets::spawn`], the writer left for the caller to run.
+    pub fn start(
+        store: Store,
+        journal: Journal,
+    ) -> (
+        Tickets,
+        impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
         let (tx, rx) = mpsc::channel(8192);
         let health = Arc::new(TicketHealth {
             redis_ok: AtomicBool::new(true),
             journal_ok: AtomicBool::new(true),
             pending: AtomicUsize::new(journal.len()),
         });
-        let task = tokio::spawn(run(store, journal, rx, health.clone()));
-        (Tickets { tx, health }, task)
+        let writer = run(store, journal, rx, health.clone());
+        (Tickets { tx, health }, writer)
     }
 
     /// Queues an operation; never waits on Redis.

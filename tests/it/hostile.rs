@@ -72,7 +72,7 @@ async fn a_dead_sip_thread_fails_health_and_exits_non_zero() {
     let config = write_config(&dir, &redis, &roster, "");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"));
     child.env("HOTLINE_FAULT_INJECTION", "1");
-    let mut gw = Process::start_command(child, &config);
+    let gw = Process::start_command(child, &config);
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     assert!(options_answered(gw.udp, &sock, "before-fault").await);
     let http = gw.http;
@@ -97,10 +97,23 @@ async fn a_dead_sip_thread_fails_health_and_exits_non_zero() {
     assert!(body.contains("\"sip\":false"), "{body}");
     assert!(body.contains("\"status\":\"failed\""), "{body}");
     // ...then it exits non-zero, for systemd to restart it.
+    let (status, log) = exit_within(gw, Duration::from_secs(10))
+        .await
+        .expect("the gateway exits within 10 s");
+    assert!(!status.success(), "non-zero exit: {status:?}");
+    assert!(log.contains("the SIP thread ended unexpectedly"), "{log}");
+    assert!(log.contains("task=sip"), "{log}");
+}
+
+/// How the gateway exited within `limit`, and what it logged.
+async fn exit_within(
+    mut gw: Process,
+    limit: Duration,
+) -> Option<(std::process::ExitStatus, String)> {
     // On the blocking pool: a wall-clock bound on a child process.
     #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
-    let status = tokio::task::spawn_blocking(move || {
-        let end = std::time::Instant::now() + Duration::from_secs(10);
+    tokio::task::spawn_blocking(move || {
+        let end = std::time::Instant::now() + limit;
         loop {
             if let Some(s) = gw.child.try_wait().unwrap() {
                 return Some((s, gw.log.lock().unwrap().clone()));
@@ -112,10 +125,95 @@ async fn a_dead_sip_thread_fails_health_and_exits_non_zero() {
         }
     })
     .await
-    .unwrap();
-    let (status, log) = status.expect("the gateway exits within 10 s");
-    assert!(!status.success(), "non-zero exit: {status:?}");
-    assert!(log.contains("the SIP thread ended unexpectedly"), "{log}");
+    .unwrap()
+}
+
+/// `/healthz` within 5 s as `want` would have it (polled every 20 ms).
+async fn health_until(http: SocketAddr, want: impl Fn(u16, &str) -> bool) -> Option<(u16, String)> {
+    let end = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::time::Instant::now() < end {
+        if let Some((code, body)) = http_get(http, "/healthz").await {
+            if want(code, &body) {
+                return Some((code, body));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+/// One request on the gateway's admin socket, retried while the socket is
+/// not there yet (at most 5 s); its answer.
+async fn admin(socket: &std::path::Path, request: &str) -> String {
+    use tokio::io::AsyncReadExt;
+    let end = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut c = loop {
+        match tokio::net::UnixStream::connect(socket).await {
+            Ok(c) => break c,
+            Err(e) if tokio::time::Instant::now() > end => panic!("{}: {e}", socket.display()),
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
+    c.write_all(format!("{request}\n").as_bytes())
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(5), c.read_to_string(&mut answer))
+        .await
+        .expect("the admin socket answers within 5 s")
+        .unwrap();
+    answer
+}
+
+/// Each long-lived task, made to panic through the admin socket's `fault
+/// NAME` (debug builds, `HOTLINE_FAULT_INJECTION=1`), one gateway process
+/// each: the gateway logs the task's name as ended, `/healthz` answers 503
+/// `failed` naming it (not once the HTTP server is the one gone), and the
+/// process exits non-zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_dead_task_is_named_fails_health_and_exits_non_zero() {
+    let redis = Redis::start("everysec").await;
+    let roster = test_roster(&offline(&test_roster_text()));
+    // Every optional task on (follow-ups call through a trunk: nobody's).
+    let extra = "[follow_up]\nenabled = true\n[registrar]\n[webrtc]\nenabled = true\n\
+[trunk]\nproxy = \"127.0.0.1:9\"\nfrom_user = \"053212368\"\n";
+    for name in [
+        "handover",
+        "follow-ups",
+        "retention",
+        "reloads",
+        "paging",
+        "tickets",
+        "registrar",
+        "key-check",
+        "web-pruning",
+        "http",
+    ] {
+        let dir = tempfile_dir(&format!("fault-{name}"));
+        let config = write_config(&dir, &redis, &roster, extra);
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"));
+        child.env("HOTLINE_FAULT_INJECTION", "1");
+        let gw = Process::start_command(child, &config);
+        let http = gw.http;
+        let up = health_until(http, |code, _| code == 200).await;
+        assert!(up.is_some(), "{name}: the gateway never got healthy");
+        let answer = admin(&dir.join("journal/admin.sock"), &format!("fault {name}")).await;
+        assert!(answer.starts_with("ok\n"), "{name}: {answer}");
+        if name != "http" {
+            let failed = format!("\"failed\":\"{name}\"");
+            let seen = health_until(http, |code, body| code == 503 && body.contains(&failed)).await;
+            let (_, body) = seen.unwrap_or_else(|| panic!("{name}: no 503 naming it"));
+            assert!(body.contains("\"status\":\"failed\""), "{name}: {body}");
+            assert!(body.contains("\"sip\":false"), "{name}: {body}");
+        }
+        let (status, log) = exit_within(gw, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("{name}: the gateway exits within 10 s"));
+        assert!(!status.success(), "{name}: non-zero exit: {status:?}");
+        assert!(log.contains(&format!("task={name}")), "{name}: {log}");
+        assert!(log.contains("ended unexpectedly"), "{name}: {log}");
+        assert!(log.contains("fault injected"), "{name}: {log}");
+    }
 }
 
 /// Resident memory of a process, in KiB.

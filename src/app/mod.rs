@@ -1,7 +1,10 @@
 //! Wiring: [`App::build`] loads what the gateway needs and binds every
 //! socket (so tests use port 0 and read the addresses back);
-//! [`App::run_until_stopped`] runs the tasks until the shutdown token fires,
-//! then ends calls cleanly.
+//! [`App::run_until_stopped`] starts the long-lived tasks, each by name into
+//! one [`Supervisor`], which watches them until the shutdown token fires;
+//! then the calls end cleanly. A task that dies before fails the gateway.
+
+pub mod supervisor;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -18,12 +21,14 @@ use crate::call::{self, CallContext};
 use crate::config::Settings;
 use crate::media::ports::PortPool;
 use crate::metrics::Metrics;
+use crate::paging::channels::Channels;
 use crate::sip::core::{Core, CoreConfig};
 use crate::sip::message::Limits;
 use crate::sip::transaction::TimerConfig;
 use crate::sip::transport::{self, Bound, CallChannels};
 use crate::tickets::journal::Journal;
 use crate::tickets::{Store, Tickets};
+use supervisor::{Faults, Supervisor, Task};
 
 /// A built gateway, sockets bound, not yet running.
 pub struct App {
@@ -146,33 +151,131 @@ impl App {
         self.http.local_addr().expect("bound")
     }
 
+    /// Starts every long-lived task, each under its name, then supervises
+    /// them until `shutdown`: one that ends before it has died (a panic, a
+    /// lost socket), health says so at once and the gateway stops with an
+    /// error, so that systemd starts it again (the journal keeps every
+    /// ticket operation). Otherwise the gateway drains, then ends its calls.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let s = &self.settings;
+        let App {
+            settings,
+            sip,
+            http,
+            store,
+            journal,
+            live,
+            caller_key,
+            metrics,
+            health,
+        } = self;
+        let faults = Faults::new(settings.sip.fault_injection);
+        let mut tasks = Supervisor::new(faults.clone());
+        let stops = Stops {
+            shutdown,
+            paging: CancellationToken::new(),
+            sip: CancellationToken::new(),
+            http: CancellationToken::new(),
+        };
         let load = Arc::new(crate::load::Load::default());
-        let core = Core::new(core_config(s, load.clone()), self.metrics.sip.clone());
         let (req_tx, req_rx) = mpsc::channel(1024);
-        let requester = crate::sip::transport::Requester::new(req_tx);
-        let ports = Arc::new(PortPool::new(
-            s.media.bind_ip,
-            s.media.rtp_port_min,
-            s.media.rtp_port_max,
-            load.clone(),
-        ));
-        let paging_stop = CancellationToken::new();
-        // This process, as the registrar's bindings name the gateway that
-        // holds a softphone's flow.
-        let gateway = format!("{:016x}", rand::random::<u64>());
+        let w = Wiring {
+            requester: crate::sip::transport::Requester::new(req_tx),
+            ports: Arc::new(PortPool::new(
+                settings.media.bind_ip,
+                settings.media.rtp_port_min,
+                settings.media.rtp_port_max,
+                load.clone(),
+            )),
+            load,
+            gateway: format!("{:016x}", rand::random::<u64>()),
+            s: settings,
+            store,
+            live,
+            caller_key,
+            metrics,
+            health,
+        };
+        let (bridging, notices) = w.start_workers(&mut tasks, &stops, faults)?;
+        let side = w
+            .start_calls(&mut tasks, &stops, sip, journal, req_rx, &bridging)
+            .await?;
+        w.start_http(&mut tasks, &stops, http, side, bridging, notices)?;
+
+        let died = tasks.watch(&stops.shutdown).await;
+        // The maintenance tasks have nothing to finish.
+        for t in [
+            Task::KeyCheck,
+            Task::Retention,
+            Task::Handover,
+            Task::Reloads,
+        ] {
+            tasks.abort(t);
+        }
+        match died {
+            Some(task) => w.fail(task, &stops).await,
+            None => w.stop(tasks, &stops).await,
+        }
+    }
+}
+
+/// What the tasks are made of (handles, each cheap to clone).
+struct Wiring {
+    s: Settings,
+    store: Store,
+    live: Arc<crate::live::Live>,
+    caller_key: crate::privacy::CallerKey,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    load: Arc<crate::load::Load>,
+    /// The RTP ports of calls and paging calls.
+    ports: Arc<PortPool>,
+    /// Requests (paging calls, REGISTERs, answers) through the SIP core.
+    requester: crate::sip::transport::Requester,
+    /// This process, as the registrar's bindings name the gateway that
+    /// holds a softphone's flow.
+    gateway: String,
+}
+
+/// The tokens that stop the tasks, in the shutdown's order.
+struct Stops {
+    /// The gateway's own: a signal, the admin socket's `drain`.
+    shutdown: CancellationToken,
+    /// The paging worker, handovers and follow-ups: no new step starts.
+    paging: CancellationToken,
+    /// The SIP core (then the call layer), the registrar, browser calls.
+    sip: CancellationToken,
+    /// The API serves on while the gateway drains (officers at work,
+    /// `/healthz` saying so); it stops with the calls.
+    http: CancellationToken,
+}
+
+/// What the call side hands the HTTP side.
+struct CallSide {
+    /// The ticket writer's handle: the router holds the last one once the
+    /// call layer is done.
+    tickets: Tickets,
+    web: Option<Arc<call::web::WebCalls>>,
+}
+
+impl Wiring {
+    /// The paging worker, handovers, follow-ups, reloads, retention and the
+    /// caller key check; and the slots bridges and callbacks share.
+    fn start_workers(
+        &self,
+        tasks: &mut Supervisor,
+        stops: &Stops,
+        faults: Option<Faults>,
+    ) -> anyhow::Result<(Arc<call::bridge::Bridging>, Channels)> {
+        let s = &self.s;
         let channels = paging_channels(
             s,
-            requester.clone(),
+            self.requester.clone(),
             self.live.clone(),
-            ports.clone(),
+            self.ports.clone(),
             self.store.clone(),
-            &gateway,
+            &self.gateway,
             Some(s.recording.dir.clone()),
         )?;
-        // The trunk as resolved at start: registered with below.
-        let trunk = channels.dial.trunk.clone();
         // Bridges and callbacks: one set of slots for both.
         let bridging = Arc::new(call::bridge::Bridging::new(
             s.bridge.clone(),
@@ -187,48 +290,70 @@ impl App {
             channels,
             lease: Duration::from_secs(s.paging.lease_seconds),
         });
-        let mut paging_task = tokio::spawn(paging.run(paging_stop.clone()));
+        tasks.spawn(Task::Paging, paging.run(stops.paging.clone()));
         // Shift handovers: a summary at the start of each duty block.
-        let handover = tokio::spawn(
-            Arc::new(crate::paging::handover::Handover {
-                store: self.store.clone(),
-                live: self.live.clone(),
-                channels: notices.clone(),
-            })
-            .run(paging_stop.clone()),
-        );
+        let handover = Arc::new(crate::paging::handover::Handover {
+            store: self.store.clone(),
+            live: self.live.clone(),
+            channels: notices.clone(),
+        });
+        tasks.spawn(Task::Handover, handover.run(stops.paging.clone()));
         // Follow-up calls (回访): a worker on the store's schedule.
-        let follow_ups = s.follow_up.enabled.then(|| {
+        if s.follow_up.enabled {
             let f = Arc::new(call::follow_up::FollowUps {
                 settings: s.follow_up.clone(),
                 store: self.store.clone(),
                 bridging: bridging.clone(),
                 caller_key: self.caller_key.clone(),
             });
-            tokio::spawn(f.run(paging_stop.clone()))
-        });
+            tasks.spawn(Task::FollowUps, f.run(stops.paging.clone()));
+        }
         // Reloads: SIGHUP and the admin socket (end with the gateway).
-        let reloads = tokio::spawn(crate::reload::serve_reloads(
+        let reloads = crate::reload::serve_reloads(
             s.clone(),
             self.live.clone(),
             self.health.clone(),
-            shutdown.clone(),
-        ));
+            stops.shutdown.clone(),
+            faults,
+        );
+        tasks.spawn(Task::Reloads, reloads);
         // Retention: a maintenance task (it ends with the gateway).
-        let retention = tokio::spawn(crate::retention::run(
+        let retention = crate::retention::run(
             self.store.clone(),
             s.recording.dir.clone(),
             s.recording.retain_days,
-            shutdown.clone(),
-        ));
-        let mut key_task = tokio::spawn(check_key_later(
+            stops.shutdown.clone(),
+        );
+        tasks.spawn(Task::Retention, retention);
+        // Ends only on a mismatch: the gateway then stops.
+        let check = check_key_later(
             self.store.clone(),
             self.caller_key.fingerprint().to_string(),
             s.clone(),
-        ));
-        let api_store = self.store.clone();
-        let registrar_store = self.store.clone();
-        let (tickets, mut tickets_task) = Tickets::spawn(self.store, self.journal);
+        );
+        tasks.spawn(Task::KeyCheck, async move {
+            // Awaited outside the macro: a disabled event would not.
+            let why = check.await;
+            tracing::error!("{why}");
+        });
+        Ok((bridging, notices))
+    }
+
+    /// The ticket writer (and the recordings a crash left unfinished), the
+    /// registrar, browser calls, the SIP thread with the call manager; then
+    /// the trunk registered with.
+    async fn start_calls(
+        &self,
+        tasks: &mut Supervisor,
+        stops: &Stops,
+        sip: Bound,
+        journal: Journal,
+        req_rx: mpsc::Receiver<crate::sip::transport::PendingRequest>,
+        bridging: &Arc<call::bridge::Bridging>,
+    ) -> anyhow::Result<CallSide> {
+        let s = &self.s;
+        let (tickets, writer) = Tickets::start(self.store.clone(), journal);
+        tasks.spawn(Task::Tickets, writer);
         // Recordings a crash left unfinished: repaired and noted on their tickets.
         let dir = s.recording.dir.clone();
         let recovered = tokio::task::spawn_blocking(move || crate::recording::repair::scan(&dir))
@@ -237,15 +362,11 @@ impl App {
         for r in recovered {
             crate::call::note_recovered(&tickets, r).await;
         }
-        let ticket_health = tickets.health.clone();
-        // The API serves on while the gateway drains (officers at work,
-        // `/healthz` saying so); it stops with the calls.
-        let http_stop = CancellationToken::new();
         let (event_tx, event_rx) = mpsc::channel(4096);
         let (cmd_tx, cmd_rx) = mpsc::channel(4096);
         let ctx = Arc::new(CallContext {
             commands: cmd_tx,
-            ports,
+            ports: self.ports.clone(),
             advertise_ip: s.media.advertise_ip,
             live: self.live.clone(),
             intake: s.intake.clone(),
@@ -261,44 +382,55 @@ impl App {
         // The SIP core stops after the calls' BYEs are queued; the call layer
         // then sees the channel close and waits for its tasks. The call
         // manager runs on the SIP thread; the calls it starts run here.
-        let sip_stop = CancellationToken::new();
         let (register_tx, register_rx) = mpsc::channel(256);
-        let mut registrar_task = s.registrar.clone().map(|r| {
+        if let Some(r) = s.registrar.clone() {
             let r = Arc::new(crate::registrar::Registrar::new(
                 r,
-                registrar_store,
-                gateway.clone(),
+                self.store.clone(),
+                self.gateway.clone(),
             ));
-            tokio::spawn(r.run(register_rx, requester.clone(), sip_stop.clone()))
-        });
+            let run = r.run(register_rx, self.requester.clone(), stops.sip.clone());
+            tasks.spawn(Task::Registrar, run);
+        }
         // Browser calls: their own ports and certificate, the same calls.
         let web = match s.webrtc.enabled {
             true => Some(
-                call::web::WebCalls::new(&ctx, s.webrtc.clone(), load.clone(), sip_stop.clone())
-                    .map_err(|e| anyhow::anyhow!("webrtc: the DTLS certificate: {e}"))?,
+                call::web::WebCalls::new(
+                    &ctx,
+                    s.webrtc.clone(),
+                    self.load.clone(),
+                    stops.sip.clone(),
+                )
+                .map_err(|e| anyhow::anyhow!("webrtc: the DTLS certificate: {e}"))?,
             ),
             false => None,
         };
+        if let Some(web) = &web {
+            tasks.spawn(Task::WebPruning, web.pruning());
+        }
         let calls = call::run(ctx, event_rx, tokio::runtime::Handle::current());
-        let mut sip_task = transport::spawn(
-            self.sip,
+        let core = Core::new(core_config(s, self.load.clone()), self.metrics.sip.clone());
+        let sip = transport::spawn(
+            sip,
             core,
             CallChannels {
                 events: event_tx,
                 commands: cmd_rx,
                 requests: req_rx,
-                registrar: registrar_task.as_ref().map(|_| register_tx),
+                registrar: s.registrar.is_some().then_some(register_tx),
             },
             driver_config(s),
             self.metrics.sip.clone(),
-            sip_stop.clone(),
+            stops.sip.clone(),
             calls,
         )
         .context("starting the SIP thread")?;
+        tasks.adopt(Task::Sip, sip);
         self.health.sip_listening.store(true, Ordering::Release);
-        if let Some((t, dest)) = trunk.as_ref().filter(|(t, _)| t.register) {
+        // The trunk as resolved at start.
+        if let Some((t, dest)) = bridging.dial.trunk.as_ref().filter(|(t, _)| t.register) {
             let domain = t.domain();
-            requester
+            self.requester
                 .register(
                     crate::sip::core::Registration {
                         registrar: format!("sip:{domain}"),
@@ -311,27 +443,41 @@ impl App {
                 )
                 .await;
         }
+        Ok(CallSide { tickets, web })
+    }
 
+    /// The HTTP server (or HTTPS): `/healthz`, `/metrics`, the officers'
+    /// API, the browser calls' page.
+    fn start_http(
+        &self,
+        tasks: &mut Supervisor,
+        stops: &Stops,
+        http: TcpListener,
+        side: CallSide,
+        bridging: Arc<call::bridge::Bridging>,
+        notices: Channels,
+    ) -> anyhow::Result<()> {
+        let s = &self.s;
         let router = api::router(ApiState {
             health: self.health.clone(),
             metrics: self.metrics.clone(),
-            tickets: ticket_health,
+            tickets: side.tickets.health.clone(),
             live: self.live.clone(),
-            load: load.clone(),
+            load: self.load.clone(),
             v1: Some(Arc::new(crate::api::v1::V1 {
-                store: api_store,
+                store: self.store.clone(),
                 live: self.live.clone(),
                 caller_key: self.caller_key.clone(),
                 reveal_roles: s.api.reveal_roles.clone(),
-                stop: http_stop.clone(),
+                stop: stops.http.clone(),
                 streams: Default::default(),
                 trusted_proxies: s.http.trusted_proxies.clone(),
                 member_failures_per_hour: s.http.member_failures_per_hour,
-                notices: Some(notices.clone()),
+                notices: Some(notices),
                 metrics: self.metrics.clone(),
                 callbacks: Some(Arc::new(call::callback::Callbacks {
                     bridging,
-                    tickets,
+                    tickets: side.tickets,
                     caller_key: self.caller_key.clone(),
                 })),
                 callback_limits: crate::tickets::actions::CallbackLimits {
@@ -339,7 +485,7 @@ impl App {
                     per_member: s.api.callbacks_per_member_per_day,
                 },
             })),
-            call: web.map(|web| crate::api::call::CallApi {
+            call: side.web.map(|web| crate::api::call::CallApi {
                 web,
                 trusted_proxies: s.http.trusted_proxies.clone(),
             }),
@@ -348,119 +494,86 @@ impl App {
             (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key, &[b"http/1.1"])?),
             _ => None,
         };
-        let max_conns = s.http.max_connections;
-        let mut http_task = match tls {
-            None => tokio::spawn(api::serve::serve(
-                self.http,
-                router,
-                max_conns,
-                http_stop.clone(),
-            )),
+        let (max_conns, stop) = (s.http.max_connections, stops.http.clone());
+        match tls {
+            None => tasks.spawn(Task::Http, api::serve::serve(http, router, max_conns, stop)),
             Some(tls) => {
-                let https = crate::api::tls::TlsListener::new(self.http, tls, shutdown.clone())?;
-                tokio::spawn(api::serve::serve(
-                    https,
-                    router,
-                    max_conns,
-                    http_stop.clone(),
-                ))
+                let (https, accepting) =
+                    crate::api::tls::TlsListener::new(http, tls, stops.shutdown.clone())?;
+                tasks.spawn(Task::HttpsAccept, accepting);
+                tasks.spawn(
+                    Task::Http,
+                    api::serve::serve(https, router, max_conns, stop),
+                );
             }
-        };
-
-        // Supervision: every long-lived task runs until `shutdown`. One that
-        // ends before it has died (a panic, a lost socket): health says so
-        // at once and the gateway stops with an error, so that systemd
-        // starts it again (the journal keeps every ticket operation).
-        let died = tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => None,
-            _ = &mut sip_task => Some("the SIP thread"),
-            _ = &mut paging_task => Some("the paging worker"),
-            // The writer ends when the call layer lets go of it: if the SIP
-            // thread (where the call manager runs) has died, that is the cause.
-            _ = &mut tickets_task => Some(
-                match tokio::time::timeout(Duration::from_secs(1), &mut sip_task).await {
-                    Ok(_) => "the SIP thread",
-                    Err(_) => "the ticket writer",
-                },
-            ),
-            _ = &mut http_task => Some("the HTTP server"),
-            why = &mut key_task => {
-                tracing::error!("{}", why.unwrap_or_default());
-                Some("the caller key check")
-            }
-            _ = async {
-                match registrar_task.as_mut() {
-                    Some(t) => {
-                        let _ = t.await;
-                    }
-                    None => std::future::pending().await,
-                }
-            } => Some("the registrar"),
-        };
-        key_task.abort();
-        retention.abort();
-        handover.abort();
-        reloads.abort();
-        if let Some(what) = died {
-            self.health.sip_listening.store(false, Ordering::Release);
-            self.health.failed.store(true, Ordering::Release);
-            tracing::error!("{what} ended unexpectedly: the gateway stops so that it is restarted");
-            sip_stop.cancel();
-            paging_stop.cancel();
-            // Health answers 503 meanwhile; the ticket writer gets a moment
-            // to apply what the journal holds (what it cannot is replayed at
-            // the next start).
-            tokio::time::sleep(FAILED_GRACE).await;
-            shutdown.cancel();
-            http_stop.cancel();
-            anyhow::bail!("{what} ended unexpectedly");
         }
+        Ok(())
+    }
+
+    /// `task` died: health answers 503 `failed` for a moment, then the
+    /// gateway stops with an error.
+    async fn fail(&self, task: Task, stops: &Stops) -> anyhow::Result<()> {
+        self.health.fail(task.name());
+        stops.sip.cancel();
+        stops.paging.cancel();
+        // Health answers 503 meanwhile; the ticket writer gets a moment
+        // to apply what the journal holds (what it cannot is replayed at
+        // the next start).
+        tokio::time::sleep(FAILED_GRACE).await;
+        stops.shutdown.cancel();
+        stops.http.cancel();
+        anyhow::bail!("{task} ended unexpectedly");
+    }
+
+    /// The shutdown: draining first (with `drain_seconds`), then the calls
+    /// end, paging stops, the SIP thread, the ticket writer, the API.
+    async fn stop(&self, mut tasks: Supervisor, stops: &Stops) -> anyhow::Result<()> {
+        let s = &self.s;
         // Draining (an upgrade, a restart): new calls and the proxy's
         // probes get 503, paging is left to the other gateways, and the
         // calls in progress get `drain_seconds` to finish.
         if s.sip.drain_seconds > 0 {
-            load.drain();
-            paging_stop.cancel();
+            self.load.drain();
+            stops.paging.cancel();
             let limit = Duration::from_secs(s.sip.drain_seconds);
             tracing::info!(
-                calls = load.leased(),
+                calls = self.load.leased(),
                 limit_s = limit.as_secs(),
                 "draining: no new calls; waiting for those in progress"
             );
             let until = tokio::time::Instant::now() + limit;
-            while load.leased() > 0 && tokio::time::Instant::now() < until {
+            while self.load.leased() > 0 && tokio::time::Instant::now() < until {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            tracing::info!(left = load.leased(), "drained");
+            tracing::info!(left = self.load.leased(), "drained");
         }
         tracing::info!("shutting down: ending calls");
         // Calls end now (BYE; new INVITEs get 503), and so does paging: no
         // new step starts; steps in flight get a bounded time to finish
         // (another gateway, or this one at its next start, takes over what
         // is due, the lease having run out).
-        sip_stop.cancel();
-        paging_stop.cancel();
-        http_stop.cancel();
-        if tokio::time::timeout(Duration::from_secs(10), paging_task)
+        stops.sip.cancel();
+        stops.paging.cancel();
+        stops.http.cancel();
+        if !tasks
+            .wait(Task::Paging, Some(Duration::from_secs(10)))
             .await
-            .is_err()
         {
             tracing::warn!("paging steps still running at shutdown: left to their lease");
         }
-        if let Some(f) = follow_ups {
-            // Its calls end with the SIP core's.
-            let _ = tokio::time::timeout(Duration::from_secs(10), f).await;
-        }
+        // Its calls end with the SIP core's.
+        tasks
+            .wait(Task::FollowUps, Some(Duration::from_secs(10)))
+            .await;
         // The SIP thread ends once the core and the call manager are done,
         // and the manager once every call task is.
-        let _ = sip_task.await;
+        tasks.wait(Task::Sip, None).await;
         // The call layer held the last ticket handles: the writer now makes
         // its last attempt to empty the journal and stops.
-        let _ = tickets_task.await;
+        tasks.wait(Task::Tickets, None).await;
         // Open event streams end with `shutdown`; any other slow client
         // gets 5 s.
-        let _ = tokio::time::timeout(Duration::from_secs(5), http_task).await;
+        tasks.wait(Task::Http, Some(Duration::from_secs(5))).await;
         tracing::info!("stopped");
         Ok(())
     }
@@ -614,7 +727,7 @@ pub fn paging_channels(
         store,
         gateway: gateway.to_string(),
     };
-    Ok(crate::paging::channels::Channels {
+    Ok(Channels {
         dial,
         http: crate::webhook::client().context("HTTP client for webhooks")?,
     })
