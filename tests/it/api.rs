@@ -11,103 +11,6 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-pub fn http_client() -> reqwest::Client {
-    hotline::paging::channels::webhook_client().unwrap()
-}
-
-pub struct Api {
-    pub base: String,
-    pub http: reqwest::Client,
-}
-
-impl Api {
-    pub fn new(gw: &Gateway) -> Api {
-        Api::at(gw.http)
-    }
-
-    /// The API of the gateway whose HTTP listener is `http`.
-    pub fn at(http: std::net::SocketAddr) -> Api {
-        Api {
-            base: format!("http://{http}/api/v1"),
-            http: http_client(),
-        }
-    }
-
-    /// `GET path` with `token`: the body as text (CSV, HTML).
-    pub async fn text(&self, path: &str, token: &str) -> String {
-        self.http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    }
-
-    /// Gives `members` the PIN 112233 on `store` and logs each in: their
-    /// tokens, in order.
-    pub async fn logged_in(
-        &self,
-        store: &hotline::tickets::Store,
-        members: &[&str],
-    ) -> Vec<String> {
-        let mut tokens = Vec::new();
-        for m in members {
-            hotline::api::auth::set_pin(store, m, "112233")
-                .await
-                .unwrap();
-            tokens.push(self.login(m, "112233").await);
-        }
-        tokens
-    }
-
-    pub async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut r = self
-            .http
-            .request(method.parse().unwrap(), format!("{}{path}", self.base));
-        if let Some(t) = token {
-            r = r.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let resp = r.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    /// `POST /tickets/{n}/{action}` as `token`.
-    async fn act(&self, n: &str, action: &str, token: &str, body: Value) -> (u16, Value) {
-        let path = format!("/tickets/{n}/{action}");
-        self.call("POST", &path, Some(token), Some(body)).await
-    }
-
-    pub async fn login(&self, member: &str, pin: &str) -> String {
-        let (s, b) = self
-            .call(
-                "POST",
-                "/login",
-                None,
-                Some(json!({"member": member, "pin": pin})),
-            )
-            .await;
-        assert_eq!(s, 200, "{b}");
-        b["token"].as_str().unwrap().to_string()
-    }
-}
-
 async fn set_pin(gw: &Gateway, member: &str, pin: &str) {
     hotline::api::auth::set_pin(&gw.store, member, pin)
         .await
@@ -131,7 +34,7 @@ async fn paged_officer(store: &hotline::tickets::Store, number: &str) -> String 
 /// A lead ticket opened and paged: returns (number, the duty unit's
 /// officer who was paged, an officer of another unit).
 async fn paged_ticket(gw: &Gateway) -> (String, String, String) {
-    let n = crate::paging::open_tickets(&gw.store, 1, "api")
+    let n = crate::helpers::open_tickets(&gw.store, 1, "api")
         .await
         .remove(0);
     let store = gw.store.clone();
@@ -446,7 +349,7 @@ async fn login_limits_logout_and_revocation() {
 async fn a_reported_call_through_the_api_events_recording_and_reveal() {
     let gw = Gateway::start(settings()).await;
     let api = Api::new(&gw);
-    let call = crate::caller::TestCall::place(gw.udp, "api-call@t", 0).await;
+    let call = crate::helpers::TestCall::place(gw.udp, "api-call@t", 0).await;
     call.info(0, '1').await; // a lead
     call.hangup().await;
     let store = gw.store.clone();
@@ -786,7 +689,7 @@ async fn webhook_recorder() -> (std::net::SocketAddr, Arc<Mutex<Vec<String>>>) {
 async fn the_caller_is_found_only_sealed_and_in_the_reveal() {
     const NUMBER: &str = "13912345678";
     const NAME: &str = "王举报";
-    let (phone_addr, _, messages) = crate::paging::phone().await;
+    let (phone_addr, _, messages) = crate::helpers::phone().await;
     let (hook, hooks) = webhook_recorder().await;
     let redis = Redis::start("everysec").await;
     let dir = tempfile_dir("secret");
@@ -798,12 +701,12 @@ async fn the_caller_is_found_only_sealed_and_in_the_reveal() {
     let config = write_config(
         &dir,
         &redis,
-        &crate::paging::roster_with_hook(phone_addr),
+        &crate::helpers::roster_with_hook(phone_addr),
         &extra,
     );
     let gw = Process::start_logging(&config, "debug");
     let store = hotline::tickets::Store::connect(&redis.url(), "hotline:").unwrap();
-    let call = crate::caller::TestCall::place_as(
+    let call = crate::helpers::TestCall::place_as(
         gw.udp,
         "secret@t",
         0,

@@ -426,7 +426,7 @@ async fn a_reload_takes_a_valid_roster_and_refuses_a_broken_one() {
             .unwrap()
     };
     let before = fingerprint().await;
-    let call = crate::caller::TestCall::place(gw.udp, "during-reload@t", 8).await;
+    let call = crate::helpers::TestCall::place(gw.udp, "during-reload@t", 8).await;
     // Broken: a unit the rotation names does not exist.
     std::fs::write(
         &roster_path,
@@ -450,7 +450,7 @@ async fn a_reload_takes_a_valid_roster_and_refuses_a_broken_one() {
     assert!(said.starts_with("reloaded: configuration "), "{said}");
     assert_ne!(fingerprint().await, before);
     let store = hotline::tickets::Store::connect(&redis.url(), "hotline:").unwrap();
-    let numbers = crate::paging::open_tickets(&store, 1, "after-reload").await;
+    let numbers = crate::helpers::open_tickets(&store, 1, "after-reload").await;
     let paged = |member: &'static str| {
         let (store, n) = (store.clone(), numbers[0].clone());
         async move {
@@ -491,12 +491,12 @@ async fn a_reload_takes_a_valid_roster_and_refuses_a_broken_one() {
 /// left to page, and a REGISTER with the old password gets 403.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn officer_revoke_forgets_the_sip_password_and_every_softphone() {
-    use crate::softphone::{register_udp, registrar, PASSWORD};
+    use crate::helpers::{register_udp, registrar, PASSWORD};
     let gw = registrar().await;
     let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let ok = register_udp(&gw, &sock, "p-sun", PASSWORD, 1).await;
     assert!(ok.starts_with("SIP/2.0 200 "), "{ok}");
-    let api = crate::api::Api::new(&gw);
+    let api = crate::helpers::Api::new(&gw);
     let token = api.logged_in(&gw.store, &["p-sun"]).await.remove(0);
     assert_eq!(api.call("GET", "/tickets", Some(&token), None).await.0, 200);
     let keys = [

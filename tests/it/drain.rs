@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use tokio::net::UdpSocket;
 
-use crate::caller::TestCall;
 use crate::helpers::*;
 
 fn invite(call_id: &str, from: std::net::SocketAddr) -> String {

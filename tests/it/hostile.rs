@@ -8,7 +8,6 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UdpSocket};
 
-use crate::caller::TestCall;
 use crate::helpers::*;
 
 /// The first RTP packet the gateway sends on `call` is the greeting's

@@ -8,7 +8,6 @@ use hotline::media::dtmf;
 use hotline::tickets::model::{Category, State};
 use hotline::tickets::{Store, Ticket};
 
-use crate::caller::TestCall;
 use crate::helpers::*;
 
 /// Category 1 (during the greeting), case number 234, confirm, start the

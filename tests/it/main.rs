@@ -4,7 +4,6 @@
 mod api;
 mod bridge;
 mod browser;
-mod caller;
 mod cli;
 mod cluster;
 mod drain;

@@ -10,7 +10,6 @@ use rtc_srtp::protection_profile::ProtectionProfile;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::caller::TestCall;
 use crate::helpers::*;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -290,7 +289,7 @@ async fn a_trunk_over_tls_gets_the_paging_call_with_its_certificate_checked() {
     // The court's trunk: a TLS server with the test certificate.
     let (config, listener, port) = tls_phone().await;
     let mut s = settings();
-    s.roster.file = crate::paging::roster_police_by_phone();
+    s.roster.file = crate::helpers::roster_police_by_phone();
     s.trunk = Some(
         toml::from_str(&format!(
             "proxy = \"127.0.0.1:{port}\"\ntransport = \"tls\"\ntls_ca = \"{}\"\nfrom_user = \"053212368\"\n",
@@ -299,7 +298,7 @@ async fn a_trunk_over_tls_gets_the_paging_call_with_its_certificate_checked() {
         .unwrap(),
     );
     let gw = Gateway::start(s).await;
-    let numbers = crate::paging::open_tickets(&gw.store, 1, "tlstrunk").await;
+    let numbers = crate::helpers::open_tickets(&gw.store, 1, "tlstrunk").await;
     let (mut conn, mut buf, invite) = first_request(&listener, config).await;
     assert!(
         invite.starts_with("INVITE sip:13800000020@127.0.0.1 SIP/2.0\r\n"),
@@ -340,7 +339,7 @@ async fn a_trunk_whose_certificate_names_another_host_gets_nothing() {
         .unwrap(),
     );
     let gw = Gateway::start(s).await;
-    crate::paging::open_tickets(&gw.store, 1, "badname").await;
+    crate::helpers::open_tickets(&gw.store, 1, "badname").await;
     let (tcp, _) = tokio::time::timeout(Duration::from_secs(30), listener.accept())
         .await
         .expect("the gateway connects to the trunk")
@@ -454,14 +453,14 @@ async fn a_sips_member_is_paged_over_tls_and_acknowledges() {
     let (config, listener, port) = tls_phone().await;
     let mut s = settings();
     // The officers of unit 1 have a sips: URI at the phone.
-    s.roster.file = crate::paging::roster_with_officer_phones(port);
+    s.roster.file = crate::helpers::roster_with_officer_phones(port);
     let roster = std::fs::read_to_string(&s.roster.file)
         .unwrap()
         .replace("sip = \"sip:officer@", "sip = \"sips:officer@");
     s.roster.file = test_roster(&roster);
     s.paging.tls_ca = Some(fixtures.join("ca.pem"));
     let gw = Gateway::start(s).await;
-    let numbers = crate::paging::open_tickets(&gw.store, 1, "sips").await;
+    let numbers = crate::helpers::open_tickets(&gw.store, 1, "sips").await;
     let (mut conn, mut buf, invite) = first_request(&listener, config).await;
     assert!(
         invite.starts_with(&format!("INVITE sips:officer@127.0.0.1:{port} SIP/2.0\r\n")),

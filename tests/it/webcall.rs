@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use crate::caller::TestCall;
 use crate::helpers::*;
 
 #[path = "../../benches/support/browser.rs"]
