@@ -12,6 +12,7 @@ mod fuzz;
 mod helpers;
 mod hostile;
 mod intake;
+mod layers;
 mod load;
 mod midcall;
 mod package;

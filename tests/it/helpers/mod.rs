@@ -12,6 +12,7 @@
 //! - `api`: the officers' API as a client
 //! - `roster`: rosters made from the sample one
 //! - `audio`: the greeting, WAVs, envelopes
+//! - `source`: the crate's own source files (routes, modules)
 
 mod api;
 mod audio;
@@ -21,6 +22,7 @@ mod proxy;
 mod redis;
 mod roster;
 mod sip;
+mod source;
 
 pub use self::api::*;
 pub use self::audio::*;
@@ -30,3 +32,4 @@ pub use self::proxy::*;
 pub use self::redis::*;
 pub use self::roster::*;
 pub use self::sip::*;
+pub use self::source::*;
