@@ -3,7 +3,6 @@
 //! revocation, the caller masked.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hotline::tickets::model::State;
@@ -662,23 +661,6 @@ async fn https_is_served_with_the_configured_certificate() {
     gw.stop().await;
 }
 
-/// An HTTP receiver that takes every post and keeps its body.
-async fn webhook_recorder() -> (std::net::SocketAddr, Arc<Mutex<Vec<String>>>) {
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let b = bodies.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |body: String| {
-            b.lock().unwrap().push(body);
-            async { "{\"errcode\":0}" }
-        }),
-    );
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-    (addr, bodies)
-}
-
 /// Rule 第二十条(三): a caller with a number and a name found nowhere else
 /// goes through intake, paging (SIP MESSAGE, webhook, events) and the API;
 /// the gateway's log (at debug), every file it wrote but the WAV, the whole
@@ -690,7 +672,7 @@ async fn the_caller_is_found_only_sealed_and_in_the_reveal() {
     const NUMBER: &str = "13912345678";
     const NAME: &str = "王举报";
     let (phone_addr, _, messages) = crate::helpers::phone().await;
-    let (hook, hooks) = webhook_recorder().await;
+    let (hook, hooks) = webhook(FirstPages::Taken).await;
     let redis = Redis::start("everysec").await;
     let dir = tempfile_dir("secret");
     let extra = format!(
@@ -1231,7 +1213,7 @@ async fn health_and_metrics_name_the_configuration_loaded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_pins_for_one_member_from_many_sources_are_evaluated_up_to_the_threshold() {
     use futures::StreamExt as _;
-    let (hook, hooks) = webhook_recorder().await;
+    let (hook, hooks) = webhook(FirstPages::Taken).await;
     let roster = offline(&test_roster_text())
         .replace(
             "id = \"u1-officer\"",

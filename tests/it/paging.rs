@@ -3,8 +3,7 @@
 //! page, repeats that stop on acknowledgement, and the five-minute breach
 //! (policy times shortened through config).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use hotline::tickets::model::State;
@@ -12,43 +11,10 @@ use hotline::tickets::store::Change;
 
 use crate::helpers::*;
 
-/// An HTTP receiver that fails the first two posts of pages, then accepts
-/// (a shift handover's summary is taken and not counted).
-async fn webhook_receiver() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
-    use axum::routing::post;
-    let hits = Arc::new(AtomicUsize::new(0));
-    let h = hits.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        post(move |body: String| {
-            let h = h.clone();
-            async move {
-                if body.contains("交接班") {
-                    return (axum::http::StatusCode::OK, "ok".to_string());
-                }
-                let n = h.fetch_add(1, Ordering::SeqCst);
-                assert!(body.contains("举报工单"), "{body}");
-                if n < 2 {
-                    (
-                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                        "busy".to_string(),
-                    )
-                } else {
-                    (axum::http::StatusCode::OK, "{\"errcode\":0}".to_string())
-                }
-            }
-        }),
-    );
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-    (addr, hits)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn violence_pages_by_message_webhook_and_event_until_acknowledged() {
     let (phone_addr, messages, bodies) = phone().await;
-    let (hook, hits) = webhook_receiver().await;
+    let (hook, posts) = webhook(FirstPages::Refused(2)).await;
     let mut s = settings();
     s.roster.file = roster_with_hook(phone_addr);
     s.paging.webhooks = toml::from_str(&format!(
@@ -150,7 +116,18 @@ async fn violence_pages_by_message_webhook_and_event_until_acknowledged() {
                 && e.details.contains("delivered after 2 retries")),
         "{all:?}"
     );
-    assert!(hits.load(Ordering::SeqCst) >= 3);
+    let page_posts: Vec<String> = posts
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|b| !b.contains("交接班"))
+        .cloned()
+        .collect();
+    assert!(page_posts.len() >= 3, "{page_posts:?}");
+    assert!(
+        page_posts.iter().all(|b| b.contains("举报工单")),
+        "{page_posts:?}"
+    );
     // Events for the officers' page.
     let mut c = store.connection();
     let n: usize = redis::cmd("XLEN")
@@ -209,27 +186,10 @@ async fn two_gateways_page_each_ticket_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_gateway_leaves_its_step_to_the_other() {
-    use axum::routing::post;
     let (phone_addr, _messages, _) = phone().await;
     // The director's webhook hangs on its first post: gateway A is stuck
     // mid-step when it is killed.
-    let first = Arc::new(AtomicUsize::new(0));
-    let f = first.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        post(move || {
-            let f = f.clone();
-            async move {
-                if f.fetch_add(1, Ordering::SeqCst) == 0 {
-                    tokio::time::sleep(Duration::from_secs(60)).await;
-                }
-                "{\"errcode\":0}"
-            }
-        }),
-    );
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook = l.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    let (hook, posts) = webhook(FirstPages::Held).await;
     let redis = Redis::start("everysec").await;
     let dir = tempfile_dir("takeover");
     let roster = roster_with_hook(phone_addr);
@@ -246,7 +206,7 @@ async fn a_killed_gateway_leaves_its_step_to_the_other() {
     eventually(
         "A is stuck on the webhook",
         Duration::from_secs(10),
-        || async { first.load(Ordering::SeqCst) >= 1 },
+        || async { posts.lock().unwrap().iter().any(|b| !b.contains("交接班")) },
     )
     .await;
     a.child.kill().unwrap();

@@ -23,7 +23,7 @@ async fn intake_through_kamailio(transport: &str) {
     };
     let proxy = Kamailio::start(gw_addr).await;
     // A caller through the proxy hears the greeting.
-    crate::helpers::hears_the_greeting(proxy.addr, transport).await;
+    a_sipp_call_hears_the_greeting(proxy.addr, transport).await;
     let media_port = free_port().to_string();
     let (ok, log) = sipp(
         proxy.addr,
@@ -159,14 +159,12 @@ async fn a_tcp_dialog_whose_connection_closed_gets_its_bye_over_a_new_connection
     let rr = proxy.local_addr().unwrap();
     let mut c = tokio::net::TcpStream::connect(gw.tcp).await.unwrap();
     let me = c.local_addr().unwrap();
-    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\n";
-    let invite = format!(
-        "INVITE sip:12368@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP {rr};branch=z9hG4bK-tcpp\r\n\
-Record-Route: <sip:{rr};transport=tcp;lr>\r\nMax-Forwards: 69\r\nFrom: <sip:13800000000@127.0.0.1>;tag=tp\r\n\
-To: <sip:12368@127.0.0.1>\r\nCall-ID: tcp-reconnect@test\r\nCSeq: 1 INVITE\r\n\
-Contact: <sip:13800000000@{me};transport=tcp>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-        sdp.len()
-    );
+    let invite = Invite::new("tcp-reconnect@test", me)
+        .tcp()
+        .forwarded_by(rr)
+        .branch("z9hG4bK-tcpp")
+        .tag("tp")
+        .to_string();
     c.write_all(invite.as_bytes()).await.unwrap();
     let mut got = String::new();
     let mut buf = [0u8; 4096];

@@ -124,13 +124,12 @@ async fn with_srtp_required_a_plain_offer_is_refused_with_488() {
     let gw = Gateway::start(s).await;
     let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let me = sock.local_addr().unwrap();
-    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8\r\n";
-    let invite = format!(
-        "INVITE sip:12368@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-plain\r\nMax-Forwards: 70\r\n\
-From: <sip:13700000000@127.0.0.1>;tag=p1\r\nTo: <sip:12368@127.0.0.1>\r\nCall-ID: plain@secure\r\nCSeq: 1 INVITE\r\n\
-Contact: <sip:13700000000@{me}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-        sdp.len()
-    );
+    let invite = Invite::new("plain@secure", me)
+        .branch("z9hG4bK-plain")
+        .from("<sip:13700000000@127.0.0.1>")
+        .tag("p1")
+        .media("m=audio 40000 RTP/AVP 8\r\n")
+        .to_string();
     sock.send_to(invite.as_bytes(), gw.udp).await.unwrap();
     let reply = String::from_utf8(recv(&sock, Duration::from_secs(5)).await.unwrap()).unwrap();
     assert!(reply.starts_with("SIP/2.0 488 "), "{reply}");

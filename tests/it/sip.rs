@@ -15,7 +15,7 @@ async fn greeting_call(transport: &str) {
     } else {
         gw.udp
     };
-    hears_the_greeting(target, transport).await;
+    a_sipp_call_hears_the_greeting(target, transport).await;
     assert_eq!(gw.metrics.get("calls_answered"), 1);
     gw.stop().await;
 }
@@ -57,23 +57,13 @@ async fn sipp_without_ack_gets_bye() {
     gw.stop().await;
 }
 
+/// An INVITE from `from` offering PCMA and PCMU on `rtp`.
 fn invite(call_id: &str, from: std::net::SocketAddr, rtp: u16) -> String {
-    let sdp = format!(
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {rtp} RTP/AVP 8 0\r\n"
-    );
-    format!(
-        "INVITE sip:12368@127.0.0.1 SIP/2.0\r\n\
-Via: SIP/2.0/UDP {from};branch=z9hG4bK-{call_id};rport\r\n\
-Max-Forwards: 70\r\n\
-From: <sip:13800000000@127.0.0.1>;tag=t-{call_id}\r\n\
-To: <sip:12368@127.0.0.1>\r\n\
-Call-ID: {call_id}\r\n\
-CSeq: 1 INVITE\r\n\
-Contact: <sip:13800000000@{from}>\r\n\
-Content-Type: application/sdp\r\n\
-Content-Length: {}\r\n\r\n{sdp}",
-        sdp.len()
-    )
+    Invite::new(call_id, from)
+        .rport()
+        .tag(format!("t-{call_id}"))
+        .media(format!("m=audio {rtp} RTP/AVP 8 0\r\n"))
+        .to_string()
 }
 
 /// Final responses per Call-ID, reading until `n` calls have one.

@@ -41,7 +41,7 @@ async fn collect_rtp(sock: UdpSocket, stop: tokio::sync::oneshot::Receiver<()>) 
 
 /// A SIPp call to `target` (the gateway, or a proxy in front of it) over
 /// `transport` hears the greeting, packet for packet.
-pub async fn hears_the_greeting(target: std::net::SocketAddr, transport: &str) {
+pub async fn a_sipp_call_hears_the_greeting(target: std::net::SocketAddr, transport: &str) {
     let rtp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let rtp_port = rtp.local_addr().unwrap().port().to_string();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
@@ -86,8 +86,42 @@ pub async fn hears_the_greeting(target: std::net::SocketAddr, transport: &str) {
         assert_eq!(p.payload.len(), 160);
     }
     // The audio is the greeting: first frame equals the WAV's first 160 samples, µ-law.
-    let expect = greeting_first_frame(hotline::media::g711::linear_to_ulaw);
-    assert_eq!(&packets[0].payload[..], &expect[..]);
+    assert_the_greeting_opens(0, &packets[0].payload);
+}
+
+/// `payload`, sent with payload type `pt` (0 PCMU, 8 PCMA), is the
+/// greeting's first frame.
+pub fn assert_the_greeting_opens(pt: u8, payload: &[u8]) {
+    let encode = match pt {
+        0 => hotline::media::g711::linear_to_ulaw,
+        8 => hotline::media::g711::linear_to_alaw,
+        _ => panic!("payload type {pt} is no G.711"),
+    };
+    assert_eq!(payload, &greeting_first_frame(encode)[..], "the greeting");
+}
+
+/// The first RTP packet the gateway sends on `call` is the greeting's
+/// first frame, in the codec of its answer.
+pub async fn hears_the_greeting(call: &TestCall) {
+    let answered: u8 = call
+        .answer
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|m| m.split(' ').nth(2))
+        .and_then(|pt| pt.trim().parse().ok())
+        .expect("the answer's payload type");
+    let mut buf = [0u8; 2048];
+    let (n, _) = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        call.rtp.recv_from(&mut buf),
+    )
+    .await
+    .expect("RTP within 5 s")
+    .unwrap();
+    let packet = Packet::unmarshal(&mut &buf[..n]).expect("valid RTP");
+    assert_eq!(packet.header.payload_type, answered, "the answer's codec");
+    assert_eq!(packet.payload.len(), 160, "an RTP packet of one frame");
+    assert_the_greeting_opens(answered, &packet.payload);
 }
 
 /// The 10 ms RMS envelope of 8 kHz samples.

@@ -86,23 +86,13 @@ impl TestCall {
         let rtp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let me = sip.local_addr().unwrap();
         let tag = token(call_id);
-        // A phone's Contact carries its number, as the From does.
-        let user = from
-            .split("sip:")
-            .nth(1)
-            .and_then(|u| u.split('@').next())
-            .unwrap_or("caller");
-        let sdp = format!(
-            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n{}",
-            media(rtp.local_addr().unwrap().port())
-        );
-        let invite = format!(
-            "INVITE sip:12368@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-{tag}\r\nMax-Forwards: 70\r\n\
-From: {from};tag={tag}\r\nTo: <sip:12368@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
-Contact: <sip:{user}@{me}>\r\n{headers}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-            sdp.len()
-        );
-        sip.send_to(invite.as_bytes(), gw).await.unwrap();
+        let invite = Invite::new(call_id, me)
+            .from(from)
+            .headers(headers)
+            .media(media(rtp.local_addr().unwrap().port()));
+        sip.send_to(invite.to_string().as_bytes(), gw)
+            .await
+            .unwrap();
         let ok = loop {
             let m = recv(&sip, Duration::from_secs(5)).await.expect("an answer");
             if status_of(&m) == Some(200) {
@@ -424,4 +414,56 @@ pub async fn register_for(
     .await
     .unwrap();
     String::from_utf8(recv(sock, Duration::from_secs(5)).await.expect("an answer")).unwrap()
+}
+
+/// What a webhook receiver does with the first pages posted to it (a shift
+/// handover's summary, 交接班, is no page: it is always taken).
+#[derive(Debug, Clone, Copy)]
+pub enum FirstPages {
+    /// Every post is taken.
+    Taken,
+    /// The first `n` pages are answered 503, later ones taken.
+    Refused(usize),
+    /// The first page is held for a minute before it is taken (a receiver
+    /// that hangs).
+    Held,
+}
+
+/// A webhook receiver at `http://{addr}/hook` that keeps every post's body,
+/// in order, and answers as `first` says (`{"errcode":0}` when it takes
+/// one, as WeCom does).
+pub async fn webhook(first: FirstPages) -> (SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::http::StatusCode;
+    let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let pages = Arc::new(AtomicUsize::new(0));
+    let (b, p) = (bodies.clone(), pages.clone());
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: String| {
+            let (b, p) = (b.clone(), p.clone());
+            async move {
+                let page = !body.contains("交接班");
+                b.lock().unwrap().push(body);
+                let n = if page {
+                    p.fetch_add(1, Ordering::SeqCst)
+                } else {
+                    usize::MAX
+                };
+                match first {
+                    FirstPages::Refused(k) if n < k => {
+                        return (StatusCode::SERVICE_UNAVAILABLE, "busy");
+                    }
+                    FirstPages::Held if n == 0 => {
+                        tokio::time::sleep(Duration::from_secs(60)).await;
+                    }
+                    _ => {}
+                }
+                (StatusCode::OK, "{\"errcode\":0}")
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    (addr, bodies)
 }

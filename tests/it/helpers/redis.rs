@@ -106,6 +106,16 @@ impl Drop for Redis {
     }
 }
 
+/// The ticket the call `call_id` opened, as it is now: `None` until the
+/// ticket writer has it (for `eventually`, or to see it is not there).
+pub async fn ticket_now(
+    store: &hotline::tickets::Store,
+    call_id: &str,
+) -> Option<hotline::tickets::Ticket> {
+    let n = store.number_for_call(call_id).await.ok()??;
+    store.get(&n).await.ok()
+}
+
 /// The number of the ticket a call opened, once the ticket writer has it
 /// (bounded: 10 s).
 pub async fn ticket_of(store: &hotline::tickets::Store, call_id: &str) -> String {

@@ -194,3 +194,181 @@ pub fn sipp_server_with(
     }
     tokio::spawn(run_sipp("sipp-uas", args, 40))
 }
+
+/// An INVITE built by hand, for a test that sends it itself: by default
+/// for the line (`sip:12368@127.0.0.1`) over UDP from `me`, caller
+/// `<sip:13800000000@127.0.0.1>`, Via branch `z9hG4bK-` and From tag made
+/// from the Call-ID, a Contact at `me` with the caller's number, offering
+/// PCMU on port 9. Each setter changes one thing; `to_string()` is the
+/// message, Content-Length counted.
+#[derive(Debug, Clone)]
+pub struct Invite {
+    me: std::net::SocketAddr,
+    uri: String,
+    to: String,
+    transport: &'static str,
+    via: String,
+    branch: String,
+    rport: bool,
+    record_route: Option<String>,
+    max_forwards: u8,
+    from: String,
+    tag: String,
+    call_id: String,
+    headers: String,
+    media: Option<String>,
+}
+
+impl Invite {
+    pub fn new(call_id: &str, me: std::net::SocketAddr) -> Invite {
+        Invite {
+            me,
+            uri: "sip:12368@127.0.0.1".into(),
+            to: "<sip:12368@127.0.0.1>".into(),
+            transport: "UDP",
+            via: me.to_string(),
+            branch: format!("z9hG4bK-{}", token(call_id)),
+            rport: false,
+            record_route: None,
+            max_forwards: 70,
+            from: "<sip:13800000000@127.0.0.1>".into(),
+            tag: token(call_id),
+            call_id: call_id.into(),
+            headers: String::new(),
+            media: Some("m=audio 9 RTP/AVP 0\r\n".into()),
+        }
+    }
+
+    /// The line at another host (a proxy in front of the gateway): the
+    /// Request-URI and To.
+    pub fn via_host(mut self, host: impl std::fmt::Display) -> Invite {
+        self.uri = format!("sip:12368@{host}");
+        self.to = format!("<sip:12368@{host}>");
+        self
+    }
+
+    /// Another Request-URI and To (a name-addr).
+    pub fn to(mut self, uri: &str, to: &str) -> Invite {
+        self.uri = uri.into();
+        self.to = to.into();
+        self
+    }
+
+    /// The caller: a name-addr such as `"Name" <sip:number@host>`; the
+    /// Contact carries its user part, as a phone's does.
+    pub fn from(mut self, name_addr: &str) -> Invite {
+        self.from = name_addr.into();
+        self
+    }
+
+    pub fn tag(mut self, tag: impl Into<String>) -> Invite {
+        self.tag = tag.into();
+        self
+    }
+
+    /// The whole Via branch (`z9hG4bK-…`).
+    pub fn branch(mut self, branch: impl Into<String>) -> Invite {
+        self.branch = branch.into();
+        self
+    }
+
+    /// `;rport` on the Via.
+    pub fn rport(mut self) -> Invite {
+        self.rport = true;
+        self
+    }
+
+    /// Over TCP (Via and Contact say so).
+    pub fn tcp(mut self) -> Invite {
+        self.transport = "TCP";
+        self
+    }
+
+    /// As forwarded by a proxy at `proxy` that record-routed it: its Via
+    /// and Record-Route, one hop less.
+    pub fn forwarded_by(mut self, proxy: std::net::SocketAddr) -> Invite {
+        self.via = proxy.to_string();
+        let tp = if self.transport == "TCP" {
+            ";transport=tcp"
+        } else {
+            ""
+        };
+        self.record_route = Some(format!("<sip:{proxy}{tp};lr>"));
+        self.max_forwards -= 1;
+        self
+    }
+
+    /// More header lines, each ending in CRLF, after the Contact.
+    pub fn headers(mut self, lines: &str) -> Invite {
+        self.headers.push_str(lines);
+        self
+    }
+
+    /// The SDP's media section (after the session lines), e.g.
+    /// `m=audio 4000 RTP/AVP 8 0\r\n`.
+    pub fn media(mut self, section: impl Into<String>) -> Invite {
+        self.media = Some(section.into());
+        self
+    }
+
+    /// No body (no offer).
+    pub fn without_sdp(mut self) -> Invite {
+        self.media = None;
+        self
+    }
+}
+
+impl std::fmt::Display for Invite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Invite {
+            me,
+            uri,
+            to,
+            transport,
+            via,
+            branch,
+            rport,
+            record_route,
+            max_forwards,
+            from,
+            tag,
+            call_id,
+            headers,
+            media,
+        } = self;
+        let rport = if *rport { ";rport" } else { "" };
+        let rr = record_route
+            .as_ref()
+            .map(|r| format!("Record-Route: {r}\r\n"))
+            .unwrap_or_default();
+        let user = from
+            .split("sip:")
+            .nth(1)
+            .and_then(|u| u.split('@').next())
+            .unwrap_or("caller");
+        let tp = if *transport == "TCP" {
+            ";transport=tcp"
+        } else {
+            ""
+        };
+        write!(
+            f,
+            "INVITE {uri} SIP/2.0\r\nVia: SIP/2.0/{transport} {via};branch={branch}{rport}\r\n{rr}\
+Max-Forwards: {max_forwards}\r\nFrom: {from};tag={tag}\r\nTo: {to}\r\nCall-ID: {call_id}\r\n\
+CSeq: 1 INVITE\r\nContact: <sip:{user}@{me}{tp}>\r\n{headers}"
+        )?;
+        match media {
+            Some(m) => {
+                let sdp = format!(
+                    "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n{m}"
+                );
+                write!(
+                    f,
+                    "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+                    sdp.len()
+                )
+            }
+            None => write!(f, "Content-Length: 0\r\n\r\n"),
+        }
+    }
+}
