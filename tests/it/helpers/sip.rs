@@ -284,15 +284,18 @@ impl Invite {
         self
     }
 
+    /// Over TLS: a `sips:` Request-URI; Via and Contact say TLS.
+    pub fn tls(mut self) -> Invite {
+        self.transport = "TLS";
+        self.uri = self.uri.replacen("sip:", "sips:", 1);
+        self
+    }
+
     /// As forwarded by a proxy at `proxy` that record-routed it: its Via
     /// and Record-Route, one hop less.
     pub fn forwarded_by(mut self, proxy: std::net::SocketAddr) -> Invite {
         self.via = proxy.to_string();
-        let tp = if self.transport == "TCP" {
-            ";transport=tcp"
-        } else {
-            ""
-        };
+        let tp = transport_param(self.transport);
         self.record_route = Some(format!("<sip:{proxy}{tp};lr>"));
         self.max_forwards -= 1;
         self
@@ -315,6 +318,14 @@ impl Invite {
     pub fn without_sdp(mut self) -> Invite {
         self.media = None;
         self
+    }
+}
+
+/// The URI parameter for a transport other than UDP.
+fn transport_param(transport: &str) -> String {
+    match transport {
+        "UDP" => String::new(),
+        t => format!(";transport={}", t.to_ascii_lowercase()),
     }
 }
 
@@ -346,11 +357,7 @@ impl std::fmt::Display for Invite {
             .nth(1)
             .and_then(|u| u.split('@').next())
             .unwrap_or("caller");
-        let tp = if *transport == "TCP" {
-            ";transport=tcp"
-        } else {
-            ""
-        };
+        let tp = transport_param(transport);
         write!(
             f,
             "INVITE {uri} SIP/2.0\r\nVia: SIP/2.0/{transport} {via};branch={branch}{rport}\r\n{rr}\
