@@ -118,6 +118,10 @@ pub fn reload(running: &Settings, live: &Live, health: &Health) -> Result<String
     Ok(text)
 }
 
+/// The admin socket's `fault NAME` (debug builds): makes the named task
+/// panic, answers its name or why not (the supervisor's `Faults::inject`).
+pub type FaultHook = Arc<dyn Fn(&str) -> Result<String, String> + Send + Sync>;
+
 /// The local admin socket (`<journal_dir>/admin.sock`, mode 0600: who may
 /// write it may reload): `hotline reload` sends `reload`, and reads `ok`
 /// or `error`, then the details.
@@ -134,7 +138,7 @@ pub(crate) async fn serve_reloads(
     live: Arc<Live>,
     health: Arc<Health>,
     stop: CancellationToken,
-    faults: Option<crate::app::supervisor::Faults>,
+    faults: Option<FaultHook>,
 ) {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     let settings = Arc::new(settings);
@@ -198,7 +202,7 @@ pub(crate) async fn serve_reloads(
                             return;
                         }
                         other => match (other.strip_prefix("fault "), &faults) {
-                            (Some(name), Some(f)) => match f.inject(name.trim()) {
+                            (Some(name), Some(f)) => match f(name.trim()) {
                                 Ok(task) => format!("ok\nfault injected: {task} panics\n"),
                                 Err(e) => format!("error\n{e}\n"),
                             },

@@ -314,7 +314,10 @@ impl Wiring {
             self.live.clone(),
             self.health.clone(),
             stops.shutdown.clone(),
-            faults,
+            faults.map(|f| {
+                Arc::new(move |name: &str| f.inject(name).map(|t| t.to_string()))
+                    as crate::reload::FaultHook
+            }),
         );
         tasks.spawn(Task::Reloads, reloads);
         // Retention: a maintenance task (it ends with the gateway).

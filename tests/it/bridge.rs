@@ -12,9 +12,7 @@ use hotline::media::g711;
 use hotline::tickets::model::State;
 use tokio::net::UdpSocket;
 
-use crate::caller::TestCall;
 use crate::helpers::*;
-use crate::paging::roster_with_officer_phones;
 
 /// One side's media, 20 ms at a time: what it sends, what it heard.
 struct Side<'a> {
@@ -422,9 +420,9 @@ async fn a_callback_joins_officer_and_informant_and_never_shows_the_number() {
     call.hangup().await;
     let number = ticket_of(&store, "callback@t").await;
 
-    let api = crate::api::Api {
+    let api = crate::helpers::Api {
         base: format!("http://{}/api/v1", gw.http),
-        http: crate::api::http_client(),
+        http: crate::helpers::http_client(),
     };
     hotline::api::auth::set_pin(&store, "m-chen", "112233")
         .await
@@ -803,9 +801,9 @@ async fn a_busy_informant_line_ends_the_callback_with_a_clear_state() {
             .is_ok_and(|t| t.state == State::Open)
     })
     .await;
-    let api = crate::api::Api {
+    let api = crate::helpers::Api {
         base: format!("http://{}/api/v1", gw.http),
-        http: crate::api::http_client(),
+        http: crate::helpers::http_client(),
     };
     hotline::api::auth::set_pin(&store, "m-chen", "112233")
         .await
@@ -935,9 +933,9 @@ async fn only_an_asserted_number_the_dial_plan_allows_is_called_back() {
             number
         }
     };
-    let api = crate::api::Api {
+    let api = crate::helpers::Api {
         base: format!("http://{}/api/v1", gw.http),
-        http: crate::api::http_client(),
+        http: crate::helpers::http_client(),
     };
     hotline::api::auth::set_pin(&store, "m-chen", "112233")
         .await
@@ -1094,7 +1092,7 @@ async fn a_callback_needs_a_reveal_role_and_stays_within_the_days_limits() {
         .add_to_indexes(t0, &["member:u1-officer".to_string()])
         .await
         .unwrap();
-    let api = crate::api::Api::new(&gw);
+    let api = crate::helpers::Api::new(&gw);
     let members = ["u1-officer", "m-lin", "m-chen", "m-guo", "u2-officer"];
     let tokens = api.logged_in(&store, &members).await;
     let token = |m: &str| tokens[members.iter().position(|x| *x == m).unwrap()].as_str();

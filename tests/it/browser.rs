@@ -141,7 +141,7 @@ async fn the_mobile_page_in_chromium_takes_a_live_page_to_closing() {
 
     // Logged in, the live stream open: now a call comes in and is paged.
     script.expect("READY", Duration::from_secs(60)).await;
-    let call = crate::caller::TestCall::place(gw.udp, "browser@t", 0).await;
+    let call = crate::helpers::TestCall::place(gw.udp, "browser@t", 0).await;
     call.info(0, '1').await; // a lead
     call.hangup().await;
     let store = gw.store.clone();
@@ -425,12 +425,12 @@ async fn the_board_shows_calls_and_the_five_minute_clock_live() {
     open.to = Some(State::Open);
     gw.store.change(&late, &open, |_| {}).await.unwrap();
     // A call in progress.
-    let call = crate::caller::TestCall::place(gw.udp, "board-call@t", 0).await;
+    let call = crate::helpers::TestCall::place(gw.udp, "board-call@t", 0).await;
     let in_call = ticket_of(&gw.store, "board-call@t").await;
     // The board's data is not an officer's.
-    let api = crate::api::Api {
+    let api = crate::helpers::Api {
         base: format!("http://{}/api/v1", gw.http),
-        http: crate::api::http_client(),
+        http: crate::helpers::http_client(),
     };
     let officer = api.login(OFFICER, PIN).await;
     assert_eq!(api.call("GET", "/board", Some(&officer), None).await.0, 403);

@@ -51,7 +51,7 @@ async fn a_recording_made_on_one_gateway_is_downloaded_and_verified_on_another()
     let (a_config, b_config) = (config("gw-a"), config("gw-b"));
     let a = Process::start(&a_config);
     let store = hotline::tickets::Store::connect(&redis.url(), "hotline:").unwrap();
-    let call = crate::caller::TestCall::place(a.udp, "shared@t", 0).await;
+    let call = crate::helpers::TestCall::place(a.udp, "shared@t", 0).await;
     call.info(0, '1').await;
     // B starts while A's call is being recorded.
     let b = Process::start(&b_config);
@@ -77,9 +77,9 @@ async fn a_recording_made_on_one_gateway_is_downloaded_and_verified_on_another()
     hotline::api::auth::set_pin(&store, "m-chen", "112233")
         .await
         .unwrap();
-    let api = crate::api::Api {
+    let api = crate::helpers::Api {
         base: format!("http://{}/api/v1", b.http),
-        http: crate::api::http_client(),
+        http: crate::helpers::http_client(),
     };
     let token = api.login("m-chen", "112233").await;
     let r = api

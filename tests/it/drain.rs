@@ -7,18 +7,7 @@ use std::time::Duration;
 
 use tokio::net::UdpSocket;
 
-use crate::caller::TestCall;
 use crate::helpers::*;
-
-fn invite(call_id: &str, from: std::net::SocketAddr) -> String {
-    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n";
-    format!(
-        "INVITE sip:12368@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bK-{call_id}\r\nMax-Forwards: 70\r\n\
-From: <sip:13700000001@127.0.0.1>;tag=t-{call_id}\r\nTo: <sip:12368@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
-Contact: <sip:13700000001@{from}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-        sdp.len()
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_draining_gateway_refuses_new_calls_and_lets_the_one_in_progress_finish() {
@@ -51,7 +40,15 @@ async fn a_draining_gateway_refuses_new_calls_and_lets_the_one_in_progress_finis
     assert!(header(&answered, "Retry-After").is_some(), "{answered}");
     // A new call: 503.
     probe
-        .send_to(invite("drain-new", me).as_bytes(), gw.udp)
+        .send_to(
+            Invite::new("drain-new", me)
+                .from("<sip:13700000001@127.0.0.1>")
+                .tag("t-drain-new")
+                .media("m=audio 40000 RTP/AVP 0\r\n")
+                .to_string()
+                .as_bytes(),
+            gw.udp,
+        )
         .await
         .unwrap();
     let refused = loop {

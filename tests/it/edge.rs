@@ -12,7 +12,6 @@ use std::time::Duration;
 use tokio::net::UdpSocket;
 
 use crate::helpers::*;
-use crate::proxy::Kamailio;
 
 /// The court's PBX, as Kamailio (PBX_NETS) and the gateway (`trusted`)
 /// both know it.
@@ -41,14 +40,12 @@ async fn behind_the_edge(
 
 /// An INVITE from `me` for the line, through `edge`.
 fn invite(me: SocketAddr, edge: SocketAddr, call_id: &str, from_user: &str, extra: &str) -> String {
-    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\n";
-    let tag = crate::caller::token(call_id);
-    format!(
-        "INVITE sip:12368@{edge} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-{tag};rport\r\nMax-Forwards: 70\r\n\
-From: <sip:{from_user}@{me}>;tag={tag}\r\nTo: <sip:12368@{edge}>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
-Contact: <sip:{from_user}@{me}>\r\n{extra}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-        sdp.len()
-    )
+    Invite::new(call_id, me)
+        .via_host(edge)
+        .rport()
+        .from(&format!("<sip:{from_user}@{me}>"))
+        .headers(extra)
+        .to_string()
 }
 
 /// The final answer to the INVITE `call_id` on `sock` (provisional ones
@@ -84,7 +81,7 @@ async fn acknowledge(sock: &UdpSocket, edge: SocketAddr, ok: &str) {
     let ack = format!(
         "ACK {target} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-ack-{};rport\r\nMax-Forwards: 70\r\n\
 From: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 1 ACK\r\n{routes}Content-Length: 0\r\n\r\n",
-        crate::caller::token(header(ok, "Call-ID").unwrap()),
+        crate::helpers::token(header(ok, "Call-ID").unwrap()),
         header(ok, "From").unwrap(),
         header(ok, "To").unwrap(),
         header(ok, "Call-ID").unwrap(),

@@ -8,22 +8,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UdpSocket};
 
-use crate::caller::TestCall;
 use crate::helpers::*;
-
-/// The first RTP packet the gateway sends on `call` is the greeting's
-/// first frame (A-law, as offered).
-async fn hears_the_greeting(call: &TestCall) {
-    let mut buf = [0u8; 2048];
-    let (n, _) = tokio::time::timeout(Duration::from_secs(5), call.rtp.recv_from(&mut buf))
-        .await
-        .expect("RTP within 5 s")
-        .unwrap();
-    let expect = greeting_first_frame(hotline::media::g711::linear_to_alaw);
-    assert!(n >= 12 + 160, "an RTP packet of one frame");
-    assert_eq!(buf[1] & 0x7f, 8, "PCMA");
-    assert_eq!(&buf[12..12 + 160], &expect[..], "the greeting");
-}
 
 async fn options_answered(gw: SocketAddr, from: &UdpSocket, id: &str) -> bool {
     let me = from.local_addr().unwrap();
@@ -227,13 +212,12 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 fn flood_invite(from: SocketAddr, n: u32) -> String {
-    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 8\r\n";
-    format!(
-        "INVITE sip:12368@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bK-flood-{n}\r\nMax-Forwards: 70\r\n\
-From: <sip:flood@127.0.0.1>;tag=storm{n}\r\nTo: <sip:12368@127.0.0.1>\r\nCall-ID: storm{n}@{from}\r\nCSeq: 1 INVITE\r\n\
-Contact: <sip:flood@{from}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-        sdp.len()
-    )
+    Invite::new(&format!("storm{n}@{from}"), from)
+        .branch(format!("z9hG4bK-flood-{n}"))
+        .from("<sip:flood@127.0.0.1>")
+        .tag(format!("storm{n}"))
+        .media("m=audio 9 RTP/AVP 8\r\n")
+        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -328,12 +312,18 @@ async fn a_sipvicious_scan_is_not_answered() {
     let me = sock.local_addr().unwrap();
     // svwar -m INVITE: one INVITE per extension, User-Agent friendly-scanner.
     for ext in 100..150 {
-        let m = format!(
-            "INVITE sip:{ext}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-scan{ext};rport\r\n\
-Max-Forwards: 70\r\nFrom: \"{ext}\" <sip:{ext}@127.0.0.1>;tag=scan{ext}\r\nTo: \"{ext}\" <sip:{ext}@127.0.0.1>\r\n\
-Call-ID: scan{ext}\r\nCSeq: 1 INVITE\r\nContact: <sip:{ext}@{me}>\r\nUser-Agent: friendly-scanner\r\n\
-Accept: application/sdp\r\nContent-Length: 0\r\n\r\n"
-        );
+        let m = Invite::new(&format!("scan{ext}"), me)
+            .to(
+                &format!("sip:{ext}@127.0.0.1"),
+                &format!("\"{ext}\" <sip:{ext}@127.0.0.1>"),
+            )
+            .branch(format!("z9hG4bK-scan{ext}"))
+            .rport()
+            .from(&format!("\"{ext}\" <sip:{ext}@127.0.0.1>"))
+            .tag(format!("scan{ext}"))
+            .headers("User-Agent: friendly-scanner\r\nAccept: application/sdp\r\n")
+            .without_sdp()
+            .to_string();
         sock.send_to(m.as_bytes(), gw.udp).await.unwrap();
     }
     // The probe for the scanner's own "is anyone there" OPTIONS.

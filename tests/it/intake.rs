@@ -8,17 +8,11 @@ use hotline::media::dtmf;
 use hotline::tickets::model::{Category, State};
 use hotline::tickets::{Store, Ticket};
 
-use crate::caller::TestCall;
 use crate::helpers::*;
 
 /// Category 1 (during the greeting), case number 234, confirm, start the
 /// message, end it.
 const KEYS: &str = "1234#15#";
-
-async fn ticket(store: &Store, call_id: &str) -> Option<Ticket> {
-    let n = store.number_for_call(call_id).await.ok()??;
-    store.get(&n).await.ok()
-}
 
 /// Waits until the intake's last step (message ended) is on the ticket.
 async fn intake_done(store: &Store, call_id: &str) -> Ticket {
@@ -26,13 +20,13 @@ async fn intake_done(store: &Store, call_id: &str) -> Ticket {
         "the intake is on the ticket",
         Duration::from_secs(20),
         || async {
-            ticket(store, call_id)
+            ticket_now(store, call_id)
                 .await
                 .is_some_and(|t| t.register.intake.message_end_ms.is_some())
         },
     )
     .await;
-    ticket(store, call_id).await.unwrap()
+    ticket_now(store, call_id).await.unwrap()
 }
 
 fn assert_fields(t: &Ticket) {
@@ -57,12 +51,12 @@ async fn keys_by_sip_info() {
     call.expect_bye(Duration::from_secs(30)).await;
     let store = gw.store.clone();
     eventually("ended by the intake", Duration::from_secs(10), || async {
-        ticket(&store, "info@t")
+        ticket_now(&store, "info@t")
             .await
             .is_some_and(|t| t.register.intake.call_end.as_deref() == Some("intake_complete"))
     })
     .await;
-    let t = ticket(&gw.store, "info@t").await.unwrap();
+    let t = ticket_now(&gw.store, "info@t").await.unwrap();
     assert_eq!(t.state, State::Open, "a usable report is open for dispatch");
     let actions: Vec<String> = gw
         .store
@@ -134,7 +128,7 @@ async fn violence_is_urgent_and_open_at_once() {
         "open and urgent while the caller is still on",
         Duration::from_secs(10),
         || async {
-            ticket(&store, "urgent@t")
+            ticket_now(&store, "urgent@t")
                 .await
                 .is_some_and(|t| t.state == State::Open && t.register.intake.urgent)
         },
@@ -171,13 +165,13 @@ async fn speech_is_not_taken_for_keys() {
         "the call is on its ticket",
         Duration::from_secs(10),
         || async {
-            ticket(&store, "speech@t")
+            ticket_now(&store, "speech@t")
                 .await
                 .is_some_and(|t| !t.register.recordings.is_empty())
         },
     )
     .await;
-    let t = ticket(&gw.store, "speech@t").await.unwrap();
+    let t = ticket_now(&gw.store, "speech@t").await.unwrap();
     assert_eq!(
         t.register.intake.category, None,
         "four seconds of speech pressed no key"

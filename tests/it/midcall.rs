@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use tokio::net::UdpSocket;
 
-use crate::caller::TestCall;
 use crate::helpers::*;
 
 /// RTP packets arriving on `sock` within `window`, with the first one's SSRC.

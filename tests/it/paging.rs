@@ -3,132 +3,18 @@
 //! page, repeats that stop on acknowledgement, and the five-minute breach
 //! (policy times shortened through config).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use hotline::tickets::model::State;
 use hotline::tickets::store::Change;
-use tokio::net::UdpSocket;
 
-use crate::caller::TestCall;
 use crate::helpers::*;
-
-/// A SIP phone that answers every request with 200 and counts MESSAGEs
-/// (pages: a shift handover's summary is answered, not kept).
-pub async fn phone() -> (
-    std::net::SocketAddr,
-    Arc<AtomicUsize>,
-    Arc<std::sync::Mutex<Vec<String>>>,
-) {
-    phone_keeping(false).await
-}
-
-/// As [`phone`], keeping the handovers' summaries too when `handovers`.
-pub async fn phone_keeping(
-    handovers: bool,
-) -> (
-    std::net::SocketAddr,
-    Arc<AtomicUsize>,
-    Arc<std::sync::Mutex<Vec<String>>>,
-) {
-    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = sock.local_addr().unwrap();
-    let count = Arc::new(AtomicUsize::new(0));
-    let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (c, b) = (count.clone(), bodies.clone());
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 65536];
-        while let Ok((n, from)) = sock.recv_from(&mut buf).await {
-            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-            if !text.starts_with("MESSAGE ") {
-                continue;
-            }
-            let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-            if handovers || !body.contains("交接班") {
-                c.fetch_add(1, Ordering::SeqCst);
-                b.lock().unwrap().push(body);
-            }
-            let ok = format!(
-                "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=ph\r\nCall-ID: {}\r\nCSeq: {}\r\nContent-Length: 0\r\n\r\n",
-                header(&text, "Via").unwrap(),
-                header(&text, "From").unwrap(),
-                header(&text, "To").unwrap(),
-                header(&text, "Call-ID").unwrap(),
-                header(&text, "CSeq").unwrap()
-            );
-            let _ = sock.send_to(ok.as_bytes(), from).await;
-        }
-    });
-    (addr, count, bodies)
-}
-
-/// An HTTP receiver that fails the first two posts of pages, then accepts
-/// (a shift handover's summary is taken and not counted).
-async fn webhook_receiver() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
-    use axum::routing::post;
-    let hits = Arc::new(AtomicUsize::new(0));
-    let h = hits.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        post(move |body: String| {
-            let h = h.clone();
-            async move {
-                if body.contains("交接班") {
-                    return (axum::http::StatusCode::OK, "ok".to_string());
-                }
-                let n = h.fetch_add(1, Ordering::SeqCst);
-                assert!(body.contains("举报工单"), "{body}");
-                if n < 2 {
-                    (
-                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                        "busy".to_string(),
-                    )
-                } else {
-                    (axum::http::StatusCode::OK, "{\"errcode\":0}".to_string())
-                }
-            }
-        }),
-    );
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-    (addr, hits)
-}
-
-/// The sample roster with every SIP URI pointing at the test phone and the
-/// director on the test webhook.
-pub fn roster_for(phone: std::net::SocketAddr) -> std::path::PathBuf {
-    test_roster(&roster_text_for(phone, false))
-}
-
-/// As [`roster_for`], the director m-chen also paged by the webhook
-/// receiver `hook` (which the test configures: a roster naming a receiver
-/// that does not exist does not start).
-pub fn roster_with_hook(phone: std::net::SocketAddr) -> std::path::PathBuf {
-    test_roster(&roster_text_for(phone, true))
-}
-
-fn roster_text_for(phone: std::net::SocketAddr, hook: bool) -> String {
-    test_roster_text()
-        .lines()
-        .map(|l| {
-            if l.starts_with("sip = ") {
-                format!("message = \"sip:page@{phone}\"")
-            } else if hook && l.starts_with("# webhook = ") {
-                "webhook = \"hook\"".to_string()
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn violence_pages_by_message_webhook_and_event_until_acknowledged() {
     let (phone_addr, messages, bodies) = phone().await;
-    let (hook, hits) = webhook_receiver().await;
+    let (hook, posts) = webhook(FirstPages::Refused(2)).await;
     let mut s = settings();
     s.roster.file = roster_with_hook(phone_addr);
     s.paging.webhooks = toml::from_str(&format!(
@@ -230,7 +116,18 @@ async fn violence_pages_by_message_webhook_and_event_until_acknowledged() {
                 && e.details.contains("delivered after 2 retries")),
         "{all:?}"
     );
-    assert!(hits.load(Ordering::SeqCst) >= 3);
+    let page_posts: Vec<String> = posts
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|b| !b.contains("交接班"))
+        .cloned()
+        .collect();
+    assert!(page_posts.len() >= 3, "{page_posts:?}");
+    assert!(
+        page_posts.iter().all(|b| b.contains("举报工单")),
+        "{page_posts:?}"
+    );
     // Events for the officers' page.
     let mut c = store.connection();
     let n: usize = redis::cmd("XLEN")
@@ -256,30 +153,6 @@ async fn violence_pages_by_message_webhook_and_event_until_acknowledged() {
     .await;
     call.hangup().await;
     gw.stop().await;
-}
-
-/// Tickets created straight in Redis and opened: the paging trigger.
-pub async fn open_tickets(store: &hotline::tickets::Store, n: usize, tag: &str) -> Vec<String> {
-    use hotline::tickets::model::Register;
-    use hotline::tickets::store::NewTicket;
-    let mut numbers = Vec::new();
-    for i in 0..n {
-        let t = NewTicket {
-            call_id: format!("{tag}-{i}@t"),
-            call: String::new(),
-            received_at: jiff::Timestamp::now(),
-            register: Register::default(),
-        };
-        let (number, _) = store.create(&t, "test").await.unwrap();
-        let mut open = Change::new("gateway", "call_ended");
-        open.to = Some(State::Open);
-        store
-            .change(&number, &open, |r| r.intake.whereabouts = Some("x".into()))
-            .await
-            .unwrap();
-        numbers.push(number);
-    }
-    numbers
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -313,27 +186,10 @@ async fn two_gateways_page_each_ticket_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_gateway_leaves_its_step_to_the_other() {
-    use axum::routing::post;
     let (phone_addr, _messages, _) = phone().await;
     // The director's webhook hangs on its first post: gateway A is stuck
     // mid-step when it is killed.
-    let first = Arc::new(AtomicUsize::new(0));
-    let f = first.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        post(move || {
-            let f = f.clone();
-            async move {
-                if f.fetch_add(1, Ordering::SeqCst) == 0 {
-                    tokio::time::sleep(Duration::from_secs(60)).await;
-                }
-                "{\"errcode\":0}"
-            }
-        }),
-    );
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook = l.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    let (hook, posts) = webhook(FirstPages::Held).await;
     let redis = Redis::start("everysec").await;
     let dir = tempfile_dir("takeover");
     let roster = roster_with_hook(phone_addr);
@@ -350,7 +206,7 @@ async fn a_killed_gateway_leaves_its_step_to_the_other() {
     eventually(
         "A is stuck on the webhook",
         Duration::from_secs(10),
-        || async { first.load(Ordering::SeqCst) >= 1 },
+        || async { posts.lock().unwrap().iter().any(|b| !b.contains("交接班")) },
     )
     .await;
     a.child.kill().unwrap();
@@ -432,42 +288,6 @@ async fn s_unit(store: &hotline::tickets::Store, number: &str) -> bool {
         }
     }
     false
-}
-
-/// The sample roster with the officers' phones at `port` (SIPp) and no
-/// other SIP contact.
-/// At night the duty unit (nobody with a way to them here) and the court
-/// police officer p-sun, who has only a phone number (+8613800000020).
-pub fn roster_police_by_phone() -> std::path::PathBuf {
-    let roster: String = offline(&test_roster_text())
-        .lines()
-        .filter(|l| !l.starts_with("phone = ") || l.contains("+8613800000020"))
-        .map(|l| format!("{l}\n"))
-        .collect::<String>()
-        .replace(
-            "police = [\"p-sun\", \"p-zhou\", \"p-wu\"]",
-            "police = [\"p-sun\"]",
-        );
-    test_roster(&roster)
-}
-
-pub fn roster_with_officer_phones(port: u16) -> std::path::PathBuf {
-    let text = test_roster_text();
-    let mut out = Vec::new();
-    let mut officer = false;
-    for l in text.lines() {
-        if l.starts_with("id = ") {
-            officer = l.contains("-officer\"");
-        }
-        if l.starts_with("sip = ") {
-            if officer {
-                out.push(format!("sip = \"sip:officer@127.0.0.1:{port}\""));
-            }
-            continue;
-        }
-        out.push(l.to_string());
-    }
-    test_roster(&out.join("\n"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,153 +5,9 @@
 //! through it, as its log shows.
 
 use std::net::SocketAddr;
-use std::os::unix::process::CommandExt;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::helpers::*;
-use crate::paging::{open_tickets, roster_with_officer_phones};
-
-/// Kamailio on a free loopback port, relaying to `gateway`; killed on drop.
-pub struct Kamailio {
-    pub addr: SocketAddr,
-    pub log: Arc<Mutex<String>>,
-    child: std::process::Child,
-    _dir: std::path::PathBuf,
-}
-
-impl Kamailio {
-    /// The test proxy (`tests/kamailio/proxy.cfg`) in front of `gateway`.
-    async fn start(gateway: SocketAddr) -> Kamailio {
-        Kamailio::run(
-            "tests/kamailio/proxy.cfg",
-            &[
-                format!("GATEWAY_HOST=\"{}\"", gateway.ip()),
-                format!("GATEWAY_PORT={}", gateway.port()),
-            ],
-            tempfile_dir("kamailio"),
-        )
-        .await
-    }
-
-    /// The production edge (`deploy/kamailio/kamailio.cfg`, as the cluster
-    /// test runs it: one UDP worker) dispatching to `gateways`, with
-    /// `pbx` (a CIDR) as the court's PBX/SBC.
-    pub async fn edge(gateways: &[SocketAddr], pbx: &str) -> Kamailio {
-        let dir = tempfile_dir("kamailio-edge");
-        let list: String = gateways.iter().map(|g| format!("1 sip:{g}\n")).collect();
-        std::fs::write(dir.join("dispatcher.list"), list).unwrap();
-        let defines = [
-            "LISTEN_HOST=127.0.0.1".to_string(),
-            format!(
-                "DISPATCHER_LIST=\"{}\"",
-                dir.join("dispatcher.list").display()
-            ),
-            format!("PBX_NETS=\"{pbx}\""),
-        ];
-        Kamailio::run("deploy/kamailio/kamailio.cfg", &defines, dir).await
-    }
-
-    async fn run(config: &str, defines: &[String], dir: std::path::PathBuf) -> Kamailio {
-        use std::io::BufRead;
-        let port = loop {
-            let p = free_port();
-            if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
-                break p;
-            }
-        };
-        let mut cmd = std::process::Command::new("kamailio");
-        cmd.arg("-f")
-            .arg(repo().join(config))
-            .args(["-DD", "-E", "-n", "1", "-w"])
-            .arg(&dir)
-            .arg("-Y")
-            .arg(&dir)
-            .arg("-P")
-            .arg(dir.join("kamailio.pid"))
-            .args(["-A", &format!("LISTEN_PORT={port}")]);
-        for d in defines {
-            cmd.args(["-A", d]);
-        }
-        let mut child = cmd
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            // Its own process group: it forks workers, and all of them go
-            // when it is stopped.
-            .process_group(0)
-            .spawn()
-            .expect("kamailio runs (apt-get install kamailio)");
-        let log = Arc::new(Mutex::new(String::new()));
-        let err = child.stderr.take().unwrap();
-        let l = log.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(err).lines() {
-                let Ok(line) = line else { break };
-                // A test that failed while reading the log poisoned it:
-                // keep logging all the same.
-                let mut log = l.lock().unwrap_or_else(|e| e.into_inner());
-                log.push_str(&format!("{line}\n"));
-            }
-        });
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        // Ready when its TCP side accepts (bounded: 5 s).
-        let end = tokio::time::Instant::now() + Duration::from_secs(5);
-        while tokio::net::TcpStream::connect(addr).await.is_err() {
-            assert!(
-                tokio::time::Instant::now() < end,
-                "kamailio did not listen: {}",
-                log.lock().unwrap()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Kamailio {
-            addr,
-            log,
-            child,
-            _dir: dir,
-        }
-    }
-
-    /// Its log lines for requests of `method` in the call `call_id`.
-    fn requests(&self, method: &str, call_id: &str) -> Vec<String> {
-        self.log
-            .lock()
-            .unwrap()
-            .lines()
-            .filter(|l| {
-                l.contains(&format!("KAMAILIO-REQ {method} "))
-                    && l.contains(&format!("ci={call_id} "))
-            })
-            .map(str::to_string)
-            .collect()
-    }
-}
-
-// Drop cannot await: a bounded wall-clock wait for the process to go.
-#[allow(clippy::disallowed_types, clippy::disallowed_methods)]
-impl Drop for Kamailio {
-    fn drop(&mut self) {
-        // SIGTERM to the group (the main process ends its workers), then
-        // SIGKILL to whatever is left.
-        let group = format!("-{}", self.child.id());
-        let signal = |sig: &str| {
-            let _ = std::process::Command::new("kill")
-                .args([sig, "--", &group])
-                .stderr(std::process::Stdio::null())
-                .status();
-        };
-        signal("-TERM");
-        let end = std::time::Instant::now() + Duration::from_secs(3);
-        while std::time::Instant::now() < end {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        signal("-KILL");
-        let _ = self.child.wait();
-    }
-}
 
 /// A caller keys the intake through Kamailio; the gateway reads the ticket
 /// back and hangs up, its BYE routed back through Kamailio.
@@ -167,7 +23,7 @@ async fn intake_through_kamailio(transport: &str) {
     };
     let proxy = Kamailio::start(gw_addr).await;
     // A caller through the proxy hears the greeting.
-    crate::sip::hears_the_greeting(proxy.addr, transport).await;
+    a_sipp_call_hears_the_greeting(proxy.addr, transport).await;
     let media_port = free_port().to_string();
     let (ok, log) = sipp(
         proxy.addr,
@@ -303,14 +159,12 @@ async fn a_tcp_dialog_whose_connection_closed_gets_its_bye_over_a_new_connection
     let rr = proxy.local_addr().unwrap();
     let mut c = tokio::net::TcpStream::connect(gw.tcp).await.unwrap();
     let me = c.local_addr().unwrap();
-    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\n";
-    let invite = format!(
-        "INVITE sip:12368@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP {rr};branch=z9hG4bK-tcpp\r\n\
-Record-Route: <sip:{rr};transport=tcp;lr>\r\nMax-Forwards: 69\r\nFrom: <sip:13800000000@127.0.0.1>;tag=tp\r\n\
-To: <sip:12368@127.0.0.1>\r\nCall-ID: tcp-reconnect@test\r\nCSeq: 1 INVITE\r\n\
-Contact: <sip:13800000000@{me};transport=tcp>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-        sdp.len()
-    );
+    let invite = Invite::new("tcp-reconnect@test", me)
+        .tcp()
+        .forwarded_by(rr)
+        .branch("z9hG4bK-tcpp")
+        .tag("tp")
+        .to_string();
     c.write_all(invite.as_bytes()).await.unwrap();
     let mut got = String::new();
     let mut buf = [0u8; 4096];

@@ -8,7 +8,6 @@ use std::time::Duration;
 use hotline::media::g711;
 use hotline::tickets::Store;
 
-use crate::caller::TestCall;
 use crate::helpers::*;
 
 const FRAME: usize = 160;

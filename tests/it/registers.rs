@@ -10,7 +10,7 @@ use crate::helpers::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn activities_are_recorded_corrected_by_new_entries_and_read_by_role() {
     let gw = Gateway::start(settings()).await;
-    let api = crate::api::Api::new(&gw);
+    let api = crate::helpers::Api::new(&gw);
     let tokens = api
         .logged_in(&gw.store, &["u1-officer", "u2-officer", "m-chen"])
         .await;
@@ -128,7 +128,7 @@ async fn activities_are_recorded_corrected_by_new_entries_and_read_by_role() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_activity_written_as_a_formula_exports_as_text() {
     let gw = Gateway::start(settings()).await;
-    let api = crate::api::Api::new(&gw);
+    let api = crate::helpers::Api::new(&gw);
     let tokens = api.logged_in(&gw.store, &["u1-officer", "m-chen"]).await;
     let (u1, director) = (&tokens[0], &tokens[1]);
     let formula = r#"=HYPERLINK("http://x","y")"#;
@@ -161,12 +161,12 @@ async fn an_activity_written_as_a_formula_exports_as_text() {
 async fn rewards_are_rated_approved_by_another_and_every_view_is_audited() {
     use hotline::tickets::actions;
     let gw = Gateway::start(settings()).await;
-    let api = crate::api::Api::new(&gw);
+    let api = crate::helpers::Api::new(&gw);
     let tokens = api
         .logged_in(&gw.store, &["u1-officer", "m-chen", "m-lin", "m-desk-1"])
         .await;
     let (officer, director, deputy, desk) = (&tokens[0], &tokens[1], &tokens[2], &tokens[3]);
-    let call = crate::caller::TestCall::place(gw.udp, "reward@t", 0).await;
+    let call = crate::helpers::TestCall::place(gw.udp, "reward@t", 0).await;
     call.info(0, '1').await;
     call.hangup().await;
     let n = ticket_of(&gw.store, "reward@t").await;
@@ -277,9 +277,9 @@ async fn rewards_are_rated_approved_by_another_and_every_view_is_audited() {
 /// SIP MESSAGE to a phone of the test's) and is on the board.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shift_handover_reaches_the_incoming_duty_and_the_board() {
-    let (phone, _, bodies) = crate::paging::phone_keeping(true).await;
+    let (phone, _, bodies) = crate::helpers::phone_keeping(true).await;
     let mut s = settings();
-    s.roster.file = crate::paging::roster_for(phone);
+    s.roster.file = crate::helpers::roster_for(phone);
     let gw = Gateway::start(s).await;
     eventually(
         "the handover's MESSAGE",
@@ -287,7 +287,7 @@ async fn the_shift_handover_reaches_the_incoming_duty_and_the_board() {
         || async { bodies.lock().unwrap().iter().any(|b| b.contains("交接班")) },
     )
     .await;
-    let api = crate::api::Api::new(&gw);
+    let api = crate::helpers::Api::new(&gw);
     let director = api.logged_in(&gw.store, &["m-chen"]).await.remove(0);
     let (s, b) = api.call("GET", "/board", Some(&director), None).await;
     assert_eq!(s, 200, "{b}");

@@ -160,7 +160,7 @@ async fn the_report_equals_the_figures_worked_out_by_hand() {
 
     // The same through the API, for the board's roles only.
     let gw = Gateway::start_with(settings(), redis).await;
-    let api = crate::api::Api::new(&gw);
+    let api = crate::helpers::Api::new(&gw);
     let tokens = api.logged_in(&gw.store, &["m-chen", "u1-officer"]).await;
     let (director, officer) = (&tokens[0], &tokens[1]);
     let q = "/stats?from=2026-11-30&to=2026-11-30";
@@ -197,7 +197,7 @@ async fn the_report_equals_the_figures_worked_out_by_hand() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_statistics_refuse_a_range_over_366_days() {
     let gw = Gateway::start(settings()).await;
-    let api = crate::api::Api::new(&gw);
+    let api = crate::helpers::Api::new(&gw);
     let director = api.logged_in(&gw.store, &["m-chen"]).await.remove(0);
     let (s, b) = api
         .call(

@@ -10,7 +10,6 @@ use rtc_srtp::protection_profile::ProtectionProfile;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::caller::TestCall;
 use crate::helpers::*;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -66,7 +65,7 @@ a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{offer_key}|2^31\r\n"
     assert_eq!(wire.len(), 12 + 160 + 10, "an 80-bit tag");
     assert_ne!(&wire[12..172], &greeting[..], "the payload is not in clear");
     let plain = from_gw.decrypt_rtp(&wire).expect("authentic SRTP");
-    assert_eq!(&plain[12..], &greeting[..]);
+    assert_the_greeting_opens(8, &plain[12..]);
 
     // The caller speaks: 25 authentic packets; between them, 5 tampered
     // ones and 5 in clear, whose audio must not reach the recording.
@@ -125,13 +124,12 @@ async fn with_srtp_required_a_plain_offer_is_refused_with_488() {
     let gw = Gateway::start(s).await;
     let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let me = sock.local_addr().unwrap();
-    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8\r\n";
-    let invite = format!(
-        "INVITE sip:12368@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-plain\r\nMax-Forwards: 70\r\n\
-From: <sip:13700000000@127.0.0.1>;tag=p1\r\nTo: <sip:12368@127.0.0.1>\r\nCall-ID: plain@secure\r\nCSeq: 1 INVITE\r\n\
-Contact: <sip:13700000000@{me}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-        sdp.len()
-    );
+    let invite = Invite::new("plain@secure", me)
+        .branch("z9hG4bK-plain")
+        .from("<sip:13700000000@127.0.0.1>")
+        .tag("p1")
+        .media("m=audio 40000 RTP/AVP 8\r\n")
+        .to_string();
     sock.send_to(invite.as_bytes(), gw.udp).await.unwrap();
     let reply = String::from_utf8(recv(&sock, Duration::from_secs(5)).await.unwrap()).unwrap();
     assert!(reply.starts_with("SIP/2.0 488 "), "{reply}");
@@ -203,19 +201,17 @@ async fn a_call_over_tls_with_sdes_is_answered_encrypted_end_to_end() {
     let me = stream.get_ref().0.local_addr().unwrap();
     let rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let ours: [u8; 30] = std::array::from_fn(|i| (i * 11 + 5) as u8);
-    let sdp = format!(
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-m=audio {} RTP/SAVP 8\r\na=crypto:7 AES_CM_128_HMAC_SHA1_80 inline:{}\r\n",
-        rtp.local_addr().unwrap().port(),
-        B64.encode(ours)
-    );
-    let dialog = "From: <sip:13700000000@127.0.0.1>;tag=t1\r\nTo: <sip:12368@127.0.0.1>\r\nCall-ID: tls@secure\r\n";
-    let invite = format!(
-        "INVITE sips:12368@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS {me};branch=z9hG4bK-tls1\r\nMax-Forwards: 70\r\n\
-{dialog}CSeq: 1 INVITE\r\nContact: <sip:13700000000@{me};transport=tls>\r\n\
-Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-        sdp.len()
-    );
+    let invite = Invite::new("tls@secure", me)
+        .tls()
+        .branch("z9hG4bK-tls1")
+        .from("<sip:13700000000@127.0.0.1>")
+        .tag("t1")
+        .media(format!(
+            "m=audio {} RTP/SAVP 8\r\na=crypto:7 AES_CM_128_HMAC_SHA1_80 inline:{}\r\n",
+            rtp.local_addr().unwrap().port(),
+            B64.encode(ours)
+        ))
+        .to_string();
     stream.write_all(invite.as_bytes()).await.unwrap();
     let mut buf = Vec::new();
     let ok = loop {
@@ -244,10 +240,9 @@ Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
     );
     stream.write_all(ack.as_bytes()).await.unwrap();
     // The greeting, SRTP under the answer's key.
-    let greeting = greeting_first_frame(hotline::media::g711::linear_to_alaw);
     let wire = recv(&rtp, Duration::from_secs(5)).await.expect("SRTP");
     let plain = context(&theirs).decrypt_rtp(&wire).expect("authentic SRTP");
-    assert_eq!(&plain[12..], &greeting[..]);
+    assert_the_greeting_opens(8, &plain[12..]);
     // Our BYE over the same connection gets its 200 there.
     let bye = format!(
         "BYE sips:12368@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS {me};branch=z9hG4bK-tls3\r\nMax-Forwards: 70\r\n\
@@ -290,7 +285,7 @@ async fn a_trunk_over_tls_gets_the_paging_call_with_its_certificate_checked() {
     // The court's trunk: a TLS server with the test certificate.
     let (config, listener, port) = tls_phone().await;
     let mut s = settings();
-    s.roster.file = crate::paging::roster_police_by_phone();
+    s.roster.file = crate::helpers::roster_police_by_phone();
     s.trunk = Some(
         toml::from_str(&format!(
             "proxy = \"127.0.0.1:{port}\"\ntransport = \"tls\"\ntls_ca = \"{}\"\nfrom_user = \"053212368\"\n",
@@ -299,7 +294,7 @@ async fn a_trunk_over_tls_gets_the_paging_call_with_its_certificate_checked() {
         .unwrap(),
     );
     let gw = Gateway::start(s).await;
-    let numbers = crate::paging::open_tickets(&gw.store, 1, "tlstrunk").await;
+    let numbers = crate::helpers::open_tickets(&gw.store, 1, "tlstrunk").await;
     let (mut conn, mut buf, invite) = first_request(&listener, config).await;
     assert!(
         invite.starts_with("INVITE sip:13800000020@127.0.0.1 SIP/2.0\r\n"),
@@ -340,7 +335,7 @@ async fn a_trunk_whose_certificate_names_another_host_gets_nothing() {
         .unwrap(),
     );
     let gw = Gateway::start(s).await;
-    crate::paging::open_tickets(&gw.store, 1, "badname").await;
+    crate::helpers::open_tickets(&gw.store, 1, "badname").await;
     let (tcp, _) = tokio::time::timeout(Duration::from_secs(30), listener.accept())
         .await
         .expect("the gateway connects to the trunk")
@@ -454,14 +449,14 @@ async fn a_sips_member_is_paged_over_tls_and_acknowledges() {
     let (config, listener, port) = tls_phone().await;
     let mut s = settings();
     // The officers of unit 1 have a sips: URI at the phone.
-    s.roster.file = crate::paging::roster_with_officer_phones(port);
+    s.roster.file = crate::helpers::roster_with_officer_phones(port);
     let roster = std::fs::read_to_string(&s.roster.file)
         .unwrap()
         .replace("sip = \"sip:officer@", "sip = \"sips:officer@");
     s.roster.file = test_roster(&roster);
     s.paging.tls_ca = Some(fixtures.join("ca.pem"));
     let gw = Gateway::start(s).await;
-    let numbers = crate::paging::open_tickets(&gw.store, 1, "sips").await;
+    let numbers = crate::helpers::open_tickets(&gw.store, 1, "sips").await;
     let (mut conn, mut buf, invite) = first_request(&listener, config).await;
     assert!(
         invite.starts_with(&format!("INVITE sips:officer@127.0.0.1:{port} SIP/2.0\r\n")),

@@ -8,7 +8,6 @@
 
 use std::time::Duration;
 
-use crate::caller::TestCall;
 use crate::helpers::*;
 
 /// A redis-server of the test's (a replica, a sentinel), killed on drop.

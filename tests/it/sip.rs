@@ -3,34 +3,10 @@
 
 use std::time::Duration;
 
-use rtc_rtp::Packet;
-use rtc_shared::marshal::Unmarshal;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
 use crate::helpers::*;
-
-/// Frames of the committed greeting (20 ms each, last one padded).
-fn greeting_frames() -> usize {
-    let r = hound::WavReader::open(repo().join("config/prompts/greeting.wav")).unwrap();
-    (r.duration() as usize).div_ceil(160)
-}
-
-/// Reads RTP until `stop` resolves; returns the packets.
-async fn collect_rtp(sock: UdpSocket, stop: tokio::sync::oneshot::Receiver<()>) -> Vec<Packet> {
-    let mut stop = stop;
-    let mut packets = Vec::new();
-    let mut buf = vec![0u8; 2048];
-    loop {
-        tokio::select! {
-            _ = &mut stop => return packets,
-            r = sock.recv_from(&mut buf) => {
-                let (n, _) = r.unwrap();
-                packets.push(Packet::unmarshal(&mut &buf[..n]).expect("valid RTP"));
-            }
-        }
-    }
-}
 
 async fn greeting_call(transport: &str) {
     let gw = Gateway::start(settings()).await;
@@ -39,60 +15,9 @@ async fn greeting_call(transport: &str) {
     } else {
         gw.udp
     };
-    hears_the_greeting(target, transport).await;
+    a_sipp_call_hears_the_greeting(target, transport).await;
     assert_eq!(gw.metrics.get("calls_answered"), 1);
     gw.stop().await;
-}
-
-/// A SIPp call to `target` (the gateway, or a proxy in front of it) over
-/// `transport` hears the greeting, packet for packet.
-pub async fn hears_the_greeting(target: std::net::SocketAddr, transport: &str) {
-    let rtp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let rtp_port = rtp.local_addr().unwrap().port().to_string();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
-    let collector = tokio::spawn(collect_rtp(rtp, stop_rx));
-    let frames = greeting_frames();
-    // Listen 1.5 s longer than the greeting lasts.
-    let hold = (frames * 20 + 1500).to_string();
-    let (ok, log) = sipp(
-        target,
-        "uac_greeting.xml",
-        transport,
-        &["-set", "rtpport", &rtp_port, "-d", &hold],
-    )
-    .await;
-    assert!(ok, "sipp failed: {log}");
-    stop_tx.send(()).unwrap();
-    let mut packets = collector.await.unwrap();
-    // The greeting is the first talk spurt; the menu starts the next one.
-    let menu = packets
-        .iter()
-        .skip(1)
-        .position(|p| p.header.marker)
-        .map(|i| i + 1)
-        .expect("the menu follows the greeting");
-    packets.truncate(menu);
-    assert_eq!(
-        packets.len(),
-        frames,
-        "one packet per 20 ms frame of the greeting"
-    );
-    let first = &packets[0].header;
-    assert!(first.marker, "marker on the first packet");
-    for (i, p) in packets.iter().enumerate() {
-        let h = &p.header;
-        assert_eq!(h.payload_type, 0, "PCMU as offered first");
-        assert_eq!(h.ssrc, first.ssrc);
-        assert_eq!(
-            h.sequence_number,
-            first.sequence_number.wrapping_add(i as u16)
-        );
-        assert_eq!(h.timestamp, first.timestamp.wrapping_add(160 * i as u32));
-        assert_eq!(p.payload.len(), 160);
-    }
-    // The audio is the greeting: first frame equals the WAV's first 160 samples, µ-law.
-    let expect = greeting_first_frame(hotline::media::g711::linear_to_ulaw);
-    assert_eq!(&packets[0].payload[..], &expect[..]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,23 +57,13 @@ async fn sipp_without_ack_gets_bye() {
     gw.stop().await;
 }
 
+/// An INVITE from `from` offering PCMA and PCMU on `rtp`.
 fn invite(call_id: &str, from: std::net::SocketAddr, rtp: u16) -> String {
-    let sdp = format!(
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {rtp} RTP/AVP 8 0\r\n"
-    );
-    format!(
-        "INVITE sip:12368@127.0.0.1 SIP/2.0\r\n\
-Via: SIP/2.0/UDP {from};branch=z9hG4bK-{call_id};rport\r\n\
-Max-Forwards: 70\r\n\
-From: <sip:13800000000@127.0.0.1>;tag=t-{call_id}\r\n\
-To: <sip:12368@127.0.0.1>\r\n\
-Call-ID: {call_id}\r\n\
-CSeq: 1 INVITE\r\n\
-Contact: <sip:13800000000@{from}>\r\n\
-Content-Type: application/sdp\r\n\
-Content-Length: {}\r\n\r\n{sdp}",
-        sdp.len()
-    )
+    Invite::new(call_id, from)
+        .rport()
+        .tag(format!("t-{call_id}"))
+        .media(format!("m=audio {rtp} RTP/AVP 8 0\r\n"))
+        .to_string()
 }
 
 /// Final responses per Call-ID, reading until `n` calls have one.

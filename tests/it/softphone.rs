@@ -4,7 +4,6 @@
 //! rate-limited; a binding expires (at an injected time); over TCP the page
 //! comes back on the connection the REGISTER came on.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use hotline::sip::digest;
@@ -13,114 +12,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UdpSocket;
 
 use crate::helpers::*;
-use crate::paging::open_tickets;
-
-pub(crate) const PASSWORD: &str = "softphone-secret-1";
-
-/// The test gateway as the softphones' registrar, with p-sun (the court
-/// police officer on duty at every hour of the test roster) to be called
-/// at their registered softphone.
-pub(crate) async fn registrar() -> Gateway {
-    let mut s = settings();
-    let roster = offline(&test_roster_text())
-        .replace(
-            "police = [\"p-sun\", \"p-zhou\", \"p-wu\"]",
-            "police = [\"p-sun\"]",
-        )
-        .replace(
-            "phone = \"+8613800000020\"",
-            "phone = \"+8613800000020\"\nsip = \"registered\"",
-        );
-    s.roster.file = test_roster(&roster);
-    s.registrar = Some(toml::from_str("").unwrap());
-    let gw = Gateway::start(s).await;
-    gw.store
-        .set_sip_ha1("p-sun", &digest::ha1("p-sun", "hotline", PASSWORD))
-        .await
-        .unwrap();
-    gw
-}
-
-/// A REGISTER for `user` from `from` (UDP or TCP) asking for `expires`
-/// seconds, with `extra` headers (credentials).
-fn register(
-    user: &str,
-    from: SocketAddr,
-    transport: &str,
-    cseq: u32,
-    expires: u32,
-    extra: &str,
-) -> String {
-    let tp = transport.to_ascii_lowercase();
-    format!(
-        "REGISTER sip:127.0.0.1 SIP/2.0\r\n\
-Via: SIP/2.0/{transport} {from};branch=z9hG4bK-reg-{user}-{cseq}\r\n\
-Max-Forwards: 70\r\n\
-From: <sip:{user}@127.0.0.1>;tag=sp{cseq}\r\n\
-To: <sip:{user}@127.0.0.1>\r\n\
-Call-ID: softphone-{user}-{from}\r\n\
-CSeq: {cseq} REGISTER\r\n\
-Contact: <sip:{user}@{from};transport={tp}>\r\n\
-Expires: {expires}\r\n\
-{extra}Content-Length: 0\r\n\r\n"
-    )
-}
-
-/// Over UDP: REGISTER for 60 s, the challenge, then `password`'s answer;
-/// the final response.
-pub(crate) async fn register_udp(
-    gw: &Gateway,
-    sock: &UdpSocket,
-    user: &str,
-    password: &str,
-    cseq: u32,
-) -> String {
-    register_for(gw, sock, user, password, cseq, 60).await
-}
-
-/// As [`register_udp`], asking for `expires` seconds.
-async fn register_for(
-    gw: &Gateway,
-    sock: &UdpSocket,
-    user: &str,
-    password: &str,
-    cseq: u32,
-    expires: u32,
-) -> String {
-    let from = sock.local_addr().unwrap();
-    sock.send_to(
-        register(user, from, "UDP", cseq, expires, "").as_bytes(),
-        gw.udp,
-    )
-    .await
-    .unwrap();
-    let challenge = String::from_utf8(
-        recv(sock, Duration::from_secs(5))
-            .await
-            .expect("a challenge"),
-    )
-    .unwrap();
-    assert!(challenge.starts_with("SIP/2.0 401 "), "{challenge}");
-    let ch =
-        digest::parse(header(&challenge, "WWW-Authenticate").unwrap()).expect("a digest challenge");
-    assert_eq!(ch.realm, "hotline");
-    let auth = digest::authorization(&ch, user, password, "REGISTER", "sip:127.0.0.1", "c0ffee");
-    sock.send_to(
-        register(
-            user,
-            from,
-            "UDP",
-            cseq + 1,
-            expires,
-            &format!("Authorization: {auth}\r\n"),
-        )
-        .as_bytes(),
-        gw.udp,
-    )
-    .await
-    .unwrap();
-    String::from_utf8(recv(sock, Duration::from_secs(5)).await.expect("an answer")).unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registered_softphone_is_paged_at_its_contact_and_acknowledges() {
@@ -257,14 +148,14 @@ async fn over_tcp_the_page_comes_back_on_the_registering_connection() {
             buf.extend_from_slice(&chunk[..n]);
         }
     }
-    tcp.write_all(register("p-sun", from, "TCP", 1, 60, "").as_bytes())
+    tcp.write_all(register_request("p-sun", from, "TCP", 1, 60, "").as_bytes())
         .await
         .unwrap();
     let ch = read_message(&mut tcp, &mut buf).await;
     let ch = digest::parse(header(&ch, "WWW-Authenticate").unwrap()).unwrap();
     let auth = digest::authorization(&ch, "p-sun", PASSWORD, "REGISTER", "sip:127.0.0.1", "c2");
     tcp.write_all(
-        register(
+        register_request(
             "p-sun",
             from,
             "TCP",
@@ -338,9 +229,12 @@ fn credentials(user: &str, nonce: &str, uri: &str, nc: u32, password: &str) -> S
 /// The challenge's nonce for a REGISTER of `user` from `sock`.
 async fn nonce_for(gw: &Gateway, sock: &UdpSocket, user: &str) -> String {
     let from = sock.local_addr().unwrap();
-    sock.send_to(register(user, from, "UDP", 1, 60, "").as_bytes(), gw.udp)
-        .await
-        .unwrap();
+    sock.send_to(
+        register_request(user, from, "UDP", 1, 60, "").as_bytes(),
+        gw.udp,
+    )
+    .await
+    .unwrap();
     let ch = String::from_utf8(
         recv(sock, Duration::from_secs(5))
             .await
@@ -370,7 +264,12 @@ async fn a_captured_register_replayed_changes_nothing() {
     let uri = "sip:127.0.0.1";
     let nonce = nonce_for(&gw, &phone, "p-sun").await;
     let captured = credentials("p-sun", &nonce, uri, 1, PASSWORD);
-    let ok = ask(&gw, &phone, register("p-sun", me, "UDP", 2, 60, &captured)).await;
+    let ok = ask(
+        &gw,
+        &phone,
+        register_request("p-sun", me, "UDP", 2, 60, &captured),
+    )
+    .await;
     assert!(ok.starts_with("SIP/2.0 200 OK\r\n"), "{ok}");
     let now = jiff::Timestamp::now().as_millisecond();
     let bound = gw.store.bindings("p-sun", now).await.unwrap();
@@ -388,7 +287,7 @@ async fn a_captured_register_replayed_changes_nothing() {
     let r = ask(
         &gw,
         &attacker,
-        register("p-sun", them, "UDP", 3, 3600, &captured),
+        register_request("p-sun", them, "UDP", 3, 3600, &captured),
     )
     .await;
     assert!(
@@ -397,7 +296,7 @@ async fn a_captured_register_replayed_changes_nothing() {
     );
     // The same credentials from the phone's own address and port (UDP is
     // easily spoofed), in a new Call-ID: the count was used.
-    let replay = register("p-sun", me, "UDP", 3, 3600, &captured)
+    let replay = register_request("p-sun", me, "UDP", 3, 3600, &captured)
         .replace("Call-ID: softphone-", "Call-ID: replayed-")
         .replace(
             &format!("Contact: <sip:p-sun@{me}"),
@@ -411,14 +310,19 @@ async fn a_captured_register_replayed_changes_nothing() {
     assert_eq!(redis_now().await, before, "a replay changed Redis");
     // The phone's next count is good; a lower or repeated one afterwards is not.
     let next = credentials("p-sun", &nonce, uri, 3, PASSWORD);
-    let ok = ask(&gw, &phone, register("p-sun", me, "UDP", 4, 60, &next)).await;
+    let ok = ask(
+        &gw,
+        &phone,
+        register_request("p-sun", me, "UDP", 4, 60, &next),
+    )
+    .await;
     assert!(ok.starts_with("SIP/2.0 200 OK\r\n"), "{ok}");
     for nc in [3, 2] {
         let again = credentials("p-sun", &nonce, uri, nc, PASSWORD);
         let r = ask(
             &gw,
             &phone,
-            register("p-sun", me, "UDP", 5 + nc, 60, &again),
+            register_request("p-sun", me, "UDP", 5 + nc, 60, &again),
         )
         .await;
         assert!(r.starts_with("SIP/2.0 401 "), "nc {nc}: {r}");
@@ -429,7 +333,7 @@ async fn a_captured_register_replayed_changes_nothing() {
     let r = ask(
         &gw,
         &phone,
-        register("p-sun", me, "UDP", 20, 60, &elsewhere),
+        register_request("p-sun", me, "UDP", 20, 60, &elsewhere),
     )
     .await;
     assert!(
@@ -446,7 +350,7 @@ async fn a_captured_register_replayed_changes_nothing() {
     let r = ask(
         &gw,
         &phone,
-        register(
+        register_request(
             "p-sun",
             me,
             "UDP",
@@ -485,7 +389,7 @@ async fn a_flood_of_bad_registers_never_locks_the_members_phone_out() {
             let s = &guessers[n as usize % guessers.len()];
             let from = s.local_addr().unwrap();
             let guess = credentials("p-sun", &format!("{n:064x}"), "sip:127.0.0.1", 1, "guess");
-            let m = register("p-sun", from, "UDP", n + 1, 3600, &guess);
+            let m = register_request("p-sun", from, "UDP", n + 1, 3600, &guess);
             let _ = s.send_to(m.as_bytes(), target).await;
         }
     });

@@ -302,22 +302,15 @@ async fn timeline_records_every_change_in_order() {
 
 /// A Via branch from a Call-ID (a token: no `@`).
 fn branch(call_id: &str, suffix: &str) -> String {
-    let b: String = call_id
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    format!("z9hG4bK-{b}{suffix}")
+    format!("z9hG4bK-{}{suffix}", token(call_id))
 }
 
 fn invite(call_id: &str, via_branch: &str, from: std::net::SocketAddr) -> String {
-    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\n";
-    format!(
-        "INVITE sip:12368@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch={via_branch}\r\nMax-Forwards: 70\r\n\
-From: \"Li Si\" <sip:13900000000@127.0.0.1>;tag={}\r\nTo: <sip:12368@127.0.0.1>\r\nCall-ID: {call_id}\r\n\
-CSeq: 1 INVITE\r\nContact: <sip:13900000000@{from}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-        branch(call_id, "-tag"),
-        sdp.len()
-    )
+    Invite::new(call_id, from)
+        .branch(via_branch)
+        .from("\"Li Si\" <sip:13900000000@127.0.0.1>")
+        .tag(branch(call_id, "-tag"))
+        .to_string()
 }
 
 /// INVITE on `via_branch` from `sock`, its 200, our ACK (the call is
@@ -364,11 +357,6 @@ async fn call(gw: &Gateway, call_id: &str) {
             return;
         }
     }
-}
-
-async fn ticket_of(s: &Store, call_id: &str) -> Option<hotline::tickets::Ticket> {
-    let n = s.number_for_call(call_id).await.ok()??;
-    s.get(&n).await.ok()
 }
 
 /// A Call-ID used again (same From tag, same everything) is another call:
@@ -440,14 +428,14 @@ async fn a_call_leaves_a_ticket_with_its_end() {
         || {
             let s = s.clone();
             async move {
-                ticket_of(&s, "tk-1@test")
+                ticket_now(&s, "tk-1@test")
                     .await
                     .is_some_and(|t| t.register.intake.call_end.is_some())
             }
         },
     )
     .await;
-    let t = ticket_of(&s, "tk-1@test").await.unwrap();
+    let t = ticket_now(&s, "tk-1@test").await.unwrap();
     // Nothing usable was given (no intake yet): abandoned.
     assert_eq!(t.state, State::Abandoned);
     // The caller is sealed at rest; the gateway's key opens it.
@@ -494,7 +482,7 @@ async fn redis_outage_loses_no_call_and_duplicates_none() {
         async move {
             let mut done = 0;
             for i in 0..3 {
-                if ticket_of(&s, &format!("out-{i}@test"))
+                if ticket_now(&s, &format!("out-{i}@test"))
                     .await
                     .is_some_and(|t| {
                         t.state == State::Abandoned && !t.register.recordings.is_empty()
@@ -558,10 +546,10 @@ async fn after_a_restart_the_same_call_id_is_a_new_call_with_its_own_ticket() {
     let s = gw.store.clone();
     eventually("ticket created", Duration::from_secs(10), || {
         let s = s.clone();
-        async move { ticket_of(&s, "restart@test").await.is_some() }
+        async move { ticket_now(&s, "restart@test").await.is_some() }
     })
     .await;
-    let first = ticket_of(&s, "restart@test").await.unwrap().number;
+    let first = ticket_now(&s, "restart@test").await.unwrap().number;
     let redis = gw.stop().await;
     let timeline = |s: Store, n: String| async move {
         s.timeline(&n)

@@ -1,14 +1,19 @@
-//! A test caller over raw UDP: SIP by hand, RTP packets exactly as a test
-//! wants them (reordered, duplicated, lost, foreign, malformed).
+//! Phones of the test: a caller over raw UDP (`TestCall`: SIP by hand, RTP
+//! packets exactly as a test wants them: reordered, duplicated, lost,
+//! foreign, malformed), an officer's phone that takes pages, and softphones
+//! registering with the gateway.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use hotline::sip::digest;
 use rtc_rtp::{Header, Packet};
 use rtc_shared::marshal::{Marshal, MarshalSize};
 use tokio::net::UdpSocket;
 
-use crate::helpers::*;
+use super::*;
 
 pub struct TestCall {
     pub sip: UdpSocket,
@@ -23,13 +28,6 @@ pub struct TestCall {
     /// The From header's name-addr (without its tag).
     from: String,
     tag: String,
-}
-
-/// A token made from any text (for tags and branches).
-pub fn token(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect()
 }
 
 impl TestCall {
@@ -88,23 +86,13 @@ impl TestCall {
         let rtp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let me = sip.local_addr().unwrap();
         let tag = token(call_id);
-        // A phone's Contact carries its number, as the From does.
-        let user = from
-            .split("sip:")
-            .nth(1)
-            .and_then(|u| u.split('@').next())
-            .unwrap_or("caller");
-        let sdp = format!(
-            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n{}",
-            media(rtp.local_addr().unwrap().port())
-        );
-        let invite = format!(
-            "INVITE sip:12368@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-{tag}\r\nMax-Forwards: 70\r\n\
-From: {from};tag={tag}\r\nTo: <sip:12368@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
-Contact: <sip:{user}@{me}>\r\n{headers}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-            sdp.len()
-        );
-        sip.send_to(invite.as_bytes(), gw).await.unwrap();
+        let invite = Invite::new(call_id, me)
+            .from(from)
+            .headers(headers)
+            .media(media(rtp.local_addr().unwrap().port()));
+        sip.send_to(invite.to_string().as_bytes(), gw)
+            .await
+            .unwrap();
         let ok = loop {
             let m = recv(&sip, Duration::from_secs(5)).await.expect("an answer");
             if status_of(&m) == Some(200) {
@@ -270,4 +258,212 @@ impl TestCall {
             }
         }
     }
+}
+
+/// A SIP phone that answers every request with 200 and counts MESSAGEs
+/// (pages: a shift handover's summary is answered, not kept).
+pub async fn phone() -> (
+    std::net::SocketAddr,
+    Arc<AtomicUsize>,
+    Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    phone_keeping(false).await
+}
+
+/// As [`phone`], keeping the handovers' summaries too when `handovers`.
+pub async fn phone_keeping(
+    handovers: bool,
+) -> (
+    std::net::SocketAddr,
+    Arc<AtomicUsize>,
+    Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = sock.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (c, b) = (count.clone(), bodies.clone());
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65536];
+        while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if !text.starts_with("MESSAGE ") {
+                continue;
+            }
+            let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+            if handovers || !body.contains("交接班") {
+                c.fetch_add(1, Ordering::SeqCst);
+                b.lock().unwrap().push(body);
+            }
+            let ok = format!(
+                "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=ph\r\nCall-ID: {}\r\nCSeq: {}\r\nContent-Length: 0\r\n\r\n",
+                header(&text, "Via").unwrap(),
+                header(&text, "From").unwrap(),
+                header(&text, "To").unwrap(),
+                header(&text, "Call-ID").unwrap(),
+                header(&text, "CSeq").unwrap()
+            );
+            let _ = sock.send_to(ok.as_bytes(), from).await;
+        }
+    });
+    (addr, count, bodies)
+}
+
+pub const PASSWORD: &str = "softphone-secret-1";
+
+/// The test gateway as the softphones' registrar, with p-sun (the court
+/// police officer on duty at every hour of the test roster) to be called
+/// at their registered softphone.
+pub async fn registrar() -> Gateway {
+    let mut s = settings();
+    let roster = offline(&test_roster_text())
+        .replace(
+            "police = [\"p-sun\", \"p-zhou\", \"p-wu\"]",
+            "police = [\"p-sun\"]",
+        )
+        .replace(
+            "phone = \"+8613800000020\"",
+            "phone = \"+8613800000020\"\nsip = \"registered\"",
+        );
+    s.roster.file = test_roster(&roster);
+    s.registrar = Some(toml::from_str("").unwrap());
+    let gw = Gateway::start(s).await;
+    gw.store
+        .set_sip_ha1("p-sun", &digest::ha1("p-sun", "hotline", PASSWORD))
+        .await
+        .unwrap();
+    gw
+}
+
+/// A REGISTER for `user` from `from` (UDP or TCP) asking for `expires`
+/// seconds, with `extra` headers (credentials).
+pub fn register_request(
+    user: &str,
+    from: SocketAddr,
+    transport: &str,
+    cseq: u32,
+    expires: u32,
+    extra: &str,
+) -> String {
+    let tp = transport.to_ascii_lowercase();
+    format!(
+        "REGISTER sip:127.0.0.1 SIP/2.0\r\n\
+Via: SIP/2.0/{transport} {from};branch=z9hG4bK-reg-{user}-{cseq}\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:{user}@127.0.0.1>;tag=sp{cseq}\r\n\
+To: <sip:{user}@127.0.0.1>\r\n\
+Call-ID: softphone-{user}-{from}\r\n\
+CSeq: {cseq} REGISTER\r\n\
+Contact: <sip:{user}@{from};transport={tp}>\r\n\
+Expires: {expires}\r\n\
+{extra}Content-Length: 0\r\n\r\n"
+    )
+}
+
+/// Over UDP: REGISTER for 60 s, the challenge, then `password`'s answer;
+/// the final response.
+pub async fn register_udp(
+    gw: &Gateway,
+    sock: &UdpSocket,
+    user: &str,
+    password: &str,
+    cseq: u32,
+) -> String {
+    register_for(gw, sock, user, password, cseq, 60).await
+}
+
+/// As [`register_udp`], asking for `expires` seconds.
+pub async fn register_for(
+    gw: &Gateway,
+    sock: &UdpSocket,
+    user: &str,
+    password: &str,
+    cseq: u32,
+    expires: u32,
+) -> String {
+    let from = sock.local_addr().unwrap();
+    sock.send_to(
+        register_request(user, from, "UDP", cseq, expires, "").as_bytes(),
+        gw.udp,
+    )
+    .await
+    .unwrap();
+    let challenge = String::from_utf8(
+        recv(sock, Duration::from_secs(5))
+            .await
+            .expect("a challenge"),
+    )
+    .unwrap();
+    assert!(challenge.starts_with("SIP/2.0 401 "), "{challenge}");
+    let ch =
+        digest::parse(header(&challenge, "WWW-Authenticate").unwrap()).expect("a digest challenge");
+    assert_eq!(ch.realm, "hotline");
+    let auth = digest::authorization(&ch, user, password, "REGISTER", "sip:127.0.0.1", "c0ffee");
+    sock.send_to(
+        register_request(
+            user,
+            from,
+            "UDP",
+            cseq + 1,
+            expires,
+            &format!("Authorization: {auth}\r\n"),
+        )
+        .as_bytes(),
+        gw.udp,
+    )
+    .await
+    .unwrap();
+    String::from_utf8(recv(sock, Duration::from_secs(5)).await.expect("an answer")).unwrap()
+}
+
+/// What a webhook receiver does with the first pages posted to it (a shift
+/// handover's summary, 交接班, is no page: it is always taken).
+#[derive(Debug, Clone, Copy)]
+pub enum FirstPages {
+    /// Every post is taken.
+    Taken,
+    /// The first `n` pages are answered 503, later ones taken.
+    Refused(usize),
+    /// The first page is held for a minute before it is taken (a receiver
+    /// that hangs).
+    Held,
+}
+
+/// A webhook receiver at `http://{addr}/hook` that keeps every post's body,
+/// in order, and answers as `first` says (`{"errcode":0}` when it takes
+/// one, as WeCom does).
+pub async fn webhook(first: FirstPages) -> (SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::http::StatusCode;
+    let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let pages = Arc::new(AtomicUsize::new(0));
+    let (b, p) = (bodies.clone(), pages.clone());
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: String| {
+            let (b, p) = (b.clone(), p.clone());
+            async move {
+                let page = !body.contains("交接班");
+                b.lock().unwrap().push(body);
+                let n = if page {
+                    p.fetch_add(1, Ordering::SeqCst)
+                } else {
+                    usize::MAX
+                };
+                match first {
+                    FirstPages::Refused(k) if n < k => {
+                        return (StatusCode::SERVICE_UNAVAILABLE, "busy");
+                    }
+                    FirstPages::Held if n == 0 => {
+                        tokio::time::sleep(Duration::from_secs(60)).await;
+                    }
+                    _ => {}
+                }
+                (StatusCode::OK, "{\"errcode\":0}")
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    (addr, bodies)
 }

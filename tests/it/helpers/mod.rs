@@ -1,0 +1,35 @@
+//! Everything a test needs besides the test itself, by concern; `use
+//! crate::helpers::*;` brings all of it.
+//!
+//! - `gateway`: a gateway in-process or as a process, settings, config
+//!   files, temporary directories, free ports, bounded waits
+//! - `redis`: a redis-server of the test's own; tickets and recordings read
+//!   back from it
+//! - `sip`: SIP messages by hand, SIPp as caller or phone
+//! - `phones`: `TestCall` (a caller over raw UDP), the officer's paging
+//!   phone, softphones registering
+//! - `proxy`: Kamailio in front of the gateway
+//! - `api`: the officers' API as a client
+//! - `roster`: rosters made from the sample one
+//! - `audio`: the greeting, WAVs, envelopes
+//! - `source`: the crate's own source files (routes, modules)
+
+mod api;
+mod audio;
+mod gateway;
+mod phones;
+mod proxy;
+mod redis;
+mod roster;
+mod sip;
+mod source;
+
+pub use self::api::*;
+pub use self::audio::*;
+pub use self::gateway::*;
+pub use self::phones::*;
+pub use self::proxy::*;
+pub use self::redis::*;
+pub use self::roster::*;
+pub use self::sip::*;
+pub use self::source::*;
