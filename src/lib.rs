@@ -5,24 +5,26 @@
 //!
 //! # Layout
 //!
+//! The layers are crates of a workspace: [`sip`] (`crates/sip`: messages,
+//! SDP, transactions, the sans-IO core and its driver, overload shedding
+//! ([`load`]); depends on no crate of ours), [`media`] (`crates/media`: RTP,
+//! SRTP, WebRTC, G.711, DTMF, prompts), and the domain (`crates/domain`:
+//! [`court_time`], [`dial_plan`], [`roster`], [`escalation`], the call
+//! scripts [`intake`], the ticket model and actions in [`tickets`]); this
+//! crate is the application:
+//!
 //! - [`config`] holds typed settings (file < environment < flags).
-//! - [`sip`] holds SIP messages, SDP, transactions, the UAS core (sans-IO) and
-//!   its UDP/TCP driver. Never sees audio, Redis or HTTP.
-//! - [`media`] holds RTP sessions, G.711, prompt playback. Never parses SIP.
-//! - [`intake`] is the spoken menu and keypad intake (sans-IO).
 //! - [`recording`] writes the WAV evidence, manifests, repair, verify.
 //! - [`call`] runs one task per call; the one place that joins a call's parts.
-//! - [`tickets`] holds the lead tickets: model, Redis store, journal.
-//! - [`court_time`] the court's day and clock (Asia/Shanghai); [`dial_plan`]
-//!   what the court dials through its trunk (both pure).
-//! - [`roster`] answers who is on duty at an instant (pure), with the calendar.
+//! - [`tickets`] holds the Redis store, the journal and its writer.
 //! - [`paging`] pages the people on duty and escalates.
 //! - [`api`] is the HTTP side: health, metrics, the officers' API and page.
 //! - [`registrar`] takes the officers' softphones' REGISTERs.
-//! - [`metrics`] holds the counters; [`load`] the media clock's lateness and
-//!   the RTP ports leased, which the SIP core sheds new calls on.
+//! - [`metrics`] holds the counters.
 //! - [`privacy`] seals callers' identities and masks them for display.
-//! - [`app`] binds every socket, wires the tasks, owns shutdown.
+//! - [`live`] and [`reload`]: the configuration in force, and reloading it.
+//! - [`app`] binds every socket, wires the tasks, supervises them, owns
+//!   shutdown.
 //!
 //! Tasks and channels are drawn in `docs/architecture.md`.
 #![forbid(unsafe_code)]
