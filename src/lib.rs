@@ -7,7 +7,7 @@
 //!
 //! The layers are crates of a workspace: [`sip`] (`crates/sip`: messages,
 //! SDP, transactions, the sans-IO core and its driver, overload shedding
-//! ([`load`]); depends on no crate of ours), [`media`] (`crates/media`: RTP,
+//! ([`shedding`]); depends on no crate of ours), [`media`] (`crates/media`: RTP,
 //! SRTP, WebRTC, G.711, DTMF, prompts), and the domain (`crates/domain`:
 //! [`court_time`], [`dial_plan`], [`roster`], [`escalation`], the call
 //! scripts [`intake`], the ticket model and actions in [`tickets`]); this
@@ -38,7 +38,7 @@ pub use hotline_media as media;
 // The domain (crates/domain: no I/O runtime, no Redis, no sockets).
 pub use hotline_domain::{court_time, dial_plan, escalation, intake, roster};
 pub use hotline_sip as sip;
-pub use hotline_sip::load;
+pub use hotline_sip::shedding;
 
 pub mod api;
 pub mod app;

@@ -3,10 +3,10 @@
 //! domain rules.
 
 pub mod auth;
-pub mod call;
 pub mod serve;
 pub mod tls;
 pub mod v1;
+pub mod webcall;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -68,10 +68,10 @@ pub struct ApiState {
     /// The configuration in force (for the calendar's warning).
     pub live: Arc<crate::live::Live>,
     /// The media clocks' ticks and the RTP ports leased.
-    pub load: Arc<crate::load::Load>,
+    pub load: Arc<crate::shedding::Load>,
     pub v1: Option<Arc<v1::V1>>,
     /// The public caller page, when `[webrtc] enabled`.
-    pub call: Option<call::CallApi>,
+    pub call: Option<webcall::CallApi>,
 }
 
 #[derive(Serialize)]
@@ -362,7 +362,7 @@ pub fn router(state: ApiState) -> Router {
         r = r.nest("/api/v1", v1::router(v1));
     }
     if let Some(c) = call {
-        r = r.merge(call::router(c));
+        r = r.merge(webcall::router(c));
     }
     // Bodies are small JSON; nothing bigger is read.
     r.layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
@@ -456,7 +456,7 @@ mod tests {
         let state = ApiState {
             health: Arc::new(Health::default()),
             metrics: Arc::new(Metrics::default()),
-            load: Arc::new(crate::load::Load::default()),
+            load: Arc::new(crate::shedding::Load::default()),
             tickets: Arc::new(TicketHealth {
                 redis_ok: true.into(),
                 journal_ok: true.into(),

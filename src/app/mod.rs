@@ -176,7 +176,7 @@ impl App {
             sip: CancellationToken::new(),
             http: CancellationToken::new(),
         };
-        let load = Arc::new(crate::load::Load::default());
+        let load = Arc::new(crate::shedding::Load::default());
         let (req_tx, req_rx) = mpsc::channel(1024);
         let w = Wiring {
             requester: crate::sip::transport::Requester::new(req_tx),
@@ -226,7 +226,7 @@ struct Wiring {
     caller_key: crate::privacy::CallerKey,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
-    load: Arc<crate::load::Load>,
+    load: Arc<crate::shedding::Load>,
     /// The RTP ports of calls and paging calls.
     ports: Arc<PortPool>,
     /// Requests (paging calls, REGISTERs, answers) through the SIP core.
@@ -488,7 +488,7 @@ impl Wiring {
                     per_member: s.api.callbacks_per_member_per_day,
                 },
             })),
-            call: side.web.map(|web| crate::api::call::CallApi {
+            call: side.web.map(|web| crate::api::webcall::CallApi {
                 web,
                 trusted_proxies: s.http.trusted_proxies.clone(),
             }),
@@ -583,7 +583,7 @@ impl Wiring {
 }
 
 /// The SIP core's settings.
-fn core_config(s: &Settings, load: Arc<crate::load::Load>) -> CoreConfig {
+fn core_config(s: &Settings, load: Arc<crate::shedding::Load>) -> CoreConfig {
     CoreConfig {
         timers: TimerConfig {
             t1: s.sip.t1(),
@@ -645,7 +645,7 @@ pub async fn test_page(
     let bound = transport::bind(&[SocketAddr::from(([0, 0, 0, 0], 0))])
         .context("binding a SIP socket for the test page")?;
     let metrics = Arc::new(Metrics::default());
-    let load = Arc::new(crate::load::Load::default());
+    let load = Arc::new(crate::shedding::Load::default());
     let core = Core::new(core_config(s, load.clone()), metrics.sip.clone());
     let (events_tx, mut events_rx) = mpsc::channel(16);
     let (_commands_tx, commands_rx) = mpsc::channel(16);

@@ -25,8 +25,8 @@ use tokio_util::sync::CancellationToken;
 use super::dial::Dialer;
 use super::leg::{Driven, Ended, Leg, Updates};
 use super::{CallContext, Ids};
-use crate::intake::bridge::{Bridged, Ringback};
-use crate::intake::page::PageScript;
+use crate::intake::question::QuestionScript;
+use crate::intake::ringback::{Bridged, Ringback};
 use crate::intake::Prompt;
 use crate::media::dtmf::Digit;
 use crate::media::rtp::MediaCommand;
@@ -221,12 +221,12 @@ async fn ring_group(
     for m in &group {
         for route in dial.routes(m).await {
             let channel = route.channel;
-            let script = PageScript::whisper(prompt, dial.plays, dial.key_timeout);
+            let script = QuestionScript::whisper(prompt, dial.plays, dial.key_timeout);
             match dial.call_along(&m.id, route, script, ring, None) {
                 Ok(call) => {
                     let (member, cancel) = (m.id.clone(), mine.clone());
                     calls.push(async move {
-                        let r = super::page::ring(call, cancel).await;
+                        let r = super::outbound::ring(call, cancel).await;
                         (member, channel, r)
                     });
                 }
@@ -395,7 +395,7 @@ pub(crate) async fn bridged(
     recording_start: Instant,
 ) -> (Ended, String, f64) {
     let since = Instant::now();
-    let (a, b) = crate::media::bridge::bridge();
+    let (a, b) = crate::media::relay::bridge();
     let _ = leg.media().send(MediaCommand::Bridge(a)).await;
     let _ = officer.media().send(MediaCommand::Bridge(b)).await;
     tracing::info!(call_id = %on.call_id, officer = %officer.call_id(), "bridged");

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::bridge::{bridged, connection, Bridging, Need, On};
 use super::leg::Driven;
-use crate::intake::bridge::{Announce, Ringback};
+use crate::intake::ringback::{Announce, Ringback};
 use crate::intake::Prompt;
 use crate::privacy::CallerKey;
 use crate::roster::Member;
@@ -171,7 +171,7 @@ impl Callbacks {
             }
         };
         let cancel = CancellationToken::new();
-        let mut dial = tokio::spawn(super::page::ring(call, cancel.clone()));
+        let mut dial = tokio::spawn(super::outbound::ring(call, cancel.clone()));
         // The officer hears ringback meanwhile (a little longer than the
         // trunk call may ring: its own end comes first).
         let mut ringback = Ringback::new(None, ring + Duration::from_secs(5));
@@ -219,7 +219,7 @@ impl Callbacks {
             member: officer.id,
             seconds,
             how,
-            recording: recording.map(super::page::link),
+            recording: recording.map(super::outbound::link),
         };
         connection(tickets, &on, ended).await;
     }

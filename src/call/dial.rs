@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::page::PageCall;
+use super::outbound::OutboundCall;
 use crate::media::ports::PortPool;
 use crate::roster::{Member, REGISTERED};
 use crate::sip::core::Dial;
@@ -286,7 +286,7 @@ impl Dialer {
         script: S,
         ring: Duration,
         ticket: Option<&str>,
-    ) -> Result<PageCall<S>, String> {
+    ) -> Result<OutboundCall<S>, String> {
         let via = route.via?;
         let dest = via.dest;
         let ip = self.advertise_ip.unwrap_or_else(|| {
@@ -309,7 +309,7 @@ impl Dialer {
             credentials: via.credentials,
             route: via.route,
         };
-        Ok(PageCall {
+        Ok(OutboundCall {
             member: member.to_string(),
             requester: self.sip.clone(),
             dial,

@@ -15,8 +15,8 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use super::bridge::Bridging;
-use super::page::Outcome;
-use crate::intake::page::{Answer, PageScript};
+use super::outbound::Outcome;
+use crate::intake::question::{Answer, QuestionScript};
 use crate::privacy::CallerKey;
 use crate::tickets::model::{FollowUp, Provenance, RecordingLink, State};
 use crate::tickets::store::Change;
@@ -175,7 +175,7 @@ impl FollowUps {
     ) -> (Option<u8>, String, Option<RecordingLink>) {
         let s = &self.settings;
         let channels = &self.bridging.dial;
-        let script = PageScript::survey(s.plays, Duration::from_secs(s.key_seconds));
+        let script = QuestionScript::survey(s.plays, Duration::from_secs(s.key_seconds));
         let call = sealed
             .and_then(|n| self.caller_key.open(n))
             .ok_or_else(|| "the trunk cannot dial the informant's number".to_string())
@@ -190,11 +190,11 @@ impl FollowUps {
             Ok(c) => c,
             Err(why) => return (None, why, None),
         };
-        match super::page::place(call).await {
-            Outcome::NotAnswered(reason) => (None, super::page::not_answered(reason), None),
+        match super::outbound::place(call).await {
+            Outcome::NotAnswered(reason) => (None, super::outbound::not_answered(reason), None),
             Outcome::Lost(why) => (None, format!("failed: {why}"), None),
             Outcome::Answered { answer, recording } => {
-                let recording = recording.map(super::page::link);
+                let recording = recording.map(super::outbound::link);
                 let (satisfaction, outcome) = match answer {
                     Answer::Key(k) => (k.to_digit(10).map(|d| d as u8), format!("key {k}")),
                     Answer::NoKey => (None, "answered, no key".into()),

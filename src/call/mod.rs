@@ -5,15 +5,16 @@
 //! confirmed (the ACK: a call that never is leaves no ticket) and how it
 //! ended (never waiting on Redis). Once confirmed the call runs on a
 //! [`leg::Leg`] (media, recording, keys, hold, `sip.max_call_seconds`) with
-//! the intake as its script. A paging call ([`page`]) is placed, then runs
-//! on a leg the same way with the page script.
+//! the intake as its script. A call the gateway places ([`outbound`]: a
+//! page, a bridge's or a callback's officer, an informant, a follow-up) goes
+//! out through [`dial`], then runs on a leg the same way with its script.
 
 pub mod bridge;
 pub mod callback;
 pub mod dial;
 pub mod follow_up;
 pub mod leg;
-pub mod page;
+pub mod outbound;
 pub mod trunk;
 pub mod web;
 

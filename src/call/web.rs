@@ -166,7 +166,7 @@ impl WebCalls {
     pub fn new(
         ctx: &Arc<CallContext>,
         settings: WebRtcSettings,
-        load: Arc<crate::load::Load>,
+        load: Arc<crate::shedding::Load>,
         stop: tokio_util::sync::CancellationToken,
     ) -> Result<Arc<WebCalls>, String> {
         let ports = match (settings.port_min, settings.port_max) {

@@ -11,8 +11,8 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use crate::call::dial::{Dialer, Route};
-use crate::call::page::Outcome;
-use crate::intake::page::{Answer, PageScript};
+use crate::call::outbound::Outcome;
+use crate::intake::question::{Answer, QuestionScript};
 use crate::roster::Member;
 use crate::sip::core::OutRequest;
 use crate::webhook::WebhookFormat;
@@ -198,7 +198,7 @@ impl Channels {
             latency_ms: start.elapsed().as_millis() as u64,
             recording: None,
         };
-        let script = PageScript::new(
+        let script = QuestionScript::new(
             &page.ticket,
             &page.category,
             self.dial.plays,
@@ -214,9 +214,9 @@ impl Channels {
             Ok(c) => c,
             Err(e) => return attempt(false, false, e),
         };
-        match crate::call::page::place(call).await {
+        match crate::call::outbound::place(call).await {
             Outcome::NotAnswered(reason) => {
-                attempt(false, false, crate::call::page::not_answered(reason))
+                attempt(false, false, crate::call::outbound::not_answered(reason))
             }
             Outcome::Lost(why) => attempt(false, false, format!("failed: {why}")),
             Outcome::Answered { answer, recording } => {
@@ -227,7 +227,7 @@ impl Channels {
                     Answer::HungUp => (false, false, "answered, hung up without a key"),
                 };
                 Attempt {
-                    recording: recording.map(crate::call::page::link),
+                    recording: recording.map(crate::call::outbound::link),
                     ..attempt(ok, acknowledged, outcome.to_string())
                 }
             }

@@ -7,11 +7,11 @@
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
-pub mod bridge;
 pub mod dtmf;
 pub mod g711;
 pub mod ports;
 pub mod prompt;
+pub mod relay;
 pub mod rtp;
 pub mod srtp;
 pub mod track;

@@ -8,7 +8,7 @@
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 
-use hotline_sip::load::Load;
+use hotline_sip::shedding::Load;
 
 #[derive(Debug)]
 pub struct PortPool {

@@ -10,9 +10,9 @@ use tokio::sync::mpsc;
 use tokio::time::{Duration, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use super::bridge::Bridge;
 use super::dtmf::{Digit, EventDedup, InBand};
 use super::prompt::{Prompt, FRAME};
+use super::relay::Bridge;
 use super::track::{CallerTrack, Placed};
 use hotline_sip::sdp::{Codec, Direction, Media};
 
@@ -653,7 +653,7 @@ impl Session {
                     if let Some(b) = bridge.as_mut() {
                         match b.take().filter(|_| sending) {
                             Some(frame) => {
-                                let payload = super::bridge::encode(self.codec, &frame);
+                                let payload = super::relay::encode(self.codec, &frame);
                                 right = frame;
                                 self.sender.pause(silent_frames);
                                 silent_frames = 0;

@@ -9,7 +9,7 @@
 //!
 //! It never touches Redis, HTTP or audio: it reports calls to the gateway's
 //! `call` module as [`core::CallEvent`]s and takes [`core::CallCommand`]s
-//! back. `load` is overload shedding (what the core reads before taking a
+//! back. `shedding` is overload shedding (what the core reads before taking a
 //! new call), `metrics` its counters.
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
@@ -18,10 +18,10 @@ pub mod admission;
 pub mod core;
 pub mod dialog;
 pub mod digest;
-pub mod load;
 pub mod message;
 pub mod metrics;
 pub mod sdp;
 pub mod session_timer;
+pub mod shedding;
 pub mod transaction;
 pub mod transport;

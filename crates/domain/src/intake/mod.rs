@@ -17,10 +17,12 @@
 //! ```
 //!
 //! It is one of the call scripts ([`script`]) the call driver runs; the
-//! paging call's is [`page`]. The prompts of both are named here.
+//! officer's question (a page, a whisper, the follow-up's survey) is
+//! [`question`], ringback and the bridged call's [`ringback`]. The prompts
+//! of all are named here.
 
-pub mod bridge;
-pub mod page;
+pub mod question;
+pub mod ringback;
 pub mod script;
 
 use std::time::Duration;

@@ -41,8 +41,8 @@ use super::message::{
 use super::sdp::{self, Media, Negotiation, SdpError, SrtpPolicy};
 use super::session_timer::{self, UasTimer};
 use super::transaction::{ClientTx, ServerTx, TimerAction, TimerConfig, TwoXxRetransmit};
-use crate::load::Load;
 use crate::metrics::SipMetrics as Metrics;
+use crate::shedding::Load;
 
 /// Methods other SIP elements use that we recognise but do not allow (405);
 /// any other unknown method gets 501 (RFC 3261 §21.4.6, §21.5.2).

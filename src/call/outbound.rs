@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::intake::page::{Answer, PageScript};
+use crate::intake::question::{Answer, QuestionScript};
 use crate::intake::Script;
 use crate::media::ports::RtpSocket;
 use crate::recording;
@@ -20,7 +20,7 @@ use super::leg::{self, Control, Driven, Leg, LegSetup};
 
 /// One call to place: a paging call (with the page script), an officer
 /// rung for a bridge (the whisper), an informant called back.
-pub struct PageCall<S = PageScript> {
+pub struct OutboundCall<S = QuestionScript> {
     /// The member called (named in the log and the recording's manifest).
     pub member: String,
     pub requester: Requester,
@@ -51,7 +51,7 @@ pub enum Outcome {
 }
 
 /// Places the call and, once answered, runs the page script on it.
-pub async fn place(c: PageCall) -> Outcome {
+pub async fn place(c: OutboundCall) -> Outcome {
     let (mut leg, mut script) = match answer(c, &CancellationToken::new()).await {
         Ok(x) => x,
         Err(o) => return o,
@@ -72,7 +72,7 @@ pub async fn place(c: PageCall) -> Outcome {
 /// announcement), then the live leg. Until then `cancel` (another took it,
 /// the caller hung up) ends it at any point, ringing or answered. Not
 /// taken: how it went, in words.
-pub async fn ring<S: Script>(c: PageCall<S>, cancel: CancellationToken) -> Result<Leg, String>
+pub async fn ring<S: Script>(c: OutboundCall<S>, cancel: CancellationToken) -> Result<Leg, String>
 where
     S::Update: Send,
 {
@@ -117,7 +117,7 @@ pub fn not_answered(reason: EndReason) -> String {
 
 /// Dials; once answered, the call's leg and its script (recorded when
 /// `c.recording` says so). `cancel` before that: the call is cancelled.
-async fn answer<S>(c: PageCall<S>, cancel: &CancellationToken) -> Result<(Leg, S), Outcome> {
+async fn answer<S>(c: OutboundCall<S>, cancel: &CancellationToken) -> Result<(Leg, S), Outcome> {
     // The call's name in the log and in its recording's manifest.
     let label = format!("page:{}:{:016x}@hotline", c.member, rand::random::<u64>());
     let Some((call, mut events)) = c.requester.dial(c.dial, c.dest, c.egress).await else {

@@ -34,7 +34,7 @@ pub enum Answer {
 
 pub type Action = script::Action<Answer>;
 
-pub struct PageScript {
+pub struct QuestionScript {
     prompts: Vec<Prompt>,
     /// The keys that answer.
     keys: &'static [Digit],
@@ -51,33 +51,33 @@ pub struct PageScript {
     out: Vec<Action>,
 }
 
-impl PageScript {
+impl QuestionScript {
     /// The announcement for `ticket` (its digits read out) about
     /// `category` (a name the court does not know is left out): 1 = 签收,
     /// 2 = pass it on.
-    pub fn new(ticket: &str, category: &str, plays: u32, key_timeout: Duration) -> PageScript {
+    pub fn new(ticket: &str, category: &str, plays: u32, key_timeout: Duration) -> QuestionScript {
         let mut prompts = vec![Prompt::PageIntro];
         prompts.extend(script::digits(ticket));
         prompts.extend(Category::parse(category).map(Prompt::Category));
         prompts.push(Prompt::PageAsk);
-        PageScript::asking(prompts, &['1', '2'], plays, key_timeout)
+        QuestionScript::asking(prompts, &['1', '2'], plays, key_timeout)
     }
 
     /// The whisper before a bridge or a callback: `prompt` (「举报电话转接，
     /// 按1接听」), key 1 takes the call (handed over, live), key 2 declines.
-    pub fn whisper(prompt: Prompt, plays: u32, key_timeout: Duration) -> PageScript {
-        PageScript {
+    pub fn whisper(prompt: Prompt, plays: u32, key_timeout: Duration) -> QuestionScript {
+        QuestionScript {
             hand_over: Some('1'),
-            ..PageScript::asking(vec![prompt], &['1', '2'], plays, key_timeout)
+            ..QuestionScript::asking(vec![prompt], &['1', '2'], plays, key_timeout)
         }
     }
 
     /// The follow-up call's question: satisfaction 1 (very unhappy) to 5
     /// (very satisfied), then thanks.
-    pub fn survey(plays: u32, key_timeout: Duration) -> PageScript {
-        PageScript {
+    pub fn survey(plays: u32, key_timeout: Duration) -> QuestionScript {
+        QuestionScript {
             closing: vec![Prompt::Thanks],
-            ..PageScript::asking(
+            ..QuestionScript::asking(
                 vec![Prompt::FollowUp],
                 &['1', '2', '3', '4', '5'],
                 plays,
@@ -91,8 +91,8 @@ impl PageScript {
         keys: &'static [Digit],
         plays: u32,
         key_timeout: Duration,
-    ) -> PageScript {
-        PageScript {
+    ) -> QuestionScript {
+        QuestionScript {
             prompts,
             keys,
             hand_over: None,
@@ -140,7 +140,7 @@ impl PageScript {
     }
 }
 
-impl Script for PageScript {
+impl Script for QuestionScript {
     type Update = Answer;
     const COMPLETE: &'static str = "page_complete";
 
@@ -220,7 +220,7 @@ mod tests {
     #[test]
     fn reads_the_ticket_and_key_1_acknowledges() {
         let now = Instant::now();
-        let mut s = PageScript::new("2026-07", "violence", 2, KEY);
+        let mut s = QuestionScript::new("2026-07", "violence", 2, KEY);
         assert_eq!(
             s.start(now),
             [Action::Play {
@@ -242,7 +242,7 @@ mod tests {
     #[test]
     fn key_2_during_the_announcement_stops_it_and_passes() {
         let now = Instant::now();
-        let mut s = PageScript::new("2026-000007", "lead", 1, KEY);
+        let mut s = QuestionScript::new("2026-000007", "lead", 1, KEY);
         s.start(now);
         assert_eq!(s.on(Input::Key('7'), now), []);
         assert_eq!(
@@ -258,7 +258,7 @@ mod tests {
     #[test]
     fn no_key_plays_again_then_gives_up() {
         let now = Instant::now();
-        let mut s = PageScript::new("1", "unknown-category", 2, KEY);
+        let mut s = QuestionScript::new("1", "unknown-category", 2, KEY);
         let first = s.start(now);
         assert_eq!(
             first,
@@ -282,7 +282,7 @@ mod tests {
     #[test]
     fn a_hang_up_without_a_key_acknowledges_nothing() {
         let now = Instant::now();
-        let mut s = PageScript::new("1", "lead", 1, KEY);
+        let mut s = QuestionScript::new("1", "lead", 1, KEY);
         s.start(now);
         assert_eq!(s.on(Input::HangUp, now), [Action::Update(Answer::HungUp)]);
         // A key after that (a late RTP event) is not an acknowledgement.
@@ -292,7 +292,7 @@ mod tests {
     #[test]
     fn a_whisper_hands_the_call_over_on_key_1() {
         let now = Instant::now();
-        let mut s = PageScript::whisper(Prompt::Whisper, 2, KEY);
+        let mut s = QuestionScript::whisper(Prompt::Whisper, 2, KEY);
         assert_eq!(
             s.start(now),
             [Action::Play {
@@ -309,7 +309,7 @@ mod tests {
             ]
         );
         // Declined: hung up.
-        let mut s = PageScript::whisper(Prompt::Whisper, 2, KEY);
+        let mut s = QuestionScript::whisper(Prompt::Whisper, 2, KEY);
         s.start(now);
         s.on(Input::PlayDone(1), now);
         assert_eq!(
@@ -321,7 +321,7 @@ mod tests {
     #[test]
     fn the_survey_takes_1_to_5_then_thanks() {
         let now = Instant::now();
-        let mut s = PageScript::survey(2, KEY);
+        let mut s = QuestionScript::survey(2, KEY);
         assert_eq!(
             s.start(now),
             [Action::Play {
@@ -344,7 +344,7 @@ mod tests {
         assert_eq!(s.on(Input::Key('5'), now), []);
         assert_eq!(s.on(Input::PlayDone(2), now), [Action::HangUp]);
         // No key: asked twice, then nothing.
-        let mut s = PageScript::survey(2, KEY);
+        let mut s = QuestionScript::survey(2, KEY);
         s.start(now);
         s.on(Input::PlayDone(1), now);
         s.on_timeout(now + KEY);
@@ -358,7 +358,7 @@ mod tests {
     #[test]
     fn on_hold_the_key_timeout_stands_still() {
         let now = Instant::now();
-        let mut s = PageScript::new("1", "lead", 1, KEY);
+        let mut s = QuestionScript::new("1", "lead", 1, KEY);
         s.start(now);
         s.on(Input::PlayDone(1), now);
         let later = now + Duration::from_secs(4);
