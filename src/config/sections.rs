@@ -11,7 +11,7 @@ use super::*;
 pub struct ApiSettings {
     /// Roster roles entitled to reveal a caller (rule 第二十条(三)), and so
     /// to have the informant called back (回拨).
-    pub reveal_roles: Vec<String>,
+    pub reveal_roles: Vec<crate::roster::Role>,
     /// Callbacks asked for one ticket in a court day (Asia/Shanghai), by
     /// anyone; more get 429.
     pub callbacks_per_ticket_per_day: u32,
@@ -22,7 +22,10 @@ pub struct ApiSettings {
 impl Default for ApiSettings {
     fn default() -> Self {
         ApiSettings {
-            reveal_roles: vec!["director".into(), "chief_commander".into()],
+            reveal_roles: vec![
+                crate::roster::Role::Director,
+                crate::roster::Role::ChiefCommander,
+            ],
             callbacks_per_ticket_per_day: 3,
             callbacks_per_member_per_day: 10,
         }

@@ -67,22 +67,15 @@ pub struct Officer {
     pub(super) token: String,
 }
 
-/// The roles the command center's board, its statistics and registers are
-/// for.
-const BOARD_ROLES: [&str; 4] = ["desk", "director", "deputy", "chief_commander"];
-
 impl Officer {
     pub(super) fn sees_all(&self) -> bool {
-        actions::sees_all(&self.member.roles)
+        actions::sees_all(&self.member)
     }
 
     /// One of the board's roles: the desk, the director, a deputy, the
     /// chief commander.
     pub(super) fn on_the_board(&self) -> bool {
-        self.member
-            .roles
-            .iter()
-            .any(|r| BOARD_ROLES.contains(&r.as_str()))
+        self.member.has_any(&crate::roster::Role::BOARD)
     }
 
     /// 403 (saying `what` is for the board's roles) unless on the board.

@@ -38,7 +38,7 @@ pub struct V1 {
     pub live: Arc<crate::live::Live>,
     pub caller_key: CallerKey,
     /// Roles that may reveal a caller (rule 第二十条(三)).
-    pub reveal_roles: Vec<String>,
+    pub reveal_roles: Vec<crate::roster::Role>,
     /// Cancelled when the gateway stops: event streams end.
     pub stop: tokio_util::sync::CancellationToken,
     /// Event streams open, per member.

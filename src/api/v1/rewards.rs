@@ -74,18 +74,9 @@ async fn decide(
     Body(b): Body<DecisionBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let t = super::tickets::visible(&s, &o, &n).await?;
-    // The leaders as the roster names them: the director is a deputy too.
+    // The leaders' roles are the roster's ([leaders]): on the member.
     let now = jiff::Timestamp::now();
-    let live = s.live.get();
-    let leaders = live.roster.resolve(&live.calendar, 0, now, None);
-    let mut member = o.member.clone();
-    if leaders.deputies.iter().any(|d| d.id == member.id) {
-        member.roles.push("deputy".into());
-    }
-    if leaders.chief_commander.id == member.id {
-        member.roles.push("chief_commander".into());
-    }
-    let a = actions::decide_reward(&member, &t, b.approved, now).map_err(refused)?;
+    let a = actions::decide_reward(&o.member, &t, b.approved, now).map_err(refused)?;
     s.store.act(&n, &a).await?;
     let t = s.store.get(&n).await?;
     Ok(Json(
@@ -100,7 +91,7 @@ async fn register(
 ) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
     o.require_board("the reward register")?;
     let (_, _, start, end) = stats::days(&q.from, &q.to).map_err(ApiError::bad_request)?;
-    let reveal = o.member.roles.iter().any(|r| s.reveal_roles.contains(r));
+    let reveal = actions::may_reveal(&o.member, &s.reveal_roles);
     let tickets = s
         .store
         .received_between(start, end, stats::MAX_TICKETS)

@@ -35,14 +35,66 @@ pub enum RosterError {
     },
 }
 
+/// A member's role in the command center: one type, given by the roster
+/// alone (the leaders' roles by `[leaders]`, the others by the member's
+/// `roles`), read by every rule that asks (reveal, callbacks, rewards, the
+/// board, who sees every ticket).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// 总指挥 (`[leaders] chief_commander`).
+    ChiefCommander,
+    /// 副总指挥 (`[leaders] deputies`).
+    Deputy,
+    /// 执行局长, head of the center (`[leaders] director`).
+    Director,
+    /// The command center's desk (working hours).
+    Desk,
+    CaseHandler,
+    Police,
+    Officer,
+    Clerk,
+    Driver,
+}
+
+impl Role {
+    /// The roles only `[leaders]` gives.
+    pub const LEADERS: [Role; 3] = [Role::ChiefCommander, Role::Deputy, Role::Director];
+    /// Who sees every ticket.
+    pub const SEE_ALL: [Role; 3] = Role::LEADERS;
+    /// Who the command center's board, its statistics and registers are for.
+    pub const BOARD: [Role; 4] = [
+        Role::Desk,
+        Role::Director,
+        Role::Deputy,
+        Role::ChiefCommander,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::ChiefCommander => "chief_commander",
+            Role::Deputy => "deputy",
+            Role::Director => "director",
+            Role::Desk => "desk",
+            Role::CaseHandler => "case_handler",
+            Role::Police => "police",
+            Role::Officer => "officer",
+            Role::Clerk => "clerk",
+            Role::Driver => "driver",
+        }
+    }
+}
+
 /// Someone who can be on duty or be told.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Member {
     pub id: String,
     pub name: String,
+    /// As the roster file lists them; after loading, the leaders' roles
+    /// are those `[leaders]` gives (see [`Role`]).
     #[serde(default)]
-    pub roles: Vec<String>,
+    pub roles: Vec<Role>,
     pub phone: Option<String>,
     /// SIP URI the gateway calls to page (announcement, key 1 = 签收), or
     /// [`REGISTERED`]: wherever their softphone registered with the
@@ -52,6 +104,18 @@ pub struct Member {
     pub message: Option<String>,
     /// A webhook target name (the paging config says where it goes).
     pub webhook: Option<String>,
+}
+
+impl Member {
+    /// The member has `role`.
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// The member has one of `roles`.
+    pub fn has_any(&self, roles: &[Role]) -> bool {
+        roles.iter().any(|r| self.has(*r))
+    }
 }
 
 /// `sip = "registered"`: the member is called at their softphone's
@@ -133,6 +197,23 @@ struct Leaders {
     #[serde(default)]
     deputies: Vec<String>,
     chief_commander: String,
+}
+
+impl Leaders {
+    /// The leaders' roles of member `id`.
+    fn roles_of(&self, id: &str) -> Vec<Role> {
+        let mut out = Vec::new();
+        if self.chief_commander == id {
+            out.push(Role::ChiefCommander);
+        }
+        if self.deputies.iter().any(|d| d == id) {
+            out.push(Role::Deputy);
+        }
+        if self.director == id {
+            out.push(Role::Director);
+        }
+        out
+    }
 }
 
 /// A unit or a member replaced for the duty periods starting `from`..=`to`.
@@ -229,13 +310,33 @@ impl Roster {
             entry,
             problem,
         };
-        let f: RosterFile = toml::from_str(text).map_err(|e| {
+        let mut f: RosterFile = toml::from_str(text).map_err(|e| {
             let at = e
                 .span()
                 .map(|s| format!("line {}", text[..s.start].matches('\n').count() + 1))
                 .unwrap_or_else(|| "roster".into());
             bad(at, e.message().to_string())
         })?;
+        // The leaders' roles are [leaders]'s to give, and nobody else's.
+        for m in &mut f.members {
+            let given = f.leaders.roles_of(&m.id);
+            if let Some(r) = m
+                .roles
+                .iter()
+                .find(|r| Role::LEADERS.contains(r) && !given.contains(r))
+            {
+                return Err(bad(
+                    format!("members {}", m.id),
+                    format!(
+                        "roles: {:?} is given by [leaders] alone, and it does not name {:?}",
+                        r.as_str(),
+                        m.id
+                    ),
+                ));
+            }
+            m.roles.retain(|r| !Role::LEADERS.contains(r));
+            m.roles.extend(given);
+        }
         let mut members = HashMap::new();
         for m in &f.members {
             if members.insert(m.id.clone(), m.clone()).is_some() {

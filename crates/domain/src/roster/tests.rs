@@ -441,3 +441,35 @@ fn a_swap_of_two_units_applies_both_ways_within_its_range() {
     }
     assert!(swapped >= 2, "the range holds both units' periods");
 }
+
+#[test]
+fn the_leaders_roles_are_given_by_leaders_alone() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/roster.toml"),
+    )
+    .unwrap();
+    let r = Roster::parse(&text, "roster.toml").unwrap();
+    // m-chen is the director and, by [leaders] deputies, a deputy too,
+    // though the member lists only "director"; m-lin a deputy; m-guo the
+    // chief commander; a desk member none of them.
+    let roles = |id: &str| r.member(id).unwrap().roles.clone();
+    assert!(roles("m-chen").contains(&Role::Director) && roles("m-chen").contains(&Role::Deputy));
+    assert_eq!(roles("m-lin"), vec![Role::Deputy]);
+    assert_eq!(roles("m-guo"), vec![Role::ChiefCommander]);
+    assert_eq!(roles("m-desk-1"), vec![Role::Desk]);
+    // A member claiming a leader's role [leaders] does not give: refused.
+    let claimed = text.replacen("roles = [\"desk\"]", "roles = [\"desk\", \"director\"]", 1);
+    let e = Roster::parse(&claimed, "roster.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("members m-desk-1") && e.contains("given by [leaders] alone"),
+        "{e}"
+    );
+    // An unknown role is named.
+    let unknown = text.replacen("roles = [\"desk\"]", "roles = [\"janitor\"]", 1);
+    let e = Roster::parse(&unknown, "roster.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("janitor"), "{e}");
+}

@@ -11,6 +11,7 @@ use jiff::Timestamp;
 
 use super::model::Change;
 use super::model::{Measure, Note, Register, State};
+use crate::roster::Role;
 
 /// A change and the register edit that goes with it.
 pub struct Action {
@@ -181,8 +182,8 @@ pub fn callback(actor: &str, reason: &Reason) -> Action {
 /// Whether `member` may see a caller in clear: one of `reveal_roles`
 /// (`[api] reveal_roles`). The same right lets the informant be called
 /// back, whose number the gateway opens.
-pub fn may_reveal(member: &crate::roster::Member, reveal_roles: &[String]) -> bool {
-    member.roles.iter().any(|r| reveal_roles.contains(r))
+pub fn may_reveal(member: &crate::roster::Member, reveal_roles: &[Role]) -> bool {
+    member.has_any(reveal_roles)
 }
 
 /// How many callbacks a court day allows (`[api]`).
@@ -231,7 +232,7 @@ impl CallbackRefusal {
 /// Who may ask for a callback: the roles that may reveal a caller.
 pub fn may_call_back(
     member: &crate::roster::Member,
-    reveal_roles: &[String],
+    reveal_roles: &[Role],
 ) -> Result<(), CallbackRefusal> {
     match may_reveal(member, reveal_roles) {
         true => Ok(()),
@@ -273,7 +274,7 @@ pub fn rate(
     at: Timestamp,
 ) -> Result<Action, &'static str> {
     use super::model::{LeadValue, Reward};
-    if !member.roles.iter().any(|r| r == "director") {
+    if !member.has(Role::Director) {
         return Err("forbidden: the director rates leads");
     }
     if t.state != State::Closed {
@@ -319,11 +320,7 @@ pub fn decide_reward(
     at: Timestamp,
 ) -> Result<Action, &'static str> {
     use super::model::RewardDecision;
-    if !member
-        .roles
-        .iter()
-        .any(|r| r == "chief_commander" || r == "deputy")
-    {
+    if !member.has_any(&[Role::ChiefCommander, Role::Deputy]) {
         return Err("forbidden: the chief commander or a deputy decides on rewards");
     }
     let Some(reward) = t
@@ -415,10 +412,8 @@ pub fn recording_deleted(path: &str, sha256: &str, retain_days: u32) -> Action {
 
 /// The director, deputies and chief commander see every ticket; anyone
 /// else those paged to them or their unit, or of the cases they handle.
-pub fn sees_all(roles: &[String]) -> bool {
-    roles
-        .iter()
-        .any(|r| matches!(r.as_str(), "director" | "deputy" | "chief_commander"))
+pub fn sees_all(member: &crate::roster::Member) -> bool {
+    member.has_any(&Role::SEE_ALL)
 }
 
 #[cfg(test)]
@@ -481,30 +476,39 @@ mod tests {
             .change
             .index
             .is_empty());
-        assert!(sees_all(&["deputy".to_string()]));
-        assert!(!sees_all(&["officer".to_string()]));
-    }
-
-    #[test]
-    fn a_callback_needs_a_reveal_role_and_stays_within_the_days_limits() {
-        let member = |roles: &[&str]| crate::roster::Member {
+        let with = |roles: Vec<Role>| crate::roster::Member {
             id: "m".into(),
             name: "m".into(),
-            roles: roles.iter().map(|r| r.to_string()).collect(),
+            roles,
             phone: None,
             sip: None,
             message: None,
             webhook: None,
         };
-        let reveal = ["director".to_string(), "chief_commander".to_string()];
-        assert_eq!(may_call_back(&member(&["director"]), &reveal), Ok(()));
+        assert!(sees_all(&with(vec![Role::Deputy])));
+        assert!(!sees_all(&with(vec![Role::Officer])));
+    }
+
+    #[test]
+    fn a_callback_needs_a_reveal_role_and_stays_within_the_days_limits() {
+        let member = |roles: &[Role]| crate::roster::Member {
+            id: "m".into(),
+            name: "m".into(),
+            roles: roles.to_vec(),
+            phone: None,
+            sip: None,
+            message: None,
+            webhook: None,
+        };
+        let reveal = [Role::Director, Role::ChiefCommander];
+        assert_eq!(may_call_back(&member(&[Role::Director]), &reveal), Ok(()));
         // A deputy sees every ticket, but may not reveal: no callback.
         assert_eq!(
-            may_call_back(&member(&["deputy"]), &reveal),
+            may_call_back(&member(&[Role::Deputy]), &reveal),
             Err(CallbackRefusal::Role)
         );
         assert_eq!(
-            may_call_back(&member(&["officer"]), &[]),
+            may_call_back(&member(&[Role::Officer]), &[]),
             Err(CallbackRefusal::Role)
         );
         let limits = CallbackLimits {
