@@ -62,10 +62,10 @@ pub async fn run(command: TicketsCommand) -> Result<String, String> {
         TicketsCommand::List { state, limit, .. } => {
             let index = match state {
                 Some(st) => match State::parse(&st) {
-                    Some(st) => format!("state:{st}"),
+                    Some(st) => hotline::tickets::model::Index::State(st).name(),
                     None => return Err(format!("--state {st:?}: not a ticket state")),
                 },
-                None => "all".to_string(),
+                None => hotline::tickets::model::Index::All.name(),
             };
             let list = store.list(&index, limit).await.map_err(fail)?;
             Ok(list.iter().map(|t| report::line(t) + "\n").collect())

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::channels::Channels;
 use crate::roster::{Calendar, Roster};
-use crate::tickets::model::Ticket;
+use crate::tickets::model::{Index, Ticket};
 use crate::tickets::Store;
 
 /// What one block hands over.
@@ -158,7 +158,7 @@ impl Handover {
             .await?;
         let open: Vec<Ticket> = self
             .store
-            .list("open", 1000)
+            .list(&Index::Open.name(), 1000)
             .await?
             .into_iter()
             .filter(|t| t.state != crate::tickets::State::Intake)

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::channels::{Channels, Page};
 use crate::escalation::{evaluate, Progress};
-use crate::tickets::model::State;
+use crate::tickets::model::{Index, State};
 use crate::tickets::store::Change;
 use crate::tickets::Store;
 
@@ -156,8 +156,9 @@ impl Paging {
                 .unit
                 .as_ref()
                 .filter(|u| u.members.iter().any(|m| m.id == member));
-            std::iter::once(format!("member:{member}"))
-                .chain(unit.map(|u| format!("unit:{}", u.id)))
+            std::iter::once(Index::Member(member.to_string()))
+                .chain(unit.map(|u| Index::Unit(u.id.clone())))
+                .map(|i| i.name())
                 .collect::<Vec<_>>()
         };
         for f in decision.fire {

@@ -510,7 +510,7 @@ async fn connection(
     }
     // Whoever talked with the caller sees the ticket.
     if let ConnectionStep::Connected { member, .. } = step {
-        change.index = vec![format!("member:{member}")];
+        change.index = vec![crate::tickets::model::Index::Member(member.clone()).name()];
     }
     let step2 = step.clone();
     let edit = move |r: &mut Register| match &step2 {

@@ -14,7 +14,7 @@ use jiff::Timestamp;
 use serde_json::{json, Value};
 
 use super::{ApiError, Officer, Shared};
-use crate::tickets::model::{State as TicketState, Ticket};
+use crate::tickets::model::{Index, State as TicketState, Ticket};
 
 /// Tickets shown at most in each list.
 const SHOWN: usize = 200;
@@ -40,7 +40,7 @@ async fn board(State(s): State<Shared>, o: Officer) -> Result<Json<Value>, ApiEr
     let now = Timestamp::now();
     let calls: Vec<Value> = s
         .store
-        .list("state:intake", SHOWN)
+        .list(&Index::State(TicketState::Intake).name(), SHOWN)
         .await?
         .iter()
         .map(|t| {
@@ -51,7 +51,7 @@ async fn board(State(s): State<Shared>, o: Officer) -> Result<Json<Value>, ApiEr
         })
         .collect();
     let mut open = Vec::new();
-    for t in s.store.list("open", SHOWN).await? {
+    for t in s.store.list(&Index::Open.name(), SHOWN).await? {
         if t.state == TicketState::Intake {
             continue;
         }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::{ApiError, Body, Officer, Params, Shared, V1};
 use crate::privacy::mask;
 use crate::tickets::actions;
-use crate::tickets::model::{Category, Measure, Note, State as TicketState, Ticket};
+use crate::tickets::model::{Category, Index, Measure, Note, State as TicketState, Ticket};
 
 /// A ticket as an officer may see it: the caller masked.
 #[derive(Serialize)]
@@ -74,25 +74,19 @@ fn view(s: &V1, t: &Ticket) -> TicketView {
 
 /// Whether the officer may see the ticket: paged to them or their unit,
 /// a case they handle, or they see all.
+/// (The rule is the domain's, `actions::may_see`; this asks the store.)
 pub(super) async fn may_see(s: &V1, o: &Officer, t: &Ticket) -> Result<bool, ApiError> {
-    if o.sees_all() {
-        return Ok(true);
-    }
-    let mut indexes = vec![format!("member:{}", o.member.id)];
     let cfg = s.live.get();
-    for u in cfg.roster.units_of(&o.member.id) {
-        indexes.push(format!("unit:{u}"));
-    }
-    for idx in indexes {
-        if s.store.position(&idx, &t.number).await?.is_some() {
-            return Ok(true);
+    let mut listed = false;
+    if !o.sees_all() {
+        for idx in actions::indexes_of(&o.member, &cfg.roster) {
+            if s.store.position(&idx.name(), &t.number).await?.is_some() {
+                listed = true;
+                break;
+            }
         }
     }
-    Ok(t.register
-        .intake
-        .case_number
-        .as_deref()
-        .is_some_and(|n| cfg.roster.handler_of(n) == Some(o.member.id.as_str())))
+    Ok(actions::may_see(&o.member, &cfg.roster, t, listed))
 }
 
 /// The ticket, or 404 exactly as for one that does not exist.
@@ -165,14 +159,15 @@ async fn list(
     };
     // The narrowest index; the other filters are checked per ticket.
     let index = if q.mine {
-        format!("member:{}", o.member.id)
+        Index::Member(o.member.id.clone())
     } else if let Some(c) = category {
-        format!("category:{}", c.as_str())
+        Index::Category(c)
     } else if let Some(st) = state {
-        format!("state:{st}")
+        Index::State(st)
     } else {
-        "all".into()
-    };
+        Index::All
+    }
+    .name();
     let mut pos = 0;
     if let Some(n) = &q.before {
         let not_listed = || ApiError::bad_request(format!("ticket {n:?} is not in this list"));

@@ -10,7 +10,7 @@
 use jiff::Timestamp;
 
 use super::model::Change;
-use super::model::{Measure, Note, Register, State};
+use super::model::{Index, Measure, Note, Register, State, Ticket};
 use crate::roster::Role;
 
 /// A change and the register edit that goes with it.
@@ -72,7 +72,7 @@ fn by(actor: &str, action: &str, version: Option<u64>, to: Option<State>) -> Cha
     let mut c = Change::new(actor, action);
     c.expected_version = version;
     c.to = to;
-    c.index = vec![format!("member:{actor}")];
+    c.index = vec![Index::Member(actor.to_string()).name()];
     c
 }
 
@@ -408,6 +408,37 @@ pub fn recording_deleted(path: &str, sha256: &str, retain_days: u32) -> Action {
         change,
         edit: Box::new(|_| {}),
     }
+}
+
+/// The lists through which `member` sees tickets besides seeing them all:
+/// their own and their units' (paging and the connections add to them).
+pub fn indexes_of(member: &crate::roster::Member, roster: &crate::roster::Roster) -> Vec<Index> {
+    std::iter::once(Index::Member(member.id.clone()))
+        .chain(
+            roster
+                .units_of(&member.id)
+                .into_iter()
+                .map(|u| Index::Unit(u.to_string())),
+        )
+        .collect()
+}
+
+/// Whether `member` may see `t`: the leaders see every ticket, anyone else
+/// those on one of their lists (`listed`, as the store found it through
+/// [`indexes_of`]) or of a case they handle. Anything else is a 404.
+pub fn may_see(
+    member: &crate::roster::Member,
+    roster: &crate::roster::Roster,
+    t: &Ticket,
+    listed: bool,
+) -> bool {
+    sees_all(member)
+        || listed
+        || t.register
+            .intake
+            .case_number
+            .as_deref()
+            .is_some_and(|n| roster.handler_of(n) == Some(member.id.as_str()))
 }
 
 /// The director, deputies and chief commander see every ticket; anyone

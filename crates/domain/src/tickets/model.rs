@@ -381,6 +381,33 @@ pub struct Event {
     pub details: String,
 }
 
+/// A list of tickets the store keeps (its `idx:<name>` key): every one,
+/// the open ones, those paged or handed to a member or a unit, of a
+/// category, in a state. Its name is built here and nowhere else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Index {
+    All,
+    Open,
+    Member(String),
+    Unit(String),
+    Category(Category),
+    State(State),
+}
+
+impl Index {
+    /// The store's name of the list (`member:p-sun`, `state:open`, ...).
+    pub fn name(&self) -> String {
+        match self {
+            Index::All => "all".into(),
+            Index::Open => "open".into(),
+            Index::Member(m) => format!("member:{m}"),
+            Index::Unit(u) => format!("unit:{u}"),
+            Index::Category(c) => format!("category:{}", c.as_str()),
+            Index::State(s) => format!("state:{}", s.as_str()),
+        }
+    }
+}
+
 /// One change: who, what, and optionally the state to move to.
 #[derive(Debug, Clone)]
 pub struct Change {
