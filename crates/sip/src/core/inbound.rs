@@ -293,61 +293,23 @@ impl Core {
             .header("Server", self.cfg.user_agent.clone())
     }
 
+    /// A request that passed the message's admission: an ACK to its
+    /// transaction or dialog, a retransmission absorbed, then the checks
+    /// (per-source limits, the method, the dialog, required extensions)
+    /// before the part that handles it.
     pub(super) fn on_request(&mut self, msg: Message, method: Method, peer: Peer, now: Instant) {
         if method == Method::Ack {
             return self.on_ack(&msg, peer, now);
         }
-        // A retransmission of a request we already handle.
-        let key = TxKey::of(&msg, &method);
-        if let Some(&id) = self.tx_index.get(&key) {
-            Metrics::inc(&self.metrics.sip_retransmissions_absorbed);
-            let Some(entry) = self.txs.get_mut(&id) else {
-                return;
-            };
-            // The copy may come from a new address (a NAT rebinding): answer there.
-            entry.peer = peer;
-            if let Some(data) = entry.tx.on_retransmit() {
-                self.send(&peer, data);
-            }
+        if self.absorb_retransmission(&msg, &method, peer) {
             return;
         }
-        // What is not part of a call or transaction we have is limited per
-        // source (a flood gets stateless 503s, then silence).
-        let known = match &msg.to_tag {
-            Some(t) => self.dialogs.contains_key(&(msg.call_id.clone(), t.clone())),
-            None => {
-                method == Method::Cancel
-                    && self
-                        .tx_index
-                        .contains_key(&TxKey::of(&msg, &method).with_method("INVITE"))
-            }
-        };
-        if !known {
-            match self.admission.request(self.origin.ip(), now) {
-                Verdict::Pass => {}
-                Verdict::Refuse(why) => return self.refuse_source(&msg, peer, why),
-                Verdict::Drop => return self.silence(&msg, &method, peer, "banned"),
-            }
+        if let Err(limit) = self.source_limit(&msg, &method, now) {
+            return self.limit(&msg, &method, peer, limit);
         }
         let tag = random_token();
-        match &method {
-            Method::Invite | Method::Bye | Method::Cancel | Method::Options | Method::Info => {}
-            Method::Other(name) if name == "UPDATE" || name == "PRACK" => {}
-            Method::Register if self.cfg.registrar => {}
-            Method::Other(name) if !KNOWN_ELSEWHERE.contains(&name.as_str()) => {
-                let b = self
-                    .builder(&msg, peer, 501, "Not Implemented")
-                    .to_tag(&tag)
-                    .header("Allow", self.allow());
-                return self.respond_new(&msg, &method, peer, now, b, 501);
-            }
-            _ => {
-                let b = self
-                    .builder(&msg, peer, 405, "Method Not Allowed")
-                    .to_tag(&tag)
-                    .header("Allow", self.allow());
-                return self.respond_new(&msg, &method, peer, now, b, 405);
-            }
+        if let Err(refusal) = self.method_allowed(&method) {
+            return self.refuse(&msg, &method, peer, now, &tag, refusal);
         }
         if method == Method::Cancel {
             return self.on_cancel(&msg, peer, now);
@@ -361,61 +323,136 @@ impl Core {
             let b = self.builder(&msg, peer, 481, "Call/Transaction Does Not Exist");
             return self.respond_new(&msg, &method, peer, now, b, 481);
         }
-        let dialog = dialog.flatten();
-        // Extensions we are required to support (RFC 3261 §8.2.2.3): 100rel
-        // and timer; any other is refused.
-        let unsupported: Vec<String> = msg
-            .tokens("Require")
-            .into_iter()
-            .filter(|t| !(t.eq_ignore_ascii_case("100rel") || t.eq_ignore_ascii_case("timer")))
-            .collect();
-        if !unsupported.is_empty() {
-            let b = self
-                .builder(&msg, peer, 420, "Bad Extension")
-                .to_tag(&tag)
-                .header("Unsupported", unsupported.join(", "));
-            return self.respond_new(&msg, &method, peer, now, b, 420);
-        }
-        // Draining: a proxy's probe learns to send calls elsewhere.
-        if method == Method::Options && self.cfg.load.draining() {
-            let b = self
-                .builder(&msg, peer, 503, "Service Unavailable")
-                .to_tag(&tag)
-                .header("Retry-After", self.cfg.retry_after.to_string());
-            return self.respond_new(&msg, &method, peer, now, b, 503);
+        if let Err(refusal) = required_extensions(&msg) {
+            return self.refuse(&msg, &method, peer, now, &tag, refusal);
         }
         if method == Method::Options {
-            let b = self
-                .builder(&msg, peer, 200, "OK")
-                .to_tag(&tag)
-                .header("Allow", self.allow())
-                .header("Accept", ACCEPT)
-                .header("Supported", SUPPORTED);
-            return self.respond_new(&msg, &method, peer, now, b, 200);
+            return self.on_options(&msg, peer, now, &tag);
         }
-        // Out of a dialog only INVITE begins anything (and REGISTER asks
-        // the registrar).
-        let Some(call) = dialog else {
-            if method == Method::Invite {
-                return self.on_invite(msg, peer, now, tag);
-            }
-            if method == Method::Register {
-                return self.on_register(&msg, peer, now);
-            }
-            let b = self
-                .builder(&msg, peer, 481, "Call/Transaction Does Not Exist")
-                .to_tag(&tag);
-            return self.respond_new(&msg, &method, peer, now, b, 481);
+        match dialog.flatten() {
+            None => self.out_of_dialog(msg, method, peer, now, tag),
+            Some(call) => self.in_dialog(&msg, method, call, peer, now),
+        }
+    }
+
+    /// A retransmission of a request we already handle: counted, and our
+    /// last answer sent again. True when it was one.
+    fn absorb_retransmission(&mut self, msg: &Message, method: &Method, peer: Peer) -> bool {
+        let Some(&id) = self.tx_index.get(&TxKey::of(msg, method)) else {
+            return false;
         };
+        Metrics::inc(&self.metrics.sip_retransmissions_absorbed);
+        let Some(entry) = self.txs.get_mut(&id) else {
+            return true;
+        };
+        // The copy may come from a new address (a NAT rebinding): answer there.
+        entry.peer = peer;
+        if let Some(data) = entry.tx.on_retransmit() {
+            self.send(&peer, data);
+        }
+        true
+    }
+
+    /// What is not part of a call or transaction we have is limited per
+    /// source (a flood gets stateless 503s, then silence).
+    fn source_limit(&mut self, msg: &Message, method: &Method, now: Instant) -> Result<(), Limit> {
+        let known = match &msg.to_tag {
+            Some(t) => self.dialogs.contains_key(&(msg.call_id.clone(), t.clone())),
+            None => {
+                *method == Method::Cancel
+                    && self
+                        .tx_index
+                        .contains_key(&TxKey::of(msg, method).with_method("INVITE"))
+            }
+        };
+        if known {
+            return Ok(());
+        }
+        Limit::of(self.admission.request(self.origin.ip(), now))
+    }
+
+    /// The methods we handle: any other gets 501 when we do not know it,
+    /// 405 when we know it but do not allow it, both with `Allow`.
+    fn method_allowed(&self, method: &Method) -> Result<(), Refusal> {
+        let (code, reason) = match method {
+            Method::Invite | Method::Bye | Method::Cancel | Method::Options | Method::Info => {
+                return Ok(())
+            }
+            Method::Other(name) if name == "UPDATE" || name == "PRACK" => return Ok(()),
+            Method::Register if self.cfg.registrar => return Ok(()),
+            Method::Other(name) if !KNOWN_ELSEWHERE.contains(&name.as_str()) => {
+                (501, "Not Implemented")
+            }
+            _ => (405, "Method Not Allowed"),
+        };
+        Err(Refusal::Reply(
+            code,
+            reason,
+            Some(("Allow", self.allow().into())),
+        ))
+    }
+
+    /// OPTIONS: 200 with what we allow, accept and support; while draining
+    /// 503, so that a proxy's probe learns to send calls elsewhere.
+    fn on_options(&mut self, msg: &Message, peer: Peer, now: Instant, tag: &str) {
+        let method = Method::Options;
+        if self.cfg.load.draining() {
+            let b = self
+                .builder(msg, peer, 503, "Service Unavailable")
+                .to_tag(tag)
+                .header("Retry-After", self.cfg.retry_after.to_string());
+            return self.respond_new(msg, &method, peer, now, b, 503);
+        }
+        let b = self
+            .builder(msg, peer, 200, "OK")
+            .to_tag(tag)
+            .header("Allow", self.allow())
+            .header("Accept", ACCEPT)
+            .header("Supported", SUPPORTED);
+        self.respond_new(msg, &method, peer, now, b, 200);
+    }
+
+    /// Out of a dialog only INVITE begins anything (and REGISTER asks the
+    /// registrar); anything else gets 481.
+    fn out_of_dialog(
+        &mut self,
+        msg: Message,
+        method: Method,
+        peer: Peer,
+        now: Instant,
+        tag: String,
+    ) {
+        match method {
+            Method::Invite => self.on_invite(msg, peer, now, tag),
+            Method::Register => self.on_register(&msg, peer, now),
+            _ => {
+                let b = self
+                    .builder(&msg, peer, 481, "Call/Transaction Does Not Exist")
+                    .to_tag(&tag);
+                self.respond_new(&msg, &method, peer, now, b, 481);
+            }
+        }
+    }
+
+    /// A request in one of our dialogs (CANCEL and OPTIONS are answered
+    /// before).
+    fn in_dialog(
+        &mut self,
+        msg: &Message,
+        method: Method,
+        call: CallRef,
+        peer: Peer,
+        now: Instant,
+    ) {
         match method {
             Method::Bye => {
-                let b = self.builder(&msg, peer, 200, "OK");
-                self.respond_new(&msg, &method, peer, now, b, 200);
+                let b = self.builder(msg, peer, 200, "OK");
+                self.respond_new(msg, &method, peer, now, b, 200);
                 self.end_call(call, EndReason::CallerBye, now, false);
             }
             Method::Info => {
-                let b = self.builder(&msg, peer, 200, "OK");
-                self.respond_new(&msg, &method, peer, now, b, 200);
+                let b = self.builder(msg, peer, 200, "OK");
+                self.respond_new(msg, &method, peer, now, b, 200);
                 let content_type = msg.content_type();
                 self.event(CallEvent::Info {
                     call,
@@ -423,11 +460,95 @@ impl Core {
                     body: msg.body.clone(),
                 });
             }
-            Method::Invite => self.on_reinvite(&msg, call, peer, now),
-            Method::Other(ref name) if name == "UPDATE" => self.on_update(&msg, call, peer, now),
-            Method::Other(_) => self.on_prack(&msg, call, peer, now),
-            // CANCEL and OPTIONS are answered above.
+            Method::Invite => self.on_reinvite(msg, call, peer, now),
+            Method::Other(ref name) if name == "UPDATE" => self.on_update(msg, call, peer, now),
+            Method::Other(_) => self.on_prack(msg, call, peer, now),
             _ => {}
         }
+    }
+
+    /// Tells a request it is refused; `tag` is our To tag for a reply.
+    pub(super) fn refuse(
+        &mut self,
+        msg: &Message,
+        method: &Method,
+        peer: Peer,
+        now: Instant,
+        tag: &str,
+        refusal: Refusal,
+    ) {
+        match refusal {
+            Refusal::Reply(code, reason, header) => {
+                let mut b = self.builder(msg, peer, code, reason).to_tag(tag);
+                if let Some((name, value)) = header {
+                    b = b.header(name, value);
+                }
+                self.respond_new(msg, method, peer, now, b, code);
+            }
+            Refusal::Limit(limit) => self.limit(msg, method, peer, limit),
+        }
+    }
+
+    /// Tells a request a limit refuses it (or tells it nothing).
+    pub(super) fn limit(&mut self, msg: &Message, method: &Method, peer: Peer, limit: Limit) {
+        match limit {
+            Limit::Full(why) => self.refuse_stateless(msg, peer, why),
+            Limit::Source(why) => self.refuse_source(msg, peer, why),
+            Limit::Banned => self.silence(msg, method, peer, "banned"),
+        }
+    }
+}
+
+/// Extensions we are required to support (RFC 3261 §8.2.2.3): 100rel and
+/// timer; any other gets 420 naming it.
+fn required_extensions(msg: &Message) -> Result<(), Refusal> {
+    let unsupported: Vec<String> = msg
+        .tokens("Require")
+        .into_iter()
+        .filter(|t| !(t.eq_ignore_ascii_case("100rel") || t.eq_ignore_ascii_case("timer")))
+        .collect();
+    if unsupported.is_empty() {
+        return Ok(());
+    }
+    Err(Refusal::Reply(
+        420,
+        "Bad Extension",
+        Some(("Unsupported", unsupported.join(", "))),
+    ))
+}
+
+/// Why a request is refused, and so how it is told.
+pub(super) enum Refusal {
+    /// A final response with our To tag, through a new server transaction
+    /// (`respond_new`): code, reason and one more header.
+    Reply(u16, &'static str, Option<(&'static str, String)>),
+    /// A limit (see [`Limit`]).
+    Limit(Limit),
+}
+
+/// A limit that refuses a request.
+pub(super) enum Limit {
+    /// This gateway's: 503 keeping no state (`refuse_stateless`).
+    Full(&'static str),
+    /// The request's source's: 503 saying so (`refuse_source`).
+    Source(&'static str),
+    /// The source is banned: silence (`silence`).
+    Banned,
+}
+
+impl Limit {
+    /// Admission's verdict as a limit, if it refuses.
+    pub(super) fn of(verdict: Verdict) -> Result<(), Limit> {
+        match verdict {
+            Verdict::Pass => Ok(()),
+            Verdict::Refuse(why) => Err(Limit::Source(why)),
+            Verdict::Drop => Err(Limit::Banned),
+        }
+    }
+}
+
+impl From<Limit> for Refusal {
+    fn from(limit: Limit) -> Refusal {
+        Refusal::Limit(limit)
     }
 }

@@ -690,6 +690,7 @@ fn contact_uri(peer: &Peer) -> String {
 }
 
 mod inbound;
+use inbound::{Limit, Refusal};
 mod register;
 mod registrar;
 mod session;

@@ -122,84 +122,113 @@ impl Core {
         code: u16,
         now: Instant,
     ) {
+        if code < 200 {
+            self.invite_proceeding(call, msg, code, now)
+        } else if code < 300 {
+            self.invite_answered(call, msg, code, now)
+        } else {
+            self.invite_failed(call, msg, code, now)
+        }
+    }
+
+    /// A provisional response: PRACK for a reliable one.
+    fn invite_proceeding(&mut self, call: CallRef, msg: &Message, code: u16, now: Instant) {
+        let Some(u) = self.calls.get_mut(&call).and_then(|c| c.uac.as_mut()) else {
+            return;
+        };
+        // Proceeding: no more retransmissions; ringing is bounded by the
+        // ring limit instead of Timer B (after our CANCEL, by the wait for
+        // its final response).
+        u.tx.on_response(code, now);
+        let at = u.tx.next_deadline();
+        self.arm(TimerKey::Call(call), Some(at));
+        self.prack(call, msg, now)
+    }
+
+    /// A 2xx: the dialog from it, and our ACK (the same again for each
+    /// copy). An answer that crossed our CANCEL is hung up at once.
+    fn invite_answered(&mut self, call: CallRef, msg: &Message, code: u16, now: Instant) {
+        let user_agent = self.cfg.user_agent.clone();
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(u) = c.uac.as_mut() else { return };
+        if let Some((to, ack)) = u.ack.clone() {
+            return self.send(&to, ack); // a copy of the 2xx
+        }
+        u.tx.on_response(code, now);
+        let cseq = u.cseq;
+        c.remote_tag = msg.to_tag.clone();
+        c.remote_party = msg.reply.to.clone();
+        if let Some(target) = msg.contact_uri() {
+            c.remote_target = target;
+        }
+        c.route_set = dialog::uac_route_set(msg.record_route());
+        let (ack_peer, _, ack) = c.request("ACK", cseq, None, &[], &user_agent);
+        let Some(u) = c.uac.as_mut() else { return };
+        u.ack = Some((ack_peer, ack.clone()));
+        let cancelled = u.cancelled;
+        self.send(&ack_peer, ack);
+        self.arm(TimerKey::Call(call), None);
+        if cancelled {
+            // The answer crossed our CANCEL: the dialog exists, hang up
+            // with a BYE.
+            if let Some(c) = self.calls.get_mut(&call) {
+                c.state = CallState::Confirmed;
+            }
+            return self.end_call(call, EndReason::Hangup, now, true);
+        }
+        self.placed_call_up(call, msg, now);
+    }
+
+    /// A call we placed is up: the session timer the callee chose, and the
+    /// callee's answer to our offer (none usable: we hang up).
+    fn placed_call_up(&mut self, call: CallRef, msg: &Message, now: Instant) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        c.state = CallState::Confirmed;
+        // The session timer the callee chose (RFC 4028 §7.2): `uac` is us.
+        c.peer_update = allows_update(msg);
+        let se = msg
+            .header("Session-Expires")
+            .or_else(|| msg.header("x"))
+            .and_then(|v| session_timer::parse_session_expires(&v));
+        if let Some(se) = se {
+            let timer = session_timer::Timer {
+                interval: Duration::from_secs(se.interval.max(session_timer::MIN_SE)),
+                we_refresh: se.refresher != Some(session_timer::Refresher::Uas),
+                since: now,
+            };
+            c.timer = Some(timer);
+            self.arm(TimerKey::Session(call), Some(timer.due()));
+        }
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        // Our offer is plain RTP.
+        match sdp::negotiate(&msg.body, SrtpPolicy::Off) {
+            Ok(n) => {
+                let media = n.media.clone();
+                c.negotiation = Some(n);
+                self.event(CallEvent::Confirmed { call, media });
+            }
+            Err(e) => {
+                tracing::warn!(call_id = %msg.call_id, error = %e, "answer without usable SDP: hanging up");
+                self.end_call(call, EndReason::BadAnswer, now, true);
+            }
+        }
+    }
+
+    /// A failure: ACKed on the INVITE's branch (RFC 3261 §17.1.1.3); a
+    /// challenge is answered once, anything else ends the call.
+    fn invite_failed(&mut self, call: CallRef, msg: &Message, code: u16, now: Instant) {
         let user_agent = self.cfg.user_agent.clone();
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
         let peer = c.peer;
         let Some(u) = c.uac.as_mut() else { return };
-        if code < 200 {
-            // Proceeding: no more retransmissions; ringing is bounded by
-            // the ring limit instead of Timer B (after our CANCEL, by the
-            // wait for its final response).
-            u.tx.on_response(code, now);
-            let at = u.tx.next_deadline();
-            self.arm(TimerKey::Call(call), Some(at));
-            return self.prack(call, msg, now);
-        }
-        if code < 300 {
-            if let Some((to, ack)) = u.ack.clone() {
-                return self.send(&to, ack); // a copy of the 2xx
-            }
-            u.tx.on_response(code, now);
-            let cseq = u.cseq;
-            c.remote_tag = msg.to_tag.clone();
-            c.remote_party = msg.reply.to.clone();
-            if let Some(target) = msg.contact_uri() {
-                c.remote_target = target;
-            }
-            c.route_set = dialog::uac_route_set(msg.record_route());
-            let (ack_peer, _, ack) = c.request("ACK", cseq, None, &[], &user_agent);
-            let Some(u) = c.uac.as_mut() else { return };
-            u.ack = Some((ack_peer, ack.clone()));
-            let cancelled = u.cancelled;
-            self.send(&ack_peer, ack);
-            self.arm(TimerKey::Call(call), None);
-            if cancelled {
-                // The answer crossed our CANCEL: the dialog exists, hang up
-                // with a BYE.
-                if let Some(c) = self.calls.get_mut(&call) {
-                    c.state = CallState::Confirmed;
-                }
-                return self.end_call(call, EndReason::Hangup, now, true);
-            }
-            let Some(c) = self.calls.get_mut(&call) else {
-                return;
-            };
-            c.state = CallState::Confirmed;
-            // The session timer the callee chose (RFC 4028 §7.2): `uac` is us.
-            c.peer_update = allows_update(msg);
-            let se = msg
-                .header("Session-Expires")
-                .or_else(|| msg.header("x"))
-                .and_then(|v| session_timer::parse_session_expires(&v));
-            if let Some(se) = se {
-                let timer = session_timer::Timer {
-                    interval: Duration::from_secs(se.interval.max(session_timer::MIN_SE)),
-                    we_refresh: se.refresher != Some(session_timer::Refresher::Uas),
-                    since: now,
-                };
-                c.timer = Some(timer);
-                self.arm(TimerKey::Session(call), Some(timer.due()));
-            }
-            let Some(c) = self.calls.get_mut(&call) else {
-                return;
-            };
-            // Our offer is plain RTP.
-            match sdp::negotiate(&msg.body, SrtpPolicy::Off) {
-                Ok(n) => {
-                    let media = n.media.clone();
-                    c.negotiation = Some(n);
-                    self.event(CallEvent::Confirmed { call, media });
-                }
-                Err(e) => {
-                    tracing::warn!(call_id = %msg.call_id, error = %e, "answer without usable SDP: hanging up");
-                    self.end_call(call, EndReason::BadAnswer, now, true);
-                }
-            }
-            return;
-        }
-        // A failure: ACK it on the INVITE's branch (RFC 3261 §17.1.1.3).
         let ack = RequestSpec {
             method: "ACK",
             uri: &c.remote_target,
@@ -220,32 +249,11 @@ impl Core {
         } else {
             EndReason::Rejected(code)
         };
-        // Challenged: answer once with the credentials (RFC 3261 §22.2).
-        let mut retry = None;
-        if (code == 401 || code == 407) && !u.cancelled {
-            let header = if code == 401 {
-                "WWW-Authenticate"
-            } else {
-                "Proxy-Authenticate"
-            };
-            let challenge = msg.header(header).and_then(|v| crate::digest::parse(&v));
-            if let (Some(ch), Some((user, pass))) = (challenge, u.credentials.take()) {
-                let value = crate::digest::authorization(
-                    &ch,
-                    &user,
-                    &pass,
-                    "INVITE",
-                    &u.uri,
-                    &random_token(),
-                );
-                let name = if code == 401 {
-                    "Authorization"
-                } else {
-                    "Proxy-Authorization"
-                };
-                retry = Some((name, value));
-            }
-        }
+        let retry = if (code == 401 || code == 407) && !u.cancelled {
+            answer_challenge(u, msg, code)
+        } else {
+            None
+        };
         // Completed: the transaction resends this ACK for copies of the
         // failure until Timer D (32 s over UDP, none over TCP).
         u.tx.on_response(code, now);
@@ -388,4 +396,25 @@ impl Core {
         self.start_client(cancel, peer, branch, Purpose::Quiet, now);
         self.arm(TimerKey::Call(call), Some(at));
     }
+}
+
+/// A 401 or 407 answered with our credentials (RFC 3261 §22.2): the
+/// header to send the INVITE again with. Once: the credentials are taken.
+fn answer_challenge(u: &mut Uac, msg: &Message, code: u16) -> Option<(&'static str, String)> {
+    let header = if code == 401 {
+        "WWW-Authenticate"
+    } else {
+        "Proxy-Authenticate"
+    };
+    let challenge = msg.header(header).and_then(|v| crate::digest::parse(&v));
+    let (Some(ch), Some((user, pass))) = (challenge, u.credentials.take()) else {
+        return None;
+    };
+    let value = crate::digest::authorization(&ch, &user, &pass, "INVITE", &u.uri, &random_token());
+    let name = if code == 401 {
+        "Authorization"
+    } else {
+        "Proxy-Authorization"
+    };
+    Some((name, value))
 }

@@ -3,140 +3,152 @@
 
 use super::*;
 
+/// An INVITE that passed the checks: what its call is answered with.
+struct Admitted {
+    /// The session timer it asked for (RFC 4028 §9), for our 200.
+    uas_timer: UasTimer,
+    /// Its offer negotiated; `None` without one (ours goes in the 200).
+    negotiation: Option<Negotiation>,
+}
+
+/// An INVITE taken on: its call, its server transaction (100 and 180
+/// sent), the dialog's route set, and a reliable 180 waiting for its PRACK.
+struct Taken {
+    call: CallRef,
+    tx: u64,
+    route_set: Vec<String>,
+    reliable: Option<Reliable>,
+}
+
 impl Core {
+    /// A new INVITE: checked (a refusal answers it and keeps no call), then
+    /// taken on (100, 180) and offered to the call layer.
     pub(super) fn on_invite(&mut self, msg: Message, peer: Peer, now: Instant, tag: String) {
-        let method = Method::Invite;
-        let reject =
-            |core: &mut Core, code: u16, reason: &str, extra: Option<(&'static str, String)>| {
-                let mut b = core.builder(&msg, peer, code, reason).to_tag(&tag);
-                if let Some((n, v)) = extra {
-                    b = b.header(n, v);
-                }
-                core.respond_new(&msg, &method, peer, now, b, code);
-            };
+        let admitted = match self.admit_invite(&msg, peer, now) {
+            Ok(admitted) => admitted,
+            Err(refusal) => return self.refuse(&msg, &Method::Invite, peer, now, &tag, refusal),
+        };
+        let taken = self.take_invite(&msg, peer, now, &tag);
+        self.offer_call(&msg, peer, now, tag, admitted, taken);
+    }
+
+    /// The checks of a new INVITE, in order; the first that fails refuses
+    /// it. Those after the session timer's are limits (ours, then the
+    /// source's), and the offer is negotiated last.
+    fn admit_invite(
+        &mut self,
+        msg: &Message,
+        peer: Peer,
+        now: Instant,
+    ) -> Result<Admitted, Refusal> {
+        self.not_merged(msg)?;
+        sdp_body(msg)?;
+        accepts_sdp(msg, peer)?;
+        let uas_timer = session_timer_asked(msg)?;
+        self.room_for_a_call(msg)?;
+        self.not_shedding(now)?;
+        self.source_room(now)?;
+        let negotiation = self.negotiate_offer(msg, peer)?;
+        Ok(Admitted {
+            uas_timer,
+            negotiation,
+        })
+    }
+
+    /// 482 for a merged request: another copy of an initial INVITE we
+    /// have, come by another path (RFC 3261 §8.2.2.2).
+    fn not_merged(&self, msg: &Message) -> Result<(), Refusal> {
         let from_tag = msg.from_tag.clone().unwrap_or_default();
         if self
             .initial
-            .contains_key(&(msg.call_id.clone(), from_tag.clone(), msg.cseq))
+            .contains_key(&(msg.call_id.clone(), from_tag, msg.cseq))
         {
-            return reject(self, 482, "Loop Detected", None);
+            return Err(Refusal::Reply(482, "Loop Detected", None));
         }
-        if !msg.body.is_empty() && msg.content_type().as_deref() != Some("application/sdp") {
-            return reject(
-                self,
-                415,
-                "Unsupported Media Type",
-                Some(("Accept", "application/sdp".into())),
-            );
-        }
-        let accept = msg.tokens("Accept");
-        if !accept.is_empty()
-            && !accept.iter().any(|a| {
-                let t = a
-                    .split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase();
-                t == "application/sdp" || t == "application/*" || t == "*/*"
-            })
-        {
-            return reject(
-                self,
-                406,
-                "Not Acceptable",
-                Some((
-                    "Warning",
-                    format!(
-                        "399 {} \"Only application/sdp bodies are sent\"",
-                        peer.local.ip()
-                    ),
-                )),
-            );
-        }
-        // Session timer (RFC 4028 §9): too short an interval gets 422.
-        let uas_timer = session_timer::uas_negotiate(
-            msg.header("Session-Expires")
-                .or_else(|| msg.header("x"))
-                .and_then(|v| session_timer::parse_session_expires(&v)),
-            msg.header("Min-SE")
-                .and_then(|v| session_timer::parse_min_se(&v)),
-            msg.tokens("Supported")
-                .iter()
-                .any(|t| t.eq_ignore_ascii_case("timer")),
-        );
-        if let UasTimer::TooSmall { min_se } = uas_timer {
-            return reject(
-                self,
-                422,
-                "Session Interval Too Small",
-                Some(("Min-SE", min_se.to_string())),
-            );
-        }
+        Ok(())
+    }
+
+    /// 503 with Retry-After while stopping; at `max_calls`, 503 keeping no
+    /// state (counted and logged).
+    fn room_for_a_call(&self, msg: &Message) -> Result<(), Refusal> {
         if self.stopping {
-            return reject(
-                self,
+            let retry_after = self.cfg.retry_after.to_string();
+            return Err(Refusal::Reply(
                 503,
                 "Service Unavailable",
-                Some(("Retry-After", self.cfg.retry_after.to_string())),
-            );
+                Some(("Retry-After", retry_after)),
+            ));
         }
         if self.inbound >= self.cfg.max_calls {
             Metrics::inc(&self.metrics.sip_overload_rejected);
             tracing::warn!(call_id = %msg.call_id, max_calls = self.cfg.max_calls, "refusing call: at max_calls");
-            return self.refuse_stateless(&msg, peer, "max_calls");
+            return Err(Limit::Full("max_calls").into());
         }
-        if let Some(why) = self.cfg.load.shed(now) {
-            Metrics::inc(&self.metrics.sip_shed);
-            if self
-                .shed_logged
-                .is_none_or(|t| now >= t + Duration::from_secs(1))
-            {
-                self.shed_logged = Some(now);
-                tracing::warn!(why, "shedding new calls: admitted calls keep their audio");
-            }
-            return self.refuse_stateless(&msg, peer, why);
-        }
-        let origin = self.origin;
-        if !self.admission.tx_room(origin.ip(), self.txs.len(), now) {
-            return self.refuse_stateless(&msg, peer, "transaction table full");
-        }
-        match self.admission.invite(origin.ip(), now, self.cfg.max_calls) {
-            Verdict::Pass => {}
-            Verdict::Refuse(why) => return self.refuse_source(&msg, peer, why),
-            Verdict::Drop => return self.silence(&msg, &Method::Invite, peer, "banned"),
-        }
-        // 488 with a Warning saying why (RFC 3261 §20.43, code 304).
-        let not_acceptable = |core: &mut Core, why: String| {
-            let warning = format!("304 {} \"{why}\"", peer.local.ip());
-            reject(core, 488, "Not Acceptable Here", Some(("Warning", warning)))
+        Ok(())
+    }
+
+    /// While the load sheds new calls: 503 keeping no state (counted, and
+    /// logged once a second at most).
+    fn not_shedding(&mut self, now: Instant) -> Result<(), Refusal> {
+        let Some(why) = self.cfg.load.shed(now) else {
+            return Ok(());
         };
-        let negotiation = if msg.body.is_empty() {
+        Metrics::inc(&self.metrics.sip_shed);
+        if self
+            .shed_logged
+            .is_none_or(|t| now >= t + Duration::from_secs(1))
+        {
+            self.shed_logged = Some(now);
+            tracing::warn!(why, "shedding new calls: admitted calls keep their audio");
+        }
+        Err(Limit::Full(why).into())
+    }
+
+    /// The source's room: for a transaction in the table (else 503 keeping
+    /// no state), and for a call under admission's per-source limits.
+    fn source_room(&mut self, now: Instant) -> Result<(), Refusal> {
+        let source = self.origin.ip();
+        if !self.admission.tx_room(source, self.txs.len(), now) {
+            return Err(Limit::Full("transaction table full").into());
+        }
+        Limit::of(self.admission.invite(source, now, self.cfg.max_calls))?;
+        Ok(())
+    }
+
+    /// The caller's offer negotiated (`None`: no offer, ours goes in the
+    /// 200). 488 with a Warning saying why (RFC 3261 §20.43, code 304),
+    /// 400 for an offer that does not parse.
+    fn negotiate_offer(&self, msg: &Message, peer: Peer) -> Result<Option<Negotiation>, Refusal> {
+        let not_acceptable = |why: String| {
+            let warning = format!("304 {} \"{why}\"", peer.local.ip());
+            Refusal::Reply(488, "Not Acceptable Here", Some(("Warning", warning)))
+        };
+        if msg.body.is_empty() {
             if self.cfg.srtp == SrtpPolicy::Required {
                 // Our offer would be plain RTP: SRTP needs the caller's.
-                return not_acceptable(self, "SRTP required: offer a=crypto".into());
+                return Err(not_acceptable("SRTP required: offer a=crypto".into()));
             }
-            None
-        } else {
-            match sdp::negotiate(&msg.body, self.cfg.srtp) {
-                Ok(n) => Some(n),
-                Err(SdpError::NoCommonCodec) => {
-                    return not_acceptable(self, "Only PCMU and PCMA audio".into());
-                }
-                Err(SdpError::SrtpRequired) => {
-                    Metrics::inc(&self.metrics.srtp_refused);
-                    let why = format!("SRTP required: {} by SDES", sdp::SUITE);
-                    return not_acceptable(self, why);
-                }
-                Err(SdpError::Malformed(e)) => {
-                    tracing::debug!(call_id = %msg.call_id, error = %e, "unparsable SDP offer");
-                    return reject(self, 400, "Malformed SDP Offer", None);
-                }
+            return Ok(None);
+        }
+        match sdp::negotiate(&msg.body, self.cfg.srtp) {
+            Ok(n) => Ok(Some(n)),
+            Err(SdpError::NoCommonCodec) => Err(not_acceptable("Only PCMU and PCMA audio".into())),
+            Err(SdpError::SrtpRequired) => {
+                Metrics::inc(&self.metrics.srtp_refused);
+                let why = format!("SRTP required: {} by SDES", sdp::SUITE);
+                Err(not_acceptable(why))
             }
-        };
+            Err(SdpError::Malformed(e)) => {
+                tracing::debug!(call_id = %msg.call_id, error = %e, "unparsable SDP offer");
+                Err(Refusal::Reply(400, "Malformed SDP Offer", None))
+            }
+        }
+    }
 
-        // Accept: 100 at once, the call to the call layer, 180.
-        let key = TxKey::of(&msg, &method);
+    /// Takes an admitted INVITE on: its server transaction, 100 at once,
+    /// then 180; the call counted (`max_calls`, the source's calls).
+    fn take_invite(&mut self, msg: &Message, peer: Peer, now: Instant, tag: &str) -> Taken {
+        let key = TxKey::of(msg, &Method::Invite);
         let mut tx = ServerTx::new(true, peer.transport().reliable(), self.cfg.timers);
         let trying = ResponseBuilder::new(&msg.reply, 100, "Trying")
             .source(peer.addr)
@@ -144,7 +156,6 @@ impl Core {
         tx.respond(100, trying.clone(), now);
         self.send(&peer, trying);
         let call = self.id();
-        let contact = contact_uri(&peer);
         // The dialog's route set: what the proxies recorded, in order; every
         // dialog-creating response carries it back (RFC 3261 §12.1.1).
         let route_set = dialog::uas_route_set(msg.record_route());
@@ -155,20 +166,7 @@ impl Core {
             .iter()
             .any(|t| t.eq_ignore_ascii_case("100rel"))
             .then(|| rand::random::<u32>() % (1 << 31) + 1);
-        let mut ringing = route_set.iter().fold(
-            self.builder(&msg, peer, 180, "Ringing").to_tag(&tag),
-            |b, r| b.header("Record-Route", r.clone()),
-        );
-        if let Some(rseq) = rseq {
-            ringing = ringing
-                .header("Require", "100rel")
-                .header("RSeq", rseq.to_string());
-        }
-        let ringing = ringing
-            .header("Contact", format!("<{contact}>"))
-            .header("Allow", ALLOW)
-            .header("Supported", SUPPORTED)
-            .build();
+        let ringing = self.ringing(msg, peer, tag, &route_set, rseq);
         tx.respond(180, ringing.clone(), now);
         self.send(&peer, ringing.clone());
         let t = self.cfg.timers;
@@ -179,19 +177,82 @@ impl Core {
             give_up: now + t.t64(),
             held_ok: None,
         });
-        let reliable_at = reliable
+        let tx = self.insert_tx(key, tx, peer, Some(call), now);
+        self.inbound += 1;
+        self.admission.call_started(self.origin.ip(), now);
+        Taken {
+            call,
+            tx,
+            route_set,
+            reliable,
+        }
+    }
+
+    /// Our 180, with the route set and our Contact; with `rseq`, reliable.
+    fn ringing(
+        &self,
+        msg: &Message,
+        peer: Peer,
+        tag: &str,
+        route_set: &[String],
+        rseq: Option<u32>,
+    ) -> Bytes {
+        let mut ringing = route_set.iter().fold(
+            self.builder(msg, peer, 180, "Ringing").to_tag(tag),
+            |b, r| b.header("Record-Route", r.clone()),
+        );
+        if let Some(rseq) = rseq {
+            ringing = ringing
+                .header("Require", "100rel")
+                .header("RSeq", rseq.to_string());
+        }
+        ringing
+            .header("Contact", format!("<{}>", contact_uri(&peer)))
+            .header("Allow", ALLOW)
+            .header("Supported", SUPPORTED)
+            .build()
+    }
+
+    /// Records the call taken on (its dialog, its INVITE as an initial
+    /// request) and offers it to the call layer: `Incoming`.
+    fn offer_call(
+        &mut self,
+        msg: &Message,
+        peer: Peer,
+        now: Instant,
+        tag: String,
+        admitted: Admitted,
+        taken: Taken,
+    ) {
+        let call = taken.call;
+        let reliable_at = taken
+            .reliable
             .as_ref()
             .map(|r| r.retransmit.map_or(r.give_up, |(a, _)| a));
-        let tx_id = self.insert_tx(key, tx, peer, Some(call), now);
-        self.inbound += 1;
-        self.admission.call_started(origin.ip(), now);
+        let info = self.caller_info(msg, peer);
+        self.dialogs
+            .insert((msg.call_id.clone(), tag.clone()), call);
+        let from_tag = msg.from_tag.clone().unwrap_or_default();
+        self.initial
+            .insert((msg.call_id.clone(), from_tag, msg.cseq), call);
+        let media = admitted.negotiation.as_ref().map(|n| n.media.clone());
+        let offered = Call::offered(msg, peer, self.origin.ip(), now, tag, admitted, taken);
+        self.calls.insert(call, offered);
+        if reliable_at.is_some() {
+            self.arm(TimerKey::Reliable(call), reliable_at);
+        }
+        Metrics::inc(&self.metrics.calls_offered);
+        self.event(CallEvent::Incoming { call, info, media });
+    }
 
+    /// The call as the call layer is told of it.
+    fn caller_info(&self, msg: &Message, peer: Peer) -> Box<CallInfo> {
         // An asserted identity is the caller's number only from inside the
         // trust domain (RFC 3325 §6: the court's PBX or SBC, `[sip]
         // trusted`, reached directly or through a proxy that forwarded its
         // address); from anyone else the number is only claimed.
-        let caller = msg.caller_identity(self.admission.trusted(origin.ip()));
-        let info = Box::new(CallInfo {
+        let caller = msg.caller_identity(self.admission.trusted(self.origin.ip()));
+        Box::new(CallInfo {
             call_id: msg.call_id.clone(),
             from: msg.reply.from.clone(),
             caller_number: caller.number,
@@ -205,58 +266,10 @@ impl Core {
             },
             p_asserted_identity: msg.header("P-Asserted-Identity"),
             user_agent: msg.header("User-Agent"),
-            source: origin.addr,
+            source: self.origin.addr,
             transport: peer.transport(),
             local_ip: peer.local.ip(),
-        });
-        let remote_target = msg
-            .contact_uri()
-            .or_else(|| message::angle_uri(&msg.reply.from))
-            .unwrap_or_default();
-        self.dialogs
-            .insert((msg.call_id.clone(), tag.clone()), call);
-        self.initial
-            .insert((msg.call_id.clone(), from_tag, msg.cseq), call);
-        let media = negotiation.as_ref().map(|n| n.media.clone());
-        self.calls.insert(
-            call,
-            Call {
-                call_id: msg.call_id.clone(),
-                local_party: format!("{};tag={tag}", msg.reply.to),
-                remote_party: msg.reply.from.clone(),
-                uac: None,
-                local_tag: tag,
-                remote_tag: msg.from_tag.clone(),
-                peer,
-                source: origin.ip(),
-                invite_tx: tx_id,
-                invite_reply: msg.reply.clone(),
-                remote_target,
-                route_set,
-                local_cseq: 0,
-                state: CallState::Offered,
-                negotiation,
-                session_id: rand::random::<u32>() as u64,
-                our_sdp: None,
-                delayed_ok: None,
-                pending_ok: None,
-                offered_at: now,
-                rtp: None,
-                sdp_version: 1,
-                offer_pending: false,
-                peer_update: allows_update(&msg),
-                uas_timer,
-                timer: None,
-                refreshing: false,
-                reliable,
-                rseq_acked: None,
-            },
-        );
-        if reliable_at.is_some() {
-            self.arm(TimerKey::Reliable(call), reliable_at);
-        }
-        Metrics::inc(&self.metrics.calls_offered);
-        self.event(CallEvent::Incoming { call, info, media });
+        })
     }
 
     pub(super) fn on_cancel(&mut self, msg: &Message, peer: Peer, now: Instant) {
@@ -456,5 +469,116 @@ impl Core {
         c.local_cseq += 1;
         let (peer, branch, bye) = c.request("BYE", c.local_cseq, None, &[], &self.cfg.user_agent);
         self.start_client(bye, peer, branch, Purpose::Quiet, now);
+    }
+}
+
+/// 415 for a body that is not SDP, naming what we accept.
+fn sdp_body(msg: &Message) -> Result<(), Refusal> {
+    if !msg.body.is_empty() && msg.content_type().as_deref() != Some("application/sdp") {
+        return Err(Refusal::Reply(
+            415,
+            "Unsupported Media Type",
+            Some(("Accept", "application/sdp".into())),
+        ));
+    }
+    Ok(())
+}
+
+/// 406 when the caller's Accept leaves out SDP, the only body we send.
+fn accepts_sdp(msg: &Message, peer: Peer) -> Result<(), Refusal> {
+    let accept = msg.tokens("Accept");
+    let sdp = |a: &String| {
+        let t = a
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        t == "application/sdp" || t == "application/*" || t == "*/*"
+    };
+    if accept.is_empty() || accept.iter().any(sdp) {
+        return Ok(());
+    }
+    let warning = format!(
+        "399 {} \"Only application/sdp bodies are sent\"",
+        peer.local.ip()
+    );
+    Err(Refusal::Reply(
+        406,
+        "Not Acceptable",
+        Some(("Warning", warning)),
+    ))
+}
+
+/// The session timer the INVITE asks for (RFC 4028 §9); 422 for too short
+/// an interval.
+fn session_timer_asked(msg: &Message) -> Result<UasTimer, Refusal> {
+    let uas_timer = session_timer::uas_negotiate(
+        msg.header("Session-Expires")
+            .or_else(|| msg.header("x"))
+            .and_then(|v| session_timer::parse_session_expires(&v)),
+        msg.header("Min-SE")
+            .and_then(|v| session_timer::parse_min_se(&v)),
+        msg.tokens("Supported")
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case("timer")),
+    );
+    if let UasTimer::TooSmall { min_se } = uas_timer {
+        return Err(Refusal::Reply(
+            422,
+            "Session Interval Too Small",
+            Some(("Min-SE", min_se.to_string())),
+        ));
+    }
+    Ok(uas_timer)
+}
+
+impl Call {
+    /// A call offered to us: the INVITE's dialog, our tag on it, in state
+    /// `Offered`.
+    fn offered(
+        msg: &Message,
+        peer: Peer,
+        source: IpAddr,
+        now: Instant,
+        tag: String,
+        admitted: Admitted,
+        taken: Taken,
+    ) -> Call {
+        let remote_target = msg
+            .contact_uri()
+            .or_else(|| message::angle_uri(&msg.reply.from))
+            .unwrap_or_default();
+        Call {
+            call_id: msg.call_id.clone(),
+            local_party: format!("{};tag={tag}", msg.reply.to),
+            remote_party: msg.reply.from.clone(),
+            uac: None,
+            local_tag: tag,
+            remote_tag: msg.from_tag.clone(),
+            peer,
+            source,
+            invite_tx: taken.tx,
+            invite_reply: msg.reply.clone(),
+            remote_target,
+            route_set: taken.route_set,
+            local_cseq: 0,
+            state: CallState::Offered,
+            negotiation: admitted.negotiation,
+            session_id: rand::random::<u32>() as u64,
+            our_sdp: None,
+            delayed_ok: None,
+            pending_ok: None,
+            offered_at: now,
+            rtp: None,
+            sdp_version: 1,
+            offer_pending: false,
+            peer_update: allows_update(msg),
+            uas_timer: admitted.uas_timer,
+            timer: None,
+            refreshing: false,
+            reliable: taken.reliable,
+            rseq_acked: None,
+        }
     }
 }
