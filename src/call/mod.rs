@@ -31,7 +31,7 @@ use leg::{Control, Driven, Leg, LegSetup};
 use crate::intake::{Intake, IntakeSettings, Offers, Update};
 use crate::media::ports::PortPool;
 use crate::metrics::Metrics;
-use crate::recording;
+use crate::recording::{self, Recorder};
 use crate::sip::core::{CallCommand, CallEvent, CallInfo, CallRef};
 use crate::tickets::journal::{op_id, IntakeStep, Op};
 use crate::tickets::model::{Caller, RecordingLink};
@@ -236,23 +236,7 @@ pub(crate) async fn run_answered(
             caller: a.caller.clone(),
         })
         .await;
-    let srtp = leg.media.srtp.is_some() || leg.webrtc.is_some();
-    // A browser's address is the caller's own: masked, as a number is.
-    let source = match a.transport {
-        "web" => crate::privacy::mask_ip(a.source.ip()),
-        _ => a.source.to_string(),
-    };
-    tracing::info!(
-        call_id = %a.call_id,
-        caller = %a.shown,
-        source = %source,
-        transport = a.transport,
-        srtp,
-        "call started"
-    );
-    if srtp {
-        crate::metrics::Metrics::inc(&ctx.metrics.srtp_calls);
-    }
+    log_start(ctx, &a, &leg);
 
     // The recording's name carries the ticket number when Redis gave one
     // in time; the manifest and the ticket link carry the Call-ID anyway.
@@ -262,15 +246,7 @@ pub(crate) async fn run_answered(
         .and_then(Result::ok)
         .unwrap_or_else(|| "unnumbered".to_string());
     numbered(&number);
-    let path = recording::path_for(&ctx.recordings, jiff::Timestamp::now(), &number, &a.call_id);
-    let recorder = match leg::record(path.clone(), &a.call_id, &number).await {
-        Ok(r) => Some(r),
-        Err(e) => {
-            tracing::error!(call_id = %a.call_id, path = %path.display(), error = %e, "cannot start the recording; the call goes on");
-            recording_failed(ctx, &ids, &path, &e.to_string()).await;
-            None
-        }
-    };
+    let recorder = start_recording(ctx, &ids, &number).await;
     let known = (number != "unnumbered").then(|| number.clone());
     let mut leg = Leg::start(LegSetup {
         call: a.call,
@@ -292,13 +268,63 @@ pub(crate) async fn run_answered(
         follow_up_opt_out: ctx.follow_up,
     };
     let mut intake = Intake::new(ctx.intake.clone(), known, offers);
-    // The intake hands the call back when the caller wants a person.
-    let ended = loop {
-        match leg
-            .drive(&mut intake, &mut IntakeSteps { ctx, ids: &ids })
-            .await
-        {
-            Driven::Ended(e) => break e,
+    let ended = take_call(ctx, &mut leg, &mut intake, &ids).await;
+    let (stats, recording) = leg.finish().await;
+    count_media(&ctx.metrics, &stats);
+    log_end(&a, answered, ended.how, stats);
+    self::ended(ctx, &ids, answered.elapsed().as_secs_f64(), ended.how).await;
+    if let Some(done) = recording {
+        recorded(ctx, &ids, done).await;
+    }
+}
+
+/// The call's start line, and the count of calls over SRTP.
+fn log_start(ctx: &CallContext, a: &Answered, leg: &LegParts) {
+    let srtp = leg.media.srtp.is_some() || leg.webrtc.is_some();
+    // A browser's address is the caller's own: masked, as a number is.
+    let source = match a.transport {
+        "web" => crate::privacy::mask_ip(a.source.ip()),
+        _ => a.source.to_string(),
+    };
+    tracing::info!(
+        call_id = %a.call_id,
+        caller = %a.shown,
+        source = %source,
+        transport = a.transport,
+        srtp,
+        "call started"
+    );
+    if srtp {
+        crate::metrics::Metrics::inc(&ctx.metrics.srtp_calls);
+    }
+}
+
+/// The call's recorder; without one (the disk refused) the call goes on
+/// and its ticket says the recording failed.
+async fn start_recording(ctx: &CallContext, ids: &Ids, number: &str) -> Option<Recorder> {
+    let path = recording::path_for(
+        &ctx.recordings,
+        jiff::Timestamp::now(),
+        number,
+        &ids.call_id,
+    );
+    match leg::record(path.clone(), &ids.call_id, number).await {
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::error!(call_id = %ids.call_id, path = %path.display(), error = %e, "cannot start the recording; the call goes on");
+            recording_failed(ctx, ids, &path, &e.to_string()).await;
+            None
+        }
+    }
+}
+
+/// The intake on the leg to the call's end; when the caller wants a
+/// person, the bridge rings one, and the intake takes the call back when
+/// nobody is reached.
+async fn take_call(ctx: &CallContext, leg: &mut Leg, intake: &mut Intake, ids: &Ids) -> leg::Ended {
+    loop {
+        match leg.drive(intake, &mut IntakeSteps { ctx, ids }).await {
+            Driven::Ended(e) => return e,
             Driven::HandedOver => {
                 let person = match ctx.bridging.as_deref() {
                     Some(b) => {
@@ -306,34 +332,32 @@ pub(crate) async fn run_answered(
                             true => bridge::Need::Violence,
                             false => bridge::Need::Other,
                         };
-                        bridge::person(ctx, b, &mut leg, &ids, need).await
+                        bridge::person(ctx, b, leg, ids, need).await
                     }
                     None => bridge::Person::NotReached,
                 };
                 match person {
-                    bridge::Person::Ended(e) => break e,
+                    bridge::Person::Ended(e) => return e,
                     bridge::Person::NotReached => intake.no_person(),
                 }
             }
         }
-    };
-    let (stats, recording) = leg.finish().await;
+    }
+}
+
+/// A finished call's media counts into the gateway's totals.
+fn count_media(metrics: &Metrics, stats: &crate::media::rtp::MediaStats) {
     for (counter, n) in [
-        (&ctx.metrics.rtp_sent, stats.sent),
-        (&ctx.metrics.rtp_received, stats.received),
+        (&metrics.rtp_sent, stats.sent),
+        (&metrics.rtp_received, stats.received),
         (
-            &ctx.metrics.rtp_dropped,
+            &metrics.rtp_dropped,
             stats.dropped + stats.duplicates + stats.late,
         ),
-        (&ctx.metrics.rtp_panics, stats.panics),
-        (&ctx.metrics.srtp_auth_failed, stats.srtp_failed),
+        (&metrics.rtp_panics, stats.panics),
+        (&metrics.srtp_auth_failed, stats.srtp_failed),
     ] {
         counter.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-    }
-    log_end(&a, answered, ended.how, stats);
-    self::ended(ctx, &ids, answered.elapsed().as_secs_f64(), ended.how).await;
-    if let Some(done) = recording {
-        recorded(ctx, &ids, done).await;
     }
 }
 

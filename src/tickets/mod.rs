@@ -5,8 +5,9 @@
 //! outages (`journal`, `writer`). This module owns every Redis key, so
 //! beside the tickets it keeps the officers' credentials (`sessions`), the
 //! duty's state (`duty`: the rotation's offset, the escalation schedule,
-//! pages for the mobile page) and the registrar's records of the officers'
-//! softphones (`softphones`), and the statistics for the leadership
+//! pages for the mobile page), the registrar's records of the officers'
+//! softphones (`softphones`) and the counters that limit logins,
+//! REGISTERs and callbacks (`attempts`), and the statistics for the leadership
 //! (`stats`, sans-IO over tickets and timelines), and the one way their
 //! exports write a CSV cell (`csv`). Knows nothing of SIP or HTTP.
 
@@ -15,6 +16,7 @@
 pub use hotline_domain::tickets::{actions, csv, model, report, stats};
 
 pub mod activities;
+pub mod attempts;
 pub mod conn;
 pub mod duty;
 pub mod journal;

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::journal::{ConnectionStep, IntakeStep, Journal, Op};
-use super::model::{Register, State};
+use super::model::{Caller, RecordingLink, Register, State};
 use super::store::{Change, NewTicket, Store, StoreError};
 
 /// How long to wait before trying Redis again after a failure.
@@ -365,70 +365,10 @@ async fn apply(store: &Store, op: &Op) -> Result<String, StoreError> {
             at,
             caller,
             ..
-        } => {
-            let t = NewTicket {
-                call_id: call_id.clone(),
-                call: call.clone(),
-                received_at: *at,
-                register: Register {
-                    caller: caller.clone(),
-                    ..Default::default()
-                },
-            };
-            let (number, created) = store.create(&t, "gateway").await?;
-            if created {
-                tracing::info!(ticket = %number, call_id = %call_id, "ticket created");
-            }
-            Ok(number)
-        }
+        } => created(store, call_id, call, *at, caller).await,
         Op::Intake { id, step, .. } => {
             let number = number_for(store, op).await?;
-            let (action, details) = match step {
-                IntakeStep::Category { category, urgent } => (
-                    "intake_category",
-                    serde_json::json!({"category": category, "urgent": urgent}),
-                ),
-                IntakeStep::CaseNumber { number } => (
-                    "intake_case_number",
-                    serde_json::json!({"case_number": number}),
-                ),
-                IntakeStep::MessageStarted { offset_ms } => (
-                    "intake_message_started",
-                    serde_json::json!({"offset_ms": offset_ms}),
-                ),
-                IntakeStep::MessageEnded { offset_ms } => (
-                    "intake_message_ended",
-                    serde_json::json!({"offset_ms": offset_ms}),
-                ),
-                IntakeStep::NoFollowUp => ("intake_no_follow_up", serde_json::json!({})),
-            };
-            let mut change = Change::new("caller", action);
-            change.op_id = Some(id.clone());
-            change.details = details;
-            // Violence at a scene opens the ticket at once: paging starts
-            // before the caller has finished.
-            if matches!(step, IntakeStep::Category { urgent: true, .. })
-                && store.get(&number).await?.state == State::Intake
-            {
-                change.to = Some(State::Open);
-            }
-            let step = step.clone();
-            let edit = move |r: &mut Register| {
-                let i = &mut r.intake;
-                match &step {
-                    IntakeStep::Category { category, urgent } => {
-                        i.category = Some(*category);
-                        i.urgent |= *urgent;
-                    }
-                    IntakeStep::CaseNumber { number } => i.case_number = Some(number.clone()),
-                    IntakeStep::MessageStarted { offset_ms } => {
-                        i.message_start_ms = Some(*offset_ms)
-                    }
-                    IntakeStep::MessageEnded { offset_ms } => i.message_end_ms = Some(*offset_ms),
-                    IntakeStep::NoFollowUp => i.no_follow_up = true,
-                }
-            };
-            change_or_record(store, &number, change, edit).await?;
+            intake(store, &number, id, step).await?;
             Ok(number)
         }
         Op::Recording {
@@ -439,16 +379,7 @@ async fn apply(store: &Store, op: &Op) -> Result<String, StoreError> {
             ..
         } => {
             let number = number_for(store, op).await?;
-            let mut change = Change::new("gateway", "recording");
-            change.op_id = Some(id.clone());
-            change.details = serde_json::json!({
-                "path": link.path, "duration_ms": link.duration_ms,
-                "sha256": link.sha256, "status": status, "note": note,
-            });
-            let link = link.clone();
-            store
-                .change(&number, &change, move |r| r.recordings.push(link.clone()))
-                .await?;
+            recording(store, &number, id, link, status, note.as_deref()).await?;
             Ok(number)
         }
         Op::Connection { id, at, step, .. } => {
@@ -460,26 +391,137 @@ async fn apply(store: &Store, op: &Op) -> Result<String, StoreError> {
             id, seconds, how, ..
         } => {
             let number = number_for(store, op).await?;
-            let current = store.get(&number).await?;
-            let mut change = Change::new("gateway", "call_ended");
-            change.op_id = Some(id.clone());
-            change.details = serde_json::json!({ "seconds": seconds, "how": how });
-            if current.state == State::Intake {
-                change.to = Some(if usable(&current.register) {
-                    State::Open
-                } else {
-                    State::Abandoned
-                });
-            }
-            let (seconds, how) = (*seconds, how.clone());
-            let edit = move |r: &mut Register| {
-                r.intake.call_seconds = Some(seconds);
-                r.intake.call_end = Some(how.clone());
-            };
-            change_or_record(store, &number, change, edit).await?;
+            call_ended(store, &number, id, *seconds, how).await?;
             Ok(number)
         }
     }
+}
+
+/// The call's ticket, created once (a replay finds the one it made).
+async fn created(
+    store: &Store,
+    call_id: &str,
+    call: &str,
+    at: jiff::Timestamp,
+    caller: &Caller,
+) -> Result<String, StoreError> {
+    let t = NewTicket {
+        call_id: call_id.to_string(),
+        call: call.to_string(),
+        received_at: at,
+        register: Register {
+            caller: caller.clone(),
+            ..Default::default()
+        },
+    };
+    let (number, created) = store.create(&t, "gateway").await?;
+    if created {
+        tracing::info!(ticket = %number, call_id = %call_id, "ticket created");
+    }
+    Ok(number)
+}
+
+/// One answer of the intake, on the timeline and in the register.
+async fn intake(
+    store: &Store,
+    number: &str,
+    id: &str,
+    step: &IntakeStep,
+) -> Result<(), StoreError> {
+    let (action, details) = match step {
+        IntakeStep::Category { category, urgent } => (
+            "intake_category",
+            serde_json::json!({"category": category, "urgent": urgent}),
+        ),
+        IntakeStep::CaseNumber { number } => (
+            "intake_case_number",
+            serde_json::json!({"case_number": number}),
+        ),
+        IntakeStep::MessageStarted { offset_ms } => (
+            "intake_message_started",
+            serde_json::json!({"offset_ms": offset_ms}),
+        ),
+        IntakeStep::MessageEnded { offset_ms } => (
+            "intake_message_ended",
+            serde_json::json!({"offset_ms": offset_ms}),
+        ),
+        IntakeStep::NoFollowUp => ("intake_no_follow_up", serde_json::json!({})),
+    };
+    let mut change = Change::new("caller", action);
+    change.op_id = Some(id.to_string());
+    change.details = details;
+    // Violence at a scene opens the ticket at once: paging starts
+    // before the caller has finished.
+    if matches!(step, IntakeStep::Category { urgent: true, .. })
+        && store.get(number).await?.state == State::Intake
+    {
+        change.to = Some(State::Open);
+    }
+    let step = step.clone();
+    let edit = move |r: &mut Register| {
+        let i = &mut r.intake;
+        match &step {
+            IntakeStep::Category { category, urgent } => {
+                i.category = Some(*category);
+                i.urgent |= *urgent;
+            }
+            IntakeStep::CaseNumber { number } => i.case_number = Some(number.clone()),
+            IntakeStep::MessageStarted { offset_ms } => i.message_start_ms = Some(*offset_ms),
+            IntakeStep::MessageEnded { offset_ms } => i.message_end_ms = Some(*offset_ms),
+            IntakeStep::NoFollowUp => i.no_follow_up = true,
+        }
+    };
+    change_or_record(store, number, change, edit).await
+}
+
+/// The call's recording, linked from the register.
+async fn recording(
+    store: &Store,
+    number: &str,
+    id: &str,
+    link: &RecordingLink,
+    status: &str,
+    note: Option<&str>,
+) -> Result<(), StoreError> {
+    let mut change = Change::new("gateway", "recording");
+    change.op_id = Some(id.to_string());
+    change.details = serde_json::json!({
+        "path": link.path, "duration_ms": link.duration_ms,
+        "sha256": link.sha256, "status": status, "note": note,
+    });
+    let link = link.clone();
+    store
+        .change(number, &change, move |r| r.recordings.push(link.clone()))
+        .await?;
+    Ok(())
+}
+
+/// The call's end: its length and how it ended; a ticket still in the
+/// intake opens, or is abandoned when the caller gave nothing to act on.
+async fn call_ended(
+    store: &Store,
+    number: &str,
+    id: &str,
+    seconds: f64,
+    how: &str,
+) -> Result<(), StoreError> {
+    let current = store.get(number).await?;
+    let mut change = Change::new("gateway", "call_ended");
+    change.op_id = Some(id.to_string());
+    change.details = serde_json::json!({ "seconds": seconds, "how": how });
+    if current.state == State::Intake {
+        change.to = Some(if usable(&current.register) {
+            State::Open
+        } else {
+            State::Abandoned
+        });
+    }
+    let how = how.to_string();
+    let edit = move |r: &mut Register| {
+        r.intake.call_seconds = Some(seconds);
+        r.intake.call_end = Some(how.clone());
+    };
+    change_or_record(store, number, change, edit).await
 }
 
 /// A bridge's or callback's step on the ticket: on its timeline, who was
