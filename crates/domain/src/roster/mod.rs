@@ -294,6 +294,158 @@ pub struct OnDuty {
     pub calendar_known: bool,
 }
 
+/// A roster problem: the entry, and what is wrong with it.
+type Problem = (String, String);
+
+/// The leaders' roles are [leaders]'s to give, and nobody else's.
+fn give_leaders_roles(f: &mut RosterFile) -> Result<(), Problem> {
+    for m in &mut f.members {
+        let given = f.leaders.roles_of(&m.id);
+        if let Some(r) = m
+            .roles
+            .iter()
+            .find(|r| Role::LEADERS.contains(r) && !given.contains(r))
+        {
+            return Err((
+                format!("members {}", m.id),
+                format!(
+                    "roles: {:?} is given by [leaders] alone, and it does not name {:?}",
+                    r.as_str(),
+                    m.id
+                ),
+            ));
+        }
+        m.roles.retain(|r| !Role::LEADERS.contains(r));
+        m.roles.extend(given);
+    }
+    Ok(())
+}
+
+/// Members by id: each once, each SIP address a URI or "registered".
+fn index_members(f: &RosterFile) -> Result<HashMap<String, Member>, Problem> {
+    let mut members = HashMap::new();
+    for m in &f.members {
+        if members.insert(m.id.clone(), m.clone()).is_some() {
+            return Err((format!("members {}", m.id), "id given twice".into()));
+        }
+        let sip_ok = m.sip.as_deref().is_none_or(|s| {
+            s == REGISTERED
+                || s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("sip:"))
+                || s.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("sips:"))
+        });
+        if !sip_ok {
+            return Err((
+                format!("members {}: sip", m.id),
+                format!(
+                    "{:?} is neither a sip: or sips: URI nor \"{REGISTERED}\"",
+                    m.sip.as_deref().unwrap_or("")
+                ),
+            ));
+        }
+    }
+    Ok(members)
+}
+
+/// Units by id: each once, not a member's id, of known members.
+fn index_units(
+    f: &RosterFile,
+    members: &HashMap<String, Member>,
+) -> Result<HashMap<String, Unit>, Problem> {
+    let mut units = HashMap::new();
+    for u in &f.units {
+        if members.contains_key(&u.id) || units.insert(u.id.clone(), u.clone()).is_some() {
+            return Err((format!("units {}", u.id), "id given twice".into()));
+        }
+        if u.members.is_empty() {
+            return Err((format!("units {}", u.id), "has no members".into()));
+        }
+        if let Some(m) = u.members.iter().find(|m| !members.contains_key(*m)) {
+            return Err((
+                format!("units {}", u.id),
+                format!("member {m:?} is not in [[members]]"),
+            ));
+        }
+    }
+    Ok(units)
+}
+
+/// `entry`'s units: each a known unit, each once.
+fn known_units(entry: &str, list: &[String], units: &HashMap<String, Unit>) -> Result<(), Problem> {
+    let mut seen = HashSet::new();
+    for u in list {
+        if !units.contains_key(u) {
+            return Err((entry.into(), format!("{u:?} is not in [[units]]")));
+        }
+        if !seen.insert(u) {
+            return Err((entry.into(), format!("{u:?} is listed twice")));
+        }
+    }
+    Ok(())
+}
+
+/// The hours, the rotation, the desk, the leaders and the cases name what
+/// the roster has.
+fn check_duty(
+    f: &RosterFile,
+    members: &HashMap<String, Member>,
+    units: &HashMap<String, Unit>,
+) -> Result<(), Problem> {
+    let member = |entry: &str, id: &str| match members.contains_key(id) {
+        true => Ok(()),
+        false => Err((entry.to_string(), format!("{id:?} is not in [[members]]"))),
+    };
+    if f.hours.start >= f.hours.end {
+        return Err(("hours".into(), "start must be before end".into()));
+    }
+    if f.rotation.units.is_empty() || f.rotation.police.is_empty() {
+        return Err((
+            "rotation".into(),
+            "units and police must not be empty".into(),
+        ));
+    }
+    known_units("rotation.units", &f.rotation.units, units)?;
+    for p in &f.rotation.police {
+        member("rotation.police", p)?;
+    }
+    known_units("rotation.day_units", &f.rotation.day_units, units)?;
+    for d in &f.desk.members {
+        member("desk.members", d)?;
+    }
+    member("leaders.director", &f.leaders.director)?;
+    member("leaders.chief_commander", &f.leaders.chief_commander)?;
+    for d in &f.leaders.deputies {
+        member("leaders.deputies", d)?;
+    }
+    for (case, h) in &f.cases {
+        member(&format!("cases {case:?}"), h)?;
+    }
+    Ok(())
+}
+
+/// Each override in order, replacing a unit by a unit or a member by a
+/// member.
+fn check_overrides(
+    f: &RosterFile,
+    members: &HashMap<String, Member>,
+    units: &HashMap<String, Unit>,
+) -> Result<(), Problem> {
+    for o in &f.overrides {
+        let entry = format!("overrides {} -> {} {}..{}", o.replace, o.with, o.from, o.to);
+        if o.from > o.to {
+            return Err((entry, "from is after to".into()));
+        }
+        let same_kind = (units.contains_key(&o.replace) && units.contains_key(&o.with))
+            || (members.contains_key(&o.replace) && members.contains_key(&o.with));
+        if !same_kind {
+            return Err((
+                entry,
+                "replace and with must both be units or both members".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Roster {
     pub fn load(path: &Path) -> Result<Roster, RosterError> {
         let file = path.display().to_string();
@@ -305,7 +457,7 @@ impl Roster {
     }
 
     pub fn parse(text: &str, file: &str) -> Result<Roster, RosterError> {
-        let bad = |entry: String, problem: String| RosterError::Invalid {
+        let bad = |(entry, problem): Problem| RosterError::Invalid {
             file: file.to_string(),
             entry,
             problem,
@@ -315,142 +467,13 @@ impl Roster {
                 .span()
                 .map(|s| format!("line {}", text[..s.start].matches('\n').count() + 1))
                 .unwrap_or_else(|| "roster".into());
-            bad(at, e.message().to_string())
+            bad((at, e.message().to_string()))
         })?;
-        // The leaders' roles are [leaders]'s to give, and nobody else's.
-        for m in &mut f.members {
-            let given = f.leaders.roles_of(&m.id);
-            if let Some(r) = m
-                .roles
-                .iter()
-                .find(|r| Role::LEADERS.contains(r) && !given.contains(r))
-            {
-                return Err(bad(
-                    format!("members {}", m.id),
-                    format!(
-                        "roles: {:?} is given by [leaders] alone, and it does not name {:?}",
-                        r.as_str(),
-                        m.id
-                    ),
-                ));
-            }
-            m.roles.retain(|r| !Role::LEADERS.contains(r));
-            m.roles.extend(given);
-        }
-        let mut members = HashMap::new();
-        for m in &f.members {
-            if members.insert(m.id.clone(), m.clone()).is_some() {
-                return Err(bad(format!("members {}", m.id), "id given twice".into()));
-            }
-            let sip_ok = m.sip.as_deref().is_none_or(|s| {
-                s == REGISTERED
-                    || s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("sip:"))
-                    || s.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("sips:"))
-            });
-            if !sip_ok {
-                return Err(bad(
-                    format!("members {}: sip", m.id),
-                    format!(
-                        "{:?} is neither a sip: or sips: URI nor \"{REGISTERED}\"",
-                        m.sip.as_deref().unwrap_or("")
-                    ),
-                ));
-            }
-        }
-        let mut units = HashMap::new();
-        for u in &f.units {
-            if members.contains_key(&u.id) || units.insert(u.id.clone(), u.clone()).is_some() {
-                return Err(bad(format!("units {}", u.id), "id given twice".into()));
-            }
-            if u.members.is_empty() {
-                return Err(bad(format!("units {}", u.id), "has no members".into()));
-            }
-            for m in &u.members {
-                if !members.contains_key(m) {
-                    return Err(bad(
-                        format!("units {}", u.id),
-                        format!("member {m:?} is not in [[members]]"),
-                    ));
-                }
-            }
-        }
-        let member = |entry: &str, id: &str| {
-            if members.contains_key(id) {
-                Ok(())
-            } else {
-                Err(bad(
-                    entry.to_string(),
-                    format!("{id:?} is not in [[members]]"),
-                ))
-            }
-        };
-        if f.hours.start >= f.hours.end {
-            return Err(bad("hours".into(), "start must be before end".into()));
-        }
-        if f.rotation.units.is_empty() || f.rotation.police.is_empty() {
-            return Err(bad(
-                "rotation".into(),
-                "units and police must not be empty".into(),
-            ));
-        }
-        let mut seen = HashSet::new();
-        for u in &f.rotation.units {
-            if !units.contains_key(u) {
-                return Err(bad(
-                    "rotation.units".into(),
-                    format!("{u:?} is not in [[units]]"),
-                ));
-            }
-            if !seen.insert(u) {
-                return Err(bad(
-                    "rotation.units".into(),
-                    format!("{u:?} is listed twice"),
-                ));
-            }
-        }
-        for p in &f.rotation.police {
-            member("rotation.police", p)?;
-        }
-        let mut seen = HashSet::new();
-        for u in &f.rotation.day_units {
-            if !units.contains_key(u) {
-                return Err(bad(
-                    "rotation.day_units".into(),
-                    format!("{u:?} is not in [[units]]"),
-                ));
-            }
-            if !seen.insert(u) {
-                return Err(bad(
-                    "rotation.day_units".into(),
-                    format!("{u:?} is listed twice"),
-                ));
-            }
-        }
-        for d in &f.desk.members {
-            member("desk.members", d)?;
-        }
-        member("leaders.director", &f.leaders.director)?;
-        member("leaders.chief_commander", &f.leaders.chief_commander)?;
-        for d in &f.leaders.deputies {
-            member("leaders.deputies", d)?;
-        }
-        for (case, h) in &f.cases {
-            member(&format!("cases {case:?}"), h)?;
-        }
-        for o in &f.overrides {
-            let entry = format!("overrides {} -> {} {}..{}", o.replace, o.with, o.from, o.to);
-            if o.from > o.to {
-                return Err(bad(entry, "from is after to".into()));
-            }
-            let same_kind = (units.contains_key(&o.replace) && units.contains_key(&o.with))
-                || (members.contains_key(&o.replace) && members.contains_key(&o.with));
-            if !same_kind {
-                return Err(bad(
-                    entry,
-                    "replace and with must both be units or both members".into(),
-                ));
-            }
-        }
+        give_leaders_roles(&mut f).map_err(bad)?;
+        let members = index_members(&f).map_err(bad)?;
+        let units = index_units(&f, &members).map_err(bad)?;
+        check_duty(&f, &members, &units).map_err(bad)?;
+        check_overrides(&f, &members, &units).map_err(bad)?;
         Ok(Roster { f, members, units })
     }
 
