@@ -69,36 +69,26 @@ const LEASE: Duration = Duration::from_secs(600);
 impl FollowUps {
     /// Runs until `stop`.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
-        let mut calls = tokio::task::JoinSet::new();
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => break,
-                _ = tokio::time::sleep(TICK) => {}
-                Some(_) = calls.join_next(), if !calls.is_empty() => continue,
-            }
-            let delay = Duration::from_secs(self.settings.delay_hours * 3600);
-            let cutoff = Timestamp::now().as_millisecond() - delay.as_millis() as i64;
-            let due = match self
-                .store
-                .claim_follow_ups(cutoff, LEASE.as_millis() as i64, 16)
-                .await
-            {
-                Ok(d) => d,
-                Err(e) => {
-                    tracing::debug!(error = %e, "follow-up: cannot reach redis");
-                    continue;
-                }
-            };
-            for (number, closed_ms) in due {
+        let delay = Duration::from_secs(self.settings.delay_hours * 3600);
+        crate::tickets::duty::run_claimed(
+            "follow-up",
+            TICK,
+            stop,
+            || {
+                let cutoff = Timestamp::now().as_millisecond() - delay.as_millis() as i64;
+                self.store
+                    .claim_follow_ups(cutoff, LEASE.as_millis() as i64, 16)
+            },
+            |(number, closed_ms): (String, i64)| {
                 let me = self.clone();
-                calls.spawn(async move {
+                async move {
                     if let Err(e) = me.one(&number, closed_ms).await {
                         tracing::warn!(ticket = %number, error = %e, "follow-up failed; tried again after the lease");
                     }
-                });
-            }
-        }
-        while calls.join_next().await.is_some() {}
+                }
+            },
+        )
+        .await
     }
 
     /// The follow-up of `number`, closed at `closed_ms`: skipped, deferred,

@@ -53,37 +53,25 @@ fn now_ms() -> i64 {
 }
 
 impl Paging {
-    /// Runs until `stop`.
+    /// Runs until `stop` (steps in flight finish: their pages are on their
+    /// way).
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
-        let mut tasks = tokio::task::JoinSet::new();
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => break,
-                _ = tokio::time::sleep(TICK) => {}
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
-            }
-            let claimed = match self
-                .store
-                .claim_due(now_ms(), self.lease.as_millis() as i64, 64)
-                .await
-            {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::debug!(error = %e, "paging: cannot reach redis");
-                    continue;
-                }
-            };
-            for number in claimed {
+        let lease = self.lease.as_millis() as i64;
+        crate::tickets::duty::run_claimed(
+            "paging",
+            TICK,
+            stop,
+            || self.store.claim_due(now_ms(), lease, 64),
+            |number: String| {
                 let me = self.clone();
-                tasks.spawn(async move {
+                async move {
                     if let Err(e) = me.fire(&number).await {
                         tracing::error!(ticket = %number, error = %e, "paging step failed; retried after the lease");
                     }
-                });
-            }
-        }
-        // Steps in flight finish (their pages are on their way).
-        while tasks.join_next().await.is_some() {}
+                }
+            },
+        )
+        .await
     }
 
     /// One claimed ticket, its lease kept fresh while the step runs (a

@@ -5,7 +5,8 @@
 //! set by the transition script and the progress), the follow-up calls'
 //! schedule (`followup:due`: closed tickets by the time they closed, set by
 //! the transition script), and pages for the officers' mobile page (the
-//! `events` stream).
+//! `events` stream); and the one claim-with-lease loop the workers of both
+//! schedules run (`run_claimed`).
 
 use redis::{AsyncCommands, Script};
 
@@ -240,4 +241,42 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// The one claim-with-lease loop of the store's schedules (the escalation
+/// steps, the follow-up calls): every `tick` until `stop`, `claim` takes
+/// what is due (the store's script moves each past a lease, so another
+/// gateway or a restart takes it again if it is not finished), and each
+/// item runs in a task of its own (`what` names it in the log); at the stop
+/// the items in flight finish.
+pub async fn run_claimed<T, C, CF, W, WF>(
+    what: &'static str,
+    tick: std::time::Duration,
+    stop: tokio_util::sync::CancellationToken,
+    claim: C,
+    work: W,
+) where
+    T: Send + 'static,
+    C: Fn() -> CF,
+    CF: std::future::Future<Output = Result<Vec<T>, StoreError>>,
+    W: Fn(T) -> WF,
+    WF: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(tick) => {}
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+        }
+        match claim().await {
+            Ok(items) => {
+                for item in items {
+                    tasks.spawn(work(item));
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "{what}: cannot reach redis"),
+        }
+    }
+    while tasks.join_next().await.is_some() {}
 }

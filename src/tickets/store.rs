@@ -70,7 +70,9 @@ redis.call('HSET', t, 'state', to, 'version', nv, 'data', ARGV[6], 'category', A
 if to ~= state then
   redis.call('ZREM', p .. 'idx:state:' .. state, number)
   redis.call('ZADD', p .. 'idx:state:' .. to, score, number)
-  if string.find(',closed,abandoned,cancelled,duplicate,', ',' .. to .. ',', 1, true) then
+  -- The final states (ARGV[15]) are the model's: a final ticket is no
+  -- longer open.
+  if string.find(',' .. ARGV[15] .. ',', ',' .. to .. ',', 1, true) then
     redis.call('ZREM', p .. 'idx:open', number)
   end
   -- Becoming closed enters the follow-up calls' schedule (by the time it
@@ -107,6 +109,16 @@ redis.call('XADD', p .. 'events', 'MAXLEN', '~', 100000, '*', 'kind', 'change', 
 if op ~= '' then redis.call('SET', p .. 'op:' .. op, number, 'EX', 604800) end
 return {'ok', to, tostring(nv)}
 "#;
+
+/// The model's final states, as `APPLY` takes them (`closed,abandoned,…`).
+fn final_states() -> String {
+    crate::tickets::model::ALL_STATES
+        .into_iter()
+        .filter(|s| s.is_final())
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -328,6 +340,7 @@ impl Store {
                 .arg(change.index.join(","))
                 .arg(change.op_id.as_deref().unwrap_or(""))
                 .arg(change.details.to_string())
+                .arg(final_states())
                 .invoke_async(&mut c)
                 .await?;
             let state_of = |s: &str| {
