@@ -432,11 +432,7 @@ async fn link_recording(
             call_id: ids.call_id.clone(),
             call: ids.call.clone(),
             at: jiff::Timestamp::now(),
-            link: RecordingLink {
-                path: path.display().to_string(),
-                duration_ms,
-                sha256,
-            },
+            link: RecordingLink::new(path, duration_ms, sha256),
             status: status.to_string(),
             note,
         })

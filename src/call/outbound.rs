@@ -99,11 +99,7 @@ where
 
 /// A finished recording as a ticket links it.
 pub fn link(done: recording::Finished) -> crate::tickets::model::RecordingLink {
-    crate::tickets::model::RecordingLink {
-        path: done.path.display().to_string(),
-        duration_ms: done.duration_ms,
-        sha256: done.sha256,
-    }
+    crate::tickets::model::RecordingLink::new(&done.path, done.duration_ms, done.sha256)
 }
 
 /// A call's unanswered end in words.

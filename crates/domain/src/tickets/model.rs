@@ -309,6 +309,17 @@ pub struct RecordingLink {
     pub sha256: String,
 }
 
+impl RecordingLink {
+    /// The link to the recording at `path`, as the ticket keeps it.
+    pub fn new(path: &std::path::Path, duration_ms: u64, sha256: String) -> RecordingLink {
+        RecordingLink {
+            path: path.display().to_string(),
+            duration_ms,
+            sha256,
+        }
+    }
+}
+
 /// The parts of a ticket kept as one JSON document; state, version and the
 /// indexed fields live beside it (docs/redis-keys.md).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
