@@ -557,6 +557,73 @@ impl Session {
         taken
     }
 
+    /// This side's next frame: while bridged the other side's peer, else
+    /// the prompt playing (the next queued one started); sent to the peer
+    /// unless on hold, and returned for the recording's right channel.
+    fn our_frame(
+        &mut self,
+        player: &mut Player,
+        bridge: Option<&mut Bridge>,
+        silence: u8,
+        out: &mut [u8; PACKET],
+        outbox: &mut Outbox,
+    ) -> [i16; FRAME] {
+        if player.playing.is_none() {
+            if let Some((p, id)) = player.queue.pop_front() {
+                self.sender.pause(player.silent_frames);
+                player.silent_frames = 0;
+                player.playing = Some((p, 0, id));
+            }
+        }
+        let mut right = [0i16; FRAME];
+        // On hold (or a peer that takes no audio) nothing is
+        // sent, and what plays waits where it was.
+        let sending = self.direction.peer_receives();
+        // Bridged: the other side's peer instead of prompts.
+        if let Some(b) = bridge {
+            match b.take().filter(|_| sending) {
+                Some(frame) => {
+                    let payload = super::relay::encode(self.codec, &frame);
+                    right = frame;
+                    self.sender.pause(player.silent_frames);
+                    player.silent_frames = 0;
+                    let n = self.sender.packet_into(&payload, silence, out);
+                    if let Some(to) = self.target() {
+                        self.send(out.get(..n).unwrap_or_default(), to);
+                    }
+                }
+                None if sending => player.silent_frames += 1,
+                None => {}
+            }
+        } else {
+            match player.playing.as_mut().filter(|_| sending) {
+                Some((prompt, frame, id)) => {
+                    let payload = prompt.frame(self.codec, *frame);
+                    for (r, b) in right.iter_mut().zip(payload) {
+                        *r = self.law[usize::from(*b)];
+                    }
+                    let n = self.sender.packet_into(payload, silence, out);
+                    *frame += 1;
+                    let (done, id) = (*frame >= prompt.frames(), *id);
+                    if let Some(to) = self.target() {
+                        // Non-blocking: a full send buffer costs this
+                        // frame, never the clock.
+                        self.send(out.get(..n).unwrap_or_default(), to);
+                    }
+                    if done {
+                        player.playing = None;
+                        if let Some(id) = id {
+                            outbox.push(MediaEvent::PlayFinished { id });
+                        }
+                    }
+                }
+                None if sending => player.silent_frames += 1,
+                None => {}
+            }
+        }
+        right
+    }
+
     /// Runs until `stop`: a 20 ms clock from the start; on each tick what
     /// arrived is read, the next prompt frame (if one is playing) goes out,
     /// and one frame of each side goes to `sink`.
@@ -571,10 +638,7 @@ impl Session {
         let mut out = [0u8; PACKET];
         let mut keys: Vec<Digit> = Vec::new();
         let mut outbox = Outbox::new(events);
-        // Prompts waiting, each with the id to report when it is the last.
-        let mut queue: std::collections::VecDeque<(Prompt, Option<u32>)> = Default::default();
-        // (prompt, next frame, id to report at its end)
-        let mut playing: Option<(Prompt, usize, Option<u32>)> = None;
+        let mut player = Player::default();
         let mut clock = tokio::time::interval(PTIME);
         clock.set_missed_tick_behavior(MissedTickBehavior::Burst);
         // Our side, delayed like the caller's so both stay aligned.
@@ -584,7 +648,6 @@ impl Session {
         let mut position: u64 = 0;
         let mut last_rx = Instant::now();
         let mut timed_out = false;
-        let mut silent_frames: u32 = 0;
         let mut silence = self.silence();
         // Joined to another session, when bridged.
         let mut bridge: Option<Bridge> = None;
@@ -595,19 +658,8 @@ impl Session {
             tokio::select! {
                 _ = stop.cancelled() => break,
                 cmd = commands.recv() => match cmd {
-                    Some(MediaCommand::Play { id, prompts }) => {
-                        let n = prompts.len();
-                        for (i, p) in prompts.into_iter().enumerate() {
-                            queue.push_back((p, (i + 1 == n).then_some(id)));
-                        }
-                        if n == 0 {
-                            outbox.push(MediaEvent::PlayFinished { id });
-                        }
-                    }
-                    Some(MediaCommand::Stop) => {
-                        queue.clear();
-                        playing = None;
-                    }
+                    Some(MediaCommand::Play { id, prompts }) => player.enqueue(id, prompts, &mut outbox),
+                    Some(MediaCommand::Stop) => player.stop(),
                     Some(MediaCommand::Bridge(b)) => bridge = Some(b),
                     Some(MediaCommand::Unbridge) => bridge = None,
                     Some(MediaCommand::Update(media)) => {
@@ -638,59 +690,7 @@ impl Session {
                     for k in keys.drain(..) {
                         outbox.push(MediaEvent::Digit(k));
                     }
-                    if playing.is_none() {
-                        if let Some((p, id)) = queue.pop_front() {
-                            self.sender.pause(silent_frames);
-                            silent_frames = 0;
-                            playing = Some((p, 0, id));
-                        }
-                    }
-                    let mut right = [0i16; FRAME];
-                    // On hold (or a peer that takes no audio) nothing is
-                    // sent, and what plays waits where it was.
-                    let sending = self.direction.peer_receives();
-                    // Bridged: the other side's peer instead of prompts.
-                    if let Some(b) = bridge.as_mut() {
-                        match b.take().filter(|_| sending) {
-                            Some(frame) => {
-                                let payload = super::relay::encode(self.codec, &frame);
-                                right = frame;
-                                self.sender.pause(silent_frames);
-                                silent_frames = 0;
-                                let n = self.sender.packet_into(&payload, silence, &mut out);
-                                if let Some(to) = self.target() {
-                                    self.send(out.get(..n).unwrap_or_default(), to);
-                                }
-                            }
-                            None if sending => silent_frames += 1,
-                            None => {}
-                        }
-                    } else {
-                    match playing.as_mut().filter(|_| sending) {
-                        Some((prompt, frame, id)) => {
-                            let payload = prompt.frame(self.codec, *frame);
-                            for (r, b) in right.iter_mut().zip(payload) {
-                                *r = self.law[usize::from(*b)];
-                            }
-                            let n = self.sender.packet_into(payload, silence, &mut out);
-                            *frame += 1;
-                            let (done, id) = (*frame >= prompt.frames(), *id);
-                            if let Some(to) = self.target() {
-                                // Non-blocking: a full send buffer costs this
-                                // frame, never the clock.
-                                self.send(out.get(..n).unwrap_or_default(), to);
-                            }
-                            if done {
-                                playing = None;
-                                if let Some(id) = id {
-                                    outbox.push(MediaEvent::PlayFinished { id });
-                                }
-                            }
-                        }
-                        None if sending => silent_frames += 1,
-                        None => {}
-                    }
-                    }
+                    let right = self.our_frame(&mut player, bridge.as_mut(), silence, &mut out, &mut outbox);
                     right_q.push_back(right);
                     let right = right_q.pop_front().expect("queue holds REORDER_FRAMES");
                     self.track.take(&mut left);
@@ -728,6 +728,33 @@ impl Session {
             sink.frame(&left, &right);
         }
         self.stats
+    }
+}
+
+/// What a session plays: prompts queued, each with the id to report when
+/// it is the last, the one playing (its next frame), and the frames of
+/// silence sent since (the next packet's timestamp skips them).
+#[derive(Default)]
+struct Player {
+    queue: std::collections::VecDeque<(Prompt, Option<u32>)>,
+    playing: Option<(Prompt, usize, Option<u32>)>,
+    silent_frames: u32,
+}
+
+impl Player {
+    fn enqueue(&mut self, id: u32, prompts: Vec<Prompt>, outbox: &mut Outbox) {
+        let n = prompts.len();
+        for (i, p) in prompts.into_iter().enumerate() {
+            self.queue.push_back((p, (i + 1 == n).then_some(id)));
+        }
+        if n == 0 {
+            outbox.push(MediaEvent::PlayFinished { id });
+        }
+    }
+
+    fn stop(&mut self) {
+        self.queue.clear();
+        self.playing = None;
     }
 }
 
