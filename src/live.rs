@@ -18,7 +18,7 @@ use crate::webhook::WebhookTarget;
 pub struct Loaded {
     pub roster: Roster,
     pub calendar: Calendar,
-    pub prompts: HashMap<crate::intake::Prompt, Prompt>,
+    pub prompts: HashMap<crate::scripts::Prompt, Prompt>,
     pub policies: Policies,
     pub webhooks: HashMap<String, WebhookTarget>,
     /// The fingerprint of the files it came from.

@@ -20,7 +20,7 @@ use crate::roster::{Calendar, Roster};
 /// What `serve` loads besides the main file: the prompts (decoded), the
 /// roster and the calendars.
 pub struct Files {
-    pub prompts: std::collections::HashMap<crate::intake::Prompt, Prompt>,
+    pub prompts: std::collections::HashMap<crate::scripts::Prompt, Prompt>,
     pub roster: Roster,
     pub calendar: Calendar,
     /// What was loaded, as a fingerprint: 16 hex digits of a SHA-256 over
@@ -218,7 +218,7 @@ pub(crate) async fn serve_reloads(
 }
 
 /// The fingerprint of the files `s` names (see [`Files::fingerprint`]).
-fn fingerprint(s: &Settings, prompts: &HashMap<crate::intake::Prompt, Prompt>) -> String {
+fn fingerprint(s: &Settings, prompts: &HashMap<crate::scripts::Prompt, Prompt>) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     let mut add = |p: &std::path::Path| {

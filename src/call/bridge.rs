@@ -25,12 +25,12 @@ use tokio_util::sync::CancellationToken;
 use super::dial::Dialer;
 use super::leg::{Driven, Ended, Leg, Updates};
 use super::{CallContext, Ids};
-use crate::intake::question::QuestionScript;
-use crate::intake::ringback::{Bridged, Ringback};
-use crate::intake::Prompt;
 use crate::media::dtmf::Digit;
 use crate::media::rtp::MediaCommand;
 use crate::roster::Member;
+use crate::scripts::question::QuestionScript;
+use crate::scripts::ringback::{Bridged, Ringback};
+use crate::scripts::Prompt;
 use crate::tickets::journal::{op_id, ConnectionStep, Op};
 use crate::tickets::Tickets;
 

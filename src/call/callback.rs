@@ -16,10 +16,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::bridge::{bridged, connection, Bridging, Need, On};
 use super::leg::Driven;
-use crate::intake::ringback::{Announce, Ringback};
-use crate::intake::Prompt;
 use crate::privacy::CallerKey;
 use crate::roster::Member;
+use crate::scripts::ringback::{Announce, Ringback};
+use crate::scripts::Prompt;
 use crate::tickets::journal::ConnectionStep;
 use crate::tickets::model::{Caller, Provenance};
 use crate::tickets::Tickets;

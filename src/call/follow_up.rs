@@ -16,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::bridge::Bridging;
 use super::outbound::Outcome;
-use crate::intake::question::{Answer, QuestionScript};
 use crate::privacy::CallerKey;
+use crate::scripts::question::{Answer, QuestionScript};
 use crate::tickets::model::{FollowUp, Provenance, RecordingLink, State};
 use crate::tickets::store::Change;
 use crate::tickets::{Store, StoreError};

@@ -12,12 +12,12 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::intake::script::{Action, Input, Script};
 use crate::media::dtmf;
 use crate::media::ports::RtpSocket;
 use crate::media::prompt::FRAME;
 use crate::media::rtp::{FrameSink, MediaCommand, MediaEvent, MediaStats, Session};
 use crate::recording::{self, Recorder};
+use crate::scripts::script::{Action, Input, Script};
 use crate::sip::core::{CallCommand, CallEvent, CallRef, EndReason};
 use crate::sip::sdp::Media;
 use crate::sip::transport::Requester;

@@ -28,10 +28,10 @@ use tokio::time::Instant;
 
 use leg::{Control, Driven, Leg, LegSetup};
 
-use crate::intake::{Intake, IntakeSettings, Offers, Update};
 use crate::media::ports::PortPool;
 use crate::metrics::Metrics;
 use crate::recording::{self, Recorder};
+use crate::scripts::intake::{Intake, IntakeSettings, Offers, Update};
 use crate::sip::core::{CallCommand, CallEvent, CallInfo, CallRef};
 use crate::tickets::journal::{op_id, IntakeStep, Op};
 use crate::tickets::model::{Caller, RecordingLink};

@@ -1,16 +1,16 @@
 //! A paging call: we place it (the SIP core's UAC), and once the officer
 //! answers it runs on a [`Leg`] like any call we answer, with the page
-//! script ([`crate::intake::page`]) instead of the intake: the same media
+//! script ([`crate::scripts::question`]) instead of the intake: the same media
 //! session, keys and recorder. The paging channels say whom to call and
 //! how; this is the call itself.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::intake::question::{Answer, QuestionScript};
-use crate::intake::Script;
 use crate::media::ports::RtpSocket;
 use crate::recording;
+use crate::scripts::question::{Answer, QuestionScript};
+use crate::scripts::Script;
 use crate::sip::core::{CallEvent, Dial, EndReason};
 use crate::sip::transport::{Egress, Requester};
 

@@ -35,7 +35,7 @@ pub struct Settings {
     #[serde(default)]
     pub prompts: PromptSettings,
     #[serde(default)]
-    pub intake: crate::intake::IntakeSettings,
+    pub intake: crate::scripts::intake::IntakeSettings,
     #[serde(default)]
     pub roster: RosterSettings,
     #[serde(default)]

@@ -504,8 +504,8 @@ impl Default for PromptSettings {
 
 impl PromptSettings {
     /// Every prompt the intake uses, with its file and config key.
-    pub fn files(&self) -> Vec<(crate::intake::Prompt, &'static str, PathBuf)> {
-        use crate::intake::Prompt as P;
+    pub fn files(&self) -> Vec<(crate::scripts::Prompt, &'static str, PathBuf)> {
+        use crate::scripts::Prompt as P;
         let mut v = vec![
             (
                 P::Greeting,

@@ -12,8 +12,8 @@ use tokio::time::Instant;
 
 use crate::call::dial::{Dialer, Route};
 use crate::call::outbound::Outcome;
-use crate::intake::question::{Answer, QuestionScript};
 use crate::roster::Member;
+use crate::scripts::question::{Answer, QuestionScript};
 use crate::sip::core::OutRequest;
 use crate::webhook::WebhookFormat;
 

@@ -4,7 +4,7 @@
 //! (Asia/Shanghai); `dial_plan` what the court dials through its trunk;
 //! `roster` who is on duty at an instant (roster, calendars, the resolver,
 //! working hours); `escalation` the paging policy (what fires when, who a
-//! target names, the proof that a first step reaches someone); `intake`
+//! target names, the proof that a first step reaches someone); `scripts`
 //! the call scripts (the caller's intake, the officer's question,
 //! ringback), sans-IO over keys, prompts finished and deadlines; `tickets`
 //! the ticket model and state machine, the officers' actions as changes,
@@ -15,6 +15,6 @@
 pub mod court_time;
 pub mod dial_plan;
 pub mod escalation;
-pub mod intake;
 pub mod roster;
+pub mod scripts;
 pub mod tickets;

@@ -16,9 +16,9 @@ use std::time::Duration;
 
 use std::time::Instant;
 
+use super::script::Digit;
 use super::script::{self, Deadline, Input, Script};
 use super::Prompt;
-use crate::intake::script::Digit;
 use crate::tickets::model::Category;
 
 /// How the question was answered.

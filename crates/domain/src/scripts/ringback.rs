@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use std::time::Instant;
 
+use super::script::Digit;
 use super::script::{self, Deadline, Input, Script};
 use super::Prompt;
-use crate::intake::script::Digit;
 
 /// While a person is rung: `intro` once, then the ringback again and again;
 /// after `ring` the call is handed back (nobody took it). A hold stops the

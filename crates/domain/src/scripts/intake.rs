@@ -21,19 +21,16 @@
 //! [`question`], ringback and the bridged call's [`ringback`]. The prompts
 //! of all are named here.
 
-pub mod question;
-pub mod ringback;
-pub mod script;
-
 use std::time::Duration;
 
 use serde::Deserialize;
 use std::time::Instant;
 
-use crate::intake::script::Digit;
+use super::script::Digit;
+use super::script::{self, digits, Deadline};
+use super::script::{Input, Script};
+use super::Prompt;
 use crate::tickets::model::Category;
-use script::{digits, Deadline};
-pub use script::{Input, Script};
 
 /// How often one call may ask for a person (key 0, or a violence report
 /// at once): after "nobody reached" key 0 once more, then no more rings.
@@ -76,46 +73,6 @@ impl Default for IntakeSettings {
             max_case_digits: 30,
         }
     }
-}
-
-/// The prompts the intake plays, by role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Prompt {
-    Greeting,
-    Menu,
-    CaseNumber,
-    CaseReadback,
-    Confirm,
-    Invalid,
-    Message,
-    Beep,
-    TicketReadback,
-    Thanks,
-    Digit(u8),
-    /// Paging calls: "the command center, an urgent report, number ..."
-    PageIntro,
-    /// Paging calls: "1 to acknowledge, 2 to pass it on".
-    PageAsk,
-    /// The name of a category, for paging calls.
-    Category(Category),
-    /// 「转人工请按0」, after the greeting.
-    PersonHint,
-    /// Key 0: "connecting you, please wait".
-    Connecting,
-    /// While a person is rung.
-    Ringback,
-    /// Nobody took the call: "leave a message".
-    NoPerson,
-    /// The officer's whisper before a bridge: "key 1 to take it".
-    Whisper,
-    /// The officer's whisper before a callback.
-    CallbackWhisper,
-    /// The informant, called back, before the officer.
-    CallbackIntro,
-    /// The follow-up call's question (1-5).
-    FollowUp,
-    /// "9 if you want no follow-up call".
-    FollowUpOptOut,
 }
 
 /// What the ticket learns, as it happens.
