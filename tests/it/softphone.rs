@@ -28,24 +28,14 @@ async fn a_registered_softphone_is_paged_at_its_contact_and_acknowledges() {
     );
     assert_eq!(b[0].source.port(), port);
     // The same softphone now waits for calls on the port it registered from.
-    let phone = sipp_server("uas_softphone.xml", port);
-    let numbers = open_tickets(&gw.store, 1, "softphone").await;
-    let (ok, log) = phone.await.unwrap();
-    assert!(ok, "the softphone's checks failed: {log}");
+    let number = paged_and_acknowledged(&gw, port, "softphone").await;
     let store = gw.store.clone();
-    eventually("acknowledged by p-sun", Duration::from_secs(10), || async {
-        store.get(&numbers[0]).await.is_ok_and(|t| {
-            t.state == State::Acknowledged
-                && t.register.dispatch.acknowledged_by.as_deref() == Some("p-sun")
-        })
-    })
-    .await;
     // The attempt is written after the 签收 it brought.
     eventually(
         "the softphone's attempt noted",
         Duration::from_secs(10),
         || async {
-            store.timeline(&numbers[0]).await.is_ok_and(|tl| {
+            store.timeline(&number).await.is_ok_and(|tl| {
                 tl.iter().any(|e| {
                     e.action == "page"
                         && e.details.contains("\"channel\":\"registered\"")
@@ -404,8 +394,15 @@ async fn a_flood_of_bad_registers_never_locks_the_members_phone_out() {
     assert_eq!(b.len(), 1, "{b:?}");
     assert_eq!(b[0].source.port(), port);
     // And it is paged there: key 1 acknowledges.
+    paged_and_acknowledged(&gw, port, "softphone-flood").await;
+    gw.stop().await;
+}
+
+/// A ticket opened while p-sun's softphone (SIPp) waits at `port`: it is
+/// paged there and key 1 acknowledges it; the ticket's number.
+async fn paged_and_acknowledged(gw: &Gateway, port: u16, tag: &str) -> String {
     let phone = sipp_server("uas_softphone.xml", port);
-    let numbers = open_tickets(&gw.store, 1, "softphone-flood").await;
+    let numbers = open_tickets(&gw.store, 1, tag).await;
     let (ok, log) = phone.await.unwrap();
     assert!(ok, "the softphone's checks failed: {log}");
     let store = gw.store.clone();
@@ -416,5 +413,5 @@ async fn a_flood_of_bad_registers_never_locks_the_members_phone_out() {
         })
     })
     .await;
-    gw.stop().await;
+    numbers[0].clone()
 }
