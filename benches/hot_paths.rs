@@ -30,8 +30,9 @@ use hotline::sip::core::{CallCommand, CallEvent, Core, CoreConfig, Link, Output,
 use hotline::sip::message::{self, Limits};
 use hotline::sip::sdp::{Codec, Direction, Media};
 use hotline::sip::transaction::{ServerTx, TimerConfig};
+use hotline::tickets::model::Change;
 use hotline::tickets::model::{Register, State};
-use hotline::tickets::store::{Change, NewTicket};
+use hotline::tickets::store::NewTicket;
 use hotline::tickets::Store;
 
 /// Wall time given to each row (warm-up excluded).

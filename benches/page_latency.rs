@@ -14,8 +14,9 @@ mod support;
 use std::time::Duration;
 
 use hotline::app::App;
+use hotline::tickets::model::Change;
 use hotline::tickets::model::{Register, State};
-use hotline::tickets::store::{Change, NewTicket};
+use hotline::tickets::store::NewTicket;
 use hotline::tickets::Store;
 use tokio_util::sync::CancellationToken;
 

@@ -38,8 +38,8 @@ use crate::sip::admission::{source_of, Origin};
 use crate::sip::core::{Contacts, Link, Peer, RegisterAnswer, RegisterRequest};
 use crate::sip::digest::{Credentials, NonceCheck, Nonces};
 use crate::sip::transport::Requester;
+use crate::tickets::attempts::Attempt;
 use crate::tickets::softphones::{Binding, BindingChange, Registered};
-use crate::tickets::store::Attempt;
 use crate::tickets::Store;
 
 /// `[registrar]`: the gateway takes REGISTER from the officers' softphones.

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use std::time::Duration;
 
-use crate::tickets::store::LoginFailures;
+use crate::tickets::attempts::LoginFailures;
 use crate::tickets::{Store, StoreError};
 
 /// How long a token lives.

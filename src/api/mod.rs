@@ -258,7 +258,7 @@ fn forwarded_by_untrusted(peer: std::net::IpAddr) {
     static SAID: AtomicBool = AtomicBool::new(false);
     if !SAID.swap(true, Ordering::Relaxed) {
         tracing::warn!(
-            peer = %crate::privacy::mask_ip(peer),
+            peer = %crate::sip::admission::mask_ip(peer),
             "X-Forwarded-For from a peer not in [http] trusted_proxies is ignored: \
         behind a reverse proxy, set trusted_proxies to its address, or every client counts \
         as the proxy (one login and browser-call budget for all)"

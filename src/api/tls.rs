@@ -54,7 +54,7 @@ impl TlsListener {
                     },
                 };
                 let Ok(slot) = slots.clone().try_acquire_owned() else {
-                    tracing::warn!(peer = %crate::privacy::mask_ip(peer.ip()), "https: too many handshakes in progress; closed");
+                    tracing::warn!(peer = %crate::sip::admission::mask_ip(peer.ip()), "https: too many handshakes in progress; closed");
                     continue;
                 };
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
@@ -65,10 +65,10 @@ impl TlsListener {
                             let _ = tx.send((tls, peer)).await;
                         }
                         Ok(Err(e)) => {
-                            tracing::debug!(peer = %crate::privacy::mask_ip(peer.ip()), "https handshake: {e}")
+                            tracing::debug!(peer = %crate::sip::admission::mask_ip(peer.ip()), "https handshake: {e}")
                         }
                         Err(_) => {
-                            tracing::debug!(peer = %crate::privacy::mask_ip(peer.ip()), "https handshake timed out")
+                            tracing::debug!(peer = %crate::sip::admission::mask_ip(peer.ip()), "https handshake timed out")
                         }
                     }
                 });

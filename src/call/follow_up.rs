@@ -18,8 +18,8 @@ use super::bridge::Bridging;
 use super::outbound::Outcome;
 use crate::privacy::CallerKey;
 use crate::scripts::question::{Answer, QuestionScript};
+use crate::tickets::model::Change;
 use crate::tickets::model::{FollowUp, Provenance, RecordingLink, State};
-use crate::tickets::store::Change;
 use crate::tickets::{Store, StoreError};
 
 /// `[follow_up]`.

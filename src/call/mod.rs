@@ -283,7 +283,7 @@ fn log_start(ctx: &CallContext, a: &Answered, leg: &LegParts) {
     let srtp = leg.media.srtp.is_some() || leg.webrtc.is_some();
     // A browser's address is the caller's own: masked, as a number is.
     let source = match a.transport {
-        "web" => crate::privacy::mask_ip(a.source.ip()),
+        "web" => crate::sip::admission::mask_ip(a.source.ip()),
         _ => a.source.to_string(),
     };
     tracing::info!(

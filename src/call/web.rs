@@ -23,7 +23,7 @@ use super::leg::Control;
 use super::{run_answered, Answered, CallContext, LegParts};
 use crate::media::ports::PortPool;
 use crate::media::webrtc::{Certificate, IceDtls, WebRtc};
-use crate::privacy::mask_ip;
+use crate::sip::admission::mask_ip;
 use crate::sip::sdp::{webrtc, SdpError};
 use crate::tickets::model::Caller;
 

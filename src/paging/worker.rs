@@ -16,8 +16,8 @@ use super::channels::{Attempt, Channels, Page};
 use crate::escalation::{evaluate, Decision, Fire, Policy, Progress};
 use crate::live::Loaded;
 use crate::roster::{OnDuty, Roster};
+use crate::tickets::model::Change;
 use crate::tickets::model::{Index, State};
-use crate::tickets::store::Change;
 use crate::tickets::{Store, StoreError, Ticket};
 
 /// How often the scheduler looks for due steps.

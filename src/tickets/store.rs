@@ -10,7 +10,8 @@ use redis::{AsyncCommands, Script};
 
 use super::conn::Conn;
 
-use super::model::{Event, Register, State, Ticket};
+use super::model::{Change, Event, Register, State, Ticket};
+use crate::court_time::court_year;
 
 /// Creates a ticket once per call: the guard is the call's own id
 /// (`dialog:<id>`), so a replay finds the same ticket and a Call-ID used
@@ -110,14 +111,18 @@ if op ~= '' then redis.call('SET', p .. 'op:' .. op, number, 'EX', 604800) end
 return {'ok', to, tostring(nv)}
 "#;
 
-/// The model's final states, as `APPLY` takes them (`closed,abandoned,…`).
-fn final_states() -> String {
-    crate::tickets::model::ALL_STATES
-        .into_iter()
-        .filter(|s| s.is_final())
-        .map(|s| s.as_str())
-        .collect::<Vec<_>>()
-        .join(",")
+/// The model's final states, as `APPLY` takes them (`closed,abandoned,…`),
+/// worked out once.
+fn final_states() -> &'static str {
+    static FINALS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        crate::tickets::model::ALL_STATES
+            .into_iter()
+            .filter(|s| s.is_final())
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    });
+    &FINALS
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -153,12 +158,6 @@ pub struct NewTicket {
     pub register: Register,
 }
 
-// A change is the domain's (`model::Change`); named here as it always was.
-pub use super::model::Change;
-
-// The counters' types live in `attempts`; named here as they always were.
-pub use super::attempts::{Attempt, LoginFailures};
-
 /// What a change did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
@@ -178,10 +177,6 @@ pub struct Store {
     create: Script,
     apply: Script,
 }
-
-// The court's calendar time lives in `crate::court_time`; named here too
-// for the store's users of old.
-pub use crate::court_time::{court_day, court_tz, court_year};
 
 impl Store {
     /// Connects lazily: the gateway starts and answers calls with Redis down.

@@ -13,8 +13,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::journal::{ConnectionStep, IntakeStep, Journal, Op};
+use super::model::Change;
 use super::model::{Caller, RecordingLink, Register, State};
-use super::store::{Change, NewTicket, Store, StoreError};
+use super::store::{NewTicket, Store, StoreError};
 
 /// How long to wait before trying Redis again after a failure.
 const RETRY: Duration = Duration::from_secs(1);

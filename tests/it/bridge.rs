@@ -420,14 +420,8 @@ async fn a_callback_joins_officer_and_informant_and_never_shows_the_number() {
     call.hangup().await;
     let number = ticket_of(&store, "callback@t").await;
 
-    let api = crate::helpers::Api {
-        base: format!("http://{}/api/v1", gw.http),
-        http: crate::helpers::http_client(),
-    };
-    hotline::api::auth::set_pin(&store, "m-chen", "112233")
-        .await
-        .unwrap();
-    let director = api.login("m-chen", "112233").await;
+    let api = crate::helpers::Api::at(gw.http);
+    let director = api.logged_in(&store, &["m-chen"]).await.remove(0);
     let mut outputs = Vec::new();
     let path = format!("/tickets/{number}/callback");
     // A reason is needed.
@@ -593,7 +587,7 @@ fn always_working_hours() -> (std::path::PathBuf, std::path::PathBuf) {
     let roster = roster.replace("members = []", "members = [\"m-desk-1\", \"m-desk-2\"]");
     let holidays = tempfile_dir("holidays");
     let this_year = jiff::Timestamp::now()
-        .to_zoned_datetime(hotline::tickets::store::court_tz())
+        .to_zoned_datetime(hotline::court_time::court_tz())
         .year();
     for year in [this_year - 1, this_year, this_year + 1] {
         let mut worked = Vec::new();
@@ -801,14 +795,8 @@ async fn a_busy_informant_line_ends_the_callback_with_a_clear_state() {
             .is_ok_and(|t| t.state == State::Open)
     })
     .await;
-    let api = crate::helpers::Api {
-        base: format!("http://{}/api/v1", gw.http),
-        http: crate::helpers::http_client(),
-    };
-    hotline::api::auth::set_pin(&store, "m-chen", "112233")
-        .await
-        .unwrap();
-    let director = api.login("m-chen", "112233").await;
+    let api = crate::helpers::Api::at(gw.http);
+    let director = api.logged_in(&store, &["m-chen"]).await.remove(0);
     let (s, b) = api
         .call(
             "POST",
@@ -933,14 +921,8 @@ async fn only_an_asserted_number_the_dial_plan_allows_is_called_back() {
             number
         }
     };
-    let api = crate::helpers::Api {
-        base: format!("http://{}/api/v1", gw.http),
-        http: crate::helpers::http_client(),
-    };
-    hotline::api::auth::set_pin(&store, "m-chen", "112233")
-        .await
-        .unwrap();
-    let director = api.login("m-chen", "112233").await;
+    let api = crate::helpers::Api::at(gw.http);
+    let director = api.logged_in(&store, &["m-chen"]).await.remove(0);
     let callback = |n: String| {
         let (api, director) = (&api, &director);
         async move {

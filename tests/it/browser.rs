@@ -421,7 +421,7 @@ async fn the_board_shows_calls_and_the_five_minute_clock_live() {
         },
     };
     let (late, _) = gw.store.create(&t, "gateway").await.unwrap();
-    let mut open = hotline::tickets::store::Change::new("gateway", "call_ended");
+    let mut open = hotline::tickets::model::Change::new("gateway", "call_ended");
     open.to = Some(State::Open);
     gw.store.change(&late, &open, |_| {}).await.unwrap();
     // A call in progress.
@@ -474,7 +474,7 @@ async fn the_board_shows_calls_and_the_five_minute_clock_live() {
     );
     // The register's two entries in Redis, the second correcting the first.
     let today = jiff::Timestamp::now()
-        .to_zoned_datetime(hotline::tickets::store::court_tz())
+        .to_zoned_datetime(hotline::court_time::court_tz())
         .date();
     // (Today's, or yesterday's if midnight passed in Qingdao meanwhile.)
     let mut entries = gw

@@ -4,7 +4,8 @@
 //! of more than one module. Test code is left out: `#[cfg(test)] mod tests`
 //! blocks (to the end of their file), `tests.rs` files and `tests`
 //! directories (as `shared/tools/module-cycles.py` counts, which CI cannot
-//! rely on).
+//! rely on). And the crates are layers: what each depends on, from `cargo
+//! tree`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -231,4 +232,53 @@ fn the_circle_check_finds_circles_and_only_circles() {
             .map(String::from)
             .collect()
     );
+}
+
+/// Every package the named package depends on for its normal build on
+/// this machine (transitively), as `cargo tree -e normal` lists them.
+fn normal_dependencies(of: &str) -> BTreeSet<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args(["tree", "-p", of, "-e", "normal", "--prefix", "none"])
+        .args(["--format", "{p}", "--offline", "--locked"])
+        .current_dir(repo())
+        .output()
+        .expect("cargo tree runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The layers as crates (issue 31): the SIP stack depends on no crate of
+/// ours, media on the SIP stack alone, and the domain on no runtime, Redis
+/// or socket crate.
+#[test]
+fn the_crates_depend_only_downwards() {
+    let ours = |deps: &BTreeSet<String>| -> Vec<String> {
+        deps.iter()
+            .filter(|d| d.starts_with("hotline"))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(
+        ours(&normal_dependencies("hotline-sip")),
+        Vec::<String>::new()
+    );
+    assert_eq!(ours(&normal_dependencies("hotline-media")), ["hotline-sip"]);
+    let domain = normal_dependencies("hotline-domain");
+    assert_eq!(ours(&domain), Vec::<String>::new());
+    for io in ["tokio", "mio", "redis", "socket2", "reqwest", "hyper"] {
+        assert!(
+            !domain.contains(io),
+            "the domain depends on {io}: {domain:?}"
+        );
+    }
 }

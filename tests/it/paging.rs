@@ -6,8 +6,8 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use hotline::tickets::model::Change;
 use hotline::tickets::model::State;
-use hotline::tickets::store::Change;
 
 use crate::helpers::*;
 

@@ -355,8 +355,9 @@ async fn a_recording_that_cannot_be_written_never_costs_the_call() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_deletes_only_due_recordings_of_final_unheld_tickets() {
     use hotline::recording::{path_for, Recorder};
+    use hotline::tickets::model::Change;
     use hotline::tickets::model::{Register, State};
-    use hotline::tickets::store::{Change, NewTicket};
+    use hotline::tickets::store::NewTicket;
     use hotline::tickets::{actions, Store};
     let redis = Redis::start("everysec").await;
     let store = Store::connect(&redis.url(), "hotline:").unwrap();

@@ -16,7 +16,7 @@ async fn activities_are_recorded_corrected_by_new_entries_and_read_by_role() {
         .await;
     let (u1, u2, director) = (&tokens[0], &tokens[1], &tokens[2]);
     let today = jiff::Timestamp::now()
-        .to_zoned_datetime(hotline::tickets::store::court_tz())
+        .to_zoned_datetime(hotline::court_time::court_tz())
         .date()
         .to_string();
     let entry = |result: &str, corrects: Option<&str>| {
@@ -142,7 +142,7 @@ async fn an_activity_written_as_a_formula_exports_as_text() {
         .await;
     assert_eq!(s, 201, "{b}");
     let today = jiff::Timestamp::now()
-        .to_zoned_datetime(hotline::tickets::store::court_tz())
+        .to_zoned_datetime(hotline::court_time::court_tz())
         .date()
         .to_string();
     let csv = api
@@ -242,7 +242,7 @@ async fn rewards_are_rated_approved_by_another_and_every_view_is_audited() {
 
     // The register: the informant for the director (a reveal role) only.
     let today = jiff::Timestamp::now()
-        .to_zoned_datetime(hotline::tickets::store::court_tz())
+        .to_zoned_datetime(hotline::court_time::court_tz())
         .date();
     let q = format!("/rewards?from={today}&to={today}");
     let (s, b) = api.call("GET", &q, Some(director), None).await;

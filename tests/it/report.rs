@@ -4,8 +4,9 @@
 //! expected series (read back from the SVG).
 
 use hotline::tickets::actions;
+use hotline::tickets::model::Change;
 use hotline::tickets::model::{Category, Intake, Register, State};
-use hotline::tickets::store::{Change, NewTicket};
+use hotline::tickets::store::NewTicket;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::helpers::*;

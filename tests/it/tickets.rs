@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
+use hotline::tickets::model::Change;
 use hotline::tickets::model::{Register, State, ALL_STATES};
-use hotline::tickets::store::{Applied, Change, NewTicket};
+use hotline::tickets::store::{Applied, NewTicket};
 use hotline::tickets::{Store, StoreError};
 use jiff::Timestamp;
 use tokio::net::UdpSocket;

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use super::{ApiError, Body, Client, Officer, Shared};
 use crate::api::auth::{self, Gate};
 use crate::roster::Member;
-use crate::tickets::store::Attempt;
+use crate::tickets::attempts::Attempt;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

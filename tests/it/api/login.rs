@@ -293,7 +293,7 @@ async fn wrong_pins_for_one_member_from_many_sources_are_evaluated_up_to_the_thr
     let (_, metrics) = gw.get("/metrics").await;
     assert!(metrics.contains("hotline_login_pin_checks_total 10\n"));
     // The wait over: their login is taken and their failures forgotten.
-    let earlier = hotline::tickets::store::LoginFailures {
+    let earlier = hotline::tickets::attempts::LoginFailures {
         count: record.count,
         last_ms: record.last_ms - 61_000,
     };

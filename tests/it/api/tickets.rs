@@ -168,8 +168,9 @@ async fn officers_move_a_ticket_through_its_register() {
 /// the officers' page is served at `/`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ticket_list_filters_by_category_state_and_time_and_pages() {
+    use hotline::tickets::model::Change;
     use hotline::tickets::model::{Category, Register};
-    use hotline::tickets::store::{Change, NewTicket};
+    use hotline::tickets::store::NewTicket;
     let gw = Gateway::start(settings()).await;
     let api = Api::new(&gw);
     set_pin(&gw, "m-chen", "246810").await;

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use hotline::tickets::model::Change;
 use hotline::tickets::model::State;
-use hotline::tickets::store::Change;
 
 use super::*;
 

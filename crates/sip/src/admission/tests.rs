@@ -312,3 +312,11 @@ fn a_proxy_is_never_banned() {
     }
     assert!(!a.banned(proxy, now));
 }
+
+#[test]
+fn addresses_are_masked_to_their_network() {
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    assert_eq!(mask_ip(ip("198.51.100.77")), "198.51.100.0/24");
+    assert_eq!(mask_ip(ip("::ffff:203.0.113.9")), "203.0.113.0/24");
+    assert_eq!(mask_ip(ip("2001:db8:aa:bb12:1:2:3:4")), "2001:db8:aa::/48");
+}
