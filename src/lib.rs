@@ -9,7 +9,8 @@
 //! SDP, transactions, the sans-IO core and its driver, overload shedding
 //! ([`shedding`]); depends on no crate of ours), [`media`] (`crates/media`: RTP,
 //! SRTP, WebRTC, G.711, DTMF, prompts), and the domain (`crates/domain`:
-//! [`court_time`], [`dial_plan`], [`roster`], [`escalation`], the call
+//! [`court_time`], [`dial_plan`], [`roster`], [`partners`], [`cases`],
+//! [`escalation`], the call
 //! scripts [`scripts`], the ticket model and actions in [`tickets`]); this
 //! crate is the application:
 //!
@@ -36,7 +37,7 @@
 // in `crates/media`; named here as they always were.
 pub use hotline_media as media;
 // The domain (crates/domain: no I/O runtime, no Redis, no sockets).
-pub use hotline_domain::{court_time, dial_plan, escalation, roster, scripts};
+pub use hotline_domain::{cases, court_time, dial_plan, escalation, partners, roster, scripts};
 pub use hotline_sip as sip;
 pub use hotline_sip::shedding;
 

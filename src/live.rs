@@ -1,5 +1,6 @@
-//! The reloadable configuration in force: the roster, the calendars, the
-//! prompts, the paging policies and the webhook receivers are one
+//! The reloadable configuration in force: the roster (with the case
+//! directory), the partners, the calendars, the prompts, the paging
+//! policies and the webhook receivers are one
 //! [`Loaded`] set behind one lock ([`Live`]). Each user takes the current
 //! set when it starts a piece of work and keeps it to the end of it: a call
 //! keeps the prompts it started with, a paging step the roster it resolved,
@@ -16,11 +17,18 @@ use crate::webhook::WebhookTarget;
 
 /// One consistent set of the reloadable configuration.
 pub struct Loaded {
+    /// The roster, with the case directory attached.
     pub roster: Roster,
+    /// The partners whose calls skip the menu.
+    pub partners: crate::partners::Partners,
     pub calendar: Calendar,
     pub prompts: HashMap<crate::scripts::Prompt, Prompt>,
     pub policies: Policies,
     pub webhooks: HashMap<String, WebhookTarget>,
+    /// The clocks' settings: `[partners]`, `[cases]`, `[dispatch]`.
+    pub partner_settings: crate::partners::PartnerSettings,
+    pub case_settings: crate::cases::CaseSettings,
+    pub dispatch: crate::tickets::clocks::DispatchSettings,
     /// The fingerprint of the files it came from.
     pub fingerprint: String,
 }

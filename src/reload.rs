@@ -21,7 +21,9 @@ use crate::roster::{Calendar, Roster};
 /// roster and the calendars.
 pub struct Files {
     pub prompts: std::collections::HashMap<crate::scripts::Prompt, Prompt>,
+    /// The roster, the case directory attached.
     pub roster: Roster,
+    pub partners: crate::partners::Partners,
     pub calendar: Calendar,
     /// What was loaded, as a fingerprint: 16 hex digits of a SHA-256 over
     /// the main file, the roster, the calendars and the prompts, so that an
@@ -36,10 +38,14 @@ impl Files {
     pub fn into_loaded(self, s: &Settings) -> Loaded {
         Loaded {
             roster: self.roster,
+            partners: self.partners,
             calendar: self.calendar,
             prompts: self.prompts,
             policies: s.paging.policies.clone(),
             webhooks: s.paging.webhooks.clone(),
+            partner_settings: s.partners.clone(),
+            case_settings: s.cases.clone(),
+            dispatch: s.dispatch.clone(),
             fingerprint: self.fingerprint,
         }
     }
@@ -106,7 +112,7 @@ pub fn reload(running: &Settings, live: &Live, health: &Health) -> Result<String
     let fingerprint = loaded.fingerprint.clone();
     live.set(loaded);
     health.loaded(&fingerprint, jiff::Timestamp::now());
-    let mut text = format!("reloaded: configuration {fingerprint} in force (roster, calendars, prompts, paging policies, webhooks)");
+    let mut text = format!("reloaded: configuration {fingerprint} in force (roster, case directory, partners, calendars, prompts, paging policies, webhooks, [partners], [cases], [dispatch])");
     let restart = restart_only_changes(running, &next);
     if !restart.is_empty() {
         text.push_str(&format!(
@@ -229,6 +235,9 @@ fn fingerprint(s: &Settings, prompts: &HashMap<crate::scripts::Prompt, Prompt>) 
         add(main);
     }
     add(&s.roster.file);
+    for p in s.partners.file.iter().chain(s.cases.file.iter()) {
+        add(p);
+    }
     let mut calendars: Vec<_> = std::fs::read_dir(&s.roster.holidays)
         .into_iter()
         .flatten()
@@ -310,16 +319,64 @@ pub fn load_files(s: &Settings) -> Result<Files, Vec<String>> {
             }
         }
     }
+    let partners = load_partners(s, &mut prompts, &mut problems);
+    let cases = match &s.cases.file {
+        Some(f) => crate::cases::CaseDirectory::load(f)
+            .map_err(|e| problems.push(e))
+            .ok(),
+        None => Some(Default::default()),
+    };
+    let roster = match (roster, cases) {
+        (Some(r), Some(c)) => r
+            .with_cases(c)
+            .map_err(|e| problems.extend(e))
+            .ok(),
+        _ => None,
+    };
     problems.dedup();
-    match (roster, calendar) {
-        (Some(roster), Some(calendar)) if problems.is_empty() => Ok(Files {
+    match (roster, calendar, partners) {
+        (Some(roster), Some(calendar), Some(partners)) if problems.is_empty() => Ok(Files {
             fingerprint: fingerprint(s, &prompts),
             prompts,
             roster,
+            partners,
             calendar,
         }),
         _ => Err(problems),
     }
+}
+
+/// The partners file, if any, and each partner's name prompt (into
+/// `prompts`, as `PartnerName(its place)`).
+fn load_partners(
+    s: &Settings,
+    prompts: &mut HashMap<crate::scripts::Prompt, Prompt>,
+    problems: &mut Vec<String>,
+) -> Option<crate::partners::Partners> {
+    let Some(file) = &s.partners.file else {
+        return Some(Default::default());
+    };
+    let partners = crate::partners::Partners::load(file)
+        .map_err(|e| problems.push(e))
+        .ok()?;
+    for (i, p) in partners.list().iter().enumerate() {
+        let Some(path) = &p.prompt else { continue };
+        match (u16::try_from(i), Prompt::load(path)) {
+            (Ok(i), Ok(wav)) => {
+                prompts.insert(crate::scripts::Prompt::PartnerName(i), wav);
+            }
+            (_, Err(e)) => problems.push(format!(
+                "{}: partners {:?}: prompt: {e}",
+                file.display(),
+                p.name
+            )),
+            (Err(_), _) => problems.push(format!(
+                "{}: more than 65536 partners",
+                file.display()
+            )),
+        }
+    }
+    Some(partners)
 }
 
 #[cfg(test)]

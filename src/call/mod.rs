@@ -266,6 +266,7 @@ pub(crate) async fn run_answered(
     let offers = Offers {
         person: ctx.bridging.is_some(),
         follow_up_opt_out: ctx.follow_up,
+        ..Offers::default()
     };
     let mut intake = Intake::new(ctx.intake.clone(), known, offers);
     let ended = take_call(ctx, &mut leg, &mut intake, &ids).await;

@@ -59,6 +59,15 @@ pub struct Settings {
     /// Follow-up calls (回访) after a ticket is closed.
     #[serde(default)]
     pub follow_up: crate::call::follow_up::FollowUpSettings,
+    /// The police and assisting units whose calls skip the menu.
+    #[serde(default)]
+    pub partners: crate::partners::PartnerSettings,
+    /// The case directory, consultations' deadline, linked reports.
+    #[serde(default)]
+    pub cases: crate::cases::CaseSettings,
+    /// The clocks after 签收 and 出警.
+    #[serde(default)]
+    pub dispatch: crate::tickets::clocks::DispatchSettings,
     /// The file these settings were read from (for messages, and to read
     /// again on a reload), and the environment's and flags' overrides.
     #[serde(skip)]
@@ -132,6 +141,8 @@ impl Settings {
             &mut settings.privacy.key_file,
         ]
         .into_iter()
+        .chain(settings.partners.file.as_mut())
+        .chain(settings.cases.file.as_mut())
         .chain(settings.redis.tls_ca.as_mut())
         .chain(settings.http.tls_cert.as_mut())
         .chain(settings.http.tls_key.as_mut())

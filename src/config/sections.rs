@@ -456,6 +456,13 @@ pub struct PromptSettings {
     pub no_person: PathBuf,
     /// The officer's whisper: 「举报电话转接，按1接听」.
     pub whisper: PathBuf,
+    /// The officer's whisper of a partner's call: 「公安协助来电，按1接听」
+    /// (the partner's own name prompt, if `[partners]` gives one, after it).
+    pub partner_whisper: PathBuf,
+    /// A partner's call nobody took: the duty is told and will come.
+    pub partner_promise: PathBuf,
+    /// A consultation's closing: the handler answers within working days.
+    pub consultation_promise: PathBuf,
     /// The officer's whisper of a callback: 「回拨举报人，按1继续」.
     pub callback_whisper: PathBuf,
     /// What the informant hears on a callback before the officer.
@@ -466,8 +473,8 @@ pub struct PromptSettings {
     pub follow_up_opt_out: PathBuf,
     /// The digits for read-backs; `{}` stands for 0-9.
     pub digits: String,
-    /// Category names for paging calls; `{}` stands for lead, violence,
-    /// complaint, preservation, other.
+    /// Category names for paging calls; `{}` stands for each category's
+    /// name (lead, violence, partner, consultation, complaint, ...).
     pub categories: String,
 }
 
@@ -492,6 +499,9 @@ impl Default for PromptSettings {
             ringback: "ringback.wav".into(),
             no_person: "no_person.wav".into(),
             whisper: "whisper.wav".into(),
+            partner_whisper: "partner_whisper.wav".into(),
+            partner_promise: "partner_promise.wav".into(),
+            consultation_promise: "consultation_promise.wav".into(),
             callback_whisper: "callback_whisper.wav".into(),
             callback_intro: "callback_intro.wav".into(),
             follow_up: "follow_up.wav".into(),
@@ -564,6 +574,21 @@ impl PromptSettings {
                 self.dir.join(&self.no_person),
             ),
             (P::Whisper, "prompts.whisper", self.dir.join(&self.whisper)),
+            (
+                P::PartnerWhisper,
+                "prompts.partner_whisper",
+                self.dir.join(&self.partner_whisper),
+            ),
+            (
+                P::PartnerPromise,
+                "prompts.partner_promise",
+                self.dir.join(&self.partner_promise),
+            ),
+            (
+                P::ConsultationPromise,
+                "prompts.consultation_promise",
+                self.dir.join(&self.consultation_promise),
+            ),
             (
                 P::CallbackWhisper,
                 "prompts.callback_whisper",

@@ -335,8 +335,30 @@ impl Settings {
         }
     }
 
-    /// `[intake]`: its timeouts.
+    /// `[intake]`: its timeouts and menu; the clocks of `[partners]`,
+    /// `[cases]` and `[dispatch]`.
     fn validate_intake(&self, p: &mut Problems) {
+        if let Some(problem) = self.intake.menu_problem() {
+            p.add("intake.menu", problem);
+        }
+        if self.partners.pickup_minutes == 0
+            || self.partners.warn_minutes >= self.partners.pickup_minutes
+        {
+            p.add(
+                "partners.warn_minutes",
+                "pickup_minutes must be at least 1 and warn_minutes below it",
+            );
+        }
+        if self.cases.answer_working_days == 0 {
+            p.add("cases.answer_working_days", "must be at least 1");
+        }
+        let d = &self.dispatch;
+        if d.arrive_minutes == 0 || d.verify_days == 0 || d.verify_urgent_days == 0 {
+            p.add(
+                "dispatch.arrive_minutes",
+                "arrive_minutes, verify_days and verify_urgent_days must be at least 1",
+            );
+        }
         let i = &self.intake;
         if i.max_message_seconds == 0 || i.key_timeout_seconds == 0 || i.digit_timeout_seconds == 0
         {

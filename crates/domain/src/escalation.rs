@@ -78,6 +78,8 @@ pub struct Policy {
 pub struct Policies {
     pub lead: Policy,
     pub violence: Policy,
+    pub partner: Policy,
+    pub consultation: Policy,
     pub complaint: Policy,
     pub preservation: Policy,
     pub other: Policy,
@@ -155,6 +157,43 @@ impl Policy {
         }
     }
 
+    /// The police or an assisting unit holds a debtor (第三十七条): the
+    /// top priority. Whoever holds the duty, the court police and the
+    /// director at once, again every 30 seconds until someone
+    /// acknowledges; the deputies and the chief commander at two minutes
+    /// without one; the five-minute rule as for a lead. The pickup
+    /// deadline's own clock (`[partners]`) comes on top.
+    pub fn partner() -> Policy {
+        Policy {
+            steps: vec![
+                Step {
+                    repeat_seconds: Some(30),
+                    until: Some(Until::Acknowledged),
+                    ..step(
+                        0,
+                        vec![Target::OnDuty, Target::CourtPolice, Target::Director],
+                    )
+                },
+                Step {
+                    unless: Some(Until::Acknowledged),
+                    ..step(120, vec![Target::Deputies, Target::ChiefCommander])
+                },
+                five_minute_breach(),
+            ],
+            defer_to_working_hours: false,
+        }
+    }
+
+    /// Consultations: nobody is paged. The case directory's handler (the
+    /// desk for an unknown case) has it on their list with its answer
+    /// deadline and in the morning's digest.
+    pub fn consultation() -> Policy {
+        Policy {
+            steps: Vec::new(),
+            defer_to_working_hours: true,
+        }
+    }
+
     /// Complaints: no dispatch; the petition desk, in working hours.
     pub fn complaint() -> Policy {
         Policy {
@@ -177,6 +216,8 @@ impl Default for Policies {
         Policies {
             lead: Policy::lead(),
             violence: Policy::violence(),
+            partner: Policy::partner(),
+            consultation: Policy::consultation(),
             complaint: Policy::complaint(),
             preservation: Policy::preservation(),
             other: Policy::lead(),
@@ -188,6 +229,8 @@ impl Policies {
     pub fn for_category(&self, c: Option<Category>) -> &Policy {
         match c {
             Some(Category::Violence) => &self.violence,
+            Some(Category::Partner) => &self.partner,
+            Some(Category::Consultation) => &self.consultation,
             Some(Category::Complaint) => &self.complaint,
             Some(Category::Preservation) => &self.preservation,
             Some(Category::Other) => &self.other,
@@ -360,6 +403,9 @@ pub fn unreached_hours(
     for c in Category::ALL {
         let name = c.as_str();
         let p = policies.for_category(Some(c));
+        if c == Category::Consultation && p.steps.is_empty() {
+            continue; // routed to its handler, not paged
+        }
         let Some(first) = p.steps.first() else {
             out.push(format!("{name}: the policy has no step: nobody is paged"));
             continue;

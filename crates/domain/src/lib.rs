@@ -3,7 +3,8 @@
 //! compiler keeps it so). `court_time` the court's day and clock
 //! (Asia/Shanghai); `dial_plan` what the court dials through its trunk;
 //! `roster` who is on duty at an instant (roster, calendars, the resolver,
-//! working hours); `escalation` the paging policy (what fires when, who a
+//! working hours); `partners` the police and assisting units whose calls
+//! skip the menu; `cases` the case directory (case → handler); `escalation` the paging policy (what fires when, who a
 //! target names, the proof that a first step reaches someone); `scripts`
 //! the call scripts (the caller's intake, the officer's question,
 //! ringback), sans-IO over keys, prompts finished and deadlines; `tickets`
@@ -12,9 +13,11 @@
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
+pub mod cases;
 pub mod court_time;
 pub mod dial_plan;
 pub mod escalation;
+pub mod partners;
 pub mod roster;
 pub mod scripts;
 pub mod tickets;

@@ -236,8 +236,10 @@ struct RosterFile {
     leaders: Leaders,
     members: Vec<Member>,
     units: Vec<Unit>,
+    /// Moved to the case directory (`[cases] file`): refused with a
+    /// message saying so.
     #[serde(default)]
-    cases: BTreeMap<String, String>,
+    cases: Option<toml::Value>,
     #[serde(default)]
     overrides: Vec<Override>,
 }
@@ -248,6 +250,8 @@ pub struct Roster {
     f: RosterFile,
     members: HashMap<String, Member>,
     units: HashMap<String, Unit>,
+    /// The case directory (`[cases] file`), which the loading attaches.
+    cases: crate::cases::CaseDirectory,
 }
 
 /// One duty period.
@@ -283,8 +287,9 @@ pub struct OnDuty {
     pub day_unit: Option<UnitOnDuty>,
     pub unit: Option<UnitOnDuty>,
     pub police: Option<Member>,
-    /// The case handler of the case, when the case number is known.
-    pub case_handler: Option<Member>,
+    /// The case's handler (the member, or the unit's members), when the
+    /// case directory knows the case number.
+    pub case_handler: Vec<Member>,
     pub director: Member,
     pub deputies: Vec<Member>,
     pub chief_commander: Member,
@@ -383,7 +388,7 @@ fn known_units(entry: &str, list: &[String], units: &HashMap<String, Unit>) -> R
     Ok(())
 }
 
-/// The hours, the rotation, the desk, the leaders and the cases name what
+/// The hours, the rotation, the desk and the leaders name what
 /// the roster has.
 fn check_duty(
     f: &RosterFile,
@@ -416,8 +421,11 @@ fn check_duty(
     for d in &f.leaders.deputies {
         member("leaders.deputies", d)?;
     }
-    for (case, h) in &f.cases {
-        member(&format!("cases {case:?}"), h)?;
+    if f.cases.is_some() {
+        return Err((
+            "cases".into(),
+            "case handlers moved to the case directory: a CSV (case_number,handler) named by [cases] file in the main configuration".into(),
+        ));
     }
     Ok(())
 }
@@ -474,7 +482,12 @@ impl Roster {
         let units = index_units(&f, &members).map_err(bad)?;
         check_duty(&f, &members, &units).map_err(bad)?;
         check_overrides(&f, &members, &units).map_err(bad)?;
-        Ok(Roster { f, members, units })
+        Ok(Roster {
+            f,
+            members,
+            units,
+            cases: Default::default(),
+        })
     }
 
     pub fn members(&self) -> impl Iterator<Item = &Member> {
@@ -495,10 +508,44 @@ impl Roster {
             .collect()
     }
 
-    /// The handler of a case (by the digits of its number).
+    /// The handler of a case (a member or unit id), by the case directory.
     pub fn handler_of(&self, case: &str) -> Option<&str> {
-        let digits: String = case.chars().filter(char::is_ascii_digit).collect();
-        self.f.cases.get(&digits).map(String::as_str)
+        self.cases.handler_of(case)
+    }
+
+    /// Whether `member` handles `case`: named by the directory, or in the
+    /// unit it names.
+    pub fn handles(&self, member: &str, case: &str) -> bool {
+        self.handler_of(case)
+            .is_some_and(|h| h == member || self.units_of(member).contains(&h))
+    }
+
+    /// The members a handler id names: the member, or the unit's members.
+    pub fn handler_members(&self, handler: &str) -> Vec<Member> {
+        match self.units.get(handler) {
+            Some(u) => u.members.iter().map(|m| self.m(m)).collect(),
+            None => self.member(handler).cloned().into_iter().collect(),
+        }
+    }
+
+    /// Whether `id` is a member or a unit.
+    pub fn knows(&self, id: &str) -> bool {
+        self.members.contains_key(id) || self.units.contains_key(id)
+    }
+
+    /// Attaches the case directory; the handlers it names that the roster
+    /// does not know, each naming file, line and field.
+    pub fn with_cases(mut self, cases: crate::cases::CaseDirectory) -> Result<Roster, Vec<String>> {
+        let unknown = cases.unknown_handlers(|h| self.knows(h));
+        if !unknown.is_empty() {
+            return Err(unknown);
+        }
+        self.cases = cases;
+        Ok(self)
+    }
+
+    pub fn cases(&self) -> &crate::cases::CaseDirectory {
+        &self.cases
     }
 
     pub fn rotation_units(&self) -> &[String] {
@@ -640,9 +687,9 @@ impl Roster {
             Vec::new()
         };
         let case_handler = case
-            .map(|c| c.chars().filter(char::is_ascii_digit).collect::<String>())
-            .and_then(|c| self.f.cases.get(&c))
-            .map(|h| self.m(h));
+            .and_then(|c| self.handler_of(c))
+            .map(|h| self.handler_members(h))
+            .unwrap_or_default();
         let day = period.as_ref().map_or(local_day, |p| p.day);
         OnDuty {
             at,

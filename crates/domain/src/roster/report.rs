@@ -55,7 +55,7 @@ pub fn who(d: &OnDuty) -> String {
     if let Some(p) = &d.police {
         let _ = writeln!(s, "police     {}", person(p));
     }
-    if let Some(h) = &d.case_handler {
+    for h in &d.case_handler {
         let _ = writeln!(s, "handler    {}", person(h));
     }
     let _ = writeln!(s, "director   {}", person(&d.director));

@@ -203,18 +203,36 @@ fn advancing_the_rotation_moves_every_later_period_by_one() {
 }
 
 #[test]
-fn case_handler_by_case_number() {
-    let (r, c) = (roster(), cal());
+fn case_handler_by_case_number_from_the_case_directory() {
+    let cases = crate::cases::CaseDirectory::parse(
+        "case_number,handler\n202602031234,m-zhao\n202602035678,unit-2\n",
+        "cases.csv",
+    )
+    .unwrap();
+    let (r, c) = (roster().with_cases(cases).unwrap(), cal());
     let t = at(date(2026, 3, 10), 22, 0);
-    assert_eq!(
-        r.resolve(&c, 0, t, Some("202602031234"))
+    let ids = |case| {
+        r.resolve(&c, 0, t, case)
             .case_handler
-            .unwrap()
-            .id,
-        "m-zhao"
+            .iter()
+            .map(|m| m.id.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(Some("202602031234")), ["m-zhao"]);
+    // A unit handles it: all its members.
+    assert_eq!(ids(Some("(2026)0203-5678")), ["u2-officer", "u2-clerk", "u2-driver"]);
+    assert!(ids(None).is_empty());
+    assert!(ids(Some("999")).is_empty());
+    assert!(r.handles("u2-clerk", "202602035678"));
+    assert!(!r.handles("m-zhao", "202602035678"));
+    // A handler the roster does not know is refused, naming the line.
+    let stray =
+        crate::cases::CaseDirectory::parse("case_number,handler\n1,m-nobody\n", "cases.csv")
+            .unwrap();
+    assert_eq!(
+        roster().with_cases(stray).unwrap_err(),
+        ["cases.csv: line 2: handler: \"m-nobody\" is no member or unit of the roster"]
     );
-    assert_eq!(r.resolve(&c, 0, t, None).case_handler, None);
-    assert_eq!(r.resolve(&c, 0, t, Some("999")).case_handler, None);
 }
 
 #[test]

@@ -7,7 +7,12 @@
 //!
 //! ```text
 //!  greeting ─> [category] ─> [case number] ─> [message] ─> closing ─> hang up
-//!                 │ 2 (violence): urgent, straight to the message
+//!                 │ violence, partner (the police holding someone): a
+//!                 │   person at once, else straight to the message
+//!                 │ consultation: the case number always, then the
+//!                 │   question; the closing promises the handler's answer
+//!  a partner's asserted number (`Offers::partner`): no greeting, no menu:
+//!    a person at once; nobody: the promise, then the message
 //!   a key during any prompt stops it and counts (barge-in)
 //!   with a person to talk to (`[bridge]`): key 0 at any point but in the
 //!   case number's digits hands the call back for a person (violence at
@@ -53,6 +58,9 @@ pub enum StepKind {
 pub struct IntakeSettings {
     /// The order of the questions after the greeting.
     pub steps: Vec<StepKind>,
+    /// The menu: key 1 chooses the first category, key 2 the second, ...
+    /// (at most nine; key 0 is a person). The menu prompt must say the same.
+    pub menu: Vec<Category>,
     /// Seconds to wait for a key after a menu or question.
     pub key_timeout_seconds: u64,
     /// Seconds between two digits of the case number.
@@ -67,11 +75,35 @@ impl Default for IntakeSettings {
     fn default() -> Self {
         IntakeSettings {
             steps: vec![StepKind::Category, StepKind::CaseNumber, StepKind::Message],
+            menu: Category::ALL.to_vec(),
             key_timeout_seconds: 6,
             digit_timeout_seconds: 8,
             max_message_seconds: 120,
             max_case_digits: 30,
         }
+    }
+}
+
+impl IntakeSettings {
+    /// What is wrong with the menu, if anything.
+    pub fn menu_problem(&self) -> Option<String> {
+        if self.menu.is_empty() || self.menu.len() > 9 {
+            return Some(format!(
+                "{} categories: the menu takes keys 1 to 9",
+                self.menu.len()
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        self.menu
+            .iter()
+            .find(|c| !seen.insert(**c))
+            .map(|c| format!("{:?} is on two keys", c.as_str()))
+    }
+
+    /// The category key `key` chooses.
+    pub fn category_of(&self, key: Digit) -> Option<Category> {
+        let i = key.to_digit(10)?.checked_sub(1)? as usize;
+        self.menu.get(i).copied()
     }
 }
 
@@ -97,6 +129,9 @@ pub struct Offers {
     pub person: bool,
     /// Key 9 at the end: no follow-up call.
     pub follow_up_opt_out: bool,
+    /// A partner (`[partners]`, an asserted number) calls: no greeting and
+    /// no menu, a person at once.
+    pub partner: bool,
 }
 
 /// What the intake asks of its driver.
@@ -139,6 +174,8 @@ pub struct Intake {
     asked: u8,
     /// The caller chose violence (a bridge takes a reserved slot).
     violence: bool,
+    /// The caller asked about a case: the closing promises the answer.
+    consultation: bool,
     started: bool,
     out: Vec<Action>,
 }
@@ -157,6 +194,7 @@ impl Intake {
             offers,
             asked: 0,
             violence: false,
+            consultation: false,
             started: false,
             out: Vec::new(),
         }
@@ -177,11 +215,24 @@ impl Intake {
     /// told and leaves a message (or, with no message step, the closing).
     /// The next drive goes on from here.
     pub fn no_person(&mut self) {
+        // A partner hears that the duty is told and will come.
+        let first = if self.offers.partner {
+            Prompt::PartnerPromise
+        } else {
+            Prompt::NoPerson
+        };
         match self.cfg.steps.iter().position(|s| *s == StepKind::Message) {
             Some(i) => {
                 self.step = i;
                 self.state = State::MessageIntro;
-                self.play(vec![Prompt::NoPerson, Prompt::Beep]);
+                self.play(vec![first, Prompt::Beep]);
+            }
+            None if self.offers.partner => {
+                self.step = self.cfg.steps.len();
+                self.state = State::Closing;
+                let mut prompts = vec![first];
+                prompts.extend(self.closing_prompts());
+                self.play(prompts);
             }
             None => self.closing(),
         }
@@ -263,7 +314,16 @@ impl Intake {
 
     fn closing(&mut self) {
         self.state = State::Closing;
+        let prompts = self.closing_prompts();
+        self.play(prompts);
+    }
+
+    /// The ticket's number, the consultation's promise, key 9, thanks.
+    fn closing_prompts(&self) -> Vec<Prompt> {
         let mut prompts = Vec::new();
+        if self.consultation {
+            prompts.push(Prompt::ConsultationPromise);
+        }
         if let Some(t) = &self.ticket {
             prompts.push(Prompt::TicketReadback);
             prompts.extend(digits(t));
@@ -272,7 +332,7 @@ impl Intake {
             prompts.push(Prompt::FollowUpOptOut);
         }
         prompts.push(Prompt::Thanks);
-        self.play(prompts);
+        prompts
     }
 
     fn on_play_done(&mut self, now: Instant) {
@@ -297,11 +357,25 @@ impl Intake {
     }
 
     fn choose(&mut self, category: Category) {
-        let urgent = category == Category::Violence;
-        self.violence = urgent;
+        let urgent = matches!(category, Category::Violence | Category::Partner);
+        self.violence = category == Category::Violence;
         self.out
             .push(Action::Update(Update::Category { category, urgent }));
-        if urgent && self.person_offered() {
+        if category == Category::Consultation {
+            // The handler needs the case number, whatever the steps say.
+            self.consultation = true;
+            match self.cfg.steps.iter().position(|s| *s == StepKind::CaseNumber) {
+                Some(i) => self.enter(i),
+                None => {
+                    // Asked in the menu's place: the steps go on after it.
+                    self.state = State::CaseDigits {
+                        digits: String::new(),
+                        repeats: 0,
+                    };
+                    self.play(vec![Prompt::CaseNumber]);
+                }
+            }
+        } else if urgent && self.person_offered() {
             // A person at once, the message if nobody takes it.
             self.want_person();
         } else if urgent {
@@ -357,15 +431,7 @@ impl Intake {
                 }
             }
             State::Category { .. } => {
-                let category = match key {
-                    '1' => Some(Category::Lead),
-                    '2' => Some(Category::Violence),
-                    '3' => Some(Category::Complaint),
-                    '4' => Some(Category::Preservation),
-                    '5' => Some(Category::Other),
-                    _ => None,
-                };
-                match category {
+                match self.cfg.category_of(key) {
                     Some(c) => self.choose(c),
                     None => self.play(vec![Prompt::Invalid, Prompt::Menu]),
                 }
@@ -431,7 +497,21 @@ impl Script for Intake {
 
     fn start(&mut self, _now: Instant) -> Vec<Action> {
         // Driven again after a hand-over: from where it was left.
-        if !std::mem::replace(&mut self.started, true) {
+        if std::mem::replace(&mut self.started, true) {
+            return self.take();
+        }
+        if self.offers.partner {
+            // A partner: a person at once, without greeting or menu.
+            self.out.push(Action::Update(Update::Category {
+                category: Category::Partner,
+                urgent: true,
+            }));
+            if self.person_offered() {
+                self.want_person();
+            } else {
+                self.no_person();
+            }
+        } else {
             let mut greeting = vec![Prompt::Greeting];
             if self.offers.person {
                 greeting.push(Prompt::PersonHint);

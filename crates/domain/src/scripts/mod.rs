@@ -43,6 +43,18 @@ pub enum Prompt {
     NoPerson,
     /// The officer's whisper before a bridge: "key 1 to take it".
     Whisper,
+    /// The officer's whisper before a partner's call: "the police or an
+    /// assisting unit calls, key 1 to take it", the partner's own name
+    /// prompt after it when `[partners]` gives one.
+    PartnerWhisper,
+    /// A partner's own name (`[partners]`'s `prompt`), by its place in
+    /// the partners file.
+    PartnerName(u16),
+    /// A partner nobody took the call of: "the duty is told and will come".
+    PartnerPromise,
+    /// A consultation's closing: "the case's handler will answer you within
+    /// three working days".
+    ConsultationPromise,
     /// The officer's whisper before a callback.
     CallbackWhisper,
     /// The informant, called back, before the officer.

@@ -438,7 +438,7 @@ pub fn may_see(
             .intake
             .case_number
             .as_deref()
-            .is_some_and(|n| roster.handler_of(n) == Some(member.id.as_str()))
+            .is_some_and(|n| roster.handles(&member.id, n))
 }
 
 /// The director, deputies and chief commander see every ticket; anyone

@@ -2,9 +2,12 @@
 //! `model` (register sections, the state machine, a change), `actions` (the
 //! officers' transitions as domain rules), `stats` (the leadership's
 //! statistics, sans-IO over tickets and timelines), `report` (text views),
-//! `csv` (the one way an export writes a cell). The store is the gateway's.
+//! `csv` (the one way an export writes a cell), `clocks` (the deadlines
+//! after opening: pickup, answer, arrival, verification). The store is the
+//! gateway's.
 
 pub mod actions;
+pub mod clocks;
 pub mod csv;
 pub mod model;
 pub mod report;

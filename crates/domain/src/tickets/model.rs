@@ -93,25 +93,35 @@ impl std::fmt::Display for State {
     }
 }
 
-/// What the report is about (the intake menu, rule 第十条(三)).
+/// What the report is about (the intake menu, rule 第十条(三)), where the
+/// handling differs (第十六条, 第十七条).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     /// 执行线索: where a debtor is, or their assets.
     Lead,
-    /// 暴力抗法 / 突发事件 at an enforcement scene.
+    /// 暴力抗法 / 突发事件 at an enforcement scene (第十七条(四)).
     Violence,
+    /// The police or an assisting unit (another court, a bank, a hotel's
+    /// police link) holds a debtor or asks for help (第十七条(五)(十一),
+    /// 第三十七条): the person must be collected in time.
+    Partner,
+    /// 咨询: a question about a case, for its handler, not the night duty.
+    Consultation,
     /// 信访投诉.
     Complaint,
-    /// 财产保全, urgent.
+    /// 财产保全, urgent (第十六条).
     Preservation,
     Other,
 }
 
 impl Category {
-    pub const ALL: [Category; 5] = [
+    /// Every category, in the sample menu's order.
+    pub const ALL: [Category; 7] = [
         Category::Lead,
         Category::Violence,
+        Category::Partner,
+        Category::Consultation,
         Category::Complaint,
         Category::Preservation,
         Category::Other,
@@ -125,6 +135,8 @@ impl Category {
         match self {
             Category::Lead => "lead",
             Category::Violence => "violence",
+            Category::Partner => "partner",
+            Category::Consultation => "consultation",
             Category::Complaint => "complaint",
             Category::Preservation => "preservation",
             Category::Other => "other",
@@ -217,6 +229,82 @@ pub struct Intake {
     /// The caller pressed 9: no follow-up call (回访).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_follow_up: bool,
+    /// The partner (`[partners]`) whose asserted number called, by name,
+    /// in clear: a police station or a court is no informant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner: Option<String>,
+}
+
+/// Where a ticket went when it opened (the triage): the case directory's
+/// handler, the earlier reports on the same case.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Triage {
+    /// The handling judge or unit (a member or unit id) the case directory
+    /// names for the case number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handler: Option<String>,
+    /// Whether the case directory knows the case number (`None`: no case
+    /// number was given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_known: Option<bool>,
+    /// Earlier tickets naming the same case within the linking window,
+    /// oldest first: this is report `linked.len() + 1` on the case.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub linked: Vec<String>,
+    /// An earlier lead on the case, dispatched and not closed, whose
+    /// officers this one was sent to instead of a second dispatch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joined: Option<String>,
+    /// Those officers (member ids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub joined_officers: Vec<String>,
+}
+
+/// The clocks that run on a ticket besides the five minutes (those come
+/// from its escalation policy), each an instant by which something is due.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deadlines {
+    /// A partner's call: the person held must be collected (on scene) by
+    /// then (`[partners] pickup_minutes` from the call).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pickup_by: Option<Timestamp>,
+    /// A consultation: answered by then (`[cases] answer_working_days`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_by: Option<Timestamp>,
+    /// Dispatched: on scene by then (`[dispatch] arrive_minutes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrive_by: Option<Timestamp>,
+    /// A property lead: checked by then (seven days, three when urgent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_by: Option<Timestamp>,
+    /// The deadlines that passed unmet (`pickup`, `answer`, `arrival`,
+    /// `verification`), as they passed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missed: Vec<String>,
+}
+
+/// A consultation's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Answer {
+    pub by: String,
+    pub at: Timestamp,
+    /// `callback` (the confidential callback) or `reply` (a recorded reply).
+    pub via: String,
+    pub text: String,
+}
+
+/// A lead marked as one about property (财产线索): checked within seven
+/// days, three when urgent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Property {
+    pub urgent: bool,
+    pub by: String,
+    pub at: Timestamp,
+    /// When it was checked, and what was found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
 }
 
 /// What a closed lead was worth, as the director rates it.
@@ -344,6 +432,21 @@ pub struct Register {
     /// period while it stands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold: Option<Hold>,
+    /// Where it went when it opened.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub triage: Triage,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub deadlines: Deadlines,
+    /// A consultation's answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<Answer>,
+    /// A property lead and its check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub property: Option<Property>,
+}
+
+fn is_default<T: Default + PartialEq>(t: &T) -> bool {
+    *t == T::default()
 }
 
 /// Who put a ticket on legal hold, when and why.

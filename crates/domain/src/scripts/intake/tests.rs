@@ -162,7 +162,7 @@ fn invalid_key_says_so_and_asks_again() {
     h.key('9');
     assert_eq!(h.last_prompts(), [Prompt::Invalid, Prompt::Menu]);
     assert!(h.updates().is_empty());
-    h.key('3');
+    h.key('5');
     assert_eq!(
         h.updates(),
         [Update::Category {
@@ -319,7 +319,7 @@ fn with_person() -> H {
         Some("2026-000042"),
         Offers {
             person: true,
-            follow_up_opt_out: false,
+            ..Offers::default()
         },
     )
 }
@@ -359,7 +359,7 @@ fn key_0_hands_the_call_over_from_any_step_but_a_case_number() {
     assert_eq!(h.key('0'), [Action::Stop, Action::Handover]);
     let mut h = with_person();
     h.done();
-    h.key('3');
+    h.key('5');
     h.done();
     h.key('*');
     h.done();
@@ -371,13 +371,15 @@ fn key_0_hands_the_call_over_from_any_step_but_a_case_number() {
 }
 
 #[test]
-fn without_a_bridge_key_0_is_no_category_and_5_is_other() {
+fn without_a_bridge_key_0_is_no_category_and_7_is_other() {
     let mut h = H::default();
     assert_eq!(h.last_prompts(), [Prompt::Greeting]);
     h.done();
     h.key('0');
     assert_eq!(h.last_prompts(), [Prompt::Invalid, Prompt::Menu]);
-    h.key('5');
+    h.key('8');
+    assert_eq!(h.last_prompts(), [Prompt::Invalid, Prompt::Menu]);
+    h.key('7');
     assert_eq!(
         h.updates(),
         [Update::Category {
@@ -407,8 +409,8 @@ fn violence_is_offered_a_person_at_once() {
 #[test]
 fn key_9_at_the_end_declines_the_follow_up_and_other_keys_change_nothing() {
     let offers = Offers {
-        person: false,
         follow_up_opt_out: true,
+        ..Offers::default()
     };
     let mut h = H::offering(vec![], Some("7"), offers);
     h.done();
@@ -503,4 +505,156 @@ fn a_violence_report_counts_as_the_first_ring() {
         1,
         "the message ended only for the second ring"
     );
+}
+
+#[test]
+fn the_sample_menu_and_a_menu_of_the_courts_own() {
+    // The keys as the interface names them.
+    let cfg = IntakeSettings::default();
+    let want = [
+        ('1', Category::Lead),
+        ('2', Category::Violence),
+        ('3', Category::Partner),
+        ('4', Category::Consultation),
+        ('5', Category::Complaint),
+        ('6', Category::Preservation),
+        ('7', Category::Other),
+    ];
+    for (k, c) in want {
+        assert_eq!(cfg.category_of(k), Some(c), "key {k}");
+    }
+    for k in ['0', '8', '9', '*', '#', 'A'] {
+        assert_eq!(cfg.category_of(k), None, "key {k}");
+    }
+    assert_eq!(cfg.menu_problem(), None);
+    // A court's own order: key 1 consultation, key 2 lead.
+    let own = IntakeSettings {
+        menu: vec![Category::Consultation, Category::Lead],
+        ..IntakeSettings::default()
+    };
+    assert_eq!(own.category_of('1'), Some(Category::Consultation));
+    assert_eq!(own.category_of('3'), None);
+    let twice = IntakeSettings {
+        menu: vec![Category::Lead, Category::Lead],
+        ..IntakeSettings::default()
+    };
+    assert_eq!(twice.menu_problem().unwrap(), "\"lead\" is on two keys");
+    let empty = IntakeSettings {
+        menu: vec![],
+        ..IntakeSettings::default()
+    };
+    assert!(empty.menu_problem().unwrap().contains("keys 1 to 9"));
+}
+
+#[test]
+fn police_holding_a_debtor_are_offered_a_person_at_once() {
+    let mut h = with_person();
+    h.done();
+    assert_eq!(
+        h.key('3'),
+        [
+            Action::Stop,
+            Action::Update(Update::Category {
+                category: Category::Partner,
+                urgent: true
+            }),
+            Action::Handover
+        ]
+    );
+    // Not a violence report: no reserved bridge slot.
+    assert!(!h.i.violence());
+}
+
+#[test]
+fn a_partner_skips_greeting_and_menu_and_hears_the_promise_if_nobody_takes_it() {
+    let offers = Offers {
+        person: true,
+        partner: true,
+        ..Offers::default()
+    };
+    let mut h = H::offering(IntakeSettings::default().steps, Some("2026-000007"), offers);
+    assert_eq!(
+        h.log,
+        [
+            Action::Update(Update::Category {
+                category: Category::Partner,
+                urgent: true
+            }),
+            Action::Handover
+        ]
+    );
+    h.i.no_person();
+    let a = h.i.start(h.now);
+    h.log.extend(a);
+    assert_eq!(h.last_prompts(), [Prompt::PartnerPromise, Prompt::Beep]);
+    h.done();
+    assert_eq!(h.updates().last(), Some(&Update::MessageStarted));
+    h.key('#');
+    assert_eq!(h.last_prompts()[0], Prompt::TicketReadback);
+    // Without a bridge: the promise and the message at once.
+    let offers = Offers {
+        partner: true,
+        ..Offers::default()
+    };
+    let h = H::offering(IntakeSettings::default().steps, None, offers);
+    assert_eq!(h.last_prompts(), [Prompt::PartnerPromise, Prompt::Beep]);
+    // Without a message step: the promise, then the closing.
+    let h = H::offering(vec![StepKind::Category], Some("5"), offers);
+    assert_eq!(
+        h.last_prompts(),
+        [
+            Prompt::PartnerPromise,
+            Prompt::TicketReadback,
+            Prompt::Digit(5),
+            Prompt::Thanks
+        ]
+    );
+}
+
+#[test]
+fn a_consultation_always_asks_the_case_number_and_promises_the_answer() {
+    // With the case number step after the menu.
+    let mut h = H::new(IntakeSettings::default().steps, Some("9"));
+    h.done();
+    h.key('4');
+    assert_eq!(h.last_prompts(), [Prompt::CaseNumber]);
+    h.done();
+    h.keys("12#");
+    h.done();
+    h.key('1');
+    assert_eq!(h.last_prompts(), [Prompt::Message, Prompt::Beep]);
+    h.done();
+    h.key('#');
+    assert_eq!(
+        h.last_prompts(),
+        [
+            Prompt::ConsultationPromise,
+            Prompt::TicketReadback,
+            Prompt::Digit(9),
+            Prompt::Thanks
+        ]
+    );
+    assert_eq!(
+        h.updates(),
+        [
+            Update::Category {
+                category: Category::Consultation,
+                urgent: false
+            },
+            Update::CaseNumber("12".into()),
+            Update::MessageStarted,
+            Update::MessageEnded
+        ]
+    );
+    // Steps without the case number: asked in the menu's place, then the
+    // message as configured.
+    let mut h = H::new(vec![StepKind::Category, StepKind::Message], None);
+    h.done();
+    h.key('4');
+    assert_eq!(h.last_prompts(), [Prompt::CaseNumber]);
+    h.done();
+    h.keys("7#");
+    h.done();
+    h.key('1');
+    assert_eq!(h.last_prompts(), [Prompt::Message, Prompt::Beep]);
 }
