@@ -1,5 +1,6 @@
 //! `hotline report --from DATE --to DATE [--format csv|html]`: the
-//! statistics of the tickets received on those days (Asia/Shanghai).
+//! statistics of the tickets received on those days (Asia/Shanghai), their
+//! deadlines judged as of now, the working days by the court's calendars.
 
 use clap::{Args, ValueEnum};
 
@@ -30,6 +31,8 @@ pub async fn run(a: ReportArgs) -> Result<String, String> {
     let (from, to, start, end) = stats::days(&a.from, &a.to).map_err(|e| format!("--{e}"))?;
     let s = load(&a.config)?;
     let roster = hotline::roster::Roster::load(&s.roster.file).map_err(|e| e.to_string())?;
+    let calendar =
+        hotline::roster::Calendar::load(&s.roster.holidays).map_err(|e| e.to_string())?;
     let store = s.redis.store()?;
     let fail = |e: hotline::tickets::StoreError| format!("{}: {e}", s.redis.url_redacted());
     let tickets = store
@@ -38,7 +41,12 @@ pub async fn run(a: ReportArgs) -> Result<String, String> {
         .map_err(fail)?;
     let tickets = store.with_timelines(tickets).await.map_err(fail)?;
     let unit_of = |m: &str| roster.units_of(m).first().map(|u| u.to_string());
-    let r = stats::report(from, to, &tickets, unit_of);
+    let basis = stats::Basis {
+        now: jiff::Timestamp::now(),
+        calendar: &calendar,
+        dispatch: &s.dispatch,
+    };
+    let r = stats::report(from, to, &tickets, unit_of, &basis);
     Ok(match a.format {
         Format::Csv => r.csv(),
         Format::Html => r.html(),

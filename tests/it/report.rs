@@ -1,11 +1,12 @@
 //! `hotline report` (issue 20, statistics): a Redis seeded with tickets of
 //! known timings; the medians, 90th percentiles and the breach rate equal
 //! the values worked out by hand below, and the SVG pictures carry the
-//! expected series (read back from the SVG).
+//! expected series (read back from the SVG). Issue 32: consultations,
+//! partner calls, linked reports, arrivals and property leads, likewise.
 
 use hotline::tickets::actions;
 use hotline::tickets::model::Change;
-use hotline::tickets::model::{Category, Intake, Register, State};
+use hotline::tickets::model::{Answer, Category, Intake, Property, Register, State};
 use hotline::tickets::store::NewTicket;
 use jiff::{SignedDuration, Timestamp};
 
@@ -222,5 +223,270 @@ async fn the_statistics_refuse_a_range_over_366_days() {
         );
         assert!(message.contains("at most 366 days"), "{message}");
     }
+    gw.stop().await;
+}
+
+/// A ticket received at `received`, opened, its register edited as given.
+async fn opened(
+    store: &hotline::tickets::Store,
+    tag: &str,
+    category: Category,
+    received: Timestamp,
+    edit: impl Fn(&mut Register),
+) -> String {
+    let t = NewTicket {
+        call_id: format!("{tag}@t"),
+        call: tag.into(),
+        received_at: received,
+        register: Register {
+            intake: Intake {
+                category: Some(category),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    };
+    let n = store.create(&t, "gateway").await.unwrap().0;
+    let mut open = Change::new("gateway", "call_ended");
+    open.to = Some(State::Open);
+    store.change(&n, &open, edit).await.unwrap();
+    n
+}
+
+/// 签收 at `ack`, 出警 at `out`, on scene at `arrived` (if given), each by
+/// unit 1's officer.
+async fn dispatched(
+    store: &hotline::tickets::Store,
+    n: &str,
+    ack: Timestamp,
+    out: Timestamp,
+    arrived: Option<Timestamp>,
+) {
+    let who = "u1-officer";
+    store
+        .act(
+            n,
+            &actions::acknowledge(who, None, ack, serde_json::json!({})),
+        )
+        .await
+        .unwrap();
+    let v = store.get(n).await.unwrap().version;
+    let go = actions::dispatch(who, v, vec![who.into()], None, out);
+    store.act(n, &go).await.unwrap();
+    if let Some(at) = arrived {
+        let v = store.get(n).await.unwrap().version;
+        store.act(n, &actions::arrive(who, v, at)).await.unwrap();
+    }
+}
+
+/// Closed at `at` (and the register edited as given).
+async fn closed(
+    store: &hotline::tickets::Store,
+    n: &str,
+    at: Timestamp,
+    edit: impl Fn(&mut Register),
+) {
+    let mut c = Change::new("gateway", "close");
+    c.to = Some(State::Closed);
+    store
+        .change(n, &c, |r| {
+            edit(r);
+            r.disposal.closed_at = Some(at);
+        })
+        .await
+        .unwrap();
+}
+
+/// Issue 32, item 6: the clocks after opening in the statistics. A Redis
+/// seeded with two consultations, two partner calls, three leads on one
+/// case and a violence report, each with the deadlines the clocks would
+/// have set; `hotline report` (CSV) and `/api/v1/stats` (JSON) give the
+/// figures worked out by hand beside each ticket. The report runs weeks
+/// after every deadline here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_new_kinds_and_their_deadlines_are_counted_as_worked_out_by_hand() {
+    let redis = Redis::start("everysec").await;
+    let store = hotline::tickets::Store::connect(&redis.url(), "hotline:").unwrap();
+    // Monday 16 November 2026, 10:00 in Qingdao.
+    let base: Timestamp = "2026-11-16T02:00:00Z".parse().unwrap();
+    let at = |minutes: i64| base + SignedDuration::from_mins(minutes);
+    // Thursday 19 November, 17:00: both consultations' answer deadline.
+    let answer_by: Timestamp = "2026-11-19T09:00:00Z".parse().unwrap();
+    let case = "（2026）鲁0203执100号";
+
+    // Consultation 1: answered Wednesday 14:00, in time; Tuesday and
+    // Wednesday: 2 working days.
+    let answered: Timestamp = "2026-11-18T06:00:00Z".parse().unwrap();
+    let c1 = opened(&store, "c1", Category::Consultation, at(0), |r| {
+        r.triage.handler = Some("m-zhao".into());
+        r.deadlines.answer_by = Some(answer_by);
+    })
+    .await;
+    closed(&store, &c1, answered, |r| {
+        r.answer = Some(Answer {
+            by: "m-zhao".into(),
+            at: answered,
+            via: "callback".into(),
+            text: "已告知执行进度".into(),
+        })
+    })
+    .await;
+    // Consultation 2: still open, unanswered: overdue.
+    opened(&store, "c2", Category::Consultation, at(10), |r| {
+        r.deadlines.answer_by = Some(answer_by);
+    })
+    .await;
+    // Partner 1 at 10:20, pickup by 10:50: 签收 10:22, 出警 10:25 (5 min),
+    // on scene 10:45: collected in time; no arrive_by of its own, so due
+    // on scene 30 minutes after leaving (10:55): in time.
+    let p1 = opened(&store, "p1", Category::Partner, at(20), |r| {
+        r.intake.partner = Some("市北公安分局指挥中心".into());
+        r.deadlines.pickup_by = Some(at(50));
+    })
+    .await;
+    dispatched(&store, &p1, at(22), at(25), Some(at(45))).await;
+    // Partner 2 at 10:30, pickup by 11:00: 出警 10:40 (10 min), due on
+    // scene by 11:10, there at 11:20: the pickup missed, the arrival late.
+    let p2 = opened(&store, "p2", Category::Partner, at(30), |r| {
+        r.intake.partner = Some("青岛市公安局交警支队".into());
+        r.deadlines.pickup_by = Some(at(60));
+        r.deadlines.arrive_by = Some(at(70));
+    })
+    .await;
+    dispatched(&store, &p2, at(35), at(40), Some(at(80))).await;
+    // Lead 1 on the case at 11:00: 出警 11:04 (4 min), due by 11:34, there
+    // 11:30: in time. A property lead, due Monday the 23rd, checked Friday:
+    // in time.
+    let l1 = opened(&store, "l1", Category::Lead, at(60), |r| {
+        r.intake.case_number = Some(case.into());
+        r.deadlines.arrive_by = Some(at(94));
+        r.deadlines.verify_by = Some("2026-11-23T02:00:00Z".parse().unwrap());
+        r.property = Some(Property {
+            urgent: false,
+            by: "m-chen".into(),
+            at: at(61),
+            verified_at: Some("2026-11-20T02:00:00Z".parse().unwrap()),
+            result: Some("车辆一辆，已查封".into()),
+        });
+    })
+    .await;
+    dispatched(&store, &l1, at(62), at(64), Some(at(90))).await;
+    // Lead 2 on the case at 12:00, linked to lead 1, past the five
+    // minutes; closed at 12:30.
+    let l2 = opened(&store, "l2", Category::Lead, at(120), |r| {
+        r.intake.case_number = Some(case.into());
+        r.triage.linked = vec![l1.clone()];
+        r.dispatch.five_minute_breach = true;
+    })
+    .await;
+    closed(&store, &l2, at(150), |_| {}).await;
+    // Lead 3 on the case at 13:00: linked to both, sent to lead 1's
+    // officers; closed at 13:30.
+    let l3 = opened(&store, "l3", Category::Lead, at(180), |r| {
+        r.intake.case_number = Some(case.into());
+        r.triage.linked = vec![l1.clone(), l2.clone()];
+        r.triage.joined = Some(l1.clone());
+        r.triage.joined_officers = vec!["u1-officer".into()];
+    })
+    .await;
+    closed(&store, &l3, at(210), |_| {}).await;
+    // Violence at 14:00: 出警 14:03 (3 min), due by 14:33, never there. An
+    // urgent property lead due Thursday 14:00, unchecked: missed.
+    let v = opened(&store, "v", Category::Violence, at(240), |r| {
+        r.deadlines.verify_by = Some(at(240 + 3 * 24 * 60));
+        r.property = Some(Property {
+            urgent: true,
+            by: "m-chen".into(),
+            at: at(241),
+            verified_at: None,
+            result: None,
+        });
+    })
+    .await;
+    dispatched(&store, &v, at(241), at(243), None).await;
+
+    let (ok, csv, err) = report(&redis.url(), "2026-11-16", "2026-11-16", "csv");
+    assert!(ok, "{err}");
+    for (section, key, value) in [
+        ("tickets", "all", "8"),
+        ("category", "lead", "3"),
+        ("category", "violence", "1"),
+        ("category", "partner", "2"),
+        ("category", "consultation", "2"),
+        ("category", "complaint", "0"),
+        ("category", "preservation", "0"),
+        ("category", "other", "0"),
+        // Held to the five minutes: the partners, the leads, the violence
+        // report (not the consultations); lead 2 breached: 1 of 6.
+        ("five_minute", "opened", "6"),
+        ("five_minute", "breaches", "1"),
+        ("five_minute", "rate", "0.167"),
+        // 出警 after 3, 4, 5, 10 minutes: the 2nd and the 4th by rank.
+        ("seconds_median", "dispatched", "240.0"),
+        ("seconds_p90", "dispatched", "600.0"),
+        // Closed: leads 2 and 3 after 30 minutes; not consultation 1.
+        ("seconds_median", "closed", "1800.0"),
+        ("consultations", "received", "2"),
+        ("consultations", "answered", "1"),
+        ("consultations", "answered_in_time", "1"),
+        ("consultations", "overdue", "1"),
+        ("consultations", "working_days_median", "2"),
+        ("partners", "received", "2"),
+        ("partners", "collected_in_time", "1"),
+        ("partners", "missed", "1"),
+        ("linked", "reports", "2"),
+        ("linked", "joined", "1"),
+        ("arrivals", "dispatched", "4"),
+        ("arrivals", "in_time", "2"),
+        ("arrivals", "late", "1"),
+        ("arrivals", "never_arrived", "1"),
+        ("property", "marked", "2"),
+        ("property", "verified_in_time", "1"),
+        ("property", "missed", "1"),
+    ] {
+        assert_eq!(row(&csv, section, key), value, "{section},{key}\n{csv}");
+    }
+
+    // The same through the API.
+    let gw = Gateway::start_with(settings(), redis).await;
+    let api = crate::helpers::Api::new(&gw);
+    let director = api.logged_in(&gw.store, &["m-chen"]).await.remove(0);
+    let (s, b) = api
+        .call(
+            "GET",
+            "/stats?from=2026-11-16&to=2026-11-16",
+            Some(&director),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["tickets"], 8, "{b}");
+    assert_eq!(b["by_category"]["consultation"], 2, "{b}");
+    assert_eq!(b["by_category"]["partner"], 2, "{b}");
+    assert_eq!(
+        (&b["opened"], &b["breaches"]),
+        (&6.into(), &1.into()),
+        "{b}"
+    );
+    assert_eq!(
+        b["consultations"],
+        serde_json::json!({
+            "received": 2, "answered": 1, "answered_in_time": 1, "overdue": 1,
+            "working_days_to_answer": {"count": 1, "median": 2.0, "p90": 2.0},
+        })
+    );
+    assert_eq!(
+        b["partners"],
+        serde_json::json!({"received": 2, "collected_in_time": 1, "missed": 1})
+    );
+    assert_eq!(b["linked"], serde_json::json!({"reports": 2, "joined": 1}));
+    assert_eq!(
+        b["arrivals"],
+        serde_json::json!({"dispatched": 4, "in_time": 2, "late": 1, "never_arrived": 1})
+    );
+    assert_eq!(
+        b["property"],
+        serde_json::json!({"marked": 2, "verified_in_time": 1, "missed": 1})
+    );
     gw.stop().await;
 }

@@ -41,7 +41,12 @@ async fn stats(
     let tickets = s.store.with_timelines(tickets).await?;
     let live = s.live.get();
     let unit_of = |m: &str| live.roster.units_of(m).first().map(|u| u.to_string());
-    let r = stats::report(from, to, &tickets, unit_of);
+    let basis = stats::Basis {
+        now: jiff::Timestamp::now(),
+        calendar: &live.calendar,
+        dispatch: &live.dispatch,
+    };
+    let r = stats::report(from, to, &tickets, unit_of, &basis);
     Ok(match format {
         "csv" => ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], r.csv()).into_response(),
         "html" => (

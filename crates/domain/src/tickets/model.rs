@@ -142,6 +142,15 @@ impl Category {
             Category::Other => "other",
         }
     }
+
+    /// Whether its tickets go to a dispatch (出警) and so are held to the
+    /// five-minute rule (第二十三条): every category but consultations
+    /// (answered by the case's handler) and complaints (the petition desk),
+    /// which are never dispatched; the default escalation policies watch
+    /// the rule for exactly these. A ticket with no category yet is a lead.
+    pub fn five_minute_rule(self) -> bool {
+        !matches!(self, Category::Consultation | Category::Complaint)
+    }
 }
 
 /// Measures taken on disposal (处置).
