@@ -146,6 +146,14 @@ pub struct Basis<'a> {
     pub dispatch: &'a DispatchSettings,
 }
 
+/// One table of figures: its CSV section and HTML title, and its rows as
+/// `(key, label, value)` (a value of none is empty).
+struct Table {
+    section: &'static str,
+    title: &'static str,
+    rows: Vec<(&'static str, &'static str, String)>,
+}
+
 /// The report over `from..=to` (days in Asia/Shanghai).
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -472,17 +480,11 @@ impl Report {
         }
     }
 
-    /// The clocks after opening as `(section, key, title, label, value)`:
-    /// the CSV's rows and the HTML's tables alike.
-    fn clock_figures(
-        &self,
-    ) -> Vec<(
-        &'static str,
-        &'static str,
-        &'static str,
-        &'static str,
-        usize,
-    )> {
+    /// The clocks after opening, a table each: the CSV's rows and the
+    /// HTML's tables alike.
+    fn clock_tables(&self) -> [Table; 5] {
+        let n = |v: usize| v.to_string();
+        let days = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.0}"));
         let (c, p, l, a, v) = (
             &self.consultations,
             &self.partners,
@@ -490,54 +492,69 @@ impl Report {
             &self.arrivals,
             &self.property,
         );
-        let (ask, partner, link, arrive, property) = (
-            "咨询",
-            "公安及协助单位来电",
-            "关联举报",
-            "出警后到场",
-            "财产线索",
-        );
-        vec![
-            ("consultations", "received", ask, "接到", c.received),
-            ("consultations", "answered", ask, "已答复", c.answered),
-            (
+        let answer = c.working_days_to_answer;
+        let table = |section, title, rows| Table {
+            section,
+            title,
+            rows,
+        };
+        [
+            table(
                 "consultations",
-                "answered_in_time",
-                ask,
-                "按期答复",
-                c.answered_in_time,
+                "咨询",
+                vec![
+                    ("received", "接到", n(c.received)),
+                    ("answered", "已答复", n(c.answered)),
+                    ("answered_in_time", "按期答复", n(c.answered_in_time)),
+                    ("overdue", "逾期", n(c.overdue)),
+                    (
+                        "working_days_median",
+                        "答复用时中位数（工作日）",
+                        days(answer.median),
+                    ),
+                    (
+                        "working_days_p90",
+                        "答复用时90%（工作日）",
+                        days(answer.p90),
+                    ),
+                ],
             ),
-            ("consultations", "overdue", ask, "逾期", c.overdue),
-            ("partners", "received", partner, "接到", p.received),
-            (
+            table(
                 "partners",
-                "collected_in_time",
-                partner,
-                "按时接人",
-                p.collected_in_time,
+                "公安及协助单位来电",
+                vec![
+                    ("received", "接到", n(p.received)),
+                    ("collected_in_time", "按时接人", n(p.collected_in_time)),
+                    ("missed", "超时", n(p.missed)),
+                ],
             ),
-            ("partners", "missed", partner, "超时", p.missed),
-            ("linked", "reports", link, "同案再次举报", l.reports),
-            ("linked", "joined", link, "交已出警人员", l.joined),
-            ("arrivals", "dispatched", arrive, "出警", a.dispatched),
-            ("arrivals", "in_time", arrive, "按时到场", a.in_time),
-            ("arrivals", "late", arrive, "超时到场", a.late),
-            (
+            table(
+                "linked",
+                "关联举报",
+                vec![
+                    ("reports", "同案再次举报", n(l.reports)),
+                    ("joined", "交已出警人员", n(l.joined)),
+                ],
+            ),
+            table(
                 "arrivals",
-                "never_arrived",
-                arrive,
-                "未到场",
-                a.never_arrived,
+                "出警后到场",
+                vec![
+                    ("dispatched", "出警", n(a.dispatched)),
+                    ("in_time", "按时到场", n(a.in_time)),
+                    ("late", "超时到场", n(a.late)),
+                    ("never_arrived", "未到场", n(a.never_arrived)),
+                ],
             ),
-            ("property", "marked", property, "标记", v.marked),
-            (
+            table(
                 "property",
-                "verified_in_time",
-                property,
-                "按期核查",
-                v.verified_in_time,
+                "财产线索",
+                vec![
+                    ("marked", "标记", n(v.marked)),
+                    ("verified_in_time", "按期核查", n(v.verified_in_time)),
+                    ("missed", "逾期", n(v.missed)),
+                ],
             ),
-            ("property", "missed", property, "逾期", v.missed),
         ]
     }
 
@@ -584,13 +601,11 @@ impl Report {
             row("pages_attempts", channel, p.attempts.to_string());
             row("pages_delivered", channel, p.delivered.to_string());
         }
-        for (section, key, _, _, v) in self.clock_figures() {
-            row(section, key, v.to_string());
+        for t in self.clock_tables() {
+            for (key, _, value) in t.rows {
+                row(t.section, key, value);
+            }
         }
-        let days = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.0}"));
-        let answer = self.consultations.working_days_to_answer;
-        row("consultations", "working_days_median", days(answer.median));
-        row("consultations", "working_days_p90", days(answer.p90));
         out
     }
 
@@ -646,28 +661,18 @@ impl Report {
             );
         }
         h.push_str("</table>");
-        let mut title = "";
-        for (section, key, t, label, v) in self.clock_figures() {
-            if t != title {
-                if !title.is_empty() {
-                    h.push_str("</table>");
-                }
-                let _ = write!(h, "<h2>{t}</h2><table>");
-                title = t;
+        for t in self.clock_tables() {
+            let _ = write!(h, "<h2>{}</h2><table>", t.title);
+            for (key, label, value) in t.rows {
+                let value = if value.is_empty() { "—" } else { &value };
+                let _ = write!(
+                    h,
+                    "<tr data-figure=\"{}.{key}\"><td>{label}</td><td>{value}</td></tr>",
+                    t.section
+                );
             }
-            let _ = write!(
-                h,
-                "<tr data-figure=\"{section}.{key}\"><td>{label}</td><td>{v}</td></tr>"
-            );
+            h.push_str("</table>");
         }
-        let answer = self.consultations.working_days_to_answer;
-        let days = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.0}"));
-        let _ = write!(
-            h,
-            "</table><p data-figure=\"consultations.working_days\">咨询答复用时（工作日）：中位数 {}，90% {}</p>",
-            days(answer.median),
-            days(answer.p90)
-        );
         h.push_str("<h2>每日接报</h2>");
         h.push_str(&self.per_day_svg());
         h.push_str("<h2>签收、出警用时分布（分钟）</h2>");
@@ -805,6 +810,10 @@ mod tests {
         assert!(r.csv().contains("category,consultation,0\n"));
         assert!(r.csv().contains("consultations,working_days_median,\n"));
         assert!(r.html().contains("<polyline id=\"per-day\""));
+        // No answer yet: no working days, a dash on the page.
+        assert!(r.html().contains(
+            "<tr data-figure=\"consultations.working_days_median\"><td>答复用时中位数（工作日）</td><td>—</td></tr>"
+        ));
     }
 
     fn at(s: &str) -> Timestamp {
@@ -1128,6 +1137,10 @@ mod tests {
         let html = r.html();
         assert!(
             html.contains("<tr data-figure=\"consultations.overdue\"><td>逾期</td><td>3</td></tr>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<tr data-figure=\"consultations.working_days_median\"><td>答复用时中位数（工作日）</td><td>2</td></tr>"),
             "{html}"
         );
         assert!(html.contains("占应出警 6 件的 33.3%"), "{html}");
