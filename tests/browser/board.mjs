@@ -5,12 +5,20 @@
 // API — see it move to 已签收 live; then the statistics page. Screenshots of
 // the wall (1920×1080) and the phone (390×844) layouts, and the statistics;
 // last the daily activity register on the mobile page (an entry, corrected).
+// Issue 32's kinds on the wall: a consultation (its handler and answer
+// deadline, no five-minute clock), a partner's call with its pickup clock
+// and one past it (red), three leads on one case (本案7日内第N次举报, the
+// third sent to the first one's officers, the first 超时未到场); a screenshot
+// of the whole page.
 //
 //   node tests/browser/board.mjs --base URL --member ID --pin PIN --shots DIR \
-//        --late TICKET --call TICKET
+//        --late TICKET --call TICKET --consultation TICKET --handler NAME \
+//        --answer-by "M月D日 HH:MM" --partner TICKET --partner-name NAME \
+//        --partner-late TICKET --linked FIRST,SECOND,THIRD --received N
 //
 // Lines on stdout: SHOT <file>; READY (the late lead is shown red: the
-// driver acknowledges it now); DONE. A failed check prints `FAIL: <what>`
+// driver acknowledges it now); FIGURES <json> (the statistics page's
+// figures by their data-figure); DONE. A failed check prints `FAIL: <what>`
 // on stderr and exits 1. Chromium reaches only the gateway.
 
 import { chromium } from "playwright-core";
@@ -29,10 +37,19 @@ for (let i = 0; i < a.length; i++) {
     case "--shots": o.shots = v(); break;
     case "--late": o.late = v(); break;
     case "--call": o.call = v(); break;
+    case "--consultation": o.consultation = v(); break;
+    case "--handler": o.handler = v(); break;
+    case "--answer-by": o.answerBy = v(); break;
+    case "--partner": o.partner = v(); break;
+    case "--partner-name": o.partnerName = v(); break;
+    case "--partner-late": o.partnerLate = v(); break;
+    case "--linked": o.linked = v().split(","); break;
+    case "--received": o.received = v(); break;
     default: console.error(`board.mjs: unknown argument ${a[i]}`); process.exit(2);
   }
 }
-for (const k of ["base", "member", "pin", "shots", "late", "call"]) {
+for (const k of ["base", "member", "pin", "shots", "late", "call", "consultation", "handler", "answerBy",
+  "partner", "partnerName", "partnerLate", "linked", "received"]) {
   if (!o[k]) { console.error(`board.mjs: --${k} is required`); process.exit(2); }
 }
 
@@ -44,13 +61,13 @@ await mkdir(o.shots, { recursive: true });
 let context, page, n = 0;
 const pageErrors = [], foreign = [];
 
-async function shot(name) {
+async function shot(name, fullPage = false) {
   check(pageErrors.length === 0, `${name}: script errors on the page: ${pageErrors.join("; ")}`);
   check(foreign.length === 0, `${name}: Chromium tried to reach ${foreign.join(", ")}`);
   const { scroll, width } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, width: window.innerWidth }));
   check(scroll <= width, `${name}: the board is ${scroll}px wide on a ${width}px screen`);
   const file = path.join(o.shots, `board-${String(++n).padStart(2, "0")}-${name}.png`);
-  await page.screenshot({ path: file });
+  await page.screenshot({ path: file, fullPage });
   console.log(`SHOT ${file}`);
 }
 
@@ -96,6 +113,39 @@ try {
   const next = await page.locator("#next").textContent();
   check(/下次交接 \d\d:\d\d → (值班|工作时间)/.test(next || ""), `who takes over next: ${next}`);
   await shot("wall");
+  // Issue 32's kinds.
+  const card = (n) => `.ticket[data-ticket="${n}"]`;
+  const text = async (selector, what) => {
+    await waitFor(selector, what);
+    return (await page.locator(selector).first().textContent()) || "";
+  };
+  const ask = await text(card(o.consultation), "the consultation");
+  for (const want of ["咨询", `承办 ${o.handler}`, `答复期限 ${o.answerBy}`]) {
+    check(ask.includes(want), `the consultation shows ${want}: ${ask}`);
+  }
+  check(await page.locator(`${card(o.consultation)} [data-clock]`).count() === 0,
+    `a consultation has no five-minute clock: ${ask}`);
+  const police = await text(card(o.partner), "the partner's call");
+  check(police.includes("合作单位/公安协助") && police.includes(o.partnerName), `the partner named: ${police}`);
+  // 25 minutes to the pickup when seeded: some seconds gone, not red (more
+  // than warn_minutes, 10, left).
+  const pickup = page.locator(`${card(o.partner)} [data-clock="接人"]`).first();
+  const left = ((await pickup.textContent()) || "").match(/^接人 剩 (\d+):\d\d$/);
+  check(left && Number(left[1]) <= 24 && Number(left[1]) >= 10, `the pickup clock: ${await pickup.textContent()}`);
+  check(!(await pickup.getAttribute("class")).includes("late"), "the pickup clock with time left is not red");
+  // Three minutes past its pickup deadline: red, and the ticket too.
+  const over = await text(`.ticket.late${card(o.partnerLate)} .clock.late[data-clock="接人"]`, "the missed pickup, red");
+  const past = over.match(/^接人 超时 (\d+):\d\d$/);
+  check(past && Number(past[1]) >= 3, `the missed pickup's clock: ${over}`);
+  const [first, second, third] = o.linked;
+  const two = await text(card(second), "the second lead on the case");
+  check(two.includes("本案7日内第2次举报"), `the second report on the case: ${two}`);
+  const three = await text(card(third), "the third lead on the case");
+  check(three.includes("本案7日内第3次举报") && three.includes(`已交 ${first} 的出警人员`),
+    `the third report, sent to the first one's officers: ${three}`);
+  const noShow = await text(`.ticket.late${card(first)} [data-badge="arrival"]`, "the dispatch past its arrival deadline, red");
+  check(noShow === "超时未到场", `the overdue arrival: ${noShow}`);
+  await shot("wall-kinds", true);
   console.log("READY");
   // Acknowledged by the driver: it moves, live, and its 签收 clock stops.
   await waitFor(`.ticket[data-ticket="${o.late}"][data-state="acknowledged"]`, "the acknowledgement on the board");
@@ -118,9 +168,13 @@ try {
     .catch(() => { throw new Fail("the statistics' per-day series did not show"); });
   const figures = await page.locator("#report").textContent();
   check(figures.includes("举报线索统计"), "the statistics' heading");
-  // The two tickets (the late lead and the call) are counted.
-  check(/共 2 件/.test(figures), `the statistics count today's 2 tickets: ${figures.slice(0, 120)}`);
-  await shot("stats");
+  // Today's tickets are counted (the late lead, the call, issue 32's kinds).
+  check(figures.includes(`共 ${o.received} 件`), `the statistics count today's ${o.received} tickets: ${figures.slice(0, 120)}`);
+  // The new kinds' figures, for the driver to check.
+  const kinds = await page.$$eval("#report tr[data-figure]",
+    (rows) => Object.fromEntries(rows.map((r) => [r.dataset.figure, r.lastElementChild.textContent])));
+  console.log(`FIGURES ${JSON.stringify(kinds)}`);
+  await shot("stats", true);
   // The daily activity register on the mobile page: an entry, then its
   // correction (a new entry; the first marked corrected).
   await page.setViewportSize({ width: 390, height: 844 });

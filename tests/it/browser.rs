@@ -386,6 +386,11 @@ fn node(script: &str, args: &[String]) -> (tokio::process::Child, Script) {
 /// logs in, sees the call in progress and a lead received six minutes ago
 /// with its 签收 clock red past five minutes; acknowledged meanwhile, it
 /// moves to 已签收 live; wall and phone screenshots. An officer gets 403.
+/// Issue 32: a consultation (its handler and answer deadline, no
+/// five-minute clock), two partner calls with their pickup clocks (one
+/// with time left, one past: red), three leads on one case (本案7日内第N次
+/// 举报, the third sent to the first one's officers, the first dispatched
+/// and overdue on scene: 超时未到场), and their figures in the statistics.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_board_shows_calls_and_the_five_minute_clock_live() {
     use hotline::tickets::actions;
@@ -424,6 +429,64 @@ async fn the_board_shows_calls_and_the_five_minute_clock_live() {
     let mut open = hotline::tickets::model::Change::new("gateway", "call_ended");
     open.to = Some(State::Open);
     gw.store.change(&late, &open, |_| {}).await.unwrap();
+    // Issue 32's kinds, each as the clocks would have left it.
+    let now = jiff::Timestamp::now();
+    let ago = |m: i64| now - jiff::SignedDuration::from_mins(m);
+    // A consultation for 赵法官, to be answered in two days; its deadline
+    // as the board must write it, in Qingdao.
+    let answer_by = now + jiff::SignedDuration::from_hours(48);
+    let consultation = seed_opened(&gw.store, "board-ask", Category::Consultation, now, |r| {
+        r.intake.case_number = Some("（2026）鲁0203执200号".into());
+        r.triage.handler = Some("m-zhao".into());
+        r.triage.case_known = Some(true);
+        r.deadlines.answer_by = Some(answer_by);
+    })
+    .await;
+    let answer_text = answer_by
+        .to_zoned_datetime(hotline::court_time::court_tz())
+        .strftime("%-m月%-d日 %H:%M")
+        .to_string();
+    // A partner's call now, the person to be collected within 25 minutes
+    // (more than warn_minutes, 10: not red) ...
+    let partner = seed_opened(&gw.store, "board-police", Category::Partner, now, |r| {
+        r.intake.partner = Some("市北公安分局指挥中心".into());
+        r.deadlines.pickup_by = Some(now + jiff::SignedDuration::from_mins(25));
+    })
+    .await;
+    // ... and one 33 minutes ago whose pickup deadline passed 3 minutes ago.
+    let partner_late = seed_opened(
+        &gw.store,
+        "board-police-late",
+        Category::Partner,
+        ago(33),
+        |r| {
+            r.intake.partner = Some("青岛市公安局交警支队".into());
+            r.deadlines.pickup_by = Some(ago(3));
+        },
+    )
+    .await;
+    // Three leads on one case: the first dispatched 36 minutes ago and due
+    // on scene 6 minutes ago, not there; the second linked to it; the
+    // third linked to both and sent to the first one's officers.
+    let case = "（2026）鲁0203执300号";
+    let first = seed_opened(&gw.store, "board-case-1", Category::Lead, ago(40), |r| {
+        r.intake.case_number = Some(case.into());
+        r.deadlines.arrive_by = Some(ago(6));
+    })
+    .await;
+    seed_dispatched(&gw.store, &first, ago(38), ago(36), None).await;
+    let second = seed_opened(&gw.store, "board-case-2", Category::Lead, ago(20), |r| {
+        r.intake.case_number = Some(case.into());
+        r.triage.linked = vec![first.clone()];
+    })
+    .await;
+    let third = seed_opened(&gw.store, "board-case-3", Category::Lead, ago(1), |r| {
+        r.intake.case_number = Some(case.into());
+        r.triage.linked = vec![first.clone(), second.clone()];
+        r.triage.joined = Some(first.clone());
+        r.triage.joined_officers = vec![OFFICER.into()];
+    })
+    .await;
     // A call in progress.
     let call = crate::helpers::TestCall::place(gw.udp, "board-call@t", 0).await;
     let in_call = ticket_of(&gw.store, "board-call@t").await;
@@ -450,6 +513,24 @@ async fn the_board_shows_calls_and_the_five_minute_clock_live() {
         &late,
         "--call",
         &in_call,
+        "--consultation",
+        &consultation,
+        "--handler",
+        "赵法官",
+        "--answer-by",
+        &answer_text,
+        "--partner",
+        &partner,
+        "--partner-name",
+        "市北公安分局指挥中心",
+        "--partner-late",
+        &partner_late,
+        "--linked",
+        &format!("{first},{second},{third}"),
+        // Today's tickets: the late lead, the call, the consultation, two
+        // partners, three leads.
+        "--received",
+        "8",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -458,6 +539,27 @@ async fn the_board_shows_calls_and_the_five_minute_clock_live() {
     script.expect("READY", Duration::from_secs(90)).await;
     let ack = actions::acknowledge(OFFICER, None, jiff::Timestamp::now(), serde_json::json!({}));
     gw.store.act(&late, &ack).await.unwrap();
+    // The statistics page's figures of the new kinds, worked out from the
+    // tickets above: one consultation, neither answered nor overdue; two
+    // partner calls, the late one missed; two linked reports, one joined;
+    // one dispatch, past its arrival deadline with nobody on scene.
+    let figures: serde_json::Value =
+        serde_json::from_str(&script.expect("FIGURES", Duration::from_secs(90)).await).unwrap();
+    for (figure, value) in [
+        ("consultations.received", "1"),
+        ("consultations.answered", "0"),
+        ("consultations.overdue", "0"),
+        ("consultations.working_days_median", "—"),
+        ("partners.received", "2"),
+        ("partners.collected_in_time", "0"),
+        ("partners.missed", "1"),
+        ("linked.reports", "2"),
+        ("linked.joined", "1"),
+        ("arrivals.dispatched", "1"),
+        ("arrivals.never_arrived", "1"),
+    ] {
+        assert_eq!(figures[figure], value, "{figure}: {figures}");
+    }
     script.expect("DONE", Duration::from_secs(90)).await;
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
@@ -469,8 +571,8 @@ async fn the_board_shows_calls_and_the_five_minute_clock_live() {
     let files: Vec<_> = std::fs::read_dir(&shots).unwrap().flatten().collect();
     assert_eq!(
         files.len(),
-        5,
-        "wall, wall acknowledged, phone, statistics, register"
+        6,
+        "wall, the new kinds (the whole page), wall acknowledged, phone, statistics, register"
     );
     // The register's two entries in Redis, the second correcting the first.
     let today = jiff::Timestamp::now()

@@ -226,59 +226,6 @@ async fn the_statistics_refuse_a_range_over_366_days() {
     gw.stop().await;
 }
 
-/// A ticket received at `received`, opened, its register edited as given.
-async fn opened(
-    store: &hotline::tickets::Store,
-    tag: &str,
-    category: Category,
-    received: Timestamp,
-    edit: impl Fn(&mut Register),
-) -> String {
-    let t = NewTicket {
-        call_id: format!("{tag}@t"),
-        call: tag.into(),
-        received_at: received,
-        register: Register {
-            intake: Intake {
-                category: Some(category),
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-    };
-    let n = store.create(&t, "gateway").await.unwrap().0;
-    let mut open = Change::new("gateway", "call_ended");
-    open.to = Some(State::Open);
-    store.change(&n, &open, edit).await.unwrap();
-    n
-}
-
-/// 签收 at `ack`, 出警 at `out`, on scene at `arrived` (if given), each by
-/// unit 1's officer.
-async fn dispatched(
-    store: &hotline::tickets::Store,
-    n: &str,
-    ack: Timestamp,
-    out: Timestamp,
-    arrived: Option<Timestamp>,
-) {
-    let who = "u1-officer";
-    store
-        .act(
-            n,
-            &actions::acknowledge(who, None, ack, serde_json::json!({})),
-        )
-        .await
-        .unwrap();
-    let v = store.get(n).await.unwrap().version;
-    let go = actions::dispatch(who, v, vec![who.into()], None, out);
-    store.act(n, &go).await.unwrap();
-    if let Some(at) = arrived {
-        let v = store.get(n).await.unwrap().version;
-        store.act(n, &actions::arrive(who, v, at)).await.unwrap();
-    }
-}
-
 /// Closed at `at` (and the register edited as given).
 async fn closed(
     store: &hotline::tickets::Store,
@@ -317,7 +264,7 @@ async fn the_new_kinds_and_their_deadlines_are_counted_as_worked_out_by_hand() {
     // Consultation 1: answered Wednesday 14:00, in time; Tuesday and
     // Wednesday: 2 working days.
     let answered: Timestamp = "2026-11-18T06:00:00Z".parse().unwrap();
-    let c1 = opened(&store, "c1", Category::Consultation, at(0), |r| {
+    let c1 = seed_opened(&store, "c1", Category::Consultation, at(0), |r| {
         r.triage.handler = Some("m-zhao".into());
         r.deadlines.answer_by = Some(answer_by);
     })
@@ -332,32 +279,32 @@ async fn the_new_kinds_and_their_deadlines_are_counted_as_worked_out_by_hand() {
     })
     .await;
     // Consultation 2: still open, unanswered: overdue.
-    opened(&store, "c2", Category::Consultation, at(10), |r| {
+    seed_opened(&store, "c2", Category::Consultation, at(10), |r| {
         r.deadlines.answer_by = Some(answer_by);
     })
     .await;
     // Partner 1 at 10:20, pickup by 10:50: 签收 10:22, 出警 10:25 (5 min),
     // on scene 10:45: collected in time; no arrive_by of its own, so due
     // on scene 30 minutes after leaving (10:55): in time.
-    let p1 = opened(&store, "p1", Category::Partner, at(20), |r| {
+    let p1 = seed_opened(&store, "p1", Category::Partner, at(20), |r| {
         r.intake.partner = Some("市北公安分局指挥中心".into());
         r.deadlines.pickup_by = Some(at(50));
     })
     .await;
-    dispatched(&store, &p1, at(22), at(25), Some(at(45))).await;
+    seed_dispatched(&store, &p1, at(22), at(25), Some(at(45))).await;
     // Partner 2 at 10:30, pickup by 11:00: 出警 10:40 (10 min), due on
     // scene by 11:10, there at 11:20: the pickup missed, the arrival late.
-    let p2 = opened(&store, "p2", Category::Partner, at(30), |r| {
+    let p2 = seed_opened(&store, "p2", Category::Partner, at(30), |r| {
         r.intake.partner = Some("青岛市公安局交警支队".into());
         r.deadlines.pickup_by = Some(at(60));
         r.deadlines.arrive_by = Some(at(70));
     })
     .await;
-    dispatched(&store, &p2, at(35), at(40), Some(at(80))).await;
+    seed_dispatched(&store, &p2, at(35), at(40), Some(at(80))).await;
     // Lead 1 on the case at 11:00: 出警 11:04 (4 min), due by 11:34, there
     // 11:30: in time. A property lead, due Monday the 23rd, checked Friday:
     // in time.
-    let l1 = opened(&store, "l1", Category::Lead, at(60), |r| {
+    let l1 = seed_opened(&store, "l1", Category::Lead, at(60), |r| {
         r.intake.case_number = Some(case.into());
         r.deadlines.arrive_by = Some(at(94));
         r.deadlines.verify_by = Some("2026-11-23T02:00:00Z".parse().unwrap());
@@ -370,10 +317,10 @@ async fn the_new_kinds_and_their_deadlines_are_counted_as_worked_out_by_hand() {
         });
     })
     .await;
-    dispatched(&store, &l1, at(62), at(64), Some(at(90))).await;
+    seed_dispatched(&store, &l1, at(62), at(64), Some(at(90))).await;
     // Lead 2 on the case at 12:00, linked to lead 1, past the five
     // minutes; closed at 12:30.
-    let l2 = opened(&store, "l2", Category::Lead, at(120), |r| {
+    let l2 = seed_opened(&store, "l2", Category::Lead, at(120), |r| {
         r.intake.case_number = Some(case.into());
         r.triage.linked = vec![l1.clone()];
         r.dispatch.five_minute_breach = true;
@@ -382,7 +329,7 @@ async fn the_new_kinds_and_their_deadlines_are_counted_as_worked_out_by_hand() {
     closed(&store, &l2, at(150), |_| {}).await;
     // Lead 3 on the case at 13:00: linked to both, sent to lead 1's
     // officers; closed at 13:30.
-    let l3 = opened(&store, "l3", Category::Lead, at(180), |r| {
+    let l3 = seed_opened(&store, "l3", Category::Lead, at(180), |r| {
         r.intake.case_number = Some(case.into());
         r.triage.linked = vec![l1.clone(), l2.clone()];
         r.triage.joined = Some(l1.clone());
@@ -392,7 +339,7 @@ async fn the_new_kinds_and_their_deadlines_are_counted_as_worked_out_by_hand() {
     closed(&store, &l3, at(210), |_| {}).await;
     // Violence at 14:00: 出警 14:03 (3 min), due by 14:33, never there. An
     // urgent property lead due Thursday 14:00, unchecked: missed.
-    let v = opened(&store, "v", Category::Violence, at(240), |r| {
+    let v = seed_opened(&store, "v", Category::Violence, at(240), |r| {
         r.deadlines.verify_by = Some(at(240 + 3 * 24 * 60));
         r.property = Some(Property {
             urgent: true,
@@ -403,7 +350,7 @@ async fn the_new_kinds_and_their_deadlines_are_counted_as_worked_out_by_hand() {
         });
     })
     .await;
-    dispatched(&store, &v, at(241), at(243), None).await;
+    seed_dispatched(&store, &v, at(241), at(243), None).await;
 
     let (ok, csv, err) = report(&redis.url(), "2026-11-16", "2026-11-16", "csv");
     assert!(ok, "{err}");

@@ -2,10 +2,14 @@
 //! 第六条, 第七条), for the desk, the director, the deputies and the chief
 //! commander: calls in progress (tickets still in the intake, with the
 //! stage reached), open tickets with what their 签收 and 出警 clocks run
-//! from and their escalation ladder (every page: who, how, when, the
-//! outcome), who holds the duty now and who from the next handover, and today's
-//! five-minute breaches. The page (`/board`) draws the clocks against
-//! `now` and follows the events stream.
+//! from (`five_minutes`: whether the rule holds for the category; not for
+//! a consultation or a complaint) and their escalation ladder (every page:
+//! who, how, when, the outcome), their deadlines after opening (a
+//! partner's pickup, a consultation's answer with its handler, the arrival
+//! after 出警) and the earlier reports on the same case, who holds the duty
+//! now and who from the next handover, and today's five-minute breaches.
+//! The page (`/board`) draws the clocks against `now` (red: `warn_minutes`
+//! before a pickup, or past a deadline) and follows the events stream.
 
 use axum::extract::State;
 use axum::routing::get;
@@ -14,7 +18,8 @@ use jiff::Timestamp;
 use serde_json::{json, Value};
 
 use super::{ApiError, Officer, Shared};
-use crate::tickets::model::{Index, State as TicketState, Ticket};
+use crate::tickets::model::{Category, Index, State as TicketState, Ticket};
+use crate::tickets::stats::arrival_due;
 
 /// Tickets shown at most in each list.
 const SHOWN: usize = 200;
@@ -38,6 +43,7 @@ fn stage(t: &Ticket) -> &'static str {
 async fn board(State(s): State<Shared>, o: Officer) -> Result<Json<Value>, ApiError> {
     o.require_board("the board")?;
     let now = Timestamp::now();
+    let live = s.live.get();
     let calls: Vec<Value> = s
         .store
         .list(&Index::State(TicketState::Intake).name(), SHOWN)
@@ -69,16 +75,23 @@ async fn board(State(s): State<Shared>, o: Officer) -> Result<Json<Value>, ApiEr
                 })
             })
             .collect();
-        let (i, d) = (&t.register.intake, &t.register.dispatch);
+        let r = &t.register;
+        let (i, d, triage, due) = (&r.intake, &r.dispatch, &r.triage, &r.deadlines);
+        let handler = triage.handler.as_deref();
         open.push(json!({
             "ticket": t.number, "state": t.state, "received_at": t.received_at,
             "category": i.category, "urgent": i.urgent,
+            "five_minutes": i.category.is_none_or(Category::five_minute_rule),
             "acknowledged_at": d.acknowledged_at, "acknowledged_by": d.acknowledged_by,
-            "departed_at": d.departed_at, "breach": d.five_minute_breach, "ladder": ladder,
+            "departed_at": d.departed_at, "arrived_at": d.arrived_at,
+            "breach": d.five_minute_breach, "ladder": ladder,
+            "partner": i.partner, "pickup_by": due.pickup_by,
+            "handler": handler, "handler_name": handler.and_then(|h| live.roster.name_of(h)),
+            "answer_by": due.answer_by, "arrive_by": arrival_due(r, &live.dispatch),
+            "linked": triage.linked, "joined": triage.joined,
         }));
     }
     let offset = s.store.rotation_offset().await?;
-    let live = s.live.get();
     let duty = live.roster.resolve(&live.calendar, offset, now, None);
     let handover = live
         .roster
@@ -111,6 +124,7 @@ async fn board(State(s): State<Shared>, o: Officer) -> Result<Json<Value>, ApiEr
     Ok(Json(json!({
         "now": now, "calls": calls, "open": open, "duty": duty,
         "next_handover": handover, "next_duty": next_duty, "last_handover": last_handover, "breaches_today": breaches,
+        "link_days": live.case_settings.link_days, "warn_minutes": live.partner_settings.warn_minutes,
     })))
 }
 

@@ -3,8 +3,9 @@
 //!
 //! - `gateway`: a gateway in-process or as a process, settings, config
 //!   files, temporary directories, free ports, bounded waits
-//! - `redis`: a redis-server of the test's own; tickets and recordings read
-//!   back from it
+//! - `redis`: a redis-server of the test's own; tickets seeded straight
+//!   into it (`seed_opened`, `seed_dispatched`), tickets and recordings
+//!   read back from it
 //! - `sip`: SIP messages by hand, SIPp as caller or phone
 //! - `phones`: `TestCall` (a caller over raw UDP), the officer's paging
 //!   phone, softphones registering

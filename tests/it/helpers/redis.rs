@@ -155,6 +155,63 @@ pub async fn open_tickets(store: &hotline::tickets::Store, n: usize, tag: &str) 
     numbers
 }
 
+/// A ticket of `category` received at `received`, created straight in
+/// Redis and opened, its register edited as given (the clocks' fields, a
+/// triage, ...).
+pub async fn seed_opened(
+    store: &hotline::tickets::Store,
+    tag: &str,
+    category: hotline::tickets::model::Category,
+    received: jiff::Timestamp,
+    edit: impl Fn(&mut hotline::tickets::model::Register),
+) -> String {
+    use hotline::tickets::model::{Intake, Register};
+    let t = hotline::tickets::store::NewTicket {
+        call_id: format!("{tag}@t"),
+        call: tag.into(),
+        received_at: received,
+        register: Register {
+            intake: Intake {
+                category: Some(category),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    };
+    let n = store.create(&t, "gateway").await.unwrap().0;
+    let mut open = Change::new("gateway", "call_ended");
+    open.to = Some(State::Open);
+    store.change(&n, &open, edit).await.unwrap();
+    n
+}
+
+/// 签收 at `ack`, 出警 at `out`, on scene at `arrived` (if given), each by
+/// unit 1's officer.
+pub async fn seed_dispatched(
+    store: &hotline::tickets::Store,
+    n: &str,
+    ack: jiff::Timestamp,
+    out: jiff::Timestamp,
+    arrived: Option<jiff::Timestamp>,
+) {
+    use hotline::tickets::actions;
+    let who = "u1-officer";
+    store
+        .act(
+            n,
+            &actions::acknowledge(who, None, ack, serde_json::json!({})),
+        )
+        .await
+        .unwrap();
+    let v = store.get(n).await.unwrap().version;
+    let go = actions::dispatch(who, v, vec![who.into()], None, out);
+    store.act(n, &go).await.unwrap();
+    if let Some(at) = arrived {
+        let v = store.get(n).await.unwrap().version;
+        store.act(n, &actions::arrive(who, v, at)).await.unwrap();
+    }
+}
+
 /// Every key and value in the test's Redis, as text.
 pub async fn redis_dump(s: &hotline::tickets::Store) -> String {
     let mut c = s.connection();

@@ -528,6 +528,14 @@ impl Roster {
         }
     }
 
+    /// A member's or a unit's name (a case's handler is either).
+    pub fn name_of(&self, id: &str) -> Option<&str> {
+        self.members
+            .get(id)
+            .map(|m| m.name.as_str())
+            .or_else(|| self.units.get(id).map(|u| u.name.as_str()))
+    }
+
     /// Whether `id` is a member or a unit.
     pub fn knows(&self, id: &str) -> bool {
         self.members.contains_key(id) || self.units.contains_key(id)
