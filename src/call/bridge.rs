@@ -168,9 +168,9 @@ impl Bridging {
         members
     }
 
-    /// Rings `members` with the whisper `prompt`, as `[bridge] order`
+    /// Rings `members` with the whisper `prompts`, as `[bridge] order`
     /// says, until one takes it.
-    pub fn ring(&self, members: Vec<Member>, prompt: Prompt) -> Ringing {
+    pub fn ring(&self, members: Vec<Member>, prompts: Vec<Prompt>) -> Ringing {
         let stop = CancellationToken::new();
         let (tx, taken) = oneshot::channel();
         let channels = self.dial.clone();
@@ -189,7 +189,7 @@ impl Bridging {
                 if task_stop.is_cancelled() {
                     break;
                 }
-                if let Some(t) = ring_group(&channels, group, prompt, ring, &task_stop).await {
+                if let Some(t) = ring_group(&channels, group, &prompts, ring, &task_stop).await {
                     if let Err(Some(mut t)) = tx.send(Some(t)) {
                         // Taken as the caller hung up: nobody to join.
                         t.leg.end("caller_gone").await;
@@ -212,7 +212,7 @@ impl Bridging {
 async fn ring_group(
     dial: &Dialer,
     group: Vec<Member>,
-    prompt: Prompt,
+    prompts: &[Prompt],
     ring: Duration,
     stop: &CancellationToken,
 ) -> Option<Taken> {
@@ -221,7 +221,7 @@ async fn ring_group(
     for m in &group {
         for route in dial.routes(m).await {
             let channel = route.channel;
-            let script = QuestionScript::whisper(prompt, dial.plays, dial.key_timeout);
+            let script = QuestionScript::whisper(prompts.to_vec(), dial.plays, dial.key_timeout);
             match dial.call_along(&m.id, route, script, ring, None) {
                 Ok(call) => {
                     let (member, cancel) = (m.id.clone(), mine.clone());
@@ -333,7 +333,7 @@ pub(crate) async fn person(
         },
     )
     .await;
-    let mut ringing = b.ring(members, Prompt::Whisper);
+    let mut ringing = b.ring(members, vec![Prompt::Whisper]);
     let mut ringback = Ringback::new(
         Some(Prompt::Connecting),
         Duration::from_secs(b.settings.ring_seconds),
