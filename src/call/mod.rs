@@ -380,7 +380,15 @@ impl leg::Updates<Update> for IntakeSteps<'_> {
     async fn update(&mut self, update: Update, offset_ms: u64) {
         let (ctx, ids) = (self.ctx, self.ids);
         let step = match update {
-            Update::Category { category, urgent } => IntakeStep::Category { category, urgent },
+            Update::Category {
+                category,
+                urgent,
+                person,
+            } => IntakeStep::Category {
+                category,
+                urgent,
+                person,
+            },
             Update::CaseNumber(number) => IntakeStep::CaseNumber { number },
             Update::MessageStarted => IntakeStep::MessageStarted { offset_ms },
             Update::MessageEnded => IntakeStep::MessageEnded { offset_ms },
