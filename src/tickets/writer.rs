@@ -488,10 +488,11 @@ async fn intake(
 /// the line, so that paging starts before the call ends. A ticket in the
 /// intake opens:
 /// - a violence report at once;
-/// - a partner's (its own call, or key 3) at once when no person is rung
-///   for it; else when that bridge ends: connected, it is the member's 签收;
-///   not connected, it is paged at top priority while the partner hears
-///   the promise (`connection`), never while the duty's phones ring;
+/// - a partner's (its own call, or chosen in the menu) at once when no
+///   person is rung for it; else when that bridge ends: connected, it is
+///   the member's 签收; not connected, it is paged at top priority while
+///   the partner hears the promise (`connection`), never while the duty's
+///   phones ring;
 /// - anything else at the call's end (`call_ended`).
 fn opens_at_once(step: &IntakeStep) -> bool {
     match step {
