@@ -33,6 +33,17 @@ pub struct Loaded {
     pub fingerprint: String,
 }
 
+impl Loaded {
+    /// The partner `name`'s name spoken, when `[partners]` gave it one
+    /// (`PartnerName` by its place in this set's file): for the officer's
+    /// whisper and the paging call.
+    pub fn partner_name_prompt(&self, name: &str) -> Option<crate::scripts::Prompt> {
+        let i = self.partners.list().iter().position(|p| p.name == name)?;
+        let prompt = crate::scripts::Prompt::PartnerName(u16::try_from(i).ok()?);
+        self.prompts.contains_key(&prompt).then_some(prompt)
+    }
+}
+
 /// The current set.
 pub struct Live(RwLock<Arc<Loaded>>);
 

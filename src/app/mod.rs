@@ -691,6 +691,7 @@ pub async fn test_page(
         step: 0,
         repeat: 0,
         note: Some("这是一次测试呼叫，无需处理".into()),
+        partner: None,
     };
     let attempts = channels.page(&member, &page).await;
     stop.cancel();

@@ -1,5 +1,6 @@
 //! A person for the caller (rules 第十条, 第二十三条: a duty officer who
-//! answers and asks): key 0 in the intake, or a violence report, rings
+//! answers and asks): key 0 in the intake, a violence report, or a
+//! partner's call (its whisper names the partner) rings
 //! whoever holds the duty now (the paging resolver: the desk by day, the
 //! duty unit and the court police at night), all at once or in order,
 //! through their SIP URIs, registered softphones or the trunk. Each hears
@@ -168,9 +169,21 @@ impl Bridging {
         members
     }
 
-    /// Rings `members` with the whisper `prompt`, as `[bridge] order`
+    /// What the officer hears before taking a caller: the bridge's
+    /// whisper, or a partner's, its name spoken after it when `[partners]`
+    /// gives one.
+    pub fn whisper(&self, partner: Option<&str>) -> Vec<Prompt> {
+        match partner {
+            None => vec![Prompt::Whisper],
+            Some(name) => std::iter::once(Prompt::PartnerWhisper)
+                .chain(self.dial.live.get().partner_name_prompt(name))
+                .collect(),
+        }
+    }
+
+    /// Rings `members` with the whisper `prompts`, as `[bridge] order`
     /// says, until one takes it.
-    pub fn ring(&self, members: Vec<Member>, prompt: Prompt) -> Ringing {
+    pub fn ring(&self, members: Vec<Member>, prompts: Vec<Prompt>) -> Ringing {
         let stop = CancellationToken::new();
         let (tx, taken) = oneshot::channel();
         let channels = self.dial.clone();
@@ -189,7 +202,7 @@ impl Bridging {
                 if task_stop.is_cancelled() {
                     break;
                 }
-                if let Some(t) = ring_group(&channels, group, prompt, ring, &task_stop).await {
+                if let Some(t) = ring_group(&channels, group, &prompts, ring, &task_stop).await {
                     if let Err(Some(mut t)) = tx.send(Some(t)) {
                         // Taken as the caller hung up: nobody to join.
                         t.leg.end("caller_gone").await;
@@ -212,7 +225,7 @@ impl Bridging {
 async fn ring_group(
     dial: &Dialer,
     group: Vec<Member>,
-    prompt: Prompt,
+    prompts: &[Prompt],
     ring: Duration,
     stop: &CancellationToken,
 ) -> Option<Taken> {
@@ -221,7 +234,7 @@ async fn ring_group(
     for m in &group {
         for route in dial.routes(m).await {
             let channel = route.channel;
-            let script = QuestionScript::whisper(prompt, dial.plays, dial.key_timeout);
+            let script = QuestionScript::whisper(prompts.to_vec(), dial.plays, dial.key_timeout);
             match dial.call_along(&m.id, route, script, ring, None) {
                 Ok(call) => {
                     let (member, cancel) = (m.id.clone(), mine.clone());
@@ -293,13 +306,14 @@ pub(crate) enum Person {
 
 /// Rings a person for the caller on `leg` and, once one takes it, bridges
 /// them until either hangs up; a violence report (`need`) may take the
-/// reserved slots.
+/// reserved slots; a partner's call is named in the whisper.
 pub(crate) async fn person(
     ctx: &CallContext,
     b: &Bridging,
     leg: &mut Leg,
     ids: &Ids,
     need: Need,
+    partner: Option<&str>,
 ) -> Person {
     let (tickets, on) = (&ctx.tickets, &On::from(ids));
     let started = leg.started();
@@ -333,7 +347,7 @@ pub(crate) async fn person(
         },
     )
     .await;
-    let mut ringing = b.ring(members, Prompt::Whisper);
+    let mut ringing = b.ring(members, b.whisper(partner));
     let mut ringback = Ringback::new(
         Some(Prompt::Connecting),
         Duration::from_secs(b.settings.ring_seconds),

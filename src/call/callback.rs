@@ -143,7 +143,7 @@ impl Callbacks {
         };
         connection(tickets, &on, ringing_step).await;
         // The officer first: key 1 to go on.
-        let mut ringing = b.ring(vec![officer.clone()], Prompt::CallbackWhisper);
+        let mut ringing = b.ring(vec![officer.clone()], vec![Prompt::CallbackWhisper]);
         let Some(taken) = ringing.taken().await else {
             connection(
                 tickets,

@@ -34,7 +34,7 @@ use crate::recording::{self, Recorder};
 use crate::scripts::intake::{Intake, IntakeSettings, Offers, Update};
 use crate::sip::core::{CallCommand, CallEvent, CallInfo, CallRef};
 use crate::tickets::journal::{op_id, IntakeStep, Op};
-use crate::tickets::model::{Caller, RecordingLink};
+use crate::tickets::model::{Caller, Category, RecordingLink};
 use crate::tickets::Tickets;
 
 /// What every call needs, shared.
@@ -158,11 +158,15 @@ async fn call_task(
             None => return,
         }
     };
+    // Compared in clear before it is sealed: the partner's name goes on
+    // the ticket, its number is sealed as anyone's.
+    let partner = partner_of(&ctx.live.get(), &info);
     let seal = |v: &Option<String>| v.as_deref().map(|v| ctx.caller_key.seal(v));
     let answered = Answered {
         call,
         call_id: info.call_id.clone(),
         shown: caller,
+        partner,
         caller: Caller {
             number: seal(&info.caller_number),
             asserted: info.number_asserted,
@@ -185,6 +189,17 @@ async fn call_task(
     run_answered(&ctx, answered, leg, |_| {}).await;
 }
 
+/// The partner (`[partners]`) a call is from, by name: only when the
+/// court's trunk asserted the number (`[sip] trusted`, docs/security.md);
+/// a number the caller only claims is a public caller's, whoever it names.
+fn partner_of(live: &crate::live::Loaded, info: &CallInfo) -> Option<String> {
+    if !info.number_asserted {
+        return None;
+    }
+    let (_, partner) = live.partners.find(info.caller_number.as_deref()?)?;
+    Some(partner.name.clone())
+}
+
 /// A call that happened (confirmed: the ACK came, or a browser's path is
 /// keyed): who it is from, as the log and the ticket take it.
 pub(crate) struct Answered {
@@ -192,6 +207,9 @@ pub(crate) struct Answered {
     call_id: String,
     /// The caller as the log shows it (masked).
     shown: String,
+    /// A partner's call (its name): no menu, the duty rung at once (never
+    /// a browser's call: it has no asserted number).
+    partner: Option<String>,
     /// As the ticket keeps it: sealed.
     caller: Caller,
     source: SocketAddr,
@@ -266,10 +284,11 @@ pub(crate) async fn run_answered(
     let offers = Offers {
         person: ctx.bridging.is_some(),
         follow_up_opt_out: ctx.follow_up,
-        ..Offers::default()
+        partner: a.partner.is_some(),
     };
     let mut intake = Intake::new(ctx.intake.clone(), known, offers);
-    let ended = take_call(ctx, &mut leg, &mut intake, &ids).await;
+    let partner = a.partner.as_deref();
+    let ended = take_call(ctx, &mut leg, &mut intake, &ids, partner).await;
     let (stats, recording) = leg.finish().await;
     count_media(&ctx.metrics, &stats);
     log_end(&a, answered, ended.how, stats);
@@ -290,6 +309,7 @@ fn log_start(ctx: &CallContext, a: &Answered, leg: &LegParts) {
     tracing::info!(
         call_id = %a.call_id,
         caller = %a.shown,
+        partner = a.partner.as_deref(),
         source = %source,
         transport = a.transport,
         srtp,
@@ -320,11 +340,18 @@ async fn start_recording(ctx: &CallContext, ids: &Ids, number: &str) -> Option<R
 }
 
 /// The intake on the leg to the call's end; when the caller wants a
-/// person, the bridge rings one, and the intake takes the call back when
-/// nobody is reached.
-async fn take_call(ctx: &CallContext, leg: &mut Leg, intake: &mut Intake, ids: &Ids) -> leg::Ended {
+/// person (a partner: at once), the bridge rings one, and the intake takes
+/// the call back when nobody is reached.
+async fn take_call(
+    ctx: &CallContext,
+    leg: &mut Leg,
+    intake: &mut Intake,
+    ids: &Ids,
+    partner: Option<&str>,
+) -> leg::Ended {
     loop {
-        match leg.drive(intake, &mut IntakeSteps { ctx, ids }).await {
+        let mut steps = IntakeSteps { ctx, ids, partner };
+        match leg.drive(intake, &mut steps).await {
             Driven::Ended(e) => return e,
             Driven::HandedOver => {
                 let person = match ctx.bridging.as_deref() {
@@ -333,7 +360,7 @@ async fn take_call(ctx: &CallContext, leg: &mut Leg, intake: &mut Intake, ids: &
                             true => bridge::Need::Violence,
                             false => bridge::Need::Other,
                         };
-                        bridge::person(ctx, b, leg, ids, need).await
+                        bridge::person(ctx, b, leg, ids, need, partner).await
                     }
                     None => bridge::Person::NotReached,
                 };
@@ -370,21 +397,44 @@ pub(crate) struct Ids {
 }
 
 /// The intake's updates go on the call's ticket as they happen; message
-/// marks are offsets into the recording.
+/// marks are offsets into the recording; a partner's category names it.
 struct IntakeSteps<'a> {
     ctx: &'a CallContext,
     ids: &'a Ids,
+    partner: Option<&'a str>,
 }
 
 impl leg::Updates<Update> for IntakeSteps<'_> {
     async fn update(&mut self, update: Update, offset_ms: u64) {
         let (ctx, ids) = (self.ctx, self.ids);
-        let step = match update {
-            Update::Category { category, urgent } => IntakeStep::Category { category, urgent },
-            Update::CaseNumber(number) => IntakeStep::CaseNumber { number },
-            Update::MessageStarted => IntakeStep::MessageStarted { offset_ms },
-            Update::MessageEnded => IntakeStep::MessageEnded { offset_ms },
-            Update::NoFollowUp => IntakeStep::NoFollowUp,
+        let step = match (update, self.partner) {
+            (
+                Update::Category {
+                    category: Category::Partner,
+                    person,
+                    ..
+                },
+                Some(name),
+            ) => IntakeStep::Partner {
+                name: name.to_string(),
+                person,
+            },
+            (
+                Update::Category {
+                    category,
+                    urgent,
+                    person,
+                },
+                _,
+            ) => IntakeStep::Category {
+                category,
+                urgent,
+                person,
+            },
+            (Update::CaseNumber(number), _) => IntakeStep::CaseNumber { number },
+            (Update::MessageStarted, _) => IntakeStep::MessageStarted { offset_ms },
+            (Update::MessageEnded, _) => IntakeStep::MessageEnded { offset_ms },
+            (Update::NoFollowUp, _) => IntakeStep::NoFollowUp,
         };
         tracing::info!(call_id = %ids.call_id, ?step, "intake");
         ctx.tickets

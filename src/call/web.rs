@@ -355,6 +355,7 @@ impl WebCalls {
                     call,
                     call_id: call_id.clone(),
                     shown: "web".into(),
+                    partner: None,
                     caller: Caller {
                         channel: Some("web".into()),
                         client_ip: Some(ctx.caller_key.seal(&client.ip().to_string())),

@@ -26,6 +26,9 @@ pub struct Page {
     pub step: usize,
     pub repeat: u32,
     pub note: Option<String>,
+    /// The partner whose call it is (`[partners]`), named in clear: a
+    /// police station or a court is no informant.
+    pub partner: Option<String>,
 }
 
 impl Page {
@@ -33,6 +36,8 @@ impl Page {
     pub fn text(&self) -> String {
         let kind = match self.category.as_str() {
             "violence" => "暴力抗法/突发事件",
+            "partner" => "公安/协助单位",
+            "consultation" => "咨询",
             "complaint" => "信访投诉",
             "preservation" => "财产保全",
             "other" => "其他",
@@ -43,6 +48,9 @@ impl Page {
             self.ticket,
             if self.urgent { "，紧急" } else { "" }
         );
+        if let Some(p) = &self.partner {
+            t.push_str(&format!("协助单位：{p}。"));
+        }
         if let Some(n) = &self.note {
             t.push_str(n);
             t.push('。');
@@ -140,6 +148,7 @@ impl Channels {
             step: 0,
             repeat: 0,
             note: None,
+            partner: None,
         };
         let mut out = Vec::new();
         if let Some(uri) = &m.message {
@@ -198,9 +207,14 @@ impl Channels {
             latency_ms: start.elapsed().as_millis() as u64,
             recording: None,
         };
+        let partner = page
+            .partner
+            .as_deref()
+            .and_then(|name| self.dial.live.get().partner_name_prompt(name));
         let script = QuestionScript::new(
             &page.ticket,
             &page.category,
+            partner,
             self.dial.plays,
             self.dial.key_timeout,
         );
@@ -337,10 +351,22 @@ mod tests {
             step: 0,
             repeat: 0,
             note: Some("五分钟内未出警".into()),
+            partner: None,
         };
         assert_eq!(
             p.text(),
             "【市北区执行指挥中心】举报工单 2026-000007（暴力抗法/突发事件，紧急），请立即签收。五分钟内未出警。"
+        );
+        // A partner is named (it is no informant).
+        let p = Page {
+            category: "partner".into(),
+            note: None,
+            partner: Some("市北分局辽宁路派出所".into()),
+            ..p
+        };
+        assert_eq!(
+            p.text(),
+            "【市北区执行指挥中心】举报工单 2026-000007（公安/协助单位，紧急），请立即签收。协助单位：市北分局辽宁路派出所。"
         );
     }
 }

@@ -314,6 +314,7 @@ fn page_of(number: &str, t: &Ticket, f: &Fire) -> Page {
         step: f.step,
         repeat: f.repeat,
         note: f.note.clone(),
+        partner: t.register.intake.partner.clone(),
     }
 }
 

@@ -148,10 +148,31 @@ impl Op {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum IntakeStep {
-    Category { category: Category, urgent: bool },
-    CaseNumber { number: String },
-    MessageStarted { offset_ms: u64 },
-    MessageEnded { offset_ms: u64 },
+    Category {
+        category: Category,
+        urgent: bool,
+        /// A person is rung for the caller at once (the bridge): see the
+        /// writer for when the ticket opens then.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        person: bool,
+    },
+    /// A partner (`[partners]`, by its asserted number) called: the
+    /// category is `partner`, urgent, and the ticket names the partner in
+    /// clear (a police station or a court is no informant).
+    Partner {
+        name: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        person: bool,
+    },
+    CaseNumber {
+        number: String,
+    },
+    MessageStarted {
+        offset_ms: u64,
+    },
+    MessageEnded {
+        offset_ms: u64,
+    },
     NoFollowUp,
 }
 

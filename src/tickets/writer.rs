@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::journal::{ConnectionStep, IntakeStep, Journal, Op};
 use super::model::Change;
-use super::model::{Caller, RecordingLink, Register, State};
+use super::model::{Caller, Category, RecordingLink, Register, State};
 use super::store::{NewTicket, Store, StoreError};
 
 /// How long to wait before trying Redis again after a failure.
@@ -430,9 +430,15 @@ async fn intake(
     step: &IntakeStep,
 ) -> Result<(), StoreError> {
     let (action, details) = match step {
-        IntakeStep::Category { category, urgent } => (
+        IntakeStep::Category {
+            category, urgent, ..
+        } => (
             "intake_category",
             serde_json::json!({"category": category, "urgent": urgent}),
+        ),
+        IntakeStep::Partner { name, .. } => (
+            "intake_partner",
+            serde_json::json!({"category": Category::Partner, "urgent": true, "partner": name}),
         ),
         IntakeStep::CaseNumber { number } => (
             "intake_case_number",
@@ -451,20 +457,23 @@ async fn intake(
     let mut change = Change::new("caller", action);
     change.op_id = Some(id.to_string());
     change.details = details;
-    // Violence at a scene opens the ticket at once: paging starts
-    // before the caller has finished.
-    if matches!(step, IntakeStep::Category { urgent: true, .. })
-        && store.get(number).await?.state == State::Intake
-    {
+    if opens_at_once(step) && store.get(number).await?.state == State::Intake {
         change.to = Some(State::Open);
     }
     let step = step.clone();
     let edit = move |r: &mut Register| {
         let i = &mut r.intake;
         match &step {
-            IntakeStep::Category { category, urgent } => {
+            IntakeStep::Category {
+                category, urgent, ..
+            } => {
                 i.category = Some(*category);
                 i.urgent |= *urgent;
+            }
+            IntakeStep::Partner { name, .. } => {
+                i.category = Some(Category::Partner);
+                i.urgent = true;
+                i.partner = Some(name.clone());
             }
             IntakeStep::CaseNumber { number } => i.case_number = Some(number.clone()),
             IntakeStep::MessageStarted { offset_ms } => i.message_start_ms = Some(*offset_ms),
@@ -473,6 +482,32 @@ async fn intake(
         }
     };
     change_or_record(store, number, change, edit).await
+}
+
+/// Whether an intake step opens the ticket while the caller is still on
+/// the line, so that paging starts before the call ends. A ticket in the
+/// intake opens:
+/// - a violence report at once;
+/// - a partner's (its own call, or chosen in the menu) at once when no
+///   person is rung for it; else when that bridge ends: connected, it is
+///   the member's 签收; not connected, it is paged at top priority while
+///   the partner hears the promise (`connection`), never while the duty's
+///   phones ring;
+/// - anything else at the call's end (`call_ended`).
+fn opens_at_once(step: &IntakeStep) -> bool {
+    match step {
+        IntakeStep::Category {
+            category: Category::Violence,
+            ..
+        } => true,
+        IntakeStep::Category {
+            category: Category::Partner,
+            person,
+            ..
+        }
+        | IntakeStep::Partner { person, .. } => !person,
+        _ => false,
+    }
 }
 
 /// The call's recording, linked from the register.
@@ -527,7 +562,9 @@ async fn call_ended(
 
 /// A bridge's or callback's step on the ticket: on its timeline, who was
 /// connected and how long in the register; a bridge's connection is the
-/// member's 签收 (the ticket opened first if the intake still runs).
+/// member's 签收 (the ticket opened first if the intake still runs); a
+/// partner's bridge that connected nobody opens its ticket
+/// ([`opens_at_once`]).
 async fn connection(
     store: &Store,
     number: &str,
@@ -548,8 +585,13 @@ async fn connection(
     change.op_id = Some(id.to_string());
     change.details = serde_json::to_value(step).unwrap_or_default();
     let bridged = matches!(step, ConnectionStep::Connected { kind, .. } if kind == "bridge");
-    if bridged && store.get(number).await?.state == State::Intake {
-        change.to = Some(State::Open);
+    let missed = matches!(step, ConnectionStep::NotConnected { kind, .. } if kind == "bridge");
+    if bridged || missed {
+        let t = store.get(number).await?;
+        let partner = t.register.intake.category == Some(Category::Partner);
+        if t.state == State::Intake && (bridged || partner) {
+            change.to = Some(State::Open);
+        }
     }
     // Whoever talked with the caller sees the ticket.
     if let ConnectionStep::Connected { member, .. } = step {
@@ -635,4 +677,35 @@ async fn number_for(store: &Store, op: &Op) -> Result<String, StoreError> {
         call => store.number_for_dialog(call).await?,
     };
     number.ok_or_else(|| StoreError::NotFound(format!("for call {}", op.call_id())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn violence_opens_at_once_and_a_partner_waits_for_the_bridge_rung_for_it() {
+        let opens = |json: &str| opens_at_once(&serde_json::from_str(json).unwrap());
+        assert!(opens(
+            r#"{"step":"category","category":"violence","urgent":true,"person":true}"#
+        ));
+        assert!(!opens(
+            r#"{"step":"partner","name":"辽宁路派出所","person":true}"#
+        ));
+        assert!(!opens(
+            r#"{"step":"category","category":"partner","urgent":true,"person":true}"#
+        ));
+        // Nobody rung for it (no [bridge]), or a journal line from before
+        // the field: at once.
+        assert!(opens(r#"{"step":"partner","name":"辽宁路派出所"}"#));
+        assert!(opens(
+            r#"{"step":"category","category":"partner","urgent":true}"#
+        ));
+        assert!(!opens(
+            r#"{"step":"category","category":"lead","urgent":false}"#
+        ));
+        assert!(!opens(
+            r#"{"step":"category","category":"consultation","urgent":false}"#
+        ));
+    }
 }

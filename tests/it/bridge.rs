@@ -5,92 +5,12 @@
 //! connected, for how long, and the officer's 签收. Nobody taking it within
 //! the ring time returns the caller to the intake's message.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use hotline::media::g711;
 use hotline::tickets::model::State;
 use tokio::net::UdpSocket;
 
 use crate::helpers::*;
-
-/// One side's media, 20 ms at a time: what it sends, what it heard.
-struct Side<'a> {
-    sock: &'a UdpSocket,
-    /// Where the gateway's leg for this side takes RTP.
-    to: Option<SocketAddr>,
-    pt: u8,
-    encode: fn(i16) -> u8,
-    decode: fn(u8) -> i16,
-    seq: u16,
-    heard: Vec<i16>,
-}
-
-impl<'a> Side<'a> {
-    fn new(sock: &'a UdpSocket, to: Option<SocketAddr>, pt: u8) -> Side<'a> {
-        let mu = pt == 0;
-        let encode = if mu {
-            g711::linear_to_ulaw
-        } else {
-            g711::linear_to_alaw
-        };
-        let decode = if mu {
-            g711::ulaw_to_linear
-        } else {
-            g711::alaw_to_linear
-        };
-        Side {
-            sock,
-            to,
-            pt,
-            encode,
-            decode,
-            seq: 0,
-            heard: Vec::new(),
-        }
-    }
-
-    /// Keeps what arrived (the gateway's address learnt from it).
-    fn drain(&mut self) {
-        let mut buf = [0u8; 2048];
-        while let Ok((n, from)) = self.sock.try_recv_from(&mut buf) {
-            self.to.get_or_insert(from);
-            if n > 12 && buf[1] & 0x7f == self.pt {
-                self.heard
-                    .extend(buf[12..n].iter().map(|b| (self.decode)(*b)));
-            }
-        }
-    }
-
-    async fn send(&mut self, frame: &[i16]) {
-        self.drain();
-        let Some(to) = self.to else { return };
-        let payload: Vec<u8> = frame.iter().map(|s| (self.encode)(*s)).collect();
-        self.seq = self.seq.wrapping_add(1);
-        let p = TestCall::packet(self.seq, u32::from(self.seq) * 160, self.pt, &payload);
-        self.sock.send_to(&p, to).await.unwrap();
-    }
-
-    /// Key `event` (RFC 4733: three updates, then the end three times).
-    async fn key(&mut self, event: u8) {
-        let Some(to) = self.to else { return };
-        let ts = u32::from(self.seq.wrapping_add(1)) * 160;
-        for (i, end) in [
-            (1u16, false),
-            (2, false),
-            (3, false),
-            (4, true),
-            (4, true),
-            (4, true),
-        ] {
-            self.seq = self.seq.wrapping_add(1);
-            let d = (i * 160).to_be_bytes();
-            let payload = [event, if end { 0x80 | 10 } else { 10 }, d[0], d[1]];
-            let p = TestCall::packet(self.seq, ts, 101, &payload);
-            self.sock.send_to(&p, to).await.unwrap();
-        }
-    }
-}
 
 fn speech() -> Vec<i16> {
     wav(&repo().join("tests/fixtures/speech.wav"))
@@ -159,13 +79,6 @@ async fn person_wanted(
     let number = ticket_of(&gw.store, call_id).await;
     call.info(1, '0').await;
     (phone, gw, call, number)
-}
-
-async fn timeline_has(store: &hotline::tickets::Store, number: &str, action: &str) -> bool {
-    store
-        .timeline(number)
-        .await
-        .is_ok_and(|tl| tl.iter().any(|e| e.action == action))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

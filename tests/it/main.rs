@@ -28,6 +28,7 @@ mod load;
 mod midcall;
 mod package;
 mod paging;
+mod partners;
 mod proxy;
 mod recording;
 mod registers;

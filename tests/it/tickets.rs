@@ -627,6 +627,7 @@ async fn a_full_journal_keeps_the_order_and_loses_nothing() {
             step: IntakeStep::Category {
                 category: Category::Lead,
                 urgent: false,
+                person: false,
             },
         },
         Op::CallEnded {

@@ -1,7 +1,8 @@
 //! Phones of the test: a caller over raw UDP (`TestCall`: SIP by hand, RTP
 //! packets exactly as a test wants them: reordered, duplicated, lost,
-//! foreign, malformed), an officer's phone that takes pages, and softphones
-//! registering with the gateway.
+//! foreign, malformed), one side's media in real time (`Side`), an
+//! officer's phone that takes pages, and softphones registering with the
+//! gateway.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -260,6 +261,89 @@ impl TestCall {
     }
 }
 
+/// One side's media over RTP by hand (a caller's `TestCall::rtp`, or the
+/// socket a SIPp phone's media goes to), 20 ms at a time: what it sends,
+/// what it heard (decoded).
+pub struct Side<'a> {
+    sock: &'a UdpSocket,
+    /// Where the gateway's leg for this side takes RTP (learnt from what
+    /// it sends when not known).
+    pub to: Option<SocketAddr>,
+    pt: u8,
+    encode: fn(i16) -> u8,
+    decode: fn(u8) -> i16,
+    seq: u16,
+    pub heard: Vec<i16>,
+}
+
+impl<'a> Side<'a> {
+    /// `pt`: 0 PCMU, 8 PCMA.
+    pub fn new(sock: &'a UdpSocket, to: Option<SocketAddr>, pt: u8) -> Side<'a> {
+        let mu = pt == 0;
+        let encode = if mu {
+            hotline::media::g711::linear_to_ulaw
+        } else {
+            hotline::media::g711::linear_to_alaw
+        };
+        let decode = if mu {
+            hotline::media::g711::ulaw_to_linear
+        } else {
+            hotline::media::g711::alaw_to_linear
+        };
+        Side {
+            sock,
+            to,
+            pt,
+            encode,
+            decode,
+            seq: 0,
+            heard: Vec::new(),
+        }
+    }
+
+    /// Keeps what arrived (the gateway's address learnt from it).
+    pub fn drain(&mut self) {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = self.sock.try_recv_from(&mut buf) {
+            self.to.get_or_insert(from);
+            if n > 12 && buf[1] & 0x7f == self.pt {
+                self.heard
+                    .extend(buf[12..n].iter().map(|b| (self.decode)(*b)));
+            }
+        }
+    }
+
+    /// One frame of 160 samples.
+    pub async fn send(&mut self, frame: &[i16]) {
+        self.drain();
+        let Some(to) = self.to else { return };
+        let payload: Vec<u8> = frame.iter().map(|s| (self.encode)(*s)).collect();
+        self.seq = self.seq.wrapping_add(1);
+        let p = TestCall::packet(self.seq, u32::from(self.seq) * 160, self.pt, &payload);
+        self.sock.send_to(&p, to).await.unwrap();
+    }
+
+    /// Key `event` (RFC 4733: three updates, then the end three times).
+    pub async fn key(&mut self, event: u8) {
+        let Some(to) = self.to else { return };
+        let ts = u32::from(self.seq.wrapping_add(1)) * 160;
+        for (i, end) in [
+            (1u16, false),
+            (2, false),
+            (3, false),
+            (4, true),
+            (4, true),
+            (4, true),
+        ] {
+            self.seq = self.seq.wrapping_add(1);
+            let d = (i * 160).to_be_bytes();
+            let payload = [event, if end { 0x80 | 10 } else { 10 }, d[0], d[1]];
+            let p = TestCall::packet(self.seq, ts, 101, &payload);
+            self.sock.send_to(&p, to).await.unwrap();
+        }
+    }
+}
+
 /// A SIP phone that answers every request with 200 and counts MESSAGEs
 /// (pages: a shift handover's summary is answered, not kept).
 pub async fn phone() -> (
@@ -307,6 +391,58 @@ pub async fn phone_keeping(
         }
     });
     (addr, count, bodies)
+}
+
+/// A phone that rings for every call and is never answered: 180 to each
+/// INVITE, a CANCEL answered 200 and its INVITE 487 (the ACK taken),
+/// anything else 200. Keeps each call's first INVITE, in order.
+pub async fn ringing_phone() -> (SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = sock.local_addr().unwrap();
+    let invites = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = invites.clone();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65536];
+        let mut rung = std::collections::HashSet::new();
+        while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let (Some(call_id), Some(cseq)) = (header(&text, "Call-ID"), header(&text, "CSeq"))
+            else {
+                continue;
+            };
+            let answer = |status: &str, cseq: &str| {
+                format!(
+                    "SIP/2.0 {status}\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=ringing\r\nCall-ID: {call_id}\r\n\
+CSeq: {cseq}\r\nContact: <sip:officer@{addr}>\r\nContent-Length: 0\r\n\r\n",
+                    header(&text, "Via").unwrap_or_default(),
+                    header(&text, "From").unwrap_or_default(),
+                    header(&text, "To").unwrap_or_default(),
+                )
+            };
+            let answers = match text.split(' ').next() {
+                Some("INVITE") => {
+                    if rung.insert(call_id.to_string()) {
+                        kept.lock().unwrap().push(text.clone());
+                    }
+                    vec![answer("180 Ringing", cseq)]
+                }
+                // The CANCEL's Via and CSeq number are its INVITE's.
+                Some("CANCEL") => {
+                    let n = cseq.split(' ').next().unwrap_or("1");
+                    vec![
+                        answer("200 OK", cseq),
+                        answer("487 Request Terminated", &format!("{n} INVITE")),
+                    ]
+                }
+                Some("ACK") | Some("SIP/2.0") => vec![],
+                _ => vec![answer("200 OK", cseq)],
+            };
+            for a in answers {
+                let _ = sock.send_to(a.as_bytes(), from).await;
+            }
+        }
+    });
+    (addr, invites)
 }
 
 pub const PASSWORD: &str = "softphone-secret-1";

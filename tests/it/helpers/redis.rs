@@ -277,3 +277,11 @@ pub async fn recording_of(store: &hotline::tickets::Store, call_id: &str) -> Pat
     }
     panic!("no recording linked on the ticket of {call_id}");
 }
+
+/// Whether the ticket's timeline has an entry `action`.
+pub async fn timeline_has(store: &hotline::tickets::Store, number: &str, action: &str) -> bool {
+    store
+        .timeline(number)
+        .await
+        .is_ok_and(|tl| tl.iter().any(|e| e.action == action))
+}

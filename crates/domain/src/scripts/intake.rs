@@ -113,6 +113,9 @@ pub enum Update {
     Category {
         category: Category,
         urgent: bool,
+        /// A person is rung for it at once: the intake hands the call over
+        /// next (the ticket may wait for the bridge's outcome).
+        person: bool,
     },
     CaseNumber(String),
     /// The caller's message started, this long into the call's recording.
@@ -358,9 +361,13 @@ impl Intake {
 
     fn choose(&mut self, category: Category) {
         let urgent = matches!(category, Category::Violence | Category::Partner);
+        let person = urgent && self.person_offered();
         self.violence = category == Category::Violence;
-        self.out
-            .push(Action::Update(Update::Category { category, urgent }));
+        self.out.push(Action::Update(Update::Category {
+            category,
+            urgent,
+            person,
+        }));
         if category == Category::Consultation {
             // The handler needs the case number, whatever the steps say.
             self.consultation = true;
@@ -380,7 +387,7 @@ impl Intake {
                     self.play(vec![Prompt::CaseNumber]);
                 }
             }
-        } else if urgent && self.person_offered() {
+        } else if person {
             // A person at once, the message if nobody takes it.
             self.want_person();
         } else if urgent {
@@ -505,11 +512,13 @@ impl Script for Intake {
         }
         if self.offers.partner {
             // A partner: a person at once, without greeting or menu.
+            let person = self.person_offered();
             self.out.push(Action::Update(Update::Category {
                 category: Category::Partner,
                 urgent: true,
+                person,
             }));
-            if self.person_offered() {
+            if person {
                 self.want_person();
             } else {
                 self.no_person();

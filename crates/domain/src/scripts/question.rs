@@ -53,22 +53,31 @@ pub struct QuestionScript {
 
 impl QuestionScript {
     /// The announcement for `ticket` (its digits read out) about
-    /// `category` (a name the court does not know is left out): 1 = 签收,
-    /// 2 = pass it on.
-    pub fn new(ticket: &str, category: &str, plays: u32, key_timeout: Duration) -> QuestionScript {
+    /// `category` (a name the court does not know is left out), and the
+    /// `partner`'s name spoken when a partner called: 1 = 签收, 2 = pass
+    /// it on.
+    pub fn new(
+        ticket: &str,
+        category: &str,
+        partner: Option<Prompt>,
+        plays: u32,
+        key_timeout: Duration,
+    ) -> QuestionScript {
         let mut prompts = vec![Prompt::PageIntro];
         prompts.extend(script::digits(ticket));
         prompts.extend(Category::parse(category).map(Prompt::Category));
+        prompts.extend(partner);
         prompts.push(Prompt::PageAsk);
         QuestionScript::asking(prompts, &['1', '2'], plays, key_timeout)
     }
 
-    /// The whisper before a bridge or a callback: `prompt` (「举报电话转接，
-    /// 按1接听」), key 1 takes the call (handed over, live), key 2 declines.
-    pub fn whisper(prompt: Prompt, plays: u32, key_timeout: Duration) -> QuestionScript {
+    /// The whisper before a bridge or a callback: `prompts` (「举报电话转接，
+    /// 按1接听」; a partner's whisper and its name), key 1 takes the call
+    /// (handed over, live), key 2 declines.
+    pub fn whisper(prompts: Vec<Prompt>, plays: u32, key_timeout: Duration) -> QuestionScript {
         QuestionScript {
             hand_over: Some('1'),
-            ..QuestionScript::asking(vec![prompt], &['1', '2'], plays, key_timeout)
+            ..QuestionScript::asking(prompts, &['1', '2'], plays, key_timeout)
         }
     }
 
@@ -220,7 +229,7 @@ mod tests {
     #[test]
     fn reads_the_ticket_and_key_1_acknowledges() {
         let now = Instant::now();
-        let mut s = QuestionScript::new("2026-07", "violence", 2, KEY);
+        let mut s = QuestionScript::new("2026-07", "violence", None, 2, KEY);
         assert_eq!(
             s.start(now),
             [Action::Play {
@@ -242,7 +251,7 @@ mod tests {
     #[test]
     fn key_2_during_the_announcement_stops_it_and_passes() {
         let now = Instant::now();
-        let mut s = QuestionScript::new("2026-000007", "lead", 1, KEY);
+        let mut s = QuestionScript::new("2026-000007", "lead", None, 1, KEY);
         s.start(now);
         assert_eq!(s.on(Input::Key('7'), now), []);
         assert_eq!(
@@ -258,7 +267,7 @@ mod tests {
     #[test]
     fn no_key_plays_again_then_gives_up() {
         let now = Instant::now();
-        let mut s = QuestionScript::new("1", "unknown-category", 2, KEY);
+        let mut s = QuestionScript::new("1", "unknown-category", None, 2, KEY);
         let first = s.start(now);
         assert_eq!(
             first,
@@ -282,7 +291,7 @@ mod tests {
     #[test]
     fn a_hang_up_without_a_key_acknowledges_nothing() {
         let now = Instant::now();
-        let mut s = QuestionScript::new("1", "lead", 1, KEY);
+        let mut s = QuestionScript::new("1", "lead", None, 1, KEY);
         s.start(now);
         assert_eq!(s.on(Input::HangUp, now), [Action::Update(Answer::HungUp)]);
         // A key after that (a late RTP event) is not an acknowledgement.
@@ -292,7 +301,7 @@ mod tests {
     #[test]
     fn a_whisper_hands_the_call_over_on_key_1() {
         let now = Instant::now();
-        let mut s = QuestionScript::whisper(Prompt::Whisper, 2, KEY);
+        let mut s = QuestionScript::whisper(vec![Prompt::Whisper], 2, KEY);
         assert_eq!(
             s.start(now),
             [Action::Play {
@@ -309,12 +318,51 @@ mod tests {
             ]
         );
         // Declined: hung up.
-        let mut s = QuestionScript::whisper(Prompt::Whisper, 2, KEY);
+        let mut s = QuestionScript::whisper(vec![Prompt::Whisper], 2, KEY);
         s.start(now);
         s.on(Input::PlayDone(1), now);
         assert_eq!(
             s.on(Input::Key('2'), now),
             [Action::Update(Answer::Key('2')), Action::HangUp]
+        );
+    }
+
+    #[test]
+    fn a_partners_call_is_named_to_the_officer_in_the_whisper_and_the_page() {
+        let now = Instant::now();
+        let name = Prompt::PartnerName(2);
+        let mut s = QuestionScript::whisper(vec![Prompt::PartnerWhisper, name], 2, KEY);
+        let whisper = vec![Prompt::PartnerWhisper, name];
+        assert_eq!(
+            s.start(now),
+            [Action::Play {
+                id: 1,
+                prompts: whisper.clone()
+            }]
+        );
+        // Asked again as a whole, the name with it.
+        s.on(Input::PlayDone(1), now);
+        assert_eq!(
+            s.on_timeout(now + KEY),
+            [Action::Play {
+                id: 2,
+                prompts: whisper
+            }]
+        );
+        // The paging call: the partner's name after the category's.
+        let mut s = QuestionScript::new("7", "partner", Some(name), 1, KEY);
+        assert_eq!(
+            s.start(now),
+            [Action::Play {
+                id: 1,
+                prompts: vec![
+                    Prompt::PageIntro,
+                    Prompt::Digit(7),
+                    Prompt::Category(Category::Partner),
+                    name,
+                    Prompt::PageAsk
+                ]
+            }]
         );
     }
 
@@ -358,7 +406,7 @@ mod tests {
     #[test]
     fn on_hold_the_key_timeout_stands_still() {
         let now = Instant::now();
-        let mut s = QuestionScript::new("1", "lead", 1, KEY);
+        let mut s = QuestionScript::new("1", "lead", None, 1, KEY);
         s.start(now);
         s.on(Input::PlayDone(1), now);
         let later = now + Duration::from_secs(4);

@@ -94,6 +94,7 @@ fn lead() -> Update {
     Update::Category {
         category: Category::Lead,
         urgent: false,
+        person: false,
     }
 }
 
@@ -167,7 +168,8 @@ fn invalid_key_says_so_and_asks_again() {
         h.updates(),
         [Update::Category {
             category: Category::Complaint,
-            urgent: false
+            urgent: false,
+            person: false,
         }]
     );
 }
@@ -182,7 +184,8 @@ fn barge_in_stops_the_prompt_and_counts() {
         a[1],
         Action::Update(Update::Category {
             category: Category::Violence,
-            urgent: true
+            urgent: true,
+            person: false,
         })
     );
     assert_eq!(h.last_prompts(), [Prompt::Message, Prompt::Beep]);
@@ -384,7 +387,8 @@ fn without_a_bridge_key_0_is_no_category_and_7_is_other() {
         h.updates(),
         [Update::Category {
             category: Category::Other,
-            urgent: false
+            urgent: false,
+            person: false,
         }]
     );
 }
@@ -399,7 +403,8 @@ fn violence_is_offered_a_person_at_once() {
             Action::Stop,
             Action::Update(Update::Category {
                 category: Category::Violence,
-                urgent: true
+                urgent: true,
+                person: true,
             }),
             Action::Handover
         ]
@@ -556,7 +561,8 @@ fn police_holding_a_debtor_are_offered_a_person_at_once() {
             Action::Stop,
             Action::Update(Update::Category {
                 category: Category::Partner,
-                urgent: true
+                urgent: true,
+                person: true,
             }),
             Action::Handover
         ]
@@ -578,7 +584,8 @@ fn a_partner_skips_greeting_and_menu_and_hears_the_promise_if_nobody_takes_it() 
         [
             Action::Update(Update::Category {
                 category: Category::Partner,
-                urgent: true
+                urgent: true,
+                person: true,
             }),
             Action::Handover
         ]
@@ -598,6 +605,15 @@ fn a_partner_skips_greeting_and_menu_and_hears_the_promise_if_nobody_takes_it() 
     };
     let h = H::offering(IntakeSettings::default().steps, None, offers);
     assert_eq!(h.last_prompts(), [Prompt::PartnerPromise, Prompt::Beep]);
+    // Nobody is rung for it: the ticket need not wait for a bridge.
+    assert_eq!(
+        h.updates(),
+        [Update::Category {
+            category: Category::Partner,
+            urgent: true,
+            person: false,
+        }]
+    );
     // Without a message step: the promise, then the closing.
     let h = H::offering(vec![StepKind::Category], Some("5"), offers);
     assert_eq!(
@@ -639,7 +655,8 @@ fn a_consultation_always_asks_the_case_number_and_promises_the_answer() {
         [
             Update::Category {
                 category: Category::Consultation,
-                urgent: false
+                urgent: false,
+                person: false,
             },
             Update::CaseNumber("12".into()),
             Update::MessageStarted,
@@ -657,4 +674,36 @@ fn a_consultation_always_asks_the_case_number_and_promises_the_answer() {
     h.done();
     h.key('1');
     assert_eq!(h.last_prompts(), [Prompt::Message, Prompt::Beep]);
+}
+
+#[test]
+fn key_3_after_two_asks_for_a_person_rings_nobody_and_says_so() {
+    // The message before the menu: a person asked for twice already.
+    let offers = Offers {
+        person: true,
+        ..Offers::default()
+    };
+    let mut h = H::offering(vec![StepKind::Message, StepKind::Category], None, offers);
+    h.done();
+    for _ in 0..PERSON_ASKS {
+        h.done();
+        assert_eq!(h.key('0').last(), Some(&Action::Handover));
+        h.i.no_person();
+        let a = h.i.start(h.now);
+        h.log.extend(a);
+    }
+    h.done();
+    h.key('#');
+    assert_eq!(h.last_prompts(), [Prompt::Menu]);
+    h.done();
+    let a = h.key('3');
+    assert!(!a.contains(&Action::Handover), "{a:?}");
+    assert_eq!(
+        h.updates().last(),
+        Some(&Update::Category {
+            category: Category::Partner,
+            urgent: true,
+            person: false,
+        })
+    );
 }
