@@ -3,9 +3,10 @@
 //! commander: calls in progress (tickets still in the intake, with the
 //! stage reached), open tickets with what their 签收 and 出警 clocks run
 //! from and their escalation ladder (every page: who, how, when, the
-//! outcome), who holds the duty now and who from the next handover, and today's
-//! five-minute breaches. The page (`/board`) draws the clocks against
-//! `now` and follows the events stream.
+//! outcome), who holds the duty now and who from the next handover, today's
+//! five-minute breaches, and the channel watch's findings (`crate::watch`).
+//! The page (`/board`) draws the clocks against `now` and follows the
+//! events stream.
 
 use axum::extract::State;
 use axum::routing::get;
@@ -108,9 +109,15 @@ async fn board(State(s): State<Shared>, o: Officer) -> Result<Json<Value>, ApiEr
         .latest_handover()
         .await?
         .and_then(|j| serde_json::from_str(&j).ok());
+    // The channel watch: what is broken, since when (null without it).
+    let watch = match &s.watch {
+        Some(w) => w.board(now).await?,
+        None => Value::Null,
+    };
     Ok(Json(json!({
         "now": now, "calls": calls, "open": open, "duty": duty,
         "next_handover": handover, "next_duty": next_duty, "last_handover": last_handover, "breaches_today": breaches,
+        "watch": watch,
     })))
 }
 
