@@ -311,7 +311,10 @@ fn drain(core: &mut Core, sent: &mut Vec<Bytes>, events: &mut Vec<CallEvent>) {
         match o {
             Output::Send { data, .. } => sent.push(data),
             Output::Event(e) => events.push(e),
-            Output::Close(_) | Output::RequestDone { .. } | Output::Register(_) => {}
+            Output::Close(_)
+            | Output::RequestDone { .. }
+            | Output::Register(_)
+            | Output::Registration(_) => {}
         }
     }
 }

@@ -21,6 +21,8 @@
 //! - [`paging`] pages the people on duty and escalates.
 //! - [`api`] is the HTTP side: health, metrics, the officers' API and page.
 //! - [`registrar`] takes the officers' softphones' REGISTERs.
+//! - [`watch`] watches the channels: the trunk, the webhook receivers,
+//!   softphones, the duty.
 //! - [`metrics`] holds the counters.
 //! - [`privacy`] seals callers' identities and masks them for display.
 //! - [`live`] and [`reload`]: the configuration in force, and reloading it.
@@ -56,4 +58,5 @@ pub mod reload;
 pub mod retention;
 pub mod tickets;
 pub mod tls;
+pub mod watch;
 pub mod webhook;

@@ -15,6 +15,8 @@ macro_rules! counters {
             $($(#[$doc])* pub $name: AtomicU64,)*
             /// Page attempts by `(channel, outcome)`.
             pages: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+            /// The channel watch's checks by `(channel, outcome)`.
+            checks: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
         }
 
         impl Metrics {
@@ -76,7 +78,16 @@ impl Metrics {
         *pages.entry((channel, outcome)).or_default() += 1;
     }
 
-    /// Prometheus text for every counter, page attempts labelled.
+    /// Counts one check of the channel watch on `channel` (`trunk`,
+    /// `webhook`): `ok` or `failed`.
+    pub fn channel_check(&self, channel: &'static str, ok: bool) {
+        let outcome = if ok { "ok" } else { "failed" };
+        let mut checks = self.checks.lock().unwrap_or_else(|e| e.into_inner());
+        *checks.entry((channel, outcome)).or_default() += 1;
+    }
+
+    /// Prometheus text for every counter, page attempts and the watch's
+    /// checks labelled.
     pub fn render(&self) -> String {
         let mut out = String::new();
         for (name, value) in self.snapshot() {
@@ -91,8 +102,25 @@ impl Metrics {
                 "hotline_pages_total{{channel=\"{channel}\",outcome=\"{outcome}\"}} {n}\n"
             ));
         }
+        let checks = self.checks.lock().unwrap_or_else(|e| e.into_inner());
+        if !checks.is_empty() {
+            out.push_str("# TYPE hotline_channel_checks_total counter\n");
+        }
+        for ((channel, outcome), n) in checks.iter() {
+            out.push_str(&format!(
+                "hotline_channel_checks_total{{channel=\"{channel}\",outcome=\"{outcome}\"}} {n}\n"
+            ));
+        }
         out
     }
+}
+
+/// A label's value as the exposition format writes it: backslash, double
+/// quote and line feed escaped (a name from the configuration may hold any).
+pub fn label_value(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -113,5 +141,10 @@ mod tests {
         );
         assert!(!text.contains("outcome=\"delivered\"} 2"));
         assert!(text.contains("hotline_breaches_total 1\n"));
+        m.channel_check("trunk", false);
+        assert!(m
+            .render()
+            .contains("hotline_channel_checks_total{channel=\"trunk\",outcome=\"failed\"} 1\n"));
+        assert_eq!(label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 }

@@ -2,7 +2,8 @@
 //! [`load_files`] loads and checks every file the settings name (the same
 //! for `serve`, `check-config` and a reload), [`reload`] reads the
 //! configuration again (SIGHUP, `systemctl reload`, `hotline reload`
-//! through the admin socket, which also takes `hotline drain`) and puts the
+//! through the admin socket, which also takes `hotline drain` and `hotline
+//! watch test-webhooks`) and puts the
 //! new set in force in `crate::live` — or, on any problem, nothing.
 
 use std::collections::HashMap;
@@ -63,7 +64,7 @@ fn restart_only_changes(running: &Settings, next: &Settings) -> Vec<&'static str
         p.webhooks = Default::default();
         format!("{p:?}")
     };
-    let sections: [(&'static str, Section); 14] = [
+    let sections: [(&'static str, Section); 15] = [
         ("[sip]", |s| format!("{:?}", s.sip)),
         ("[media]", |s| format!("{:?}", s.media)),
         ("[http]", |s| format!("{:?}", s.http)),
@@ -79,6 +80,7 @@ fn restart_only_changes(running: &Settings, next: &Settings) -> Vec<&'static str
         ("[webrtc]", |s| format!("{:?}", s.webrtc)),
         ("[bridge]", |s| format!("{:?}", s.bridge)),
         ("[follow_up]", |s| format!("{:?}", s.follow_up)),
+        ("[watch]", |s| format!("{:?}", s.watch)),
         ("[roster] and [prompts] file locations", |s| {
             format!("{:?}{:?}", s.roster, s.prompts)
         }),
@@ -128,6 +130,11 @@ pub fn reload(running: &Settings, live: &Live, health: &Health) -> Result<String
 /// panic, answers its name or why not (the supervisor's `Faults::inject`).
 pub type FaultHook = Arc<dyn Fn(&str) -> Result<String, String> + Send + Sync>;
 
+/// The admin socket's `watch test-webhooks`: a test delivery to every
+/// webhook receiver now (the channel watch's); answers the socket's whole
+/// reply (`ok` or `error`, then a line per receiver).
+pub type WatchHook = Arc<dyn Fn() -> futures::future::BoxFuture<'static, String> + Send + Sync>;
+
 /// The local admin socket (`<journal_dir>/admin.sock`, mode 0600: who may
 /// write it may reload): `hotline reload` sends `reload`, and reads `ok`
 /// or `error`, then the details.
@@ -136,8 +143,9 @@ pub fn admin_socket(settings: &Settings) -> std::path::PathBuf {
 }
 
 /// Reloads on SIGHUP and on the admin socket's `reload`, until `stop`; the
-/// socket's `drain` cancels `stop`, the gateway's own stop (which drains).
-/// With `faults` (debug builds, `HOTLINE_FAULT_INJECTION=1`), `fault NAME`
+/// socket's `drain` cancels `stop`, the gateway's own stop (which drains);
+/// `watch test-webhooks` tests the webhook receivers (`watch`). With
+/// `faults` (debug builds, `HOTLINE_FAULT_INJECTION=1`), `fault NAME`
 /// makes the named task panic.
 pub(crate) async fn serve_reloads(
     settings: Settings,
@@ -145,6 +153,7 @@ pub(crate) async fn serve_reloads(
     health: Arc<Health>,
     stop: CancellationToken,
     faults: Option<FaultHook>,
+    watch: WatchHook,
 ) {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     let settings = Arc::new(settings);
@@ -186,7 +195,7 @@ pub(crate) async fn serve_reloads(
             }
             Some((conn, _)) = accept => {
                 let (settings, live, health) = (settings.clone(), live.clone(), health.clone());
-                let (drain, faults) = (stop.clone(), faults.clone());
+                let (drain, faults, watch) = (stop.clone(), faults.clone(), watch.clone());
                 tokio::spawn(async move {
                     let (read, mut write) = conn.into_split();
                     let mut line = String::new();
@@ -207,12 +216,13 @@ pub(crate) async fn serve_reloads(
                             drain.cancel();
                             return;
                         }
+                        "watch test-webhooks" => watch().await,
                         other => match (other.strip_prefix("fault "), &faults) {
                             (Some(name), Some(f)) => match f(name.trim()) {
                                 Ok(task) => format!("ok\nfault injected: {task} panics\n"),
                                 Err(e) => format!("error\n{e}\n"),
                             },
-                            _ => format!("error\nunknown request {other:?}: say \"reload\" or \"drain\"\n"),
+                            _ => format!("error\nunknown request {other:?}: say \"reload\", \"drain\" or \"watch test-webhooks\"\n"),
                         },
                     };
                     let _ = write.write_all(answer.as_bytes()).await;

@@ -31,6 +31,8 @@ pub struct Health {
     failed_task: std::sync::Mutex<Option<&'static str>>,
     /// The configuration loaded: its fingerprint, and when (RFC 3339).
     pub config: std::sync::Mutex<Option<(String, jiff::Timestamp)>>,
+    /// The channel watch's states as this gateway last read them.
+    pub watched: Arc<crate::watch::Watched>,
 }
 
 impl Health {
@@ -97,6 +99,10 @@ struct HealthBody {
     /// Set when a holiday calendar is missing (next year's, from December).
     #[serde(skip_serializing_if = "Option::is_none")]
     calendar_warning: Option<String>,
+    /// Channels the watch found down (`trunk`, `webhook:NAME`): calls are
+    /// still answered, so neither the status nor the code changes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    channels_down: Vec<String>,
 }
 
 /// 200 once SIP listens (calls are answered even with Redis down, so a
@@ -136,6 +142,7 @@ async fn healthz(State(s): State<ApiState>) -> (StatusCode, Json<HealthBody>) {
                 .get()
                 .calendar
                 .warning(crate::court_time::court_day(jiff::Timestamp::now())),
+            channels_down: s.health.watched.down(),
         }),
     )
 }
@@ -172,6 +179,8 @@ async fn metrics(State(s): State<ApiState>) -> String {
             at.as_second()
         ));
     }
+    // The channel watch: each channel up or down, and since when.
+    out.push_str(&s.health.watched.render());
     // Tickets by state, read from Redis when the API has a store (the gauge
     // is left out, not zeroed, while Redis is away).
     if let Some(v1) = &s.v1 {

@@ -28,6 +28,7 @@ use crate::sip::transaction::TimerConfig;
 use crate::sip::transport::{self, Bound, CallChannels};
 use crate::tickets::journal::Journal;
 use crate::tickets::{Store, Tickets};
+use crate::watch::Watcher;
 use supervisor::{Faults, Supervisor, Task};
 
 /// A built gateway, sockets bound, not yet running.
@@ -195,11 +196,14 @@ impl App {
             metrics,
             health,
         };
-        let (bridging, notices) = w.start_workers(&mut tasks, &stops, faults)?;
+        let workers = w.start_workers(&mut tasks, &stops, faults)?;
         let side = w
-            .start_calls(&mut tasks, &stops, sip, journal, req_rx, &bridging)
+            .start_calls(&mut tasks, &stops, sip, journal, req_rx, &workers.bridging)
             .await?;
-        w.start_http(&mut tasks, &stops, http, side, bridging, notices)?;
+        if let Some(r) = side.registration.clone() {
+            let _ = workers.watcher.registration.set(r);
+        }
+        w.start_http(&mut tasks, &stops, http, side, workers)?;
 
         let died = tasks.watch(&stops.shutdown).await;
         // The maintenance tasks have nothing to finish.
@@ -208,6 +212,7 @@ impl App {
             Task::Retention,
             Task::Handover,
             Task::Reloads,
+            Task::Watch,
         ] {
             tasks.abort(t);
         }
@@ -249,23 +254,35 @@ struct Stops {
     http: CancellationToken,
 }
 
+/// What the workers hand the call side and the HTTP side.
+struct Workers {
+    /// The slots bridges and callbacks share.
+    bridging: Arc<call::bridge::Bridging>,
+    /// Texts that are no page: handovers, the API's notices.
+    notices: Channels,
+    watcher: Arc<Watcher>,
+}
+
 /// What the call side hands the HTTP side.
 struct CallSide {
     /// The ticket writer's handle: the router holds the last one once the
     /// call layer is done.
     tickets: Tickets,
     web: Option<Arc<call::web::WebCalls>>,
+    /// How our registration with the trunk stands (with `register`).
+    registration: Option<tokio::sync::watch::Receiver<crate::sip::core::RegistrationState>>,
 }
 
 impl Wiring {
-    /// The paging worker, handovers, follow-ups, reloads, retention and the
-    /// caller key check; and the slots bridges and callbacks share.
+    /// The paging worker, handovers, follow-ups, the channel watch,
+    /// reloads, retention and the caller key check; and the slots bridges
+    /// and callbacks share.
     fn start_workers(
         &self,
         tasks: &mut Supervisor,
         stops: &Stops,
         faults: Option<Faults>,
-    ) -> anyhow::Result<(Arc<call::bridge::Bridging>, Channels)> {
+    ) -> anyhow::Result<Workers> {
         let s = &self.s;
         let channels = paging_channels(
             s,
@@ -308,6 +325,26 @@ impl Wiring {
             });
             tasks.spawn(Task::FollowUps, f.run(stops.paging.clone()));
         }
+        // The channel watch: the trunk, webhook receivers, softphones, the
+        // duty (on demand too, so made even when its schedule is off).
+        let watcher = Arc::new(Watcher {
+            settings: s.watch.clone(),
+            store: self.store.clone(),
+            live: self.live.clone(),
+            channels: notices.clone(),
+            registration: std::sync::OnceLock::new(),
+            reach: s.reach(),
+            metrics: self.metrics.clone(),
+            watched: self.health.watched.clone(),
+        });
+        if s.watch.enabled {
+            tasks.spawn(Task::Watch, watcher.clone().run(stops.paging.clone()));
+        }
+        let tests = watcher.clone();
+        let watch_hook: crate::reload::WatchHook = Arc::new(move || {
+            let w = tests.clone();
+            Box::pin(async move { tested_answer(&w.test_webhooks().await) })
+        });
         // Reloads: SIGHUP and the admin socket (end with the gateway).
         let reloads = crate::reload::serve_reloads(
             s.clone(),
@@ -318,6 +355,7 @@ impl Wiring {
                 Arc::new(move |name: &str| f.inject(name).map(|t| t.to_string()))
                     as crate::reload::FaultHook
             }),
+            watch_hook,
         );
         tasks.spawn(Task::Reloads, reloads);
         // Retention: a maintenance task (it ends with the gateway).
@@ -339,7 +377,11 @@ impl Wiring {
             let why = check.await;
             tracing::error!("{why}");
         });
-        Ok((bridging, notices))
+        Ok(Workers {
+            bridging,
+            notices,
+            watcher,
+        })
     }
 
     /// The ticket writer (and the recordings a crash left unfinished), the
@@ -431,9 +473,11 @@ impl Wiring {
         tasks.adopt(Task::Sip, sip);
         self.health.sip_listening.store(true, Ordering::Release);
         // The trunk as resolved at start.
+        let mut registration = None;
         if let Some((t, dest)) = bridging.dial.trunk.as_ref().filter(|(t, _)| t.register) {
             let domain = t.domain();
-            self.requester
+            let state = self
+                .requester
                 .register(
                     crate::sip::core::Registration {
                         registrar: format!("sip:{domain}"),
@@ -445,8 +489,13 @@ impl Wiring {
                     t.egress(),
                 )
                 .await;
+            registration = Some(state);
         }
-        Ok(CallSide { tickets, web })
+        Ok(CallSide {
+            tickets,
+            web,
+            registration,
+        })
     }
 
     /// The HTTP server (or HTTPS): `/healthz`, `/metrics`, the officers'
@@ -457,9 +506,13 @@ impl Wiring {
         stops: &Stops,
         http: TcpListener,
         side: CallSide,
-        bridging: Arc<call::bridge::Bridging>,
-        notices: Channels,
+        workers: Workers,
     ) -> anyhow::Result<()> {
+        let Workers {
+            bridging,
+            notices,
+            watcher,
+        } = workers;
         let s = &self.s;
         let router = api::router(ApiState {
             health: self.health.clone(),
@@ -487,6 +540,7 @@ impl Wiring {
                     per_ticket: s.api.callbacks_per_ticket_per_day,
                     per_member: s.api.callbacks_per_member_per_day,
                 },
+                watch: Some(watcher),
             })),
             call: side.web.map(|web| crate::api::webcall::CallApi {
                 web,
@@ -735,6 +789,24 @@ pub fn paging_channels(
         dial,
         http: crate::webhook::client().context("HTTP client for webhooks")?,
     })
+}
+
+/// The admin socket's answer to `watch test-webhooks`: `ok` when every
+/// receiver took its test delivery, `error` otherwise; a line each.
+fn tested_answer(tested: &[crate::watch::Tested]) -> String {
+    let head = match tested.iter().all(|t| t.ok) {
+        true => "ok",
+        false => "error",
+    };
+    let mut text = format!("{head}\n");
+    if tested.is_empty() {
+        text.push_str("no webhook receivers configured ([paging.webhooks.NAME])\n");
+    }
+    for t in tested {
+        let state = if t.ok { "ok" } else { "BROKEN" };
+        text.push_str(&format!("{} {state}: {}\n", t.receiver, t.outcome));
+    }
+    text
 }
 
 /// How long the start waits for Redis to check the caller key.

@@ -33,10 +33,12 @@ pub enum Task {
     Reloads,
     Retention,
     WebPruning,
+    /// The channel watch (`crate::watch`).
+    Watch,
 }
 
 impl Task {
-    pub const ALL: [Task; 12] = [
+    pub const ALL: [Task; 13] = [
         Task::Sip,
         Task::Paging,
         Task::Tickets,
@@ -49,6 +51,7 @@ impl Task {
         Task::Reloads,
         Task::Retention,
         Task::WebPruning,
+        Task::Watch,
     ];
 
     /// Its name: in the logs (`task=`), in `/healthz`'s `failed`, and as
@@ -67,6 +70,7 @@ impl Task {
             Task::Reloads => "reloads",
             Task::Retention => "retention",
             Task::WebPruning => "web-pruning",
+            Task::Watch => "watch",
         }
     }
 
@@ -90,6 +94,7 @@ impl std::fmt::Display for Task {
             Task::Reloads => "the reload task (SIGHUP and the admin socket)",
             Task::Retention => "the retention task",
             Task::WebPruning => "the browser calls' pruning timer",
+            Task::Watch => "the channel watch",
         })
     }
 }

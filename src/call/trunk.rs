@@ -3,7 +3,8 @@
 //! a `sip` URI (the announcement, key 1 = 签收, key 2 = pass on), with the
 //! number turned into what the trunk dials, the hotline's own number as
 //! caller ID and the trunk's digest credentials. Optionally the gateway
-//! registers with it (REGISTER, refreshed by the SIP core).
+//! registers with it (REGISTER, refreshed by the SIP core). The channel
+//! watch (`crate::watch`) asks it [`TrunkSettings::options`] on a schedule.
 
 use std::net::SocketAddr;
 
@@ -220,6 +221,27 @@ impl TrunkSettings {
     pub fn credentials(&self) -> Option<(String, String)> {
         Some((self.username.clone()?, self.password.clone()?))
     }
+
+    /// An OPTIONS to the trunk (RFC 3261 §11), to see that it answers: to
+    /// its domain, from the hotline's number, sent as calls leave for it
+    /// ([`TrunkSettings::egress`]).
+    pub fn options(&self) -> crate::sip::core::OutRequest {
+        crate::sip::core::OutRequest {
+            method: "OPTIONS",
+            uri: format!("sip:{}", self.domain()),
+            from: self.from_uri(),
+            content_type: String::new(),
+            body: bytes::Bytes::new(),
+            route: Vec::new(),
+        }
+    }
+
+    /// Whether the trunk's answer to [`TrunkSettings::options`] says it
+    /// serves: any final answer but a 5xx (501, OPTIONS not implemented,
+    /// is still an answer from a working trunk); `None` (no answer) never.
+    pub fn answers(status: Option<u16>) -> bool {
+        status.is_some_and(|c| !(500..600).contains(&c) || c == 501)
+    }
 }
 
 #[cfg(test)]
@@ -258,6 +280,23 @@ mod tests {
         };
         assert_eq!(bad_plan.check().unwrap_err().0, "trunk.deny");
         assert_eq!(t.from_uri(), "sip:053212368@127.0.0.1");
+        let options = t.options();
+        assert_eq!(
+            (options.method, options.uri.as_str()),
+            ("OPTIONS", "sip:127.0.0.1")
+        );
+        // Any answer but a 5xx (bar 501) is a working trunk.
+        for (status, up) in [
+            (Some(200), true),
+            (Some(404), true),
+            (Some(407), true),
+            (Some(501), true),
+            (Some(503), false),
+            (Some(500), false),
+            (None, false),
+        ] {
+            assert_eq!(TrunkSettings::answers(status), up, "{status:?}");
+        }
         assert_eq!(
             t.resolve().unwrap(),
             "127.0.0.1:5070".parse::<std::net::SocketAddr>().unwrap()

@@ -1,5 +1,6 @@
 //! The command line, one file per subcommand: `serve` (and
-//! `check-config`), `tickets`, `recording`, `officer`, `page`, `roster`.
+//! `check-config`), `tickets`, `recording`, `officer`, `page`, `roster`,
+//! `watch`.
 //! What they share: the config arguments and loading the settings.
 
 use std::path::PathBuf;
@@ -15,6 +16,7 @@ pub mod report;
 pub mod roster;
 pub mod serve;
 pub mod tickets;
+pub mod watch;
 
 #[derive(clap::Args)]
 pub struct ConfigArgs {
@@ -73,6 +75,12 @@ pub enum Command {
     Roster {
         #[command(subcommand)]
         command: roster::RosterCommand,
+    },
+    /// The channel watch of the running gateway (the trunk, webhook
+    /// receivers, softphones, the duty).
+    Watch {
+        #[command(subcommand)]
+        command: watch::WatchCommand,
     },
     /// Statistics for the leadership (第六条(七)) over a range of days
     /// (Asia/Shanghai): tickets by category, outcome, unit and week, times
@@ -135,6 +143,7 @@ pub fn run(command: Command) -> ExitCode {
             finish(block_on(officer::run(command)).map(|t| (t + "\n", true)), 2)
         }
         Command::Roster { command } => finish(block_on(roster::run(command)), 2),
+        Command::Watch { command } => watch::run(command),
         Command::Tickets { command } => {
             finish(block_on(tickets::run(command)).map(|t| (t, true)), 1)
         }

@@ -91,20 +91,15 @@ pub async fn run(command: RosterCommand) -> Result<(String, bool), String> {
         RosterCommand::Check { .. } => {
             let off = offset().await?;
             let today = jiff::Timestamp::now().to_zoned_datetime(tz).date();
-            let reach = s.reach();
-            let (mut issues, warnings) = roster.check(&cal, off, today, reach);
-            if let Some(Ok(plan)) = s.trunk.as_ref().map(|t| t.plan()) {
-                issues.extend(roster.undialable(&plan));
-            }
-            issues.extend(hotline::escalation::unreached_hours(
-                &roster,
-                &cal,
-                &s.paging.policies,
-                off,
-                today,
-                56,
-                reach,
-            ));
+            let plan = s.trunk.as_ref().and_then(|t| t.plan().ok());
+            let check = hotline::watch::duty::DutyCheck {
+                roster: &roster,
+                calendar: &cal,
+                policies: &s.paging.policies,
+                plan: plan.as_ref(),
+                reach: s.reach(),
+            };
+            let (issues, warnings) = check.findings(off, today, 56);
             let mut text: String = issues.iter().map(|i| format!("{i}\n")).collect();
             text.extend(warnings.iter().map(|w| format!("warning: {w}\n")));
             if issues.is_empty() {

@@ -1,4 +1,5 @@
-//! `hotline serve` and `hotline check-config`.
+//! `hotline serve` and `hotline check-config`; `reload` and `drain`
+//! through the running gateway's admin socket.
 
 use std::process::ExitCode;
 
@@ -49,7 +50,7 @@ pub fn drain(args: &ConfigArgs) -> ExitCode {
 }
 
 /// One request to the running gateway's admin socket; its answer printed.
-fn admin(args: &ConfigArgs, request: &str) -> ExitCode {
+pub(super) fn admin(args: &ConfigArgs, request: &str) -> ExitCode {
     use std::io::{Read, Write};
     let settings = match load(args) {
         Ok(s) => s,

@@ -68,6 +68,10 @@ pub struct Settings {
     /// The clocks after 签收 and 出警.
     #[serde(default)]
     pub dispatch: crate::tickets::clocks::DispatchSettings,
+    /// The channels watched: the trunk, the webhook receivers, the
+    /// softphones of those on duty, the duty itself.
+    #[serde(default)]
+    pub watch: crate::watch::WatchSettings,
     /// The file these settings were read from (for messages, and to read
     /// again on a reload), and the environment's and flags' overrides.
     #[serde(skip)]

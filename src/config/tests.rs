@@ -167,3 +167,27 @@ fn the_violence_reserve_leaves_other_bridges_a_slot() {
         Err("x.toml: api.callbacks_per_ticket_per_day: must be at least 1".into())
     );
 }
+
+/// `[watch]` (issue 33): a bad time or count is refused naming its key.
+#[test]
+fn the_watch_settings_name_the_key_that_is_wrong() {
+    let e = Settings::from_toml("[watch]\nwebhook_test_at = \"9 am\"\n", "t.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("watch.webhook_test_at"), "{e}");
+    assert!(e.contains("is not a time of day \"HH:MM\""), "{e}");
+    let s = Settings::from_toml(
+        "[watch]\ntrunk_down_after = 0\nduty_check_days = 0\n",
+        "t.toml",
+    )
+    .unwrap();
+    let e = s.validate("t.toml").unwrap_err().to_string();
+    assert!(
+        e.contains("t.toml: watch.trunk_down_after: must be at least 1"),
+        "{e}"
+    );
+    assert!(
+        e.contains("t.toml: watch.duty_check_days: 0 is not between 1 and 56 days"),
+        "{e}"
+    );
+}

@@ -60,6 +60,7 @@ impl Settings {
         self.validate_prompts(&mut p);
         self.validate_tls(&mut p);
         self.validate_intake(&mut p);
+        self.validate_watch(&mut p);
         p.into_result()
     }
 
@@ -366,6 +367,13 @@ impl Settings {
                 "intake.max_message_seconds",
                 "intake timeouts must be at least 1 second",
             );
+        }
+    }
+
+    /// `[watch]`: its counts and intervals (its own check names the key).
+    fn validate_watch(&self, p: &mut Problems) {
+        for (key, problem) in self.watch.check() {
+            p.add(key, problem);
         }
     }
 }

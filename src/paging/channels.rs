@@ -3,7 +3,9 @@
 //! formats) with retries, and an event for the officers' mobile page (a
 //! Redis stream the API serves). Each attempt reports its outcome and
 //! latency for the ticket's timeline. Pages never carry the caller's
-//! identity (rule 第二十条(三)).
+//! identity (rule 第二十条(三)). Besides pages: texts that are no page
+//! (handovers, notices; the channel watch's leave out the receivers it
+//! found broken) and the watch's test deliveries to a receiver.
 
 use std::time::Duration;
 
@@ -141,6 +143,19 @@ impl Channels {
     /// As [`Channels::notify`], the webhook's `category` saying what about
     /// (`handover`, `login_locked`).
     pub async fn notify_about(&self, m: &Member, category: &str, text: &str) -> Vec<Attempt> {
+        self.notify_avoiding(m, category, text, &[]).await
+    }
+
+    /// As [`Channels::notify_about`], leaving out the webhook receivers
+    /// named in `broken` (the channel watch's notices: a receiver that
+    /// fails carries no news, least of all its own failure).
+    pub async fn notify_avoiding(
+        &self,
+        m: &Member,
+        category: &str,
+        text: &str,
+        broken: &[String],
+    ) -> Vec<Attempt> {
         let page = Page {
             ticket: String::new(),
             category: category.into(),
@@ -154,10 +169,24 @@ impl Channels {
         if let Some(uri) = &m.message {
             out.push(self.message(m, uri, text).await);
         }
-        if let Some(name) = &m.webhook {
+        if let Some(name) = m.webhook.as_ref().filter(|n| !broken.contains(n)) {
             out.push(self.webhook(m, name, &page, text).await);
         }
         out
+    }
+
+    /// A test delivery of `text` to the webhook receiver `name`, as a page
+    /// goes (its format, timeout and retries): how it went (`Ok`: as
+    /// delivered; `Err`: why not, never the URL). The channel watch's.
+    pub async fn test_webhook(&self, name: &str, text: &str) -> Result<String, String> {
+        let body = |format: WebhookFormat| match format {
+            WebhookFormat::Generic => serde_json::json!({
+                "ticket": "", "category": "channel_test", "urgent": false,
+                "member": null, "step": 0, "repeat": 0, "text": text,
+            }),
+            WebhookFormat::Wecom | WebhookFormat::Dingtalk => robot_text(text),
+        };
+        self.deliver(name, body).await
     }
 
     async fn message(&self, m: &Member, uri: &str, text: &str) -> Attempt {
@@ -250,7 +279,18 @@ impl Channels {
 
     async fn webhook(&self, m: &Member, name: &str, page: &Page, text: &str) -> Attempt {
         let start = Instant::now();
-        let attempt = |ok: bool, outcome: String| Attempt {
+        let body = |format: WebhookFormat| match format {
+            WebhookFormat::Generic => serde_json::json!({
+                "ticket": page.ticket, "category": page.category, "urgent": page.urgent,
+                "member": m.id, "step": page.step, "repeat": page.repeat, "text": text,
+            }),
+            WebhookFormat::Wecom | WebhookFormat::Dingtalk => robot_text(text),
+        };
+        let (ok, outcome) = match self.deliver(name, body).await {
+            Ok(how) => (true, how),
+            Err(why) => (false, format!("failed: {why}")),
+        };
+        Attempt {
             member: m.id.clone(),
             channel: "webhook",
             ok,
@@ -259,20 +299,23 @@ impl Channels {
             outcome,
             latency_ms: start.elapsed().as_millis() as u64,
             recording: None,
-        };
+        }
+    }
+
+    /// Posts `body` (made for the receiver's format) to the webhook
+    /// receiver `name` with its timeout and retries: `Ok` says how it was
+    /// delivered, `Err` why not (a robot's 200 with a non-zero `errcode`
+    /// is a failure; never the URL: a robot's key is in it).
+    async fn deliver(
+        &self,
+        name: &str,
+        body: impl Fn(WebhookFormat) -> serde_json::Value,
+    ) -> Result<String, String> {
         let cfg = self.dial.live.get();
         let Some(target) = cfg.webhooks.get(name) else {
-            return attempt(false, format!("failed: no [paging.webhooks.{name}]"));
+            return Err(format!("no [paging.webhooks.{name}]"));
         };
-        let body = match target.format {
-            WebhookFormat::Generic => serde_json::json!({
-                "ticket": page.ticket, "category": page.category, "urgent": page.urgent,
-                "member": m.id, "step": page.step, "repeat": page.repeat, "text": text,
-            }),
-            WebhookFormat::Wecom | WebhookFormat::Dingtalk => serde_json::json!({
-                "msgtype": "text", "text": { "content": text },
-            }),
-        };
+        let body = body(target.format);
         let mut last = String::new();
         for n in 0..=target.retries {
             if n > 0 {
@@ -296,12 +339,11 @@ impl Channels {
                     match code {
                         Some(c) if c != 0 => last = format!("errcode {c}"),
                         _ => {
-                            let how = if n == 0 {
+                            return Ok(if n == 0 {
                                 "delivered".to_string()
                             } else {
                                 format!("delivered after {} retries", n)
-                            };
-                            return attempt(true, how);
+                            });
                         }
                     }
                 }
@@ -312,7 +354,7 @@ impl Channels {
                 Err(e) => last = describe(&e.without_url()),
             }
         }
-        attempt(false, format!("failed: receiver {name}: {last}"))
+        Err(format!("receiver {name}: {last}"))
     }
 
     async fn event(&self, m: &Member, page: &Page, text: &str) -> Attempt {
@@ -336,6 +378,11 @@ impl Channels {
             recording: None,
         }
     }
+}
+
+/// A text message in the WeCom / DingTalk group robots' format.
+fn robot_text(text: &str) -> serde_json::Value {
+    serde_json::json!({ "msgtype": "text", "text": { "content": text } })
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@
 //! duty's state (`duty`: the rotation's offset, the escalation schedule,
 //! pages for the mobile page), the registrar's records of the officers'
 //! softphones (`softphones`) and the counters that limit logins,
-//! REGISTERs and callbacks (`attempts`), and the statistics for the leadership
+//! REGISTERs and callbacks (`attempts`), the channel watch's records
+//! (`watch`), and the statistics for the leadership
 //! (`stats`, sans-IO over tickets and timelines), and the one way their
 //! exports write a CSV cell (`csv`). Knows nothing of SIP or HTTP.
 
@@ -23,6 +24,7 @@ pub mod journal;
 pub mod sessions;
 pub mod softphones;
 pub mod store;
+pub mod watch;
 pub mod writer;
 
 pub use model::{State, Ticket};

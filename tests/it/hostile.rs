@@ -127,29 +127,6 @@ async fn health_until(http: SocketAddr, want: impl Fn(u16, &str) -> bool) -> Opt
     None
 }
 
-/// One request on the gateway's admin socket, retried while the socket is
-/// not there yet (at most 5 s); its answer.
-async fn admin(socket: &std::path::Path, request: &str) -> String {
-    use tokio::io::AsyncReadExt;
-    let end = tokio::time::Instant::now() + Duration::from_secs(5);
-    let mut c = loop {
-        match tokio::net::UnixStream::connect(socket).await {
-            Ok(c) => break c,
-            Err(e) if tokio::time::Instant::now() > end => panic!("{}: {e}", socket.display()),
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    };
-    c.write_all(format!("{request}\n").as_bytes())
-        .await
-        .unwrap();
-    let mut answer = String::new();
-    tokio::time::timeout(Duration::from_secs(5), c.read_to_string(&mut answer))
-        .await
-        .expect("the admin socket answers within 5 s")
-        .unwrap();
-    answer
-}
-
 /// Each long-lived task, made to panic through the admin socket's `fault
 /// NAME` (debug builds, `HOTLINE_FAULT_INJECTION=1`), one gateway process
 /// each: the gateway logs the task's name as ended, `/healthz` answers 503
@@ -159,9 +136,11 @@ async fn admin(socket: &std::path::Path, request: &str) -> String {
 async fn each_dead_task_is_named_fails_health_and_exits_non_zero() {
     let redis = Redis::start("everysec").await;
     let roster = test_roster(&offline(&test_roster_text()));
-    // Every optional task on (follow-ups call through a trunk: nobody's).
+    // Every optional task on (follow-ups call through a trunk: nobody's;
+    // the channel watch with nothing on its schedule).
     let extra = "[follow_up]\nenabled = true\n[registrar]\n[webrtc]\nenabled = true\n\
-[trunk]\nproxy = \"127.0.0.1:9\"\nfrom_user = \"053212368\"\n";
+[trunk]\nproxy = \"127.0.0.1:9\"\nfrom_user = \"053212368\"\n\
+[watch]\ntrunk_options_seconds = 0\nwebhook_test_at = \"off\"\nsoftphone_check_seconds = 0\nduty_check_at = \"off\"\n";
     for name in [
         "handover",
         "follow-ups",
@@ -172,6 +151,7 @@ async fn each_dead_task_is_named_fails_health_and_exits_non_zero() {
         "registrar",
         "key-check",
         "web-pruning",
+        "watch",
         "http",
     ] {
         let dir = tempfile_dir(&format!("fault-{name}"));

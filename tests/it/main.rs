@@ -39,4 +39,5 @@ mod sip;
 mod softphone;
 mod tickets;
 mod torture;
+mod watch;
 mod webcall;

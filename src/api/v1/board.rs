@@ -8,8 +8,9 @@
 //! partner's pickup, a consultation's answer with its handler, the arrival
 //! after 出警) and the earlier reports on the same case, who holds the duty
 //! now and who from the next handover, and today's five-minute breaches.
-//! The page (`/board`) draws the clocks against `now` (red: `warn_minutes`
-//! before a pickup, or past a deadline) and follows the events stream.
+//! The channel watch's findings (`crate::watch`) come along. The page
+//! (`/board`) draws the clocks against `now` (red: `warn_minutes` before a
+//! pickup, or past a deadline) and follows the events stream.
 
 use axum::extract::State;
 use axum::routing::get;
@@ -121,10 +122,16 @@ async fn board(State(s): State<Shared>, o: Officer) -> Result<Json<Value>, ApiEr
         .latest_handover()
         .await?
         .and_then(|j| serde_json::from_str(&j).ok());
+    // The channel watch: what is broken, since when (null without it).
+    let watch = match &s.watch {
+        Some(w) => w.board(now).await?,
+        None => Value::Null,
+    };
     Ok(Json(json!({
         "now": now, "calls": calls, "open": open, "duty": duty,
         "next_handover": handover, "next_duty": next_duty, "last_handover": last_handover, "breaches_today": breaches,
         "link_days": live.case_settings.link_days, "warn_minutes": live.partner_settings.warn_minutes,
+        "watch": watch,
     })))
 }
 

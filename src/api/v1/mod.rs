@@ -1,7 +1,7 @@
 //! `/api/v1`: officers log in, see the tickets paged to them, their unit or
 //! their cases, and move them on (签收, 出警, arrival, closing). One file per
 //! resource, each with its routes: `login`, `tickets`, `recordings`,
-//! `events`; what they share: `error` (`{"error": code, "message": text}`)
+//! `events`, `watch`; what they share: `error` (`{"error": code, "message": text}`)
 //! and `extract` (bodies, queries, the logged-in officer). Handlers call the
 //! domain's actions (`tickets::actions`) and the store; the state machine
 //! and the version checks are the store's.
@@ -26,6 +26,7 @@ mod recordings;
 mod rewards;
 mod stats;
 mod tickets;
+mod watch;
 
 pub use error::ApiError;
 pub use events::Streams;
@@ -56,6 +57,8 @@ pub struct V1 {
     /// that their logins are failing.
     pub notices: Option<crate::paging::channels::Channels>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The channel watch: the board's part, on-demand webhook tests.
+    pub watch: Option<Arc<crate::watch::Watcher>>,
 }
 
 type Shared = Arc<V1>;
@@ -85,6 +88,7 @@ pub fn router(v1: Shared) -> Router {
         .merge(activities::router())
         .merge(rewards::router())
         .merge(board::router())
+        .merge(watch::router())
         .route("/roster/now", get(roster_now))
         .with_state(v1)
 }

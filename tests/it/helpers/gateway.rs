@@ -30,6 +30,8 @@ pub struct Gateway {
     pub store: hotline::tickets::Store,
     /// The key file the gateway seals callers with.
     pub key_file: PathBuf,
+    /// Its journal's directory (the admin socket is in it).
+    pub journal: PathBuf,
     shutdown: CancellationToken,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -55,6 +57,10 @@ pub fn settings() -> Settings {
     s.prompts.dir = repo().join("config/prompts");
     s.roster.file = test_roster(&offline(&test_roster_text()));
     s.roster.holidays = repo().join("config/holidays");
+    // The channel watch would ping a test's trunk (a SIPp scenario) and
+    // send its test messages and notices to the test's receivers: off
+    // unless the test is about it (`watch.rs`).
+    s.watch.enabled = false;
     s
 }
 
@@ -85,6 +91,7 @@ impl Gateway {
             hotline::tickets::Store::connect(&settings.redis.url, &settings.redis.key_prefix)
                 .expect("store");
         let key_file = settings.privacy.key_file.clone();
+        let journal = settings.redis.journal_dir.clone();
         let app = App::build(settings).await.expect("gateway builds");
         let (udp, tcp) = app.sip_addrs()[0];
         let tls = app.sip_tls_addrs().first().copied();
@@ -101,6 +108,7 @@ impl Gateway {
             redis,
             store,
             key_file,
+            journal,
             shutdown,
             task: Some(task),
         }
@@ -206,6 +214,30 @@ where
     panic!("not within {limit:?}: {what}");
 }
 
+/// One request on a gateway's admin socket (`<journal_dir>/admin.sock`),
+/// retried while the socket is not there yet (at most 5 s); its answer
+/// (within 15 s).
+pub async fn admin(socket: &std::path::Path, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let end = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut c = loop {
+        match tokio::net::UnixStream::connect(socket).await {
+            Ok(c) => break c,
+            Err(e) if tokio::time::Instant::now() > end => panic!("{}: {e}", socket.display()),
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
+    c.write_all(format!("{request}\n").as_bytes())
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(15), c.read_to_string(&mut answer))
+        .await
+        .expect("the admin socket answers within 15 s")
+        .unwrap();
+    answer
+}
+
 /// The gateway as a separate process (so it can be SIGKILLed).
 pub struct Process {
     pub child: std::process::Child,
@@ -292,13 +324,18 @@ pub fn write_config(
 ) -> PathBuf {
     let config = dir.join("hotline.toml");
     let redis_url = redis.url();
+    // The channel watch off, as in `settings()`, unless `extra` has it.
+    let watch = match extra.contains("[watch]") {
+        true => "",
+        false => "[watch]\nenabled = false\n",
+    };
     std::fs::write(
         &config,
         format!(
             "[sip]\nlisten = [\"127.0.0.1:0\"]\n[media]\nbind_ip = \"127.0.0.1\"\nadvertise_ip = \"127.0.0.1\"\n\
 rtp_port_min = 40000\nrtp_port_max = 44999\n[http]\nlisten = \"127.0.0.1:0\"\n[redis]\nurl = \"{redis_url}\"\njournal_dir = \"{}\"\n\
 [privacy]\nkey_file = \"{}\"\n\
-[recording]\ndir = \"{}\"\n[prompts]\ndir = \"{}\"\n[roster]\nfile = \"{}\"\nholidays = \"{}\"\n{extra}",
+[recording]\ndir = \"{}\"\n[prompts]\ndir = \"{}\"\n[roster]\nfile = \"{}\"\nholidays = \"{}\"\n{extra}\n{watch}",
             dir.join("journal").display(),
             // Gateways on one Redis share its caller key.
             redis.key_file().display(),

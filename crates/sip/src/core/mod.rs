@@ -701,8 +701,8 @@ mod uas;
 
 pub use types::*;
 
-pub use register::Registration;
-use register::{Registering, REGISTER_RETRY};
+use register::Registering;
+pub use register::{Registration, RegistrationState};
 pub use registrar::{Contacts, RegisterAnswer, RegisterRequest, REGISTRAR_WAIT};
 
 #[cfg(test)]

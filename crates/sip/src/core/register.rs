@@ -1,5 +1,7 @@
 //! Our registration with the trunk (RFC 3261 §10.2): REGISTER, a challenge
-//! answered once, the refresh at four fifths of what was granted, a retry.
+//! answered once, the refresh at four fifths of what was granted, a retry;
+//! each outcome handed out as [`Output::Registration`] (the channel watch
+//! counts a failed registration as the trunk's problem).
 
 use super::*;
 
@@ -12,6 +14,19 @@ pub struct Registration {
     pub aor: String,
     pub expires: u32,
     pub credentials: Option<(String, String)>,
+}
+
+/// How our registration with the trunk stands: each final outcome of a
+/// REGISTER (a challenge answered is none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationState {
+    /// Sent, not answered yet (the first REGISTER).
+    Trying,
+    /// Accepted, for this many seconds.
+    Registered { granted_s: u64 },
+    /// Refused with this status, or not answered at all (`None`); tried
+    /// again in 30 s.
+    Failed { status: Option<u16> },
 }
 
 pub(super) struct Registering {
@@ -92,6 +107,10 @@ impl Core {
                 .unwrap_or(u64::from(g.r.expires));
             let refresh = Duration::from_secs((granted * 4 / 5).max(1));
             tracing::info!(registrar = %g.r.registrar, granted_s = granted, "registered with the trunk");
+            self.out
+                .push_back(Output::Registration(RegistrationState::Registered {
+                    granted_s: granted,
+                }));
             return self.arm(TimerKey::Register, Some(now + refresh));
         }
         if (code == 401 || code == 407) && !g.authenticated {
@@ -114,6 +133,14 @@ impl Core {
             }
         }
         tracing::warn!(registrar = %g.r.registrar, code, "the trunk refused our REGISTER: trying again in 30 s");
+        self.registration_failed(Some(code), now);
+    }
+
+    /// Our REGISTER was refused (`status`) or not answered (`None`): said,
+    /// and tried again after [`REGISTER_RETRY`].
+    pub(super) fn registration_failed(&mut self, status: Option<u16>, now: Instant) {
+        self.out
+            .push_back(Output::Registration(RegistrationState::Failed { status }));
         self.arm(TimerKey::Register, Some(now + REGISTER_RETRY));
     }
 }

@@ -133,7 +133,7 @@ impl Core {
                         (Purpose::Refresh(call), false) => self.refresh_failed(call, now),
                         (Purpose::Register, false) => {
                             tracing::warn!("no answer to our REGISTER: trying again in 30 s");
-                            self.arm(TimerKey::Register, Some(now + REGISTER_RETRY));
+                            self.registration_failed(None, now);
                         }
                         _ => {}
                     }

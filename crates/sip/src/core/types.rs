@@ -205,6 +205,8 @@ pub enum Output {
     },
     /// A REGISTER for the registrar; answer with [`Core::answer_register`].
     Register(Box<RegisterRequest>),
+    /// Our registration with the trunk: a REGISTER's final outcome.
+    Registration(super::RegistrationState),
 }
 
 /// Settings of the core.

@@ -98,6 +98,7 @@ pub(super) async fn core_task(
         outbound: HashMap::new(),
         events: calls.events,
         registrar: calls.registrar,
+        registration: None,
     };
     // By index, as `Link::Udp(i)` names them (one the OS cannot name: the
     // unspecified address, routed per destination by `local_for`).
@@ -142,7 +143,7 @@ pub(super) async fn core_task(
                     Egress::Tls(conn) => peer(dest).map(|p| Peer { link: Link::Tls(conn), ..p }),
                 };
                 match r {
-                    PendingRequest::Send { request, dest, reply } => match peer(dest) {
+                    PendingRequest::Send { request, dest, egress, reply } => match leave(dest, egress) {
                         Some(p) => {
                             let id = core.send_request(&request, p, Instant::now());
                             out.pending.insert(id, reply);
@@ -163,8 +164,11 @@ pub(super) async fn core_task(
                     PendingRequest::Hangup { call } => {
                         core.on_command(CallCommand::Hangup { call }, Instant::now())
                     }
-                    PendingRequest::Register { registration, dest, egress } => match leave(dest, egress) {
-                        Some(p) => core.register(registration, p, Instant::now()),
+                    PendingRequest::Register { registration, dest, egress, state } => match leave(dest, egress) {
+                        Some(p) => {
+                            out.registration = Some(state);
+                            core.register(registration, p, Instant::now())
+                        }
                         None => tracing::warn!(%dest, "no SIP socket of that address family"),
                     },
                     PendingRequest::RegisterAnswer(a) => core.answer_register(a, Instant::now()),
@@ -260,6 +264,8 @@ pub(super) struct Outlets {
     events: mpsc::Sender<CallEvent>,
     /// The registrar, when the gateway is one.
     registrar: Option<mpsc::Sender<RegisterRequest>>,
+    /// Who follows our registration with the trunk.
+    registration: Option<watch::Sender<RegistrationState>>,
 }
 
 pub(super) async fn flush(
@@ -273,6 +279,7 @@ pub(super) async fn flush(
         outbound,
         events,
         registrar,
+        registration,
     } = outlets;
     while let Some(out) = core.poll_output() {
         match out {
@@ -344,6 +351,11 @@ pub(super) async fn flush(
             Output::RequestDone { id, status } => {
                 if let Some(reply) = pending.remove(&id) {
                     let _ = reply.send(status);
+                }
+            }
+            Output::Registration(state) => {
+                if let Some(tx) = registration {
+                    tx.send_replace(state);
                 }
             }
             Output::Register(req) => {

@@ -19,13 +19,13 @@ use std::sync::Arc;
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::core::{
     CallCommand, CallEvent, CallRef, Core, Dial, Link, OutRequest, Output, Peer, RegisterAnswer,
-    RegisterRequest, Registration,
+    RegisterRequest, Registration, RegistrationState,
 };
 use super::message::{self, Frame, Limits};
 use crate::metrics::SipMetrics as Metrics;
@@ -219,11 +219,12 @@ pub struct CallChannels {
 
 /// What the paging side and the registrar ask of the SIP core.
 pub enum PendingRequest {
-    /// Send a request outside calls; the final status comes back
-    /// (`None`: no answer).
+    /// Send a request outside calls, leaving as `egress` says; the final
+    /// status comes back (`None`: no answer).
     Send {
         request: OutRequest,
         dest: SocketAddr,
+        egress: Egress,
         reply: oneshot::Sender<Option<u16>>,
     },
     /// Place a call; its events go to `events`.
@@ -236,11 +237,13 @@ pub enum PendingRequest {
     },
     /// End a placed call.
     Hangup { call: CallRef },
-    /// Register with a trunk and keep the registration fresh.
+    /// Register with a trunk and keep the registration fresh; each outcome
+    /// goes to `state`.
     Register {
         registration: Registration,
         dest: SocketAddr,
         egress: Egress,
+        state: watch::Sender<RegistrationState>,
     },
     /// The registrar's answer to a REGISTER.
     RegisterAnswer(RegisterAnswer),
@@ -290,14 +293,26 @@ impl Requester {
         Requester { tx }
     }
 
-    /// The final status of `request` sent to `dest`, `None` when nobody
-    /// answered (Timer F) or the gateway is stopping.
+    /// The final status of `request` sent to `dest` over UDP, `None` when
+    /// nobody answered (Timer F) or the gateway is stopping.
     pub async fn send(&self, request: OutRequest, dest: SocketAddr) -> Option<u16> {
+        self.send_via(request, dest, Egress::Udp).await
+    }
+
+    /// As [`Requester::send`], leaving as `egress` says (the trunk's
+    /// connection).
+    pub async fn send_via(
+        &self,
+        request: OutRequest,
+        dest: SocketAddr,
+        egress: Egress,
+    ) -> Option<u16> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(PendingRequest::Send {
                 request,
                 dest,
+                egress,
                 reply,
             })
             .await
@@ -343,16 +358,25 @@ impl Requester {
         let _ = self.tx.send(PendingRequest::RegisterAnswer(answer)).await;
     }
 
-    /// Registers with the trunk at `dest` (the core refreshes it).
-    pub async fn register(&self, registration: Registration, dest: SocketAddr, egress: Egress) {
+    /// Registers with the trunk at `dest` (the core refreshes it); the
+    /// answer follows how the registration stands, outcome by outcome.
+    pub async fn register(
+        &self,
+        registration: Registration,
+        dest: SocketAddr,
+        egress: Egress,
+    ) -> watch::Receiver<RegistrationState> {
+        let (state, rx) = watch::channel(RegistrationState::Trying);
         let _ = self
             .tx
             .send(PendingRequest::Register {
                 registration,
                 dest,
                 egress,
+                state,
             })
             .await;
+        rx
     }
 }
 

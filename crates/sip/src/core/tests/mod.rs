@@ -51,6 +51,8 @@ struct Harness {
     events: Vec<CallEvent>,
     /// REGISTERs handed to the registrar.
     registers: Vec<RegisterRequest>,
+    /// Our registration's outcomes.
+    registrations: Vec<RegistrationState>,
 }
 
 impl Harness {
@@ -62,6 +64,7 @@ impl Harness {
             dest: Vec::new(),
             events: Vec::new(),
             registers: Vec::new(),
+            registrations: Vec::new(),
         }
     }
 
@@ -74,6 +77,7 @@ impl Harness {
                 }
                 Output::Event(e) => self.events.push(e),
                 Output::Register(r) => self.registers.push(*r),
+                Output::Registration(r) => self.registrations.push(r),
                 Output::Close(_) | Output::RequestDone { .. } => {}
             }
         }

@@ -37,6 +37,8 @@ fn the_trunk_registration_answers_a_challenge_and_is_refreshed() {
     );
     h.input_from(challenge.as_bytes(), "192.0.2.30:5060");
     let second = h.sent.pop().unwrap();
+    // A challenge answered is no outcome.
+    assert!(h.registrations.is_empty());
     assert!(second.contains("CSeq: 2 REGISTER\r\n"), "{second}");
     assert!(
         second.contains("Authorization: Digest username=\"hotline\""),
@@ -47,6 +49,10 @@ fn the_trunk_registration_answers_a_challenge_and_is_refreshed() {
     let ok = response_to(&second, 200, "OK")
         .replace("Content-Length: 0", "Expires: 60\r\nContent-Length: 0");
     h.input_from(ok.as_bytes(), "192.0.2.30:5060");
+    assert_eq!(
+        h.registrations,
+        [RegistrationState::Registered { granted_s: 60 }]
+    );
     h.sent.clear();
     h.advance(Duration::from_secs(47));
     assert!(!h.sent.iter().any(|m| m.starts_with("REGISTER")));
@@ -64,9 +70,19 @@ fn the_trunk_registration_answers_a_challenge_and_is_refreshed() {
         response_to(&refresh, 403, "Forbidden").as_bytes(),
         "192.0.2.30:5060",
     );
+    assert_eq!(
+        h.registrations.last(),
+        Some(&RegistrationState::Failed { status: Some(403) })
+    );
     h.sent.clear();
     h.advance(Duration::from_secs(29));
     assert!(!h.sent.iter().any(|m| m.starts_with("REGISTER")));
     h.advance(Duration::from_secs(1));
     assert!(h.sent.iter().any(|m| m.starts_with("REGISTER")), "retried");
+    // Not answered at all (Timer F): failed, with no status.
+    h.advance(Duration::from_secs(33));
+    assert_eq!(
+        h.registrations.last(),
+        Some(&RegistrationState::Failed { status: None })
+    );
 }
