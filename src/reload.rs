@@ -327,10 +327,7 @@ pub fn load_files(s: &Settings) -> Result<Files, Vec<String>> {
         None => Some(Default::default()),
     };
     let roster = match (roster, cases) {
-        (Some(r), Some(c)) => r
-            .with_cases(c)
-            .map_err(|e| problems.extend(e))
-            .ok(),
+        (Some(r), Some(c)) => r.with_cases(c).map_err(|e| problems.extend(e)).ok(),
         _ => None,
     };
     problems.dedup();
@@ -370,10 +367,7 @@ fn load_partners(
                 file.display(),
                 p.name
             )),
-            (Err(_), _) => problems.push(format!(
-                "{}: more than 65536 partners",
-                file.display()
-            )),
+            (Err(_), _) => problems.push(format!("{}: more than 65536 partners", file.display())),
         }
     }
     Some(partners)

@@ -81,7 +81,8 @@ fn fields(line: &str) -> Vec<String> {
 impl CaseDirectory {
     pub fn load(path: &Path) -> Result<CaseDirectory, String> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{file}: cannot read: {e}"))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("{file}: cannot read: {e}"))?;
         CaseDirectory::parse(&text, &file)
     }
 
@@ -209,7 +210,10 @@ mod tests {
             e("case,who\n1,m\n"),
             "c.csv: line 1: the header must be case_number,handler"
         );
-        assert_eq!(e(""), "c.csv: line 1: the header must be case_number,handler");
+        assert_eq!(
+            e(""),
+            "c.csv: line 1: the header must be case_number,handler"
+        );
         assert_eq!(
             e("case_number,handler\n1,m,x\n"),
             "c.csv: line 2: 3 fields, expected case_number,handler"

@@ -209,6 +209,27 @@ impl Policy {
         p.steps[0].targets.push(Target::CaseHandler);
         p
     }
+
+    /// A new lead on a case whose earlier lead `earlier` is dispatched
+    /// (the triage's `joined`): the officers on it (`officers`), repeated
+    /// as `base`'s first step repeats until someone acknowledges, instead
+    /// of the duty. No second dispatch is asked for, so no five-minute
+    /// breach; the note names the earlier ticket.
+    pub fn joined(base: &Policy, officers: &[String], earlier: &str) -> Policy {
+        let repeat = base.steps.first().and_then(|s| s.repeat_seconds);
+        Policy {
+            steps: vec![Step {
+                repeat_seconds: repeat,
+                until: Some(Until::Acknowledged),
+                note: Some(format!("本案已出警（工单 {earlier}），请在场人员一并处置")),
+                ..step(
+                    0,
+                    officers.iter().map(|o| Target::Member(o.clone())).collect(),
+                )
+            }],
+            defer_to_working_hours: false,
+        }
+    }
 }
 
 impl Default for Policies {

@@ -92,7 +92,8 @@ impl Partners {
     /// the field.
     pub fn load(path: &Path) -> Result<Partners, String> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{file}: cannot read: {e}"))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("{file}: cannot read: {e}"))?;
         let mut p = Partners::parse(&text, &file)?;
         let base = path.parent().unwrap_or(Path::new("."));
         for partner in &mut p.list {
@@ -187,7 +188,10 @@ prompt = "prompts/licang.wav"
         }
         let (i, court) = p.find("+8613800000099").unwrap();
         assert_eq!((i, court.name.as_str()), (1, "李沧区人民法院执行局"));
-        assert_eq!(court.prompt.as_deref(), Some(Path::new("prompts/licang.wav")));
+        assert_eq!(
+            court.prompt.as_deref(),
+            Some(Path::new("prompts/licang.wav"))
+        );
         assert!(p.find("053266570112").is_none());
         assert!(p.find("anonymous").is_none());
     }
@@ -206,7 +210,10 @@ prompt = "prompts/licang.wav"
         );
         let unknown = "[[partners]]\nname = \"a\"\nnumber = [\"1\"]\n";
         let e = Partners::parse(unknown, "p.toml").unwrap_err();
-        assert!(e.starts_with("p.toml: line 3: unknown field `number`"), "{e}");
+        assert!(
+            e.starts_with("p.toml: line 3: unknown field `number`"),
+            "{e}"
+        );
         let empty = "[[partners]]\nname = \" \"\nnumbers = [\"110110110\"]\n";
         assert_eq!(
             Partners::parse(empty, "p.toml").unwrap_err(),

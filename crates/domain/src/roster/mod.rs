@@ -528,6 +528,28 @@ impl Roster {
         }
     }
 
+    /// Whether `id` is a unit (else a member, or nobody).
+    pub fn is_unit(&self, id: &str) -> bool {
+        self.units.contains_key(id)
+    }
+
+    /// The day desk's members, at any hour (the desk is the center's
+    /// office: what no handler takes goes there).
+    pub fn desk_members(&self) -> Vec<Member> {
+        self.f.desk.members.iter().map(|d| self.m(d)).collect()
+    }
+
+    /// The director, head of the center (第四条), at any hour.
+    pub fn director(&self) -> Member {
+        self.m(&self.f.leaders.director)
+    }
+
+    /// Working hours on working days (adjusted working days included):
+    /// start and end, the court's clock.
+    pub fn working_hours(&self) -> (Time, Time) {
+        (self.f.hours.start, self.f.hours.end)
+    }
+
     /// Whether `id` is a member or a unit.
     pub fn knows(&self, id: &str) -> bool {
         self.members.contains_key(id) || self.units.contains_key(id)

@@ -220,7 +220,10 @@ fn case_handler_by_case_number_from_the_case_directory() {
     };
     assert_eq!(ids(Some("202602031234")), ["m-zhao"]);
     // A unit handles it: all its members.
-    assert_eq!(ids(Some("(2026)0203-5678")), ["u2-officer", "u2-clerk", "u2-driver"]);
+    assert_eq!(
+        ids(Some("(2026)0203-5678")),
+        ["u2-officer", "u2-clerk", "u2-driver"]
+    );
     assert!(ids(None).is_empty());
     assert!(ids(Some("999")).is_empty());
     assert!(r.handles("u2-clerk", "202602035678"));

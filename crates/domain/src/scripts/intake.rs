@@ -364,7 +364,12 @@ impl Intake {
         if category == Category::Consultation {
             // The handler needs the case number, whatever the steps say.
             self.consultation = true;
-            match self.cfg.steps.iter().position(|s| *s == StepKind::CaseNumber) {
+            match self
+                .cfg
+                .steps
+                .iter()
+                .position(|s| *s == StepKind::CaseNumber)
+            {
                 Some(i) => self.enter(i),
                 None => {
                     // Asked in the menu's place: the steps go on after it.
@@ -430,12 +435,10 @@ impl Intake {
                     self.on_key(key, now);
                 }
             }
-            State::Category { .. } => {
-                match self.cfg.category_of(key) {
-                    Some(c) => self.choose(c),
-                    None => self.play(vec![Prompt::Invalid, Prompt::Menu]),
-                }
-            }
+            State::Category { .. } => match self.cfg.category_of(key) {
+                Some(c) => self.choose(c),
+                None => self.play(vec![Prompt::Invalid, Prompt::Menu]),
+            },
             State::CaseDigits { mut digits, .. } => match key {
                 '*' => self.next_step(),
                 '#' if digits.is_empty() => self.next_step(),
