@@ -26,6 +26,11 @@ pub struct Page {
     pub step: usize,
     pub repeat: u32,
     pub note: Option<String>,
+    /// 本案7日内第N次举报, when earlier reports on the case are linked.
+    pub repeat_report: Option<String>,
+    /// A clock's alarm (a deadline near or passed: the note says which),
+    /// not a call to 签收.
+    pub alarm: bool,
 }
 
 impl Page {
@@ -33,16 +38,28 @@ impl Page {
     pub fn text(&self) -> String {
         let kind = match self.category.as_str() {
             "violence" => "暴力抗法/突发事件",
+            "partner" => "公安/协助单位",
+            "consultation" => "咨询",
             "complaint" => "信访投诉",
             "preservation" => "财产保全",
             "other" => "其他",
             _ => "执行线索",
         };
         let mut t = format!(
-            "【市北区执行指挥中心】举报工单 {}（{kind}{}），请立即签收。",
+            "【市北区执行指挥中心】{}工单 {}（{kind}{}）",
+            if self.alarm { "" } else { "举报" },
             self.ticket,
             if self.urgent { "，紧急" } else { "" }
         );
+        if let Some(r) = &self.repeat_report {
+            t.push('，');
+            t.push_str(r);
+        }
+        t.push_str(if self.alarm {
+            "。"
+        } else {
+            "，请立即签收。"
+        });
         if let Some(n) = &self.note {
             t.push_str(n);
             t.push('。');
@@ -140,6 +157,8 @@ impl Channels {
             step: 0,
             repeat: 0,
             note: None,
+            repeat_report: None,
+            alarm: false,
         };
         let mut out = Vec::new();
         if let Some(uri) = &m.message {
@@ -337,10 +356,32 @@ mod tests {
             step: 0,
             repeat: 0,
             note: Some("五分钟内未出警".into()),
+            repeat_report: None,
+            alarm: false,
         };
         assert_eq!(
             p.text(),
             "【市北区执行指挥中心】举报工单 2026-000007（暴力抗法/突发事件，紧急），请立即签收。五分钟内未出警。"
+        );
+        let linked = Page {
+            category: "lead".into(),
+            urgent: false,
+            note: None,
+            repeat_report: Some("本案7日内第3次举报".into()),
+            ..p.clone()
+        };
+        assert_eq!(
+            linked.text(),
+            "【市北区执行指挥中心】举报工单 2026-000007（执行线索），本案7日内第3次举报，请立即签收。"
+        );
+        let alarm = Page {
+            alarm: true,
+            note: Some("已出警，超过到场时限（10:30）仍未到场".into()),
+            ..linked
+        };
+        assert_eq!(
+            alarm.text(),
+            "【市北区执行指挥中心】工单 2026-000007（执行线索），本案7日内第3次举报。已出警，超过到场时限（10:30）仍未到场。"
         );
     }
 }

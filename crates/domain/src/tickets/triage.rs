@@ -100,7 +100,7 @@ fn joins(c: Option<Category>) -> bool {
 
 /// The lists a consultation goes onto: its handler's (the member's, or the
 /// unit's), else the desk members', else (no desk) the director's.
-fn consultation_lists(roster: &Roster, handler: Option<&str>) -> Vec<Index> {
+pub fn consultation_lists(roster: &Roster, handler: Option<&str>) -> Vec<Index> {
     match handler {
         Some(h) if roster.is_unit(h) => vec![Index::Unit(h.to_string())],
         Some(h) => vec![Index::Member(h.to_string())],
