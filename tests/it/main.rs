@@ -38,4 +38,5 @@ mod sip;
 mod softphone;
 mod tickets;
 mod torture;
+mod triage;
 mod webcall;
