@@ -112,11 +112,25 @@ fn describe(e: &reqwest::Error) -> String {
 impl Channels {
     /// Pages one member through every contact method they have.
     pub async fn page(&self, m: &Member, page: &Page) -> Vec<Attempt> {
+        self.page_by(m, page, true).await
+    }
+
+    /// As [`Channels::page`], without ringing their phones: SIP MESSAGE,
+    /// webhook, the mobile page's event (a reminder that may come at any
+    /// hour).
+    pub async fn page_in_writing(&self, m: &Member, page: &Page) -> Vec<Attempt> {
+        self.page_by(m, page, false).await
+    }
+
+    async fn page_by(&self, m: &Member, page: &Page, ring: bool) -> Vec<Attempt> {
         let text = page.text();
         let mut out = Vec::new();
         let (calls, sip, hook, event) = tokio::join!(
             async {
-                let routes = self.dial.routes(m).await;
+                let routes = match ring {
+                    true => self.dial.routes(m).await,
+                    false => Vec::new(),
+                };
                 futures::future::join_all(routes.into_iter().map(|r| self.call_via(m, r, page)))
                     .await
             },

@@ -121,7 +121,9 @@ impl Paging {
             .clocks
             .and_then(|c| serde_json::from_str(&c).ok())
             .unwrap_or_default();
-        if t.state.is_final() {
+        // Final: nothing runs any more. Still in intake (the call goes on):
+        // becoming open puts it on the schedule.
+        if t.state.is_final() || t.state == State::Intake {
             return Ok(Some(Save::new(&progress, &fired, None)));
         }
         let now = Timestamp::now();
@@ -260,7 +262,8 @@ impl Paging {
             note: Some(a.note.clone()),
             ..page_of(number, t, 0, 0)
         };
-        self.send(number, &page, what, &members, duty).await?;
+        self.send(number, &page, what, &members, duty, a.clock.rings())
+            .await?;
         Ok(())
     }
 
@@ -316,12 +319,12 @@ impl Paging {
             ..page_of(number, t, f.step, f.repeat)
         };
         let what = serde_json::json!({"step": f.step, "repeat": f.repeat});
-        self.send(number, &page, what, &members, duty).await
+        self.send(number, &page, what, &members, duty, true).await
     }
 
-    /// A page to `members`, who may then open the ticket; each attempt on
-    /// the timeline with `what` it was (a step, a clock). `true` when a
-    /// member pressed 2.
+    /// A page to `members`, who may then open the ticket, their phones
+    /// rung or not (`ring`); each attempt on the timeline with `what` it
+    /// was (a step, a clock). `true` when a member pressed 2.
     async fn send(
         &self,
         number: &str,
@@ -329,6 +332,7 @@ impl Paging {
         what: serde_json::Value,
         members: &[Member],
         duty: &OnDuty,
+        ring: bool,
     ) -> Result<bool, StoreError> {
         // Whoever is paged may open the ticket from the page at once.
         let indexes: Vec<String> = members
@@ -336,7 +340,12 @@ impl Paging {
             .flat_map(|m| indexes_of(duty, &m.id))
             .collect();
         self.store.add_to_indexes(number, &indexes).await?;
-        let sends = members.iter().map(|m| self.channels.page(m, page));
+        let sends = members.iter().map(|m| async move {
+            match ring {
+                true => self.channels.page(m, page).await,
+                false => self.channels.page_in_writing(m, page).await,
+            }
+        });
         let results: Vec<Attempt> = futures::future::join_all(sends)
             .await
             .into_iter()

@@ -181,6 +181,55 @@ async fn a_consultation_goes_to_its_judge_with_its_deadline_and_pages_nobody() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overdue_consultation_is_written_to_the_director_never_rung() {
+    // The director has a SIP URI a page would ring (loopback, nobody
+    // there): an answer's alarm must not use it.
+    let roster = offline(&test_roster_text()).replace(
+        "name = \"陈局长\"",
+        "name = \"陈局长\"\nsip = \"sip:8003@127.0.0.1:9\"",
+    );
+    assert!(roster.contains("sip:8003@127.0.0.1:9"));
+    let mut s = with_cases(settings());
+    s.roster.file = test_roster(&roster);
+    let gw = Gateway::start(s).await;
+    let store = gw.store.clone();
+    // Received on Thursday 12 February 2026: due on Tuesday 24 February at
+    // 17:30 (the adjusted Saturday 14 worked, the Spring Festival off),
+    // long passed.
+    let received: Timestamp = "2026-02-12T02:00:00Z".parse().unwrap();
+    let n = opened(
+        &store,
+        "late",
+        received,
+        Category::Consultation,
+        Some("202602031234"),
+    )
+    .await;
+    eventually("marked missed", Duration::from_secs(10), || async {
+        store
+            .get(&n)
+            .await
+            .is_ok_and(|t| t.register.deadlines.missed == ["answer"])
+    })
+    .await;
+    let t = store.get(&n).await.unwrap();
+    let due: Timestamp = "2026-02-24T09:30:00Z".parse().unwrap();
+    assert_eq!(t.register.deadlines.answer_by, Some(due));
+    eventually("the director told", Duration::from_secs(10), || async {
+        actions_of(&store, &n, "page")
+            .await
+            .iter()
+            .any(|p| p["member"] == "m-chen" && p["clock"] == "answer")
+    })
+    .await;
+    for p in actions_of(&store, &n, "page").await {
+        assert_eq!(p["member"], "m-chen", "{p}");
+        assert_eq!(p["channel"], "event", "written, not rung: {p}");
+    }
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_on_one_case_are_linked_and_a_new_lead_goes_to_the_officers_already_there() {
     let mut s = with_cases(settings());
     // Leads in seconds: the duty every second until acknowledged, the

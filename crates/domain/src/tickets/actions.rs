@@ -209,6 +209,9 @@ pub fn mark_property(
     if t.state.is_final() {
         return Err("conflict: the ticket is closed: its clocks have stopped");
     }
+    if t.state == State::Intake {
+        return Err("conflict: the report is still being taken");
+    }
     let first = t.register.property.clone();
     if first.as_ref().is_some_and(|p| p.verified_at.is_some()) {
         return Err("conflict: the property lead was checked already");
@@ -711,16 +714,21 @@ mod tests {
             answer("m-zhao", &t, AnswerVia::Reply, text(), at).err(),
             Some("conflict: the consultation is closed already")
         );
-        // Property: only a lead; seven days, three when urgent, from the
-        // first mark; the schedule woken for the day-before reminder.
+        // Property: only a lead, taken; seven days, three when urgent, from
+        // the first mark; the schedule woken for the day-before reminder.
         let s = DispatchSettings::default();
         assert!(mark_property("u1-officer", &t, false, at, &s).is_err());
         let mut t = Ticket {
-            state: State::Dispatched,
+            state: State::Intake,
             register: Register::default(),
             ..t
         };
         t.register.intake.category = Some(Category::Lead);
+        assert_eq!(
+            mark_property("u1-officer", &t, false, at, &s).err(),
+            Some("conflict: the report is still being taken")
+        );
+        t.state = State::Dispatched;
         let m = mark_property("u1-officer", &t, false, at, &s).unwrap();
         assert_eq!(m.change.wake, Some("2026-12-07T03:00:00Z".parse().unwrap()));
         (m.edit)(&mut t.register);

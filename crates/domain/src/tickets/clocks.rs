@@ -16,6 +16,9 @@
 //!   verify_by          not checked       → director                  missed: verification
 //! ```
 //!
+//! The first three ring phones as a page does; the day-scale ones are
+//! written only (`Clock::rings`).
+//!
 //! A final ticket (closed, cancelled, ...) has no clocks: closing stops
 //! them all. A reminder whose deadline has passed unheard is dropped for
 //! the deadline's own alarm.
@@ -132,6 +135,14 @@ impl Clock {
             Clock::VerifyReminder => "verify_reminder",
             Clock::Verification => "verification",
         }
+    }
+
+    /// Whether its alarm rings people's phones: the clocks of minutes
+    /// (a person held, officers not arrived) do; those of days (an answer,
+    /// a property check, their reminders) are written (SIP MESSAGE,
+    /// webhook, the mobile page): a day-before reminder may fall at 3 a.m.
+    pub fn rings(self) -> bool {
+        matches!(self, Clock::PickupWarning | Clock::Pickup | Clock::Arrival)
     }
 
     /// The name `Deadlines::missed` gives the deadline when this alarm
