@@ -19,17 +19,20 @@ local p, now, lease, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonu
 local due = redis.call('ZRANGEBYSCORE', p .. 'paging:due', '-inf', now, 'LIMIT', 0, limit)
 for _, n in ipairs(due) do
   redis.call('ZADD', p .. 'paging:due', 'XX', now + lease, n)
+  -- Held: a change's wake meanwhile waits for this step's save.
+  redis.call('HSET', p .. 'paging:' .. n, 'lease_until', now + lease)
 end
 return due
 "#;
 
-/// A step's outcome: progress and alarms fired, and the next due time,
-/// the earlier of the step's and a wake a change left meanwhile (then
-/// taken); none of either: off the schedule.
+/// A step's outcome: progress and alarms fired, the lease released, and
+/// the next due time, the earlier of the step's and a wake a change left
+/// meanwhile (then taken); none of either: off the schedule.
 const SAVE_PAGING: &str = r#"
 local p, number, progress, clocks, next = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local pk = p .. 'paging:' .. number
 redis.call('HSET', pk, 'progress', progress, 'clocks', clocks)
+redis.call('HDEL', pk, 'lease_until')
 local at = nil
 if next ~= '' then at = tonumber(next) end
 local w = redis.call('HGET', pk, 'wake_ms')
@@ -212,11 +215,19 @@ impl Store {
     /// Keeps a claimed ticket's lease until `until_ms` (a step still running).
     pub async fn extend_lease(&self, number: &str, until_ms: i64) -> Result<(), StoreError> {
         let mut c = self.conn.clone();
-        let _: () = redis::cmd("ZADD")
+        let _: () = redis::pipe()
+            .atomic()
+            .cmd("ZADD")
             .arg(self.key("paging:due"))
             .arg("XX")
             .arg(until_ms)
             .arg(number)
+            .ignore()
+            .cmd("HSET")
+            .arg(self.key(&format!("paging:{number}")))
+            .arg("lease_until")
+            .arg(until_ms)
+            .ignore()
             .query_async(&mut c)
             .await?;
         Ok(())

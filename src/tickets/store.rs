@@ -106,14 +106,20 @@ for who in string.gmatch(ARGV[12], '[^,]+') do
 end
 -- A deadline the change sets (ARGV[16], Unix ms): the escalation schedule
 -- looks at the ticket by then even when its policy is done. A step in
--- flight holds the ticket under a lease and saves its own next time, so
--- the wake is also kept in paging:<n> for that save to fold in.
+-- flight (paging:<n> lease_until ahead) holds the ticket and saves its own
+-- next time: the wake waits in wake_ms for that save to fold in, so that
+-- no second step starts beside it.
 if ARGV[16] ~= '' then
   local wake = tonumber(ARGV[16])
-  redis.call('ZADD', p .. 'paging:due', 'LT', wake, number)
   local pk = p .. 'paging:' .. number
-  local w = redis.call('HGET', pk, 'wake_ms')
-  if not w or tonumber(w) > wake then redis.call('HSET', pk, 'wake_ms', wake) end
+  local now = redis.call('TIME')
+  local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  if tonumber(redis.call('HGET', pk, 'lease_until') or '0') > ms then
+    local w = redis.call('HGET', pk, 'wake_ms')
+    if not w or tonumber(w) > wake then redis.call('HSET', pk, 'wake_ms', wake) end
+  else
+    redis.call('ZADD', p .. 'paging:due', 'LT', wake, number)
+  end
 end
 redis.call('XADD', t .. ':timeline', '*', 'at', ARGV[9], 'actor', ARGV[10], 'action', ARGV[11],
   'from', state, 'to', to, 'version', nv, 'details', ARGV[14])

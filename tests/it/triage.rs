@@ -579,3 +579,67 @@ async fn a_consultation_is_answered_and_a_lead_marked_and_checked_as_a_property_
     assert_eq!(tl.len(), 1);
     gw.stop().await;
 }
+
+/// The store alone (no gateway claiming): a change's deadline puts the
+/// ticket on the schedule by then, earlier only; while a step holds the
+/// ticket under its lease the deadline waits for that step's save instead
+/// of letting a second step start beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_wakes_the_schedule_and_never_a_second_step_beside_a_held_one() {
+    let redis = Redis::start("everysec").await;
+    let store = Store::connect(&redis.url(), "hotline:").unwrap();
+    let n = open_tickets(&store, 1, "wake").await.remove(0);
+    let mut c = store.connection();
+    let score = |c: &mut hotline::tickets::conn::Conn| {
+        let mut c = c.clone();
+        let n = n.clone();
+        async move {
+            let s: Option<f64> = redis::cmd("ZSCORE")
+                .arg("hotline:paging:due")
+                .arg(&n)
+                .query_async(&mut c)
+                .await
+                .unwrap();
+            s.map(|s| s as i64)
+        }
+    };
+    let wake = |at: i64| {
+        let mut w = Change::new("test", "deadline_set");
+        w.wake = Some(Timestamp::from_millisecond(at).unwrap());
+        w
+    };
+    let now = Timestamp::now().as_millisecond();
+    // Off the schedule (its steps done), then a deadline an hour ahead.
+    store.save_paging(&n, "{}", "{}", None).await.unwrap();
+    assert_eq!(score(&mut c).await, None);
+    store
+        .change(&n, &wake(now + 3_600_000), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(score(&mut c).await, Some(now + 3_600_000));
+    // A later one never postpones it; an earlier one brings it forward.
+    store
+        .change(&n, &wake(now + 7_200_000), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(score(&mut c).await, Some(now + 3_600_000));
+    store.change(&n, &wake(now + 60_000), |_| {}).await.unwrap();
+    assert_eq!(score(&mut c).await, Some(now + 60_000));
+    // Claimed (a step runs, leased for two minutes): a deadline due
+    // meanwhile does not make it claimable again...
+    let claimed = store.claim_due(now + 60_000, 120_000, 10).await.unwrap();
+    assert_eq!(claimed, vec![n.clone()]);
+    store.change(&n, &wake(now + 61_000), |_| {}).await.unwrap();
+    assert_eq!(score(&mut c).await, Some(now + 180_000));
+    assert!(store
+        .claim_due(now + 61_000, 120_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // ...the step's save takes it, even when the step had nothing more.
+    store.save_paging(&n, "{}", "{}", None).await.unwrap();
+    assert_eq!(score(&mut c).await, Some(now + 61_000));
+    // Taken once: the next save without one leaves the schedule.
+    store.save_paging(&n, "{}", "{}", None).await.unwrap();
+    assert_eq!(score(&mut c).await, None);
+}

@@ -491,6 +491,9 @@ mod tests {
         let d = evaluate(&t, &mut fired, &partners(), by);
         assert_eq!(clocks(&d), [Clock::Answer]);
         assert_eq!(d.alarms[0].targets, [Target::Director]);
+        // Days count here: written, never rung; minutes ring.
+        assert!(!Clock::Answer.rings() && !Clock::VerifyReminder.rings());
+        assert!(Clock::Arrival.rings() && Clock::Pickup.rings());
         assert_eq!(
             evaluate(&t, &mut fired, &partners(), by),
             Decision::default()
