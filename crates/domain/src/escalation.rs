@@ -11,25 +11,8 @@ use serde::Deserialize;
 use crate::roster::{Member, OnDuty, Roster};
 use crate::tickets::model::Category;
 
-/// Who a step pages; resolved against the roster at firing time.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Target {
-    /// Whoever holds the duty now: by day the desk (指挥中心值班员) and the
-    /// day's rapid-response unit; at night, on weekends and holidays the
-    /// duty unit and the standby court police officer (第二十五条(五)).
-    OnDuty,
-    DutyUnit,
-    CourtPolice,
-    CaseHandler,
-    Director,
-    Deputies,
-    ChiefCommander,
-    /// The day desk (petition desk for complaints).
-    Desk,
-    /// A named member.
-    Member(String),
-}
+/// Who a step pages (the roster's: a clock's alarm names them too).
+pub use crate::roster::Target;
 
 /// What stops a step's repeats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

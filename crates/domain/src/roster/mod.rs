@@ -7,10 +7,12 @@
 //! a working day (from the start of working hours on a day off) to the
 //! start of working hours the next day; the rotation moves on one unit per
 //! period, so holidays neither starve nor double a unit. During working
-//! hours on working days the day desk answers instead.
+//! hours on working days the day desk answers instead. `Target` names the
+//! people on duty by role, for pages.
 
 pub mod calendar;
 pub mod report;
+mod target;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -20,6 +22,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 pub use calendar::{Calendar, DayType};
+pub use target::Target;
 
 use crate::court_time::court_tz;
 

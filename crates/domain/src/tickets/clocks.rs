@@ -30,9 +30,8 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::model::{State, Ticket};
-use crate::escalation::Target;
 use crate::partners::PartnerSettings;
-use crate::roster::Calendar;
+use crate::roster::{Calendar, Target};
 
 /// `[dispatch]`: the clocks after 签收 and 出警.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
