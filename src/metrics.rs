@@ -57,6 +57,13 @@ counters! {
     pages_acknowledged,
     /// Five-minute rule breaches (rule 第二十三条).
     breaches,
+    /// Alarms of the clocks after opening (pickup, arrival, answer,
+    /// verification; warnings and reminders included) paged.
+    clock_alarms,
+    /// Deadlines passed unmet (`deadlines.missed` on a ticket).
+    deadlines_missed,
+    /// Consultations' digests sent to a handler (one per member reached).
+    consultation_digests,
 }
 
 impl Metrics {

@@ -211,6 +211,7 @@ impl App {
             Task::KeyCheck,
             Task::Retention,
             Task::Handover,
+            Task::Digest,
             Task::Reloads,
             Task::Watch,
         ] {
@@ -315,6 +316,15 @@ impl Wiring {
             channels: notices.clone(),
         });
         tasks.spawn(Task::Handover, handover.run(stops.paging.clone()));
+        // The consultations' digest: each handler's open ones, each
+        // working morning.
+        let digest = Arc::new(crate::paging::digest::Digest {
+            store: self.store.clone(),
+            live: self.live.clone(),
+            channels: notices.clone(),
+            metrics: self.metrics.clone(),
+        });
+        tasks.spawn(Task::Digest, digest.run(stops.paging.clone()));
         // Follow-up calls (回访): a worker on the store's schedule.
         if s.follow_up.enabled {
             let f = Arc::new(call::follow_up::FollowUps {
@@ -746,6 +756,8 @@ pub async fn test_page(
         repeat: 0,
         note: Some("这是一次测试呼叫，无需处理".into()),
         partner: None,
+        repeat_report: None,
+        alarm: false,
     };
     let attempts = channels.page(&member, &page).await;
     stop.cancel();

@@ -29,6 +29,8 @@ pub enum Task {
     KeyCheck,
     Registrar,
     Handover,
+    /// The consultations' daily digest to their handlers.
+    Digest,
     FollowUps,
     Reloads,
     Retention,
@@ -38,7 +40,7 @@ pub enum Task {
 }
 
 impl Task {
-    pub const ALL: [Task; 13] = [
+    pub const ALL: [Task; 14] = [
         Task::Sip,
         Task::Paging,
         Task::Tickets,
@@ -47,6 +49,7 @@ impl Task {
         Task::KeyCheck,
         Task::Registrar,
         Task::Handover,
+        Task::Digest,
         Task::FollowUps,
         Task::Reloads,
         Task::Retention,
@@ -66,6 +69,7 @@ impl Task {
             Task::KeyCheck => "key-check",
             Task::Registrar => "registrar",
             Task::Handover => "handover",
+            Task::Digest => "digest",
             Task::FollowUps => "follow-ups",
             Task::Reloads => "reloads",
             Task::Retention => "retention",
@@ -90,6 +94,7 @@ impl std::fmt::Display for Task {
             Task::KeyCheck => "the caller key check",
             Task::Registrar => "the registrar",
             Task::Handover => "the handover task",
+            Task::Digest => "the consultations' digest task",
             Task::FollowUps => "the follow-up task",
             Task::Reloads => "the reload task (SIGHUP and the admin socket)",
             Task::Retention => "the retention task",

@@ -191,3 +191,28 @@ fn the_watch_settings_name_the_key_that_is_wrong() {
         "{e}"
     );
 }
+
+#[test]
+fn the_clocks_settings_are_bounded() {
+    let check = |text: &str| {
+        let mut s = Settings::from_toml(text, "x.toml").unwrap();
+        s.prompts.dir = PathBuf::from("config/prompts");
+        s.validate("x.toml").map_err(|e| e.to_string())
+    };
+    assert_eq!(
+        check("[cases]\nanswer_working_days = 61\n"),
+        Err("x.toml: cases.answer_working_days: must be 1 to 60".into())
+    );
+    assert_eq!(
+        check("[cases]\nlink_days = 400\n"),
+        Err("x.toml: cases.link_days: must be at most 366".into())
+    );
+    assert_eq!(
+        check("[dispatch]\nverify_days = 1000\n"),
+        Err("x.toml: dispatch.arrive_minutes: arrive_minutes must be at most 1440, verify_days and verify_urgent_days at most 366".into())
+    );
+    assert_eq!(
+        check("[cases]\nanswer_working_days = 60\nlink_days = 0\n"),
+        Ok(())
+    );
+}

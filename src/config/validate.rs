@@ -350,14 +350,27 @@ impl Settings {
                 "pickup_minutes must be at least 1 and warn_minutes below it",
             );
         }
-        if self.cases.answer_working_days == 0 {
-            p.add("cases.answer_working_days", "must be at least 1");
+        if self.partners.pickup_minutes > 24 * 60 {
+            p.add("partners.pickup_minutes", "must be at most 1440 (a day)");
+        }
+        if !(1..=60).contains(&self.cases.answer_working_days) {
+            p.add("cases.answer_working_days", "must be 1 to 60");
+        }
+        // The triage reads the case's reports over this window.
+        if self.cases.link_days > 366 {
+            p.add("cases.link_days", "must be at most 366");
         }
         let d = &self.dispatch;
         if d.arrive_minutes == 0 || d.verify_days == 0 || d.verify_urgent_days == 0 {
             p.add(
                 "dispatch.arrive_minutes",
                 "arrive_minutes, verify_days and verify_urgent_days must be at least 1",
+            );
+        }
+        if d.arrive_minutes > 24 * 60 || d.verify_days > 366 || d.verify_urgent_days > 366 {
+            p.add(
+                "dispatch.arrive_minutes",
+                "arrive_minutes must be at most 1440, verify_days and verify_urgent_days at most 366",
             );
         }
         let i = &self.intake;

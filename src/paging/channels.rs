@@ -31,6 +31,11 @@ pub struct Page {
     /// The partner whose call it is (`[partners]`), named in clear: a
     /// police station or a court is no informant.
     pub partner: Option<String>,
+    /// 本案7日内第N次举报, when earlier reports on the case are linked.
+    pub repeat_report: Option<String>,
+    /// A clock's alarm (a deadline near or passed: the note says which),
+    /// not a call to 签收.
+    pub alarm: bool,
 }
 
 impl Page {
@@ -46,10 +51,20 @@ impl Page {
             _ => "执行线索",
         };
         let mut t = format!(
-            "【市北区执行指挥中心】举报工单 {}（{kind}{}），请立即签收。",
+            "【市北区执行指挥中心】{}工单 {}（{kind}{}）",
+            if self.alarm { "" } else { "举报" },
             self.ticket,
             if self.urgent { "，紧急" } else { "" }
         );
+        if let Some(r) = &self.repeat_report {
+            t.push('，');
+            t.push_str(r);
+        }
+        t.push_str(if self.alarm {
+            "。"
+        } else {
+            "，请立即签收。"
+        });
         if let Some(p) = &self.partner {
             t.push_str(&format!("协助单位：{p}。"));
         }
@@ -105,11 +120,25 @@ fn describe(e: &reqwest::Error) -> String {
 impl Channels {
     /// Pages one member through every contact method they have.
     pub async fn page(&self, m: &Member, page: &Page) -> Vec<Attempt> {
+        self.page_by(m, page, true).await
+    }
+
+    /// As [`Channels::page`], without ringing their phones: SIP MESSAGE,
+    /// webhook, the mobile page's event (a reminder that may come at any
+    /// hour).
+    pub async fn page_in_writing(&self, m: &Member, page: &Page) -> Vec<Attempt> {
+        self.page_by(m, page, false).await
+    }
+
+    async fn page_by(&self, m: &Member, page: &Page, ring: bool) -> Vec<Attempt> {
         let text = page.text();
         let mut out = Vec::new();
         let (calls, sip, hook, event) = tokio::join!(
             async {
-                let routes = self.dial.routes(m).await;
+                let routes = match ring {
+                    true => self.dial.routes(m).await,
+                    false => Vec::new(),
+                };
                 futures::future::join_all(routes.into_iter().map(|r| self.call_via(m, r, page)))
                     .await
             },
@@ -164,6 +193,8 @@ impl Channels {
             repeat: 0,
             note: None,
             partner: None,
+            repeat_report: None,
+            alarm: false,
         };
         let mut out = Vec::new();
         if let Some(uri) = &m.message {
@@ -399,14 +430,37 @@ mod tests {
             repeat: 0,
             note: Some("五分钟内未出警".into()),
             partner: None,
+            repeat_report: None,
+            alarm: false,
         };
         assert_eq!(
             p.text(),
             "【市北区执行指挥中心】举报工单 2026-000007（暴力抗法/突发事件，紧急），请立即签收。五分钟内未出警。"
         );
+        let linked = Page {
+            category: "lead".into(),
+            urgent: false,
+            note: None,
+            repeat_report: Some("本案7日内第3次举报".into()),
+            ..p.clone()
+        };
+        assert_eq!(
+            linked.text(),
+            "【市北区执行指挥中心】举报工单 2026-000007（执行线索），本案7日内第3次举报，请立即签收。"
+        );
+        let alarm = Page {
+            alarm: true,
+            note: Some("已出警，超过到场时限（10:30）仍未到场".into()),
+            ..linked
+        };
+        assert_eq!(
+            alarm.text(),
+            "【市北区执行指挥中心】工单 2026-000007（执行线索），本案7日内第3次举报。已出警，超过到场时限（10:30）仍未到场。"
+        );
         // A partner is named (it is no informant).
         let p = Page {
             category: "partner".into(),
+            urgent: true,
             note: None,
             partner: Some("市北分局辽宁路派出所".into()),
             ..p

@@ -1,11 +1,16 @@
 //! Paging (rules 第二十三条, 第二十五条): when a ticket becomes `open`, the
 //! people on duty are paged through every contact method they have, and the
 //! escalation climbs until someone goes (`crate::escalation`, the sans-IO
-//! policy, says what fires when).
+//! policy, says what fires when). The same worker triages a ticket at its
+//! first look (`triage`) and runs the clocks after it (`tickets::clocks`:
+//! pickup, arrival, answer, verification); `digest` tells each handler of
+//! their open consultations at the start of each working day.
 //! Never answers calls and never edits tickets except through the store.
 
 pub mod channels;
+pub mod digest;
 pub mod handover;
+pub mod triage;
 pub mod worker;
 
 use std::collections::HashMap;

@@ -5,6 +5,14 @@
 //! atomically (its score moved a lease into the future) before anything is
 //! sent, so each step fires once; a gateway that dies mid-step leaves the
 //! lease to expire and another takes the step over.
+//!
+//! One look at a ticket: the triage, the first time (`super::triage`); its
+//! policy (the category's, or the officers already on its case when it
+//! joined their dispatch), paged step by step; then the clocks
+//! (`tickets::clocks`), whose alarms are paged the same way and mark the
+//! deadlines missed. The next look is the earlier of the policy's and the
+//! clocks' next instants; a change that sets a deadline later wakes the
+//! schedule itself (`Change::wake`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +23,8 @@ use tokio_util::sync::CancellationToken;
 use super::channels::{Attempt, Channels, Page};
 use crate::escalation::{evaluate, Decision, Fire, Policy, Progress};
 use crate::live::Loaded;
-use crate::roster::{OnDuty, Roster};
+use crate::roster::{Member, OnDuty, Roster};
+use crate::tickets::clocks::{Alarm, Fired};
 use crate::tickets::model::Change;
 use crate::tickets::model::{Index, State};
 use crate::tickets::{Store, StoreError, Ticket};
@@ -26,13 +35,15 @@ const TICK: Duration = Duration::from_millis(50);
 /// What a step leaves for the next one.
 pub struct Save {
     progress: String,
+    clocks: String,
     next_ms: Option<i64>,
 }
 
 impl Save {
-    fn new(progress: &Progress, next_ms: Option<i64>) -> Save {
+    fn new(progress: &Progress, clocks: &Fired, next_ms: Option<i64>) -> Save {
         Save {
             progress: serde_json::to_string(progress).expect("progress serialises"),
+            clocks: serde_json::to_string(clocks).expect("alarms serialise"),
             next_ms,
         }
     }
@@ -91,28 +102,34 @@ impl Paging {
         let Some(save) = r? else { return Ok(()) };
         // Progress and the next due time, together.
         self.store
-            .save_paging(number, &save.progress, save.next_ms)
+            .save_paging(number, &save.progress, &save.clocks, save.next_ms)
             .await
     }
 
-    /// Evaluates the policy, pages, records, reschedules.
+    /// Triages (the first time), evaluates the policy and the clocks,
+    /// pages, records, reschedules.
     async fn fire_step(&self, number: &str) -> Result<Option<Save>, StoreError> {
-        let t = self.store.get(number).await?;
-        let (opened, progress) = self.store.paging_state(number).await?;
+        let mut t = self.store.get(number).await?;
+        let state = self.store.paging_state(number).await?;
         let cfg = self.live.get();
-        let opened = opened.unwrap_or_else(now_ms);
-        let mut progress: Progress = progress
+        let opened = state.opened_ms.unwrap_or_else(now_ms);
+        let mut progress: Progress = state
+            .progress
             .and_then(|p| serde_json::from_str(&p).ok())
             .unwrap_or_default();
-        if t.state.is_final() {
-            return Ok(Some(Save::new(&progress, None)));
+        let mut fired: Fired = state
+            .clocks
+            .and_then(|c| serde_json::from_str(&c).ok())
+            .unwrap_or_default();
+        // Final: nothing runs any more. Still in intake (the call goes on):
+        // becoming open puts it on the schedule.
+        if t.state.is_final() || t.state == State::Intake {
+            return Ok(Some(Save::new(&progress, &fired, None)));
         }
-        let policy = cfg.policies.for_category(t.register.intake.category);
         let now = Timestamp::now();
-        if let Some(next) = self.deferred(number, policy, &cfg, now).await? {
-            return Ok(Some(Save::new(&progress, Some(next.as_millisecond()))));
+        if t.register.triage.at.is_none() {
+            t = super::triage::run(&self.store, &cfg, &t, now).await?;
         }
-        let decision = decide(policy, &mut progress, &t, now, opened);
         let offset = self.store.rotation_offset().await.unwrap_or(0);
         let duty = cfg.roster.resolve(
             &cfg.calendar,
@@ -120,6 +137,42 @@ impl Paging {
             now,
             t.register.intake.case_number.as_deref(),
         );
+        let policy = policy_of(&cfg, &t);
+        let step_next = self
+            .escalate(number, &t, &policy, &mut progress, &duty, &cfg, opened, now)
+            .await?;
+        let clock_next = self
+            .clocks(number, &t, &mut fired, &duty, &cfg, now)
+            .await?;
+        let next_ms = match (step_next, clock_next) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Ok(Some(Save::new(&progress, &fired, next_ms)))
+    }
+
+    /// The policy's steps due now, paged; when the next one is due (Unix
+    /// ms). A policy without steps (a consultation's) has nothing to page,
+    /// defer or note.
+    #[allow(clippy::too_many_arguments)]
+    async fn escalate(
+        &self,
+        number: &str,
+        t: &Ticket,
+        policy: &Policy,
+        progress: &mut Progress,
+        duty: &OnDuty,
+        cfg: &Loaded,
+        opened: i64,
+        now: Timestamp,
+    ) -> Result<Option<i64>, StoreError> {
+        if policy.steps.is_empty() {
+            return Ok(None);
+        }
+        if let Some(next) = self.deferred(number, policy, cfg, now).await? {
+            return Ok(Some(next.as_millisecond()));
+        }
+        let decision = decide(policy, progress, t, now, opened);
         for step in decision.skipped {
             self.note(
                 number,
@@ -130,18 +183,88 @@ impl Paging {
         }
         let mut pass_now = false;
         for f in &decision.fire {
-            if self.page_fired(number, &t, f, &duty, &cfg.roster).await? {
+            if self.page_fired(number, t, f, duty, &cfg.roster).await? {
                 // Key 2: the next step at once.
                 progress.pass = true;
                 pass_now = true;
             }
         }
-        let next_ms = if pass_now {
+        Ok(if pass_now {
             Some(now_ms())
         } else {
             decision.next.map(|next| opened + next.as_millis() as i64)
+        })
+    }
+
+    /// The clocks' alarms due now: each deadline passed marked missed, each
+    /// alarm paged; when the next one is due (Unix ms).
+    async fn clocks(
+        &self,
+        number: &str,
+        t: &Ticket,
+        fired: &mut Fired,
+        duty: &OnDuty,
+        cfg: &Loaded,
+        now: Timestamp,
+    ) -> Result<Option<i64>, StoreError> {
+        let d = crate::tickets::clocks::evaluate(t, fired, &cfg.partner_settings, now);
+        for a in &d.alarms {
+            if let Some(missed) = a.clock.missed() {
+                self.record_missed(number, a, missed).await?;
+            }
+            self.page_alarm(number, t, a, duty, &cfg.roster).await?;
+        }
+        Ok(d.next.map(|n| n.as_millisecond()))
+    }
+
+    /// A deadline passed unmet: on the register (`deadlines.missed`) and
+    /// the timeline.
+    async fn record_missed(
+        &self,
+        number: &str,
+        a: &Alarm,
+        missed: &'static str,
+    ) -> Result<(), StoreError> {
+        crate::metrics::Metrics::inc(&self.metrics.deadlines_missed);
+        tracing::warn!(ticket = %number, deadline = missed, due = %a.deadline, "deadline missed");
+        let mut c = Change::new("gateway", "deadline_missed");
+        c.details = serde_json::json!({"deadline": missed, "due": a.deadline});
+        self.store
+            .change(number, &c, |r| {
+                if !r.deadlines.missed.iter().any(|m| m == missed) {
+                    r.deadlines.missed.push(missed.to_string());
+                }
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// One clock's alarm, to each member its targets name (as a step's
+    /// page, but not a call to 签收 and never passed on by key 2).
+    async fn page_alarm(
+        &self,
+        number: &str,
+        t: &Ticket,
+        a: &Alarm,
+        duty: &OnDuty,
+        roster: &Roster,
+    ) -> Result<(), StoreError> {
+        crate::metrics::Metrics::inc(&self.metrics.clock_alarms);
+        let members = crate::escalation::members_for(duty, &a.targets, roster);
+        let what = serde_json::json!({"clock": a.clock.as_str()});
+        if members.is_empty() {
+            let mut details = what;
+            details["targets"] = format!("{:?}", a.targets).into();
+            return self.note(number, "page_nobody", details).await;
+        }
+        let page = Page {
+            alarm: true,
+            note: Some(a.note.clone()),
+            ..page_of(number, t, 0, 0)
         };
-        Ok(Some(Save::new(&progress, next_ms)))
+        self.send(number, &page, what, &members, duty, a.clock.rings())
+            .await?;
+        Ok(())
     }
 
     /// A policy that waits for working hours, outside them: the next
@@ -191,14 +314,38 @@ impl Paging {
             .await?;
             return Ok(false);
         }
-        let page = page_of(number, t, f);
+        let page = Page {
+            note: f.note.clone(),
+            ..page_of(number, t, f.step, f.repeat)
+        };
+        let what = serde_json::json!({"step": f.step, "repeat": f.repeat});
+        self.send(number, &page, what, &members, duty, true).await
+    }
+
+    /// A page to `members`, who may then open the ticket, their phones
+    /// rung or not (`ring`); each attempt on the timeline with `what` it
+    /// was (a step, a clock). `true` when a member pressed 2.
+    async fn send(
+        &self,
+        number: &str,
+        page: &Page,
+        what: serde_json::Value,
+        members: &[Member],
+        duty: &OnDuty,
+        ring: bool,
+    ) -> Result<bool, StoreError> {
         // Whoever is paged may open the ticket from the page at once.
         let indexes: Vec<String> = members
             .iter()
             .flat_map(|m| indexes_of(duty, &m.id))
             .collect();
         self.store.add_to_indexes(number, &indexes).await?;
-        let sends = members.iter().map(|m| self.channels.page(m, &page));
+        let sends = members.iter().map(|m| async move {
+            match ring {
+                true => self.channels.page(m, page).await,
+                false => self.channels.page_in_writing(m, page).await,
+            }
+        });
         let results: Vec<Attempt> = futures::future::join_all(sends)
             .await
             .into_iter()
@@ -209,7 +356,7 @@ impl Paging {
             self.metrics.page(a.channel, a.ok);
         }
         self.acknowledged(number, &results).await?;
-        self.record_attempts(number, f, duty, results).await?;
+        self.record_attempts(number, &what, duty, results).await?;
         Ok(passed)
     }
 
@@ -251,19 +398,26 @@ impl Paging {
     async fn record_attempts(
         &self,
         number: &str,
-        f: &Fire,
+        what: &serde_json::Value,
         duty: &OnDuty,
         results: Vec<Attempt>,
     ) -> Result<(), StoreError> {
         for attempt in results {
             tracing::info!(ticket = %number, member = %attempt.member, channel = attempt.channel, outcome = %attempt.outcome, latency_ms = attempt.latency_ms, "page");
             let mut c = Change::new("gateway", "page");
-            c.details = serde_json::json!({
-                "step": f.step, "repeat": f.repeat, "member": attempt.member,
-                "channel": attempt.channel, "ok": attempt.ok,
-                "outcome": attempt.outcome, "latency_ms": attempt.latency_ms,
-                "recording": attempt.recording,
-            });
+            let mut details = what.clone();
+            if let (Some(d), serde_json::Value::Object(a)) = (
+                details.as_object_mut(),
+                serde_json::json!({
+                    "member": attempt.member,
+                    "channel": attempt.channel, "ok": attempt.ok,
+                    "outcome": attempt.outcome, "latency_ms": attempt.latency_ms,
+                    "recording": attempt.recording,
+                }),
+            ) {
+                d.extend(a);
+            }
+            c.details = details;
             c.index = indexes_of(duty, &attempt.member);
             self.store.change(number, &c, |_| {}).await?;
         }
@@ -300,8 +454,22 @@ fn decide(
     evaluate(policy, progress, elapsed, acked, dispatched)
 }
 
-/// The page a fired step sends: the ticket, never the caller.
-fn page_of(number: &str, t: &Ticket, f: &Fire) -> Page {
+/// The policy a ticket is paged by: its category's, or, when the triage
+/// joined it to an earlier lead's dispatch, the officers on that one.
+fn policy_of<'a>(cfg: &'a Loaded, t: &Ticket) -> std::borrow::Cow<'a, Policy> {
+    let base = cfg.policies.for_category(t.register.intake.category);
+    let tr = &t.register.triage;
+    match &tr.joined {
+        Some(earlier) if !tr.joined_officers.is_empty() => {
+            std::borrow::Cow::Owned(Policy::joined(base, &tr.joined_officers, earlier))
+        }
+        _ => std::borrow::Cow::Borrowed(base),
+    }
+}
+
+/// The page about a ticket: the ticket, never the caller; its place among
+/// the case's reports (本案7日内第N次举报).
+fn page_of(number: &str, t: &Ticket, step: usize, repeat: u32) -> Page {
     Page {
         ticket: number.to_string(),
         category: t
@@ -311,10 +479,12 @@ fn page_of(number: &str, t: &Ticket, f: &Fire) -> Page {
             .map_or("lead", |c| c.as_str())
             .to_string(),
         urgent: t.register.intake.urgent,
-        step: f.step,
-        repeat: f.repeat,
-        note: f.note.clone(),
+        step,
+        repeat,
+        note: None,
         partner: t.register.intake.partner.clone(),
+        repeat_report: t.register.triage.repeat_report(),
+        alarm: false,
     }
 }
 

@@ -19,9 +19,45 @@ local p, now, lease, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonu
 local due = redis.call('ZRANGEBYSCORE', p .. 'paging:due', '-inf', now, 'LIMIT', 0, limit)
 for _, n in ipairs(due) do
   redis.call('ZADD', p .. 'paging:due', 'XX', now + lease, n)
+  -- Held: a change's wake meanwhile waits for this step's save.
+  redis.call('HSET', p .. 'paging:' .. n, 'lease_until', now + lease)
 end
 return due
 "#;
+
+/// A step's outcome: progress and alarms fired, the lease released, and
+/// the next due time, the earlier of the step's and a wake a change left
+/// meanwhile (then taken); none of either: off the schedule.
+const SAVE_PAGING: &str = r#"
+local p, number, progress, clocks, next = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local pk = p .. 'paging:' .. number
+redis.call('HSET', pk, 'progress', progress, 'clocks', clocks)
+redis.call('HDEL', pk, 'lease_until')
+local at = nil
+if next ~= '' then at = tonumber(next) end
+local w = redis.call('HGET', pk, 'wake_ms')
+if w then
+  redis.call('HDEL', pk, 'wake_ms')
+  w = tonumber(w)
+  if not at or w < at then at = w end
+end
+if at then
+  redis.call('ZADD', p .. 'paging:due', at, number)
+else
+  redis.call('ZREM', p .. 'paging:due', number)
+end
+"#;
+
+/// What the schedule keeps of one ticket (`paging:<n>`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PagingState {
+    /// When it became open (Unix ms): the five-minute clock.
+    pub opened_ms: Option<i64>,
+    /// The escalation's progress (JSON).
+    pub progress: Option<String>,
+    /// The clocks' alarms fired (JSON).
+    pub clocks: Option<String>,
+}
 
 /// Claims closed tickets due a follow-up call: closed before the cutoff,
 /// each one's score moved so that it is due again after the lease.
@@ -95,9 +131,21 @@ impl Store {
     /// Claims the handover of the duty block that started at `start_ms`:
     /// true for the one gateway that is to make it.
     pub async fn claim_handover(&self, start_ms: i64) -> Result<bool, StoreError> {
+        self.claim_once("handover", start_ms).await
+    }
+
+    /// Claims the consultations' digest of the working day that started
+    /// at `start_ms`: true for the one gateway that is to send it.
+    pub async fn claim_digest(&self, start_ms: i64) -> Result<bool, StoreError> {
+        self.claim_once("digest", start_ms).await
+    }
+
+    /// `<what>:claim:<start_ms>` set if absent (kept 40 days): true for the
+    /// one gateway that set it.
+    async fn claim_once(&self, what: &str, start_ms: i64) -> Result<bool, StoreError> {
         let mut c = self.conn.clone();
         let set: Option<String> = redis::cmd("SET")
-            .arg(self.key(&format!("handover:claim:{start_ms}")))
+            .arg(self.key(&format!("{what}:claim:{start_ms}")))
             .arg(1)
             .arg("NX")
             .arg("EX")
@@ -167,51 +215,63 @@ impl Store {
     /// Keeps a claimed ticket's lease until `until_ms` (a step still running).
     pub async fn extend_lease(&self, number: &str, until_ms: i64) -> Result<(), StoreError> {
         let mut c = self.conn.clone();
-        let _: () = redis::cmd("ZADD")
+        let _: () = redis::pipe()
+            .atomic()
+            .cmd("ZADD")
             .arg(self.key("paging:due"))
             .arg("XX")
             .arg(until_ms)
             .arg(number)
+            .ignore()
+            .cmd("HSET")
+            .arg(self.key(&format!("paging:{number}")))
+            .arg("lease_until")
+            .arg(until_ms)
+            .ignore()
             .query_async(&mut c)
             .await?;
         Ok(())
     }
 
-    /// When the ticket became open (Unix ms) and its escalation progress
-    /// (JSON), as far as they are known.
-    pub async fn paging_state(
-        &self,
-        number: &str,
-    ) -> Result<(Option<i64>, Option<String>), StoreError> {
+    /// When the ticket became open (Unix ms), its escalation progress and
+    /// the clocks' alarms fired (JSON each), as far as they are known.
+    pub async fn paging_state(&self, number: &str) -> Result<PagingState, StoreError> {
         let mut c = self.conn.clone();
-        Ok(redis::cmd("HMGET")
+        let (opened_ms, progress, clocks) = redis::cmd("HMGET")
             .arg(self.key(&format!("paging:{number}")))
             .arg("opened_ms")
             .arg("progress")
+            .arg("clocks")
             .query_async(&mut c)
-            .await?)
+            .await?;
+        Ok(PagingState {
+            opened_ms,
+            progress,
+            clocks,
+        })
     }
 
-    /// The progress and the next due time (none: escalation over), together.
+    /// The progress, the clocks' alarms fired and the next due time (none:
+    /// nothing more to do), together. A deadline a change set meanwhile
+    /// (`wake_ms`, see `Change::wake`) is folded in: the earlier one wins.
     pub async fn save_paging(
         &self,
         number: &str,
         progress: &str,
+        clocks: &str,
         next_ms: Option<i64>,
     ) -> Result<(), StoreError> {
-        let due = self.key("paging:due");
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("HSET")
-            .arg(self.key(&format!("paging:{number}")))
-            .arg("progress")
-            .arg(progress);
-        match next_ms {
-            Some(at) => pipe.cmd("ZADD").arg(&due).arg("XX").arg(at).arg(number),
-            None => pipe.cmd("ZREM").arg(&due).arg(number),
-        };
+        static SCRIPT: std::sync::LazyLock<Script> =
+            std::sync::LazyLock::new(|| Script::new(SAVE_PAGING));
         let mut c = self.conn.clone();
-        let _: () = pipe.query_async(&mut c).await?;
+        let _: () = SCRIPT
+            .arg(&self.prefix)
+            .arg(number)
+            .arg(progress)
+            .arg(clocks)
+            .arg(next_ms.map(|n| n.to_string()).unwrap_or_default())
+            .invoke_async(&mut c)
+            .await?;
         Ok(())
     }
 

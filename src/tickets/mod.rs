@@ -14,7 +14,7 @@
 
 // The ticket model, the officers' actions, the statistics, the text views
 // and the CSV cell writer are the domain's (crates/domain).
-pub use hotline_domain::tickets::{actions, clocks, csv, model, report, stats};
+pub use hotline_domain::tickets::{actions, clocks, csv, model, report, stats, triage};
 
 pub mod activities;
 pub mod attempts;

@@ -95,12 +95,31 @@ if old_cat ~= ARGV[7] then
   if old_cat ~= '' then redis.call('ZREM', p .. 'idx:category:' .. old_cat, number) end
   if ARGV[7] ~= '' then redis.call('ZADD', p .. 'idx:category:' .. ARGV[7], score, number) end
 end
+-- The case index is by the case number's digits (ARGV[8]), as callers key
+-- it and the case directory finds it.
 if old_case ~= ARGV[8] then
   if old_case ~= '' then redis.call('ZREM', p .. 'idx:case:' .. old_case, number) end
   if ARGV[8] ~= '' then redis.call('ZADD', p .. 'idx:case:' .. ARGV[8], score, number) end
 end
 for who in string.gmatch(ARGV[12], '[^,]+') do
   redis.call('ZADD', p .. 'idx:' .. who, score, number)
+end
+-- A deadline the change sets (ARGV[16], Unix ms): the escalation schedule
+-- looks at the ticket by then even when its policy is done. A step in
+-- flight (paging:<n> lease_until ahead) holds the ticket and saves its own
+-- next time: the wake waits in wake_ms for that save to fold in, so that
+-- no second step starts beside it.
+if ARGV[16] ~= '' then
+  local wake = tonumber(ARGV[16])
+  local pk = p .. 'paging:' .. number
+  local now = redis.call('TIME')
+  local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  if tonumber(redis.call('HGET', pk, 'lease_until') or '0') > ms then
+    local w = redis.call('HGET', pk, 'wake_ms')
+    if not w or tonumber(w) > wake then redis.call('HSET', pk, 'wake_ms', wake) end
+  else
+    redis.call('ZADD', p .. 'paging:due', 'LT', wake, number)
+  end
 end
 redis.call('XADD', t .. ':timeline', '*', 'at', ARGV[9], 'actor', ARGV[10], 'action', ARGV[11],
   'from', state, 'to', to, 'version', nv, 'details', ARGV[14])
@@ -317,7 +336,12 @@ impl Store {
             let expected = change.expected_version.unwrap_or(current.version);
             let data = serde_json::to_string(&register).expect("register serialises");
             let category = register.intake.category.map(|c| c.as_str()).unwrap_or("");
-            let case = register.intake.case_number.clone().unwrap_or_default();
+            let case = register
+                .intake
+                .case_number
+                .as_deref()
+                .map(crate::cases::case_digits)
+                .unwrap_or_default();
             let mut c = self.conn.clone();
             let reply: Vec<String> = self
                 .apply
@@ -336,6 +360,12 @@ impl Store {
                 .arg(change.op_id.as_deref().unwrap_or(""))
                 .arg(change.details.to_string())
                 .arg(final_states())
+                .arg(
+                    change
+                        .wake
+                        .map(|w| w.as_millisecond().to_string())
+                        .unwrap_or_default(),
+                )
                 .invoke_async(&mut c)
                 .await?;
             let state_of = |s: &str| {
@@ -393,8 +423,35 @@ impl Store {
         timeline_from(number, entries)
     }
 
+    /// The tickets naming case `case` (by its digits) received from
+    /// `from` to `to` (Unix seconds, both included), the newest `limit` of
+    /// them, newest first: the earlier reports the triage links.
+    pub async fn case_tickets(
+        &self,
+        case: &str,
+        from: i64,
+        to: i64,
+        limit: usize,
+    ) -> Result<Vec<Ticket>, StoreError> {
+        let digits = crate::cases::case_digits(case);
+        if digits.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut c = self.conn.clone();
+        let numbers: Vec<String> = redis::cmd("ZREVRANGEBYSCORE")
+            .arg(self.key(&format!("idx:case:{digits}")))
+            .arg(to)
+            .arg(from)
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
+            .query_async(&mut c)
+            .await?;
+        self.tickets(&numbers).await
+    }
+
     /// Newest first, from an index: `all`, `open`, `state:S`,
-    /// `category:C`, `case:N`, `member:ID`, `unit:ID`.
+    /// `category:C`, `case:DIGITS`, `member:ID`, `unit:ID`.
     pub async fn list(&self, index: &str, limit: usize) -> Result<Vec<Ticket>, StoreError> {
         self.list_from(index, 0, limit).await
     }

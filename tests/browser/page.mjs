@@ -1,7 +1,8 @@
 // Drives the officers' mobile page (served by the gateway at `/`) in Debian's
 // headless Chromium through playwright-core, as an officer on a phone would:
 // log in, receive a page live, open the ticket, play its recording,
-// 签收, 出警, 到场, 办结 with the measures taken, reopen the page, log out.
+// 签收, 出警 (its arrival deadline shown), mark it a property lead and record
+// the check, 到场, 办结 with the measures taken, reopen the page, log out.
 // One screenshot per step.
 //
 //   node tests/browser/page.mjs --base http://127.0.0.1:8080 --member u1-officer \
@@ -234,7 +235,24 @@ try {
   await page.tap("#act");
   await expectState("已出警", "after 出警");
   await expectText("dl", "鲁B·J0101", "the vehicle on the register");
+  // The arrival clock started at 出警: its deadline on the register.
+  await expectText("#dl-arrive_by", ":", "the arrival deadline after 出警");
   await shot("dispatched");
+
+  // A property lead (财产线索): marked urgent, then its check recorded.
+  await page.locator('#property-form label:has(#prop-urgent)').tap();
+  check(await page.locator("#prop-urgent").isChecked(), "紧急 did not tick");
+  await page.tap("#mark-property");
+  await expectText("#property", "待核查", "the property mark");
+  await expectText("#property", "紧急", "the property mark's urgency");
+  await expectText("#dl-verify_by", ":", "the verification deadline");
+  await page.tap("#verify-property");
+  await expectText("#prop-err", "请填写核查结果", "a check without a result");
+  await page.fill("#prop-result", "查到被执行人名下车辆一辆");
+  await page.tap("#verify-property");
+  await expectText("#property", "已核查", "the check on the register");
+  check(!(await page.locator("#property-form").count()), "a checked property lead still offers the form");
+  await shot("property-checked");
 
   // 到场.
   await expectText("#act", "到达现场", "the arrival step");

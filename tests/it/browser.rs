@@ -1,7 +1,8 @@
 //! The officers' mobile page in Debian's headless Chromium, driven by
 //! `tests/browser/page.mjs` (playwright-core): an officer logs in on a phone
 //! screen, a call's page arrives live, and the page takes the ticket through
-//! 签收, 出警, 到场 and 办结, then logs out. Redis must then hold what the
+//! 签收, 出警 (a property lead marked and checked), 到场 and 办结, then logs
+//! out. Redis must then hold what the
 //! page did, and the screenshots are kept under `target/browser-screenshots/`
 //! for a person to look at.
 
@@ -179,6 +180,17 @@ async fn the_mobile_page_in_chromium_takes_a_live_page_to_closing() {
     assert!(d.officers.iter().any(|m| m == OFFICER), "{d:?}");
     assert_eq!(d.vehicle.as_deref(), Some("鲁B·J0101"));
     assert!(d.departed_at.is_some() && d.arrived_at.is_some(), "{d:?}");
+    // 出警 started the arrival clock; the page marked a property lead
+    // (urgent) and recorded its check.
+    assert!(t.register.deadlines.arrive_by.is_some(), "{t:?}");
+    let p = t
+        .register
+        .property
+        .as_ref()
+        .expect("marked a property lead");
+    assert!(p.urgent && p.by == OFFICER, "{p:?}");
+    assert_eq!(p.result.as_deref(), Some("查到被执行人名下车辆一辆"));
+    assert!(t.register.deadlines.verify_by.is_some() && p.verified_at.is_some());
     let disposal = &t.register.disposal;
     assert_eq!(disposal.closed_by.as_deref(), Some(OFFICER));
     assert_eq!(

@@ -111,6 +111,20 @@ async fn tickets_list_and_show() {
         register: Register::default(),
     };
     let (number, _) = store.create(&t, "gateway").await.unwrap();
+    // What the triage and the clocks leave on the register.
+    let triaged = hotline::tickets::model::Change::new("gateway", "triaged");
+    store
+        .change(&number, &triaged, |r| {
+            r.triage.at = Some("2026-11-27T12:00:01Z".parse().unwrap());
+            r.triage.handler = Some("m-zhao".into());
+            r.triage.case_known = Some(true);
+            r.triage.linked = vec!["2026-000001".into(), "2026-000002".into()];
+            r.triage.link_days = Some(7);
+            r.deadlines.answer_by = Some("2026-12-02T09:30:00Z".parse().unwrap());
+            r.deadlines.missed = vec!["answer".into()];
+        })
+        .await
+        .unwrap();
     let url = redis.url();
     let run = |args: &[&str]| {
         let out = hotline()
@@ -134,6 +148,16 @@ async fn tickets_list_and_show() {
     let show = run(&["tickets", "show", &number]);
     assert!(show.contains("call-id    cli@test"), "{show}");
     assert!(show.contains("gateway    created"), "{show}");
+    assert!(show.contains("\nhandler    m-zhao\n"), "{show}");
+    assert!(
+        show.contains("\nlinked     本案7日内第3次举报: 2026-000001, 2026-000002\n"),
+        "{show}"
+    );
+    // 17:30 in Qingdao, passed unanswered.
+    assert!(
+        show.contains("\nanswer by  2026-12-02 17:30:00  MISSED\n"),
+        "{show}"
+    );
     assert!(run(&["tickets", "list", "--state", "closed"]).is_empty());
 }
 

@@ -143,6 +143,7 @@ async fn each_dead_task_is_named_fails_health_and_exits_non_zero() {
 [watch]\ntrunk_options_seconds = 0\nwebhook_test_at = \"off\"\nsoftphone_check_seconds = 0\nduty_check_at = \"off\"\n";
     for name in [
         "handover",
+        "digest",
         "follow-ups",
         "retention",
         "reloads",

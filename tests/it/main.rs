@@ -39,5 +39,6 @@ mod sip;
 mod softphone;
 mod tickets;
 mod torture;
+mod triage;
 mod watch;
 mod webcall;

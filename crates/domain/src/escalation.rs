@@ -11,25 +11,8 @@ use serde::Deserialize;
 use crate::roster::{Member, OnDuty, Roster};
 use crate::tickets::model::Category;
 
-/// Who a step pages; resolved against the roster at firing time.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Target {
-    /// Whoever holds the duty now: by day the desk (指挥中心值班员) and the
-    /// day's rapid-response unit; at night, on weekends and holidays the
-    /// duty unit and the standby court police officer (第二十五条(五)).
-    OnDuty,
-    DutyUnit,
-    CourtPolice,
-    CaseHandler,
-    Director,
-    Deputies,
-    ChiefCommander,
-    /// The day desk (petition desk for complaints).
-    Desk,
-    /// A named member.
-    Member(String),
-}
+/// Who a step pages (the roster's: a clock's alarm names them too).
+pub use crate::roster::Target;
 
 /// What stops a step's repeats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -208,6 +191,27 @@ impl Policy {
         let mut p = Policy::lead();
         p.steps[0].targets.push(Target::CaseHandler);
         p
+    }
+
+    /// A new lead on a case whose earlier lead `earlier` is dispatched
+    /// (the triage's `joined`): the officers on it (`officers`), repeated
+    /// as `base`'s first step repeats until someone acknowledges, instead
+    /// of the duty. No second dispatch is asked for, so no five-minute
+    /// breach; the note names the earlier ticket.
+    pub fn joined(base: &Policy, officers: &[String], earlier: &str) -> Policy {
+        let repeat = base.steps.first().and_then(|s| s.repeat_seconds);
+        Policy {
+            steps: vec![Step {
+                repeat_seconds: repeat,
+                until: Some(Until::Acknowledged),
+                note: Some(format!("本案已出警（工单 {earlier}），请在场人员一并处置")),
+                ..step(
+                    0,
+                    officers.iter().map(|o| Target::Member(o.clone())).collect(),
+                )
+            }],
+            defer_to_working_hours: false,
+        }
     }
 }
 

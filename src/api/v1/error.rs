@@ -37,6 +37,16 @@ impl ApiError {
     pub(super) fn not_found() -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such ticket")
     }
+
+    /// A refusal of the domain's rules (`"forbidden: …"`, `"conflict: …"`,
+    /// else a field's problem) as an HTTP answer: 403, 409, 400.
+    pub(super) fn refused(why: &'static str) -> ApiError {
+        match why.split_once(": ") {
+            Some(("forbidden", m)) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
+            Some(("conflict", m)) => ApiError::new(StatusCode::CONFLICT, "illegal_transition", m),
+            _ => ApiError::bad_request(why),
+        }
+    }
 }
 
 impl IntoResponse for ApiError {

@@ -1,6 +1,7 @@
 //! `/api/v1`: officers log in, see the tickets paged to them, their unit or
 //! their cases, and move them on (签收, 出警, arrival, closing). One file per
-//! resource, each with its routes: `login`, `tickets`, `recordings`,
+//! resource, each with its routes: `login`, `tickets`, `deadlines` (a
+//! consultation's answer, a property lead's mark and check), `recordings`,
 //! `events`, `watch`; what they share: `error` (`{"error": code, "message": text}`)
 //! and `extract` (bodies, queries, the logged-in officer). Handlers call the
 //! domain's actions (`tickets::actions`) and the store; the state machine
@@ -18,6 +19,7 @@ use crate::tickets::Store;
 
 mod activities;
 mod board;
+mod deadlines;
 mod error;
 mod events;
 mod extract;
@@ -82,6 +84,7 @@ pub fn router(v1: Shared) -> Router {
     Router::new()
         .merge(login::router())
         .merge(tickets::router())
+        .merge(deadlines::router())
         .merge(recordings::router())
         .merge(events::router())
         .merge(stats::router())

@@ -6,7 +6,6 @@
 //! roles; every listing goes on each listed ticket's timeline.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -36,15 +35,6 @@ struct RangeQuery {
     to: String,
 }
 
-/// A refusal of the domain's rules as an HTTP answer.
-fn refused(why: &'static str) -> ApiError {
-    match why.split_once(": ") {
-        Some(("forbidden", m)) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
-        Some(("conflict", m)) => ApiError::new(StatusCode::CONFLICT, "illegal_transition", m),
-        _ => ApiError::bad_request(why),
-    }
-}
-
 async fn rate(
     State(s): State<Shared>,
     o: Officer,
@@ -59,7 +49,7 @@ async fn rate(
         b.amount_yuan,
         jiff::Timestamp::now(),
     )
-    .map_err(refused)?;
+    .map_err(ApiError::refused)?;
     s.store.act(&n, &a).await?;
     let t = s.store.get(&n).await?;
     Ok(Json(
@@ -76,7 +66,7 @@ async fn decide(
     let t = super::tickets::visible(&s, &o, &n).await?;
     // The leaders' roles are the roster's ([leaders]): on the member.
     let now = jiff::Timestamp::now();
-    let a = actions::decide_reward(&o.member, &t, b.approved, now).map_err(refused)?;
+    let a = actions::decide_reward(&o.member, &t, b.approved, now).map_err(ApiError::refused)?;
     s.store.act(&n, &a).await?;
     let t = s.store.get(&n).await?;
     Ok(Json(

@@ -2,8 +2,9 @@
 //! cases they handle, or all for those who see all; anything else is 404
 //! exactly as a ticket that does not exist): the list with its filters, one
 //! ticket with its timeline, the officers' transitions through the
-//! domain's actions, revealing the caller, and callbacks (回拨) for the
-//! roles that may reveal, within the day's limits.
+//! domain's actions (出警 starting the arrival clock), revealing the
+//! caller, and callbacks (回拨) for the roles that may reveal, within the
+//! day's limits.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -36,6 +37,17 @@ struct TicketView {
     follow_up: Option<crate::tickets::model::FollowUp>,
     /// The lead's value and reward (第二十条(四)).
     reward: Option<crate::tickets::model::Reward>,
+    /// Where it went when it opened: handler, linked reports, a joined
+    /// dispatch.
+    triage: crate::tickets::model::Triage,
+    /// 本案7日内第N次举报, when earlier reports on the case are linked.
+    repeat_report: Option<String>,
+    /// Pickup, answer, arrival, verification; those missed.
+    deadlines: crate::tickets::model::Deadlines,
+    /// A consultation's answer.
+    answer: Option<crate::tickets::model::Answer>,
+    /// A property lead and its check.
+    property: Option<crate::tickets::model::Property>,
 }
 
 fn view(s: &V1, t: &Ticket) -> TicketView {
@@ -69,6 +81,11 @@ fn view(s: &V1, t: &Ticket) -> TicketView {
         connections: r.connections.clone(),
         follow_up: r.follow_up.clone(),
         reward: r.reward.clone(),
+        triage: r.triage.clone(),
+        repeat_report: r.triage.repeat_report(),
+        deadlines: r.deadlines.clone(),
+        answer: r.answer.clone(),
+        property: r.property.clone(),
     }
 }
 
@@ -255,7 +272,7 @@ struct NoteBody {
 
 /// An officer's transition of a ticket they may see; the ticket as it
 /// is afterwards.
-async fn act(
+pub(super) async fn act(
     s: &V1,
     o: &Officer,
     n: &str,
@@ -301,13 +318,9 @@ async fn dispatch(
             "officers: {bad:?} is not a member"
         )));
     }
-    let a = actions::dispatch(
-        &o.member.id,
-        b.version,
-        b.officers,
-        b.vehicle,
-        Timestamp::now(),
-    );
+    let now = Timestamp::now();
+    let a = actions::dispatch(&o.member.id, b.version, b.officers, b.vehicle, now)
+        .arriving_by(cfg.dispatch.arrive_by(now));
     act(&s, &o, &n, a).await
 }
 

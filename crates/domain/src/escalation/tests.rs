@@ -242,3 +242,28 @@ fn reach_is_proved_for_every_hour_or_the_hours_are_named() {
         "the night is covered: {failing:?}"
     );
 }
+
+#[test]
+fn a_joined_lead_pages_the_officers_on_the_case_until_acknowledged_and_never_breaches() {
+    let officers = ["u1-officer".to_string(), "u1-clerk".to_string()];
+    let p = Policy::joined(&Policy::lead(), &officers, "2026-000001");
+    let (fired, skipped, breach) = run(&p, 600, Some(150), None);
+    let members = vec![
+        Target::Member("u1-officer".into()),
+        Target::Member("u1-clerk".into()),
+    ];
+    // At once, then every minute (the lead's repeat) until the 签收 at 150 s.
+    assert_eq!(
+        fired,
+        vec![
+            (0, 0, members.clone()),
+            (60, 0, members.clone()),
+            (120, 0, members)
+        ]
+    );
+    assert!(skipped.is_empty() && !breach);
+    assert!(p.steps[0]
+        .note
+        .as_deref()
+        .is_some_and(|n| n.contains("2026-000001")));
+}

@@ -174,6 +174,32 @@ impl Calendar {
         }
     }
 
+    /// The `n`th working day after `day`: the day itself is not counted
+    /// (期间开始的日不计算在内, 民事诉讼法第八十五条), public holidays are off and
+    /// adjusted weekend days (调休) are worked. `n` = 0 is `day` itself if it
+    /// is a working day, else the next one. A year without a notice counts
+    /// by its provisional statutory holidays. Bounded: past `n` × 14 + 30
+    /// days without enough working days (no real calendar), the day reached.
+    pub fn working_day_after(&self, day: Date, n: u32) -> Date {
+        let mut d = day;
+        let mut left = n;
+        if n == 0 && self.day(d).0.is_working() {
+            return d;
+        }
+        let limit = u64::from(n) * 14 + 30;
+        for _ in 0..limit {
+            let Ok(next) = d.tomorrow() else { return d };
+            d = next;
+            if self.day(d).0.is_working() {
+                left = left.saturating_sub(1);
+                if left == 0 {
+                    return d;
+                }
+            }
+        }
+        d
+    }
+
     /// From December on, next year's notice should be in: a warning if not.
     pub fn warning(&self, today: Date) -> Option<String> {
         if !self.knows(today.year()) {
@@ -287,6 +313,30 @@ mod tests {
                 .count(),
             6
         );
+    }
+
+    #[test]
+    fn working_days_skip_holidays_and_count_adjusted_saturdays() {
+        let c = cal();
+        let after = |y, m, d, n| c.working_day_after(date(y, m, d), n);
+        // A plain week: Monday + 3 = Thursday; Friday + 3 = Wednesday.
+        assert_eq!(after(2026, 12, 7, 3), date(2026, 12, 10));
+        assert_eq!(after(2026, 12, 4, 3), date(2026, 12, 9));
+        // Thursday 12 February: Friday 13 (1), the adjusted Saturday 14
+        // (2), the Spring Festival 15-23 off, Tuesday 24 (3).
+        assert_eq!(after(2026, 2, 12, 1), date(2026, 2, 13));
+        assert_eq!(after(2026, 2, 12, 2), date(2026, 2, 14));
+        assert_eq!(after(2026, 2, 12, 3), date(2026, 2, 24));
+        // Received on a holiday: counting starts after it.
+        assert_eq!(after(2026, 10, 3, 1), date(2026, 10, 8));
+        // National Day: Wednesday 30 September, Thursday 8 October (1),
+        // Friday 9 (2), the adjusted Saturday 10 (3).
+        assert_eq!(after(2026, 9, 30, 3), date(2026, 10, 10));
+        // Zero: the day itself when it is worked, else the next.
+        assert_eq!(after(2026, 2, 14, 0), date(2026, 2, 14));
+        assert_eq!(after(2026, 2, 15, 0), date(2026, 2, 24));
+        // Across the year's end into a year without a notice.
+        assert_eq!(after(2026, 12, 30, 2), date(2027, 1, 4));
     }
 
     #[test]

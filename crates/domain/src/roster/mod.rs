@@ -7,10 +7,12 @@
 //! a working day (from the start of working hours on a day off) to the
 //! start of working hours the next day; the rotation moves on one unit per
 //! period, so holidays neither starve nor double a unit. During working
-//! hours on working days the day desk answers instead.
+//! hours on working days the day desk answers instead. `Target` names the
+//! people on duty by role, for pages.
 
 pub mod calendar;
 pub mod report;
+mod target;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -20,6 +22,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 pub use calendar::{Calendar, DayType};
+pub use target::Target;
 
 use crate::court_time::court_tz;
 
@@ -534,6 +537,28 @@ impl Roster {
             .get(id)
             .map(|m| m.name.as_str())
             .or_else(|| self.units.get(id).map(|u| u.name.as_str()))
+    }
+
+    /// Whether `id` is a unit (else a member, or nobody).
+    pub fn is_unit(&self, id: &str) -> bool {
+        self.units.contains_key(id)
+    }
+
+    /// The day desk's members, at any hour (the desk is the center's
+    /// office: what no handler takes goes there).
+    pub fn desk_members(&self) -> Vec<Member> {
+        self.f.desk.members.iter().map(|d| self.m(d)).collect()
+    }
+
+    /// The director, head of the center (第四条), at any hour.
+    pub fn director(&self) -> Member {
+        self.m(&self.f.leaders.director)
+    }
+
+    /// Working hours on working days (adjusted working days included):
+    /// start and end, the court's clock.
+    pub fn working_hours(&self) -> (Time, Time) {
+        (self.f.hours.start, self.f.hours.end)
     }
 
     /// Whether `id` is a member or a unit.

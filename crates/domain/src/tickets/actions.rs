@@ -67,6 +67,19 @@ impl Closing {
     }
 }
 
+/// What a check of a property lead found: not blank, at most 4000 bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding(String);
+
+impl Finding {
+    pub fn parse(result: &str) -> Result<Finding, &'static str> {
+        if result.trim().is_empty() || result.len() > NoteText::MAX_BYTES {
+            return Err("result: 1 to 4000 bytes");
+        }
+        Ok(Finding(result.to_string()))
+    }
+}
+
 /// A change by `actor`, found again through their index.
 fn by(actor: &str, action: &str, version: Option<u64>, to: Option<State>) -> Change {
     let mut c = Change::new(actor, action);
@@ -114,6 +127,147 @@ pub fn dispatch(
             r.dispatch.departed_at = Some(at);
         }),
     }
+}
+
+impl Action {
+    /// 出警 with its arrival clock: on scene by `by` (`DispatchSettings::
+    /// arrive_by`), and the schedule woken then, in the same change.
+    pub fn arriving_by(self, by: Timestamp) -> Action {
+        let Action { mut change, edit } = self;
+        change.wake = Some(by);
+        if let Some(d) = change.details.as_object_mut() {
+            d.insert("arrive_by".into(), serde_json::json!(by));
+        }
+        Action {
+            change,
+            edit: Box::new(move |r| {
+                edit(r);
+                r.deadlines.arrive_by = Some(by);
+            }),
+        }
+    }
+}
+
+/// A consultation answered (by its handler, or anyone who may see it) at
+/// `at`: the answer recorded and the ticket closed, which stops its clock.
+pub fn answer(
+    actor: &str,
+    t: &Ticket,
+    via: super::model::AnswerVia,
+    text: NoteText,
+    at: Timestamp,
+) -> Result<Action, &'static str> {
+    if t.register.intake.category != Some(super::model::Category::Consultation) {
+        return Err("conflict: only a consultation is answered");
+    }
+    if t.register.answer.is_some() || t.state.is_final() {
+        return Err("conflict: the consultation is closed already");
+    }
+    let mut change = by(actor, "answer", Some(t.version), Some(State::Closed));
+    change.details = serde_json::json!({"via": via.as_str(), "text": text.0});
+    let who = actor.to_string();
+    Ok(Action {
+        change,
+        edit: Box::new(move |r| {
+            r.answer = Some(super::model::Answer {
+                by: who.clone(),
+                at,
+                via: via.as_str().to_string(),
+                text: text.0.clone(),
+            });
+            r.disposal.result = Some(text.0.clone());
+            r.disposal.closed_by = Some(who.clone());
+            r.disposal.closed_at = Some(at);
+        }),
+    })
+}
+
+/// Whether a ticket's category may be a property lead (财产线索): a lead,
+/// or what is handled as one.
+fn may_be_property(c: Option<super::model::Category>) -> bool {
+    use super::model::Category;
+    matches!(
+        c,
+        None | Some(Category::Lead) | Some(Category::Other) | Some(Category::Preservation)
+    )
+}
+
+/// A lead marked by `actor` as a property lead, urgent or not: checked
+/// within `verify_days` (`verify_urgent_days`) of the first mark; marked
+/// again, the urgency and so the deadline change. The schedule wakes for
+/// the day-before reminder.
+pub fn mark_property(
+    actor: &str,
+    t: &Ticket,
+    urgent: bool,
+    at: Timestamp,
+    settings: &super::clocks::DispatchSettings,
+) -> Result<Action, &'static str> {
+    if !may_be_property(t.register.intake.category) {
+        return Err("conflict: only a lead is a property lead");
+    }
+    if t.state.is_final() {
+        return Err("conflict: the ticket is closed: its clocks have stopped");
+    }
+    if t.state == State::Intake {
+        return Err("conflict: the report is still being taken");
+    }
+    let first = t.register.property.clone();
+    if first.as_ref().is_some_and(|p| p.verified_at.is_some()) {
+        return Err("conflict: the property lead was checked already");
+    }
+    let (by_whom, since) = first
+        .map(|p| (p.by, p.at))
+        .unwrap_or_else(|| (actor.to_string(), at));
+    let verify_by = settings.verify_by(since, urgent);
+    let mut change = by(actor, "property_marked", Some(t.version), None);
+    change.details = serde_json::json!({"urgent": urgent, "verify_by": verify_by});
+    change.wake = Some(
+        verify_by
+            .saturating_sub(jiff::SignedDuration::from_hours(24))
+            .unwrap_or(verify_by),
+    );
+    Ok(Action {
+        change,
+        edit: Box::new(move |r| {
+            r.property = Some(super::model::Property {
+                urgent,
+                by: by_whom.clone(),
+                at: since,
+                verified_at: None,
+                result: None,
+            });
+            r.deadlines.verify_by = Some(verify_by);
+        }),
+    })
+}
+
+/// A property lead checked by `actor` at `at`, with what was found: its
+/// clock stops. (A closed ticket's check may still be recorded.)
+pub fn verified(
+    actor: &str,
+    t: &Ticket,
+    finding: Finding,
+    at: Timestamp,
+) -> Result<Action, &'static str> {
+    match &t.register.property {
+        None => return Err("conflict: the ticket is not marked as a property lead"),
+        Some(p) if p.verified_at.is_some() => {
+            return Err("conflict: the property lead was checked already")
+        }
+        Some(_) => {}
+    }
+    let mut change = by(actor, "property_verified", Some(t.version), None);
+    change.details = serde_json::json!({"result": finding.0});
+    Ok(Action {
+        change,
+        edit: Box::new(move |r| {
+            if let Some(p) = r.property.as_mut() {
+                p.verified_at = Some(at);
+                p.result = Some(finding.0.clone());
+            }
+        }),
+    })
 }
 
 /// On the scene at `at`.
@@ -518,6 +672,104 @@ mod tests {
         };
         assert!(sees_all(&with(vec![Role::Deputy])));
         assert!(!sees_all(&with(vec![Role::Officer])));
+    }
+
+    #[test]
+    fn a_consultation_is_answered_once_and_a_lead_carries_a_property_clock() {
+        use crate::tickets::clocks::DispatchSettings;
+        use crate::tickets::model::{AnswerVia, Category};
+        let at: Timestamp = "2026-12-01T03:00:00Z".parse().unwrap();
+        let mut t = Ticket {
+            number: "2026-000001".into(),
+            call_id: "c".into(),
+            state: State::Open,
+            version: 3,
+            received_at: at,
+            register: Register::default(),
+        };
+        let text = || NoteText::parse("执行款已于上周发放").unwrap();
+        t.register.intake.category = Some(Category::Lead);
+        assert_eq!(
+            answer("m-zhao", &t, AnswerVia::Reply, text(), at).err(),
+            Some("conflict: only a consultation is answered")
+        );
+        t.register.intake.category = Some(Category::Consultation);
+        let a = answer("m-zhao", &t, AnswerVia::Callback, text(), at).unwrap();
+        assert_eq!(
+            (
+                a.change.to,
+                a.change.expected_version,
+                a.change.action.as_str()
+            ),
+            (Some(State::Closed), Some(3), "answer")
+        );
+        let mut r = t.register.clone();
+        (a.edit)(&mut r);
+        let got = r.answer.clone().unwrap();
+        assert_eq!((got.by.as_str(), got.via.as_str()), ("m-zhao", "callback"));
+        assert_eq!(r.disposal.closed_by.as_deref(), Some("m-zhao"));
+        t.register = r;
+        t.state = State::Closed;
+        assert_eq!(
+            answer("m-zhao", &t, AnswerVia::Reply, text(), at).err(),
+            Some("conflict: the consultation is closed already")
+        );
+        // Property: only a lead, taken; seven days, three when urgent, from
+        // the first mark; the schedule woken for the day-before reminder.
+        let s = DispatchSettings::default();
+        assert!(mark_property("u1-officer", &t, false, at, &s).is_err());
+        let mut t = Ticket {
+            state: State::Intake,
+            register: Register::default(),
+            ..t
+        };
+        t.register.intake.category = Some(Category::Lead);
+        assert_eq!(
+            mark_property("u1-officer", &t, false, at, &s).err(),
+            Some("conflict: the report is still being taken")
+        );
+        t.state = State::Dispatched;
+        let m = mark_property("u1-officer", &t, false, at, &s).unwrap();
+        assert_eq!(m.change.wake, Some("2026-12-07T03:00:00Z".parse().unwrap()));
+        (m.edit)(&mut t.register);
+        assert_eq!(
+            t.register.deadlines.verify_by,
+            Some("2026-12-08T03:00:00Z".parse().unwrap())
+        );
+        let later: Timestamp = "2026-12-02T03:00:00Z".parse().unwrap();
+        let m = mark_property("u2-officer", &t, true, later, &s).unwrap();
+        (m.edit)(&mut t.register);
+        assert_eq!(
+            t.register.deadlines.verify_by,
+            Some("2026-12-04T03:00:00Z".parse().unwrap())
+        );
+        assert_eq!(t.register.property.as_ref().unwrap().by, "u1-officer");
+        assert_eq!(Finding::parse(" "), Err("result: 1 to 4000 bytes"));
+        let v = verified(
+            "u1-officer",
+            &t,
+            Finding::parse("查到车辆一辆").unwrap(),
+            later,
+        )
+        .unwrap();
+        (v.edit)(&mut t.register);
+        let p = t.register.property.clone().unwrap();
+        assert_eq!(
+            (p.verified_at, p.result.as_deref()),
+            (Some(later), Some("查到车辆一辆"))
+        );
+        assert!(verified("u1-officer", &t, Finding::parse("x").unwrap(), later).is_err());
+        assert!(mark_property("u1-officer", &t, false, later, &s).is_err());
+        // 出警 with its arrival clock.
+        let d = dispatch("u1-officer", 4, vec!["u1-officer".into()], None, at)
+            .arriving_by(s.arrive_by(at));
+        assert_eq!(d.change.wake, Some("2026-12-01T03:30:00Z".parse().unwrap()));
+        let mut r = Register::default();
+        (d.edit)(&mut r);
+        assert_eq!(
+            (r.deadlines.arrive_by, r.dispatch.departed_at),
+            (d.change.wake, Some(at))
+        );
     }
 
     #[test]

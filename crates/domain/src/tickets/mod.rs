@@ -2,8 +2,10 @@
 //! `model` (register sections, the state machine, a change), `actions` (the
 //! officers' transitions as domain rules), `stats` (the leadership's
 //! statistics, sans-IO over tickets and timelines), `report` (text views),
-//! `csv` (the one way an export writes a cell), `clocks` (the deadlines
-//! after opening: pickup, answer, arrival, verification). The store is the
+//! `csv` (the one way an export writes a cell), `triage` (where a ticket
+//! goes when it opens: handler, linked reports, joining a dispatch),
+//! `clocks` (the deadlines after opening: pickup, answer, arrival,
+//! verification, and the alarms when they pass). The store is the
 //! gateway's.
 
 pub mod actions;
@@ -12,5 +14,6 @@ pub mod csv;
 pub mod model;
 pub mod report;
 pub mod stats;
+pub mod triage;
 
 pub use model::{State, Ticket};

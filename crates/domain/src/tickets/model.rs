@@ -248,6 +248,10 @@ pub struct Intake {
 /// handler, the earlier reports on the same case.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Triage {
+    /// When the triage ran (the paging worker's first look at the ticket);
+    /// `None`: not yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<Timestamp>,
     /// The handling judge or unit (a member or unit id) the case directory
     /// names for the case number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -260,6 +264,10 @@ pub struct Triage {
     /// oldest first: this is report `linked.len() + 1` on the case.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub linked: Vec<String>,
+    /// The linking window the triage looked back over (`[cases]
+    /// link_days` then), for 本案N日内第M次举报.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_days: Option<u32>,
     /// An earlier lead on the case, dispatched and not closed, whose
     /// officers this one was sent to instead of a second dispatch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -267,6 +275,21 @@ pub struct Triage {
     /// Those officers (member ids).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub joined_officers: Vec<String>,
+}
+
+impl Triage {
+    /// 本案7日内第3次举报: this report's place among the case's reports
+    /// within the linking window, when it is not the first.
+    pub fn repeat_report(&self) -> Option<String> {
+        if self.linked.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "本案{}日内第{}次举报",
+            self.link_days.unwrap_or_default(),
+            self.linked.len() + 1
+        ))
+    }
 }
 
 /// The clocks that run on a ticket besides the five minutes (those come
@@ -290,6 +313,25 @@ pub struct Deadlines {
     /// `verification`), as they passed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missed: Vec<String>,
+}
+
+/// How a consultation was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerVia {
+    /// The confidential callback (回拨, `POST /tickets/{n}/callback`).
+    Callback,
+    /// A recorded reply.
+    Reply,
+}
+
+impl AnswerVia {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnswerVia::Callback => "callback",
+            AnswerVia::Reply => "reply",
+        }
+    }
 }
 
 /// A consultation's answer.
@@ -544,6 +586,10 @@ pub struct Change {
     pub op_id: Option<String>,
     /// Index entries to add (`member:ID`, `unit:ID`).
     pub index: Vec<String>,
+    /// A deadline the change sets (出警's arrival, a property lead's
+    /// check): the escalation schedule looks at the ticket again by then,
+    /// in the same atomic step, even when its policy is done.
+    pub wake: Option<Timestamp>,
 }
 
 impl Change {
@@ -556,6 +602,7 @@ impl Change {
             details: serde_json::Value::Null,
             op_id: None,
             index: Vec::new(),
+            wake: None,
         }
     }
 }

@@ -62,6 +62,10 @@ pub fn full(t: &Ticket, timeline: &[Event]) -> String {
             i.call_end.as_deref().unwrap_or("-")
         );
     }
+    if let Some(partner) = &i.partner {
+        let _ = writeln!(s, "partner    {partner}");
+    }
+    clocks(&mut s, t);
     let d = &r.dispatch;
     if d.acknowledged_by.is_some() || !d.officers.is_empty() {
         let _ = writeln!(
@@ -89,6 +93,33 @@ pub fn full(t: &Ticket, timeline: &[Event]) -> String {
             p.closed_at.map(local).unwrap_or_else(|| "-".into()),
         );
     }
+    if let Some(a) = &r.answer {
+        let _ = writeln!(
+            s,
+            "answer     by {} at {} via {}: {}",
+            a.by,
+            local(a.at),
+            a.via,
+            a.text
+        );
+    }
+    if let Some(p) = &r.property {
+        let _ = writeln!(
+            s,
+            "property   {}marked by {} at {}; {}",
+            if p.urgent { "urgent, " } else { "" },
+            p.by,
+            local(p.at),
+            match (p.verified_at, &p.result) {
+                (Some(v), result) => format!(
+                    "checked at {}: {}",
+                    local(v),
+                    result.as_deref().unwrap_or("-")
+                ),
+                (None, _) => "not checked yet".into(),
+            }
+        );
+    }
     for rec in &r.recordings {
         let _ = writeln!(
             s,
@@ -110,4 +141,82 @@ pub fn full(t: &Ticket, timeline: &[Event]) -> String {
         );
     }
     s
+}
+
+/// The triage (handler, linked reports, a joined dispatch) and the
+/// deadlines, each marked when missed.
+fn clocks(s: &mut String, t: &Ticket) {
+    let tr = &t.register.triage;
+    if tr.at.is_some() {
+        let handler = match (&tr.handler, tr.case_known) {
+            (Some(h), _) => h.clone(),
+            (None, Some(false)) => "- (case unknown to the case directory)".into(),
+            (None, _) => "-".into(),
+        };
+        let _ = writeln!(s, "handler    {handler}");
+    }
+    if let Some(repeat) = tr.repeat_report() {
+        let _ = writeln!(s, "linked     {repeat}: {}", tr.linked.join(", "));
+    }
+    if let Some(j) = &tr.joined {
+        let _ = writeln!(
+            s,
+            "joined     {j} (paged to its officers {})",
+            tr.joined_officers.join(", ")
+        );
+    }
+    let d = &t.register.deadlines;
+    for (name, missed, by) in [
+        ("pickup by", "pickup", d.pickup_by),
+        ("answer by", "answer", d.answer_by),
+        ("arrive by", "arrival", d.arrive_by),
+        ("verify by", "verification", d.verify_by),
+    ] {
+        if let Some(by) = by {
+            let mark = if d.missed.iter().any(|m| m == missed) {
+                "  MISSED"
+            } else {
+                ""
+            };
+            let _ = writeln!(s, "{name:<10} {}{mark}", local(by));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tickets::model::{Category, Register, State};
+
+    #[test]
+    fn the_full_view_shows_the_handler_the_linked_reports_and_the_deadlines() {
+        let at: jiff::Timestamp = "2026-12-01T02:00:00Z".parse().unwrap();
+        let mut r = Register::default();
+        r.intake.category = Some(Category::Lead);
+        r.triage.at = Some(at);
+        r.triage.handler = Some("m-zhao".into());
+        r.triage.case_known = Some(true);
+        r.triage.linked = vec!["2026-000001".into(), "2026-000002".into()];
+        r.triage.link_days = Some(7);
+        r.deadlines.arrive_by = Some(at);
+        r.deadlines.missed = vec!["arrival".into()];
+        let t = Ticket {
+            number: "2026-000003".into(),
+            call_id: "c".into(),
+            state: State::Dispatched,
+            version: 4,
+            received_at: at,
+            register: r,
+        };
+        let text = full(&t, &[]);
+        assert!(text.contains("handler    m-zhao\n"), "{text}");
+        assert!(
+            text.contains("linked     本案7日内第3次举报: 2026-000001, 2026-000002\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("arrive by  2026-12-01 10:00:00  MISSED\n"),
+            "{text}"
+        );
+    }
 }
