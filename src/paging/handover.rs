@@ -161,7 +161,12 @@ impl Handover {
             .list(&Index::Open.name(), 1000)
             .await?
             .into_iter()
-            .filter(|t| t.state != crate::tickets::State::Intake)
+            // A consultation is its handler's (the digest), not the duty's.
+            .filter(|t| {
+                t.state != crate::tickets::State::Intake
+                    && t.register.intake.category
+                        != Some(crate::tickets::model::Category::Consultation)
+            })
             .collect();
         let mut s = summary(&received, &open, since, start);
         let offset = self.store.rotation_offset().await.unwrap_or(0);
