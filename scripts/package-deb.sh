@@ -32,7 +32,7 @@ trap 'rm -rf "$root"' EXIT
 
 install -D -m 0755 "$bin" "$root/usr/bin/hotline"
 install -d -m 0750 "$root/etc/hotline"
-cp -r config/roster.toml config/holidays config/prompts "$root/etc/hotline/"
+cp -r config/roster.toml config/partners.toml config/cases.csv config/holidays config/prompts "$root/etc/hotline/"
 # The sample configuration with the state under /var/lib/hotline, no SIP
 # source trusted (the sample's loopback would trust every local process),
 # and Redis's URL with its password from the unit's environment.
@@ -108,7 +108,7 @@ if [ "$1" = configure ]; then
         systemctl daemon-reload || true
         systemctl enable hotline.service || true
     fi
-    echo "hotline: edit /etc/hotline/hotline.toml and roster.toml, check with"
+    echo "hotline: edit /etc/hotline/hotline.toml, roster.toml, partners.toml and cases.csv, check with"
     echo "  hotline check-config --config /etc/hotline/hotline.toml"
     echo "then: systemctl start hotline"
 fi

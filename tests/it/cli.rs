@@ -649,3 +649,97 @@ async fn officer_revoke_forgets_the_sip_password_and_every_softphone() {
     assert!(again.starts_with("SIP/2.0 403 "), "{again}");
     gw.stop().await;
 }
+
+/// Issue 32: a malformed partners file or case directory is refused by
+/// `check-config` and by a reload, naming file, line and field; the
+/// running gateway keeps the files it had (its fingerprint stays) until a
+/// valid one comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_refuses_a_malformed_partners_file_or_case_directory() {
+    let redis = Redis::start("everysec").await;
+    let dir = tempfile_dir("reload-partners");
+    let roster_path = dir.join("roster.toml");
+    std::fs::write(&roster_path, offline(&test_roster_text())).unwrap();
+    let partners = dir.join("partners.toml");
+    let cases = dir.join("cases.csv");
+    let good_partners = "[[partners]]\nname = \"辽宁路派出所\"\nnumbers = [\"053282820110\"]\n";
+    let good_cases = "case_number,handler\n202602031234,m-zhao\n";
+    std::fs::write(&partners, good_partners).unwrap();
+    std::fs::write(&cases, good_cases).unwrap();
+    let extra = format!(
+        "[partners]\nfile = {:?}\n[cases]\nfile = {:?}\n",
+        partners.display().to_string(),
+        cases.display().to_string()
+    );
+    let config = write_config(&dir, &redis, &roster_path, &extra);
+    let gw = Process::start(&config);
+    let fingerprint = || async {
+        let (_, body) = http_get(gw.http, "/healthz").await.unwrap();
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["config_fingerprint"].as_str().unwrap().to_string()
+    };
+    let run = |cmd: &str| {
+        hotline()
+            .args([cmd, "--config"])
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    let before = fingerprint().await;
+    let bad = [
+        (
+            &partners,
+            format!(
+                "{good_partners}\n[[partners]]\nname = \"重复\"\nnumbers = [\"0532-8282-0110\"]\n"
+            ),
+            format!(
+                "{}: line 7: numbers: \"0532-8282-0110\" is listed for \"辽宁路派出所\" already",
+                partners.display()
+            ),
+        ),
+        (
+            &partners,
+            "[[partners]]\nname = \"x\"\nnumber = [\"110\"]\n".to_string(),
+            format!("{}: line 3: unknown field `number`", partners.display()),
+        ),
+        (
+            &cases,
+            format!("{good_cases}202602035678,m-qian,extra\n"),
+            format!(
+                "{}: line 3: 3 fields, expected case_number,handler",
+                cases.display()
+            ),
+        ),
+        (
+            &cases,
+            format!("{good_cases}202602035678,m-nobody\n"),
+            format!(
+                "{}: line 3: handler: \"m-nobody\" is no member or unit of the roster",
+                cases.display()
+            ),
+        ),
+    ];
+    for (file, text, expect) in bad {
+        std::fs::write(file, text).unwrap();
+        let check = run("check-config");
+        assert_eq!(check.status.code(), Some(2), "check-config took it");
+        let err = String::from_utf8_lossy(&check.stderr);
+        assert!(err.contains(&expect), "check-config: {err}");
+        let reload = run("reload");
+        assert!(!reload.status.success(), "a reload took it");
+        let err = String::from_utf8_lossy(&reload.stderr);
+        assert!(err.contains(&expect), "reload: {err}");
+        assert_eq!(fingerprint().await, before, "the running files were kept");
+        std::fs::write(&partners, good_partners).unwrap();
+        std::fs::write(&cases, good_cases).unwrap();
+    }
+    // A valid change is taken.
+    std::fs::write(&cases, format!("{good_cases}202602035678,unit-2\n")).unwrap();
+    let out = run("reload");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(fingerprint().await, before);
+}

@@ -157,7 +157,9 @@ pub async fn open_tickets(store: &hotline::tickets::Store, n: usize, tag: &str) 
 
 /// A ticket of `category` received at `received`, created straight in
 /// Redis and opened, its register edited as given (the clocks' fields, a
-/// triage, ...).
+/// triage, ...) in a `triaged` change under the op id the gateway's own
+/// triage uses (`triage:<number>`): that one then finds it done and leaves
+/// the seeded fields as they are.
 pub async fn seed_opened(
     store: &hotline::tickets::Store,
     tag: &str,
@@ -179,9 +181,12 @@ pub async fn seed_opened(
         },
     };
     let n = store.create(&t, "gateway").await.unwrap().0;
+    let mut triaged = Change::new("gateway", "triaged");
+    triaged.op_id = Some(format!("triage:{n}"));
+    store.change(&n, &triaged, edit).await.unwrap();
     let mut open = Change::new("gateway", "call_ended");
     open.to = Some(State::Open);
-    store.change(&n, &open, edit).await.unwrap();
+    store.change(&n, &open, |_| {}).await.unwrap();
     n
 }
 
