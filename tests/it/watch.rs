@@ -42,14 +42,7 @@ impl Trunk {
                 if !a.load(Ordering::SeqCst) {
                     continue;
                 }
-                let ok = format!(
-                    "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=trunk\r\nCall-ID: {}\r\nCSeq: {}\r\nContent-Length: 0\r\n\r\n",
-                    header(&text, "Via").unwrap(),
-                    header(&text, "From").unwrap(),
-                    header(&text, "To").unwrap(),
-                    header(&text, "Call-ID").unwrap(),
-                    header(&text, "CSeq").unwrap()
-                );
+                let ok = ok_to(&text, Some("trunk"));
                 let _ = sock.send_to(ok.as_bytes(), from).await;
             }
         });

@@ -379,14 +379,7 @@ pub async fn phone_keeping(
                 c.fetch_add(1, Ordering::SeqCst);
                 b.lock().unwrap().push(body);
             }
-            let ok = format!(
-                "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=ph\r\nCall-ID: {}\r\nCSeq: {}\r\nContent-Length: 0\r\n\r\n",
-                header(&text, "Via").unwrap(),
-                header(&text, "From").unwrap(),
-                header(&text, "To").unwrap(),
-                header(&text, "Call-ID").unwrap(),
-                header(&text, "CSeq").unwrap()
-            );
+            let ok = ok_to(&text, Some("ph"));
             let _ = sock.send_to(ok.as_bytes(), from).await;
         }
     });

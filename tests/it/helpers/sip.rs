@@ -30,6 +30,21 @@ pub fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
+/// A 200 OK to `request` (its Via, From, To with `to_tag` added when given,
+/// Call-ID and CSeq), without a body.
+pub fn ok_to(request: &str, to_tag: Option<&str>) -> String {
+    let h = |name| header(request, name).unwrap_or_default();
+    let tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+    format!(
+        "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {}{tag}\r\nCall-ID: {}\r\nCSeq: {}\r\nContent-Length: 0\r\n\r\n",
+        h("Via"),
+        h("From"),
+        h("To"),
+        h("Call-ID"),
+        h("CSeq")
+    )
+}
+
 pub fn options(call_id: &str, from: SocketAddr) -> String {
     format!(
         "OPTIONS sip:12368@127.0.0.1 SIP/2.0\r\n\
