@@ -473,6 +473,7 @@ impl Wiring {
                 commands: cmd_rx,
                 requests: req_rx,
                 registrar: s.registrar.is_some().then_some(register_tx),
+                texts: None,
             },
             driver_config(s),
             self.metrics.sip.clone(),
@@ -664,6 +665,7 @@ fn core_config(s: &Settings, load: Arc<crate::shedding::Load>) -> CoreConfig {
         admission: s.sip.admission(),
         load,
         registrar: s.registrar.is_some(),
+        messages: false,
         srtp: s.sip.srtp,
     }
 }
@@ -725,6 +727,7 @@ pub async fn test_page(
             commands: commands_rx,
             requests: req_rx,
             registrar: None,
+            texts: None,
         },
         driver_config(s),
         metrics.sip.clone(),
