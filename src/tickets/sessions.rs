@@ -44,24 +44,8 @@ impl Store {
         hash: &str,
         seconds: u64,
     ) -> Result<(), StoreError> {
-        let set = self.key(&format!("tokens:{member}"));
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("SET")
-            .arg(self.key(&format!("token:{hash}")))
-            .arg(member)
-            .arg("EX")
-            .arg(seconds)
-            .cmd("SADD")
-            .arg(&set)
-            .arg(hash)
-            // The set lives as long as the newest token in it.
-            .cmd("EXPIRE")
-            .arg(&set)
-            .arg(seconds);
-        let mut c = self.conn.clone();
-        let _: () = pipe.query_async(&mut c).await?;
-        Ok(())
+        self.keep(&format!("token:{hash}"), member, hash, member, seconds)
+            .await
     }
 
     /// The session a token hash names, as it was given to
