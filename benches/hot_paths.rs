@@ -314,6 +314,7 @@ fn drain(core: &mut Core, sent: &mut Vec<Bytes>, events: &mut Vec<CallEvent>) {
             Output::Close(_)
             | Output::RequestDone { .. }
             | Output::Register(_)
+            | Output::Text(_)
             | Output::Registration(_) => {}
         }
     }

@@ -5,6 +5,14 @@
 //! member_failures_per_hour` from all sources together, each further
 //! attempt waits twice as long as the one before, refused unevaluated
 //! until then.
+//!
+//! A text page's one-tap link ([`issue_link`]) is a credential too: 256
+//! random bits, kept only as their hash with the member, the ticket and
+//! when it expires ([`PageLink`]); opening it ([`open_link`]) takes it
+//! from the store at once (GETDEL), so of two opens one at most succeeds,
+//! and gives a [`Session`] scoped to that ticket (what it may do is the
+//! API's `OnTicket`). A used, expired, forged or revoked link opens
+//! nothing.
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -159,19 +167,185 @@ fn dummy_hash() -> &'static str {
     })
 }
 
+/// 256 random bits, base64url.
+fn new_token() -> String {
+    let raw: [u8; 32] = rand::random();
+    B64.encode(raw)
+}
+
 /// A new token for `member`.
 pub async fn issue(store: &Store, member: &str) -> Result<String, StoreError> {
-    let raw: [u8; 32] = rand::random();
-    let token = B64.encode(raw);
+    let token = new_token();
     store
         .add_token(member, &token_hash(&token), TOKEN_SECONDS)
         .await?;
     Ok(token)
 }
 
-/// The member a token belongs to, if it is valid.
+/// Who a valid token is, and for what: every route (a PIN's login), or one
+/// ticket only (a page's link).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Session {
+    pub member: String,
+    /// The ticket a page's link opened, the session's only one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+}
+
+impl Session {
+    /// As the store keeps it: a full session is the member id alone (as it
+    /// always was); a scoped one JSON. Read back, a value that starts like
+    /// JSON and is not a scoped session is no session (never a full one).
+    fn encode(&self) -> String {
+        match &self.ticket {
+            None => self.member.clone(),
+            Some(_) => serde_json::to_string(self).unwrap_or_default(),
+        }
+    }
+
+    fn decode(v: &str) -> Option<Session> {
+        if !v.starts_with('{') {
+            return Some(Session {
+                member: v.to_string(),
+                ticket: None,
+            });
+        }
+        serde_json::from_str::<Session>(v)
+            .ok()
+            .filter(|s| s.ticket.is_some())
+    }
+}
+
+/// The session a token opens, if it is valid.
+pub async fn session_of(store: &Store, token: &str) -> Result<Option<Session>, StoreError> {
+    Ok(store
+        .token_session(&token_hash(token))
+        .await?
+        .as_deref()
+        .and_then(Session::decode))
+}
+
+/// The member a token belongs to, if it is valid (whatever its scope).
 pub async fn member_of(store: &Store, token: &str) -> Result<Option<String>, StoreError> {
-    store.token_member(&token_hash(token)).await
+    Ok(session_of(store, token).await?.map(|s| s.member))
+}
+
+/// What a page's link is for, as the store keeps it (by the link's hash).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PageLink {
+    pub member: String,
+    pub ticket: String,
+    /// When it stops opening anything (Unix ms); Redis forgets it then too.
+    pub expires_ms: i64,
+}
+
+impl PageLink {
+    /// Whether it still opens its ticket at `now_ms`.
+    pub fn usable(&self, now_ms: i64) -> bool {
+        now_ms < self.expires_ms
+    }
+}
+
+/// The link in a page: the page's origin (`[http] public_url`), the ticket
+/// and the token in the fragment, which no browser sends to a server (so
+/// no access log or proxy sees it) and the page reads and forgets.
+pub fn link_url(base: &str, ticket: &str, token: &str) -> String {
+    format!(
+        "{}/#ticket={ticket}&link={token}",
+        base.trim_end_matches('/')
+    )
+}
+
+/// A new link for `member` to `ticket`, good for `lifetime` from `now`:
+/// the token (only its hash is kept).
+pub async fn issue_link(
+    store: &Store,
+    member: &str,
+    ticket: &str,
+    lifetime: Duration,
+    now: jiff::Timestamp,
+) -> Result<String, StoreError> {
+    let token = new_token();
+    let ms = i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX);
+    let link = PageLink {
+        member: member.to_string(),
+        ticket: ticket.to_string(),
+        expires_ms: now.as_millisecond().saturating_add(ms),
+    };
+    let value = serde_json::to_string(&link).unwrap_or_default();
+    store
+        .add_link(member, &token_hash(&token), &value, lifetime.as_secs())
+        .await?;
+    Ok(token)
+}
+
+/// The paging channels' link maker: a link for each member and page, its
+/// URL under `base` (`[http] public_url`), good for `lifetime`.
+pub fn page_links(
+    store: Store,
+    base: String,
+    lifetime: Duration,
+) -> crate::paging::channels::LinkMaker {
+    std::sync::Arc::new(move |member: String, ticket: String| {
+        let (store, base) = (store.clone(), base.clone());
+        Box::pin(async move {
+            let now = jiff::Timestamp::now();
+            match issue_link(&store, &member, &ticket, lifetime, now).await {
+                Ok(token) => Some(link_url(&base, &ticket, &token)),
+                Err(e) => {
+                    tracing::warn!(%member, %ticket, error = %e, "page link not made: the page goes without one");
+                    None
+                }
+            }
+        })
+    })
+}
+
+/// Keeps a link as given (its expiry included): what [`issue_link`] does
+/// with a new token; tests write a link already expired through it.
+pub async fn keep_link(store: &Store, token: &str, link: &PageLink) -> Result<(), StoreError> {
+    let value = serde_json::to_string(link).unwrap_or_default();
+    store
+        .add_link(&link.member, &token_hash(token), &value, 3600)
+        .await
+}
+
+/// Opens a page's link at `now`: taken from the store whatever happens
+/// next (a second open finds nothing), then a new token whose session is
+/// the link's member on the link's ticket only, for `lifetime`. `None`:
+/// used, expired, forged or revoked (not said which).
+pub async fn open_link(
+    store: &Store,
+    token: &str,
+    lifetime: Duration,
+    now: jiff::Timestamp,
+) -> Result<Option<(String, Session)>, StoreError> {
+    if token.len() > 128 {
+        return Ok(None);
+    }
+    let Some(value) = store.take_link(&token_hash(token)).await? else {
+        return Ok(None);
+    };
+    let Some(link) = serde_json::from_str::<PageLink>(&value)
+        .ok()
+        .filter(|l| l.usable(now.as_millisecond()))
+    else {
+        return Ok(None);
+    };
+    let session = Session {
+        member: link.member,
+        ticket: Some(link.ticket),
+    };
+    let scoped = new_token();
+    store
+        .add_session(
+            &session.member,
+            &token_hash(&scoped),
+            &session.encode(),
+            lifetime.as_secs(),
+        )
+        .await?;
+    Ok(Some((scoped, session)))
 }
 
 /// Ends one token.
@@ -244,6 +418,55 @@ mod tests {
             assert!(evaluated(attempt(&mut rec, last + 7 * MIN + i, false)));
         }
         assert!(!evaluated(attempt(&mut rec, last + 7 * MIN + 10, false)));
+    }
+
+    /// A scoped session is read back scoped; a full one is the member id
+    /// as before; anything that looks like JSON and is no scoped session
+    /// is no session at all (never a full one).
+    #[test]
+    fn sessions_keep_their_scope_and_junk_is_none() {
+        let full = Session {
+            member: "u1-officer".into(),
+            ticket: None,
+        };
+        assert_eq!(full.encode(), "u1-officer");
+        assert_eq!(Session::decode("u1-officer"), Some(full));
+        let scoped = Session {
+            member: "u1-officer".into(),
+            ticket: Some("2026-000123".into()),
+        };
+        assert_eq!(Session::decode(&scoped.encode()), Some(scoped));
+        for junk in [
+            "{",
+            "{}",
+            r#"{"member":"u1-officer"}"#,
+            r#"{"member":"u1-officer","ticket":null}"#,
+            r#"{"member":"u1-officer","ticket":"x","admin":true}x"#,
+        ] {
+            assert_eq!(Session::decode(junk), None, "{junk}");
+        }
+    }
+
+    /// A link opens its ticket until its expiry, not at it; its URL has
+    /// the token in the fragment and nothing of the caller.
+    #[test]
+    fn a_link_is_usable_until_it_expires_and_its_url_carries_the_token_in_the_fragment() {
+        let l = PageLink {
+            member: "u1-officer".into(),
+            ticket: "2026-000123".into(),
+            expires_ms: 1_800_000_000_000,
+        };
+        assert!(l.usable(1_800_000_000_000 - 1));
+        assert!(!l.usable(1_800_000_000_000));
+        assert!(!l.usable(i64::MAX));
+        assert_eq!(
+            link_url("https://hotline.court.example/", "2026-000123", "tok"),
+            "https://hotline.court.example/#ticket=2026-000123&link=tok"
+        );
+        let a = new_token();
+        assert_eq!(a.len(), 43, "256 bits in base64url: {a}");
+        assert_ne!(a, new_token());
+        assert_eq!(token_hash(&a).len(), 64);
     }
 
     #[test]

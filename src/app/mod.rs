@@ -198,7 +198,7 @@ impl App {
         };
         let workers = w.start_workers(&mut tasks, &stops, faults)?;
         let side = w
-            .start_calls(&mut tasks, &stops, sip, journal, req_rx, &workers.bridging)
+            .start_calls(&mut tasks, &stops, sip, journal, req_rx, &workers)
             .await?;
         if let Some(r) = side.registration.clone() {
             let _ = workers.watcher.registration.set(r);
@@ -285,7 +285,7 @@ impl Wiring {
         faults: Option<Faults>,
     ) -> anyhow::Result<Workers> {
         let s = &self.s;
-        let channels = paging_channels(
+        let mut channels = paging_channels(
             s,
             self.requester.clone(),
             self.live.clone(),
@@ -294,6 +294,10 @@ impl Wiring {
             &self.gateway,
             Some(s.recording.dir.clone()),
         )?;
+        // Text pages carry a one-tap link when the page has a public origin.
+        channels.links = s.http.public_url.clone().map(|base| {
+            crate::api::auth::page_links(self.store.clone(), base, s.http.page_link_lifetime())
+        });
         // Bridges and callbacks: one set of slots for both.
         let bridging = Arc::new(call::bridge::Bridging::new(
             s.bridge.clone(),
@@ -404,8 +408,9 @@ impl Wiring {
         sip: Bound,
         journal: Journal,
         req_rx: mpsc::Receiver<crate::sip::transport::PendingRequest>,
-        bridging: &Arc<call::bridge::Bridging>,
+        workers: &Workers,
     ) -> anyhow::Result<CallSide> {
+        let bridging = &workers.bridging;
         let s = &self.s;
         let (tickets, writer) = Tickets::start(self.store.clone(), journal);
         tasks.spawn(Task::Tickets, writer);
@@ -447,6 +452,18 @@ impl Wiring {
             let run = r.run(register_rx, self.requester.clone(), stops.sip.clone());
             tasks.spawn(Task::Registrar, run);
         }
+        // Replies to MESSAGE pages: the core hands them over the same way.
+        let (text_tx, text_rx) = mpsc::channel(256);
+        if s.paging.message_replies {
+            let r = Arc::new(crate::paging::replies::Replies {
+                store: self.store.clone(),
+                live: self.live.clone(),
+                channels: workers.notices.clone(),
+                per_minute: s.paging.replies_per_minute,
+            });
+            let run = r.run(text_rx, self.requester.clone(), stops.sip.clone());
+            tasks.spawn(Task::Replies, run);
+        }
         // Browser calls: their own ports and certificate, the same calls.
         let web = match s.webrtc.enabled {
             true => Some(
@@ -473,6 +490,7 @@ impl Wiring {
                 commands: cmd_rx,
                 requests: req_rx,
                 registrar: s.registrar.is_some().then_some(register_tx),
+                texts: s.paging.message_replies.then_some(text_tx),
             },
             driver_config(s),
             self.metrics.sip.clone(),
@@ -551,6 +569,7 @@ impl Wiring {
                     per_member: s.api.callbacks_per_member_per_day,
                 },
                 watch: Some(watcher),
+                page_link_lifetime: s.http.page_link_lifetime(),
             })),
             call: side.web.map(|web| crate::api::webcall::CallApi {
                 web,
@@ -664,6 +683,7 @@ fn core_config(s: &Settings, load: Arc<crate::shedding::Load>) -> CoreConfig {
         admission: s.sip.admission(),
         load,
         registrar: s.registrar.is_some(),
+        messages: s.paging.message_replies,
         srtp: s.sip.srtp,
     }
 }
@@ -725,6 +745,7 @@ pub async fn test_page(
             commands: commands_rx,
             requests: req_rx,
             registrar: None,
+            texts: None,
         },
         driver_config(s),
         metrics.sip.clone(),
@@ -739,7 +760,7 @@ pub async fn test_page(
         load,
     ));
     let store = s.redis.store().map_err(anyhow::Error::msg)?;
-    let channels = paging_channels(
+    let mut channels = paging_channels(
         s,
         crate::sip::transport::Requester::new(req_tx),
         live,
@@ -748,6 +769,8 @@ pub async fn test_page(
         "page-test",
         None,
     )?;
+    // No ticket to reply about or link to.
+    channels.replies = false;
     let page = crate::paging::channels::Page {
         ticket: "测试".into(),
         category: "lead".into(),
@@ -800,6 +823,9 @@ pub fn paging_channels(
     Ok(Channels {
         dial,
         http: crate::webhook::client().context("HTTP client for webhooks")?,
+        // Set by the gateway with `[http] public_url`; a test page has none.
+        links: None,
+        replies: s.paging.message_replies,
     })
 }
 

@@ -37,10 +37,12 @@ pub enum Task {
     WebPruning,
     /// The channel watch (`crate::watch`).
     Watch,
+    /// Replies to SIP MESSAGE pages (`paging::replies`).
+    Replies,
 }
 
 impl Task {
-    pub const ALL: [Task; 14] = [
+    pub const ALL: [Task; 15] = [
         Task::Sip,
         Task::Paging,
         Task::Tickets,
@@ -55,6 +57,7 @@ impl Task {
         Task::Retention,
         Task::WebPruning,
         Task::Watch,
+        Task::Replies,
     ];
 
     /// Its name: in the logs (`task=`), in `/healthz`'s `failed`, and as
@@ -75,6 +78,7 @@ impl Task {
             Task::Retention => "retention",
             Task::WebPruning => "web-pruning",
             Task::Watch => "watch",
+            Task::Replies => "replies",
         }
     }
 
@@ -100,6 +104,7 @@ impl std::fmt::Display for Task {
             Task::Retention => "the retention task",
             Task::WebPruning => "the browser calls' pruning timer",
             Task::Watch => "the channel watch",
+            Task::Replies => "the replies to MESSAGE pages",
         })
     }
 }
@@ -187,9 +192,9 @@ impl Supervisor {
             ended = self.first_to_end() => ended,
         };
         // The writer ends when the call layer lets go of it, the registrar
-        // when the core does: if the SIP thread (where the core and the
-        // call manager run) has died, that is the cause.
-        let follows_sip = matches!(task, Task::Tickets | Task::Registrar);
+        // and the replies when the core does: if the SIP thread (where the
+        // core and the call manager run) has died, that is the cause.
+        let follows_sip = matches!(task, Task::Tickets | Task::Registrar | Task::Replies);
         if follows_sip && self.wait(Task::Sip, Some(Duration::from_secs(1))).await {
             task = Task::Sip;
         }

@@ -291,6 +291,21 @@ pub struct HttpSettings {
     /// before each further attempt waits 1, 2, 4 … minutes (at most an
     /// hour) and the member and the director are told.
     pub member_failures_per_hour: u32,
+    /// Where the officers open the mobile page from outside, as the links
+    /// in text pages name it (`https://hotline.court.example`, the
+    /// origin nginx serves; a path after it if the page is under one).
+    /// Without it text pages carry no link and say nothing of one.
+    pub public_url: Option<String>,
+    /// How long a page's link opens its ticket (once), and how long the
+    /// session it opens lasts, in minutes.
+    pub page_link_minutes: u32,
+}
+
+impl HttpSettings {
+    /// How long a page's link, and the session it opens, last.
+    pub fn page_link_lifetime(&self) -> Duration {
+        Duration::from_secs(u64::from(self.page_link_minutes) * 60)
+    }
 }
 
 impl Default for HttpSettings {
@@ -302,6 +317,8 @@ impl Default for HttpSettings {
             max_connections: 512,
             trusted_proxies: Vec::new(),
             member_failures_per_hour: 10,
+            public_url: None,
+            page_link_minutes: 30,
         }
     }
 }

@@ -216,3 +216,52 @@ fn the_clocks_settings_are_bounded() {
         Ok(())
     );
 }
+
+/// Issue 33: the links' origin and lifetime and the replies' limit are
+/// checked, each problem naming its key; without a public URL no link.
+#[test]
+fn page_links_and_replies_are_checked_naming_the_key() {
+    let ok = Settings::from_toml(
+        "[http]\npublic_url = \"https://hotline.court.example/duty\"\npage_link_minutes = 15\n",
+        "x.toml",
+    )
+    .unwrap();
+    // (The prompts are not where this test runs: only their problems.)
+    let problems = |s: &Settings| {
+        s.validate("x.toml")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    let said = problems(&ok);
+    assert!(
+        !said.contains("http.") && !said.contains("paging."),
+        "{said}"
+    );
+    assert_eq!(ok.http.page_link_lifetime(), Duration::from_secs(900));
+    let d = Settings::from_toml("", "x.toml").unwrap();
+    assert_eq!((d.http.public_url, d.http.page_link_minutes), (None, 30));
+    assert!(d.paging.message_replies);
+    for (toml, key) in [
+        (
+            "[http]\npublic_url = \"hotline.court.example\"\n",
+            "http.public_url",
+        ),
+        ("[http]\npublic_url = \"https://\"\n", "http.public_url"),
+        ("[http]\npublic_url = \"https://a b\"\n", "http.public_url"),
+        ("[http]\npublic_url = \"https://x/#y\"\n", "http.public_url"),
+        ("[http]\npublic_url = \"https://u@x\"\n", "http.public_url"),
+        ("[http]\npage_link_minutes = 0\n", "http.page_link_minutes"),
+        (
+            "[http]\npage_link_minutes = 1441\n",
+            "http.page_link_minutes",
+        ),
+        (
+            "[paging]\nreplies_per_minute = 0\n",
+            "paging.replies_per_minute",
+        ),
+    ] {
+        let err = problems(&Settings::from_toml(toml, "x.toml").unwrap());
+        assert!(err.contains(key), "{toml}: {err}");
+    }
+}

@@ -38,6 +38,33 @@ impl Problems<'_> {
     }
 }
 
+/// What is wrong with `[http] public_url`, if anything: an http(s) origin
+/// (a path after it may be), no query or fragment (the link's fragment
+/// follows it), nothing a text could break at.
+fn public_url_problem(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    let Some(rest) = rest else {
+        return Some(format!("{url:?} is not an http:// or https:// URL"));
+    };
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty() || host.contains('@') {
+        return Some(format!("{url:?} names no host (or names a user)"));
+    }
+    if url.len() > 200 || url.chars().any(|c| !c.is_ascii_graphic()) {
+        return Some(format!(
+            "{url:?}: at most 200 printable ASCII characters, no spaces"
+        ));
+    }
+    if url.contains(['?', '#']) {
+        return Some(format!(
+            "{url:?}: no query or fragment (the link adds its own)"
+        ));
+    }
+    None
+}
+
 impl Settings {
     /// Checks values the types cannot express: every problem, each naming
     /// the file and the key.
@@ -164,12 +191,24 @@ impl Settings {
         }
     }
 
-    /// `[paging]`: the webhooks' CA, when given, must load.
+    /// `[paging]`: the webhooks' CA, when given, must load; replies are
+    /// limited. `[http]`'s public URL and the links' lifetime.
     fn validate_paging(&self, p: &mut Problems) {
         if let Some(ca) = &self.paging.tls_ca {
             if let Err(e) = crate::tls::client_config(Some(ca)) {
                 p.add("paging.tls_ca", e);
             }
+        }
+        if !(1..=60).contains(&self.paging.replies_per_minute) {
+            p.add("paging.replies_per_minute", "must be 1 to 60");
+        }
+        if let Some(url) = &self.http.public_url {
+            if let Some(problem) = public_url_problem(url) {
+                p.add("http.public_url", problem);
+            }
+        }
+        if !(1..=24 * 60).contains(&self.http.page_link_minutes) {
+            p.add("http.page_link_minutes", "must be 1 to 1440 (a day)");
         }
     }
 

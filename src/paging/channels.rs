@@ -6,7 +6,16 @@
 //! identity (rule 第二十条(三)). Besides pages: texts that are no page
 //! (handovers, notices; the channel watch's leave out the receivers it
 //! found broken) and the watch's test deliveries to a receiver.
+//!
+//! A page through a text channel (MESSAGE, webhook) ends with a link that
+//! opens its ticket on the mobile page as that member, once, for a while
+//! (one per member and page, made by [`LinkMaker`] when `[http]
+//! public_url` is set), and a MESSAGE page with the reply that is 签收
+//! (`paging::replies`) when replies are taken. The mobile page's own event
+//! carries neither: the page is already open, and a link there would be a
+//! credential in clear in Redis.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -38,7 +47,38 @@ pub struct Page {
     pub alarm: bool,
 }
 
+/// Makes a page's link for a member and a ticket (`api::auth`'s
+/// credential, wired by the app): its URL, `None` when it cannot be made
+/// (Redis down: the page goes without it).
+pub type LinkMaker = Arc<
+    dyn Fn(String, String) -> futures::future::BoxFuture<'static, Option<String>> + Send + Sync,
+>;
+
+/// The reply to a MESSAGE page that is 签收: `1 <ticket>`.
+pub fn reply_code(ticket: &str) -> String {
+    format!("1 {ticket}")
+}
+
 impl Page {
+    /// The text with what a text channel adds for one member: the reply
+    /// that is 签收 (`reply`, a MESSAGE page that asks for it) and the
+    /// link that opens the ticket. Neither names the caller.
+    pub fn text_with(&self, link: Option<&str>, reply: bool) -> String {
+        let mut t = self.text();
+        if reply && !self.alarm && !self.ticket.is_empty() {
+            t.push_str(&format!("回复「{}」即签收。", reply_code(&self.ticket)));
+        }
+        if let Some(link) = link {
+            let what = if self.alarm {
+                "查看工单"
+            } else {
+                "一键签收"
+            };
+            t.push_str(&format!("{what}（限本人一次有效）：{link}"));
+        }
+        t
+    }
+
     /// The text every channel carries: the ticket, never the caller.
     pub fn text(&self) -> String {
         let kind = match self.category.as_str() {
@@ -103,6 +143,12 @@ pub struct Channels {
     pub dial: Dialer,
     /// The webhooks' HTTP client (`crate::webhook::client`).
     pub http: reqwest::Client,
+    /// Makes the one-tap links of text pages (none without `[http]
+    /// public_url`, or for a test page).
+    pub links: Option<LinkMaker>,
+    /// MESSAGE pages name the reply that is 签收 (`[paging]
+    /// message_replies`).
+    pub replies: bool,
 }
 
 /// A webhook failure in words, its source chain included (the URL taken
@@ -132,6 +178,16 @@ impl Channels {
 
     async fn page_by(&self, m: &Member, page: &Page, ring: bool) -> Vec<Attempt> {
         let text = page.text();
+        // One link per member and page, in each of their text channels:
+        // opening one spends it for all.
+        let link = match (&self.links, m.message.is_some() || m.webhook.is_some()) {
+            (Some(make), true) if !page.ticket.is_empty() => {
+                make(m.id.clone(), page.ticket.clone()).await
+            }
+            _ => None,
+        };
+        let by_message = page.text_with(link.as_deref(), self.replies);
+        let by_hook = page.text_with(link.as_deref(), false);
         let mut out = Vec::new();
         let (calls, sip, hook, event) = tokio::join!(
             async {
@@ -144,13 +200,15 @@ impl Channels {
             },
             async {
                 match &m.message {
-                    Some(uri) => Some(self.message(m, uri, &text).await),
+                    Some(uri) => Some(self.message(m, uri, &by_message).await),
                     None => None,
                 }
             },
             async {
                 match &m.webhook {
-                    Some(name) => Some(self.webhook(m, name, page, &text).await),
+                    Some(name) => {
+                        Some(self.webhook(m, name, page, &by_hook, link.as_deref()).await)
+                    }
                     None => None,
                 }
             },
@@ -201,7 +259,7 @@ impl Channels {
             out.push(self.message(m, uri, text).await);
         }
         if let Some(name) = m.webhook.as_ref().filter(|n| !broken.contains(n)) {
-            out.push(self.webhook(m, name, &page, text).await);
+            out.push(self.webhook(m, name, &page, text, None).await);
         }
         out
     }
@@ -218,6 +276,13 @@ impl Channels {
             WebhookFormat::Wecom | WebhookFormat::Dingtalk => robot_text(text),
         };
         self.deliver(name, body).await
+    }
+
+    /// A text to `m` by SIP MESSAGE only, where their pages go (the answer
+    /// to a reply: never to where the reply claims to come from).
+    pub async fn tell_by_message(&self, m: &Member, text: &str) -> Option<Attempt> {
+        let uri = m.message.as_ref()?;
+        Some(self.message(m, uri, text).await)
     }
 
     async fn message(&self, m: &Member, uri: &str, text: &str) -> Attempt {
@@ -308,12 +373,20 @@ impl Channels {
         }
     }
 
-    async fn webhook(&self, m: &Member, name: &str, page: &Page, text: &str) -> Attempt {
+    async fn webhook(
+        &self,
+        m: &Member,
+        name: &str,
+        page: &Page,
+        text: &str,
+        link: Option<&str>,
+    ) -> Attempt {
         let start = Instant::now();
         let body = |format: WebhookFormat| match format {
             WebhookFormat::Generic => serde_json::json!({
                 "ticket": page.ticket, "category": page.category, "urgent": page.urgent,
                 "member": m.id, "step": page.step, "repeat": page.repeat, "text": text,
+                "link": link,
             }),
             WebhookFormat::Wecom | WebhookFormat::Dingtalk => robot_text(text),
         };
@@ -469,5 +542,44 @@ mod tests {
             p.text(),
             "【市北区执行指挥中心】举报工单 2026-000007（公安/协助单位，紧急），请立即签收。协助单位：市北分局辽宁路派出所。"
         );
+    }
+
+    /// A text channel's page names the reply (MESSAGE) and the link; an
+    /// alarm asks for no 签收; a notice (no ticket) for nothing.
+    #[test]
+    fn a_text_page_names_the_reply_and_the_link() {
+        let p = Page {
+            ticket: "2026-000123".into(),
+            category: "lead".into(),
+            urgent: false,
+            step: 0,
+            repeat: 0,
+            note: None,
+            partner: None,
+            repeat_report: None,
+            alarm: false,
+        };
+        let link = "https://hotline.court.example/#ticket=2026-000123&link=abc";
+        assert_eq!(
+            p.text_with(Some(link), true),
+            format!(
+                "{}回复「1 2026-000123」即签收。一键签收（限本人一次有效）：{link}",
+                p.text()
+            )
+        );
+        assert_eq!(p.text_with(None, false), p.text());
+        let alarm = Page {
+            alarm: true,
+            ..p.clone()
+        };
+        assert_eq!(
+            alarm.text_with(Some(link), true),
+            format!("{}查看工单（限本人一次有效）：{link}", alarm.text())
+        );
+        let notice = Page {
+            ticket: String::new(),
+            ..p
+        };
+        assert!(!notice.text_with(None, true).contains("回复"));
     }
 }

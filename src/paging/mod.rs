@@ -10,6 +10,7 @@
 pub mod channels;
 pub mod digest;
 pub mod handover;
+pub mod replies;
 pub mod triage;
 pub mod worker;
 
@@ -46,6 +47,14 @@ pub struct PagingSettings {
     /// phone's or PBX's certificate must chain to (default: the webpki
     /// roots); its name must be the URI's host.
     pub tls_ca: Option<std::path::PathBuf>,
+    /// Take replies to SIP MESSAGE pages (`1 <ticket>` is 签收) from a
+    /// `[sip] trusted` element that asserts the member (docs/security.md);
+    /// MESSAGE pages then name the reply. Off: MESSAGE gets 405 and the
+    /// pages say nothing of a reply.
+    pub message_replies: bool,
+    /// Replies one member may send a minute (a correct one is not
+    /// counted); past it: 403, nothing looked up.
+    pub replies_per_minute: u32,
 }
 
 impl PagingSettings {
@@ -68,6 +77,8 @@ impl Default for PagingSettings {
             auth_user: None,
             auth_password: None,
             tls_ca: None,
+            message_replies: true,
+            replies_per_minute: 6,
         }
     }
 }

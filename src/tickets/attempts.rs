@@ -1,7 +1,8 @@
 //! The counters that limit guessing and callbacks, kept here because
 //! every key has one owner: attempts per member and per source (logins'
 //! `login:ip:<source>`; softphones' REGISTERs, `register:member:<id>|<source>`
-//! and `register:ip:<source>`, each for a minute), a member's failed
+//! and `register:ip:<source>`; replies to MESSAGE pages, `reply:member:<id>`
+//! and `reply:ip:<source>`, each for a minute), a member's failed
 //! logins (`login:failures:<member>`, compared and set in one step), and
 //! callbacks per ticket and per member in a court day
 //! (`callback:ticket:<n>:<day>`, `callback:member:<id>:<day>`). Counted
@@ -21,6 +22,8 @@ pub enum Attempt {
     Login,
     /// A softphone's REGISTER with credentials.
     Register,
+    /// A reply to a SIP MESSAGE page (`paging::replies`).
+    Reply,
 }
 
 /// A member's failed logins as the store keeps them: how many, the last
@@ -140,6 +143,9 @@ impl Store {
             // stranger who guesses wrong is locked out of that member, the
             // member's own phone elsewhere is not.
             Attempt::Register => (format!("register:member:{member}|{source}"), "register"),
+            // A member's replies come through the court's PBX, from
+            // wherever they are: per member, whatever the source.
+            Attempt::Reply => (format!("reply:member:{member}"), "reply"),
         };
         [
             self.key(&by_member),

@@ -562,6 +562,27 @@ impl Store {
     }
 
     /// Where a ticket stands in an index (0 = newest), if it is there.
+    /// Whether `member` may see `t` (`actions::may_see`): the leaders see
+    /// every ticket, anyone else those on one of their lists (asked here)
+    /// or of a case they handle. The API's rule, and the MESSAGE replies'.
+    pub async fn may_see(
+        &self,
+        member: &crate::roster::Member,
+        roster: &crate::roster::Roster,
+        t: &Ticket,
+    ) -> Result<bool, StoreError> {
+        let mut listed = false;
+        if !super::actions::sees_all(member) {
+            for idx in super::actions::indexes_of(member, roster) {
+                if self.position(&idx.name(), &t.number).await?.is_some() {
+                    listed = true;
+                    break;
+                }
+            }
+        }
+        Ok(super::actions::may_see(member, roster, t, listed))
+    }
+
     pub async fn position(&self, index: &str, number: &str) -> Result<Option<usize>, StoreError> {
         let mut c = self.conn.clone();
         let rank: Option<usize> = c

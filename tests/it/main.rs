@@ -12,6 +12,7 @@
 //! `eventually` (bounded), never a bare sleep. Run only the tests at hand:
 //! `cargo test --test it api::login::`.
 
+mod ack;
 mod api;
 mod bridge;
 mod browser;

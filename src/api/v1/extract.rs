@@ -1,6 +1,12 @@
 //! What handlers take from a request: JSON bodies and query strings that
 //! are 400 with the reason when malformed, and the logged-in [`Officer`]
 //! (a bearer token that is valid now, a member of the roster).
+//!
+//! A session a page's link opened is scoped to its ticket: [`Officer`]
+//! refuses it (403 `link_scope`), so a route takes it only by asking for
+//! [`OnTicket`] (the ticket in its path is the session's: viewing it and
+//! its dispatch steps) or [`AnySession`] (logging out). A new route is
+//! closed to it unless it says otherwise.
 
 use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
@@ -10,7 +16,6 @@ use axum::Json;
 use super::{ApiError, Shared};
 use crate::api::auth;
 use crate::roster::Member;
-use crate::tickets::actions;
 
 /// JSON bodies: unknown fields and bad JSON are 400 with the reason.
 pub struct Body<T>(pub T);
@@ -65,13 +70,11 @@ impl FromRequestParts<Shared> for Client {
 pub struct Officer {
     pub member: Member,
     pub(super) token: String,
+    /// The ticket a page's link opened this session for, its only one.
+    pub(super) link: Option<String>,
 }
 
 impl Officer {
-    pub(super) fn sees_all(&self) -> bool {
-        actions::sees_all(&self.member)
-    }
-
     /// One of the board's roles: the desk, the director, a deputy, the
     /// chief commander.
     pub(super) fn on_the_board(&self) -> bool {
@@ -93,10 +96,72 @@ impl Officer {
     }
 }
 
+impl Officer {
+    /// How the officer came: `{"via": "link"}` for a page's link, else
+    /// nothing (their PIN), for the timeline.
+    pub(super) fn via(&self) -> serde_json::Value {
+        match self.link {
+            Some(_) => serde_json::json!({"via": "link"}),
+            None => serde_json::Value::Null,
+        }
+    }
+}
+
+/// 403 for a session a page's link opened, on what it is not for.
+fn out_of_scope(ticket: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "link_scope",
+        format!(
+            "this session was opened by a page's link for ticket {ticket} only \
+(viewing it, 签收, 出警, 到场): log in with your PIN for anything else"
+        ),
+    )
+}
+
 impl FromRequestParts<Shared> for Officer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, s: &Shared) -> Result<Officer, ApiError> {
+        let o = AnySession::from_request_parts(parts, s).await?.0;
+        match &o.link {
+            None => Ok(o),
+            Some(ticket) => Err(out_of_scope(ticket)),
+        }
+    }
+}
+
+/// Any valid session, a page's link's too: for what every session may do
+/// (log itself out).
+pub struct AnySession(pub Officer);
+
+/// An officer on the ticket of the route's `{number}`: a full session, or
+/// one a page's link opened for that ticket.
+pub struct OnTicket(pub Officer);
+
+impl FromRequestParts<Shared> for OnTicket {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &Shared) -> Result<OnTicket, ApiError> {
+        let o = AnySession::from_request_parts(parts, s).await?.0;
+        let Some(ticket) = &o.link else {
+            return Ok(OnTicket(o));
+        };
+        let axum::extract::Path(number) =
+            axum::extract::Path::<String>::from_request_parts(parts, s)
+                .await
+                .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        match &number == ticket {
+            true => Ok(OnTicket(o)),
+            false => Err(out_of_scope(ticket)),
+        }
+    }
+}
+
+impl FromRequestParts<Shared> for AnySession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &Shared) -> Result<AnySession, ApiError> {
         let unauthorized = || {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -112,16 +177,20 @@ impl FromRequestParts<Shared> for Officer {
             .ok_or_else(unauthorized)?
             .trim()
             .to_string();
-        let id = auth::member_of(&s.store, &token)
+        let session = auth::session_of(&s.store, &token)
             .await?
             .ok_or_else(unauthorized)?;
         let member = s
             .live
             .get()
             .roster
-            .member(&id)
+            .member(&session.member)
             .cloned()
             .ok_or_else(unauthorized)?;
-        Ok(Officer { member, token })
+        Ok(AnySession(Officer {
+            member,
+            token,
+            link: session.ticket,
+        }))
     }
 }

@@ -5,6 +5,10 @@
 //! with 429 and Retry-After without evaluating the PIN; the member and the
 //! director are told once). Failures and lockouts in the security log,
 //! naming the member and the source.
+//!
+//! `POST /link`: a text page's link for a session scoped to its ticket
+//! (`auth::open_link`); used, expired, forged or revoked is one 401
+//! (`link_unusable`) and counts as a failed login from the source.
 
 use std::time::Duration;
 
@@ -15,7 +19,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::{ApiError, Body, Client, Officer, Shared};
+use super::{AnySession, ApiError, Body, Client, Shared};
 use crate::api::auth::{self, Gate};
 use crate::roster::Member;
 use crate::tickets::attempts::Attempt;
@@ -25,6 +29,66 @@ use crate::tickets::attempts::Attempt;
 struct Login {
     member: String,
     pin: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkBody {
+    token: String,
+}
+
+/// A page's link opened: a session for its member on its ticket only. The
+/// link is spent whatever follows; a link that opens nothing counts as a
+/// failed login from this source (the same 5 a minute), and its token is
+/// never logged.
+async fn open_link(
+    State(s): State<Shared>,
+    Client(from): Client,
+    Body(b): Body<LinkBody>,
+) -> Result<Response, ApiError> {
+    let source = crate::sip::admission::source_of(from).to_string();
+    let by_source = s
+        .store
+        .count_source_attempt(Attempt::Login, &source)
+        .await?;
+    if by_source > LOGIN_ATTEMPTS {
+        tracing::warn!(target: "security", "SECURITY event=link_limited src={source} reason=\"more than {LOGIN_ATTEMPTS} failed logins or links a minute from this source\" count=1");
+        return Ok(too_many(
+            Duration::from_secs(60),
+            "too many failed logins from this address: wait a minute".into(),
+        ));
+    }
+    let opened = auth::open_link(
+        &s.store,
+        b.token.trim(),
+        s.page_link_lifetime,
+        jiff::Timestamp::now(),
+    )
+    .await?;
+    // A member no longer on the roster opens nothing (the session the link
+    // made would let nobody in either).
+    let live = s.live.get();
+    let Some((token, session)) = opened.filter(|(_, o)| live.roster.member(&o.member).is_some())
+    else {
+        tracing::warn!(target: "security", "SECURITY event=link_refused src={source} reason=\"a page's link used, expired, forged or revoked\" count=1");
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "link_unusable",
+            "this link was used, has expired or is not one: log in with your PIN",
+        ));
+    };
+    s.store
+        .uncount_source_attempt(Attempt::Login, &source)
+        .await?;
+    let ticket = session.ticket.unwrap_or_default();
+    tracing::info!(member = %session.member, %ticket, "page link opened");
+    Ok(Json(serde_json::json!({
+        "token": token,
+        "expires_in": s.page_link_lifetime.as_secs(),
+        "member": session.member,
+        "ticket": ticket,
+    }))
+    .into_response())
 }
 
 /// At most this many failed logins per source a minute.
@@ -143,7 +207,10 @@ fn tell_locked(s: &Shared, m: &Member, source: &str, failures: u32) {
     });
 }
 
-async fn logout(State(s): State<Shared>, o: Officer) -> Result<StatusCode, ApiError> {
+async fn logout(
+    State(s): State<Shared>,
+    AnySession(o): AnySession,
+) -> Result<StatusCode, ApiError> {
     auth::logout(&s.store, &o.token, &o.member.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -152,4 +219,5 @@ pub(super) fn router() -> Router<Shared> {
     Router::new()
         .route("/login", post(login))
         .route("/logout", post(logout))
+        .route("/link", post(open_link))
 }

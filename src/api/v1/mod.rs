@@ -1,6 +1,7 @@
 //! `/api/v1`: officers log in, see the tickets paged to them, their unit or
 //! their cases, and move them on (签收, 出警, arrival, closing). One file per
-//! resource, each with its routes: `login`, `tickets`, `deadlines` (a
+//! resource, each with its routes: `login` (and a page's link),
+//! `tickets`, `deadlines` (a
 //! consultation's answer, a property lead's mark and check), `recordings`,
 //! `events`, `watch`; what they share: `error` (`{"error": code, "message": text}`)
 //! and `extract` (bodies, queries, the logged-in officer). Handlers call the
@@ -32,7 +33,7 @@ mod watch;
 
 pub use error::ApiError;
 pub use events::Streams;
-pub use extract::{Body, Client, Officer, Params};
+pub use extract::{AnySession, Body, Client, Officer, OnTicket, Params};
 
 /// What the API needs.
 pub struct V1 {
@@ -61,6 +62,9 @@ pub struct V1 {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The channel watch: the board's part, on-demand webhook tests.
     pub watch: Option<Arc<crate::watch::Watcher>>,
+    /// `[http] page_link_minutes`: how long the session a page's link
+    /// opens lasts.
+    pub page_link_lifetime: std::time::Duration,
 }
 
 type Shared = Arc<V1>;

@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, Body, Officer, Params, Shared, V1};
+use super::{ApiError, Body, Officer, OnTicket, Params, Shared, V1};
 use crate::privacy::mask;
 use crate::tickets::actions;
 use crate::tickets::model::{Category, Index, Measure, Note, State as TicketState, Ticket};
@@ -94,16 +94,7 @@ fn view(s: &V1, t: &Ticket) -> TicketView {
 /// (The rule is the domain's, `actions::may_see`; this asks the store.)
 pub(super) async fn may_see(s: &V1, o: &Officer, t: &Ticket) -> Result<bool, ApiError> {
     let cfg = s.live.get();
-    let mut listed = false;
-    if !o.sees_all() {
-        for idx in actions::indexes_of(&o.member, &cfg.roster) {
-            if s.store.position(&idx.name(), &t.number).await?.is_some() {
-                listed = true;
-                break;
-            }
-        }
-    }
-    Ok(actions::may_see(&o.member, &cfg.roster, t, listed))
+    Ok(s.store.may_see(&o.member, &cfg.roster, t).await?)
 }
 
 /// The ticket, or 404 exactly as for one that does not exist.
@@ -231,7 +222,7 @@ async fn list(
 
 async fn one(
     State(s): State<Shared>,
-    o: Officer,
+    OnTicket(o): OnTicket,
     Path(n): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let t = visible(&s, &o, &n).await?;
@@ -293,22 +284,18 @@ pub(super) async fn act(
 
 async fn acknowledge(
     State(s): State<Shared>,
-    o: Officer,
+    OnTicket(o): OnTicket,
     Path(n): Path<String>,
     Body(b): Body<Versioned>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let a = actions::acknowledge(
-        &o.member.id,
-        Some(b.version),
-        Timestamp::now(),
-        serde_json::Value::Null,
-    );
+    // Through a page's link: on the timeline as `via: link`.
+    let a = actions::acknowledge(&o.member.id, Some(b.version), Timestamp::now(), o.via());
     act(&s, &o, &n, a).await
 }
 
 async fn dispatch(
     State(s): State<Shared>,
-    o: Officer,
+    OnTicket(o): OnTicket,
     Path(n): Path<String>,
     Body(b): Body<DispatchBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -319,19 +306,32 @@ async fn dispatch(
         )));
     }
     let now = Timestamp::now();
-    let a = actions::dispatch(&o.member.id, b.version, b.officers, b.vehicle, now)
+    let mut a = actions::dispatch(&o.member.id, b.version, b.officers, b.vehicle, now)
         .arriving_by(cfg.dispatch.arrive_by(now));
+    with_via(&mut a, &o);
     act(&s, &o, &n, a).await
 }
 
 async fn arrive(
     State(s): State<Shared>,
-    o: Officer,
+    OnTicket(o): OnTicket,
     Path(n): Path<String>,
     Body(b): Body<Versioned>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let a = actions::arrive(&o.member.id, b.version, Timestamp::now());
+    let mut a = actions::arrive(&o.member.id, b.version, Timestamp::now());
+    with_via(&mut a, &o);
     act(&s, &o, &n, a).await
+}
+
+/// A step taken through a page's link says so on the timeline (`via`).
+fn with_via(a: &mut actions::Action, o: &Officer) {
+    let serde_json::Value::Object(via) = o.via() else {
+        return;
+    };
+    match a.change.details.as_object_mut() {
+        Some(d) => d.extend(via),
+        None => a.change.details = serde_json::Value::Object(via),
+    }
 }
 
 async fn close(

@@ -272,13 +272,18 @@ impl Core {
         id
     }
 
-    /// `Allow` outside a call: REGISTER too when we are a registrar.
-    fn allow(&self) -> &'static str {
-        if self.cfg.registrar {
+    /// `Allow` outside a call: REGISTER too when we are a registrar,
+    /// MESSAGE when we take replies to pages.
+    fn allow(&self) -> String {
+        let mut allow = String::from(if self.cfg.registrar {
             ALLOW_REGISTRAR
         } else {
             ALLOW
+        });
+        if self.cfg.messages {
+            allow.push_str(", MESSAGE");
         }
+        allow
     }
 
     pub(super) fn builder<'a>(
@@ -380,16 +385,13 @@ impl Core {
             }
             Method::Other(name) if name == "UPDATE" || name == "PRACK" => return Ok(()),
             Method::Register if self.cfg.registrar => return Ok(()),
+            Method::Other(name) if name == "MESSAGE" && self.cfg.messages => return Ok(()),
             Method::Other(name) if !KNOWN_ELSEWHERE.contains(&name.as_str()) => {
                 (501, "Not Implemented")
             }
             _ => (405, "Method Not Allowed"),
         };
-        Err(Refusal::Reply(
-            code,
-            reason,
-            Some(("Allow", self.allow().into())),
-        ))
+        Err(Refusal::Reply(code, reason, Some(("Allow", self.allow()))))
     }
 
     /// OPTIONS: 200 with what we allow, accept and support; while draining
@@ -413,7 +415,7 @@ impl Core {
     }
 
     /// Out of a dialog only INVITE begins anything (and REGISTER asks the
-    /// registrar); anything else gets 481.
+    /// registrar, MESSAGE the inbox); anything else gets 481.
     fn out_of_dialog(
         &mut self,
         msg: Message,
@@ -425,6 +427,7 @@ impl Core {
         match method {
             Method::Invite => self.on_invite(msg, peer, now, tag),
             Method::Register => self.on_register(&msg, peer, now),
+            Method::Other(ref name) if name == "MESSAGE" => self.on_text(&msg, &method, peer, now),
             _ => {
                 let b = self
                     .builder(&msg, peer, 481, "Call/Transaction Does Not Exist")
@@ -462,6 +465,8 @@ impl Core {
             }
             Method::Invite => self.on_reinvite(msg, call, peer, now),
             Method::Other(ref name) if name == "UPDATE" => self.on_update(msg, call, peer, now),
+            // A MESSAGE inside a call is a text like any other.
+            Method::Other(ref name) if name == "MESSAGE" => self.on_text(msg, &method, peer, now),
             Method::Other(_) => self.on_prack(msg, call, peer, now),
             _ => {}
         }

@@ -45,7 +45,8 @@ use crate::metrics::SipMetrics as Metrics;
 use crate::shedding::Load;
 
 /// Methods other SIP elements use that we recognise but do not allow (405);
-/// any other unknown method gets 501 (RFC 3261 §21.4.6, §21.5.2).
+/// any other unknown method gets 501 (RFC 3261 §21.4.6, §21.5.2). REGISTER
+/// is allowed with a registrar, MESSAGE with an inbox (replies to pages).
 const KNOWN_ELSEWHERE: &[&str] = &[
     "REGISTER",
     "MESSAGE",
@@ -285,8 +286,9 @@ enum TimerKey {
     Reliable(CallRef),
     /// Our registration's refresh (or its retry).
     Register,
-    /// The registrar's answer to a REGISTER is overdue.
-    Registrar(u64),
+    /// The app's answer to a request handed over (a REGISTER to the
+    /// registrar, a MESSAGE to the inbox) is overdue.
+    Handed(u64),
     Client(u64),
     Conn(u64),
 }
@@ -331,9 +333,9 @@ pub struct Core {
     /// When shedding was last logged (once a second at most).
     shed_logged: Option<Instant>,
     registration: Option<Registering>,
-    /// REGISTERs waiting for the registrar: what their answer is built
-    /// from (the request's reply headers and our To tag).
-    registers: HashMap<u64, (message::ReplyHeaders, String)>,
+    /// Requests handed to the app (REGISTERs to the registrar, MESSAGEs to
+    /// the inbox) waiting for its answer: what the answer is built from.
+    handed: HashMap<u64, Handed>,
     /// Where the request being handled comes from, as admission counts it
     /// (the socket's peer, or the source a proxy forwarded): set for each
     /// request by `handle_message`, read by the limits and transactions.
@@ -352,7 +354,7 @@ impl Core {
             placed: 0,
             shed_logged: None,
             registration: None,
-            registers: HashMap::new(),
+            handed: HashMap::new(),
             origin: Origin::direct(SocketAddr::from(([0, 0, 0, 0], 0)), "UDP"),
             cfg,
             metrics,
@@ -691,6 +693,7 @@ fn contact_uri(peer: &Peer) -> String {
 
 mod inbound;
 use inbound::{Limit, Refusal};
+mod inbox;
 mod register;
 mod registrar;
 mod session;
@@ -701,8 +704,10 @@ mod uas;
 
 pub use types::*;
 
+pub use inbox::{TextRequest, MAX_TEXT_BYTES};
 use register::Registering;
 pub use register::{Registration, RegistrationState};
+use registrar::Handed;
 pub use registrar::{Contacts, RegisterAnswer, RegisterRequest, REGISTRAR_WAIT};
 
 #[cfg(test)]

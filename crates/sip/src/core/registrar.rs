@@ -4,6 +4,10 @@
 //! registrar (credentials and bindings live in Redis, outside the core)
 //! answers with [`Core::answer_register`]. An answer that does not come in
 //! [`REGISTRAR_WAIT`] becomes a 503, so a softphone is never left hanging.
+//!
+//! The hand-over itself ([`Core::hand_over`], the answer, the 503 when it
+//! is late) is the same for every request the app decides: a MESSAGE to
+//! the inbox (`inbox`) goes the same way.
 
 use super::*;
 
@@ -47,7 +51,8 @@ pub struct RegisterRequest {
     pub user_agent: Option<String>,
 }
 
-/// The registrar's answer to a [`RegisterRequest`].
+/// The app's answer to a request the core handed over: the registrar's to
+/// a [`RegisterRequest`], the inbox's to a [`super::TextRequest`].
 #[derive(Debug, Clone)]
 pub struct RegisterAnswer {
     pub id: u64,
@@ -125,10 +130,7 @@ impl Core {
         {
             return self.refuse_stateless(msg, peer, "transactions");
         }
-        let tx = ServerTx::new(false, peer.transport().reliable(), self.cfg.timers);
-        let id = self.insert_tx(TxKey::of(msg, &method), tx, peer, None, now);
-        self.registers.insert(id, (msg.reply.clone(), tag));
-        self.arm(TimerKey::Registrar(id), Some(now + REGISTRAR_WAIT));
+        let id = self.hand_over(msg, &method, peer, tag, now);
         let request_uri = match &msg.start {
             StartLine::Request { uri, .. } => uri.clone(),
             StartLine::Response { .. } => String::new(),
@@ -149,13 +151,43 @@ impl Core {
             })));
     }
 
+    /// Keeps a server transaction for `msg` whose final response the app
+    /// gives (within [`REGISTRAR_WAIT`], else 503); its id names it in the
+    /// hand-over and the answer. `tag`: our To tag for the answer.
+    pub(super) fn hand_over(
+        &mut self,
+        msg: &Message,
+        method: &Method,
+        peer: Peer,
+        tag: String,
+        now: Instant,
+    ) -> u64 {
+        let tx = ServerTx::new(false, peer.transport().reliable(), self.cfg.timers);
+        let id = self.insert_tx(TxKey::of(msg, method), tx, peer, None, now);
+        let reply = msg.reply.clone();
+        let method = match method {
+            Method::Register => "REGISTER",
+            _ => "MESSAGE",
+        };
+        self.handed.insert(id, Handed { reply, tag, method });
+        self.arm(TimerKey::Handed(id), Some(now + REGISTRAR_WAIT));
+        id
+    }
+
     /// The registrar's answer, sent on the REGISTER's transaction (a late
     /// one, after the core gave up, is dropped).
     pub fn answer_register(&mut self, a: RegisterAnswer, now: Instant) {
-        let Some((reply, tag)) = self.registers.remove(&a.id) else {
+        self.answer_handed(a, now)
+    }
+
+    /// The app's answer to a request it was handed (a REGISTER, a
+    /// MESSAGE), sent on its transaction; a late one, after the core gave
+    /// up, is dropped.
+    pub fn answer_handed(&mut self, a: RegisterAnswer, now: Instant) {
+        let Some(Handed { reply, tag, .. }) = self.handed.remove(&a.id) else {
             return;
         };
-        self.arm(TimerKey::Registrar(a.id), None);
+        self.arm(TimerKey::Handed(a.id), None);
         let Some(peer) = self.txs.get(&a.id).map(|e| e.peer) else {
             return;
         };
@@ -170,14 +202,17 @@ impl Core {
         self.respond_on(a.id, peer, a.status, data, now);
     }
 
-    /// No answer from the registrar in time.
-    pub(super) fn registrar_timer(&mut self, id: u64, now: Instant) {
-        if !self.registers.contains_key(&id) {
+    /// No answer from the app in time: 503.
+    pub(super) fn handed_timer(&mut self, id: u64, now: Instant) {
+        let Some(h) = self.handed.get(&id) else {
             return;
-        }
-        tracing::warn!("the registrar did not answer a REGISTER in time: 503");
+        };
+        tracing::warn!(
+            method = h.method,
+            "no answer to a request handed over in time: 503"
+        );
         let retry = self.cfg.retry_after.to_string();
-        self.answer_register(
+        self.answer_handed(
             RegisterAnswer {
                 id,
                 status: 503,
@@ -187,6 +222,16 @@ impl Core {
             now,
         );
     }
+}
+
+/// A request handed to the app: what its answer is built from.
+pub(super) struct Handed {
+    /// The request's headers a response copies.
+    reply: message::ReplyHeaders,
+    /// Our To tag.
+    tag: String,
+    /// For the log.
+    method: &'static str,
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ impl Core {
                 TimerKey::Session(id) => self.session_timer(id, now),
                 TimerKey::Reliable(id) => self.reliable_timer(id, now),
                 TimerKey::Register => self.send_register(None, now),
-                TimerKey::Registrar(id) => self.registrar_timer(id, now),
+                TimerKey::Handed(id) => self.handed_timer(id, now),
                 TimerKey::Client(id) => self.client_timer(id, now),
                 TimerKey::Conn(id) => self.conn_timer(id, now),
             }

@@ -205,6 +205,9 @@ pub enum Output {
     },
     /// A REGISTER for the registrar; answer with [`Core::answer_register`].
     Register(Box<RegisterRequest>),
+    /// A MESSAGE for the inbox (replies to pages); answer with
+    /// [`Core::answer_handed`].
+    Text(Box<super::TextRequest>),
     /// Our registration with the trunk: a REGISTER's final outcome.
     Registration(super::RegistrationState),
 }
@@ -228,6 +231,8 @@ pub struct CoreConfig {
     pub load: Arc<Load>,
     /// REGISTER is taken (and handed out as [`Output::Register`]); else 405.
     pub registrar: bool,
+    /// MESSAGE is taken (and handed out as [`Output::Text`]); else 405.
+    pub messages: bool,
     /// Whether calls may, or must, be SRTP (SDES).
     pub srtp: crate::sdp::SrtpPolicy,
 }
@@ -246,6 +251,7 @@ impl Default for CoreConfig {
             admission: AdmissionConfig::default(),
             load: Arc::new(Load::default()),
             registrar: false,
+            messages: false,
             srtp: Default::default(),
         }
     }

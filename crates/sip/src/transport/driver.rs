@@ -98,6 +98,7 @@ pub(super) async fn core_task(
         outbound: HashMap::new(),
         events: calls.events,
         registrar: calls.registrar,
+        texts: calls.texts,
         registration: None,
     };
     // By index, as `Link::Udp(i)` names them (one the OS cannot name: the
@@ -171,7 +172,7 @@ pub(super) async fn core_task(
                         }
                         None => tracing::warn!(%dest, "no SIP socket of that address family"),
                     },
-                    PendingRequest::RegisterAnswer(a) => core.answer_register(a, Instant::now()),
+                    PendingRequest::RegisterAnswer(a) => core.answer_handed(a, Instant::now()),
                     PendingRequest::ConnectTls { conn, tls } => {
                         conns.dial.tls.insert(conn, tls);
                     }
@@ -264,6 +265,8 @@ pub(super) struct Outlets {
     events: mpsc::Sender<CallEvent>,
     /// The registrar, when the gateway is one.
     registrar: Option<mpsc::Sender<RegisterRequest>>,
+    /// The inbox, when the gateway takes replies to its pages.
+    texts: Option<mpsc::Sender<TextRequest>>,
     /// Who follows our registration with the trunk.
     registration: Option<watch::Sender<RegistrationState>>,
 }
@@ -279,6 +282,7 @@ pub(super) async fn flush(
         outbound,
         events,
         registrar,
+        texts,
         registration,
     } = outlets;
     while let Some(out) = core.poll_output() {
@@ -356,6 +360,21 @@ pub(super) async fn flush(
             Output::Registration(state) => {
                 if let Some(tx) = registration {
                     tx.send_replace(state);
+                }
+            }
+            Output::Text(req) => {
+                let id = req.id;
+                if texts.as_ref().is_none_or(|t| t.try_send(*req).is_err()) {
+                    // The inbox is swamped: the phone may send it again.
+                    core.answer_handed(
+                        RegisterAnswer {
+                            id,
+                            status: 503,
+                            reason: "Service Unavailable",
+                            headers: vec![("Retry-After", "30".into())],
+                        },
+                        Instant::now(),
+                    );
                 }
             }
             Output::Register(req) => {

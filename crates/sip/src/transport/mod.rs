@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::core::{
     CallCommand, CallEvent, CallRef, Core, Dial, Link, OutRequest, Output, Peer, RegisterAnswer,
-    RegisterRequest, Registration, RegistrationState,
+    RegisterRequest, Registration, RegistrationState, TextRequest,
 };
 use super::message::{self, Frame, Limits};
 use crate::metrics::SipMetrics as Metrics;
@@ -215,6 +215,9 @@ pub struct CallChannels {
     /// Where REGISTERs go when the gateway is a registrar (answers come
     /// back as [`PendingRequest::RegisterAnswer`]).
     pub registrar: Option<mpsc::Sender<RegisterRequest>>,
+    /// Where MESSAGEs go when the gateway takes replies to its pages
+    /// (answers come back the same way).
+    pub texts: Option<mpsc::Sender<TextRequest>>,
 }
 
 /// What the paging side and the registrar ask of the SIP core.
@@ -245,7 +248,8 @@ pub enum PendingRequest {
         egress: Egress,
         state: watch::Sender<RegistrationState>,
     },
-    /// The registrar's answer to a REGISTER.
+    /// The app's answer to a request handed over: the registrar's to a
+    /// REGISTER, the inbox's to a MESSAGE.
     RegisterAnswer(RegisterAnswer),
     /// Requests on `Link::Tls(conn)` open a TLS connection checked so
     /// (from then on, as [`Bound::connect_tls`] at start).
@@ -355,6 +359,11 @@ impl Requester {
 
     /// The registrar's answer to a REGISTER the core handed over.
     pub async fn answer_register(&self, answer: RegisterAnswer) {
+        let _ = self.tx.send(PendingRequest::RegisterAnswer(answer)).await;
+    }
+
+    /// The inbox's answer to a MESSAGE the core handed over.
+    pub async fn answer_text(&self, answer: RegisterAnswer) {
         let _ = self.tx.send(PendingRequest::RegisterAnswer(answer)).await;
     }
 

@@ -51,6 +51,8 @@ struct Harness {
     events: Vec<CallEvent>,
     /// REGISTERs handed to the registrar.
     registers: Vec<RegisterRequest>,
+    /// MESSAGEs handed to the inbox.
+    texts: Vec<TextRequest>,
     /// Our registration's outcomes.
     registrations: Vec<RegistrationState>,
 }
@@ -64,6 +66,7 @@ impl Harness {
             dest: Vec::new(),
             events: Vec::new(),
             registers: Vec::new(),
+            texts: Vec::new(),
             registrations: Vec::new(),
         }
     }
@@ -77,6 +80,7 @@ impl Harness {
                 }
                 Output::Event(e) => self.events.push(e),
                 Output::Register(r) => self.registers.push(*r),
+                Output::Text(t) => self.texts.push(*t),
                 Output::Registration(r) => self.registrations.push(r),
                 Output::Close(_) | Output::RequestDone { .. } => {}
             }
@@ -667,6 +671,7 @@ fn response_to(req: &str, code: u16, reason: &str) -> String {
 }
 
 mod hostile;
+mod inbox;
 mod midcall;
 mod placing;
 mod register;
