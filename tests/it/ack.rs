@@ -241,6 +241,12 @@ async fn a_links_session_is_for_its_ticket_alone() {
     let api = Api::new(&gw);
     let numbers = open_tickets(&gw.store, 2, "scope").await;
     let (a, b) = (&numbers[0], &numbers[1]);
+    // The gateway's first look (the triage) changes the ticket: the
+    // version read below is the one after it.
+    eventually("A triaged", Duration::from_secs(10), || {
+        timeline_has(&gw.store, a, "triaged")
+    })
+    .await;
     // The director sees every ticket: only the scope keeps B from them.
     let life = Duration::from_secs(1800);
     let now = jiff::Timestamp::now();
