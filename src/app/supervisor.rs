@@ -37,10 +37,15 @@ pub enum Task {
     WebPruning,
     /// The channel watch (`crate::watch`).
     Watch,
+    /// The swaps' sync: the roster in force follows the store's swaps; the
+    /// duty's notices (`crate::swaps`).
+    Swaps,
+    /// The evening-before duty reminders.
+    Reminders,
 }
 
 impl Task {
-    pub const ALL: [Task; 14] = [
+    pub const ALL: [Task; 16] = [
         Task::Sip,
         Task::Paging,
         Task::Tickets,
@@ -55,6 +60,8 @@ impl Task {
         Task::Retention,
         Task::WebPruning,
         Task::Watch,
+        Task::Swaps,
+        Task::Reminders,
     ];
 
     /// Its name: in the logs (`task=`), in `/healthz`'s `failed`, and as
@@ -75,6 +82,8 @@ impl Task {
             Task::Retention => "retention",
             Task::WebPruning => "web-pruning",
             Task::Watch => "watch",
+            Task::Swaps => "swaps",
+            Task::Reminders => "reminders",
         }
     }
 
@@ -100,6 +109,8 @@ impl std::fmt::Display for Task {
             Task::Retention => "the retention task",
             Task::WebPruning => "the browser calls' pruning timer",
             Task::Watch => "the channel watch",
+            Task::Swaps => "the swaps' sync (the roster in force, the duty's notices)",
+            Task::Reminders => "the duty reminders",
         })
     }
 }

@@ -2,7 +2,8 @@
 //! their cases, and move them on (签收, 出警, arrival, closing). One file per
 //! resource, each with its routes: `login`, `tickets`, `deadlines` (a
 //! consultation's answer, a property lead's mark and check), `recordings`,
-//! `events`, `watch`; what they share: `error` (`{"error": code, "message": text}`)
+//! `events`, `watch`, `swaps` (swaps and overrides of the duty), `calendar`
+//! (the duty as iCalendar); what they share: `error` (`{"error": code, "message": text}`)
 //! and `extract` (bodies, queries, the logged-in officer). Handlers call the
 //! domain's actions (`tickets::actions`) and the store; the state machine
 //! and the version checks are the store's.
@@ -19,6 +20,7 @@ use crate::tickets::Store;
 
 mod activities;
 mod board;
+mod calendar;
 mod deadlines;
 mod error;
 mod events;
@@ -27,9 +29,11 @@ mod login;
 mod recordings;
 mod rewards;
 mod stats;
+mod swaps;
 mod tickets;
 mod watch;
 
+pub(crate) use calendar::ics as calendar_answer;
 pub use error::ApiError;
 pub use events::Streams;
 pub use extract::{Body, Client, Officer, Params};
@@ -61,6 +65,8 @@ pub struct V1 {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The channel watch: the board's part, on-demand webhook tests.
     pub watch: Option<Arc<crate::watch::Watcher>>,
+    /// Swaps and overrides of the duty, and the calendar feed's reach.
+    pub swaps: Option<Arc<crate::swaps::Swaps>>,
 }
 
 type Shared = Arc<V1>;
@@ -92,6 +98,8 @@ pub fn router(v1: Shared) -> Router {
         .merge(rewards::router())
         .merge(board::router())
         .merge(watch::router())
+        .merge(swaps::router())
+        .merge(calendar::router())
         .route("/roster/now", get(roster_now))
         .with_state(v1)
 }
