@@ -323,19 +323,27 @@ impl Rules<'_> {
             .map_or_else(|| court_day(self.now), |p| p.day)
     }
 
-    /// `day` is neither over nor more than a year ahead.
+    /// `day` is neither over nor more than a year ahead (bounded first:
+    /// nothing is resolved for a day in another age).
     fn check_day(&self, day: Date, what: &str) -> Result<(), Refusal> {
+        let ahead = (day - court_day(self.now)).get_days() as i64;
+        if ahead > MAX_DAYS {
+            return Err(invalid(format!(
+                "{what} {day} is more than {MAX_DAYS} days ahead"
+            )));
+        }
+        if ahead < -MAX_DAYS {
+            return Err(invalid(format!(
+                "{what} {day} is in the past (the earliest day now is {})",
+                self.earliest()
+            )));
+        }
         let end = self.roster.period_of(self.calendar, day).end;
         if end <= self.now {
             return Err(invalid(format!(
                 "{what} {day} is in the past: its duty ended at {} (the earliest day now is {})",
                 crate::court_time::local(end),
                 self.earliest()
-            )));
-        }
-        if (day - court_day(self.now)).get_days() as i64 > MAX_DAYS {
-            return Err(invalid(format!(
-                "{what} {day} is more than {MAX_DAYS} days ahead"
             )));
         }
         Ok(())
@@ -932,6 +940,19 @@ mod tests {
         assert!(e.message.contains("on that duty already"), "{e}");
         let e = ask(&format!("{u}-officer"), "nobody", day);
         assert!(e.message.contains("\"nobody\" is not a member"), "{e}");
+        // Days of another age are refused before anything is resolved.
+        let e = ask(
+            &format!("{u}-officer"),
+            &other(&unit, "officer"),
+            date(9999, 12, 31),
+        );
+        assert!(e.message.contains("more than 366 days ahead"), "{e}");
+        let e = ask(
+            &format!("{u}-officer"),
+            &other(&unit, "officer"),
+            date(-9999, 1, 1),
+        );
+        assert!(e.message.contains("is in the past"), "{e}");
         // An override by someone who is not an approver.
         let e = rules
             .put_in(
