@@ -1009,3 +1009,93 @@ async fn a_days_reminders_reach_a_webhook_and_a_sipp_phone_once() {
     assert!(!ok && err.contains("not a date YYYY-MM-DD"), "{err}");
     drop(gw);
 }
+
+/// Issue 33, item 1, on the mobile page in Debian's headless Chromium
+/// (`tests/browser/duty.mjs`, playwright-core): the member asked opens
+/// 值班, accepts the swap (it then awaits the director), asks another
+/// member to take one of their own duties and makes their calendar
+/// subscription URL; the store then holds what the page did. Screenshots
+/// in `target/duty-screenshots/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mobile_page_accepts_a_swap_asks_one_and_subscribes_in_chromium() {
+    let browser = repo().join("tests/browser");
+    assert!(
+        browser.join("node_modules/playwright-core").is_dir(),
+        "scripts/test.sh installs playwright-core (npm ci --prefix tests/browser)"
+    );
+    let d = duty_on(today() + jiff::Span::new().days(2));
+    let (asker, taker) = (
+        format!("{}-officer", d.crew),
+        format!("{}-officer", d.other),
+    );
+    // Whom the taker asks in turn: an officer of a third unit.
+    let third = ["u3", "u4", "u5"]
+        .into_iter()
+        .find(|u| *u != d.crew)
+        .map(|u| format!("{u}-officer"))
+        .unwrap();
+    let gw = Gateway::start(settings()).await;
+    let api = Api::new(&gw);
+    let a = api.logged_in(&gw.store, &[&asker]).await.remove(0);
+    let (st, s) = api
+        .call(
+            "POST",
+            "/swaps",
+            Some(&a),
+            Some(json!({"day": d.day.to_string(), "with": taker})),
+        )
+        .await;
+    assert_eq!(st, 201, "{s}");
+    hotline::api::auth::set_pin(&gw.store, &taker, "246810")
+        .await
+        .unwrap();
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::process::Command::new("node")
+            .arg(browser.join("duty.mjs"))
+            .args(["--base", &format!("http://{}", gw.http)])
+            .args(["--member", &taker, "--pin", "246810", "--with", &third])
+            .arg("--shots")
+            .arg(repo().join("target/duty-screenshots"))
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the page's script within 2 minutes")
+    .expect("node runs (Debian's nodejs)");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("DONE"),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, s) = api.call("GET", "/swaps/1", Some(&a), None).await;
+    assert_eq!(s["state"], "accepted", "{s}");
+    let (_, s) = api.call("GET", "/swaps/2", Some(&a), None).await;
+    assert_eq!(s["state"].as_str(), None, "not the asker's to see: {s}");
+    let t = api.logged_in(&gw.store, &[&taker]).await.remove(0);
+    let (_, s) = api.call("GET", "/swaps/2", Some(&t), None).await;
+    assert_eq!(
+        (
+            s["by"].as_str(),
+            s["with"].as_str(),
+            s["state"].as_str(),
+            s["reason"].as_str()
+        ),
+        (
+            Some(taker.as_str()),
+            Some(third.as_str()),
+            Some("asked"),
+            Some("浏览器测试")
+        ),
+        "{s}"
+    );
+    let mut c = gw.store.connection();
+    let sub: Option<String> = redis::cmd("GET")
+        .arg(format!("hotline:calendar:member:{taker}"))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(sub.is_some(), "the subscription is kept (as its hash)");
+    gw.stop().await;
+}
