@@ -1099,3 +1099,67 @@ async fn the_mobile_page_accepts_a_swap_asks_one_and_subscribes_in_chromium() {
     assert!(sub.is_some(), "the subscription is kept (as its hash)");
     gw.stop().await;
 }
+
+/// Issue 33, item 1, with two gateways on one Redis: a swap accepted on
+/// one (no approval needed here) is in force on the other within its sync
+/// (`/roster/now` there names the member who took it, with the swap), and
+/// the move is told once for both: the one that made the change claimed
+/// its texts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swap_made_on_one_gateway_is_in_force_on_another() {
+    let redis = Redis::start("everysec").await;
+    let (hook, posts) = webhook(FirstPages::Taken).await;
+    let now = duty_now();
+    let (asker, taker) = (
+        format!("{}-clerk", now.crew),
+        format!("{}-clerk", now.other),
+    );
+    let roster = test_roster(&roster_text(&[(&taker, "webhook = \"hook\"".into())]));
+    let extra = format!(
+        "[swaps]\napproval = false\nremind_at = \"off\"\n{}",
+        hook_section(hook, "paging.webhooks.")
+    );
+    let (a_dir, b_dir) = (tempfile_dir("swap-gw-a"), tempfile_dir("swap-gw-b"));
+    let a = Process::start(&write_config(&a_dir, &redis, &roster, &extra));
+    let b = Process::start(&write_config(&b_dir, &redis, &roster, &extra));
+    let store = hotline::tickets::Store::connect(&redis.url(), "hotline:").unwrap();
+    let (on_a, on_b) = (Api::at(a.http), Api::at(b.http));
+    let t = on_a.logged_in(&store, &[&asker, &taker]).await;
+    let (st, s) = on_a
+        .call(
+            "POST",
+            "/swaps",
+            Some(&t[0]),
+            Some(json!({"day": now.day.to_string(), "with": taker})),
+        )
+        .await;
+    assert_eq!(st, 201, "{s}");
+    let (st, s) = on_a
+        .call(
+            "POST",
+            "/swaps/1",
+            Some(&t[1]),
+            Some(json!({"action": "accept"})),
+        )
+        .await;
+    assert_eq!((st, s["state"].as_str()), (200, Some("in_effect")), "{s}");
+    eventually(
+        "the swap in force on the other gateway",
+        Duration::from_secs(5),
+        || async {
+            let (_, duty) = on_b.call("GET", "/roster/now", Some(&t[1]), None).await;
+            duty["swaps"] == json!([1])
+                && duty["unit"]["members"]
+                    .as_array()
+                    .is_some_and(|m| m.iter().any(|m| m["id"] == json!(taker)))
+        },
+    )
+    .await;
+    eventually("the move told", Duration::from_secs(10), || async {
+        any_contains(&posts, &["换班 #1", "新增值班"])
+    })
+    .await;
+    // Claimed by the gateway that made the change: nobody sends it again.
+    assert!(!store.claim_duty_notices("swap:1:2").await.unwrap());
+    drop((a, b));
+}
