@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Command 2: install the test tools that are missing (redis-server, sipp from
 # sip-tester, kamailio, python3, curl, a C compiler and make, Chromium with a CJK font,
-# Node.js; playwright-core from npm and schemathesis from PyPI, both pinned),
+# Node.js; playwright-core from npm, schemathesis and icalendar from PyPI, all pinned),
 # then run format and lint checks and the whole test suite.
 # Tests start their own gateways and servers on free loopback ports.
 set -euo pipefail
@@ -29,6 +29,12 @@ if [ "$(target/py/bin/schemathesis --version 2>/dev/null)" != "schemathesis, ver
   need python3:python3
   python3 -m venv target/py 2>/dev/null || { need_pkg python3-venv && rm -rf target/py && python3 -m venv target/py; }
   target/py/bin/pip install -q --disable-pip-version-check schemathesis==4.32.5
+fi
+# icalendar (PyPI, pinned) parses the duty calendar feed back strictly
+# (tests/it/swaps.rs), in the same virtualenv (through its own python: a
+# virtualenv copied from elsewhere keeps its old pip's first line).
+if [ "$(target/py/bin/python -c 'import icalendar; print(icalendar.__version__)' 2>/dev/null)" != "7.3.0" ]; then
+  target/py/bin/python -m pip install -q --disable-pip-version-check icalendar==7.3.0
 fi
 cargo fmt --all -- --check
 # The workspace: the gateway and its layer crates (crates/*), each crate's

@@ -23,6 +23,8 @@
 //! - [`registrar`] takes the officers' softphones' REGISTERs.
 //! - [`watch`] watches the channels: the trunk, the webhook receivers,
 //!   softphones, the duty.
+//! - [`swaps`] swaps and overrides of the duty, the notices they owe, the
+//!   evening reminders.
 //! - [`metrics`] holds the counters.
 //! - [`privacy`] seals callers' identities and masks them for display.
 //! - [`live`] and [`reload`]: the configuration in force, and reloading it.
@@ -56,6 +58,7 @@ pub mod recording;
 pub mod registrar;
 pub mod reload;
 pub mod retention;
+pub mod swaps;
 pub mod tickets;
 pub mod tls;
 pub mod watch;

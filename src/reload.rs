@@ -2,9 +2,12 @@
 //! [`load_files`] loads and checks every file the settings name (the same
 //! for `serve`, `check-config` and a reload), [`reload`] reads the
 //! configuration again (SIGHUP, `systemctl reload`, `hotline reload`
-//! through the admin socket, which also takes `hotline drain` and `hotline
-//! watch test-webhooks`) and puts the
-//! new set in force in `crate::live` — or, on any problem, nothing.
+//! through the admin socket, which also takes `hotline drain`, `hotline
+//! watch test-webhooks` and `hotline roster remind`) and puts the
+//! new set in force in `crate::live` — or, on any problem, nothing. After
+//! a reload the swaps in force are checked against the new roster
+//! (`crate::swaps::Swaps::after_reload`): the answer says which still
+//! apply, which are void, and whose duty moved.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -64,7 +67,7 @@ fn restart_only_changes(running: &Settings, next: &Settings) -> Vec<&'static str
         p.webhooks = Default::default();
         format!("{p:?}")
     };
-    let sections: [(&'static str, Section); 15] = [
+    let sections: [(&'static str, Section); 16] = [
         ("[sip]", |s| format!("{:?}", s.sip)),
         ("[media]", |s| format!("{:?}", s.media)),
         ("[http]", |s| format!("{:?}", s.http)),
@@ -81,6 +84,7 @@ fn restart_only_changes(running: &Settings, next: &Settings) -> Vec<&'static str
         ("[bridge]", |s| format!("{:?}", s.bridge)),
         ("[follow_up]", |s| format!("{:?}", s.follow_up)),
         ("[watch]", |s| format!("{:?}", s.watch)),
+        ("[swaps]", |s| format!("{:?}", s.swaps)),
         ("[roster] and [prompts] file locations", |s| {
             format!("{:?}{:?}", s.roster, s.prompts)
         }),
@@ -112,7 +116,9 @@ pub fn reload(running: &Settings, live: &Live, health: &Health) -> Result<String
         .map_err(|problems| problems.join("\n"))?
         .into_loaded(&next);
     let fingerprint = loaded.fingerprint.clone();
-    live.set(loaded);
+    // The swaps in force the new roster cannot apply are left out here and
+    // voided, said and told by the swaps' check after the reload.
+    let _ = live.set(loaded);
     health.loaded(&fingerprint, jiff::Timestamp::now());
     let mut text = format!("reloaded: configuration {fingerprint} in force (roster, case directory, partners, calendars, prompts, paging policies, webhooks, [partners], [cases], [dispatch])");
     let restart = restart_only_changes(running, &next);
@@ -144,7 +150,9 @@ pub fn admin_socket(settings: &Settings) -> std::path::PathBuf {
 
 /// Reloads on SIGHUP and on the admin socket's `reload`, until `stop`; the
 /// socket's `drain` cancels `stop`, the gateway's own stop (which drains);
-/// `watch test-webhooks` tests the webhook receivers (`watch`). With
+/// `watch test-webhooks` tests the webhook receivers (`watch`); `remind
+/// YYYY-MM-DD` sends that day's duty reminders (`swaps`), unless a gateway
+/// did already. After each reload `swaps` checks the swaps in force. With
 /// `faults` (debug builds, `HOTLINE_FAULT_INJECTION=1`), `fault NAME`
 /// makes the named task panic.
 pub(crate) async fn serve_reloads(
@@ -154,13 +162,21 @@ pub(crate) async fn serve_reloads(
     stop: CancellationToken,
     faults: Option<FaultHook>,
     watch: WatchHook,
+    swaps: Arc<crate::swaps::Swaps>,
 ) {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     let settings = Arc::new(settings);
-    let run = |settings: Arc<Settings>, live: Arc<Live>, health: Arc<Health>| async move {
-        tokio::task::spawn_blocking(move || reload(&settings, &live, &health))
+    let run = |settings: Arc<Settings>,
+               live: Arc<Live>,
+               health: Arc<Health>,
+               swaps: Arc<crate::swaps::Swaps>| async move {
+        let before = live.get();
+        let text = tokio::task::spawn_blocking(move || reload(&settings, &live, &health))
             .await
-            .unwrap_or_else(|e| Err(format!("the reload failed: {e}")))
+            .unwrap_or_else(|e| Err(format!("the reload failed: {e}")))?;
+        let checked = swaps.after_reload(before).await;
+        tracing::info!("{checked}");
+        Ok::<String, String>(format!("{text}\n{checked}"))
     };
     let path = admin_socket(&settings);
     let _ = std::fs::remove_file(&path);
@@ -189,20 +205,20 @@ pub(crate) async fn serve_reloads(
         tokio::select! {
             _ = stop.cancelled() => break,
             Some(_) = hangup => {
-                if let Err(e) = run(settings.clone(), live.clone(), health.clone()).await {
+                if let Err(e) = run(settings.clone(), live.clone(), health.clone(), swaps.clone()).await {
                     tracing::error!("reload refused, the configuration in force stays:\n{e}");
                 }
             }
             Some((conn, _)) = accept => {
                 let (settings, live, health) = (settings.clone(), live.clone(), health.clone());
-                let (drain, faults, watch) = (stop.clone(), faults.clone(), watch.clone());
+                let (drain, faults, watch, swaps) = (stop.clone(), faults.clone(), watch.clone(), swaps.clone());
                 tokio::spawn(async move {
                     let (read, mut write) = conn.into_split();
                     let mut line = String::new();
                     let mut read = tokio::io::BufReader::new(read);
                     let _ = tokio::time::timeout(Duration::from_secs(5), read.read_line(&mut line)).await;
                     let answer = match line.trim() {
-                        "reload" => match run(settings, live, health).await {
+                        "reload" => match run(settings, live, health, swaps).await {
                             Ok(text) => format!("ok\n{text}\n"),
                             Err(e) => {
                                 tracing::error!("reload refused, the configuration in force stays:\n{e}");
@@ -217,12 +233,19 @@ pub(crate) async fn serve_reloads(
                             return;
                         }
                         "watch test-webhooks" => watch().await,
+                        other if other.starts_with("remind ") => {
+                            let day = other["remind ".len()..].trim();
+                            match day.parse::<jiff::civil::Date>() {
+                                Ok(day) => crate::swaps::remind::answer(day, swaps.remind(day).await),
+                                Err(e) => format!("error\nremind {day:?}: not a date YYYY-MM-DD ({e})\n"),
+                            }
+                        }
                         other => match (other.strip_prefix("fault "), &faults) {
                             (Some(name), Some(f)) => match f(name.trim()) {
                                 Ok(task) => format!("ok\nfault injected: {task} panics\n"),
                                 Err(e) => format!("error\n{e}\n"),
                             },
-                            _ => format!("error\nunknown request {other:?}: say \"reload\", \"drain\" or \"watch test-webhooks\"\n"),
+                            _ => format!("error\nunknown request {other:?}: say \"reload\", \"drain\", \"watch test-webhooks\" or \"remind YYYY-MM-DD\"\n"),
                         },
                     };
                     let _ = write.write_all(answer.as_bytes()).await;

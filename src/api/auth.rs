@@ -353,6 +353,32 @@ pub async fn logout(store: &Store, token: &str, member: &str) -> Result<(), Stor
     store.remove_token(member, &token_hash(token)).await
 }
 
+/// A new calendar subscription token for `member` (32 random bytes,
+/// URL-safe): only its hash is kept, and it replaces the member's previous
+/// one. `scope`: `mine`, or `all` (everyone's duty).
+pub async fn issue_calendar(
+    store: &Store,
+    member: &str,
+    scope: &str,
+) -> Result<String, StoreError> {
+    let raw: [u8; 32] = rand::random();
+    let token = B64.encode(raw);
+    let sub = crate::tickets::swaps::Subscription {
+        member: member.into(),
+        scope: scope.into(),
+    };
+    store.set_calendar_token(&token_hash(&token), &sub).await?;
+    Ok(token)
+}
+
+/// The subscription a calendar token stands for, while it stands.
+pub async fn calendar_of(
+    store: &Store,
+    token: &str,
+) -> Result<Option<crate::tickets::swaps::Subscription>, StoreError> {
+    store.calendar_token(&token_hash(token)).await
+}
+
 /// Ends every token of a member at once; returns how many were live.
 pub async fn revoke(store: &Store, member: &str) -> Result<usize, StoreError> {
     store.revoke_tokens(member).await

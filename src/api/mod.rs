@@ -1,8 +1,10 @@
 //! The HTTP side: `/healthz`, `/metrics`, and the officers' API under
-//! `/api/v1` (`v1`, credentials in `auth`). Handlers delegate and hold no
-//! domain rules.
+//! `/api/v1` (`v1`, credentials in `auth`), a member's calendar
+//! subscription at `/calendar/<token>.ics` (`calendar`). Handlers delegate
+//! and hold no domain rules.
 
 pub mod auth;
+mod calendar;
 pub mod serve;
 pub mod tls;
 pub mod v1;
@@ -338,7 +340,8 @@ async fn security_headers(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::http::{header, HeaderValue};
-    let api = req.uri().path().starts_with("/api/");
+    // A calendar subscription's answer is a member's duty, its URL a secret.
+    let api = req.uri().path().starts_with("/api/") || req.uri().path().starts_with("/calendar/");
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     h.insert(
@@ -368,6 +371,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/board/stats", get(board))
         .with_state(state);
     if let Some(v1) = v1 {
+        r = r.merge(calendar::router(v1.clone()));
         r = r.nest("/api/v1", v1::router(v1));
     }
     if let Some(c) = call {

@@ -169,6 +169,16 @@ impl App {
             metrics,
             health,
         } = self;
+        // The swaps in force before anything resolves the duty (Redis down:
+        // the swaps' sync puts them in force as soon as it answers).
+        match tokio::time::timeout(KEY_CHECK_WAIT, crate::swaps::put_in_force(&store, &live)).await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "the swaps in force are read when Redis answers")
+            }
+            Err(_) => tracing::warn!("the swaps in force are read when Redis answers"),
+        }
         let faults = Faults::new(settings.sip.fault_injection);
         let mut tasks = Supervisor::new(faults.clone());
         let stops = Stops {
@@ -214,6 +224,8 @@ impl App {
             Task::Digest,
             Task::Reloads,
             Task::Watch,
+            Task::Swaps,
+            Task::Reminders,
         ] {
             tasks.abort(t);
         }
@@ -262,6 +274,8 @@ struct Workers {
     /// Texts that are no page: handovers, the API's notices.
     notices: Channels,
     watcher: Arc<Watcher>,
+    /// Swaps and overrides of the duty.
+    swaps: Arc<crate::swaps::Swaps>,
 }
 
 /// What the call side hands the HTTP side.
@@ -354,6 +368,19 @@ impl Wiring {
         if s.watch.enabled {
             tasks.spawn(Task::Watch, watcher.clone().run(stops.paging.clone()));
         }
+        // Swaps and overrides: this gateway's roster follows the store's,
+        // the notices they owe go out once; the evening reminders.
+        let swaps = Arc::new(crate::swaps::Swaps::new(
+            self.store.clone(),
+            self.live.clone(),
+            s.swaps.clone(),
+            Some(notices.clone()),
+        ));
+        tasks.spawn(Task::Swaps, swaps.clone().run(stops.paging.clone()));
+        tasks.spawn(
+            Task::Reminders,
+            swaps.clone().run_reminders(stops.paging.clone()),
+        );
         let tests = watcher.clone();
         let watch_hook: crate::reload::WatchHook = Arc::new(move || {
             let w = tests.clone();
@@ -370,6 +397,7 @@ impl Wiring {
                     as crate::reload::FaultHook
             }),
             watch_hook,
+            swaps.clone(),
         );
         tasks.spawn(Task::Reloads, reloads);
         // Retention: a maintenance task (it ends with the gateway).
@@ -395,6 +423,7 @@ impl Wiring {
             bridging,
             notices,
             watcher,
+            swaps,
         })
     }
 
@@ -540,6 +569,7 @@ impl Wiring {
             bridging,
             notices,
             watcher,
+            swaps,
         } = workers;
         let s = &self.s;
         let router = api::router(ApiState {
@@ -570,6 +600,7 @@ impl Wiring {
                 },
                 watch: Some(watcher),
                 page_link_lifetime: s.http.page_link_lifetime(),
+                swaps: Some(swaps),
             })),
             call: side.web.map(|web| crate::api::webcall::CallApi {
                 web,

@@ -39,10 +39,15 @@ pub enum Task {
     Watch,
     /// Replies to SIP MESSAGE pages (`paging::replies`).
     Replies,
+    /// The swaps' sync: the roster in force follows the store's swaps; the
+    /// duty's notices (`crate::swaps`).
+    Swaps,
+    /// The evening-before duty reminders.
+    Reminders,
 }
 
 impl Task {
-    pub const ALL: [Task; 15] = [
+    pub const ALL: [Task; 17] = [
         Task::Sip,
         Task::Paging,
         Task::Tickets,
@@ -58,6 +63,8 @@ impl Task {
         Task::WebPruning,
         Task::Watch,
         Task::Replies,
+        Task::Swaps,
+        Task::Reminders,
     ];
 
     /// Its name: in the logs (`task=`), in `/healthz`'s `failed`, and as
@@ -79,6 +86,8 @@ impl Task {
             Task::WebPruning => "web-pruning",
             Task::Watch => "watch",
             Task::Replies => "replies",
+            Task::Swaps => "swaps",
+            Task::Reminders => "reminders",
         }
     }
 
@@ -105,6 +114,8 @@ impl std::fmt::Display for Task {
             Task::WebPruning => "the browser calls' pruning timer",
             Task::Watch => "the channel watch",
             Task::Replies => "the replies to MESSAGE pages",
+            Task::Swaps => "the swaps' sync (the roster in force, the duty's notices)",
+            Task::Reminders => "the duty reminders",
         })
     }
 }

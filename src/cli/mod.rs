@@ -142,7 +142,10 @@ pub fn run(command: Command) -> ExitCode {
         Command::Officer { command } => {
             finish(block_on(officer::run(command)).map(|t| (t + "\n", true)), 2)
         }
-        Command::Roster { command } => finish(block_on(roster::run(command)), 2),
+        Command::Roster { command } => match command.remind() {
+            Some((config, request)) => serve::admin(config, &request),
+            None => finish(block_on(roster::run(command)), 2),
+        },
         Command::Watch { command } => watch::run(command),
         Command::Tickets { command } => {
             finish(block_on(tickets::run(command)).map(|t| (t, true)), 1)

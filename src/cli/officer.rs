@@ -1,6 +1,8 @@
-//! `hotline officer set-pin|set-sip-password|revoke`: an officer's
-//! credentials (read from standard input; only hashes are stored); revoke
-//! ends their sessions and forgets their SIP password and softphones.
+//! `hotline officer set-pin|set-sip-password|calendar|revoke`: an
+//! officer's credentials (read from standard input; only hashes are
+//! stored); `calendar` makes their secret calendar subscription URL (a new
+//! one ends the old); revoke ends their sessions and calendar subscription
+//! and forgets their SIP password and softphones.
 
 use clap::Subcommand;
 
@@ -21,8 +23,20 @@ pub enum OfficerCommand {
         #[command(flatten)]
         config: ConfigArgs,
     },
-    /// End every session of a member at once, and forget their SIP
-    /// password and every softphone they registered.
+    /// Make a member's secret calendar subscription (printed once: the
+    /// path under the gateway's HTTP address); any earlier one ends.
+    Calendar {
+        member: String,
+        /// Everyone's duty instead of theirs (for the desk, the director,
+        /// the deputies and the chief commander).
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// End every session of a member at once, end their calendar
+    /// subscription, and forget their SIP password and every softphone
+    /// they registered.
     Revoke {
         member: String,
         #[command(flatten)]
@@ -35,6 +49,7 @@ pub async fn run(command: OfficerCommand) -> Result<String, String> {
     let (member, config) = match &command {
         OfficerCommand::SetPin { member, config }
         | OfficerCommand::SetSipPassword { member, config }
+        | OfficerCommand::Calendar { member, config, .. }
         | OfficerCommand::Revoke { member, config } => (member, config),
     };
     let s = load(config)?;
@@ -79,17 +94,38 @@ pub async fn run(command: OfficerCommand) -> Result<String, String> {
                 .map_err(|e| format!("{}: {e}", s.redis.url_redacted()))?;
             Ok(format!("SIP password set for {member} (realm {realm})"))
         }
+        OfficerCommand::Calendar { all, .. } => {
+            let on_board = roster
+                .member(member)
+                .is_some_and(|m| m.has_any(&hotline::roster::Role::BOARD));
+            if all && !on_board {
+                return Err(format!(
+                    "everyone's duty calendar is for the desk, the director, the deputies and the chief commander: {member} is none of them"
+                ));
+            }
+            let scope = if all { "all" } else { "mine" };
+            let token = auth::issue_calendar(&store, member, scope)
+                .await
+                .map_err(|e| format!("{}: {e}", s.redis.url_redacted()))?;
+            Ok(format!(
+                "calendar subscription of {member} ({scope}): /calendar/{token}.ics on the gateway's HTTP address (any earlier one ended)"
+            ))
+        }
         OfficerCommand::Revoke { .. } => {
             let failed =
                 |e: hotline::tickets::StoreError| format!("{}: {e}", s.redis.url_redacted());
             let n = auth::revoke(&store, member).await.map_err(failed)?;
             let (password, bindings) = store.forget_softphones(member).await.map_err(failed)?;
+            let calendar = match store.revoke_calendar(member).await.map_err(failed)? {
+                true => "calendar subscription ended",
+                false => "no calendar subscription",
+            };
             let password = match password {
                 true => "SIP password removed",
                 false => "no SIP password",
             };
             Ok(format!(
-                "{n} session(s) of {member} ended; {password}; {bindings} softphone binding(s) removed"
+                "{n} session(s) of {member} ended; {password}; {bindings} softphone binding(s) removed; {calendar}"
             ))
         }
     }

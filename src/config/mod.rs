@@ -72,6 +72,10 @@ pub struct Settings {
     /// softphones of those on duty, the duty itself.
     #[serde(default)]
     pub watch: crate::watch::WatchSettings,
+    /// Swaps and overrides of the duty, who approves them, the evening
+    /// reminders, the calendar feed's reach.
+    #[serde(default)]
+    pub swaps: crate::swaps::SwapSettings,
     /// The file these settings were read from (for messages, and to read
     /// again on a reload), and the environment's and flags' overrides.
     #[serde(skip)]

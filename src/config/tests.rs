@@ -192,6 +192,39 @@ fn the_watch_settings_name_the_key_that_is_wrong() {
     );
 }
 
+/// `[swaps]` (issue 33): a bad reminder time, approvers who may not
+/// approve and a calendar out of range are refused naming their key.
+#[test]
+fn the_swaps_settings_name_the_key_that_is_wrong() {
+    let e = Settings::from_toml("[swaps]\nremind_at = \"6 pm\"\n", "t.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("swaps.remind_at"), "{e}");
+    assert!(e.contains("is not a time of day \"HH:MM\""), "{e}");
+    let e = Settings::from_toml("[swaps]\napprovers = [\"ruler\"]\n", "t.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("swaps.approvers"), "{e}");
+    let s = Settings::from_toml(
+        "[swaps]\napprovers = [\"police\"]\ncalendar_days = 0\n",
+        "t.toml",
+    )
+    .unwrap();
+    let e = s.validate("t.toml").unwrap_err().to_string();
+    assert!(
+        e.contains("t.toml: swaps.approvers: \"police\" may not approve"),
+        "{e}"
+    );
+    assert!(
+        e.contains("t.toml: swaps.calendar_days: 0 is not between 1 and 366 days"),
+        "{e}"
+    );
+    let s =
+        Settings::from_toml("[swaps]\napproval = false\nremind_at = \"off\"\n", "t.toml").unwrap();
+    assert!(!s.swaps.approval && s.swaps.remind_at.0.is_none());
+    assert!(s.swaps.check().is_empty());
+}
+
 #[test]
 fn the_clocks_settings_are_bounded() {
     let check = |text: &str| {

@@ -88,6 +88,7 @@ impl Settings {
         self.validate_tls(&mut p);
         self.validate_intake(&mut p);
         self.validate_watch(&mut p);
+        self.validate_swaps(&mut p);
         p.into_result()
     }
 
@@ -425,6 +426,14 @@ impl Settings {
     /// `[watch]`: its counts and intervals (its own check names the key).
     fn validate_watch(&self, p: &mut Problems) {
         for (key, problem) in self.watch.check() {
+            p.add(key, problem);
+        }
+    }
+
+    /// `[swaps]`: who approves, how far the calendar reaches (its own
+    /// check names the key; `remind_at` is checked as it is read).
+    fn validate_swaps(&self, p: &mut Problems) {
+        for (key, problem) in self.swaps.check() {
             p.add(key, problem);
         }
     }

@@ -3,7 +3,8 @@
 //! unit and the court police) — a summary of what the outgoing block leaves
 //! goes to whoever takes over and to the director through their text
 //! channels (SIP MESSAGE, webhook): the tickets still open, what was
-//! acknowledged in the block, what breached the five minutes. Once for all
+//! acknowledged in the block, what breached the five minutes, and who
+//! takes over (by name: swaps and overrides in force included). Once for all
 //! gateways (the store's claim on the block's start); the board shows the
 //! latest.
 
@@ -34,6 +35,10 @@ pub struct Summary {
     /// Who it went to.
     #[serde(default)]
     pub sent_to: Vec<String>,
+    /// Who takes over (the duty in force, swaps and overrides included),
+    /// by name.
+    #[serde(default)]
+    pub incoming: Vec<String>,
 }
 
 /// The start of the duty block `now` is in: a duty period's start, or the
@@ -82,6 +87,7 @@ pub fn summary(
             .map(|t| t.number.clone())
             .collect(),
         sent_to: Vec::new(),
+        incoming: Vec::new(),
     }
 }
 
@@ -93,8 +99,12 @@ impl Summary {
             n if n <= 10 => v.join("、"),
             n => format!("{} 等 {n} 件", v[..10].join("、")),
         };
+        let incoming = match self.incoming.is_empty() {
+            true => String::new(),
+            false => format!("接班：{}。", self.incoming.join("、")),
+        };
         format!(
-            "【市北区执行指挥中心】交接班：待处理 {} 件（{}）；本班签收 {} 件；五分钟内未出警 {} 件（{}）。",
+            "【市北区执行指挥中心】交接班：待处理 {} 件（{}）；本班签收 {} 件；五分钟内未出警 {} 件（{}）。{incoming}",
             self.open.len(),
             list(&self.open),
             self.acknowledged.len(),
@@ -175,6 +185,14 @@ impl Handover {
             crate::escalation::Target::OnDuty,
             crate::escalation::Target::Director,
         ];
+        s.incoming = crate::escalation::members_for(
+            &duty,
+            &[crate::escalation::Target::OnDuty],
+            &cfg.roster,
+        )
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
         let text = s.text();
         for m in crate::escalation::members_for(&duty, &targets, &cfg.roster) {
             let sent = self.channels.notify(&m, &text).await;
@@ -245,6 +263,16 @@ mod tests {
         assert_eq!(
             s.text(),
             "【市北区执行指挥中心】交接班：待处理 2 件（2026-000002、2026-000003）；本班签收 1 件；五分钟内未出警 1 件（2026-000002）。"
+        );
+        // Who takes over, by name, when known.
+        let s = Summary {
+            incoming: vec!["二组执行员".into(), "孙法警".into()],
+            ..s
+        };
+        assert!(
+            s.text().ends_with("。接班：二组执行员、孙法警。"),
+            "{}",
+            s.text()
         );
     }
 }

@@ -8,7 +8,9 @@
 //! pages for the mobile page), the registrar's records of the officers'
 //! softphones (`softphones`) and the counters that limit logins,
 //! REGISTERs and callbacks (`attempts`), the channel watch's records
-//! (`watch`), and the statistics for the leadership
+//! (`watch`), the duty's swaps and overrides, their log and notices, the
+//! reminders' claims and the calendar subscriptions (`swaps`), and the
+//! statistics for the leadership
 //! (`stats`, sans-IO over tickets and timelines), and the one way their
 //! exports write a CSV cell (`csv`). Knows nothing of SIP or HTTP.
 
@@ -24,6 +26,7 @@ pub mod journal;
 pub mod sessions;
 pub mod softphones;
 pub mod store;
+pub mod swaps;
 pub mod watch;
 pub mod writer;
 

@@ -154,6 +154,8 @@ async fn each_dead_task_is_named_fails_health_and_exits_non_zero() {
         "web-pruning",
         "watch",
         "replies",
+        "swaps",
+        "reminders",
         "http",
     ] {
         let dir = tempfile_dir(&format!("fault-{name}"));

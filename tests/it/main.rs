@@ -38,6 +38,7 @@ mod secure;
 mod sentinel;
 mod sip;
 mod softphone;
+mod swaps;
 mod tickets;
 mod torture;
 mod triage;

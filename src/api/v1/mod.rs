@@ -3,7 +3,8 @@
 //! resource, each with its routes: `login` (and a page's link),
 //! `tickets`, `deadlines` (a
 //! consultation's answer, a property lead's mark and check), `recordings`,
-//! `events`, `watch`; what they share: `error` (`{"error": code, "message": text}`)
+//! `events`, `watch`, `swaps` (swaps and overrides of the duty), `calendar`
+//! (the duty as iCalendar); what they share: `error` (`{"error": code, "message": text}`)
 //! and `extract` (bodies, queries, the logged-in officer). Handlers call the
 //! domain's actions (`tickets::actions`) and the store; the state machine
 //! and the version checks are the store's.
@@ -20,6 +21,7 @@ use crate::tickets::Store;
 
 mod activities;
 mod board;
+mod calendar;
 mod deadlines;
 mod error;
 mod events;
@@ -28,9 +30,11 @@ mod login;
 mod recordings;
 mod rewards;
 mod stats;
+mod swaps;
 mod tickets;
 mod watch;
 
+pub(crate) use calendar::ics as calendar_answer;
 pub use error::ApiError;
 pub use events::Streams;
 pub use extract::{AnySession, Body, Client, Officer, OnTicket, Params};
@@ -65,6 +69,8 @@ pub struct V1 {
     /// `[http] page_link_minutes`: how long the session a page's link
     /// opens lasts.
     pub page_link_lifetime: std::time::Duration,
+    /// Swaps and overrides of the duty, and the calendar feed's reach.
+    pub swaps: Option<Arc<crate::swaps::Swaps>>,
 }
 
 type Shared = Arc<V1>;
@@ -96,6 +102,8 @@ pub fn router(v1: Shared) -> Router {
         .merge(rewards::router())
         .merge(board::router())
         .merge(watch::router())
+        .merge(swaps::router())
+        .merge(calendar::router())
         .route("/roster/now", get(roster_now))
         .with_state(v1)
 }

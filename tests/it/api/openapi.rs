@@ -141,6 +141,10 @@ const OUTSIDE_THE_DOCUMENT: &[(&str, &str)] = &[
         "the caller page's WebRTC signalling (WHIP), not the officers'",
     ),
     ("/call/whip/{id}", "the same WHIP session's resource"),
+    (
+        "/calendar/{file}",
+        "a member's calendar subscription (iCalendar), by its secret token: a phone's calendar sends no bearer token",
+    ),
 ];
 
 /// Documented ⊇ served: every route the routers in `src/api` declare (read

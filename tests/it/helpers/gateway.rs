@@ -61,6 +61,10 @@ pub fn settings() -> Settings {
     // send its test messages and notices to the test's receivers: off
     // unless the test is about it (`watch.rs`).
     s.watch.enabled = false;
+    // The evening reminders would text whoever is on duty tomorrow when a
+    // test runs after 18:00 in Qingdao: off unless the test is about them
+    // (`swaps.rs` sends them for an explicit day).
+    s.swaps.remind_at = hotline::watch::DailyAt(None);
     s
 }
 
@@ -324,11 +328,15 @@ pub fn write_config(
 ) -> PathBuf {
     let config = dir.join("hotline.toml");
     let redis_url = redis.url();
-    // The channel watch off, as in `settings()`, unless `extra` has it.
-    let watch = match extra.contains("[watch]") {
-        true => "",
-        false => "[watch]\nenabled = false\n",
+    // The channel watch and the evening reminders off, as in
+    // `settings()`, unless `extra` has them.
+    let mut watch = match extra.contains("[watch]") {
+        true => String::new(),
+        false => "[watch]\nenabled = false\n".to_string(),
     };
+    if !extra.contains("[swaps]") {
+        watch.push_str("[swaps]\nremind_at = \"off\"\n");
+    }
     std::fs::write(
         &config,
         format!(

@@ -210,6 +210,42 @@ pub fn sipp_server_with(
     tokio::spawn(run_sipp("sipp-uas", args, 40))
 }
 
+/// SIPp as a member's text channel on `port`: takes `messages` SIP
+/// MESSAGEs (each answered 200; `tests/sipp/uas_message.xml`) within
+/// `seconds`, then exits; the handle resolves to (success, SIPp's trace of
+/// every message it took, to read the texts from).
+pub fn sipp_message_receiver(
+    port: u16,
+    messages: usize,
+    seconds: u64,
+) -> tokio::task::JoinHandle<(bool, String)> {
+    let dir = tempfile_dir("sipp-message");
+    let scenario = repo().join("tests/sipp/uas_message.xml");
+    let trace = dir.join("messages.log");
+    let mut cmd = tokio::process::Command::new("sipp");
+    cmd.arg("-sf")
+        .arg(scenario)
+        .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-t", "u1"])
+        .args(["-m", &messages.to_string(), "-nostdin"])
+        .args(["-timeout", &format!("{seconds}s"), "-timeout_error"])
+        .args(["-trace_msg", "-message_file"])
+        .arg(&trace)
+        .current_dir(&dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    tokio::spawn(async move {
+        let out = tokio::time::timeout(Duration::from_secs(seconds + 20), cmd.output())
+            .await
+            .expect("sipp finishes within its bound")
+            .expect("sipp runs (apt-get install sip-tester)");
+        let text = std::fs::read_to_string(&trace).unwrap_or_default();
+        let _ = std::fs::remove_dir_all(&dir);
+        (out.status.success(), text)
+    })
+}
+
 /// An INVITE built by hand, for a test that sends it itself: by default
 /// for the line (`sip:12368@127.0.0.1`) over UDP from `me`, caller
 /// `<sip:13800000000@127.0.0.1>`, Via branch `z9hG4bK-` and From tag made

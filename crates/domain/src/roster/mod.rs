@@ -9,9 +9,20 @@
 //! period, so holidays neither starve nor double a unit. During working
 //! hours on working days the day desk answers instead. `Target` names the
 //! people on duty by role, for pages.
+//!
+//! Overrides replace a unit or a member for a range of days: the file's
+//! (`[[overrides]]`), then the dynamic ones (approved swaps and the
+//! director's overrides, kept by the store: [`Roster::with_dynamic`]), in
+//! the order they came into force. `blocks` says who holds which duty
+//! block, `swaps` the rules of swapping and overriding, `ics` the calendar
+//! feed, `remind` the reminders; all of them read [`Roster::resolve`].
 
+pub mod blocks;
 pub mod calendar;
+pub mod ics;
+pub mod remind;
 pub mod report;
+pub mod swaps;
 mod target;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -220,7 +231,7 @@ impl Leaders {
 }
 
 /// A unit or a member replaced for the duty periods starting `from`..=`to`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Override {
     pub replace: String,
@@ -228,6 +239,10 @@ pub struct Override {
     pub from: Date,
     pub to: Date,
     pub reason: Option<String>,
+    /// A dynamic override's swap or override number (the store's); `None`
+    /// for the file's.
+    #[serde(skip)]
+    pub swap: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -255,6 +270,18 @@ pub struct Roster {
     units: HashMap<String, Unit>,
     /// The case directory (`[cases] file`), which the loading attaches.
     cases: crate::cases::CaseDirectory,
+    /// Approved swaps and the director's overrides, in the order they came
+    /// into force, applied after the file's overrides.
+    dynamic: Vec<Override>,
+}
+
+/// What the overrides did while one duty was resolved.
+#[derive(Default)]
+struct Used {
+    /// Each override applied, as written.
+    notes: Vec<String>,
+    /// The dynamic ones' numbers.
+    swaps: Vec<u64>,
 }
 
 /// One duty period.
@@ -298,6 +325,8 @@ pub struct OnDuty {
     pub chief_commander: Member,
     /// Overrides in force for this period, as written.
     pub overrides: Vec<String>,
+    /// The swaps and overrides of the store among them, by number.
+    pub swaps: Vec<u64>,
     /// `false` when the day's year has no holiday calendar.
     pub calendar_known: bool,
 }
@@ -490,7 +519,47 @@ impl Roster {
             members,
             units,
             cases: Default::default(),
+            dynamic: Vec::new(),
         })
+    }
+
+    /// This roster with the dynamic overrides `list` (approved swaps, the
+    /// director's overrides; in the order they came into force) applied
+    /// after the file's. Those it cannot apply are left out, each with
+    /// why: a member or unit it names is not in this roster, or it would
+    /// replace a unit by a member.
+    pub fn with_dynamic(mut self, list: Vec<Override>) -> (Roster, Vec<(Override, String)>) {
+        let mut kept = Vec::new();
+        let mut left = Vec::new();
+        for o in list {
+            match self.applicable(&o) {
+                Ok(()) => kept.push(o),
+                Err(why) => left.push((o, why)),
+            }
+        }
+        self.dynamic = kept;
+        (self, left)
+    }
+
+    /// The dynamic overrides in force, in order.
+    pub fn dynamic(&self) -> &[Override] {
+        &self.dynamic
+    }
+
+    /// Whether this roster can apply `o`: both ends known, of one kind.
+    fn applicable(&self, o: &Override) -> Result<(), String> {
+        for id in [&o.replace, &o.with] {
+            if !self.knows(id) {
+                return Err(format!("{id} is not in the roster any more"));
+            }
+        }
+        if self.is_unit(&o.replace) != self.is_unit(&o.with) {
+            return Err("replace and with must both be units or both members".into());
+        }
+        if o.from > o.to {
+            return Err("from is after to".into());
+        }
+        Ok(())
     }
 
     pub fn members(&self) -> impl Iterator<Item = &Member> {
@@ -589,7 +658,7 @@ impl Roster {
     /// on around the clock).
     /// A unit as it stands on `day`: overrides of the unit or its members
     /// applied (and noted in `used`).
-    fn unit_on_duty(&self, id: &str, day: Date, used: &mut Vec<String>) -> UnitOnDuty {
+    fn unit_on_duty(&self, id: &str, day: Date, used: &mut Used) -> UnitOnDuty {
         let id = self.replaced(id, day, used).to_string();
         let u = &self.units[&id];
         UnitOnDuty {
@@ -648,27 +717,40 @@ impl Roster {
         Some(self.period_of(cal, day))
     }
 
-    fn replaced<'a>(&'a self, id: &'a str, day: Date, used: &mut Vec<String>) -> &'a str {
-        match self
+    /// Who holds `id`'s place on `day`: the file's override (one step, so
+    /// that two units swapped both ways in the file stay swapped), then each
+    /// dynamic one in the order it came into force, on whoever holds the
+    /// place by then.
+    fn replaced<'a>(&'a self, id: &'a str, day: Date, used: &mut Used) -> &'a str {
+        let note = |o: &Override| {
+            format!(
+                "{} replaced by {}{}",
+                o.replace,
+                o.with,
+                o.reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            )
+        };
+        let mut holder = id;
+        if let Some(o) = self
             .f
             .overrides
             .iter()
             .find(|o| o.replace == id && o.from <= day && day <= o.to)
         {
-            Some(o) => {
-                used.push(format!(
-                    "{} replaced by {}{}",
-                    o.replace,
-                    o.with,
-                    o.reason
-                        .as_deref()
-                        .map(|r| format!(" ({r})"))
-                        .unwrap_or_default()
-                ));
-                &o.with
-            }
-            None => id,
+            used.notes.push(note(o));
+            holder = &o.with;
         }
+        for o in &self.dynamic {
+            if o.replace == holder && o.from <= day && day <= o.to {
+                used.notes.push(note(o));
+                used.swaps.extend(o.swap);
+                holder = &o.with;
+            }
+        }
+        holder
     }
 
     fn m(&self, id: &str) -> Member {
@@ -686,7 +768,7 @@ impl Roster {
     ) -> OnDuty {
         let period = self.period_at(cal, at);
         let local_day = at.to_zoned_datetime(court_tz()).date();
-        let mut used = Vec::new();
+        let mut used = Used::default();
         let (unit, police) = match &period {
             None => (None, None),
             Some(p) => {
@@ -736,7 +818,8 @@ impl Roster {
             director: self.m(&self.f.leaders.director),
             deputies: self.f.leaders.deputies.iter().map(|d| self.m(d)).collect(),
             chief_commander: self.m(&self.f.leaders.chief_commander),
-            overrides: used,
+            overrides: used.notes,
+            swaps: used.swaps,
         }
     }
 
