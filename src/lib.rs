@@ -57,6 +57,7 @@ pub mod privacy;
 pub mod recording;
 pub mod registrar;
 pub mod reload;
+mod requests;
 pub mod retention;
 pub mod swaps;
 pub mod tickets;

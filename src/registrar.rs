@@ -31,7 +31,7 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::sip::admission::{source_of, Origin};
@@ -232,30 +232,19 @@ impl Registrar {
     /// a task of its own, at most [`IN_FLIGHT`] at once.
     pub async fn run(
         self: Arc<Self>,
-        mut rx: mpsc::Receiver<RegisterRequest>,
+        rx: mpsc::Receiver<RegisterRequest>,
         answers: Requester,
         stop: CancellationToken,
     ) {
-        let slots = Arc::new(Semaphore::new(IN_FLIGHT));
-        loop {
-            let req = tokio::select! {
-                _ = stop.cancelled() => return,
-                r = rx.recv() => match r {
-                    Some(r) => r,
-                    None => return,
-                },
-            };
-            let Ok(slot) = slots.clone().acquire_owned().await else {
-                return;
-            };
+        crate::requests::each_in_its_task(rx, stop, IN_FLIGHT, |req| {
             let (me, answers) = (self.clone(), answers.clone());
-            tokio::spawn(async move {
+            async move {
                 let now = jiff::Timestamp::now();
                 let a = me.decide(&req, now).await;
                 answers.answer_register(a).await;
-                drop(slot);
-            });
-        }
+            }
+        })
+        .await
     }
 
     /// A 401 with a new nonce for the request's source.

@@ -16,6 +16,16 @@ pub struct WebhookTarget {
     pub timeout_ms: u64,
     #[serde(default = "default_retries")]
     pub retries: u32,
+    /// Whether a page through this receiver carries the member's one-tap
+    /// 签收 link. A group robot shows it to the whole group, where anyone
+    /// could use it once as that member: `false` for a receiver several
+    /// people read.
+    #[serde(default = "default_links")]
+    pub links: bool,
+}
+
+fn default_links() -> bool {
+    true
 }
 
 fn default_timeout_ms() -> u64 {

@@ -26,7 +26,7 @@ use crate::call::outbound::Outcome;
 use crate::roster::Member;
 use crate::scripts::question::{Answer, QuestionScript};
 use crate::sip::core::OutRequest;
-use crate::webhook::WebhookFormat;
+use crate::webhook::{WebhookFormat, WebhookTarget};
 
 /// What a page says.
 #[derive(Debug, Clone)]
@@ -187,7 +187,6 @@ impl Channels {
             _ => None,
         };
         let by_message = page.text_with(link.as_deref(), self.replies);
-        let by_hook = page.text_with(link.as_deref(), false);
         let mut out = Vec::new();
         let (calls, sip, hook, event) = tokio::join!(
             async {
@@ -206,9 +205,7 @@ impl Channels {
             },
             async {
                 match &m.webhook {
-                    Some(name) => {
-                        Some(self.webhook(m, name, page, &by_hook, link.as_deref()).await)
-                    }
+                    Some(name) => Some(self.webhook(m, name, page, &text, link.as_deref()).await),
                     None => None,
                 }
             },
@@ -268,7 +265,7 @@ impl Channels {
     /// goes (its format, timeout and retries): how it went (`Ok`: as
     /// delivered; `Err`: why not, never the URL). The channel watch's.
     pub async fn test_webhook(&self, name: &str, text: &str) -> Result<String, String> {
-        let body = |format: WebhookFormat| match format {
+        let body = |target: &WebhookTarget| match target.format {
             WebhookFormat::Generic => serde_json::json!({
                 "ticket": "", "category": "channel_test", "urgent": false,
                 "member": null, "step": 0, "repeat": 0, "text": text,
@@ -373,6 +370,9 @@ impl Channels {
         }
     }
 
+    /// `text` about `page` to the receiver `name`; a page's with the
+    /// member's `link`, unless the receiver is one several people read
+    /// (`links = false`).
     async fn webhook(
         &self,
         m: &Member,
@@ -382,13 +382,20 @@ impl Channels {
         link: Option<&str>,
     ) -> Attempt {
         let start = Instant::now();
-        let body = |format: WebhookFormat| match format {
-            WebhookFormat::Generic => serde_json::json!({
+        let body = |target: &WebhookTarget| {
+            let link = link.filter(|_| target.links);
+            let text = match link {
+                Some(_) => page.text_with(link, false),
+                None => text.to_string(),
+            };
+            match target.format {
+                WebhookFormat::Generic => serde_json::json!({
                 "ticket": page.ticket, "category": page.category, "urgent": page.urgent,
                 "member": m.id, "step": page.step, "repeat": page.repeat, "text": text,
                 "link": link,
-            }),
-            WebhookFormat::Wecom | WebhookFormat::Dingtalk => robot_text(text),
+                }),
+                WebhookFormat::Wecom | WebhookFormat::Dingtalk => robot_text(&text),
+            }
         };
         let (ok, outcome) = match self.deliver(name, body).await {
             Ok(how) => (true, how),
@@ -413,13 +420,13 @@ impl Channels {
     async fn deliver(
         &self,
         name: &str,
-        body: impl Fn(WebhookFormat) -> serde_json::Value,
+        body: impl Fn(&WebhookTarget) -> serde_json::Value,
     ) -> Result<String, String> {
         let cfg = self.dial.live.get();
         let Some(target) = cfg.webhooks.get(name) else {
             return Err(format!("no [paging.webhooks.{name}]"));
         };
-        let body = body(target.format);
+        let body = body(target);
         let mut last = String::new();
         for n in 0..=target.retries {
             if n > 0 {

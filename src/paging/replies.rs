@@ -28,7 +28,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::channels::{reply_code, Channels};
@@ -197,24 +197,13 @@ impl Replies {
     /// request's transaction, then the MESSAGE back.
     pub async fn run(
         self: Arc<Self>,
-        mut rx: mpsc::Receiver<TextRequest>,
+        rx: mpsc::Receiver<TextRequest>,
         answers: Requester,
         stop: CancellationToken,
     ) {
-        let slots = Arc::new(Semaphore::new(IN_FLIGHT));
-        loop {
-            let req = tokio::select! {
-                _ = stop.cancelled() => return,
-                r = rx.recv() => match r {
-                    Some(r) => r,
-                    None => return,
-                },
-            };
-            let Ok(slot) = slots.clone().acquire_owned().await else {
-                return;
-            };
+        crate::requests::each_in_its_task(rx, stop, IN_FLIGHT, |req| {
             let (me, answers) = (self.clone(), answers.clone());
-            tokio::spawn(async move {
+            async move {
                 let (a, told) = me.decide(&req).await;
                 answers.answer_text(a).await;
                 if let Some((member, outcome)) = told {
@@ -223,9 +212,9 @@ impl Replies {
                         tracing::info!(member = %member.id, outcome = %a.outcome, "reply answered by MESSAGE");
                     }
                 }
-                drop(slot);
-            });
-        }
+            }
+        })
+        .await
     }
 
     /// The member `req` comes from, vouched for as the module says; `None`

@@ -530,3 +530,38 @@ async fn a_reply_to_a_message_page_from_the_members_pbx_acknowledges_and_is_answ
     assert_eq!(acks(gw.store.clone(), number.clone()).await.len(), 1);
     gw.stop().await;
 }
+
+/// A receiver several people read (`links = false`, a WeCom group): its
+/// page names the ticket but carries no one-tap link, which anyone in the
+/// group could use once as the member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_receiver_marked_links_false_gets_no_link() {
+    let (hook, posts) = webhook(FirstPages::Taken).await;
+    let mut s = settings();
+    s.roster.file = roster("webhook = \"group\"");
+    s.paging.webhooks = toml::from_str(&format!(
+        "[group]\nurl = \"http://{hook}/hook\"\nformat = \"wecom\"\nlinks = false\n"
+    ))
+    .unwrap();
+    s.http.public_url = Some(PUBLIC.into());
+    let gw = Gateway::start(s).await;
+    let number = open_tickets(&gw.store, 1, "group").await.remove(0);
+    eventually("the group's page", Duration::from_secs(15), || async {
+        posts.lock().unwrap().iter().any(|p| p.contains(&number))
+    })
+    .await;
+    let post = posts
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|p| p.contains(&number))
+        .cloned()
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_str(&post).unwrap();
+    let content = body["text"]["content"].as_str().unwrap();
+    assert!(content.contains(&format!("举报工单 {number}")), "{content}");
+    assert!(
+        !content.contains(PUBLIC) && !content.contains("一键签收"),
+        "a group's page carries a link: {content}"
+    );
+}

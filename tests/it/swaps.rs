@@ -123,6 +123,31 @@ async fn gateway_from_file(
     (Gateway::start_with(s, redis).await, config)
 }
 
+/// A swap of `day` asked by `asker` of `with` and accepted by `taker`
+/// (`[swaps] approval = false`): in effect at once; its answer.
+async fn swap_in_effect(api: &Api, asker: &str, taker: &str, day: Date, with: &str) -> Value {
+    let (st, s) = api
+        .call(
+            "POST",
+            "/swaps",
+            Some(asker),
+            Some(json!({"day": day.to_string(), "with": with})),
+        )
+        .await;
+    assert_eq!(st, 201, "{s}");
+    let path = format!("/swaps/{}", s["id"]);
+    let (st, s) = api
+        .call(
+            "POST",
+            &path,
+            Some(taker),
+            Some(json!({"action": "accept"})),
+        )
+        .await;
+    assert_eq!((st, s["state"].as_str()), (200, Some("in_effect")), "{s}");
+    s
+}
+
 /// Whether ticket `n` was paged to `member`.
 async fn paged_to(store: &hotline::tickets::Store, n: &str, member: &str) -> bool {
     store.timeline(n).await.is_ok_and(|tl| {
@@ -646,25 +671,7 @@ async fn a_reload_keeps_the_swaps_that_apply_and_voids_one_that_no_longer_does()
         .logged_in(&gw.store, &[&clerk, &gone, &driver, &stays])
         .await;
     for (asker, taker, with) in [(&t[0], &t[1], &gone), (&t[2], &t[3], &stays)] {
-        let (st, s) = api
-            .call(
-                "POST",
-                "/swaps",
-                Some(asker),
-                Some(json!({"day": d.day.to_string(), "with": with})),
-            )
-            .await;
-        assert_eq!(st, 201, "{s}");
-        let path = format!("/swaps/{}", s["id"]);
-        let (st, s) = api
-            .call(
-                "POST",
-                &path,
-                Some(taker),
-                Some(json!({"action": "accept"})),
-            )
-            .await;
-        assert_eq!((st, s["state"].as_str()), (200, Some("in_effect")), "{s}");
+        swap_in_effect(&api, asker, taker, d.day, with).await;
     }
     // The member who took the first swap leaves the roster.
     let next = text
@@ -808,24 +815,7 @@ async fn the_calendar_feed_parses_strictly_and_matches_roster_plan_with_a_swap_i
     let (gw, config) = gateway_from_file(redis, &dir, &roster_text(&[]), extra).await;
     let api = Api::new(&gw);
     let t = api.logged_in(&gw.store, &[&asker, &taker, "m-chen"]).await;
-    let (st, s) = api
-        .call(
-            "POST",
-            "/swaps",
-            Some(&t[0]),
-            Some(json!({"day": d.day.to_string(), "with": taker})),
-        )
-        .await;
-    assert_eq!(st, 201, "{s}");
-    let (st, _) = api
-        .call(
-            "POST",
-            "/swaps/1",
-            Some(&t[1]),
-            Some(json!({"action": "accept"})),
-        )
-        .await;
-    assert_eq!(st, 200);
+    swap_in_effect(&api, &t[0], &t[1], d.day, &taker).await;
 
     let http = http_client();
     let get = |path: String, token: Option<String>| {
@@ -1125,24 +1115,8 @@ async fn a_swap_made_on_one_gateway_is_in_force_on_another() {
     let store = hotline::tickets::Store::connect(&redis.url(), "hotline:").unwrap();
     let (on_a, on_b) = (Api::at(a.http), Api::at(b.http));
     let t = on_a.logged_in(&store, &[&asker, &taker]).await;
-    let (st, s) = on_a
-        .call(
-            "POST",
-            "/swaps",
-            Some(&t[0]),
-            Some(json!({"day": now.day.to_string(), "with": taker})),
-        )
-        .await;
-    assert_eq!(st, 201, "{s}");
-    let (st, s) = on_a
-        .call(
-            "POST",
-            "/swaps/1",
-            Some(&t[1]),
-            Some(json!({"action": "accept"})),
-        )
-        .await;
-    assert_eq!((st, s["state"].as_str()), (200, Some("in_effect")), "{s}");
+    let s = swap_in_effect(&on_a, &t[0], &t[1], now.day, &taker).await;
+    assert_eq!(s["id"], 1, "{s}");
     eventually(
         "the swap in force on the other gateway",
         Duration::from_secs(5),

@@ -184,11 +184,7 @@ fn tell_locked(s: &Shared, m: &Member, source: &str, failures: u32) {
     let Some(channels) = s.notices.clone() else {
         return;
     };
-    let live = s.live.get();
-    let director = live
-        .roster
-        .resolve(&live.calendar, 0, jiff::Timestamp::now(), None)
-        .director;
+    let director = s.live.get().roster.director();
     let text = format!(
         "【安全提示】{}（{}）的登录 PIN 一小时内已错误 {failures} 次，最近一次来自 {source}。\
 此后每次登录须依次等待 1、2、4……分钟。如非本人所为，请联系指挥中心。",

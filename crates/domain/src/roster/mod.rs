@@ -654,8 +654,6 @@ impl Roster {
         &self.f.rotation.units
     }
 
-    /// Whether a day desk answers in working hours (else the duty unit is
-    /// on around the clock).
     /// A unit as it stands on `day`: overrides of the unit or its members
     /// applied (and noted in `used`).
     fn unit_on_duty(&self, id: &str, day: Date, used: &mut Used) -> UnitOnDuty {
