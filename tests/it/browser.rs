@@ -315,8 +315,12 @@ async fn a_caller_in_chromium_hears_the_greeting_keys_a_category_and_is_recorded
         .collect();
     let greeting = envelope(&wav(&repo().join("config/prompts/greeting.wav")));
     assert!(heard.len() > greeting.len(), "heard {} frames", heard.len());
+    // Alone the page's envelope matches the greeting at 0.85-0.90; with the
+    // whole suite beside it Chromium's jitter buffer stretches and squeezes
+    // the audio and it fell to 0.78 once. The other prompts a caller hears
+    // match the greeting at 0.35 at best: 0.7 still tells them apart.
     let c = best_correlation(&heard, &greeting);
-    assert!(c >= 0.8, "the page heard the greeting: correlation {c:.3}");
+    assert!(c >= 0.7, "the page heard the greeting: correlation {c:.3}");
     eprintln!("browser caller: the greeting heard, correlation {c:.3}");
     // The ticket the page showed: from the web, a lead, recorded.
     let number = said("TICKET ");
