@@ -226,9 +226,6 @@ async fn a_link_in_a_wecom_page_signs_in_once_for_its_ticket_and_never_again() {
     gw.stop().await;
 }
 
-/// One Chromium at a time (the machine has two cores).
-static CHROMIUM: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 /// The session a link opens: its ticket's view and steps, nothing else
 /// (403 `link_scope`, naming the ticket); 签收 through it is `via: link`;
 /// the link opens once; an expired, forged or revoked link opens nothing

@@ -75,10 +75,6 @@ impl Script {
     }
 }
 
-/// One Chromium at a time: two would share the machine's two cores with
-/// the gateways.
-static CHROMIUM: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mobile_page_in_chromium_takes_a_live_page_to_closing() {
     let _one = CHROMIUM.lock().await;

@@ -1008,6 +1008,7 @@ async fn a_days_reminders_reach_a_webhook_and_a_sipp_phone_once() {
 /// in `target/duty-screenshots/`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mobile_page_accepts_a_swap_asks_one_and_subscribes_in_chromium() {
+    let _one = CHROMIUM.lock().await;
     let browser = repo().join("tests/browser");
     assert!(
         browser.join("node_modules/playwright-core").is_dir(),

@@ -10,6 +10,7 @@ use super::*;
 /// reproduces.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_no_server_error_and_no_schema_break() {
+    let _one = crate::helpers::CHROMIUM.lock().await;
     let local = repo().join("target/py/bin/schemathesis");
     let exe = if local.is_file() {
         local

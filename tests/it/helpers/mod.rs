@@ -34,3 +34,9 @@ pub use self::redis::*;
 pub use self::roster::*;
 pub use self::sip::*;
 pub use self::source::*;
+
+/// The heavy neighbours: one Chromium (or the schemathesis run) at a time.
+/// Two at once on the machine's two cores starve a browser's audio (a web
+/// caller's greeting heard at 0.70 correlation instead of 0.85) and its
+/// keys; every test that drives Chromium, and schemathesis, holds it.
+pub static CHROMIUM: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
