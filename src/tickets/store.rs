@@ -627,9 +627,14 @@ impl Store {
 
     /// The id of the newest entry of the events stream, if any.
     pub async fn newest_event(&self) -> Result<Option<String>, StoreError> {
+        self.newest_in("events").await
+    }
+
+    /// The id of the newest entry of the stream `name`, if any.
+    pub(super) async fn newest_in(&self, name: &str) -> Result<Option<String>, StoreError> {
         let mut c = self.conn.clone();
         let newest: Vec<StreamEntry> = redis::cmd("XREVRANGE")
-            .arg(self.key("events"))
+            .arg(self.key(name))
             .arg("+")
             .arg("-")
             .arg("COUNT")

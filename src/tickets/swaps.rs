@@ -258,16 +258,7 @@ impl Store {
     /// The id of the log's newest entry, if any: what a gateway's roster
     /// is up to date with.
     pub async fn duty_log_newest(&self) -> Result<Option<String>, StoreError> {
-        let mut c = self.conn.clone();
-        let newest: Vec<Entry> = redis::cmd("XREVRANGE")
-            .arg(self.key("swaps:log"))
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(1)
-            .query_async(&mut c)
-            .await?;
-        Ok(newest.into_iter().next().map(|(id, _)| id))
+        self.newest_in("swaps:log").await
     }
 
     /// Claims the sending of a log entry's notices: true for the one
