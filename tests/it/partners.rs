@@ -295,6 +295,14 @@ async fn nobody_taking_a_partners_call_promises_the_pickup_and_pages_at_top_prio
     let t = gw.store.get(&number).await.unwrap();
     assert_eq!(t.register.intake.category, Some(Category::Partner));
     assert_eq!(t.register.intake.partner.as_deref(), Some(PARTNER));
+    // The pickup deadline: [partners] pickup_minutes (30, the default)
+    // from the call's receipt.
+    assert_eq!(
+        t.register.deadlines.pickup_by,
+        Some(t.received_at + jiff::SignedDuration::from_mins(30)),
+        "{:?}",
+        t.register.deadlines
+    );
     call.hangup().await;
     gw.stop().await;
 }
