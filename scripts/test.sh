@@ -40,4 +40,6 @@ cargo fmt --all -- --check
 # The workspace: the gateway and its layer crates (crates/*), each crate's
 # own unit tests included.
 cargo clippy --locked --workspace --all-targets -- -D warnings
+# A failing test's message, not a page of backtrace (RUST_BACKTRACE_TESTS=1 shows one).
+export RUST_BACKTRACE="${RUST_BACKTRACE_TESTS:-0}"
 cargo test --locked --workspace --lib --bins --tests

@@ -293,6 +293,9 @@ try {
   await shot("reloaded");
   await page.tap("#sound");
   check(!(await page.locator("#sound").isVisible()), "the sound offer stays after a tap");
+  // The tap was the hint's alone: the list's bar below it, which moves up
+  // when the hint goes, took no click (it once opened the duty view).
+  check(await page.locator("#tab-active").isVisible(), "the tap on the sound offer left the list");
 
   // Log out: back to the login form, the token forgotten.
   await page.tap("#out");

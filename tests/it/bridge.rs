@@ -588,7 +588,7 @@ async fn the_follow_up_call_records_the_key_and_an_opted_out_caller_is_not_calle
             store.get(n).await.is_ok_and(|t| t.state == State::Open)
         })
         .await;
-        let t = store.get(n).await.unwrap();
+        let t = triaged(&store, n).await;
         let closing = hotline::tickets::actions::Closing::parse(
             vec![hotline::tickets::model::Measure::Other],
             "电话核实后办结",

@@ -311,13 +311,14 @@ async fn a_caller_in_chromium_hears_the_greeting_keys_a_category_and_is_recorded
         .collect();
     let greeting = envelope(&wav(&repo().join("config/prompts/greeting.wav")));
     assert!(heard.len() > greeting.len(), "heard {} frames", heard.len());
-    // Alone the page's envelope matches the greeting at 0.85-0.90; with the
-    // whole suite beside it Chromium's jitter buffer stretches and squeezes
-    // the audio and it fell to 0.78 once. The other prompts a caller hears
-    // match the greeting at 0.35 at best: 0.7 still tells them apart.
-    let c = best_correlation(&heard, &greeting);
+    // Chromium's jitter buffer stretches and squeezes the audio when the
+    // machine is busy: the greeting is found in four parts, in order, each
+    // within 200 ms of where the one before it ended.
+    let c = aligned_correlation(&heard, &greeting, 4, 20);
+    let other = envelope(&wav(&repo().join("config/prompts/partner_promise.wav")));
+    let o = aligned_correlation(&heard, &other[..greeting.len().min(other.len())], 4, 20);
+    eprintln!("browser caller: the greeting heard, correlation {c:.3} (a prompt never played: {o:.3}; whole-greeting {:.3})", best_correlation(&heard, &greeting));
     assert!(c >= 0.7, "the page heard the greeting: correlation {c:.3}");
-    eprintln!("browser caller: the greeting heard, correlation {c:.3}");
     // The ticket the page showed: from the web, a lead, recorded.
     let number = said("TICKET ");
     let store = gw.store.clone();
@@ -344,7 +345,11 @@ async fn a_caller_in_chromium_hears_the_greeting_keys_a_category_and_is_recorded
     let speech = envelope(&wav(&mic));
     let looped: Vec<f64> = speech.iter().chain(speech.iter()).copied().collect();
     let window = &recorded[200..500];
-    let c = best_correlation(&looped, window);
+    let c = aligned_correlation(&looped, window, 3, 20);
+    eprintln!(
+        "browser caller: microphone whole-window {:.3}",
+        best_correlation(&looped, window)
+    );
     assert!(
         c >= 0.8,
         "the microphone's audio is recorded: correlation {c:.3}"

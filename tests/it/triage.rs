@@ -11,7 +11,7 @@ use std::time::Duration;
 use hotline::config::Settings;
 use hotline::tickets::model::{Category, Change, State};
 use hotline::tickets::store::NewTicket;
-use hotline::tickets::{Store, Ticket};
+use hotline::tickets::Store;
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
@@ -77,18 +77,6 @@ async fn actions_of(store: &Store, n: &str, action: &str) -> Vec<Value> {
         .filter(|e| e.action == action)
         .map(|e| serde_json::from_str(&e.details).unwrap())
         .collect()
-}
-
-/// The ticket once the paging worker has triaged it (bounded).
-async fn triaged(store: &Store, n: &str) -> Ticket {
-    eventually("triaged", Duration::from_secs(10), || async {
-        store
-            .get(n)
-            .await
-            .is_ok_and(|t| t.register.triage.at.is_some())
-    })
-    .await;
-    store.get(n).await.unwrap()
 }
 
 fn numbers(list: &Value) -> Vec<String> {

@@ -152,6 +152,58 @@ pub fn best_correlation(hay: &[f64], needle: &[f64]) -> f64 {
     best
 }
 
+/// The Pearson correlation of two equally long envelopes (0 when either is
+/// flat).
+fn pearson(a: &[f64], b: &[f64]) -> f64 {
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (am, bm) = (mean(a), mean(b));
+    let (mut cov, mut av, mut bv) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        cov += (x - am) * (y - bm);
+        av += (x - am).powi(2);
+        bv += (y - bm).powi(2);
+    }
+    if av > 0.0 && bv > 0.0 {
+        cov / (av * bv).sqrt()
+    } else {
+        0.0
+    }
+}
+
+/// How well `needle` is found in `hay` when the audio came through a jitter
+/// buffer that stretches and squeezes time (a browser's, under load): the
+/// needle in `pieces` consecutive parts, the first found at its best lag
+/// anywhere, each next one at its best lag within `drift` frames of where
+/// the one before it ended; the mean of the parts' correlations. Unrelated
+/// audio scores low: every part must be found in order, close to the last.
+pub fn aligned_correlation(hay: &[f64], needle: &[f64], pieces: usize, drift: usize) -> f64 {
+    let len = needle.len() / pieces;
+    assert!(
+        len > 0 && hay.len() >= needle.len(),
+        "needle {} hay {}",
+        needle.len(),
+        hay.len()
+    );
+    let mut total = 0.0;
+    let mut next: Option<usize> = None;
+    for part in needle.chunks_exact(len).take(pieces) {
+        let (lo, hi) = match next {
+            None => (0, hay.len() - len),
+            Some(at) => (at.saturating_sub(drift), (at + drift).min(hay.len() - len)),
+        };
+        let Some((c, at)) = (lo..=hi.max(lo))
+            .filter(|&i| i + len <= hay.len())
+            .map(|i| (pearson(&hay[i..i + len], part), i))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+        else {
+            return 0.0;
+        };
+        total += c;
+        next = Some(at + len);
+    }
+    total / pieces as f64
+}
+
 pub fn wav(path: &std::path::Path) -> Vec<i16> {
     hound::WavReader::open(path)
         .unwrap()

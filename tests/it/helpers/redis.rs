@@ -290,3 +290,17 @@ pub async fn timeline_has(store: &hotline::tickets::Store, number: &str, action:
         .await
         .is_ok_and(|tl| tl.iter().any(|e| e.action == action))
 }
+
+/// The ticket once the paging worker has triaged it (bounded). The triage is
+/// a change of its own: an action read before it is stale (409), so a test
+/// that acts on a ticket a call opened waits for it first.
+pub async fn triaged(store: &hotline::tickets::Store, n: &str) -> hotline::tickets::Ticket {
+    eventually("triaged", Duration::from_secs(10), || async {
+        store
+            .get(n)
+            .await
+            .is_ok_and(|t| t.register.triage.at.is_some())
+    })
+    .await;
+    store.get(n).await.unwrap()
+}
