@@ -677,3 +677,35 @@ mod placing;
 mod register;
 mod registrar;
 mod routing;
+
+#[test]
+fn the_tables_give_back_their_room_after_a_burst() {
+    // A trusted source (a PBX): no per-source limit refuses the burst.
+    let mut cfg = CoreConfig::default();
+    cfg.admission.trusted = vec!["192.0.2.7/32".parse().unwrap()];
+    let mut h = Harness::new(cfg);
+    for i in 0..2000 {
+        let (branch, call_id) = (format!("z9hG4bKburst{i}"), format!("burst{i}"));
+        h.input(&request("OPTIONS", &branch, &call_id, 1, None, ""));
+    }
+    let ok = h
+        .take()
+        .iter()
+        .filter(|s| s.starts_with("SIP/2.0 200"))
+        .count();
+    assert_eq!(ok, 2000);
+    // Each waits out Timer J (64·T1 = 32 s) in the tables.
+    assert_eq!(h.core.txs.len(), 2000);
+    assert!(h.core.txs.capacity() >= 2000);
+    assert!(h.core.tx_index.capacity() >= 2000);
+    h.advance(Duration::from_secs(40));
+    assert!(h.core.txs.is_empty() && h.core.tx_index.is_empty());
+    for (table, capacity) in [
+        ("txs", h.core.txs.capacity()),
+        ("tx_index", h.core.tx_index.capacity()),
+        ("armed", h.core.armed.capacity()),
+        ("timers", h.core.timers.capacity()),
+    ] {
+        assert!(capacity <= 64, "{table} keeps room for {capacity}");
+    }
+}
