@@ -78,11 +78,11 @@ def wav_caller_samples(path):
 
 def main():
     ap = argparse.ArgumentParser()
-    for k in ("work", "name", "json", "loadavg"):
+    for k in ("work", "name", "json", "loadavg", "keys"):
         ap.add_argument("--" + k, required=True)
     for k in ("rate", "start", "end", "message"):
         ap.add_argument("--" + k, type=float, required=True)
-    for k in ("limit", "calls", "audio-packets", "hwm-kb", "sipp-rc", "clk-tck", "listen"):
+    for k in ("limit", "calls", "audio-packets", "hwm-kb", "sipp-rc", "clk-tck", "listen", "pinned"):
         ap.add_argument("--" + k, type=int, required=True)
     a = ap.parse_args()
     w = a.work
@@ -94,6 +94,8 @@ def main():
         "calls_planned": a.calls,
         "message_s": a.message,
         "listen": bool(a.listen),
+        "keys": a.keys,
+        "pinned": bool(a.pinned),
         "sipp_exit": a.sipp_rc,
         "wall_s": round(a.end - a.start, 1),
         "loadavg": a.loadavg,
@@ -147,27 +149,56 @@ def main():
     # The gateway: how its calls ended, its counters.
     ended = collections.Counter()
     media = collections.Counter()
+    call_seconds = 0.0
     with open(os.path.join(w, "gateway.log"), errors="replace") as f:
         for line in f:
             if "call ended" in line:
                 m = re.search(r'ended="?([a-z_]+)', line)
                 ended[m.group(1) if m else "?"] += 1
+                m = re.search(r'duration_s="?([0-9.]+)', line)
+                call_seconds += float(m.group(1)) if m else 0.0
                 for k in ("rtp_dropped", "rtp_late"):
                     m = re.search(k + r"=(\d+)", line)
                     media[k] += int(m.group(1)) if m else 0
     r["gateway_ended"] = dict(ended)
+    # Seconds of answered calls (media both ways, recorded), from the
+    # gateway's own "call ended" lines.
+    r["call_seconds"] = round(call_seconds, 1)
     # Caller packets the calls dropped (foreign source, malformed) or got
     # after their place in the recording was written (late).
     r["gateway_rtp_dropped"] = media["rtp_dropped"]
     r["gateway_rtp_late"] = media["rtp_late"]
     metrics = {}
-    mp = os.path.join(w, "metrics.txt")
-    if os.path.exists(mp):
+    allocator = {"before": {}, "after": {}}
+    for when, name in (("before", "metrics_before.txt"), ("after", "metrics.txt")):
+        mp = os.path.join(w, name)
+        if not os.path.exists(mp):
+            continue
         with open(mp) as f:
             for line in f:
                 m = re.match(r"^hotline_([a-z_]+)_total (\d+)$", line.strip())
-                if m:
+                if m and when == "after":
                     metrics[m.group(1)] = int(m.group(2))
+                m = re.match(r'^hotline_allocator_bytes\{kind="(\w+)"\} (\d+)$', line.strip())
+                if m:
+                    allocator[when][m.group(1)] = round(int(m.group(2)) / 2**20, 1)
+    # jemalloc's figures (MB) before the calls and once they have settled:
+    # allocated (live), active, resident (RSS jemalloc accounts for),
+    # metadata, retained.
+    r["allocator_mb"] = allocator
+    # RSS by kind (MB; threads as a count): anonymous memory (the heap,
+    # stacks) and file pages (the binary's code as it is first run).
+    status = {}
+    for when in ("before", "after"):
+        status[when] = {}
+        sp = os.path.join(w, f"status_{when}.txt")
+        if os.path.exists(sp):
+            with open(sp) as f:
+                for line in f:
+                    k, _, v = line.partition(":")
+                    n = int(v.split()[0])
+                    status[when][k] = n if k == "Threads" else round(n / 1024, 1)
+    r["rss_kinds"] = status
     r["gateway_metrics"] = {
         k: metrics.get(k)
         for k in (
@@ -183,12 +214,14 @@ def main():
     }
 
     # CPU and memory from the samples (epoch, cpu ticks, rss kB).
-    samples = []
+    samples, heap = [], []
     with open(os.path.join(w, "samples.txt")) as f:
         for line in f:
             parts = line.split()
-            if len(parts) == 3:
+            if len(parts) >= 3:
                 samples.append((float(parts[0]), int(parts[1]), int(parts[2])))
+            if len(parts) == 5:
+                heap.append((int(parts[3]), int(parts[4])))
     before = [s for s in samples if s[0] <= a.start] or samples[:1]
     during = [s for s in samples if a.start <= s[0] <= a.end] or samples
     base = before[-1]
@@ -205,10 +238,20 @@ def main():
         if samples[j][0] - s[0] >= 4.5:
             peak = max(peak, (samples[j][1] - s[1]) / a.clk_tck / (samples[j][0] - s[0]))
     r["cpu_cores_peak5s"] = round(peak, 2)
+    # CPU per answered call, set-up and media together (write_doc.py splits
+    # the two across runs); microseconds.
+    r["cpu_us_per_call"] = round(cpu_s * 1e6 / r["answered"]) if r["answered"] else None
     r["rss_baseline_mb"] = round(base[2] / 1024, 1)
     r["rss_peak_mb"] = round(max(s[2] for s in during + [final]) / 1024, 1)
     r["rss_hwm_mb"] = round(a.hwm_kb / 1024, 1)
     r["rss_after_mb"] = round(final[2] / 1024, 1)
+    # jemalloc at the peak: what the program held, what the allocator had
+    # resident (MB).
+    r["heap_peak_mb"] = (
+        {"allocated": round(max(h[0] for h in heap) / 2**20, 1),
+         "resident": round(max(h[1] for h in heap) / 2**20, 1)}
+        if heap else None
+    )
     r["rss_after_vs_baseline"] = round(final[2] / base[2] - 1, 3) if base[2] else None
     r["rss_per_call_kb"] = (
         round((max(s[2] for s in during + [final]) - base[2]) / r["peak_concurrent"], 1)

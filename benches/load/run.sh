@@ -18,6 +18,13 @@
 #   --listen        the caller lets every prompt play out before keying (audio
 #                   both ways most of the call: about 59 s + S a call);
 #                   default: keys barge into the prompts (about 14 s + S)
+#   --keys K        how the caller keys the intake: info (SIP INFO,
+#                   application/dtmf-relay; the default) or pcap (RFC 4733
+#                   events by SIPp's play_pcap_audio: a raw socket per key,
+#                   which taxes every UDP send on the machine; for comparison)
+#   --no-pin        let SIPp, Redis and the gateway share both cores (default:
+#                   with 2 cores or more, the gateway on core 1, SIPp and Redis
+#                   on core 0, by taskset: each side's CPU is its own)
 #   --name NAME     label in the results (default "run")
 #   --json FILE     write the results as JSON to FILE
 #   --bin PATH      gateway binary (default $HOTLINE_BIN, else
@@ -26,10 +33,10 @@
 #
 # Each call: INVITE (PCMA + telephone-event), 100, 180, 200, ACK; the caller's
 # audio (benches/load/caller_audio.py, SIPp rtp_stream) and the intake's keys
-# as RFC 4733 events (SIPp play_pcap_audio, the same source port), the
-# message, #; the gateway reads the ticket back and sends BYE.
-# Needs: sipp (sip-tester, run as root for play_pcap_audio's raw socket),
-# redis-server, python3, curl. Every process it starts is stopped on exit.
+# (SIP INFO, or RFC 4733 events: --keys), the message, #; the gateway reads
+# the ticket back and sends BYE (benches/load/scenario.py fills the scenario in).
+# Needs: sipp (sip-tester; as root for --keys pcap's raw sockets), redis-server,
+# python3, curl, taskset (util-linux). Every process it starts is stopped on exit.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -91,20 +98,29 @@ wait_for_line() {
     return 1
 }
 
-# /proc sampler: every second "epoch_s cpu_ticks rss_kb".
+# /proc sampler: every second "epoch_s cpu_ticks rss_kb", and with an HTTP
+# address (the gateway's) " allocated_bytes resident_bytes" from jemalloc's
+# figures on /metrics.
 sampler() {
-    local pid=$1 out=$2
+    local pid=$1 out=$2 http=${3:-}
     while [ -r "/proc/$pid/stat" ]; do
-        local stat rss
+        local stat rss alloc=""
         stat=$(cut -d' ' -f14,15 "/proc/$pid/stat" 2>/dev/null) || break
         rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null) || break
-        echo "$(date +%s.%N) $((${stat% *} + ${stat#* })) $rss" >>"$out"
+        if [ -n "$http" ]; then
+            alloc=$(curl -s --max-time 1 "http://$http/metrics" | awk '
+                /^hotline_allocator_bytes\{kind="allocated"\}/ {a = $2}
+                /^hotline_allocator_bytes\{kind="resident"\}/ {r = $2}
+                END {if (a != "") print " " a " " r}')
+        fi
+        echo "$(date +%s.%N) $((${stat% *} + ${stat#* })) $rss$alloc" >>"$out"
         sleep 1
     done
 }
 
 cmd_run() {
     local rate=10 limit=1000 calls=20 duration="" message=1 name=run json="" listen=0
+    local keys=info pin=1
     while [ $# -gt 0 ]; do
         case $1 in
         --rate) rate=$2; shift 2 ;;
@@ -117,6 +133,8 @@ cmd_run() {
         --bin) BIN=$2; shift 2 ;;
         --keep) KEEP=1; shift ;;
         --listen) listen=1; shift ;;
+        --keys) keys=$2; shift 2 ;;
+        --no-pin) pin=0; shift ;;
         *) die "unknown option $1" ;;
         esac
     done
@@ -155,15 +173,24 @@ cmd_run() {
     talk_ms=$((p_menu + p_case + 1200 + p_confirm + p_intro + message_ms))
     audio_packets=$(python3 "$HERE/caller_audio.py" "$w/caller.al" \
         "$(python3 -c "print(($talk_ms - 100) / 1000)")")
-    sed -e "s#@AUDIO@#$w/caller.al#" -e "s#@MESSAGE_MS@#$message_ms#" \
-        -e "s#@P_MENU@#$p_menu#" -e "s#@P_CASE@#$p_case#" \
-        -e "s#@P_CONFIRM@#$p_confirm#" -e "s#@P_INTRO@#$p_intro#" \
-        "$HERE/uac_full.xml" >"$w/sipp/uac_full.xml"
+    python3 "$HERE/scenario.py" "$HERE/uac_full.xml" "$w/sipp/uac_full.xml" \
+        --keys "$keys" --audio "$w/caller.al" --message-ms "$message_ms" \
+        --pause "MENU=$p_menu" --pause "CASE=$p_case" \
+        --pause "CONFIRM=$p_confirm" --pause "INTRO=$p_intro"
+    # Each side on a core of its own (the gateway on the last, the load on
+    # the first), or both sides sharing every core.
+    local gw_cpu=() load_cpu=()
+    if [ "$pin" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+        gw_cpu=(taskset -c "$(($(nproc) - 1))")
+        load_cpu=(taskset -c 0)
+    else
+        pin=0
+    fi
 
     # Redis of our own: free port, own directory, no persistence to wait on.
     local redis_port
     redis_port=$(free_port)
-    redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$w/redis" \
+    "${load_cpu[@]}" redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$w/redis" \
         --save "" --appendonly no >"$w/redis.log" 2>&1 &
     PIDS+=($!)
     local i
@@ -207,7 +234,7 @@ file = "$w/roster.toml"
 holidays = "$ROOT/config/holidays"
 EOF
 
-    NO_COLOR=1 HOTLINE_LOG=info "$BIN" serve --config "$w/hotline.toml" >"$w/gateway.log" 2>&1 &
+    NO_COLOR=1 HOTLINE_LOG=info "${gw_cpu[@]}" "$BIN" serve --config "$w/hotline.toml" >"$w/gateway.log" 2>&1 &
     local gw=$!
     PIDS+=($gw)
     wait_for_line "http listening" 20 "$w/gateway.log" || {
@@ -221,9 +248,11 @@ EOF
 
     # Baseline, then SIPp.
     sleep 1
-    sampler "$gw" "$w/samples.txt" &
+    sampler "$gw" "$w/samples.txt" "$http" &
     PIDS+=($!)
     sleep 2
+    curl -s --max-time 5 "http://$http/metrics" >"$w/metrics_before.txt" || true
+    grep -E '^(RssAnon|RssFile|RssShmem|Threads):' "/proc/$gw/status" >"$w/status_before.txt" || true
     local start end loadavg
     loadavg=$(cut -d' ' -f1-3 /proc/loadavg)
     start=$(date +%s.%N)
@@ -238,7 +267,7 @@ print(int(max(c / r, c / l * t) + 2 * t + 60))")
     local sipp_rc=0
     (
         cd "$w/sipp"
-        exec sipp "$sip" -sf uac_full.xml -t u1 -i 127.0.0.1 -p "$sipp_port" \
+        exec "${load_cpu[@]}" sipp "$sip" -sf uac_full.xml -t u1 -i 127.0.0.1 -p "$sipp_port" \
             -mi 127.0.0.1 -mp "$media_port" \
             -r "$rate" -l "$limit" -m "$calls" -nostdin \
             -timeout "${limit_s}s" -timeout_error \
@@ -268,6 +297,7 @@ print(int(max(c / r, c / l * t) + 2 * t + 60))")
     # 10 s; LOAD_SETTLE seconds, default 12).
     sleep "${LOAD_SETTLE:-12}"
     curl -s --max-time 5 "http://$http/metrics" >"$w/metrics.txt" || true
+    grep -E '^(RssAnon|RssFile|RssShmem|Threads):' "/proc/$gw/status" >"$w/status_after.txt" || true
     local hwm
     hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$gw/status" 2>/dev/null || echo 0)
     local stat_end
@@ -278,20 +308,25 @@ print(int(max(c / r, c / l * t) + 2 * t + 60))")
 
     python3 "$HERE/analyse.py" \
         --work "$w" --name "$name" --rate "$rate" --limit "$limit" --calls "$calls" \
-        --message "$message" --listen "$listen" --audio-packets "$audio_packets" --start "$start" --end "$end" \
+        --message "$message" --listen "$listen" --keys "$keys" --pinned "$pin" --audio-packets "$audio_packets" --start "$start" --end "$end" \
         --hwm-kb "$hwm" --sipp-rc "$sipp_rc" --clk-tck "$(getconf CLK_TCK)" --loadavg "$loadavg" \
         --json "${json:-$w/result.json}"
     cleanup
 }
 
-# The issue's four targets, scaled to fit ~10 minutes on this machine:
+# The issue's targets, scaled to fit ~15 minutes on this machine (keys by
+# SIP INFO, the gateway on a core of its own, unless said):
 #   latency    100 calls/s for 15 s: 100 Trying and 200 OK percentiles
 #   concurrent 1,000 calls at once for 1-2 minutes (2,000 calls of ~64 s
 #              that let every prompt play while the caller talks: audio
 #              both ways; placed at 50/s up to the limit)
-#   rate       200 calls/s for 15 s (3,000 calls), full flow, no failure
+#   rate       200 calls/s for a minute (12,000 calls), full flow, no failure
+#   rate-pcap  200 calls/s for 15 s with the keys as RFC 4733 events from
+#              pcaps (the harness before: raw sockets), to compare
+#   overload   400 calls/s for 15 s: twice what the machine carries; every
+#              admitted call keeps its audio, the rest get 503
 #   memory     10,000 calls at 60/s (about 1,000 at once): RSS per call, and
-#              RSS back to its baseline once they have ended
+#              RSS back to its baseline a minute after they have ended
 cmd_standard() {
     local doc=0 out=""
     while [ $# -gt 0 ]; do
@@ -317,8 +352,12 @@ cmd_standard() {
         --json "$out/latency.json" || echo "load: the latency run failed" >&2
     "$0" run --bin "$BIN" --name concurrent --rate 50 --calls 2000 --limit 1000 --listen --message 5 \
         --json "$out/concurrent.json" || echo "load: the concurrent run failed" >&2
-    "$0" run --bin "$BIN" --name rate --rate 200 --duration 15 --limit 4000 --message 0 \
+    "$0" run --bin "$BIN" --name rate --rate 200 --duration 60 --limit 4000 --message 0 \
         --json "$out/rate.json" || echo "load: the rate run failed" >&2
+    "$0" run --bin "$BIN" --name rate-pcap --keys pcap --rate 200 --duration 15 --limit 4000 --message 0 \
+        --json "$out/rate-pcap.json" || echo "load: the rate-pcap run failed" >&2
+    "$0" run --bin "$BIN" --name overload --rate 400 --duration 15 --limit 8000 --message 0 \
+        --json "$out/overload.json" || echo "load: the overload run failed" >&2
     # RSS measured 60 s after the last call (the SIP core keeps a call's
     # transactions 32 s; freed memory goes back to the system in ~20 s).
     LOAD_SETTLE=60 "$0" run --bin "$BIN" --name memory --rate 60 --calls 10000 --limit 2000 --message 0 \

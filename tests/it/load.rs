@@ -75,6 +75,17 @@ fn load_harness_places_full_calls_and_finds_them_recorded() {
     for k in ["trying_ms", "answer_ms"] {
         assert_eq!(r[k]["n"], 3, "{k} measured for every call: {r:#}");
     }
+    // The keys went as SIP INFO (no raw socket), and the figures a reader
+    // scales from are there: CPU per call, call-seconds, the allocator's.
+    assert_eq!(r["keys"], "info", "{r:#}");
+    assert!(r["call_seconds"].as_f64().unwrap() > 3.0, "{r:#}");
+    assert!(r["cpu_us_per_call"].as_u64().unwrap() > 0, "{r:#}");
+    for when in ["before", "after"] {
+        assert!(
+            r["allocator_mb"][when]["resident"].as_f64().unwrap() > 0.0,
+            "jemalloc's resident bytes on /metrics {when} the calls: {r:#}"
+        );
+    }
     assert!(r["cpu_s"].as_f64().unwrap() > 0.0, "{r:#}");
     assert!(r["rss_peak_mb"].as_f64().unwrap() > 0.0, "{r:#}");
     let _ = std::fs::remove_dir_all(&dir);
