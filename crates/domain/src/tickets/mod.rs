@@ -9,11 +9,14 @@
 //! gateway's.
 
 pub mod actions;
+pub mod charts;
 pub mod clocks;
 pub mod csv;
 pub mod model;
+pub mod monthly;
 pub mod report;
 pub mod stats;
 pub mod triage;
+pub mod xlsx;
 
 pub use model::{State, Ticket};
