@@ -10,7 +10,7 @@
 //! ringback), sans-IO over keys, prompts finished and deadlines; `tickets`
 //! the ticket model and state machine, the officers' actions as changes,
 //! the statistics, their charts and exports, the monthly report, the text
-//! views, the one CSV cell writer; `labels` the one table of display names.
+//! views, the one CSV cell writer, the one table of display names.
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
@@ -18,7 +18,6 @@ pub mod cases;
 pub mod court_time;
 pub mod dial_plan;
 pub mod escalation;
-pub mod labels;
 pub mod partners;
 pub mod roster;
 pub mod scripts;

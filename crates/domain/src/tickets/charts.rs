@@ -1,7 +1,7 @@
 //! The statistics' charts as SVG, drawn by `plotters` (its SVG backend
 //! only, docs/adr/0013-charts.md): axes with ticks and their units, dates
 //! on the time axis, a legend for every series, every label Chinese
-//! ([`crate::labels`]). Text is SVG `<text>` (the browser's fonts draw the
+//! ([`crate::tickets::labels`]). Text is SVG `<text>` (the browser's fonts draw the
 //! Chinese; no font is read here). Each chart is one `<svg>` string, for
 //! the statistics page, the monthly report and the CLI alike.
 
@@ -9,7 +9,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::stats::Report;
-use crate::labels;
+use crate::tickets::labels;
 
 /// The series' colours (the first for one series alone).
 const COLOURS: [RGBColor; 4] = [
@@ -364,7 +364,7 @@ fn hbars(title: &str, rows: &[(String, f64)], x_desc: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tickets::stats::tests::sample;
+    use crate::tickets::stats::sample::sample;
 
     /// The `<text>` elements' contents, trimmed.
     fn texts(svg: &str) -> Vec<String> {

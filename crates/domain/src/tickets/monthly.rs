@@ -3,7 +3,7 @@
 //! congress start from it): one printable page (A4, a print stylesheet),
 //! the month's figures against the previous month's, the charts inline as
 //! SVG, the breaches listed with their tickets, the deadlines after
-//! opening and the follow-up calls. Everything Chinese ([`crate::labels`]).
+//! opening and the follow-up calls. Everything Chinese ([`crate::tickets::labels`]).
 
 use std::fmt::Write as _;
 
@@ -11,7 +11,7 @@ use jiff::civil::Date;
 
 use super::stats::{esc, Figure, Report};
 use crate::court_time::local;
-use crate::labels;
+use crate::tickets::labels;
 
 /// A month given as `YYYY-MM`: its first and last day; the error names
 /// `month`.
@@ -186,7 +186,7 @@ pub fn html(cur: &Report, prev: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tickets::stats::tests::sample;
+    use crate::tickets::stats::sample::sample;
 
     #[test]
     fn a_month_is_its_first_to_last_day_and_bad_input_names_month() {

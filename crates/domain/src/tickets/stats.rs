@@ -11,7 +11,7 @@
 //! calls' results; the breaches one by one. Rendered as CSV (with a BOM,
 //! Chinese columns first), as `.xlsx` ([`super::xlsx`]), or as HTML with
 //! the charts ([`super::charts`]) for the page, a printout and an e-mail
-//! alike; every label from [`crate::labels`], members and units by the
+//! alike; every label from [`crate::tickets::labels`], members and units by the
 //! roster's names ([`Report::named`]).
 //!
 //! Which tickets each figure counts (every figure: tickets received in the
@@ -37,8 +37,8 @@ use serde::Serialize;
 use super::clocks::DispatchSettings;
 use super::model::{Category, Event, Register, State, Ticket};
 use crate::court_time::{court_day, court_tz};
-use crate::labels;
 use crate::roster::Calendar;
+use crate::tickets::labels;
 
 /// Seconds from the report to each later moment, per ticket held to the
 /// five-minute rule (a consultation's answer is in [`Consultations`]).
@@ -1017,10 +1017,53 @@ impl Figure {
     }
 }
 
+/// A report and tickets for the tests (here and in the charts', the
+/// exports' and the monthly report's).
 #[cfg(test)]
-pub(crate) mod tests {
+pub(crate) mod sample {
     use super::*;
-    use crate::tickets::model::{Answer, FollowUp, Property};
+    use crate::tickets::model::FollowUp;
+
+    pub(crate) fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    /// One ticket received at `received` (UTC) in `state`, its register
+    /// edited; `ended`: the timeline's entry of its final state.
+    pub(crate) fn ticket(
+        n: usize,
+        category: Category,
+        state: State,
+        received: &str,
+        ended: Option<&str>,
+        edit: impl FnOnce(&mut Register),
+    ) -> (Ticket, Vec<Event>) {
+        let mut register = Register::default();
+        register.intake.category = Some(category);
+        edit(&mut register);
+        let timeline = ended
+            .map(|e| Event {
+                id: "1-0".into(),
+                at: at(e),
+                actor: "test".into(),
+                action: state.as_str().into(),
+                from: Some(State::Open),
+                to: state,
+                version: 2,
+                details: "{}".into(),
+            })
+            .into_iter()
+            .collect();
+        let t = Ticket {
+            number: format!("2026-{n:06}"),
+            call_id: format!("{n}@t"),
+            state,
+            version: 2,
+            received_at: at(received),
+            register,
+        };
+        (t, timeline)
+    }
 
     /// A small report for the charts' and the exports' tests, its figures
     /// by hand: 30 November and 1 December 2026 (ISO week 49). Two leads
@@ -1107,6 +1150,13 @@ pub(crate) mod tests {
             _ => None,
         })
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sample::{at, sample, ticket};
+    use super::*;
+    use crate::tickets::model::{Answer, Property};
 
     #[test]
     fn the_sample_counts_as_worked_out_by_hand() {
@@ -1196,10 +1246,6 @@ pub(crate) mod tests {
         ));
     }
 
-    fn at(s: &str) -> Timestamp {
-        s.parse().unwrap()
-    }
-
     #[test]
     fn a_deadline_is_met_missed_or_undecided() {
         let due = Some(at("2026-11-02T10:00:00Z"));
@@ -1275,43 +1321,6 @@ pub(crate) mod tests {
                 .any(|s| s.breach);
             assert_eq!(c.five_minute_rule(), watched, "{}", c.as_str());
         }
-    }
-
-    /// One ticket received at `received` (UTC) in `state`, its register
-    /// edited; `ended`: the timeline's entry of its final state.
-    fn ticket(
-        n: usize,
-        category: Category,
-        state: State,
-        received: &str,
-        ended: Option<&str>,
-        edit: impl FnOnce(&mut Register),
-    ) -> (Ticket, Vec<Event>) {
-        let mut register = Register::default();
-        register.intake.category = Some(category);
-        edit(&mut register);
-        let timeline = ended
-            .map(|e| Event {
-                id: "1-0".into(),
-                at: at(e),
-                actor: "test".into(),
-                action: state.as_str().into(),
-                from: Some(State::Open),
-                to: state,
-                version: 2,
-                details: "{}".into(),
-            })
-            .into_iter()
-            .collect();
-        let t = Ticket {
-            number: format!("2026-{n:06}"),
-            call_id: format!("{n}@t"),
-            state,
-            version: 2,
-            received_at: at(received),
-            register,
-        };
-        (t, timeline)
     }
 
     fn answer(when: &str) -> Option<Answer> {

@@ -12,7 +12,7 @@ use rust_xlsxwriter::{ExcelDateTime, Format, Workbook, XlsxError};
 
 use super::stats::{Figure, Report};
 use crate::court_time::court_tz;
-use crate::labels;
+use crate::tickets::labels;
 
 /// One cell.
 #[derive(Debug, Clone, PartialEq)]
@@ -222,7 +222,7 @@ pub fn stats_sheets(r: &Report) -> Vec<Sheet> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tickets::stats::tests::sample;
+    use crate::tickets::stats::sample::sample;
 
     #[test]
     fn the_statistics_sheets_have_chinese_headers_and_typed_cells() {

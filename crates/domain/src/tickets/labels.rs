@@ -9,7 +9,7 @@
 
 use serde_json::{json, Value};
 
-use crate::tickets::model::{Category, LeadValue, Measure, State, ALL_STATES};
+use super::model::{Category, LeadValue, Measure, State, ALL_STATES};
 
 /// A category's name (电话菜单的类别).
 pub fn category(c: Category) -> &'static str {
