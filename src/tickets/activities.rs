@@ -147,27 +147,40 @@ impl Store {
     }
 }
 
-/// A day's register as CSV (the bureau's export).
-pub fn csv(entries: &[Activity]) -> String {
+/// The register's columns, as the CSV and the `.xlsx` head them.
+const COLUMNS: [(&str, f64); 11] = [
+    ("编号", 18.0),
+    ("人员编号", 14.0),
+    ("人员", 10.0),
+    ("日期", 12.0),
+    ("时间", 8.0),
+    ("案号", 24.0),
+    ("措施", 10.0),
+    ("结果", 40.0),
+    ("工单", 14.0),
+    ("更正", 18.0),
+    ("被更正", 18.0),
+];
+
+/// A day's register as CSV (the bureau's export): a UTF-8 byte-order mark
+/// (Excel reads UTF-8 only with it), Chinese headers, each member by the
+/// roster's name beside the id (`name_of`), the measure by its name.
+pub fn csv(entries: &[Activity], name_of: impl Fn(&str) -> Option<String>) -> String {
     // Text a person wrote goes through the one CSV cell writer (quoted when
     // need be, formulas neutralised); ids, dates and times are ours.
     let field = super::csv::cell;
-    let mut out = String::from(
-        "id,member,day,time,case_number,measure,result,ticket,corrects,corrected_by\n",
-    );
+    let head: Vec<&str> = COLUMNS.iter().map(|(h, _)| *h).collect();
+    let mut out = format!("\u{feff}{}\n", head.join(","));
     for a in entries {
-        let measure = serde_json::to_value(a.measure)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{}\n",
             a.id,
             field(&a.member),
+            field(&name_of(&a.member).unwrap_or_default()),
             a.day,
             a.time.strftime("%H:%M"),
             field(a.case_number.as_deref().unwrap_or("")),
-            measure,
+            crate::tickets::labels::measure(a.measure),
             field(&a.result),
             field(a.ticket.as_deref().unwrap_or("")),
             a.corrects.as_deref().unwrap_or(""),
@@ -175,6 +188,38 @@ pub fn csv(entries: &[Activity]) -> String {
         ));
     }
     out
+}
+
+/// A day's register as `.xlsx`: the CSV's columns, the day a date, the
+/// time a time of day, text as text (never a formula).
+pub fn xlsx(
+    entries: &[Activity],
+    name_of: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<u8>, String> {
+    use crate::tickets::xlsx::{columns, workbook, Cell, Sheet};
+    let rows = entries
+        .iter()
+        .map(|a| {
+            vec![
+                Cell::Text(a.id.clone()),
+                Cell::Text(a.member.clone()),
+                Cell::text(name_of(&a.member).as_deref()),
+                Cell::Day(a.day),
+                Cell::Clock(a.time),
+                Cell::text(a.case_number.as_deref()),
+                Cell::Text(crate::tickets::labels::measure(a.measure).into()),
+                Cell::Text(a.result.clone()),
+                Cell::text(a.ticket.as_deref()),
+                Cell::text(a.corrects.as_deref()),
+                Cell::text(a.corrected_by.as_deref()),
+            ]
+        })
+        .collect();
+    workbook(&[Sheet {
+        name: "执法活动登记",
+        columns: columns(&COLUMNS),
+        rows,
+    }])
 }
 
 #[cfg(test)]
