@@ -81,10 +81,19 @@ async fn activities_are_recorded_corrected_by_new_entries_and_read_by_role() {
         )
         .await;
     assert_eq!((s, b.as_array().map(Vec::len)), (200, Some(2)), "{b}");
-    let csv = api.text(&format!("{q}&format=csv"), director).await;
-    assert!(csv.starts_with("id,member,day,time,"), "{csv}");
+    let (_, _, csv) = api.bytes(&format!("{q}&format=csv"), director).await;
+    let csv = String::from_utf8(csv).unwrap();
+    assert!(
+        csv.starts_with("\u{feff}编号,人员编号,人员,日期,时间,"),
+        "{csv}"
+    );
     assert!(csv.contains(&first) && csv.contains(&second), "{csv}");
-    assert!(csv.contains("09:30,(2026)鲁0203执1号,search,"), "{csv}");
+    assert!(csv.contains(",u1-officer,一组执行员,"), "{csv}");
+    assert!(csv.contains("09:30,(2026)鲁0203执1号,搜查,"), "{csv}");
+    let (s, kind, xlsx) = api.bytes(&format!("{q}&format=xlsx"), director).await;
+    assert_eq!(s, 200);
+    assert!(kind.starts_with("application/vnd.openxmlformats"), "{kind}");
+    assert_eq!(&xlsx[..2], b"PK", "a zip: the workbook");
     // Nothing to delete or rewrite an entry with.
     let (s, _) = api.call("DELETE", "/activities", Some(u1), None).await;
     assert_eq!(s, 405);
@@ -150,7 +159,7 @@ async fn an_activity_written_as_a_formula_exports_as_text() {
         .await;
     // The cell as a spreadsheet reads it: `'=HYPERLINK("http://x","y")`.
     assert!(
-        csv.contains(r#",search,"'=HYPERLINK(""http://x"",""y"")","#),
+        csv.contains(r#",搜查,"'=HYPERLINK(""http://x"",""y"")","#),
         "{csv}"
     );
     assert!(!csv.contains(r#","=HYPERLINK"#), "{csv}");
