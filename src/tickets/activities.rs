@@ -190,13 +190,21 @@ pub fn csv(entries: &[Activity], name_of: impl Fn(&str) -> Option<String>) -> St
     out
 }
 
-/// A day's register as `.xlsx`: the CSV's columns, the day a date, the
-/// time a time of day, text as text (never a formula).
+/// A day's register as `.xlsx` ([`sheet`]).
 pub fn xlsx(
     entries: &[Activity],
     name_of: impl Fn(&str) -> Option<String>,
 ) -> Result<Vec<u8>, String> {
-    use crate::tickets::xlsx::{columns, workbook, Cell, Sheet};
+    crate::tickets::xlsx::workbook(&[sheet(entries, name_of)])
+}
+
+/// The register's sheet: the CSV's columns, the day a date, the time a
+/// time of day, text as text (never a formula).
+pub fn sheet(
+    entries: &[Activity],
+    name_of: impl Fn(&str) -> Option<String>,
+) -> crate::tickets::xlsx::Sheet {
+    use crate::tickets::xlsx::{columns, Cell, Sheet};
     let rows = entries
         .iter()
         .map(|a| {
@@ -215,16 +223,57 @@ pub fn xlsx(
             ]
         })
         .collect();
-    workbook(&[Sheet {
+    Sheet {
         name: "执法活动登记",
         columns: columns(&COLUMNS),
         rows,
-    }])
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The CSV and the sheet have the same Chinese columns; the sheet's
+    /// cells are typed, the member named, the measure by its name.
+    #[test]
+    fn the_exports_share_their_columns_and_the_sheet_types_its_cells() {
+        use crate::tickets::xlsx::Cell;
+        let a = Activity {
+            id: "1-0".into(),
+            member: "u1-officer".into(),
+            day: jiff::civil::date(2026, 12, 1),
+            time: jiff::civil::time(9, 30, 0, 0),
+            case_number: Some("(2026)鲁0203执1号".into()),
+            measure: Measure::Seal,
+            result: "=1+1".into(),
+            ticket: None,
+            corrects: None,
+            recorded_at: "2026-12-01T02:00:00Z".parse().unwrap(),
+            corrected_by: None,
+        };
+        let name = |m: &str| (m == "u1-officer").then(|| "一组执行员".to_string());
+        let text = csv(std::slice::from_ref(&a), name);
+        let s = sheet(std::slice::from_ref(&a), name);
+        let head: Vec<&str> = s.columns.iter().map(|c| c.header).collect();
+        assert_eq!(
+            text.lines().next().unwrap(),
+            format!("\u{feff}{}", head.join(","))
+        );
+        assert_eq!(
+            text.lines().nth(1).unwrap(),
+            "1-0,u1-officer,一组执行员,2026-12-01,09:30,(2026)鲁0203执1号,查封,'=1+1,,,"
+        );
+        let row = &s.rows[0];
+        assert_eq!(row.len(), s.columns.len());
+        assert_eq!(row[2], Cell::Text("一组执行员".into()));
+        assert_eq!(row[3], Cell::Day(a.day));
+        assert_eq!(row[4], Cell::Clock(a.time));
+        assert_eq!(row[6], Cell::Text("查封".into()));
+        // A string cell in the workbook: never a formula.
+        assert_eq!(row[7], Cell::Text("=1+1".into()));
+        assert_eq!(row[8], Cell::Empty);
+    }
 
     #[test]
     fn entries_are_for_the_last_week_and_not_the_future() {

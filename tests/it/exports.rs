@@ -77,38 +77,6 @@ async fn seed(store: &hotline::tickets::Store) -> String {
     breached
 }
 
-/// The workbook's sheets as `openpyxl` reads them: per sheet, its rows of
-/// `[type, value]` cells (`str`, `int`/`float`, `datetime`, `NoneType`),
-/// dates as ISO text.
-fn openpyxl(file: &std::path::Path) -> Value {
-    let python = repo().join("target/py/bin/python");
-    let out = std::process::Command::new(&python)
-        .arg("-c")
-        .arg(
-            r#"
-import json, sys, openpyxl
-wb = openpyxl.load_workbook(sys.argv[1])
-out = {}
-for ws in wb.worksheets:
-    out[ws.title] = {
-        "rows": [[[type(c.value).__name__, c.value.isoformat() if hasattr(c.value, "isoformat") else c.value]
-                  for c in row] for row in ws.iter_rows()],
-        "widths": {k: d.width for k, d in ws.column_dimensions.items()},
-    }
-print(json.dumps(out, ensure_ascii=False))
-"#,
-        )
-        .arg(file)
-        .output()
-        .expect("target/py/bin/python (scripts/test.sh installs openpyxl there)");
-    assert!(
-        out.status.success(),
-        "openpyxl: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 /// The row of the 统计 sheet with `section` and `key` in its last columns.
 fn figure<'a>(book: &'a Value, section: &str, key: &str) -> &'a Vec<Value> {
     book["统计"]["rows"]
