@@ -221,7 +221,18 @@ async fn exports_open_in_excel_and_the_monthly_report_prints() {
     let out = cli(&url, &["--month", "2026-13"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("--month \"2026-13\""));
-    // The monthly report to a file.
+    // The monthly report to standard output without --output, to a file with it.
+    let out = cli(&url, &["--month", "2026-11"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        page.starts_with("<!doctype html>") && page.contains("（2026年11月）"),
+        "{page}"
+    );
     let monthly = dir.join("monthly-cli.html");
     let out = cli(
         &url,
