@@ -279,11 +279,20 @@ fn forwarded_by_untrusted(peer: std::net::IpAddr) {
 }
 
 /// The field officers' mobile page (one self-contained file, no build step).
-const PAGE: &str = include_str!("page.html");
+static PAGE: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| with_labels(include_str!("page.html")));
 
 /// The command center's board (wall screen and phone; data from
 /// `/api/v1/board` for the board's roles).
-const BOARD: &str = include_str!("board.html");
+static BOARD: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| with_labels(include_str!("board.html")));
+
+/// A page with the one table of display names (`labels::table`) put in
+/// for its script's `LABELS_JSON`, so the pages carry no copy of it (the
+/// Content-Security-Policy's hash is of the page as served).
+fn with_labels(page: &str) -> String {
+    page.replace("LABELS_JSON", &crate::tickets::labels::table().to_string())
+}
 
 async fn board() -> axum::response::Response {
     use axum::response::IntoResponse;
@@ -291,9 +300,9 @@ async fn board() -> axum::response::Response {
     (
         [(
             axum::http::header::CONTENT_SECURITY_POLICY,
-            csp_for(BOARD, &CSP),
+            csp_for(&BOARD, &CSP),
         )],
-        axum::response::Html(BOARD),
+        axum::response::Html(BOARD.as_str()),
     )
         .into_response()
 }
@@ -304,9 +313,9 @@ async fn page() -> axum::response::Response {
     (
         [(
             axum::http::header::CONTENT_SECURITY_POLICY,
-            csp_for(PAGE, &CSP),
+            csp_for(&PAGE, &CSP),
         )],
-        axum::response::Html(PAGE),
+        axum::response::Html(PAGE.as_str()),
     )
         .into_response()
 }
@@ -370,6 +379,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/", get(page))
         .route("/board", get(board))
         .route("/board/stats", get(board))
+        .route("/board/report", get(board))
         .with_state(state);
     if let Some(v1) = v1 {
         r = r.merge(calendar::router(v1.clone()));

@@ -81,15 +81,14 @@ impl Page {
 
     /// The text every channel carries: the ticket, never the caller.
     pub fn text(&self) -> String {
-        let kind = match self.category.as_str() {
-            "violence" => "暴力抗法/突发事件",
-            "partner" => "公安/协助单位",
-            "consultation" => "咨询",
-            "complaint" => "信访投诉",
-            "preservation" => "财产保全",
-            "other" => "其他",
-            _ => "执行线索",
-        };
+        // No category (or one unknown here) is paged as a lead.
+        let kind = crate::tickets::model::Category::ALL
+            .iter()
+            .find(|c| c.as_str() == self.category)
+            .map_or(
+                crate::tickets::labels::category(crate::tickets::model::Category::Lead),
+                |c| crate::tickets::labels::category(*c),
+            );
         let mut t = format!(
             "【市北区执行指挥中心】{}工单 {}（{kind}{}）",
             if self.alarm { "" } else { "举报" },

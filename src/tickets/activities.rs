@@ -147,27 +147,40 @@ impl Store {
     }
 }
 
-/// A day's register as CSV (the bureau's export).
-pub fn csv(entries: &[Activity]) -> String {
+/// The register's columns, as the CSV and the `.xlsx` head them.
+const COLUMNS: [(&str, f64); 11] = [
+    ("编号", 18.0),
+    ("人员编号", 14.0),
+    ("人员", 10.0),
+    ("日期", 12.0),
+    ("时间", 8.0),
+    ("案号", 24.0),
+    ("措施", 10.0),
+    ("结果", 40.0),
+    ("工单", 14.0),
+    ("更正", 18.0),
+    ("被更正", 18.0),
+];
+
+/// A day's register as CSV (the bureau's export): a UTF-8 byte-order mark
+/// (Excel reads UTF-8 only with it), Chinese headers, each member by the
+/// roster's name beside the id (`name_of`), the measure by its name.
+pub fn csv(entries: &[Activity], name_of: impl Fn(&str) -> Option<String>) -> String {
     // Text a person wrote goes through the one CSV cell writer (quoted when
     // need be, formulas neutralised); ids, dates and times are ours.
     let field = super::csv::cell;
-    let mut out = String::from(
-        "id,member,day,time,case_number,measure,result,ticket,corrects,corrected_by\n",
-    );
+    let head: Vec<&str> = COLUMNS.iter().map(|(h, _)| *h).collect();
+    let mut out = format!("\u{feff}{}\n", head.join(","));
     for a in entries {
-        let measure = serde_json::to_value(a.measure)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{}\n",
             a.id,
             field(&a.member),
+            field(&name_of(&a.member).unwrap_or_default()),
             a.day,
             a.time.strftime("%H:%M"),
             field(a.case_number.as_deref().unwrap_or("")),
-            measure,
+            crate::tickets::labels::measure(a.measure),
             field(&a.result),
             field(a.ticket.as_deref().unwrap_or("")),
             a.corrects.as_deref().unwrap_or(""),
@@ -177,9 +190,90 @@ pub fn csv(entries: &[Activity]) -> String {
     out
 }
 
+/// A day's register as `.xlsx` ([`sheet`]).
+pub fn xlsx(
+    entries: &[Activity],
+    name_of: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<u8>, String> {
+    crate::tickets::xlsx::workbook(&[sheet(entries, name_of)])
+}
+
+/// The register's sheet: the CSV's columns, the day a date, the time a
+/// time of day, text as text (never a formula).
+pub fn sheet(
+    entries: &[Activity],
+    name_of: impl Fn(&str) -> Option<String>,
+) -> crate::tickets::xlsx::Sheet {
+    use crate::tickets::xlsx::{columns, Cell, Sheet};
+    let rows = entries
+        .iter()
+        .map(|a| {
+            vec![
+                Cell::Text(a.id.clone()),
+                Cell::Text(a.member.clone()),
+                Cell::text(name_of(&a.member).as_deref()),
+                Cell::Day(a.day),
+                Cell::Clock(a.time),
+                Cell::text(a.case_number.as_deref()),
+                Cell::Text(crate::tickets::labels::measure(a.measure).into()),
+                Cell::Text(a.result.clone()),
+                Cell::text(a.ticket.as_deref()),
+                Cell::text(a.corrects.as_deref()),
+                Cell::text(a.corrected_by.as_deref()),
+            ]
+        })
+        .collect();
+    Sheet {
+        name: "执法活动登记",
+        columns: columns(&COLUMNS),
+        rows,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The CSV and the sheet have the same Chinese columns; the sheet's
+    /// cells are typed, the member named, the measure by its name.
+    #[test]
+    fn the_exports_share_their_columns_and_the_sheet_types_its_cells() {
+        use crate::tickets::xlsx::Cell;
+        let a = Activity {
+            id: "1-0".into(),
+            member: "u1-officer".into(),
+            day: jiff::civil::date(2026, 12, 1),
+            time: jiff::civil::time(9, 30, 0, 0),
+            case_number: Some("(2026)鲁0203执1号".into()),
+            measure: Measure::Seal,
+            result: "=1+1".into(),
+            ticket: None,
+            corrects: None,
+            recorded_at: "2026-12-01T02:00:00Z".parse().unwrap(),
+            corrected_by: None,
+        };
+        let name = |m: &str| (m == "u1-officer").then(|| "一组执行员".to_string());
+        let text = csv(std::slice::from_ref(&a), name);
+        let s = sheet(std::slice::from_ref(&a), name);
+        let head: Vec<&str> = s.columns.iter().map(|c| c.header).collect();
+        assert_eq!(
+            text.lines().next().unwrap(),
+            format!("\u{feff}{}", head.join(","))
+        );
+        assert_eq!(
+            text.lines().nth(1).unwrap(),
+            "1-0,u1-officer,一组执行员,2026-12-01,09:30,(2026)鲁0203执1号,查封,'=1+1,,,"
+        );
+        let row = &s.rows[0];
+        assert_eq!(row.len(), s.columns.len());
+        assert_eq!(row[2], Cell::Text("一组执行员".into()));
+        assert_eq!(row[3], Cell::Day(a.day));
+        assert_eq!(row[4], Cell::Clock(a.time));
+        assert_eq!(row[6], Cell::Text("查封".into()));
+        // A string cell in the workbook: never a formula.
+        assert_eq!(row[7], Cell::Text("=1+1".into()));
+        assert_eq!(row[8], Cell::Empty);
+    }
 
     #[test]
     fn entries_are_for_the_last_week_and_not_the_future() {

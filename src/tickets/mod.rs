@@ -16,7 +16,9 @@
 
 // The ticket model, the officers' actions, the statistics, the text views
 // and the CSV cell writer are the domain's (crates/domain).
-pub use hotline_domain::tickets::{actions, clocks, csv, model, report, stats, triage};
+pub use hotline_domain::tickets::{
+    actions, charts, clocks, csv, labels, model, monthly, report, stats, triage, xlsx,
+};
 
 pub mod activities;
 pub mod attempts;

@@ -126,7 +126,7 @@ try {
   check(await page.locator(`${card(o.consultation)} [data-clock]`).count() === 0,
     `a consultation has no five-minute clock: ${ask}`);
   const police = await text(card(o.partner), "the partner's call");
-  check(police.includes("合作单位/公安协助") && police.includes(o.partnerName), `the partner named: ${police}`);
+  check(police.includes("公安/协助单位") && police.includes(o.partnerName), `the partner named: ${police}`);
   // 25 minutes to the pickup when seeded: some seconds gone, not red (more
   // than warn_minutes, 10, left).
   const pickup = page.locator(`${card(o.partner)} [data-clock="接人"]`).first();
@@ -164,7 +164,7 @@ try {
   await page.fill("#from", day(new Date(Date.now() - 2 * 86400000)));
   await page.fill("#to", day(new Date()));
   await page.click("#show");
-  await page.locator("#report svg polyline#per-day").waitFor({ state: "attached" })
+  await page.locator('#report figure[data-chart="per-day"] svg').waitFor({ state: "attached" })
     .catch(() => { throw new Fail("the statistics' per-day series did not show"); });
   const figures = await page.locator("#report").textContent();
   check(figures.includes("举报线索统计"), "the statistics' heading");

@@ -20,6 +20,7 @@ mod cli;
 mod cluster;
 mod drain;
 mod edge;
+mod exports;
 mod fuzz;
 mod helpers;
 mod hostile;

@@ -3,7 +3,7 @@
 //! corrects (both stay: append-only); an officer reads only their own, the
 //! bureau everyone's and exports them; bad input is named.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::*;
 
@@ -81,10 +81,56 @@ async fn activities_are_recorded_corrected_by_new_entries_and_read_by_role() {
         )
         .await;
     assert_eq!((s, b.as_array().map(Vec::len)), (200, Some(2)), "{b}");
-    let csv = api.text(&format!("{q}&format=csv"), director).await;
-    assert!(csv.starts_with("id,member,day,time,"), "{csv}");
+    let (_, _, csv) = api.bytes(&format!("{q}&format=csv"), director).await;
+    let csv = String::from_utf8(csv).unwrap();
+    assert!(
+        csv.starts_with("\u{feff}编号,人员编号,人员,日期,时间,"),
+        "{csv}"
+    );
     assert!(csv.contains(&first) && csv.contains(&second), "{csv}");
-    assert!(csv.contains("09:30,(2026)鲁0203执1号,search,"), "{csv}");
+    assert!(csv.contains(",u1-officer,一组执行员,"), "{csv}");
+    assert!(csv.contains("09:30,(2026)鲁0203执1号,搜查,"), "{csv}");
+    let (s, kind, xlsx) = api.bytes(&format!("{q}&format=xlsx"), director).await;
+    assert_eq!(s, 200);
+    assert!(kind.starts_with("application/vnd.openxmlformats"), "{kind}");
+    // Read back by openpyxl: Chinese headers, the day a date, the time a
+    // time, the officer by name, the measure by its name.
+    let book = crate::helpers::openpyxl_bytes(&xlsx, "activities.xlsx");
+    let rows = book["执法活动登记"]["rows"].as_array().unwrap();
+    let head: Vec<&Value> = rows[0].as_array().unwrap().iter().map(|c| &c[1]).collect();
+    assert_eq!(
+        head,
+        [
+            "编号",
+            "人员编号",
+            "人员",
+            "日期",
+            "时间",
+            "案号",
+            "措施",
+            "结果",
+            "工单",
+            "更正",
+            "被更正"
+        ]
+    );
+    assert_eq!(rows.len(), 3, "{book}");
+    let first_row = &rows[1];
+    assert_eq!(first_row[0][1], first.as_str());
+    assert_eq!(
+        (&first_row[1][1], &first_row[2][1]),
+        (&json!("u1-officer"), &json!("一组执行员"))
+    );
+    assert_eq!(
+        first_row[3],
+        json!(["datetime", format!("{today}T00:00:00")])
+    );
+    assert_eq!(first_row[4], json!(["time", "09:30:00"]));
+    assert_eq!(
+        (&first_row[6][1], &first_row[7][1]),
+        (&json!("搜查"), &json!("搜查住所，未发现"))
+    );
+    assert_eq!(first_row[10][1], second.as_str());
     // Nothing to delete or rewrite an entry with.
     let (s, _) = api.call("DELETE", "/activities", Some(u1), None).await;
     assert_eq!(s, 405);
@@ -150,7 +196,7 @@ async fn an_activity_written_as_a_formula_exports_as_text() {
         .await;
     // The cell as a spreadsheet reads it: `'=HYPERLINK("http://x","y")`.
     assert!(
-        csv.contains(r#",search,"'=HYPERLINK(""http://x"",""y"")","#),
+        csv.contains(r#",搜查,"'=HYPERLINK(""http://x"",""y"")","#),
         "{csv}"
     );
     assert!(!csv.contains(r#","=HYPERLINK"#), "{csv}");
@@ -268,6 +314,61 @@ async fn rewards_are_rated_approved_by_another_and_every_view_is_audited() {
     assert!(
         views[1].1.contains("\"informant_shown\":false"),
         "{views:?}"
+    );
+    // The register as a workbook (a listing too: on the timeline).
+    let (s, _, xlsx) = api.bytes(&format!("{q}&format=xlsx"), director).await;
+    assert_eq!(s, 200);
+    let book = crate::helpers::openpyxl_bytes(&xlsx, "rewards.xlsx");
+    let rows = book["奖励登记"]["rows"].as_array().unwrap();
+    let cells = |r: usize| -> Vec<Value> {
+        rows[r]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c[1].clone())
+            .collect()
+    };
+    assert_eq!(
+        cells(0),
+        [
+            "工单号",
+            "接报时间",
+            "类别",
+            "线索价值",
+            "建议奖励（元）",
+            "评价人",
+            "评价时间",
+            "审批",
+            "审批人",
+            "审批时间",
+            "举报人"
+        ]
+    );
+    let row = cells(1);
+    assert_eq!(row[0], n.as_str());
+    assert_eq!(
+        (&row[3], &row[4], &row[5]),
+        (&json!("有价值"), &json!(500), &json!("陈局长"))
+    );
+    assert_eq!(
+        (&row[7], &row[8], &row[10]),
+        (&json!("批准"), &json!("林副院长"), &json!("13700000000"))
+    );
+    assert_eq!(
+        rows[1][1][0], "datetime",
+        "the time received is a date: {book}"
+    );
+    assert_eq!(
+        rows[1][9][0], "datetime",
+        "the decision's time is a date: {book}"
+    );
+    let (s, b) = api
+        .call("GET", &format!("{q}&format=pdf"), Some(director), None)
+        .await;
+    assert_eq!(s, 400, "{b}");
+    assert!(
+        b["message"].as_str().unwrap().starts_with("format \"pdf\""),
+        "{b}"
     );
     gw.stop().await;
 }

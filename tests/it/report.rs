@@ -26,10 +26,14 @@ fn report(url: &str, from: &str, to: &str, format: &str) -> (bool, String, Strin
     )
 }
 
+/// The value of the figure `section`, `key` (the CSV's last two columns
+/// are the ids, the third its value; no cell here holds a comma).
 fn row<'a>(csv: &'a str, section: &str, key: &str) -> &'a str {
-    let prefix = format!("{section},{key},");
     csv.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
+        .find_map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            (c.len() == 5 && c[3] == section && c[4] == key).then_some(c[2])
+        })
         .unwrap_or_else(|| panic!("no {section},{key} in\n{csv}"))
 }
 
@@ -113,38 +117,71 @@ async fn the_report_equals_the_figures_worked_out_by_hand() {
     assert_eq!(row(&csv, "five_minute", "breaches"), "2");
     assert_eq!(row(&csv, "five_minute", "rate"), "0.400");
 
-    // Two days: the per-day series has two points, 6 then 1.
+    // Chinese beside the ids: the category, the outcome, the unit by the
+    // roster's name.
+    assert!(csv.contains("\n按类别,执行线索,5,category,lead\n"), "{csv}");
+    assert!(
+        csv.contains("\n按结果,已放弃,1,outcome,abandoned\n"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("\n按签收单位,执行一组,5,unit,unit-1\n"),
+        "{csv}"
+    );
+
+    // Two days: the charts read back from their SVG: the dates on the time
+    // axis, the units of the axes, the legends, the five-minute line.
     let (ok, html, err) = report(&redis.url(), "2026-11-30", "2026-12-01", "html");
     assert!(ok, "{err}");
-    let points = html
-        .split("<polyline id=\"per-day\"")
-        .nth(1)
-        .and_then(|r| r.split("points=\"").nth(1))
-        .and_then(|r| r.split('"').next())
-        .expect("the per-day polyline");
-    let ys: Vec<f64> = points
-        .split(' ')
-        .map(|p| p.split(',').nth(1).unwrap().parse().unwrap())
-        .collect();
-    assert_eq!(ys.len(), 2, "{points}");
-    assert!(ys[0] < ys[1], "6 tickets drawn higher than 1: {points}");
-    // The minutes to 签收 and 出警 as bars: 1, 2, 3, 4 and 10+ minutes; 3, 4,
-    // 5, 6 and 10+ (15 minutes).
-    let bar = |class: &str, bucket: usize| {
-        let needle = format!("class=\"{class}\" data-bucket=\"{bucket}\" data-count=\"");
-        html.split(&needle)
+    let chart = |id: &str| {
+        let svg = html
+            .split(&format!("<figure data-chart=\"{id}\">"))
             .nth(1)
-            .and_then(|r| r.split('"').next())
-            .and_then(|c| c.parse::<usize>().ok())
-            .unwrap_or_else(|| panic!("no bar {class} {bucket}"))
+            .and_then(|r| r.split("</figure>").next())
+            .unwrap_or_else(|| panic!("no chart {id}"));
+        let texts: Vec<String> = svg
+            .split("<text")
+            .skip(1)
+            .filter_map(|t| t.split_once('>')?.1.split_once("</text>"))
+            .map(|(t, _)| t.trim().to_string())
+            .collect();
+        (svg.to_string(), texts)
     };
-    for b in [1, 2, 3, 4, 10] {
-        assert_eq!(bar("acknowledged", b), 1, "acknowledged bucket {b}");
+    let (svg, texts) = chart("per-day");
+    assert!(svg.starts_with("<svg"), "{svg}");
+    for want in [
+        "11月30日",
+        "12月1日",
+        "日期",
+        "件数",
+        "来电",
+        "执行线索",
+        "0",
+        "6",
+    ] {
+        assert!(texts.iter().any(|t| t == want), "{want} in {texts:?}");
     }
-    for b in [3, 4, 5, 6, 10] {
-        assert_eq!(bar("dispatched", b), 1, "dispatched bucket {b}");
+    let (_, texts) = chart("minutes");
+    for want in [
+        "首次呼叫",
+        "签收",
+        "出警",
+        "到场",
+        "五分钟时限",
+        "接报后分钟数",
+        "≥10",
+        "4–5",
+    ] {
+        assert!(texts.iter().any(|t| t == want), "{want} in {texts:?}");
     }
-    assert_eq!(bar("acknowledged", 0), 0);
+    let (_, texts) = chart("breaches");
+    for want in ["2026年第49周", "应出警", "超五分钟未出警"] {
+        assert!(texts.iter().any(|t| t == want), "{want} in {texts:?}");
+    }
+    let (_, texts) = chart("unit");
+    for want in ["执行一组", "未签收", "5"] {
+        assert!(texts.iter().any(|t| t == want), "{want} in {texts:?}");
+    }
 
     // An empty range is an empty report, a bad date names its parameter.
     let (ok, csv, _) = report(&redis.url(), "2026-01-01", "2026-01-31", "csv");
@@ -190,7 +227,10 @@ async fn the_report_equals_the_figures_worked_out_by_hand() {
         "{b}"
     );
     let html = api.text(&format!("{q}&format=html"), director).await;
-    assert!(html.contains("<polyline id=\"per-day\""), "{html}");
+    assert!(
+        html.contains("<figure data-chart=\"per-day\"><svg"),
+        "{html}"
+    );
     gw.stop().await;
 }
 

@@ -9,7 +9,8 @@
 //! the call scripts (the caller's intake, the officer's question,
 //! ringback), sans-IO over keys, prompts finished and deadlines; `tickets`
 //! the ticket model and state machine, the officers' actions as changes,
-//! the statistics and the text views, the one CSV cell writer.
+//! the statistics, their charts and exports, the monthly report, the text
+//! views, the one CSV cell writer, the one table of display names.
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 

@@ -3,10 +3,11 @@
 //! names the entry it corrects: one of the same officer and day); `GET
 //! /activities?day=` reads a day's register: an officer their own entries,
 //! the board's roles (desk, director, deputies, chief commander) everyone's,
-//! or one officer's with `member=`; `format=csv` exports it.
+//! or one officer's with `member=`; `format=csv` (with a BOM) or `xlsx`
+//! exports it, Chinese headers, members by the roster's names.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -120,15 +121,22 @@ async fn register(
     if let Some(m) = &whose {
         entries.retain(|a| &a.member == m);
     }
+    let live = s.live.get();
+    let name_of = |m: &str| live.roster.name_of(m).map(str::to_string);
     match q.format.as_deref() {
         None | Some("json") => Ok(Json(entries).into_response()),
-        Some("csv") => Ok((
-            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-            activities::csv(&entries),
-        )
-            .into_response()),
+        Some("csv") => Ok(super::stats::download(
+            "text/csv; charset=utf-8",
+            format!("activities-{on}.csv"),
+            activities::csv(&entries, name_of).into_bytes(),
+        )),
+        Some("xlsx") => Ok(super::stats::download(
+            super::stats::XLSX,
+            format!("activities-{on}.xlsx"),
+            activities::xlsx(&entries, name_of).map_err(ApiError::internal)?,
+        )),
         Some(f) => Err(ApiError::bad_request(format!(
-            "format {f:?} is not json or csv"
+            "format {f:?} is not json, csv or xlsx"
         ))),
     }
 }

@@ -70,8 +70,9 @@ async fn board(State(s): State<Shared>, o: Officer) -> Result<Json<Value>, ApiEr
             .filter(|e| e.action == "page")
             .map(|e| {
                 let d: Value = serde_json::from_str(&e.details).unwrap_or_default();
+                let name = d["member"].as_str().and_then(|m| live.roster.name_of(m));
                 json!({
-                    "at": e.at, "step": d["step"], "member": d["member"],
+                    "at": e.at, "step": d["step"], "member": d["member"], "member_name": name,
                     "channel": d["channel"], "ok": d["ok"], "outcome": d["outcome"],
                 })
             })
@@ -84,6 +85,7 @@ async fn board(State(s): State<Shared>, o: Officer) -> Result<Json<Value>, ApiEr
             "category": i.category, "urgent": i.urgent,
             "five_minutes": i.category.is_none_or(Category::five_minute_rule),
             "acknowledged_at": d.acknowledged_at, "acknowledged_by": d.acknowledged_by,
+            "acknowledged_by_name": d.acknowledged_by.as_deref().and_then(|m| live.roster.name_of(m)),
             "departed_at": d.departed_at, "arrived_at": d.arrived_at,
             "breach": d.five_minute_breach, "ladder": ladder,
             "partner": i.partner, "pickup_by": due.pickup_by,

@@ -136,6 +136,7 @@ const OUTSIDE_THE_DOCUMENT: &[(&str, &str)] = &[
     ("/", "the officers' mobile page (HTML)"),
     ("/board", "the command center's board (HTML)"),
     ("/board/stats", "the board's statistics view (HTML)"),
+    ("/board/report", "the board's monthly report view (HTML)"),
     ("/call", "the public caller page (HTML)"),
     (
         "/call/whip",

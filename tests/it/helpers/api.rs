@@ -39,6 +39,24 @@ impl Api {
             .unwrap()
     }
 
+    /// A GET's status, content type and body as bytes (a BOM kept).
+    pub async fn bytes(&self, path: &str, token: &str) -> (u16, String, Vec<u8>) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let kind = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        (r.status().as_u16(), kind, r.bytes().await.unwrap().to_vec())
+    }
+
     /// Gives `members` the PIN 112233 on `store` and logs each in: their
     /// tokens, in order.
     pub async fn logged_in(

@@ -14,6 +14,7 @@
 //! - `roster`: rosters made from the sample one
 //! - `audio`: the greeting, WAVs, envelopes
 //! - `source`: the crate's own source files (routes, modules)
+//! - `xlsx`: workbooks read back by openpyxl
 
 mod api;
 mod audio;
@@ -24,6 +25,7 @@ mod redis;
 mod roster;
 mod sip;
 mod source;
+mod xlsx;
 
 pub use self::api::*;
 pub use self::audio::*;
@@ -34,6 +36,7 @@ pub use self::redis::*;
 pub use self::roster::*;
 pub use self::sip::*;
 pub use self::source::*;
+pub use self::xlsx::*;
 
 /// The heavy neighbours: one Chromium (or the schemathesis run) at a time.
 /// Two at once on the machine's two cores starve a browser's audio (a web

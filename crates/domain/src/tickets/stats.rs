@@ -7,10 +7,12 @@
 //! pages by channel and how many got through. Then the clocks after
 //! opening, each judged by [`kept`] against the report's `now`:
 //! consultations answered in time, partners' pickups, linked reports,
-//! arrivals after dispatch, property leads checked in time. Rendered as
-//! CSV, or as HTML with the same pictures as SVG (drawn here: a bar chart
-//! and a time series need no plotting crate) for the page, a printout and
-//! an e-mail alike.
+//! arrivals after dispatch, property leads checked in time; the follow-up
+//! calls' results; the breaches one by one. Rendered as CSV (with a BOM,
+//! Chinese columns first), as `.xlsx` ([`super::xlsx`]), or as HTML with
+//! the charts ([`super::charts`]) for the page, a printout and an e-mail
+//! alike; every label from [`crate::tickets::labels`], members and units by the
+//! roster's names ([`Report::named`]).
 //!
 //! Which tickets each figure counts (every figure: tickets received in the
 //! range):
@@ -36,6 +38,7 @@ use super::clocks::DispatchSettings;
 use super::model::{Category, Event, Register, State, Ticket};
 use crate::court_time::{court_day, court_tz};
 use crate::roster::Calendar;
+use crate::tickets::labels;
 
 /// Seconds from the report to each later moment, per ticket held to the
 /// five-minute rule (a consultation's answer is in [`Consultations`]).
@@ -148,10 +151,37 @@ pub struct Basis<'a> {
 
 /// One table of figures: its CSV section and HTML title, and its rows as
 /// `(key, label, value)` (a value of none is empty).
+#[derive(Clone)]
 struct Table {
     section: &'static str,
     title: &'static str,
-    rows: Vec<(&'static str, &'static str, String)>,
+    rows: Vec<(&'static str, &'static str, Figure)>,
+}
+
+/// A ticket that breached the five-minute rule, for the list of them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Breach {
+    pub ticket: String,
+    pub received_at: Timestamp,
+    pub category: Option<Category>,
+    pub state: State,
+    /// Who acknowledged it (a member id; the roster's name in `names`).
+    pub acknowledged_by: Option<String>,
+    /// Seconds from the report to 出警 (none: not dispatched).
+    pub dispatched_after: Option<f64>,
+}
+
+/// The follow-up calls (回访) to the informants of the tickets in range.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FollowUps {
+    /// Tickets whose informant was called back (`follow_up` recorded).
+    pub called: usize,
+    /// Of them, those where the informant gave a rating (1-5).
+    pub rated: usize,
+    /// Of those rated, 4 or 5 (satisfied).
+    pub satisfied: usize,
+    /// The informant declined a follow-up at the intake.
+    pub declined: usize,
 }
 
 /// The report over `from..=to` (days in Asia/Shanghai).
@@ -170,6 +200,18 @@ pub struct Report {
     pub by_week: BTreeMap<String, usize>,
     /// Tickets received each day of the range (zeros included).
     pub per_day: Vec<(Date, usize)>,
+    /// Of them, category `lead`, each day (zeros included).
+    pub leads_per_day: Vec<(Date, usize)>,
+    /// `opened` per ISO week.
+    pub opened_by_week: BTreeMap<String, usize>,
+    /// `breaches` per ISO week.
+    pub breaches_by_week: BTreeMap<String, usize>,
+    /// The breaches, one by one, in the order received.
+    pub breached: Vec<Breach>,
+    pub follow_ups: FollowUps,
+    /// The roster's names of the members and units the report names (by
+    /// id), set by [`Report::named`]; an id missing here is shown as is.
+    pub names: BTreeMap<String, String>,
     pub durations: Durations,
     pub first_page: Spread,
     pub acknowledged: Spread,
@@ -325,6 +367,12 @@ pub fn report(
         by_unit: BTreeMap::new(),
         by_week: BTreeMap::new(),
         per_day: Vec::new(),
+        leads_per_day: Vec::new(),
+        opened_by_week: BTreeMap::new(),
+        breaches_by_week: BTreeMap::new(),
+        breached: Vec::new(),
+        follow_ups: FollowUps::default(),
+        names: BTreeMap::new(),
         durations: Durations::default(),
         first_page: spread(&[]),
         acknowledged: spread(&[]),
@@ -342,9 +390,11 @@ pub fn report(
     };
     let mut to_answer = Vec::new();
     let mut per_day: BTreeMap<Date, usize> = BTreeMap::new();
+    let mut leads: BTreeMap<Date, usize> = BTreeMap::new();
     let mut d = from;
     while d <= to {
         per_day.insert(d, 0);
+        leads.insert(d, 0);
         match d.tomorrow() {
             Ok(next) => d = next,
             Err(_) => break,
@@ -359,6 +409,13 @@ pub fn report(
         *per_day.entry(day).or_default() += 1;
         let reg = &t.register;
         let category = reg.intake.category;
+        *leads.entry(day).or_default() += usize::from(category == Some(Category::Lead));
+        if let Some(f) = &reg.follow_up {
+            r.follow_ups.called += 1;
+            r.follow_ups.rated += usize::from(f.satisfaction.is_some());
+            r.follow_ups.satisfied += usize::from(f.satisfaction.is_some_and(|s| s >= 4));
+        }
+        r.follow_ups.declined += usize::from(reg.intake.no_follow_up);
         let name = category.map_or("none", |c| c.as_str());
         *r.by_category.entry(name.into()).or_default() += 1;
         *r.by_outcome.entry(t.state.as_str().into()).or_default() += 1;
@@ -371,13 +428,28 @@ pub fn report(
         *r.by_unit.entry(unit).or_default() += 1;
         let week = day.iso_week_date();
         let week = format!("{}-W{:02}", week.year(), week.week());
-        *r.by_week.entry(week).or_default() += 1;
+        *r.by_week.entry(week.clone()).or_default() += 1;
         // A ticket with no category yet is a lead.
         let held = category.is_none_or(Category::five_minute_rule);
         if held {
             if !matches!(t.state, State::Intake | State::Abandoned) {
                 r.opened += 1;
                 r.breaches += usize::from(reg.dispatch.five_minute_breach);
+                *r.opened_by_week.entry(week.clone()).or_default() += 1;
+                let breached = usize::from(reg.dispatch.five_minute_breach);
+                *r.breaches_by_week.entry(week).or_default() += breached;
+                if reg.dispatch.five_minute_breach {
+                    r.breached.push(Breach {
+                        ticket: t.number.clone(),
+                        received_at: t.received_at,
+                        category,
+                        state: t.state,
+                        acknowledged_by: reg.dispatch.acknowledged_by.clone(),
+                        dispatched_after: reg.dispatch.departed_at.map(|d| {
+                            (d.as_millisecond() - t.received_at.as_millisecond()) as f64 / 1000.0
+                        }),
+                    });
+                }
             }
             let since = |at: Option<Timestamp>| {
                 at.map(|at| (at.as_millisecond() - t.received_at.as_millisecond()) as f64 / 1000.0)
@@ -407,6 +479,9 @@ pub fn report(
         }
     }
     r.per_day = per_day.into_iter().collect();
+    r.leads_per_day = leads.into_iter().collect();
+    r.breached
+        .sort_by(|a, b| (a.received_at, &a.ticket).cmp(&(b.received_at, &b.ticket)));
     r.first_page = spread(&r.durations.first_page);
     r.acknowledged = spread(&r.durations.acknowledged);
     r.dispatched = spread(&r.durations.dispatched);
@@ -483,8 +558,8 @@ impl Report {
     /// The clocks after opening, a table each: the CSV's rows and the
     /// HTML's tables alike.
     fn clock_tables(&self) -> [Table; 5] {
-        let n = |v: usize| v.to_string();
-        let days = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.0}"));
+        let n = Figure::Count;
+        let days = Figure::Days;
         let (c, p, l, a, v) = (
             &self.consultations,
             &self.partners,
@@ -568,59 +643,236 @@ impl Report {
         ]
     }
 
-    /// One `section,key,value` row per figure: the key is text (a
-    /// category, a unit, a channel: a CSV cell, neutralised), the section
-    /// is ours and the value a number or a date we wrote.
-    pub fn csv(&self) -> String {
-        let mut out = String::from("section,key,value\n");
-        let mut row = |s: &str, k: &str, v: String| {
-            let _ = writeln!(out, "{s},{},{v}", super::csv::cell(k));
+    /// A unit's name: the roster's (by [`Report::named`]), 未签收 for
+    /// `none`, 指挥中心 for `center`, else the id.
+    pub fn unit_name(&self, id: &str) -> String {
+        match id {
+            "none" => labels::NO_UNIT.into(),
+            "center" => labels::CENTER.into(),
+            id => self.member_name(id),
+        }
+    }
+
+    /// A member's (or unit's) name from the roster, else the id.
+    pub fn member_name(&self, id: &str) -> String {
+        self.names
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.to_string())
+    }
+
+    /// `by_category` in the menu's order ([`Category::ALL`]), then `none`.
+    pub fn categories(&self) -> Vec<(&str, usize)> {
+        let rank = |k: &str| {
+            Category::ALL
+                .iter()
+                .position(|c| c.as_str() == k)
+                .unwrap_or(Category::ALL.len())
         };
-        row("range", "from", self.from.to_string());
-        row("range", "to", self.to.to_string());
-        row("tickets", "all", self.tickets.to_string());
-        for (section, map) in [
-            ("category", &self.by_category),
-            ("outcome", &self.by_outcome),
-            ("unit", &self.by_unit),
-            ("week", &self.by_week),
-        ] {
-            for (k, v) in map {
-                row(section, k, v.to_string());
+        let mut v: Vec<(&str, usize)> = self
+            .by_category
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
+        v.sort_by_key(|(k, _)| rank(k));
+        v
+    }
+
+    /// The report with the roster's names of the units and members it
+    /// names (`name_of`: `Roster::name_of`).
+    pub fn named(mut self, name_of: impl Fn(&str) -> Option<String>) -> Self {
+        let ids: Vec<String> = self
+            .by_unit
+            .keys()
+            .cloned()
+            .chain(
+                self.breached
+                    .iter()
+                    .filter_map(|b| b.acknowledged_by.clone()),
+            )
+            .collect();
+        for id in ids {
+            if let Some(name) = name_of(&id) {
+                self.names.insert(id, name);
             }
         }
-        let secs = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.1}"));
-        for (key, _, s) in self.spreads() {
-            row("seconds_median", key, secs(s.median));
-            row("seconds_p90", key, secs(s.p90));
+        self
+    }
+
+    /// Every figure, in order: its section and key (ids, for scripts),
+    /// its group and item (Chinese, for people) and its value.
+    pub fn rows(&self) -> Vec<Row> {
+        let mut out = Vec::new();
+        let mut row = |section: &'static str, group: &str, key: &str, item: String, value| {
+            out.push(Row {
+                section,
+                key: key.to_string(),
+                group: group.to_string(),
+                item,
+                value,
+            })
+        };
+        row(
+            "range",
+            "统计区间",
+            "from",
+            "起始日".into(),
+            Figure::Day(self.from),
+        );
+        row(
+            "range",
+            "统计区间",
+            "to",
+            "截止日".into(),
+            Figure::Day(self.to),
+        );
+        row(
+            "tickets",
+            "接报",
+            "all",
+            "总数".into(),
+            Figure::Count(self.tickets),
+        );
+        for (k, v) in &self.by_category {
+            row(
+                "category",
+                "按类别",
+                k,
+                labels::category_key(k),
+                Figure::Count(*v),
+            );
         }
-        row("five_minute", "opened", self.opened.to_string());
-        row("five_minute", "breaches", self.breaches.to_string());
-        row("five_minute", "rate", format!("{:.3}", self.breach_rate()));
+        for (k, v) in &self.by_outcome {
+            row(
+                "outcome",
+                "按结果",
+                k,
+                labels::state_key(k),
+                Figure::Count(*v),
+            );
+        }
+        for (k, v) in &self.by_unit {
+            row(
+                "unit",
+                "按签收单位",
+                k,
+                self.unit_name(k),
+                Figure::Count(*v),
+            );
+        }
+        for (k, v) in &self.by_week {
+            row("week", "按周", k, labels::week_key(k), Figure::Count(*v));
+        }
+        for (key, name, s) in self.spreads() {
+            row(
+                "seconds_median",
+                "用时中位数（秒）",
+                key,
+                name.into(),
+                Figure::Seconds(s.median),
+            );
+            row(
+                "seconds_p90",
+                "用时90%（秒）",
+                key,
+                name.into(),
+                Figure::Seconds(s.p90),
+            );
+        }
+        row(
+            "five_minute",
+            "五分钟出警",
+            "opened",
+            "应出警".into(),
+            Figure::Count(self.opened),
+        );
+        row(
+            "five_minute",
+            "五分钟出警",
+            "breaches",
+            "超过五分钟".into(),
+            Figure::Count(self.breaches),
+        );
+        row(
+            "five_minute",
+            "五分钟出警",
+            "rate",
+            "超时率".into(),
+            Figure::Rate(self.breach_rate()),
+        );
         for (channel, p) in &self.pages {
-            row("pages_attempts", channel, p.attempts.to_string());
-            row("pages_delivered", channel, p.delivered.to_string());
+            let name = labels::channel(channel).to_string();
+            row(
+                "pages_attempts",
+                "呼叫次数",
+                channel,
+                name.clone(),
+                Figure::Count(p.attempts),
+            );
+            row(
+                "pages_delivered",
+                "呼叫送达",
+                channel,
+                name,
+                Figure::Count(p.delivered),
+            );
         }
         for t in self.clock_tables() {
-            for (key, _, value) in t.rows {
-                row(t.section, key, value);
+            for (key, label, value) in t.rows {
+                row(t.section, t.title, key, label.into(), value);
             }
+        }
+        let f = &self.follow_ups;
+        for (key, label, v) in [
+            ("called", "已回访", f.called),
+            ("rated", "作出评价", f.rated),
+            ("satisfied", "满意（4-5分）", f.satisfied),
+            ("declined", "不接受回访", f.declined),
+        ] {
+            row("follow_ups", "回访", key, label.into(), Figure::Count(v));
         }
         out
     }
 
-    /// A page (Chinese) with the figures and two pictures: tickets per day
-    /// (a time series) and the minutes to 签收 and to 出警 (distributions).
+    /// The CSV for a spreadsheet: a UTF-8 byte-order mark (Excel reads
+    /// UTF-8 only with it), then `栏目,项目,数值,section,key`: the Chinese
+    /// group and item, the value (a number or a date we wrote), and the
+    /// ids for scripts. Text cells go through the one cell writer.
+    pub fn csv(&self) -> String {
+        let mut out = String::from("\u{feff}栏目,项目,数值,section,key\n");
+        let cell = super::csv::cell;
+        for r in self.rows() {
+            let _ = writeln!(
+                out,
+                "{},{},{},{},{}",
+                cell(&r.group),
+                cell(&r.item),
+                r.value.text(),
+                r.section,
+                cell(&r.key)
+            );
+        }
+        out
+    }
+
+    /// A page (Chinese) with the figures and the charts.
     pub fn html(&self) -> String {
-        let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;");
+        format!(
+            "<!doctype html><html lang=\"zh-CN\"><meta charset=\"utf-8\"><title>举报线索统计 {} 至 {}</title>\
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #999;padding:.2em .6em}}\
+figure{{margin:1em 0}}figure svg{{max-width:100%;height:auto}}</style><body>{}</body></html>\n",
+            self.from,
+            self.to,
+            self.body()
+        )
+    }
+
+    /// The page's body: heading, summary, tables, charts.
+    pub fn body(&self) -> String {
         let mut h = String::new();
         let _ = write!(
             h,
-            "<!doctype html><html lang=\"zh-CN\"><meta charset=\"utf-8\"><title>举报线索统计 {} 至 {}</title>\
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #999;padding:.2em .6em}}</style>\
-<h1>举报线索统计</h1><p>{} 至 {}：共 {} 件；五分钟内未出警 {} 件，占应出警 {} 件的 {:.1}%（咨询、信访投诉不出警，不计）。</p>",
-            self.from,
-            self.to,
+            "<h1>举报线索统计</h1><p>{} 至 {}：共 {} 件；五分钟内未出警 {} 件，占应出警 {} 件的 {:.1}%（咨询、信访投诉不出警，不计）。</p>",
             self.from,
             self.to,
             self.tickets,
@@ -628,26 +880,51 @@ impl Report {
             self.opened,
             self.breach_rate() * 100.0
         );
-        let table = |h: &mut String, title: &str, map: &BTreeMap<String, usize>| {
-            let _ = write!(h, "<h2>{}</h2><table>", esc(title));
-            for (k, v) in map {
-                let _ = write!(h, "<tr><td>{}</td><td>{v}</td></tr>", esc(k));
+        h.push_str(&self.tables());
+        for (id, svg) in super::charts::all(self) {
+            let _ = write!(h, "<figure data-chart=\"{id}\">{svg}</figure>");
+        }
+        h
+    }
+
+    /// The figures as tables (Chinese labels throughout).
+    pub fn tables(&self) -> String {
+        let mut h = String::new();
+        let table = |h: &mut String, title: &str, rows: Vec<(String, usize)>| {
+            let _ = write!(h, "<h2>{title}</h2><table>");
+            for (k, v) in rows {
+                let _ = write!(h, "<tr><td>{}</td><td>{v}</td></tr>", esc(&k));
             }
             h.push_str("</table>");
         };
-        table(&mut h, "按类别", &self.by_category);
-        table(&mut h, "按结果", &self.by_outcome);
-        table(&mut h, "按签收单位", &self.by_unit);
-        table(&mut h, "按周", &self.by_week);
-        h.push_str("<h2>响应时间（秒）</h2><table><tr><th></th><th>件数</th><th>中位数</th><th>90%</th></tr>");
-        let secs = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.0}"));
+        let named = |m: &BTreeMap<String, usize>, f: &dyn Fn(&str) -> String| {
+            m.iter().map(|(k, v)| (f(k), *v)).collect::<Vec<_>>()
+        };
+        table(
+            &mut h,
+            "按类别",
+            named(&self.by_category, &labels::category_key),
+        );
+        table(
+            &mut h,
+            "按结果",
+            named(&self.by_outcome, &labels::state_key),
+        );
+        table(
+            &mut h,
+            "按签收单位",
+            named(&self.by_unit, &|k| self.unit_name(k)),
+        );
+        table(&mut h, "按周", named(&self.by_week, &labels::week_key));
+        h.push_str("<h2>响应时间（分钟）</h2><table><tr><th></th><th>件数</th><th>中位数</th><th>90%</th></tr>");
+        let mins = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{:.1}", v / 60.0));
         for (_, name, s) in self.spreads() {
             let _ = write!(
                 h,
                 "<tr><td>{name}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 s.count,
-                secs(s.median),
-                secs(s.p90)
+                mins(s.median),
+                mins(s.p90)
             );
         }
         h.push_str("</table><h2>呼叫渠道</h2><table><tr><th></th><th>呼叫</th><th>送达</th></tr>");
@@ -655,16 +932,31 @@ impl Report {
             let _ = write!(
                 h,
                 "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(c),
+                labels::channel(c),
                 p.attempts,
                 p.delivered
             );
         }
         h.push_str("</table>");
-        for t in self.clock_tables() {
+        let mut tables = self.clock_tables().to_vec();
+        let f = &self.follow_ups;
+        tables.push(Table {
+            section: "follow_ups",
+            title: "回访",
+            rows: vec![
+                ("called", "已回访", Figure::Count(f.called)),
+                ("rated", "作出评价", Figure::Count(f.rated)),
+                ("satisfied", "满意（4-5分）", Figure::Count(f.satisfied)),
+                ("declined", "不接受回访", Figure::Count(f.declined)),
+            ],
+        });
+        for t in tables {
             let _ = write!(h, "<h2>{}</h2><table>", t.title);
             for (key, label, value) in t.rows {
-                let value = if value.is_empty() { "—" } else { &value };
+                let value = match value.text() {
+                    v if v.is_empty() => "—".to_string(),
+                    v => v,
+                };
                 let _ = write!(
                     h,
                     "<tr data-figure=\"{}.{key}\"><td>{label}</td><td>{value}</td></tr>",
@@ -673,112 +965,248 @@ impl Report {
             }
             h.push_str("</table>");
         }
-        h.push_str("<h2>每日接报</h2>");
-        h.push_str(&self.per_day_svg());
-        h.push_str("<h2>签收、出警用时分布（分钟）</h2>");
-        h.push_str(&self.minutes_svg());
-        h.push_str("</html>\n");
         h
     }
+}
 
-    /// Tickets per day as a line (`<polyline id="per-day">`, one point a
-    /// day, left to right).
-    pub fn per_day_svg(&self) -> String {
-        let (w, hgt, pad) = (640.0, 200.0, 30.0);
-        let max = self
-            .per_day
-            .iter()
-            .map(|(_, n)| *n)
-            .max()
-            .unwrap_or(0)
-            .max(1) as f64;
-        let n = self.per_day.len().max(2) as f64 - 1.0;
-        let points: Vec<String> = self
-            .per_day
-            .iter()
-            .enumerate()
-            .map(|(i, (_, c))| {
-                let x = pad + (w - 2.0 * pad) * i as f64 / n;
-                let y = hgt - pad - (hgt - 2.0 * pad) * *c as f64 / max;
-                format!("{x:.1},{y:.1}")
-            })
-            .collect();
-        format!(
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{hgt}\" viewBox=\"0 0 {w} {hgt}\">\
-<line x1=\"{pad}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" stroke=\"#444\"/>\
-<text x=\"2\" y=\"{t}\" font-size=\"11\">{max}</text>\
-<polyline id=\"per-day\" fill=\"none\" stroke=\"#c00\" stroke-width=\"2\" points=\"{}\"/></svg>",
-            points.join(" "),
-            b = hgt - pad,
-            r = w - pad,
-            t = pad,
-        )
+/// Text for HTML (element content and attribute values).
+pub fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// One figure of a report ([`Report::rows`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The section's id (`category`, `five_minute`, ...).
+    pub section: &'static str,
+    /// The figure's id in it (a category, a unit id, `opened`, ...).
+    pub key: String,
+    /// The section's Chinese name.
+    pub group: String,
+    /// The figure's Chinese name.
+    pub item: String,
+    pub value: Figure,
+}
+
+/// A figure's value, typed for a spreadsheet.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Figure {
+    Count(usize),
+    /// Seconds (none: nothing measured).
+    Seconds(Option<f64>),
+    /// Working days (none: nothing measured).
+    Days(Option<f64>),
+    /// A share, 0 to 1.
+    Rate(f64),
+    Day(Date),
+}
+
+impl Figure {
+    /// As CSV and the page write it (none: empty).
+    pub fn text(&self) -> String {
+        match self {
+            Figure::Count(n) => n.to_string(),
+            Figure::Seconds(v) => v.map_or(String::new(), |v| format!("{v:.1}")),
+            Figure::Days(v) => v.map_or(String::new(), |v| format!("{v:.0}")),
+            Figure::Rate(v) => format!("{v:.3}"),
+            Figure::Day(d) => d.to_string(),
+        }
+    }
+}
+
+/// A report and tickets for the tests (here and in the charts', the
+/// exports' and the monthly report's).
+#[cfg(test)]
+pub(crate) mod sample {
+    use super::*;
+    use crate::tickets::model::FollowUp;
+
+    pub(crate) fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
     }
 
-    /// How many tickets took 0-1, 1-2, ..., 9-10 and 10 or more minutes to
-    /// 签收 and to 出警, as bars (`<rect class="acknowledged|dispatched"
-    /// data-bucket="N" data-count="C">`).
-    pub fn minutes_svg(&self) -> String {
-        let buckets = |v: &[f64]| {
-            let mut b = [0usize; 11];
-            for s in v {
-                b[((*s / 60.0).floor().max(0.0) as usize).min(10)] += 1;
-            }
-            b
+    /// One ticket received at `received` (UTC) in `state`, its register
+    /// edited; `ended`: the timeline's entry of its final state.
+    pub(crate) fn ticket(
+        n: usize,
+        category: Category,
+        state: State,
+        received: &str,
+        ended: Option<&str>,
+        edit: impl FnOnce(&mut Register),
+    ) -> (Ticket, Vec<Event>) {
+        let mut register = Register::default();
+        register.intake.category = Some(category);
+        edit(&mut register);
+        let timeline = ended
+            .map(|e| Event {
+                id: "1-0".into(),
+                at: at(e),
+                actor: "test".into(),
+                action: state.as_str().into(),
+                from: Some(State::Open),
+                to: state,
+                version: 2,
+                details: "{}".into(),
+            })
+            .into_iter()
+            .collect();
+        let t = Ticket {
+            number: format!("2026-{n:06}"),
+            call_id: format!("{n}@t"),
+            state,
+            version: 2,
+            received_at: at(received),
+            register,
         };
-        let series = [
-            (
-                "acknowledged",
-                "#06c",
-                buckets(&self.durations.acknowledged),
+        (t, timeline)
+    }
+
+    /// A small report for the charts' and the exports' tests, its figures
+    /// by hand: 30 November and 1 December 2026 (ISO week 49). Two leads
+    /// on the 30th, acknowledged by u1-officer (赵一 of unit-1, 执行一组):
+    /// the first at 10:00 Qingdao, dispatched after 10 minutes (a breach),
+    /// called back and rated 5; the second at 11:00, 签收 after 1 and 出警
+    /// after 4 minutes. On the 1st: a violence report still in the intake,
+    /// a consultation open, a call with no category abandoned. Opened and
+    /// held to the five minutes: the two leads; one breach (50 %).
+    pub(crate) fn sample() -> Report {
+        use Category::*;
+        let tickets = [
+            ticket(
+                1,
+                Lead,
+                State::Dispatched,
+                "2026-11-30T02:00:00Z",
+                None,
+                |r| {
+                    r.dispatch.acknowledged_by = Some("u1-officer".into());
+                    r.dispatch.acknowledged_at = Some(at("2026-11-30T02:02:00Z"));
+                    r.dispatch.departed_at = Some(at("2026-11-30T02:10:00Z"));
+                    r.dispatch.five_minute_breach = true;
+                    r.follow_up = Some(FollowUp {
+                        at: at("2026-12-01T02:00:00Z"),
+                        satisfaction: Some(5),
+                        outcome: "key 5".into(),
+                    });
+                },
             ),
-            ("dispatched", "#c60", buckets(&self.durations.dispatched)),
+            ticket(
+                2,
+                Lead,
+                State::Dispatched,
+                "2026-11-30T03:00:00Z",
+                None,
+                |r| {
+                    r.dispatch.acknowledged_by = Some("u1-officer".into());
+                    r.dispatch.acknowledged_at = Some(at("2026-11-30T03:01:00Z"));
+                    r.dispatch.departed_at = Some(at("2026-11-30T03:04:00Z"));
+                },
+            ),
+            ticket(
+                3,
+                Violence,
+                State::Intake,
+                "2026-12-01T02:00:00Z",
+                None,
+                |_| {},
+            ),
+            ticket(
+                4,
+                Consultation,
+                State::Open,
+                "2026-12-01T03:00:00Z",
+                None,
+                |_| {},
+            ),
+            ticket(
+                5,
+                Lead,
+                State::Abandoned,
+                "2026-12-01T04:00:00Z",
+                None,
+                |r| {
+                    r.intake.category = None;
+                },
+            ),
         ];
-        let max = series
-            .iter()
-            .flat_map(|(_, _, b)| b.iter().copied())
-            .max()
-            .unwrap_or(0)
-            .max(1) as f64;
-        let (w, hgt, pad) = (640.0, 200.0, 30.0);
-        let slot = (w - 2.0 * pad) / 11.0;
-        let mut svg = format!(
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{hgt}\" viewBox=\"0 0 {w} {hgt}\">"
+        let (calendar, dispatch) = (Calendar::default(), DispatchSettings::default());
+        let basis = Basis {
+            now: at("2026-12-02T00:00:00Z"),
+            calendar: &calendar,
+            dispatch: &dispatch,
+        };
+        let unit_of = |m: &str| (m == "u1-officer").then(|| "unit-1".to_string());
+        let (from, to) = (
+            jiff::civil::date(2026, 11, 30),
+            jiff::civil::date(2026, 12, 1),
         );
-        for (k, (class, color, b)) in series.iter().enumerate() {
-            for (i, c) in b.iter().enumerate() {
-                let bh = (hgt - 2.0 * pad) * *c as f64 / max;
-                let x = pad + slot * i as f64 + slot / 2.0 * k as f64;
-                let _ = write!(
-                    svg,
-                    "<rect class=\"{class}\" data-bucket=\"{i}\" data-count=\"{c}\" x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{bh:.1}\" fill=\"{color}\"/>",
-                    hgt - pad - bh,
-                    slot / 2.0 - 2.0
-                );
-            }
-        }
-        for i in 0..11 {
-            let label = if i == 10 {
-                "10+".to_string()
-            } else {
-                i.to_string()
-            };
-            let _ = write!(
-                svg,
-                "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\">{label}</text>",
-                pad + slot * i as f64 + 4.0,
-                hgt - pad + 14.0
-            );
-        }
-        svg.push_str("</svg>");
-        svg
+        report(from, to, &tickets, unit_of, &basis).named(|id| match id {
+            "unit-1" => Some("执行一组".into()),
+            "u1-officer" => Some("赵一".into()),
+            _ => None,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::sample::{at, sample, ticket};
     use super::*;
     use crate::tickets::model::{Answer, Property};
+
+    #[test]
+    fn the_sample_counts_as_worked_out_by_hand() {
+        let r = sample();
+        assert_eq!(r.tickets, 5);
+        assert_eq!((r.opened, r.breaches), (2, 1));
+        let d = |m, d| jiff::civil::date(2026, m, d);
+        assert_eq!(r.per_day, vec![(d(11, 30), 2), (d(12, 1), 3)]);
+        assert_eq!(r.leads_per_day, vec![(d(11, 30), 2), (d(12, 1), 0)]);
+        assert_eq!(r.opened_by_week["2026-W49"], 2);
+        assert_eq!(r.breaches_by_week["2026-W49"], 1);
+        assert_eq!(r.breached.len(), 1);
+        assert_eq!(r.breached[0].ticket, "2026-000001");
+        assert_eq!(r.breached[0].dispatched_after, Some(600.0));
+        assert_eq!(
+            r.follow_ups,
+            FollowUps {
+                called: 1,
+                rated: 1,
+                satisfied: 1,
+                declined: 0
+            }
+        );
+        assert_eq!(r.unit_name("unit-1"), "执行一组");
+        assert_eq!(r.unit_name("none"), "未签收");
+        let csv = r.csv();
+        assert!(
+            csv.starts_with("\u{feff}栏目,项目,数值,section,key\n"),
+            "{csv}"
+        );
+        for line in [
+            "按类别,执行线索,2,category,lead",
+            "按类别,未分类,1,category,none",
+            "按结果,已出警,2,outcome,dispatched",
+            "按签收单位,执行一组,2,unit,unit-1",
+            "按签收单位,未签收,3,unit,none",
+            "按周,2026年第49周,5,week,2026-W49",
+            "五分钟出警,超时率,0.500,five_minute,rate",
+            "回访,满意（4-5分）,1,follow_ups,satisfied",
+        ] {
+            assert!(csv.lines().any(|l| l == line), "{line} in\n{csv}");
+        }
+        let html = r.html();
+        for english in ["lead", "dispatched", "unit-1", "u1-officer", "none"] {
+            assert!(
+                !html.contains(&format!(">{english}<")),
+                "{english} shown in {html}"
+            );
+        }
+    }
 
     #[test]
     fn nearest_rank_percentiles() {
@@ -804,20 +1232,18 @@ mod tests {
         assert_eq!(r.tickets, 0);
         assert_eq!(r.breach_rate(), 0.0);
         assert_eq!(r.per_day, vec![(d, 0)]);
-        assert!(r.csv().contains("tickets,all,0\n"));
+        assert!(r.csv().contains("接报,总数,0,tickets,all\n"));
         // Every category is counted, the new ones too, at zero.
-        assert!(r.csv().contains("category,partner,0\n"));
-        assert!(r.csv().contains("category,consultation,0\n"));
-        assert!(r.csv().contains("consultations,working_days_median,\n"));
-        assert!(r.html().contains("<polyline id=\"per-day\""));
+        assert!(r
+            .csv()
+            .contains("按类别,公安/协助单位,0,category,partner\n"));
+        assert!(r.csv().contains("按类别,咨询,0,category,consultation\n"));
+        assert!(r.csv().contains(",,consultations,working_days_median\n"));
+        assert!(r.html().contains("<figure data-chart=\"per-day\"><svg"));
         // No answer yet: no working days, a dash on the page.
         assert!(r.html().contains(
             "<tr data-figure=\"consultations.working_days_median\"><td>答复用时中位数（工作日）</td><td>—</td></tr>"
         ));
-    }
-
-    fn at(s: &str) -> Timestamp {
-        s.parse().unwrap()
     }
 
     #[test]
@@ -895,43 +1321,6 @@ mod tests {
                 .any(|s| s.breach);
             assert_eq!(c.five_minute_rule(), watched, "{}", c.as_str());
         }
-    }
-
-    /// One ticket received at `received` (UTC) in `state`, its register
-    /// edited; `ended`: the timeline's entry of its final state.
-    fn ticket(
-        n: usize,
-        category: Category,
-        state: State,
-        received: &str,
-        ended: Option<&str>,
-        edit: impl FnOnce(&mut Register),
-    ) -> (Ticket, Vec<Event>) {
-        let mut register = Register::default();
-        register.intake.category = Some(category);
-        edit(&mut register);
-        let timeline = ended
-            .map(|e| Event {
-                id: "1-0".into(),
-                at: at(e),
-                actor: "test".into(),
-                action: state.as_str().into(),
-                from: Some(State::Open),
-                to: state,
-                version: 2,
-                details: "{}".into(),
-            })
-            .into_iter()
-            .collect();
-        let t = Ticket {
-            number: format!("2026-{n:06}"),
-            call_id: format!("{n}@t"),
-            state,
-            version: 2,
-            received_at: at(received),
-            register,
-        };
-        (t, timeline)
     }
 
     fn answer(when: &str) -> Option<Answer> {
@@ -1121,18 +1510,22 @@ mod tests {
             [4, 0, 2, 6, 1, 0, 0]
         );
         let csv = r.csv();
-        for line in [
-            "five_minute,opened,6",
-            "five_minute,rate,0.333",
-            "consultations,overdue,3",
-            "consultations,working_days_median,2",
-            "consultations,working_days_p90,4",
-            "partners,collected_in_time,1",
-            "linked,joined,1",
-            "arrivals,never_arrived,1",
-            "property,missed,1",
+        for (key, value) in [
+            ("five_minute,opened", "6"),
+            ("five_minute,rate", "0.333"),
+            ("consultations,overdue", "3"),
+            ("consultations,working_days_median", "2"),
+            ("consultations,working_days_p90", "4"),
+            ("partners,collected_in_time", "1"),
+            ("linked,joined", "1"),
+            ("arrivals,never_arrived", "1"),
+            ("property,missed", "1"),
         ] {
-            assert!(csv.lines().any(|l| l == line), "{line} in\n{csv}");
+            let found = csv.lines().find_map(|l| {
+                let cells: Vec<&str> = l.split(',').collect();
+                (cells[3..].join(",") == key).then(|| cells[2].to_string())
+            });
+            assert_eq!(found.as_deref(), Some(value), "{key} in\n{csv}");
         }
         let html = r.html();
         assert!(
