@@ -226,6 +226,7 @@ impl App {
             Task::Watch,
             Task::Swaps,
             Task::Reminders,
+            Task::Transcribe,
         ] {
             tasks.abort(t);
         }
@@ -343,6 +344,14 @@ impl Wiring {
             metrics: self.metrics.clone(),
         });
         tasks.spawn(Task::Digest, digest.run(stops.paging.clone()));
+        // The transcriber: the queue of recordings waiting for their text.
+        if s.transcribe.enabled {
+            let t = crate::transcribe::Transcriber {
+                settings: s.transcribe.clone(),
+                store: self.store.clone(),
+            };
+            tasks.spawn(Task::Transcribe, t.run(stops.paging.clone()));
+        }
         // Follow-up calls (回访): a worker on the store's schedule.
         if s.follow_up.enabled {
             let f = Arc::new(call::follow_up::FollowUps {
@@ -441,7 +450,8 @@ impl Wiring {
     ) -> anyhow::Result<CallSide> {
         let bridging = &workers.bridging;
         let s = &self.s;
-        let (tickets, writer) = Tickets::start(self.store.clone(), journal);
+        let (tickets, writer) =
+            Tickets::start_transcribing(self.store.clone(), journal, s.transcribe.enabled);
         tasks.spawn(Task::Tickets, writer);
         // Recordings a crash left unfinished: repaired and noted on their tickets.
         let dir = s.recording.dir.clone();

@@ -9,14 +9,17 @@
 //! softphones (`softphones`) and the counters that limit logins,
 //! REGISTERs and callbacks (`attempts`), the channel watch's records
 //! (`watch`), the duty's swaps and overrides, their log and notices, the
-//! reminders' claims and the calendar subscriptions (`swaps`), and the
+//! reminders' claims and the calendar subscriptions (`swaps`), the
+//! transcription queue (`transcripts`), and the
 //! statistics for the leadership
 //! (`stats`, sans-IO over tickets and timelines), and the one way their
 //! exports write a CSV cell (`csv`). Knows nothing of SIP or HTTP.
 
 // The ticket model, the officers' actions, the statistics, the text views
 // and the CSV cell writer are the domain's (crates/domain).
-pub use hotline_domain::tickets::{actions, clocks, csv, model, report, stats, triage};
+pub use hotline_domain::tickets::{
+    actions, clocks, csv, model, report, stats, triage, whereabouts,
+};
 
 pub mod activities;
 pub mod attempts;
@@ -27,6 +30,7 @@ pub mod sessions;
 pub mod softphones;
 pub mod store;
 pub mod swaps;
+pub mod transcripts;
 pub mod watch;
 pub mod writer;
 

@@ -5,7 +5,8 @@
 //! `csv` (the one way an export writes a cell), `triage` (where a ticket
 //! goes when it opens: handler, linked reports, joining a dispatch),
 //! `clocks` (the deadlines after opening: pickup, answer, arrival,
-//! verification, and the alarms when they pass). The store is the
+//! verification, and the alarms when they pass), `whereabouts` (a place
+//! named in a transcript). The store is the
 //! gateway's.
 
 pub mod actions;
@@ -15,5 +16,6 @@ pub mod model;
 pub mod report;
 pub mod stats;
 pub mod triage;
+pub mod whereabouts;
 
 pub use model::{State, Ticket};
