@@ -16,16 +16,18 @@ use crate::helpers::*;
 
 /// Spoken by espeak-ng's Mandarin voice from its pinyin (Debian's cmn
 /// dictionary lacks most characters), G.711 over RTP like a phone's.
-const SENTENCE: &str = "被执行人张伟住在青岛市辽宁路一百二十号";
-const PINYIN: &str =
-    "bei4 zhi2 xing2 ren2 zhang1 wei3 zhu4 zai4 qing1 dao3 shi4 liao2 ning2 lu4 yi1 bai3 er4 shi2 hao4";
+const SENTENCE: &str = "我看见他进了幸福小区三号楼";
+const PINYIN: &str = "wo3 kan4 jian4 ta1 jin4 le5 xing4 fu2 xiao3 qu1 san1 hao4 lou2";
 
-/// The bound on the character error rate. Measured: whisper-base reads
+/// The bound on the character error rate. Measured: whisper-base heard
 /// this sentence, through the call's u-law path and the recording's left
-/// channel, as "在此,牽人线为主,才牽到是要念五一百二十号" (CER 0.74,
-/// the same on every run: greedy decoding of the same samples); the
-/// benchmark's mean over its clean set is in docs/performance.md. A
-/// silent or wrong channel gives 1.0 or more (nothing, or the prompts).
+/// channel, as "我看见了, 见不见了。" and "我看见咖啡了, 坚弗, 要, 许彤,
+/// 好啰" (CER 0.69 both; the recording differs a little from run to run
+/// with the packets' timing); the benchmark's CER of the same sentence
+/// from the file is 0.46, its mean over twelve sentences in
+/// docs/performance.md. The bound leaves two characters (0.15) over the
+/// measured; a silent or wrong channel gives 1.0 or more (nothing, or the
+/// prompts).
 const MAX_CER: f64 = 0.85;
 
 fn installed() -> (PathBuf, PathBuf, PathBuf) {
@@ -187,17 +189,15 @@ async fn a_spoken_message_becomes_the_tickets_transcript_and_whereabouts() {
         tr.duration_s
     );
     let e = cer(SENTENCE, &tr.text);
+    eprintln!("transcript {:?}: CER {e:.2}", tr.text);
     assert!(e < MAX_CER, "CER {e:.2}: {:?} for {SENTENCE}", tr.text);
-    // The place it names is the ticket's whereabouts, marked machine-read.
+    // The place it names, if any, is the ticket's whereabouts, marked
+    // machine-read (whisper-base hears no place in espeak-ng's voice:
+    // `a_named_road_is_the_whereabouts_until_an_officer_corrects_it` has
+    // the worker name one).
     let i = &t.register.intake;
-    assert!(tr.place.is_some(), "a place in {:?}", tr.text);
     assert_eq!(i.whereabouts, tr.place);
-    assert!(i.whereabouts_machine);
-    assert!(
-        i.whereabouts.as_deref().unwrap().contains("号"),
-        "{:?}",
-        i.whereabouts
-    );
+    assert_eq!(i.whereabouts_machine, tr.place.is_some());
     assert_eq!(
         actions(&gw.store, &number)
             .await
@@ -224,7 +224,6 @@ async fn a_spoken_message_becomes_the_tickets_transcript_and_whereabouts() {
         show.contains(&format!("\ntranscript {}\n", tr.text)),
         "{show}"
     );
-    assert!(show.contains("(machine-read)"), "{show}");
     let json = serde_json::to_value(&t).unwrap();
     assert_eq!(json["transcript"]["text"], tr.text.as_str());
     gw.stop().await;
@@ -329,5 +328,112 @@ async fn a_worker_killed_mid_work_is_restarted_and_the_ticket_transcribed_once()
     );
     assert!(!gw.store.transcript_queued(&number).await.unwrap());
     assert_eq!(t.register.transcript.unwrap().attempts, 2);
+    gw.stop().await;
+}
+
+/// The gateway's side of a worker that names a road (a script answering
+/// a fixed text, whatever the audio: the model's accuracy is the tests
+/// above'): the place is the whereabouts, marked machine-read, in the CLI
+/// and the API, searchable by `q=`; an officer corrects it, on the
+/// timeline, and a later transcript leaves the correction alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_named_road_is_the_whereabouts_until_an_officer_corrects_it() {
+    let dir = tempfile_dir("transcribe-road");
+    let fake = dir.join("worker.sh");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho '{\"ready\": true}'\nwhile read line; do\n  echo '{\"ok\": true, \"text\": \"被执行人住在辽宁路一百二十号，华美大厦。\", \"language\": \"zh\", \"duration\": 4.0, \"model\": \"whisper-base\"}'\ndone\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut s = settings();
+    s.transcribe.enabled = true;
+    s.transcribe.python = PathBuf::from("/bin/sh");
+    s.transcribe.worker = fake;
+    let gw = Gateway::start(s).await;
+    let number = queued_ticket(&gw.store, &dir).await;
+    let t = transcribed(&gw.store, &number).await;
+    let i = &t.register.intake;
+    assert_eq!(i.whereabouts.as_deref(), Some("辽宁路一百二十号；华美大厦"));
+    assert!(i.whereabouts_machine);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args([
+            "tickets",
+            "show",
+            &number,
+            "--config",
+            "config/hotline.toml",
+            "--redis-url",
+        ])
+        .arg(gw.redis.url())
+        .output()
+        .unwrap();
+    let show = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        show.contains("whereabouts 辽宁路一百二十号；华美大厦 (machine-read)\n"),
+        "{show}"
+    );
+    assert!(
+        show.contains("\ntranscript 被执行人住在辽宁路一百二十号，华美大厦。\n"),
+        "{show}"
+    );
+    // The API: the text, and the list's search.
+    let api = Api::new(&gw);
+    let token = api.logged_in(&gw.store, &["m-chen"]).await.remove(0);
+    let (code, found) = api
+        .call("GET", "/tickets?q=辽宁路", Some(&token), None)
+        .await;
+    assert_eq!(code, 200, "{found}");
+    assert_eq!(found[0]["number"], number.as_str());
+    assert_eq!(
+        found[0]["transcript"]["text"],
+        "被执行人住在辽宁路一百二十号，华美大厦。"
+    );
+    let (_, none) = api
+        .call("GET", "/tickets?q=延安路", Some(&token), None)
+        .await;
+    assert_eq!(none.as_array().map(Vec::len), Some(0), "{none}");
+    // Corrected by an officer: the machine's mark gone, both on the timeline.
+    let (code, b) = api
+        .act(
+            &number,
+            "whereabouts",
+            &token,
+            serde_json::json!({"version": t.version, "text": "辽宁路120号3单元"}),
+        )
+        .await;
+    assert_eq!(code, 200, "{b}");
+    let t = gw.store.get(&number).await.unwrap();
+    assert_eq!(
+        t.register.intake.whereabouts.as_deref(),
+        Some("辽宁路120号3单元")
+    );
+    assert!(!t.register.intake.whereabouts_machine);
+    let timeline = gw.store.timeline(&number).await.unwrap();
+    let fix = timeline
+        .iter()
+        .find(|e| e.action == "whereabouts")
+        .expect("on the timeline");
+    assert!(
+        fix.details.contains("辽宁路一百二十号；华美大厦"),
+        "{}",
+        fix.details
+    );
+    // Transcribed again on demand: the officer's words stay.
+    let (code, b) = api
+        .act(&number, "transcribe", &token, serde_json::json!({}))
+        .await;
+    assert_eq!((code, &b["queued"]), (202, &serde_json::json!(true)), "{b}");
+    eventually(
+        "the queue is empty again",
+        Duration::from_secs(20),
+        || async { !gw.store.transcript_queued(&number).await.unwrap() },
+    )
+    .await;
+    let t = gw.store.get(&number).await.unwrap();
+    assert_eq!(
+        t.register.intake.whereabouts.as_deref(),
+        Some("辽宁路120号3单元")
+    );
     gw.stop().await;
 }
