@@ -822,6 +822,7 @@ pub async fn test_page(
         partner: None,
         repeat_report: None,
         alarm: false,
+        transcript: None,
     };
     let attempts = channels.page(&member, &page).await;
     stop.cancel();

@@ -393,6 +393,40 @@ async fn a_named_road_is_the_whereabouts_until_an_officer_corrects_it() {
         .call("GET", "/tickets?q=延安路", Some(&token), None)
         .await;
     assert_eq!(none.as_array().map(Vec::len), Some(0), "{none}");
+    // The mobile page shows both, in Chromium.
+    {
+        let _one = CHROMIUM.lock().await;
+        hotline::api::auth::set_pin(&gw.store, "m-chen", "112233")
+            .await
+            .unwrap();
+        let out = tokio::time::timeout(
+            Duration::from_secs(120),
+            tokio::process::Command::new("node")
+                .arg(repo().join("tests/browser/transcript.mjs"))
+                .arg("--base")
+                .arg(format!("http://{}", gw.http))
+                .args(["--member", "m-chen", "--pin", "112233", "--ticket", &number])
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .expect("the page script ends within 120 s")
+        .expect("node runs (Debian's nodejs; scripts/test.sh installs it)");
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "transcript.mjs: {}\n{said}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            said.contains("TRANSCRIPT 被执行人住在辽宁路一百二十号，华美大厦。"),
+            "{said}"
+        );
+        assert!(
+            said.contains("WHEREABOUTS 辽宁路一百二十号；华美大厦 机器识别"),
+            "{said}"
+        );
+    }
     // Corrected by an officer: the machine's mark gone, both on the timeline.
     let (code, b) = api
         .act(
