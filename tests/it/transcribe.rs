@@ -306,6 +306,20 @@ async fn a_worker_killed_mid_work_is_restarted_and_the_ticket_transcribed_once()
         || async { dir.join("request").is_file() },
     )
     .await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args([
+            "tickets",
+            "show",
+            &number,
+            "--config",
+            "config/hotline.toml",
+            "--redis-url",
+        ])
+        .arg(gw.redis.url())
+        .output()
+        .unwrap();
+    let show = String::from_utf8_lossy(&out.stdout);
+    assert!(show.contains("\ntranscript pending\n"), "{show}");
     let pid = std::fs::read_to_string(dir.join("pid")).unwrap();
     let killed = std::process::Command::new("kill")
         .args(["-KILL", pid.trim()])
@@ -479,6 +493,64 @@ async fn a_named_road_is_the_whereabouts_until_an_officer_corrects_it() {
     assert_eq!(
         t.register.intake.whereabouts.as_deref(),
         Some("辽宁路120号3单元")
+    );
+    gw.stop().await;
+}
+
+/// A worker that always fails: the ticket says why, with its recording
+/// whole, after `attempts` tries (each on the timeline), and leaves the
+/// queue; the CLI shows `transcript failed (reason)`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_worker_leaves_the_reason_after_bounded_retries() {
+    let dir = tempfile_dir("transcribe-fail");
+    let fake = dir.join("worker.sh");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho '{\"ready\": true}'\nwhile read line; do\n  echo '{\"ok\": false, \"error\": \"ValueError: no speech\"}'\ndone\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut s = settings();
+    s.transcribe.enabled = true;
+    s.transcribe.python = PathBuf::from("/bin/sh");
+    s.transcribe.worker = fake;
+    s.transcribe.attempts = 2;
+    s.transcribe.retry_seconds = 0;
+    let gw = Gateway::start(s).await;
+    let number = queued_ticket(&gw.store, &dir).await;
+    eventually("given up", Duration::from_secs(20), || async {
+        !gw.store.transcript_queued(&number).await.unwrap()
+    })
+    .await;
+    let t = gw.store.get(&number).await.unwrap();
+    let tr = t.register.transcript.unwrap();
+    assert_eq!(
+        (tr.status.as_str(), tr.reason.as_deref(), tr.attempts),
+        ("failed", Some("ValueError: no speech"), 2)
+    );
+    assert_eq!(t.register.recordings.len(), 1);
+    let acts = actions(&gw.store, &number).await;
+    assert_eq!(
+        acts.iter().filter(|a| *a == "transcript_failed").count(),
+        2,
+        "{acts:?}"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args([
+            "tickets",
+            "show",
+            &number,
+            "--config",
+            "config/hotline.toml",
+            "--redis-url",
+        ])
+        .arg(gw.redis.url())
+        .output()
+        .unwrap();
+    let show = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        show.contains("\ntranscript failed (ValueError: no speech), attempt 2\n"),
+        "{show}"
     );
     gw.stop().await;
 }
