@@ -11,13 +11,15 @@ use redis::{AsyncCommands, Script};
 use super::store::{Store, StoreError};
 
 /// Queues a ticket once (the ticket's receipt is its place; a replayed
-/// recording finds it queued).
+/// recording finds it queued, with the recording it was queued for).
 const ENQUEUE: &str = r#"
 local p, number, sha = ARGV[1], ARGV[2], ARGV[3]
 local received = redis.call('HGET', p .. 'ticket:' .. number, 'received')
 if not received then return 0 end
-redis.call('HSET', p .. 'transcribe:recording', number, sha)
-return redis.call('ZADD', p .. 'transcribe:queue', 'NX', tonumber(received) * 1000, number)
+local added = redis.call('ZADD', p .. 'transcribe:queue', 'NX', tonumber(received) * 1000, number)
+-- The recording a queued ticket waits for stays the one it was queued with.
+if added == 1 then redis.call('HSET', p .. 'transcribe:recording', number, sha) end
+return added
 "#;
 
 /// The first ticket in arrival order that nobody holds and whose retry is

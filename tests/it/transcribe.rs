@@ -554,3 +554,62 @@ async fn a_failing_worker_leaves_the_reason_after_bounded_retries() {
     );
     gw.stop().await;
 }
+
+/// The queue in Redis: drained in the order the tickets arrived, whatever
+/// the order their recordings were queued in; a claimed ticket is held
+/// for its lease (another worker takes the next), a ticket queued twice
+/// is there once, and a done one leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_goes_in_arrival_order_and_holds_a_claimed_ticket_for_its_lease() {
+    let redis = Redis::start("everysec").await;
+    let store = Store::connect(&redis.url(), "hotline:").unwrap();
+    let base: jiff::Timestamp = "2026-12-07T18:00:00Z".parse().unwrap();
+    let mut numbers = Vec::new();
+    for minutes in [0, 10, 20] {
+        let (n, _) = store
+            .create(
+                &NewTicket {
+                    call_id: format!("q{minutes}@t"),
+                    call: String::new(),
+                    received_at: base + jiff::SignedDuration::from_mins(minutes),
+                    register: Default::default(),
+                },
+                "test",
+            )
+            .await
+            .unwrap();
+        numbers.push(n);
+    }
+    // Queued newest first.
+    for n in numbers.iter().rev() {
+        assert!(store
+            .enqueue_transcript(n, &format!("sha-{n}"))
+            .await
+            .unwrap());
+    }
+    assert!(!store
+        .enqueue_transcript(&numbers[0], "sha-again")
+        .await
+        .unwrap());
+    let q = store.transcript_queue().await.unwrap();
+    assert_eq!((q.depth, q.oldest_ms), (3, Some(base.as_millisecond())));
+    let now = base.as_millisecond() + 3_600_000;
+    let first = store.claim_transcript(now, 60_000).await.unwrap();
+    assert_eq!(
+        first,
+        Some((numbers[0].clone(), format!("sha-{}", numbers[0])))
+    );
+    // Held: the next claim takes the second; after the lease, the first again.
+    let second = store.claim_transcript(now + 1, 60_000).await.unwrap();
+    assert_eq!(second.map(|j| j.0), Some(numbers[1].clone()));
+    let again = store.claim_transcript(now + 60_001, 60_000).await.unwrap();
+    assert_eq!(again.map(|j| j.0), Some(numbers[0].clone()));
+    store.dequeue_transcript(&numbers[0]).await.unwrap();
+    let q = store.transcript_queue().await.unwrap();
+    assert_eq!(
+        (q.depth, q.oldest_ms),
+        (2, Some(base.as_millisecond() + 600_000))
+    );
+    // An unknown ticket is never queued.
+    assert!(!store.enqueue_transcript("2026-999999", "x").await.unwrap());
+}
