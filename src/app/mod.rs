@@ -226,7 +226,6 @@ impl App {
             Task::Watch,
             Task::Swaps,
             Task::Reminders,
-            Task::Transcribe,
         ] {
             tasks.abort(t);
         }
@@ -691,6 +690,12 @@ impl Wiring {
         // Its calls end with the SIP core's.
         tasks
             .wait(Task::FollowUps, Some(Duration::from_secs(10)))
+            .await;
+        // The transcriber hands a job in progress back to the queue (the
+        // next start, or another gateway, takes it at once) and stops its
+        // worker.
+        tasks
+            .wait(Task::Transcribe, Some(Duration::from_secs(5)))
             .await;
         // The SIP thread ends once the core and the call manager are done,
         // and the manager once every call task is.

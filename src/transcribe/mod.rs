@@ -221,7 +221,15 @@ impl Transcriber {
                 }
             };
             tokio::select! {
-                _ = stop.cancelled() => break,
+                _ = stop.cancelled() => {
+                    // Cut off: back in the queue at once rather than when
+                    // its lease runs out.
+                    let now = Timestamp::now().as_millisecond();
+                    if let Err(e) = self.store.hold_transcript(&number, now).await {
+                        tracing::debug!(error = %e, "transcribe: the lease will run out instead");
+                    }
+                    break;
+                }
                 r = self.job(&mut worker, &number, &sha) => {
                     if let Err(e) = r {
                         tracing::warn!(ticket = %number, error = %e, "transcribe: cannot save; the lease will run out");
@@ -229,10 +237,9 @@ impl Transcriber {
                 }
             }
         }
-        // A job cut off by the stop is taken again when its lease runs
-        // out (here at the next start, or on another gateway).
         if let Some(mut w) = worker {
             let _ = w.child.start_kill();
+            let _ = w.child.wait().await;
         }
     }
 

@@ -613,3 +613,44 @@ async fn the_queue_goes_in_arrival_order_and_holds_a_claimed_ticket_for_its_leas
     // An unknown ticket is never queued.
     assert!(!store.enqueue_transcript("2026-999999", "x").await.unwrap());
 }
+
+/// The queue survives the gateway: stopped while its worker holds a job,
+/// the gateway hands the job back; a new gateway on the same Redis
+/// transcribes the ticket, once, its recording untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_stopped_mid_job_leaves_it_to_the_next_one() {
+    let (python, _, _) = installed();
+    let dir = tempfile_dir("transcribe-restart");
+    // A worker that takes the job and never answers.
+    let stuck = dir.join("stuck.sh");
+    std::fs::write(
+        &stuck,
+        format!(
+            "#!/bin/sh\necho '{{\"ready\": true}}'\nread line\necho \"$line\" > {}/request\nexec sleep 600\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&stuck, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let first = Gateway::start(transcribing(&stuck)).await;
+    let number = queued_ticket(&first.store, &dir).await;
+    let before = first.store.get(&number).await.unwrap().register.recordings;
+    eventually(
+        "the first gateway's worker has the job",
+        Duration::from_secs(30),
+        || async { dir.join("request").is_file() },
+    )
+    .await;
+    let redis = first.stop().await;
+    let second = Gateway::start_with(transcribing(&python), redis).await;
+    let t = transcribed(&second.store, &number).await;
+    assert_eq!(t.register.recordings, before);
+    let acts = actions(&second.store, &number).await;
+    assert_eq!(
+        acts.iter().filter(|a| *a == "transcribed").count(),
+        1,
+        "{acts:?}"
+    );
+    assert!(!acts.iter().any(|a| a == "transcript_failed"), "{acts:?}");
+    second.stop().await;
+}
