@@ -46,3 +46,6 @@ cargo fmt --all -- --check
 # own unit tests included.
 cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo test --locked --workspace --lib --bins --tests
+# The transcription benchmark's smoke run: one sentence, clean and noisy
+# (about 6 s; it checks the benchmark runs, not its figures).
+LIMIT=1 benches/transcribe/run.sh >/dev/null
