@@ -126,6 +126,15 @@ struct Worker {
 
 impl Worker {
     async fn start(s: &TranscribeSettings) -> Result<Worker, String> {
+        for (what, path) in [("python", &s.python), ("model_dir", &s.model_dir)] {
+            if !path.exists() {
+                return Err(format!(
+                    "[transcribe] {what} {} is missing: install the transcriber \
+                     (scripts/install-transcribe.sh; docs/deploy.md)",
+                    path.display()
+                ));
+            }
+        }
         let mut cmd = tokio::process::Command::new("nice");
         cmd.arg("-n")
             .arg(s.nice.to_string())

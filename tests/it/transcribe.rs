@@ -374,6 +374,7 @@ async fn a_named_road_is_the_whereabouts_until_an_officer_corrects_it() {
     let mut s = settings();
     s.transcribe.enabled = true;
     s.transcribe.python = PathBuf::from("/bin/sh");
+    s.transcribe.model_dir = dir.clone();
     s.transcribe.worker = fake;
     let gw = Gateway::start(s).await;
     let number = queued_ticket(&gw.store, &dir).await;
@@ -513,6 +514,7 @@ async fn a_failing_worker_leaves_the_reason_after_bounded_retries() {
     let mut s = settings();
     s.transcribe.enabled = true;
     s.transcribe.python = PathBuf::from("/bin/sh");
+    s.transcribe.model_dir = dir.clone();
     s.transcribe.worker = fake;
     s.transcribe.attempts = 2;
     s.transcribe.retry_seconds = 0;
@@ -653,4 +655,35 @@ async fn a_gateway_stopped_mid_job_leaves_it_to_the_next_one() {
     );
     assert!(!acts.iter().any(|a| a == "transcript_failed"), "{acts:?}");
     second.stop().await;
+}
+
+/// A gateway whose transcriber is not installed runs on; the ticket says
+/// how to install it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_installed_transcriber_the_ticket_says_how_to_install_it() {
+    let dir = tempfile_dir("transcribe-missing");
+    let mut s = settings();
+    s.transcribe.enabled = true;
+    s.transcribe.python = dir.join("no-venv/bin/python");
+    s.transcribe.attempts = 1;
+    let gw = Gateway::start(s).await;
+    let number = queued_ticket(&gw.store, &dir).await;
+    eventually("given up", Duration::from_secs(20), || async {
+        !gw.store.transcript_queued(&number).await.unwrap()
+    })
+    .await;
+    let tr = gw
+        .store
+        .get(&number)
+        .await
+        .unwrap()
+        .register
+        .transcript
+        .unwrap();
+    let reason = tr.reason.unwrap();
+    assert!(
+        tr.status == "failed" && reason.contains("scripts/install-transcribe.sh"),
+        "{reason}"
+    );
+    gw.stop().await;
 }
