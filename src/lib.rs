@@ -62,5 +62,6 @@ pub mod retention;
 pub mod swaps;
 pub mod tickets;
 pub mod tls;
+pub mod transcribe;
 pub mod watch;
 pub mod webhook;

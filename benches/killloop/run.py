@@ -173,6 +173,9 @@ rtp_port_min = 30000
 rtp_port_max = 39999
 [http]
 listen = "127.0.0.1:{http_port}"
+# The transcriber is measured on its own (benches/transcribe).
+[transcribe]
+enabled = false
 [redis]
 url = "redis://127.0.0.1:{rport}/"
 journal_dir = "{work}/journal"

@@ -220,6 +220,9 @@ rtp_port_min = 20000
 rtp_port_max = 29999
 [http]
 listen = "127.0.0.1:0"
+# The transcriber is measured on its own (benches/transcribe).
+[transcribe]
+enabled = false
 [redis]
 url = "redis://127.0.0.1:$redis_port/"
 journal_dir = "$w/journal"

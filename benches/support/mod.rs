@@ -81,5 +81,7 @@ pub fn bench_settings(dir: &std::path::Path, redis: &Redis) -> hotline::config::
     s.redis.journal_dir = dir.join("journal");
     s.recording.dir = dir.join("recordings");
     s.privacy.key_file = dir.join("caller.key");
+    // The transcriber is measured on its own (benches/transcribe).
+    s.transcribe.enabled = false;
     s
 }

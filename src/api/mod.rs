@@ -193,6 +193,19 @@ async fn metrics(State(s): State<ApiState>) -> String {
                 out.push_str(&format!("hotline_tickets{{state=\"{state}\"}} {n}\n"));
             }
         }
+        // The transcription queue: how many wait, and how long the oldest
+        // (since its ticket arrived) has.
+        if let Ok(q) = v1.store.transcript_queue().await {
+            let age = q
+                .oldest_ms
+                .map(|ms| ((jiff::Timestamp::now().as_millisecond() - ms).max(0) as f64) / 1000.0)
+                .unwrap_or(0.0);
+            out.push_str(&format!(
+                "# TYPE hotline_transcribe_queue_depth gauge\nhotline_transcribe_queue_depth {}\n\
+# TYPE hotline_transcribe_oldest_age_seconds gauge\nhotline_transcribe_oldest_age_seconds {age:.1}\n",
+                q.depth
+            ));
+        }
     }
     out
 }

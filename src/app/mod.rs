@@ -343,6 +343,14 @@ impl Wiring {
             metrics: self.metrics.clone(),
         });
         tasks.spawn(Task::Digest, digest.run(stops.paging.clone()));
+        // The transcriber: the queue of recordings waiting for their text.
+        if s.transcribe.enabled {
+            let t = crate::transcribe::Transcriber {
+                settings: s.transcribe.clone(),
+                store: self.store.clone(),
+            };
+            tasks.spawn(Task::Transcribe, t.run(stops.paging.clone()));
+        }
         // Follow-up calls (回访): a worker on the store's schedule.
         if s.follow_up.enabled {
             let f = Arc::new(call::follow_up::FollowUps {
@@ -441,7 +449,8 @@ impl Wiring {
     ) -> anyhow::Result<CallSide> {
         let bridging = &workers.bridging;
         let s = &self.s;
-        let (tickets, writer) = Tickets::start(self.store.clone(), journal);
+        let (tickets, writer) =
+            Tickets::start_transcribing(self.store.clone(), journal, s.transcribe.enabled);
         tasks.spawn(Task::Tickets, writer);
         // Recordings a crash left unfinished: repaired and noted on their tickets.
         let dir = s.recording.dir.clone();
@@ -682,6 +691,12 @@ impl Wiring {
         tasks
             .wait(Task::FollowUps, Some(Duration::from_secs(10)))
             .await;
+        // The transcriber hands a job in progress back to the queue (the
+        // next start, or another gateway, takes it at once) and stops its
+        // worker.
+        tasks
+            .wait(Task::Transcribe, Some(Duration::from_secs(5)))
+            .await;
         // The SIP thread ends once the core and the call manager are done,
         // and the manager once every call task is.
         tasks.wait(Task::Sip, None).await;
@@ -812,6 +827,7 @@ pub async fn test_page(
         partner: None,
         repeat_report: None,
         alarm: false,
+        transcript: None,
     };
     let attempts = channels.page(&member, &page).await;
     stop.cancel();

@@ -44,10 +44,12 @@ pub enum Task {
     Swaps,
     /// The evening-before duty reminders.
     Reminders,
+    /// The transcriber (`crate::transcribe`), with `[transcribe] enabled`.
+    Transcribe,
 }
 
 impl Task {
-    pub const ALL: [Task; 17] = [
+    pub const ALL: [Task; 18] = [
         Task::Sip,
         Task::Paging,
         Task::Tickets,
@@ -65,6 +67,7 @@ impl Task {
         Task::Replies,
         Task::Swaps,
         Task::Reminders,
+        Task::Transcribe,
     ];
 
     /// Its name: in the logs (`task=`), in `/healthz`'s `failed`, and as
@@ -88,6 +91,7 @@ impl Task {
             Task::Replies => "replies",
             Task::Swaps => "swaps",
             Task::Reminders => "reminders",
+            Task::Transcribe => "transcribe",
         }
     }
 
@@ -116,6 +120,7 @@ impl std::fmt::Display for Task {
             Task::Replies => "the replies to MESSAGE pages",
             Task::Swaps => "the swaps' sync (the roster in force, the duty's notices)",
             Task::Reminders => "the duty reminders",
+            Task::Transcribe => "the transcriber",
         })
     }
 }

@@ -73,7 +73,19 @@ pub async fn run(command: TicketsCommand) -> Result<String, String> {
         TicketsCommand::Show { number, .. } => {
             let t = store.get(&number).await.map_err(fail)?;
             let timeline = store.timeline(&number).await.map_err(fail)?;
-            Ok(report::full(&t, &timeline))
+            let text = report::full(&t, &timeline);
+            // Pending only while queued (the transcriber off, or the
+            // recording older than it: none is coming).
+            if t.register.transcript.is_none()
+                && !store.transcript_queued(&number).await.map_err(fail)?
+            {
+                return Ok(text.replacen(
+                    "\ntranscript pending\n",
+                    "\ntranscript none (not queued)\n",
+                    1,
+                ));
+            }
+            Ok(text)
         }
         TicketsCommand::Hold {
             number, reason, by, ..

@@ -76,6 +76,9 @@ pub struct Settings {
     /// reminders, the calendar feed's reach.
     #[serde(default)]
     pub swaps: crate::swaps::SwapSettings,
+    /// The caller's words as text on the ticket (issue 34).
+    #[serde(default)]
+    pub transcribe: crate::transcribe::TranscribeSettings,
     /// The file these settings were read from (for messages, and to read
     /// again on a reload), and the environment's and flags' overrides.
     #[serde(skip)]
@@ -147,6 +150,9 @@ impl Settings {
             &mut settings.redis.journal_dir,
             &mut settings.recording.dir,
             &mut settings.privacy.key_file,
+            &mut settings.transcribe.python,
+            &mut settings.transcribe.worker,
+            &mut settings.transcribe.model_dir,
         ]
         .into_iter()
         .chain(settings.partners.file.as_mut())

@@ -298,3 +298,24 @@ fn page_links_and_replies_are_checked_naming_the_key() {
         assert!(err.contains(key), "{toml}: {err}");
     }
 }
+
+#[test]
+fn transcribe_section_is_checked_by_key_and_off_by_one_flag() {
+    let err = Settings::from_toml("[transcribe]\nthreds = 1\n", "x.toml").unwrap_err();
+    assert!(err.to_string().contains("transcribe.threds"), "{err}");
+    let mut s = Settings::from_toml("[transcribe]\nthreads = 3\n", "x.toml").unwrap();
+    s.prompts.dir = PathBuf::from("config/prompts");
+    let err = s.validate("x.toml").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "x.toml: transcribe.threads: 1 or 2 (calls come first)"
+    );
+    let s = Settings::from_toml("[transcribe]\nenabled = false\n", "x.toml").unwrap();
+    assert!(!s.transcribe.enabled);
+    assert!(
+        Settings::from_toml("", "x.toml")
+            .unwrap()
+            .transcribe
+            .enabled
+    );
+}

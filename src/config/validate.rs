@@ -89,6 +89,9 @@ impl Settings {
         self.validate_intake(&mut p);
         self.validate_watch(&mut p);
         self.validate_swaps(&mut p);
+        for (key, problem) in self.transcribe.check() {
+            p.add(key, problem);
+        }
         p.into_result()
     }
 

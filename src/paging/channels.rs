@@ -29,7 +29,7 @@ use crate::sip::core::OutRequest;
 use crate::webhook::{WebhookFormat, WebhookTarget};
 
 /// What a page says.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Page {
     pub ticket: String,
     pub category: String,
@@ -45,7 +45,14 @@ pub struct Page {
     /// A clock's alarm (a deadline near or passed: the note says which),
     /// not a call to 签收.
     pub alarm: bool,
+    /// The first words of the caller's message as the transcriber read
+    /// them (a repeat or a later step, once it is made), cut to
+    /// [`TRANSCRIPT_CHARS`].
+    pub transcript: Option<String>,
 }
+
+/// How much of a transcript a text page carries (characters).
+pub const TRANSCRIPT_CHARS: usize = 60;
 
 /// Makes a page's link for a member and a ticket (`api::auth`'s
 /// credential, wired by the app): its URL, `None` when it cannot be made
@@ -110,6 +117,15 @@ impl Page {
         if let Some(n) = &self.note {
             t.push_str(n);
             t.push('。');
+        }
+        if let Some(words) = &self.transcript {
+            let cut: String = words.chars().take(TRANSCRIPT_CHARS).collect();
+            let more = if words.chars().count() > TRANSCRIPT_CHARS {
+                "…"
+            } else {
+                ""
+            };
+            t.push_str(&format!("留言（机器转写）：{cut}{more}。"));
         }
         t
     }
@@ -249,6 +265,7 @@ impl Channels {
             partner: None,
             repeat_report: None,
             alarm: false,
+            transcript: None,
         };
         let mut out = Vec::new();
         if let Some(uri) = &m.message {
@@ -500,6 +517,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_text_page_carries_the_first_sixty_characters_of_the_transcript() {
+        let p = Page {
+            ticket: "2026-000001".into(),
+            category: "lead".into(),
+            transcript: Some("被执行人住在辽宁路一百二十号".repeat(5)),
+            ..Default::default()
+        };
+        let t = p.text_with(Some("https://h/l/x"), false);
+        let words = t.split("留言（机器转写）：").nth(1).unwrap();
+        let (said, rest) = words.split_once('…').unwrap();
+        assert_eq!(said.chars().count(), TRANSCRIPT_CHARS);
+        assert!(rest.starts_with("。"), "{t}");
+        assert!(t.ends_with("https://h/l/x"), "the link still last: {t}");
+        let short = Page {
+            transcript: Some("在辽宁路".into()),
+            ..p
+        };
+        assert!(short.text().ends_with("留言（机器转写）：在辽宁路。"));
+    }
+
+    #[test]
     fn page_text_never_names_the_caller() {
         let p = Page {
             ticket: "2026-000007".into(),
@@ -511,6 +549,7 @@ mod tests {
             partner: None,
             repeat_report: None,
             alarm: false,
+            transcript: None,
         };
         assert_eq!(
             p.text(),
@@ -564,6 +603,7 @@ mod tests {
             partner: None,
             repeat_report: None,
             alarm: false,
+            transcript: None,
         };
         let link = "https://hotline.court.example/#ticket=2026-000123&link=abc";
         assert_eq!(

@@ -485,6 +485,12 @@ fn page_of(number: &str, t: &Ticket, step: usize, repeat: u32) -> Page {
         partner: t.register.intake.partner.clone(),
         repeat_report: t.register.triage.repeat_report(),
         alarm: false,
+        transcript: t
+            .register
+            .transcript
+            .as_ref()
+            .filter(|x| x.is_done() && !x.text.is_empty())
+            .map(|x| x.text.clone()),
     }
 }
 

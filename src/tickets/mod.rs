@@ -9,7 +9,8 @@
 //! softphones (`softphones`) and the counters that limit logins,
 //! REGISTERs and callbacks (`attempts`), the channel watch's records
 //! (`watch`), the duty's swaps and overrides, their log and notices, the
-//! reminders' claims and the calendar subscriptions (`swaps`), and the
+//! reminders' claims and the calendar subscriptions (`swaps`), the
+//! transcription queue (`transcripts`), and the
 //! statistics for the leadership
 //! (`stats`, sans-IO over tickets and timelines), and the one way their
 //! exports write a CSV cell (`csv`). Knows nothing of SIP or HTTP.
@@ -17,7 +18,8 @@
 // The ticket model, the officers' actions, the statistics, the text views
 // and the CSV cell writer are the domain's (crates/domain).
 pub use hotline_domain::tickets::{
-    actions, charts, clocks, csv, labels, model, monthly, report, stats, triage, xlsx,
+    actions, charts, clocks, csv, labels, model, monthly, report, stats, triage, whereabouts,
+    xlsx,
 };
 
 pub mod activities;
@@ -29,6 +31,7 @@ pub mod sessions;
 pub mod softphones;
 pub mod store;
 pub mod swaps;
+pub mod transcripts;
 pub mod watch;
 pub mod writer;
 

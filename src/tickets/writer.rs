@@ -62,13 +62,26 @@ impl Tickets {
         Tickets,
         impl std::future::Future<Output = ()> + Send + 'static,
     ) {
+        Tickets::start_transcribing(store, journal, false)
+    }
+
+    /// As [`Tickets::start`]; with `transcribe`, each call's recording,
+    /// once on its ticket, is queued for its transcript (`crate::transcribe`).
+    pub fn start_transcribing(
+        store: Store,
+        journal: Journal,
+        transcribe: bool,
+    ) -> (
+        Tickets,
+        impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
         let (tx, rx) = mpsc::channel(8192);
         let health = Arc::new(TicketHealth {
             redis_ok: AtomicBool::new(true),
             journal_ok: AtomicBool::new(true),
             pending: AtomicUsize::new(journal.len()),
         });
-        let writer = run(store, journal, rx, health.clone());
+        let writer = run(store, journal, rx, health.clone(), transcribe);
         (Tickets { tx, health }, writer)
     }
 
@@ -176,6 +189,7 @@ async fn run(
     journal: Journal,
     mut rx: mpsc::Receiver<Msg>,
     health: Arc<TicketHealth>,
+    transcribe: bool,
 ) {
     let mut retry_at: Option<Instant> = None;
     let mut waiters = Waiters::new();
@@ -188,7 +202,7 @@ async fn run(
         if retry_at.is_none_or(|t| Instant::now() >= t) {
             // What is held tries the journal again first.
             queue = queue.append(Vec::new(), &health).await;
-            retry_at = drain(&store, &mut queue, &health, &mut waiters)
+            retry_at = drain(&store, &mut queue, &health, &mut waiters, transcribe)
                 .await
                 .then(|| Instant::now() + RETRY);
         }
@@ -227,7 +241,7 @@ async fn run(
     // Every handle is gone: one last bounded try.
     let _ = tokio::time::timeout(
         FINAL_DRAIN,
-        drain(&store, &mut queue, &health, &mut waiters),
+        drain(&store, &mut queue, &health, &mut waiters, transcribe),
     )
     .await;
     if !queue.journal.is_empty() {
@@ -257,6 +271,7 @@ async fn drain(
     queue: &mut Queue,
     health: &TicketHealth,
     waiters: &mut Waiters,
+    transcribe: bool,
 ) -> bool {
     let mut applied = 0usize;
     let failed = loop {
@@ -271,7 +286,7 @@ async fn drain(
         if entries == 0 {
             break None;
         }
-        if let Some(e) = apply_batch(store, &ops, waiters).await {
+        if let Some(e) = apply_batch(store, &ops, waiters, transcribe).await {
             break Some(e);
         }
         if held {
@@ -295,7 +310,12 @@ async fn drain(
 
 /// One batch: a lane per call, in order, the lanes at once; the first
 /// Redis failure, if any (the numbers learnt are answered either way).
-async fn apply_batch(store: &Store, ops: &[Op], waiters: &mut Waiters) -> Option<StoreError> {
+async fn apply_batch(
+    store: &Store,
+    ops: &[Op],
+    waiters: &mut Waiters,
+    transcribe: bool,
+) -> Option<StoreError> {
     let mut lanes: Vec<Vec<&Op>> = Vec::new();
     let mut lane_of: HashMap<&str, usize> = HashMap::new();
     for op in ops {
@@ -305,7 +325,9 @@ async fn apply_batch(store: &Store, ops: &[Op], waiters: &mut Waiters) -> Option
         });
         lanes[i].push(op);
     }
-    let lanes = futures::future::join_all(lanes.into_iter().map(|l| apply_lane(store, l))).await;
+    let lanes =
+        futures::future::join_all(lanes.into_iter().map(|l| apply_lane(store, l, transcribe)))
+            .await;
     let mut failed = None;
     for (done, error) in lanes {
         for (op, number) in done {
@@ -327,10 +349,11 @@ async fn apply_batch(store: &Store, ops: &[Op], waiters: &mut Waiters) -> Option
 async fn apply_lane<'a>(
     store: &Store,
     lane: Vec<&'a Op>,
+    transcribe: bool,
 ) -> (Vec<(&'a Op, String)>, Option<StoreError>) {
     let mut done = Vec::new();
     for op in lane {
-        match apply(store, op).await {
+        match apply(store, op, transcribe).await {
             Ok(number) => done.push((op, number)),
             Err(e) if e.is_unavailable() => return (done, Some(e)),
             // Not Redis being away: this operation can never succeed.
@@ -358,7 +381,7 @@ fn usable(r: &Register) -> bool {
 }
 
 /// Applies one operation; returns the ticket's number.
-async fn apply(store: &Store, op: &Op) -> Result<String, StoreError> {
+async fn apply(store: &Store, op: &Op, transcribe: bool) -> Result<String, StoreError> {
     match op {
         Op::Created {
             call_id,
@@ -381,6 +404,11 @@ async fn apply(store: &Store, op: &Op) -> Result<String, StoreError> {
         } => {
             let number = number_for(store, op).await?;
             recording(store, &number, id, link, status, note.as_deref()).await?;
+            // The recording is final: its transcript waits its turn (a
+            // replay finds it queued). The call never waits on it.
+            if transcribe {
+                store.enqueue_transcript(&number, &link.sha256).await?;
+            }
             Ok(number)
         }
         Op::Connection { id, at, step, .. } => {

@@ -140,7 +140,7 @@ async fn each_dead_task_is_named_fails_health_and_exits_non_zero() {
     // the channel watch with nothing on its schedule).
     let extra = "[follow_up]\nenabled = true\n[registrar]\n[webrtc]\nenabled = true\n\
 [trunk]\nproxy = \"127.0.0.1:9\"\nfrom_user = \"053212368\"\n\
-[watch]\ntrunk_options_seconds = 0\nwebhook_test_at = \"off\"\nsoftphone_check_seconds = 0\nduty_check_at = \"off\"\n";
+[transcribe]\n[watch]\ntrunk_options_seconds = 0\nwebhook_test_at = \"off\"\nsoftphone_check_seconds = 0\nduty_check_at = \"off\"\n";
     for name in [
         "handover",
         "digest",
@@ -156,6 +156,7 @@ async fn each_dead_task_is_named_fails_health_and_exits_non_zero() {
         "replies",
         "swaps",
         "reminders",
+        "transcribe",
         "http",
     ] {
         let dir = tempfile_dir(&format!("fault-{name}"));

@@ -42,6 +42,7 @@ mod softphone;
 mod swaps;
 mod tickets;
 mod torture;
+mod transcribe;
 mod triage;
 mod watch;
 mod webcall;

@@ -92,6 +92,11 @@ async fn board(State(s): State<Shared>, o: Officer) -> Result<Json<Value>, ApiEr
             "handler": handler, "handler_name": handler.and_then(|h| live.roster.name_of(h)),
             "answer_by": due.answer_by, "arrive_by": arrival_due(r, &live.dispatch),
             "linked": triage.linked, "joined": triage.joined,
+            "whereabouts": i.whereabouts, "whereabouts_machine": i.whereabouts_machine,
+            // The first words of the caller's message (the transcriber's).
+            "transcript": r.transcript.as_ref().filter(|x| x.is_done()).map(|x| {
+                x.text.chars().take(crate::paging::channels::TRANSCRIPT_CHARS).collect::<String>()
+            }),
         }));
     }
     let offset = s.store.rotation_offset().await?;

@@ -48,6 +48,9 @@ struct TicketView {
     answer: Option<crate::tickets::model::Answer>,
     /// A property lead and its check.
     property: Option<crate::tickets::model::Property>,
+    /// The caller's words as text (`transcript.text`), or why not yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transcript: Option<crate::tickets::model::Transcript>,
 }
 
 fn view(s: &V1, t: &Ticket) -> TicketView {
@@ -86,6 +89,7 @@ fn view(s: &V1, t: &Ticket) -> TicketView {
         deadlines: r.deadlines.clone(),
         answer: r.answer.clone(),
         property: r.property.clone(),
+        transcript: r.transcript.clone(),
     }
 }
 
@@ -113,6 +117,9 @@ pub(super) async fn visible(s: &V1, o: &Officer, number: &str) -> Result<Ticket,
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     state: Option<String>,
+    /// Words the ticket holds: in its transcript, whereabouts, case
+    /// number or notes (at most 100 bytes).
+    q: Option<String>,
     category: Option<String>,
     #[serde(default)]
     mine: bool,
@@ -186,6 +193,13 @@ async fn list(
         }
         pos = s.store.position(&index, n).await?.ok_or_else(not_listed)? + 1;
     }
+    let words = match q.q.as_deref().map(str::trim) {
+        Some(w) if w.len() > 100 => {
+            return Err(ApiError::bad_request("q: at most 100 bytes"));
+        }
+        Some("") | None => None,
+        Some(w) => Some(w.to_string()),
+    };
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::bad_request(format!(
@@ -206,6 +220,7 @@ async fn list(
             }
             if state.is_some_and(|st| t.state != st)
                 || category.is_some_and(|c| t.register.intake.category != Some(c))
+                || words.as_deref().is_some_and(|w| !holds(&t, w))
             {
                 continue;
             }
@@ -218,6 +233,24 @@ async fn list(
         }
     }
     Ok(Json(out))
+}
+
+/// Whether the ticket's transcript, whereabouts, case number or notes
+/// hold `words`.
+fn holds(t: &crate::tickets::Ticket, words: &str) -> bool {
+    let r = &t.register;
+    r.transcript
+        .as_ref()
+        .is_some_and(|x| x.text.contains(words))
+        || r.intake
+            .whereabouts
+            .as_deref()
+            .is_some_and(|w| w.contains(words))
+        || r.intake
+            .case_number
+            .as_deref()
+            .is_some_and(|c| c.contains(words))
+        || r.notes.iter().any(|n| n.text.contains(words))
 }
 
 async fn one(
@@ -354,6 +387,54 @@ async fn note(
     let text = actions::NoteText::parse(&b.text).map_err(ApiError::bad_request)?;
     let a = actions::note(&o.member.id, text, Timestamp::now());
     act(&s, &o, &n, a).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WhereaboutsBody {
+    version: u64,
+    text: String,
+}
+
+/// The whereabouts set or corrected (the machine's reading replaced).
+async fn whereabouts(
+    State(s): State<Shared>,
+    o: Officer,
+    Path(n): Path<String>,
+    Body(b): Body<WhereaboutsBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let text = actions::Whereabouts::parse(&b.text).map_err(ApiError::bad_request)?;
+    let t = visible(&s, &o, &n).await?;
+    let a = actions::whereabouts(&o.member.id, b.version, &t, text);
+    act(&s, &o, &n, a).await
+}
+
+/// The transcript made again (a failed one, or on demand): the ticket's
+/// call recording queued; 202 with whether it was not queued already.
+async fn transcribe(
+    State(s): State<Shared>,
+    o: Officer,
+    Path(n): Path<String>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let t = visible(&s, &o, &n).await?;
+    let sha = t
+        .register
+        .transcript
+        .as_ref()
+        .map(|x| x.recording_sha256.clone())
+        .or_else(|| t.register.recordings.first().map(|r| r.sha256.clone()));
+    let Some(sha) = sha else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_recording",
+            "the ticket has no recording to transcribe",
+        ));
+    };
+    let queued = s.store.enqueue_transcript(&n, &sha).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"queued": queued})),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -498,6 +579,8 @@ pub(super) fn router() -> Router<Shared> {
         .route("/tickets/{number}/arrive", post(arrive))
         .route("/tickets/{number}/close", post(close))
         .route("/tickets/{number}/notes", post(note))
+        .route("/tickets/{number}/whereabouts", post(whereabouts))
+        .route("/tickets/{number}/transcribe", post(transcribe))
         .route("/tickets/{number}/reveal-caller", post(reveal))
         .route("/tickets/{number}/callback", post(callback))
 }

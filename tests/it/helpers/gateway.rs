@@ -65,6 +65,9 @@ pub fn settings() -> Settings {
     // test runs after 18:00 in Qingdao: off unless the test is about them
     // (`swaps.rs` sends them for an explicit day).
     s.swaps.remind_at = hotline::watch::DailyAt(None);
+    // The transcriber would start a Python worker for every test's calls:
+    // off unless the test is about it (`transcribe.rs`).
+    s.transcribe.enabled = false;
     s
 }
 
@@ -334,6 +337,9 @@ pub fn write_config(
         true => String::new(),
         false => "[watch]\nenabled = false\n".to_string(),
     };
+    if !extra.contains("[transcribe]") {
+        watch.push_str("[transcribe]\nenabled = false\n");
+    }
     if !extra.contains("[swaps]") {
         watch.push_str("[swaps]\nremind_at = \"off\"\n");
     }

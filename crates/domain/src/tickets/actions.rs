@@ -311,6 +311,41 @@ pub fn note(actor: &str, text: NoteText, at: Timestamp) -> Action {
     }
 }
 
+/// Where the debtor is, as an officer puts it: not blank, at most 200
+/// bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Whereabouts(String);
+
+impl Whereabouts {
+    pub const MAX_BYTES: usize = 200;
+
+    pub fn parse(text: &str) -> Result<Whereabouts, &'static str> {
+        let text = text.trim();
+        if text.is_empty() || text.len() > Self::MAX_BYTES {
+            return Err("text: 1 to 200 bytes");
+        }
+        Ok(Whereabouts(text.to_string()))
+    }
+}
+
+/// The whereabouts set or corrected by `actor` (the machine's reading
+/// replaced; the old value on the timeline), in any state.
+pub fn whereabouts(actor: &str, version: u64, t: &Ticket, text: Whereabouts) -> Action {
+    let mut change = by(actor, "whereabouts", Some(version), None);
+    change.details = serde_json::json!({
+        "from": t.register.intake.whereabouts,
+        "machine_read": t.register.intake.whereabouts_machine,
+        "to": text.0,
+    });
+    Action {
+        change,
+        edit: Box::new(move |r| {
+            r.intake.whereabouts = Some(text.0.clone());
+            r.intake.whereabouts_machine = false;
+        }),
+    }
+}
+
 /// The caller revealed to `actor`, and why: on the timeline only (no
 /// index: revealing is not working on the ticket).
 pub fn reveal(actor: &str, reason: &Reason) -> Action {
@@ -672,6 +707,37 @@ mod tests {
         };
         assert!(sees_all(&with(vec![Role::Deputy])));
         assert!(!sees_all(&with(vec![Role::Officer])));
+    }
+
+    #[test]
+    fn an_officer_corrects_the_machine_read_whereabouts() {
+        let mut t = Ticket {
+            number: "2026-000001".into(),
+            call_id: "c".into(),
+            state: State::Open,
+            version: 3,
+            received_at: "2026-12-01T03:00:00Z".parse().unwrap(),
+            register: Register::default(),
+        };
+        t.register.intake.whereabouts = Some("辽宁路一百二十号".into());
+        t.register.intake.whereabouts_machine = true;
+        assert!(Whereabouts::parse("  ").is_err());
+        assert!(Whereabouts::parse(&"路".repeat(100)).is_err());
+        let a = whereabouts(
+            "m-chen",
+            3,
+            &t,
+            Whereabouts::parse(" 辽宁路120号 ").unwrap(),
+        );
+        assert_eq!((a.change.to, a.change.expected_version), (None, Some(3)));
+        assert_eq!(a.change.details["from"], "辽宁路一百二十号");
+        assert_eq!(a.change.details["machine_read"], true);
+        (a.edit)(&mut t.register);
+        assert_eq!(
+            t.register.intake.whereabouts.as_deref(),
+            Some("辽宁路120号")
+        );
+        assert!(!t.register.intake.whereabouts_machine);
     }
 
     #[test]

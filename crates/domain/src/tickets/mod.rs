@@ -7,7 +7,8 @@
 //! workbooks), `monthly` (the printable monthly report), `triage` (where a ticket
 //! goes when it opens: handler, linked reports, joining a dispatch),
 //! `clocks` (the deadlines after opening: pickup, answer, arrival,
-//! verification, and the alarms when they pass). The store is the
+//! verification, and the alarms when they pass), `whereabouts` (a place
+//! named in a transcript). The store is the
 //! gateway's.
 
 pub mod actions;
@@ -20,6 +21,7 @@ pub mod monthly;
 pub mod report;
 pub mod stats;
 pub mod triage;
+pub mod whereabouts;
 pub mod xlsx;
 
 pub use model::{State, Ticket};

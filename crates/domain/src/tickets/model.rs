@@ -227,6 +227,10 @@ pub struct Intake {
     pub case_number: Option<String>,
     pub urgent: bool,
     pub whereabouts: Option<String>,
+    /// The whereabouts were read by the machine from the transcript
+    /// (`whereabouts::extract`), not given or corrected by a person.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub whereabouts_machine: bool,
     /// Where the caller's spoken message starts and ends in the call's
     /// recording (milliseconds from its start).
     pub message_start_ms: Option<u64>,
@@ -494,6 +498,60 @@ pub struct Register {
     /// A property lead and its check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub property: Option<Property>,
+    /// The caller's side of the call's recording as text (the transcriber,
+    /// docs/adr/0012-transcription.md); none while it waits its turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<Transcript>,
+}
+
+/// The machine's transcript of the caller's channel of a recording.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transcript {
+    /// `done` or `failed` (then `reason`, and retried while `attempts` is
+    /// below the setting).
+    pub status: String,
+    #[serde(default)]
+    pub text: String,
+    /// The places the text names (`whereabouts::extract`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<String>,
+    /// `whisper-base`.
+    #[serde(default)]
+    pub model: String,
+    /// The language decoded (`zh`).
+    #[serde(default)]
+    pub language: String,
+    /// The audio's length in seconds.
+    #[serde(default)]
+    pub duration_s: f64,
+    /// The sha256 of the recording it was made from.
+    pub recording_sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Attempts made so far.
+    #[serde(default)]
+    pub attempts: u32,
+    pub at: Timestamp,
+}
+
+impl Transcript {
+    pub fn is_done(&self) -> bool {
+        self.status == "done"
+    }
+
+    /// One line for text views: `transcript 被执行人…` or `transcript failed
+    /// (reason)`.
+    pub fn line(&self) -> String {
+        if self.is_done() {
+            format!("transcript {}", self.text)
+        } else {
+            format!(
+                "transcript failed ({}), attempt {}",
+                self.reason.as_deref().unwrap_or("unknown"),
+                self.attempts
+            )
+        }
+    }
 }
 
 fn is_default<T: Default + PartialEq>(t: &T) -> bool {

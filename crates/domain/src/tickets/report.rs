@@ -53,8 +53,21 @@ pub fn full(t: &Ticket, timeline: &[Event]) -> String {
         i.category.map_or("-", |c| c.as_str()),
         i.case_number.as_deref().unwrap_or("-"),
         if i.urgent { "yes" } else { "no" },
-        i.whereabouts.as_deref().unwrap_or("-"),
+        match (&i.whereabouts, i.whereabouts_machine) {
+            (Some(w), true) => format!("{w} (machine-read)"),
+            (Some(w), false) => w.clone(),
+            (None, _) => "-".into(),
+        },
     );
+    match &r.transcript {
+        Some(tr) => {
+            let _ = writeln!(s, "{}", tr.line());
+        }
+        None if !r.recordings.is_empty() => {
+            let _ = writeln!(s, "transcript pending");
+        }
+        None => {}
+    }
     if let Some(secs) = i.call_seconds {
         let _ = writeln!(
             s,
