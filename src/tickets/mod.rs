@@ -18,8 +18,7 @@
 // The ticket model, the officers' actions, the statistics, the text views
 // and the CSV cell writer are the domain's (crates/domain).
 pub use hotline_domain::tickets::{
-    actions, charts, clocks, csv, labels, model, monthly, report, stats, triage, whereabouts,
-    xlsx,
+    actions, charts, clocks, csv, labels, model, monthly, report, stats, triage, whereabouts, xlsx,
 };
 
 pub mod activities;
