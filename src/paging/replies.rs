@@ -130,7 +130,7 @@ impl Outcome {
             Outcome::NotNow { ticket, state } => {
                 format!(
                     "{head}工单 {ticket} 当前为「{}」，不能签收。",
-                    state_words(*state)
+                    crate::tickets::labels::state(*state)
                 )
             }
             Outcome::NotUnderstood => format!(
@@ -138,20 +138,6 @@ impl Outcome {
                 reply_code("工单号")
             ),
         }
-    }
-}
-
-fn state_words(s: State) -> &'static str {
-    match s {
-        State::Intake => "通话中",
-        State::Open => "待签收",
-        State::Acknowledged => "已签收",
-        State::Dispatched => "已出警",
-        State::OnScene => "已到场",
-        State::Closed => "已办结",
-        State::Abandoned => "已放弃",
-        State::Cancelled => "已撤销",
-        State::Duplicate => "重复",
     }
 }
 

@@ -57,6 +57,28 @@ fn transcribing(python: &Path) -> hotline::config::Settings {
     s
 }
 
+/// `body` written as an executable shell script `name` in `dir`.
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, body).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    path
+}
+
+/// A gateway's settings with a scripted worker in place of the model: it
+/// says it is ready, then answers every job with `answer` (a JSON line).
+fn scripted_worker(dir: &Path, answer: &str) -> hotline::config::Settings {
+    let body = format!(
+        "#!/bin/sh\necho '{{\"ready\": true}}'\nwhile read line; do\n  echo '{answer}'\ndone\n"
+    );
+    let mut s = settings();
+    s.transcribe.enabled = true;
+    s.transcribe.python = PathBuf::from("/bin/sh");
+    s.transcribe.model_dir = dir.to_path_buf();
+    s.transcribe.worker = script(dir, "worker.sh", &body);
+    s
+}
+
 /// The sentence as 8 kHz 16-bit samples (espeak-ng, then sox).
 fn speech(dir: &Path) -> Vec<i16> {
     let raw = dir.join("speech.wav");
@@ -277,21 +299,15 @@ async fn a_worker_killed_mid_work_is_restarted_and_the_ticket_transcribed_once()
     let dir = tempfile_dir("transcribe-kill");
     // The first worker takes the job and hangs (its pid and the request
     // it got written down); every later one is the real worker.
-    let wrapper = dir.join("python.sh");
-    std::fs::write(
-        &wrapper,
-        format!(
+    let wrapper = script(
+        &dir,
+        "python.sh",
+        &format!(
             "#!/bin/sh\nd={d}\nif [ ! -f $d/started ]; then\n  : > $d/started\n  echo $$ > $d/pid.tmp && mv $d/pid.tmp $d/pid\n  echo '{{\"ready\": true}}'\n  read line\n  echo \"$line\" > $d/request\n  exec sleep 600\nfi\nexec {py} \"$@\"\n",
             d = dir.display(),
             py = python.display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        &wrapper,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    );
     let gw = Gateway::start(transcribing(&wrapper)).await;
     let number = queued_ticket(&gw.store, &dir).await;
     let before = gw.store.get(&number).await.unwrap().register.recordings;
@@ -364,18 +380,10 @@ async fn a_worker_killed_mid_work_is_restarted_and_the_ticket_transcribed_once()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_named_road_is_the_whereabouts_until_an_officer_corrects_it() {
     let dir = tempfile_dir("transcribe-road");
-    let fake = dir.join("worker.sh");
-    std::fs::write(
-        &fake,
-        "#!/bin/sh\necho '{\"ready\": true}'\nwhile read line; do\n  echo '{\"ok\": true, \"text\": \"被执行人住在辽宁路一百二十号，华美大厦。\", \"language\": \"zh\", \"duration\": 4.0, \"model\": \"whisper-base\"}'\ndone\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let mut s = settings();
-    s.transcribe.enabled = true;
-    s.transcribe.python = PathBuf::from("/bin/sh");
-    s.transcribe.model_dir = dir.clone();
-    s.transcribe.worker = fake;
+    let s = scripted_worker(
+        &dir,
+        r#"{"ok": true, "text": "被执行人住在辽宁路一百二十号，华美大厦。", "language": "zh", "duration": 4.0, "model": "whisper-base"}"#,
+    );
     let gw = Gateway::start(s).await;
     let number = queued_ticket(&gw.store, &dir).await;
     let t = transcribed(&gw.store, &number).await;
@@ -504,18 +512,7 @@ async fn a_named_road_is_the_whereabouts_until_an_officer_corrects_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_worker_leaves_the_reason_after_bounded_retries() {
     let dir = tempfile_dir("transcribe-fail");
-    let fake = dir.join("worker.sh");
-    std::fs::write(
-        &fake,
-        "#!/bin/sh\necho '{\"ready\": true}'\nwhile read line; do\n  echo '{\"ok\": false, \"error\": \"ValueError: no speech\"}'\ndone\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let mut s = settings();
-    s.transcribe.enabled = true;
-    s.transcribe.python = PathBuf::from("/bin/sh");
-    s.transcribe.model_dir = dir.clone();
-    s.transcribe.worker = fake;
+    let mut s = scripted_worker(&dir, r#"{"ok": false, "error": "ValueError: no speech"}"#);
     s.transcribe.attempts = 2;
     s.transcribe.retry_seconds = 0;
     let gw = Gateway::start(s).await;
@@ -624,16 +621,14 @@ async fn a_gateway_stopped_mid_job_leaves_it_to_the_next_one() {
     let (python, _, _) = installed();
     let dir = tempfile_dir("transcribe-restart");
     // A worker that takes the job and never answers.
-    let stuck = dir.join("stuck.sh");
-    std::fs::write(
-        &stuck,
-        format!(
+    let stuck = script(
+        &dir,
+        "stuck.sh",
+        &format!(
             "#!/bin/sh\necho '{{\"ready\": true}}'\nread line\necho \"$line\" > {}/request\nexec sleep 600\n",
             dir.display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&stuck, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    );
     let first = Gateway::start(transcribing(&stuck)).await;
     let number = queued_ticket(&first.store, &dir).await;
     let before = first.store.get(&number).await.unwrap().register.recordings;
