@@ -168,20 +168,6 @@ fn uri_is(digest_uri: &str, request_uri: &str) -> bool {
     digest_uri.trim().eq_ignore_ascii_case(request_uri.trim())
 }
 
-/// A member name from a request, safe inside the security log's quotes.
-fn log_safe(s: &str) -> String {
-    s.chars()
-        .take(64)
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect()
-}
-
 /// The flow of a binding as the store keeps it, and back.
 pub fn link_name(link: Link) -> String {
     match link {
@@ -341,7 +327,7 @@ impl Registrar {
             return Err(answer(req.id, 403, "Digest qop=auth Required"));
         };
         let source = source_of(req.origin.ip()).to_string();
-        let member = log_safe(&creds.username);
+        let member = crate::requests::log_safe(&creds.username);
         let counted = self
             .store
             .count_attempt(Attempt::Register, &creds.username, &source)

@@ -40,3 +40,19 @@ pub(crate) async fn each_in_its_task<T, F, Fut>(
         });
     }
 }
+
+/// A name from a request (a member, a user part), safe inside the security
+/// log's quotes: 64 characters at most, anything but printable ASCII and
+/// the quote itself as `?`.
+pub(crate) fn log_safe(s: &str) -> String {
+    s.chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}

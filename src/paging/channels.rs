@@ -256,16 +256,8 @@ impl Channels {
         broken: &[String],
     ) -> Vec<Attempt> {
         let page = Page {
-            ticket: String::new(),
             category: category.into(),
-            urgent: false,
-            step: 0,
-            repeat: 0,
-            note: None,
-            partner: None,
-            repeat_report: None,
-            alarm: false,
-            transcript: None,
+            ..Page::default()
         };
         let mut out = Vec::new();
         if let Some(uri) = &m.message {
@@ -596,14 +588,7 @@ mod tests {
         let p = Page {
             ticket: "2026-000123".into(),
             category: "lead".into(),
-            urgent: false,
-            step: 0,
-            repeat: 0,
-            note: None,
-            partner: None,
-            repeat_report: None,
-            alarm: false,
-            transcript: None,
+            ..Page::default()
         };
         let link = "https://hotline.court.example/#ticket=2026-000123&link=abc";
         assert_eq!(

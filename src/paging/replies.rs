@@ -163,20 +163,6 @@ fn answer(id: u64, status: u16, reason: &'static str) -> RegisterAnswer {
     }
 }
 
-/// A name from a request, safe inside the security log's quotes.
-fn log_safe(s: &str) -> String {
-    s.chars()
-        .take(64)
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect()
-}
-
 impl Replies {
     /// Decides MESSAGEs until `stop` (or the core is gone), each in a task
     /// of its own, at most [`IN_FLIGHT`] at once: the answer on the
@@ -234,7 +220,7 @@ impl Replies {
     pub async fn decide(&self, req: &TextRequest) -> (RegisterAnswer, Option<(Member, Outcome)>) {
         let source = source_of(req.origin.ip()).to_string();
         let Some(member) = self.sender(req).await else {
-            let claimed = log_safe(req.from_user.as_deref().unwrap_or(""));
+            let claimed = crate::requests::log_safe(req.from_user.as_deref().unwrap_or(""));
             tracing::warn!(target: "security", "SECURITY event=reply_refused src={source} member=\"{claimed}\" reason=\"a MESSAGE from an address that vouches for no member\" count=1");
             return (answer(req.id, 403, "Sender Not Known"), None);
         };

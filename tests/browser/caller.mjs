@@ -17,7 +17,7 @@
 // A failed check prints `FAIL: <what>` on stderr, saves failure.png, exits 1.
 // Chromium reaches only the gateway.
 
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 import { mkdtemp, mkdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -74,13 +74,9 @@ async function state(want, what) {
 }
 
 try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: o.chromium,
-    headless: true,
+  ({ context, page } = await launch({
+    executablePath: o.chromium, profile, origin, stepTimeoutMs: o.stepTimeoutMs, pageErrors, foreign,
     args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-      `--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE ${new URL(o.base).hostname}`,
       // A microphone that plays the file; no permission prompt; sound
       // without a gesture (the capture's AudioContext); loopback media.
       "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
@@ -92,17 +88,8 @@ try {
     deviceScaleFactor: 2,
     isMobile: true,
     hasTouch: true,
-    locale: "zh-CN",
-    timezoneId: "Asia/Shanghai",
     permissions: ["microphone"],
-  });
-  context.setDefaultTimeout(o.stepTimeoutMs);
-  page = context.pages()[0] || await context.newPage();
-  page.on("pageerror", (e) => pageErrors.push(String(e)));
-  context.on("request", (r) => {
-    const u = r.url();
-    if (!u.startsWith("blob:") && !u.startsWith("data:") && new URL(u).origin !== origin) foreign.push(u);
-  });
+  }));
 
   const resp = await page.goto(o.base + "/call", { timeout: o.stepTimeoutMs });
   check(resp && resp.ok(), `GET /call answered ${resp && resp.status()}`);

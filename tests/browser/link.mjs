@@ -18,7 +18,7 @@
 // Any failed check prints `FAIL: <what>` on stderr, saves failure.png and
 // exits 1. Chromium reaches only the gateway.
 
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 import { mkdtemp, mkdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -95,28 +95,13 @@ async function refused(url, i) {
 }
 
 try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: o.chromium,
-    headless: true,
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-      `--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE ${new URL(o.link).hostname}`,
-    ],
+  ({ context, page } = await launch({
+    executablePath: o.chromium, profile, origin, stepTimeoutMs: o.stepTimeoutMs, pageErrors, foreign,
     viewport: { width: 390, height: 844 },
     deviceScaleFactor: 2,
     isMobile: true,
     hasTouch: true,
-    locale: "zh-CN",
-    timezoneId: "Asia/Shanghai",
-  });
-  context.setDefaultTimeout(o.stepTimeoutMs);
-  page = context.pages()[0] || await context.newPage();
-  page.on("pageerror", (e) => pageErrors.push(String(e)));
-  context.on("request", (r) => {
-    const u = r.url();
-    if (!u.startsWith("blob:") && !u.startsWith("data:") && new URL(u).origin !== origin) foreign.push(u);
-  });
+  }));
 
   // The link: its ticket, signed in for it alone, no PIN asked.
   await page.goto(o.link, { timeout: o.stepTimeoutMs });

@@ -22,7 +22,7 @@
 // Any failed check prints `FAIL: <what>` on stderr, saves failure.png and
 // exits 1. Chromium reaches only the gateway: any other request fails the run.
 
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 import { mkdtemp, mkdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -126,31 +126,15 @@ async function expectState(label, what) {
 }
 
 try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: o.chromium,
-    headless: true,
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-      // No name resolves but the gateway's: nothing else is reachable.
-      `--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE ${new URL(o.base).hostname}`,
-    ],
+  ({ context, page } = await launch({
+    executablePath: o.chromium, profile, origin, stepTimeoutMs: o.stepTimeoutMs, pageErrors, foreign,
     viewport: { width: 390, height: 844 },
     deviceScaleFactor: 2,
     isMobile: true,
     hasTouch: true,
-    locale: "zh-CN",
-    timezoneId: "Asia/Shanghai",
     userAgent: "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36",
-  });
-  context.setDefaultTimeout(o.stepTimeoutMs);
-  await context.addInitScript(instrument);
-  page = context.pages()[0] || await context.newPage();
-  page.on("pageerror", (e) => pageErrors.push(String(e)));
-  context.on("request", (r) => {
-    const u = r.url();
-    if (!u.startsWith("blob:") && !u.startsWith("data:") && new URL(u).origin !== origin) foreign.push(u);
-  });
+    init: instrument,
+  }));
 
   // Log in: a wrong PIN is refused in Chinese, the right one lets in.
   const resp = await page.goto(o.base + "/", { timeout: o.stepTimeoutMs });

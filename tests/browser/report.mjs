@@ -11,7 +11,7 @@
 // Lines on stdout: SHOT <file>; PDF <file>; DONE. A failed check prints
 // `FAIL: <what>` on stderr and exits 1. Chromium reaches only the gateway.
 
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 import { mkdtemp, mkdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -68,25 +68,10 @@ async function waitFor(selector, what) {
 }
 
 try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: o.chromium,
-    headless: true,
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-      `--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE ${new URL(o.base).hostname}`,
-    ],
+  ({ context, page } = await launch({
+    executablePath: o.chromium, profile, origin, stepTimeoutMs: o.stepTimeoutMs, pageErrors, foreign,
     viewport: { width: 1920, height: 1080 },
-    locale: "zh-CN",
-    timezoneId: "Asia/Shanghai",
-  });
-  context.setDefaultTimeout(o.stepTimeoutMs);
-  page = context.pages()[0] || await context.newPage();
-  page.on("pageerror", (e) => pageErrors.push(String(e)));
-  context.on("request", (r) => {
-    const u = r.url();
-    if (!u.startsWith("blob:") && !u.startsWith("data:") && new URL(u).origin !== origin) foreign.push(u);
-  });
+  }));
   await page.goto(o.base + "/board/stats");
   await waitFor("#login", "the login form");
   await page.fill("#member", o.member);

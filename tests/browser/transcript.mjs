@@ -8,7 +8,7 @@
 // prints `FAIL: <what>` on stderr and exits 1. Chromium reaches only the
 // gateway.
 
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -23,18 +23,11 @@ for (const k of ["base", "member", "pin", "ticket"]) {
 const profile = await mkdtemp(path.join(tmpdir(), "hotline-transcript-"));
 let context;
 try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: o.chromium,
-    headless: true,
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-      `--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE ${new URL(o.base).hostname}`,
-    ],
+  let page;
+  ({ context, page } = await launch({
+    executablePath: o.chromium, profile, origin: new URL(o.base).origin, stepTimeoutMs: o.timeout, pageErrors: [], foreign: [],
     viewport: { width: 390, height: 844 },
-    locale: "zh-CN",
-  });
-  const page = context.pages()[0] || await context.newPage();
+  }));
   await page.goto(o.base + "/", { timeout: o.timeout });
   await page.fill("#m", o.member);
   await page.fill("#p", o.pin);

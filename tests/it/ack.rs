@@ -107,19 +107,8 @@ async fn a_link_in_a_wecom_page_signs_in_once_for_its_ticket_and_never_again() {
     let gw = Gateway::start(s).await;
     auth::set_pin(&gw.store, OFFICER, PIN).await.unwrap();
     let number = open_tickets(&gw.store, 1, "link").await.remove(0);
-    eventually("the WeCom page", Duration::from_secs(15), || async {
-        posts.lock().unwrap().iter().any(|p| p.contains(&number))
-    })
-    .await;
-    let post = posts
-        .lock()
-        .unwrap()
-        .iter()
-        .find(|p| p.contains(&number))
-        .cloned()
-        .unwrap();
+    let body = post_naming(&posts, &number, "the WeCom page").await;
     // WeCom's robot format: the text with the link, no caller.
-    let body: serde_json::Value = serde_json::from_str(&post).unwrap();
     assert_eq!(body["msgtype"], "text");
     let content = body["text"]["content"].as_str().unwrap();
     assert!(content.contains("一键签收"), "{content}");
@@ -543,22 +532,31 @@ async fn a_group_receiver_marked_links_false_gets_no_link() {
     s.http.public_url = Some(PUBLIC.into());
     let gw = Gateway::start(s).await;
     let number = open_tickets(&gw.store, 1, "group").await.remove(0);
-    eventually("the group's page", Duration::from_secs(15), || async {
-        posts.lock().unwrap().iter().any(|p| p.contains(&number))
-    })
-    .await;
-    let post = posts
-        .lock()
-        .unwrap()
-        .iter()
-        .find(|p| p.contains(&number))
-        .cloned()
-        .unwrap();
-    let body: serde_json::Value = serde_json::from_str(&post).unwrap();
+    let body = post_naming(&posts, &number, "the group's page").await;
     let content = body["text"]["content"].as_str().unwrap();
     assert!(content.contains(&format!("举报工单 {number}")), "{content}");
     assert!(
         !content.contains(PUBLIC) && !content.contains("一键签收"),
         "a group's page carries a link: {content}"
     );
+}
+
+/// The first webhook post naming `number` (bounded wait), as JSON.
+async fn post_naming(
+    posts: &std::sync::Mutex<Vec<String>>,
+    number: &str,
+    what: &str,
+) -> serde_json::Value {
+    eventually(what, Duration::from_secs(15), || async {
+        posts.lock().unwrap().iter().any(|p| p.contains(number))
+    })
+    .await;
+    let post = posts
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|p| p.contains(number))
+        .cloned()
+        .unwrap();
+    serde_json::from_str(&post).unwrap()
 }

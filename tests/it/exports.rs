@@ -89,13 +89,7 @@ fn figure<'a>(book: &'a Value, section: &str, key: &str) -> &'a Vec<Value> {
 }
 
 fn cli(url: &str, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .current_dir(repo())
-        .arg("report")
-        .args(args)
-        .args(["--config", "config/hotline.toml", "--redis-url", url])
-        .output()
-        .unwrap()
+    hotline_cli(url, &[&["report"], args].concat())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

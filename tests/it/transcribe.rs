@@ -229,18 +229,7 @@ async fn a_spoken_message_becomes_the_tickets_transcript_and_whereabouts() {
         1
     );
     // The CLI's line and the API's JSON.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .args([
-            "tickets",
-            "show",
-            &number,
-            "--config",
-            "config/hotline.toml",
-            "--redis-url",
-        ])
-        .arg(gw.redis.url())
-        .output()
-        .unwrap();
+    let out = hotline_cli(&gw.redis.url(), &["tickets", "show", &number]);
     let show = String::from_utf8_lossy(&out.stdout);
     assert!(
         show.contains(&format!("\ntranscript {}\n", tr.text)),
@@ -322,18 +311,7 @@ async fn a_worker_killed_mid_work_is_restarted_and_the_ticket_transcribed_once()
         || async { dir.join("request").is_file() },
     )
     .await;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .args([
-            "tickets",
-            "show",
-            &number,
-            "--config",
-            "config/hotline.toml",
-            "--redis-url",
-        ])
-        .arg(gw.redis.url())
-        .output()
-        .unwrap();
+    let out = hotline_cli(&gw.redis.url(), &["tickets", "show", &number]);
     let show = String::from_utf8_lossy(&out.stdout);
     assert!(show.contains("\ntranscript pending\n"), "{show}");
     let pid = std::fs::read_to_string(dir.join("pid")).unwrap();
@@ -390,18 +368,7 @@ async fn a_named_road_is_the_whereabouts_until_an_officer_corrects_it() {
     let i = &t.register.intake;
     assert_eq!(i.whereabouts.as_deref(), Some("辽宁路一百二十号；华美大厦"));
     assert!(i.whereabouts_machine);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .args([
-            "tickets",
-            "show",
-            &number,
-            "--config",
-            "config/hotline.toml",
-            "--redis-url",
-        ])
-        .arg(gw.redis.url())
-        .output()
-        .unwrap();
+    let out = hotline_cli(&gw.redis.url(), &["tickets", "show", &number]);
     let show = String::from_utf8_lossy(&out.stdout);
     assert!(
         show.contains("whereabouts 辽宁路一百二十号；华美大厦 (machine-read)\n"),
@@ -534,18 +501,7 @@ async fn a_failing_worker_leaves_the_reason_after_bounded_retries() {
         2,
         "{acts:?}"
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .args([
-            "tickets",
-            "show",
-            &number,
-            "--config",
-            "config/hotline.toml",
-            "--redis-url",
-        ])
-        .arg(gw.redis.url())
-        .output()
-        .unwrap();
+    let out = hotline_cli(&gw.redis.url(), &["tickets", "show", &number]);
     let show = String::from_utf8_lossy(&out.stdout);
     assert!(
         show.contains("\ntranscript failed (ValueError: no speech), attempt 2\n"),

@@ -362,3 +362,14 @@ rtp_port_min = 40000\nrtp_port_max = 44999\n[http]\nlisten = \"127.0.0.1:0\"\n[r
     .unwrap();
     config
 }
+
+/// `hotline ARGS --config config/hotline.toml --redis-url URL` from the
+/// repository: the command line an operator runs, on the sample config.
+pub fn hotline_cli(url: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .current_dir(repo())
+        .args(args)
+        .args(["--config", "config/hotline.toml", "--redis-url", url])
+        .output()
+        .unwrap()
+}

@@ -366,32 +366,27 @@ pub(super) async fn flush(
                 let id = req.id;
                 if texts.as_ref().is_none_or(|t| t.try_send(*req).is_err()) {
                     // The inbox is swamped: the phone may send it again.
-                    core.answer_handed(
-                        RegisterAnswer {
-                            id,
-                            status: 503,
-                            reason: "Service Unavailable",
-                            headers: vec![("Retry-After", "30".into())],
-                        },
-                        Instant::now(),
-                    );
+                    core.answer_handed(swamped(id), Instant::now());
                 }
             }
             Output::Register(req) => {
                 let id = req.id;
                 if registrar.as_ref().is_none_or(|r| r.try_send(*req).is_err()) {
                     // The registrar is swamped: the softphone tries later.
-                    core.answer_register(
-                        RegisterAnswer {
-                            id,
-                            status: 503,
-                            reason: "Service Unavailable",
-                            headers: vec![("Retry-After", "30".into())],
-                        },
-                        Instant::now(),
-                    );
+                    core.answer_register(swamped(id), Instant::now());
                 }
             }
         }
+    }
+}
+
+/// The answer to a request handed over when its taker's queue is full: 503,
+/// try again in 30 s.
+fn swamped(id: u64) -> RegisterAnswer {
+    RegisterAnswer {
+        id,
+        status: 503,
+        reason: "Service Unavailable",
+        headers: vec![("Retry-After", "30".into())],
     }
 }
