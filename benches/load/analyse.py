@@ -82,7 +82,8 @@ def main():
         ap.add_argument("--" + k, required=True)
     for k in ("rate", "start", "end", "message"):
         ap.add_argument("--" + k, type=float, required=True)
-    for k in ("limit", "calls", "audio-packets", "hwm-kb", "sipp-rc", "clk-tck", "listen", "pinned"):
+    for k in ("limit", "calls", "audio-packets", "hwm-kb", "sipp-rc", "clk-tck", "listen", "pinned",
+              "warm", "log-offset"):
         ap.add_argument("--" + k, type=int, required=True)
     a = ap.parse_args()
     w = a.work
@@ -97,6 +98,8 @@ def main():
         "keys": a.keys,
         "pinned": bool(a.pinned),
         "sipp_exit": a.sipp_rc,
+        # Calls placed before the baseline was taken (run.sh --warm).
+        "warm_calls": a.warm,
         "wall_s": round(a.end - a.start, 1),
         "loadavg": a.loadavg,
     }
@@ -151,6 +154,8 @@ def main():
     media = collections.Counter()
     call_seconds = 0.0
     with open(os.path.join(w, "gateway.log"), errors="replace") as f:
+        # This run's lines: those after the first wave's (--warm).
+        f.seek(a.log_offset)
         for line in f:
             if "call ended" in line:
                 m = re.search(r'ended="?([a-z_]+)', line)
@@ -169,6 +174,7 @@ def main():
     r["gateway_rtp_dropped"] = media["rtp_dropped"]
     r["gateway_rtp_late"] = media["rtp_late"]
     metrics = {}
+    counted = {"before": {}, "after": {}}
     allocator = {"before": {}, "after": {}}
     for when, name in (("before", "metrics_before.txt"), ("after", "metrics.txt")):
         mp = os.path.join(w, name)
@@ -177,11 +183,14 @@ def main():
         with open(mp) as f:
             for line in f:
                 m = re.match(r"^hotline_([a-z_]+)_total (\d+)$", line.strip())
-                if m and when == "after":
-                    metrics[m.group(1)] = int(m.group(2))
+                if m:
+                    counted[when][m.group(1)] = int(m.group(2))
                 m = re.match(r'^hotline_allocator_bytes\{kind="(\w+)"\} (\d+)$', line.strip())
                 if m:
                     allocator[when][m.group(1)] = round(int(m.group(2)) / 2**20, 1)
+    # This run's counts: the first wave's (--warm) are in the before.
+    for k, v in counted["after"].items():
+        metrics[k] = v - counted["before"].get(k, 0)
     # jemalloc's figures (MB) before the calls and once they have settled:
     # allocated (live), active, resident (RSS jemalloc accounts for),
     # metadata, retained.
@@ -189,7 +198,7 @@ def main():
     # RSS by kind (MB; threads as a count): anonymous memory (the heap,
     # stacks) and file pages (the binary's code as it is first run).
     status = {}
-    for when in ("before", "after"):
+    for when in ("cold", "before", "after"):
         status[when] = {}
         sp = os.path.join(w, f"status_{when}.txt")
         if os.path.exists(sp):
@@ -253,6 +262,12 @@ def main():
         if heap else None
     )
     r["rss_after_vs_baseline"] = round(final[2] / base[2] - 1, 3) if base[2] else None
+    # The cold start's RSS (before the first wave, --warm), and the after
+    # against it.
+    cold = status["cold"]
+    cold_mb = sum(cold.get(k, 0) for k in ("RssAnon", "RssFile", "RssShmem"))
+    r["rss_cold_mb"] = round(cold_mb, 1) if cold else None
+    r["rss_after_vs_cold"] = round(final[2] / 1024 / cold_mb - 1, 3) if cold_mb else None
     r["rss_per_call_kb"] = (
         round((max(s[2] for s in during + [final]) - base[2]) / r["peak_concurrent"], 1)
         if r["peak_concurrent"]
@@ -274,6 +289,11 @@ def main():
     # Recordings: the caller's channel holds a non-zero sample for every
     # sample of PCMA the caller sent that reached it (A-law has no zero).
     wavs = sorted(glob.glob(os.path.join(w, "recordings", "**", "*.wav"), recursive=True))
+    warm_path = os.path.join(w, "warm_recordings.txt")
+    if os.path.exists(warm_path):
+        with open(warm_path) as f:
+            first_wave = {line.strip() for line in f}
+        wavs = [p for p in wavs if p not in first_wave]
     expected_per_call = a.audio_packets
     written_samples = 0
     short_calls = 0
@@ -302,7 +322,8 @@ def main():
         f"  RTP expected {expected}, in recordings {r['rtp_written']} "
         f"(missing {r['rtp_missing_pct']} %, {short_calls} short of {len(wavs)} recordings)\n"
         f"  gateway CPU {r['cpu_s']} s over {r['wall_s']} s (avg {r['cpu_cores_avg']} cores, "
-        f"busiest 5 s {r['cpu_cores_peak5s']}); RSS baseline {r['rss_baseline_mb']} MB, "
+        f"busiest 5 s {r['cpu_cores_peak5s']}); RSS cold start {r['rss_cold_mb']} MB, "
+        f"baseline {r['rss_baseline_mb']} MB (after {a.warm} calls), "
         f"peak {r['rss_peak_mb']} MB (HWM {r['rss_hwm_mb']}), after {r['rss_after_mb']} MB; "
         f"{r['rss_per_call_kb']} KB per concurrent call\n"
         f"  gateway: {r['gateway_metrics']} ended {r['gateway_ended']}; caller RTP "

@@ -25,6 +25,10 @@
 #   --no-pin        let SIPp, Redis and the gateway share both cores (default:
 #                   with 2 cores or more, the gateway on core 1, SIPp and Redis
 #                   on core 0, by taskset: each side's CPU is its own)
+#   --warm W        place W calls first (same rate and limit), let the gateway
+#                   settle, and take the baseline then: the idle gateway
+#                   that has carried calls (the cold start's RSS is kept
+#                   beside it)
 #   --name NAME     label in the results (default "run")
 #   --json FILE     write the results as JSON to FILE
 #   --bin PATH      gateway binary (default $HOTLINE_BIN, else
@@ -118,9 +122,22 @@ sampler() {
     done
 }
 
+# Waits (up to 30 s) until the gateway at $1 counts as many ended calls as
+# offered: recordings finalised, tickets written.
+drained() {
+    local i m offered ended
+    for ((i = 0; i < 300; i++)); do
+        m=$(curl -s --max-time 2 "http://$1/metrics" || true)
+        offered=$(echo "$m" | awk '/^hotline_calls_offered_total/ {print $2}')
+        ended=$(echo "$m" | awk '/^hotline_calls_ended_total/ {print $2}')
+        [ -n "$offered" ] && [ "$offered" = "$ended" ] && return 0
+        sleep 0.1
+    done
+}
+
 cmd_run() {
     local rate=10 limit=1000 calls=20 duration="" message=1 name=run json="" listen=0
-    local keys=info pin=1
+    local keys=info pin=1 warm=0
     while [ $# -gt 0 ]; do
         case $1 in
         --rate) rate=$2; shift 2 ;;
@@ -135,6 +152,7 @@ cmd_run() {
         --listen) listen=1; shift ;;
         --keys) keys=$2; shift 2 ;;
         --no-pin) pin=0; shift ;;
+        --warm) warm=$2; shift 2 ;;
         *) die "unknown option $1" ;;
         esac
     done
@@ -175,7 +193,7 @@ cmd_run() {
         "$(python3 -c "print(($talk_ms - 100) / 1000)")")
     python3 "$HERE/scenario.py" "$HERE/uac_full.xml" "$w/sipp/uac_full.xml" \
         --keys "$keys" --audio "$w/caller.al" --message-ms "$message_ms" \
-        --pause "MENU=$p_menu" --pause "CASE=$p_case" \
+        --cases "$w/sipp/cases.csv" --calls "$calls" --pause "MENU=$p_menu" --pause "CASE=$p_case" \
         --pause "CONFIRM=$p_confirm" --pause "INTRO=$p_intro"
     # Each side on a core of its own (the gateway on the last, the load on
     # the first), or both sides sharing every core.
@@ -249,8 +267,32 @@ EOF
     http=$(sed -n 's/.*http listening \([0-9.:]*\).*/\1/p' "$w/gateway.log" | head -1)
     [ -n "$sip" ] && [ -n "$http" ] || die "no listening addresses in the gateway's log"
 
-    # Baseline, then SIPp.
-    sleep 1
+    # Bounded: SIPp gives up after all calls could have been placed and
+    # run their course twice over.
+    local limit_s
+    limit_s=$(python3 -c "c, r, l, t = $calls + $warm, $rate, $limit, $talk_ms / 1000 + 10
+print(int(max(c / r, c / l * t) + 2 * t + 60))")
+
+    # The cold start; a first wave (--warm) and its settling; the baseline.
+    sleep 3
+    grep -E '^(RssAnon|RssFile|RssShmem|Threads):' "/proc/$gw/status" >"$w/status_cold.txt" || true
+    if [ "$warm" -gt 0 ]; then
+        mkdir -p "$w/sipp-warm"
+        cp "$w/sipp/uac_full.xml" "$w/sipp/cases.csv" "$w/sipp-warm/"
+        (
+            cd "$w/sipp-warm"
+            exec "${load_cpu[@]}" sipp "$sip" -sf uac_full.xml -inf cases.csv -t u1 -i 127.0.0.1 \
+                -p "$(free_port)" -mi 127.0.0.1 -mp "$(free_port)" \
+                -r "$rate" -l "$limit" -m "$warm" -nostdin -timeout "${limit_s}s" \
+                >sipp.out 2>sipp.err
+        ) || echo "load: the first wave's SIPp exited with $?" >&2
+        drained "$http"
+        sleep "${LOAD_SETTLE:-12}"
+        # Its recordings are not this run's.
+        find "$w/recordings" -name '*.wav' >"$w/warm_recordings.txt"
+    fi
+    local log_offset
+    log_offset=$(stat -c %s "$w/gateway.log")
     sampler "$gw" "$w/samples.txt" "$http" &
     PIDS+=($!)
     sleep 2
@@ -262,15 +304,10 @@ EOF
     local sipp_port media_port
     sipp_port=$(free_port)
     media_port=$(free_port)
-    # Bounded: SIPp gives up after all calls could have been placed and
-    # run their course twice over.
-    local limit_s
-    limit_s=$(python3 -c "c, r, l, t = $calls, $rate, $limit, $talk_ms / 1000 + 10
-print(int(max(c / r, c / l * t) + 2 * t + 60))")
     local sipp_rc=0
     (
         cd "$w/sipp"
-        exec "${load_cpu[@]}" sipp "$sip" -sf uac_full.xml -t u1 -i 127.0.0.1 -p "$sipp_port" \
+        exec "${load_cpu[@]}" sipp "$sip" -sf uac_full.xml -inf cases.csv -t u1 -i 127.0.0.1 -p "$sipp_port" \
             -mi 127.0.0.1 -mp "$media_port" \
             -r "$rate" -l "$limit" -m "$calls" -nostdin \
             -timeout "${limit_s}s" -timeout_error \
@@ -286,16 +323,8 @@ print(int(max(c / r, c / l * t) + 2 * t + 60))")
     wait "$sipp_pid" || sipp_rc=$?
     end=$(date +%s.%N)
     # Calls still draining in the gateway (recordings finalised, tickets
-    # written): wait until the gateway counts as many ended calls as offered.
-    for ((i = 0; i < 300; i++)); do
-        local m
-        m=$(curl -s --max-time 2 "http://$http/metrics" || true)
-        local offered ended
-        offered=$(echo "$m" | awk '/^hotline_calls_offered_total/ {print $2}')
-        ended=$(echo "$m" | awk '/^hotline_calls_ended_total/ {print $2}')
-        [ -n "$offered" ] && [ "$offered" = "$ended" ] && break
-        sleep 0.1
-    done
+    # written).
+    drained "$http"
     # RSS after the calls: let it settle (idle blocking threads end after
     # 10 s; LOAD_SETTLE seconds, default 12).
     sleep "${LOAD_SETTLE:-12}"
@@ -312,7 +341,7 @@ print(int(max(c / r, c / l * t) + 2 * t + 60))")
     python3 "$HERE/analyse.py" \
         --work "$w" --name "$name" --rate "$rate" --limit "$limit" --calls "$calls" \
         --message "$message" --listen "$listen" --keys "$keys" --pinned "$pin" --audio-packets "$audio_packets" --start "$start" --end "$end" \
-        --hwm-kb "$hwm" --sipp-rc "$sipp_rc" --clk-tck "$(getconf CLK_TCK)" --loadavg "$loadavg" \
+        --hwm-kb "$hwm" --sipp-rc "$sipp_rc" --warm "$warm" --log-offset "$log_offset" --clk-tck "$(getconf CLK_TCK)" --loadavg "$loadavg" \
         --json "${json:-$w/result.json}"
     cleanup
 }
@@ -326,11 +355,13 @@ print(int(max(c / r, c / l * t) + 2 * t + 60))")
 #   rate       200 calls/s for a minute (12,000 calls), full flow, no failure
 #   rate-pcap  200 calls/s for 15 s with the keys as RFC 4733 events from
 #              pcaps (the harness before: raw sockets), to compare
-#   overload   120 calls/s for 30 s: twice the 60/s one core carries (the
-#              memory run's rate); every admitted call keeps its audio, the
-#              rest get 503 with Retry-After
-#   memory     10,000 calls at 60/s (about 1,000 at once): RSS per call, and
-#              RSS back to its baseline a minute after they have ended
+#   overload   120 calls/s for 30 s: more than twice the 50/s one core
+#              carries (the memory run's rate); every admitted call keeps
+#              its audio, the rest get 503 with Retry-After
+#   memory     a first wave of 2,000 calls, a minute's rest (the baseline:
+#              the idle gateway that has carried calls; its cold start kept
+#              beside it), then 10,000 calls at 50/s (about 750 at once):
+#              RSS per call, and RSS back to the baseline a minute after
 cmd_standard() {
     local doc=0 out=""
     while [ $# -gt 0 ]; do
@@ -363,8 +394,8 @@ cmd_standard() {
     "$0" run --bin "$BIN" --name overload --rate 120 --duration 30 --limit 8000 --message 0 \
         --json "$out/overload.json" || echo "load: the overload run failed" >&2
     # RSS measured 60 s after the last call (the SIP core keeps a call's
-    # transactions 32 s; freed memory goes back to the system in ~20 s).
-    LOAD_SETTLE=60 "$0" run --bin "$BIN" --name memory --rate 60 --calls 10000 --limit 2000 --message 0 \
+    # transactions 32 s; the idle gateway gives freed pages back every 2 s).
+    LOAD_SETTLE=60 "$0" run --bin "$BIN" --name memory --rate 50 --warm 2000 --calls 10000 --limit 2000 --message 0 \
         --json "$out/memory.json" || echo "load: the memory run failed" >&2
     local took=$(($(date +%s) - started))
     if [ "$doc" = 1 ]; then
