@@ -260,13 +260,13 @@ impl Core {
         self.tx_index.insert(key.clone(), id);
         self.txs.insert(
             id,
-            TxEntry {
+            Box::new(TxEntry {
                 key,
                 tx,
                 peer,
                 source,
                 call,
-            },
+            }),
         );
         self.arm(TimerKey::Tx(id), at);
         id
