@@ -25,7 +25,8 @@
 //!   softphones, the duty.
 //! - [`swaps`] swaps and overrides of the duty, the notices they owe, the
 //!   evening reminders.
-//! - [`metrics`] holds the counters.
+//! - [`metrics`] holds the counters; [`allocator`] jemalloc's figures, and
+//!   freed pages given back while the gateway is idle.
 //! - [`privacy`] seals callers' identities and masks them for display.
 //! - [`live`] and [`reload`]: the configuration in force, and reloading it.
 //! - [`app`] binds every socket, wires the tasks, supervises them, owns
@@ -37,6 +38,12 @@
 // that an item nobody uses shows as dead code.
 #![warn(unreachable_pub)]
 
+// The unit tests run on the allocator the binary runs on (`allocator`'s
+// tests measure it).
+#[cfg(test)]
+#[global_allocator]
+static TEST_ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 // The SIP stack and its overload shedding live in `crates/sip`, the media
 // in `crates/media`; named here as they always were.
 pub use hotline_media as media;
@@ -45,6 +52,7 @@ pub use hotline_domain::{cases, court_time, dial_plan, escalation, partners, ros
 pub use hotline_sip as sip;
 pub use hotline_sip::shedding;
 
+pub mod allocator;
 pub mod api;
 pub mod app;
 pub mod call;

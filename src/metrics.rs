@@ -122,33 +122,6 @@ impl Metrics {
     }
 }
 
-/// The allocator's own figures (jemalloc, the gateway's global allocator;
-/// bytes): `allocated` is what the program holds, `active` the pages those
-/// sit in, `resident` what jemalloc has in RAM (its metadata and the freed
-/// pages not yet given back included), `retained` address space kept
-/// unmapped. `resident` above `active` is memory the allocator keeps, not
-/// the gateway. Empty when the statistics cannot be read.
-pub fn allocator() -> String {
-    use tikv_jemalloc_ctl::{epoch, stats};
-    if epoch::advance().is_err() {
-        return String::new();
-    }
-    let mut out = String::from("# TYPE hotline_allocator_bytes gauge\n");
-    for (kind, value) in [
-        ("allocated", stats::allocated::read()),
-        ("active", stats::active::read()),
-        ("resident", stats::resident::read()),
-        ("metadata", stats::metadata::read()),
-        ("mapped", stats::mapped::read()),
-        ("retained", stats::retained::read()),
-    ] {
-        if let Ok(v) = value {
-            out.push_str(&format!("hotline_allocator_bytes{{kind=\"{kind}\"}} {v}\n"));
-        }
-    }
-    out
-}
-
 /// A label's value as the exposition format writes it: backslash, double
 /// quote and line feed escaped (a name from the configuration may hold any).
 pub fn label_value(v: &str) -> String {

@@ -183,7 +183,7 @@ async fn metrics(State(s): State<ApiState>) -> String {
     }
     // The channel watch: each channel up or down, and since when.
     out.push_str(&s.health.watched.render());
-    out.push_str(&crate::metrics::allocator());
+    out.push_str(&crate::allocator::figures());
     // Tickets by state, read from Redis when the API has a store (the gauge
     // is left out, not zeroed, while Redis is away).
     if let Some(v1) = &s.v1 {

@@ -226,6 +226,7 @@ impl App {
             Task::Watch,
             Task::Swaps,
             Task::Reminders,
+            Task::Allocator,
         ] {
             tasks.abort(t);
         }
@@ -416,6 +417,11 @@ impl Wiring {
             stops.shutdown.clone(),
         );
         tasks.spawn(Task::Retention, retention);
+        // Freed memory back to the system while no call is in progress.
+        tasks.spawn(
+            Task::Allocator,
+            crate::allocator::run(self.load.clone(), stops.shutdown.clone()),
+        );
         // Ends only on a mismatch: the gateway then stops.
         let check = check_key_later(
             self.store.clone(),

@@ -46,10 +46,12 @@ pub enum Task {
     Reminders,
     /// The transcriber (`crate::transcribe`), with `[transcribe] enabled`.
     Transcribe,
+    /// Freed memory given back while idle (`crate::allocator`).
+    Allocator,
 }
 
 impl Task {
-    pub const ALL: [Task; 18] = [
+    pub const ALL: [Task; 19] = [
         Task::Sip,
         Task::Paging,
         Task::Tickets,
@@ -68,6 +70,7 @@ impl Task {
         Task::Swaps,
         Task::Reminders,
         Task::Transcribe,
+        Task::Allocator,
     ];
 
     /// Its name: in the logs (`task=`), in `/healthz`'s `failed`, and as
@@ -92,6 +95,7 @@ impl Task {
             Task::Swaps => "swaps",
             Task::Reminders => "reminders",
             Task::Transcribe => "transcribe",
+            Task::Allocator => "allocator",
         }
     }
 
@@ -121,6 +125,7 @@ impl std::fmt::Display for Task {
             Task::Swaps => "the swaps' sync (the roster in force, the duty's notices)",
             Task::Reminders => "the duty reminders",
             Task::Transcribe => "the transcriber",
+            Task::Allocator => "the allocator's idle give-back",
         })
     }
 }

@@ -157,6 +157,7 @@ async fn each_dead_task_is_named_fails_health_and_exits_non_zero() {
         "swaps",
         "reminders",
         "transcribe",
+        "allocator",
         "http",
     ] {
         let dir = tempfile_dir(&format!("fault-{name}"));
