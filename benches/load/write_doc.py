@@ -125,33 +125,45 @@ def verdicts(res):
             ok,
             "SIPp's own clock: includes its scheduling",
         )
-    per_call = [x for x in res.values() if x.get("rss_per_call_kb") is not None and x["peak_concurrent"] >= 100]
+    # The comparison row (pcap keys: SIPp's raw sockets, one case for every
+    # call) is not the gateway's production cost.
+    per_call = [
+        x for x in res.values()
+        if x.get("rss_per_call_kb") is not None and x["peak_concurrent"] >= 100
+        and x.get("keys") != "pcap"
+    ]
     big = res.get("memory") or (max(res.values(), key=lambda x: x["attempted"]) if res else None)
     if per_call:
         worst = max(x["rss_per_call_kb"] for x in per_call)
         line(
             "≤ 100 KB RSS per concurrent call",
-            "RSS per call in each run",
+            "RSS per call in each run keyed by INFO",
             f"{worst} KB per call (worst run)",
             worst <= 100,
         )
     if big and big["rss_after_vs_baseline"] is not None:
+        # Judged against the cold start (the issue's baseline) when the run
+        # had a first wave; the idle gateway after that wave shown beside.
         back, cold = big["rss_after_vs_baseline"], big.get("rss_after_vs_cold")
         warm = big.get("warm_calls") or 0
-        base = (
-            f"the idle gateway after a first wave of {warm} calls, {big['rss_baseline_mb']} MB"
-            if warm else f"the idle gateway at its start, {big['rss_baseline_mb']} MB"
-        )
-        got = f"after: {big['rss_after_mb']} MB, {100 * back:+.0f} % against {base}"
         if warm and cold is not None:
-            got += f"; {100 * cold:+.0f} % against its cold start ({big['rss_cold_mb']} MB)"
-        out.append(
-            f"| RSS back to baseline ± 10 % after 10,000 calls | {big['attempted']} calls "
-            f"({big['name']}), RSS a minute after | {got} | "
-            + ("met" if abs(back) <= 0.10 else "**not met**")
-            + (f" (against the cold start: {'met' if abs(cold) <= 0.10 else '**not met**'})"
-               if warm and cold is not None else "")
-            + " | |"
+            got = (
+                f"after: {big['rss_after_mb']} MB, {100 * cold:+.0f} % against its cold start "
+                f"({big['rss_cold_mb']} MB); {100 * back:+.0f} % against the idle gateway after a "
+                f"first wave of {warm} calls ({big['rss_baseline_mb']} MB)"
+            )
+            judged = cold
+        else:
+            got = (
+                f"after: {big['rss_after_mb']} MB, {100 * back:+.0f} % against its start "
+                f"({big['rss_baseline_mb']} MB)"
+            )
+            judged = back
+        line(
+            "RSS back to baseline ± 10 % after 10,000 calls",
+            f"{big['answered']} calls answered ({big['name']}), RSS a minute after",
+            got,
+            abs(judged) <= 0.10,
         )
     return out
 
@@ -179,7 +191,10 @@ def costs(res):
         return out + ["The runs' calls all last as long: set-up and media cannot be told apart."]
     setup = (b1 * a22 - b2 * a12) / det
     media = (a11 * b2 - a12 * b1) / det
-    kb = max(r["rss_per_call_kb"] for r in ok if r.get("rss_per_call_kb") is not None)
+    kb = max(
+        r["rss_per_call_kb"] for r in ok
+        if r.get("rss_per_call_kb") is not None and r.get("keys") != "pcap"
+    )
     out += [
         "Fitted over the runs that kept all their audio ("
         + ", ".join(f"{r['name']}: {r['answered']} calls, {r['call_seconds']:.0f} call-seconds, "
@@ -234,7 +249,8 @@ def main():
         "",
         "Every call is a full one: INVITE offering PCMA and telephone-event, 100/180/200, ACK;",
         "the caller talks (SIPp `rtp_stream`, A-law, 20 ms) from the ACK to the end of the message",
-        "while keying the intake's answers (1, 2 3 4 #, 1, 5, the message, #) as SIP INFO",
+        "while keying the intake's answers (1; a case number, each call its own of three digits,",
+        "2 3 4 for every call with pcap keys; #, 1, 5, the message, #) as SIP INFO",
         "(`application/dtmf-relay`; keys `info`) or as RFC 4733 events by SIPp's `play_pcap_audio`",
         "(keys `pcap`: a raw socket per key, which the kernel hands a copy of every UDP packet on the",
         "machine, so the generator taxes the gateway's sends; kept to compare); the gateway plays its",
