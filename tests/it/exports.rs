@@ -9,8 +9,7 @@
 //! poppler's `pdfinfo`/`pdftotext`.
 
 use hotline::tickets::actions;
-use hotline::tickets::model::{Category, Change, Intake, Register, State};
-use hotline::tickets::store::NewTicket;
+use hotline::tickets::model::{Category, Change};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
@@ -29,25 +28,10 @@ use crate::helpers::*;
 async fn seed(store: &hotline::tickets::Store) -> String {
     let secs = |s: i64| SignedDuration::from_secs(s);
     let new = |i: usize, at: &str, category: Category| {
-        let store = store.clone();
         let at: Timestamp = at.parse().unwrap();
         async move {
-            let t = NewTicket {
-                call_id: format!("exports-{i}@t"),
-                call: format!("exports-{i}"),
-                received_at: at,
-                register: Register {
-                    intake: Intake {
-                        category: Some(category),
-                        ..Default::default()
-                    },
-                    ..Default::default()
-                },
-            };
-            let n = store.create(&t, "gateway").await.unwrap().0;
-            let mut open = Change::new("gateway", "call_ended");
-            open.to = Some(State::Open);
-            store.change(&n, &open, |_| {}).await.unwrap();
+            let n = seed_created(store, &format!("exports-{i}"), category, at).await;
+            seed_open(store, &n).await;
             (n, at)
         }
     };
@@ -113,32 +97,18 @@ async fn exports_open_in_excel_and_the_monthly_report_prints() {
     // The CLI's workbook.
     let file = dir.join("stats-cli.xlsx");
     let _ = std::fs::remove_file(&file);
-    let out = cli(
-        &url,
-        &[
-            "--from",
-            "2026-11-01",
-            "--to",
-            "2026-11-30",
-            "--format",
-            "xlsx",
-            "--output",
-        ],
-    );
+    let xlsx = [
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-30",
+        "--format",
+        "xlsx",
+        "--output",
+    ];
+    let out = cli(&url, &xlsx);
     assert!(!out.status.success(), "--output without a file");
-    let out = cli(
-        &url,
-        &[
-            "--from",
-            "2026-11-01",
-            "--to",
-            "2026-11-30",
-            "--format",
-            "xlsx",
-            "--output",
-            file.to_str().unwrap(),
-        ],
-    );
+    let out = cli(&url, &[&xlsx[..], &[file.to_str().unwrap()]].concat());
     assert!(
         out.status.success(),
         "{}",

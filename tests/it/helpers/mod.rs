@@ -4,8 +4,8 @@
 //! - `gateway`: a gateway in-process or as a process, settings, config
 //!   files, temporary directories, free ports, bounded waits
 //! - `redis`: a redis-server of the test's own; tickets seeded straight
-//!   into it (`seed_opened`, `seed_dispatched`), tickets, timelines and
-//!   recordings read back from it
+//!   into it (`seed_created`, `seed_open`, `seed_opened`,
+//!   `seed_dispatched`), tickets, timelines and recordings read back from it
 //! - `sip`: SIP messages by hand, SIPp as caller or phone
 //! - `phones`: `TestCall` (a caller over raw UDP), `Side` (one side's
 //!   media), the officer's paging phone, softphones registering

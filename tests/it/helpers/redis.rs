@@ -167,6 +167,22 @@ pub async fn seed_opened(
     received: jiff::Timestamp,
     edit: impl Fn(&mut hotline::tickets::model::Register),
 ) -> String {
+    let n = seed_created(store, tag, category, received).await;
+    let mut triaged = Change::new("gateway", "triaged");
+    triaged.op_id = Some(format!("triage:{n}"));
+    store.change(&n, &triaged, edit).await.unwrap();
+    seed_open(store, &n).await;
+    n
+}
+
+/// A ticket of `category` received at `received`, created straight in
+/// Redis (the call still in progress): its number.
+pub async fn seed_created(
+    store: &hotline::tickets::Store,
+    tag: &str,
+    category: hotline::tickets::model::Category,
+    received: jiff::Timestamp,
+) -> String {
     use hotline::tickets::model::{Intake, Register};
     let t = hotline::tickets::store::NewTicket {
         call_id: format!("{tag}@t"),
@@ -180,14 +196,14 @@ pub async fn seed_opened(
             ..Default::default()
         },
     };
-    let n = store.create(&t, "gateway").await.unwrap().0;
-    let mut triaged = Change::new("gateway", "triaged");
-    triaged.op_id = Some(format!("triage:{n}"));
-    store.change(&n, &triaged, edit).await.unwrap();
+    store.create(&t, "gateway").await.unwrap().0
+}
+
+/// Ticket `n`'s call ended: it is open.
+pub async fn seed_open(store: &hotline::tickets::Store, n: &str) {
     let mut open = Change::new("gateway", "call_ended");
     open.to = Some(State::Open);
-    store.change(&n, &open, |_| {}).await.unwrap();
-    n
+    store.change(n, &open, |_| {}).await.unwrap();
 }
 
 /// 签收 at `ack`, 出警 at `out`, on scene at `arrived` (if given), each by
