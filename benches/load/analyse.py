@@ -152,11 +152,15 @@ def main():
     # The gateway: how its calls ended, its counters.
     ended = collections.Counter()
     media = collections.Counter()
+    cases = []
     call_seconds = 0.0
     with open(os.path.join(w, "gateway.log"), errors="replace") as f:
         # This run's lines: those after the first wave's (--warm).
         f.seek(a.log_offset)
         for line in f:
+            m = re.search(r'step=CaseNumber \{ number: "(\d+)" \}', line)
+            if m:
+                cases.append(m.group(1))
             if "call ended" in line:
                 m = re.search(r'ended="?([a-z_]+)', line)
                 ended[m.group(1) if m else "?"] += 1
@@ -166,6 +170,9 @@ def main():
                     m = re.search(k + r"=(\d+)", line)
                     media[k] += int(m.group(1)) if m else 0
     r["gateway_ended"] = dict(ended)
+    # The case numbers the gateway took (each call its own: scenario.py).
+    r["case_numbers"] = len(cases)
+    r["distinct_cases"] = len(set(cases))
     # Seconds of answered calls (media both ways, recorded), from the
     # gateway's own "call ended" lines.
     r["call_seconds"] = round(call_seconds, 1)

@@ -17,7 +17,10 @@ fn load_harness_places_full_calls_and_finds_them_recorded() {
     let json = dir.join("result.json");
     let mut child = Command::new("bash")
         .arg(repo().join("benches/load/run.sh"))
-        .args(["run", "--name", "smoke", "--calls", "3", "--rate", "3"])
+        // A first wave of one call: the run's figures leave it out.
+        .args([
+            "run", "--name", "smoke", "--calls", "3", "--rate", "3", "--warm", "1",
+        ])
         .args(["--message", "0", "--bin", env!("CARGO_BIN_EXE_hotline")])
         .arg("--json")
         .arg(&json)
@@ -27,9 +30,10 @@ fn load_harness_places_full_calls_and_finds_them_recorded() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("bash runs the harness");
-    // Three calls of ~15 s each, placed within a second: bounded at 150 s.
+    // One call of ~15 s and its rest (12 s), then three placed within a
+    // second: bounded at 180 s.
     // On timeout SIGTERM lets the script stop what it started.
-    let end = Instant::now() + Duration::from_secs(150);
+    let end = Instant::now() + Duration::from_secs(180);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break Some(s);
@@ -53,7 +57,7 @@ fn load_harness_places_full_calls_and_finds_them_recorded() {
     );
     assert!(
         status.is_some_and(|s| s.success()),
-        "the harness finishes within 150 s: {log}"
+        "the harness finishes within 180 s: {log}"
     );
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("result JSON")).unwrap();
@@ -63,6 +67,11 @@ fn load_harness_places_full_calls_and_finds_them_recorded() {
     assert_eq!(r["gateway_bye"], 3, "the intake ran to its end: {r:#}");
     assert_eq!(r["recordings"], 3, "{r:#}");
     assert_eq!(r["gateway_ended"]["intake_complete"], 3, "{r:#}");
+    assert_eq!(r["warm_calls"], 1, "{r:#}");
+    assert!(r["rss_cold_mb"].as_f64().unwrap() > 0.0, "{r:#}");
+    // Each call reported a case of its own, as the gateway logged them.
+    assert_eq!(r["case_numbers"], 3, "{r:#}");
+    assert_eq!(r["distinct_cases"], 3, "{r:#}");
     let expected = r["rtp_expected"].as_f64().unwrap();
     let written = r["rtp_written"].as_f64().unwrap();
     assert!(expected > 0.0, "{r:#}");
