@@ -76,6 +76,30 @@ def wav_caller_samples(path):
     return 0, 0
 
 
+def smaps(path):
+    """Resident MB by kind of mapping in a copy of /proc/<pid>/smaps."""
+    parts = {}
+    if not os.path.exists(path):
+        return parts
+    kind = None
+    with open(path) as f:
+        for line in f:
+            fields = line.split()
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                name = fields[5] if len(fields) > 5 else ""
+                if name.endswith("/hotline"):
+                    kind = "binary"
+                elif name.startswith("/"):
+                    kind = "libraries"
+                elif name in ("", "[heap]"):
+                    kind = "anonymous"
+                else:
+                    kind = "other"
+            elif fields and fields[0] == "Rss:" and kind:
+                parts[kind] = parts.get(kind, 0) + int(fields[1])
+    return {k: round(v / 1024, 1) for k, v in sorted(parts.items())}
+
+
 def main():
     ap = argparse.ArgumentParser()
     for k in ("work", "name", "json", "loadavg", "keys"):
@@ -181,10 +205,10 @@ def main():
     r["gateway_rtp_dropped"] = media["rtp_dropped"]
     r["gateway_rtp_late"] = media["rtp_late"]
     metrics = {}
-    counted = {"before": {}, "after": {}}
-    allocator = {"before": {}, "after": {}}
-    for when, name in (("before", "metrics_before.txt"), ("after", "metrics.txt")):
-        mp = os.path.join(w, name)
+    counted = {"cold": {}, "before": {}, "after": {}}
+    allocator = {"cold": {}, "before": {}, "after": {}}
+    for when in counted:
+        mp = os.path.join(w, f"metrics_{when}.txt")
         if not os.path.exists(mp):
             continue
         with open(mp) as f:
@@ -198,10 +222,15 @@ def main():
     # This run's counts: the first wave's (--warm) are in the before.
     for k, v in counted["after"].items():
         metrics[k] = v - counted["before"].get(k, 0)
-    # jemalloc's figures (MB) before the calls and once they have settled:
-    # allocated (live), active, resident (RSS jemalloc accounts for),
-    # metadata, retained.
+    # jemalloc's figures (MB) at the cold start, before the calls and once
+    # they have settled: allocated (live), active, resident (RSS jemalloc
+    # accounts for), dirty (freed, not yet given back), metadata, retained.
     r["allocator_mb"] = allocator
+    # Resident memory by mapping (MB), from /proc/<pid>/smaps: the binary's
+    # own pages (its code and data as they are first run), the shared
+    # libraries', the anonymous mappings (jemalloc's heap and metadata, the
+    # threads' stacks) and the rest.
+    r["rss_mappings"] = {when: smaps(os.path.join(w, f"smaps_{when}.txt")) for when in ("cold", "before", "after")}
     # RSS by kind (MB; threads as a count): anonymous memory (the heap,
     # stacks) and file pages (the binary's code as it is first run).
     status = {}
@@ -236,17 +265,29 @@ def main():
             parts = line.split()
             if len(parts) >= 3:
                 samples.append((float(parts[0]), int(parts[1]), int(parts[2])))
-            if len(parts) == 5:
+            if len(parts) == 5 and a.start <= float(parts[0]) <= a.end:
                 heap.append((int(parts[3]), int(parts[4])))
     before = [s for s in samples if s[0] <= a.start] or samples[:1]
     during = [s for s in samples if a.start <= s[0] <= a.end] or samples
     base = before[-1]
     final = samples[-1]
+    # RSS at rest, before the calls and at the end: the median of the
+    # samples over the ten seconds before (kB). One sample can fall on a
+    # burst of the idle gateway's own work (the paging worker escalating
+    # thousands of unacknowledged tickets frees megabytes at once, given
+    # back within seconds); the median does not.
+    def at_rest(until):
+        near = sorted(s[2] for s in samples if until - 10.5 <= s[0] <= until)
+        return near[len(near) // 2] if near else None
+    rss_base = at_rest(a.start) or base[2]
+    rss_after = at_rest(final[0]) or final[2]
     cpu_s = (final[1] - base[1]) / a.clk_tck
     r["cpu_s"] = round(cpu_s, 1)
     r["cpu_cores_avg"] = round(cpu_s / max(a.end - a.start, 0.001), 2)
     peak = 0.0
     for i, s in enumerate(samples):
+        if s[0] < a.start:
+            continue
         # Busiest 5 s window.
         j = i
         while j + 1 < len(samples) and samples[j + 1][0] - s[0] <= 5.5:
@@ -257,10 +298,10 @@ def main():
     # CPU per answered call, set-up and media together (write_doc.py splits
     # the two across runs); microseconds.
     r["cpu_us_per_call"] = round(cpu_s * 1e6 / r["answered"]) if r["answered"] else None
-    r["rss_baseline_mb"] = round(base[2] / 1024, 1)
+    r["rss_baseline_mb"] = round(rss_base / 1024, 1)
     r["rss_peak_mb"] = round(max(s[2] for s in during + [final]) / 1024, 1)
     r["rss_hwm_mb"] = round(a.hwm_kb / 1024, 1)
-    r["rss_after_mb"] = round(final[2] / 1024, 1)
+    r["rss_after_mb"] = round(rss_after / 1024, 1)
     # jemalloc at the peak: what the program held, what the allocator had
     # resident (MB).
     r["heap_peak_mb"] = (
@@ -268,15 +309,15 @@ def main():
          "resident": round(max(h[1] for h in heap) / 2**20, 1)}
         if heap else None
     )
-    r["rss_after_vs_baseline"] = round(final[2] / base[2] - 1, 3) if base[2] else None
+    r["rss_after_vs_baseline"] = round(rss_after / rss_base - 1, 3)
     # The cold start's RSS (before the first wave, --warm), and the after
     # against it.
     cold = status["cold"]
     cold_mb = sum(cold.get(k, 0) for k in ("RssAnon", "RssFile", "RssShmem"))
     r["rss_cold_mb"] = round(cold_mb, 1) if cold else None
-    r["rss_after_vs_cold"] = round(final[2] / 1024 / cold_mb - 1, 3) if cold_mb else None
+    r["rss_after_vs_cold"] = round(rss_after / 1024 / cold_mb - 1, 3) if cold_mb else None
     r["rss_per_call_kb"] = (
-        round((max(s[2] for s in during + [final]) - base[2]) / r["peak_concurrent"], 1)
+        round((max(s[2] for s in during + [final]) - rss_base) / r["peak_concurrent"], 1)
         if r["peak_concurrent"]
         else None
     )

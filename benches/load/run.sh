@@ -273,9 +273,21 @@ EOF
     limit_s=$(python3 -c "c, r, l, t = $calls + $warm, $rate, $limit, $talk_ms / 1000 + 10
 print(int(max(c / r, c / l * t) + 2 * t + 60))")
 
+    # The gateway's memory at a point of the run: its status lines, its
+    # mappings (what each holds resident) and its metrics (the allocator's
+    # figures), as status_/smaps_/metrics_<when>.txt.
+    snapshot() {
+        grep -E '^(RssAnon|RssFile|RssShmem|Threads):' "/proc/$gw/status" >"$w/status_$1.txt" || true
+        cp "/proc/$gw/smaps" "$w/smaps_$1.txt" 2>/dev/null || true
+        curl -s --max-time 5 "http://$http/metrics" >"$w/metrics_$1.txt" || true
+    }
+    # CPU and RSS every second from here on: the baseline and the after
+    # are read over the ten seconds before the calls and before the end.
+    sampler "$gw" "$w/samples.txt" "$http" &
+    PIDS+=($!)
     # The cold start; a first wave (--warm) and its settling; the baseline.
     sleep 3
-    grep -E '^(RssAnon|RssFile|RssShmem|Threads):' "/proc/$gw/status" >"$w/status_cold.txt" || true
+    snapshot cold
     if [ "$warm" -gt 0 ]; then
         mkdir -p "$w/sipp-warm"
         cp "$w/sipp/uac_full.xml" "$w/sipp/cases.csv" "$w/sipp-warm/"
@@ -293,11 +305,8 @@ print(int(max(c / r, c / l * t) + 2 * t + 60))")
     fi
     local log_offset
     log_offset=$(stat -c %s "$w/gateway.log")
-    sampler "$gw" "$w/samples.txt" "$http" &
-    PIDS+=($!)
     sleep 2
-    curl -s --max-time 5 "http://$http/metrics" >"$w/metrics_before.txt" || true
-    grep -E '^(RssAnon|RssFile|RssShmem|Threads):' "/proc/$gw/status" >"$w/status_before.txt" || true
+    snapshot before
     local start end loadavg
     loadavg=$(cut -d' ' -f1-3 /proc/loadavg)
     start=$(date +%s.%N)
@@ -328,8 +337,7 @@ print(int(max(c / r, c / l * t) + 2 * t + 60))")
     # RSS after the calls: let it settle (idle blocking threads end after
     # 10 s; LOAD_SETTLE seconds, default 12).
     sleep "${LOAD_SETTLE:-12}"
-    curl -s --max-time 5 "http://$http/metrics" >"$w/metrics.txt" || true
-    grep -E '^(RssAnon|RssFile|RssShmem|Threads):' "/proc/$gw/status" >"$w/status_after.txt" || true
+    snapshot after
     local hwm
     hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$gw/status" 2>/dev/null || echo 0)
     local stat_end

@@ -89,11 +89,18 @@ fn load_harness_places_full_calls_and_finds_them_recorded() {
     assert_eq!(r["keys"], "info", "{r:#}");
     assert!(r["call_seconds"].as_f64().unwrap() > 3.0, "{r:#}");
     assert!(r["cpu_us_per_call"].as_u64().unwrap() > 0, "{r:#}");
-    for when in ["before", "after"] {
+    for when in ["cold", "before", "after"] {
         assert!(
             r["allocator_mb"][when]["resident"].as_f64().unwrap() > 0.0,
-            "jemalloc's resident bytes on /metrics {when} the calls: {r:#}"
+            "jemalloc's resident bytes on /metrics at {when}: {r:#}"
         );
+        // RSS by mapping: the binary's own pages and the anonymous ones.
+        for kind in ["binary", "anonymous"] {
+            assert!(
+                r["rss_mappings"][when][kind].as_f64().unwrap() > 0.0,
+                "{kind} pages resident at {when}: {r:#}"
+            );
+        }
     }
     assert!(r["cpu_s"].as_f64().unwrap() > 0.0, "{r:#}");
     assert!(r["rss_peak_mb"].as_f64().unwrap() > 0.0, "{r:#}");
