@@ -616,6 +616,7 @@ impl Wiring {
                 watch: Some(watcher),
                 page_link_lifetime: s.http.page_link_lifetime(),
                 swaps: Some(swaps),
+                transcribe: s.transcribe.enabled,
             })),
             call: side.web.map(|web| crate::api::webcall::CallApi {
                 web,

@@ -638,3 +638,37 @@ async fn without_the_installed_transcriber_the_ticket_says_how_to_install_it() {
     );
     gw.stop().await;
 }
+
+/// With transcription turned off, asking for a transcript is refused with
+/// the reason, and nothing is queued that no worker would take.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transcript_asked_of_a_gateway_that_does_not_transcribe_is_refused() {
+    let dir = tempfile_dir("transcribe-off");
+    let mut s = settings();
+    s.transcribe.enabled = false;
+    let gw = Gateway::start(s).await;
+    let number = queued_ticket(&gw.store, &dir).await;
+    // The helper queued it as the recording's writer would have; take it
+    // off again, so that only the API could put it back.
+    gw.store.dequeue_transcript(&number).await.unwrap();
+    assert!(!gw.store.transcript_queued(&number).await.unwrap());
+    let api = Api::new(&gw);
+    let director = api.logged_in(&gw.store, &["m-chen"]).await.remove(0);
+    let (status, body) = api
+        .act(&number, "transcribe", &director, serde_json::json!({}))
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("transcribe_disabled")),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("[transcribe] enabled = false"),
+        "{body}"
+    );
+    assert!(!gw.store.transcript_queued(&number).await.unwrap());
+    gw.stop().await;
+}

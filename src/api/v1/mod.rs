@@ -71,6 +71,9 @@ pub struct V1 {
     pub page_link_lifetime: std::time::Duration,
     /// Swaps and overrides of the duty, and the calendar feed's reach.
     pub swaps: Option<Arc<crate::swaps::Swaps>>,
+    /// `[transcribe] enabled`: off, a transcript asked for is refused
+    /// (nothing would take the job).
+    pub transcribe: bool,
 }
 
 type Shared = Arc<V1>;

@@ -417,6 +417,13 @@ async fn transcribe(
     Path(n): Path<String>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let t = visible(&s, &o, &n).await?;
+    if !s.transcribe {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "transcribe_disabled",
+            "transcription is turned off on this gateway ([transcribe] enabled = false)",
+        ));
+    }
     let sha = t
         .register
         .transcript
