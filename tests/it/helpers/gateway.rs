@@ -180,12 +180,24 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A fresh directory under this test process's own root
+/// (`$TMPDIR/hotline-it-<pid>`), kept after the run for a failed test's
+/// logs; the roots of test processes no longer running are removed the
+/// first time (the package test alone leaves 300 MB).
 pub fn tempfile_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "hotline-{tag}-{}-{}",
-        std::process::id(),
-        rand_suffix()
-    ));
+    static ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let root = ROOT.get_or_init(|| {
+        let tmp = std::env::temp_dir();
+        for entry in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            let pid = name.to_str().and_then(|n| n.strip_prefix("hotline-it-"));
+            if pid.is_some_and(|p| !std::path::Path::new("/proc").join(p).exists()) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        tmp.join(format!("hotline-it-{}", std::process::id()))
+    });
+    let d = root.join(format!("{tag}-{}", rand_suffix()));
     std::fs::create_dir_all(&d).unwrap();
     d
 }
