@@ -92,6 +92,22 @@ impl Store {
         Ok(())
     }
 
+    /// A running job's claim on `number` kept until `until_ms`: only a hold
+    /// there is (a job ended meanwhile left none) and only later (never
+    /// shortening a retry's wait); Redis 6.2's `ZADD XX GT`.
+    pub async fn renew_transcript(&self, number: &str, until_ms: i64) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let _: () = redis::cmd("ZADD")
+            .arg(self.key("transcribe:hold"))
+            .arg("XX")
+            .arg("GT")
+            .arg(until_ms)
+            .arg(number)
+            .query_async(&mut c)
+            .await?;
+        Ok(())
+    }
+
     /// `number` leaves the queue (transcribed, or given up on).
     pub async fn dequeue_transcript(&self, number: &str) -> Result<(), StoreError> {
         let mut c = self.conn.clone();

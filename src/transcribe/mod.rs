@@ -6,7 +6,8 @@
 //! `transcribe:queue`, in arrival order, surviving restarts), and this task
 //! drains it one job at a time through a worker process (Python,
 //! faster-whisper, a local model; `nice`d, `threads` threads), claimed with
-//! a lease so a dead worker's or a dead gateway's job is taken again. A
+//! a lease, renewed while the job runs, so a dead worker's or a dead
+//! gateway's job is taken again within [`LEASE`]. A
 //! failure leaves `transcript: failed (reason)` and a retry, `attempts`
 //! times in all; `[transcribe] enabled = false` turns it off.
 
@@ -82,12 +83,12 @@ impl TranscribeSettings {
         }
         p
     }
-
-    /// What a job holds the ticket for: its timeout and a margin.
-    fn lease_ms(&self) -> i64 {
-        (self.timeout_seconds as i64 + 60) * 1000
-    }
 }
+
+/// What a claim holds the ticket for; the job renews it every third of it
+/// while it runs, so a dead gateway's job is taken again within this much
+/// (not its whole timeout).
+const LEASE: Duration = Duration::from_secs(30);
 
 /// How often the queue is looked at when it was empty.
 const TICK: Duration = Duration::from_millis(500);
@@ -211,7 +212,7 @@ impl Transcriber {
         loop {
             let claimed = tokio::select! {
                 _ = stop.cancelled() => break,
-                c = self.store.claim_transcript(Timestamp::now().as_millisecond(), self.settings.lease_ms()) => c,
+                c = self.store.claim_transcript(Timestamp::now().as_millisecond(), LEASE.as_millis() as i64) => c,
             };
             let (number, sha) = match claimed {
                 Ok(Some(job)) => job,
@@ -244,11 +245,25 @@ impl Transcriber {
                         tracing::warn!(ticket = %number, error = %e, "transcribe: cannot save; the lease will run out");
                     }
                 }
+                never = self.renew(&number) => match never {},
             }
         }
         if let Some(mut w) = worker {
             let _ = w.child.start_kill();
             let _ = w.child.wait().await;
+        }
+    }
+
+    /// Keeps the claim on `number` for as long as its job runs (never
+    /// ends: the job's end or the stop drops it). A renewal that fails is
+    /// tried again at the next; the lease has two more in it.
+    async fn renew(&self, number: &str) -> std::convert::Infallible {
+        loop {
+            tokio::time::sleep(LEASE / 3).await;
+            let until = Timestamp::now().as_millisecond() + LEASE.as_millis() as i64;
+            if let Err(e) = self.store.renew_transcript(number, until).await {
+                tracing::debug!(ticket = %number, error = %e, "transcribe: lease not renewed");
+            }
         }
     }
 

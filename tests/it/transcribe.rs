@@ -672,3 +672,88 @@ async fn a_transcript_asked_of_a_gateway_that_does_not_transcribe_is_refused() {
     assert!(!gw.store.transcript_queued(&number).await.unwrap());
     gw.stop().await;
 }
+
+/// Until when `number`'s transcription job is held (Unix ms).
+async fn held_until(store: &Store, number: &str) -> i64 {
+    let score: Option<i64> = redis::cmd("ZSCORE")
+        .arg("hotline:transcribe:hold")
+        .arg(number)
+        .query_async(&mut store.connection())
+        .await
+        .unwrap();
+    score.expect("the job is held")
+}
+
+/// A gateway killed (SIGKILL) while its worker holds a job: the claim it
+/// renewed while the job ran lapses within the lease (30 s), not the job's
+/// whole timeout (10 minutes), and the next gateway transcribes the ticket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_gateways_job_is_taken_again_when_its_renewed_lease_lapses() {
+    let redis = Redis::start("everysec").await;
+    let dir = tempfile_dir("transcribe-crash");
+    let store = Store::connect(&redis.url(), "hotline:").unwrap();
+    let number = queued_ticket(&store, &dir).await;
+    // A worker that takes the job and never answers (its stdout kept
+    // open); it ends when the dead gateway's end of its stdin closes.
+    let stuck = script(
+        &dir,
+        "stuck.sh",
+        &format!(
+            "#!/bin/sh\necho '{{\"ready\": true}}'\nread line\necho \"$line\" > {}/request\nwhile read more; do :; done\n",
+            dir.display()
+        ),
+    );
+    let config = write_config(
+        &dir,
+        &redis,
+        &test_roster(&offline(&test_roster_text())),
+        &format!(
+            "[transcribe]\nenabled = true\npython = \"/bin/sh\"\nworker = \"{}\"\nmodel_dir = \"{}\"\n",
+            stuck.display(),
+            dir.display()
+        ),
+    );
+    let mut first = Process::start(&config);
+    eventually(
+        "the first gateway's worker has the job",
+        Duration::from_secs(30),
+        || async { dir.join("request").is_file() },
+    )
+    .await;
+    let claimed = held_until(&store, &number).await;
+    let claimed_at = jiff::Timestamp::now().as_millisecond();
+    assert!(
+        claimed <= claimed_at + 30_000,
+        "claimed for the lease, not the job's timeout: {}",
+        claimed - claimed_at
+    );
+    eventually("the claim renewed", Duration::from_secs(30), || async {
+        held_until(&store, &number).await > claimed
+    })
+    .await;
+    // Moved by the renewal, not by a failed attempt's retry.
+    let t = store.get(&number).await.unwrap();
+    assert!(
+        t.register.transcript.is_none(),
+        "{:?}",
+        t.register.transcript
+    );
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    let killed_at = jiff::Timestamp::now().as_millisecond();
+    let lapses = held_until(&store, &number).await;
+    assert!(
+        lapses <= killed_at + 30_000,
+        "the dead gateway's claim lapses within the lease: {}",
+        lapses - killed_at
+    );
+    // The next gateway: its worker answers.
+    let s = scripted_worker(
+        &dir,
+        r#"{"ok": true, "text": "被执行人在辽宁路。", "language": "zh", "duration": 4.0, "model": "whisper-base"}"#,
+    );
+    let second = Gateway::start_with(s, redis).await;
+    let t = transcribed(&second.store, &number).await;
+    assert_eq!(t.register.transcript.unwrap().text, "被执行人在辽宁路。");
+    second.stop().await;
+}
