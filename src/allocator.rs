@@ -1,4 +1,5 @@
-//! The allocator: jemalloc, the binary's global allocator (`main.rs`). Its
+//! The allocator: jemalloc, the binary's global allocator (`main.rs`),
+//! built without thread caches (`.cargo/config.toml`, ADR 0004). Its
 //! figures for `/metrics`, and the freed pages it holds given back to the
 //! system while the gateway is idle.
 //!
@@ -96,6 +97,14 @@ pub async fn run(load: Arc<Load>, stop: CancellationToken) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// jemalloc is built without thread caches (`.cargo/config.toml`): a
+    /// build that lost the setting fails here.
+    #[test]
+    fn no_thread_caches() {
+        let on: bool = "opt.tcache\0".name().read().expect("jemalloc's options");
+        assert!(!on, "jemalloc built with thread caches");
+    }
 
     /// The unit tests run on jemalloc too (lib.rs), so this measures the
     /// allocator the gateway runs on.

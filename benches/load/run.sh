@@ -35,6 +35,10 @@
 #                   target/release/hotline)
 #   --keep          keep the work directory (logs, recordings)
 #
+# Environment: LOAD_SETTLE (seconds of rest before the after figures,
+# default 12); LOAD_ALLOC_STATS=1 (jemalloc's full report at the cold start,
+# before and after, into the gateway's log, through gdb); _RJEM_MALLOC_CONF
+# reaches the gateway's jemalloc (allocator trials).
 # Each call: INVITE (PCMA + telephone-event), 100, 180, 200, ACK; the caller's
 # audio (benches/load/caller_audio.py, SIPp rtp_stream) and the intake's keys
 # (SIP INFO, or RFC 4733 events: --keys), the message, #; the gateway reads
@@ -280,6 +284,12 @@ print(int(max(c / r, c / l * t) + 2 * t + 60))")
         grep -E '^(RssAnon|RssFile|RssShmem|Threads):' "/proc/$gw/status" >"$w/status_$1.txt" || true
         cp "/proc/$gw/smaps" "$w/smaps_$1.txt" 2>/dev/null || true
         curl -s --max-time 5 "http://$http/metrics" >"$w/metrics_$1.txt" || true
+        # LOAD_ALLOC_STATS=1: jemalloc's own report too (through gdb, into
+        # the gateway's log; keep it with --keep).
+        if [ "${LOAD_ALLOC_STATS:-0}" = 1 ]; then
+            echo "=== allocator statistics: $1 ===" >>"$w/gateway.log"
+            gdb -p "$gw" -batch -ex 'call (void)_rjem_malloc_stats_print(0,0,"")' >/dev/null 2>&1 || true
+        fi
     }
     # CPU and RSS every second from here on: the baseline and the after
     # are read over the ten seconds before the calls and before the end.
