@@ -97,6 +97,8 @@ def smaps(path):
                     kind = "other"
             elif fields and fields[0] == "Rss:" and kind:
                 parts[kind] = parts.get(kind, 0) + int(fields[1])
+    if parts:
+        parts["total"] = sum(parts.values())
     return {k: round(v / 1024, 1) for k, v in sorted(parts.items())}
 
 
@@ -229,21 +231,8 @@ def main():
     # Resident memory by mapping (MB), from /proc/<pid>/smaps: the binary's
     # own pages (its code and data as they are first run), the shared
     # libraries', the anonymous mappings (jemalloc's heap and metadata, the
-    # threads' stacks) and the rest.
+    # threads' stacks), the rest, and their total (the process's RSS).
     r["rss_mappings"] = {when: smaps(os.path.join(w, f"smaps_{when}.txt")) for when in ("cold", "before", "after")}
-    # RSS by kind (MB; threads as a count): anonymous memory (the heap,
-    # stacks) and file pages (the binary's code as it is first run).
-    status = {}
-    for when in ("cold", "before", "after"):
-        status[when] = {}
-        sp = os.path.join(w, f"status_{when}.txt")
-        if os.path.exists(sp):
-            with open(sp) as f:
-                for line in f:
-                    k, _, v = line.partition(":")
-                    n = int(v.split()[0])
-                    status[when][k] = n if k == "Threads" else round(n / 1024, 1)
-    r["rss_kinds"] = status
     r["gateway_metrics"] = {
         k: metrics.get(k)
         for k in (
@@ -312,9 +301,8 @@ def main():
     r["rss_after_vs_baseline"] = round(rss_after / rss_base - 1, 3)
     # The cold start's RSS (before the first wave, --warm), and the after
     # against it.
-    cold = status["cold"]
-    cold_mb = sum(cold.get(k, 0) for k in ("RssAnon", "RssFile", "RssShmem"))
-    r["rss_cold_mb"] = round(cold_mb, 1) if cold else None
+    cold_mb = r["rss_mappings"]["cold"].get("total")
+    r["rss_cold_mb"] = cold_mb
     r["rss_after_vs_cold"] = round(rss_after / 1024 / cold_mb - 1, 3) if cold_mb else None
     r["rss_per_call_kb"] = (
         round((max(s[2] for s in during + [final]) - rss_base) / r["peak_concurrent"], 1)

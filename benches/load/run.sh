@@ -277,11 +277,10 @@ EOF
     limit_s=$(python3 -c "c, r, l, t = $calls + $warm, $rate, $limit, $talk_ms / 1000 + 10
 print(int(max(c / r, c / l * t) + 2 * t + 60))")
 
-    # The gateway's memory at a point of the run: its status lines, its
-    # mappings (what each holds resident) and its metrics (the allocator's
-    # figures), as status_/smaps_/metrics_<when>.txt.
+    # The gateway's memory at a point of the run: its mappings (what each
+    # holds resident) and its metrics (the allocator's figures), as
+    # smaps_/metrics_<when>.txt.
     snapshot() {
-        grep -E '^(RssAnon|RssFile|RssShmem|Threads):' "/proc/$gw/status" >"$w/status_$1.txt" || true
         cp "/proc/$gw/smaps" "$w/smaps_$1.txt" 2>/dev/null || true
         curl -s --max-time 5 "http://$http/metrics" >"$w/metrics_$1.txt" || true
         # LOAD_ALLOC_STATS=1: jemalloc's own report too (through gdb, into

@@ -88,17 +88,12 @@ impl Paging {
     /// One claimed ticket, its lease kept fresh while the step runs (a
     /// paging call can take a minute).
     pub async fn fire(&self, number: &str) -> Result<(), StoreError> {
-        let (store, lease, n) = (self.store.clone(), self.lease, number.to_string());
-        let keepalive = tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(lease / 3).await;
-                let until = now_ms() + lease.as_millis() as i64;
-                let _ = store.extend_lease(&n, until).await;
-            }
-        });
-        let r = self.fire_step(number).await;
-        keepalive.abort();
-        let _ = keepalive.await;
+        let r = crate::tickets::duty::holding(
+            self.lease,
+            |until| self.store.extend_lease(number, until),
+            self.fire_step(number),
+        )
+        .await;
         let Some(save) = r? else { return Ok(()) };
         // Progress and the next due time, together.
         self.store

@@ -6,7 +6,8 @@
 //! schedule (`followup:due`: closed tickets by the time they closed, set by
 //! the transition script), and pages for the officers' mobile page (the
 //! `events` stream); and the one claim-with-lease loop the workers of both
-//! schedules run (`run_claimed`).
+//! schedules run (`run_claimed`), and the one way a claim is kept while its
+//! work runs (`holding`).
 
 use redis::{AsyncCommands, Script};
 
@@ -339,4 +340,62 @@ pub async fn run_claimed<T, C, CF, W, WF>(
         }
     }
     while tasks.join_next().await.is_some() {}
+}
+
+/// `work`, its claim kept meanwhile: every third of `lease`, `renew` moves
+/// it a lease past now (the store's call for that claim). A dead gateway's
+/// claim so lapses within one lease, however long the work takes; a
+/// renewal that fails is tried again at the next (the lease has two more
+/// in it).
+pub async fn holding<R, RF, W>(lease: std::time::Duration, renew: R, work: W) -> W::Output
+where
+    R: Fn(i64) -> RF,
+    RF: std::future::Future<Output = Result<(), StoreError>>,
+    W: std::future::Future,
+{
+    let keep = async {
+        loop {
+            tokio::time::sleep(lease / 3).await;
+            let until = jiff::Timestamp::now().as_millisecond() + lease.as_millis() as i64;
+            if let Err(e) = renew(until).await {
+                tracing::debug!(error = %e, "lease not renewed");
+            }
+        }
+    };
+    tokio::select! {
+        out = work => out,
+        never = keep => never, // never ends
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+
+    /// Work of 95 s under a 30 s lease: renewed at 10, 20, ... 90 s (a
+    /// failed renewal tried again at the next), never after the work ends;
+    /// the work's own outcome comes back.
+    #[tokio::test(start_paused = true)]
+    async fn a_claim_is_renewed_every_third_of_its_lease_while_the_work_runs() {
+        let renewals = AtomicU32::new(0);
+        let renew = |_until: i64| {
+            let n = renewals.fetch_add(1, Ordering::Relaxed) + 1;
+            async move {
+                match n {
+                    3 => Err(StoreError::NotFound("a failed renewal".into())),
+                    _ => Ok(()),
+                }
+            }
+        };
+        let work = async {
+            tokio::time::sleep(Duration::from_secs(95)).await;
+            "done"
+        };
+        let out = holding(Duration::from_secs(30), renew, work).await;
+        assert_eq!((out, renewals.load(Ordering::Relaxed)), ("done", 9));
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(renewals.load(Ordering::Relaxed), 9);
+    }
 }

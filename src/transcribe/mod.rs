@@ -22,6 +22,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio_util::sync::CancellationToken;
 
+use crate::tickets::duty::holding;
 use crate::tickets::model::{Change, Transcript};
 use crate::tickets::whereabouts;
 use crate::tickets::{Store, StoreError};
@@ -85,9 +86,9 @@ impl TranscribeSettings {
     }
 }
 
-/// What a claim holds the ticket for; the job renews it every third of it
-/// while it runs, so a dead gateway's job is taken again within this much
-/// (not its whole timeout).
+/// What a claim holds the ticket for, renewed while the job runs
+/// (`tickets::duty::holding`): a dead gateway's job is taken again within
+/// this much, not its whole timeout.
 const LEASE: Duration = Duration::from_secs(30);
 
 /// How often the queue is looked at when it was empty.
@@ -240,30 +241,16 @@ impl Transcriber {
                     }
                     break;
                 }
-                r = self.job(&mut worker, &number, &sha) => {
+                r = holding(LEASE, |until| self.store.renew_transcript(&number, until), self.job(&mut worker, &number, &sha)) => {
                     if let Err(e) = r {
                         tracing::warn!(ticket = %number, error = %e, "transcribe: cannot save; the lease will run out");
                     }
                 }
-                never = self.renew(&number) => match never {},
             }
         }
         if let Some(mut w) = worker {
             let _ = w.child.start_kill();
             let _ = w.child.wait().await;
-        }
-    }
-
-    /// Keeps the claim on `number` for as long as its job runs (never
-    /// ends: the job's end or the stop drops it). A renewal that fails is
-    /// tried again at the next; the lease has two more in it.
-    async fn renew(&self, number: &str) -> std::convert::Infallible {
-        loop {
-            tokio::time::sleep(LEASE / 3).await;
-            let until = Timestamp::now().as_millisecond() + LEASE.as_millis() as i64;
-            if let Err(e) = self.store.renew_transcript(number, until).await {
-                tracing::debug!(ticket = %number, error = %e, "transcribe: lease not renewed");
-            }
         }
     }
 
